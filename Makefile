@@ -1,0 +1,109 @@
+# herd - see README.md. `make`, `make test`, `make demo`, `make install`.
+#
+#   make test SANITIZE=1   the same suite under ASan+UBSan (in build/san/)
+#   make install PREFIX=/usr/local DESTDIR=
+
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+SANITIZE ?=
+
+VERSION := 0.1.0
+SOMAJOR := 0
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CFLAGS ?= -O2 -g
+WARN := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ALL_CFLAGS := $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Isrc/lib -fPIC -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
+
+LIB_SRC := $(sort $(wildcard src/lib/*.c src/lib/linux/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+EX_SRC := $(sort $(wildcard examples/*.c))
+EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(BUILD)/tests/herd-test
+
+STATIC := $(BUILD)/libherd.a
+SHARED_REAL := $(BUILD)/libherd.so.$(VERSION)
+SHARED_SONAME := libherd.so.$(SOMAJOR)
+SHARED := $(BUILD)/libherd.so
+
+.PHONY: all lib examples tests test demo install uninstall clean bench
+all: lib examples
+
+lib: $(STATIC) $(SHARED)
+examples: $(EX_BIN)
+tests: $(TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED_REAL): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(SHARED_SONAME) -o $@ $^ $(ALL_LDFLAGS)
+
+$(SHARED): $(SHARED_REAL)
+	ln -sf libherd.so.$(VERSION) $(BUILD)/$(SHARED_SONAME)
+	ln -sf libherd.so.$(VERSION) $@
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(STATIC) $(ALL_LDFLAGS) -lpthread
+
+$(TEST_BIN): $(TEST_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(TEST_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
+
+# One runner for everything: the C unit tests and the shell tests in
+# tests/sh/, each in its own process with a timeout; the last line is
+# "N passed, N failed[, N skipped]".
+test: all tests
+	HERD_BUILD=$(BUILD) HERD_SANITIZE=$(SANITIZE) $(TEST_BIN) $(TESTS)
+
+demo: all
+	@sh examples/demo.sh $(BUILD)
+
+bench: all
+	sh bench/run.sh
+
+$(BUILD)/herd.pc: herd.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+install: lib $(BUILD)/herd.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 include/herd.h $(DESTDIR)$(PREFIX)/include/herd.h
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libherd.a
+	install -m 755 $(SHARED_REAL) $(DESTDIR)$(PREFIX)/lib/libherd.so.$(VERSION)
+	ln -sf libherd.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SHARED_SONAME)
+	ln -sf libherd.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libherd.so
+	install -m 644 $(BUILD)/herd.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
+	for m in $(wildcard docs/man/*.1); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
+	for m in $(wildcard docs/man/*.3); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man3/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/herd.h $(DESTDIR)$(PREFIX)/lib/libherd.a \
+		$(DESTDIR)$(PREFIX)/lib/libherd.so* $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
+	for m in $(notdir $(wildcard docs/man/*.1)); do rm -f $(DESTDIR)$(PREFIX)/share/man/man1/$$m; done
+	for m in $(notdir $(wildcard docs/man/*.3)); do rm -f $(DESTDIR)$(PREFIX)/share/man/man3/$$m; done
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(EX_SRC:examples/%.c=$(BUILD)/obj/examples/%.d)

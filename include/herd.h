@@ -1,0 +1,400 @@
+/*
+ * herd.h - libherd, Node.js's process toolkit in C.
+ *
+ * Conventions (see docs/ and libherd(3)):
+ *  - Functions return >= 0 on success (0 or a count) and -errno on failure.
+ *    libherd's own error codes sit below -4000; herd_strerror() names both.
+ *  - The library never prints, exits, aborts, or installs a signal handler
+ *    unless a function says so.
+ *  - Every fd the library creates is O_CLOEXEC, except those it hands to a
+ *    child on purpose.
+ *  - Options structs: a zeroed struct means the defaults, except where a
+ *    field says otherwise; new fields are added at the end.
+ *  - "borrows" means the caller keeps ownership of an argument; "takes"
+ *    means the library closes/frees it, on failure too.
+ */
+#ifndef HERD_H
+#define HERD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HERD_VERSION_MAJOR 0
+#define HERD_VERSION_MINOR 1
+#define HERD_VERSION_PATCH 0
+#define HERD_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/* libherd's own error codes are negative and below HERD_E_BASE, so they
+ * never collide with -errno values. */
+#define HERD_E_BASE (-4000)
+
+/* A static, human-readable string for a return code (negative errno or a
+ * HERD_E* code). Never NULL. Thread-safe. */
+const char *herd_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* Child processes: herd_spawn (Node's child_process.spawn)            */
+/* ------------------------------------------------------------------ */
+
+/* What a child's fd 0, 1 or 2 is. */
+enum herd_stdio_kind {
+  HERD_STDIO_INHERIT = 0, /* the parent's own fd of that number (default) */
+  HERD_STDIO_PIPE,        /* a new pipe; the parent's end is in child->stdio[i] */
+  HERD_STDIO_IGNORE,      /* /dev/null */
+  HERD_STDIO_FD           /* the given fd (borrowed) */
+};
+
+typedef struct herd_stdio {
+  int kind; /* enum herd_stdio_kind */
+  int fd;   /* for HERD_STDIO_FD */
+} herd_stdio_t;
+
+/* An extra fd for the child: parent_fd (borrowed) becomes child_fd (>= 3)
+ * in the child, without O_CLOEXEC. */
+typedef struct herd_fdmap {
+  int parent_fd;
+  int child_fd;
+} herd_fdmap_t;
+
+/* How opts.env is used. */
+enum herd_env_mode {
+  HERD_ENV_INHERIT = 0, /* the parent's environ; opts.env is ignored */
+  HERD_ENV_REPLACE,     /* exactly opts.env */
+  HERD_ENV_ADD          /* environ, with opts.env's "K=V" entries set over it
+                           (an entry "K" without '=' removes K) */
+};
+
+/* Spawn flags. */
+enum {
+  HERD_SPAWN_SETSID = 1u << 0,  /* new session (Node's detached: true) */
+  HERD_SPAWN_SETPGID = 1u << 1, /* new process group led by the child, so
+                                   herd_child_kill(.., HERD_KILL_GROUP)
+                                   reaches its descendants */
+  HERD_SPAWN_SETUID = 1u << 2,  /* setuid(opts.uid) (and drop supplementary
+                                   groups when root) */
+  HERD_SPAWN_SETGID = 1u << 3,  /* setgid(opts.gid) */
+  HERD_SPAWN_NOPATH = 1u << 4,  /* file is used as given, no PATH search */
+  HERD_SPAWN_FORK = 1u << 5     /* use fork() instead of the vfork-style
+                                   fast path (for debugging and tests) */
+};
+
+typedef struct herd_spawn_opts {
+  int env_mode;                 /* enum herd_env_mode */
+  const char *const *env;       /* NULL-terminated "K=V" strings (borrowed) */
+  const char *cwd;              /* working directory of the child, or NULL */
+  herd_stdio_t stdio[3];        /* fds 0, 1, 2 */
+  const herd_fdmap_t *fds;      /* extra fds (borrowed), nfds entries */
+  size_t nfds;
+  unsigned flags;               /* HERD_SPAWN_* */
+  uid_t uid;                    /* with HERD_SPAWN_SETUID */
+  gid_t gid;                    /* with HERD_SPAWN_SETGID */
+  const char *argv0;            /* argv[0] the child sees (its title in ps),
+                                   or NULL for argv[0] as given */
+  int pdeathsig;                /* signal the child gets when the spawning
+                                   thread dies (PR_SET_PDEATHSIG), or 0 */
+} herd_spawn_opts_t;
+
+/* A running or finished child. Caller storage; fill with herd_spawn,
+ * release with herd_child_close. */
+typedef struct herd_child {
+  pid_t pid;
+  int pidfd;     /* readable (POLLIN) once the child has exited; -1 after
+                    herd_child_close */
+  int stdio[3];  /* parent ends of HERD_STDIO_PIPE fds, else -1. stdio[0]
+                    is for writing, stdio[1] and stdio[2] for reading. The
+                    caller may close them early (set them to -1). */
+  int reaped;    /* 1 once the exit status below is valid */
+  int exit_code; /* exit status 0-255, or -1 if killed by a signal */
+  int term_signal; /* signal that killed it, or 0 */
+} herd_child_t;
+
+/*
+ * Start FILE with ARGV.
+ *
+ * file: a path, or a name looked up in PATH like execvp(3) (unless
+ * HERD_SPAWN_NOPATH or file contains '/'). argv: NULL-terminated; argv[0]
+ * must be present (it is what the child sees, unless opts->argv0). The
+ * contract: argv must end with a NULL pointer; libherd cannot detect a
+ * missing terminator, so a caller that forgets it reads past the array.
+ * opts: NULL for the defaults (inherit stdio, env, cwd).
+ *
+ * Errors of the child before exec (ENOENT, EACCES, ENOTDIR, a bad cwd, a
+ * setuid/setgid failure, ...) are returned here as -errno, through a
+ * CLOEXEC pipe; the failed child has been reaped and nothing is left open.
+ * -EINVAL: NULL/empty file, NULL argv or argv[0], a bad stdio kind, an
+ * extra fd mapped below 3 or twice.
+ *
+ * The child gets exactly fds 0-2 and opts->fds: every other fd of the
+ * parent is closed on exec, CLOEXEC or not. All signal dispositions are
+ * reset to SIG_DFL and the signal mask is emptied in the child.
+ *
+ * Thread-safe (it blocks all signals of the calling thread around the
+ * clone), but fds created concurrently by other threads without CLOEXEC
+ * are still not inherited, since everything above the child's fds is
+ * closed.
+ */
+int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
+               const herd_spawn_opts_t *opts);
+
+/* Reap the child if it has exited (non-blocking). Returns 1 when reaped
+ * (now or before), 0 if it still runs, -errno on failure. */
+int herd_child_poll(herd_child_t *child);
+
+/* Wait for the child to exit, up to timeout_ms (-1 = forever, 0 = poll).
+ * Returns 0 once reaped, -ETIMEDOUT if still running at the deadline,
+ * -EINVAL for a timeout below -1. */
+int herd_child_wait(herd_child_t *child, int timeout_ms);
+
+enum {
+  HERD_KILL_GROUP = 1u << 0 /* signal the child's whole process group (the
+                               child must lead one: SETSID or SETPGID) */
+};
+
+/* Send SIG to the child (through its pidfd, so never to a recycled pid).
+ * Returns 0, -ESRCH once the child has been reaped, -EINVAL for a bad
+ * signal, or -EPERM. With HERD_KILL_GROUP and a child that leads no
+ * group, -EINVAL. */
+int herd_child_kill(herd_child_t *child, int sig, unsigned flags);
+
+/* The shell-style exit status: exit_code, or 128 + term_signal.
+ * -1 while not reaped. */
+int herd_child_status(const herd_child_t *child);
+
+/* Close the pipe fds and the pidfd. A child still running is killed with
+ * SIGKILL and reaped first, so no zombie is ever left behind. Safe to call
+ * twice. */
+void herd_child_close(herd_child_t *child);
+
+/* ------------------------------------------------------------------ */
+/* exec / execFile: run to completion and capture the output           */
+/* ------------------------------------------------------------------ */
+
+/* Why an exec ended. */
+enum herd_exec_reason {
+  HERD_EXEC_EXITED = 1,     /* exited by itself (any code) */
+  HERD_EXEC_SIGNALED,       /* killed by a signal we did not send */
+  HERD_EXEC_TIMEDOUT,       /* killed by us: timeout_ms passed */
+  HERD_EXEC_MAXBUFFER       /* killed by us: an output exceeded max_buffer */
+};
+
+#define HERD_EXEC_DEFAULT_MAXBUF (1024u * 1024u) /* as Node's maxBuffer */
+
+typedef struct herd_exec_opts {
+  herd_spawn_opts_t spawn; /* env, cwd, uid/gid, flags...; stdio is ignored
+                              (stdin is a pipe fed with input, stdout and
+                              stderr are captured). HERD_SPAWN_SETPGID is
+                              added unless HERD_SPAWN_SETSID is set, so the
+                              kill reaches the whole group. */
+  const void *input;       /* written to the child's stdin, then closed */
+  size_t input_len;
+  size_t max_buffer;       /* bytes per stream; MUST be > 0 (0 is -EINVAL:
+                              use HERD_EXEC_OPTS_INIT or
+                              herd_exec_opts_init()). SIZE_MAX = no limit */
+  int timeout_ms;          /* 0 = none; negative is -EINVAL */
+  int kill_signal;         /* sent on timeout or max buffer; 0 = SIGTERM */
+} herd_exec_opts_t;
+
+#define HERD_EXEC_OPTS_INIT { .max_buffer = HERD_EXEC_DEFAULT_MAXBUF }
+
+/* Fill *opts with the defaults (HERD_EXEC_OPTS_INIT). */
+void herd_exec_opts_init(herd_exec_opts_t *opts);
+
+typedef struct herd_exec_result {
+  int reason;      /* enum herd_exec_reason */
+  int exit_code;   /* 0-255, or -1 if killed by a signal */
+  int term_signal; /* the signal, or 0 */
+  pid_t pid;
+  char *out;       /* captured stdout, NUL-terminated (owned: free with
+                      herd_exec_result_free) */
+  size_t out_len;
+  char *err;       /* captured stderr, NUL-terminated */
+  size_t err_len;
+} herd_exec_result_t;
+
+/* exec: run COMMAND with /bin/sh -c. Blocks until the child is gone and
+ * its output read to the end (pipes of grand-children that outlive it are
+ * not waited for once it has been killed). opts may be NULL (defaults).
+ * Returns 0 with *res filled whatever the child did (see res->reason), or
+ * -errno with *res zeroed: a spawn error, -EINVAL for bad options, -ENOMEM.
+ * On a timeout or max buffer, kill_signal goes to the whole process group,
+ * so grand-children die too. */
+int herd_exec(const char *command, const herd_exec_opts_t *opts,
+              herd_exec_result_t *res);
+
+/* execFile: run FILE with ARGV, no shell. As herd_exec otherwise. */
+int herd_exec_file(const char *file, char *const argv[],
+                   const herd_exec_opts_t *opts, herd_exec_result_t *res);
+
+/* Free the buffers of a result; safe on a zeroed result and twice. */
+void herd_exec_result_free(herd_exec_result_t *res);
+
+/*
+ * Async exec for any event loop: start it, poll the fds it names (plus its
+ * timeout), call herd_exec_step whenever any is ready or the timeout
+ * passes, until step returns 1. Then take the result and free.
+ */
+typedef struct herd_exec herd_exec_t;
+
+/* Start an exec (shell != 0: FILE is a command for /bin/sh -c; argv
+ * ignored). Returns 0 and *out, or -errno (spawn errors as herd_spawn). */
+int herd_exec_start(herd_exec_t **out, const char *file, char *const argv[],
+                    int shell, const herd_exec_opts_t *opts);
+
+/* The fds to watch now: fills up to max entries of fds[] and events[]
+ * (EPOLLIN/EPOLLOUT as poll's POLLIN/POLLOUT, which have the same values)
+ * and returns how many. The set changes as streams close: ask again after
+ * each step. */
+int herd_exec_fds(const herd_exec_t *x, int *fds, short *events, int max);
+
+/* Milliseconds until step must be called even if no fd is ready (the
+ * timeout), or -1 for none. */
+int herd_exec_timeout(const herd_exec_t *x);
+
+/* Do all non-blocking work possible. Returns 1 when the exec is finished,
+ * 0 if it still runs, -errno on an internal failure (the child is then
+ * killed and reaped). */
+int herd_exec_step(herd_exec_t *x);
+
+/* Move the result out (after step returned 1). Returns 0 or -EAGAIN if
+ * not finished. */
+int herd_exec_take(herd_exec_t *x, herd_exec_result_t *res);
+
+/* The child's pid (for logs). */
+pid_t herd_exec_pid(const herd_exec_t *x);
+
+/* Free; a running child is killed with SIGKILL (its group) and reaped. */
+void herd_exec_free(herd_exec_t *x);
+
+/* ------------------------------------------------------------------ */
+/* The event loop: epoll + signalfd + timerfd + pidfd                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct herd_loop herd_loop_t;
+
+/* Called with the epoll events (EPOLLIN, EPOLLOUT, EPOLLHUP, EPOLLERR). */
+typedef void (*herd_io_cb)(herd_loop_t *loop, int fd, uint32_t events,
+                           void *data);
+
+typedef struct herd_timer herd_timer_t;
+typedef void (*herd_timer_cb)(herd_loop_t *loop, herd_timer_t *t, void *data);
+
+/* A timer: caller storage, zero it before first use. */
+struct herd_timer {
+  uint64_t due_ms;    /* private */
+  herd_timer_cb cb;   /* private */
+  void *data;         /* private */
+  size_t heap_index;  /* private: index + 1 in the loop's heap, 0 = idle */
+};
+
+/* Called with the signal's siginfo fields the loop read from signalfd. */
+typedef void (*herd_signal_cb)(herd_loop_t *loop, int sig, pid_t from_pid,
+                               void *data);
+
+/* Called once the child has exited and been reaped (its status is in
+ * child->exit_code / term_signal). */
+typedef void (*herd_child_cb)(herd_loop_t *loop, herd_child_t *child,
+                              void *data);
+
+/* Called when an async exec finished: res is owned by the callee after the
+ * call (free it with herd_exec_result_free), or err < 0 on failure. */
+typedef void (*herd_exec_cb)(herd_loop_t *loop, int err,
+                             herd_exec_result_t *res, void *data);
+
+int herd_loop_new(herd_loop_t **out);
+
+/* Free the loop. Watched fds are not closed (they are borrowed); blocked
+ * signals are unblocked again; async execs still running are killed. */
+void herd_loop_free(herd_loop_t *loop);
+
+/* The loop's epoll fd, to nest the loop in another (readable when
+ * herd_loop_run_once(loop, 0) has work). */
+int herd_loop_fd(const herd_loop_t *loop);
+
+/* Watch fd (borrowed) for events (EPOLLIN | EPOLLOUT ...). -EEXIST if
+ * watched already. */
+int herd_loop_add(herd_loop_t *loop, int fd, uint32_t events, herd_io_cb cb,
+                  void *data);
+int herd_loop_mod(herd_loop_t *loop, int fd, uint32_t events);
+int herd_loop_del(herd_loop_t *loop, int fd);
+
+/* Start (or restart) a one-shot timer firing after ms milliseconds. */
+int herd_loop_timer_start(herd_loop_t *loop, herd_timer_t *t, uint64_t ms,
+                          herd_timer_cb cb, void *data);
+void herd_loop_timer_stop(herd_loop_t *loop, herd_timer_t *t);
+
+/* Deliver SIG through the loop's signalfd: the loop blocks it in the
+ * calling thread (call before starting threads). cb NULL stops it. */
+int herd_loop_signal(herd_loop_t *loop, int sig, herd_signal_cb cb,
+                     void *data);
+
+/* Watch a child (borrowed; must outlive the watch) through its pidfd; the
+ * loop reaps it and calls cb once. */
+int herd_loop_child(herd_loop_t *loop, herd_child_t *child, herd_child_cb cb,
+                    void *data);
+
+/* Run an exec or execFile (shell != 0: file is a command) in the loop. */
+int herd_loop_exec(herd_loop_t *loop, const char *file, char *const argv[],
+                   int shell, const herd_exec_opts_t *opts, herd_exec_cb cb,
+                   void *data);
+
+/* Run one iteration: wait up to timeout_ms (-1 forever) for events, run
+ * their callbacks. Returns the number of callbacks run, or -errno. */
+int herd_loop_run_once(herd_loop_t *loop, int timeout_ms);
+
+/* Run until herd_loop_stop or nothing is watched (no fds, timers, signals,
+ * children or execs). Returns 0 or -errno. */
+int herd_loop_run(herd_loop_t *loop);
+void herd_loop_stop(herd_loop_t *loop);
+
+/* ------------------------------------------------------------------ */
+/* Process helpers                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Prepare the process title: call once from main with main's argc/argv,
+ * before anything reads environ into saved pointers. It moves environ
+ * out of the way (a copy on the heap) so the title can use the whole
+ * argv + environ area. Returns 0 or -errno. Not thread-safe. */
+int herd_title_init(int argc, char **argv);
+
+/* Set what ps and /proc/PID/cmdline show (truncated to the room that
+ * herd_title_init found) and the thread name (PR_SET_NAME, 15 bytes).
+ * Without herd_title_init, only the thread name is set. Returns 0 or
+ * -errno. */
+int herd_title_set(const char *title);
+
+/* Milliseconds since this process started (from /proc/self/stat and the
+ * boot clock), or -errno. */
+int64_t herd_uptime_ms(void);
+
+typedef struct herd_proc_stat {
+  pid_t pid;
+  pid_t ppid;
+  char state;           /* R, S, D, Z, T, ... */
+  char comm[32];        /* the kernel's name for it */
+  uint64_t rss_bytes;   /* resident set size */
+  uint64_t vsize_bytes; /* virtual size */
+  uint64_t utime_ms;    /* user CPU time */
+  uint64_t stime_ms;    /* system CPU time */
+  int64_t start_ms;     /* start time, ms since the Unix epoch */
+  int64_t uptime_ms;    /* ms since it started */
+  long num_threads;
+} herd_proc_stat_t;
+
+/* Read /proc/PID/stat (pid 0 = self). Returns 0, -ESRCH if no such
+ * process, or -errno. */
+int herd_proc_stat(pid_t pid, herd_proc_stat_t *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HERD_H */

@@ -1,0 +1,48 @@
+/* internal.h - herd__ helpers shared by libherd's files (not installed). */
+#ifndef HERD_INTERNAL_H
+#define HERD_INTERNAL_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "herd.h"
+
+/* read(2) retried on EINTR. Returns bytes read, 0 at EOF, or -errno. */
+ssize_t herd__read(int fd, void *buf, size_t len);
+
+/* write(2) retried on EINTR. Returns bytes written or -errno. */
+ssize_t herd__write(int fd, const void *buf, size_t len);
+
+/* write(2) to a pipe or socket whose reader may be gone: -EPIPE instead
+ * of a SIGPIPE that would kill the caller. SIGPIPE is blocked in the
+ * calling thread around the write and a SIGPIPE it raised is consumed;
+ * one that was already pending stays pending. Returns bytes or -errno. */
+ssize_t herd__write_nosigpipe(int fd, const void *buf, size_t len);
+
+/* Write all of buf (blocking fd), retried on EINTR and short writes.
+ * Async-signal-safe. Returns 0 or -errno. */
+int herd__write_all(int fd, const void *buf, size_t len);
+
+/* close(2) that keeps errno and ignores -1. Never retried on EINTR. */
+void herd__close(int fd);
+
+/* Close *fd if >= 0 and set it to -1. */
+void herd__closep(int *fd);
+
+/* Set or clear O_NONBLOCK. Returns 0 or -errno. */
+int herd__set_nonblock(int fd, int on);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t herd__now_ms(void);
+
+/* Milliseconds left until deadline (a herd__now_ms() value), 0 if past;
+ * deadline 0 means none: -1. Clamped to INT_MAX. */
+int herd__ms_left(uint64_t deadline);
+
+/* waitid(P_PID, pid, WEXITED | flags) retried on EINTR; fills the child's
+ * exit fields. Returns 1 if reaped, 0 if not yet (WNOHANG), -errno. */
+int herd__reap(herd_child_t *child, int flags);
+
+#endif

@@ -1,0 +1,691 @@
+/*
+ * loop.c - the built-in event loop: epoll for fds, one timerfd for a heap
+ * of timers, one signalfd for signals, pidfds for children, and the exec
+ * state machine driven through its fds.
+ *
+ * Every readiness source is an fd in one epoll set, so the loop itself is
+ * an fd (herd_loop_fd) that nests in any other loop, and an idle loop
+ * sleeps in epoll_wait without waking up.
+ *
+ * Watchers are heap records found by fd through a small hash (never an
+ * fd-indexed array). A watcher removed during a dispatch batch is only
+ * marked dead and freed after the batch, since a later event of the same
+ * batch may still point at it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+enum wkind { W_IO, W_TIMER, W_SIGNAL, W_CHILD, W_EXEC };
+
+struct exec_rec;
+
+struct watcher {
+  int fd;
+  int kind;
+  int dead;
+  uint32_t events;
+  herd_io_cb cb;
+  void *data;
+  herd_child_t *child;   /* W_CHILD */
+  herd_child_cb child_cb;
+  struct exec_rec *exec; /* W_EXEC */
+  struct watcher *next;  /* hash chain, or the dead list */
+};
+
+#define EXEC_FDS 4
+
+struct exec_rec {
+  herd_exec_t *x;
+  herd_exec_cb cb;
+  void *data;
+  herd_timer_t timer;
+  int fds[EXEC_FDS]; /* registered, -1 = free slot */
+  struct exec_rec *prev, *next;
+};
+
+struct herd_loop {
+  int epfd;
+  int tfd;
+  int sfd;
+  int stopped;
+  struct watcher **buckets;
+  size_t nbuckets;
+  size_t nwatch;       /* live watchers of every kind but the internal ones */
+  struct watcher *dead;
+  herd_timer_t **heap; /* min-heap on due_ms */
+  size_t nheap, capheap;
+  uint64_t armed;      /* due_ms the timerfd is set for, 0 = disarmed */
+  sigset_t sigs;       /* signals delivered through sfd */
+  sigset_t blocked_by_us;
+  herd_signal_cb sigcb[_NSIG];
+  void *sigdata[_NSIG];
+  int nsigs;
+  struct exec_rec *execs;
+};
+
+/* ---- fd -> watcher --------------------------------------------- */
+
+static size_t bucket_of(const herd_loop_t *l, int fd) {
+  return ((size_t)(unsigned)fd * 2654435761u) & (l->nbuckets - 1);
+}
+
+static struct watcher *find(const herd_loop_t *l, int fd) {
+  for (struct watcher *w = l->buckets[bucket_of(l, fd)]; w; w = w->next)
+    if (w->fd == fd)
+      return w;
+  return NULL;
+}
+
+static int grow(herd_loop_t *l) {
+  size_t n = l->nbuckets * 2;
+  struct watcher **nb = calloc(n, sizeof *nb);
+  if (!nb)
+    return -ENOMEM;
+  struct watcher **old = l->buckets;
+  size_t oldn = l->nbuckets;
+  l->buckets = nb;
+  l->nbuckets = n;
+  for (size_t i = 0; i < oldn; i++) {
+    struct watcher *w = old[i];
+    while (w) {
+      struct watcher *next = w->next;
+      size_t b = bucket_of(l, w->fd);
+      w->next = nb[b];
+      nb[b] = w;
+      w = next;
+    }
+  }
+  free(old);
+  return 0;
+}
+
+static int watch(herd_loop_t *l, int fd, uint32_t events, int kind,
+                 struct watcher **out) {
+  if (fd < 0)
+    return -EBADF;
+  if (find(l, fd))
+    return -EEXIST;
+  struct watcher *w = calloc(1, sizeof *w);
+  if (!w)
+    return -ENOMEM;
+  w->fd = fd;
+  w->kind = kind;
+  w->events = events;
+  struct epoll_event ev = {.events = events, .data.ptr = w};
+  if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    int err = -errno;
+    free(w);
+    return err;
+  }
+  size_t b = bucket_of(l, fd);
+  w->next = l->buckets[b];
+  l->buckets[b] = w;
+  if (kind != W_TIMER && kind != W_SIGNAL)
+    l->nwatch++;
+  /* Keep chains short; a failed grow only costs speed. */
+  if (l->nwatch > l->nbuckets)
+    (void)grow(l);
+  *out = w;
+  return 0;
+}
+
+static int unwatch(herd_loop_t *l, int fd) {
+  size_t b = bucket_of(l, fd);
+  for (struct watcher **pp = &l->buckets[b]; *pp; pp = &(*pp)->next) {
+    struct watcher *w = *pp;
+    if (w->fd != fd)
+      continue;
+    *pp = w->next;
+    int r = 0;
+    /* The fd may be closed already (EBADF): it left the set with it. */
+    if (epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 && errno != EBADF &&
+        errno != ENOENT)
+      r = -errno;
+    if (w->kind != W_TIMER && w->kind != W_SIGNAL)
+      l->nwatch--;
+    w->dead = 1;
+    w->next = l->dead;
+    l->dead = w;
+    return r;
+  }
+  return -ENOENT;
+}
+
+static void reap_dead(herd_loop_t *l) {
+  while (l->dead) {
+    struct watcher *w = l->dead;
+    l->dead = w->next;
+    free(w);
+  }
+}
+
+/* ---- timers ---------------------------------------------------- */
+
+static void heap_swap(herd_loop_t *l, size_t a, size_t b) {
+  herd_timer_t *t = l->heap[a];
+  l->heap[a] = l->heap[b];
+  l->heap[b] = t;
+  l->heap[a]->heap_index = a + 1;
+  l->heap[b]->heap_index = b + 1;
+}
+
+static void heap_up(herd_loop_t *l, size_t i) {
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (l->heap[p]->due_ms <= l->heap[i]->due_ms)
+      break;
+    heap_swap(l, p, i);
+    i = p;
+  }
+}
+
+static void heap_down(herd_loop_t *l, size_t i) {
+  for (;;) {
+    size_t a = 2 * i + 1, b = a + 1, m = i;
+    if (a < l->nheap && l->heap[a]->due_ms < l->heap[m]->due_ms)
+      m = a;
+    if (b < l->nheap && l->heap[b]->due_ms < l->heap[m]->due_ms)
+      m = b;
+    if (m == i)
+      return;
+    heap_swap(l, m, i);
+    i = m;
+  }
+}
+
+static void heap_remove(herd_loop_t *l, herd_timer_t *t) {
+  size_t i = t->heap_index - 1;
+  t->heap_index = 0;
+  l->nheap--;
+  if (i == l->nheap)
+    return;
+  l->heap[i] = l->heap[l->nheap];
+  l->heap[i]->heap_index = i + 1;
+  heap_up(l, i);
+  heap_down(l, i);
+}
+
+/* Point the timerfd at the earliest timer (only when that changed). */
+static int arm(herd_loop_t *l) {
+  uint64_t due = l->nheap ? l->heap[0]->due_ms : 0;
+  if (due == l->armed)
+    return 0;
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  if (due) {
+    its.it_value.tv_sec = (time_t)(due / 1000);
+    its.it_value.tv_nsec = (long)(due % 1000) * 1000000L;
+  }
+  if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+    return -errno;
+  l->armed = due;
+  return 0;
+}
+
+int herd_loop_timer_start(herd_loop_t *l, herd_timer_t *t, uint64_t ms,
+                          herd_timer_cb cb, void *data) {
+  if (!l || !t || !cb)
+    return -EINVAL;
+  if (t->heap_index)
+    heap_remove(l, t);
+  if (l->nheap == l->capheap) {
+    size_t n = l->capheap ? l->capheap * 2 : 16;
+    herd_timer_t **nh = realloc(l->heap, n * sizeof *nh);
+    if (!nh)
+      return -ENOMEM;
+    l->heap = nh;
+    l->capheap = n;
+  }
+  /* herd__now_ms is CLOCK_MONOTONIC, the timerfd's clock. A due time of
+   * 0 would mean "disarmed", so the earliest is 1. */
+  t->due_ms = herd__now_ms() + ms;
+  if (t->due_ms == 0)
+    t->due_ms = 1;
+  t->cb = cb;
+  t->data = data;
+  l->heap[l->nheap] = t;
+  t->heap_index = ++l->nheap;
+  heap_up(l, l->nheap - 1);
+  return arm(l);
+}
+
+void herd_loop_timer_stop(herd_loop_t *l, herd_timer_t *t) {
+  if (!l || !t || !t->heap_index)
+    return;
+  heap_remove(l, t);
+  (void)arm(l);
+}
+
+static int run_timers(herd_loop_t *l) {
+  uint64_t exp;
+  /* Consume the expiry count; EAGAIN when a rearm raced with it. */
+  ssize_t n = herd__read(l->tfd, &exp, sizeof exp);
+  if (n < 0 && n != -EAGAIN)
+    return (int)n;
+  l->armed = 0;
+  uint64_t now = herd__now_ms();
+  int ran = 0;
+  while (l->nheap && l->heap[0]->due_ms <= now) {
+    herd_timer_t *t = l->heap[0];
+    heap_remove(l, t);
+    t->cb(l, t, t->data);
+    ran++;
+  }
+  int r = arm(l);
+  return r < 0 ? r : ran;
+}
+
+/* ---- signals --------------------------------------------------- */
+
+int herd_loop_signal(herd_loop_t *l, int sig, herd_signal_cb cb, void *data) {
+  if (!l || sig <= 0 || sig >= _NSIG || sig == SIGKILL || sig == SIGSTOP)
+    return -EINVAL;
+  int had = sigismember(&l->sigs, sig);
+  if (!cb) {
+    if (!had)
+      return 0;
+    sigdelset(&l->sigs, sig);
+    l->sigcb[sig] = NULL;
+    l->nsigs--;
+    if (signalfd(l->sfd, &l->sigs, SFD_NONBLOCK | SFD_CLOEXEC) < 0)
+      return -errno;
+    if (sigismember(&l->blocked_by_us, sig)) {
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, sig);
+      sigdelset(&l->blocked_by_us, sig);
+      int e = pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+      if (e)
+        return -e;
+    }
+    return 0;
+  }
+  l->sigcb[sig] = cb;
+  l->sigdata[sig] = data;
+  if (had)
+    return 0;
+  sigset_t one, old;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  int e = pthread_sigmask(SIG_BLOCK, &one, &old);
+  if (e)
+    return -e;
+  if (!sigismember(&old, sig))
+    sigaddset(&l->blocked_by_us, sig);
+  sigaddset(&l->sigs, sig);
+  int fd = signalfd(l->sfd, &l->sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) {
+    int err = -errno;
+    sigdelset(&l->sigs, sig);
+    l->sigcb[sig] = NULL;
+    return err;
+  }
+  if (l->sfd < 0) {
+    struct watcher *w;
+    int r = watch(l, fd, EPOLLIN, W_SIGNAL, &w);
+    if (r < 0) {
+      herd__close(fd);
+      sigdelset(&l->sigs, sig);
+      l->sigcb[sig] = NULL;
+      return r;
+    }
+    l->sfd = fd;
+  }
+  l->nsigs++;
+  return 0;
+}
+
+static int run_signals(herd_loop_t *l) {
+  int ran = 0;
+  for (;;) {
+    struct signalfd_siginfo si;
+    ssize_t n = herd__read(l->sfd, &si, sizeof si);
+    if (n == -EAGAIN)
+      return ran;
+    if (n < 0)
+      return (int)n;
+    if (n != sizeof si)
+      return -EIO;
+    int sig = (int)si.ssi_signo;
+    if (sig > 0 && sig < _NSIG && l->sigcb[sig]) {
+      l->sigcb[sig](l, sig, (pid_t)si.ssi_pid, l->sigdata[sig]);
+      ran++;
+    }
+  }
+}
+
+/* ---- fds and children ------------------------------------------ */
+
+int herd_loop_add(herd_loop_t *l, int fd, uint32_t events, herd_io_cb cb,
+                  void *data) {
+  if (!l || !cb)
+    return -EINVAL;
+  struct watcher *w;
+  int r = watch(l, fd, events, W_IO, &w);
+  if (r < 0)
+    return r;
+  w->cb = cb;
+  w->data = data;
+  return 0;
+}
+
+int herd_loop_mod(herd_loop_t *l, int fd, uint32_t events) {
+  if (!l)
+    return -EINVAL;
+  struct watcher *w = find(l, fd);
+  if (!w || w->kind != W_IO)
+    return -ENOENT;
+  if (w->events == events)
+    return 0;
+  struct epoll_event ev = {.events = events, .data.ptr = w};
+  if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+    return -errno;
+  w->events = events;
+  return 0;
+}
+
+int herd_loop_del(herd_loop_t *l, int fd) {
+  if (!l)
+    return -EINVAL;
+  struct watcher *w = find(l, fd);
+  if (!w || w->kind != W_IO)
+    return -ENOENT;
+  return unwatch(l, fd);
+}
+
+int herd_loop_child(herd_loop_t *l, herd_child_t *child, herd_child_cb cb,
+                    void *data) {
+  if (!l || !child || !cb || child->pid <= 0)
+    return -EINVAL;
+  if (child->pidfd < 0)
+    return -EBADF;
+  struct watcher *w;
+  int r = watch(l, child->pidfd, EPOLLIN, W_CHILD, &w);
+  if (r < 0)
+    return r;
+  w->child = child;
+  w->child_cb = cb;
+  w->data = data;
+  return 0;
+}
+
+static void run_child(herd_loop_t *l, struct watcher *w) {
+  int r = herd__reap(w->child, WNOHANG);
+  if (r == 0)
+    return; /* spurious */
+  herd_child_t *c = w->child;
+  herd_child_cb cb = w->child_cb;
+  void *data = w->data;
+  (void)unwatch(l, w->fd);
+  if (r < 0) {
+    /* ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN, or a
+     * waitpid(-1) elsewhere); report it as gone with no status. */
+    c->reaped = 1;
+    c->exit_code = -1;
+    c->term_signal = 0;
+  }
+  cb(l, c, data);
+}
+
+/* ---- execs ----------------------------------------------------- */
+
+static void exec_step(herd_loop_t *l, struct exec_rec *e);
+
+static void exec_timer_cb(herd_loop_t *l, herd_timer_t *t, void *data) {
+  (void)t;
+  exec_step(l, data);
+}
+
+static void exec_unlink(herd_loop_t *l, struct exec_rec *e) {
+  for (int i = 0; i < EXEC_FDS; i++)
+    if (e->fds[i] >= 0) {
+      (void)unwatch(l, e->fds[i]);
+      e->fds[i] = -1;
+    }
+  herd_loop_timer_stop(l, &e->timer);
+  if (e->prev)
+    e->prev->next = e->next;
+  else
+    l->execs = e->next;
+  if (e->next)
+    e->next->prev = e->prev;
+  l->nwatch--; /* the exec itself */
+}
+
+/* Make the watched set match what the exec wants now. */
+static int exec_sync(herd_loop_t *l, struct exec_rec *e) {
+  int fds[EXEC_FDS];
+  short ev[EXEC_FDS];
+  int n = herd_exec_fds(e->x, fds, ev, EXEC_FDS);
+  for (int i = 0; i < EXEC_FDS; i++) {
+    if (e->fds[i] < 0)
+      continue;
+    int keep = 0;
+    for (int j = 0; j < n; j++)
+      keep |= fds[j] == e->fds[i];
+    if (!keep) {
+      /* The exec closed it already: unwatch tolerates that. */
+      (void)unwatch(l, e->fds[i]);
+      e->fds[i] = -1;
+    }
+  }
+  for (int j = 0; j < n; j++) {
+    int have = 0;
+    for (int i = 0; i < EXEC_FDS; i++)
+      have |= e->fds[i] == fds[j];
+    if (have)
+      continue;
+    struct watcher *w;
+    int r = watch(l, fds[j], (uint32_t)ev[j], W_EXEC, &w);
+    if (r < 0)
+      return r;
+    w->exec = e;
+    for (int i = 0; i < EXEC_FDS; i++)
+      if (e->fds[i] < 0) {
+        e->fds[i] = fds[j];
+        break;
+      }
+  }
+  int ms = herd_exec_timeout(e->x);
+  if (ms < 0) {
+    herd_loop_timer_stop(l, &e->timer);
+    return 0;
+  }
+  return herd_loop_timer_start(l, &e->timer, (uint64_t)ms, exec_timer_cb, e);
+}
+
+static void exec_step(herd_loop_t *l, struct exec_rec *e) {
+  int r = herd_exec_step(e->x);
+  if (r == 0) {
+    r = exec_sync(l, e);
+    if (r == 0)
+      return;
+    /* Cannot watch it any more: end it (killed and reaped by free). */
+  }
+  herd_exec_result_t res;
+  memset(&res, 0, sizeof res);
+  if (r == 1)
+    r = herd_exec_take(e->x, &res);
+  exec_unlink(l, e);
+  herd_exec_free(e->x);
+  herd_exec_cb cb = e->cb;
+  void *data = e->data;
+  free(e);
+  cb(l, r < 0 ? r : 0, r < 0 ? NULL : &res, data);
+}
+
+int herd_loop_exec(herd_loop_t *l, const char *file, char *const argv[],
+                   int shell, const herd_exec_opts_t *opts, herd_exec_cb cb,
+                   void *data) {
+  if (!l || !cb)
+    return -EINVAL;
+  struct exec_rec *e = calloc(1, sizeof *e);
+  if (!e)
+    return -ENOMEM;
+  for (int i = 0; i < EXEC_FDS; i++)
+    e->fds[i] = -1;
+  int r = herd_exec_start(&e->x, file, argv, shell, opts);
+  if (r < 0) {
+    free(e);
+    return r;
+  }
+  e->cb = cb;
+  e->data = data;
+  e->next = l->execs;
+  if (l->execs)
+    l->execs->prev = e;
+  l->execs = e;
+  l->nwatch++;
+  r = exec_sync(l, e);
+  if (r < 0) {
+    exec_unlink(l, e);
+    herd_exec_free(e->x);
+    free(e);
+    return r;
+  }
+  return 0;
+}
+
+/* ---- the loop -------------------------------------------------- */
+
+int herd_loop_new(herd_loop_t **out) {
+  if (!out)
+    return -EINVAL;
+  *out = NULL;
+  herd_loop_t *l = calloc(1, sizeof *l);
+  if (!l)
+    return -ENOMEM;
+  l->epfd = l->tfd = l->sfd = -1;
+  sigemptyset(&l->sigs);
+  sigemptyset(&l->blocked_by_us);
+  int r = 0;
+  l->nbuckets = 16;
+  l->buckets = calloc(l->nbuckets, sizeof *l->buckets);
+  if (!l->buckets) {
+    r = -ENOMEM;
+    goto fail;
+  }
+  l->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (l->epfd < 0) {
+    r = -errno;
+    goto fail;
+  }
+  l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (l->tfd < 0) {
+    r = -errno;
+    goto fail;
+  }
+  struct watcher *w;
+  r = watch(l, l->tfd, EPOLLIN, W_TIMER, &w);
+  if (r < 0)
+    goto fail;
+  *out = l;
+  return 0;
+fail:
+  herd_loop_free(l);
+  return r;
+}
+
+void herd_loop_free(herd_loop_t *l) {
+  if (!l)
+    return;
+  while (l->execs) {
+    struct exec_rec *e = l->execs;
+    exec_unlink(l, e);
+    herd_exec_free(e->x);
+    free(e);
+  }
+  for (size_t i = 0; l->buckets && i < l->nbuckets; i++) {
+    struct watcher *w = l->buckets[i];
+    while (w) {
+      struct watcher *next = w->next;
+      free(w);
+      w = next;
+    }
+  }
+  reap_dead(l);
+  free(l->buckets);
+  for (size_t i = 0; i < l->nheap; i++)
+    l->heap[i]->heap_index = 0;
+  free(l->heap);
+  herd__close(l->sfd);
+  herd__close(l->tfd);
+  herd__close(l->epfd);
+  /* Signals we blocked go back, now that nothing reads them. */
+  (void)pthread_sigmask(SIG_UNBLOCK, &l->blocked_by_us, NULL);
+  free(l);
+}
+
+int herd_loop_fd(const herd_loop_t *l) {
+  return l ? l->epfd : -EINVAL;
+}
+
+int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
+  if (!l || timeout_ms < -1)
+    return -EINVAL;
+  struct epoll_event evs[64];
+  int n = epoll_wait(l->epfd, evs, 64, timeout_ms);
+  if (n < 0)
+    return errno == EINTR ? 0 : -errno;
+  int ran = 0;
+  int err = 0;
+  for (int i = 0; i < n; i++) {
+    struct watcher *w = evs[i].data.ptr;
+    if (w->dead)
+      continue;
+    int r = 0;
+    switch (w->kind) {
+    case W_IO:
+      w->cb(l, w->fd, evs[i].events, w->data);
+      r = 1;
+      break;
+    case W_TIMER:
+      r = run_timers(l);
+      break;
+    case W_SIGNAL:
+      r = run_signals(l);
+      break;
+    case W_CHILD:
+      run_child(l, w);
+      r = 1;
+      break;
+    case W_EXEC:
+      exec_step(l, w->exec);
+      r = 1;
+      break;
+    }
+    if (r < 0 && !err)
+      err = r;
+    else if (r > 0)
+      ran += r;
+  }
+  reap_dead(l);
+  return err ? err : ran;
+}
+
+int herd_loop_run(herd_loop_t *l) {
+  if (!l)
+    return -EINVAL;
+  l->stopped = 0;
+  while (!l->stopped && (l->nwatch > 0 || l->nheap > 0 || l->nsigs > 0)) {
+    int r = herd_loop_run_once(l, -1);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+void herd_loop_stop(herd_loop_t *l) {
+  if (l)
+    l->stopped = 1;
+}

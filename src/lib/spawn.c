@@ -1,0 +1,608 @@
+/*
+ * spawn.c - herd_spawn and the child handle (wait, kill, close).
+ *
+ * Everything the child needs is built in the parent before the clone:
+ * argv, envp, the fd plan. The child then runs only raw system calls
+ * (see child_main) and reports a failure before exec as {stage, errno}
+ * through a CLOEXEC pipe, so herd_spawn returns -errno instead of a child
+ * that exits 127.
+ *
+ * The fast path is a vfork-style clone (CLONE_VM | CLONE_VFORK, in
+ * linux/os.c): no page tables are copied, the parent sleeps until the
+ * child has exec'd or died. Because the child shares the parent's memory,
+ * it writes nothing the parent reads (only its own stack and the scratch
+ * slots plan.pairs[].tmp, reserved for it), calls no libc function that
+ * touches global state, and runs with every signal blocked until the
+ * dispositions are reset. HERD_SPAWN_FORK selects a plain fork() running
+ * the same child code, for comparison in tests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "linux/os.h"
+
+extern char **environ;
+
+/* Where the child failed (for debugging: only errno reaches the caller). */
+enum stage {
+  STAGE_SETSID = 1,
+  STAGE_SETPGID,
+  STAGE_PDEATHSIG,
+  STAGE_SETGROUPS,
+  STAGE_SETGID,
+  STAGE_SETUID,
+  STAGE_CHDIR,
+  STAGE_DUP,
+  STAGE_CLOEXEC,
+  STAGE_SIGMASK,
+  STAGE_EXEC
+};
+
+struct pair {
+  int src; /* parent's fd */
+  int dst; /* number in the child */
+  int tmp; /* child's scratch copy */
+};
+
+struct plan {
+  const char *file;   /* as given */
+  int search;         /* look file up in path */
+  const char *path;   /* PATH for the lookup */
+  char *const *argv;
+  char *const *envp;
+  const char *cwd;
+  struct pair *pairs; /* sorted by dst */
+  int npairs;
+  int tmpbase;        /* scratch copies go at or above this */
+  unsigned flags;
+  uid_t uid;
+  gid_t gid;
+  int pdeathsig;
+  pid_t parent;       /* for the PDEATHSIG race check */
+  int errfd;          /* write end of the error pipe */
+};
+
+/* ---- the child: raw system calls only ---------------------------- */
+
+/* libc's wrappers may keep state (setuid broadcasts to every thread of
+ * the parent, sigaction may be intercepted by sanitizers); in a child that
+ * shares the parent's memory only the raw calls are safe. errno is the
+ * parent thread's, which is asleep and does not read it. */
+#define SYS(...) syscall(__VA_ARGS__)
+
+__attribute__((noreturn)) static void child_fail(const struct plan *p,
+                                                 int stage) {
+  int msg[2] = {stage, errno};
+  const char *b = (const char *)msg;
+  size_t left = sizeof msg;
+  while (left > 0) {
+    long n = SYS(SYS_write, p->errfd, b, left);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
+    }
+    b += n;
+    left -= (size_t)n;
+  }
+  SYS(SYS_exit_group, 127);
+  __builtin_unreachable();
+}
+
+/* Mark [lo, hi] close-on-exec (hi may be ~0u). */
+static int child_cloexec_range(unsigned lo, unsigned hi) {
+  if (lo > hi)
+    return 0;
+  if (herd__os_cloexec_range(lo, hi) == 0)
+    return 0;
+  /* Old kernel: walk the table up to the soft limit. */
+  struct rlimit rl;
+  if (SYS(SYS_getrlimit, RLIMIT_NOFILE, &rl) < 0)
+    return -1;
+  unsigned top = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX
+                     ? INT_MAX
+                     : (unsigned)rl.rlim_cur;
+  if (hi >= top)
+    hi = top - 1;
+  for (unsigned fd = lo; fd <= hi && fd < top; fd++) {
+    long fl = SYS(SYS_fcntl, fd, F_GETFD);
+    if (fl >= 0 && !(fl & FD_CLOEXEC))
+      SYS(SYS_fcntl, fd, F_SETFD, fl | FD_CLOEXEC);
+  }
+  return 0;
+}
+
+static void child_exec(const struct plan *p) {
+  if (!p->search) {
+    SYS(SYS_execve, p->file, p->argv, p->envp);
+    return;
+  }
+  /* execvp's search, without malloc: a buffer on the child's stack. */
+  char buf[PATH_MAX];
+  size_t flen = strlen(p->file);
+  int saw_eacces = 0;
+  const char *s = p->path;
+  for (;;) {
+    const char *e = strchr(s, ':');
+    size_t dlen = e ? (size_t)(e - s) : strlen(s);
+    if (dlen + 1 + flen + 1 <= sizeof buf) {
+      size_t n = 0;
+      if (dlen == 0) {
+        buf[n++] = '.'; /* an empty entry means the cwd */
+      } else {
+        memcpy(buf, s, dlen);
+        n = dlen;
+      }
+      buf[n++] = '/';
+      memcpy(buf + n, p->file, flen + 1);
+      SYS(SYS_execve, buf, p->argv, p->envp);
+      switch (errno) {
+      case EACCES:
+        saw_eacces = 1;
+        break;
+      case ENOENT:
+      case ENOTDIR:
+      case ESTALE:
+      case ENODEV:
+      case ETIMEDOUT:
+      case ELOOP:
+      case ENAMETOOLONG:
+        break;
+      default:
+        return; /* a real error: report it */
+      }
+    }
+    if (!e)
+      break;
+    s = e + 1;
+  }
+  errno = saw_eacces ? EACCES : ENOENT;
+}
+
+static int child_main(void *arg) {
+  const struct plan *p = arg;
+
+  /* Dispositions first, while every signal is still blocked: a handler
+   * of the parent must never run on the child's stack. */
+  struct {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+  } dfl = {0}; /* SIG_DFL == 0; layout of the kernel's struct sigaction */
+  for (int sig = 1; sig < _NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP)
+      continue;
+    SYS(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+  }
+
+  if ((p->flags & HERD_SPAWN_SETSID) && SYS(SYS_setsid) < 0)
+    child_fail(p, STAGE_SETSID);
+  if ((p->flags & HERD_SPAWN_SETPGID) && !(p->flags & HERD_SPAWN_SETSID) &&
+      SYS(SYS_setpgid, 0, 0) < 0)
+    child_fail(p, STAGE_SETPGID);
+  if (p->pdeathsig) {
+    if (SYS(SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig, 0, 0, 0) < 0)
+      child_fail(p, STAGE_PDEATHSIG);
+    /* The parent may have died before the prctl: then no signal comes. */
+    if (SYS(SYS_getppid) != p->parent) {
+      errno = ESRCH;
+      child_fail(p, STAGE_PDEATHSIG);
+    }
+  }
+  if (p->flags & (HERD_SPAWN_SETUID | HERD_SPAWN_SETGID)) {
+    /* Drop supplementary groups when we may (root); an unprivileged
+     * caller keeps them, as setgroups would fail with EPERM. */
+    if (SYS(SYS_geteuid) == 0) {
+      gid_t g = p->gid;
+      if (SYS(SYS_setgroups, (p->flags & HERD_SPAWN_SETGID) ? 1 : 0, &g) < 0)
+        child_fail(p, STAGE_SETGROUPS);
+    }
+    if ((p->flags & HERD_SPAWN_SETGID) && SYS(SYS_setgid, p->gid) < 0)
+      child_fail(p, STAGE_SETGID);
+    if ((p->flags & HERD_SPAWN_SETUID) && SYS(SYS_setuid, p->uid) < 0)
+      child_fail(p, STAGE_SETUID);
+  }
+  if (p->cwd && SYS(SYS_chdir, p->cwd) < 0)
+    child_fail(p, STAGE_CHDIR);
+
+  /* Lift every source above every target first, so that no dup2 can
+   * clobber a source that a later pair still needs. The copies are
+   * CLOEXEC and vanish at exec. */
+  for (int i = 0; i < p->npairs; i++) {
+    long fd = SYS(SYS_fcntl, p->pairs[i].src, F_DUPFD_CLOEXEC, p->tmpbase);
+    if (fd < 0)
+      child_fail(p, STAGE_DUP);
+    p->pairs[i].tmp = (int)fd;
+  }
+  for (int i = 0; i < p->npairs; i++) {
+    /* dup2 leaves the new fd without FD_CLOEXEC. */
+    if (SYS(SYS_dup3, p->pairs[i].tmp, p->pairs[i].dst, 0) < 0)
+      child_fail(p, STAGE_DUP);
+  }
+  /* Everything else, CLOEXEC or not, closes at exec. */
+  unsigned lo = 0;
+  for (int i = 0; i < p->npairs; i++) {
+    unsigned d = (unsigned)p->pairs[i].dst;
+    if (d > lo && child_cloexec_range(lo, d - 1) < 0)
+      child_fail(p, STAGE_CLOEXEC);
+    lo = d + 1;
+  }
+  if (child_cloexec_range(lo, ~0u) < 0)
+    child_fail(p, STAGE_CLOEXEC);
+
+  uint64_t empty = 0;
+  if (SYS(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty) < 0)
+    child_fail(p, STAGE_SIGMASK);
+
+  child_exec(p);
+  child_fail(p, STAGE_EXEC);
+}
+
+/* ---- the parent ------------------------------------------------- */
+
+static int fd_valid(int fd) {
+  return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
+}
+
+static int cmp_pair(const void *a, const void *b) {
+  const struct pair *x = a, *y = b;
+  return (x->dst > y->dst) - (x->dst < y->dst);
+}
+
+static int env_key_eq(const char *a, const char *b) {
+  /* a is "K=V" or "K"; b is "K=V" */
+  while (*a && *a != '=' && *a == *b) {
+    a++;
+    b++;
+  }
+  return (*a == '=' || *a == '\0') && *b == '=';
+}
+
+/* Build environ with opts->env laid over it. Returns a malloc'd array of
+ * borrowed strings, or NULL (ENOMEM). */
+static char **env_merge(const char *const *add) {
+  size_t nbase = 0, nadd = 0;
+  for (char **e = environ; e && *e; e++)
+    nbase++;
+  for (const char *const *a = add; a && *a; a++)
+    nadd++;
+  char **out = malloc((nbase + nadd + 1) * sizeof *out);
+  if (!out)
+    return NULL;
+  size_t n = 0;
+  for (char **e = environ; e && *e; e++) {
+    int over = 0;
+    for (const char *const *a = add; a && *a && !over; a++)
+      over = env_key_eq(*a, *e);
+    if (!over)
+      out[n++] = *e;
+  }
+  for (const char *const *a = add; a && *a; a++)
+    if (strchr(*a, '='))
+      out[n++] = (char *)*a;
+  out[n] = NULL;
+  return out;
+}
+
+static const char *env_get(char *const *envp, const char *key) {
+  size_t klen = strlen(key);
+  for (; envp && *envp; envp++)
+    if (strncmp(*envp, key, klen) == 0 && (*envp)[klen] == '=')
+      return *envp + klen + 1;
+  return NULL;
+}
+
+static void child_reset(herd_child_t *c) {
+  memset(c, 0, sizeof *c);
+  c->pid = -1;
+  c->pidfd = -1;
+  c->stdio[0] = c->stdio[1] = c->stdio[2] = -1;
+  c->exit_code = -1;
+}
+
+int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
+               const herd_spawn_opts_t *opts) {
+  static const herd_spawn_opts_t defaults;
+  struct plan p;
+  int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+  int errpipe[2] = {-1, -1};
+  int devnull = -1;
+  char **envp_alloc = NULL;
+  char **argv_alloc = NULL;
+  struct pair *pairs = NULL;
+  pid_t pid = -1;
+  int pidfd = -1;
+  int err = 0;
+
+  if (!child)
+    return -EINVAL;
+  child_reset(child);
+  if (!opts)
+    opts = &defaults;
+  if (!file || !*file || !argv || !argv[0])
+    return -EINVAL;
+  if (opts->nfds > 1024 || (opts->nfds && !opts->fds))
+    return -EINVAL;
+  if (opts->env_mode < HERD_ENV_INHERIT || opts->env_mode > HERD_ENV_ADD)
+    return -EINVAL;
+  if (opts->pdeathsig < 0 || opts->pdeathsig >= _NSIG)
+    return -EINVAL;
+
+  memset(&p, 0, sizeof p);
+  p.file = file;
+  p.search = !(opts->flags & HERD_SPAWN_NOPATH) && !strchr(file, '/');
+  p.cwd = opts->cwd;
+  p.flags = opts->flags;
+  p.uid = opts->uid;
+  p.gid = opts->gid;
+  p.pdeathsig = opts->pdeathsig;
+  p.parent = getpid();
+  p.argv = argv;
+
+  pairs = calloc(3 + opts->nfds, sizeof *pairs);
+  if (!pairs)
+    return -ENOMEM;
+
+  if (opts->argv0) {
+    size_t n = 0;
+    while (argv[n])
+      n++;
+    argv_alloc = malloc((n + 1) * sizeof *argv_alloc);
+    if (!argv_alloc) {
+      err = -ENOMEM;
+      goto fail;
+    }
+    memcpy(argv_alloc, argv, (n + 1) * sizeof *argv_alloc);
+    argv_alloc[0] = (char *)opts->argv0;
+    p.argv = argv_alloc;
+  }
+
+  switch (opts->env_mode) {
+  case HERD_ENV_REPLACE:
+    p.envp = opts->env ? (char *const *)opts->env : (char *const[]){NULL};
+    break;
+  case HERD_ENV_ADD:
+    envp_alloc = env_merge(opts->env);
+    if (!envp_alloc) {
+      err = -ENOMEM;
+      goto fail;
+    }
+    p.envp = envp_alloc;
+    break;
+  default:
+    p.envp = environ;
+    break;
+  }
+  if (p.search) {
+    /* As libuv: the PATH the child will have decides where it is found;
+     * without one, execvp's default. */
+    p.path = env_get(p.envp, "PATH");
+    if (!p.path)
+      p.path = "/usr/local/bin:/bin:/usr/bin";
+  }
+
+  /* The fd plan: stdio first, then the extra fds. */
+  int np = 0;
+  int maxfd = 2;
+  for (int i = 0; i < 3; i++) {
+    const herd_stdio_t *s = &opts->stdio[i];
+    switch (s->kind) {
+    case HERD_STDIO_INHERIT:
+      if (fd_valid(i)) /* a closed fd stays closed in the child */
+        pairs[np++] = (struct pair){i, i, -1};
+      break;
+    case HERD_STDIO_PIPE:
+      if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+        err = -errno;
+        goto fail;
+      }
+      /* stdin: the child reads [0]; stdout/stderr: it writes [1]. */
+      pairs[np++] = (struct pair){pipes[i][i == 0 ? 0 : 1], i, -1};
+      break;
+    case HERD_STDIO_IGNORE:
+      if (devnull < 0) {
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull < 0) {
+          err = -errno;
+          goto fail;
+        }
+      }
+      pairs[np++] = (struct pair){devnull, i, -1};
+      break;
+    case HERD_STDIO_FD:
+      if (!fd_valid(s->fd)) {
+        err = -EBADF;
+        goto fail;
+      }
+      pairs[np++] = (struct pair){s->fd, i, -1};
+      break;
+    default:
+      err = -EINVAL;
+      goto fail;
+    }
+  }
+  for (size_t k = 0; k < opts->nfds; k++) {
+    const herd_fdmap_t *m = &opts->fds[k];
+    if (m->child_fd < 3 || m->child_fd > INT_MAX - 1) {
+      err = -EINVAL;
+      goto fail;
+    }
+    for (size_t j = 0; j < k; j++)
+      if (opts->fds[j].child_fd == m->child_fd) {
+        err = -EINVAL;
+        goto fail;
+      }
+    if (!fd_valid(m->parent_fd)) {
+      err = -EBADF;
+      goto fail;
+    }
+    pairs[np++] = (struct pair){m->parent_fd, m->child_fd, -1};
+  }
+  for (int i = 0; i < np; i++) {
+    if (pairs[i].dst > maxfd)
+      maxfd = pairs[i].dst;
+  }
+  qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
+  p.pairs = pairs;
+  p.npairs = np;
+  p.tmpbase = maxfd + 1;
+
+  if (pipe2(errpipe, O_CLOEXEC) < 0) {
+    err = -errno;
+    goto fail;
+  }
+  p.errfd = errpipe[1];
+
+  err = herd__os_launch(child_main, &p, !(opts->flags & HERD_SPAWN_FORK),
+                        &pid, &pidfd);
+  if (err < 0)
+    goto fail;
+
+  herd__closep(&errpipe[1]);
+  for (int i = 0; i < 3; i++)
+    herd__closep(&pipes[i][i == 0 ? 0 : 1]);
+  herd__closep(&devnull);
+
+  /* EOF: the exec happened (the pipe closed with it). Data: it failed. */
+  int msg[2];
+  size_t got = 0;
+  while (got < sizeof msg) {
+    ssize_t n = herd__read(errpipe[0], (char *)msg + got, sizeof msg - got);
+    if (n <= 0) {
+      if (n < 0 && got == 0) {
+        err = (int)n;
+        goto fail;
+      }
+      break;
+    }
+    got += (size_t)n;
+  }
+  herd__closep(&errpipe[0]);
+  if (got == sizeof msg) {
+    err = msg[1] > 0 ? -msg[1] : -EIO;
+    goto fail;
+  }
+  if (got != 0) {
+    err = -EIO;
+    goto fail;
+  }
+
+  child->pid = pid;
+  child->pidfd = pidfd;
+  for (int i = 0; i < 3; i++)
+    child->stdio[i] = pipes[i][i == 0 ? 1 : 0];
+  free(pairs);
+  free(envp_alloc);
+  free(argv_alloc);
+  return 0;
+
+fail:
+  if (pid > 0) {
+    /* The child failed before exec (or we could not learn otherwise):
+     * make sure it is gone, then reap it. */
+    herd_child_t tmp;
+    child_reset(&tmp);
+    tmp.pid = pid;
+    tmp.pidfd = pidfd;
+    if (pidfd >= 0)
+      (void)herd__os_pidfd_kill(pidfd, SIGKILL);
+    else
+      (void)kill(pid, SIGKILL);
+    (void)herd__reap(&tmp, 0);
+  }
+  herd__close(pidfd);
+  herd__close(errpipe[0]);
+  herd__close(errpipe[1]);
+  for (int i = 0; i < 3; i++) {
+    herd__close(pipes[i][0]);
+    herd__close(pipes[i][1]);
+  }
+  herd__close(devnull);
+  free(pairs);
+  free(envp_alloc);
+  free(argv_alloc);
+  return err;
+}
+
+int herd_child_poll(herd_child_t *child) {
+  if (!child || child->pid <= 0)
+    return -EINVAL;
+  return herd__reap(child, WNOHANG);
+}
+
+int herd_child_wait(herd_child_t *child, int timeout_ms) {
+  if (!child || child->pid <= 0 || timeout_ms < -1)
+    return -EINVAL;
+  if (child->reaped)
+    return 0;
+  if (timeout_ms == -1 || child->pidfd < 0) {
+    if (timeout_ms != -1)
+      return -EBADF; /* no pidfd to wait on with a deadline */
+    int r = herd__reap(child, 0);
+    return r < 0 ? r : 0;
+  }
+  uint64_t deadline = herd__now_ms() + (uint64_t)timeout_ms;
+  for (;;) {
+    int r = herd__reap(child, WNOHANG);
+    if (r != 0)
+      return r < 0 ? r : 0;
+    int left = herd__ms_left(deadline);
+    if (left == 0)
+      return -ETIMEDOUT;
+    struct pollfd pfd = {.fd = child->pidfd, .events = POLLIN};
+    if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+      return -errno;
+  }
+}
+
+int herd_child_kill(herd_child_t *child, int sig, unsigned flags) {
+  if (!child || child->pid <= 0 || sig < 0 || sig >= _NSIG)
+    return -EINVAL;
+  if (child->reaped)
+    return -ESRCH;
+  if (flags & HERD_KILL_GROUP) {
+    /* Unreaped, so the pid (and the group it leads) cannot be reused. */
+    pid_t pg = getpgid(child->pid);
+    if (pg < 0)
+      return -errno;
+    if (pg != child->pid)
+      return -EINVAL;
+    if (kill(-pg, sig) < 0)
+      return -errno;
+    return 0;
+  }
+  if (child->pidfd >= 0)
+    return herd__os_pidfd_kill(child->pidfd, sig);
+  return kill(child->pid, sig) < 0 ? -errno : 0;
+}
+
+int herd_child_status(const herd_child_t *child) {
+  if (!child || !child->reaped)
+    return -1;
+  return child->term_signal ? 128 + child->term_signal : child->exit_code;
+}
+
+void herd_child_close(herd_child_t *child) {
+  if (!child)
+    return;
+  for (int i = 0; i < 3; i++)
+    herd__closep(&child->stdio[i]);
+  if (child->pid > 0 && !child->reaped) {
+    (void)herd_child_kill(child, SIGKILL, 0);
+    (void)herd__reap(child, 0);
+  }
+  herd__closep(&child->pidfd);
+}

@@ -1,0 +1,143 @@
+/* util.c - EINTR-safe wrappers, clocks and herd_strerror. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+ssize_t herd__read(int fd, void *buf, size_t len) {
+  for (;;) {
+    ssize_t n = read(fd, buf, len);
+    if (n >= 0)
+      return n;
+    if (errno != EINTR)
+      return -errno;
+  }
+}
+
+ssize_t herd__write(int fd, const void *buf, size_t len) {
+  for (;;) {
+    ssize_t n = write(fd, buf, len);
+    if (n >= 0)
+      return n;
+    if (errno != EINTR)
+      return -errno;
+  }
+}
+
+ssize_t herd__write_nosigpipe(int fd, const void *buf, size_t len) {
+  sigset_t pipeset, old, pending;
+  sigemptyset(&pipeset);
+  sigaddset(&pipeset, SIGPIPE);
+  int e = pthread_sigmask(SIG_BLOCK, &pipeset, &old);
+  if (e != 0)
+    return -e;
+  int was_pending = 0;
+  if (sigpending(&pending) == 0)
+    was_pending = sigismember(&pending, SIGPIPE);
+  ssize_t n = herd__write(fd, buf, len);
+  if (n == -EPIPE && !was_pending) {
+    /* Consume the SIGPIPE this write raised (it is thread-directed). */
+    static const struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipeset, NULL, &zero) < 0 && errno == EINTR)
+      ;
+  }
+  e = pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (e != 0 && n >= 0)
+    return -e;
+  return n;
+}
+
+int herd__write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+void herd__close(int fd) {
+  if (fd < 0)
+    return;
+  int saved = errno;
+  (void)close(fd); /* never retried: the fd is gone even on EINTR */
+  errno = saved;
+}
+
+void herd__closep(int *fd) {
+  herd__close(*fd);
+  *fd = -1;
+}
+
+int herd__set_nonblock(int fd, int on) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0)
+    return -errno;
+  int nfl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+  if (nfl != fl && fcntl(fd, F_SETFL, nfl) < 0)
+    return -errno;
+  return 0;
+}
+
+uint64_t herd__now_ms(void) {
+  struct timespec ts;
+  /* CLOCK_MONOTONIC cannot fail with a valid pointer. */
+  (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int herd__ms_left(uint64_t deadline) {
+  if (deadline == 0)
+    return -1;
+  uint64_t now = herd__now_ms();
+  if (now >= deadline)
+    return 0;
+  uint64_t left = deadline - now;
+  return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+int herd__reap(herd_child_t *child, int flags) {
+  if (child->reaped)
+    return 1;
+  siginfo_t si;
+  for (;;) {
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)child->pid, &si, WEXITED | flags) == 0)
+      break;
+    if (errno != EINTR)
+      return -errno;
+  }
+  if (si.si_pid == 0)
+    return 0; /* WNOHANG and still running */
+  child->reaped = 1;
+  if (si.si_code == CLD_EXITED) {
+    child->exit_code = si.si_status;
+    child->term_signal = 0;
+  } else {
+    child->exit_code = -1;
+    child->term_signal = si.si_status;
+  }
+  return 1;
+}
+
+const char *herd_strerror(int err) {
+  if (err >= 0)
+    return "Success";
+  if (err <= HERD_E_BASE)
+    return "Unknown libherd error";
+  /* strerrordesc_np is thread-safe and never formats into a buffer. */
+  const char *s = strerrordesc_np(-err);
+  return s ? s : "Unknown error";
+}
