@@ -1,0 +1,181 @@
+/*
+ * helpers.c - the roles of the test binary as a helper child:
+ *   herd-test --helper ROLE ARGS...
+ * Each prints what a test needs to see from inside a child process.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+
+/* Open fds, ascending, space-separated, to fd out. */
+static int listfds(int out) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return 1;
+  int self = dirfd(d);
+  char buf[4096];
+  size_t len = 0;
+  int fds[1024], n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < 1024) {
+    if (e->d_name[0] == '.')
+      continue;
+    int fd = atoi(e->d_name);
+    if (fd != self)
+      fds[n++] = fd;
+  }
+  closedir(d);
+  for (int i = 0; i < n; i++) /* insertion sort: n is small */
+    for (int j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+      int t = fds[j];
+      fds[j] = fds[j - 1];
+      fds[j - 1] = t;
+    }
+  for (int i = 0; i < n && len < sizeof buf - 16; i++)
+    len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%d", i ? " " : "",
+                            fds[i]);
+  buf[len++] = '\n';
+  return write(out, buf, len) == (ssize_t)len ? 0 : 1;
+}
+
+static int print_status_lines(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f)
+    return 1;
+  char line[256];
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, "SigIgn:", 7) || !strncmp(line, "SigBlk:", 7))
+      fputs(line, stdout);
+  fclose(f);
+  return 0;
+}
+
+static int flood(size_t total) {
+  static char out[65536], err[65536];
+  for (size_t i = 0; i < sizeof out; i++) {
+    out[i] = (char)('a' + i % 26);
+    err[i] = (char)('A' + i % 26);
+  }
+  size_t done_o = 0, done_e = 0;
+  while (done_o < total || done_e < total) {
+    if (done_o < total) {
+      size_t n = total - done_o < sizeof out ? total - done_o : sizeof out;
+      size_t off = done_o % 26;
+      /* continue the pattern where it stopped */
+      ssize_t w = write(1, out + off, n > sizeof out - off ? sizeof out - off : n);
+      if (w <= 0)
+        return 1;
+      done_o += (size_t)w;
+    }
+    if (done_e < total) {
+      size_t n = total - done_e < sizeof err ? total - done_e : sizeof err;
+      size_t off = done_e % 26;
+      ssize_t w = write(2, err + off, n > sizeof err - off ? sizeof err - off : n);
+      if (w <= 0)
+        return 1;
+      done_e += (size_t)w;
+    }
+  }
+  return 0;
+}
+
+static void wait_stdin_eof(void) {
+  char b[256];
+  while (read(0, b, sizeof b) > 0)
+    ;
+}
+
+int test_helper_main(int argc, char **argv) {
+  /* argv[0] as the child sees it, argv[1] "--helper", argv[2] the role */
+  if (argc < 3) {
+    fprintf(stderr, "usage: herd-test --helper ROLE [ARGS]\n");
+    return 2;
+  }
+  const char *role = argv[2];
+  char **a = argv + 3;
+  int na = argc - 3;
+  if (!strcmp(role, "listfds"))
+    return listfds(na ? atoi(a[0]) : 1);
+  if (!strcmp(role, "exit"))
+    return na ? atoi(a[0]) : 0;
+  if (!strcmp(role, "killself")) {
+    raise(na ? atoi(a[0]) : SIGTERM);
+    return 99;
+  }
+  if (!strcmp(role, "cat")) {
+    char b[65536];
+    ssize_t n;
+    while ((n = read(0, b, sizeof b)) > 0)
+      if (write(1, b, (size_t)n) != n)
+        return 1;
+    return n < 0;
+  }
+  if (!strcmp(role, "sigstate"))
+    return print_status_lines();
+  if (!strcmp(role, "cwd")) {
+    char b[4096];
+    if (!getcwd(b, sizeof b))
+      return 1;
+    printf("%s\n", b);
+    return 0;
+  }
+  if (!strcmp(role, "env")) {
+    for (int i = 0; i < na; i++) {
+      const char *v = getenv(a[i]);
+      printf("%s=%s\n", a[i], v ? v : "(unset)");
+    }
+    return 0;
+  }
+  if (!strcmp(role, "ids")) {
+    printf("uid=%d gid=%d pid=%d pgid=%d sid=%d ppid=%d\n", (int)getuid(),
+           (int)getgid(), (int)getpid(), (int)getpgid(0), (int)getsid(0),
+           (int)getppid());
+    return 0;
+  }
+  if (!strcmp(role, "argv0")) {
+    printf("%s\n", argv[0]);
+    return 0;
+  }
+  if (!strcmp(role, "writefds")) {
+    for (int i = 0; i + 1 < na; i += 2) {
+      int fd = atoi(a[i]);
+      size_t len = strlen(a[i + 1]);
+      if (write(fd, a[i + 1], len) != (ssize_t)len)
+        return 1;
+    }
+    return 0;
+  }
+  if (!strcmp(role, "flood"))
+    return flood(na ? (size_t)strtoull(a[0], NULL, 10) : 1024);
+  if (!strcmp(role, "title")) {
+    int r = herd_title_init(argc, argv);
+    if (r == 0)
+      r = herd_title_set(na ? a[0] : "herd-test: titled");
+    if (r < 0) {
+      fprintf(stderr, "title: %s\n", herd_strerror(r));
+      return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    wait_stdin_eof();
+    return 0;
+  }
+  if (!strcmp(role, "ignore-term")) {
+    signal(SIGTERM, SIG_IGN);
+    printf("ready\n");
+    fflush(stdout);
+    wait_stdin_eof();
+    return 0;
+  }
+  if (!strcmp(role, "sleep")) {
+    usleep((useconds_t)(na ? atoi(a[0]) : 1000) * 1000u);
+    return 0;
+  }
+  fprintf(stderr, "herd-test: unknown helper role %s\n", role);
+  return 2;
+}

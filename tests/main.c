@@ -1,0 +1,382 @@
+/*
+ * main.c - the one test runner: every TEST, then every tests/sh/NAME.sh,
+ * each in its own process with a timeout. Prints one line per failed or
+ * skipped test with its reason, and ends with
+ * "N passed, N failed[, N skipped]".
+ *
+ *   herd-test                 run everything
+ *   herd-test NAME...         run the tests whose names contain NAME
+ *   herd-test -v              also print each passing test
+ *   herd-test --list          list the tests
+ *   herd-test --helper ROLE   act as a helper child (helpers.c)
+ *
+ * Environment: HERD_BUILD (the build dir, for shell tests), HERD_TEST_SH
+ * (the folder of shell tests, default tests/sh).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define MAX_TESTS 512
+#define SKIP_STATUS 77
+
+struct test {
+  char name[128];
+  test_fn fn;         /* NULL for a shell test */
+  char path[PATH_MAX]; /* shell test */
+  int timeout_s;
+};
+
+static struct test tests[MAX_TESTS];
+static int ntests;
+static int report_fd = -1;
+static char self_path[PATH_MAX];
+
+void test_register(const char *name, test_fn fn, int timeout_s) {
+  if (ntests == MAX_TESTS) {
+    fprintf(stderr, "herd-test: too many tests (raise MAX_TESTS)\n");
+    exit(2);
+  }
+  struct test *t = &tests[ntests++];
+  snprintf(t->name, sizeof t->name, "%s", name);
+  t->fn = fn;
+  t->timeout_s = timeout_s;
+}
+
+static void report(const char *prefix, const char *fmt, va_list ap) {
+  char buf[2048];
+  int n = snprintf(buf, sizeof buf, "%s", prefix);
+  if (n < 0)
+    n = 0;
+  vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+  if (report_fd >= 0) {
+    size_t len = strlen(buf);
+    ssize_t w = write(report_fd, buf, len);
+    (void)w;
+  } else {
+    fprintf(stderr, "%s\n", buf);
+  }
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+  char prefix[256];
+  snprintf(prefix, sizeof prefix, "%s:%d: ", file, line);
+  va_list ap;
+  va_start(ap, fmt);
+  report(prefix, fmt, ap);
+  va_end(ap);
+  _exit(1); /* no LSan report of a test that failed half-way */
+}
+
+void test_skip(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report("", fmt, ap);
+  va_end(ap);
+  _exit(SKIP_STATUS);
+}
+
+const char *test_self(void) {
+  return self_path;
+}
+
+int test_count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    test_fail(__FILE__, __LINE__, "opendir /proc/self/fd: %s",
+              strerror(errno));
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n - 1; /* the DIR's own fd */
+}
+
+char *test_read_all(int fd, size_t *lenp) {
+  size_t cap = 4096, len = 0;
+  char *b = malloc(cap);
+  if (!b)
+    test_fail(__FILE__, __LINE__, "out of memory");
+  for (;;) {
+    if (cap - len < 4096) {
+      cap *= 2;
+      b = realloc(b, cap);
+      if (!b)
+        test_fail(__FILE__, __LINE__, "out of memory");
+    }
+    ssize_t n = read(fd, b + len, cap - len - 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      test_fail(__FILE__, __LINE__, "read: %s", strerror(errno));
+    if (n == 0)
+      break;
+    len += (size_t)n;
+  }
+  b[len] = '\0';
+  if (lenp)
+    *lenp = len;
+  return b;
+}
+
+uint64_t test_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* In the test's process: run it, then insist that no child is left. */
+static void run_in_child(const struct test *t) {
+  if (t->fn) {
+    t->fn();
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0) {
+      if (si.si_pid != 0)
+        test_fail(__FILE__, __LINE__,
+                  "test left an unreaped child (zombie) pid %d", si.si_pid);
+      test_fail(__FILE__, __LINE__, "test left a child process running");
+    }
+    exit(0); /* exit, not _exit: sanitizers check for leaks here */
+  }
+  char *argv[] = {"/bin/sh", (char *)t->path, NULL};
+  execv("/bin/sh", argv);
+  fprintf(stderr, "exec /bin/sh: %s\n", strerror(errno));
+  _exit(1);
+}
+
+/* Keep the last ~1.5 KiB of a shell test's output, for its failure line. */
+static void tail_append(char *tail, size_t *tlen, size_t cap, const char *b,
+                        size_t n) {
+  if (n >= cap) {
+    memcpy(tail, b + n - cap, cap);
+    *tlen = cap;
+    return;
+  }
+  if (*tlen + n > cap) {
+    size_t drop = *tlen + n - cap;
+    memmove(tail, tail + drop, *tlen - drop);
+    *tlen -= drop;
+  }
+  memcpy(tail + *tlen, b, n);
+  *tlen += n;
+}
+
+/* Returns 0 pass, 1 fail, 2 skip; msg gets the reason. */
+static int run_one(const struct test *t, char *msg, size_t msgcap) {
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC) < 0) {
+    snprintf(msg, msgcap, "pipe: %s", strerror(errno));
+    return 1;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(msg, msgcap, "fork: %s", strerror(errno));
+    close(pfd[0]);
+    close(pfd[1]);
+    return 1;
+  }
+  if (pid == 0) {
+    close(pfd[0]);
+    setpgid(0, 0); /* the runner can kill everything the test started */
+    if (t->fn) {
+      report_fd = pfd[1];
+    } else {
+      /* Shell tests: both outputs into the pipe, stdin from /dev/null. */
+      int nul = open("/dev/null", O_RDONLY);
+      if (nul < 0 || dup2(nul, 0) < 0 || dup2(pfd[1], 1) < 0 ||
+          dup2(pfd[1], 2) < 0)
+        _exit(1);
+    }
+    run_in_child(t);
+  }
+  close(pfd[1]);
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  char tail[1536];
+  size_t tlen = 0;
+  uint64_t deadline = test_now_ms() + (uint64_t)t->timeout_s * 1000u;
+  int timed_out = 0, out_open = 1;
+  for (;;) {
+    struct pollfd p[2] = {{.fd = pfd[0], .events = POLLIN},
+                          {.fd = pidfd, .events = POLLIN}};
+    uint64_t now = test_now_ms();
+    if (now >= deadline) {
+      timed_out = 1;
+      break;
+    }
+    int r = poll(p + (out_open ? 0 : 1), out_open ? 2 : 1,
+                 (int)(deadline - now));
+    if (r < 0 && errno != EINTR)
+      break;
+    if (out_open && (p[0].revents & (POLLIN | POLLHUP))) {
+      char b[4096];
+      ssize_t n = read(pfd[0], b, sizeof b);
+      if (n > 0)
+        tail_append(tail, &tlen, sizeof tail - 1, b, (size_t)n);
+      else if (n == 0)
+        out_open = 0;
+    }
+    if (p[1].revents & POLLIN)
+      break;
+  }
+  int status = 0;
+  if (timed_out) {
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  /* Anything the test left in its group dies with it. */
+  kill(-pid, SIGKILL);
+  /* Drain what is left of the output without blocking on a grandchild
+   * that still holds the pipe. */
+  fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+  for (;;) {
+    char b[4096];
+    ssize_t n = read(pfd[0], b, sizeof b);
+    if (n <= 0)
+      break;
+    tail_append(tail, &tlen, sizeof tail - 1, b, (size_t)n);
+  }
+  close(pfd[0]);
+  if (pidfd >= 0)
+    close(pidfd);
+  /* Trim trailing newlines; for shell tests keep the last lines. */
+  while (tlen && (tail[tlen - 1] == '\n' || tail[tlen - 1] == ' '))
+    tlen--;
+  tail[tlen] = '\0';
+  const char *text = tail;
+  if (!t->fn) {
+    /* One line for a skip: the last line of the output. */
+    if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_STATUS) {
+      const char *nl = strrchr(tail, '\n');
+      text = nl ? nl + 1 : tail;
+    }
+  }
+  if (timed_out) {
+    snprintf(msg, msgcap, "timed out after %d s%s%s", t->timeout_s,
+             tlen ? ": " : "", text);
+    return 1;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    msg[0] = '\0';
+    return 0;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_STATUS) {
+    snprintf(msg, msgcap, "%s", text);
+    return 2;
+  }
+  if (WIFSIGNALED(status))
+    snprintf(msg, msgcap, "killed by signal %d (%s)%s%s", WTERMSIG(status),
+             strsignal(WTERMSIG(status)), tlen ? ": " : "", text);
+  else
+    snprintf(msg, msgcap, "exit %d%s%s", WEXITSTATUS(status),
+             tlen ? ": " : "", tlen ? text : "");
+  return 1;
+}
+
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(((const struct test *)a)->name, ((const struct test *)b)->name);
+}
+
+static void add_shell_tests(void) {
+  const char *dir = getenv("HERD_TEST_SH");
+  if (!dir)
+    dir = "tests/sh";
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n < 4 || strcmp(e->d_name + n - 3, ".sh") != 0 || ntests == MAX_TESTS)
+      continue;
+    struct test *t = &tests[ntests++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "sh/%.*s", (int)(n - 3), e->d_name);
+    snprintf(t->path, sizeof t->path, "%s/%s", dir, e->d_name);
+    t->timeout_s = 300;
+  }
+  closedir(d);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--helper") == 0)
+    return test_helper_main(argc, argv);
+
+  ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+  if (n < 0) {
+    perror("readlink /proc/self/exe");
+    return 2;
+  }
+  self_path[n] = '\0';
+
+  int verbose = 0, list = 0;
+  const char *filters[64];
+  int nfilters = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-v") == 0)
+      verbose = 1;
+    else if (strcmp(argv[i], "--list") == 0)
+      list = 1;
+    else if (nfilters < 64)
+      filters[nfilters++] = argv[i];
+  }
+  qsort(tests, (size_t)ntests, sizeof tests[0], cmp_name);
+  add_shell_tests();
+
+  int passed = 0, failed = 0, skipped = 0;
+  for (int i = 0; i < ntests; i++) {
+    const struct test *t = &tests[i];
+    if (nfilters) {
+      int match = 0;
+      for (int f = 0; f < nfilters; f++)
+        match |= strstr(t->name, filters[f]) != NULL;
+      if (!match)
+        continue;
+    }
+    if (list) {
+      printf("%s\n", t->name);
+      continue;
+    }
+    char msg[2048];
+    uint64_t t0 = test_now_ms();
+    int r = run_one(t, msg, sizeof msg);
+    uint64_t ms = test_now_ms() - t0;
+    if (r == 0) {
+      passed++;
+      if (verbose)
+        printf("ok   %s (%llu ms)\n", t->name, (unsigned long long)ms);
+    } else if (r == 2) {
+      skipped++;
+      printf("SKIP %s: %s\n", t->name, msg);
+    } else {
+      failed++;
+      printf("FAIL %s: %s\n", t->name, msg);
+    }
+    fflush(stdout);
+  }
+  if (list)
+    return 0;
+  if (skipped)
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  else
+    printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
