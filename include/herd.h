@@ -36,6 +36,14 @@ extern "C" {
 /* libherd's own error codes are negative and below HERD_E_BASE, so they
  * never collide with -errno values. */
 #define HERD_E_BASE (-4000)
+#define HERD_EFRAME (-4001)    /* channel: a line from the peer is not one
+                                  JSON text (it was skipped) */
+#define HERD_ETOOLONG (-4002)  /* channel: a line from the peer is longer
+                                  than max_message (it is being skipped) */
+#define HERD_EPEERGONE (-4003) /* channel: the peer closed it or died */
+#define HERD_ESERIAL (-4004)   /* channel: the peer asked for Node's
+                                  'advanced' (V8) serialization, which
+                                  libherd does not speak */
 
 /* A static, human-readable string for a return code (negative errno or a
  * HERD_E* code). Never NULL. Thread-safe. */
@@ -275,6 +283,129 @@ pid_t herd_exec_pid(const herd_exec_t *x);
 void herd_exec_free(herd_exec_t *x);
 
 /* ------------------------------------------------------------------ */
+/* The message channel: Node's IPC protocol ('json' serialization)     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One JSON text per line ("\n"), UTF-8, over an AF_UNIX SOCK_STREAM
+ * socket; an fd travels as SCM_RIGHTS with a
+ * {"cmd":"NODE_HANDLE","type":T,"msg":M} line, which the receiver answers
+ * with {"cmd":"NODE_HANDLE_ACK"} - so the same channel talks to a C or a
+ * Node.js peer. See docs/channel.md for the exact wire format.
+ */
+typedef struct herd_chan herd_chan_t;
+
+#define HERD_CHAN_MAX_MESSAGE_DEFAULT (64u * 1024u * 1024u) /* 64 MiB */
+#define HERD_CHAN_HIGH_WATER (128u * 1024u) /* as Node's send() false */
+
+typedef struct herd_chan_opts {
+  size_t max_message; /* longest line accepted from the peer, bytes;
+                         0 = HERD_CHAN_MAX_MESSAGE_DEFAULT */
+  size_t max_queued;  /* most bytes queued for sending before
+                         herd_chan_send returns -ENOBUFS; 0 = 2 x
+                         max_message + 1 MiB */
+} herd_chan_opts_t;
+
+/* A received message. json points into the channel's buffer and stays
+ * valid until the next herd_chan_recv or herd_chan_close. fd (owned by
+ * the caller from now on, CLOEXEC) is -1 unless a handle came with it;
+ * handle_type is then Node's type ("net.Socket", "net.Server", ...). */
+typedef struct herd_chan_msg {
+  const char *json;
+  size_t len;
+  int fd;
+  char handle_type[24];
+} herd_chan_msg_t;
+
+/* Make a channel of a connected AF_UNIX SOCK_STREAM socket (taken: closed
+ * on failure too). It is set non-blocking and CLOEXEC. Returns 0, -ENOTSOCK
+ * or -EPROTOTYPE for another kind of fd, -EBADF, -ENOMEM. */
+int herd_chan_open(herd_chan_t **out, int fd, const herd_chan_opts_t *opts);
+
+/* The child side: open the channel named by NODE_CHANNEL_FD, as a
+ * process started by Node's fork() or spawn(..., {stdio: [..., 'ipc']})
+ * or by herd_fork does. Both NODE_CHANNEL_FD and
+ * NODE_CHANNEL_SERIALIZATION_MODE are removed from the environment, as
+ * Node does (not thread-safe: it calls unsetenv). Returns 0; -ENOENT if
+ * there is no channel; -EINVAL if the variable is not a number; -EBADF if
+ * that fd is closed; -ENOTSOCK / -EPROTOTYPE if it is not a stream socket;
+ * HERD_ESERIAL for serialization 'advanced'. */
+int herd_chan_from_env(herd_chan_t **out, const herd_chan_opts_t *opts);
+
+/* The socket, to watch for herd_chan_events(). */
+int herd_chan_fd(const herd_chan_t *ch);
+
+/* EPOLLIN, plus EPOLLOUT while output is queued. */
+uint32_t herd_chan_events(const herd_chan_t *ch);
+
+/*
+ * Queue one message: json must be one JSON text (validated: -EINVAL
+ * otherwise, as a Node peer would crash on it); a trailing newline is
+ * added. With fd >= 0 (borrowed: libherd sends a duplicate, so the caller
+ * may close its own at once) the fd travels with the message as a Node
+ * handle, typed from the fd (a listening stream socket is "net.Server",
+ * another stream socket or a pipe "net.Socket", a UDP socket
+ * "dgram.Socket"; other fds are "herd.Fd", which a C peer takes and a Node
+ * peer cannot). As Node does, nothing queued after a handle is written
+ * until the peer acknowledges it.
+ *
+ * Messages are batched: they leave on herd_chan_flush, in the built-in
+ * loop at the end of the iteration, or at once when 64 KiB are queued.
+ * Returns 0; 1 when queued but more than HERD_CHAN_HIGH_WATER bytes are
+ * waiting (slow down, as Node's send() returning false); -EPIPE once the
+ * channel is closed or the peer gone (never a SIGPIPE); -EBADF for a bad
+ * fd, before anything is queued; -ENOBUFS past max_queued; -EINVAL.
+ */
+int herd_chan_send(herd_chan_t *ch, const char *json, size_t len, int fd);
+
+/* Write what the socket takes now. Returns the bytes still queued (0 =
+ * all sent), or -EPIPE / -errno. Never blocks. */
+ssize_t herd_chan_flush(herd_chan_t *ch);
+
+/* Bytes queued for sending. */
+size_t herd_chan_queued(const herd_chan_t *ch);
+
+/*
+ * Take the next message, reading the socket if none is buffered (never
+ * blocks). Returns 1 with *msg filled; 0 if none is available yet;
+ * HERD_EPEERGONE once the peer closed the channel and every message before
+ * that was taken; HERD_EFRAME for a line that is not JSON (the line is
+ * dropped; the next call goes on with the next line); HERD_ETOOLONG when a
+ * line exceeds max_message (it is dropped as it arrives, memory stays
+ * bounded; the next call goes on after it). Node's internal messages
+ * (a "cmd" starting with "NODE_") are handled, never returned.
+ */
+int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg);
+
+/* Blocking helpers for simple programs (timeout_ms -1 = forever).
+ * recv_wait: 1 with a message, or -ETIMEDOUT and the codes of recv.
+ * flush_wait: 0 once everything queued is written (a handle also
+ * acknowledged), or -ETIMEDOUT / -EPIPE. */
+int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
+                        int timeout_ms);
+int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms);
+
+/* Close the channel (the peer sees EOF, Node's 'disconnect'); queued
+ * output is dropped (flush_wait first to keep it), received fds not yet
+ * taken are closed. */
+void herd_chan_close(herd_chan_t *ch);
+
+/* Start FILE with a channel, as Node's child_process.fork: the child's
+ * end of a socketpair is fd 3 (or the first free number above opts->fds)
+ * and NODE_CHANNEL_FD / NODE_CHANNEL_SERIALIZATION_MODE=json are added to
+ * its environment. Otherwise as herd_spawn. */
+int herd_fork(herd_child_t *child, herd_chan_t **chan, const char *file,
+              char *const argv[], const herd_spawn_opts_t *opts);
+
+/* Fork the calling process: the child runs fn(its channel, arg) and ends
+ * with _exit(fn's return value) after flushing stdio; it never returns
+ * into the caller. The parent gets the child and its channel. As fork(2):
+ * in a multi-threaded parent the child may only use what is safe after
+ * fork. Returns 0 or -errno. */
+int herd_fork_fn(herd_child_t *child, herd_chan_t **chan,
+                 int (*fn)(herd_chan_t *ch, void *arg), void *arg);
+
+/* ------------------------------------------------------------------ */
 /* The event loop: epoll + signalfd + timerfd + pidfd                  */
 /* ------------------------------------------------------------------ */
 
@@ -340,6 +471,21 @@ int herd_loop_signal(herd_loop_t *loop, int sig, herd_signal_cb cb,
  * loop reaps it and calls cb once. */
 int herd_loop_child(herd_loop_t *loop, herd_child_t *child, herd_child_cb cb,
                     void *data);
+
+/* Called for each message of a watched channel (err 0, msg filled: the
+ * fd, if any, is the callee's), for HERD_EFRAME / HERD_ETOOLONG (msg NULL;
+ * the channel goes on), and once with HERD_EPEERGONE or another error when
+ * the channel ends (msg NULL; the loop stops watching it, the caller
+ * still owns and closes it). */
+typedef void (*herd_chan_cb)(herd_loop_t *loop, herd_chan_t *ch, int err,
+                             herd_chan_msg_t *msg, void *data);
+
+/* Watch a channel (borrowed until herd_loop_chan_stop or its end): its
+ * messages go to cb, and its queued output is flushed at the end of each
+ * loop iteration. */
+int herd_loop_chan(herd_loop_t *loop, herd_chan_t *ch, herd_chan_cb cb,
+                   void *data);
+int herd_loop_chan_stop(herd_loop_t *loop, herd_chan_t *ch);
 
 /* Run an exec or execFile (shell != 0: file is a command) in the loop. */
 int herd_loop_exec(herd_loop_t *loop, const char *file, char *const argv[],

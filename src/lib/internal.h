@@ -45,4 +45,12 @@ int herd__ms_left(uint64_t deadline);
  * exit fields. Returns 1 if reaped, 0 if not yet (WNOHANG), -errno. */
 int herd__reap(herd_child_t *child, int flags);
 
+/* JSON (json.c). validate: 0 if [text, text+len) is one JSON text, else
+ * -EINVAL. member: if the text is an object with a top-level member KEY
+ * (compared raw), 1 and the raw value's span; 0 if absent or not an
+ * object; -EINVAL if malformed. */
+int herd__json_validate(const char *text, size_t len);
+int herd__json_member(const char *text, size_t len, const char *key,
+                      const char **val, size_t *vlen);
+
 #endif

@@ -25,7 +25,7 @@
 
 #include "internal.h"
 
-enum wkind { W_IO, W_TIMER, W_SIGNAL, W_CHILD, W_EXEC };
+enum wkind { W_IO, W_TIMER, W_SIGNAL, W_CHILD, W_EXEC, W_CHAN };
 
 struct exec_rec;
 
@@ -39,6 +39,9 @@ struct watcher {
   herd_child_t *child;   /* W_CHILD */
   herd_child_cb child_cb;
   struct exec_rec *exec; /* W_EXEC */
+  herd_chan_t *chan;     /* W_CHAN */
+  herd_chan_cb chan_cb;
+  struct watcher *cprev, *cnext; /* the loop's list of channels */
   struct watcher *next;  /* hash chain, or the dead list */
 };
 
@@ -71,6 +74,7 @@ struct herd_loop {
   void *sigdata[_NSIG];
   int nsigs;
   struct exec_rec *execs;
+  struct watcher *chans;
 };
 
 /* ---- fd -> watcher --------------------------------------------- */
@@ -153,6 +157,14 @@ static int unwatch(herd_loop_t *l, int fd) {
       r = -errno;
     if (w->kind != W_TIMER && w->kind != W_SIGNAL)
       l->nwatch--;
+    if (w->kind == W_CHAN) {
+      if (w->cprev)
+        w->cprev->cnext = w->cnext;
+      else
+        l->chans = w->cnext;
+      if (w->cnext)
+        w->cnext->cprev = w->cprev;
+    }
     w->dead = 1;
     w->next = l->dead;
     l->dead = w;
@@ -437,6 +449,86 @@ static void run_child(herd_loop_t *l, struct watcher *w) {
   cb(l, c, data);
 }
 
+/* ---- channels -------------------------------------------------- */
+
+int herd_loop_chan(herd_loop_t *l, herd_chan_t *ch, herd_chan_cb cb,
+                   void *data) {
+  if (!l || !ch || !cb)
+    return -EINVAL;
+  struct watcher *w;
+  int r = watch(l, herd_chan_fd(ch), herd_chan_events(ch), W_CHAN, &w);
+  if (r < 0)
+    return r;
+  w->chan = ch;
+  w->chan_cb = cb;
+  w->data = data;
+  w->cnext = l->chans;
+  if (l->chans)
+    l->chans->cprev = w;
+  l->chans = w;
+  return 0;
+}
+
+int herd_loop_chan_stop(herd_loop_t *l, herd_chan_t *ch) {
+  if (!l || !ch)
+    return -EINVAL;
+  struct watcher *w = find(l, herd_chan_fd(ch));
+  if (!w || w->kind != W_CHAN || w->chan != ch)
+    return -ENOENT;
+  return unwatch(l, w->fd);
+}
+
+static void chan_update(herd_loop_t *l, struct watcher *w) {
+  uint32_t ev = herd_chan_events(w->chan);
+  if (ev == w->events)
+    return;
+  struct epoll_event e = {.events = ev, .data.ptr = w};
+  if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &e) == 0)
+    w->events = ev;
+}
+
+/* Messages per wakeup before other fds get their turn. */
+#define CHAN_BATCH 4096
+
+static void run_chan(herd_loop_t *l, struct watcher *w, uint32_t events) {
+  herd_chan_t *ch = w->chan;
+  if (events & EPOLLOUT)
+    (void)herd_chan_flush(ch); /* a gone peer shows as EOF on read */
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    for (int i = 0; i < CHAN_BATCH && !w->dead; i++) {
+      herd_chan_msg_t msg;
+      int r = herd_chan_recv(ch, &msg);
+      if (r == 0)
+        break;
+      if (r == 1) {
+        w->chan_cb(l, ch, 0, &msg, w->data);
+        continue;
+      }
+      if (r == HERD_EFRAME || r == HERD_ETOOLONG) {
+        w->chan_cb(l, ch, r, NULL, w->data);
+        continue;
+      }
+      /* The end: the peer is gone or the socket failed. */
+      herd_chan_cb cb = w->chan_cb;
+      void *data = w->data;
+      (void)unwatch(l, w->fd);
+      cb(l, ch, r, NULL, data);
+      return;
+    }
+  }
+  if (!w->dead)
+    chan_update(l, w);
+}
+
+/* End of an iteration: what the callbacks queued leaves now, batched. */
+static void flush_chans(herd_loop_t *l) {
+  for (struct watcher *w = l->chans; w; w = w->cnext) {
+    if (herd_chan_queued(w->chan))
+      (void)herd_chan_flush(w->chan);
+    chan_update(l, w);
+  }
+}
+
 /* ---- execs ----------------------------------------------------- */
 
 static void exec_step(herd_loop_t *l, struct exec_rec *e);
@@ -663,12 +755,17 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
       exec_step(l, w->exec);
       r = 1;
       break;
+    case W_CHAN:
+      run_chan(l, w, evs[i].events);
+      r = 1;
+      break;
     }
     if (r < 0 && !err)
       err = r;
     else if (r > 0)
       ran += r;
   }
+  flush_chans(l);
   reap_dead(l);
   return err ? err : ran;
 }

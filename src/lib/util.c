@@ -135,6 +135,20 @@ int herd__reap(herd_child_t *child, int flags) {
 const char *herd_strerror(int err) {
   if (err >= 0)
     return "Success";
+  switch (err) {
+  case HERD_EFRAME:
+    return "Channel message is not one JSON text (line skipped)";
+  case HERD_ETOOLONG:
+    return "Channel message longer than the channel's max_message "
+           "(64 MiB unless set; line skipped)";
+  case HERD_EPEERGONE:
+    return "Channel peer closed the channel or exited";
+  case HERD_ESERIAL:
+    return "Channel serialization 'advanced' (V8) is not supported: "
+           "use 'json'";
+  default:
+    break;
+  }
   if (err <= HERD_E_BASE)
     return "Unknown libherd error";
   /* strerrordesc_np is thread-safe and never formats into a buffer. */

@@ -1,0 +1,710 @@
+/*
+ * channel.c - the message channel, on Node's own IPC wire format
+ * ('json' serialization; docs/channel.md has the facts and their sources).
+ *
+ * Output: messages are appended to one byte buffer and written in as few
+ * send() calls as the socket takes (batching); a line that carries an fd
+ * starts its own sendmsg with the fd attached to its first byte, as libuv
+ * does, and - as Node does - nothing after it is written until the peer
+ * answers NODE_HANDLE_ACK/NACK. Our own ACK/NACK replies may not wait
+ * behind that (two peers passing handles at once would deadlock), so they
+ * go through a small control buffer written first, always at a line
+ * boundary.
+ *
+ * Input: one buffer, lines cut at '\n', each validated as JSON; fds from
+ * SCM_RIGHTS wait in a FIFO until a NODE_HANDLE line claims one (Node's
+ * rule). A line longer than max_message is dropped as it streams in, so
+ * memory stays bounded whatever the peer sends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define READ_MIN 65536
+#define AUTO_FLUSH (64u * 1024u)
+#define MAX_PENDING_FDS 64
+#define MAX_FDS_PER_READ 16
+#define MAX_HANDLES_QUEUED 1024
+
+static const char ACK[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
+static const char NACK[] = "{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
+
+struct handle_mark {
+  size_t off; /* where its line starts in obuf */
+  size_t end; /* one past its '\n' */
+  int fd;     /* our duplicate; -1 once sent */
+};
+
+struct herd_chan {
+  int fd;
+  int gone;        /* EOF or a write error: no more output */
+  int eof;
+  size_t max_message;
+  size_t max_queued;
+  /* input */
+  char *rbuf;
+  size_t rstart, rscan, rlen, rcap;
+  int discarding;
+  int fdq[MAX_PENDING_FDS];
+  int fdq_head, fdq_n;
+  /* output */
+  char *obuf;
+  size_t ohead, olen, ocap;
+  struct handle_mark *marks;
+  size_t mark_head, mark_n, mark_cap;
+  int awaiting_ack;
+  char ctl[256];   /* ACK/NACK replies waiting to go out first */
+  size_t ctl_len;
+};
+
+/* ---- opening ---------------------------------------------------- */
+
+static int check_stream_socket(int fd) {
+  int type = 0, domain = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+    return -errno; /* ENOTSOCK, EBADF */
+  len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+    return -errno;
+  if (type != SOCK_STREAM || domain != AF_UNIX)
+    return -EPROTOTYPE;
+  return 0;
+}
+
+static int chan_new(herd_chan_t **out, int fd, const herd_chan_opts_t *opts) {
+  int r = check_stream_socket(fd);
+  if (r < 0)
+    return r;
+  if ((r = herd__set_nonblock(fd, 1)) < 0)
+    return r;
+  int fl = fcntl(fd, F_GETFD);
+  if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+    return -errno;
+  herd_chan_t *ch = calloc(1, sizeof *ch);
+  if (!ch)
+    return -ENOMEM;
+  ch->fd = fd;
+  ch->max_message = opts && opts->max_message ? opts->max_message
+                                               : HERD_CHAN_MAX_MESSAGE_DEFAULT;
+  ch->max_queued = opts && opts->max_queued
+                       ? opts->max_queued
+                       : 2 * ch->max_message + (1u << 20);
+  *out = ch;
+  return 0;
+}
+
+int herd_chan_open(herd_chan_t **out, int fd, const herd_chan_opts_t *opts) {
+  if (!out) {
+    herd__close(fd);
+    return -EINVAL;
+  }
+  *out = NULL;
+  if (fd < 0)
+    return -EBADF;
+  int r = chan_new(out, fd, opts);
+  if (r < 0)
+    herd__close(fd);
+  return r;
+}
+
+int herd_chan_from_env(herd_chan_t **out, const herd_chan_opts_t *opts) {
+  if (!out)
+    return -EINVAL;
+  *out = NULL;
+  const char *v = getenv("NODE_CHANNEL_FD");
+  if (!v || !*v)
+    return -ENOENT; /* Node too treats an empty value as no channel */
+  const char *mode = getenv("NODE_CHANNEL_SERIALIZATION_MODE");
+  long fd = 0;
+  int bad = 0;
+  for (const char *p = v; *p && !bad; p++) {
+    if (*p < '0' || *p > '9' || fd > 1000000)
+      bad = 1;
+    else
+      fd = fd * 10 + (*p - '0');
+  }
+  int advanced = mode && strcmp(mode, "advanced") == 0;
+  int unknown = mode && *mode && !advanced && strcmp(mode, "json") != 0;
+  /* As Node: the variables are for this process only. */
+  (void)unsetenv("NODE_CHANNEL_FD");
+  (void)unsetenv("NODE_CHANNEL_SERIALIZATION_MODE");
+  if (bad)
+    return -EINVAL;
+  if (advanced)
+    return HERD_ESERIAL;
+  if (unknown)
+    return -EINVAL;
+  if (fcntl((int)fd, F_GETFD) < 0)
+    return -EBADF;
+  /* Not taken on failure: an fd that is no channel is not ours. */
+  return chan_new(out, (int)fd, opts);
+}
+
+int herd_chan_fd(const herd_chan_t *ch) {
+  return ch ? ch->fd : -EINVAL;
+}
+
+size_t herd_chan_queued(const herd_chan_t *ch) {
+  return ch ? ch->olen - ch->ohead + ch->ctl_len : 0;
+}
+
+uint32_t herd_chan_events(const herd_chan_t *ch) {
+  uint32_t ev = EPOLLIN;
+  if (ch->ctl_len || (ch->olen > ch->ohead && !ch->awaiting_ack))
+    ev |= EPOLLOUT;
+  return ev;
+}
+
+void herd_chan_close(herd_chan_t *ch) {
+  if (!ch)
+    return;
+  herd__close(ch->fd);
+  for (int i = 0; i < ch->fdq_n; i++)
+    herd__close(ch->fdq[(ch->fdq_head + i) % MAX_PENDING_FDS]);
+  for (size_t i = 0; i < ch->mark_n; i++)
+    herd__close(ch->marks[ch->mark_head + i].fd);
+  free(ch->rbuf);
+  free(ch->obuf);
+  free(ch->marks);
+  free(ch);
+}
+
+/* ---- output ------------------------------------------------------ */
+
+static int obuf_reserve(herd_chan_t *ch, size_t more) {
+  if (ch->ocap - ch->olen >= more)
+    return 0;
+  /* Reclaim what has been sent before growing. */
+  if (ch->ohead > 0) {
+    memmove(ch->obuf, ch->obuf + ch->ohead, ch->olen - ch->ohead);
+    for (size_t i = 0; i < ch->mark_n; i++) {
+      ch->marks[ch->mark_head + i].off -= ch->ohead;
+      ch->marks[ch->mark_head + i].end -= ch->ohead;
+    }
+    ch->olen -= ch->ohead;
+    ch->ohead = 0;
+    if (ch->ocap - ch->olen >= more)
+      return 0;
+  }
+  size_t ncap = ch->ocap ? ch->ocap : 4096;
+  while (ncap - ch->olen < more)
+    ncap *= 2;
+  char *nb = realloc(ch->obuf, ncap);
+  if (!nb)
+    return -ENOMEM;
+  ch->obuf = nb;
+  ch->ocap = ncap;
+  return 0;
+}
+
+static void append(herd_chan_t *ch, const char *s, size_t n) {
+  memcpy(ch->obuf + ch->olen, s, n);
+  ch->olen += n;
+}
+
+/* Copy a JSON text, turning newlines between tokens (the only place a raw
+ * newline can be in valid JSON) into spaces: one message, one line. */
+static void append_json(herd_chan_t *ch, const char *json, size_t len) {
+  char *dst = ch->obuf + ch->olen;
+  memcpy(dst, json, len);
+  for (char *p = memchr(dst, '\n', len); p; p = memchr(p, '\n', (size_t)(dst + len - p)))
+    *p = ' ';
+  ch->olen += len;
+}
+
+/* Node's type for an fd it will get (lib/internal/child_process.js). */
+static const char *handle_type(int fd, const char **extra) {
+  *extra = "";
+  int type = 0, domain = 0, listening = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+      return "net.Socket"; /* Node wraps a pipe as a Pipe socket */
+    return "herd.Fd";
+  }
+  len = sizeof domain;
+  (void)getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  len = sizeof listening;
+  (void)getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  if (type == SOCK_STREAM)
+    return listening ? "net.Server" : "net.Socket";
+  if (type == SOCK_DGRAM && (domain == AF_INET || domain == AF_INET6)) {
+    *extra = domain == AF_INET ? ",\"dgramType\":\"udp4\""
+                               : ",\"dgramType\":\"udp6\"";
+    return "dgram.Socket";
+  }
+  return "herd.Fd";
+}
+
+int herd_chan_send(herd_chan_t *ch, const char *json, size_t len, int fd) {
+  if (!ch || !json)
+    return -EINVAL;
+  if (ch->gone)
+    return -EPIPE;
+  if (herd__json_validate(json, len) < 0)
+    return -EINVAL;
+  int dupfd = -1;
+  const char *type = NULL, *extra = "";
+  static const char head[] = "{\"cmd\":\"NODE_HANDLE\",\"type\":\"";
+  size_t need = len + 1;
+  if (fd >= 0 || fd < -1) {
+    if (ch->mark_n >= MAX_HANDLES_QUEUED)
+      return -ENOBUFS;
+    dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dupfd < 0)
+      return -errno; /* EBADF before anything is queued */
+    type = handle_type(dupfd, &extra);
+    need += sizeof head + strlen(type) + strlen(extra) + 16;
+  }
+  if (herd_chan_queued(ch) + need > ch->max_queued) {
+    herd__close(dupfd);
+    return -ENOBUFS;
+  }
+  if (obuf_reserve(ch, need) < 0) {
+    herd__close(dupfd);
+    return -ENOMEM;
+  }
+  if (dupfd >= 0) {
+    if (ch->mark_head > 0 && ch->mark_head + ch->mark_n == ch->mark_cap) {
+      memmove(ch->marks, ch->marks + ch->mark_head,
+              ch->mark_n * sizeof *ch->marks);
+      ch->mark_head = 0;
+    }
+    if (ch->mark_n == ch->mark_cap) {
+      size_t n = ch->mark_cap ? ch->mark_cap * 2 : 8;
+      struct handle_mark *nm = realloc(ch->marks, n * sizeof *nm);
+      if (!nm) {
+        herd__close(dupfd);
+        return -ENOMEM;
+      }
+      ch->marks = nm;
+      ch->mark_cap = n;
+    }
+    struct handle_mark *m = &ch->marks[ch->mark_head + ch->mark_n++];
+    m->off = ch->olen;
+    m->fd = dupfd;
+    append(ch, head, sizeof head - 1);
+    append(ch, type, strlen(type));
+    append(ch, "\"", 1);
+    append(ch, extra, strlen(extra));
+    append(ch, ",\"msg\":", 7);
+    append_json(ch, json, len);
+    append(ch, "}\n", 2);
+    m->end = ch->olen;
+  } else {
+    append_json(ch, json, len);
+    append(ch, "\n", 1);
+  }
+  size_t queued = herd_chan_queued(ch);
+  if (queued >= AUTO_FLUSH) {
+    ssize_t r = herd_chan_flush(ch);
+    if (r < 0 && r != -EPIPE)
+      return (int)r;
+    queued = r < 0 ? 0 : (size_t)r;
+  }
+  return queued > HERD_CHAN_HIGH_WATER ? 1 : 0;
+}
+
+static void set_gone(herd_chan_t *ch) {
+  ch->gone = 1;
+}
+
+/* One send; returns bytes, -EAGAIN, or -EPIPE (peer gone). */
+static ssize_t send_some(herd_chan_t *ch, const char *p, size_t n, int fd) {
+  struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  if (fd >= 0) {
+    memset(&u, 0, sizeof u);
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof u.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  for (;;) {
+    ssize_t w = sendmsg(ch->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w >= 0)
+      return w;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return -EAGAIN;
+    if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
+      set_gone(ch);
+      return -EPIPE;
+    }
+    return -errno;
+  }
+}
+
+ssize_t herd_chan_flush(herd_chan_t *ch) {
+  if (!ch)
+    return -EINVAL;
+  if (ch->gone)
+    return herd_chan_queued(ch) ? -EPIPE : 0;
+  while (ch->ctl_len) {
+    ssize_t w = send_some(ch, ch->ctl, ch->ctl_len, -1);
+    if (w == -EAGAIN)
+      return (ssize_t)herd_chan_queued(ch);
+    if (w < 0)
+      return w;
+    memmove(ch->ctl, ch->ctl + w, ch->ctl_len - (size_t)w);
+    ch->ctl_len -= (size_t)w;
+  }
+  while (ch->ohead < ch->olen && !ch->awaiting_ack) {
+    struct handle_mark *m = ch->mark_n ? &ch->marks[ch->mark_head] : NULL;
+    size_t limit = ch->olen;
+    int fd = -1;
+    if (m && m->off > ch->ohead)
+      limit = m->off; /* plain data up to the handle's line */
+    else if (m) {
+      limit = m->end;
+      fd = m->fd; /* -1 if it already went with an earlier part */
+    }
+    ssize_t w = send_some(ch, ch->obuf + ch->ohead, limit - ch->ohead, fd);
+    if (w == -EAGAIN)
+      break;
+    if (w < 0)
+      return w;
+    ch->ohead += (size_t)w;
+    if (m && fd >= 0 && w > 0)
+      herd__closep(&m->fd); /* it went with this first part */
+    if (m && ch->ohead >= m->end) {
+      ch->mark_head++;
+      if (--ch->mark_n == 0)
+        ch->mark_head = 0;
+      ch->awaiting_ack = 1;
+    }
+  }
+  if (ch->ohead == ch->olen)
+    ch->ohead = ch->olen = 0;
+  return (ssize_t)herd_chan_queued(ch);
+}
+
+static void queue_reply(herd_chan_t *ch, const char *line, size_t n) {
+  if (ch->gone)
+    return;
+  /* Behind a handle we wait on, or behind earlier replies: the control
+   * buffer (written first, at a line boundary). Else in order. */
+  if ((ch->awaiting_ack || ch->ctl_len) && ch->ctl_len + n <= sizeof ch->ctl) {
+    memcpy(ch->ctl + ch->ctl_len, line, n);
+    ch->ctl_len += n;
+    return;
+  }
+  if (obuf_reserve(ch, n) == 0)
+    append(ch, line, n);
+}
+
+/* ---- input ------------------------------------------------------- */
+
+static void push_fd(herd_chan_t *ch, int fd) {
+  if (ch->fdq_n == MAX_PENDING_FDS) {
+    herd__close(fd); /* a peer flooding fds cannot exhaust ours */
+    return;
+  }
+  ch->fdq[(ch->fdq_head + ch->fdq_n++) % MAX_PENDING_FDS] = fd;
+}
+
+static int pop_fd(herd_chan_t *ch) {
+  if (!ch->fdq_n)
+    return -1;
+  int fd = ch->fdq[ch->fdq_head];
+  ch->fdq_head = (ch->fdq_head + 1) % MAX_PENDING_FDS;
+  ch->fdq_n--;
+  return fd;
+}
+
+/* One recvmsg into rbuf. Returns bytes, 0 at EOF, -EAGAIN or -errno. */
+static ssize_t fill(herd_chan_t *ch) {
+  if (ch->rstart > 0 && (ch->rstart == ch->rlen || ch->rcap - ch->rlen < READ_MIN)) {
+    memmove(ch->rbuf, ch->rbuf + ch->rstart, ch->rlen - ch->rstart);
+    ch->rlen -= ch->rstart;
+    ch->rscan -= ch->rstart;
+    ch->rstart = 0;
+  }
+  if (ch->rcap - ch->rlen < READ_MIN) {
+    size_t ncap = ch->rcap ? ch->rcap * 2 : 4 * READ_MIN;
+    while (ncap - ch->rlen < READ_MIN)
+      ncap *= 2;
+    char *nb = realloc(ch->rbuf, ncap);
+    if (!nb)
+      return -ENOMEM;
+    ch->rbuf = nb;
+    ch->rcap = ncap;
+  } else if (ch->rcap > (4u << 20) && ch->rlen < READ_MIN) {
+    /* A long message came and went: give the memory back. */
+    char *nb = realloc(ch->rbuf, 4 * READ_MIN);
+    if (nb) {
+      ch->rbuf = nb;
+      ch->rcap = 4 * READ_MIN;
+    }
+  }
+  struct iovec iov = {.iov_base = ch->rbuf + ch->rlen,
+                      .iov_len = ch->rcap - ch->rlen};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * MAX_FDS_PER_READ)];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh = {.msg_iov = &iov,
+                      .msg_iovlen = 1,
+                      .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  ssize_t n;
+  for (;;) {
+    n = recvmsg(ch->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n >= 0)
+      break;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return -EAGAIN;
+    if (errno == ECONNRESET)
+      return 0; /* the peer died with our data unread: an end too */
+    return -errno;
+  }
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < nfd; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      push_fd(ch, fd);
+    }
+  }
+  ch->rlen += (size_t)n;
+  return n;
+}
+
+/* Is the line an internal message? Returns 1 handled (no delivery), 0 a
+ * user message, or 2 a handle message to deliver (msg filled). */
+static int internal(herd_chan_t *ch, const char *line, size_t len,
+                    herd_chan_msg_t *msg) {
+  if (!memmem(line, len, "\"NODE_", 6))
+    return 0;
+  const char *v;
+  size_t vlen;
+  if (herd__json_member(line, len, "cmd", &v, &vlen) != 1)
+    return 0;
+  /* Node: a string cmd longer than 5 that starts with NODE_ */
+  if (vlen < 2 + 6 || v[0] != '"' || memcmp(v + 1, "NODE_", 5) != 0)
+    return 0;
+  if (vlen == 13 && memcmp(v, "\"NODE_HANDLE\"", 13) == 0) {
+    int fd = pop_fd(ch);
+    if (fd < 0) {
+      queue_reply(ch, NACK, sizeof NACK - 1);
+      return 1; /* as Node: nothing is delivered */
+    }
+    queue_reply(ch, ACK, sizeof ACK - 1);
+    msg->fd = fd;
+    msg->handle_type[0] = '\0';
+    if (herd__json_member(line, len, "type", &v, &vlen) == 1 && vlen >= 2 &&
+        v[0] == '"') {
+      size_t n = vlen - 2 < sizeof msg->handle_type - 1
+                     ? vlen - 2
+                     : sizeof msg->handle_type - 1;
+      memcpy(msg->handle_type, v + 1, n);
+      msg->handle_type[n] = '\0';
+    }
+    if (herd__json_member(line, len, "msg", &v, &vlen) == 1) {
+      msg->json = v;
+      msg->len = vlen;
+    } else {
+      msg->json = "null";
+      msg->len = 4;
+    }
+    return 2;
+  }
+  if ((vlen == 17 && memcmp(v, "\"NODE_HANDLE_ACK\"", 17) == 0) ||
+      (vlen == 18 && memcmp(v, "\"NODE_HANDLE_NACK\"", 18) == 0)) {
+    ch->awaiting_ack = 0; /* an unsolicited one changes nothing */
+    return 1;
+  }
+  return 1; /* other internal messages (NODE_CLUSTER, ...) are not ours */
+}
+
+int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
+  if (!ch || !msg)
+    return -EINVAL;
+  for (;;) {
+    char *base = ch->rbuf;
+    char *nl = ch->rlen > ch->rscan
+                   ? memchr(base + ch->rscan, '\n', ch->rlen - ch->rscan)
+                   : NULL;
+    if (ch->discarding) {
+      if (nl) {
+        ch->rstart = ch->rscan = (size_t)(nl - base) + 1;
+        ch->discarding = 0;
+        continue;
+      }
+      ch->rstart = ch->rscan = ch->rlen;
+    } else if (nl) {
+      const char *line = base + ch->rstart;
+      size_t len = (size_t)(nl - line);
+      ch->rstart = ch->rscan = (size_t)(nl - base) + 1;
+      if (len > ch->max_message)
+        return HERD_ETOOLONG;
+      if (herd__json_validate(line, len) < 0)
+        return HERD_EFRAME;
+      memset(msg, 0, sizeof *msg);
+      msg->fd = -1;
+      int k = internal(ch, line, len, msg);
+      if (k == 1)
+        continue;
+      if (k == 0) {
+        msg->json = line;
+        msg->len = len;
+      }
+      /* NUL-terminate in place: the '\n' is ours to overwrite, and the
+       * value of a handle message ends before it. */
+      *nl = '\0';
+      if (k == 2)
+        ((char *)msg->json)[msg->len] = '\0';
+      return 1;
+    } else {
+      ch->rscan = ch->rlen;
+      if (ch->rlen - ch->rstart > ch->max_message) {
+        ch->discarding = 1;
+        ch->rstart = ch->rscan = ch->rlen;
+        return HERD_ETOOLONG;
+      }
+    }
+    if (ch->eof)
+      return HERD_EPEERGONE; /* a last line without '\n' is dropped */
+    ssize_t n = fill(ch);
+    if (n == -EAGAIN)
+      return 0;
+    if (n < 0)
+      return (int)n;
+    if (n == 0) {
+      ch->eof = 1;
+      set_gone(ch);
+    }
+  }
+}
+
+/* ---- blocking helpers -------------------------------------------- */
+
+/* While we wait for the peer's ACK, user messages may arrive before it:
+ * they must stay for herd_chan_recv. Find the ACK among the buffered
+ * lines, take it, and leave in its place an internal no-op line that
+ * recv will drop (same length, padded with spaces). */
+static void scan_acks(herd_chan_t *ch) {
+  static const char done[] = "{\"cmd\":\"NODE_DONE\"}";
+  size_t pos = ch->rstart;
+  if (ch->discarding)
+    return; /* the line being dropped has no end yet */
+  while (ch->awaiting_ack && pos < ch->rlen) {
+    char *nl = memchr(ch->rbuf + pos, '\n', ch->rlen - pos);
+    if (!nl)
+      return;
+    char *line = ch->rbuf + pos;
+    size_t len = (size_t)(nl - line);
+    const char *v;
+    size_t vlen;
+    if (len >= sizeof done && len <= 4096 &&
+        memmem(line, len, "NODE_HANDLE_", 12) &&
+        herd__json_validate(line, len) == 0 &&
+        herd__json_member(line, len, "cmd", &v, &vlen) == 1 &&
+        ((vlen == 17 && memcmp(v, "\"NODE_HANDLE_ACK\"", 17) == 0) ||
+         (vlen == 18 && memcmp(v, "\"NODE_HANDLE_NACK\"", 18) == 0))) {
+      ch->awaiting_ack = 0;
+      memcpy(line, done, sizeof done - 1);
+      memset(line + sizeof done - 1, ' ', len - (sizeof done - 1));
+    }
+    pos = (size_t)(nl - ch->rbuf) + 1;
+  }
+}
+
+static int wait_fd(int fd, short events, uint64_t deadline) {
+  struct pollfd p = {.fd = fd, .events = events};
+  int left = herd__ms_left(deadline);
+  if (left == 0)
+    return -ETIMEDOUT;
+  int r = poll(&p, 1, left);
+  if (r < 0 && errno != EINTR)
+    return -errno;
+  return r == 0 ? -ETIMEDOUT : 0;
+}
+
+int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
+                        int timeout_ms) {
+  if (!ch || timeout_ms < -1)
+    return -EINVAL;
+  uint64_t deadline = timeout_ms < 0 ? 0 : herd__now_ms() + (uint64_t)timeout_ms;
+  if (timeout_ms == 0)
+    deadline = herd__now_ms();
+  for (;;) {
+    /* Our replies (ACKs) and queued messages must move too, or a peer
+     * waiting on them never answers. */
+    ssize_t q = herd_chan_flush(ch);
+    if (q < 0 && q != -EPIPE)
+      return (int)q;
+    int r = herd_chan_recv(ch, msg);
+    if (r != 0)
+      return r;
+    short ev = POLLIN;
+    if (herd_chan_events(ch) & EPOLLOUT)
+      ev |= POLLOUT;
+    r = wait_fd(ch->fd, ev, deadline);
+    if (r < 0)
+      return r;
+  }
+}
+
+int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
+  if (!ch || timeout_ms < -1)
+    return -EINVAL;
+  uint64_t deadline = timeout_ms < 0 ? 0 : herd__now_ms() + (uint64_t)timeout_ms;
+  if (timeout_ms == 0)
+    deadline = herd__now_ms();
+  for (;;) {
+    ssize_t q = herd_chan_flush(ch);
+    if (q < 0)
+      return (int)q;
+    if (q == 0 && !ch->awaiting_ack)
+      return 0;
+    if (ch->awaiting_ack && q == 0) {
+      scan_acks(ch);
+      if (!ch->awaiting_ack)
+        continue;
+      /* Read until the ACK comes; user messages that arrive meanwhile
+       * stay buffered for herd_chan_recv. */
+      ssize_t n = fill(ch);
+      if (n == 0) {
+        ch->eof = 1;
+        set_gone(ch);
+        return -EPIPE;
+      }
+      if (n > 0) {
+        scan_acks(ch);
+        continue;
+      }
+      if (n != -EAGAIN)
+        return (int)n;
+    }
+    short ev = ch->awaiting_ack ? POLLIN : POLLOUT;
+    int r = wait_fd(ch->fd, ev, deadline);
+    if (r < 0)
+      return r;
+  }
+}

@@ -1,0 +1,228 @@
+/*
+ * json.c - a validating JSON scanner, just enough for the channel: check
+ * that a line is one JSON text (RFC 8259, as JSON.parse accepts it) and
+ * find a top-level member of an object without building a tree.
+ *
+ * Nesting is bounded (JSON_MAX_DEPTH) so hostile input cannot exhaust
+ * the stack. Bytes >= 0x80 inside strings are passed through unchecked,
+ * as Node's receiver decodes invalid UTF-8 to U+FFFD rather than failing.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define JSON_MAX_DEPTH 512
+
+struct scan {
+  const char *p;
+  const char *end;
+};
+
+static void skip_ws(struct scan *s) {
+  while (s->p < s->end &&
+         (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+    s->p++;
+}
+
+static int is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
+static int scan_string(struct scan *s) {
+  if (s->p >= s->end || *s->p != '"')
+    return -1;
+  s->p++;
+  while (s->p < s->end) {
+    unsigned char c = (unsigned char)*s->p;
+    if (c == '"') {
+      s->p++;
+      return 0;
+    }
+    if (c < 0x20)
+      return -1; /* raw control characters are not allowed */
+    if (c == '\\') {
+      s->p++;
+      if (s->p >= s->end)
+        return -1;
+      switch (*s->p) {
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        s->p++;
+        break;
+      case 'u':
+        if (s->end - s->p < 5 || !is_hex(s->p[1]) || !is_hex(s->p[2]) ||
+            !is_hex(s->p[3]) || !is_hex(s->p[4]))
+          return -1;
+        s->p += 5;
+        break;
+      default:
+        return -1;
+      }
+      continue;
+    }
+    /* Skip a run of plain bytes quickly. */
+    const char *q = s->p + 1;
+    while (q < s->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+      q++;
+    s->p = q;
+  }
+  return -1;
+}
+
+static int digits(struct scan *s) {
+  const char *start = s->p;
+  while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+    s->p++;
+  return s->p > start ? 0 : -1;
+}
+
+static int scan_number(struct scan *s) {
+  if (s->p < s->end && *s->p == '-')
+    s->p++;
+  if (s->p >= s->end)
+    return -1;
+  if (*s->p == '0')
+    s->p++;
+  else if (digits(s) < 0)
+    return -1;
+  if (s->p < s->end && *s->p == '.') {
+    s->p++;
+    if (digits(s) < 0)
+      return -1;
+  }
+  if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+    s->p++;
+    if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+      s->p++;
+    if (digits(s) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int scan_lit(struct scan *s, const char *lit, size_t n) {
+  if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+    return -1;
+  s->p += n;
+  return 0;
+}
+
+static int scan_value(struct scan *s, int depth);
+
+static int scan_container(struct scan *s, int depth, char close) {
+  if (depth >= JSON_MAX_DEPTH)
+    return -1;
+  s->p++; /* '[' or '{' */
+  skip_ws(s);
+  if (s->p < s->end && *s->p == close) {
+    s->p++;
+    return 0;
+  }
+  for (;;) {
+    if (close == '}') {
+      if (scan_string(s) < 0)
+        return -1;
+      skip_ws(s);
+      if (s->p >= s->end || *s->p != ':')
+        return -1;
+      s->p++;
+      skip_ws(s);
+    }
+    if (scan_value(s, depth + 1) < 0)
+      return -1;
+    skip_ws(s);
+    if (s->p >= s->end)
+      return -1;
+    if (*s->p == ',') {
+      s->p++;
+      skip_ws(s);
+      continue;
+    }
+    if (*s->p == close) {
+      s->p++;
+      return 0;
+    }
+    return -1;
+  }
+}
+
+static int scan_value(struct scan *s, int depth) {
+  if (s->p >= s->end)
+    return -1;
+  switch (*s->p) {
+  case '{':
+    return scan_container(s, depth, '}');
+  case '[':
+    return scan_container(s, depth, ']');
+  case '"':
+    return scan_string(s);
+  case 't':
+    return scan_lit(s, "true", 4);
+  case 'f':
+    return scan_lit(s, "false", 5);
+  case 'n':
+    return scan_lit(s, "null", 4);
+  default:
+    return scan_number(s);
+  }
+}
+
+int herd__json_validate(const char *text, size_t len) {
+  struct scan s = {text, text + len};
+  skip_ws(&s);
+  if (scan_value(&s, 0) < 0)
+    return -EINVAL;
+  skip_ws(&s);
+  return s.p == s.end ? 0 : -EINVAL;
+}
+
+int herd__json_member(const char *text, size_t len, const char *key,
+                      const char **val, size_t *vlen) {
+  struct scan s = {text, text + len};
+  size_t klen = strlen(key);
+  skip_ws(&s);
+  if (s.p >= s.end || *s.p != '{')
+    return 0;
+  s.p++;
+  skip_ws(&s);
+  if (s.p < s.end && *s.p == '}')
+    return 0;
+  for (;;) {
+    const char *ks = s.p;
+    if (scan_string(&s) < 0)
+      return -EINVAL;
+    /* Compare the raw key: keys with escapes never match ours. */
+    int match = (size_t)(s.p - ks) == klen + 2 && memcmp(ks + 1, key, klen) == 0;
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p != ':')
+      return -EINVAL;
+    s.p++;
+    skip_ws(&s);
+    const char *vs = s.p;
+    if (scan_value(&s, 1) < 0)
+      return -EINVAL;
+    if (match) {
+      *val = vs;
+      *vlen = (size_t)(s.p - vs);
+      return 1;
+    }
+    skip_ws(&s);
+    if (s.p >= s.end)
+      return -EINVAL;
+    if (*s.p == ',') {
+      s.p++;
+      skip_ws(&s);
+      continue;
+    }
+    if (*s.p == '}')
+      return 0;
+    return -EINVAL;
+  }
+}
