@@ -81,11 +81,8 @@ demo: all
 bench: all
 	sh bench/run.sh
 
-$(BUILD)/herd.pc: herd.pc.in Makefile
-	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
-
-install: lib $(BUILD)/herd.pc
+# herd.pc is made at install time: it must name this install's PREFIX.
+install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
 	install -m 644 include/herd.h $(DESTDIR)$(PREFIX)/include/herd.h
@@ -93,6 +90,7 @@ install: lib $(BUILD)/herd.pc
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(PREFIX)/lib/libherd.so.$(VERSION)
 	ln -sf libherd.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SHARED_SONAME)
 	ln -sf libherd.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libherd.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' herd.pc.in > $(BUILD)/herd.pc
 	install -m 644 $(BUILD)/herd.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
 	for m in $(wildcard docs/man/*.1); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
 	for m in $(wildcard docs/man/*.3); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man3/; done

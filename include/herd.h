@@ -513,8 +513,10 @@ int herd_title_init(int argc, char **argv);
 
 /* Set what ps and /proc/PID/cmdline show (truncated to the room that
  * herd_title_init found) and the thread name (PR_SET_NAME, 15 bytes).
- * Without herd_title_init, only the thread name is set. Returns 0 or
- * -errno. */
+ * Without herd_title_init, only the thread name is set. The strings of
+ * main's argv are overwritten by the title (environ was moved away by
+ * herd_title_init): copy what you need from argv before the first call.
+ * title may be one of those strings. Returns 0 or -errno. */
 int herd_title_set(const char *title);
 
 /* Milliseconds since this process started (from /proc/self/stat and the

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -174,6 +175,52 @@ int test_helper_main(int argc, char **argv) {
   }
   if (!strcmp(role, "sleep")) {
     usleep((useconds_t)(na ? atoi(a[0]) : 1000) * 1000u);
+    return 0;
+  }
+  if (!strcmp(role, "burn")) {
+    /* Use MS ms of CPU time, say "done", then idle until stdin closes,
+     * so the parent can read the CPU time of a live process. */
+    long ms = na ? atol(a[0]) : 300;
+    struct timespec ts;
+    volatile unsigned long spin = 0;
+    for (;;) {
+      if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+        return 1;
+      if ((long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= ms)
+        break;
+      /* Mostly user time: the clock read itself is a system call. */
+      for (int i = 0; i < 200000; i++)
+        spin++;
+    }
+    printf("done\n");
+    fflush(stdout);
+    wait_stdin_eof();
+    return 0;
+  }
+  if (!strcmp(role, "title-long")) {
+    /* title-long LEN VAR: set a title of LEN 'x's (not from argv, so it
+     * can exceed the room), then show that VAR still reads right although
+     * the title overwrote the original environment strings. */
+    size_t len = na ? (size_t)strtoul(a[0], NULL, 10) : 10000;
+    char name[256]; /* the argv strings are the title's room: copy */
+    snprintf(name, sizeof name, "%s", na > 1 ? a[1] : "");
+    char *title = malloc(len + 1);
+    if (!title)
+      return 1;
+    memset(title, 'x', len);
+    title[len] = '\0';
+    int r = herd_title_init(argc, argv);
+    if (r == 0)
+      r = herd_title_set(title);
+    free(title);
+    if (r < 0) {
+      fprintf(stderr, "title: %s\n", herd_strerror(r));
+      return 1;
+    }
+    const char *v = name[0] ? getenv(name) : NULL;
+    printf("ready %s\n", v ? v : "(unset)");
+    fflush(stdout);
+    wait_stdin_eof();
     return 0;
   }
   fprintf(stderr, "herd-test: unknown helper role %s\n", role);

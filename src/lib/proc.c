@@ -70,7 +70,9 @@ int herd_title_set(const char *title) {
   size_t len = strlen(title);
   if (len >= title_room)
     len = title_room - 1;
-  memcpy(title_area, title, len);
+  /* memmove: the title may be one of our own argv strings, which live
+   * inside the area being rewritten. */
+  memmove(title_area, title, len);
   /* Zero the rest so no old argument shows after the title. */
   memset(title_area + len, 0, title_room - len);
   return 0;
