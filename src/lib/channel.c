@@ -56,6 +56,7 @@ struct herd_chan {
   char *rbuf;
   size_t rstart, rscan, rlen, rcap;
   int discarding;
+  int started;     /* a first byte has been checked */
   int fdq[MAX_PENDING_FDS];
   int fdq_head, fdq_n;
   /* output */
@@ -547,6 +548,13 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
     return -EINVAL;
   for (;;) {
     char *base = ch->rbuf;
+    if (!ch->started && ch->rlen > 0) {
+      /* A JSON text never starts with a NUL byte; a frame of Node's
+       * 'advanced' mode (a 4-byte big-endian length) does. */
+      if (base[0] == '\0')
+        return HERD_ESERIAL;
+      ch->started = 1;
+    }
     char *nl = ch->rlen > ch->rscan
                    ? memchr(base + ch->rscan, '\n', ch->rlen - ch->rscan)
                    : NULL;
