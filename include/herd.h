@@ -87,9 +87,11 @@ enum {
   HERD_SPAWN_SETPGID = 1u << 1, /* new process group led by the child, so
                                    herd_child_kill(.., HERD_KILL_GROUP)
                                    reaches its descendants */
-  HERD_SPAWN_SETUID = 1u << 2,  /* setuid(opts.uid) (and drop supplementary
-                                   groups when root) */
-  HERD_SPAWN_SETGID = 1u << 3,  /* setgid(opts.gid) */
+  HERD_SPAWN_SETUID = 1u << 2,  /* setuid(opts.uid) */
+  HERD_SPAWN_SETGID = 1u << 3,  /* setgid(opts.gid). With either flag and a
+                                   root parent, the supplementary groups
+                                   are replaced by opts.gid (SETGID) or
+                                   cleared (SETUID alone) */
   HERD_SPAWN_NOPATH = 1u << 4,  /* file is used as given, no PATH search */
   HERD_SPAWN_FORK = 1u << 5     /* use fork() instead of the vfork-style
                                    fast path (for debugging and tests) */
@@ -372,7 +374,8 @@ size_t herd_chan_queued(const herd_chan_t *ch);
  * that was taken; HERD_EFRAME for a line that is not JSON (the line is
  * dropped; the next call goes on with the next line); HERD_ETOOLONG when a
  * line exceeds max_message (it is dropped as it arrives, memory stays
- * bounded; the next call goes on after it). Node's internal messages
+ * bounded; the next call goes on after it); HERD_ESERIAL if the stream
+ * starts like Node's 'advanced' serialization. Node's internal messages
  * (a "cmd" starting with "NODE_") are handled, never returned.
  */
 int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg);
@@ -393,7 +396,9 @@ void herd_chan_close(herd_chan_t *ch);
 /* Start FILE with a channel, as Node's child_process.fork: the child's
  * end of a socketpair is fd 3 (or the first free number above opts->fds)
  * and NODE_CHANNEL_FD / NODE_CHANNEL_SERIALIZATION_MODE=json are added to
- * its environment. Otherwise as herd_spawn. */
+ * its environment. fd 3 is used unless opts->fds maps something there;
+ * then the lowest number from 3 up that opts->fds leaves free. Otherwise
+ * as herd_spawn. */
 int herd_fork(herd_child_t *child, herd_chan_t **chan, const char *file,
               char *const argv[], const herd_spawn_opts_t *opts);
 
@@ -435,8 +440,10 @@ typedef void (*herd_signal_cb)(herd_loop_t *loop, int sig, pid_t from_pid,
 typedef void (*herd_child_cb)(herd_loop_t *loop, herd_child_t *child,
                               void *data);
 
-/* Called when an async exec finished: res is owned by the callee after the
- * call (free it with herd_exec_result_free), or err < 0 on failure. */
+/* Called when an async exec finished: res points to a result that lives
+ * only during the call, but its buffers (out, err) become the callee's:
+ * copy the struct and free the buffers with herd_exec_result_free. On
+ * failure err < 0 and res is NULL. */
 typedef void (*herd_exec_cb)(herd_loop_t *loop, int err,
                              herd_exec_result_t *res, void *data);
 
@@ -468,9 +475,11 @@ int herd_loop_signal(herd_loop_t *loop, int sig, herd_signal_cb cb,
                      void *data);
 
 /* Watch a child (borrowed; must outlive the watch) through its pidfd; the
- * loop reaps it and calls cb once. */
+ * loop reaps it and calls cb once. Stop watching before closing the child
+ * if it may still run (herd_loop_child_stop; -ENOENT if not watched). */
 int herd_loop_child(herd_loop_t *loop, herd_child_t *child, herd_child_cb cb,
                     void *data);
+int herd_loop_child_stop(herd_loop_t *loop, herd_child_t *child);
 
 /* Called for each message of a watched channel (err 0, msg filled: the
  * fd, if any, is the callee's), for HERD_EFRAME / HERD_ETOOLONG (msg NULL;

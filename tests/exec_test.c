@@ -273,3 +273,25 @@ TEST(exec_many_in_a_row_leak_nothing) {
   }
   CHECK_EQ(test_count_fds(), before);
 }
+
+TEST(exec_timeout_after_exit_kills_descendants_holding_output) {
+  /* Regression: the shell exits at once but its background job keeps
+   * stdout open; at the timeout the job must be killed (the group), not
+   * only reported as timed out. */
+  CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  herd_exec_opts_t o = HERD_EXEC_OPTS_INIT;
+  o.timeout_ms = 300;
+  herd_exec_result_t r;
+  uint64_t t0 = test_now_ms();
+  CHECK_OK(herd_exec("sleep 30 & echo $!; exit 3", &o, &r));
+  uint64_t dt = test_now_ms() - t0;
+  CHECK_EQ(r.reason, HERD_EXEC_TIMEDOUT);
+  CHECK_EQ(r.exit_code, 3);
+  CHECK_MSG(dt < 5000, "took %llu ms", (unsigned long long)dt);
+  pid_t job = atoi(r.out);
+  CHECK(job > 0);
+  herd_exec_result_free(&r);
+  int st;
+  CHECK_EQ(waitpid(job, &st, 0), job);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+}

@@ -735,3 +735,29 @@ TEST(loop_nests_in_another_loop) {
   herd_loop_free(inner);
   herd_loop_free(outer);
 }
+
+static void never_called_child_cb(herd_loop_t *loop, herd_child_t *child,
+                                  void *data) {
+  (void)loop;
+  (void)child;
+  (void)data;
+  test_fail(__FILE__, __LINE__, "a stopped child watch fired");
+}
+
+TEST(loop_child_stop_unwatches) {
+  /* Regression: a child watch could not be removed, so run never
+   * returned after its child was closed. */
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  herd_child_t c;
+  char *argv[] = {"herd-test", "--helper", "sleep", "20000", NULL};
+  CHECK_OK(herd_spawn(&c, test_self(), argv, NULL));
+  CHECK_OK(herd_loop_child(l, &c, never_called_child_cb, NULL));
+  CHECK_OK(herd_loop_child_stop(l, &c));
+  CHECK_EQ(herd_loop_child_stop(l, &c), -ENOENT);
+  herd_child_close(&c);
+  uint64_t t0 = test_now_ms();
+  CHECK_OK(herd_loop_run(l)); /* nothing watched: returns at once */
+  CHECK(test_now_ms() - t0 < 1000);
+  herd_loop_free(l);
+}

@@ -562,3 +562,104 @@ TEST(spawn_pdeathsig) {
   CHECK_EQ(waitpid(sleeper, &st, 0), sleeper);
   CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 }
+
+static void closed_stdout_case(unsigned flags) {
+  /* Regression: with fd 1 closed, the stdin pipe created by herd_spawn
+   * could take number 1 and reach the child as its stdout. */
+  int pfd[2];
+  CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+  int saved = fcntl(1, F_DUPFD_CLOEXEC, 10);
+  CHECK(saved >= 0);
+  CHECK(close(1) == 0);
+  herd_fdmap_t map[] = {{pfd[1], 5}};
+  herd_spawn_opts_t o = {.flags = flags, .fds = map, .nfds = 1};
+  o.stdio[0].kind = HERD_STDIO_PIPE;
+  char *argv[] = {"herd-test", "--helper", "listfds", "5", NULL};
+  herd_child_t c;
+  int r = herd_spawn(&c, test_self(), argv, &o);
+  CHECK(dup2(saved, 1) == 1);
+  close(saved);
+  CHECK_OK(r);
+  close(pfd[1]);
+  char *out = test_read_all(pfd[0], NULL);
+  close(pfd[0]);
+  CHECK_OK(herd_child_wait(&c, 10000));
+  herd_child_close(&c);
+  CHECK_STR(out, "0 2 5\n");
+  free(out);
+}
+TEST(spawn_closed_stdout_not_taken_by_a_pipe) { both_paths(closed_stdout_case); }
+
+static void errpipe_collision_case(unsigned flags) {
+  /* Regression: the error pipe may be created on the very number the
+   * child wants for an extra fd; it must move, or exec errors are lost. */
+  int pfd[2];
+  CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+  int free1 = -1, free2 = -1;
+  for (int fd = 3; free2 < 0; fd++)
+    if (fcntl(fd, F_GETFD) < 0) {
+      if (free1 < 0)
+        free1 = fd;
+      else
+        free2 = fd;
+    }
+  /* herd_spawn's error pipe will be {free1, free2}: map onto free2 */
+  herd_fdmap_t map[] = {{pfd[1], free2}};
+  herd_spawn_opts_t o = {.flags = flags, .fds = map, .nfds = 1};
+  char *argv[] = {"x", NULL};
+  herd_child_t c;
+  CHECK_EQ(herd_spawn(&c, "herd-no-such-program-xyz", argv, &o), -ENOENT);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+TEST(spawn_error_pipe_moves_off_a_target_fd) { both_paths(errpipe_collision_case); }
+
+static void near_limit_case(unsigned flags) {
+  /* An extra fd at the highest number the limit allows needs no scratch
+   * copy above it. */
+  struct rlimit rl;
+  CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+  int top = rl.rlim_cur > 4096 ? 4095 : (int)rl.rlim_cur - 1;
+  struct rlimit low = {(rlim_t)top + 1, rl.rlim_max};
+  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  int pfd[2];
+  CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+  char num[16];
+  snprintf(num, sizeof num, "%d", top);
+  herd_fdmap_t map[] = {{pfd[1], top}};
+  herd_spawn_opts_t o = {.flags = flags, .fds = map, .nfds = 1};
+  char *argv[] = {"herd-test", "--helper", "writefds", num, "at-top", NULL};
+  herd_child_t c;
+  int r = herd_spawn(&c, test_self(), argv, &o);
+  CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+  CHECK_OK(r);
+  close(pfd[1]);
+  char *out = test_read_all(pfd[0], NULL);
+  close(pfd[0]);
+  CHECK_OK(herd_child_wait(&c, 10000));
+  CHECK_EQ(c.exit_code, 0);
+  herd_child_close(&c);
+  CHECK_STR(out, "at-top");
+  free(out);
+}
+TEST(spawn_extra_fd_at_the_limit) { both_paths(near_limit_case); }
+
+TEST(spawn_sigchld_ignored_never_signals_a_recycled_pid) {
+  /* With SIGCHLD ignored the kernel reaps for us: the handle must learn
+   * that the child is gone instead of signalling its pid later. */
+  CHECK(signal(SIGCHLD, SIG_IGN) != SIG_ERR);
+  herd_child_t c;
+  char *argv[] = {"herd-test", "--helper", "exit", "0", NULL};
+  CHECK_OK(herd_spawn(&c, test_self(), argv, NULL));
+  struct pollfd p = {.fd = c.pidfd, .events = POLLIN};
+  CHECK_EQ(poll(&p, 1, 10000), 1);
+  CHECK_EQ(herd_child_wait(&c, 1000), -ECHILD);
+  CHECK_EQ(c.reaped, 1);
+  CHECK_EQ(herd_child_kill(&c, SIGTERM, 0), -ESRCH);
+  herd_child_close(&c);
+  herd_child_t zero;
+  memset(&zero, 0, sizeof zero);
+  herd_child_close(&zero); /* a never-spawned handle closes nothing */
+  CHECK(fcntl(0, F_GETFD) >= 0);
+  CHECK(signal(SIGCHLD, SIG_DFL) != SIG_ERR);
+}

@@ -20,7 +20,7 @@
 /* After the kill signal, a child that is still alive this long later
  * gets SIGKILL: a child that ignores SIGTERM must not hang its caller. */
 #define KILL_GRACE_MS 2000
-#define READ_CHUNK 65536
+#define READ_MIN 4096 /* first buffer; most outputs are small */
 
 struct buf {
   char *data;
@@ -58,11 +58,13 @@ void herd_exec_result_free(herd_exec_result_t *res) {
 }
 
 static void kill_group(herd_exec_t *x, int sig) {
-  if (x->child.reaped)
-    return;
-  /* The child leads its own group (SETPGID or SETSID), unreaped, so
-   * the group id cannot have been reused. */
-  if (kill(-x->child.pid, sig) < 0)
+  /* The child leads its own group (SETPGID or SETSID). While it is
+   * unreaped its pid, and so the group id, cannot be reused. Once it is
+   * reaped, descendants that still hold our pipes keep the group alive,
+   * and a pid cannot be handed out while a group of that id exists; the
+   * id could only be reused after the whole group died, when there is
+   * nothing left that we would wait for. */
+  if (kill(-x->child.pid, sig) < 0 && !x->child.reaped)
     (void)herd_child_kill(&x->child, sig, 0);
 }
 
@@ -147,7 +149,11 @@ int herd_exec_fds(const herd_exec_t *x, int *fds, short *events, int max) {
       events[n++] = POLLIN;
     }
   }
-  if (!x->child.reaped && x->child.pidfd >= 0 && n < max) {
+  /* The exit matters only once the outputs are closed, or after a kill
+   * (then we stop waiting for the outputs): until then, EOF on the
+   * pipes is the event to wait for, and no wakeup is spent on the exit. */
+  int need_exit = x->killed || (x->child.stdio[1] < 0 && x->child.stdio[2] < 0);
+  if (need_exit && !x->child.reaped && x->child.pidfd >= 0 && n < max) {
     fds[n] = x->child.pidfd;
     events[n++] = POLLIN;
   }
@@ -168,17 +174,16 @@ pid_t herd_exec_pid(const herd_exec_t *x) {
 /* Read what is there. Returns 0 (more may come), 1 at EOF, -errno. */
 static int drain(herd_exec_t *x, int *fd, struct buf *b) {
   for (;;) {
-    if (b->cap - b->len < READ_CHUNK + 1) {
-      size_t ncap = b->cap ? b->cap * 2 : READ_CHUNK * 2;
-      while (ncap - b->len < READ_CHUNK + 1)
-        ncap *= 2;
+    if (b->cap - b->len < READ_MIN + 1) {
+      size_t ncap = b->cap ? b->cap * 2 : READ_MIN * 2;
       char *nd = realloc(b->data, ncap);
       if (!nd)
         return -ENOMEM;
       b->data = nd;
       b->cap = ncap;
     }
-    ssize_t n = herd__read(*fd, b->data + b->len, READ_CHUNK);
+    size_t want = b->cap - b->len - 1; /* room for the final NUL */
+    ssize_t n = herd__read(*fd, b->data + b->len, want);
     if (n == -EAGAIN)
       return 0;
     if (n < 0)
@@ -195,6 +200,8 @@ static int drain(herd_exec_t *x, int *fd, struct buf *b) {
       start_kill(x, HERD_EXEC_MAXBUFFER);
       return 1;
     }
+    if ((size_t)n < want)
+      return 0; /* a pipe gave less than asked: it is empty now */
   }
 }
 
@@ -240,7 +247,8 @@ int herd_exec_step(herd_exec_t *x) {
       x->kill_deadline = 0;
     }
   }
-  if (!x->child.reaped && (r = herd__reap(&x->child, WNOHANG)) < 0)
+  int need_exit = x->killed || (x->child.stdio[1] < 0 && x->child.stdio[2] < 0);
+  if (need_exit && !x->child.reaped && (r = herd__reap(&x->child, WNOHANG)) < 0)
     goto fail;
   if (!x->child.reaped)
     return 0;

@@ -336,22 +336,24 @@ int herd_loop_signal(herd_loop_t *l, int sig, herd_signal_cb cb, void *data) {
     sigaddset(&l->blocked_by_us, sig);
   sigaddset(&l->sigs, sig);
   int fd = signalfd(l->sfd, &l->sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (fd < 0) {
-    int err = -errno;
+  int r = fd < 0 ? -errno : 0;
+  if (r == 0 && l->sfd < 0) {
+    struct watcher *w;
+    r = watch(l, fd, EPOLLIN, W_SIGNAL, &w);
+    if (r < 0)
+      herd__close(fd);
+    else
+      l->sfd = fd;
+  }
+  if (r < 0) {
+    /* Undo: the signal is neither ours nor blocked by us any more. */
     sigdelset(&l->sigs, sig);
     l->sigcb[sig] = NULL;
-    return err;
-  }
-  if (l->sfd < 0) {
-    struct watcher *w;
-    int r = watch(l, fd, EPOLLIN, W_SIGNAL, &w);
-    if (r < 0) {
-      herd__close(fd);
-      sigdelset(&l->sigs, sig);
-      l->sigcb[sig] = NULL;
-      return r;
+    if (sigismember(&l->blocked_by_us, sig)) {
+      sigdelset(&l->blocked_by_us, sig);
+      (void)pthread_sigmask(SIG_UNBLOCK, &one, NULL);
     }
-    l->sfd = fd;
+    return r;
   }
   l->nsigs++;
   return 0;
@@ -429,6 +431,15 @@ int herd_loop_child(herd_loop_t *l, herd_child_t *child, herd_child_cb cb,
   w->child_cb = cb;
   w->data = data;
   return 0;
+}
+
+int herd_loop_child_stop(herd_loop_t *l, herd_child_t *child) {
+  if (!l || !child || child->pidfd < 0)
+    return -EINVAL;
+  struct watcher *w = find(l, child->pidfd);
+  if (!w || w->kind != W_CHILD || w->child != child)
+    return -ENOENT;
+  return unwatch(l, w->fd);
 }
 
 static void run_child(herd_loop_t *l, struct watcher *w) {

@@ -65,6 +65,7 @@ struct plan {
   const char *cwd;
   struct pair *pairs; /* sorted by dst */
   int npairs;
+  int lift;           /* sources collide with targets: copy them first */
   int tmpbase;        /* scratch copies go at or above this */
   unsigned flags;
   uid_t uid;
@@ -136,6 +137,29 @@ CHILD_FN static int child_cloexec_range(unsigned lo, unsigned hi) {
   return 0;
 }
 
+/* String helpers of our own: a libc call from the child could go through
+ * a lazily bound PLT slot or a sanitizer's interceptor. volatile keeps the
+ * compiler from turning the loops back into library calls. */
+CHILD_FN static size_t c_strlen(const char *s) {
+  const volatile char *p = s;
+  while (*p)
+    p++;
+  return (size_t)(p - s);
+}
+
+CHILD_FN static const char *c_colon(const char *s) {
+  const volatile char *p = s;
+  while (*p && *p != ':')
+    p++;
+  return *p ? (const char *)p : NULL;
+}
+
+CHILD_FN static void c_copy(char *dst, const char *src, size_t n) {
+  volatile char *d = dst;
+  for (size_t i = 0; i < n; i++)
+    d[i] = src[i];
+}
+
 CHILD_FN static void child_exec(const struct plan *p) {
   if (!p->search) {
     SYS(SYS_execve, p->file, p->argv, p->envp);
@@ -143,22 +167,22 @@ CHILD_FN static void child_exec(const struct plan *p) {
   }
   /* execvp's search, without malloc: a buffer on the child's stack. */
   char buf[PATH_MAX];
-  size_t flen = strlen(p->file);
+  size_t flen = c_strlen(p->file);
   int saw_eacces = 0;
   const char *s = p->path;
   for (;;) {
-    const char *e = strchr(s, ':');
-    size_t dlen = e ? (size_t)(e - s) : strlen(s);
+    const char *e = c_colon(s);
+    size_t dlen = e ? (size_t)(e - s) : c_strlen(s);
     if (dlen + 1 + flen + 1 <= sizeof buf) {
       size_t n = 0;
       if (dlen == 0) {
         buf[n++] = '.'; /* an empty entry means the cwd */
       } else {
-        memcpy(buf, s, dlen);
+        c_copy(buf, s, dlen);
         n = dlen;
       }
       buf[n++] = '/';
-      memcpy(buf + n, p->file, flen + 1);
+      c_copy(buf + n, p->file, flen + 1);
       SYS(SYS_execve, buf, p->argv, p->envp);
       switch (errno) {
       case EACCES:
@@ -214,6 +238,10 @@ CHILD_FN static int child_main(void *arg) {
       child_fail(p, STAGE_PDEATHSIG);
     }
   }
+  /* The cwd before the uid change, as libuv: a directory only the parent
+   * may enter is still a valid cwd. */
+  if (p->cwd && SYS(SYS_chdir, p->cwd) < 0)
+    child_fail(p, STAGE_CHDIR);
   if (p->flags & (HERD_SPAWN_SETUID | HERD_SPAWN_SETGID)) {
     /* Drop supplementary groups when we may (root); an unprivileged
      * caller keeps them, as setgroups would fail with EPERM. */
@@ -227,21 +255,23 @@ CHILD_FN static int child_main(void *arg) {
     if ((p->flags & HERD_SPAWN_SETUID) && SYS(SYS_setuid, p->uid) < 0)
       child_fail(p, STAGE_SETUID);
   }
-  if (p->cwd && SYS(SYS_chdir, p->cwd) < 0)
-    child_fail(p, STAGE_CHDIR);
-
-  /* Lift every source above every target first, so that no dup2 can
-   * clobber a source that a later pair still needs. The copies are
-   * CLOEXEC and vanish at exec. */
-  for (int i = 0; i < p->npairs; i++) {
-    long fd = SYS(SYS_fcntl, p->pairs[i].src, F_DUPFD_CLOEXEC, p->tmpbase);
-    if (fd < 0)
-      child_fail(p, STAGE_DUP);
-    p->pairs[i].tmp = (int)fd;
+  if (p->lift) {
+    /* Some source is another pair's target: lift every source above
+     * every target first, so that no dup can clobber a source a later
+     * pair still needs. The copies are CLOEXEC and vanish at exec. */
+    for (int i = 0; i < p->npairs; i++) {
+      long fd = SYS(SYS_fcntl, p->pairs[i].src, F_DUPFD_CLOEXEC, p->tmpbase);
+      if (fd < 0)
+        child_fail(p, STAGE_DUP);
+      p->pairs[i].tmp = (int)fd;
+    }
   }
   for (int i = 0; i < p->npairs; i++) {
-    /* dup2 leaves the new fd without FD_CLOEXEC. */
-    if (SYS(SYS_dup3, p->pairs[i].tmp, p->pairs[i].dst, 0) < 0)
+    int src = p->lift ? p->pairs[i].tmp : p->pairs[i].src;
+    int dst = p->pairs[i].dst;
+    long r = src == dst ? SYS(SYS_fcntl, dst, F_SETFD, 0) /* keep it open */
+                        : SYS(SYS_dup3, src, dst, 0); /* dup3: no CLOEXEC */
+    if (r < 0)
       child_fail(p, STAGE_DUP);
   }
   /* Everything else, CLOEXEC or not, closes at exec. */
@@ -400,20 +430,25 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
   }
   if (p.search) {
     /* As libuv: the PATH the child will have decides where it is found;
-     * without one, execvp's default. */
+     * without one, a default like execvp's, with /usr/local/bin first as
+     * the shells' defaults have it. */
     p.path = env_get(p.envp, "PATH");
     if (!p.path)
       p.path = "/usr/local/bin:/bin:/usr/bin";
   }
 
-  /* The fd plan: stdio first, then the extra fds. */
+  /* The fd plan: stdio first, then the extra fds. Which of 0-2 are open
+   * is decided before we create any fd, which could take a free number. */
+  int std_open[3];
+  for (int i = 0; i < 3; i++)
+    std_open[i] = fd_valid(i);
   int np = 0;
   int maxfd = 2;
   for (int i = 0; i < 3; i++) {
     const herd_stdio_t *s = &opts->stdio[i];
     switch (s->kind) {
     case HERD_STDIO_INHERIT:
-      if (fd_valid(i)) /* a closed fd stays closed in the child */
+      if (std_open[i]) /* a closed fd stays closed in the child */
         pairs[np++] = (struct pair){i, i, -1};
       break;
     case HERD_STDIO_PIPE:
@@ -471,10 +506,27 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
   p.pairs = pairs;
   p.npairs = np;
   p.tmpbase = maxfd + 1;
+  for (int i = 0; i < np && !p.lift; i++)
+    for (int j = 0; j < np; j++)
+      if (i != j && pairs[i].src == pairs[j].dst)
+        p.lift = 1;
 
   if (pipe2(errpipe, O_CLOEXEC) < 0) {
     err = -errno;
     goto fail;
+  }
+  for (int i = 0; i < np; i++) {
+    if (pairs[i].dst != errpipe[1])
+      continue;
+    /* The error pipe sits where the child wants another fd: move it. */
+    int moved = fcntl(errpipe[1], F_DUPFD_CLOEXEC, maxfd + 1);
+    if (moved < 0) {
+      err = -errno;
+      goto fail;
+    }
+    herd__close(errpipe[1]);
+    errpipe[1] = moved;
+    break;
   }
   p.errfd = errpipe[1];
 
@@ -608,8 +660,8 @@ int herd_child_status(const herd_child_t *child) {
 }
 
 void herd_child_close(herd_child_t *child) {
-  if (!child)
-    return;
+  if (!child || child->pid == 0)
+    return; /* never filled by herd_spawn: its zeroed fds are not ours */
   for (int i = 0; i < 3; i++)
     herd__closep(&child->stdio[i]);
   if (child->pid > 0 && !child->reaped) {

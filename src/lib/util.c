@@ -116,6 +116,14 @@ int herd__reap(herd_child_t *child, int flags) {
     memset(&si, 0, sizeof si);
     if (waitid(P_PID, (id_t)child->pid, &si, WEXITED | flags) == 0)
       break;
+    if (errno == ECHILD) {
+      /* Reaped behind our back (SIGCHLD set to SIG_IGN, or a
+       * waitpid(-1) elsewhere): it is gone, with no status to tell. */
+      child->reaped = 1;
+      child->exit_code = -1;
+      child->term_signal = 0;
+      return -ECHILD;
+    }
     if (errno != EINTR)
       return -errno;
   }
@@ -149,7 +157,7 @@ const char *herd_strerror(int err) {
   default:
     break;
   }
-  if (err <= HERD_E_BASE)
+  if (err < HERD_E_BASE)
     return "Unknown libherd error";
   /* strerrordesc_np is thread-safe and never formats into a buffer. */
   const char *s = strerrordesc_np(-err);

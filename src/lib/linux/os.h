@@ -1,5 +1,5 @@
 /* os.h - the Linux specifics of libherd behind a small seam, so that a
- * port to another kernel is one file (see docs/design.md). */
+ * port to another kernel is one file (see docs/spawn.md). */
 #ifndef HERD_OS_H
 #define HERD_OS_H
 
