@@ -93,8 +93,11 @@ enum {
                                    are replaced by opts.gid (SETGID) or
                                    cleared (SETUID alone) */
   HERD_SPAWN_NOPATH = 1u << 4,  /* file is used as given, no PATH search */
-  HERD_SPAWN_FORK = 1u << 5     /* use fork() instead of the vfork-style
+  HERD_SPAWN_FORK = 1u << 5,    /* use fork() instead of the vfork-style
                                    fast path (for debugging and tests) */
+  HERD_SPAWN_LISTEN_PID = 1u << 6 /* set LISTEN_PID to the child's own pid
+                                   in its environment (systemd's socket
+                                   activation; replaces any LISTEN_PID) */
 };
 
 typedef struct herd_spawn_opts {
@@ -509,6 +512,32 @@ int herd_loop_run_once(herd_loop_t *loop, int timeout_ms);
  * children or execs). Returns 0 or -errno. */
 int herd_loop_run(herd_loop_t *loop);
 void herd_loop_stop(herd_loop_t *loop);
+
+/* ------------------------------------------------------------------ */
+/* The worker side: systemd's protocols, as herd (or systemd) runs us   */
+/* ------------------------------------------------------------------ */
+
+/* The listening sockets passed by socket activation (LISTEN_FDS /
+ * LISTEN_PID, as sd_listen_fds): they are fds 3 .. 3+n-1. Returns n (0
+ * when none are for this process), or -EINVAL for malformed variables.
+ * The fds are made CLOEXEC. With unset_env, LISTEN_FDS, LISTEN_PID and
+ * LISTEN_FDNAMES are removed (not thread-safe). */
+int herd_listen_fds(int unset_env);
+
+/* Send a state to the supervisor's NOTIFY_SOCKET, as sd_notify: e.g.
+ * "READY=1", "STOPPING=1", "STATUS=warming up", "WATCHDOG=1", several
+ * separated by newlines. Returns 1 when sent, 0 when there is no
+ * NOTIFY_SOCKET, or -errno. */
+int herd_notify(const char *state);
+
+/* This worker's slot under herd (HERD_WORKER_ID, 0..N-1, stable across
+ * restarts of the slot), or -ENOENT when not run by herd. */
+int herd_worker_id(void);
+
+/* Ask the supervisor to replace this worker (the classic 'suicide'
+ * message): it starts the successor now; exit once your work is done.
+ * Sends "STOPPING=1" plus "X_HERD_RETIRE=1". Returns as herd_notify. */
+int herd_retire(void);
 
 /* ------------------------------------------------------------------ */
 /* Process helpers                                                     */

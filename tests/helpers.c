@@ -138,6 +138,16 @@ int test_helper_main(int argc, char **argv) {
            (int)getppid());
     return 0;
   }
+  if (!strcmp(role, "ids-env")) {
+    int count = 0;
+    extern char **environ;
+    for (char **e = environ; *e; e++)
+      count += strncmp(*e, "LISTEN_PID=", 11) == 0;
+    const char *v = getenv("LISTEN_PID");
+    printf("pid=%d LISTEN_PID=%s count=%d\n", (int)getpid(), v ? v : "(unset)",
+           count);
+    return 0;
+  }
   if (!strcmp(role, "argv0")) {
     printf("%s\n", argv[0]);
     return 0;

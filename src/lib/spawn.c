@@ -72,6 +72,7 @@ struct plan {
   gid_t gid;
   int pdeathsig;
   pid_t parent;       /* for the PDEATHSIG race check */
+  char *lpid;         /* "LISTEN_PID=" + room the child fills, or NULL */
   int errfd;          /* write end of the error pipe */
 };
 
@@ -285,6 +286,19 @@ CHILD_FN static int child_main(void *arg) {
   if (child_cloexec_range(lo, ~0u) < 0)
     child_fail(p, STAGE_CLOEXEC);
 
+  if (p->lpid) {
+    /* Only the child knows its pid: write it into its own env entry
+     * (a buffer reserved for this child; the parent never reads it). */
+    char digits[16];
+    int n = 0;
+    for (long v = SYS(SYS_getpid); v > 0 && n < 16; v /= 10)
+      digits[n++] = (char)('0' + v % 10);
+    char *d = p->lpid + 11; /* after "LISTEN_PID=" */
+    while (n > 0)
+      *d++ = digits[--n];
+    *d = '\0';
+  }
+
   uint64_t empty = 0;
   if (SYS(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty) < 0)
     child_fail(p, STAGE_SIGMASK);
@@ -363,7 +377,9 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
   int errpipe[2] = {-1, -1};
   int devnull = -1;
   char **envp_alloc = NULL;
+  char **envp_lpid = NULL;
   char **argv_alloc = NULL;
+  char lpid[32] = "LISTEN_PID=";
   struct pair *pairs = NULL;
   pid_t pid = -1;
   int pidfd = -1;
@@ -427,6 +443,24 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
   default:
     p.envp = environ;
     break;
+  }
+  if (opts->flags & HERD_SPAWN_LISTEN_PID) {
+    size_t n = 0;
+    for (char *const *e = p.envp; e && *e; e++)
+      n++;
+    envp_lpid = malloc((n + 2) * sizeof *envp_lpid);
+    if (!envp_lpid) {
+      err = -ENOMEM;
+      goto fail;
+    }
+    size_t k = 0;
+    for (char *const *e = p.envp; e && *e; e++)
+      if (strncmp(*e, "LISTEN_PID=", 11) != 0)
+        envp_lpid[k++] = *e;
+    envp_lpid[k++] = lpid;
+    envp_lpid[k] = NULL;
+    p.envp = envp_lpid;
+    p.lpid = lpid;
   }
   if (p.search) {
     /* As libuv: the PATH the child will have decides where it is found;
@@ -570,6 +604,7 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
     child->stdio[i] = pipes[i][i == 0 ? 1 : 0];
   free(pairs);
   free(envp_alloc);
+  free(envp_lpid);
   free(argv_alloc);
   return 0;
 
@@ -597,6 +632,7 @@ fail:
   herd__close(devnull);
   free(pairs);
   free(envp_alloc);
+  free(envp_lpid);
   free(argv_alloc);
   return err;
 }
