@@ -26,6 +26,9 @@ ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/lib/*.c src/lib/linux/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+HERD_BIN := $(BUILD)/herd
 EX_SRC := $(sort $(wildcard examples/*.c))
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 TEST_SRC := $(sort $(wildcard tests/*.c))
@@ -37,8 +40,10 @@ SHARED_REAL := $(BUILD)/libherd.so.$(VERSION)
 SHARED_SONAME := libherd.so.$(SOMAJOR)
 SHARED := $(BUILD)/libherd.so
 
-.PHONY: all lib examples tests test demo install uninstall clean bench
-all: lib examples
+.PHONY: all lib herd examples tests test demo install uninstall clean bench
+all: lib herd examples
+
+herd: $(HERD_BIN)
 
 lib: $(STATIC) $(SHARED)
 examples: $(EX_BIN)
@@ -61,6 +66,10 @@ $(SHARED): $(SHARED_REAL)
 	ln -sf libherd.so.$(VERSION) $(BUILD)/$(SHARED_SONAME)
 	ln -sf libherd.so.$(VERSION) $@
 
+$(HERD_BIN): $(CLI_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(ALL_LDFLAGS)
+
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(STATIC) $(ALL_LDFLAGS) -lpthread
@@ -82,9 +91,10 @@ bench: all
 	sh bench/run.sh
 
 # herd.pc is made at install time: it must name this install's PREFIX.
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+install: lib herd
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 755 $(HERD_BIN) $(DESTDIR)$(PREFIX)/bin/herd
 	install -m 644 include/herd.h $(DESTDIR)$(PREFIX)/include/herd.h
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libherd.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(PREFIX)/lib/libherd.so.$(VERSION)
@@ -96,7 +106,7 @@ install: lib
 	for m in $(wildcard docs/man/*.3); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man3/; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/herd.h $(DESTDIR)$(PREFIX)/lib/libherd.a \
+	rm -f $(DESTDIR)$(PREFIX)/bin/herd $(DESTDIR)$(PREFIX)/include/herd.h $(DESTDIR)$(PREFIX)/lib/libherd.a \
 		$(DESTDIR)$(PREFIX)/lib/libherd.so* $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
 	for m in $(notdir $(wildcard docs/man/*.1)); do rm -f $(DESTDIR)$(PREFIX)/share/man/man1/$$m; done
 	for m in $(notdir $(wildcard docs/man/*.3)); do rm -f $(DESTDIR)$(PREFIX)/share/man/man3/$$m; done
@@ -104,4 +114,4 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(EX_SRC:examples/%.c=$(BUILD)/obj/examples/%.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(EX_SRC:examples/%.c=$(BUILD)/obj/examples/%.d)

@@ -540,6 +540,154 @@ int herd_worker_id(void);
 int herd_retire(void);
 
 /* ------------------------------------------------------------------ */
+/* Listening addresses                                                 */
+/* ------------------------------------------------------------------ */
+
+#include <sys/socket.h>
+
+typedef struct herd_addr {
+  int family;                  /* AF_INET, AF_INET6 or AF_UNIX */
+  struct sockaddr_storage ss;
+  socklen_t len;
+  unsigned mode;               /* AF_UNIX: file mode to set, 0 = umask's */
+  char text[128];              /* printable: 127.0.0.1:8080, [::1]:80,
+                                  unix:/run/x.sock */
+} herd_addr_t;
+
+/* Parse "HOST:PORT" (numeric IPv4, "localhost" or "*"), ":PORT" and
+ * "PORT" (every IPv4 address), "[IPV6]:PORT", or "unix:PATH[,mode=0660]".
+ * No DNS. Returns 0 or -EINVAL (-ENAMETOOLONG for a long path). */
+int herd_addr_parse(const char *spec, herd_addr_t *addr);
+
+enum { HERD_LISTEN_REUSEPORT = 1u << 0 };
+
+/* Bind and listen (CLOEXEC, blocking: the fd is meant to be shared with
+ * workers). TCP gets SO_REUSEADDR (and SO_REUSEPORT with the flag; IPv6
+ * is V6ONLY); a Unix socket file left by a dead server is replaced, a
+ * live one or another kind of file is -EADDRINUSE. backlog <= 0 means
+ * SOMAXCONN. *bound (optional) gets the real address (port 0 -> the port
+ * the kernel chose). Returns the fd or -errno (-EADDRINUSE, -EACCES for a
+ * privileged port, ...). */
+int herd_listen_open(const herd_addr_t *addr, int backlog, unsigned flags,
+                     herd_addr_t *bound);
+
+/* ------------------------------------------------------------------ */
+/* The cluster: a master and a pool of workers sharing its sockets     */
+/* ------------------------------------------------------------------ */
+
+enum herd_balance {
+  HERD_BALANCE_SHARED = 0, /* one socket per address, shared by all */
+  HERD_BALANCE_REUSEPORT   /* one SO_REUSEPORT socket per slot and address,
+                              kept by the master across restarts */
+};
+
+enum herd_ready {
+  HERD_READY_IMMEDIATE = 0, /* ready once started */
+  HERD_READY_NOTIFY,        /* ready when it sends READY=1 */
+  HERD_READY_DELAY          /* ready ready_delay_ms after start, if alive */
+};
+
+/* What happened (one event per line of a supervisor's log). */
+enum herd_event_type {
+  HERD_EV_LISTEN = 1, /* text: the address bound */
+  HERD_EV_STARTED,    /* slot, pid */
+  HERD_EV_READY,      /* slot, pid */
+  HERD_EV_ALL_READY,  /* every slot has a ready worker (once per start or
+                         reload) */
+  HERD_EV_EXITED,     /* slot, pid, code or sig, uptime_ms */
+  HERD_EV_RESTART,    /* slot: next start after delay_ms (0 = now) */
+  HERD_EV_PARKED,     /* slot: too many restarts; retried after delay_ms */
+  HERD_EV_STOPPING,   /* slot, pid, sig: asked to stop (text: why) */
+  HERD_EV_KILLED,     /* slot, pid: SIGKILL after the kill timeout */
+  HERD_EV_RETIRE,     /* slot, pid: asked to be replaced */
+  HERD_EV_STATUS,     /* slot, pid, text: STATUS= from the worker */
+  HERD_EV_RELOAD,     /* text: "begin", "done", or why it failed */
+  HERD_EV_SCALE,      /* code: the new worker count */
+  HERD_EV_SHUTDOWN,   /* text: "graceful" or "stop"; sig: the signal */
+  HERD_EV_SIGNAL,     /* sig: received and acted on (USR1: reopen logs) */
+  HERD_EV_ERROR       /* slot (-1 if none), code: -errno, text: context */
+};
+
+typedef struct herd_event {
+  int type;
+  int slot;
+  pid_t pid;
+  int code;          /* exit code, or -errno for HERD_EV_ERROR */
+  int sig;           /* terminating or sent signal, 0 if none */
+  uint64_t delay_ms;
+  uint64_t uptime_ms;
+  const char *text;  /* valid during the callback */
+} herd_event_t;
+
+typedef struct herd_cluster herd_cluster_t;
+
+typedef void (*herd_event_cb)(const herd_event_t *ev, void *data);
+/* A whole line of a worker's output (stream 1 or 2), without its '\n'. */
+typedef void (*herd_output_cb)(int slot, pid_t pid, int stream,
+                               const char *line, size_t len, void *data);
+
+enum {
+  HERD_CLUSTER_PIPE_OUTPUT = 1u << 0, /* workers' stdout/stderr go through
+                                         on_output, line by line (else
+                                         they are inherited) */
+  HERD_CLUSTER_IPC = 1u << 1          /* give workers a Node-format channel
+                                         (NODE_CHANNEL_FD) */
+};
+
+typedef struct herd_cluster_opts {
+  int workers;                /* 0 = the number of online CPUs */
+  const char *const *listen;  /* NULL-terminated address specs
+                                 (herd_addr_parse) to bind */
+  const int *listen_fds;      /* or sockets already bound (borrowed; e.g.
+                                 from systemd): used as they are */
+  size_t nlisten_fds;
+  int balance;                /* enum herd_balance */
+  int ready;                  /* enum herd_ready */
+  int ready_delay_ms;         /* HERD_READY_DELAY */
+  int ready_timeout_ms;       /* a starting worker not ready by then is
+                                 killed and counts as a failed start;
+                                 0 = 60000 */
+  int kill_timeout_ms;        /* stop signal -> SIGKILL; 0 = 5000 */
+  int stop_signal;            /* 0 = SIGTERM */
+  int max_restarts;           /* per slot within restart_window_ms, then
+                                 the slot is parked; 0 = 10 */
+  int restart_window_ms;      /* 0 = 60000 */
+  int min_uptime_ms;          /* a worker that dies sooner died early:
+                                 back off; 0 = 1000 */
+  int cooldown_ms;            /* a parked slot is retried after this;
+                                 0 = 60000 */
+  unsigned flags;             /* HERD_CLUSTER_* */
+  const char *file;           /* exec workers (when worker_main is NULL) */
+  char *const *argv;
+  herd_spawn_opts_t spawn;    /* env, cwd, uid/gid for exec'd workers */
+  herd_event_cb on_event;
+  herd_output_cb on_output;
+  void *data;                 /* for the callbacks */
+} herd_cluster_opts_t;
+
+/*
+ * Be the master: bind the sockets, start the workers, keep them running,
+ * until SIGTERM/SIGINT (stop: stop signal, SIGKILL after the kill
+ * timeout; a second one kills at once) or SIGQUIT (graceful: no kill
+ * timeout). SIGHUP reloads (slot by slot: successor, ready, then the old
+ * one stops), SIGTTIN/SIGTTOU add/remove a worker, SIGUSR1 is reported
+ * (HERD_EV_SIGNAL) for log reopening. These signals and SIGCHLD are
+ * blocked and read through the loop's signalfd while it runs; every
+ * child is reaped (as PID 1, re-parented orphans too).
+ *
+ * Workers: worker_main(arg) in a forked copy of this process (it must
+ * return the exit status), or opts->file/argv exec'd. Either way they get
+ * the sockets as fds 3.. with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES,
+ * NOTIFY_SOCKET, HERD_WORKER_ID, PR_SET_PDEATHSIG=SIGKILL.
+ *
+ * Returns 0 after a clean stop, 1 if workers had to be killed, or -errno
+ * if it could not start (a bad or busy address, a missing program: then
+ * no worker is left running).
+ */
+int herd_cluster_run(const herd_cluster_opts_t *opts,
+                     int (*worker_main)(void *arg), void *arg);
+
+/* ------------------------------------------------------------------ */
 /* Process helpers                                                     */
 /* ------------------------------------------------------------------ */
 

@@ -53,4 +53,7 @@ int herd__json_validate(const char *text, size_t len);
 int herd__json_member(const char *text, size_t len, const char *key,
                       const char **val, size_t *vlen);
 
+/* Fill a->text from a->ss (inet families). */
+void herd__addr_format(herd_addr_t *a);
+
 #endif

@@ -1,0 +1,1035 @@
+/*
+ * cluster.c - the master: a pool of workers sharing listening sockets,
+ * restarted when they die, reloaded slot by slot, stopped gracefully.
+ * The herd program and herd_cluster_run users share this one engine.
+ *
+ * State: one slot per worker position. A slot has its current worker and,
+ * while it is being reloaded or replaced, a successor. Every event comes
+ * from one loop: signalfd (CHLD, TERM, INT, QUIT, HUP, TTIN, TTOU, USR1),
+ * the notify socket, worker output pipes, timers. An idle master sleeps
+ * in epoll_wait.
+ *
+ * Children are reaped with waitpid(-1) on SIGCHLD (the master owns all
+ * its children, and as PID 1 it must reap orphans too); pidfds are kept
+ * to signal workers without ever hitting a recycled pid.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "linux/os.h"
+
+#define LINE_MAX_OUT 16384
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_CAP_MS 30000
+
+enum wstate { W_STARTING, W_READY, W_STOPPING };
+
+struct outbuf {
+  int fd;
+  size_t len;
+  char data[LINE_MAX_OUT];
+};
+
+struct worker {
+  herd_cluster_t *c;
+  int slot;
+  pid_t pid;
+  int pidfd;
+  int state;
+  int alive;
+  int retiring;
+  int killed;
+  uint64_t started_ms;
+  herd_timer_t ready_timer;
+  herd_timer_t kill_timer;
+  struct outbuf out[2]; /* stdout, stderr pipes (fd -1 if none) */
+  herd_chan_t *chan;    /* --ipc: our end of the worker's channel */
+  struct worker *next;
+};
+
+struct slot {
+  int active;
+  struct worker *cur;
+  struct worker *succ;
+  int fails;            /* early deaths in a row */
+  int parked;
+  herd_timer_t restart_timer;
+  uint64_t *starts;     /* ring of restart times, max_restarts long */
+  int nstarts, starts_head;
+  int *rp_fds;          /* reuseport: this slot's sockets */
+  herd_cluster_t *c;
+  int id;
+};
+
+struct herd_cluster {
+  herd_cluster_opts_t o;
+  int (*worker_main)(void *);
+  void *arg;
+  herd_loop_t *loop;
+  int nlisten;
+  herd_addr_t *addrs;   /* what to bind (reuseport binds per slot) */
+  int *fds;             /* shared sockets */
+  int own_fds;          /* we bound them (close them at the end) */
+  int notify_fd;
+  char notify_name[108];
+  struct slot **slots;  /* each allocated alone: timers inside must not move */
+  int nslots;           /* allocated */
+  int started;          /* the first workers are up: failures back off */
+  int want;             /* active slots wanted */
+  struct worker *workers;
+  int shutting_down;
+  int graceful;
+  int kills;            /* workers SIGKILLed at stop */
+  int reloading;
+  int reload_cursor;
+  int reload_again;
+  int all_ready_sent;
+  int done;
+};
+
+static void emit(herd_cluster_t *c, int type, int slot, pid_t pid, int code,
+                 int sig, uint64_t delay, uint64_t uptime, const char *text) {
+  if (!c->o.on_event)
+    return;
+  herd_event_t ev = {type, slot, pid, code, sig, delay, uptime, text};
+  c->o.on_event(&ev, c->o.data);
+}
+
+static int start_worker(herd_cluster_t *c, int slot, int successor);
+static void reload_next(herd_cluster_t *c);
+static void check_done(herd_cluster_t *c);
+
+/* ---- output --------------------------------------------------- */
+
+static void out_emit(herd_cluster_t *c, struct worker *w, int stream,
+                     const char *p, size_t n) {
+  if (c->o.on_output)
+    c->o.on_output(w->slot, w->pid, stream, p, n, c->o.data);
+}
+
+static void worker_free_if_done(herd_cluster_t *c, struct worker *w);
+
+static void out_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)events;
+  struct worker *w = data;
+  int i = w->out[0].fd == fd ? 0 : 1;
+  struct outbuf *b = &w->out[i];
+  ssize_t n = herd__read(fd, b->data + b->len, sizeof b->data - b->len);
+  if (n > 0) {
+    b->len += (size_t)n;
+    char *start = b->data, *end = b->data + b->len, *nl;
+    while ((nl = memchr(start, '\n', (size_t)(end - start)))) {
+      out_emit(w->c, w, i + 1, start, (size_t)(nl - start));
+      start = nl + 1;
+    }
+    size_t rest = (size_t)(end - start);
+    if (rest == sizeof b->data) {
+      /* A line longer than the buffer: pass it on in pieces. */
+      out_emit(w->c, w, i + 1, b->data, rest);
+      rest = 0;
+    }
+    memmove(b->data, start, rest);
+    b->len = rest;
+    return;
+  }
+  if (n == -EAGAIN)
+    return;
+  /* EOF or error: flush the partial line, stop watching. */
+  if (b->len)
+    out_emit(w->c, w, i + 1, b->data, b->len);
+  b->len = 0;
+  (void)herd_loop_del(loop, fd);
+  herd__closep(&b->fd);
+  worker_free_if_done(w->c, w);
+}
+
+/* ---- workers -------------------------------------------------- */
+
+/* --ipc: the master reads what workers send (so they never block on a
+ * full channel) and answers Node's handle protocol; messages themselves
+ * are not acted on yet. */
+static void chan_cb(herd_loop_t *loop, herd_chan_t *ch, int err,
+                    herd_chan_msg_t *msg, void *data) {
+  (void)loop;
+  (void)ch;
+  struct worker *w = data;
+  if (msg && msg->fd >= 0)
+    herd__close(msg->fd);
+  if (err == 0 || err == HERD_EFRAME || err == HERD_ETOOLONG)
+    return;
+  /* The end: the loop no longer watches it. */
+  herd_chan_close(w->chan);
+  w->chan = NULL;
+}
+
+static struct worker *find_pid(herd_cluster_t *c, pid_t pid) {
+  for (struct worker *w = c->workers; w; w = w->next)
+    if (w->pid == pid && w->alive)
+      return w;
+  return NULL;
+}
+
+static void worker_free_if_done(herd_cluster_t *c, struct worker *w) {
+  if (w->alive || w->out[0].fd >= 0 || w->out[1].fd >= 0)
+    return;
+  if (w->chan) {
+    (void)herd_loop_chan_stop(c->loop, w->chan);
+    herd_chan_close(w->chan);
+  }
+  for (struct worker **pp = &c->workers; *pp; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      break;
+    }
+  free(w);
+  check_done(c);
+}
+
+/* SIGKILL to the worker's process group (it leads one), so what it
+ * started dies with it; unreaped, so the group id is still its own. */
+static void kill_hard(struct worker *w) {
+  if (kill(-w->pid, SIGKILL) < 0)
+    (void)herd__os_pidfd_kill(w->pidfd, SIGKILL);
+}
+
+static void kill_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct worker *w = data;
+  if (!w->alive)
+    return;
+  w->killed = 1;
+  w->c->kills++;
+  kill_hard(w);
+  emit(w->c, HERD_EV_KILLED, w->slot, w->pid, 0, SIGKILL, 0, 0, NULL);
+}
+
+static void stop_worker(herd_cluster_t *c, struct worker *w, const char *why) {
+  if (!w || !w->alive || w->state == W_STOPPING)
+    return;
+  w->state = W_STOPPING;
+  herd_loop_timer_stop(c->loop, &w->ready_timer);
+  int sig = c->o.stop_signal ? c->o.stop_signal : SIGTERM;
+  (void)herd__os_pidfd_kill(w->pidfd, sig);
+  emit(c, HERD_EV_STOPPING, w->slot, w->pid, 0, sig, 0, 0, why);
+  if (!(c->shutting_down && c->graceful))
+    (void)herd_loop_timer_start(c->loop, &w->kill_timer,
+                                (uint64_t)(c->o.kill_timeout_ms
+                                               ? c->o.kill_timeout_ms
+                                               : 5000),
+                                kill_timer_cb, w);
+}
+
+static int all_ready(herd_cluster_t *c) {
+  for (int i = 0; i < c->nslots; i++) {
+    struct slot *s = c->slots[i];
+    if (s->active && (!s->cur || s->cur->state != W_READY))
+      return 0;
+  }
+  return 1;
+}
+
+static void became_ready(herd_cluster_t *c, struct worker *w) {
+  if (w->state != W_STARTING)
+    return;
+  w->state = W_READY;
+  herd_loop_timer_stop(c->loop, &w->ready_timer);
+  emit(c, HERD_EV_READY, w->slot, w->pid, 0, 0, 0,
+       herd__now_ms() - w->started_ms, NULL);
+  struct slot *s = c->slots[w->slot];
+  if (s->succ == w) {
+    /* A successor: it takes over, the old one goes. */
+    struct worker *old = s->cur;
+    s->cur = w;
+    s->succ = NULL;
+    stop_worker(c, old, old && old->retiring ? "retired" : "reload");
+    if (c->reloading && c->reload_cursor == w->slot) {
+      c->reload_cursor++;
+      reload_next(c);
+    }
+  }
+  if (!c->shutting_down && !c->reloading && !c->all_ready_sent &&
+      all_ready(c)) {
+    c->all_ready_sent = 1;
+    emit(c, HERD_EV_ALL_READY, -1, 0, c->want, 0, 0, 0, NULL);
+  }
+}
+
+static void ready_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct worker *w = data;
+  herd_cluster_t *c = w->c;
+  if (!w->alive || w->state != W_STARTING)
+    return;
+  if (c->o.ready == HERD_READY_DELAY) {
+    became_ready(c, w);
+    return;
+  }
+  /* Not ready in time: a failed start. */
+  emit(c, HERD_EV_ERROR, w->slot, w->pid, -ETIMEDOUT, 0, 0, 0,
+       "not ready within the ready timeout");
+  w->killed = 1;
+  kill_hard(w);
+}
+
+static void restart_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct slot *s = data;
+  herd_cluster_t *c = s->c;
+  s->parked = 0;
+  if (s->active && !s->cur && !c->shutting_down)
+    start_worker(c, s->id, 0);
+}
+
+/* Where fds 3.. of a worker of this slot come from. */
+static const int *slot_fds(herd_cluster_t *c, int slot) {
+  if (c->o.balance == HERD_BALANCE_REUSEPORT && c->slots[slot]->rp_fds)
+    return c->slots[slot]->rp_fds;
+  return c->fds;
+}
+
+static int open_reuseport(herd_cluster_t *c, struct slot *s) {
+  if (c->o.balance != HERD_BALANCE_REUSEPORT || s->rp_fds || c->nlisten == 0)
+    return 0;
+  s->rp_fds = malloc((size_t)c->nlisten * sizeof *s->rp_fds);
+  if (!s->rp_fds)
+    return -ENOMEM;
+  for (int i = 0; i < c->nlisten; i++) {
+    int fd = herd_listen_open(&c->addrs[i], 0, HERD_LISTEN_REUSEPORT, NULL);
+    if (fd < 0) {
+      while (i-- > 0)
+        herd__close(s->rp_fds[i]);
+      free(s->rp_fds);
+      s->rp_fds = NULL;
+      return fd;
+    }
+    s->rp_fds[i] = fd;
+  }
+  return 0;
+}
+
+static void close_reuseport(struct slot *s, int n) {
+  if (!s->rp_fds)
+    return;
+  for (int i = 0; i < n; i++)
+    herd__close(s->rp_fds[i]);
+  free(s->rp_fds);
+  s->rp_fds = NULL;
+}
+
+struct fork_ctx {
+  herd_cluster_t *c;
+  int slot;
+  const int *fds;
+  int out[2]; /* write ends, -1 = inherit */
+  sigset_t mask;
+};
+
+/* In the forked worker (herd_cluster_run with worker_main): never
+ * returns. The master's fds (loop, signalfd, notify socket) are closed. */
+static int fork_worker(void *p) {
+  struct fork_ctx *f = p;
+  herd_cluster_t *c = f->c;
+  for (int sig = 1; sig < _NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      (void)signal(sig, SIG_DFL);
+  sigset_t empty;
+  sigemptyset(&empty);
+  (void)sigprocmask(SIG_SETMASK, &empty, NULL);
+  (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+  (void)setpgid(0, 0);
+  for (int i = 0; i < 2; i++)
+    if (f->out[i] >= 0 && dup2(f->out[i], i + 1) < 0)
+      _exit(127);
+  /* Lift the sockets above their targets, then put them at 3.. */
+  int base = 3 + c->nlisten + 64;
+  for (int i = 0; i < c->nlisten; i++)
+    if (dup3(f->fds[i], base + i, O_CLOEXEC) < 0)
+      _exit(127);
+  for (int i = 0; i < c->nlisten; i++)
+    if (dup3(base + i, 3 + i, 0) < 0)
+      _exit(127);
+  (void)close_range((unsigned)(3 + c->nlisten), ~0u, 0);
+  char buf[32];
+  snprintf(buf, sizeof buf, "%d", c->nlisten);
+  setenv("LISTEN_FDS", buf, 1);
+  snprintf(buf, sizeof buf, "%d", (int)getpid());
+  setenv("LISTEN_PID", buf, 1);
+  snprintf(buf, sizeof buf, "%d", f->slot);
+  setenv("HERD_WORKER_ID", buf, 1);
+  setenv("NOTIFY_SOCKET", c->notify_name, 1);
+  int r = c->worker_main(c->arg);
+  fflush(NULL);
+  _exit(r & 0xff);
+}
+
+static int spawn_exec(herd_cluster_t *c, int slot, const int *fds, int out[2],
+                      pid_t *pid, int *pidfd, herd_chan_t **chan) {
+  /* env: the caller's, plus the protocol's variables */
+  size_t nuser = 0;
+  if (c->o.spawn.env_mode != HERD_ENV_INHERIT)
+    for (const char *const *e = c->o.spawn.env; e && *e; e++)
+      nuser++;
+  const char **env = calloc(nuser + 8, sizeof *env);
+  herd_fdmap_t *map = calloc((size_t)c->nlisten + 1, sizeof *map);
+  char *names = malloc((size_t)c->nlisten * 12 + 32);
+  if (!env || !map || !names) {
+    free(env);
+    free(map);
+    free(names);
+    return -ENOMEM;
+  }
+  char vfds[32], vid[32], vnotify[160];
+  size_t k = 0;
+  for (size_t i = 0; i < nuser; i++)
+    env[k++] = c->o.spawn.env[i];
+  snprintf(vfds, sizeof vfds, "LISTEN_FDS=%d", c->nlisten);
+  snprintf(vid, sizeof vid, "HERD_WORKER_ID=%d", slot);
+  snprintf(vnotify, sizeof vnotify, "NOTIFY_SOCKET=%s", c->notify_name);
+  size_t nl = (size_t)snprintf(names, 32, "LISTEN_FDNAMES=");
+  for (int i = 0; i < c->nlisten; i++)
+    nl += (size_t)snprintf(names + nl, 12, "%slisten%d", i ? ":" : "", i);
+  env[k++] = vfds;
+  env[k++] = vid;
+  env[k++] = vnotify;
+  env[k++] = c->nlisten ? names : "LISTEN_FDNAMES";
+  env[k] = NULL;
+  for (int i = 0; i < c->nlisten; i++)
+    map[i] = (herd_fdmap_t){fds[i], 3 + i};
+
+  herd_spawn_opts_t so = c->o.spawn;
+  so.env = env;
+  so.env_mode = so.env_mode == HERD_ENV_REPLACE ? HERD_ENV_REPLACE : HERD_ENV_ADD;
+  so.fds = map;
+  so.nfds = (size_t)c->nlisten;
+  so.flags |= HERD_SPAWN_LISTEN_PID;
+  /* Its own process group: a terminal's Ctrl-C reaches the master only
+   * (which stops the workers gracefully), and SIGKILL at the kill timeout
+   * reaches what the worker started. */
+  if (!(so.flags & HERD_SPAWN_SETSID))
+    so.flags |= HERD_SPAWN_SETPGID;
+  so.pdeathsig = SIGKILL;
+  so.stdio[0].kind = HERD_STDIO_IGNORE;
+  for (int i = 0; i < 2; i++) {
+    if (out[i] >= 0)
+      so.stdio[i + 1] = (herd_stdio_t){HERD_STDIO_FD, out[i]};
+  }
+  herd_child_t child;
+  int r;
+  if (c->o.flags & HERD_CLUSTER_IPC)
+    r = herd_fork(&child, chan, c->o.file, c->o.argv, &so);
+  else
+    r = herd_spawn(&child, c->o.file, c->o.argv, &so);
+  free(env);
+  free(map);
+  free(names);
+  if (r < 0)
+    return r;
+  *pid = child.pid;
+  *pidfd = child.pidfd;
+  return 0;
+}
+
+static int start_worker(herd_cluster_t *c, int slot, int successor) {
+  struct slot *s = c->slots[slot];
+  struct worker *w = calloc(1, sizeof *w);
+  int pipes[2][2] = {{-1, -1}, {-1, -1}};
+  int r = 0;
+  if (!w) {
+    r = -ENOMEM;
+    goto fail;
+  }
+  w->c = c;
+  w->slot = slot;
+  w->pidfd = -1;
+  w->out[0].fd = w->out[1].fd = -1;
+  if ((r = open_reuseport(c, s)) < 0)
+    goto fail;
+  int out[2] = {-1, -1};
+  if (c->o.flags & HERD_CLUSTER_PIPE_OUTPUT) {
+    for (int i = 0; i < 2; i++) {
+      if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+        r = -errno;
+        goto fail;
+      }
+      out[i] = pipes[i][1];
+    }
+  }
+  const int *fds = slot_fds(c, slot);
+  if (c->worker_main) {
+    struct fork_ctx f = {.c = c, .slot = slot, .fds = fds, .out = {out[0], out[1]}};
+    fflush(NULL);
+    r = herd__os_launch(fork_worker, &f, 0, &w->pid, &w->pidfd);
+  } else {
+    r = spawn_exec(c, slot, fds, out, &w->pid, &w->pidfd, &w->chan);
+  }
+  if (r < 0)
+    goto fail;
+  for (int i = 0; i < 2; i++) {
+    herd__closep(&pipes[i][1]);
+    if (pipes[i][0] >= 0) {
+      w->out[i].fd = pipes[i][0];
+      pipes[i][0] = -1;
+      (void)herd__set_nonblock(w->out[i].fd, 1);
+      if (herd_loop_add(c->loop, w->out[i].fd, EPOLLIN, out_cb, w) < 0)
+        herd__closep(&w->out[i].fd);
+    }
+  }
+  if (w->chan && herd_loop_chan(c->loop, w->chan, chan_cb, w) < 0) {
+    herd_chan_close(w->chan);
+    w->chan = NULL;
+  }
+  w->alive = 1;
+  w->state = W_STARTING;
+  w->started_ms = herd__now_ms();
+  w->next = c->workers;
+  c->workers = w;
+  if (successor)
+    s->succ = w;
+  else
+    s->cur = w;
+  emit(c, HERD_EV_STARTED, slot, w->pid, 0, 0, 0, 0,
+       successor ? "successor" : NULL);
+  switch (c->o.ready) {
+  case HERD_READY_NOTIFY:
+    (void)herd_loop_timer_start(c->loop, &w->ready_timer,
+                                (uint64_t)(c->o.ready_timeout_ms
+                                               ? c->o.ready_timeout_ms
+                                               : 60000),
+                                ready_timer_cb, w);
+    break;
+  case HERD_READY_DELAY:
+    (void)herd_loop_timer_start(c->loop, &w->ready_timer,
+                                (uint64_t)c->o.ready_delay_ms, ready_timer_cb,
+                                w);
+    break;
+  default:
+    became_ready(c, w);
+    break;
+  }
+  return 0;
+fail:
+  for (int i = 0; i < 2; i++) {
+    herd__close(pipes[i][0]);
+    herd__close(pipes[i][1]);
+  }
+  free(w);
+  emit(c, HERD_EV_ERROR, slot, 0, r, 0, 0, 0, "could not start a worker");
+  if (!c->started)
+    return r; /* at start-up: the caller gives up */
+  /* Count it as an early death: back off rather than spin. */
+  if (!successor && !c->shutting_down) {
+    s->fails++;
+    uint64_t delay = (uint64_t)BACKOFF_BASE_MS << (s->fails > 9 ? 9 : s->fails - 1);
+    if (delay > BACKOFF_CAP_MS)
+      delay = BACKOFF_CAP_MS;
+    emit(c, HERD_EV_RESTART, slot, 0, 0, 0, delay, 0, NULL);
+    (void)herd_loop_timer_start(c->loop, &s->restart_timer, delay, restart_cb, s);
+  } else if (successor && c->reloading) {
+    emit(c, HERD_EV_RELOAD, -1, 0, r, 0, 0, 0, "failed: keeping the old workers");
+    c->reloading = 0;
+  }
+  return r;
+}
+
+/* A slot's worker died: decide when its replacement starts. */
+static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime) {
+  int min_up = c->o.min_uptime_ms ? c->o.min_uptime_ms : 1000;
+  int max_r = c->o.max_restarts ? c->o.max_restarts : 10;
+  int window = c->o.restart_window_ms ? c->o.restart_window_ms : 60000;
+  uint64_t now = herd__now_ms();
+  /* restarts within the window */
+  if (!s->starts)
+    s->starts = calloc((size_t)max_r, sizeof *s->starts);
+  int recent = 0;
+  for (int i = 0; s->starts && i < s->nstarts; i++)
+    if (now - s->starts[i] < (uint64_t)window)
+      recent++;
+  if (recent >= max_r) {
+    s->parked = 1;
+    s->nstarts = 0;
+    s->fails = 0;
+    uint64_t cool = (uint64_t)(c->o.cooldown_ms ? c->o.cooldown_ms : 60000);
+    emit(c, HERD_EV_PARKED, s->id, 0, recent, 0, cool, 0, NULL);
+    (void)herd_loop_timer_start(c->loop, &s->restart_timer, cool, restart_cb, s);
+    return;
+  }
+  if (s->starts) {
+    if (s->nstarts < max_r)
+      s->starts[s->nstarts++] = now;
+    else {
+      s->starts[s->starts_head] = now;
+      s->starts_head = (s->starts_head + 1) % max_r;
+    }
+  }
+  uint64_t delay = 0;
+  if (uptime < (uint64_t)min_up) {
+    s->fails++;
+    delay = (uint64_t)BACKOFF_BASE_MS << (s->fails > 9 ? 9 : s->fails - 1);
+    if (delay > BACKOFF_CAP_MS)
+      delay = BACKOFF_CAP_MS;
+  } else {
+    s->fails = 0;
+  }
+  emit(c, HERD_EV_RESTART, s->id, 0, 0, 0, delay, 0, NULL);
+  if (delay == 0)
+    start_worker(c, s->id, 0);
+  else
+    (void)herd_loop_timer_start(c->loop, &s->restart_timer, delay, restart_cb, s);
+}
+
+static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
+  w->alive = 0;
+  herd_loop_timer_stop(c->loop, &w->ready_timer);
+  herd_loop_timer_stop(c->loop, &w->kill_timer);
+  herd__closep(&w->pidfd);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  uint64_t uptime = herd__now_ms() - w->started_ms;
+  emit(c, HERD_EV_EXITED, w->slot, w->pid, code, sig, 0, uptime,
+       w->state == W_STOPPING ? "stopped" : w->retiring ? "retired" : "died");
+  struct slot *s = c->slots[w->slot];
+  int was_cur = s->cur == w, was_succ = s->succ == w;
+  if (was_cur)
+    s->cur = NULL;
+  if (was_succ)
+    s->succ = NULL;
+  if (!c->shutting_down && s->active) {
+    if (was_succ) {
+      /* A successor that died before taking over. */
+      if (c->reloading) {
+        emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0,
+             "failed: a new worker exited before it was ready; keeping the "
+             "old workers");
+        c->reloading = 0;
+        c->reload_again = 0;
+      } else if (!s->cur) {
+        schedule_restart(c, s, uptime);
+      }
+    } else if (was_cur && w->state != W_STOPPING) {
+      if (s->succ) {
+        /* It retired (or died) while its successor starts: promote now
+         * so the successor's readiness needs no old worker. */
+        s->cur = s->succ;
+        s->succ = NULL;
+      } else {
+        schedule_restart(c, s, uptime);
+      }
+    }
+  }
+  if (!s->active && !s->cur && !s->succ)
+    close_reuseport(s, c->nlisten);
+  worker_free_if_done(c, w);
+  check_done(c);
+}
+
+/* ---- reload, scale, shutdown ------------------------------------ */
+
+static void reload_next(herd_cluster_t *c) {
+  while (c->reload_cursor < c->nslots) {
+    struct slot *s = c->slots[c->reload_cursor];
+    if (s->active && s->cur && s->cur->alive && !s->succ &&
+        s->cur->state != W_STOPPING) {
+      start_worker(c, c->reload_cursor, 1);
+      return; /* continues when the successor is ready */
+    }
+    c->reload_cursor++;
+  }
+  c->reloading = 0;
+  emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0, "done");
+  if (c->reload_again) {
+    c->reload_again = 0;
+    c->reloading = 1;
+    c->reload_cursor = 0;
+    emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0, "begin");
+    reload_next(c);
+  }
+}
+
+static void reload(herd_cluster_t *c) {
+  if (c->shutting_down)
+    return;
+  if (c->reloading) {
+    c->reload_again = 1;
+    return;
+  }
+  c->reloading = 1;
+  c->reload_cursor = 0;
+  c->all_ready_sent = 0;
+  emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0, "begin");
+  reload_next(c);
+}
+
+static int grow_slots(herd_cluster_t *c, int n) {
+  if (n <= c->nslots)
+    return 0;
+  struct slot **ns = realloc(c->slots, (size_t)n * sizeof *ns);
+  if (!ns)
+    return -ENOMEM;
+  c->slots = ns;
+  while (c->nslots < n) {
+    struct slot *s = calloc(1, sizeof *s);
+    if (!s)
+      return -ENOMEM;
+    s->c = c;
+    s->id = c->nslots;
+    c->slots[c->nslots++] = s;
+  }
+  return 0;
+}
+
+static void scale(herd_cluster_t *c, int delta) {
+  if (c->shutting_down)
+    return;
+  if (delta > 0) {
+    int id = 0;
+    while (id < c->nslots && c->slots[id]->active)
+      id++;
+    if (id == c->nslots && grow_slots(c, id + 1) < 0)
+      return;
+    c->slots[id]->active = 1;
+    c->want++;
+    emit(c, HERD_EV_SCALE, -1, 0, c->want, 0, 0, 0, NULL);
+    c->all_ready_sent = 0;
+    start_worker(c, id, 0);
+  } else {
+    if (c->want <= 1)
+      return; /* never below one: stop the app to have none */
+    int id = c->nslots - 1;
+    while (id >= 0 && !c->slots[id]->active)
+      id--;
+    struct slot *s = c->slots[id];
+    s->active = 0;
+    c->want--;
+    herd_loop_timer_stop(c->loop, &s->restart_timer);
+    emit(c, HERD_EV_SCALE, -1, 0, c->want, 0, 0, 0, NULL);
+    stop_worker(c, s->succ, "scale down");
+    stop_worker(c, s->cur, "scale down");
+    if (!s->cur && !s->succ)
+      close_reuseport(s, c->nlisten);
+  }
+}
+
+static void shutdown_all(herd_cluster_t *c, int graceful, int sig) {
+  if (c->shutting_down) {
+    /* A second request: no more waiting. */
+    for (struct worker *w = c->workers; w; w = w->next)
+      if (w->alive && !w->killed) {
+        w->killed = 1;
+        c->kills++;
+        kill_hard(w);
+        emit(c, HERD_EV_KILLED, w->slot, w->pid, 0, SIGKILL, 0, 0, NULL);
+      }
+    return;
+  }
+  c->shutting_down = 1;
+  c->graceful = graceful;
+  emit(c, HERD_EV_SHUTDOWN, -1, 0, 0, sig, 0, 0, graceful ? "graceful" : "stop");
+  for (int i = 0; i < c->nslots; i++)
+    herd_loop_timer_stop(c->loop, &c->slots[i]->restart_timer);
+  for (struct worker *w = c->workers; w; w = w->next)
+    if (w->alive)
+      stop_worker(c, w, "shutdown");
+  check_done(c);
+}
+
+static void check_done(herd_cluster_t *c) {
+  if (!c->shutting_down)
+    return;
+  for (struct worker *w = c->workers; w; w = w->next)
+    if (w->alive)
+      return;
+  c->done = 1;
+  herd_loop_stop(c->loop);
+}
+
+/* ---- events ----------------------------------------------------- */
+
+static void reap_all(herd_cluster_t *c) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0)
+      return; /* 0: none left to reap now; ECHILD: no children */
+    struct worker *w = find_pid(c, pid);
+    if (w)
+      worker_exited(c, w, status);
+    /* else: an orphan re-parented to us (PID 1, subreaper): reaped. */
+  }
+}
+
+static void signal_cb(herd_loop_t *loop, int sig, pid_t from, void *data) {
+  (void)loop;
+  (void)from;
+  herd_cluster_t *c = data;
+  switch (sig) {
+  case SIGCHLD:
+    reap_all(c);
+    break;
+  case SIGHUP:
+    reload(c);
+    break;
+  case SIGTTIN:
+    scale(c, +1);
+    break;
+  case SIGTTOU:
+    scale(c, -1);
+    break;
+  case SIGUSR1:
+    emit(c, HERD_EV_SIGNAL, -1, 0, 0, sig, 0, 0, "reopen logs");
+    break;
+  case SIGQUIT:
+    shutdown_all(c, 1, sig);
+    break;
+  default: /* TERM, INT */
+    shutdown_all(c, 0, sig);
+    break;
+  }
+}
+
+static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)loop;
+  (void)events;
+  herd_cluster_t *c = data;
+  for (int round = 0; round < 64; round++) {
+    char buf[4096];
+    union {
+      char b[CMSG_SPACE(sizeof(struct ucred))];
+      struct cmsghdr align;
+    } u;
+    struct iovec iov = {buf, sizeof buf - 1};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = u.b, .msg_controllen = sizeof u.b};
+    ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0)
+      return;
+    buf[n] = '\0';
+    pid_t pid = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
+        struct ucred cr;
+        memcpy(&cr, CMSG_DATA(cm), sizeof cr);
+        pid = cr.pid;
+      } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+        /* fds are not part of the protocol we speak: close them. */
+        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+          int rfd;
+          memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof rfd);
+          herd__close(rfd);
+        }
+      }
+    }
+    /* Only a worker itself speaks for itself (systemd's NotifyAccess=main). */
+    struct worker *w = find_pid(c, pid);
+    if (!w)
+      continue;
+    int ready = 0, stopping = 0, retire = 0;
+    for (char *line = buf, *next; line && *line; line = next) {
+      next = strchr(line, '\n');
+      if (next)
+        *next++ = '\0';
+      if (strcmp(line, "READY=1") == 0)
+        ready = 1;
+      else if (strcmp(line, "STOPPING=1") == 0)
+        stopping = 1;
+      else if (strcmp(line, "X_HERD_RETIRE=1") == 0)
+        retire = 1;
+      else if (strncmp(line, "STATUS=", 7) == 0)
+        emit(c, HERD_EV_STATUS, w->slot, w->pid, 0, 0, 0, 0, line + 7);
+    }
+    if (ready && c->o.ready == HERD_READY_NOTIFY)
+      became_ready(c, w);
+    if ((stopping || retire) && w->state != W_STOPPING && !w->retiring &&
+        !c->shutting_down) {
+      /* It is going away by itself: start its successor now. */
+      w->retiring = 1;
+      emit(c, HERD_EV_RETIRE, w->slot, w->pid, 0, 0, 0, 0, NULL);
+      struct slot *s = c->slots[w->slot];
+      if (s->cur == w && !s->succ && s->active)
+        start_worker(c, w->slot, 1);
+    }
+  }
+}
+
+static int open_notify(herd_cluster_t *c) {
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -errno;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  /* Abstract namespace: nothing on disk to clean up. */
+  int n = snprintf(c->notify_name, sizeof c->notify_name,
+                   "@herd/%d/%08lx/notify", (int)getpid(),
+                   (unsigned long)(herd__now_ms() & 0xffffffffu));
+  memcpy(sa.sun_path, c->notify_name, (size_t)n);
+  sa.sun_path[0] = '\0';
+  int one = 1;
+  if (bind(fd, (struct sockaddr *)&sa,
+           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n)) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
+    int e = -errno;
+    herd__close(fd);
+    return e;
+  }
+  c->notify_fd = fd;
+  return 0;
+}
+
+static int online_cpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+int herd_cluster_run(const herd_cluster_opts_t *opts,
+                     int (*worker_main)(void *arg), void *arg) {
+  if (!opts || (!worker_main && (!opts->file || !opts->argv)))
+    return -EINVAL;
+  if (opts->workers < 0 || opts->workers > 4096 || opts->ready_delay_ms < 0 ||
+      opts->ready_timeout_ms < 0 || opts->kill_timeout_ms < 0 ||
+      opts->max_restarts < 0 || opts->restart_window_ms < 0 ||
+      opts->min_uptime_ms < 0 || opts->cooldown_ms < 0 ||
+      opts->stop_signal < 0 || opts->stop_signal >= _NSIG ||
+      opts->balance < HERD_BALANCE_SHARED ||
+      opts->balance > HERD_BALANCE_REUSEPORT ||
+      opts->ready < HERD_READY_IMMEDIATE || opts->ready > HERD_READY_DELAY)
+    return -EINVAL;
+  herd_cluster_t *c = calloc(1, sizeof *c);
+  if (!c)
+    return -ENOMEM;
+  c->o = *opts;
+  c->worker_main = worker_main;
+  c->arg = arg;
+  c->notify_fd = -1;
+  int r = 0;
+  int nspec = 0;
+  for (const char *const *l = opts->listen; l && *l; l++)
+    nspec++;
+  if (opts->nlisten_fds && nspec) {
+    r = -EINVAL; /* either given sockets or addresses to bind */
+    goto out;
+  }
+  if (opts->nlisten_fds) {
+    if (opts->balance == HERD_BALANCE_REUSEPORT) {
+      r = -EINVAL; /* sockets we did not bind cannot be multiplied */
+      goto out;
+    }
+    c->nlisten = (int)opts->nlisten_fds;
+    c->fds = malloc((size_t)c->nlisten * sizeof *c->fds);
+    if (!c->fds) {
+      r = -ENOMEM;
+      goto out;
+    }
+    memcpy(c->fds, opts->listen_fds, (size_t)c->nlisten * sizeof *c->fds);
+  } else if (nspec) {
+    c->nlisten = nspec;
+    c->addrs = calloc((size_t)nspec, sizeof *c->addrs);
+    c->fds = malloc((size_t)nspec * sizeof *c->fds);
+    if (!c->addrs || !c->fds) {
+      r = -ENOMEM;
+      goto out;
+    }
+    for (int i = 0; i < nspec; i++)
+      c->fds[i] = -1;
+    c->own_fds = 1;
+    for (int i = 0; i < nspec; i++) {
+      herd_addr_t a;
+      if ((r = herd_addr_parse(opts->listen[i], &a)) < 0) {
+        emit(c, HERD_EV_ERROR, -1, 0, r, 0, 0, 0, opts->listen[i]);
+        goto out;
+      }
+      unsigned fl = opts->balance == HERD_BALANCE_REUSEPORT ? HERD_LISTEN_REUSEPORT : 0;
+      r = herd_listen_open(&a, 0, fl, &c->addrs[i]);
+      if (r < 0) {
+        emit(c, HERD_EV_ERROR, -1, 0, r, 0, 0, 0, a.text);
+        goto out;
+      }
+      c->fds[i] = r;
+      r = 0;
+      emit(c, HERD_EV_LISTEN, -1, 0, 0, 0, 0, 0, c->addrs[i].text);
+    }
+  }
+  if ((r = open_notify(c)) < 0)
+    goto out;
+  if ((r = herd_loop_new(&c->loop)) < 0)
+    goto out;
+  static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT,
+                             SIGHUP,  SIGTTIN, SIGTTOU, SIGUSR1};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    if ((r = herd_loop_signal(c->loop, sigs[i], signal_cb, c)) < 0)
+      goto out;
+  if ((r = herd_loop_add(c->loop, c->notify_fd, EPOLLIN, notify_cb, c)) < 0)
+    goto out;
+  c->want = opts->workers ? opts->workers : online_cpus();
+  if ((r = grow_slots(c, c->want)) < 0)
+    goto out;
+  for (int i = 0; i < c->want; i++)
+    c->slots[i]->active = 1;
+
+  /* A program that cannot start at all is an error now, not a restart
+   * loop: start the first worker and look at what happened. */
+  for (int i = 0; i < c->want; i++)
+    if ((r = start_worker(c, i, 0)) < 0)
+      goto out;
+  c->started = 1;
+
+  while (!c->done) {
+    r = herd_loop_run_once(c->loop, -1);
+    if (r < 0 && r != -EINTR)
+      break;
+    r = 0;
+  }
+  r = c->kills ? 1 : 0;
+out:
+  if (r < 0) {
+    /* Could not start (or the loop failed): leave nothing running. */
+    for (struct worker *w = c->workers; w; w = w->next)
+      if (w->alive) {
+        (void)herd__os_pidfd_kill(w->pidfd, SIGKILL);
+        int st;
+        while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
+          ;
+        w->alive = 0;
+      }
+  }
+  while (c->workers) {
+    struct worker *w = c->workers;
+    c->workers = w->next;
+    for (int i = 0; i < 2; i++)
+      herd__close(w->out[i].fd);
+    herd__close(w->pidfd);
+    herd_chan_close(w->chan);
+    free(w);
+  }
+  for (int i = 0; i < c->nslots; i++) {
+    close_reuseport(c->slots[i], c->nlisten);
+    free(c->slots[i]->starts);
+    free(c->slots[i]);
+  }
+  herd_loop_free(c->loop);
+  herd__close(c->notify_fd);
+  if (c->own_fds)
+    for (int i = 0; i < c->nlisten; i++) {
+      herd__close(c->fds[i]);
+      if (c->addrs && c->addrs[i].family == AF_UNIX)
+        (void)unlink(((struct sockaddr_un *)&c->addrs[i].ss)->sun_path);
+    }
+  free(c->fds);
+  free(c->addrs);
+  free(c->slots);
+  free(c);
+  return r;
+}
