@@ -49,6 +49,7 @@ struct conn {
   int close_after;      /* close once the output is written */
   uint64_t slow_due;    /* a /slow response is due at this time */
   int slow_close;
+  uint64_t last_request; /* when the last request arrived */
   struct conn *next;    /* list of slow ones */
   struct conn *prev_all, *next_all; /* every connection */
   char in[INBUF];
@@ -163,6 +164,7 @@ static int handle_requests(struct conn *c) {
       }
     }
     int close_it = !keep || draining;
+    c->last_request = now_ms();
     memmove(c->in, c->in + reqlen, c->inlen - reqlen);
     c->inlen -= reqlen;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
@@ -242,6 +244,7 @@ static void accept_all(int lfd) {
     c->inlen = c->outlen = c->outoff = 0;
     c->close_after = 0;
     c->slow_due = 0;
+    c->last_request = now_ms();
     c->next = NULL;
     c->prev_all = NULL;
     c->next_all = all_list;
@@ -388,23 +391,27 @@ int main(void) {
         }
         continue;
       }
-      int is_listen = 0;
-      for (int k = 0; k < nl; k++)
-        if (p == &lfds[k]) {
-          accept_all(lfds[k]);
-          is_listen = 1;
-        }
-      if (!is_listen)
-        on_conn(p, evs[i].events);
+      if (p >= (void *)lfds && p < (void *)(lfds + MAX_LISTEN)) {
+        /* A listening socket - unless the stop closed it earlier in this
+         * same batch: then the event is stale, and its fd number may
+         * already belong to a connection. */
+        if (nl > 0)
+          accept_all(*(int *)p);
+        continue;
+      }
+      on_conn(p, evs[i].events);
     }
     run_slow();
     if (draining && now_ms() - drain_start >= DRAIN_GRACE_MS) {
-      /* Idle keep-alive connections: nothing in flight, close them. The
-       * grace let requests already on the wire arrive and be answered
-       * with Connection: close. */
+      /* Idle keep-alive connections: no request during the whole grace
+       * and nothing in flight: close them. A busy one is never closed
+       * here: its next response says Connection: close, and it closes
+       * after that (closing it between two of its requests would fail
+       * the one already on the wire). */
       for (struct conn *c = all_list, *next; c; c = next) {
         next = c->next_all;
-        if (c->inlen == 0 && c->outlen == 0 && !c->slow_due)
+        if (c->inlen == 0 && c->outlen == 0 && !c->slow_due &&
+            c->last_request < drain_start)
           conn_close(c);
       }
     }

@@ -91,6 +91,63 @@ static void wait_stdin_eof(void) {
     ;
 }
 
+/* chan-echo: a C child on a channel from the environment (started by a
+ * Node parent with stdio [0, 1, 2, 'ipc'], or by herd_fork). Answers each
+ * message M with {"echo":M}, one that carries a handle with
+ * {"gotfd":"TYPE","echo":M} (the fd is closed); exits 0 once the peer is
+ * gone. */
+static int chan_echo(void) {
+  herd_chan_t *ch;
+  int r = herd_chan_from_env(&ch, NULL);
+  if (r < 0) {
+    fprintf(stderr, "chan-echo: herd_chan_from_env: %s\n", herd_strerror(r));
+    return 1;
+  }
+  if (getenv("NODE_CHANNEL_FD") || getenv("NODE_CHANNEL_SERIALIZATION_MODE")) {
+    fprintf(stderr, "chan-echo: channel variables left in the environment\n");
+    herd_chan_close(ch);
+    return 1;
+  }
+  char *buf = NULL;
+  size_t cap = 0;
+  int rc = 0;
+  for (;;) {
+    /* Do not read faster than the peer takes our answers. */
+    if (herd_chan_queued(ch) > HERD_CHAN_HIGH_WATER &&
+        (r = herd_chan_flush_wait(ch, -1)) < 0 && r != -EPIPE)
+      break;
+    herd_chan_msg_t m;
+    r = herd_chan_recv_wait(ch, &m, -1);
+    if (r != 1)
+      break;
+    if (cap < m.len + 64) {
+      free(buf);
+      cap = m.len + 64;
+      if (!(buf = malloc(cap))) {
+        r = -ENOMEM;
+        break;
+      }
+    }
+    int n = m.fd >= 0 ? snprintf(buf, cap, "{\"gotfd\":\"%s\",\"echo\":",
+                                 m.handle_type)
+                      : snprintf(buf, cap, "{\"echo\":");
+    memcpy(buf + n, m.json, m.len);
+    buf[(size_t)n + m.len] = '}';
+    if (m.fd >= 0)
+      close(m.fd);
+    r = herd_chan_send(ch, buf, (size_t)n + m.len + 1, -1);
+    if (r < 0 && r != -EPIPE)
+      break;
+  }
+  if (r != HERD_EPEERGONE) {
+    fprintf(stderr, "chan-echo: %s\n", herd_strerror(r));
+    rc = 1;
+  }
+  free(buf);
+  herd_chan_close(ch);
+  return rc;
+}
+
 int test_helper_main(int argc, char **argv) {
   /* argv[0] as the child sees it, argv[1] "--helper", argv[2] the role */
   if (argc < 3) {
@@ -146,6 +203,13 @@ int test_helper_main(int argc, char **argv) {
     const char *v = getenv("LISTEN_PID");
     printf("pid=%d LISTEN_PID=%s count=%d\n", (int)getpid(), v ? v : "(unset)",
            count);
+    return 0;
+  }
+  if (!strcmp(role, "listfds-wait")) {
+    /* list our fds on stdout, then wait to be stopped (SIGTERM) */
+    if (listfds(1) != 0)
+      return 1;
+    pause();
     return 0;
   }
   if (!strcmp(role, "argv0")) {
@@ -233,6 +297,8 @@ int test_helper_main(int argc, char **argv) {
     wait_stdin_eof();
     return 0;
   }
+  if (!strcmp(role, "chan-echo"))
+    return chan_echo();
   fprintf(stderr, "herd-test: unknown helper role %s\n", role);
   return 2;
 }

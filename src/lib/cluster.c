@@ -309,6 +309,14 @@ static int open_reuseport(herd_cluster_t *c, struct slot *s) {
   if (!s->rp_fds)
     return -ENOMEM;
   for (int i = 0; i < c->nlisten; i++) {
+    /* The socket bound at start (which fixed the port) is the first
+     * slot's: a member of the group that nobody accepted on would
+     * strand the connections the kernel hashes to it. */
+    if (c->fds[i] >= 0) {
+      s->rp_fds[i] = c->fds[i];
+      c->fds[i] = -1;
+      continue;
+    }
     int fd = herd_listen_open(&c->addrs[i], 0, HERD_LISTEN_REUSEPORT, NULL);
     if (fd < 0) {
       while (i-- > 0)
@@ -949,6 +957,12 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
       herd_addr_t a;
       if ((r = herd_addr_parse(opts->listen[i], &a)) < 0) {
         emit(c, HERD_EV_ERROR, -1, 0, r, 0, 0, 0, opts->listen[i]);
+        goto out;
+      }
+      if (a.family == AF_UNIX && opts->balance == HERD_BALANCE_REUSEPORT) {
+        r = -EINVAL;
+        emit(c, HERD_EV_ERROR, -1, 0, r, 0, 0, 0,
+             "reuseport balancing needs TCP addresses, not unix:");
         goto out;
       }
       unsigned fl = opts->balance == HERD_BALANCE_REUSEPORT ? HERD_LISTEN_REUSEPORT : 0;

@@ -1,0 +1,625 @@
+/*
+ * herd_run_test.c - end-to-end tests of `herd run`: the real binary,
+ * hello-http as the worker, loopback only, every wait bounded and driven
+ * by herd's own event lines (no sleeps as synchronisation).
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+struct hp {
+  herd_child_t c;
+  char log[65536];
+  size_t len;
+  int port;
+};
+
+static const char *build_dir(void) {
+  const char *b = getenv("HERD_BUILD");
+  return b ? b : "build";
+}
+
+static void path_of(char *buf, size_t n, const char *rel) {
+  snprintf(buf, n, "%s/%s", build_dir(), rel);
+}
+
+/* Start herd with ARGS (NULL-terminated, without "herd"); stderr piped. */
+static void hp_start(struct hp *h, const char *const *args) {
+  memset(h, 0, sizeof *h);
+  static char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  char *argv[64];
+  int n = 0;
+  argv[n++] = herd;
+  for (int i = 0; args[i] && n < 63; i++)
+    argv[n++] = (char *)args[i];
+  argv[n] = NULL;
+  herd_spawn_opts_t o = {0};
+  o.stdio[0].kind = HERD_STDIO_IGNORE;
+  o.stdio[1].kind = HERD_STDIO_IGNORE;
+  o.stdio[2].kind = HERD_STDIO_PIPE;
+  CHECK_OK(herd_spawn(&h->c, herd, argv, &o));
+}
+
+/* Read herd's stderr until NEEDLE has appeared COUNT times in all. */
+static int hp_wait(struct hp *h, const char *needle, int count, int timeout_ms) {
+  uint64_t deadline = test_now_ms() + (uint64_t)timeout_ms;
+  for (;;) {
+    int seen = 0;
+    for (const char *p = h->log; (p = strstr(p, needle)); p++)
+      seen++;
+    if (seen >= count)
+      return 1;
+    if (h->c.stdio[2] < 0 || test_now_ms() >= deadline)
+      return 0;
+    struct pollfd p = {.fd = h->c.stdio[2], .events = POLLIN};
+    if (poll(&p, 1, (int)(deadline - test_now_ms())) <= 0)
+      continue;
+    if (h->len >= sizeof h->log - 1)
+      memmove(h->log, h->log + sizeof h->log / 2, sizeof h->log / 2),
+          h->len -= sizeof h->log / 2;
+    ssize_t r = read(h->c.stdio[2], h->log + h->len, sizeof h->log - 1 - h->len);
+    if (r <= 0) {
+      close(h->c.stdio[2]);
+      h->c.stdio[2] = -1;
+      continue;
+    }
+    h->len += (size_t)r;
+    h->log[h->len] = '\0';
+  }
+}
+
+#define HP_WAIT(h, needle, count)                                            \
+  CHECK_MSG(hp_wait(h, needle, count, 15000),                                \
+            "herd never said '%s' x%d; it said:\n%s", needle, count, (h)->log)
+
+static void hp_port(struct hp *h) {
+  HP_WAIT(h, "listening on 127.0.0.1:", 1);
+  const char *p = strstr(h->log, "listening on 127.0.0.1:");
+  h->port = atoi(p + strlen("listening on 127.0.0.1:"));
+  CHECK(h->port > 0);
+}
+
+/* Stop herd with SIG and return its exit status (reading the rest). */
+static int hp_stop(struct hp *h, int sig) {
+  if (sig)
+    CHECK_OK(herd_child_kill(&h->c, sig, 0));
+  hp_wait(h, "\x01never", 1, 20000); /* read to EOF */
+  CHECK_OK(herd_child_wait(&h->c, 20000));
+  int st = herd_child_status(&h->c);
+  herd_child_close(&h->c);
+  return st;
+}
+
+static int connect_port(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
+}
+
+static int last_close; /* the last response said Connection: close */
+static char last_err[256]; /* why http_on failed */
+
+/* One request on fd; returns the status, fills body. -1 on any error. */
+static int http_on(int fd, const char *path, int keep, char *body, size_t n) {
+  char req[256];
+  int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", path,
+                     keep ? "" : "Connection: close\r\n");
+  if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
+    snprintf(last_err, sizeof last_err, "send: %s", strerror(errno));
+    return -1;
+  }
+  char buf[4096];
+  size_t got = 0;
+  for (;;) {
+    ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+    if (r <= 0) {
+      snprintf(last_err, sizeof last_err, "recv after %zu bytes: %s", got,
+               r == 0 ? "EOF" : strerror(errno));
+      return -1;
+    }
+    got += (size_t)r;
+    buf[got] = '\0';
+    char *hend = strstr(buf, "\r\n\r\n");
+    if (!hend)
+      continue;
+    char *cl = strcasestr(buf, "Content-Length:");
+    if (!cl)
+      return -1;
+    size_t blen = (size_t)atol(cl + 15);
+    last_close = strcasestr(buf, "Connection: close") != NULL;
+    size_t have = got - (size_t)(hend + 4 - buf);
+    if (have < blen)
+      continue;
+    if (body) {
+      size_t k = blen < n - 1 ? blen : n - 1;
+      memcpy(body, hend + 4, k);
+      body[k] = '\0';
+    }
+    return atoi(buf + 9);
+  }
+}
+
+static int http_get(int port, const char *path, char *body, size_t n) {
+  int fd = connect_port(port);
+  if (fd < 0)
+    return -1;
+  int st = http_on(fd, path, 0, body, n);
+  close(fd);
+  return st;
+}
+
+/* A client in its own process: requests until its pipe closes, then
+ * reports {ok, failed}. keep: one keep-alive connection (reconnecting
+ * after a Connection: close), else a new connection per request. */
+struct loader {
+  pid_t pid;
+  int stop_w;
+  int res_r;
+};
+
+static void loader_start(struct loader *l, int port, int keep) {
+  int stop[2], res[2];
+  CHECK(pipe2(stop, O_CLOEXEC) == 0 && pipe2(res, O_CLOEXEC) == 0);
+  l->pid = fork();
+  CHECK(l->pid >= 0);
+  if (l->pid == 0) {
+    /* Only our two pipe ends: another loader's stop pipe held open here
+     * would keep that loader running forever. */
+    for (int fd = 3; fd < 4096; fd++)
+      if (fd != stop[0] && fd != res[1])
+        close(fd);
+    long ok = 0, bad = 0;
+    int fd = -1;
+    for (;;) {
+      struct pollfd p = {.fd = stop[0], .events = POLLIN};
+      if (poll(&p, 1, 0) > 0)
+        break;
+      if (fd < 0 && (fd = connect_port(port)) < 0) {
+        bad++;
+        fd = -1;
+        continue;
+      }
+      char body[64];
+      int st = http_on(fd, "/", keep, body, sizeof body);
+      if (st == 200)
+        ok++;
+      else
+        bad++;
+      if (!keep || st != 200 || last_close) {
+        /* as any HTTP/1.1 client: Connection: close ends it */
+        close(fd);
+        fd = -1;
+      }
+    }
+    long r[2] = {ok, bad};
+    ssize_t w = write(res[1], r, sizeof r);
+    _exit(w == sizeof r ? 0 : 1);
+  }
+  close(stop[0]);
+  close(res[1]);
+  l->stop_w = stop[1];
+  l->res_r = res[0];
+}
+
+static void loader_stop(struct loader *l, long *ok, long *bad) {
+  close(l->stop_w);
+  long r[2] = {0, 0};
+  CHECK_EQ(read(l->res_r, r, sizeof r), (long long)sizeof r);
+  close(l->res_r);
+  int st;
+  CHECK_EQ(waitpid(l->pid, &st, 0), l->pid);
+  *ok = r[0];
+  *bad = r[1];
+}
+
+static char hello[4096];
+static const char *hello_http(void) {
+  path_of(hello, sizeof hello, "examples/hello-http");
+  return hello;
+}
+
+/* Pids of the workers now serving, from "worker N started, pid P" lines
+ * of the last generation: ask them via /pid instead - it is what serves. */
+static int distinct_pids(int port, int tries, pid_t *pids, int max) {
+  int n = 0;
+  for (int i = 0; i < tries; i++) {
+    char body[64];
+    if (http_get(port, "/pid", body, sizeof body) != 200)
+      continue;
+    pid_t p = atoi(body);
+    int seen = 0;
+    for (int k = 0; k < n; k++)
+      seen |= pids[k] == p;
+    if (!seen && n < max)
+      pids[n++] = p;
+  }
+  return n;
+}
+
+TEST_T(herd_run_serves_with_n_workers, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "3", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 3 workers ready", 1);
+  for (int i = 0; i < 30; i++) {
+    char body[64];
+    CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+    CHECK_STR(body, "Hello, World!\n");
+  }
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  CHECK(strstr(h.log, "worker 2 started"));
+  CHECK(strstr(h.log, "stopped"));
+}
+
+TEST_T(herd_run_replaces_a_killed_worker_refusing_nothing, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  struct loader l;
+  loader_start(&l, h.port, 0);
+  pid_t pids[4];
+  CHECK_EQ(distinct_pids(h.port, 200, pids, 4) >= 1, 1);
+  CHECK(kill(pids[0], SIGKILL) == 0);
+  HP_WAIT(&h, "killed by signal 9", 1);
+  HP_WAIT(&h, "started", 3);
+  /* keep the load on across the replacement */
+  char body[64];
+  for (int i = 0; i < 200; i++)
+    CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+  long ok, bad;
+  loader_stop(&l, &ok, &bad);
+  CHECK_MSG(bad == 0, "%ld of %ld requests failed", bad, ok + bad);
+  CHECK(ok > 0);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(herd_run_backs_off_a_worker_that_exits_at_once, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "1", "--max-restarts", "4", "--restart-cooldown", "10s",
+                        "--", "/bin/sh", "-c", "exit 3", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "restarting in 100 ms (backing off)", 1);
+  HP_WAIT(&h, "restarting in 200 ms (backing off)", 1);
+  HP_WAIT(&h, "restarting in 400 ms (backing off)", 1);
+  HP_WAIT(&h, "parked, retried in 10000 ms", 1);
+  /* the master still answers: a clean stop */
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(herd_run_reload_under_load_fails_nothing, 90) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "-l", "127.0.0.1:0", "--ready", "notify",
+                        "--", hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  pid_t before[8];
+  int nb = distinct_pids(h.port, 100, before, 8);
+  CHECK(nb >= 1);
+  struct loader l1, l2;
+  loader_start(&l1, h.port, 1);
+  loader_start(&l2, h.port, 0);
+  /* Our own requests pace the test: the loaders run all along, and the
+   * reloads happen while requests are in flight. */
+  char body[64];
+  int fd = -1;
+  for (int r = 1; r <= 2; r++) {
+    for (int i = 0; i < 500; i++)
+      CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+    CHECK_OK(herd_child_kill(&h.c, SIGHUP, 0));
+    for (int i = 0; i < 1000; i++) {
+      if (fd < 0)
+        CHECK((fd = connect_port(h.port)) >= 0);
+      int st = http_on(fd, "/", 1, body, sizeof body);
+      CHECK_MSG(st == 200, "request %d of round %d: %d (%s)", i, r, st, last_err);
+      if (last_close) {
+        close(fd);
+        fd = -1;
+      }
+    }
+    HP_WAIT(&h, "reload done", r);
+    /* It would sit idle through the next round: a server may close an
+     * idle keep-alive connection while it drains (as nginx does), and a
+     * client must then retry; the busy loader l1 covers keep-alive. */
+    if (fd >= 0)
+      close(fd);
+    fd = -1;
+  }
+  HP_WAIT(&h, "stopped, up", 4); /* the four old workers are gone */
+  long ok1, bad1, ok2, bad2;
+  loader_stop(&l1, &ok1, &bad1);
+  loader_stop(&l2, &ok2, &bad2);
+  CHECK_MSG(bad1 == 0 && bad2 == 0, "failed: %ld keep-alive, %ld new-connection",
+            bad1, bad2);
+  CHECK_MSG(ok1 + ok2 >= 2000, "only %ld requests", ok1 + ok2);
+  pid_t after[8];
+  int na = distinct_pids(h.port, 100, after, 8);
+  for (int i = 0; i < na; i++)
+    for (int k = 0; k < nb; k++)
+      CHECK_MSG(after[i] != before[k], "pid %d survived the reload", after[i]);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(herd_run_ttin_ttou_scale, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  CHECK_OK(herd_child_kill(&h.c, SIGTTIN, 0));
+  HP_WAIT(&h, "scaled to 3 workers", 1);
+  HP_WAIT(&h, "worker 2 started", 1);
+  CHECK_OK(herd_child_kill(&h.c, SIGTTOU, 0));
+  HP_WAIT(&h, "scaled to 2 workers", 1);
+  HP_WAIT(&h, "worker 2 stopping", 1);
+  HP_WAIT(&h, "worker 2 exited", 1);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(herd_run_graceful_stop_finishes_in_flight_request, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "1", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  int fd = connect_port(h.port);
+  CHECK(fd >= 0);
+  const char req[] = "GET /slow?ms=800 HTTP/1.1\r\nHost: x\r\n\r\n";
+  CHECK_EQ(send(fd, req, sizeof req - 1, 0), (long long)sizeof req - 1);
+  /* the request is in the worker once it is accepted: a second
+   * connection's answer proves the worker loop has turned */
+  char body[64];
+  CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+  CHECK_OK(herd_child_kill(&h.c, SIGTERM, 0));
+  char buf[1024];
+  size_t got = 0;
+  for (;;) {
+    ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+  }
+  buf[got] = '\0';
+  close(fd);
+  CHECK_MSG(strstr(buf, "slow done") != NULL, "got: %s", buf);
+  CHECK(strcasestr(buf, "Connection: close"));
+  CHECK_EQ(hp_stop(&h, 0), 0);
+}
+
+TEST_T(herd_run_kills_a_worker_that_ignores_term, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "1", "--kill-timeout", "300ms", "--", "/bin/sh", "-c",
+                        "trap '' TERM; while :; do sleep 0.05; done", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  uint64_t t0 = test_now_ms();
+  int st = hp_stop(&h, SIGTERM);
+  uint64_t dt = test_now_ms() - t0;
+  CHECK_EQ(st, 1);
+  CHECK(strstr(h.log, "did not stop in time: SIGKILL"));
+  CHECK(strstr(h.log, "had to be killed"));
+  CHECK_MSG(dt >= 290 && dt < 5000, "took %llu ms", (unsigned long long)dt);
+}
+
+static int pid_gone(pid_t pid, int timeout_ms) {
+  int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pfd < 0)
+    return errno == ESRCH;
+  struct pollfd p = {.fd = pfd, .events = POLLIN};
+  int r = poll(&p, 1, timeout_ms);
+  close(pfd);
+  return r == 1;
+}
+
+TEST_T(herd_run_sigkill_of_master_leaves_no_worker, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  pid_t pids[4];
+  int n = distinct_pids(h.port, 100, pids, 4);
+  CHECK(n >= 1);
+  CHECK_EQ(hp_stop(&h, SIGKILL), 128 + SIGKILL);
+  for (int i = 0; i < n; i++)
+    CHECK_MSG(pid_gone(pids[i], 5000), "worker %d outlived its master", pids[i]);
+}
+
+TEST_T(herd_run_uses_inherited_listen_fds, 60) {
+  /* As systemd would start it: a socket at fd 3, LISTEN_FDS=1 and
+   * LISTEN_PID = herd's own pid. */
+  herd_addr_t a, bound;
+  CHECK_OK(herd_addr_parse("127.0.0.1:0", &a));
+  int lfd = herd_listen_open(&a, 0, 0, &bound);
+  CHECK_OK(lfd);
+  int port = atoi(strrchr(bound.text, ':') + 1);
+  static char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  char *argv[] = {herd, "run", "-w", "2", "--", (char *)hello_http(), NULL};
+  const char *env[] = {"LISTEN_FDS=1", NULL};
+  herd_fdmap_t map[] = {{lfd, 3}};
+  herd_spawn_opts_t o = {.env_mode = HERD_ENV_ADD, .env = env, .fds = map, .nfds = 1,
+                         .flags = HERD_SPAWN_LISTEN_PID};
+  o.stdio[1].kind = HERD_STDIO_IGNORE;
+  o.stdio[2].kind = HERD_STDIO_PIPE;
+  struct hp h;
+  memset(&h, 0, sizeof h);
+  CHECK_OK(herd_spawn(&h.c, herd, argv, &o));
+  close(lfd);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  char body[64];
+  CHECK_EQ(http_get(port, "/", body, sizeof body), 200);
+  CHECK(strstr(h.log, "listening on") == NULL); /* it bound nothing */
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(herd_run_leaks_no_fd_into_workers, 60) {
+  struct hp h;
+  static char self[4096];
+  snprintf(self, sizeof self, "%s", test_self());
+  /* the worker lists its fds on stdout (passed through by herd, with the
+   * slot prefix) and waits to be stopped */
+  const char *args[] = {"run", "-w", "1", "-l", "127.0.0.1:0", "-l", "127.0.0.1:0", "--",
+                        self, "--helper", "listfds-wait", NULL};
+  memset(&h, 0, sizeof h);
+  static char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  char *argv[64];
+  int n = 0;
+  argv[n++] = herd;
+  for (int i = 0; args[i]; i++)
+    argv[n++] = (char *)args[i];
+  argv[n] = NULL;
+  herd_spawn_opts_t o = {0};
+  o.stdio[1].kind = HERD_STDIO_PIPE;
+  o.stdio[2].kind = HERD_STDIO_PIPE;
+  CHECK_OK(herd_spawn(&h.c, herd, argv, &o));
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  char line[256] = {0};
+  size_t got = 0;
+  while (!strchr(line, '\n') && got < sizeof line - 1) {
+    ssize_t r = read(h.c.stdio[1], line + got, sizeof line - 1 - got);
+    CHECK(r > 0);
+    got += (size_t)r;
+  }
+  /* stdin /dev/null, stdout and stderr pipes to herd, two sockets */
+  CHECK_MSG(strstr(line, "] 0 1 2 3 4\n") != NULL, "worker fds: %s", line);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(herd_run_reuseport_serves, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "--balance", "reuseport", "-l", "127.0.0.1:0",
+                        "--", hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  char body[64];
+  for (int i = 0; i < 50; i++)
+    CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+  /* a restarted slot keeps its socket: still served */
+  pid_t pids[4];
+  CHECK(distinct_pids(h.port, 50, pids, 4) >= 1);
+  CHECK(kill(pids[0], SIGKILL) == 0);
+  HP_WAIT(&h, "started", 3);
+  for (int i = 0; i < 50; i++)
+    CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* Run herd to completion with ARGS; returns its status, log in h. */
+static int hp_run(struct hp *h, const char *const *args) {
+  hp_start(h, args);
+  return hp_stop(h, 0);
+}
+
+TEST_T(herd_run_bad_input, 60) {
+  struct hp h;
+  /* a port in use: one line naming the address, exit 1, no worker */
+  herd_addr_t a, bound;
+  CHECK_OK(herd_addr_parse("127.0.0.1:0", &a));
+  int lfd = herd_listen_open(&a, 0, 0, &bound);
+  CHECK_OK(lfd);
+  const char *busy[] = {"run", "-w", "1", "-l", bound.text, "--", hello_http(), NULL};
+  CHECK_EQ(hp_run(&h, busy), 1);
+  CHECK_MSG(strstr(h.log, bound.text) && strstr(h.log, "Address already in use"),
+            "%s", h.log);
+  CHECK(strstr(h.log, "started") == NULL);
+  close(lfd);
+  const char *unknown[] = {"run", "--frobnicate", "--", "true", NULL};
+  CHECK_EQ(hp_run(&h, unknown), 2);
+  CHECK(strstr(h.log, "Try 'herd run --help'"));
+  const char *addr[] = {"run", "-l", "127.0.0.1:99999", "--", "true", NULL};
+  CHECK_EQ(hp_run(&h, addr), 2);
+  CHECK(strstr(h.log, "is not an address"));
+  const char *addr2[] = {"run", "-l", "[::1:80", "--", "true", NULL};
+  CHECK_EQ(hp_run(&h, addr2), 2);
+  const char *missing[] = {"run", "-w", "2", "--", "herd-no-such-program-xyz", NULL};
+  CHECK_EQ(hp_run(&h, missing), 1);
+  CHECK_MSG(strstr(h.log, "No such file or directory"), "%s", h.log);
+  CHECK(strstr(h.log, "restarting") == NULL);
+  const char *zero[] = {"run", "-w", "0", "--", "true", NULL};
+  CHECK_EQ(hp_run(&h, zero), 2);
+  const char *huge[] = {"run", "-w", "100000", "--", "true", NULL};
+  CHECK_EQ(hp_run(&h, huge), 2);
+  const char *sig[] = {"run", "--stop-signal", "SIGFOO", "--", "true", NULL};
+  CHECK_EQ(hp_run(&h, sig), 2);
+  CHECK(strstr(h.log, "unknown signal"));
+  const char *nocmd[] = {"run", "-w", "1", NULL};
+  CHECK_EQ(hp_run(&h, nocmd), 2);
+  const char *badcmd[] = {"frob", NULL};
+  CHECK_EQ(hp_run(&h, badcmd), 2);
+}
+
+TEST_T(herd_run_privileged_port_as_non_root, 60) {
+  if (geteuid() != 0)
+    SKIP("needs root to switch to an unprivileged user for the check");
+  static char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  char *argv[] = {herd, "run", "-w", "1", "-l", "127.0.0.1:80", "--", (char *)hello_http(), NULL};
+  herd_spawn_opts_t o = {.flags = HERD_SPAWN_SETUID | HERD_SPAWN_SETGID, .uid = 65534,
+                         .gid = 65534};
+  o.stdio[1].kind = HERD_STDIO_IGNORE;
+  o.stdio[2].kind = HERD_STDIO_PIPE;
+  struct hp h;
+  memset(&h, 0, sizeof h);
+  CHECK_OK(herd_spawn(&h.c, herd, argv, &o));
+  CHECK_EQ(hp_stop(&h, 0), 1);
+  CHECK_MSG(strstr(h.log, "127.0.0.1:80") && strstr(h.log, "Permission denied"), "%s",
+            h.log);
+}
+
+TEST_T(herd_run_idle_master_makes_no_syscalls, 60) {
+  herd_exec_result_t r;
+  char *which[] = {"strace", "-V", NULL};
+  if (herd_exec_file("strace", which, NULL, &r) < 0)
+    SKIP("strace not found (apt-get install strace)");
+  herd_exec_result_free(&r);
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  char pid[16];
+  snprintf(pid, sizeof pid, "%d", h.c.pid);
+  /* trace the master (not its workers) for one second */
+  char *st[] = {"timeout", "-s", "INT", "1", "strace", "-p", pid, NULL};
+  herd_exec_opts_t o = HERD_EXEC_OPTS_INIT;
+  o.timeout_ms = 10000;
+  CHECK_OK(herd_exec_file("timeout", st, &o, &r));
+  /* strace attaching interrupts the epoll_wait in progress, which is then
+   * restarted: anything else is a system call an idle master made */
+  int others = 0;
+  for (char *line = strtok(r.err, "\n"); line; line = strtok(NULL, "\n")) {
+    if (strstr(line, "epoll_wait") || strstr(line, "strace:") ||
+        strstr(line, "restart_syscall") || strstr(line, "<detached") ||
+        strstr(line, "resumed>"))
+      continue;
+    others++;
+    fprintf(stderr, "idle master: %s\n", line);
+  }
+  herd_exec_result_free(&r);
+  CHECK_EQ(others, 0);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
