@@ -411,9 +411,10 @@ TEST_T(herd_run_graceful_stop_finishes_in_flight_request, 60) {
 TEST_T(herd_run_kills_a_worker_that_ignores_term, 60) {
   struct hp h;
   const char *args[] = {"run", "-w", "1", "--kill-timeout", "300ms", "--", "/bin/sh", "-c",
-                        "trap '' TERM; while :; do sleep 0.05; done", NULL};
+                        "trap '' TERM; echo trapped >&2; while :; do sleep 0.05; done",
+                        NULL};
   hp_start(&h, args);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "] trapped", 1); /* its output, passed through: TERM is ignored now */
   uint64_t t0 = test_now_ms();
   int st = hp_stop(&h, SIGTERM);
   uint64_t dt = test_now_ms() - t0;

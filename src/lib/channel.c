@@ -65,6 +65,8 @@ struct herd_chan {
   struct handle_mark *marks;
   size_t mark_head, mark_n, mark_cap;
   int awaiting_ack;
+  int answered;    /* NODE_HANDLE lines at the front of the input already
+                      acknowledged by scan_control (recv must not again) */
   char ctl[256];   /* ACK/NACK replies waiting to go out first */
   size_t ctl_len;
 };
@@ -125,8 +127,11 @@ int herd_chan_from_env(herd_chan_t **out, const herd_chan_opts_t *opts) {
     return -EINVAL;
   *out = NULL;
   const char *v = getenv("NODE_CHANNEL_FD");
-  if (!v || !*v)
+  if (!v || !*v) {
+    (void)unsetenv("NODE_CHANNEL_FD");
+    (void)unsetenv("NODE_CHANNEL_SERIALIZATION_MODE");
     return -ENOENT; /* Node too treats an empty value as no channel */
+  }
   const char *mode = getenv("NODE_CHANNEL_SERIALIZATION_MODE");
   long fd = 0;
   int bad = 0;
@@ -511,11 +516,14 @@ static int internal(herd_chan_t *ch, const char *line, size_t len,
     return 0;
   if (vlen == 13 && memcmp(v, "\"NODE_HANDLE\"", 13) == 0) {
     int fd = pop_fd(ch);
-    if (fd < 0) {
+    if (ch->answered > 0) {
+      ch->answered--; /* scan_control saw its fd and acknowledged it */
+    } else if (fd < 0) {
       queue_reply(ch, NACK, sizeof NACK - 1);
       return 1; /* as Node: nothing is delivered */
+    } else {
+      queue_reply(ch, ACK, sizeof ACK - 1);
     }
-    queue_reply(ch, ACK, sizeof ACK - 1);
     msg->fd = fd;
     msg->handle_type[0] = '\0';
     if (herd__json_member(line, len, "type", &v, &vlen) == 1 && vlen >= 2 &&
@@ -612,34 +620,62 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
 
 /* ---- blocking helpers -------------------------------------------- */
 
-/* While we wait for the peer's ACK, user messages may arrive before it:
- * they must stay for herd_chan_recv. Find the ACK among the buffered
- * lines, take it, and leave in its place an internal no-op line that
- * recv will drop (same length, padded with spaces). */
-static void scan_acks(herd_chan_t *ch) {
+/* Is the line an internal message with this cmd? */
+static int is_cmd(const char *line, size_t len, const char *quoted) {
+  const char *v;
+  size_t vlen, qlen = strlen(quoted);
+  return len <= 4096 && memmem(line, len, quoted, qlen) &&
+         herd__json_validate(line, len) == 0 &&
+         herd__json_member(line, len, "cmd", &v, &vlen) == 1 && vlen == qlen &&
+         memcmp(v, quoted, qlen) == 0;
+}
+
+/* The handle protocol, for a caller that waits for its output to go
+ * (flush_wait) without taking messages: user messages must stay buffered
+ * for herd_chan_recv, but
+ *  - our handle's ACK/NACK is taken out of the input (replaced by an
+ *    internal no-op line of the same length, which recv drops), and
+ *  - a handle the peer sent is acknowledged now (its fd came with or
+ *    before its line), so two peers that send handles at once and wait
+ *    for each other's ACK do not deadlock; recv then delivers it without
+ *    answering twice. A handle line without an fd is NACKed and dropped,
+ *    as recv would. */
+static void scan_control(herd_chan_t *ch) {
   static const char done[] = "{\"cmd\":\"NODE_DONE\"}";
-  size_t pos = ch->rstart;
   if (ch->discarding)
     return; /* the line being dropped has no end yet */
-  while (ch->awaiting_ack && pos < ch->rlen) {
+  size_t pos = ch->rstart;
+  int k = 0; /* handle lines seen, each with its fd in the queue */
+  while (pos < ch->rlen) {
     char *nl = memchr(ch->rbuf + pos, '\n', ch->rlen - pos);
     if (!nl)
       return;
     char *line = ch->rbuf + pos;
     size_t len = (size_t)(nl - line);
-    const char *v;
-    size_t vlen;
-    if (len >= sizeof done && len <= 4096 &&
-        memmem(line, len, "NODE_HANDLE_", 12) &&
-        herd__json_validate(line, len) == 0 &&
-        herd__json_member(line, len, "cmd", &v, &vlen) == 1 &&
-        ((vlen == 17 && memcmp(v, "\"NODE_HANDLE_ACK\"", 17) == 0) ||
-         (vlen == 18 && memcmp(v, "\"NODE_HANDLE_NACK\"", 18) == 0))) {
+    pos = (size_t)(nl - ch->rbuf) + 1;
+    if (len < sizeof done || !memmem(line, len, "NODE_HANDLE", 11))
+      continue;
+    int noop = 0;
+    if (ch->awaiting_ack && (is_cmd(line, len, "\"NODE_HANDLE_ACK\"") ||
+                             is_cmd(line, len, "\"NODE_HANDLE_NACK\""))) {
       ch->awaiting_ack = 0;
+      noop = 1;
+    } else if (is_cmd(line, len, "\"NODE_HANDLE\"")) {
+      if (k < ch->answered) {
+        k++; /* answered before */
+      } else if (k < ch->fdq_n) {
+        queue_reply(ch, ACK, sizeof ACK - 1);
+        ch->answered++;
+        k++;
+      } else {
+        queue_reply(ch, NACK, sizeof NACK - 1);
+        noop = 1;
+      }
+    }
+    if (noop) {
       memcpy(line, done, sizeof done - 1);
       memset(line + sizeof done - 1, ' ', len - (sizeof done - 1));
     }
-    pos = (size_t)(nl - ch->rbuf) + 1;
   }
 }
 
@@ -691,10 +727,12 @@ int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
       return (int)q;
     if (q == 0 && !ch->awaiting_ack)
       return 0;
-    if (ch->awaiting_ack && q == 0) {
-      scan_acks(ch);
-      if (!ch->awaiting_ack)
-        continue;
+    size_t before = herd_chan_queued(ch);
+    int awaiting = ch->awaiting_ack;
+    scan_control(ch);
+    if (ch->awaiting_ack != awaiting || herd_chan_queued(ch) != before)
+      continue; /* an ACK came, or we owe one: go round */
+    if (ch->awaiting_ack) {
       /* Read until the ACK comes; user messages that arrive meanwhile
        * stay buffered for herd_chan_recv. */
       ssize_t n = fill(ch);
@@ -703,14 +741,14 @@ int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
         set_gone(ch);
         return -EPIPE;
       }
-      if (n > 0) {
-        scan_acks(ch);
+      if (n > 0)
         continue;
-      }
       if (n != -EAGAIN)
         return (int)n;
     }
-    short ev = ch->awaiting_ack ? POLLIN : POLLOUT;
+    short ev = ch->awaiting_ack ? POLLIN : 0;
+    if (herd_chan_events(ch) & EPOLLOUT)
+      ev |= POLLOUT;
     int r = wait_fd(ch->fd, ev, deadline);
     if (r < 0)
       return r;

@@ -736,6 +736,9 @@ int herd_loop_fd(const herd_loop_t *l) {
 int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
   if (!l || timeout_ms < -1)
     return -EINVAL;
+  /* What was sent outside a callback since the last turn goes out now,
+   * or the wait below could outlast a reply that needs it. */
+  flush_chans(l);
   struct epoll_event evs[64];
   int n = epoll_wait(l->epfd, evs, 64, timeout_ms);
   if (n < 0)
