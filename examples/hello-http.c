@@ -14,6 +14,9 @@
  *    connection closes after it; idle ones close after a short grace.
  *    So a client such as wrk sees no error across `herd reload`.
  *
+ *  - under `herd run --balance roundrobin`, taking its connections from
+ *    the master over the channel (NODE_CHANNEL_FD) instead of accepting.
+ *
  * Paths: / answers "Hello, World!"; /pid answers the worker's pid and
  * slot; /slow?ms=N answers after N ms (for graceful-stop tests).
  * Every response carries X-Worker: SLOT.
@@ -63,6 +66,8 @@ static int worker_id = -1;
 static char idhdr[64];
 static struct conn *slow_list;
 static struct conn *all_list;
+
+static herd_chan_t *chan; /* roundrobin: connections come from here */
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -228,37 +233,65 @@ static void on_conn(struct conn *c, uint32_t events) {
   }
 }
 
+static void add_conn(int fd);
+
 static void accept_all(int lfd) {
   for (int i = 0; i < 64; i++) {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
       return; /* EAGAIN: another worker took it, or nothing left */
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct conn *c = malloc(sizeof *c);
-    if (!c) {
-      close(fd);
-      continue;
-    }
-    c->fd = fd;
-    c->inlen = c->outlen = c->outoff = 0;
-    c->close_after = 0;
-    c->slow_due = 0;
-    c->last_request = now_ms();
-    c->next = NULL;
-    c->prev_all = NULL;
-    c->next_all = all_list;
-    if (all_list)
-      all_list->prev_all = c;
-    all_list = c;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-      close(fd);
-      free(c);
-      continue;
-    }
-    nconns++;
+    add_conn(fd);
   }
+}
+
+/* Connections the master handed over (roundrobin). Returns how many. */
+static int take_handed(void) {
+  int n = 0;
+  for (;;) {
+    herd_chan_msg_t m;
+    int r = herd_chan_recv(chan, &m);
+    if (r == 1) {
+      if (m.fd >= 0) {
+        fcntl(m.fd, F_SETFL, fcntl(m.fd, F_GETFL) | O_NONBLOCK);
+        add_conn(m.fd);
+        n++;
+      }
+      continue;
+    }
+    if (r == HERD_EFRAME || r == HERD_ETOOLONG)
+      continue;
+    break; /* 0: nothing more now; the end: the master is gone */
+  }
+  (void)herd_chan_flush(chan); /* our ACKs */
+  return n;
+}
+
+static void add_conn(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  struct conn *c = malloc(sizeof *c);
+  if (!c) {
+    close(fd);
+    return;
+  }
+  c->fd = fd;
+  c->inlen = c->outlen = c->outoff = 0;
+  c->close_after = 0;
+  c->slow_due = 0;
+  c->last_request = now_ms();
+  c->next = NULL;
+  c->prev_all = NULL;
+  c->next_all = all_list;
+  if (all_list)
+    all_list->prev_all = c;
+  all_list = c;
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    close(fd);
+    free(c);
+    return;
+  }
+  nconns++;
 }
 
 static void run_slow(void) {
@@ -323,8 +356,17 @@ int main(void) {
   for (int i = 0; i < nl; i++)
     lfds[i] = 3 + i;
   if (nl == 0) {
-    lfds[0] = listen_default();
-    nl = 1;
+    /* No sockets: connections may come over a channel from the master
+     * (herd run --balance roundrobin), else listen ourselves. */
+    int r = herd_chan_from_env(&chan, NULL);
+    if (r < 0 && r != -ENOENT) {
+      fprintf(stderr, "hello-http: channel: %s\n", herd_strerror(r));
+      return 1;
+    }
+    if (!chan) {
+      lfds[0] = listen_default();
+      nl = 1;
+    }
   }
   worker_id = herd_worker_id();
   if (worker_id >= 0)
@@ -353,6 +395,13 @@ int main(void) {
       return 1;
     }
   }
+  if (chan) {
+    struct epoll_event cev = {.events = EPOLLIN, .data.ptr = &chan};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, herd_chan_fd(chan), &cev) < 0) {
+      perror("hello-http: epoll_ctl");
+      return 1;
+    }
+  }
   (void)herd_notify("READY=1");
 
   uint64_t drain_start = 0;
@@ -361,6 +410,9 @@ int main(void) {
     int timeout = slow_timeout();
     if (draining) {
       uint64_t el = now_ms() - drain_start;
+      /* Handed-over connections still in the channel are ours too. */
+      if (nconns == 0 && chan && take_handed() > 0)
+        continue;
       if (nconns == 0 || el > DRAIN_LIMIT_MS)
         break;
       int t = el < DRAIN_GRACE_MS ? (int)(DRAIN_GRACE_MS - el) : 100;
@@ -389,6 +441,10 @@ int main(void) {
           }
           nl = 0;
         }
+        continue;
+      }
+      if (p == &chan) {
+        take_handed();
         continue;
       }
       if (p >= (void *)lfds && p < (void *)(lfds + MAX_LISTEN)) {

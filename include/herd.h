@@ -577,8 +577,13 @@ int herd_listen_open(const herd_addr_t *addr, int backlog, unsigned flags,
 
 enum herd_balance {
   HERD_BALANCE_SHARED = 0, /* one socket per address, shared by all */
-  HERD_BALANCE_REUSEPORT   /* one SO_REUSEPORT socket per slot and address,
+  HERD_BALANCE_REUSEPORT,  /* one SO_REUSEPORT socket per slot and address,
                               kept by the master across restarts */
+  HERD_BALANCE_ROUNDROBIN  /* the master accepts and hands each connection
+                              to the next ready worker over its channel
+                              (implies HERD_CLUSTER_IPC; workers get no
+                              listening fds): the message "herd:connection"
+                              with the socket as a net.Socket handle */
 };
 
 enum herd_ready {

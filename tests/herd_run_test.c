@@ -161,8 +161,10 @@ static int http_on(int fd, const char *path, int keep, char *body, size_t n) {
 
 static int http_get(int port, const char *path, char *body, size_t n) {
   int fd = connect_port(port);
-  if (fd < 0)
+  if (fd < 0) {
+    snprintf(last_err, sizeof last_err, "connect: %s", strerror(-fd));
     return -1;
+  }
   int st = http_on(fd, path, 0, body, n);
   close(fd);
   return st;
@@ -789,4 +791,31 @@ TEST_T(herd_run_as_pid1_reaps_orphans, 60) {
   /* stop herd itself; unshare exits with its status */
   CHECK(kill(master, SIGTERM) == 0);
   CHECK_EQ(hp_stop(&h, 0), 0);
+}
+
+TEST_T(herd_run_roundrobin_takes_turns, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "--balance", "roundrobin", "-l", "127.0.0.1:0",
+                        "--", hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  /* one connection after another: the master hands them out in turn */
+  int last = -1;
+  for (int i = 0; i < 40; i++) {
+    char body[64];
+    CHECK_MSG(http_get(h.port, "/pid", body, sizeof body) == 200, "%s", last_err);
+    int slot = atoi(strchr(body, ' ') + 1);
+    CHECK_MSG(slot != last, "request %d went to slot %d twice in a row", i, slot);
+    last = slot;
+  }
+  /* keep-alive connections are handed over once and stay with a worker */
+  int fd = connect_port(h.port);
+  CHECK(fd >= 0);
+  for (int i = 0; i < 2000; i++) {
+    char body[64];
+    CHECK_MSG(http_on(fd, "/", 1, body, sizeof body) == 200, "%s", last_err);
+  }
+  close(fd);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }

@@ -78,7 +78,9 @@ static const char usage_run[] =
     "  -n, --name NAME          name in logs [CMD's base name]\n"
     "      --balance MODE       shared: every worker accepts on one socket;\n"
     "                           reuseport: one SO_REUSEPORT socket per\n"
-    "                           worker slot [shared]\n"
+    "                           worker slot; roundrobin: herd accepts and\n"
+    "                           hands each connection to the next worker\n"
+    "                           over its channel (implies --ipc) [shared]\n"
     "      --ready MODE         immediate | notify (READY=1 on NOTIFY_SOCKET)\n"
     "                           | a duration after start [immediate]\n"
     "      --ready-timeout T    a worker not ready by then is killed [60s]\n"
@@ -354,8 +356,11 @@ static int cmd_run(int argc, char **argv) {
         o.balance = HERD_BALANCE_SHARED;
       else if (!strcmp(optarg, "reuseport"))
         o.balance = HERD_BALANCE_REUSEPORT;
+      else if (!strcmp(optarg, "roundrobin"))
+        o.balance = HERD_BALANCE_ROUNDROBIN;
       else
-        die_usage("--balance: '%s' is not one of shared, reuseport", optarg);
+        die_usage("--balance: '%s' is not one of shared, reuseport, roundrobin",
+                  optarg);
       break;
     case 'R':
       if (!strcmp(optarg, "immediate"))

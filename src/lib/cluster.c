@@ -56,6 +56,8 @@ struct worker {
   herd_timer_t kill_timer;
   struct outbuf out[2]; /* stdout, stderr pipes (fd -1 if none) */
   herd_chan_t *chan;    /* --ipc: our end of the worker's channel */
+  uint64_t stop_asked_ms; /* a stop waiting for handed connections */
+  const char *stop_why;
   struct worker *next;
 };
 
@@ -97,6 +99,10 @@ struct herd_cluster {
   int reload_again;
   int all_ready_sent;
   int done;
+  int rr_next;          /* roundrobin: the slot to try first */
+  int rr_paused;        /* roundrobin: accepting is off, no worker free */
+  herd_timer_t rr_timer;
+  uint64_t rr_dropped;  /* roundrobin: connections no worker could take */
 };
 
 static void emit(herd_cluster_t *c, int type, int slot, pid_t pid, int code,
@@ -110,6 +116,7 @@ static void emit(herd_cluster_t *c, int type, int slot, pid_t pid, int code,
 static int start_worker(herd_cluster_t *c, int slot, int successor);
 static void reload_next(herd_cluster_t *c);
 static void check_done(herd_cluster_t *c);
+static void rr_resume(herd_cluster_t *c);
 
 /* ---- output --------------------------------------------------- */
 
@@ -216,11 +223,7 @@ static void kill_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   emit(w->c, HERD_EV_KILLED, w->slot, w->pid, 0, SIGKILL, 0, 0, NULL);
 }
 
-static void stop_worker(herd_cluster_t *c, struct worker *w, const char *why) {
-  if (!w || !w->alive || w->state == W_STOPPING)
-    return;
-  w->state = W_STOPPING;
-  herd_loop_timer_stop(c->loop, &w->ready_timer);
+static void send_stop(herd_cluster_t *c, struct worker *w, const char *why) {
   int sig = c->o.stop_signal ? c->o.stop_signal : SIGTERM;
   (void)herd__os_pidfd_kill(w->pidfd, sig);
   emit(c, HERD_EV_STOPPING, w->slot, w->pid, 0, sig, 0, 0, why);
@@ -230,6 +233,39 @@ static void stop_worker(herd_cluster_t *c, struct worker *w, const char *why) {
                                                ? c->o.kill_timeout_ms
                                                : 5000),
                                 kill_timer_cb, w);
+}
+
+/* Connections handed to a worker (roundrobin) that are still in our
+ * queue must reach it before it is told to stop - it serves what it has
+ * received, but what never left here would be lost. */
+static void handoff_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct worker *w = data;
+  herd_cluster_t *c = w->c;
+  if (!w->alive)
+    return;
+  ssize_t q = w->chan ? herd_chan_flush(w->chan) : 0;
+  if (q > 0 && herd__now_ms() - w->stop_asked_ms <
+                   (uint64_t)(c->o.kill_timeout_ms ? c->o.kill_timeout_ms : 5000)) {
+    (void)herd_loop_timer_start(c->loop, &w->ready_timer, 1, handoff_cb, w);
+    return;
+  }
+  send_stop(c, w, w->stop_why);
+}
+
+static void stop_worker(herd_cluster_t *c, struct worker *w, const char *why) {
+  if (!w || !w->alive || w->state == W_STOPPING)
+    return;
+  w->state = W_STOPPING; /* no more connections for it from here on */
+  herd_loop_timer_stop(c->loop, &w->ready_timer);
+  if (w->chan && herd_chan_flush(w->chan) > 0) {
+    w->stop_asked_ms = herd__now_ms();
+    w->stop_why = why;
+    (void)herd_loop_timer_start(c->loop, &w->ready_timer, 1, handoff_cb, w);
+    return;
+  }
+  send_stop(c, w, why);
 }
 
 static int all_ready(herd_cluster_t *c) {
@@ -260,6 +296,7 @@ static void became_ready(herd_cluster_t *c, struct worker *w) {
       reload_next(c);
     }
   }
+  rr_resume(c);
   if (!c->shutting_down && !c->reloading && !c->all_ready_sent &&
       all_ready(c)) {
     c->all_ready_sent = 1;
@@ -293,6 +330,12 @@ static void restart_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   s->parked = 0;
   if (s->active && !s->cur && !c->shutting_down)
     start_worker(c, s->id, 0);
+}
+
+/* How many listening fds a worker gets: none in roundrobin mode, where
+ * the master accepts. */
+static int worker_nfds(herd_cluster_t *c) {
+  return c->o.balance == HERD_BALANCE_ROUNDROBIN ? 0 : c->nlisten;
 }
 
 /* Where fds 3.. of a worker of this slot come from. */
@@ -344,6 +387,7 @@ struct fork_ctx {
   int slot;
   const int *fds;
   int out[2]; /* write ends, -1 = inherit */
+  int chan;   /* the worker's end of its channel, or -1 */
   sigset_t mask;
 };
 
@@ -364,16 +408,28 @@ static int fork_worker(void *p) {
     if (f->out[i] >= 0 && dup2(f->out[i], i + 1) < 0)
       _exit(127);
   /* Lift the sockets above their targets, then put them at 3.. */
-  int base = 3 + c->nlisten + 64;
-  for (int i = 0; i < c->nlisten; i++)
+  int nfds = worker_nfds(c);
+  int base = 3 + nfds + 64;
+  for (int i = 0; i < nfds; i++)
     if (dup3(f->fds[i], base + i, O_CLOEXEC) < 0)
       _exit(127);
-  for (int i = 0; i < c->nlisten; i++)
+  if (f->chan >= 0 && dup3(f->chan, base + nfds, O_CLOEXEC) < 0)
+    _exit(127);
+  for (int i = 0; i < nfds; i++)
     if (dup3(base + i, 3 + i, 0) < 0)
       _exit(127);
-  (void)close_range((unsigned)(3 + c->nlisten), ~0u, 0);
+  int top = 3 + nfds;
   char buf[32];
-  snprintf(buf, sizeof buf, "%d", c->nlisten);
+  if (f->chan >= 0) {
+    if (dup3(base + nfds, top, 0) < 0)
+      _exit(127);
+    snprintf(buf, sizeof buf, "%d", top);
+    setenv("NODE_CHANNEL_FD", buf, 1);
+    setenv("NODE_CHANNEL_SERIALIZATION_MODE", "json", 1);
+    top++;
+  }
+  (void)close_range((unsigned)top, ~0u, 0);
+  snprintf(buf, sizeof buf, "%d", nfds);
   setenv("LISTEN_FDS", buf, 1);
   snprintf(buf, sizeof buf, "%d", (int)getpid());
   setenv("LISTEN_PID", buf, 1);
@@ -405,25 +461,26 @@ static int spawn_exec(herd_cluster_t *c, int slot, const int *fds, int out[2],
   size_t k = 0;
   for (size_t i = 0; i < nuser; i++)
     env[k++] = c->o.spawn.env[i];
-  snprintf(vfds, sizeof vfds, "LISTEN_FDS=%d", c->nlisten);
+  int nfds = worker_nfds(c);
+  snprintf(vfds, sizeof vfds, "LISTEN_FDS=%d", nfds);
   snprintf(vid, sizeof vid, "HERD_WORKER_ID=%d", slot);
   snprintf(vnotify, sizeof vnotify, "NOTIFY_SOCKET=%s", c->notify_name);
   size_t nl = (size_t)snprintf(names, 32, "LISTEN_FDNAMES=");
-  for (int i = 0; i < c->nlisten; i++)
+  for (int i = 0; i < nfds; i++)
     nl += (size_t)snprintf(names + nl, 12, "%slisten%d", i ? ":" : "", i);
   env[k++] = vfds;
   env[k++] = vid;
   env[k++] = vnotify;
-  env[k++] = c->nlisten ? names : "LISTEN_FDNAMES";
+  env[k++] = nfds ? names : "LISTEN_FDNAMES";
   env[k] = NULL;
-  for (int i = 0; i < c->nlisten; i++)
+  for (int i = 0; i < nfds; i++)
     map[i] = (herd_fdmap_t){fds[i], 3 + i};
 
   herd_spawn_opts_t so = c->o.spawn;
   so.env = env;
   so.env_mode = so.env_mode == HERD_ENV_REPLACE ? HERD_ENV_REPLACE : HERD_ENV_ADD;
   so.fds = map;
-  so.nfds = (size_t)c->nlisten;
+  so.nfds = (size_t)nfds;
   so.flags |= HERD_SPAWN_LISTEN_PID;
   /* Its own process group: a terminal's Ctrl-C reaches the master only
    * (which stops the workers gracefully), and SIGKILL at the kill timeout
@@ -479,9 +536,21 @@ static int start_worker(herd_cluster_t *c, int slot, int successor) {
   }
   const int *fds = slot_fds(c, slot);
   if (c->worker_main) {
-    struct fork_ctx f = {.c = c, .slot = slot, .fds = fds, .out = {out[0], out[1]}};
+    int sv[2] = {-1, -1};
+    if ((c->o.flags & HERD_CLUSTER_IPC) &&
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+      r = -errno;
+      goto fail;
+    }
+    struct fork_ctx f = {.c = c, .slot = slot, .fds = fds,
+                         .out = {out[0], out[1]}, .chan = sv[1]};
     fflush(NULL);
     r = herd__os_launch(fork_worker, &f, 0, &w->pid, &w->pidfd);
+    herd__close(sv[1]);
+    if (r == 0 && sv[0] >= 0 && herd_chan_open(&w->chan, sv[0], NULL) < 0)
+      w->chan = NULL; /* it was closed: the worker sees its channel end */
+    else if (r < 0)
+      herd__close(sv[0]);
   } else {
     r = spawn_exec(c, slot, fds, out, &w->pid, &w->pidfd, &w->chan);
   }
@@ -643,6 +712,76 @@ static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
     close_reuseport(s, c->nlisten);
   worker_free_if_done(c, w);
   check_done(c);
+}
+
+/* ---- roundrobin: the master accepts ------------------------------ */
+
+/* The next ready worker, in slot order from rr_next, that can take a
+ * handle now (its channel is not backed up). The turn moves on only once
+ * a connection has really been given (rr_next is set by the caller). */
+static struct worker *rr_pick(herd_cluster_t *c) {
+  for (int k = 0; k < c->nslots; k++) {
+    int i = (c->rr_next + k) % c->nslots;
+    struct slot *s = c->slots[i];
+    struct worker *w = s->active ? s->cur : NULL;
+    if (w && w->alive && w->state == W_READY && w->chan &&
+        herd_chan_queued(w->chan) < HERD_CHAN_HIGH_WATER)
+      return w;
+  }
+  return NULL;
+}
+
+static void rr_resume(herd_cluster_t *c) {
+  if (!c->rr_paused)
+    return;
+  c->rr_paused = 0;
+  herd_loop_timer_stop(c->loop, &c->rr_timer);
+  for (int i = 0; i < c->nlisten; i++)
+    (void)herd_loop_mod(c->loop, c->fds[i], EPOLLIN);
+}
+
+static void rr_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  rr_resume(data);
+}
+
+/* No worker can take a connection: stop watching the sockets (the
+ * connections wait in the kernel's queue) until one becomes ready, or
+ * shortly, when backed-up channels may have drained. */
+static void rr_pause(herd_cluster_t *c) {
+  if (c->rr_paused)
+    return;
+  c->rr_paused = 1;
+  for (int i = 0; i < c->nlisten; i++)
+    (void)herd_loop_mod(c->loop, c->fds[i], 0);
+  (void)herd_loop_timer_start(c->loop, &c->rr_timer, 10, rr_timer_cb, c);
+}
+
+static void rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)loop;
+  (void)events;
+  herd_cluster_t *c = data;
+  /* Take only what a worker can take now: the rest waits in the kernel's
+   * queue, where it is safe, until the next turn. */
+  for (int n = 0; n < 64; n++) {
+    struct worker *w = rr_pick(c);
+    if (!w) {
+      rr_pause(c);
+      return;
+    }
+    int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    if (conn < 0)
+      return; /* EAGAIN: none left */
+    c->rr_next = (w->slot + 1) % c->nslots;
+    int r = herd_chan_send(w->chan, "\"herd:connection\"", 17, conn);
+    herd__close(conn); /* the channel sends its own duplicate */
+    if (r < 0) {
+      c->rr_dropped++;
+      emit(c, HERD_EV_ERROR, w->slot, w->pid, r, 0, 0, 0,
+           "could not hand a connection to the worker");
+    }
+  }
 }
 
 /* ---- reload, scale, shutdown ------------------------------------ */
@@ -912,13 +1051,15 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
       opts->min_uptime_ms < 0 || opts->cooldown_ms < 0 ||
       opts->stop_signal < 0 || opts->stop_signal >= _NSIG ||
       opts->balance < HERD_BALANCE_SHARED ||
-      opts->balance > HERD_BALANCE_REUSEPORT ||
+      opts->balance > HERD_BALANCE_ROUNDROBIN ||
       opts->ready < HERD_READY_IMMEDIATE || opts->ready > HERD_READY_DELAY)
     return -EINVAL;
   herd_cluster_t *c = calloc(1, sizeof *c);
   if (!c)
     return -ENOMEM;
   c->o = *opts;
+  if (c->o.balance == HERD_BALANCE_ROUNDROBIN)
+    c->o.flags |= HERD_CLUSTER_IPC;
   c->worker_main = worker_main;
   c->arg = arg;
   c->notify_fd = -1;
@@ -987,6 +1128,15 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
       goto out;
   if ((r = herd_loop_add(c->loop, c->notify_fd, EPOLLIN, notify_cb, c)) < 0)
     goto out;
+  if (c->o.balance == HERD_BALANCE_ROUNDROBIN) {
+    /* The master accepts. The fds are ours alone here (workers get
+     * none), so non-blocking is safe to set. */
+    for (int i = 0; i < c->nlisten; i++) {
+      if ((r = herd__set_nonblock(c->fds[i], 1)) < 0 ||
+          (r = herd_loop_add(c->loop, c->fds[i], EPOLLIN, rr_accept_cb, c)) < 0)
+        goto out;
+    }
+  }
   c->want = opts->workers ? opts->workers : online_cpus();
   if ((r = grow_slots(c, c->want)) < 0)
     goto out;
