@@ -312,7 +312,9 @@ typedef struct herd_chan_opts {
 } herd_chan_opts_t;
 
 /* A received message. json points into the channel's buffer and stays
- * valid until the next herd_chan_recv or herd_chan_close. fd (owned by
+ * valid until the next herd_chan_recv, herd_chan_recv_wait,
+ * herd_chan_flush_wait (which reads the socket to see ACKs) or
+ * herd_chan_close: copy what you keep. fd (owned by
  * the caller from now on, CLOEXEC) is -1 unless a handle came with it;
  * handle_type is then Node's type ("net.Socket", "net.Server", ...). */
 typedef struct herd_chan_msg {
@@ -386,7 +388,11 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg);
 /* Blocking helpers for simple programs (timeout_ms -1 = forever).
  * recv_wait: 1 with a message, or -ETIMEDOUT and the codes of recv.
  * flush_wait: 0 once everything queued is written (a handle also
- * acknowledged), or -ETIMEDOUT / -EPIPE. */
+ * acknowledged), or -ETIMEDOUT / -EPIPE. While it waits for an ACK, the
+ * peer's messages stay buffered for herd_chan_recv (a line too long is
+ * dropped as recv would, and recv reports it); HERD_ETOOLONG if a line
+ * too long arrives behind messages not yet taken: take them with
+ * herd_chan_recv, then wait again. */
 int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
                         int timeout_ms);
 int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms);

@@ -56,6 +56,7 @@ struct herd_chan {
   char *rbuf;
   size_t rstart, rscan, rlen, rcap;
   int discarding;
+  int toolong_pending; /* flush_wait began dropping a line: recv says so */
   int started;     /* a first byte has been checked */
   int fdq[MAX_PENDING_FDS];
   int fdq_head, fdq_n;
@@ -196,8 +197,11 @@ static int obuf_reserve(herd_chan_t *ch, size_t more) {
   if (ch->ohead > 0) {
     memmove(ch->obuf, ch->obuf + ch->ohead, ch->olen - ch->ohead);
     for (size_t i = 0; i < ch->mark_n; i++) {
-      ch->marks[ch->mark_head + i].off -= ch->ohead;
-      ch->marks[ch->mark_head + i].end -= ch->ohead;
+      struct handle_mark *m = &ch->marks[ch->mark_head + i];
+      /* A handle line partly sent already starts before ohead: it now
+       * starts at 0 (its fd went with the part that was sent). */
+      m->off = m->off > ch->ohead ? m->off - ch->ohead : 0;
+      m->end -= ch->ohead;
     }
     ch->olen -= ch->ohead;
     ch->ohead = 0;
@@ -317,9 +321,9 @@ int herd_chan_send(herd_chan_t *ch, const char *json, size_t len, int fd) {
   size_t queued = herd_chan_queued(ch);
   if (queued >= AUTO_FLUSH) {
     ssize_t r = herd_chan_flush(ch);
-    if (r < 0 && r != -EPIPE)
-      return (int)r;
-    queued = r < 0 ? 0 : (size_t)r;
+    if (r < 0)
+      return (int)r; /* -EPIPE: the peer is gone, it will never arrive */
+    queued = (size_t)r;
   }
   return queued > HERD_CHAN_HIGH_WATER ? 1 : 0;
 }
@@ -554,6 +558,10 @@ static int internal(herd_chan_t *ch, const char *line, size_t len,
 int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
   if (!ch || !msg)
     return -EINVAL;
+  if (ch->toolong_pending) {
+    ch->toolong_pending = 0;
+    return HERD_ETOOLONG;
+  }
   for (;;) {
     char *base = ch->rbuf;
     if (!ch->started && ch->rlen > 0) {
@@ -618,6 +626,13 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
   }
 }
 
+int herd__chan_pending(const herd_chan_t *ch) {
+  if (ch->eof || ch->toolong_pending)
+    return 1;
+  return ch->rlen > ch->rscan &&
+         memchr(ch->rbuf + ch->rscan, '\n', ch->rlen - ch->rscan) != NULL;
+}
+
 /* ---- blocking helpers -------------------------------------------- */
 
 /* Is the line an internal message with this cmd? */
@@ -640,16 +655,36 @@ static int is_cmd(const char *line, size_t len, const char *quoted) {
  *    for each other's ACK do not deadlock; recv then delivers it without
  *    answering twice. A handle line without an fd is NACKed and dropped,
  *    as recv would. */
-static void scan_control(herd_chan_t *ch) {
+static int scan_control(herd_chan_t *ch) {
   static const char done[] = "{\"cmd\":\"NODE_DONE\"}";
-  if (ch->discarding)
-    return; /* the line being dropped has no end yet */
+  if (ch->discarding) {
+    /* A line recv began dropping: finish dropping it as it would. */
+    char *nl = ch->rlen > ch->rstart
+                   ? memchr(ch->rbuf + ch->rstart, '\n', ch->rlen - ch->rstart)
+                   : NULL;
+    if (!nl) {
+      ch->rstart = ch->rscan = ch->rlen;
+      return 0;
+    }
+    ch->rstart = ch->rscan = (size_t)(nl - ch->rbuf) + 1;
+    ch->discarding = 0;
+  }
   size_t pos = ch->rstart;
   int k = 0; /* handle lines seen, each with its fd in the queue */
   while (pos < ch->rlen) {
     char *nl = memchr(ch->rbuf + pos, '\n', ch->rlen - pos);
-    if (!nl)
-      return;
+    if (!nl) {
+      if (ch->rlen - pos <= ch->max_message)
+        return 0;
+      if (pos != ch->rstart)
+        return HERD_ETOOLONG; /* recv must take the lines before it */
+      /* The next line is too long: drop it as it streams in, as recv
+       * would, and let recv report it in its turn. */
+      ch->discarding = 1;
+      ch->toolong_pending = 1;
+      ch->rstart = ch->rscan = ch->rlen;
+      return 0;
+    }
     char *line = ch->rbuf + pos;
     size_t len = (size_t)(nl - line);
     pos = (size_t)(nl - ch->rbuf) + 1;
@@ -677,6 +712,7 @@ static void scan_control(herd_chan_t *ch) {
       memset(line + sizeof done - 1, ' ', len - (sizeof done - 1));
     }
   }
+  return 0;
 }
 
 static int wait_fd(int fd, short events, uint64_t deadline) {
@@ -729,7 +765,9 @@ int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
       return 0;
     size_t before = herd_chan_queued(ch);
     int awaiting = ch->awaiting_ack;
-    scan_control(ch);
+    int sc = scan_control(ch);
+    if (sc < 0)
+      return sc;
     if (ch->awaiting_ack != awaiting || herd_chan_queued(ch) != before)
       continue; /* an ACK came, or we owe one: go round */
     if (ch->awaiting_ack) {

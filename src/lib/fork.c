@@ -51,10 +51,19 @@ int herd_fork(herd_child_t *child, herd_chan_t **chan, const char *file,
     r = -ENOMEM;
     goto out;
   }
-  for (size_t i = 0; i < nenv; i++)
-    env[i] = opts->env[i];
-  env[nenv] = fdvar;
-  env[nenv + 1] = "NODE_CHANNEL_SERIALIZATION_MODE=json";
+  size_t k = 0;
+  for (size_t i = 0; i < nenv; i++) {
+    /* The channel's own variables are ours to set: a caller's (say,
+     * copied from our own environment) would come first and win. */
+    const char *e = opts->env[i];
+    if (!strncmp(e, "NODE_CHANNEL_FD=", 16) || !strcmp(e, "NODE_CHANNEL_FD") ||
+        !strncmp(e, "NODE_CHANNEL_SERIALIZATION_MODE=", 32) ||
+        !strcmp(e, "NODE_CHANNEL_SERIALIZATION_MODE"))
+      continue;
+    env[k++] = e;
+  }
+  env[k] = fdvar;
+  env[k + 1] = "NODE_CHANNEL_SERIALIZATION_MODE=json";
   if (opts->nfds)
     memcpy(fds, opts->fds, opts->nfds * sizeof *fds);
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {

@@ -53,6 +53,10 @@ int herd__json_validate(const char *text, size_t len);
 int herd__json_member(const char *text, size_t len, const char *key,
                       const char **val, size_t *vlen);
 
+/* Has the channel something for herd_chan_recv without reading the
+ * socket (a complete line buffered, or its end)? */
+int herd__chan_pending(const herd_chan_t *ch);
+
 /* Fill a->text from a->ss (inet families). */
 void herd__addr_format(herd_addr_t *a);
 

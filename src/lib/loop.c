@@ -540,6 +540,28 @@ static void flush_chans(herd_loop_t *l) {
   }
 }
 
+/* Messages already in a channel's buffer (more than one batch came in a
+ * read, or herd_chan_flush_wait buffered them) make no socket event:
+ * the loop must not sleep while any wait. */
+static int chans_pending(herd_loop_t *l) {
+  for (struct watcher *w = l->chans; w; w = w->cnext)
+    if (herd__chan_pending(w->chan))
+      return 1;
+  return 0;
+}
+
+static int run_pending_chans(herd_loop_t *l) {
+  int ran = 0;
+  for (struct watcher *w = l->chans, *next; w; w = next) {
+    next = w->cnext; /* run_chan may unlink w (its end) */
+    if (!w->dead && herd__chan_pending(w->chan)) {
+      run_chan(l, w, EPOLLIN);
+      ran++;
+    }
+  }
+  return ran;
+}
+
 /* ---- execs ----------------------------------------------------- */
 
 static void exec_step(herd_loop_t *l, struct exec_rec *e);
@@ -739,6 +761,8 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
   /* What was sent outside a callback since the last turn goes out now,
    * or the wait below could outlast a reply that needs it. */
   flush_chans(l);
+  if (chans_pending(l))
+    timeout_ms = 0;
   struct epoll_event evs[64];
   int n = epoll_wait(l->epfd, evs, 64, timeout_ms);
   if (n < 0)
@@ -779,6 +803,7 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
     else if (r > 0)
       ran += r;
   }
+  ran += run_pending_chans(l);
   flush_chans(l);
   reap_dead(l);
   return err ? err : ran;
