@@ -87,7 +87,11 @@ static void conn_close(struct conn *c) {
       *pp = c->next;
       break;
     }
-  /* close() also removes it from the epoll set */
+  /* Out of the epoll set first: close() alone removes it only when no
+   * other process holds the same file - and a connection handed over by
+   * the master (roundrobin) may still be open there for a moment, which
+   * would leave an event pointing at this freed conn. */
+  epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   free(c);
   nconns--;

@@ -793,7 +793,7 @@ TEST_T(herd_run_as_pid1_reaps_orphans, 60) {
   CHECK_EQ(hp_stop(&h, 0), 0);
 }
 
-TEST_T(herd_run_roundrobin_takes_turns, 60) {
+TEST_T(herd_run_roundrobin_takes_turns_and_reloads, 90) {
   struct hp h;
   const char *args[] = {"run", "-w", "2", "--balance", "roundrobin", "-l", "127.0.0.1:0",
                         "--", hello_http(), NULL};
@@ -817,5 +817,26 @@ TEST_T(herd_run_roundrobin_takes_turns, 60) {
     CHECK_MSG(http_on(fd, "/", 1, body, sizeof body) == 200, "%s", last_err);
   }
   close(fd);
+  /* a reload under load: keep-alive and new-connection clients at once
+   * (this found hello-http closing handed-over sockets without taking
+   * them out of epoll first: the stale event cut another connection) */
+  struct loader l1, l2;
+  loader_start(&l1, h.port, 1);
+  loader_start(&l2, h.port, 0);
+  char body[64];
+  for (int i = 0; i < 300; i++)
+    CHECK_MSG(http_get(h.port, "/", body, sizeof body) == 200, "%s", last_err);
+  CHECK_OK(herd_child_kill(&h.c, SIGHUP, 0));
+  for (int i = 0; i < 500; i++)
+    CHECK_MSG(http_get(h.port, "/", body, sizeof body) == 200, "%s", last_err);
+  HP_WAIT(&h, "reload done", 1);
+  HP_WAIT(&h, "stopped, up", 2);
+  for (int i = 0; i < 300; i++)
+    CHECK_MSG(http_get(h.port, "/", body, sizeof body) == 200, "%s", last_err);
+  long ok1, bad1, ok2, bad2;
+  loader_stop(&l1, &ok1, &bad1);
+  loader_stop(&l2, &ok2, &bad2);
+  CHECK_MSG(bad1 == 0 && bad2 == 0, "failed: %ld keep-alive, %ld new-connection",
+            bad1, bad2);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
