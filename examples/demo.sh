@@ -2,13 +2,15 @@
 # demo.sh - a tour of the examples: `make demo` runs `sh examples/demo.sh BUILD`.
 #
 # Runs the examples that finish by themselves, each under a heading, then
-# says how to try the HTTP server, which runs until stopped.
+# says how to try the HTTP servers, which run until stopped.
 set -e
 
 build=${1:-build}
 ex=$build/examples
+src=$(dirname "$0")
 
-for prog in process-info threads spawn-exec blocking-compute; do
+for prog in process-info threads spawn-exec blocking-compute node-child \
+    fork-compute compute-worker; do
   if [ ! -x "$ex/$prog" ]; then
     echo "demo: $ex/$prog is missing: run 'make examples' first" >&2
     exit 1
@@ -41,3 +43,43 @@ In another, start a slow request, then a fast one: the fast one waits.
 (COMPUTE_N=1e9 makes /compute shorter; under socket activation, with
 LISTEN_FDS and LISTEN_PID set, it serves fd 3 instead.)
 EOF
+
+heading "node-child: a C parent and a Node.js child on one IPC channel"
+"$ex/node-child" "$src/node-child.js"
+
+heading "fork-compute: the cure - the computation goes to a forked child"
+cat <<EOF
+The same server, but /compute is sent over a channel to a child made with
+herd_fork_fn; the loop stays free. In one terminal:
+
+    PORT=3000 $ex/fork-compute
+
+In another, the fast request is answered at once this time:
+
+    curl localhost:3000/compute & curl localhost:3000/
+
+(Kill the child - its pid is printed - and the requests it had get 503
+while a new child is forked. Ctrl-C: the child is stopped and reaped.)
+EOF
+
+heading "node-offload: a Node.js server with a C worker"
+if command -v node >/dev/null 2>&1; then
+  if [ "$build" = build ]; then
+    run="node $src/node-offload.js"
+  else
+    run="HERD_COMPUTE_WORKER=$ex/compute-worker node $src/node-offload.js"
+  fi
+  cat <<EOF
+Node serves HTTP and hands /compute to a C program on Node's own IPC
+channel ($ex/compute-worker, spawned with stdio [0, 1, 2, 'ipc']).
+In one terminal:
+
+    PORT=3000 $run
+
+In another:
+
+    curl localhost:3000/compute & curl localhost:3000/
+EOF
+else
+  echo "node is not installed: skipped (node-offload.js needs plain node)"
+fi

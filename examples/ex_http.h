@@ -9,6 +9,7 @@
  *   ex_http_parse()     one HTTP/1.x request head from a buffer
  *   ex_http_respond()   a text/plain answer
  *   ex_conn_readable()  read a connection, answer each complete request
+ *   ex_conn_answer()    answer a request whose handler said EX_HTTP_LATER
  *
  * Deliberately minimal: GET only, no chunked bodies, requests up to
  * EX_CONN_BUF bytes, HTTP/1.1 keep-alive unless "Connection: close"
@@ -410,27 +411,34 @@ typedef struct ex_conn {
   int fd;                 /* non-blocking */
   size_t len;             /* bytes in buf */
   char buf[EX_CONN_BUF];
+  int waiting;            /* a request's answer is due later (EX_HTTP_LATER) */
+  int keep_alive;         /* that request's keep_alive */
 } ex_conn_t;
 
+/* A handler's status for "the answer comes later": the server answers it
+ * with ex_conn_answer, when the result is there. */
+#define EX_HTTP_LATER 0
+
 /* Route a GET request: write a NUL-terminated body of at most cap bytes
- * and return the HTTP status. */
+ * and return the HTTP status, or EX_HTTP_LATER. */
 typedef int (*ex_handler_fn)(const ex_req_t *req, char *body, size_t cap,
                              void *data);
 
-/* The connection is readable: read what is there and answer every
- * complete request in the buffer, pipelined ones too. Returns 1 to keep
- * watching it, 0 when it is done (the peer left, an error, a bad request
- * or "Connection: close"): the caller then closes c->fd. */
-static inline int ex_conn_readable(ex_conn_t *c, ex_handler_fn handler,
-                                   void *data) {
-  ssize_t n = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
+/* A new connection on fd, nothing read yet. */
+static inline void ex_conn_init(ex_conn_t *c, int fd) {
+  c->fd = fd;
+  c->len = 0;
+  c->waiting = 0;
+  c->keep_alive = 0;
+}
 
-  if (n == 0)
-    return 0;
-  if (n < 0)
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-  c->len += (size_t)n;
-  for (;;) {
+/* Answer every complete request in the buffer, pipelined ones too, in
+ * order: a request whose handler returns EX_HTTP_LATER stops the line
+ * (c->waiting) until ex_conn_answer. Returns 1 to keep the connection, 0
+ * when it is done (an error, a bad request or "Connection: close"). */
+static inline int ex_conn_process(ex_conn_t *c, ex_handler_fn handler,
+                                  void *data) {
+  while (!c->waiting) {
     char body[512] = "";
     ex_req_t req;
     int rc = ex_http_parse(c->buf, c->len, &req), status;
@@ -455,13 +463,54 @@ static inline int ex_conn_readable(ex_conn_t *c, ex_handler_fn handler,
     } else {
       status = handler(&req, body, sizeof body, data);
     }
-    if (ex_http_respond(c->fd, status, body, req.keep_alive,
-                        status == 405 ? "Allow: GET\r\n" : NULL) < 0 ||
-        !req.keep_alive)
+    if (status == EX_HTTP_LATER) {
+      c->waiting = 1;
+      c->keep_alive = req.keep_alive;
+    } else if (ex_http_respond(c->fd, status, body, req.keep_alive,
+                               status == 405 ? "Allow: GET\r\n" : NULL) < 0 ||
+               !req.keep_alive) {
       return 0;
+    }
     memmove(c->buf, c->buf + req.len, c->len - req.len);
     c->len -= req.len;
   }
+  return 1;
+}
+
+/* The connection is readable: read what is there and answer what is
+ * complete (ex_conn_process). Returns 1 to keep watching it, 0 when it is
+ * done (the peer left, an error, a bad request or "Connection: close"):
+ * the caller then closes c->fd. While c->waiting nothing is read (the
+ * caller stops watching its input until ex_conn_answer): requests are
+ * answered in order, and the buffer cannot fill up behind a slow one. */
+static inline int ex_conn_readable(ex_conn_t *c, ex_handler_fn handler,
+                                   void *data) {
+  ssize_t n;
+
+  if (c->waiting)
+    return 1;
+  n = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
+  if (n == 0)
+    return 0;
+  if (n < 0)
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+  c->len += (size_t)n;
+  return ex_conn_process(c, handler, data);
+}
+
+/* Answer the request that waits (c->waiting) with STATUS and BODY, then
+ * go on with the requests buffered behind it. Returns 1 to keep the
+ * connection (c->waiting may be set again by a pipelined one), 0 when it
+ * is done: the caller then closes c->fd. */
+static inline int ex_conn_answer(ex_conn_t *c, int status, const char *body,
+                                 ex_handler_fn handler, void *data) {
+  if (!c->waiting)
+    return 1;
+  c->waiting = 0;
+  if (ex_http_respond(c->fd, status, body, c->keep_alive, NULL) < 0 ||
+      !c->keep_alive)
+    return 0;
+  return ex_conn_process(c, handler, data);
 }
 
 #endif /* EX_HTTP_H */

@@ -416,9 +416,12 @@ int herd_fork(herd_child_t *child, herd_chan_t **chan, const char *file,
 
 /* Fork the calling process: the child runs fn(its channel, arg) and ends
  * with _exit(fn's return value) after flushing stdio; it never returns
- * into the caller. The parent gets the child and its channel. As fork(2):
- * in a multi-threaded parent the child may only use what is safe after
- * fork. Returns 0 or -errno. */
+ * into the caller. The parent gets the child and its channel. The child
+ * starts with an empty signal mask (handlers are kept, as fork(2) does)
+ * and a copy of every fd of the parent: close what it does not need, and
+ * do not use the parent's herd_loop there (its epoll set is shared with
+ * the parent: make a new loop). In a multi-threaded parent the child may
+ * only use what is safe after fork. Returns 0 or -errno. */
 int herd_fork_fn(herd_child_t *child, herd_chan_t **chan,
                  int (*fn)(herd_chan_t *ch, void *arg), void *arg);
 

@@ -104,6 +104,10 @@ struct fork_fn_arg {
 /* In the forked child: never returns. */
 static int fork_fn_child(void *p) {
   struct fork_fn_arg *a = p;
+  /* A fresh signal mask: the parent's loop blocks the signals it reads
+   * through signalfd, and a child that kept them blocked could not be
+   * stopped with herd_child_kill(SIGTERM). */
+  sigemptyset(&a->mask);
   (void)pthread_sigmask(SIG_SETMASK, &a->mask, NULL);
   herd__close(a->drop);
   herd_chan_t *ch = NULL;
@@ -133,11 +137,8 @@ int herd_fork_fn(herd_child_t *child, herd_chan_t **chan,
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return -errno;
   struct fork_fn_arg a = {.fn = fn, .arg = arg, .keep = sv[1], .drop = sv[0]};
-  int r = -pthread_sigmask(SIG_SETMASK, NULL, &a.mask);
-  if (r == 0) {
-    fflush(NULL); /* or buffered output would be written twice */
-    r = herd__os_launch(fork_fn_child, &a, 0, &child->pid, &child->pidfd);
-  }
+  fflush(NULL); /* or buffered output would be written twice */
+  int r = herd__os_launch(fork_fn_child, &a, 0, &child->pid, &child->pidfd);
   herd__close(sv[1]);
   if (r < 0) {
     herd__close(sv[0]);
