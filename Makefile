@@ -40,7 +40,7 @@ SHARED_REAL := $(BUILD)/libherd.so.$(VERSION)
 SHARED_SONAME := libherd.so.$(SOMAJOR)
 SHARED := $(BUILD)/libherd.so
 
-.PHONY: all lib herd examples tests test demo install uninstall clean bench
+.PHONY: all lib herd examples tests test demo tour install uninstall clean bench
 all: lib herd examples
 
 herd: $(HERD_BIN)
@@ -84,7 +84,12 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 test: all tests
 	HERD_BUILD=$(BUILD) HERD_SANITIZE=$(SANITIZE) $(TEST_BIN) $(TESTS)
 
+# herd's main job on a built-in default (see examples/cluster-demo.sh)
 demo: all
+	@sh examples/cluster-demo.sh $(BUILD)
+
+# a tour of the libherd examples that finish by themselves
+tour: all
 	@sh examples/demo.sh $(BUILD)
 
 bench: all
