@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "ex_compute.h"
 #include "ex_http.h"
 
 #define PROG "blocking-compute"
@@ -26,26 +27,7 @@
 static ex_conn_t conns[MAX_CONNS];
 static int nconns;
 
-static int64_t now_ms(void) {
-  struct timespec ts;
 
-  if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-    return -1;
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The work, as the JavaScript `for (let i = 0; i < n; i++) sum += i`. */
-static uint64_t sum_below(uint64_t n) {
-  uint64_t sum = 0;
-
-  for (uint64_t i = 0; i < n; i++) {
-    sum += i;
-    /* An empty asm that "may change" sum: the compiler must really do
-     * every addition instead of computing n * (n - 1) / 2. */
-    __asm__ volatile("" : "+r"(sum));
-  }
-  return sum;
-}
 
 static int route(const ex_req_t *req, char *body, size_t cap, void *data) {
   uint64_t n = *(const uint64_t *)data, sum;
@@ -59,9 +41,9 @@ static int route(const ex_req_t *req, char *body, size_t cap, void *data) {
   if (strcmp(req->path, "/compute") == 0) {
     printf("GET /compute: adding up %" PRIu64 " numbers; the loop is"
            " blocked until done\n", n);
-    t0 = now_ms();
-    sum = sum_below(n);
-    printf("GET /compute: done in %" PRId64 " ms\n", now_ms() - t0);
+    t0 = ex_now_ms();
+    sum = ex_sum_below(n);
+    printf("GET /compute: done in %" PRId64 " ms\n", ex_now_ms() - t0);
     snprintf(body, cap, "Sum is %" PRIu64 "\n", sum);
     return 200;
   }
@@ -70,26 +52,6 @@ static int route(const ex_req_t *req, char *body, size_t cap, void *data) {
   return 404;
 }
 
-/* COMPUTE_N: a whole number up to 6e9 (the sum then still fits in 64
- * bits), written as digits or as 3e9. */
-static int compute_n(uint64_t *n) {
-  const char *s = getenv("COMPUTE_N");
-  char *end;
-  double v;
-
-  *n = 3000000000u;
-  if (s == NULL)
-    return 0;
-  errno = 0;
-  v = strtod(s, &end);
-  if (errno != 0 || end == s || *end != '\0' || !(v >= 0 && v <= 6e9) ||
-      v != (double)(uint64_t)v) {
-    fprintf(stderr, PROG ": bad COMPUTE_N '%s' (a whole number, 0-6e9)\n", s);
-    return -1;
-  }
-  *n = (uint64_t)v;
-  return 0;
-}
 
 static void accept_all(int lfd) {
   while (nconns < MAX_CONNS) {
@@ -118,7 +80,7 @@ int main(void) {
 
   /* One line per event, even into a pipe or a log file. */
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (compute_n(&n) < 0 || (sfd = ex_stop_signals(PROG)) < 0)
+  if (ex_compute_n(PROG, &n) < 0 || (sfd = ex_stop_signals(PROG)) < 0)
     return 1;
   if ((lfd = ex_listen(PROG, 3000)) < 0)
     return 1;

@@ -8,8 +8,8 @@
  *   ex_compute_n()   the COMPUTE_N setting (default 3e9)
  *   ex_json_u64()    a whole-number member of a JSON object
  *
- * Used by fork-compute (its forked child) and compute-worker (the C child
- * of node-offload.js). Messages: {"id":N,"n":COUNT} in, {"id":N,"sum":S}
+ * Used by blocking-compute, fork-compute (its forked child) and
+ * compute-worker (the C child of node-offload.js). Messages: {"id":N,"n":COUNT} in, {"id":N,"sum":S}
  * out.
  */
 #ifndef EX_COMPUTE_H

@@ -715,6 +715,13 @@ static int scan_control(herd_chan_t *ch) {
   return 0;
 }
 
+/* A herd__now_ms() deadline for a timeout (-1: none, 0). */
+static uint64_t deadline_of(int timeout_ms) {
+  if (timeout_ms < 0)
+    return 0;
+  return herd__now_ms() + (uint64_t)timeout_ms;
+}
+
 static int wait_fd(int fd, short events, uint64_t deadline) {
   struct pollfd p = {.fd = fd, .events = events};
   int left = herd__ms_left(deadline);
@@ -730,9 +737,7 @@ int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
                         int timeout_ms) {
   if (!ch || timeout_ms < -1)
     return -EINVAL;
-  uint64_t deadline = timeout_ms < 0 ? 0 : herd__now_ms() + (uint64_t)timeout_ms;
-  if (timeout_ms == 0)
-    deadline = herd__now_ms();
+  uint64_t deadline = deadline_of(timeout_ms);
   for (;;) {
     /* Our replies (ACKs) and queued messages must move too, or a peer
      * waiting on them never answers. */
@@ -754,9 +759,7 @@ int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
 int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
   if (!ch || timeout_ms < -1)
     return -EINVAL;
-  uint64_t deadline = timeout_ms < 0 ? 0 : herd__now_ms() + (uint64_t)timeout_ms;
-  if (timeout_ms == 0)
-    deadline = herd__now_ms();
+  uint64_t deadline = deadline_of(timeout_ms);
   for (;;) {
     ssize_t q = herd_chan_flush(ch);
     if (q < 0)
