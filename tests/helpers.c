@@ -205,6 +205,10 @@ int test_helper_main(int argc, char **argv) {
            count);
     return 0;
   }
+  if (!strcmp(role, "retire-now")) {
+    /* a worker that asks to be replaced as soon as it starts */
+    return herd_retire() == 1 ? 3 : 1;
+  }
   if (!strcmp(role, "listfds-wait")) {
     /* list our fds on stdout, then wait to be stopped (SIGTERM) */
     if (listfds(1) != 0)

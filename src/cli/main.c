@@ -30,6 +30,7 @@ static const char *prog_name = "herd";
 struct cli {
   const char *name;
   int quiet;
+  int errors; /* error lines printed (so the exit needs no other) */
   const char *listen[MAX_LISTEN + 1];
   int nlisten;
   const char *env[MAX_ENV + 1];
@@ -109,7 +110,7 @@ static long parse_duration(const char *opt, const char *s) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || end == s || v < 0)
+  if (errno || end == s || !(v >= 0)) /* !(>= 0) also refuses NaN */
     die_usage("%s: '%s' is not a duration (500ms, 5s, 2m)", opt, s);
   double ms;
   if (!*end || !strcmp(end, "ms"))
@@ -174,10 +175,18 @@ static void on_event(const herd_event_t *ev, void *data) {
     /* Always said, even quiet: with port 0 it is how you learn the port. */
     fprintf(stderr, "herd[%s]: listening on %s\n", cli->name, ev->text);
     return;
-  case HERD_EV_ERROR:
-    fprintf(stderr, "herd[%s]: %s%s%s\n", cli->name, ev->text ? ev->text : "",
-            ev->text ? ": " : "", herd_strerror(ev->code));
+  case HERD_EV_ERROR: {
+    char ts[40];
+    stamp(ts, sizeof ts);
+    char who[64] = "";
+    if (ev->slot >= 0)
+      snprintf(who, sizeof who, "worker %d: ", ev->slot);
+    fprintf(stderr, "%s herd[%s]: %s%s%s%s\n", ts, cli->name, who,
+            ev->text ? ev->text : "", ev->text ? ": " : "",
+            herd_strerror(ev->code));
+    cli->errors++;
     return;
+  }
   case HERD_EV_ALL_READY:
     (void)herd_notify("READY=1"); /* to systemd, if it runs us */
     snprintf(what, sizeof what, "all %d workers ready", ev->code);
@@ -225,17 +234,27 @@ static void on_event(const herd_event_t *ev, void *data) {
              ev->slot, (int)ev->pid);
     break;
   case HERD_EV_RETIRE:
-    snprintf(what, sizeof what, "worker %d, pid %d, retires: starting its successor",
-             ev->slot, (int)ev->pid);
+    snprintf(what, sizeof what, "worker %d, pid %d, retires: %s", ev->slot,
+             (int)ev->pid,
+             ev->code ? "starting its successor"
+                      : "it is replaced when it exits (it retired early)");
     break;
   case HERD_EV_STATUS:
     snprintf(what, sizeof what, "worker %d status: %s", ev->slot, ev->text);
     break;
   case HERD_EV_RELOAD:
-    if (!strcmp(ev->text, "begin"))
-      (void)herd_notify("RELOADING=1");
-    else if (!strcmp(ev->text, "done"))
-      (void)herd_notify("READY=1");
+    if (!strcmp(ev->text, "begin")) {
+      /* systemd's Type=notify-reload wants the time with it */
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      char msg[96];
+      snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)now.tv_sec * 1000000ull +
+                   (unsigned long long)now.tv_nsec / 1000u);
+      (void)herd_notify(msg);
+    } else {
+      (void)herd_notify("READY=1"); /* done, or failed: we serve either way */
+    }
     snprintf(what, sizeof what, "reload %s", ev->text);
     break;
   case HERD_EV_SCALE:
@@ -400,6 +419,8 @@ static int cmd_run(int argc, char **argv) {
       break;
     case 'U':
       o.min_uptime_ms = (int)parse_duration("--min-uptime", optarg);
+      if (!o.min_uptime_ms)
+        o.min_uptime_ms = 1; /* "0": no worker counts as dying early */
       break;
     case 'c':
       o.spawn.cwd = optarg;
@@ -429,7 +450,7 @@ static int cmd_run(int argc, char **argv) {
     }
   }
   if (optind >= argc)
-    die_usage("run: no command given (herd run [OPTIONS] -- CMD [ARGS...])");
+    die_usage("no command given (herd run [OPTIONS] -- CMD [ARGS...])");
   char **cmd = argv + optind;
   if (!cli.name) {
     const char *b = strrchr(cmd[0], '/');
@@ -497,14 +518,11 @@ static int cmd_run(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   int r = herd_cluster_run(&o, NULL, NULL);
-  if (r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR) {
-    /* the engine has named the address or the worker failure */
-    fprintf(stderr, "%s: cannot start '%s': %s\n", prog_name, cmd[0],
-            herd_strerror(r));
-    return 1;
-  }
   if (r < 0) {
-    fprintf(stderr, "%s: %s\n", prog_name, herd_strerror(r));
+    /* The engine said what failed (an address, the first worker) in an
+     * error line; one more only if it could not. */
+    if (!cli.errors)
+      fprintf(stderr, "%s: %s\n", prog_name, herd_strerror(r));
     return 1;
   }
   if (r > 0) {

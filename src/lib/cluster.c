@@ -96,9 +96,14 @@ struct herd_cluster {
   int kills;            /* workers SIGKILLed at stop */
   int reloading;
   int reload_cursor;
+  struct worker *reload_wait; /* the successor the reload waits for */
   int reload_again;
   int all_ready_sent;
   int done;
+  int chld_saved;
+  struct sigaction old_chld;
+  uint64_t stop_ms;     /* when the first stop request came */
+  int stop_sig;
   int rr_next;          /* roundrobin: the slot to try first */
   int rr_paused;        /* roundrobin: accepting is off, no worker free */
   herd_timer_t rr_timer;
@@ -291,10 +296,13 @@ static void became_ready(herd_cluster_t *c, struct worker *w) {
     s->cur = w;
     s->succ = NULL;
     stop_worker(c, old, old && old->retiring ? "retired" : "reload");
-    if (c->reloading && c->reload_cursor == w->slot) {
-      c->reload_cursor++;
-      reload_next(c);
-    }
+  }
+  if (c->reloading && c->reload_wait == w) {
+    /* The slot is done (also when its old worker died meanwhile and
+     * this one was promoted already): on to the next. */
+    c->reload_wait = NULL;
+    c->reload_cursor++;
+    reload_next(c);
   }
   rr_resume(c);
   if (!c->shutting_down && !c->reloading && !c->all_ready_sent &&
@@ -435,6 +443,14 @@ static int fork_worker(void *p) {
   setenv("LISTEN_PID", buf, 1);
   snprintf(buf, sizeof buf, "%d", f->slot);
   setenv("HERD_WORKER_ID", buf, 1);
+  {
+    char names[16 * 12] = "";
+    size_t nl = 0;
+    for (int i = 0; i < nfds && nl + 12 < sizeof names; i++)
+      nl += (size_t)snprintf(names + nl, sizeof names - nl, "%slisten%d",
+                             i ? ":" : "", i);
+    setenv("LISTEN_FDNAMES", names, 1);
+  }
   setenv("NOTIFY_SOCKET", c->notify_name, 1);
   int r = c->worker_main(c->arg);
   fflush(NULL);
@@ -685,10 +701,24 @@ static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
     s->cur = NULL;
   if (was_succ)
     s->succ = NULL;
+  if (c->reloading && c->reload_wait == w) {
+    c->reload_wait = NULL;
+    if (!s->active) {
+      /* its slot was scaled away meanwhile: the reload goes on */
+      c->reload_cursor++;
+      reload_next(c);
+    } else {
+      emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0,
+           "failed: a new worker exited before it was ready; keeping the "
+           "old workers of the slots not reloaded yet");
+      c->reloading = 0;
+      c->reload_again = 0;
+    }
+  }
   if (!c->shutting_down && s->active) {
     if (was_succ) {
       /* A successor that died before taking over. */
-      if (c->reloading) {
+      if (0) {
         emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0,
              "failed: a new worker exited before it was ready; keeping the "
              "old workers");
@@ -791,7 +821,15 @@ static void reload_next(herd_cluster_t *c) {
     struct slot *s = c->slots[c->reload_cursor];
     if (s->active && s->cur && s->cur->alive && !s->succ &&
         s->cur->state != W_STOPPING) {
-      start_worker(c, c->reload_cursor, 1);
+      if (start_worker(c, c->reload_cursor, 1) < 0)
+        return; /* start_worker reported the failed reload */
+      if (!s->succ) {
+        /* ready at once (--ready immediate): became_ready has promoted
+         * it already, before we knew to wait for it */
+        c->reload_cursor++;
+        continue;
+      }
+      c->reload_wait = s->succ;
       return; /* continues when the successor is ready */
     }
     c->reload_cursor++;
@@ -843,6 +881,8 @@ static void scale(herd_cluster_t *c, int delta) {
   if (c->shutting_down)
     return;
   if (delta > 0) {
+    if (c->want >= 4096)
+      return; /* the same bound as at start */
     int id = 0;
     while (id < c->nslots && c->slots[id]->active)
       id++;
@@ -872,6 +912,9 @@ static void scale(herd_cluster_t *c, int delta) {
 }
 
 static void shutdown_all(herd_cluster_t *c, int graceful, int sig) {
+  if (c->shutting_down && sig == c->stop_sig &&
+      herd__now_ms() - c->stop_ms < 1000)
+    return; /* the same request delivered twice (GNU timeout does) */
   if (c->shutting_down) {
     /* A second request: no more waiting. */
     for (struct worker *w = c->workers; w; w = w->next)
@@ -885,6 +928,8 @@ static void shutdown_all(herd_cluster_t *c, int graceful, int sig) {
   }
   c->shutting_down = 1;
   c->graceful = graceful;
+  c->stop_ms = herd__now_ms();
+  c->stop_sig = sig;
   emit(c, HERD_EV_SHUTDOWN, -1, 0, 0, sig, 0, 0, graceful ? "graceful" : "stop");
   for (int i = 0; i < c->nslots; i++)
     herd_loop_timer_stop(c->loop, &c->slots[i]->restart_timer);
@@ -908,11 +953,26 @@ static void check_done(herd_cluster_t *c) {
 
 static void reap_all(herd_cluster_t *c) {
   for (;;) {
-    int status;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid <= 0)
-      return; /* 0: none left to reap now; ECHILD: no children */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    /* Look first, reap after: while a worker is an unreaped zombie its
+     * pid - its process group's id - cannot be reused, so what it left
+     * running in its group (as systemd's KillMode=mixed) can be killed
+     * without any chance of hitting a stranger. */
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+      if (errno == EINTR)
+        continue;
+      return; /* ECHILD: no children */
+    }
+    if (si.si_pid == 0)
+      return; /* none left to reap now */
+    pid_t pid = si.si_pid;
     struct worker *w = find_pid(c, pid);
+    if (w)
+      (void)kill(-pid, SIGKILL);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+      ;
     if (w)
       worker_exited(c, w, status);
     /* else: an orphan re-parented to us (PID 1, subreaper): reaped. */
@@ -938,6 +998,12 @@ static void signal_cb(herd_loop_t *loop, int sig, pid_t from, void *data) {
     break;
   case SIGUSR1:
     emit(c, HERD_EV_SIGNAL, -1, 0, 0, sig, 0, 0, "reopen logs");
+    break;
+  case SIGUSR2:
+  case SIGWINCH:
+  case SIGALRM:
+    /* Not ours to act on, but not worth dying for either. */
+    emit(c, HERD_EV_SIGNAL, -1, 0, 0, sig, 0, 0, "ignored");
     break;
   case SIGQUIT:
     shutdown_all(c, 1, sig);
@@ -1005,9 +1071,14 @@ static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
         !c->shutting_down) {
       /* It is going away by itself: start its successor now. */
       w->retiring = 1;
-      emit(c, HERD_EV_RETIRE, w->slot, w->pid, 0, 0, 0, 0, NULL);
       struct slot *s = c->slots[w->slot];
-      if (s->cur == w && !s->succ && s->active)
+      int min_up = c->o.min_uptime_ms ? c->o.min_uptime_ms : 1000;
+      int early = herd__now_ms() - w->started_ms < (uint64_t)min_up;
+      int now = s->cur == w && !s->succ && s->active && !early;
+      /* One that retires as soon as it starts is a crash loop in
+       * disguise: its successor comes after it exits, with backoff. */
+      emit(c, HERD_EV_RETIRE, w->slot, w->pid, now, 0, 0, 0, NULL);
+      if (now)
         start_worker(c, w->slot, 1);
     }
   }
@@ -1119,10 +1190,20 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
   }
   if ((r = open_notify(c)) < 0)
     goto out;
+  /* Inherited SIG_IGN for SIGCHLD would make the kernel reap workers
+   * behind our back: the default, for as long as we run. */
+  struct sigaction dfl = {.sa_handler = SIG_DFL}, old_chld;
+  if (sigaction(SIGCHLD, &dfl, &old_chld) < 0) {
+    r = -errno;
+    goto out;
+  }
+  c->chld_saved = 1;
+  c->old_chld = old_chld;
   if ((r = herd_loop_new(&c->loop)) < 0)
     goto out;
-  static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT,
-                             SIGHUP,  SIGTTIN, SIGTTOU, SIGUSR1};
+  static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT,  SIGQUIT,
+                             SIGHUP,  SIGTTIN, SIGTTOU, SIGUSR1,
+                             SIGUSR2, SIGWINCH, SIGALRM};
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
     if ((r = herd_loop_signal(c->loop, sigs[i], signal_cb, c)) < 0)
       goto out;
@@ -1184,6 +1265,8 @@ out:
     free(c->slots[i]);
   }
   herd_loop_free(c->loop);
+  if (c->chld_saved)
+    (void)sigaction(SIGCHLD, &c->old_chld, NULL);
   herd__close(c->notify_fd);
   if (c->own_fds)
     for (int i = 0; i < c->nlisten; i++) {

@@ -230,15 +230,6 @@ CHILD_FN static int child_main(void *arg) {
   if ((p->flags & HERD_SPAWN_SETPGID) && !(p->flags & HERD_SPAWN_SETSID) &&
       SYS(SYS_setpgid, 0, 0) < 0)
     child_fail(p, STAGE_SETPGID);
-  if (p->pdeathsig) {
-    if (SYS(SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig, 0, 0, 0) < 0)
-      child_fail(p, STAGE_PDEATHSIG);
-    /* The parent may have died before the prctl: then no signal comes. */
-    if (SYS(SYS_getppid) != p->parent) {
-      errno = ESRCH;
-      child_fail(p, STAGE_PDEATHSIG);
-    }
-  }
   /* The cwd before the uid change, as libuv: a directory only the parent
    * may enter is still a valid cwd. */
   if (p->cwd && SYS(SYS_chdir, p->cwd) < 0)
@@ -255,6 +246,17 @@ CHILD_FN static int child_main(void *arg) {
       child_fail(p, STAGE_SETGID);
     if ((p->flags & HERD_SPAWN_SETUID) && SYS(SYS_setuid, p->uid) < 0)
       child_fail(p, STAGE_SETUID);
+  }
+  /* After the uid change: the kernel clears the parent-death signal
+   * when the credentials change. */
+  if (p->pdeathsig) {
+    if (SYS(SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig, 0, 0, 0) < 0)
+      child_fail(p, STAGE_PDEATHSIG);
+    /* The parent may have died before the prctl: then no signal comes. */
+    if (SYS(SYS_getppid) != p->parent) {
+      errno = ESRCH;
+      child_fail(p, STAGE_PDEATHSIG);
+    }
   }
   if (p->lift) {
     /* Some source is another pair's target: lift every source above
