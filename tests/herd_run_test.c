@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -960,4 +961,57 @@ TEST_T(herd_run_early_retire_backs_off, 60) {
   HP_WAIT(&h, "restarting in 100 ms (backing off)", 1);
   HP_WAIT(&h, "restarting in 200 ms (backing off)", 1);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(herd_run_tells_its_own_supervisor_ready_and_stopping, 60) {
+  /* Under systemd (Type=notify): READY=1 once every worker is ready,
+   * RELOADING=1 + READY=1 around a reload, STOPPING=1 at the stop. */
+  int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  CHECK(s >= 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  char name[64];
+  int n = snprintf(name, sizeof name, "@herd-test-sd-%d", getpid());
+  memcpy(sa.sun_path, name, (size_t)n);
+  sa.sun_path[0] = '\0';
+  CHECK(bind(s, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n)) == 0);
+  static char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  char *argv[] = {herd, "run", "-w", "2", "-l", "127.0.0.1:0", "--ready", "notify", "--",
+                  (char *)hello_http(), NULL};
+  char var[96];
+  snprintf(var, sizeof var, "NOTIFY_SOCKET=%s", name);
+  const char *env[] = {var, NULL};
+  herd_spawn_opts_t o = {.env_mode = HERD_ENV_ADD, .env = env};
+  o.stdio[1].kind = HERD_STDIO_IGNORE;
+  o.stdio[2].kind = HERD_STDIO_PIPE;
+  struct hp h;
+  memset(&h, 0, sizeof h);
+  CHECK_OK(herd_spawn(&h.c, herd, argv, &o));
+  char buf[256];
+  ssize_t got = recv(s, buf, sizeof buf - 1, 0); /* blocks: the event */
+  CHECK(got > 0);
+  buf[got] = '\0';
+  CHECK_STR(buf, "READY=1");
+  /* by then both workers had said READY=1 to herd (not to us) */
+  CHECK(hp_wait(&h, "all 2 workers ready", 1, 1000));
+  CHECK_OK(herd_child_kill(&h.c, SIGHUP, 0));
+  got = recv(s, buf, sizeof buf - 1, 0);
+  CHECK(got > 0);
+  buf[got] = '\0';
+  CHECK_MSG(strncmp(buf, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0, "got %s", buf);
+  got = recv(s, buf, sizeof buf - 1, 0);
+  CHECK(got > 0);
+  buf[got] = '\0';
+  CHECK_STR(buf, "READY=1");
+  CHECK_OK(herd_child_kill(&h.c, SIGTERM, 0));
+  /* skip a second READY=1 (all workers ready again after the reload) */
+  do {
+    got = recv(s, buf, sizeof buf - 1, 0);
+    CHECK(got > 0);
+    buf[got] = '\0';
+  } while (!strcmp(buf, "READY=1"));
+  CHECK_STR(buf, "STOPPING=1");
+  CHECK_EQ(hp_stop(&h, 0), 0);
+  close(s);
 }
