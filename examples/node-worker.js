@@ -11,13 +11,18 @@ const http = require('http');
 const net = require('net');
 
 const id = process.env.HERD_WORKER_ID || '-';
+let stopping = false;
 const server = http.createServer((req, res) => {
   const body = req.url === '/pid' ? `${process.pid} ${id}\n` : 'Hello, World!\n';
-  res.writeHead(200, {
+  const headers = {
     'Content-Type': 'text/plain',
     'Content-Length': Buffer.byteLength(body),
     'X-Worker': id,
-  });
+  };
+  // Stopping: this response ends its connection (Node closes it after),
+  // so a keep-alive client is told before, never cut between requests.
+  if (stopping) headers.Connection = 'close';
+  res.writeHead(200, headers);
   res.end(body);
 });
 server.keepAliveTimeout = 5000;
@@ -32,13 +37,14 @@ if (fromHerd) {
   });
 }
 
-let stopping = false;
 process.on('SIGTERM', () => {
   if (stopping) return;
   stopping = true;
-  // close() stops accepting and waits for open connections; busy ones
-  // get 'Connection: close' on their next response (Node does that once
-  // the server is closing), idle keep-alive ones are closed now.
-  server.close(() => process.exit(0));
-  if (server.closeIdleConnections) server.closeIdleConnections();
+  // First a short grace: every busy connection gets one more response,
+  // with 'Connection: close' (see above), and ends after it. Only then
+  // stop accepting (the master keeps the socket: new connections wait in
+  // its queue for the other workers) - server.close() also closes the
+  // connections idle at that moment, which by then are idle for real,
+  // not between two requests of a busy client. Exit once all are closed.
+  setTimeout(() => server.close(() => process.exit(0)), 300);
 });

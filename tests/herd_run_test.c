@@ -662,16 +662,22 @@ TEST_T(herd_run_node_worker_serves_and_reloads, 90) {
     CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
     CHECK_STR(body, "Hello, World!\n");
   }
-  struct loader l;
+  /* a keep-alive client and a new-connection client across a reload
+   * (the keep-alive one found node-worker.js closing busy connections
+   * between two requests) */
+  struct loader l, lk;
   loader_start(&l, h.port, 0);
+  loader_start(&lk, h.port, 1);
   CHECK_OK(herd_child_kill(&h.c, SIGHUP, 0));
   for (int i = 0; i < 300; i++)
     CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
   HP_WAIT(&h, "reload done", 1);
   HP_WAIT(&h, "stopped, up", 2);
-  long ok, bad;
+  long ok, bad, okk, badk;
   loader_stop(&l, &ok, &bad);
-  CHECK_MSG(bad == 0, "%ld of %ld failed", bad, ok + bad);
+  loader_stop(&lk, &okk, &badk);
+  CHECK_MSG(bad == 0 && badk == 0, "failed: %ld of %ld new-connection, %ld of %ld keep-alive",
+            bad, ok + bad, badk, okk + badk);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
   CHECK(strstr(h.log, "code 0, stopped"));
 }
