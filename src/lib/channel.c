@@ -744,15 +744,21 @@ int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
     ssize_t q = herd_chan_flush(ch);
     if (q < 0 && q != -EPIPE)
       return (int)q;
-    int r = herd_chan_recv(ch, msg);
-    if (r != 0)
-      return r;
     short ev = POLLIN;
     if (herd_chan_events(ch) & EPOLLOUT)
       ev |= POLLOUT;
-    r = wait_fd(ch->fd, ev, deadline);
-    if (r < 0)
+    /* Nothing buffered: wait first. A read now would mostly say EAGAIN
+     * (the peer has not answered yet) - a system call for nothing. */
+    if (timeout_ms != 0 && !herd__chan_pending(ch) && !ch->gone) {
+      int r = wait_fd(ch->fd, ev, deadline);
+      if (r < 0)
+        return r;
+    }
+    int r = herd_chan_recv(ch, msg);
+    if (r != 0)
       return r;
+    if (timeout_ms == 0)
+      return -ETIMEDOUT;
   }
 }
 
