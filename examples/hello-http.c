@@ -239,8 +239,13 @@ static void on_conn(struct conn *c, uint32_t events) {
 
 static void add_conn(int fd);
 
+/* One connection per wakeup, as nginx's default (multi_accept off): with
+ * EPOLLEXCLUSIVE the next one wakes the next idle worker, so a burst of
+ * new connections is spread instead of taken by whoever woke first. */
+#define ACCEPTS_PER_WAKEUP 1
+
 static void accept_all(int lfd) {
-  for (int i = 0; i < 64; i++) {
+  for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
       return; /* EAGAIN: another worker took it, or nothing left */

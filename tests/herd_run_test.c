@@ -1021,3 +1021,40 @@ TEST_T(herd_run_tells_its_own_supervisor_ready_and_stopping, 60) {
   CHECK_EQ(hp_stop(&h, 0), 0);
   close(s);
 }
+
+TEST_T(herd_run_parks_only_crash_loops, 60) {
+  /* Workers that had run past --min-uptime are replaced at once however
+   * often they die; only early deaths count toward parking (and the
+   * backoff is capped so that a crash loop is parked within the window,
+   * not just slowed down). */
+  struct hp h;
+  const char *args[] = {"run", "-w", "1", "--min-uptime", "50ms", "--max-restarts", "2",
+                        "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  for (int k = 0; k < 5; k++) {
+    pid_t p[2];
+    CHECK_EQ(distinct_pids(h.port, 5, p, 2), 1);
+    herd_proc_stat_t ps;
+    for (int i = 0; i < 100; i++) { /* the rule is about its age */
+      CHECK_OK(herd_proc_stat(p[0], &ps));
+      if (ps.uptime_ms > 80)
+        break;
+      usleep(10000);
+    }
+    CHECK(kill(p[0], SIGKILL) == 0);
+    HP_WAIT(&h, "killed by signal 9", k + 1);
+    HP_WAIT(&h, "started", k + 2);
+  }
+  CHECK(strstr(h.log, "parked") == NULL);
+  CHECK(strstr(h.log, "backing off") == NULL);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+
+  const char *loop[] = {"run", "-w", "1", "--max-restarts", "3", "--restart-window", "2s",
+                        "--restart-cooldown", "30s", "--", "/bin/sh", "-c", "exit 1", NULL};
+  hp_start(&h, loop);
+  HP_WAIT(&h, "crashed 4 times in the restart window: parked", 1);
+  CHECK(strstr(h.log, "restarting in 333 ms (backing off)")); /* 2 s / (2 x 3) */
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}

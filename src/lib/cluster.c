@@ -645,7 +645,16 @@ static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime)
   int max_r = c->o.max_restarts ? c->o.max_restarts : 10;
   int window = c->o.restart_window_ms ? c->o.restart_window_ms : 60000;
   uint64_t now = herd__now_ms();
-  /* restarts within the window */
+  if (uptime >= (uint64_t)min_up) {
+    /* It ran long enough: a crash, not a crash loop. Replace it now and
+     * forget the early deaths before it (as PM2's unstable restarts). */
+    s->fails = 0;
+    s->nstarts = 0;
+    emit(c, HERD_EV_RESTART, s->id, 0, 0, 0, 0, 0, NULL);
+    start_worker(c, s->id, 0);
+    return;
+  }
+  /* An early death. Too many within the window: park the slot. */
   if (!s->starts)
     s->starts = calloc((size_t)max_r, sizeof *s->starts);
   int recent = 0;
@@ -657,7 +666,7 @@ static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime)
     s->nstarts = 0;
     s->fails = 0;
     uint64_t cool = (uint64_t)(c->o.cooldown_ms ? c->o.cooldown_ms : 60000);
-    emit(c, HERD_EV_PARKED, s->id, 0, recent, 0, cool, 0, NULL);
+    emit(c, HERD_EV_PARKED, s->id, 0, recent + 1, 0, cool, 0, NULL);
     (void)herd_loop_timer_start(c->loop, &s->restart_timer, cool, restart_cb, s);
     return;
   }
@@ -669,20 +678,20 @@ static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime)
       s->starts_head = (s->starts_head + 1) % max_r;
     }
   }
-  uint64_t delay = 0;
-  if (uptime < (uint64_t)min_up) {
-    s->fails++;
-    delay = (uint64_t)BACKOFF_BASE_MS << (s->fails > 9 ? 9 : s->fails - 1);
-    if (delay > BACKOFF_CAP_MS)
-      delay = BACKOFF_CAP_MS;
-  } else {
-    s->fails = 0;
-  }
+  /* Exponential backoff, capped so that max_restarts early deaths still
+   * fit in the window: a crash loop is parked (and reported), not just
+   * slowed down forever. */
+  uint64_t cap = (uint64_t)window / (2u * (uint64_t)max_r);
+  if (cap > BACKOFF_CAP_MS)
+    cap = BACKOFF_CAP_MS;
+  if (cap < BACKOFF_BASE_MS)
+    cap = BACKOFF_BASE_MS;
+  s->fails++;
+  uint64_t delay = (uint64_t)BACKOFF_BASE_MS << (s->fails > 9 ? 9 : s->fails - 1);
+  if (delay > cap)
+    delay = cap;
   emit(c, HERD_EV_RESTART, s->id, 0, 0, 0, delay, 0, NULL);
-  if (delay == 0)
-    start_worker(c, s->id, 0);
-  else
-    (void)herd_loop_timer_start(c->loop, &s->restart_timer, delay, restart_cb, s);
+  (void)herd_loop_timer_start(c->loop, &s->restart_timer, delay, restart_cb, s);
 }
 
 static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
