@@ -508,12 +508,9 @@ static ssize_t fill(herd_chan_t *ch) {
 /* Is the line an internal message? Returns 1 handled (no delivery), 0 a
  * user message, or 2 a handle message to deliver (msg filled). */
 static int internal(herd_chan_t *ch, const char *line, size_t len,
-                    herd_chan_msg_t *msg) {
-  if (!memmem(line, len, "\"NODE_", 6))
-    return 0;
-  const char *v;
-  size_t vlen;
-  if (herd__json_member(line, len, "cmd", &v, &vlen) != 1)
+                    const char *v, size_t vlen, herd_chan_msg_t *msg) {
+  /* v: the top-level "cmd" value, found while validating (or NULL) */
+  if (!v)
     return 0;
   /* Node: a string cmd longer than 5 that starts with NODE_ */
   if (vlen < 2 + 6 || v[0] != '"' || memcmp(v + 1, "NODE_", 5) != 0)
@@ -587,11 +584,13 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
       ch->rstart = ch->rscan = (size_t)(nl - base) + 1;
       if (len > ch->max_message)
         return HERD_ETOOLONG;
-      if (herd__json_validate(line, len) < 0)
+      const char *cmd;
+      size_t cmdlen;
+      if (herd__json_validate_cmd(line, len, &cmd, &cmdlen) < 0)
         return HERD_EFRAME;
       memset(msg, 0, sizeof *msg);
       msg->fd = -1;
-      int k = internal(ch, line, len, msg);
+      int k = internal(ch, line, len, cmd, cmdlen, msg);
       if (k == 1)
         continue;
       if (k == 0) {

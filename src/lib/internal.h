@@ -50,6 +50,10 @@ int herd__reap(herd_child_t *child, int flags);
  * (compared raw), 1 and the raw value's span; 0 if absent or not an
  * object; -EINVAL if malformed. */
 int herd__json_validate(const char *text, size_t len);
+/* validate, and give the raw value of the top-level "cmd" member of an
+ * object (NULL if none) in the same pass */
+int herd__json_validate_cmd(const char *text, size_t len, const char **cmd,
+                            size_t *cmdlen);
 int herd__json_member(const char *text, size_t len, const char *key,
                       const char **val, size_t *vlen);
 

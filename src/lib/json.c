@@ -16,6 +16,8 @@
 struct scan {
   const char *p;
   const char *end;
+  const char *cmd; /* the top-level "cmd" member's raw value, if any */
+  size_t cmdlen;
 };
 
 static void skip_ws(struct scan *s) {
@@ -144,17 +146,26 @@ static int scan_container(struct scan *s, int depth, char close) {
     return 0;
   }
   for (;;) {
+    int is_cmd = 0;
     if (close == '}') {
+      const char *k = s->p;
       if (scan_string(s) < 0)
         return -1;
+      is_cmd = depth == 0 && s->p - k == 5 && memcmp(k, "\"cmd\"", 5) == 0;
       skip_ws(s);
       if (s->p >= s->end || *s->p != ':')
         return -1;
       s->p++;
       skip_ws(s);
     }
+    const char *v = s->p;
     if (scan_value(s, depth + 1) < 0)
       return -1;
+    if (is_cmd) {
+      /* as JSON.parse: the last of duplicate keys wins */
+      s->cmd = v;
+      s->cmdlen = (size_t)(s->p - v);
+    }
     skip_ws(s);
     if (s->p >= s->end)
       return -1;
@@ -192,18 +203,29 @@ static int scan_value(struct scan *s, int depth) {
   }
 }
 
-int herd__json_validate(const char *text, size_t len) {
-  struct scan s = {text, text + len};
+int herd__json_validate_cmd(const char *text, size_t len, const char **cmd,
+                            size_t *cmdlen) {
+  struct scan s = {text, text + len, NULL, 0};
   skip_ws(&s);
   if (scan_value(&s, 0) < 0)
     return -EINVAL;
   skip_ws(&s);
-  return s.p == s.end ? 0 : -EINVAL;
+  if (s.p != s.end)
+    return -EINVAL;
+  if (cmd) {
+    *cmd = s.cmd;
+    *cmdlen = s.cmdlen;
+  }
+  return 0;
+}
+
+int herd__json_validate(const char *text, size_t len) {
+  return herd__json_validate_cmd(text, len, NULL, NULL);
 }
 
 int herd__json_member(const char *text, size_t len, const char *key,
                       const char **val, size_t *vlen) {
-  struct scan s = {text, text + len};
+  struct scan s = {text, text + len, NULL, 0};
   size_t klen = strlen(key);
   skip_ws(&s);
   if (s.p >= s.end || *s.p != '{')
