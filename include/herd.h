@@ -328,7 +328,10 @@ typedef struct herd_chan_msg {
 } herd_chan_msg_t;
 
 /* Make a channel of a connected AF_UNIX SOCK_STREAM socket (taken: closed
- * on failure too). It is set non-blocking and CLOEXEC. Returns 0, -ENOTSOCK
+ * on failure too). It is made CLOEXEC; its O_NONBLOCK flag is left as it
+ * is: every call is non-blocking by itself (MSG_DONTWAIT), except
+ * herd_chan_recv_wait without a timeout, which may sleep in recvmsg.
+ * Returns 0, -ENOTSOCK
  * or -EPROTOTYPE for another kind of fd, -EBADF, -ENOMEM. */
 int herd_chan_open(herd_chan_t **out, int fd, const herd_chan_opts_t *opts);
 

@@ -91,8 +91,9 @@ static int chan_new(herd_chan_t **out, int fd, const herd_chan_opts_t *opts) {
   int r = check_stream_socket(fd);
   if (r < 0)
     return r;
-  if ((r = herd__set_nonblock(fd, 1)) < 0)
-    return r;
+  /* The fd stays as it is (Node hands it over blocking): every call
+   * says MSG_DONTWAIT itself, but for the one wait that may block in
+   * recvmsg (herd_chan_recv_wait with no timeout), saving a poll. */
   int fl = fcntl(fd, F_GETFD);
   if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
     return -errno;
@@ -444,7 +445,14 @@ static int pop_fd(herd_chan_t *ch) {
 }
 
 /* One recvmsg into rbuf. Returns bytes, 0 at EOF, -EAGAIN or -errno. */
+static ssize_t fill_flags(herd_chan_t *ch, int dontwait);
+
 static ssize_t fill(herd_chan_t *ch) {
+  return fill_flags(ch, MSG_DONTWAIT);
+}
+
+/* One recvmsg into rbuf (dontwait: MSG_DONTWAIT or 0 to block). */
+static ssize_t fill_flags(herd_chan_t *ch, int dontwait) {
   if (ch->rstart > 0 && (ch->rstart == ch->rlen || ch->rcap - ch->rlen < READ_MIN)) {
     memmove(ch->rbuf, ch->rbuf + ch->rstart, ch->rlen - ch->rstart);
     ch->rlen -= ch->rstart;
@@ -480,7 +488,7 @@ static ssize_t fill(herd_chan_t *ch) {
                       .msg_controllen = sizeof u.buf};
   ssize_t n;
   for (;;) {
-    n = recvmsg(ch->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    n = recvmsg(ch->fd, &mh, MSG_CMSG_CLOEXEC | dontwait);
     if (n >= 0)
       break;
     if (errno == EINTR)
@@ -747,8 +755,26 @@ int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
     if (herd_chan_events(ch) & EPOLLOUT)
       ev |= POLLOUT;
     /* Nothing buffered: wait first. A read now would mostly say EAGAIN
-     * (the peer has not answered yet) - a system call for nothing. */
+     * (the peer has not answered yet) - a system call for nothing. With
+     * no deadline and nothing of ours to write, the wait is the read: a
+     * blocking recvmsg (the fd itself may be non-blocking: then it says
+     * EAGAIN and we poll). */
     if (timeout_ms != 0 && !herd__chan_pending(ch) && !ch->gone) {
+      if (timeout_ms < 0 && !(ev & POLLOUT) && !ch->discarding) {
+        ssize_t n = fill_flags(ch, 0);
+        if (n == 0) {
+          ch->eof = 1;
+          set_gone(ch);
+        }
+        if (n >= 0 || n != -EAGAIN) {
+          if (n < 0 && n != -EINTR)
+            return (int)n;
+          int r = herd_chan_recv(ch, msg);
+          if (r != 0)
+            return r;
+          continue;
+        }
+      }
       int r = wait_fd(ch->fd, ev, deadline);
       if (r < 0)
         return r;
