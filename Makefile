@@ -58,9 +58,10 @@ $(STATIC): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(SHARED_REAL): $(LIB_OBJ)
+$(SHARED_REAL): $(LIB_OBJ) src/lib/libherd.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,$(SHARED_SONAME) -o $@ $^ $(ALL_LDFLAGS)
+	$(CC) -shared -Wl,-soname,$(SHARED_SONAME) -Wl,--version-script=src/lib/libherd.map \
+		-Wl,-z,now -o $@ $(LIB_OBJ) $(ALL_LDFLAGS)
 
 $(SHARED): $(SHARED_REAL)
 	ln -sf libherd.so.$(VERSION) $(BUILD)/$(SHARED_SONAME)

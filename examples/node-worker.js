@@ -27,15 +27,34 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 5000;
 
-const fromHerd = process.env.LISTEN_FDS && Number(process.env.LISTEN_PID) === process.pid;
+const nfds = Number(process.env.LISTEN_FDS || 0);
+const fromHerd = nfds > 0 && Number(process.env.LISTEN_PID) === process.pid;
 if (fromHerd) {
   server.listen({ fd: 3 });
+} else if (process.send) {
+  // herd run --balance roundrobin: the master accepts and hands each
+  // connection over the channel as a net.Socket.
+  process.on('message', (msg, socket) => {
+    if (msg === 'herd:connection' && socket) server.emit('connection', socket);
+  });
 } else {
   const port = Number(process.env.PORT || 3000);
   server.listen(port, '127.0.0.1', () => {
     console.log(`node-worker: listening on http://127.0.0.1:${server.address().port}/`);
   });
 }
+
+// Connections, counted so that a worker fed by the master (roundrobin),
+// which has no listening socket to close, knows when it is done.
+let conns = 0;
+let closing = false;
+server.on('connection', (socket) => {
+  conns++;
+  socket.on('close', () => {
+    conns--;
+    if (closing && conns === 0) process.exit(0);
+  });
+});
 
 process.on('SIGTERM', () => {
   if (stopping) return;
@@ -46,5 +65,14 @@ process.on('SIGTERM', () => {
   // its queue for the other workers) - server.close() also closes the
   // connections idle at that moment, which by then are idle for real,
   // not between two requests of a busy client. Exit once all are closed.
-  setTimeout(() => server.close(() => process.exit(0)), 300);
+  setTimeout(() => {
+    closing = true;
+    if (server.listening) {
+      server.close(() => process.exit(0));
+    } else {
+      if (process.connected) process.disconnect();
+      server.closeIdleConnections();
+      if (conns === 0) process.exit(0);
+    }
+  }, 300);
 });

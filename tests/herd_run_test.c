@@ -963,7 +963,7 @@ TEST_T(herd_run_early_retire_backs_off, 60) {
   snprintf(self, sizeof self, "%s", test_self());
   const char *args[] = {"run", "-w", "1", "--", self, "--helper", "retire-now", NULL};
   hp_start(&h, args);
-  HP_WAIT(&h, "it retired early", 1);
+  HP_WAIT(&h, "it is replaced when it exits", 1);
   HP_WAIT(&h, "restarting in 100 ms (backing off)", 1);
   HP_WAIT(&h, "restarting in 200 ms (backing off)", 1);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
@@ -1057,4 +1057,27 @@ TEST_T(herd_run_parks_only_crash_loops, 60) {
   HP_WAIT(&h, "crashed 4 times in the restart window: parked", 1);
   CHECK(strstr(h.log, "restarting in 333 ms (backing off)")); /* 2 s / (2 x 3) */
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(herd_run_roundrobin_node_worker, 60) {
+  if (!node_found())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "--balance", "roundrobin", "--ready", "300ms",
+                        "-l", "127.0.0.1:0", "--", "node", "examples/node-worker.js", NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  int seen[2] = {0, 0};
+  for (int i = 0; i < 40; i++) {
+    char body[64];
+    CHECK_MSG(http_get(h.port, "/pid", body, sizeof body) == 200, "%s", last_err);
+    int slot = atoi(strchr(body, ' ') + 1);
+    CHECK(slot == 0 || slot == 1);
+    seen[slot]++;
+  }
+  CHECK_EQ(seen[0], 20); /* handed out in turn */
+  CHECK_EQ(seen[1], 20);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  CHECK(strstr(h.log, "code 0, stopped"));
 }

@@ -237,7 +237,7 @@ static void on_event(const herd_event_t *ev, void *data) {
     snprintf(what, sizeof what, "worker %d, pid %d, retires: %s", ev->slot,
              (int)ev->pid,
              ev->code ? "starting its successor"
-                      : "it is replaced when it exits (it retired early)");
+                      : "it is replaced when it exits");
     break;
   case HERD_EV_STATUS:
     snprintf(what, sizeof what, "worker %d status: %s", ev->slot, ev->text);

@@ -33,6 +33,7 @@
 #define LINE_MAX_OUT 16384
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 30000
+#define RR_MAX_QUEUED 4096 /* bytes: about 60 handed connections */
 
 enum wstate { W_STARTING, W_READY, W_STOPPING };
 
@@ -436,7 +437,12 @@ static int fork_worker(void *p) {
     setenv("NODE_CHANNEL_SERIALIZATION_MODE", "json", 1);
     top++;
   }
-  (void)close_range((unsigned)top, ~0u, 0);
+  if (close_range((unsigned)top, ~0u, 0) < 0) {
+    /* an old kernel: close what the soft limit allows, one by one */
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = top; fd < (max > 0 ? max : 1024); fd++)
+      (void)close((int)fd);
+  }
   snprintf(buf, sizeof buf, "%d", nfds);
   setenv("LISTEN_FDS", buf, 1);
   snprintf(buf, sizeof buf, "%d", (int)getpid());
@@ -475,8 +481,20 @@ static int spawn_exec(herd_cluster_t *c, int slot, const int *fds, int out[2],
   }
   char vfds[32], vid[32], vnotify[160];
   size_t k = 0;
-  for (size_t i = 0; i < nuser; i++)
-    env[k++] = c->o.spawn.env[i];
+  static const char *const ours[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+                                     "NOTIFY_SOCKET", "HERD_WORKER_ID", NULL};
+  for (size_t i = 0; i < nuser; i++) {
+    /* The protocol's variables are herd's to set: a caller's entry
+     * (with or without a value) would come first and win. */
+    const char *e = c->o.spawn.env[i];
+    int skip = 0;
+    for (const char *const *v = ours; *v && !skip; v++) {
+      size_t n = strlen(*v);
+      skip = !strncmp(e, *v, n) && (e[n] == '=' || e[n] == '\0');
+    }
+    if (!skip)
+      env[k++] = e;
+  }
   int nfds = worker_nfds(c);
   snprintf(vfds, sizeof vfds, "LISTEN_FDS=%d", nfds);
   snprintf(vid, sizeof vid, "HERD_WORKER_ID=%d", slot);
@@ -635,6 +653,7 @@ fail:
   } else if (successor && c->reloading) {
     emit(c, HERD_EV_RELOAD, -1, 0, r, 0, 0, 0, "failed: keeping the old workers");
     c->reloading = 0;
+    c->reload_again = 0;
   }
   return r;
 }
@@ -712,7 +731,10 @@ static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
     s->succ = NULL;
   if (c->reloading && c->reload_wait == w) {
     c->reload_wait = NULL;
-    if (!s->active) {
+    if (c->shutting_down) {
+      c->reloading = 0; /* the stop ends the reload: nothing failed */
+      c->reload_again = 0;
+    } else if (!s->active) {
       /* its slot was scaled away meanwhile: the reload goes on */
       c->reload_cursor++;
       reload_next(c);
@@ -763,8 +785,10 @@ static struct worker *rr_pick(herd_cluster_t *c) {
     int i = (c->rr_next + k) % c->nslots;
     struct slot *s = c->slots[i];
     struct worker *w = s->active ? s->cur : NULL;
+    /* A few handles may wait for the ACK of the one before; a worker
+     * with more queued is not reading its channel: skip it. */
     if (w && w->alive && w->state == W_READY && w->chan &&
-        herd_chan_queued(w->chan) < HERD_CHAN_HIGH_WATER)
+        herd_chan_queued(w->chan) < RR_MAX_QUEUED)
       return w;
   }
   return NULL;
@@ -845,6 +869,10 @@ static void reload_next(herd_cluster_t *c) {
   }
   c->reloading = 0;
   emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0, "done");
+  if (!c->all_ready_sent && all_ready(c)) {
+    c->all_ready_sent = 1;
+    emit(c, HERD_EV_ALL_READY, -1, 0, c->want, 0, 0, 0, NULL);
+  }
   if (c->reload_again) {
     c->reload_again = 0;
     c->reloading = 1;
