@@ -1,9 +1,15 @@
 #!/bin/sh
 # bench/run.sh - process-creation benchmarks: herd next to raw syscalls and
 # Node, in one run, written as a table into bench/RESULTS.md (only the part
-# between <!-- spawn:begin --> and <!-- spawn:end --> is replaced).
+# between <!-- spawn:begin --> and <!-- spawn:end --> is replaced); then
+# the message channel benchmarks of bench/channel.sh (their own section);
+# then the worker-pool benchmarks of bench/cluster.sh (their own section).
 #
 #   sh bench/run.sh          (or `make bench`, which builds the library first)
+#   sh bench/run.sh spawn    the process-creation part only
+#   sh bench/run.sh channel  the channel part only (bench/channel.sh)
+#   sh bench/run.sh cluster  the herd run vs nginx/Node cluster/PM2 part only
+#                            (bench/cluster.sh)
 #
 # Environment:
 #   ROUNDS=3     rounds; each round runs every case once, interleaved
@@ -18,6 +24,14 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+
+PART=${1:-all}
+case $PART in
+  all|spawn) ;;
+  channel) exec sh bench/channel.sh ;;
+  cluster) exec sh bench/cluster.sh ;;
+  *) echo "usage: sh bench/run.sh [all|spawn|channel|cluster]" >&2; exit 2 ;;
+esac
 
 ROUNDS=${ROUNDS:-3}
 MS=${MS:-1000}
@@ -275,4 +289,10 @@ echo
 sed -e '1d' -e '$d' "$SECTION"
 echo
 echo "written: $RESULTS (raw rates: $RAW)"
+if [ "$PART" = all ]; then
+  echo
+  sh bench/channel.sh || failed=1
+  echo
+  sh bench/cluster.sh || failed=1
+fi
 exit "$failed"
