@@ -66,6 +66,7 @@ struct herd_chan {
   struct handle_mark *marks;
   size_t mark_head, mark_n, mark_cap;
   int awaiting_ack;
+  int full;        /* the last write said EAGAIN */
   int answered;    /* NODE_HANDLE lines at the front of the input already
                       acknowledged by scan_control (recv must not again) */
   char ctl[256];   /* ACK/NACK replies waiting to go out first */
@@ -320,7 +321,10 @@ int herd_chan_send(herd_chan_t *ch, const char *json, size_t len, int fd) {
     append(ch, "\n", 1);
   }
   size_t queued = herd_chan_queued(ch);
-  if (queued >= AUTO_FLUSH) {
+  /* After the socket said EAGAIN, trying again on every send is a
+   * system call for nothing: wait for a flush (the loop's, on EPOLLOUT,
+   * or the caller's). */
+  if (queued >= AUTO_FLUSH && !ch->full) {
     ssize_t r = herd_chan_flush(ch);
     if (r < 0)
       return (int)r; /* -EPIPE: the peer is gone, it will never arrive */
@@ -370,6 +374,7 @@ static ssize_t send_some(herd_chan_t *ch, const char *p, size_t n, int fd) {
 ssize_t herd_chan_flush(herd_chan_t *ch) {
   if (!ch)
     return -EINVAL;
+  ch->full = 0; /* an explicit flush (or the loop's) tries again */
   if (ch->gone)
     return herd_chan_queued(ch) ? -EPIPE : 0;
   while (ch->ctl_len) {
@@ -392,8 +397,10 @@ ssize_t herd_chan_flush(herd_chan_t *ch) {
       fd = m->fd; /* -1 if it already went with an earlier part */
     }
     ssize_t w = send_some(ch, ch->obuf + ch->ohead, limit - ch->ohead, fd);
-    if (w == -EAGAIN)
+    if (w == -EAGAIN) {
+      ch->full = 1;
       break;
+    }
     if (w < 0)
       return w;
     ch->ohead += (size_t)w;

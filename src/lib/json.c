@@ -8,6 +8,9 @@
  * as Node's receiver decodes invalid UTF-8 to U+FFFD rather than failing.
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "internal.h"
 
@@ -79,9 +82,26 @@ static int scan_string(struct scan *s) {
       }
       continue;
     }
-    /* Skip a run of plain bytes quickly, 8 at a time while none of them
-     * is special, then byte by byte. */
+    /* Skip a run of plain bytes quickly: 16 at a time with SSE2 (every
+     * x86-64), 8 at a time otherwise, then byte by byte. Strings are
+     * most of the bytes of a big message. */
     const char *q = s->p + 1;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  ctl = _mm_set1_epi8(0x1f);
+    while (s->end - q >= 16) {
+      __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+      __m128i hit = _mm_or_si128(
+          _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+          _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)); /* v <= 0x1f */
+      int mask = _mm_movemask_epi8(hit);
+      if (mask) {
+        q += __builtin_ctz((unsigned)mask);
+        break;
+      }
+      q += 16;
+    }
+#endif
     while (s->end - q >= 8) {
       uint64_t v;
       memcpy(&v, q, 8);
