@@ -31,9 +31,10 @@ const nfds = Number(process.env.LISTEN_FDS || 0);
 const fromHerd = nfds > 0 && Number(process.env.LISTEN_PID) === process.pid;
 if (fromHerd) {
   server.listen({ fd: 3 });
-} else if (process.send) {
+} else if (process.env.HERD_WORKER_ID !== undefined && process.send) {
   // herd run --balance roundrobin: the master accepts and hands each
-  // connection over the channel as a net.Socket.
+  // connection over the channel as a net.Socket. (Only under herd: a
+  // worker of Node's cluster or PM2 has a channel too, and listens.)
   process.on('message', (msg, socket) => {
     if (msg === 'herd:connection' && socket) server.emit('connection', socket);
   });
