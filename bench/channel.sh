@@ -20,6 +20,7 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+. bench/common.sh
 
 ROUNDS=${ROUNDS:-3}
 MS=${MS:-1000}
@@ -92,7 +93,7 @@ fi
 #         taskset -c 1, the parent then moves itself: HERD_BENCH_MOVE_TO).
 # The other cases keep both processes busy and run where the scheduler
 # puts them.
-nproc_=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
+bench_machine
 PIN_NOTE=
 if ! command -v taskset >/dev/null 2>&1; then
   PLACES=free
@@ -188,9 +189,6 @@ done
 
 # ---- the section for RESULTS.md ----
 
-model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
-[ -n "$model" ] || model=unknown
-kernel=$(uname -srm)
 if [ -n "$NODE_SKIP" ]; then node_v="none ($NODE_SKIP)"; else node_v=$("$NODE" --version); fi
 gcc_v=$(gcc --version 2>/dev/null | head -n 1) || gcc_v="not found"
 cc_v=$($CC --version 2>/dev/null | head -n 1) || cc_v=unknown
@@ -366,18 +364,7 @@ SECTION=$OUT/channel-section.md
 } > "$SECTION"
 
 # Replace the section in RESULTS.md, keeping everything around it.
-if [ ! -f "$RESULTS" ]; then
-  { echo "# herd benchmarks"; echo; cat "$SECTION"; } > "$RESULTS.new"
-elif grep -q '^<!-- channel:begin -->' "$RESULTS" && grep -q '^<!-- channel:end -->' "$RESULTS"; then
-  awk -v sec="$SECTION" '
-    /^<!-- channel:begin -->/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-    /^<!-- channel:end -->/ { skip = 0; next }
-    !skip { print }
-  ' "$RESULTS" > "$RESULTS.new"
-else
-  { cat "$RESULTS"; echo; cat "$SECTION"; } > "$RESULTS.new"
-fi
-mv "$RESULTS.new" "$RESULTS"
+bench_write_section channel "$SECTION" "$RESULTS"
 
 echo
 sed -e '1d' -e '$d' "$SECTION"

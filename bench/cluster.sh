@@ -42,6 +42,7 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+. bench/common.sh
 
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-3}
@@ -555,10 +556,7 @@ for c in $RS; do stop_pid "$(pid_of "$c")"; done
 
 # ---- the section for RESULTS.md ----
 
-nproc_=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
-model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
-[ -n "$model" ] || model=unknown
-kernel=$(uname -srm)
+bench_machine
 if [ -n "$NODE_BIN" ]; then node_v=$("$NODE_BIN" --version); else node_v=none; fi
 wrk_v=$("$WRK" -v 2>&1 | head -n 1 | awk '{ print $1, $2 }') || wrk_v=unknown
 if [ -n "$NGINX_BIN" ]; then nginx_v=$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //'); else nginx_v=none; fi
@@ -822,18 +820,7 @@ SECTION=$OUT/cluster-section.md
 } > "$SECTION"
 
 # Replace the section in RESULTS.md, keeping everything around it.
-if [ ! -f "$RESULTS" ]; then
-  { echo "# herd benchmarks"; echo; cat "$SECTION"; } > "$RESULTS.new"
-elif grep -q '^<!-- cluster:begin -->' "$RESULTS" && grep -q '^<!-- cluster:end -->' "$RESULTS"; then
-  awk -v sec="$SECTION" '
-    /^<!-- cluster:begin -->/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-    /^<!-- cluster:end -->/ { skip = 0; next }
-    !skip { print }
-  ' "$RESULTS" > "$RESULTS.new"
-else
-  { cat "$RESULTS"; echo; cat "$SECTION"; } > "$RESULTS.new"
-fi
-mv "$RESULTS.new" "$RESULTS"
+bench_write_section cluster "$SECTION" "$RESULTS"
 
 echo
 sed -e '1d' -e '$d' "$SECTION"

@@ -24,6 +24,7 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+. bench/common.sh
 
 PART=${1:-all}
 case $PART in
@@ -125,10 +126,7 @@ done
 
 # ---- the section for RESULTS.md ----
 
-nproc_=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
-model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
-[ -n "$model" ] || model=unknown
-kernel=$(uname -srm)
+bench_machine
 if [ -n "$NODE_SKIP" ]; then node_v="none ($NODE_SKIP)"; else node_v=$("$NODE" --version); fi
 gcc_v=$(gcc --version 2>/dev/null | head -n 1) || gcc_v="not found"
 cc_v=$($CC --version 2>/dev/null | head -n 1) || cc_v=unknown
@@ -272,18 +270,7 @@ SECTION=$OUT/spawn-section.md
 } > "$SECTION"
 
 # Replace the section in RESULTS.md, keeping everything around it.
-if [ ! -f "$RESULTS" ]; then
-  { echo "# herd benchmarks"; echo; cat "$SECTION"; } > "$RESULTS.new"
-elif grep -q '^<!-- spawn:begin -->' "$RESULTS" && grep -q '^<!-- spawn:end -->' "$RESULTS"; then
-  awk -v sec="$SECTION" '
-    /^<!-- spawn:begin -->/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-    /^<!-- spawn:end -->/ { skip = 0; next }
-    !skip { print }
-  ' "$RESULTS" > "$RESULTS.new"
-else
-  { cat "$RESULTS"; echo; cat "$SECTION"; } > "$RESULTS.new"
-fi
-mv "$RESULTS.new" "$RESULTS"
+bench_write_section spawn "$SECTION" "$RESULTS"
 
 echo
 sed -e '1d' -e '$d' "$SECTION"
