@@ -26,6 +26,7 @@ struct buf {
   char *data;
   size_t len;
   size_t cap;
+  int full; /* max_buffer reached: what comes now is read and dropped */
 };
 
 struct herd_exec {
@@ -173,6 +174,18 @@ pid_t herd_exec_pid(const herd_exec_t *x) {
 
 /* Read what is there. Returns 0 (more may come), 1 at EOF, -errno. */
 static int drain(herd_exec_t *x, int *fd, struct buf *b) {
+  while (b->full) {
+    /* Keep reading, to drop it: closing the pipe instead would kill the
+     * child with SIGPIPE before our kill signal, and say so. */
+    char scratch[READ_MIN];
+    ssize_t n = herd__read(*fd, scratch, sizeof scratch);
+    if (n == -EAGAIN)
+      return 0;
+    if (n <= 0) {
+      herd__closep(fd);
+      return n < 0 ? (int)n : 1;
+    }
+  }
   for (;;) {
     if (b->cap - b->len < READ_MIN + 1) {
       size_t ncap = b->cap ? b->cap * 2 : READ_MIN * 2;
@@ -194,11 +207,11 @@ static int drain(herd_exec_t *x, int *fd, struct buf *b) {
     }
     b->len += (size_t)n;
     if (b->len > x->max_buffer) {
-      /* As Node: keep max_buffer bytes, kill the child, stop reading. */
+      /* As Node: keep max_buffer bytes and kill the child. */
       b->len = x->max_buffer;
-      herd__closep(fd);
+      b->full = 1;
       start_kill(x, HERD_EXEC_MAXBUFFER);
-      return 1;
+      return drain(x, fd, b);
     }
     if ((size_t)n < want)
       return 0; /* a pipe gave less than asked: it is empty now */
