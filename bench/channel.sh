@@ -189,11 +189,7 @@ done
 
 # ---- the section for RESULTS.md ----
 
-if [ -n "$NODE_SKIP" ]; then node_v="none ($NODE_SKIP)"; else node_v=$("$NODE" --version); fi
-gcc_v=$(gcc --version 2>/dev/null | head -n 1) || gcc_v="not found"
-cc_v=$($CC --version 2>/dev/null | head -n 1) || cc_v=unknown
-date_=$(date -u '+%Y-%m-%d %H:%M UTC')
-load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+bench_versions
 
 SECTION=$OUT/channel-section.md
 {

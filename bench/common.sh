@@ -8,6 +8,16 @@ bench_machine() {
   kernel=$(uname -srm)
 }
 
+# bench_versions: sets node_v, gcc_v, cc_v, date_, load_end (uses NODE,
+# NODE_SKIP and CC) for the header of a section.
+bench_versions() {
+  if [ -n "${NODE_SKIP:-}" ]; then node_v="none ($NODE_SKIP)"; else node_v=$("$NODE" --version); fi
+  gcc_v=$(gcc --version 2>/dev/null | head -n 1) || gcc_v="not found"
+  cc_v=$($CC --version 2>/dev/null | head -n 1) || cc_v=unknown
+  date_=$(date -u '+%Y-%m-%d %H:%M UTC')
+  load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+}
+
 # bench_write_section NAME FILE RESULTS: put FILE (which starts with
 # <!-- NAME:begin --> and ends with <!-- NAME:end -->) in place of that
 # section of RESULTS, keeping everything around it; append it if the
