@@ -28,6 +28,8 @@ LIB_SRC := $(sort $(wildcard src/lib/*.c src/lib/linux/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+# the program's parts other than main(), unit-tested in the test binary
+CLI_PART_OBJ := $(filter-out %/main.o,$(CLI_OBJ))
 HERD_BIN := $(BUILD)/herd
 EX_SRC := $(sort $(wildcard examples/*.c))
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
@@ -69,15 +71,15 @@ $(SHARED): $(SHARED_REAL)
 
 $(HERD_BIN): $(CLI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(ALL_LDFLAGS)
+	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(STATIC) $(ALL_LDFLAGS) -lpthread
 
-$(TEST_BIN): $(TEST_OBJ) $(STATIC)
+$(TEST_BIN): $(TEST_OBJ) $(CLI_PART_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(TEST_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
+	$(CC) -o $@ $(TEST_OBJ) $(CLI_PART_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
 
 # One runner for everything: the C unit tests and the shell tests in
 # tests/sh/, each in its own process with a timeout; the last line is

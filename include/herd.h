@@ -683,6 +683,11 @@ typedef struct herd_cluster_opts {
   herd_event_cb on_event;
   herd_output_cb on_output;
   void *data;                 /* for the callbacks */
+  /* Called once the loop exists, before the first workers start: add
+   * your own fds and timers to herd_cluster_loop(c) (a control socket,
+   * a metrics endpoint) and keep c to steer the cluster from them. A
+   * negative return aborts the start with that error. */
+  int (*on_init)(herd_cluster_t *c, void *data);
 } herd_cluster_opts_t;
 
 /*
@@ -707,9 +712,158 @@ typedef struct herd_cluster_opts {
 int herd_cluster_run(const herd_cluster_opts_t *opts,
                      int (*worker_main)(void *arg), void *arg);
 
+/*
+ * Steering a running cluster: from the loop's own callbacks (on_init,
+ * on_event, or a watcher added to herd_cluster_loop) only - none of
+ * these is thread-safe, none may be called after herd_cluster_run has
+ * returned.
+ */
+
+/* The cluster's loop (valid from on_init until herd_cluster_run
+ * returns). */
+herd_loop_t *herd_cluster_loop(herd_cluster_t *c);
+
+/* A rolling reload, as SIGHUP. Returns 0 if it began, 1 if one was
+ * already running (this one follows it), -ECANCELED if the cluster is
+ * stopping. Its end is the event HERD_EV_RELOAD "done" (or "failed..."). */
+int herd_cluster_reload(herd_cluster_t *c);
+
+/* A hard restart (not rolling): every worker is stopped now and a new
+ * one started in its slot as soon as it has exited. Returns 0,
+ * -EBUSY during a reload, -ECANCELED if stopping. HERD_EV_ALL_READY
+ * follows when every slot has a ready worker again. */
+int herd_cluster_restart(herd_cluster_t *c);
+
+/* Replace one slot's worker gracefully, as if it had retired: its
+ * successor starts now, and the old one is stopped once it is ready
+ * (why: the reason in the HERD_EV_STOPPING event). Returns 0, -ENOENT if
+ * the slot has no running worker, -EBUSY if it is already being
+ * replaced, -ECANCELED if stopping. */
+int herd_cluster_replace(herd_cluster_t *c, int slot, const char *why);
+
+/* Run workers workers (1..4096): new slots start, the highest slots
+ * stop. Returns 0, -EINVAL, -ECANCELED if stopping. */
+int herd_cluster_scale(herd_cluster_t *c, int workers);
+
+/* Stop, as SIGTERM (graceful = 0) or SIGQUIT (graceful = 1): a second
+ * call kills what is left at once. herd_cluster_run returns once every
+ * worker has exited. Returns 0. */
+int herd_cluster_stop(herd_cluster_t *c, int graceful);
+
+enum herd_worker_state {
+  HERD_WORKER_STARTING = 0, /* started, not ready yet */
+  HERD_WORKER_READY,
+  HERD_WORKER_STOPPING,     /* asked to stop, not exited yet */
+  HERD_WORKER_BACKOFF,      /* none running: it restarts after retry_ms */
+  HERD_WORKER_PARKED,       /* none running: crashed too often; retried
+                               after retry_ms */
+  HERD_WORKER_WAITING       /* none running: its replacement starts as
+                               soon as the old one has exited */
+};
+
+typedef struct herd_worker_info {
+  int slot;
+  pid_t pid;            /* 0 when none runs (BACKOFF, PARKED, WAITING) */
+  int state;            /* enum herd_worker_state */
+  int successor;        /* 1: the new worker of a reload or replace */
+  uint64_t uptime_ms;   /* since it started */
+  uint64_t retry_ms;    /* BACKOFF, PARKED: until the next start */
+  unsigned restarts;    /* workers started in this slot after its first */
+  int exited;           /* 1 if a worker of this slot has exited: */
+  int exit_code;        /*   its exit code (-1 if killed by a signal) */
+  int exit_signal;      /*   the signal, or 0 */
+  const char *exit_cause; /*  "stopped", "killed", "crashed", "exited"
+                               (code 0, unasked), "retired"; static */
+} herd_worker_info_t;
+
+/* Fill up to max rows, one per running worker (a slot being reloaded has
+ * two) plus one per active slot with none running, in slot order.
+ * Returns the number of rows there are (more than max: call again with
+ * more room). */
+int herd_cluster_workers(herd_cluster_t *c, herd_worker_info_t *rows,
+                         int max);
+
+typedef struct herd_cluster_stats {
+  int workers;              /* wanted (the scale) */
+  int reloading;            /* a rolling reload runs */
+  int stopping;             /* the cluster is stopping */
+  uint64_t spawns;          /* workers started */
+  uint64_t spawn_failures;  /* could not be started (fork, exec) */
+  uint64_t exits_stopped;   /* exited after herd asked them to stop */
+  uint64_t exits_killed;    /* SIGKILLed by herd (kill or ready timeout) */
+  uint64_t exits_crashed;   /* died unasked: code != 0 or a signal */
+  uint64_t exits_clean;     /* exited unasked with code 0 */
+  uint64_t exits_retired;   /* exited after retiring (herd_retire) */
+  uint64_t restarts;        /* slots restarted after a worker died */
+  uint64_t reloads;         /* rolling reloads completed */
+  uint64_t reloads_failed;
+  uint64_t parked;          /* times a slot was parked */
+  uint64_t rr_dropped;      /* roundrobin: connections no worker took */
+} herd_cluster_stats_t;
+
+/* The master's counters since herd_cluster_run began. */
+void herd_cluster_stats(herd_cluster_t *c, herd_cluster_stats_t *st);
+
 /* ------------------------------------------------------------------ */
 /* Process helpers                                                     */
 /* ------------------------------------------------------------------ */
+
+/* Daemons. herd_daemonize detaches the calling process the classic way:
+ * fork, setsid, fork again (so the daemon is no session leader and never
+ * gets a controlling terminal), umask, chdir, stdin from /dev/null,
+ * stdout/stderr to files or /dev/null. */
+enum {
+  HERD_DAEMON_NOCHDIR = 1u << 0,  /* stay in the current directory */
+  HERD_DAEMON_KEEP_UMASK = 1u << 1, /* else umask(opts->umask) */
+  HERD_DAEMON_STATUS_PIPE = 1u << 2 /* a pipe from the daemon to the
+                                       caller, for "I am up" / "I failed" */
+};
+
+typedef struct herd_daemon_opts {
+  unsigned flags;          /* HERD_DAEMON_* */
+  const char *dir;         /* chdir here; NULL = "/" */
+  unsigned umask;          /* 0 = 027 (unless HERD_DAEMON_KEEP_UMASK) */
+  const char *stdout_path; /* appended to (created 0640); NULL = /dev/null.
+                              Opened before the fork, relative to the
+                              current directory: errors return here */
+  const char *stderr_path; /* the same; may be the same path */
+} herd_daemon_opts_t;
+
+/*
+ * Returns twice, like fork: in the calling process the daemon's pid
+ * (> 0), and in the daemon 0. The caller, not the library, decides to
+ * exit. The intermediate process is reaped before the caller's return.
+ * With HERD_DAEMON_STATUS_PIPE, *status_fd is the read end in the caller
+ * and the write end in the daemon (both O_CLOEXEC): the daemon writes
+ * what it wants and closes it; EOF without a word means it died. The
+ * signal mask and dispositions are kept (block before, if the daemon
+ * will use a signalfd). Returns -errno on failure, in the caller, with
+ * nothing started.
+ */
+pid_t herd_daemonize(const herd_daemon_opts_t *opts, int *status_fd);
+
+/* A pid file, held with an flock for as long as it is open (also across
+ * fork: the lock belongs to the open file, so a daemon keeps the lock
+ * its starter took). */
+typedef struct herd_pidfile herd_pidfile_t;
+
+/* Create or take over PATH, lock it, and write our pid into it. A file
+ * left by a process that is gone (no lock on it) is taken over. Returns
+ * 0, -EBUSY if a live process holds it (its pid in *holder, if not
+ * NULL and known), or -errno. */
+int herd_pidfile_open(herd_pidfile_t **pf, const char *path, pid_t *holder);
+
+/* Write getpid() again (after herd_daemonize, the pid changed). Returns
+ * 0 or -errno. */
+int herd_pidfile_write(herd_pidfile_t *pf);
+
+/* Unlock and close; with remove, delete the file first (while still
+ * holding the lock, so no newcomer's file is deleted). NULL is a no-op. */
+void herd_pidfile_close(herd_pidfile_t *pf, int remove);
+
+/* Who holds PATH: the pid (> 0) of the live process holding its lock,
+ * 0 if nobody does (absent or stale), or -errno. */
+pid_t herd_pidfile_check(const char *path);
 
 /* Prepare the process title: call once from main with main's argc/argv,
  * before anything reads environ into saved pointers. It moves environ

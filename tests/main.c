@@ -15,6 +15,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -297,6 +298,49 @@ static int run_one(const struct test *t, char *msg, size_t msgcap) {
   return 1;
 }
 
+/* Each test gets a HERD_HOME of its own: apps of one test never meet
+ * another's. A herd master left running in it (a daemon is nobody's
+ * child: the process-group kill does not reach it) is killed by its pid
+ * file's lock holder, and the test fails. */
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  (void)remove(path);
+  return 0;
+}
+
+static int home_cleanup(const char *home, char *msg, size_t msgcap) {
+  int left = 0;
+  DIR *d = opendir(home);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (l < 5 || strcmp(e->d_name + l - 4, ".pid"))
+      continue;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", home, e->d_name);
+    pid_t pid = herd_pidfile_check(path);
+    if (pid > 0) {
+      int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+      kill(pid, SIGKILL);
+      if (pfd >= 0) {
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        poll(&p, 1, 5000);
+        close(pfd);
+      }
+      if (!left++)
+        snprintf(msg, msgcap, "test left a herd master running (pid %d, %s)",
+                 (int)pid, e->d_name);
+    }
+  }
+  if (d)
+    closedir(d);
+  nftw(home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return left;
+}
+
 static int cmp_name(const void *a, const void *b) {
   return strcmp(((const struct test *)a)->name, ((const struct test *)b)->name);
 }
@@ -363,7 +407,16 @@ int main(int argc, char **argv) {
     }
     char msg[2048];
     uint64_t t0 = test_now_ms();
+    char home[] = "/tmp/herd-test-home.XXXXXX";
+    if (!mkdtemp(home)) {
+      perror("mkdtemp");
+      return 2;
+    }
+    setenv("HERD_HOME", home, 1);
     int r = run_one(t, msg, sizeof msg);
+    if (home_cleanup(home, r == 0 ? msg : msg + strlen(msg),
+                     r == 0 ? sizeof msg : sizeof msg - strlen(msg)) && r != 1)
+      r = 1;
     uint64_t ms = test_now_ms() - t0;
     if (r == 0) {
       passed++;

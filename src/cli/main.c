@@ -1,82 +1,89 @@
 /*
- * main.c - the herd program: `herd run` runs any server as a pool of
- * workers sharing its listening sockets (libherd's cluster engine), and
- * prints one line per event. See herd(1).
+ * main.c - the herd program's commands: run (a pool in the foreground),
+ * start (the same as a daemon), the control commands (ctl.c), logs
+ * (logs.c) and startup. See herd(1).
  *
- * Exit status: 0 clean stop; 1 failure (a one-line message says what);
- * 2 bad usage.
+ * Exit status: 0 done; 1 failure (a one-line message says what); 2 bad
+ * usage or a bad config file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "herd.h"
+#include "cli.h"
 
-#define MAX_LISTEN 64
-#define MAX_ENV 256
 
-static const char *prog_name = "herd";
-
-struct cli {
-  const char *name;
-  int quiet;
-  int errors; /* error lines printed (so the exit needs no other) */
-  const char *listen[MAX_LISTEN + 1];
-  int nlisten;
-  const char *env[MAX_ENV + 1];
-  int nenv;
-};
-
-static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void die_usage(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "%s: ", prog_name);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\nTry 'herd run --help'.\n");
-  exit(2);
-}
 
 static const char usage_main[] =
     "Usage: herd COMMAND [OPTIONS]\n"
     "\n"
     "Run any server as a pool of worker processes sharing its listening\n"
     "sockets: restarted when they crash, reloaded with zero failed requests,\n"
-    "stopped gracefully.\n"
+    "stopped gracefully; in the foreground or as a daemon driven from any\n"
+    "shell.\n"
     "\n"
     "Commands:\n"
-    "  run [OPTIONS] -- CMD [ARGS...]   run a pool in the foreground\n"
-    "  help [COMMAND]                   show help\n"
+    "  run [OPTIONS] -- CMD [ARGS...]     run a pool in the foreground\n"
+    "  run -c FILE NAME                   ... an app of a config file\n"
+    "  start [OPTIONS] -- CMD [ARGS...]   the same as a daemon; returns once\n"
+    "                                     the workers are ready\n"
+    "  start -c FILE [NAME...]            every app of a config file\n"
+    "  status [NAME] [--json]             workers: pid, state, uptime, CPU, RSS\n"
+    "  list                               every app of this user\n"
+    "  logs [NAME] [-f] [-n N] [--err]    print or follow the logs\n"
+    "  reload NAME|all                    rolling reload, zero downtime\n"
+    "  restart NAME|all                   stop every worker, start anew\n"
+    "  scale NAME N|+N|-N                 change the number of workers\n"
+    "  stop NAME|all                      stop; returns once it has exited\n"
+    "  startup systemd -c FILE [--user]   print a systemd unit for the apps\n"
+    "  help [COMMAND]                     show help\n"
     "\n"
     "Options:\n"
     "  -h, --help       show this help\n"
     "  -V, --version    show the version\n"
     "\n"
-    "See herd(1).\n";
+    "Apps are found by name in HERD_HOME ($XDG_RUNTIME_DIR/herd, else\n"
+    "~/.herd). See herd(1).\n";
 
-static const char usage_run[] =
+static const char usage_run_head[] =
     "Usage: herd run [OPTIONS] -- CMD [ARGS...]\n"
+    "       herd run -c FILE NAME\n"
     "\n"
     "Bind the listening sockets, start CMD as N workers that share them\n"
     "(fds 3.. with LISTEN_FDS/LISTEN_PID, as systemd's socket activation),\n"
-    "restart the ones that die, and stay in the foreground.\n"
+    "restart the ones that die, and stay in the foreground. The control\n"
+    "commands (status, reload, scale, stop...) work on it by its name.\n"
+    "\n";
+
+static const char usage_start_head[] =
+    "Usage: herd start [OPTIONS] -- CMD [ARGS...]\n"
+    "       herd start -c FILE [NAME...]\n"
     "\n"
+    "Start an app's master as a daemon (its workers' output goes to\n"
+    "HERD_HOME/logs/NAME-out.log and NAME-err.log) and return once every\n"
+    "worker is ready: exit 0 and a summary line, or 1 and the reason, with\n"
+    "nothing left running.\n"
+    "\n";
+
+static const char usage_opts[] =
     "  -w, --workers N|auto     number of workers (auto: online CPUs) [auto]\n"
     "  -l, --listen ADDR        HOST:PORT, :PORT, [::1]:PORT or\n"
     "                           unix:PATH[,mode=0660]; repeatable; port 0\n"
     "                           picks a free port (the real one is printed)\n"
-    "  -n, --name NAME          name in logs [CMD's base name]\n"
+    "  -n, --name NAME          the app's name [CMD's base name]\n"
+    "  -c, --config FILE        take the apps from a config file (see\n"
+    "                           examples/herd.conf)\n"
     "      --balance MODE       shared: every worker accepts on one socket;\n"
     "                           reuseport: one SO_REUSEPORT socket per\n"
     "                           worker slot; roundrobin: herd accepts and\n"
@@ -92,449 +99,415 @@ static const char usage_run[] =
     "      --restart-window T   [60s]\n"
     "      --restart-cooldown T a parked slot is retried after T [60s]\n"
     "      --min-uptime T       a worker dying sooner backs off [1s]\n"
-    "      --cwd DIR            working directory of the workers\n"
+    "      --max-memory SIZE    replace a worker (gracefully, its successor\n"
+    "                           first) whose RSS grows over SIZE (200M, 1G)\n"
+    "      --cwd DIR            working directory of the workers [.]\n"
     "      --env K=V            add to the workers' environment; repeatable\n"
     "      --user USER[:GROUP]  run the workers as USER (herd as root)\n"
     "      --ipc                give workers a Node.js-format message\n"
     "                           channel (NODE_CHANNEL_FD)\n"
-    "  -q, --quiet              no event lines; workers' output is passed\n"
-    "                           through unprefixed\n"
+    "      --metrics HOST:PORT  serve Prometheus metrics at /metrics\n"
+    "      --log-max-size SIZE  rotate a log file at SIZE (0: never) [10M]\n"
+    "      --log-keep N         rotated files kept (NAME-out.log.1..N) [5]\n"
+    "  -q, --quiet              (run) no event lines; workers' output is\n"
+    "                           passed through unprefixed\n"
     "  -h, --help               show this help\n"
     "\n"
-    "Durations: 500ms, 5s, 2m, or a number of milliseconds.\n"
-    "Signals: HUP reload, TTIN/TTOU add/remove a worker, USR1 reopen logs,\n"
-    "TERM/INT stop, QUIT stop gracefully (no kill timeout).\n"
+    "Durations: 500ms, 5s, 2m, or a number of milliseconds. Sizes: bytes,\n"
+    "or with K, M, G (powers of 1024).\n"
+    "Signals to the master: HUP reload, TTIN/TTOU add/remove a worker, USR1\n"
+    "reopen logs, TERM/INT stop, QUIT stop gracefully (no kill timeout).\n"
     "Workers get HERD_WORKER_ID (their slot, 0..N-1) and NOTIFY_SOCKET.\n";
 
-static long parse_duration(const char *opt, const char *s) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || !(v >= 0)) /* !(>= 0) also refuses NaN */
-    die_usage("%s: '%s' is not a duration (500ms, 5s, 2m)", opt, s);
-  double ms;
-  if (!*end || !strcmp(end, "ms"))
-    ms = v;
-  else if (!strcmp(end, "s"))
-    ms = v * 1000;
-  else if (!strcmp(end, "m"))
-    ms = v * 60000;
-  else
-    die_usage("%s: '%s' is not a duration (500ms, 5s, 2m)", opt, s);
-  if (ms > INT_MAX)
-    die_usage("%s: '%s' is too long", opt, s);
-  return (long)ms;
+static const char usage_startup[] =
+    "Usage: herd startup systemd -c FILE [--user]\n"
+    "\n"
+    "Print a systemd template unit, herd@.service, that runs each app of\n"
+    "the config file FILE in the foreground (herd run -c FILE NAME) with\n"
+    "Type=notify, a synchronous rolling reload (ExecReload=herd reload) and\n"
+    "KillMode=mixed, and the commands that install and enable it. With\n"
+    "--user, a unit for `systemctl --user` instead of the system's.\n";
+
+static void usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", prog_name);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry 'herd %s --help'.\n", cmd);
 }
 
-static long parse_count(const char *opt, const char *s, long min, long max) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end)
-    die_usage("%s: '%s' is not a number", opt, s);
-  if (v < min || v > max)
-    die_usage("%s: %ld is out of range (%ld..%ld)", opt, v, min, max);
-  return v;
+/* ---- option parsing (run, start) --------------------------------- */
+
+struct parsed {
+  struct app *apps; /* one from the command line, or a config file's */
+  int napps;
+  void *conf;
+  const char *config;
+};
+
+static void parsed_free(struct parsed *p) {
+  for (int i = 0; i < p->napps; i++)
+    app_free(&p->apps[i]);
+  free(p->apps);
+  app_conf_free(p->conf);
 }
 
-static const struct {
-  const char *name;
-  int sig;
-} signames[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},
-                {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
-                {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
-                {"WINCH", SIGWINCH}, {"ALRM", SIGALRM}, {"PWR", SIGPWR}};
-
-static int parse_signal(const char *s) {
-  if (!strncasecmp(s, "SIG", 3))
-    s += 3;
-  for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
-    if (!strcasecmp(s, signames[i].name))
-      return signames[i].sig;
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*s && !*end && v > 0 && v < NSIG)
-    return (int)v;
-  die_usage("--stop-signal: unknown signal '%s'", s);
-}
-
-static void stamp(char *buf, size_t n) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  struct tm tm;
-  gmtime_r(&tv.tv_sec, &tm);
-  size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + k, n - k, ".%03dZ", (int)(tv.tv_usec / 1000));
-}
-
-static void on_event(const herd_event_t *ev, void *data) {
-  struct cli *cli = data;
-  char what[512];
-  switch (ev->type) {
-  case HERD_EV_LISTEN:
-    /* Always said, even quiet: with port 0 it is how you learn the port. */
-    fprintf(stderr, "herd[%s]: listening on %s\n", cli->name, ev->text);
-    return;
-  case HERD_EV_ERROR: {
-    char ts[40];
-    stamp(ts, sizeof ts);
-    char who[64] = "";
-    if (ev->slot >= 0)
-      snprintf(who, sizeof who, "worker %d: ", ev->slot);
-    fprintf(stderr, "%s herd[%s]: %s%s%s%s\n", ts, cli->name, who,
-            ev->text ? ev->text : "", ev->text ? ": " : "",
-            herd_strerror(ev->code));
-    cli->errors++;
-    return;
+/* Returns 0, or the exit status (help: 0 via *done; errors: 2). */
+static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
+                     int *done) {
+  static const struct option lo[] = {
+      {"workers", required_argument, NULL, 'w'},
+      {"listen", required_argument, NULL, 'l'},
+      {"name", required_argument, NULL, 'n'},
+      {"config", required_argument, NULL, 'c'},
+      {"balance", required_argument, NULL, 1},
+      {"ready", required_argument, NULL, 1},
+      {"ready-timeout", required_argument, NULL, 1},
+      {"kill-timeout", required_argument, NULL, 1},
+      {"stop-signal", required_argument, NULL, 1},
+      {"max-restarts", required_argument, NULL, 1},
+      {"restart-window", required_argument, NULL, 1},
+      {"restart-cooldown", required_argument, NULL, 1},
+      {"min-uptime", required_argument, NULL, 1},
+      {"max-memory", required_argument, NULL, 1},
+      {"cwd", required_argument, NULL, 1},
+      {"env", required_argument, NULL, 1},
+      {"user", required_argument, NULL, 1},
+      {"ipc", no_argument, NULL, 1},
+      {"metrics", required_argument, NULL, 1},
+      {"log-max-size", required_argument, NULL, 1},
+      {"log-keep", required_argument, NULL, 1},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  memset(p, 0, sizeof *p);
+  *done = 0;
+  struct app *a = calloc(1, sizeof *a);
+  if (!a) {
+    fprintf(stderr, "%s: out of memory\n", prog_name);
+    return 1;
   }
-  case HERD_EV_ALL_READY:
-    (void)herd_notify("READY=1"); /* to systemd, if it runs us */
-    snprintf(what, sizeof what, "all %d workers ready", ev->code);
-    break;
-  case HERD_EV_STARTED:
-    snprintf(what, sizeof what, "worker %d started, pid %d%s", ev->slot,
-             (int)ev->pid, ev->text ? " (successor)" : "");
-    break;
-  case HERD_EV_READY:
-    snprintf(what, sizeof what, "worker %d ready, pid %d, after %llu ms",
-             ev->slot, (int)ev->pid, (unsigned long long)ev->uptime_ms);
-    break;
-  case HERD_EV_EXITED:
-    if (ev->sig)
-      snprintf(what, sizeof what,
-               "worker %d exited, pid %d, killed by signal %d (%s), %s, up %llu ms",
-               ev->slot, (int)ev->pid, ev->sig, strsignal(ev->sig), ev->text,
-               (unsigned long long)ev->uptime_ms);
-    else
-      snprintf(what, sizeof what,
-               "worker %d exited, pid %d, code %d, %s, up %llu ms", ev->slot,
-               (int)ev->pid, ev->code, ev->text,
-               (unsigned long long)ev->uptime_ms);
-    break;
-  case HERD_EV_RESTART:
-    if (ev->delay_ms)
-      snprintf(what, sizeof what, "worker %d restarting in %llu ms (backing off)",
-               ev->slot, (unsigned long long)ev->delay_ms);
-    else
-      snprintf(what, sizeof what, "worker %d restarting", ev->slot);
-    break;
-  case HERD_EV_PARKED:
-    snprintf(what, sizeof what,
-             "worker %d crashed %d times in the restart window: parked, "
-             "retried in %llu ms", ev->slot, ev->code,
-             (unsigned long long)ev->delay_ms);
-    break;
-  case HERD_EV_STOPPING:
-    snprintf(what, sizeof what, "worker %d stopping, pid %d, SIG%s (%s)",
-             ev->slot, (int)ev->pid, sigabbrev_np(ev->sig) ? sigabbrev_np(ev->sig) : "?",
-             ev->text ? ev->text : "");
-    break;
-  case HERD_EV_KILLED:
-    snprintf(what, sizeof what, "worker %d, pid %d, did not stop in time: SIGKILL",
-             ev->slot, (int)ev->pid);
-    break;
-  case HERD_EV_RETIRE:
-    snprintf(what, sizeof what, "worker %d, pid %d, retires: %s", ev->slot,
-             (int)ev->pid,
-             ev->code ? "starting its successor"
-                      : "it is replaced when it exits");
-    break;
-  case HERD_EV_STATUS:
-    snprintf(what, sizeof what, "worker %d status: %s", ev->slot, ev->text);
-    break;
-  case HERD_EV_RELOAD:
-    if (!strcmp(ev->text, "begin")) {
-      /* systemd's Type=notify-reload wants the time with it */
-      struct timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      char msg[96];
-      snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
-               (unsigned long long)now.tv_sec * 1000000ull +
-                   (unsigned long long)now.tv_nsec / 1000u);
-      (void)herd_notify(msg);
-    } else {
-      (void)herd_notify("READY=1"); /* done, or failed: we serve either way */
+  app_init(a);
+  p->apps = a;
+  p->napps = 1;
+  int nopts = 0, quiet = 0;
+  char err[600];
+  optind = 1;
+  int ch, idx;
+  /* '+': options end at the command, so its own options are its own. */
+  while ((ch = getopt_long(argc, argv, "+w:l:n:c:qh", lo, &idx)) != -1) {
+    const char *key = NULL;
+    switch (ch) {
+    case 'w': key = "workers"; break;
+    case 'l': key = "listen"; break;
+    case 'n': key = "name"; break;
+    case 1: key = lo[idx].name; break;
+    case 'c':
+      p->config = optarg;
+      continue;
+    case 'q':
+      quiet = 1;
+      continue;
+    case 'h':
+      fputs(!strcmp(cmd, "start") ? usage_start_head : usage_run_head, stdout);
+      fputs(usage_opts, stdout);
+      *done = 1;
+      return 0;
+    default:
+      fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
+      return 2;
     }
-    snprintf(what, sizeof what, "reload %s", ev->text);
-    break;
-  case HERD_EV_SCALE:
-    snprintf(what, sizeof what, "scaled to %d workers", ev->code);
-    break;
-  case HERD_EV_SHUTDOWN:
-    (void)herd_notify("STOPPING=1");
-    snprintf(what, sizeof what, "%s on SIG%s", ev->text,
-             sigabbrev_np(ev->sig) ? sigabbrev_np(ev->sig) : "?");
-    break;
-  case HERD_EV_SIGNAL:
-    snprintf(what, sizeof what, "SIG%s: %s",
-             sigabbrev_np(ev->sig) ? sigabbrev_np(ev->sig) : "?", ev->text);
-    break;
-  default:
-    return;
-  }
-  if (cli->quiet)
-    return;
-  char ts[40];
-  stamp(ts, sizeof ts);
-  fprintf(stderr, "%s herd[%s]: %s\n", ts, cli->name, what);
-}
-
-static void on_output(int slot, pid_t pid, int stream, const char *line,
-                      size_t len, void *data) {
-  (void)pid;
-  struct cli *cli = data;
-  FILE *f = stream == 2 ? stderr : stdout;
-  fprintf(f, "[%s:%d] %.*s\n", cli->name, slot, (int)len, line);
-  fflush(f);
-}
-
-static int resolve_user(const char *spec, uid_t *uid, gid_t *gid) {
-  char user[256];
-  snprintf(user, sizeof user, "%s", spec);
-  char *group = strchr(user, ':');
-  if (group)
-    *group++ = '\0';
-  struct passwd *pw = getpwnam(user);
-  if (!pw) {
-    char *end;
-    long v = strtol(user, &end, 10);
-    if (*user && !*end && v >= 0)
-      pw = getpwuid((uid_t)v);
-  }
-  if (!pw) {
-    fprintf(stderr, "%s: --user: no such user '%s'\n", prog_name, user);
-    return -1;
-  }
-  *uid = pw->pw_uid;
-  *gid = pw->pw_gid;
-  if (group) {
-    struct group *gr = getgrnam(group);
-    if (!gr) {
-      fprintf(stderr, "%s: --user: no such group '%s'\n", prog_name, group);
-      return -1;
+    nopts++;
+    if (app_set(a, key, optarg ? optarg : "true", err, sizeof err) < 0) {
+      usage_error(cmd, "--%s", err);
+      return 2;
     }
-    *gid = gr->gr_gid;
+  }
+  if (p->config) {
+    if (nopts) {
+      usage_error(cmd, "-c: the options come from the config file; give "
+                  "none on the command line");
+      return 2;
+    }
+    struct app *as;
+    int n = app_load_config(p->config, &as, &p->conf, err, sizeof err);
+    if (n < 0) {
+      fprintf(stderr, "%s: %s\n", prog_name, err);
+      return 2;
+    }
+    app_free(a);
+    free(a);
+    p->apps = as;
+    p->napps = n;
+    /* NAME...: only those */
+    if (optind < argc) {
+      int k = 0;
+      for (int i = optind; i < argc; i++) {
+        int found = -1;
+        for (int j = 0; j < n; j++)
+          if (!strcmp(as[j].name, argv[i]))
+            found = j;
+        if (found < 0) {
+          fprintf(stderr, "%s: %s has no app named '%s'\n", prog_name,
+                  p->config, argv[i]);
+          return 2;
+        }
+        if (found != k) {
+          struct app t = as[k];
+          as[k] = as[found];
+          as[found] = t;
+        }
+        k++;
+      }
+      for (int j = k; j < n; j++)
+        app_free(&as[j]);
+      p->napps = k;
+    }
+    for (int i = 0; i < p->napps; i++)
+      p->apps[i].quiet = quiet;
+    return 0;
+  }
+  if (optind >= argc) {
+    usage_error(cmd, "no command given (herd %s [OPTIONS] -- CMD [ARGS...])", cmd);
+    return 2;
+  }
+  a->cmd = argv + optind;
+  a->quiet = quiet;
+  if (app_finish(a, err, sizeof err) < 0) {
+    usage_error(cmd, "%s", err);
+    return 2;
   }
   return 0;
 }
 
 static int cmd_run(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"workers", required_argument, NULL, 'w'},
-      {"listen", required_argument, NULL, 'l'},
-      {"name", required_argument, NULL, 'n'},
-      {"balance", required_argument, NULL, 'B'},
-      {"ready", required_argument, NULL, 'R'},
-      {"ready-timeout", required_argument, NULL, 'T'},
-      {"kill-timeout", required_argument, NULL, 'K'},
-      {"stop-signal", required_argument, NULL, 'S'},
-      {"max-restarts", required_argument, NULL, 'M'},
-      {"restart-window", required_argument, NULL, 'W'},
-      {"restart-cooldown", required_argument, NULL, 'C'},
-      {"min-uptime", required_argument, NULL, 'U'},
-      {"cwd", required_argument, NULL, 'c'},
-      {"env", required_argument, NULL, 'e'},
-      {"user", required_argument, NULL, 'u'},
-      {"ipc", no_argument, NULL, 'I'},
-      {"quiet", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
-  struct cli cli;
-  memset(&cli, 0, sizeof cli);
-  herd_cluster_opts_t o;
-  memset(&o, 0, sizeof o);
-  const char *user = NULL;
-  optind = 1;
-  int ch;
-  /* '+': options end at the command, so its own options are its own. */
-  while ((ch = getopt_long(argc, argv, "+w:l:n:qh", longopts, NULL)) != -1) {
-    switch (ch) {
-    case 'w':
-      o.workers = !strcmp(optarg, "auto")
-                      ? 0
-                      : (int)parse_count("--workers", optarg, 1, 1024);
-      break;
-    case 'l':
-      if (cli.nlisten == MAX_LISTEN)
-        die_usage("--listen: at most %d addresses", MAX_LISTEN);
-      herd_addr_t a;
-      int r = herd_addr_parse(optarg, &a);
-      if (r < 0)
-        die_usage("--listen: '%s' is not an address (HOST:PORT, :PORT, "
-                  "[::1]:PORT, unix:PATH): %s", optarg, herd_strerror(r));
-      cli.listen[cli.nlisten++] = optarg;
-      break;
-    case 'n':
-      if (!*optarg || strlen(optarg) > 64 || strpbrk(optarg, "/ \t\n"))
-        die_usage("--name: '%s' must be 1-64 characters, no '/' or spaces",
-                  optarg);
-      cli.name = optarg;
-      break;
-    case 'B':
-      if (!strcmp(optarg, "shared"))
-        o.balance = HERD_BALANCE_SHARED;
-      else if (!strcmp(optarg, "reuseport"))
-        o.balance = HERD_BALANCE_REUSEPORT;
-      else if (!strcmp(optarg, "roundrobin"))
-        o.balance = HERD_BALANCE_ROUNDROBIN;
-      else
-        die_usage("--balance: '%s' is not one of shared, reuseport, roundrobin",
-                  optarg);
-      break;
-    case 'R':
-      if (!strcmp(optarg, "immediate"))
-        o.ready = HERD_READY_IMMEDIATE;
-      else if (!strcmp(optarg, "notify"))
-        o.ready = HERD_READY_NOTIFY;
-      else {
-        o.ready = HERD_READY_DELAY;
-        o.ready_delay_ms = (int)parse_duration("--ready", optarg);
-      }
-      break;
-    case 'T':
-      o.ready_timeout_ms = (int)parse_duration("--ready-timeout", optarg);
-      if (!o.ready_timeout_ms)
-        die_usage("--ready-timeout: must be more than 0");
-      break;
-    case 'K':
-      o.kill_timeout_ms = (int)parse_duration("--kill-timeout", optarg);
-      if (!o.kill_timeout_ms)
-        o.kill_timeout_ms = 1; /* "0": kill at once */
-      break;
-    case 'S':
-      o.stop_signal = parse_signal(optarg);
-      break;
-    case 'M':
-      o.max_restarts = (int)parse_count("--max-restarts", optarg, 1, 1000000);
-      break;
-    case 'W':
-      o.restart_window_ms = (int)parse_duration("--restart-window", optarg);
-      if (!o.restart_window_ms)
-        die_usage("--restart-window: must be more than 0");
-      break;
-    case 'C':
-      o.cooldown_ms = (int)parse_duration("--restart-cooldown", optarg);
-      if (!o.cooldown_ms)
-        die_usage("--restart-cooldown: must be more than 0");
-      break;
-    case 'U':
-      o.min_uptime_ms = (int)parse_duration("--min-uptime", optarg);
-      if (!o.min_uptime_ms)
-        o.min_uptime_ms = 1; /* "0": no worker counts as dying early */
-      break;
-    case 'c':
-      o.spawn.cwd = optarg;
-      break;
-    case 'e':
-      if (!strchr(optarg, '=') || optarg[0] == '=')
-        die_usage("--env: '%s' is not K=V", optarg);
-      if (cli.nenv == MAX_ENV)
-        die_usage("--env: at most %d", MAX_ENV);
-      cli.env[cli.nenv++] = optarg;
-      break;
-    case 'u':
-      user = optarg;
-      break;
-    case 'I':
-      o.flags |= HERD_CLUSTER_IPC;
-      break;
-    case 'q':
-      cli.quiet = 1;
-      break;
-    case 'h':
-      fputs(usage_run, stdout);
-      return 0;
-    default:
-      fprintf(stderr, "Try 'herd run --help'.\n");
-      return 2;
-    }
+  struct parsed p;
+  int done;
+  int r = parse_app("run", argc, argv, &p, &done);
+  if (r || done) {
+    parsed_free(&p);
+    return r;
   }
-  if (optind >= argc)
-    die_usage("no command given (herd run [OPTIONS] -- CMD [ARGS...])");
-  char **cmd = argv + optind;
-  if (!cli.name) {
-    const char *b = strrchr(cmd[0], '/');
-    cli.name = b ? b + 1 : cmd[0];
+  if (p.config && p.napps != 1) {
+    fprintf(stderr, "%s: -c: name the one app to run (%s has %d)\n", prog_name,
+            p.config, p.napps);
+    parsed_free(&p);
+    return 2;
   }
-  if (user) {
-    uid_t uid;
-    gid_t gid;
-    if (resolve_user(user, &uid, &gid) < 0)
-      return 2;
-    if (geteuid() != 0 && uid != geteuid()) {
-      fprintf(stderr, "%s: --user %s: only root may run workers as another user\n",
-              prog_name, user);
-      return 1;
-    }
-    o.spawn.uid = uid;
-    o.spawn.gid = gid;
-    o.spawn.flags |= HERD_SPAWN_SETUID | HERD_SPAWN_SETGID;
-  }
-  cli.env[cli.nenv] = NULL;
-  if (cli.nenv) {
-    o.spawn.env = cli.env;
-    o.spawn.env_mode = HERD_ENV_ADD;
-  }
+  r = master_main(&p.apps[0], 0, -1, NULL);
+  parsed_free(&p);
+  return r;
+}
 
-  /* Started by systemd's socket activation: use its sockets. */
-  int nact = herd_listen_fds(1);
-  int act_fds[MAX_LISTEN];
-  if (nact < 0) {
-    fprintf(stderr, "%s: LISTEN_FDS: %s\n", prog_name, herd_strerror(nact));
+/* ---- start ------------------------------------------------------- */
+
+/* Wait (bounded) until pid has exited: a failed start leaves nothing. */
+static void wait_gone(pid_t pid, int ms) {
+  int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pfd < 0)
+    return;
+  struct pollfd p = {.fd = pfd, .events = POLLIN};
+  while (poll(&p, 1, ms) < 0 && errno == EINTR)
+    ;
+  (void)close(pfd);
+}
+
+static int start_one(struct app *a, const char *home) {
+  char pid_path[PATH_MAX], herd_log[PATH_MAX];
+  if (home_path(pid_path, sizeof pid_path, home, a->name, ".pid") < 0 ||
+      home_path(herd_log, sizeof herd_log, home, a->name, "-herd.log") < 0 ||
+      strlen(home) + strlen(a->name) + 7 > 107) {
+    fprintf(stderr, "%s: %s: HERD_HOME %s is too long a path for a control "
+            "socket\n", prog_name, a->name, home);
     return 1;
   }
-  if (nact > 0) {
-    if (nact > MAX_LISTEN) {
-      fprintf(stderr, "%s: LISTEN_FDS: at most %d sockets\n", prog_name, MAX_LISTEN);
-      return 1;
-    }
-    if (cli.nlisten)
-      fprintf(stderr, "herd[%s]: socket activation: using the %d inherited "
-              "sockets, not --listen\n", cli.name, nact);
-    for (int i = 0; i < nact; i++)
-      act_fds[i] = 3 + i;
-    o.listen_fds = act_fds;
-    o.nlisten_fds = (size_t)nact;
-    if (o.balance == HERD_BALANCE_REUSEPORT) {
-      fprintf(stderr, "%s: --balance reuseport needs sockets herd binds itself, "
-              "not inherited ones\n", prog_name);
-      return 1;
-    }
-  } else {
-    cli.listen[cli.nlisten] = NULL;
-    o.listen = cli.listen;
+  herd_pidfile_t *pf = NULL;
+  pid_t holder = 0;
+  int r = herd_pidfile_open(&pf, pid_path, &holder);
+  if (r == -EBUSY) {
+    fprintf(stderr, "%s: app '%s' is already running (master pid %d); stop it "
+            "first or pick another --name\n", prog_name, a->name, (int)holder);
+    return 1;
   }
-
-  o.file = cmd[0];
-  o.argv = cmd;
-  o.on_event = on_event;
-  o.data = &cli;
-  if (!cli.quiet) {
-    o.flags |= HERD_CLUSTER_PIPE_OUTPUT;
-    o.on_output = on_output;
-  }
-  /* A closed stdout (herd run | head) must not kill the master. Workers
-   * start with default dispositions whatever ours are. */
-  signal(SIGPIPE, SIG_IGN);
-
-  int r = herd_cluster_run(&o, NULL, NULL);
   if (r < 0) {
-    /* The engine said what failed (an address, the first worker) in an
-     * error line; one more only if it could not. */
-    if (!cli.errors)
-      fprintf(stderr, "%s: %s\n", prog_name, herd_strerror(r));
+    fprintf(stderr, "%s: %s: %s\n", prog_name, pid_path, herd_strerror(r));
     return 1;
   }
-  if (r > 0) {
-    fprintf(stderr, "%s: stopped, but some workers had to be killed after "
-            "the kill timeout\n", prog_name);
+  herd_daemon_opts_t d = {.flags = HERD_DAEMON_STATUS_PIPE,
+                          .stdout_path = herd_log,
+                          .stderr_path = herd_log};
+  int sfd = -1;
+  fflush(NULL);
+  pid_t pid = herd_daemonize(&d, &sfd);
+  if (pid < 0) {
+    fprintf(stderr, "%s: %s: cannot start the daemon: %s\n", prog_name, a->name,
+            herd_strerror(pid));
+    herd_pidfile_close(pf, 1);
     return 1;
   }
-  if (!cli.quiet) {
-    char ts[40];
-    stamp(ts, sizeof ts);
-    fprintf(stderr, "%s herd[%s]: stopped\n", ts, cli.name);
+  if (pid == 0) {
+    /* the daemon: the master, until it stops */
+    prog_name = "herd";
+    exit(master_main(a, 1, sfd, pf));
   }
+  /* The daemon holds the lock now (the same open file): our copy goes
+   * without unlocking it. */
+  herd_pidfile_close(pf, 0);
+  char buf[2048];
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(sfd, buf + len, sizeof buf - 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0 || (len += (size_t)n) == sizeof buf - 1)
+      break;
+  }
+  (void)close(sfd);
+  buf[len] = '\0';
+  char *nl = strchr(buf, '\n');
+  if (nl)
+    *nl = '\0';
+  if (!strncmp(buf, "OK ", 3)) {
+    printf("herd: started %s\n", buf + 3);
+    return 0;
+  }
+  /* Failed: make sure it is gone before saying so. */
+  int kt = a->o.kill_timeout_ms ? a->o.kill_timeout_ms : 5000;
+  wait_gone(pid, kt + 2000);
+  if (!strncmp(buf, "ERR ", 4))
+    fprintf(stderr, "%s: %s: %s\n", prog_name, a->name, buf + 4);
+  else
+    fprintf(stderr, "%s: %s: the master died during start-up; see %s\n",
+            prog_name, a->name, herd_log);
+  return 1;
+}
+
+static int cmd_start(int argc, char **argv) {
+  struct parsed p;
+  int done;
+  int r = parse_app("start", argc, argv, &p, &done);
+  if (r || done) {
+    parsed_free(&p);
+    return r;
+  }
+  char home[PATH_MAX];
+  if ((r = home_dir(home, sizeof home)) < 0 || (r = home_ensure(home)) < 0) {
+    fprintf(stderr, "%s: HERD_HOME %s: %s\n", prog_name, r == -ENOENT && !home[0]
+            ? "(no HOME)" : home, herd_strerror(r));
+    parsed_free(&p);
+    return 1;
+  }
+  for (int i = 0; i < p.napps; i++)
+    for (int j = 0; j < i; j++)
+      if (!strcmp(p.apps[i].name, p.apps[j].name)) {
+        fprintf(stderr, "%s: two apps named '%s'\n", prog_name, p.apps[i].name);
+        parsed_free(&p);
+        return 2;
+      }
+  int rc = 0;
+  for (int i = 0; i < p.napps; i++)
+    if (start_one(&p.apps[i], home))
+      rc = 1;
+  parsed_free(&p);
+  return rc;
+}
+
+/* ---- startup systemd ---------------------------------------------- */
+
+static int cmd_startup(int argc, char **argv) {
+  const char *config = NULL;
+  int user = 0;
+  if (argc < 2 || strcmp(argv[1], "systemd")) {
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+      fputs(usage_startup, stdout);
+      return 0;
+    }
+    usage_error("startup", "startup: only 'systemd' is known");
+    return 2;
+  }
+  for (int i = 2; i < argc; i++) {
+    if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
+      config = argv[++i];
+    else if (!strcmp(argv[i], "--user"))
+      user = 1;
+    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(usage_startup, stdout);
+      return 0;
+    } else {
+      usage_error("startup", "startup: unexpected '%s'", argv[i]);
+      return 2;
+    }
+  }
+  if (!config) {
+    usage_error("startup", "startup systemd: give the config file (-c FILE)");
+    return 2;
+  }
+  char abs_conf[PATH_MAX], self[PATH_MAX], err[600];
+  if (!realpath(config, abs_conf)) {
+    fprintf(stderr, "%s: %s: %s\n", prog_name, config, strerror(errno));
+    return 1;
+  }
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    fprintf(stderr, "%s: /proc/self/exe: %s\n", prog_name, strerror(errno));
+    return 1;
+  }
+  self[n] = '\0';
+  struct app *apps;
+  void *conf;
+  int napps = app_load_config(abs_conf, &apps, &conf, err, sizeof err);
+  if (napps < 0) {
+    fprintf(stderr, "%s: %s\n", prog_name, err);
+    return 2;
+  }
+  int kill_ms = 0;
+  for (int i = 0; i < napps; i++) {
+    int k = apps[i].o.kill_timeout_ms ? apps[i].o.kill_timeout_ms : 5000;
+    if (k > kill_ms)
+      kill_ms = k;
+  }
+  printf("# herd@.service: each app of %s as a systemd service.\n", abs_conf);
+  printf("# Made by `herd startup systemd -c %s%s`. Install and enable:\n",
+         abs_conf, user ? " --user" : "");
+  if (user) {
+    printf("#   mkdir -p ~/.config/systemd/user\n");
+    printf("#   herd startup systemd -c %s --user > ~/.config/systemd/user/herd@.service\n",
+           abs_conf);
+    printf("#   systemctl --user daemon-reload\n#   systemctl --user enable --now");
+  } else {
+    printf("#   herd startup systemd -c %s > /etc/systemd/system/herd@.service\n",
+           abs_conf);
+    printf("#   systemctl daemon-reload\n#   systemctl enable --now");
+  }
+  for (int i = 0; i < napps; i++)
+    printf(" herd@%s", apps[i].name);
+  printf("\n#%s", user ? "   (and `loginctl enable-linger $USER` to start them "
+                         "at boot, before you log in)\n#" : "");
+  printf("   then: herd status NAME, herd reload NAME, journalctl -u herd@NAME\n");
+  printf("\n[Unit]\nDescription=herd app %%i (%s)\n", abs_conf);
+  if (!user)
+    printf("After=network-online.target\nWants=network-online.target\n");
+  printf("\n[Service]\n");
+  printf("# herd tells systemd READY=1 once every worker is ready, RELOADING=1\n"
+         "# during a rolling reload and STOPPING=1 when it stops.\n");
+  printf("Type=notify\nNotifyAccess=main\n");
+  printf("Environment=HERD_HOME=%%t/herd\n");
+  printf("ExecStart=%s run -c %s %%i\n", self, abs_conf);
+  printf("# a rolling reload that returns when it is done (or has failed)\n");
+  printf("ExecReload=%s reload %%i\n", self);
+  printf("# SIGTERM to herd alone: it stops its workers gracefully; whatever\n"
+         "# is left after TimeoutStopSec gets SIGKILL.\n");
+  printf("KillMode=mixed\nKillSignal=SIGTERM\nTimeoutStopSec=%d\n",
+         kill_ms / 1000 + 10);
+  printf("Restart=on-failure\nRestartSec=1\n");
+  printf("\n[Install]\nWantedBy=%s\n", user ? "default.target" : "multi-user.target");
+  for (int i = 0; i < napps; i++)
+    app_free(&apps[i]);
+  free(apps);
+  app_conf_free(conf);
   return 0;
 }
 
@@ -553,16 +526,36 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "help")) {
-    if (argc > 2 && !strcmp(argv[2], "run"))
-      fputs(usage_run, stdout);
-    else
+    if (argc > 2 && strcmp(argv[2], "help")) {
+      /* "herd help CMD" is "herd CMD --help" */
+      static char *hv[4];
+      hv[0] = argv[0];
+      hv[1] = argv[2];
+      hv[2] = "--help";
+      hv[3] = NULL;
+      argv = hv;
+      argc = 3;
+      cmd = argv[1];
+    } else {
       fputs(usage_main, stdout);
-    return 0;
+      return 0;
+    }
   }
-  if (!strcmp(cmd, "run")) {
-    prog_name = "herd run";
+  static char name[64];
+  snprintf(name, sizeof name, "herd %s", cmd);
+  prog_name = name;
+  if (!strcmp(cmd, "run"))
     return cmd_run(argc - 1, argv + 1);
-  }
+  if (!strcmp(cmd, "start"))
+    return cmd_start(argc - 1, argv + 1);
+  if (!strcmp(cmd, "status") || !strcmp(cmd, "list") || !strcmp(cmd, "stop") ||
+      !strcmp(cmd, "reload") || !strcmp(cmd, "restart") || !strcmp(cmd, "scale"))
+    return cmd_ctl(cmd, argc - 1, argv + 1);
+  if (!strcmp(cmd, "logs"))
+    return cmd_logs(argc - 1, argv + 1);
+  if (!strcmp(cmd, "startup"))
+    return cmd_startup(argc - 1, argv + 1);
+  prog_name = "herd";
   fprintf(stderr, "herd: unknown command '%s'\n", cmd);
   fputs(usage_main, stderr);
   return 2;

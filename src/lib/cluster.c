@@ -59,6 +59,7 @@ struct worker {
   herd_chan_t *chan;    /* --ipc: our end of the worker's channel */
   uint64_t stop_asked_ms; /* a stop waiting for handed connections */
   const char *stop_why;
+  const char *replace_why; /* why it is being replaced (successor first) */
   struct worker *next;
 };
 
@@ -74,6 +75,12 @@ struct slot {
   int *rp_fds;          /* reuseport: this slot's sockets */
   herd_cluster_t *c;
   int id;
+  int restart_now;      /* herd_cluster_restart: start anew on exit */
+  uint64_t retry_at_ms; /* when restart_timer fires */
+  unsigned nspawns;     /* workers started in this slot */
+  int has_exit;         /* the last exit of a worker of this slot: */
+  int exit_code, exit_sig;
+  const char *exit_cause;
 };
 
 struct herd_cluster {
@@ -108,7 +115,8 @@ struct herd_cluster {
   int rr_next;          /* roundrobin: the slot to try first */
   int rr_paused;        /* roundrobin: accepting is off, no worker free */
   herd_timer_t rr_timer;
-  uint64_t rr_dropped;  /* roundrobin: connections no worker could take */
+  herd_cluster_stats_t st; /* counters (workers/reloading/stopping are
+                              filled in by herd_cluster_stats) */
 };
 
 static void emit(herd_cluster_t *c, int type, int slot, pid_t pid, int code,
@@ -296,7 +304,9 @@ static void became_ready(herd_cluster_t *c, struct worker *w) {
     struct worker *old = s->cur;
     s->cur = w;
     s->succ = NULL;
-    stop_worker(c, old, old && old->retiring ? "retired" : "reload");
+    stop_worker(c, old, !old ? NULL
+                        : old->replace_why ? old->replace_why
+                        : old->retiring ? "retired" : "reload");
   }
   if (c->reloading && c->reload_wait == w) {
     /* The slot is done (also when its old worker died meanwhile and
@@ -607,6 +617,8 @@ static int start_worker(herd_cluster_t *c, int slot, int successor) {
   w->alive = 1;
   w->state = W_STARTING;
   w->started_ms = herd__now_ms();
+  c->st.spawns++;
+  s->nspawns++;
   w->next = c->workers;
   c->workers = w;
   if (successor)
@@ -639,6 +651,7 @@ fail:
     herd__close(pipes[i][1]);
   }
   free(w);
+  c->st.spawn_failures++;
   emit(c, HERD_EV_ERROR, slot, 0, r, 0, 0, 0, "could not start a worker");
   if (!c->started)
     return r; /* at start-up: the caller gives up */
@@ -648,9 +661,11 @@ fail:
     uint64_t delay = (uint64_t)BACKOFF_BASE_MS << (s->fails > 9 ? 9 : s->fails - 1);
     if (delay > BACKOFF_CAP_MS)
       delay = BACKOFF_CAP_MS;
+    s->retry_at_ms = herd__now_ms() + delay;
     emit(c, HERD_EV_RESTART, slot, 0, 0, 0, delay, 0, NULL);
     (void)herd_loop_timer_start(c->loop, &s->restart_timer, delay, restart_cb, s);
   } else if (successor && c->reloading) {
+    c->st.reloads_failed++;
     emit(c, HERD_EV_RELOAD, -1, 0, r, 0, 0, 0, "failed: keeping the old workers");
     c->reloading = 0;
     c->reload_again = 0;
@@ -669,6 +684,7 @@ static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime)
      * forget the early deaths before it (as PM2's unstable restarts). */
     s->fails = 0;
     s->nstarts = 0;
+    c->st.restarts++;
     emit(c, HERD_EV_RESTART, s->id, 0, 0, 0, 0, 0, NULL);
     start_worker(c, s->id, 0);
     return;
@@ -685,6 +701,8 @@ static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime)
     s->nstarts = 0;
     s->fails = 0;
     uint64_t cool = (uint64_t)(c->o.cooldown_ms ? c->o.cooldown_ms : 60000);
+    c->st.parked++;
+    s->retry_at_ms = now + cool;
     emit(c, HERD_EV_PARKED, s->id, 0, recent + 1, 0, cool, 0, NULL);
     (void)herd_loop_timer_start(c->loop, &s->restart_timer, cool, restart_cb, s);
     return;
@@ -709,6 +727,8 @@ static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime)
   uint64_t delay = (uint64_t)BACKOFF_BASE_MS << (s->fails > 9 ? 9 : s->fails - 1);
   if (delay > cap)
     delay = cap;
+  c->st.restarts++;
+  s->retry_at_ms = now + delay;
   emit(c, HERD_EV_RESTART, s->id, 0, 0, 0, delay, 0, NULL);
   (void)herd_loop_timer_start(c->loop, &s->restart_timer, delay, restart_cb, s);
 }
@@ -724,6 +744,27 @@ static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
   emit(c, HERD_EV_EXITED, w->slot, w->pid, code, sig, 0, uptime,
        w->state == W_STOPPING ? "stopped" : w->retiring ? "retired" : "died");
   struct slot *s = c->slots[w->slot];
+  const char *cause;
+  if (w->killed) {
+    cause = "killed";
+    c->st.exits_killed++;
+  } else if (w->state == W_STOPPING) {
+    cause = "stopped";
+    c->st.exits_stopped++;
+  } else if (w->retiring) {
+    cause = "retired";
+    c->st.exits_retired++;
+  } else if (code == 0) {
+    cause = "exited";
+    c->st.exits_clean++;
+  } else {
+    cause = "crashed";
+    c->st.exits_crashed++;
+  }
+  s->has_exit = 1;
+  s->exit_code = code;
+  s->exit_sig = sig;
+  s->exit_cause = cause;
   int was_cur = s->cur == w, was_succ = s->succ == w;
   if (was_cur)
     s->cur = NULL;
@@ -739,6 +780,7 @@ static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
       c->reload_cursor++;
       reload_next(c);
     } else {
+      c->st.reloads_failed++;
       emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0,
            "failed: a new worker exited before it was ready; keeping the "
            "old workers of the slots not reloaded yet");
@@ -748,16 +790,16 @@ static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
   }
   if (!c->shutting_down && s->active) {
     if (was_succ) {
-      /* A successor that died before taking over. */
-      if (0) {
-        emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0,
-             "failed: a new worker exited before it was ready; keeping the "
-             "old workers");
-        c->reloading = 0;
-        c->reload_again = 0;
-      } else if (!s->cur) {
+      /* A successor that died before taking over: its slot still has
+       * the old worker, unless that one is gone too. */
+      if (!s->cur)
         schedule_restart(c, s, uptime);
-      }
+    } else if (was_cur && s->restart_now) {
+      /* herd_cluster_restart stopped it: a fresh one now, no backoff. */
+      s->restart_now = 0;
+      c->st.restarts++;
+      emit(c, HERD_EV_RESTART, s->id, 0, 0, 0, 0, 0, NULL);
+      start_worker(c, s->id, 0);
     } else if (was_cur && w->state != W_STOPPING) {
       if (s->succ) {
         /* It retired (or died) while its successor starts: promote now
@@ -840,7 +882,7 @@ static void rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data)
     int r = herd_chan_send(w->chan, "\"herd:connection\"", 17, conn);
     herd__close(conn); /* the channel sends its own duplicate */
     if (r < 0) {
-      c->rr_dropped++;
+      c->st.rr_dropped++;
       emit(c, HERD_EV_ERROR, w->slot, w->pid, r, 0, 0, 0,
            "could not hand a connection to the worker");
     }
@@ -868,6 +910,7 @@ static void reload_next(herd_cluster_t *c) {
     c->reload_cursor++;
   }
   c->reloading = 0;
+  c->st.reloads++;
   emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0, "done");
   if (!c->all_ready_sent && all_ready(c)) {
     c->all_ready_sent = 1;
@@ -914,33 +957,39 @@ static int grow_slots(herd_cluster_t *c, int n) {
   return 0;
 }
 
-static void scale(herd_cluster_t *c, int delta) {
-  if (c->shutting_down)
+/* Run n workers: start slots up to n, stop the highest above it. */
+static void scale_to(herd_cluster_t *c, int n) {
+  if (c->shutting_down || n < 1 || n > 4096 || n == c->want)
     return;
-  if (delta > 0) {
-    if (c->want >= 4096)
-      return; /* the same bound as at start */
-    int id = 0;
-    while (id < c->nslots && c->slots[id]->active)
-      id++;
-    if (id == c->nslots && grow_slots(c, id + 1) < 0)
-      return;
-    c->slots[id]->active = 1;
-    c->want++;
-    emit(c, HERD_EV_SCALE, -1, 0, c->want, 0, 0, 0, NULL);
+  if (grow_slots(c, n) < 0)
+    return;
+  int old = c->want;
+  c->want = n;
+  emit(c, HERD_EV_SCALE, -1, 0, c->want, 0, 0, 0, NULL);
+  if (n > old) {
     c->all_ready_sent = 0;
-    start_worker(c, id, 0);
-  } else {
-    if (c->want <= 1)
-      return; /* never below one: stop the app to have none */
-    int id = c->nslots - 1;
-    while (id >= 0 && !c->slots[id]->active)
-      id--;
+    /* Fill the lowest free slots: ids stay 0..n-1. */
+    for (int id = 0, added = 0; id < c->nslots && added < n - old; id++) {
+      struct slot *s = c->slots[id];
+      if (s->active)
+        continue;
+      s->active = 1;
+      added++;
+      s->fails = 0;
+      s->nstarts = 0;
+      if (!s->cur)
+        start_worker(c, id, 0);
+    }
+    return;
+  }
+  for (int id = c->nslots - 1, removed = 0; id >= 0 && removed < old - n; id--) {
     struct slot *s = c->slots[id];
+    if (!s->active)
+      continue;
     s->active = 0;
-    c->want--;
+    s->restart_now = 0;
+    removed++;
     herd_loop_timer_stop(c->loop, &s->restart_timer);
-    emit(c, HERD_EV_SCALE, -1, 0, c->want, 0, 0, 0, NULL);
     stop_worker(c, s->succ, "scale down");
     stop_worker(c, s->cur, "scale down");
     if (!s->cur && !s->succ)
@@ -1028,10 +1077,10 @@ static void signal_cb(herd_loop_t *loop, int sig, pid_t from, void *data) {
     reload(c);
     break;
   case SIGTTIN:
-    scale(c, +1);
+    scale_to(c, c->want + 1);
     break;
   case SIGTTOU:
-    scale(c, -1);
+    scale_to(c, c->want - 1); /* never below one: stop the app for none */
     break;
   case SIGUSR1:
     emit(c, HERD_EV_SIGNAL, -1, 0, 0, sig, 0, 0, "reopen logs");
@@ -1255,6 +1304,8 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
         goto out;
     }
   }
+  if (c->o.on_init && (r = c->o.on_init(c, c->o.data)) < 0)
+    goto out;
   c->want = opts->workers ? opts->workers : online_cpus();
   if ((r = grow_slots(c, c->want)) < 0)
     goto out;
@@ -1316,4 +1367,140 @@ out:
   free(c->slots);
   free(c);
   return r;
+}
+
+/* ---- steering from the loop ------------------------------------- */
+
+herd_loop_t *herd_cluster_loop(herd_cluster_t *c) { return c->loop; }
+
+int herd_cluster_reload(herd_cluster_t *c) {
+  if (c->shutting_down)
+    return -ECANCELED;
+  int queued = c->reloading;
+  reload(c);
+  return queued ? 1 : 0;
+}
+
+int herd_cluster_restart(herd_cluster_t *c) {
+  if (c->shutting_down)
+    return -ECANCELED;
+  if (c->reloading)
+    return -EBUSY;
+  c->all_ready_sent = 0;
+  for (int i = 0; i < c->nslots; i++) {
+    struct slot *s = c->slots[i];
+    if (!s->active)
+      continue;
+    s->fails = 0;
+    s->nstarts = 0;
+    if (s->cur && s->cur->alive && s->cur->state != W_STOPPING) {
+      s->restart_now = 1;
+      stop_worker(c, s->succ, "restart");
+      stop_worker(c, s->cur, "restart");
+    } else if (!s->cur && !s->succ) {
+      /* backing off or parked: start now */
+      herd_loop_timer_stop(c->loop, &s->restart_timer);
+      s->parked = 0;
+      start_worker(c, i, 0);
+    } else if (s->cur) {
+      s->restart_now = 1; /* already stopping: a fresh one when it exits */
+    }
+  }
+  return 0;
+}
+
+int herd_cluster_replace(herd_cluster_t *c, int slot, const char *why) {
+  if (c->shutting_down)
+    return -ECANCELED;
+  if (slot < 0 || slot >= c->nslots)
+    return -ENOENT;
+  struct slot *s = c->slots[slot];
+  struct worker *w = s->cur;
+  if (!s->active || !w || !w->alive || w->state == W_STOPPING)
+    return -ENOENT;
+  if (s->succ || w->retiring || w->replace_why)
+    return -EBUSY;
+  w->replace_why = why ? why : "replaced";
+  int r = start_worker(c, slot, 1);
+  if (r < 0)
+    w->replace_why = NULL;
+  return r < 0 ? r : 0;
+}
+
+int herd_cluster_scale(herd_cluster_t *c, int workers) {
+  if (workers < 1 || workers > 4096)
+    return -EINVAL;
+  if (c->shutting_down)
+    return -ECANCELED;
+  if (grow_slots(c, workers) < 0)
+    return -ENOMEM;
+  scale_to(c, workers);
+  return 0;
+}
+
+int herd_cluster_stop(herd_cluster_t *c, int graceful) {
+  /* 0 as the signal: never taken for a repeat of the same request */
+  shutdown_all(c, graceful, 0);
+  return 0;
+}
+
+int herd_cluster_workers(herd_cluster_t *c, herd_worker_info_t *rows, int max) {
+  int n = 0;
+  uint64_t now = herd__now_ms();
+  for (int i = 0; i < c->nslots; i++) {
+    struct slot *s = c->slots[i];
+    int any = 0;
+    /* the current worker first, then its successor, then old ones
+     * still stopping */
+    for (int pass = 0; pass < 3; pass++)
+      for (struct worker *w = c->workers; w; w = w->next) {
+        if (w->slot != i || !w->alive)
+          continue;
+        int is = pass == 0 ? w == s->cur : pass == 1 ? w == s->succ
+                                                     : w != s->cur && w != s->succ;
+        if (!is)
+          continue;
+        any = any || w == s->cur;
+        if (n < max) {
+          herd_worker_info_t *r = &rows[n];
+          memset(r, 0, sizeof *r);
+          r->slot = i;
+          r->pid = w->pid;
+          r->state = w->state == W_STARTING  ? HERD_WORKER_STARTING
+                     : w->state == W_READY   ? HERD_WORKER_READY
+                                             : HERD_WORKER_STOPPING;
+          r->successor = w == s->succ;
+          r->uptime_ms = now - w->started_ms;
+        }
+        n++;
+      }
+    if (s->active && !any && !s->succ) {
+      if (n < max) {
+        herd_worker_info_t *r = &rows[n];
+        memset(r, 0, sizeof *r);
+        r->slot = i;
+        int timer = s->restart_timer.heap_index != 0;
+        r->state = !timer ? HERD_WORKER_WAITING
+                   : s->parked ? HERD_WORKER_PARKED : HERD_WORKER_BACKOFF;
+        r->retry_ms = timer && s->retry_at_ms > now ? s->retry_at_ms - now : 0;
+      }
+      n++;
+    }
+    /* the slot's history goes on every row of it */
+    for (int k = (n < max ? n : max) - 1; k >= 0 && rows[k].slot == i; k--) {
+      rows[k].restarts = s->nspawns > 1 ? s->nspawns - 1 : 0;
+      rows[k].exited = s->has_exit;
+      rows[k].exit_code = s->exit_code;
+      rows[k].exit_signal = s->exit_sig;
+      rows[k].exit_cause = s->exit_cause;
+    }
+  }
+  return n;
+}
+
+void herd_cluster_stats(herd_cluster_t *c, herd_cluster_stats_t *st) {
+  *st = c->st;
+  st->workers = c->want;
+  st->reloading = c->reloading;
+  st->stopping = c->shutting_down;
 }

@@ -1,0 +1,122 @@
+/*
+ * cli.h - what the parts of the herd program share: one app's settings
+ * (from the command line or a config file), HERD_HOME's paths, the
+ * master (run and start), the log writer, the control client.
+ */
+#ifndef HERD_CLI_H
+#define HERD_CLI_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "herd.h"
+
+#define MAX_LISTEN 64
+#define MAX_ENV 256
+#define NAME_MAX_LEN 64
+#define CTL_MAX_REQUEST 65536 /* bytes of one control request line */
+
+extern const char *prog_name;
+
+/* One app: what `herd run`/`start` options or a config table say. The
+ * strings are borrowed (argv, or a loaded config that outlives it). */
+struct app {
+  const char *name;
+  herd_cluster_opts_t o;
+  const char *listen[MAX_LISTEN + 1];
+  int nlisten;
+  const char *env[MAX_ENV + 1];
+  int nenv;
+  const char *user;
+  char **cmd;            /* NULL-terminated */
+  char *cmd_store;       /* a config's command string, split (owned) */
+  char **cmd_owned;      /* the argv made for it (owned) */
+  char *env_alloc[MAX_ENV]; /* a config's env entries made "K=V" (owned) */
+  int nenv_alloc;
+  int quiet;
+  uint64_t max_memory;   /* bytes; 0 = no limit */
+  uint64_t log_max_size; /* bytes; 0 = never rotate */
+  int log_keep;          /* rotated files kept */
+  const char *metrics;   /* HOST:PORT of the Prometheus endpoint */
+  char cwd[PATH_MAX];    /* the workers' directory, absolute */
+  const char *conf_path; /* where it came from (for messages) */
+};
+
+/* Defaults, before options are applied. */
+void app_init(struct app *a);
+void app_free(struct app *a);
+
+/* Apply one option by its long name (a config key, "kill_timeout" or
+ * "kill-timeout"). Returns 0, or -1 with a one-line message in err
+ * (without the option's origin: the caller prefixes file:line). */
+int app_set(struct app *a, const char *key, const char *val, char *err,
+            size_t errlen);
+
+/* After all options: the default name, --user, --env, an absolute cwd.
+ * Returns 0, or -1 with err set. */
+int app_finish(struct app *a, char *err, size_t errlen);
+
+/* Load a config file's apps (all of them, or those named). Returns the
+ * number of apps (*apps malloc'd, each app_init'ed and finished), or -1
+ * with err = "FILE:LINE: message". *confp must be kept until the apps
+ * are freed, then passed to app_conf_free. */
+int app_load_config(const char *path, struct app **apps, void **confp,
+                    char *err, size_t errlen);
+void app_conf_free(void *conf);
+
+/* HERD_HOME and its files. home_dir fills buf; home_ensure creates it
+ * (0700) and logs/. Returns 0 or -errno. */
+int home_dir(char *buf, size_t n);
+int home_ensure(const char *home);
+/* "HOME/NAME.sock", "HOME/NAME.pid", "HOME/logs/NAME-out.log", ...
+ * Returns 0, or -ENAMETOOLONG. */
+int home_path(char *buf, size_t n, const char *home, const char *name,
+              const char *suffix);
+
+/* The master of one app, in this process: run (foreground) or start
+ * (daemon: status_fd gets "OK ..." or "ERR ..." once). Returns the exit
+ * status for the process. */
+int master_main(struct app *a, int daemon, int status_fd,
+                herd_pidfile_t *pidfile);
+
+/* The log writer: worker lines go into a bounded queue in memory, and a
+ * thread of their own writes them to the files, so a slow or full disk
+ * never blocks the master (lines that do not fit are counted). */
+struct logw;
+int logw_open(struct logw **lw, const char *out_path, const char *err_path,
+              uint64_t max_size, int keep, size_t queue_bytes);
+void logw_line(struct logw *lw, int stream, int slot, const char *line,
+               size_t len);
+void logw_reopen(struct logw *lw);
+struct logw_stats {
+  uint64_t lines[2];   /* written, stdout and stderr */
+  uint64_t dropped[2]; /* lost: the queue was full or a write failed */
+  uint64_t rotations;
+  int last_error;      /* errno of the last failed write or open, or 0 */
+};
+void logw_stats(struct logw *lw, struct logw_stats *st);
+void logw_close(struct logw *lw); /* writes what is queued, then stops */
+
+/* An ISO-8601 UTC time with milliseconds: "2026-11-28T01:02:03.456Z". */
+size_t iso_stamp(char *buf, size_t n);
+
+/* Commands. Each returns the process's exit status. */
+int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
+                                                          reload restart
+                                                          scale */
+int cmd_logs(int argc, char **argv);
+
+/* The control client: one request line, its reply line(s). */
+int ctl_connect(const char *home, const char *name, char *err, size_t errlen);
+/* Send req (one JSON object, no newline) and read one reply line into a
+ * malloc'd *reply. timeout_ms < 0: none. Returns 0 or -errno. */
+int ctl_request(int fd, const char *req, char **reply, int timeout_ms);
+int ctl_read_line(int fd, char **reply, int timeout_ms);
+
+/* Names of the apps in HOME (by their .sock or .pid files), sorted;
+ * returns the count (*names malloc'd), or -errno. */
+int home_apps(const char *home, char ***names);
+void home_apps_free(char **names, int n);
+
+#endif

@@ -1,0 +1,571 @@
+/*
+ * ctl.c - the control commands: status, list, stop, reload, restart,
+ * scale. Each finds the app's master by HERD_HOME/NAME.sock and speaks
+ * the JSON-lines protocol of docs/control.md.
+ *
+ * Exit status: 0 done; 1 the app is not there, not running, refused or
+ * failed (one line says which); 2 bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "jsonr.h"
+
+#define REPLY_TIMEOUT_MS 5000
+
+static const char *const usage_status =
+    "Usage: herd status [NAME] [--json]\n"
+    "\n"
+    "Show an app's workers (every app's, without NAME): slot, pid, state\n"
+    "(starting, ready, stopping, backing off, parked), uptime, restarts,\n"
+    "CPU%, RSS and the last exit of the slot.\n"
+    "\n"
+    "      --json     the masters' replies as JSON (an array without NAME)\n"
+    "  -h, --help     show this help\n"
+    "\n"
+    "Colour only on a terminal; NO_COLOR turns it off.\n";
+
+static const char *const usage_list =
+    "Usage: herd list [--json]\n"
+    "\n"
+    "Every app of this user on this machine (found by its socket in\n"
+    "HERD_HOME), one line each: online, or stale (its master is gone).\n";
+
+static const char *const usage_stop =
+    "Usage: herd stop [--graceful] NAME|all\n"
+    "\n"
+    "Stop an app: its workers get the stop signal (SIGKILL after the kill\n"
+    "timeout; with --graceful, no kill timeout), then the master exits.\n"
+    "Returns once the master has exited.\n";
+
+static const char *const usage_reload =
+    "Usage: herd reload NAME|all\n"
+    "\n"
+    "Rolling reload with zero downtime: slot by slot, a new worker starts,\n"
+    "and the old one stops once the new one is ready. Returns when the\n"
+    "reload is done (exit 0) or has failed (exit 1, the old workers of the\n"
+    "slots not reached yet keep running).\n";
+
+static const char *const usage_restart =
+    "Usage: herd restart NAME|all\n"
+    "\n"
+    "Hard restart: every worker is stopped now and a new one started in\n"
+    "its slot as soon as it has exited (requests may fail meanwhile: use\n"
+    "reload for zero downtime). Returns when all are ready again.\n";
+
+static const char *const usage_scale =
+    "Usage: herd scale NAME N|+N|-N\n"
+    "\n"
+    "Run N workers (1..4096), or N more or fewer. Growing returns once the\n"
+    "new workers are ready.\n";
+
+static int use_colour(void) {
+  const char *nc = getenv("NO_COLOR");
+  const char *term = getenv("TERM");
+  return isatty(1) && !(nc && *nc) && !(term && !strcmp(term, "dumb"));
+}
+
+static void human_ms(char *buf, size_t n, uint64_t ms) {
+  uint64_t s = ms / 1000;
+  if (s < 60)
+    snprintf(buf, n, "%llus", (unsigned long long)s);
+  else if (s < 3600)
+    snprintf(buf, n, "%llum", (unsigned long long)(s / 60));
+  else if (s < 86400)
+    snprintf(buf, n, "%lluh", (unsigned long long)(s / 3600));
+  else
+    snprintf(buf, n, "%llud", (unsigned long long)(s / 86400));
+}
+
+static void human_bytes(char *buf, size_t n, double b) {
+  if (b < 1024)
+    snprintf(buf, n, "%.0fB", b);
+  else if (b < 1024 * 1024)
+    snprintf(buf, n, "%.1fK", b / 1024);
+  else if (b < 1024.0 * 1024 * 1024)
+    snprintf(buf, n, "%.1fM", b / 1048576);
+  else
+    snprintf(buf, n, "%.1fG", b / 1073741824);
+}
+
+/* One request to NAME's master. Returns 0 with the parsed reply in *out
+ * (ok or not), or -1 having printed why not. */
+static int ask(const char *home, const char *name, const char *req, jv **out,
+               char **raw, int quiet) {
+  char err[PATH_MAX + 128];
+  int fd = ctl_connect(home, name, err, sizeof err);
+  if (fd < 0) {
+    if (!quiet)
+      fprintf(stderr, "%s: %s\n", prog_name, err);
+    return -1;
+  }
+  char *line = NULL;
+  int r = ctl_request(fd, req, &line, REPLY_TIMEOUT_MS);
+  jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
+  if (!v || jv_type(v) != JV_OBJ || !jv_get(v, "ok")) {
+    if (!quiet) {
+      if (r == -ETIMEDOUT || r == 0)
+        fprintf(stderr, "%s: %s/%s.sock is not a herd control socket (%s)\n",
+                prog_name, home, name, r ? "no reply" : "not a herd reply");
+      else
+        fprintf(stderr, "%s: %s: %s\n", prog_name, name, strerror(-r));
+    }
+    jv_free(v);
+    free(line);
+    (void)close(fd);
+    return -1;
+  }
+  /* A pending reply: the result follows when the work is done. */
+  const char *pending = jv_str(jv_get(v, "pending"), NULL);
+  int stopping = pending && !strcmp(pending, "stop");
+  if (pending && jv_bool(jv_get(v, "ok"), 0) && !stopping) {
+    jv_free(v);
+    free(line);
+    line = NULL;
+    r = ctl_read_line(fd, &line, -1);
+    v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
+    if (!v) {
+      if (!quiet)
+        fprintf(stderr, "%s: %s: the master went away before it answered\n",
+                prog_name, name);
+      free(line);
+      (void)close(fd);
+      return -1;
+    }
+  }
+  if (stopping) {
+    /* Wait until the master has exited: by its pid (a pidfd, so never a
+     * recycled one), or by the socket's end if that is not possible. */
+    pid_t pid = (pid_t)jv_num(jv_get(v, "pid"), 0);
+    int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    struct pollfd p = {.fd = pfd >= 0 ? pfd : fd, .events = POLLIN};
+    for (;;) {
+      int pr = poll(&p, 1, -1);
+      if (pr < 0 && errno == EINTR)
+        continue;
+      if (pfd >= 0 || pr < 0)
+        break;
+      char b[512];
+      ssize_t k = read(fd, b, sizeof b);
+      if (k <= 0 && !(k < 0 && errno == EINTR))
+        break;
+    }
+    if (pfd >= 0)
+      (void)close(pfd);
+  }
+  (void)close(fd);
+  *out = v;
+  if (raw)
+    *raw = line;
+  else
+    free(line);
+  return 0;
+}
+
+static int failed_reply(const char *name, jv *v) {
+  if (jv_bool(jv_get(v, "ok"), 0))
+    return 0;
+  fprintf(stderr, "%s: %s: %s\n", prog_name, name,
+          jv_str(jv_get(v, "error"), "refused"));
+  return 1;
+}
+
+/* ---- status ------------------------------------------------------- */
+
+static void print_status(const jv *v, int colour) {
+  const char *name = jv_str(jv_get(v, "name"), "?");
+  char up[16], rss[16];
+  human_ms(up, sizeof up, (uint64_t)jv_num(jv_get(v, "uptime_ms"), 0));
+  human_bytes(rss, sizeof rss, jv_num(jv_get(v, "rss"), 0));
+  const jv *ws = jv_get(v, "workers");
+  int ready = 0;
+  for (size_t i = 0; i < jv_len(ws); i++)
+    if (!strcmp(jv_str(jv_get(jv_at(ws, i), "state"), ""), "ready") &&
+        !jv_bool(jv_get(jv_at(ws, i), "successor"), 0))
+      ready++;
+  printf("%s%s%s  master pid %d, up %s, %s, %d/%d workers ready%s%s\n",
+         colour ? "\033[1m" : "", name, colour ? "\033[0m" : "",
+         (int)jv_num(jv_get(v, "pid"), 0), up, rss, ready,
+         (int)jv_num(jv_get(v, "workers_wanted"), 0),
+         jv_bool(jv_get(v, "reloading"), 0) ? ", reloading" : "",
+         jv_bool(jv_get(v, "stopping"), 0) ? ", stopping" : "");
+  const jv *ls = jv_get(v, "listen");
+  if (jv_len(ls)) {
+    printf("  listen");
+    for (size_t i = 0; i < jv_len(ls); i++)
+      printf(" %s", jv_str(jv_at(ls, i), "?"));
+    printf(" (%s)\n", jv_str(jv_get(v, "balance"), "?"));
+  }
+  const jv *logs = jv_get(v, "logs");
+  if (jv_type(logs) == JV_OBJ) {
+    const jv *dr = jv_get(logs, "dropped");
+    double d = jv_num(jv_at(dr, 0), 0) + jv_num(jv_at(dr, 1), 0);
+    const char *le = jv_str(jv_get(logs, "error"), NULL);
+    printf("  logs %s%s%.0f lines dropped%s%s\n",
+           jv_str(jv_get(logs, "out"), "?"), d > 0 && colour ? ", \033[31m" : ", ",
+           d, d > 0 && colour ? "\033[0m" : "", "");
+    if (le)
+      printf("  last log error: %s\n", le);
+  }
+  printf("  %-4s %-7s %-11s %6s %4s %6s %7s  %s\n", "SLOT", "PID", "STATE",
+         "UPTIME", "RST", "CPU", "RSS", "LAST EXIT");
+  for (size_t i = 0; i < jv_len(ws); i++) {
+    const jv *w = jv_at(ws, i);
+    const char *state = jv_str(jv_get(w, "state"), "?");
+    int pid = (int)jv_num(jv_get(w, "pid"), 0);
+    char pids[16] = "-", wup[16] = "-", wrss[16] = "-", cpu[16] = "-",
+         st[32], last[64] = "-";
+    if (pid > 0) {
+      snprintf(pids, sizeof pids, "%d", pid);
+      human_ms(wup, sizeof wup, (uint64_t)jv_num(jv_get(w, "uptime_ms"), 0));
+      human_bytes(wrss, sizeof wrss, jv_num(jv_get(w, "rss"), 0));
+      snprintf(cpu, sizeof cpu, "%.1f%%", jv_num(jv_get(w, "cpu"), 0));
+    }
+    double retry = jv_num(jv_get(w, "retry_ms"), 0);
+    if (retry > 0)
+      snprintf(st, sizeof st, "%s", !strcmp(state, "parked") ? "parked" : "backoff");
+    else
+      snprintf(st, sizeof st, "%s%s", jv_bool(jv_get(w, "successor"), 0) ? "+" : "",
+               state);
+    const jv *le = jv_get(w, "last_exit");
+    if (jv_type(le) == JV_OBJ) {
+      int sig = (int)jv_num(jv_get(le, "signal"), 0);
+      const char *ab = sig ? sigabbrev_np(sig) : NULL;
+      if (sig)
+        snprintf(last, sizeof last, "%s, SIG%s", jv_str(jv_get(le, "cause"), "?"),
+                 ab ? ab : "?");
+      else
+        snprintf(last, sizeof last, "%s, code %d", jv_str(jv_get(le, "cause"), "?"),
+                 (int)jv_num(jv_get(le, "code"), 0));
+    }
+    if (retry > 0) {
+      char in[16];
+      human_ms(in, sizeof in, (uint64_t)retry + 999);
+      size_t k = strlen(last);
+      snprintf(last + k, sizeof last - k, "%sretry in %s", k > 1 ? "; " : "", in);
+      if (!strncmp(last, "-; ", 3))
+        memmove(last, last + 3, strlen(last + 3) + 1);
+    }
+    const char *c0 = "", *c1 = "";
+    if (colour) {
+      c1 = "\033[0m";
+      c0 = !strcmp(state, "ready") ? "\033[32m"
+           : !strcmp(state, "starting") || !strcmp(state, "stopping") ? "\033[33m"
+           : "\033[31m";
+    }
+    printf("  %-4d %-7s %s%-11s%s %6s %4d %6s %7s  %s\n",
+           (int)jv_num(jv_get(w, "slot"), 0), pids, c0, st, c1, wup,
+           (int)jv_num(jv_get(w, "restarts"), 0), cpu, wrss, last);
+  }
+}
+
+static int cmd_status(int argc, char **argv) {
+  static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  int json = 0, ch;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    if (ch == 'j')
+      json = 1;
+    else if (ch == 'h') {
+      fputs(usage_status, stdout);
+      return 0;
+    } else {
+      fputs(usage_status, stderr);
+      return 2;
+    }
+  }
+  if (argc - optind > 1) {
+    fprintf(stderr, "%s: one NAME at most\n", prog_name);
+    return 2;
+  }
+  char home[PATH_MAX];
+  int r = home_dir(home, sizeof home);
+  if (r < 0) {
+    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+    return 1;
+  }
+  char **names = NULL;
+  int n;
+  char *one[1];
+  if (optind < argc) {
+    one[0] = argv[optind];
+    names = one;
+    n = 1;
+  } else if ((n = home_apps(home, &names)) < 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+    return 1;
+  }
+  int colour = !json && use_colour();
+  int rc = 0;
+  if (json && optind == argc)
+    printf("[");
+  for (int i = 0; i < n; i++) {
+    jv *v = NULL;
+    char *raw = NULL;
+    int quiet = json && optind == argc;
+    if (ask(home, names[i], "{\"cmd\":\"status\"}", &v, &raw, quiet) < 0) {
+      rc = 1;
+      if (quiet) {
+        printf("%s{\"name\":", i ? "," : "");
+        struct jw w;
+        jw_init(&w);
+        jw_str(&w, names[i], strlen(names[i]));
+        printf("%s,\"ok\":false,\"error\":\"not running\"}", w.buf ? w.buf : "\"\"");
+        jw_free(&w);
+      }
+      continue;
+    }
+    if (failed_reply(names[i], v))
+      rc = 1;
+    else if (json)
+      printf("%s%s%s", optind == argc && i ? "," : "", raw,
+             optind == argc ? "" : "\n");
+    else {
+      if (i)
+        printf("\n");
+      print_status(v, colour);
+    }
+    jv_free(v);
+    free(raw);
+  }
+  if (json && optind == argc)
+    printf("]\n");
+  else if (n == 0)
+    printf("no apps in %s\n", home);
+  if (names != one)
+    home_apps_free(names, n);
+  return rc;
+}
+
+/* ---- list ---------------------------------------------------------- */
+
+static int cmd_list(int argc, char **argv) {
+  int json = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json"))
+      json = 1;
+    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(usage_list, stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "%s: unexpected '%s'\n", prog_name, argv[i]);
+      fputs(usage_list, stderr);
+      return 2;
+    }
+  }
+  char home[PATH_MAX];
+  int r = home_dir(home, sizeof home);
+  if (r < 0) {
+    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+    return 1;
+  }
+  char **names;
+  int n = home_apps(home, &names);
+  if (n < 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+    return 1;
+  }
+  if (json)
+    printf("[");
+  else if (n)
+    printf("%-20s %-8s %7s %7s %6s  %s\n", "NAME", "STATUS", "PID", "WORKERS",
+           "UPTIME", "LISTEN");
+  for (int i = 0; i < n; i++) {
+    char err[PATH_MAX + 128];
+    int fd = ctl_connect(home, names[i], err, sizeof err);
+    jv *v = NULL;
+    const char *state = "stale";
+    char *line = NULL;
+    if (fd >= 0) {
+      if (ctl_request(fd, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS) == 0)
+        v = jv_parse(line, strlen(line));
+      (void)close(fd);
+      state = v && jv_bool(jv_get(v, "ok"), 0) ? "online" : "not-herd";
+    } else if (fd == -EACCES || fd == -EPERM) {
+      state = "denied";
+    }
+    if (json) {
+      struct jw w;
+      jw_init(&w);
+      jw_str(&w, names[i], strlen(names[i]));
+      printf("%s{\"name\":%s,\"status\":\"%s\"", i ? "," : "", w.buf ? w.buf : "\"\"",
+             state);
+      jw_free(&w);
+      if (v && !strcmp(state, "online"))
+        printf(",\"pid\":%d,\"workers\":%d,\"uptime_ms\":%.0f",
+               (int)jv_num(jv_get(v, "pid"), 0),
+               (int)jv_num(jv_get(v, "workers_wanted"), 0),
+               jv_num(jv_get(v, "uptime_ms"), 0));
+      printf("}");
+    } else if (v && !strcmp(state, "online")) {
+      char up[16], wk[16], addrs[256] = "";
+      human_ms(up, sizeof up, (uint64_t)jv_num(jv_get(v, "uptime_ms"), 0));
+      const jv *ws = jv_get(v, "workers");
+      int ready = 0;
+      for (size_t k = 0; k < jv_len(ws); k++)
+        ready += !strcmp(jv_str(jv_get(jv_at(ws, k), "state"), ""), "ready") &&
+                 !jv_bool(jv_get(jv_at(ws, k), "successor"), 0);
+      snprintf(wk, sizeof wk, "%d/%d", ready,
+               (int)jv_num(jv_get(v, "workers_wanted"), 0));
+      const jv *ls = jv_get(v, "listen");
+      size_t k = 0;
+      for (size_t j = 0; j < jv_len(ls) && k + 64 < sizeof addrs; j++)
+        k += (size_t)snprintf(addrs + k, sizeof addrs - k, "%s%s", j ? " " : "",
+                              jv_str(jv_at(ls, j), ""));
+      printf("%-20s %-8s %7d %7s %6s  %s\n", names[i], state,
+             (int)jv_num(jv_get(v, "pid"), 0), wk, up, addrs);
+    } else {
+      printf("%-20s %-8s %7s %7s %6s  %s\n", names[i], state, "-", "-", "-",
+             !strcmp(state, "stale") ? "(its master is gone; `herd start` "
+                                       "takes the name over)"
+             : !strcmp(state, "denied") ? "(permission denied)"
+                                        : "(not a herd control socket)");
+    }
+    jv_free(v);
+    free(line);
+  }
+  if (json)
+    printf("]\n");
+  else if (!n)
+    printf("no apps in %s\n", home);
+  home_apps_free(names, n);
+  return 0;
+}
+
+/* ---- stop, reload, restart, scale --------------------------------- */
+
+static int each_app(const char *home, const char *target, const char *req,
+                    const char *verb) {
+  char **names = NULL;
+  int n;
+  char *one[1];
+  if (strcmp(target, "all")) {
+    one[0] = (char *)target;
+    names = one;
+    n = 1;
+  } else if ((n = home_apps(home, &names)) < 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+    return 1;
+  }
+  int rc = 0, done = 0;
+  for (int i = 0; i < n; i++) {
+    jv *v = NULL;
+    /* with "all", stale sockets are skipped quietly: nothing to do */
+    int quiet = names != one;
+    if (ask(home, names[i], req, &v, NULL, 0) < 0) {
+      if (!quiet)
+        rc = 1;
+      continue;
+    }
+    if (failed_reply(names[i], v))
+      rc = 1;
+    else {
+      done++;
+      int w = (int)jv_num(jv_get(v, "workers"), 0);
+      if (!strcmp(verb, "stopped"))
+        printf("%s: stopped (master exited)\n", names[i]);
+      else if (!strcmp(verb, "scaled"))
+        printf("%s: scaled to %d worker%s\n", names[i], w, w == 1 ? "" : "s");
+      else
+        printf("%s: %s, %d worker%s ready\n", names[i], verb, w, w == 1 ? "" : "s");
+    }
+    jv_free(v);
+  }
+  if (names != one) {
+    if (!n)
+      printf("no apps in %s\n", home);
+    home_apps_free(names, n);
+  }
+  return rc;
+}
+
+static int valid_name(const char *s) {
+  return *s && strlen(s) <= NAME_MAX_LEN && !strpbrk(s, "/ \t\n") && s[0] != '.';
+}
+
+int cmd_ctl(const char *cmd, int argc, char **argv) {
+  if (!strcmp(cmd, "status"))
+    return cmd_status(argc, argv);
+  if (!strcmp(cmd, "list"))
+    return cmd_list(argc, argv);
+  const char *usage = !strcmp(cmd, "stop")      ? usage_stop
+                      : !strcmp(cmd, "reload")  ? usage_reload
+                      : !strcmp(cmd, "restart") ? usage_restart
+                                                : usage_scale;
+  int graceful = 0;
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-' && argv[i][1] && !(argv[i][1] >= '0' &&
+                                                          argv[i][1] <= '9');
+       i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (!strcmp(cmd, "stop") && !strcmp(argv[i], "--graceful")) {
+      graceful = 1;
+      continue;
+    }
+    if (!strcmp(argv[i], "--"))
+      break;
+    fprintf(stderr, "%s: unknown option '%s'\n", prog_name, argv[i]);
+    fputs(usage, stderr);
+    return 2;
+  }
+  int nargs = argc - i;
+  int want = strcmp(cmd, "scale") ? 1 : 2;
+  if (nargs != want) {
+    fprintf(stderr, "%s: %s\n", prog_name,
+            want == 1 ? "give one NAME, or all" : "give NAME and N, +N or -N");
+    fputs(usage, stderr);
+    return 2;
+  }
+  const char *target = argv[i];
+  if (!valid_name(target)) {
+    fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, target);
+    return 2;
+  }
+  char home[PATH_MAX];
+  int r = home_dir(home, sizeof home);
+  if (r < 0) {
+    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+    return 1;
+  }
+  char req[128];
+  if (!strcmp(cmd, "stop"))
+    return each_app(home, target,
+                    graceful ? "{\"cmd\":\"stop\",\"graceful\":true}"
+                             : "{\"cmd\":\"stop\"}", "stopped");
+  if (!strcmp(cmd, "reload"))
+    return each_app(home, target, "{\"cmd\":\"reload\"}", "reloaded");
+  if (!strcmp(cmd, "restart"))
+    return each_app(home, target, "{\"cmd\":\"restart\"}", "restarted");
+  /* scale */
+  if (!strcmp(target, "all")) {
+    fprintf(stderr, "%s: scale takes one app, not all\n", prog_name);
+    return 2;
+  }
+  const char *n = argv[i + 1];
+  char *end;
+  errno = 0;
+  long v = strtol(n, &end, 10);
+  if (errno || end == n || *end || (n[0] != '+' && n[0] != '-' && (v < 1 || v > 4096)) ||
+      v < -4096 || v > 4096) {
+    fprintf(stderr, "%s: '%s' is not N (1..4096), +N or -N\n", prog_name, n);
+    return 2;
+  }
+  if (n[0] == '+' || n[0] == '-')
+    snprintf(req, sizeof req, "{\"cmd\":\"scale\",\"add\":%ld}", v);
+  else
+    snprintf(req, sizeof req, "{\"cmd\":\"scale\",\"workers\":%ld}", v);
+  return each_app(home, target, req, "scaled");
+}

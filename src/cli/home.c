@@ -1,0 +1,267 @@
+/*
+ * home.c - HERD_HOME (default $XDG_RUNTIME_DIR/herd, else ~/.herd): per
+ * app NAME.sock (control), NAME.pid (locked by the master) and
+ * logs/NAME-{out,err,herd}.log. And the client's end of the control
+ * socket.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int home_dir(char *buf, size_t n) {
+  const char *h = getenv("HERD_HOME");
+  int k;
+  if (h && *h) {
+    k = snprintf(buf, n, "%s", h);
+  } else if ((h = getenv("XDG_RUNTIME_DIR")) && *h) {
+    k = snprintf(buf, n, "%s/herd", h);
+  } else {
+    h = getenv("HOME");
+    if (!h || !*h) {
+      struct passwd *pw = getpwuid(geteuid());
+      h = pw ? pw->pw_dir : NULL;
+    }
+    if (!h)
+      return -ENOENT;
+    k = snprintf(buf, n, "%s/.herd", h);
+  }
+  if (k < 0 || (size_t)k >= n)
+    return -ENAMETOOLONG;
+  /* a daemon's directory is "/": make a relative HERD_HOME absolute */
+  if (buf[0] != '/') {
+    char cwd[PATH_MAX], tmp[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+      return -errno;
+    k = snprintf(tmp, sizeof tmp, "%s/%s", cwd, buf);
+    if (k < 0 || (size_t)k >= n || (size_t)k >= sizeof tmp)
+      return -ENAMETOOLONG;
+    memcpy(buf, tmp, (size_t)k + 1);
+  }
+  return 0;
+}
+
+int home_ensure(const char *home) {
+  char logs[PATH_MAX];
+  if (mkdir(home, 0700) < 0 && errno != EEXIST)
+    return -errno;
+  struct stat st;
+  if (stat(home, &st) < 0)
+    return -errno;
+  if (!S_ISDIR(st.st_mode))
+    return -ENOTDIR;
+  if (access(home, W_OK | X_OK) < 0)
+    return -errno;
+  int k = snprintf(logs, sizeof logs, "%s/logs", home);
+  if (k < 0 || (size_t)k >= sizeof logs)
+    return -ENAMETOOLONG;
+  if (mkdir(logs, 0700) < 0 && errno != EEXIST)
+    return -errno;
+  return 0;
+}
+
+int home_path(char *buf, size_t n, const char *home, const char *name,
+              const char *suffix) {
+  int k;
+  if (suffix[0] == '-')
+    k = snprintf(buf, n, "%s/logs/%s%s", home, name, suffix);
+  else
+    k = snprintf(buf, n, "%s/%s%s", home, name, suffix);
+  return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int home_apps(const char *home, char ***names) {
+  *names = NULL;
+  DIR *d = opendir(home);
+  if (!d)
+    return errno == ENOENT ? 0 : -errno;
+  char **v = NULL;
+  int n = 0, cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    size_t base;
+    if (l > 5 && !strcmp(e->d_name + l - 5, ".sock"))
+      base = l - 5;
+    else if (l > 4 && !strcmp(e->d_name + l - 4, ".pid"))
+      base = l - 4;
+    else
+      continue;
+    int dup = 0;
+    for (int i = 0; i < n && !dup; i++)
+      dup = strlen(v[i]) == base && !strncmp(v[i], e->d_name, base);
+    if (dup)
+      continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 16;
+      char **nv = realloc(v, (size_t)cap * sizeof *nv);
+      if (!nv)
+        goto nomem;
+      v = nv;
+    }
+    if (!(v[n] = strndup(e->d_name, base)))
+      goto nomem;
+    n++;
+  }
+  closedir(d);
+  if (n)
+    qsort(v, (size_t)n, sizeof *v, cmp_str);
+  *names = v;
+  return n;
+nomem:
+  closedir(d);
+  home_apps_free(v, n);
+  return -ENOMEM;
+}
+
+void home_apps_free(char **names, int n) {
+  for (int i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+}
+
+/* ---- the control client ------------------------------------------ */
+
+int ctl_connect(const char *home, const char *name, char *err, size_t errlen) {
+  char path[PATH_MAX];
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (home_path(path, sizeof path, home, name, ".sock") < 0 ||
+      strlen(path) >= sizeof sa.sun_path) {
+    snprintf(err, errlen, "%s/%s.sock: path too long for a socket", home, name);
+    return -ENAMETOOLONG;
+  }
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(err, errlen, "socket: %s", strerror(errno));
+    return -errno;
+  }
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    (void)close(fd);
+    char pidp[PATH_MAX];
+    if (e == ENOENT) {
+      if (home_path(pidp, sizeof pidp, home, name, ".pid") == 0 &&
+          herd_pidfile_check(pidp) > 0)
+        snprintf(err, errlen, "'%s' has no control socket (%s is missing)",
+                 name, path);
+      else
+        snprintf(err, errlen, "no app named '%s' (nothing at %s)", name, path);
+    } else if (e == ECONNREFUSED) {
+      snprintf(err, errlen,
+               "'%s' is not running: its master is gone (stale socket %s)",
+               name, path);
+    } else if (e == EACCES || e == EPERM) {
+      snprintf(err, errlen, "%s: permission denied (another user's app?)",
+               path);
+    } else if (e == ENOTSOCK || e == EPROTOTYPE) {
+      snprintf(err, errlen, "%s is not a herd control socket", path);
+    } else {
+      snprintf(err, errlen, "%s: %s", path, strerror(e));
+    }
+    return -e;
+  }
+  return fd;
+}
+
+int ctl_read_line(int fd, char **reply, int timeout_ms) {
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  if (!buf)
+    return -ENOMEM;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    int wait = -1;
+    if (timeout_ms >= 0) {
+      struct timespec t;
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      long spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+      wait = spent >= timeout_ms ? 0 : timeout_ms - (int)spent;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, wait);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      free(buf);
+      return r == 0 ? -ETIMEDOUT : -errno;
+    }
+    if (len + 4096 > cap) {
+      if (cap >= (64u << 20)) {
+        free(buf);
+        return -EMSGSIZE;
+      }
+      char *nb = realloc(buf, cap * 2);
+      if (!nb) {
+        free(buf);
+        return -ENOMEM;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+    /* MSG_PEEK then read up to the newline: the next reply stays */
+    ssize_t n = recv(fd, buf + len, cap - len - 1, MSG_PEEK);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int e = -errno;
+      free(buf);
+      return e;
+    }
+    if (n == 0) {
+      free(buf);
+      return -ECONNRESET; /* closed before a whole line */
+    }
+    char *nl = memchr(buf + len, '\n', (size_t)n);
+    size_t take = nl ? (size_t)(nl - (buf + len)) + 1 : (size_t)n;
+    ssize_t m = recv(fd, buf + len, take, 0);
+    if (m <= 0) {
+      free(buf);
+      return m < 0 ? -errno : -ECONNRESET;
+    }
+    len += (size_t)m;
+    if (nl) {
+      buf[len - 1] = '\0';
+      *reply = buf;
+      return 0;
+    }
+  }
+}
+
+int ctl_request(int fd, const char *req, char **reply, int timeout_ms) {
+  size_t n = strlen(req);
+  char *line = malloc(n + 2);
+  if (!line)
+    return -ENOMEM;
+  memcpy(line, req, n);
+  line[n] = '\n';
+  size_t done = 0;
+  while (done < n + 1) {
+    ssize_t w = send(fd, line + done, n + 1 - done, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0) {
+      int e = -errno;
+      free(line);
+      return e;
+    }
+    done += (size_t)w;
+  }
+  free(line);
+  return ctl_read_line(fd, reply, timeout_ms);
+}

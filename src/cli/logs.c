@@ -1,0 +1,428 @@
+/*
+ * logs.c - `herd logs`: the last lines of an app's log files (every
+ * app's, without NAME), merged in time order, and with -f what comes
+ * next, across rotations (inotify on the logs directory: a new file of
+ * the same name is followed from its start once the old one is drained).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "jsonr.h"
+
+static const char usage_logs[] =
+    "Usage: herd logs [NAME] [-f] [-n N] [--out|--err|--herd]\n"
+    "       herd logs --reopen NAME|all\n"
+    "\n"
+    "Print the last lines of an app's logs (every app's without NAME):\n"
+    "its workers' stdout and stderr, each line stamped with the time and\n"
+    "the worker's slot, merged in time order.\n"
+    "\n"
+    "  -f, --follow     keep printing new lines (across rotations)\n"
+    "  -n, --lines N    lines to print first [20]\n"
+    "      --out        stdout only\n"
+    "      --err        stderr only\n"
+    "      --herd       the master's own event log\n"
+    "      --reopen     make the master reopen its log files (after moving\n"
+    "                   them away, as logrotate does; SIGUSR1 does the same)\n"
+    "  -h, --help       show this help\n";
+
+struct src {
+  char path[PATH_MAX];
+  char tag[NAME_MAX_LEN + 8];
+  const char *base; /* file name within the logs directory */
+  int fd;
+  char part[16384]; /* a line not complete yet */
+  size_t plen;
+};
+
+/* The last n lines of a file (each with its '\n'): malloc'd. */
+static char **tail_lines(const char *path, int n, int *count) {
+  *count = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || n <= 0) {
+    (void)close(fd);
+    return NULL;
+  }
+  /* read backwards in blocks until n newlines are seen */
+  off_t end = st.st_size, start = end;
+  size_t cap = 0;
+  char *buf = NULL;
+  int nl = 0;
+  while (start > 0 && nl <= n) {
+    off_t blk = start >= 65536 ? 65536 : start;
+    start -= blk;
+    char *nb = malloc(cap + (size_t)blk);
+    if (!nb)
+      break;
+    ssize_t got = pread(fd, nb, (size_t)blk, start);
+    if (got != (ssize_t)blk) {
+      free(nb);
+      break;
+    }
+    for (ssize_t i = 0; i < got; i++)
+      nl += nb[i] == '\n';
+    if (cap)
+      memcpy(nb + blk, buf, cap);
+    free(buf);
+    buf = nb;
+    cap += (size_t)blk;
+  }
+  (void)close(fd);
+  if (!buf)
+    return NULL;
+  char **lines = calloc((size_t)n, sizeof *lines);
+  if (!lines) {
+    free(buf);
+    return NULL;
+  }
+  /* the first line is cut unless the file starts there */
+  size_t b = 0;
+  if (start > 0) {
+    char *nl0 = memchr(buf, '\n', cap);
+    b = nl0 ? (size_t)(nl0 - buf) + 1 : cap;
+  }
+  /* count the lines in buf[b..cap), then keep the last n */
+  int total = 0;
+  for (size_t i = b; i < cap; i++)
+    if (buf[i] == '\n' || i == cap - 1)
+      total++;
+  int skip = total > n ? total - n : 0, k = 0;
+  size_t ls = b;
+  for (size_t i = b; i < cap && k < n; i++) {
+    if (buf[i] != '\n' && i != cap - 1)
+      continue;
+    if (skip) {
+      skip--;
+      ls = i + 1;
+      continue;
+    }
+    size_t len = i + 1 - ls;
+    char *l = malloc(len + 2);
+    if (!l)
+      break;
+    memcpy(l, buf + ls, len);
+    if (l[len - 1] != '\n')
+      l[len++] = '\n';
+    l[len] = '\0';
+    lines[k++] = l;
+    ls = i + 1;
+  }
+  free(buf);
+  *count = k;
+  return lines;
+}
+
+struct shown {
+  const char *line;
+  int src;
+};
+
+/* Lines start with their ISO time: the string order is the time order. */
+static int cmp_shown(const void *a, const void *b) {
+  const struct shown *x = a, *y = b;
+  int c = strncmp(x->line, y->line, 24);
+  return c ? c : x->src - y->src;
+}
+
+static void emit_line(const struct src *s, const char *line, size_t len,
+                      int tagged) {
+  if (tagged)
+    printf("%s | ", s->tag);
+  fwrite(line, 1, len, stdout);
+}
+
+static int reopen_cmd(const char *home, const char *target) {
+  char **names = NULL;
+  char *one[1];
+  int n;
+  if (strcmp(target, "all")) {
+    one[0] = (char *)target;
+    names = one;
+    n = 1;
+  } else if ((n = home_apps(home, &names)) < 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+    return 1;
+  }
+  int rc = 0;
+  for (int i = 0; i < n; i++) {
+    char err[PATH_MAX + 128];
+    int fd = ctl_connect(home, names[i], err, sizeof err);
+    if (fd < 0) {
+      if (names == one) {
+        fprintf(stderr, "%s: %s\n", prog_name, err);
+        rc = 1;
+      }
+      continue;
+    }
+    char *line = NULL;
+    int r = ctl_request(fd, "{\"cmd\":\"reopen\"}", &line, 5000);
+    (void)close(fd);
+    jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
+    if (!v || !jv_bool(jv_get(v, "ok"), 0)) {
+      fprintf(stderr, "%s: %s: %s\n", prog_name, names[i],
+              v ? jv_str(jv_get(v, "error"), "refused")
+                : "not a herd control socket");
+      rc = 1;
+    } else {
+      printf("%s: log files reopened\n", names[i]);
+    }
+    jv_free(v);
+    free(line);
+  }
+  if (names != one)
+    home_apps_free(names, n);
+  return rc;
+}
+
+int cmd_logs(int argc, char **argv) {
+  static const struct option lo[] = {{"follow", no_argument, NULL, 'f'},
+                                     {"lines", required_argument, NULL, 'n'},
+                                     {"out", no_argument, NULL, 'O'},
+                                     {"err", no_argument, NULL, 'E'},
+                                     {"herd", no_argument, NULL, 'H'},
+                                     {"reopen", no_argument, NULL, 'R'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  int follow = 0, nlines = 20, which = 0, reopen = 0, ch;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, "fn:h", lo, NULL)) != -1) {
+    switch (ch) {
+    case 'f':
+      follow = 1;
+      break;
+    case 'n': {
+      char *end;
+      errno = 0;
+      long v = strtol(optarg, &end, 10);
+      if (errno || end == optarg || *end || v < 0 || v > 1000000) {
+        fprintf(stderr, "%s: -n: '%s' is not a number of lines (0..1000000)\n",
+                prog_name, optarg);
+        return 2;
+      }
+      nlines = (int)v;
+      break;
+    }
+    case 'O':
+      which = 1;
+      break;
+    case 'E':
+      which = 2;
+      break;
+    case 'H':
+      which = 3;
+      break;
+    case 'R':
+      reopen = 1;
+      break;
+    case 'h':
+      fputs(usage_logs, stdout);
+      return 0;
+    default:
+      fputs(usage_logs, stderr);
+      return 2;
+    }
+  }
+  if (argc - optind > 1) {
+    fprintf(stderr, "%s: one NAME at most\n", prog_name);
+    return 2;
+  }
+  char home[PATH_MAX];
+  int r = home_dir(home, sizeof home);
+  if (r < 0) {
+    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+    return 1;
+  }
+  if (reopen) {
+    if (optind == argc) {
+      fprintf(stderr, "%s: --reopen: give NAME or all\n", prog_name);
+      return 2;
+    }
+    return reopen_cmd(home, argv[optind]);
+  }
+  char **names = NULL;
+  int napps;
+  char *one[1];
+  if (optind < argc) {
+    const char *nm = argv[optind];
+    if (!*nm || strlen(nm) > NAME_MAX_LEN || strchr(nm, '/')) {
+      fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, nm);
+      return 2;
+    }
+    one[0] = argv[optind];
+    names = one;
+    napps = 1;
+  } else if ((napps = home_apps(home, &names)) < 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-napps));
+    return 1;
+  }
+  static const char *const suffix[] = {"-out.log", "-err.log", "-herd.log"};
+  int nsrc = 0;
+  struct src *src = calloc((size_t)napps * 3 + 1, sizeof *src);
+  if (!src) {
+    fprintf(stderr, "%s: out of memory\n", prog_name);
+    return 1;
+  }
+  for (int i = 0; i < napps; i++)
+    for (int k = 0; k < 3; k++) {
+      if (which ? which != k + 1 : k == 2)
+        continue;
+      struct src *s = &src[nsrc];
+      if (home_path(s->path, sizeof s->path, home, names[i], suffix[k]) < 0)
+        continue;
+      if (access(s->path, F_OK) < 0 && !follow)
+        continue;
+      snprintf(s->tag, sizeof s->tag, "%s%s", names[i], k == 0 ? "-out"
+                                                       : k == 1 ? "-err" : "");
+      s->base = strrchr(s->path, '/') + 1;
+      s->fd = -1;
+      nsrc++;
+    }
+  int rc = 0;
+  int any = 0;
+  for (int i = 0; i < nsrc; i++)
+    any |= access(src[i].path, F_OK) == 0;
+  if (!any) {
+    if (optind < argc) {
+      char pidp[PATH_MAX];
+      if (home_path(pidp, sizeof pidp, home, argv[optind], ".pid") == 0 &&
+          herd_pidfile_check(pidp) > 0)
+        fprintf(stderr, "%s: %s writes no log files: it runs in the "
+                "foreground (herd run), its output goes to its terminal or "
+                "journal\n", prog_name, argv[optind]);
+      else
+        fprintf(stderr, "%s: no logs of an app named '%s' in %s/logs\n",
+                prog_name, argv[optind], home);
+      rc = 1;
+      goto out;
+    }
+    if (!follow) {
+      printf("no logs in %s/logs\n", home);
+      goto out;
+    }
+  }
+  int tagged = nsrc > 1;
+  /* the tail: the last nlines of every source, merged by time */
+  {
+    char **ls[256];
+    int cnt[256];
+    int total = 0, ns = nsrc < 256 ? nsrc : 256;
+    for (int i = 0; i < ns; i++) {
+      ls[i] = tail_lines(src[i].path, nlines, &cnt[i]);
+      total += cnt[i];
+    }
+    struct shown *sh = calloc((size_t)total + 1, sizeof *sh);
+    int k = 0;
+    for (int i = 0; sh && i < ns; i++)
+      for (int j = 0; j < cnt[i]; j++)
+        sh[k++] = (struct shown){ls[i][j], i};
+    if (sh) {
+      qsort(sh, (size_t)k, sizeof *sh, cmp_shown);
+      for (int j = k > nlines ? k - nlines : 0; j < k; j++)
+        emit_line(&src[sh[j].src], sh[j].line, strlen(sh[j].line), tagged);
+    }
+    free(sh);
+    for (int i = 0; i < ns; i++) {
+      for (int j = 0; j < cnt[i]; j++)
+        free(ls[i][j]);
+      free(ls[i]);
+    }
+  }
+  fflush(stdout);
+  if (!follow)
+    goto out;
+
+  /* -f: from the current ends on */
+  char dir[PATH_MAX + 8];
+  snprintf(dir, sizeof dir, "%s/logs", home);
+  int in = inotify_init1(IN_CLOEXEC);
+  if (in < 0 || inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO |
+                                               IN_CLOSE_WRITE) < 0) {
+    fprintf(stderr, "%s: follow %s: %s\n", prog_name, dir, strerror(errno));
+    if (in >= 0)
+      (void)close(in);
+    rc = 1;
+    goto out;
+  }
+  for (int i = 0; i < nsrc; i++) {
+    src[i].fd = open(src[i].path, O_RDONLY | O_CLOEXEC);
+    if (src[i].fd >= 0)
+      (void)lseek(src[i].fd, 0, SEEK_END);
+  }
+  for (;;) {
+    char ev[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n = read(in, ev, sizeof ev);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    for (char *p = ev; p < ev + n;) {
+      struct inotify_event *ie = (struct inotify_event *)p;
+      p += sizeof *ie + ie->len;
+      if (!ie->len)
+        continue;
+      for (int i = 0; i < nsrc; i++) {
+        struct src *s = &src[i];
+        if (strcmp(ie->name, s->base))
+          continue;
+        int renewed = ie->mask & (IN_CREATE | IN_MOVED_TO);
+        /* read what is new in the file we have (to its end) */
+        for (int pass = 0; pass < 2; pass++) {
+          if (s->fd >= 0) {
+            for (;;) {
+              ssize_t k = read(s->fd, s->part + s->plen, sizeof s->part - s->plen);
+              if (k <= 0)
+                break;
+              s->plen += (size_t)k;
+              char *start = s->part, *e = s->part + s->plen, *nl;
+              while ((nl = memchr(start, '\n', (size_t)(e - start)))) {
+                emit_line(s, start, (size_t)(nl - start) + 1, tagged);
+                start = nl + 1;
+              }
+              s->plen = (size_t)(e - start);
+              if (s->plen == sizeof s->part) {
+                emit_line(s, s->part, s->plen, tagged);
+                printf("\n");
+                s->plen = 0;
+              }
+              memmove(s->part, start, s->plen);
+            }
+            struct stat st;
+            if (fstat(s->fd, &st) == 0 && st.st_size < lseek(s->fd, 0, SEEK_CUR))
+              (void)lseek(s->fd, 0, SEEK_SET); /* truncated: from the start */
+          }
+          if (!renewed || pass)
+            break;
+          /* rotated: the old file is drained, the new one starts at 0 */
+          if (s->fd >= 0)
+            (void)close(s->fd);
+          s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+          renewed = 0;
+        }
+      }
+    }
+    if (fflush(stdout) == EOF || ferror(stdout))
+      break;
+  }
+  (void)close(in);
+out:
+  for (int i = 0; i < nsrc; i++)
+    if (src[i].fd >= 0)
+      (void)close(src[i].fd);
+  free(src);
+  if (names != one)
+    home_apps_free(names, napps);
+  return rc;
+}

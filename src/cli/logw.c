@@ -1,0 +1,361 @@
+/*
+ * logw.c - the master's log writer. The loop thread formats each worker
+ * line ("TIME [slot] text\n") into a bounded ring in memory; a thread of
+ * its own takes batches out and writes them to NAME-out.log and
+ * NAME-err.log, rotating by size and reopening on request. The loop never
+ * waits for the disk: a line that does not fit in the ring is dropped and
+ * counted, so a slow or full disk costs lines (reported), never a worker
+ * blocked on a full pipe or a master that stops serving.
+ *
+ * Lines are written whole: a record enters the ring only complete, and a
+ * write that fails in the middle of one is followed by a newline before
+ * the next, so lines of different workers never share a line.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define BATCH (256u << 10)
+
+struct lfile {
+  const char *path;
+  int fd;
+  uint64_t size;
+  int broken_line; /* a write stopped inside a line: start with '\n' */
+  char *buf;       /* this stream's part of a batch */
+  size_t len;
+};
+
+struct logw {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t thread;
+  int started;
+  /* the ring: records [stream byte][u32 len][text], never split */
+  char *ring;
+  size_t cap, head, used;
+  int quit, reopen;
+  uint64_t max_size;
+  int keep;
+  struct lfile f[2];
+  /* counters: lines and dropped are updated by both threads, under mu */
+  struct logw_stats st;
+  /* the stamp of the current second, made once per second */
+  time_t stamp_sec;
+  char stamp_prefix[24];
+  char *batch;
+};
+
+size_t iso_stamp(char *buf, size_t n) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  int m = snprintf(buf + k, n - k, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+  return k + (m > 0 ? (size_t)m : 0);
+}
+
+static int open_log(struct lfile *f) {
+  int fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0)
+    return -errno;
+  struct stat st;
+  f->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+  if (f->fd >= 0)
+    (void)close(f->fd);
+  f->fd = fd;
+  f->broken_line = 0;
+  return 0;
+}
+
+/* NAME.log -> NAME.log.1 -> ... -> NAME.log.KEEP (the oldest goes). */
+static int rotate(struct logw *lw, struct lfile *f) {
+  char from[PATH_MAX + 16], to[PATH_MAX + 16];
+  if (lw->keep == 0) {
+    if (unlink(f->path) < 0 && errno != ENOENT)
+      return -errno;
+  } else {
+    for (int i = lw->keep - 1; i >= 1; i--) {
+      snprintf(from, sizeof from, "%s.%d", f->path, i);
+      snprintf(to, sizeof to, "%s.%d", f->path, i + 1);
+      if (rename(from, to) < 0 && errno != ENOENT)
+        return -errno;
+    }
+    snprintf(to, sizeof to, "%s.1", f->path);
+    if (rename(f->path, to) < 0 && errno != ENOENT)
+      return -errno;
+  }
+  lw->st.rotations++;
+  return open_log(f);
+}
+
+static uint64_t count_lines(const char *p, size_t n) {
+  uint64_t k = 0;
+  for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+    k++;
+  return k;
+}
+
+/* Write p[0..n) (whole lines) to f; returns lines lost. */
+static uint64_t put(struct logw *lw, struct lfile *f, const char *p, size_t n) {
+  if (f->fd < 0 && open_log(f) < 0)
+    return count_lines(p, n);
+  if (f->broken_line) {
+    if (write(f->fd, "\n", 1) != 1)
+      return count_lines(p, n);
+    f->broken_line = 0;
+    f->size++;
+  }
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = write(f->fd, p + done, n - done);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      pthread_mutex_lock(&lw->mu);
+      lw->st.last_error = w < 0 ? errno : ENOSPC;
+      pthread_mutex_unlock(&lw->mu);
+      /* what was written of the current line stays, cut: a newline
+       * comes first next time; every line not written whole is lost */
+      if (done && p[done - 1] != '\n')
+        f->broken_line = 1;
+      return count_lines(p + done, n - done);
+    }
+    done += (size_t)w;
+    f->size += (uint64_t)w;
+  }
+  return 0;
+}
+
+/* Write a stream's batch, rotating between lines when the file would
+ * grow past max_size. */
+static void flush_stream(struct logw *lw, int i) {
+  struct lfile *f = &lw->f[i];
+  const char *p = f->buf, *end = f->buf + f->len;
+  uint64_t lost = 0;
+  while (p < end) {
+    const char *q = p;
+    if (lw->max_size) {
+      /* as many whole lines as still fit (at least one, if the file is
+       * empty: a line longer than the limit is not split) */
+      while (q < end) {
+        const char *nl = memchr(q, '\n', (size_t)(end - q));
+        const char *next = nl ? nl + 1 : end;
+        if (f->size + (uint64_t)(next - p) > lw->max_size &&
+            (q > p || f->size > 0))
+          break;
+        q = next;
+      }
+    } else {
+      q = end;
+    }
+    if (q > p)
+      lost += put(lw, f, p, (size_t)(q - p));
+    p = q;
+    if (p < end) {
+      int r = rotate(lw, f);
+      if (r < 0) {
+        pthread_mutex_lock(&lw->mu);
+        lw->st.last_error = -r;
+        pthread_mutex_unlock(&lw->mu);
+        /* cannot rotate: keep appending rather than lose lines */
+        lost += put(lw, f, p, (size_t)(end - p));
+        p = end;
+      }
+    }
+  }
+  f->len = 0;
+  if (lost) {
+    pthread_mutex_lock(&lw->mu);
+    lw->st.dropped[i] += lost;
+    lw->st.lines[i] -= lost < lw->st.lines[i] ? lost : lw->st.lines[i];
+    pthread_mutex_unlock(&lw->mu);
+  }
+}
+
+static void *writer(void *arg) {
+  struct logw *lw = arg;
+  pthread_mutex_lock(&lw->mu);
+  for (;;) {
+    while (!lw->used && !lw->quit && !lw->reopen)
+      pthread_cond_wait(&lw->cv, &lw->mu);
+    int reopen = lw->reopen;
+    lw->reopen = 0;
+    /* take records out, splitting them by stream */
+    while (lw->used && lw->f[0].len + lw->f[1].len < BATCH) {
+      unsigned char hdr[5];
+      for (int k = 0; k < 5; k++)
+        hdr[k] = (unsigned char)lw->ring[(lw->head + (size_t)k) % lw->cap];
+      uint32_t len;
+      memcpy(&len, hdr + 1, 4);
+      struct lfile *f = &lw->f[hdr[0] == 2];
+      if (f->len + len > BATCH && f->len)
+        break;
+      size_t at = (lw->head + 5) % lw->cap;
+      size_t first = len < lw->cap - at ? len : lw->cap - at;
+      memcpy(f->buf + f->len, lw->ring + at, first);
+      memcpy(f->buf + f->len + first, lw->ring, len - first);
+      f->len += len;
+      lw->head = (lw->head + 5 + len) % lw->cap;
+      lw->used -= 5 + len;
+    }
+    int quit = lw->quit && !lw->used;
+    pthread_mutex_unlock(&lw->mu);
+    if (reopen)
+      for (int i = 0; i < 2; i++) {
+        int r = open_log(&lw->f[i]);
+        if (r < 0) {
+          pthread_mutex_lock(&lw->mu);
+          lw->st.last_error = -r;
+          pthread_mutex_unlock(&lw->mu);
+        }
+      }
+    for (int i = 0; i < 2; i++)
+      if (lw->f[i].len)
+        flush_stream(lw, i);
+    pthread_mutex_lock(&lw->mu);
+    if (quit)
+      break;
+  }
+  pthread_mutex_unlock(&lw->mu);
+  return NULL;
+}
+
+int logw_open(struct logw **out, const char *out_path, const char *err_path,
+              uint64_t max_size, int keep, size_t queue_bytes) {
+  struct logw *lw = calloc(1, sizeof *lw);
+  if (!lw)
+    return -ENOMEM;
+  lw->cap = queue_bytes < BATCH + 64 ? BATCH + 64 : queue_bytes;
+  lw->ring = malloc(lw->cap);
+  lw->f[0] = (struct lfile){.path = out_path, .fd = -1};
+  lw->f[1] = (struct lfile){.path = err_path, .fd = -1};
+  lw->f[0].buf = malloc(BATCH + 16384);
+  lw->f[1].buf = malloc(BATCH + 16384);
+  lw->max_size = max_size;
+  lw->keep = keep;
+  int r = 0;
+  if (!lw->ring || !lw->f[0].buf || !lw->f[1].buf) {
+    r = -ENOMEM;
+    goto fail;
+  }
+  if ((r = open_log(&lw->f[0])) < 0 || (r = open_log(&lw->f[1])) < 0)
+    goto fail;
+  if ((r = -pthread_mutex_init(&lw->mu, NULL)) < 0)
+    goto fail;
+  if ((r = -pthread_cond_init(&lw->cv, NULL)) < 0) {
+    pthread_mutex_destroy(&lw->mu);
+    goto fail;
+  }
+  /* The thread must never take a signal meant for the master's
+   * signalfd (a process-directed TERM would kill us by default): it
+   * starts with every signal blocked. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  r = -pthread_create(&lw->thread, NULL, writer, lw);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (r < 0) {
+    pthread_cond_destroy(&lw->cv);
+    pthread_mutex_destroy(&lw->mu);
+    goto fail;
+  }
+  lw->started = 1;
+  *out = lw;
+  return 0;
+fail:
+  for (int i = 0; i < 2; i++) {
+    if (lw->f[i].fd >= 0)
+      (void)close(lw->f[i].fd);
+    free(lw->f[i].buf);
+  }
+  free(lw->ring);
+  free(lw);
+  return r;
+}
+
+void logw_line(struct logw *lw, int stream, int slot, const char *line,
+               size_t len) {
+  char pre[64];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  if (ts.tv_sec != lw->stamp_sec) {
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(lw->stamp_prefix, sizeof lw->stamp_prefix, "%Y-%m-%dT%H:%M:%S",
+             &tm);
+    lw->stamp_sec = ts.tv_sec;
+  }
+  int pn = snprintf(pre, sizeof pre, "%s.%03dZ [%d] ", lw->stamp_prefix,
+                    (int)(ts.tv_nsec / 1000000), slot);
+  if (pn < 0)
+    return;
+  size_t rec = (size_t)pn + len + 1;
+  int i = stream == 2;
+  pthread_mutex_lock(&lw->mu);
+  if (rec > BATCH || lw->used + 5 + rec > lw->cap) {
+    lw->st.dropped[i]++;
+    pthread_mutex_unlock(&lw->mu);
+    return;
+  }
+  int was_empty = lw->used == 0;
+  size_t at = (lw->head + lw->used) % lw->cap;
+  unsigned char hdr[5] = {(unsigned char)(i + 1)};
+  uint32_t l32 = (uint32_t)rec;
+  memcpy(hdr + 1, &l32, 4);
+  const char *parts[4] = {(const char *)hdr, pre, line, "\n"};
+  size_t lens[4] = {5, (size_t)pn, len, 1};
+  for (int k = 0; k < 4; k++) {
+    size_t n = lens[k], first = n < lw->cap - at ? n : lw->cap - at;
+    memcpy(lw->ring + at, parts[k], first);
+    memcpy(lw->ring, parts[k] + first, n - first);
+    at = (at + n) % lw->cap;
+  }
+  lw->used += 5 + rec;
+  lw->st.lines[i]++;
+  if (was_empty)
+    pthread_cond_signal(&lw->cv);
+  pthread_mutex_unlock(&lw->mu);
+}
+
+void logw_reopen(struct logw *lw) {
+  pthread_mutex_lock(&lw->mu);
+  lw->reopen = 1;
+  pthread_cond_signal(&lw->cv);
+  pthread_mutex_unlock(&lw->mu);
+}
+
+void logw_stats(struct logw *lw, struct logw_stats *st) {
+  pthread_mutex_lock(&lw->mu);
+  *st = lw->st;
+  pthread_mutex_unlock(&lw->mu);
+}
+
+void logw_close(struct logw *lw) {
+  if (!lw)
+    return;
+  pthread_mutex_lock(&lw->mu);
+  lw->quit = 1;
+  pthread_cond_signal(&lw->cv);
+  pthread_mutex_unlock(&lw->mu);
+  pthread_join(lw->thread, NULL);
+  pthread_cond_destroy(&lw->cv);
+  pthread_mutex_destroy(&lw->mu);
+  for (int i = 0; i < 2; i++) {
+    if (lw->f[i].fd >= 0)
+      (void)close(lw->f[i].fd);
+    free(lw->f[i].buf);
+  }
+  free(lw->ring);
+  free(lw);
+}

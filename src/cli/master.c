@@ -1,0 +1,1252 @@
+/*
+ * master.c - the master of one app, for `herd run` (foreground) and
+ * `herd start` (a daemon): libherd's cluster engine plus what an
+ * operator drives it with.
+ *
+ * - The control socket HERD_HOME/NAME.sock (mode 0600, the peer's uid
+ *   checked with SO_PEERCRED: ours or root's): JSON lines, one request,
+ *   one reply (see docs/control.md).
+ * - The pid file HERD_HOME/NAME.pid, locked for as long as we live.
+ * - Worker output to HERD_HOME/logs/NAME-{out,err}.log through the log
+ *   writer (start), or to our own stdout/stderr (run).
+ * - --max-memory: a once-a-second look at the workers' RSS, a graceful
+ *   replacement for one over the limit.
+ * - --metrics: a Prometheus text endpoint.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "jsonr.h"
+
+#define MAX_CONNS 64
+#define MEM_CHECK_MS 1000
+#define METRICS_MAX_REQ 8192
+#define METRICS_TIMEOUT_MS 5000
+
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY };
+
+struct conn {
+  struct master *m;
+  herd_chan_t *ch;
+  int wait;
+  uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done */
+  struct conn *next;
+};
+
+struct mconn { /* a metrics (HTTP) connection */
+  struct master *m;
+  int fd;
+  char req[METRICS_MAX_REQ];
+  size_t rlen;
+  char *out;
+  size_t olen, off;
+  herd_timer_t timer;
+  struct mconn *next;
+};
+
+struct cpu_sample {
+  pid_t pid;
+  uint64_t cpu_ms, at_ms;
+  double pct;
+};
+
+struct master {
+  struct app *a;
+  herd_cluster_t *c;
+  herd_loop_t *loop;
+  int daemon;
+  int status_fd;          /* start: "OK ..." / "ERR ..." to the starter */
+  int reported;           /* the first all-ready (or failure) was told */
+  int errors;             /* error events */
+  char first_error[512];
+  char home[PATH_MAX];
+  char sock_path[PATH_MAX], out_path[PATH_MAX], err_path[PATH_MAX],
+      herd_path[PATH_MAX];
+  int ctl_fd;
+  int nconns;
+  struct conn *conns;
+  struct logw *lw;
+  int metrics_fd;
+  struct mconn *mconns;
+  herd_timer_t mem_timer;
+  uint64_t reload_begins, reload_dones, reload_fails;
+  char reload_error[600];
+  uint64_t started_ms;    /* wall clock, for uptime */
+  uint64_t mem_replaced;
+  char listen_text[MAX_LISTEN][128];
+  int nlisten_text;
+  char last_err_line[8][160]; /* the last stderr line of slots 0..7 */
+  struct cpu_sample *cpu;
+  size_t ncpu, cap_cpu;
+};
+
+/* snprintf for messages, where cutting a long path short is fine */
+static void say(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(char *buf, size_t n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, n, fmt, ap);
+  va_end(ap);
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void logf_(struct master *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void logf_(struct master *m, const char *fmt, ...) {
+  if (m->a->quiet)
+    return;
+  char ts[40], msg[1024];
+  iso_stamp(ts, sizeof ts);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%s herd[%s]: %s\n", ts, m->a->name, msg);
+}
+
+/* ---- replies ------------------------------------------------------- */
+
+static void reply(struct conn *cn, const char *json, size_t len) {
+  if (!cn->ch)
+    return;
+  (void)herd_chan_send(cn->ch, json, len, -1);
+  (void)herd_chan_flush(cn->ch);
+}
+
+static void reply_error(struct conn *cn, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void reply_error(struct conn *cn, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  struct jw w;
+  jw_init(&w);
+  jw_raw(&w, "{\"ok\":false,\"error\":", 20);
+  jw_str(&w, msg, strlen(msg));
+  jw_raw(&w, "}", 1);
+  if (!w.err)
+    reply(cn, w.buf, w.len);
+  jw_free(&w);
+}
+
+static void reply_ok(struct conn *cn, const char *extra) {
+  char buf[256];
+  int n = snprintf(buf, sizeof buf, "{\"ok\":true%s%s}", extra ? "," : "",
+                   extra ? extra : "");
+  reply(cn, buf, (size_t)n);
+}
+
+static void answer_one(struct master *m, struct conn *cn) {
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  char extra[64];
+  snprintf(extra, sizeof extra, "\"workers\":%d", st.workers);
+  reply_ok(cn, extra);
+}
+
+/* Answer every connection waiting for kind (ok, or the error). */
+static void answer_waiters(struct master *m, int kind, const char *error) {
+  for (struct conn *cn = m->conns; cn; cn = cn->next) {
+    if (cn->wait != kind)
+      continue;
+    if (kind == WAIT_RELOAD && !error && m->reload_dones < cn->wait_target)
+      continue;
+    cn->wait = WAIT_NONE;
+    if (error)
+      reply_error(cn, "%s", error);
+    else
+      answer_one(m, cn);
+  }
+}
+
+/* ---- status ------------------------------------------------------- */
+
+static double cpu_pct(struct master *m, pid_t pid, const herd_proc_stat_t *ps) {
+  uint64_t cpu = ps->utime_ms + ps->stime_ms, now = now_ms();
+  struct cpu_sample *s = NULL;
+  for (size_t i = 0; i < m->ncpu; i++)
+    if (m->cpu[i].pid == pid)
+      s = &m->cpu[i];
+  if (!s) {
+    if (m->ncpu == m->cap_cpu) {
+      size_t nc = m->cap_cpu ? m->cap_cpu * 2 : 16;
+      struct cpu_sample *n = realloc(m->cpu, nc * sizeof *n);
+      if (!n)
+        return 0;
+      m->cpu = n;
+      m->cap_cpu = nc;
+    }
+    s = &m->cpu[m->ncpu++];
+    /* first look: the average over its life so far, as ps does */
+    s->pid = pid;
+    s->cpu_ms = cpu;
+    s->at_ms = now;
+    s->pct = ps->uptime_ms > 0 ? 100.0 * (double)cpu / (double)ps->uptime_ms : 0;
+    return s->pct;
+  }
+  /* later: over the time since the last look (if long enough to mean
+   * something; else the last figure) */
+  if (now - s->at_ms >= 200) {
+    s->pct = 100.0 * (double)(cpu - s->cpu_ms) / (double)(now - s->at_ms);
+    s->cpu_ms = cpu;
+    s->at_ms = now;
+  }
+  return s->pct;
+}
+
+/* Forget the samples of pids that are no longer workers. */
+static void cpu_prune(struct master *m, const herd_worker_info_t *rows, int n) {
+  size_t k = 0;
+  for (size_t i = 0; i < m->ncpu; i++) {
+    int live = 0;
+    for (int j = 0; j < n && !live; j++)
+      live = rows[j].pid == m->cpu[i].pid;
+    if (live)
+      m->cpu[k++] = m->cpu[i];
+  }
+  m->ncpu = k;
+}
+
+static const char *state_name(int s) {
+  switch (s) {
+  case HERD_WORKER_STARTING: return "starting";
+  case HERD_WORKER_READY: return "ready";
+  case HERD_WORKER_STOPPING: return "stopping";
+  case HERD_WORKER_BACKOFF: return "backing off";
+  case HERD_WORKER_PARKED: return "parked";
+  default: return "waiting";
+  }
+}
+
+static const char *balance_name(int b) {
+  return b == HERD_BALANCE_REUSEPORT ? "reuseport"
+         : b == HERD_BALANCE_ROUNDROBIN ? "roundrobin" : "shared";
+}
+
+static herd_worker_info_t *get_rows(struct master *m, int *n) {
+  int cap = 64;
+  for (;;) {
+    herd_worker_info_t *rows = calloc((size_t)cap, sizeof *rows);
+    if (!rows) {
+      *n = 0;
+      return NULL;
+    }
+    int k = herd_cluster_workers(m->c, rows, cap);
+    if (k <= cap) {
+      *n = k;
+      return rows;
+    }
+    free(rows);
+    cap = k;
+  }
+}
+
+static void status_json(struct master *m, struct jw *w) {
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  herd_proc_stat_t self;
+  if (herd_proc_stat(0, &self) < 0)
+    memset(&self, 0, sizeof self);
+  jw_raw(w, "{\"ok\":true,\"name\":", 18);
+  jw_str(w, m->a->name, strlen(m->a->name));
+  jw_printf(w, ",\"pid\":%d,\"version\":\"%s\",\"mode\":\"%s\",\"uptime_ms\":%lld",
+            (int)getpid(), HERD_VERSION_STRING, m->daemon ? "start" : "run",
+            (long long)(self.uptime_ms > 0 ? self.uptime_ms : 0));
+  jw_printf(w, ",\"rss\":%llu", (unsigned long long)self.rss_bytes);
+  jw_raw(w, ",\"cmd\":[", 8);
+  for (int i = 0; m->a->cmd[i]; i++) {
+    if (i)
+      jw_raw(w, ",", 1);
+    jw_str(w, m->a->cmd[i], strlen(m->a->cmd[i]));
+  }
+  jw_raw(w, "],\"cwd\":", 8);
+  jw_str(w, m->a->cwd, strlen(m->a->cwd));
+  jw_raw(w, ",\"listen\":[", 11);
+  for (int i = 0; i < m->nlisten_text; i++) {
+    if (i)
+      jw_raw(w, ",", 1);
+    jw_str(w, m->listen_text[i], strlen(m->listen_text[i]));
+  }
+  jw_printf(w, "],\"balance\":\"%s\",\"workers_wanted\":%d,\"reloading\":%s,"
+            "\"stopping\":%s,\"max_memory\":%llu",
+            balance_name(m->a->o.balance), st.workers,
+            st.reloading ? "true" : "false", st.stopping ? "true" : "false",
+            (unsigned long long)m->a->max_memory);
+  if (m->lw) {
+    struct logw_stats ls;
+    logw_stats(m->lw, &ls);
+    jw_raw(w, ",\"logs\":{\"out\":", 15);
+    jw_str(w, m->out_path, strlen(m->out_path));
+    jw_raw(w, ",\"err\":", 7);
+    jw_str(w, m->err_path, strlen(m->err_path));
+    jw_raw(w, ",\"herd\":", 8);
+    jw_str(w, m->herd_path, strlen(m->herd_path));
+    jw_printf(w, ",\"lines\":[%llu,%llu],\"dropped\":[%llu,%llu],\"rotations\":%llu,"
+              "\"error\":",
+              (unsigned long long)ls.lines[0], (unsigned long long)ls.lines[1],
+              (unsigned long long)ls.dropped[0], (unsigned long long)ls.dropped[1],
+              (unsigned long long)ls.rotations);
+    if (ls.last_error) {
+      const char *e = strerror(ls.last_error);
+      jw_str(w, e, strlen(e));
+    } else {
+      jw_raw(w, "null", 4);
+    }
+    jw_raw(w, "}", 1);
+  } else {
+    jw_raw(w, ",\"logs\":null", 12);
+  }
+  jw_printf(w, ",\"counters\":{\"spawns\":%llu,\"spawn_failures\":%llu,"
+            "\"exits_stopped\":%llu,\"exits_killed\":%llu,\"exits_crashed\":%llu,"
+            "\"exits_clean\":%llu,\"exits_retired\":%llu,\"restarts\":%llu,"
+            "\"reloads\":%llu,\"reloads_failed\":%llu,\"parked\":%llu,"
+            "\"max_memory_replaced\":%llu}",
+            (unsigned long long)st.spawns, (unsigned long long)st.spawn_failures,
+            (unsigned long long)st.exits_stopped, (unsigned long long)st.exits_killed,
+            (unsigned long long)st.exits_crashed, (unsigned long long)st.exits_clean,
+            (unsigned long long)st.exits_retired, (unsigned long long)st.restarts,
+            (unsigned long long)st.reloads, (unsigned long long)st.reloads_failed,
+            (unsigned long long)st.parked, (unsigned long long)m->mem_replaced);
+  int n;
+  herd_worker_info_t *rows = get_rows(m, &n);
+  jw_raw(w, ",\"workers\":[", 12);
+  for (int i = 0; i < n; i++) {
+    herd_worker_info_t *r = &rows[i];
+    herd_proc_stat_t ps;
+    int have = r->pid > 0 && herd_proc_stat(r->pid, &ps) == 0;
+    jw_printf(w, "%s{\"slot\":%d,\"pid\":%d,\"state\":\"%s\",\"successor\":%s,"
+              "\"uptime_ms\":%llu,\"retry_ms\":%llu,\"restarts\":%u,"
+              "\"cpu\":%.1f,\"rss\":%llu,\"last_exit\":",
+              i ? "," : "", r->slot, (int)r->pid, state_name(r->state),
+              r->successor ? "true" : "false",
+              (unsigned long long)(r->pid ? r->uptime_ms : 0),
+              (unsigned long long)r->retry_ms, r->restarts,
+              have ? cpu_pct(m, r->pid, &ps) : 0.0,
+              (unsigned long long)(have ? ps.rss_bytes : 0));
+    if (r->exited)
+      jw_printf(w, "{\"code\":%d,\"signal\":%d,\"cause\":\"%s\"}}",
+                r->exit_code, r->exit_signal, r->exit_cause);
+    else
+      jw_raw(w, "null}", 5);
+  }
+  jw_raw(w, "]}", 2);
+  cpu_prune(m, rows, n);
+  free(rows);
+}
+
+/* ---- control requests ------------------------------------------- */
+
+/* Every wanted slot has a ready worker (then no all-ready event is
+ * coming: it came already, maybe inside the call just made). */
+static int all_ready_now(struct master *m) {
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  int n, ready = 0, other = 0;
+  herd_worker_info_t *rows = get_rows(m, &n);
+  for (int i = 0; i < n; i++) {
+    if (rows[i].state == HERD_WORKER_READY && !rows[i].successor)
+      ready++;
+    else if (rows[i].state != HERD_WORKER_STOPPING)
+      other++;
+  }
+  int got = rows != NULL;
+  free(rows);
+  return got && ready == st.workers && !other;
+}
+
+static void conn_free(struct master *m, struct conn *cn) {
+  for (struct conn **pp = &m->conns; *pp; pp = &(*pp)->next)
+    if (*pp == cn) {
+      *pp = cn->next;
+      break;
+    }
+  if (cn->ch) {
+    if (m->loop) /* NULL once the engine has freed it, with its watchers */
+      (void)herd_loop_chan_stop(m->loop, cn->ch);
+    herd_chan_close(cn->ch);
+  }
+  m->nconns--;
+  free(cn);
+}
+
+static void do_request(struct master *m, struct conn *cn, const char *json,
+                       size_t len) {
+  jv *req = jv_parse(json, len);
+  if (!req || jv_type(req) != JV_OBJ) {
+    reply_error(cn, "malformed request: expected a JSON object with \"cmd\"");
+    jv_free(req);
+    return;
+  }
+  const char *cmd = jv_str(jv_get(req, "cmd"), NULL);
+  if (!cmd) {
+    reply_error(cn, "malformed request: no \"cmd\" string");
+  } else if (cn->wait != WAIT_NONE) {
+    reply_error(cn, "one request at a time: the last one is still running");
+  } else if (!strcmp(cmd, "ping")) {
+    char extra[128];
+    snprintf(extra, sizeof extra, "\"pid\":%d,\"version\":\"%s\"", (int)getpid(),
+             HERD_VERSION_STRING);
+    reply_ok(cn, extra);
+  } else if (!strcmp(cmd, "status")) {
+    struct jw w;
+    jw_init(&w);
+    status_json(m, &w);
+    if (w.err)
+      reply_error(cn, "out of memory");
+    else
+      reply(cn, w.buf, w.len);
+    jw_free(&w);
+  } else if (!strcmp(cmd, "reload")) {
+    /* This reload is the next to begin (now, or after the running one);
+     * with immediate readiness it may be over when the call returns. */
+    uint64_t target = m->reload_begins + 1, fails = m->reload_fails;
+    int r = herd_cluster_reload(m->c);
+    if (r < 0) {
+      reply_error(cn, "cannot reload: %s", r == -ECANCELED ? "stopping" : herd_strerror(r));
+    } else if (m->reload_fails > fails) {
+      reply_error(cn, "%s", m->reload_error);
+    } else if (m->reload_dones >= target) {
+      answer_one(m, cn);
+    } else {
+      cn->wait = WAIT_RELOAD;
+      cn->wait_target = target;
+      reply_ok(cn, "\"pending\":\"reload\"");
+    }
+  } else if (!strcmp(cmd, "restart")) {
+    int r = herd_cluster_restart(m->c);
+    if (r < 0) {
+      reply_error(cn, "cannot restart: %s",
+                  r == -EBUSY ? "a reload is running" : r == -ECANCELED
+                  ? "stopping" : herd_strerror(r));
+    } else {
+      cn->wait = WAIT_READY;
+      reply_ok(cn, "\"pending\":\"restart\"");
+    }
+  } else if (!strcmp(cmd, "scale")) {
+    herd_cluster_stats_t st;
+    herd_cluster_stats(m->c, &st);
+    const jv *wv = jv_get(req, "workers"), *dv = jv_get(req, "add");
+    double want = wv ? jv_num(wv, -1) : dv ? st.workers + jv_num(dv, 0) : -1;
+    if ((wv && jv_type(wv) != JV_NUM) || (dv && jv_type(dv) != JV_NUM) ||
+        (!wv && !dv)) {
+      reply_error(cn, "scale: give \"workers\": N or \"add\": +-N");
+    } else if (want != (double)(int)want || want < 1 || want > 4096) {
+      reply_error(cn, "scale: %g workers is out of range (1..4096)", want);
+    } else {
+      int r = herd_cluster_scale(m->c, (int)want);
+      if (r < 0) {
+        reply_error(cn, "cannot scale: %s", r == -ECANCELED ? "stopping"
+                                                            : herd_strerror(r));
+      } else if ((int)want > st.workers && !all_ready_now(m)) {
+        cn->wait = WAIT_READY;
+        reply_ok(cn, "\"pending\":\"scale\"");
+      } else {
+        char extra[64];
+        snprintf(extra, sizeof extra, "\"workers\":%d", (int)want);
+        reply_ok(cn, extra);
+      }
+    }
+  } else if (!strcmp(cmd, "stop")) {
+    int graceful = jv_bool(jv_get(req, "graceful"), 0);
+    char extra[64];
+    snprintf(extra, sizeof extra, "\"pending\":\"stop\",\"pid\":%d", (int)getpid());
+    reply_ok(cn, extra);
+    logf_(m, "stop requested%s by the control socket",
+          graceful ? " (graceful)" : "");
+    herd_cluster_stop(m->c, graceful);
+  } else if (!strcmp(cmd, "reopen")) {
+    if (!m->lw) {
+      reply_error(cn, "no log files to reopen: this app writes to its "
+                      "terminal (herd run)");
+    } else {
+      logw_reopen(m->lw);
+      if (m->daemon) {
+        int fd = open(m->herd_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd >= 0) {
+          (void)dup2(fd, 1);
+          (void)dup2(fd, 2);
+          (void)close(fd);
+        }
+      }
+      reply_ok(cn, NULL);
+    }
+  } else {
+    reply_error(cn, "unknown command '%.64s' (ping, status, reload, restart, "
+                    "scale, stop, reopen)", cmd);
+  }
+  jv_free(req);
+}
+
+static void conn_cb(herd_loop_t *loop, herd_chan_t *ch, int err,
+                    herd_chan_msg_t *msg, void *data) {
+  (void)loop;
+  (void)ch;
+  struct conn *cn = data;
+  struct master *m = cn->m;
+  if (msg && msg->fd >= 0) {
+    (void)close(msg->fd); /* fds are not part of this protocol */
+    msg->fd = -1;
+  }
+  if (err == 0 && msg) {
+    do_request(m, cn, msg->json, msg->len);
+    return;
+  }
+  if (err == HERD_EFRAME) {
+    reply_error(cn, "malformed request: not a line of JSON");
+    return;
+  }
+  if (err == HERD_ETOOLONG) {
+    reply_error(cn, "request too long (more than %d bytes)", CTL_MAX_REQUEST);
+    /* the rest of it is not worth reading */
+  } else if (err == HERD_ESERIAL) {
+    reply_error(cn, "malformed request: not JSON lines");
+  }
+  conn_free(m, cn);
+}
+
+static void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)events;
+  struct master *m = data;
+  for (int k = 0; k < 16; k++) {
+    int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (cfd < 0)
+      return;
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    const char *refuse = NULL;
+    char why[160];
+    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
+      refuse = "cannot tell who you are (SO_PEERCRED)";
+    } else if (cr.uid != geteuid() && cr.uid != 0) {
+      snprintf(why, sizeof why, "permission denied: uid %d may not drive "
+               "this app (owner uid %d)", (int)cr.uid, (int)geteuid());
+      refuse = why;
+    } else if (m->nconns >= MAX_CONNS) {
+      refuse = "too many control connections";
+    }
+    if (refuse) {
+      char line[256];
+      int n = snprintf(line, sizeof line, "{\"ok\":false,\"error\":\"%s\"}\n",
+                       refuse);
+      (void)!send(cfd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)close(cfd);
+      continue;
+    }
+    struct conn *cn = calloc(1, sizeof *cn);
+    herd_chan_opts_t co = {.max_message = CTL_MAX_REQUEST};
+    if (!cn || herd_chan_open(&cn->ch, cfd, &co) < 0) {
+      free(cn); /* herd_chan_open closed cfd */
+      if (!cn)
+        (void)close(cfd);
+      continue;
+    }
+    cn->m = m;
+    if (herd_loop_chan(loop, cn->ch, conn_cb, cn) < 0) {
+      herd_chan_close(cn->ch);
+      free(cn);
+      continue;
+    }
+    cn->next = m->conns;
+    m->conns = cn;
+    m->nconns++;
+  }
+}
+
+static int open_control(struct master *m) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(m->sock_path) >= sizeof sa.sun_path)
+    return -ENAMETOOLONG;
+  memcpy(sa.sun_path, m->sock_path, strlen(m->sock_path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -errno;
+  /* We hold the pid file's lock: a socket there is a dead master's. */
+  if (unlink(m->sock_path) < 0 && errno != ENOENT) {
+    int e = -errno;
+    (void)close(fd);
+    return e;
+  }
+  mode_t old = umask(0177); /* born 0600: no window with a wider mode */
+  int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+  int e = errno;
+  umask(old);
+  if (r < 0 || chmod(m->sock_path, 0600) < 0 || listen(fd, 64) < 0) {
+    e = r < 0 ? e : errno;
+    (void)close(fd);
+    return -e;
+  }
+  m->ctl_fd = fd;
+  return 0;
+}
+
+/* ---- metrics ----------------------------------------------------- */
+
+static void mconn_free(struct master *m, struct mconn *mc) {
+  for (struct mconn **pp = &m->mconns; *pp; pp = &(*pp)->next)
+    if (*pp == mc) {
+      *pp = mc->next;
+      break;
+    }
+  if (m->loop) {
+    herd_loop_timer_stop(m->loop, &mc->timer);
+    (void)herd_loop_del(m->loop, mc->fd);
+  }
+  (void)close(mc->fd);
+  free(mc->out);
+  free(mc);
+}
+
+static void label(struct jw *w, const char *name) {
+  /* Prometheus label values escape \ " and newline */
+  for (const char *p = name; *p; p++) {
+    if (*p == '\\' || *p == '"')
+      jw_raw(w, "\\", 1);
+    if (*p == '\n') {
+      jw_raw(w, "\\n", 2);
+      continue;
+    }
+    jw_raw(w, p, 1);
+  }
+}
+
+static void metric_head(struct jw *w, const char *name, const char *type,
+                        const char *help) {
+  jw_printf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metric(struct jw *w, const char *m_name, const char *app,
+                   const char *labels, double v) {
+  jw_printf(w, "%s{app=\"", m_name);
+  label(w, app);
+  jw_printf(w, "\"%s%s} %.17g\n", labels ? "," : "", labels ? labels : "", v);
+}
+
+static void metrics_text(struct master *m, struct jw *w) {
+  const char *app = m->a->name;
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  int n;
+  herd_worker_info_t *rows = get_rows(m, &n);
+  char l[128];
+  metric_head(w, "herd_workers", "gauge", "Workers wanted (the scale).");
+  metric(w, "herd_workers", app, NULL, st.workers);
+  metric_head(w, "herd_worker_state", "gauge",
+              "1 for the state each worker slot is in.");
+  static const char *const states[] = {"starting", "ready", "stopping",
+                                       "backing off", "parked", "waiting"};
+  for (int i = 0; i < n; i++)
+    for (int s = 0; s < 6; s++) {
+      snprintf(l, sizeof l, "slot=\"%d\",pid=\"%d\",state=\"%s\"", rows[i].slot,
+               (int)rows[i].pid, states[s]);
+      metric(w, "herd_worker_state", app, l, rows[i].state == s);
+    }
+  metric_head(w, "herd_worker_restarts_total", "counter",
+              "Workers started in the slot after its first.");
+  metric_head(w, "herd_worker_rss_bytes", "gauge", "Resident memory of the worker.");
+  metric_head(w, "herd_worker_cpu_seconds_total", "counter",
+              "CPU time (user + system) of the worker.");
+  metric_head(w, "herd_worker_uptime_seconds", "gauge", "Since the worker started.");
+  for (int i = 0; i < n; i++) {
+    herd_worker_info_t *r = &rows[i];
+    snprintf(l, sizeof l, "slot=\"%d\"", r->slot);
+    metric(w, "herd_worker_restarts_total", app, l, r->restarts);
+    if (r->pid <= 0 || r->successor)
+      continue;
+    herd_proc_stat_t ps;
+    if (herd_proc_stat(r->pid, &ps) < 0)
+      continue;
+    snprintf(l, sizeof l, "slot=\"%d\",pid=\"%d\"", r->slot, (int)r->pid);
+    metric(w, "herd_worker_rss_bytes", app, l, (double)ps.rss_bytes);
+    metric(w, "herd_worker_cpu_seconds_total", app, l,
+           (double)(ps.utime_ms + ps.stime_ms) / 1000.0);
+    metric(w, "herd_worker_uptime_seconds", app, l, (double)r->uptime_ms / 1000.0);
+  }
+  free(rows);
+  metric_head(w, "herd_spawns_total", "counter", "Workers started.");
+  metric(w, "herd_spawns_total", app, NULL, (double)st.spawns);
+  metric_head(w, "herd_spawn_failures_total", "counter",
+              "Workers that could not be started.");
+  metric(w, "herd_spawn_failures_total", app, NULL, (double)st.spawn_failures);
+  metric_head(w, "herd_worker_exits_total", "counter", "Worker exits by cause.");
+  metric(w, "herd_worker_exits_total", app, "cause=\"stopped\"", (double)st.exits_stopped);
+  metric(w, "herd_worker_exits_total", app, "cause=\"killed\"", (double)st.exits_killed);
+  metric(w, "herd_worker_exits_total", app, "cause=\"crashed\"", (double)st.exits_crashed);
+  metric(w, "herd_worker_exits_total", app, "cause=\"exited\"", (double)st.exits_clean);
+  metric(w, "herd_worker_exits_total", app, "cause=\"retired\"", (double)st.exits_retired);
+  metric_head(w, "herd_restarts_total", "counter", "Slots restarted after a worker died.");
+  metric(w, "herd_restarts_total", app, NULL, (double)st.restarts);
+  metric_head(w, "herd_reloads_total", "counter", "Rolling reloads by result.");
+  metric(w, "herd_reloads_total", app, "result=\"done\"", (double)st.reloads);
+  metric(w, "herd_reloads_total", app, "result=\"failed\"", (double)st.reloads_failed);
+  metric_head(w, "herd_max_memory_replaced_total", "counter",
+              "Workers replaced for going over --max-memory.");
+  metric(w, "herd_max_memory_replaced_total", app, NULL, (double)m->mem_replaced);
+  if (m->lw) {
+    struct logw_stats ls;
+    logw_stats(m->lw, &ls);
+    metric_head(w, "herd_log_lines_total", "counter", "Worker lines written to the logs.");
+    metric(w, "herd_log_lines_total", app, "stream=\"out\"", (double)ls.lines[0]);
+    metric(w, "herd_log_lines_total", app, "stream=\"err\"", (double)ls.lines[1]);
+    metric_head(w, "herd_log_dropped_lines_total", "counter",
+                "Worker lines lost (the disk was slow or full).");
+    metric(w, "herd_log_dropped_lines_total", app, "stream=\"out\"", (double)ls.dropped[0]);
+    metric(w, "herd_log_dropped_lines_total", app, "stream=\"err\"", (double)ls.dropped[1]);
+  }
+  herd_proc_stat_t self;
+  if (herd_proc_stat(0, &self) == 0) {
+    metric_head(w, "herd_master_rss_bytes", "gauge", "Resident memory of the master.");
+    metric(w, "herd_master_rss_bytes", app, NULL, (double)self.rss_bytes);
+  }
+}
+
+static void mconn_io(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)loop;
+  (void)events;
+  struct mconn *mc = data;
+  struct master *m = mc->m;
+  if (!mc->out) {
+    ssize_t n = read(fd, mc->req + mc->rlen, sizeof mc->req - 1 - mc->rlen);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+      return;
+    if (n <= 0) {
+      mconn_free(m, mc);
+      return;
+    }
+    mc->rlen += (size_t)n;
+    mc->req[mc->rlen] = '\0';
+    if (!strstr(mc->req, "\r\n\r\n") && !strstr(mc->req, "\n\n")) {
+      if (mc->rlen < sizeof mc->req - 1)
+        return;
+    }
+    struct jw body, w;
+    jw_init(&body);
+    jw_init(&w);
+    const char *status = "200 OK";
+    if (strncmp(mc->req, "GET ", 4) && strncmp(mc->req, "HEAD ", 5)) {
+      status = "405 Method Not Allowed";
+      jw_raw(&body, "only GET\n", 9);
+    } else if (strncmp(mc->req + (mc->req[0] == 'G' ? 4 : 5), "/metrics", 8) ||
+               !strchr(" ?", mc->req[(mc->req[0] == 'G' ? 4 : 5) + 8])) {
+      status = "404 Not Found";
+      jw_raw(&body, "see /metrics\n", 13);
+    } else {
+      metrics_text(m, &body);
+    }
+    jw_printf(&w, "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; "
+              "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+              status, body.len);
+    if (mc->req[0] == 'G')
+      jw_raw(&w, body.buf ? body.buf : "", body.len);
+    jw_free(&body);
+    if (w.err) {
+      jw_free(&w);
+      mconn_free(m, mc);
+      return;
+    }
+    mc->out = w.buf;
+    mc->olen = w.len;
+    (void)herd_loop_mod(m->loop, fd, EPOLLOUT);
+  }
+  while (mc->off < mc->olen) {
+    ssize_t n = send(fd, mc->out + mc->off, mc->olen - mc->off,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN)
+      return;
+    if (n <= 0)
+      break;
+    mc->off += (size_t)n;
+  }
+  mconn_free(m, mc);
+}
+
+static void mconn_timeout(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct mconn *mc = data;
+  mconn_free(mc->m, mc);
+}
+
+static void metrics_accept(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)events;
+  struct master *m = data;
+  for (int k = 0; k < 16; k++) {
+    int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (cfd < 0)
+      return;
+    int live = 0;
+    for (struct mconn *x = m->mconns; x; x = x->next)
+      live++;
+    struct mconn *mc = live < MAX_CONNS ? calloc(1, sizeof *mc) : NULL;
+    if (!mc) {
+      (void)close(cfd);
+      continue;
+    }
+    mc->m = m;
+    mc->fd = cfd;
+    if (herd_loop_add(loop, cfd, EPOLLIN, mconn_io, mc) < 0) {
+      (void)close(cfd);
+      free(mc);
+      continue;
+    }
+    mc->next = m->mconns;
+    m->mconns = mc;
+    (void)herd_loop_timer_start(loop, &mc->timer, METRICS_TIMEOUT_MS,
+                                mconn_timeout, mc);
+  }
+}
+
+/* ---- --max-memory ------------------------------------------------- */
+
+static void mem_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  struct master *m = data;
+  int n;
+  herd_worker_info_t *rows = get_rows(m, &n);
+  for (int i = 0; i < n; i++) {
+    herd_worker_info_t *r = &rows[i];
+    herd_proc_stat_t ps;
+    if (r->pid <= 0 || r->state != HERD_WORKER_READY || r->successor ||
+        herd_proc_stat(r->pid, &ps) < 0 || ps.rss_bytes <= m->a->max_memory)
+      continue;
+    if (herd_cluster_replace(m->c, r->slot, "max memory") == 0) {
+      m->mem_replaced++;
+      logf_(m, "worker %d, pid %d, uses %.1f MiB, over --max-memory %.1f MiB: "
+            "replacing it", r->slot, (int)r->pid,
+            (double)ps.rss_bytes / 1048576.0,
+            (double)m->a->max_memory / 1048576.0);
+    }
+  }
+  free(rows);
+  (void)herd_loop_timer_start(loop, t, MEM_CHECK_MS, mem_check, m);
+}
+
+/* ---- engine callbacks --------------------------------------------- */
+
+static void tell_starter(struct master *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void tell_starter(struct master *m, const char *fmt, ...) {
+  if (m->reported)
+    return;
+  m->reported = 1;
+  if (m->status_fd < 0)
+    return;
+  char buf[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    n = 0;
+  if ((size_t)n > sizeof buf - 2)
+    n = (int)sizeof buf - 2;
+  buf[n++] = '\n';
+  (void)!write(m->status_fd, buf, (size_t)n);
+  (void)close(m->status_fd);
+  m->status_fd = -1;
+}
+
+static void started_ok(struct master *m) {
+  char pids[1024] = "";
+  size_t k = 0;
+  int n;
+  herd_worker_info_t *rows = get_rows(m, &n);
+  for (int i = 0; i < n && k + 16 < sizeof pids; i++)
+    if (rows[i].pid > 0)
+      k += (size_t)snprintf(pids + k, sizeof pids - k, "%s%d", k ? " " : "",
+                            (int)rows[i].pid);
+  free(rows);
+  char addrs[1024] = "";
+  k = 0;
+  for (int i = 0; i < m->nlisten_text && k + 130 < sizeof addrs; i++)
+    k += (size_t)snprintf(addrs + k, sizeof addrs - k, "%s%s", i ? " " : "",
+                          m->listen_text[i]);
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  tell_starter(m, "OK %s: %d worker%s ready (pids %s)%s%s, master pid %d",
+               m->a->name, st.workers, st.workers == 1 ? "" : "s", pids,
+               k ? " on " : "", addrs, (int)getpid());
+}
+
+static void on_event(const herd_event_t *ev, void *data) {
+  struct master *m = data;
+  char what[640];
+  const char *sig = ev->sig ? sigabbrev_np(ev->sig) : NULL;
+  switch (ev->type) {
+  case HERD_EV_LISTEN:
+    if (m->nlisten_text < MAX_LISTEN)
+      snprintf(m->listen_text[m->nlisten_text++], sizeof m->listen_text[0],
+               "%s", ev->text);
+    /* Always said, even quiet: with port 0 it is how you learn the port. */
+    fprintf(stderr, "herd[%s]: listening on %s\n", m->a->name, ev->text);
+    return;
+  case HERD_EV_ERROR: {
+    char ts[40], who[64] = "";
+    iso_stamp(ts, sizeof ts);
+    if (ev->slot >= 0)
+      snprintf(who, sizeof who, "worker %d: ", ev->slot);
+    snprintf(what, sizeof what, "%s%s%s%s", who, ev->text ? ev->text : "",
+             ev->text ? ": " : "", herd_strerror(ev->code));
+    fprintf(stderr, "%s herd[%s]: %s\n", ts, m->a->name, what);
+    if (!m->errors++)
+      say(m->first_error, sizeof m->first_error, "%s", what);
+    return;
+  }
+  case HERD_EV_ALL_READY:
+    (void)herd_notify("READY=1"); /* to systemd, if it runs us */
+    snprintf(what, sizeof what, "all %d workers ready", ev->code);
+    if (!m->reported)
+      started_ok(m);
+    answer_waiters(m, WAIT_READY, NULL);
+    break;
+  case HERD_EV_STARTED:
+    snprintf(what, sizeof what, "worker %d started, pid %d%s", ev->slot,
+             (int)ev->pid, ev->text ? " (successor)" : "");
+    break;
+  case HERD_EV_READY:
+    snprintf(what, sizeof what, "worker %d ready, pid %d, after %llu ms",
+             ev->slot, (int)ev->pid, (unsigned long long)ev->uptime_ms);
+    break;
+  case HERD_EV_EXITED:
+    if (ev->sig)
+      snprintf(what, sizeof what,
+               "worker %d exited, pid %d, killed by signal %d (%s), %s, up %llu ms",
+               ev->slot, (int)ev->pid, ev->sig, strsignal(ev->sig), ev->text,
+               (unsigned long long)ev->uptime_ms);
+    else
+      snprintf(what, sizeof what,
+               "worker %d exited, pid %d, code %d, %s, up %llu ms", ev->slot,
+               (int)ev->pid, ev->code, ev->text,
+               (unsigned long long)ev->uptime_ms);
+    if (!m->reported && strcmp(ev->text, "stopped")) {
+      /* At start-up, a worker that dies before all are ready fails the
+       * start: the starter hears why, and nothing is left running. */
+      const char *last = ev->slot >= 0 && ev->slot < 8 ? m->last_err_line[ev->slot] : "";
+      char why[64];
+      if (ev->sig)
+        snprintf(why, sizeof why, "was killed by SIG%s", sig ? sig : "?");
+      else
+        snprintf(why, sizeof why, "exited with code %d", ev->code);
+      tell_starter(m, "ERR worker %d %s before it was ready%s%s", ev->slot, why,
+                   *last ? ": " : "", last);
+      if (!m->errors++)
+        say(m->first_error, sizeof m->first_error, "worker %d %s", ev->slot, why);
+      if (m->daemon)
+        herd_cluster_stop(m->c, 0);
+    }
+    break;
+  case HERD_EV_RESTART:
+    if (ev->delay_ms)
+      snprintf(what, sizeof what, "worker %d restarting in %llu ms (backing off)",
+               ev->slot, (unsigned long long)ev->delay_ms);
+    else
+      snprintf(what, sizeof what, "worker %d restarting", ev->slot);
+    break;
+  case HERD_EV_PARKED:
+    snprintf(what, sizeof what,
+             "worker %d crashed %d times in the restart window: parked, "
+             "retried in %llu ms", ev->slot, ev->code,
+             (unsigned long long)ev->delay_ms);
+    answer_waiters(m, WAIT_READY, what);
+    break;
+  case HERD_EV_STOPPING:
+    snprintf(what, sizeof what, "worker %d stopping, pid %d, SIG%s (%s)",
+             ev->slot, (int)ev->pid, sig ? sig : "?", ev->text ? ev->text : "");
+    break;
+  case HERD_EV_KILLED:
+    snprintf(what, sizeof what, "worker %d, pid %d, did not stop in time: SIGKILL",
+             ev->slot, (int)ev->pid);
+    break;
+  case HERD_EV_RETIRE:
+    snprintf(what, sizeof what, "worker %d, pid %d, retires: %s", ev->slot,
+             (int)ev->pid,
+             ev->code ? "starting its successor" : "it is replaced when it exits");
+    break;
+  case HERD_EV_STATUS:
+    snprintf(what, sizeof what, "worker %d status: %s", ev->slot, ev->text);
+    break;
+  case HERD_EV_RELOAD:
+    if (!strcmp(ev->text, "begin")) {
+      m->reload_begins++;
+      /* systemd's Type=notify-reload wants the time with it */
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      char msg[96];
+      snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)now.tv_sec * 1000000ull +
+                   (unsigned long long)now.tv_nsec / 1000u);
+      (void)herd_notify(msg);
+    } else {
+      (void)herd_notify("READY=1"); /* done, or failed: we serve either way */
+      if (!strcmp(ev->text, "done")) {
+        m->reload_dones++;
+        answer_waiters(m, WAIT_RELOAD, NULL);
+      } else {
+        m->reload_fails++;
+        say(m->reload_error, sizeof m->reload_error, "reload %s", ev->text);
+        answer_waiters(m, WAIT_RELOAD, m->reload_error);
+      }
+    }
+    snprintf(what, sizeof what, "reload %s", ev->text);
+    break;
+  case HERD_EV_SCALE:
+    snprintf(what, sizeof what, "scaled to %d workers", ev->code);
+    break;
+  case HERD_EV_SHUTDOWN:
+    (void)herd_notify("STOPPING=1");
+    if (ev->sig)
+      snprintf(what, sizeof what, "%s on SIG%s", ev->text, sig ? sig : "?");
+    else
+      snprintf(what, sizeof what, "%s (requested)", ev->text);
+    answer_waiters(m, WAIT_READY, "the app is stopping");
+    answer_waiters(m, WAIT_RELOAD, "the app is stopping");
+    break;
+  case HERD_EV_SIGNAL:
+    if (ev->sig == SIGUSR1 && m->lw) {
+      logw_reopen(m->lw);
+      if (m->daemon) {
+        int fd = open(m->herd_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd >= 0) {
+          (void)dup2(fd, 1);
+          (void)dup2(fd, 2);
+          (void)close(fd);
+        }
+      }
+    }
+    snprintf(what, sizeof what, "SIG%s: %s", sig ? sig : "?",
+             ev->sig == SIGUSR1 && !m->lw ? "no log files to reopen" : ev->text);
+    break;
+  default:
+    return;
+  }
+  logf_(m, "%s", what);
+}
+
+static void on_output(int slot, pid_t pid, int stream, const char *line,
+                      size_t len, void *data) {
+  (void)pid;
+  struct master *m = data;
+  if (stream == 2 && slot >= 0 && slot < 8 && !m->reported) {
+    size_t k = len < sizeof m->last_err_line[0] - 1 ? len : sizeof m->last_err_line[0] - 1;
+    memcpy(m->last_err_line[slot], line, k);
+    m->last_err_line[slot][k] = '\0';
+  }
+  if (m->lw) {
+    logw_line(m->lw, stream, slot, line, len);
+    return;
+  }
+  FILE *f = stream == 2 ? stderr : stdout;
+  fprintf(f, "[%s:%d] %.*s\n", m->a->name, slot, (int)len, line);
+  fflush(f);
+}
+
+static int on_init(herd_cluster_t *c, void *data) {
+  struct master *m = data;
+  m->c = c;
+  m->loop = herd_cluster_loop(c);
+  int r;
+  if (m->ctl_fd >= 0 &&
+      (r = herd_loop_add(m->loop, m->ctl_fd, EPOLLIN, accept_cb, m)) < 0)
+    return r;
+  if (m->metrics_fd >= 0 &&
+      (r = herd_loop_add(m->loop, m->metrics_fd, EPOLLIN, metrics_accept, m)) < 0)
+    return r;
+  if (m->a->max_memory)
+    (void)herd_loop_timer_start(m->loop, &m->mem_timer, MEM_CHECK_MS, mem_check, m);
+  return 0;
+}
+
+int master_main(struct app *a, int daemon, int status_fd,
+                herd_pidfile_t *pidfile) {
+  struct master mm, *m = &mm;
+  memset(m, 0, sizeof *m);
+  m->a = a;
+  m->daemon = daemon;
+  m->status_fd = status_fd;
+  m->ctl_fd = -1;
+  m->metrics_fd = -1;
+  int code = 1;
+  int r;
+  char err[600] = "";
+
+  /* Control: HERD_HOME. In the foreground a missing or unwritable home
+   * costs the control socket only; a daemon cannot do without it. */
+  int have_home = (r = home_dir(m->home, sizeof m->home)) == 0 &&
+                  (r = home_ensure(m->home)) == 0;
+  if (!have_home) {
+    say(err, sizeof err, "HERD_HOME %s: %s", m->home[0] ? m->home : "?",
+             herd_strerror(r));
+    if (daemon)
+      goto fail;
+    logf_(m, "no control socket: %s", err);
+    err[0] = '\0';
+  }
+  if (have_home) {
+    char pid_path[PATH_MAX];
+    if (home_path(pid_path, sizeof pid_path, m->home, a->name, ".pid") < 0 ||
+        home_path(m->sock_path, sizeof m->sock_path, m->home, a->name, ".sock") < 0 ||
+        home_path(m->out_path, sizeof m->out_path, m->home, a->name, "-out.log") < 0 ||
+        home_path(m->err_path, sizeof m->err_path, m->home, a->name, "-err.log") < 0 ||
+        home_path(m->herd_path, sizeof m->herd_path, m->home, a->name, "-herd.log") < 0) {
+      say(err, sizeof err, "HERD_HOME %s: path too long", m->home);
+      goto fail;
+    }
+    if (!pidfile) {
+      pid_t holder = 0;
+      r = herd_pidfile_open(&pidfile, pid_path, &holder);
+      if (r == -EBUSY) {
+        say(err, sizeof err, "app '%s' is already running (master pid %d); "
+                 "stop it first or pick another --name", a->name, (int)holder);
+        goto fail;
+      }
+      if (r < 0) {
+        say(err, sizeof err, "%s: %s", pid_path, herd_strerror(r));
+        goto fail;
+      }
+    } else if ((r = herd_pidfile_write(pidfile)) < 0) {
+      say(err, sizeof err, "%s: %s", pid_path, herd_strerror(r));
+      goto fail;
+    }
+    if ((r = open_control(m)) < 0) {
+      say(err, sizeof err, "control socket %s: %s", m->sock_path,
+               herd_strerror(r));
+      goto fail;
+    }
+    if (daemon &&
+        (r = logw_open(&m->lw, m->out_path, m->err_path, a->log_max_size,
+                       a->log_keep, 8u << 20)) < 0) {
+      say(err, sizeof err, "logs %s: %s", m->out_path, herd_strerror(r));
+      goto fail;
+    }
+  }
+  if (a->metrics) {
+    herd_addr_t ad;
+    if ((r = herd_addr_parse(a->metrics, &ad)) < 0 ||
+        (r = herd_listen_open(&ad, 64, 0, NULL)) < 0) {
+      say(err, sizeof err, "--metrics %s: %s", a->metrics, herd_strerror(r));
+      goto fail;
+    }
+    m->metrics_fd = r;
+    if (fcntl(r, F_SETFL, O_NONBLOCK) < 0) {
+      say(err, sizeof err, "--metrics: %s", strerror(errno));
+      goto fail;
+    }
+  }
+
+  /* Started by systemd's socket activation: use its sockets. */
+  int act_fds[MAX_LISTEN];
+  int nact = herd_listen_fds(1);
+  if (nact < 0) {
+    say(err, sizeof err, "LISTEN_FDS: %s", herd_strerror(nact));
+    goto fail;
+  }
+  if (nact > 0) {
+    if (nact > MAX_LISTEN) {
+      say(err, sizeof err, "LISTEN_FDS: at most %d sockets", MAX_LISTEN);
+      goto fail;
+    }
+    if (a->o.balance == HERD_BALANCE_REUSEPORT) {
+      say(err, sizeof err, "--balance reuseport needs sockets herd binds "
+               "itself, not inherited ones");
+      goto fail;
+    }
+    if (a->nlisten)
+      fprintf(stderr, "herd[%s]: socket activation: using the %d inherited "
+              "sockets, not --listen\n", a->name, nact);
+    for (int i = 0; i < nact; i++)
+      act_fds[i] = 3 + i;
+    a->o.listen_fds = act_fds;
+    a->o.nlisten_fds = (size_t)nact;
+    a->o.listen = NULL;
+  } else {
+    a->o.listen = a->listen;
+  }
+  a->o.on_event = on_event;
+  a->o.on_init = on_init;
+  a->o.data = m;
+  if (!a->quiet || m->lw) {
+    a->o.flags |= HERD_CLUSTER_PIPE_OUTPUT;
+    a->o.on_output = on_output;
+  }
+  /* A closed stdout (herd run | head) must not kill the master, nor a
+   * log over RLIMIT_FSIZE (the write fails with EFBIG instead). Workers
+   * start with default dispositions whatever ours are. */
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
+
+  r = herd_cluster_run(&a->o, NULL, NULL);
+  m->loop = NULL;
+  m->c = NULL;
+  if (r < 0) {
+    /* The engine said what failed in an error line. */
+    if (!m->errors)
+      say(err, sizeof err, "%s", herd_strerror(r));
+    else
+      say(err, sizeof err, "%s", m->first_error);
+    goto fail;
+  }
+  if (!m->reported && m->errors) {
+    say(err, sizeof err, "%s", m->first_error);
+    tell_starter(m, "ERR %s", err);
+    code = 1;
+  } else if (r > 0) {
+    fprintf(stderr, "%s: stopped, but some workers had to be killed after "
+            "the kill timeout\n", prog_name);
+    code = 1;
+  } else {
+    logf_(m, "stopped");
+    code = m->errors && !m->reported ? 1 : 0;
+  }
+  if (!m->reported)
+    tell_starter(m, "ERR stopped before the workers were ready");
+  goto out;
+fail:
+  if (err[0]) {
+    if (!daemon || status_fd < 0)
+      fprintf(stderr, "%s: %s\n", prog_name, err);
+    else {
+      char ts[40];
+      iso_stamp(ts, sizeof ts);
+      fprintf(stderr, "%s herd[%s]: %s\n", ts, a->name, err);
+    }
+    tell_starter(m, "ERR %s", err);
+  }
+  code = 1;
+out:
+  while (m->conns)
+    conn_free(m, m->conns);
+  while (m->mconns)
+    mconn_free(m, m->mconns);
+  if (m->ctl_fd >= 0) {
+    (void)close(m->ctl_fd);
+    (void)unlink(m->sock_path);
+  }
+  if (m->metrics_fd >= 0)
+    (void)close(m->metrics_fd);
+  logw_close(m->lw);
+  free(m->cpu);
+  if (m->status_fd >= 0)
+    (void)close(m->status_fd);
+  herd_pidfile_close(pidfile, 1);
+  return code;
+}
