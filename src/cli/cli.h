@@ -41,6 +41,8 @@ struct app {
   const char *metrics;   /* HOST:PORT of the Prometheus endpoint */
   char cwd[PATH_MAX];    /* the workers' directory, absolute */
   const char *conf_path; /* where it came from (for messages) */
+  char base_dir[PATH_MAX]; /* relative cwd is from here ("" = ours): a
+                              config file's own directory */
 };
 
 /* Defaults, before options are applied. */

@@ -440,18 +440,31 @@ static int parse_word(struct cp *cp, struct conf_value *v, const char *ctx,
       if (memchr(s, ':', n) || is_date(s, n))
         return perr(cp, cp->line, "dates and times such as '%s' are not "
                                   "supported: write a string", w);
+      /* a float: only digits, '_', '.', e, E and signs, with '.' or e */
+      int num = dn && is_digit(*d), alpha = 0, point = 0, exp = 0;
+      for (size_t i = 0; i < dn; i++) {
+        if (d[i] == '.')
+          point = 1;
+        else if (d[i] == 'e' || d[i] == 'E')
+          exp = 1;
+        else if ((d[i] >= 'a' && d[i] <= 'z') || (d[i] >= 'A' && d[i] <= 'Z'))
+          alpha = 1;
+      }
       if ((dn == 3 && (!memcmp(d, "inf", 3) || !memcmp(d, "nan", 3))) ||
-          (dn && is_digit(*d) &&
-           (memchr(d, '.', dn) || memchr(d, 'e', dn) || memchr(d, 'E', dn))))
+          (num && !alpha && (point || exp)))
         return perr(cp, cp->line, "floats such as '%s' are not supported: "
                                   "write an integer, or a string such as "
                                   "\"1.5s\"", w);
       if (dn > 1 && d[0] == '0' && (d[1] == 'x' || d[1] == 'o' || d[1] == 'b'))
         return perr(cp, cp->line, "only decimal integers are supported, not "
                                   "'%s'", w);
+      /* 5s, 200M, 2.5s: a duration or size wants quotes */
+      if (num && (alpha || exp))
+        return perr(cp, cp->line, "'%s' is not a number: write it as a "
+                                  "string, \"%s\"", w, w);
       if (dn > 1 && d[0] == '0' && is_digit(d[1]))
         return perr(cp, cp->line, "leading zeros are not allowed in '%s'", w);
-      if (dn && is_digit(*d))
+      if (num)
         return perr(cp, cp->line, "invalid integer '%s' ('_' goes only "
                                   "between digits)", w);
       return perr(cp, cp->line,

@@ -829,13 +829,19 @@ static void mem_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
     if (r->pid <= 0 || r->state != HERD_WORKER_READY || r->successor ||
         herd_proc_stat(r->pid, &ps) < 0 || ps.rss_bytes <= m->a->max_memory)
       continue;
-    if (herd_cluster_replace(m->c, r->slot, "max memory") == 0) {
+    int replacing = 0; /* its successor is starting already */
+    for (int j = 0; j < n; j++)
+      replacing |= rows[j].slot == r->slot && rows[j].successor;
+    if (replacing)
+      continue;
+    logf_(m, "worker %d, pid %d, uses %.1f MiB, over --max-memory %.1f MiB: "
+          "replacing it", r->slot, (int)r->pid, (double)ps.rss_bytes / 1048576.0,
+          (double)m->a->max_memory / 1048576.0);
+    int e = herd_cluster_replace(m->c, r->slot, "max memory");
+    if (e == 0)
       m->mem_replaced++;
-      logf_(m, "worker %d, pid %d, uses %.1f MiB, over --max-memory %.1f MiB: "
-            "replacing it", r->slot, (int)r->pid,
-            (double)ps.rss_bytes / 1048576.0,
-            (double)m->a->max_memory / 1048576.0);
-    }
+    else
+      logf_(m, "worker %d: cannot replace it: %s", r->slot, herd_strerror(e));
   }
   free(rows);
   (void)herd_loop_timer_start(loop, t, MEM_CHECK_MS, mem_check, m);

@@ -332,7 +332,9 @@ int app_finish(struct app *a, char *err, size_t errlen) {
   a->listen[a->nlisten] = NULL;
   /* An absolute working directory: a daemon's own is "/". */
   char here[PATH_MAX];
-  if (!getcwd(here, sizeof here))
+  if (a->base_dir[0])
+    snprintf(here, sizeof here, "%s", a->base_dir);
+  else if (!getcwd(here, sizeof here))
     return fail(err, errlen, "getcwd: %s", strerror(errno));
   const char *d = a->o.spawn.cwd;
   int n;
@@ -372,6 +374,18 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
   char e[512];
   a->name = ca->name;
   a->conf_path = path;
+  /* A config's relative paths (cwd, and so the command) are from the
+   * file's own directory: the same wherever herd is started from (a
+   * systemd unit starts it in /). */
+  char rp[PATH_MAX];
+  if (!realpath(path, rp))
+    return fail(err, errlen, "%s: %s", path, strerror(errno));
+  char *slash = strrchr(rp, '/');
+  if (slash == rp)
+    slash[1] = '\0';
+  else
+    *slash = '\0';
+  snprintf(a->base_dir, sizeof a->base_dir, "%s", rp);
   char name_err[512];
   if (app_set(a, "name", ca->name, name_err, sizeof name_err) < 0)
     return fail(err, errlen, "%s:%d: app %s", path, ca->line, name_err);
