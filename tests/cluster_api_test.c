@@ -1,0 +1,205 @@
+/*
+ * cluster_api_test.c - steering a running cluster from its own loop:
+ * on_init, herd_cluster_workers/stats/replace/scale/restart/reload/stop.
+ * The workers are forked functions that wait for their stop signal.
+ */
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static int idle_worker(void *arg) {
+  (void)arg;
+  for (;;)
+    pause(); /* until the stop signal (default: terminate) */
+  return 0;
+}
+
+static int crash_worker(void *arg) {
+  (void)arg;
+  return 3;
+}
+
+struct api {
+  herd_cluster_t *c;
+  herd_timer_t t;
+  int step;
+  int inits;
+  pid_t slot0;
+};
+
+static int count_rows(herd_cluster_t *c, int state, herd_worker_info_t *rows,
+                      int n) {
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    k += rows[i].state == state;
+  (void)c;
+  return k;
+}
+
+static void api_step(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct api *s = data;
+  herd_worker_info_t rows[16];
+  herd_cluster_stats_t st;
+  herd_cluster_stats(s->c, &st);
+  int n = herd_cluster_workers(s->c, rows, 16);
+  switch (s->step++) {
+  case 0:
+    CHECK_EQ(n, 2);
+    CHECK_EQ(count_rows(s->c, HERD_WORKER_READY, rows, n), 2);
+    CHECK_EQ(rows[0].slot, 0);
+    CHECK_EQ(rows[1].slot, 1);
+    CHECK(rows[0].pid > 0 && rows[1].pid > 0 && rows[0].pid != rows[1].pid);
+    CHECK_EQ(rows[0].restarts, 0);
+    CHECK_EQ(rows[0].exited, 0);
+    CHECK_EQ(st.workers, 2);
+    CHECK_EQ(st.spawns, 2);
+    /* a graceful replacement: ready at once (immediate), the old one
+     * stops */
+    s->slot0 = rows[0].pid;
+    CHECK_EQ(herd_cluster_replace(s->c, 0, "test"), 0);
+    n = herd_cluster_workers(s->c, rows, 16);
+    CHECK_EQ(n, 3); /* slot 0's new worker, its old one stopping, slot 1 */
+    CHECK(rows[0].slot == 0 && rows[0].pid != s->slot0 &&
+          rows[0].state == HERD_WORKER_READY);
+    CHECK(rows[1].slot == 0 && rows[1].pid == s->slot0 &&
+          rows[1].state == HERD_WORKER_STOPPING);
+    CHECK_EQ(rows[0].restarts, 1);
+    CHECK_EQ(herd_cluster_replace(s->c, 7, NULL), -ENOENT);
+    CHECK_EQ(herd_cluster_scale(s->c, 0), -EINVAL);
+    CHECK_EQ(herd_cluster_scale(s->c, 5000), -EINVAL);
+    /* 3 workers: the new one is ready at once, so ALL_READY comes again */
+    CHECK_EQ(herd_cluster_scale(s->c, 3), 0);
+    break;
+  case 1:
+    CHECK_EQ(st.workers, 3);
+    CHECK_EQ(n - count_rows(s->c, HERD_WORKER_STOPPING, rows, n), 3);
+    CHECK_EQ(herd_cluster_restart(s->c), 0);
+    break;
+  case 2:
+    /* every slot restarted once, none of it counted as a crash */
+    CHECK_EQ(count_rows(s->c, HERD_WORKER_READY, rows, n), 3);
+    for (int i = 0; i < n; i++)
+      if (rows[i].state == HERD_WORKER_READY) {
+        CHECK(rows[i].restarts >= 1);
+        CHECK_EQ(rows[i].exited, 1);
+        CHECK(!strcmp(rows[i].exit_cause, "stopped"));
+        CHECK_EQ(rows[i].exit_signal, SIGTERM);
+      }
+    CHECK_EQ(st.exits_crashed, 0);
+    CHECK(st.exits_stopped >= 4);
+    CHECK_EQ(st.restarts, 3);
+    CHECK_EQ(herd_cluster_reload(s->c), 0);
+    break;
+  case 3:
+    CHECK_EQ(st.reloads, 1);
+    CHECK_EQ(st.reloads_failed, 0);
+    CHECK_EQ(st.spawns, 2 + 1 + 1 + 3 + 3);
+    CHECK_EQ(herd_cluster_stop(s->c, 0), 0);
+    CHECK_EQ(herd_cluster_reload(s->c), -ECANCELED);
+    CHECK_EQ(herd_cluster_restart(s->c), -ECANCELED);
+    CHECK_EQ(herd_cluster_scale(s->c, 2), -ECANCELED);
+    break;
+  default:
+    CHECK_MSG(0, "too many steps");
+  }
+}
+
+static void api_event(const herd_event_t *ev, void *data) {
+  struct api *s = data;
+  if (ev->type == HERD_EV_ALL_READY)
+    /* the next step from the loop, not from inside the engine's call */
+    CHECK_OK(herd_loop_timer_start(herd_cluster_loop(s->c), &s->t, 1, api_step, s));
+}
+
+static int api_init(herd_cluster_t *c, void *data) {
+  struct api *s = data;
+  s->c = c;
+  s->inits++;
+  return herd_cluster_loop(c) ? 0 : -EINVAL;
+}
+
+TEST_T(cluster_api_replace_scale_restart_reload_stop, 30) {
+  struct api s;
+  memset(&s, 0, sizeof s);
+  herd_cluster_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.workers = 2;
+  o.on_event = api_event;
+  o.on_init = api_init;
+  o.data = &s;
+  int r = herd_cluster_run(&o, idle_worker, NULL);
+  CHECK_EQ(r, 0);
+  CHECK_EQ(s.inits, 1);
+  CHECK_EQ(s.step, 4);
+}
+
+struct crash {
+  herd_cluster_t *c;
+  herd_timer_t t;
+  int checked;
+  int armed;
+};
+
+static void crash_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct crash *s = data;
+  herd_worker_info_t rows[4];
+  int n = herd_cluster_workers(s->c, rows, 4);
+  CHECK_EQ(n, 1);
+  CHECK_EQ(rows[0].pid, 0);
+  CHECK_EQ(rows[0].state, HERD_WORKER_BACKOFF);
+  CHECK(rows[0].retry_ms > 0 && rows[0].retry_ms <= 100);
+  CHECK_EQ(rows[0].exited, 1);
+  CHECK_EQ(rows[0].exit_code, 3);
+  CHECK(!strcmp(rows[0].exit_cause, "crashed"));
+  /* no room: the count, nothing written */
+  CHECK_EQ(herd_cluster_workers(s->c, rows, 0), 1);
+  herd_cluster_stats_t st;
+  herd_cluster_stats(s->c, &st);
+  CHECK_EQ(st.exits_crashed, 1);
+  s->checked = 1;
+  herd_cluster_stop(s->c, 0);
+}
+
+static void crash_event(const herd_event_t *ev, void *data) {
+  struct crash *s = data;
+  if (ev->type == HERD_EV_RESTART && !s->armed++)
+    CHECK_OK(herd_loop_timer_start(herd_cluster_loop(s->c), &s->t, 1, crash_check, s));
+}
+
+static int crash_init(herd_cluster_t *c, void *data) {
+  ((struct crash *)data)->c = c;
+  return 0;
+}
+
+TEST_T(cluster_api_rows_show_a_backing_off_slot, 30) {
+  struct crash s;
+  memset(&s, 0, sizeof s);
+  herd_cluster_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.workers = 1;
+  o.on_event = crash_event;
+  o.on_init = crash_init;
+  o.data = &s;
+  CHECK_EQ(herd_cluster_run(&o, crash_worker, NULL), 0);
+  CHECK_EQ(s.checked, 1);
+}
+
+static int failing_init(herd_cluster_t *c, void *data) {
+  (void)c;
+  (void)data;
+  return -EADDRINUSE;
+}
+
+TEST(cluster_api_on_init_error_aborts_the_start) {
+  herd_cluster_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.workers = 2;
+  o.on_init = failing_init;
+  CHECK_EQ(herd_cluster_run(&o, idle_worker, NULL), -EADDRINUSE);
+}
