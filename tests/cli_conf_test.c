@@ -781,7 +781,21 @@ TEST(cli_conf_errors_name_the_line) {
   CONF_ERR("[web]\nx = 1_\n",
            ":2: invalid integer '1_' ('_' goes only between digits)");
   CONF_ERR("[web]\nx = 12ab\n",
-           ":2: invalid integer '12ab' ('_' goes only between digits)");
+           ":2: '12ab' is not a number: write it as a string, \"12ab\"");
+  CONF_ERR("[web]\nkill_timeout = 5s # c\n",
+           ":2: '5s' is not a number: write it as a string, \"5s\"");
+  CONF_ERR("[web]\nx = 5sec\n",
+           ":2: '5sec' is not a number: write it as a string, \"5sec\"");
+  CONF_ERR("[web]\nx = [\"1s\", 2.5s]\n",
+           ":2: '2.5s' is not a number: write it as a string, \"2.5s\"");
+  CONF_ERR("[web]\nmax_memory = 200M\n",
+           ":2: '200M' is not a number: write it as a string, \"200M\"");
+  CONF_ERR("[web]\nx = 1_000.5\n",
+           ":2: floats such as '1_000.5' are not supported: write an integer, "
+           "or a string such as \"1.5s\"");
+  CONF_ERR("[web]\nx = +1.5e-3\n",
+           ":2: floats such as '+1.5e-3' are not supported: write an integer, "
+           "or a string such as \"1.5s\"");
   CONF_ERR("[web]\nx = 9223372036854775808\n",
            ":2: integer '9223372036854775808' is out of range "
            "(-9223372036854775808..9223372036854775807)");
@@ -1112,6 +1126,9 @@ TEST(cli_conf_example_file_in_the_repo) {
   CHECK_STR(k->v.items[0].str, "./build/examples/hello-http");
   k = conf_get(web, "workers");
   CHECK(k && k->v.kind == CONF_INT && k->v.num == 2);
+  k = conf_get(web, "cwd"); /* relative paths are from examples/ */
+  CHECK(k && k->v.kind == CONF_STR);
+  CHECK_STR(k->v.str, "..");
   k = conf_get(web, "listen");
   CHECK(k && k->v.kind == CONF_ARRAY && k->v.nitems == 1);
   CHECK_STR(k->v.items[0].str, "127.0.0.1:8080");

@@ -111,7 +111,7 @@ static int at_eol(const struct cp *cp) {
 /* Length of the word at p (up to space, end of line or one of stop). */
 static size_t word_len(const struct cp *cp, const char *stop) {
   const char *q = cp->p;
-  while (q < cp->end && !is_space(*q) && *q != '\n' && *q != '\r' &&
+  while (q < cp->end && *q && !is_space(*q) && *q != '\n' && *q != '\r' &&
          !strchr(stop, *q))
     q++;
   return (size_t)(q - cp->p);

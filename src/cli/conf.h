@@ -29,7 +29,8 @@
  * [web.env] is one in TOML, so a name with a dot must be quoted:
  * ["web.v2"]), arrays of tables [[x]], arrays of arrays or of tables,
  * multi-line strings, a file over 1 MiB, a line over 64 KiB, NUL bytes
- * and other control characters outside strings, and invalid UTF-8.
+ * and other raw control characters but tab (inside strings too: write
+ * an escape), a CR not before LF, and invalid UTF-8.
  * Every file accepted thus means the same to any TOML 1.0 reader (except
  * the \/ escape and an inline table's trailing comma, which are TOML 1.1).
  *
@@ -94,8 +95,9 @@ struct conf {
  * out of memory). err may be NULL if errlen is 0. */
 int conf_load(const char *path, struct conf *out, char *err, size_t errlen);
 
-/* The same from [text, text+len) in memory (need not be NUL-terminated);
- * path only names it in errors and in out->path. */
+/* The same from [text, text+len) in memory (need not be NUL-terminated;
+ * NULL with len 0 is an empty file); path (not NULL) only names it in
+ * errors and in out->path. */
 int conf_parse(const char *path, const char *text, size_t len,
                struct conf *out, char *err, size_t errlen);
 
