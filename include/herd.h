@@ -750,6 +750,12 @@ int herd_cluster_scale(herd_cluster_t *c, int workers);
  * worker has exited. Returns 0. */
 int herd_cluster_stop(herd_cluster_t *c, int graceful);
 
+/* Stop (pause != 0) or resume reading the workers' output pipes
+ * (HERD_CLUSTER_PIPE_OUTPUT), for an on_output consumer that has fallen
+ * behind: meanwhile a worker that fills its pipe blocks in write(). At
+ * the end of a stop, reading resumes by itself. Returns 0. */
+int herd_cluster_pause_output(herd_cluster_t *c, int pause);
+
 enum herd_worker_state {
   HERD_WORKER_STARTING = 0, /* started, not ready yet */
   HERD_WORKER_READY,

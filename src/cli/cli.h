@@ -88,8 +88,17 @@ int master_main(struct app *a, int daemon, int status_fd,
 struct logw;
 int logw_open(struct logw **lw, const char *out_path, const char *err_path,
               uint64_t max_size, int keep, size_t queue_bytes);
+/* Stage one line (the loop thread's; no lock). */
 void logw_line(struct logw *lw, int stream, int slot, const char *line,
                size_t len);
+size_t logw_staged(struct logw *lw);
+/* Hand the staged lines to the writer (what does not fit is dropped and
+ * counted). Returns how full the queue is, in %. */
+int logw_commit(struct logw *lw);
+/* An eventfd that becomes readable once the queue has drained to a
+ * quarter, after logw_want_low asked for it. */
+int logw_event_fd(struct logw *lw);
+void logw_want_low(struct logw *lw);
 void logw_reopen(struct logw *lw);
 struct logw_stats {
   uint64_t lines[2];   /* written, stdout and stderr */

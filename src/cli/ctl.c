@@ -112,9 +112,16 @@ static int ask(const char *home, const char *name, const char *req, jv **out,
   jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
   if (!v || jv_type(v) != JV_OBJ || !jv_get(v, "ok")) {
     if (!quiet) {
-      if (r == -ETIMEDOUT || r == 0)
-        fprintf(stderr, "%s: %s/%s.sock is not a herd control socket (%s)\n",
-                prog_name, home, name, r ? "no reply" : "not a herd reply");
+      if (r == -ETIMEDOUT || r == 0 || r == -EPROTO)
+        fprintf(stderr, "%s: %s: %s/%s.sock is not a herd control socket (%s)\n",
+                prog_name, name, home, name,
+                r == -ETIMEDOUT ? "no reply" : r == -EPROTO
+                ? "it closed the connection in the middle of a line"
+                : "not a herd reply");
+      else if (r == -ECONNRESET)
+        fprintf(stderr, "%s: %s: the master closed the connection without a "
+                "reply (it is stopping, or %s/%s.sock is not herd's)\n",
+                prog_name, name, home, name);
       else
         fprintf(stderr, "%s: %s: %s\n", prog_name, name, strerror(-r));
     }
@@ -176,6 +183,11 @@ static int failed_reply(const char *name, jv *v) {
   fprintf(stderr, "%s: %s: %s\n", prog_name, name,
           jv_str(jv_get(v, "error"), "refused"));
   return 1;
+}
+
+static int valid_name(const char *s) {
+  return *s && strlen(s) <= NAME_MAX_LEN && !strpbrk(s, "/ \t\n") && s[0] != '.' &&
+         s[0] != '-';
 }
 
 /* ---- status ------------------------------------------------------- */
@@ -297,6 +309,10 @@ static int cmd_status(int argc, char **argv) {
   char **names = NULL;
   int n;
   char *one[1];
+  if (optind < argc && !valid_name(argv[optind])) {
+    fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, argv[optind]);
+    return 2;
+  }
   if (optind < argc) {
     one[0] = argv[optind];
     names = one;
@@ -462,7 +478,7 @@ static int each_app(const char *home, const char *target, const char *req,
     jv *v = NULL;
     /* with "all", stale sockets are skipped quietly: nothing to do */
     int quiet = names != one;
-    if (ask(home, names[i], req, &v, NULL, 0) < 0) {
+    if (ask(home, names[i], req, &v, NULL, quiet) < 0) {
       if (!quiet)
         rc = 1;
       continue;
@@ -489,9 +505,6 @@ static int each_app(const char *home, const char *target, const char *req,
   return rc;
 }
 
-static int valid_name(const char *s) {
-  return *s && strlen(s) <= NAME_MAX_LEN && !strpbrk(s, "/ \t\n") && s[0] != '.';
-}
 
 int cmd_ctl(const char *cmd, int argc, char **argv) {
   if (!strcmp(cmd, "status"))

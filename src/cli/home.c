@@ -225,7 +225,8 @@ int ctl_read_line(int fd, char **reply, int timeout_ms) {
     }
     if (n == 0) {
       free(buf);
-      return -ECONNRESET; /* closed before a whole line */
+      /* closed: before a word, or in the middle of a line */
+      return len ? -EPROTO : -ECONNRESET;
     }
     char *nl = memchr(buf + len, '\n', (size_t)n);
     size_t take = nl ? (size_t)(nl - (buf + len)) + 1 : (size_t)n;

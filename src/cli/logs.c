@@ -144,6 +144,34 @@ static void emit_line(const struct src *s, const char *line, size_t len,
   fwrite(line, 1, len, stdout);
 }
 
+/* Print what is new in s's file, whole lines only. */
+static void drain(struct src *s, int tagged) {
+  if (s->fd < 0)
+    return;
+  for (;;) {
+    ssize_t k = read(s->fd, s->part + s->plen, sizeof s->part - s->plen);
+    if (k <= 0)
+      break;
+    s->plen += (size_t)k;
+    char *start = s->part, *e = s->part + s->plen, *nl;
+    while ((nl = memchr(start, '\n', (size_t)(e - start)))) {
+      emit_line(s, start, (size_t)(nl - start) + 1, tagged);
+      start = nl + 1;
+    }
+    s->plen = (size_t)(e - start);
+    if (s->plen == sizeof s->part) {
+      emit_line(s, s->part, s->plen, tagged);
+      printf("\n");
+      s->plen = 0;
+    }
+    memmove(s->part, start, s->plen);
+  }
+  struct stat st;
+  off_t at = lseek(s->fd, 0, SEEK_CUR);
+  if (fstat(s->fd, &st) == 0 && at >= 0 && st.st_size < at)
+    (void)lseek(s->fd, 0, SEEK_SET); /* truncated: from the start */
+}
+
 static int reopen_cmd(const char *home, const char *target) {
   char **names = NULL;
   char *one[1];
@@ -257,7 +285,8 @@ int cmd_logs(int argc, char **argv) {
   char *one[1];
   if (optind < argc) {
     const char *nm = argv[optind];
-    if (!*nm || strlen(nm) > NAME_MAX_LEN || strchr(nm, '/')) {
+    if (!*nm || strlen(nm) > NAME_MAX_LEN || strpbrk(nm, "/ \t\n") ||
+        nm[0] == '.' || nm[0] == '-') {
       fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, nm);
       return 2;
     }
@@ -377,40 +406,44 @@ int cmd_logs(int argc, char **argv) {
         struct src *s = &src[i];
         if (strcmp(ie->name, s->base))
           continue;
-        int renewed = ie->mask & (IN_CREATE | IN_MOVED_TO);
-        /* read what is new in the file we have (to its end) */
-        for (int pass = 0; pass < 2; pass++) {
-          if (s->fd >= 0) {
-            for (;;) {
-              ssize_t k = read(s->fd, s->part + s->plen, sizeof s->part - s->plen);
-              if (k <= 0)
-                break;
-              s->plen += (size_t)k;
-              char *start = s->part, *e = s->part + s->plen, *nl;
-              while ((nl = memchr(start, '\n', (size_t)(e - start)))) {
-                emit_line(s, start, (size_t)(nl - start) + 1, tagged);
-                start = nl + 1;
-              }
-              s->plen = (size_t)(e - start);
-              if (s->plen == sizeof s->part) {
-                emit_line(s, s->part, s->plen, tagged);
-                printf("\n");
-                s->plen = 0;
-              }
-              memmove(s->part, start, s->plen);
-            }
-            struct stat st;
-            if (fstat(s->fd, &st) == 0 && st.st_size < lseek(s->fd, 0, SEEK_CUR))
-              (void)lseek(s->fd, 0, SEEK_SET); /* truncated: from the start */
+        drain(s, tagged);
+        if (!(ie->mask & (IN_CREATE | IN_MOVED_TO)))
+          continue;
+        /* A new file of that name: unless it is the one we read already
+         * (an event of a rotation we have followed), the files rotated
+         * since ours are read in order, then the new one from its
+         * start. */
+        struct stat mine, now;
+        if (stat(s->path, &now) < 0)
+          continue;
+        if (s->fd >= 0 && fstat(s->fd, &mine) == 0 && mine.st_ino == now.st_ino &&
+            mine.st_dev == now.st_dev)
+          continue;
+        if (s->fd >= 0) {
+          int k = 0; /* where ours went: NAME.log.k */
+          char rp[PATH_MAX + 16];
+          for (int j = 1; j <= 1000 && !k; j++) {
+            struct stat sj;
+            snprintf(rp, sizeof rp, "%s.%d", s->path, j);
+            if (stat(rp, &sj) < 0)
+              break;
+            if (sj.st_ino == mine.st_ino && sj.st_dev == mine.st_dev)
+              k = j;
           }
-          if (!renewed || pass)
-            break;
-          /* rotated: the old file is drained, the new one starts at 0 */
-          if (s->fd >= 0)
-            (void)close(s->fd);
-          s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
-          renewed = 0;
+          (void)close(s->fd);
+          s->fd = -1;
+          for (int j = k - 1; j >= 1; j--) {
+            snprintf(rp, sizeof rp, "%s.%d", s->path, j);
+            s->fd = open(rp, O_RDONLY | O_CLOEXEC);
+            if (s->fd >= 0) {
+              drain(s, tagged);
+              (void)close(s->fd);
+              s->fd = -1;
+            }
+          }
         }
+        s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+        drain(s, tagged);
       }
     }
     if (fflush(stdout) == EOF || ferror(stdout))

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "cli.h"
 
 #define BATCH (256u << 10)
+#define STAGE_MAX (256u << 10)
 
 struct lfile {
   const char *path;
@@ -49,6 +51,13 @@ struct logw {
   struct lfile f[2];
   /* counters: lines and dropped are updated by both threads, under mu */
   struct logw_stats st;
+  /* the loop thread's lines not committed to the ring yet: one lock
+   * per loop turn, not one per line (a lock per line made the writer
+   * starve behind the loop thread's mutex) */
+  char *stage;
+  size_t slen;
+  int efd;        /* eventfd: the ring has drained below the low mark */
+  int want_low;
   /* the stamp of the current second, made once per second */
   time_t stamp_sec;
   char stamp_prefix[24];
@@ -210,6 +219,11 @@ static void *writer(void *arg) {
       lw->used -= 5 + len;
     }
     int quit = lw->quit && !lw->used;
+    if (lw->want_low && lw->used <= lw->cap / 4) {
+      lw->want_low = 0;
+      uint64_t one = 1;
+      (void)!write(lw->efd, &one, sizeof one);
+    }
     pthread_mutex_unlock(&lw->mu);
     if (reopen)
       for (int i = 0; i < 2; i++) {
@@ -240,13 +254,19 @@ int logw_open(struct logw **out, const char *out_path, const char *err_path,
   lw->ring = malloc(lw->cap);
   lw->f[0] = (struct lfile){.path = out_path, .fd = -1};
   lw->f[1] = (struct lfile){.path = err_path, .fd = -1};
+  lw->efd = -1;
+  lw->stage = malloc(STAGE_MAX + 64);
   lw->f[0].buf = malloc(BATCH + 16384);
   lw->f[1].buf = malloc(BATCH + 16384);
   lw->max_size = max_size;
   lw->keep = keep;
   int r = 0;
-  if (!lw->ring || !lw->f[0].buf || !lw->f[1].buf) {
+  if (!lw->ring || !lw->stage || !lw->f[0].buf || !lw->f[1].buf) {
     r = -ENOMEM;
+    goto fail;
+  }
+  if ((lw->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+    r = -errno;
     goto fail;
   }
   if ((r = open_log(&lw->f[0])) < 0 || (r = open_log(&lw->f[1])) < 0)
@@ -279,9 +299,43 @@ fail:
       (void)close(lw->f[i].fd);
     free(lw->f[i].buf);
   }
+  if (lw->efd >= 0)
+    (void)close(lw->efd);
+  free(lw->stage);
   free(lw->ring);
   free(lw);
   return r;
+}
+
+/* Move the staged records into the ring (those that do not fit are
+ * dropped and counted). Returns the ring's fill, 0..100 (%). */
+int logw_commit(struct logw *lw) {
+  pthread_mutex_lock(&lw->mu);
+  int was_empty = lw->used == 0;
+  size_t off = 0;
+  while (off < lw->slen) {
+    uint32_t len;
+    memcpy(&len, lw->stage + off + 1, 4);
+    size_t n = 5 + (size_t)len;
+    int i = lw->stage[off] == 2;
+    if (lw->used + n > lw->cap) {
+      lw->st.dropped[i]++;
+    } else {
+      size_t at = (lw->head + lw->used) % lw->cap;
+      size_t first = n < lw->cap - at ? n : lw->cap - at;
+      memcpy(lw->ring + at, lw->stage + off, first);
+      memcpy(lw->ring, lw->stage + off + first, n - first);
+      lw->used += n;
+      lw->st.lines[i]++;
+    }
+    off += n;
+  }
+  lw->slen = 0;
+  if (was_empty && lw->used)
+    pthread_cond_signal(&lw->cv);
+  int fill = (int)(lw->used * 100 / lw->cap);
+  pthread_mutex_unlock(&lw->mu);
+  return fill;
 }
 
 void logw_line(struct logw *lw, int stream, int slot, const char *line,
@@ -302,29 +356,37 @@ void logw_line(struct logw *lw, int stream, int slot, const char *line,
     return;
   size_t rec = (size_t)pn + len + 1;
   int i = stream == 2;
-  pthread_mutex_lock(&lw->mu);
-  if (rec > BATCH || lw->used + 5 + rec > lw->cap) {
+  if (rec > BATCH) {
+    /* longer than a batch (the engine cuts lines at 16 KiB: never) */
+    pthread_mutex_lock(&lw->mu);
     lw->st.dropped[i]++;
     pthread_mutex_unlock(&lw->mu);
     return;
   }
-  int was_empty = lw->used == 0;
-  size_t at = (lw->head + lw->used) % lw->cap;
-  unsigned char hdr[5] = {(unsigned char)(i + 1)};
+  if (lw->slen + 5 + rec > STAGE_MAX)
+    (void)logw_commit(lw);
+  char *p = lw->stage + lw->slen;
+  p[0] = (char)(i + 1);
   uint32_t l32 = (uint32_t)rec;
-  memcpy(hdr + 1, &l32, 4);
-  const char *parts[4] = {(const char *)hdr, pre, line, "\n"};
-  size_t lens[4] = {5, (size_t)pn, len, 1};
-  for (int k = 0; k < 4; k++) {
-    size_t n = lens[k], first = n < lw->cap - at ? n : lw->cap - at;
-    memcpy(lw->ring + at, parts[k], first);
-    memcpy(lw->ring, parts[k] + first, n - first);
-    at = (at + n) % lw->cap;
+  memcpy(p + 1, &l32, 4);
+  memcpy(p + 5, pre, (size_t)pn);
+  memcpy(p + 5 + pn, line, len);
+  p[5 + rec - 1] = '\n';
+  lw->slen += 5 + rec;
+}
+
+size_t logw_staged(struct logw *lw) { return lw->slen; }
+
+int logw_event_fd(struct logw *lw) { return lw->efd; }
+
+void logw_want_low(struct logw *lw) {
+  pthread_mutex_lock(&lw->mu);
+  if (lw->used <= lw->cap / 4) {
+    uint64_t one = 1;
+    (void)!write(lw->efd, &one, sizeof one);
+  } else {
+    lw->want_low = 1;
   }
-  lw->used += 5 + rec;
-  lw->st.lines[i]++;
-  if (was_empty)
-    pthread_cond_signal(&lw->cv);
   pthread_mutex_unlock(&lw->mu);
 }
 
@@ -344,6 +406,7 @@ void logw_stats(struct logw *lw, struct logw_stats *st) {
 void logw_close(struct logw *lw) {
   if (!lw)
     return;
+  (void)logw_commit(lw);
   pthread_mutex_lock(&lw->mu);
   lw->quit = 1;
   pthread_cond_signal(&lw->cv);
@@ -356,6 +419,8 @@ void logw_close(struct logw *lw) {
       (void)close(lw->f[i].fd);
     free(lw->f[i].buf);
   }
+  (void)close(lw->efd);
+  free(lw->stage);
   free(lw->ring);
   free(lw);
 }

@@ -34,6 +34,8 @@
 #define MEM_CHECK_MS 1000
 #define METRICS_MAX_REQ 8192
 #define METRICS_TIMEOUT_MS 5000
+#define LOG_PAUSE_FILL 50     /* % of the log queue: stop reading workers */
+#define LOG_STALL_MS 1000     /* a writer behind for longer: drop lines */
 
 enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY };
 
@@ -78,6 +80,8 @@ struct master {
   int nconns;
   struct conn *conns;
   struct logw *lw;
+  herd_timer_t commit_timer, stall_timer;
+  int commit_armed, out_paused, dropping;
   int metrics_fd;
   struct mconn *mconns;
   herd_timer_t mem_timer;
@@ -88,6 +92,11 @@ struct master {
   char listen_text[MAX_LISTEN][128];
   int nlisten_text;
   char last_err_line[8][160]; /* the last stderr line of slots 0..7 */
+  char slot_error[8][96];     /* an engine error about slots 0..7 */
+  char start_fail[256];       /* a worker died at start: why (told once
+                                 its last output has been read) */
+  int start_fail_slot;
+  char metrics_addr[128];
   struct cpu_sample *cpu;
   size_t ncpu, cap_cpu;
 };
@@ -287,7 +296,12 @@ static void status_json(struct master *m, struct jw *w) {
       jw_raw(w, ",", 1);
     jw_str(w, m->listen_text[i], strlen(m->listen_text[i]));
   }
-  jw_printf(w, "],\"balance\":\"%s\",\"workers_wanted\":%d,\"reloading\":%s,"
+  jw_raw(w, "],\"metrics\":", 12);
+  if (m->metrics_addr[0])
+    jw_str(w, m->metrics_addr, strlen(m->metrics_addr));
+  else
+    jw_raw(w, "null", 4);
+  jw_printf(w, ",\"balance\":\"%s\",\"workers_wanted\":%d,\"reloading\":%s,"
             "\"stopping\":%s,\"max_memory\":%llu",
             balance_name(m->a->o.balance), st.workers,
             st.reloading ? "true" : "false", st.stopping ? "true" : "false",
@@ -451,7 +465,7 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
         (!wv && !dv)) {
       reply_error(cn, "scale: give \"workers\": N or \"add\": +-N");
     } else if (want != (double)(int)want || want < 1 || want > 4096) {
-      reply_error(cn, "scale: %g workers is out of range (1..4096)", want);
+      reply_error(cn, "scale: %g is not a number of workers in 1..4096", want);
     } else {
       int r = herd_cluster_scale(m->c, (int)want);
       if (r < 0) {
@@ -852,11 +866,9 @@ static void mem_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
 static void tell_starter(struct master *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void tell_starter(struct master *m, const char *fmt, ...) {
-  if (m->reported)
-    return;
   m->reported = 1;
   if (m->status_fd < 0)
-    return;
+    return; /* not a daemon, or told already */
   char buf[2048];
   va_list ap;
   va_start(ap, fmt);
@@ -889,9 +901,10 @@ static void started_ok(struct master *m) {
                           m->listen_text[i]);
   herd_cluster_stats_t st;
   herd_cluster_stats(m->c, &st);
-  tell_starter(m, "OK %s: %d worker%s ready (pids %s)%s%s, master pid %d",
+  tell_starter(m, "OK %s: %d worker%s ready (pids %s)%s%s, master pid %d%s%s",
                m->a->name, st.workers, st.workers == 1 ? "" : "s", pids,
-               k ? " on " : "", addrs, (int)getpid());
+               k ? " on " : "", addrs, (int)getpid(),
+               m->metrics_addr[0] ? ", metrics on " : "", m->metrics_addr);
 }
 
 static void on_event(const herd_event_t *ev, void *data) {
@@ -914,6 +927,8 @@ static void on_event(const herd_event_t *ev, void *data) {
     snprintf(what, sizeof what, "%s%s%s%s", who, ev->text ? ev->text : "",
              ev->text ? ": " : "", herd_strerror(ev->code));
     fprintf(stderr, "%s herd[%s]: %s\n", ts, m->a->name, what);
+    if (ev->slot >= 0 && ev->slot < 8 && ev->text)
+      say(m->slot_error[ev->slot], sizeof m->slot_error[0], "%s", ev->text);
     if (!m->errors++)
       say(m->first_error, sizeof m->first_error, "%s", what);
     return;
@@ -944,21 +959,30 @@ static void on_event(const herd_event_t *ev, void *data) {
                "worker %d exited, pid %d, code %d, %s, up %llu ms", ev->slot,
                (int)ev->pid, ev->code, ev->text,
                (unsigned long long)ev->uptime_ms);
-    if (!m->reported && strcmp(ev->text, "stopped")) {
+    if (!m->reported && !m->start_fail[0] && strcmp(ev->text, "stopped")) {
       /* At start-up, a worker that dies before all are ready fails the
-       * start: the starter hears why, and nothing is left running. */
-      const char *last = ev->slot >= 0 && ev->slot < 8 ? m->last_err_line[ev->slot] : "";
-      char why[64];
-      if (ev->sig)
-        snprintf(why, sizeof why, "was killed by SIG%s", sig ? sig : "?");
+       * start, and nothing is left running. The starter hears why once
+       * the worker's last output has been read (at the end). */
+      const char *se = ev->slot >= 0 && ev->slot < 8 ? m->slot_error[ev->slot] : "";
+      if (*se)
+        say(m->start_fail, sizeof m->start_fail, "worker %d: %s", ev->slot,
+            !strcmp(se, "not ready within the ready timeout") ? "not ready within "
+            "the ready timeout (--ready-timeout)" : se);
+      else if (ev->sig)
+        say(m->start_fail, sizeof m->start_fail,
+            "worker %d was killed by SIG%s before it was ready", ev->slot,
+            sig ? sig : "?");
       else
-        snprintf(why, sizeof why, "exited with code %d", ev->code);
-      tell_starter(m, "ERR worker %d %s before it was ready%s%s", ev->slot, why,
-                   *last ? ": " : "", last);
+        say(m->start_fail, sizeof m->start_fail,
+            "worker %d exited with code %d before it was ready", ev->slot, ev->code);
+      m->start_fail_slot = ev->slot;
       if (!m->errors++)
-        say(m->first_error, sizeof m->first_error, "worker %d %s", ev->slot, why);
+        say(m->first_error, sizeof m->first_error, "%s", m->start_fail);
+      m->reported = 1; /* no "OK" after this */
       if (m->daemon)
         herd_cluster_stop(m->c, 0);
+      else
+        m->start_fail[0] = '\0'; /* the foreground goes on: restarts */
     }
     break;
   case HERD_EV_RESTART:
@@ -1048,17 +1072,75 @@ static void on_event(const herd_event_t *ev, void *data) {
   logf_(m, "%s", what);
 }
 
+/* The log queue: staged lines go to the writer once per loop turn. A
+ * writer that falls behind (the CPU busy elsewhere, a burst) first costs
+ * the workers a wait: their output is not read until it has caught up,
+ * as a terminal or PM2 would make them wait. But a disk that is slow or
+ * full must never block them for long: after LOG_STALL_MS the pipes are
+ * read again and lines that do not fit are dropped (and counted) until
+ * the writer has caught up. */
+static void log_resume(struct master *m) {
+  if (!m->out_paused)
+    return;
+  m->out_paused = 0;
+  herd_loop_timer_stop(m->loop, &m->stall_timer);
+  (void)herd_cluster_pause_output(m->c, 0);
+}
+
+static void log_stall_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct master *m = data;
+  if (!m->out_paused)
+    return;
+  m->dropping = 1;
+  log_resume(m);
+  logf_(m, "the log writer is more than %d ms behind (a slow or full disk?): "
+        "worker lines are dropped until it catches up", LOG_STALL_MS);
+}
+
+static void log_commit_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)t;
+  struct master *m = data;
+  m->commit_armed = 0;
+  int fill = logw_commit(m->lw);
+  if (fill >= LOG_PAUSE_FILL && !m->out_paused && !m->dropping && m->c) {
+    m->out_paused = 1;
+    (void)herd_cluster_pause_output(m->c, 1);
+    (void)herd_loop_timer_start(loop, &m->stall_timer, LOG_STALL_MS,
+                                log_stall_cb, m);
+    logw_want_low(m->lw);
+  }
+}
+
+static void log_low_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)loop;
+  (void)events;
+  struct master *m = data;
+  uint64_t v;
+  (void)!read(fd, &v, sizeof v);
+  log_resume(m);
+  if (m->dropping) {
+    m->dropping = 0;
+    logf_(m, "the log writer has caught up: no more lines dropped");
+  }
+}
+
 static void on_output(int slot, pid_t pid, int stream, const char *line,
                       size_t len, void *data) {
   (void)pid;
   struct master *m = data;
-  if (stream == 2 && slot >= 0 && slot < 8 && !m->reported) {
+  if (stream == 2 && slot >= 0 && slot < 8 && (!m->reported || m->start_fail[0])) {
     size_t k = len < sizeof m->last_err_line[0] - 1 ? len : sizeof m->last_err_line[0] - 1;
     memcpy(m->last_err_line[slot], line, k);
     m->last_err_line[slot][k] = '\0';
   }
   if (m->lw) {
     logw_line(m->lw, stream, slot, line, len);
+    if (!m->commit_armed && m->loop) {
+      m->commit_armed = 1;
+      (void)herd_loop_timer_start(m->loop, &m->commit_timer, 0, log_commit_cb, m);
+    }
     return;
   }
   FILE *f = stream == 2 ? stderr : stdout;
@@ -1076,6 +1158,9 @@ static int on_init(herd_cluster_t *c, void *data) {
     return r;
   if (m->metrics_fd >= 0 &&
       (r = herd_loop_add(m->loop, m->metrics_fd, EPOLLIN, metrics_accept, m)) < 0)
+    return r;
+  if (m->lw &&
+      (r = herd_loop_add(m->loop, logw_event_fd(m->lw), EPOLLIN, log_low_cb, m)) < 0)
     return r;
   if (m->a->max_memory)
     (void)herd_loop_timer_start(m->loop, &m->mem_timer, MEM_CHECK_MS, mem_check, m);
@@ -1147,12 +1232,15 @@ int master_main(struct app *a, int daemon, int status_fd,
   }
   if (a->metrics) {
     herd_addr_t ad;
+    herd_addr_t bound;
     if ((r = herd_addr_parse(a->metrics, &ad)) < 0 ||
-        (r = herd_listen_open(&ad, 64, 0, NULL)) < 0) {
+        (r = herd_listen_open(&ad, 64, 0, &bound)) < 0) {
       say(err, sizeof err, "--metrics %s: %s", a->metrics, herd_strerror(r));
       goto fail;
     }
     m->metrics_fd = r;
+    say(m->metrics_addr, sizeof m->metrics_addr, "%s", bound.text);
+    fprintf(stderr, "herd[%s]: metrics on http://%s/metrics\n", a->name, bound.text);
     if (fcntl(r, F_SETFL, O_NONBLOCK) < 0) {
       say(err, sizeof err, "--metrics: %s", strerror(errno));
       goto fail;
@@ -1211,7 +1299,13 @@ int master_main(struct app *a, int daemon, int status_fd,
       say(err, sizeof err, "%s", m->first_error);
     goto fail;
   }
-  if (!m->reported && m->errors) {
+  if (m->start_fail[0]) {
+    int sl = m->start_fail_slot;
+    const char *last = sl >= 0 && sl < 8 ? m->last_err_line[sl] : "";
+    say(err, sizeof err, "%s%s%s", m->start_fail, *last ? ": " : "", last);
+    tell_starter(m, "ERR %s", err);
+    code = 1;
+  } else if (!m->reported && m->errors) {
     say(err, sizeof err, "%s", m->first_error);
     tell_starter(m, "ERR %s", err);
     code = 1;

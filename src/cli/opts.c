@@ -188,6 +188,8 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
       return fail(err, errlen,
                   "name: '%s' must be 1-%d characters, no '/' or spaces, not "
                   "starting with '.' or '-'", val, NAME_MAX_LEN);
+    if (!strcmp(val, "all"))
+      return fail(err, errlen, "name: 'all' is reserved (herd stop all, ...)");
     a->name = val;
   } else if (!strcmp(k, "balance")) {
     if (!strcmp(val, "shared"))
@@ -308,7 +310,8 @@ int app_finish(struct app *a, char *err, size_t errlen) {
   if (!a->name) {
     const char *b = strrchr(a->cmd[0], '/');
     a->name = b ? b + 1 : a->cmd[0];
-    if (!*a->name || strlen(a->name) > NAME_MAX_LEN || a->name[0] == '.')
+    if (!*a->name || strlen(a->name) > NAME_MAX_LEN || a->name[0] == '.' ||
+        a->name[0] == '-' || !strcmp(a->name, "all") || strpbrk(a->name, " \t\n"))
       return fail(err, errlen, "cannot name the app after '%s': give --name",
                   a->cmd[0]);
   }

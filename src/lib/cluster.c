@@ -108,6 +108,8 @@ struct herd_cluster {
   int reload_again;
   int all_ready_sent;
   int done;
+  int out_paused;       /* herd_cluster_pause_output */
+  herd_timer_t drain_timer; /* at the end: the last output, bounded */
   int chld_saved;
   struct sigaction old_chld;
   uint64_t stop_ms;     /* when the first stop request came */
@@ -606,7 +608,8 @@ static int start_worker(herd_cluster_t *c, int slot, int successor) {
       w->out[i].fd = pipes[i][0];
       pipes[i][0] = -1;
       (void)herd__set_nonblock(w->out[i].fd, 1);
-      if (herd_loop_add(c->loop, w->out[i].fd, EPOLLIN, out_cb, w) < 0)
+      if (herd_loop_add(c->loop, w->out[i].fd, c->out_paused ? 0 : EPOLLIN,
+                        out_cb, w) < 0)
         herd__closep(&w->out[i].fd);
     }
   }
@@ -1025,12 +1028,40 @@ static void shutdown_all(herd_cluster_t *c, int graceful, int sig) {
   check_done(c);
 }
 
+static void drain_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)t;
+  herd_cluster_t *c = data;
+  c->done = 1;
+  herd_loop_stop(loop);
+}
+
 static void check_done(herd_cluster_t *c) {
   if (!c->shutting_down)
     return;
-  for (struct worker *w = c->workers; w; w = w->next)
+  int pipes = 0;
+  for (struct worker *w = c->workers; w; w = w->next) {
     if (w->alive)
       return;
+    pipes |= w->out[0].fd >= 0 || w->out[1].fd >= 0;
+  }
+  if (pipes) {
+    /* Every worker is gone, but what they wrote last may still be in
+     * their pipes: read it to the end - for a while only, as something
+     * they started (and that left their process group) may hold a pipe
+     * open for ever. */
+    if (c->out_paused) {
+      c->out_paused = 0;
+      for (struct worker *w = c->workers; w; w = w->next)
+        for (int i = 0; i < 2; i++)
+          if (w->out[i].fd >= 0)
+            (void)herd_loop_mod(c->loop, w->out[i].fd, EPOLLIN);
+    }
+    if (!c->drain_timer.heap_index)
+      (void)herd_loop_timer_start(c->loop, &c->drain_timer, 1000,
+                                  drain_timer_cb, c);
+    return;
+  }
+  herd_loop_timer_stop(c->loop, &c->drain_timer);
   c->done = 1;
   herd_loop_stop(c->loop);
 }
@@ -1503,4 +1534,16 @@ void herd_cluster_stats(herd_cluster_t *c, herd_cluster_stats_t *st) {
   st->workers = c->want;
   st->reloading = c->reloading;
   st->stopping = c->shutting_down;
+}
+
+int herd_cluster_pause_output(herd_cluster_t *c, int pause) {
+  pause = !!pause;
+  if (c->out_paused == pause)
+    return 0;
+  c->out_paused = pause;
+  for (struct worker *w = c->workers; w; w = w->next)
+    for (int i = 0; i < 2; i++)
+      if (w->out[i].fd >= 0)
+        (void)herd_loop_mod(c->loop, w->out[i].fd, pause ? 0 : EPOLLIN);
+  return 0;
 }
