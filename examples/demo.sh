@@ -10,7 +10,7 @@ ex=$build/examples
 src=$(dirname "$0")
 
 for prog in process-info threads spawn-exec blocking-compute node-child \
-    fork-compute compute-worker; do
+    fork-compute compute-worker daemon; do
   if [ ! -x "$ex/$prog" ]; then
     echo "demo: $ex/$prog is missing: run 'make examples' first" >&2
     exit 1
@@ -29,6 +29,24 @@ heading "threads: one process, shared memory, lost updates vs atomics"
 
 heading "spawn-exec: herd_spawn, herd_exec, herd_exec_file"
 "$ex/spawn-exec"
+
+heading "daemon: herd_daemonize, a status pipe and a pid file"
+# In a directory of its own (it logs to stdout.log and stderr.log there).
+# flock(1) on its pid file returns when the daemon's lock goes, that is
+# when it has written its two lines and exited.
+dir=$(mktemp -d)
+exabs=$(cd "$ex" && pwd)
+(cd "$dir" && "$exabs/daemon" -i 1 -n 2 -p daemon.pid)
+if command -v flock >/dev/null 2>&1; then
+  flock "$dir/daemon.pid" true
+else
+  sleep 2 # no flock(1): its two lines take one second
+fi
+echo "stdout.log:"
+cat "$dir/stdout.log"
+echo "stderr.log:"
+cat "$dir/stderr.log"
+rm -rf "$dir"
 
 heading "blocking-compute: a long computation blocks the event loop"
 cat <<EOF

@@ -827,8 +827,9 @@ enum {
 
 typedef struct herd_daemon_opts {
   unsigned flags;          /* HERD_DAEMON_* */
-  const char *dir;         /* chdir here; NULL = "/" */
-  unsigned umask;          /* 0 = 027 (unless HERD_DAEMON_KEEP_UMASK) */
+  const char *dir;         /* chdir here; NULL = "/" (NOCHDIR wins) */
+  unsigned umask;          /* 0 = 027 (unless HERD_DAEMON_KEEP_UMASK; for
+                              umask 0, set it and KEEP_UMASK) */
   const char *stdout_path; /* appended to (created 0640); NULL = /dev/null.
                               Opened before the fork, relative to the
                               current directory: errors return here */
@@ -844,31 +845,41 @@ typedef struct herd_daemon_opts {
  * what it wants and closes it; EOF without a word means it died. The
  * signal mask and dispositions are kept (block before, if the daemon
  * will use a signalfd). Returns -errno on failure, in the caller, with
- * nothing started.
+ * nothing started: the daemon reports its own set-up (chdir, dup2,
+ * setsid, the second fork) before the caller returns, and exits if the
+ * caller dies before learning its pid. fflush(NULL) before calling.
  */
 pid_t herd_daemonize(const herd_daemon_opts_t *opts, int *status_fd);
 
-/* A pid file, held with an flock for as long as it is open (also across
- * fork: the lock belongs to the open file, so a daemon keeps the lock
- * its starter took). */
+/* A pid file, locked for as long as it is open (an flock, and an OFD
+ * lock that herd_pidfile_check tests without taking it). Both belong to
+ * the open file, so they survive fork: a daemon keeps the lock its
+ * starter took, and it goes with the last fd of that open file. The fd
+ * is O_CLOEXEC: an exec drops it. */
 typedef struct herd_pidfile herd_pidfile_t;
 
 /* Create or take over PATH, lock it, and write our pid into it. A file
  * left by a process that is gone (no lock on it) is taken over. Returns
  * 0, -EBUSY if a live process holds it (its pid in *holder, if not
- * NULL and known), or -errno. */
+ * NULL and known), -EAGAIN if the file was replaced under us 10 times
+ * in a row, or -errno. */
 int herd_pidfile_open(herd_pidfile_t **pf, const char *path, pid_t *holder);
 
 /* Write getpid() again (after herd_daemonize, the pid changed). Returns
  * 0 or -errno. */
 int herd_pidfile_write(herd_pidfile_t *pf);
 
-/* Unlock and close; with remove, delete the file first (while still
- * holding the lock, so no newcomer's file is deleted). NULL is a no-op. */
+/* Close our fd (no explicit unlock: a daemon sharing the open file keeps
+ * the lock; it goes with the last fd). With remove, first delete the
+ * file if it is still ours (while locked, so no newcomer's file is
+ * deleted). A starter that daemonized passes remove = 0. NULL is a
+ * no-op. */
 void herd_pidfile_close(herd_pidfile_t *pf, int remove);
 
-/* Who holds PATH: the pid (> 0) of the live process holding its lock,
- * 0 if nobody does (absent or stale), or -errno. */
+/* Who holds PATH: the pid written in it (> 0) while a process holds its
+ * lock (a starter's until its daemon calls herd_pidfile_write), 0 if
+ * nobody does (absent or stale), -EIO or -EAGAIN for a held file
+ * without a valid pid yet, or -errno. Never takes the lock. */
 pid_t herd_pidfile_check(const char *path);
 
 /* Prepare the process title: call once from main with main's argc/argv,

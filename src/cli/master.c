@@ -85,7 +85,7 @@ struct master {
   int metrics_fd;
   struct mconn *mconns;
   herd_timer_t mem_timer;
-  uint64_t reload_begins, reload_dones, reload_fails;
+  uint64_t reload_begins, reload_dones, reload_fails; /* dones: ended */
   char reload_error[600];
   uint64_t started_ms;    /* wall clock, for uptime */
   uint64_t mem_replaced;
@@ -1032,6 +1032,7 @@ static void on_event(const herd_event_t *ev, void *data) {
         m->reload_dones++;
         answer_waiters(m, WAIT_RELOAD, NULL);
       } else {
+        m->reload_dones++; /* ended: reload_begins and _dones stay paired */
         m->reload_fails++;
         say(m->reload_error, sizeof m->reload_error, "reload %s", ev->text);
         answer_waiters(m, WAIT_RELOAD, m->reload_error);
