@@ -70,6 +70,10 @@ void app_conf_free(void *conf);
 /* HERD_HOME and its files. home_dir fills buf; home_ensure creates it
  * (0700) and logs/. Returns 0 or -errno. */
 int home_dir(char *buf, size_t n);
+/* home_dir, or a one-line message and -errno. */
+int cli_home(char *buf, size_t n);
+/* 1-64 characters, no '/' or blanks, not starting with '.' or '-'. */
+int app_name_ok(const char *name);
 int home_ensure(const char *home);
 /* "HOME/NAME.sock", "HOME/NAME.pid", "HOME/logs/NAME-out.log", ...
  * Returns 0, or -ENAMETOOLONG. */

@@ -185,11 +185,6 @@ static int failed_reply(const char *name, jv *v) {
   return 1;
 }
 
-static int valid_name(const char *s) {
-  return *s && strlen(s) <= NAME_MAX_LEN && !strpbrk(s, "/ \t\n") && s[0] != '.' &&
-         s[0] != '-';
-}
-
 /* ---- status ------------------------------------------------------- */
 
 static void print_status(const jv *v, int colour) {
@@ -301,15 +296,12 @@ static int cmd_status(int argc, char **argv) {
     return 2;
   }
   char home[PATH_MAX];
-  int r = home_dir(home, sizeof home);
-  if (r < 0) {
-    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+  if (cli_home(home, sizeof home) < 0)
     return 1;
-  }
   char **names = NULL;
   int n;
   char *one[1];
-  if (optind < argc && !valid_name(argv[optind])) {
+  if (optind < argc && !app_name_ok(argv[optind])) {
     fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, argv[optind]);
     return 2;
   }
@@ -380,11 +372,8 @@ static int cmd_list(int argc, char **argv) {
     }
   }
   char home[PATH_MAX];
-  int r = home_dir(home, sizeof home);
-  if (r < 0) {
-    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+  if (cli_home(home, sizeof home) < 0)
     return 1;
-  }
   char **names;
   int n = home_apps(home, &names);
   if (n < 0) {
@@ -543,16 +532,13 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
     return 2;
   }
   const char *target = argv[i];
-  if (!valid_name(target)) {
+  if (!app_name_ok(target)) {
     fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, target);
     return 2;
   }
   char home[PATH_MAX];
-  int r = home_dir(home, sizeof home);
-  if (r < 0) {
-    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+  if (cli_home(home, sizeof home) < 0)
     return 1;
-  }
   char req[128];
   if (!strcmp(cmd, "stop"))
     return each_app(home, target,

@@ -51,6 +51,18 @@ int home_dir(char *buf, size_t n) {
   return 0;
 }
 
+int cli_home(char *buf, size_t n) {
+  int r = home_dir(buf, n);
+  if (r < 0)
+    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+  return r;
+}
+
+int app_name_ok(const char *s) {
+  return *s && strlen(s) <= NAME_MAX_LEN && !strpbrk(s, "/ \t\n") && s[0] != '.' &&
+         s[0] != '-';
+}
+
 int home_ensure(const char *home) {
   char logs[PATH_MAX];
   if (mkdir(home, 0700) < 0 && errno != EEXIST)

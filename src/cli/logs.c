@@ -268,11 +268,8 @@ int cmd_logs(int argc, char **argv) {
     return 2;
   }
   char home[PATH_MAX];
-  int r = home_dir(home, sizeof home);
-  if (r < 0) {
-    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+  if (cli_home(home, sizeof home) < 0)
     return 1;
-  }
   if (reopen) {
     if (optind == argc) {
       fprintf(stderr, "%s: --reopen: give NAME or all\n", prog_name);
@@ -285,8 +282,7 @@ int cmd_logs(int argc, char **argv) {
   char *one[1];
   if (optind < argc) {
     const char *nm = argv[optind];
-    if (!*nm || strlen(nm) > NAME_MAX_LEN || strpbrk(nm, "/ \t\n") ||
-        nm[0] == '.' || nm[0] == '-') {
+    if (!app_name_ok(nm)) {
       fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, nm);
       return 2;
     }

@@ -188,6 +188,20 @@ static void answer_waiters(struct master *m, int kind, const char *error) {
   }
 }
 
+/* Reopen the log files (after logrotate moved them): the workers' in the
+ * writer thread, the master's own (its stdout and stderr) here. */
+static void reopen_logs(struct master *m) {
+  logw_reopen(m->lw);
+  if (!m->daemon)
+    return;
+  int fd = open(m->herd_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0)
+    return; /* the old file it is, then */
+  (void)dup2(fd, 1);
+  (void)dup2(fd, 2);
+  (void)close(fd);
+}
+
 /* ---- status ------------------------------------------------------- */
 
 static double cpu_pct(struct master *m, pid_t pid, const herd_proc_stat_t *ps) {
@@ -493,15 +507,7 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
       reply_error(cn, "no log files to reopen: this app writes to its "
                       "terminal (herd run)");
     } else {
-      logw_reopen(m->lw);
-      if (m->daemon) {
-        int fd = open(m->herd_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd >= 0) {
-          (void)dup2(fd, 1);
-          (void)dup2(fd, 2);
-          (void)close(fd);
-        }
-      }
+      reopen_logs(m);
       reply_ok(cn, NULL);
     }
   } else {
@@ -1054,15 +1060,7 @@ static void on_event(const herd_event_t *ev, void *data) {
     break;
   case HERD_EV_SIGNAL:
     if (ev->sig == SIGUSR1 && m->lw) {
-      logw_reopen(m->lw);
-      if (m->daemon) {
-        int fd = open(m->herd_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd >= 0) {
-          (void)dup2(fd, 1);
-          (void)dup2(fd, 2);
-          (void)close(fd);
-        }
-      }
+      reopen_logs(m);
     }
     snprintf(what, sizeof what, "SIG%s: %s", sig ? sig : "?",
              ev->sig == SIGUSR1 && !m->lw ? "no log files to reopen" : ev->text);

@@ -183,8 +183,7 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
     a->listen[a->nlisten++] = val;
     a->listen[a->nlisten] = NULL;
   } else if (!strcmp(k, "name")) {
-    if (!*val || strlen(val) > NAME_MAX_LEN || strpbrk(val, "/ \t\n") ||
-        val[0] == '.' || val[0] == '-')
+    if (!app_name_ok(val))
       return fail(err, errlen,
                   "name: '%s' must be 1-%d characters, no '/' or spaces, not "
                   "starting with '.' or '-'", val, NAME_MAX_LEN);
@@ -310,8 +309,7 @@ int app_finish(struct app *a, char *err, size_t errlen) {
   if (!a->name) {
     const char *b = strrchr(a->cmd[0], '/');
     a->name = b ? b + 1 : a->cmd[0];
-    if (!*a->name || strlen(a->name) > NAME_MAX_LEN || a->name[0] == '.' ||
-        a->name[0] == '-' || !strcmp(a->name, "all") || strpbrk(a->name, " \t\n"))
+    if (!app_name_ok(a->name) || !strcmp(a->name, "all"))
       return fail(err, errlen, "cannot name the app after '%s': give --name",
                   a->cmd[0]);
   }
