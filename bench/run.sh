@@ -3,13 +3,16 @@
 # Node, in one run, written as a table into bench/RESULTS.md (only the part
 # between <!-- spawn:begin --> and <!-- spawn:end --> is replaced); then
 # the message channel benchmarks of bench/channel.sh (their own section);
-# then the worker-pool benchmarks of bench/cluster.sh (their own section).
+# then the worker-pool benchmarks of bench/cluster.sh (their own section);
+# then herd start/status/logs next to PM2, bench/daemon.sh (its own section).
 #
 #   sh bench/run.sh          (or `make bench`, which builds the library first)
 #   sh bench/run.sh spawn    the process-creation part only
 #   sh bench/run.sh channel  the channel part only (bench/channel.sh)
 #   sh bench/run.sh cluster  the herd run vs nginx/Node cluster/PM2 part only
 #                            (bench/cluster.sh)
+#   sh bench/run.sh daemon   the herd start/status/logs vs PM2 part only
+#                            (bench/daemon.sh)
 #
 # Environment:
 #   ROUNDS=3     rounds; each round runs every case once, interleaved
@@ -31,7 +34,8 @@ case $PART in
   all|spawn) ;;
   channel) exec sh bench/channel.sh ;;
   cluster) exec sh bench/cluster.sh ;;
-  *) echo "usage: sh bench/run.sh [all|spawn|channel|cluster]" >&2; exit 2 ;;
+  daemon) exec sh bench/daemon.sh ;;
+  *) echo "usage: sh bench/run.sh [all|spawn|channel|cluster|daemon]" >&2; exit 2 ;;
 esac
 
 ROUNDS=${ROUNDS:-3}
@@ -277,5 +281,7 @@ if [ "$PART" = all ]; then
   sh bench/channel.sh || failed=1
   echo
   sh bench/cluster.sh || failed=1
+  echo
+  sh bench/daemon.sh || failed=1
 fi
 exit "$failed"

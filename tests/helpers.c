@@ -4,10 +4,13 @@
  * Each prints what a test needs to see from inside a child process.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,6 +149,147 @@ static int chan_echo(void) {
   free(buf);
   herd_chan_close(ch);
   return rc;
+}
+
+/* ---- roles for the herd start tests (herd_start_test.c) ---------- */
+
+static void idle_forever(void) {
+  for (;;)
+    pause();
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* lines N BYTES [TICK_MS [PER_TICK]]: N numbered lines "line SEQ pid PID
+ * xxx..." of BYTES bytes each (newline included) on stdout, in big
+ * writes (or PER_TICK lines, default 1, a tick), then idle until stopped
+ * (so a restart does not print them again). */
+static int numbered_lines(long n, long bytes, long tick_ms, long per_tick) {
+  static char buf[1 << 16];
+  if (bytes < 40 || bytes > 4096 || per_tick < 1)
+    return 2;
+  size_t len = 0;
+  long batch = 0;
+  for (long i = 0; i < n; i++) {
+    int k = snprintf(buf + len, sizeof buf - len, "line %08ld pid %d ", i, (int)getpid());
+    memset(buf + len + k, 'x', (size_t)(bytes - 1 - k));
+    buf[len + (size_t)bytes - 1] = '\n';
+    len += (size_t)bytes;
+    batch++;
+    if ((tick_ms > 0 && batch == per_tick) || sizeof buf - len < (size_t)bytes + 64 ||
+        i == n - 1) {
+      if (write_all(1, buf, len) < 0)
+        return 1;
+      len = 0;
+      if (tick_ms > 0 && batch == per_tick)
+        usleep((useconds_t)tick_ms * 1000u);
+      if (batch == per_tick)
+        batch = 0;
+    }
+  }
+  idle_forever();
+  return 0;
+}
+
+/* grow STEP_KB EVERY_MS MAX_MB: allocate and touch STEP_KB every EVERY_MS
+ * up to MAX_MB, then idle until stopped. */
+static int grow(long step_kb, long every_ms, long max_mb) {
+  (void)herd_notify("READY=1");
+  long total = 0;
+  while (total < max_mb * 1024) {
+    char *p = malloc((size_t)step_kb * 1024u);
+    if (!p)
+      return 1;
+    memset(p, 0x5a, (size_t)step_kb * 1024u); /* touched: resident */
+    total += step_kb;
+    usleep((useconds_t)every_ms * 1000u);
+  }
+  idle_forever();
+  return 0;
+}
+
+/* serve [FLOOD_BYTES]: an HTTP/1.1 server on fd 3 (LISTEN_FDS) that
+ * answers each request with "PID SLOT\n" (Connection: close) and writes
+ * one line per request to stdout, as servers log; says READY=1. With
+ * FLOOD_BYTES, slot 0 serves nothing: it writes FLOOD_BYTES of 100-byte
+ * lines to stdout as fast as it can, then "flood done", then idles. */
+static int serve(long long flood_bytes) {
+  const char *ids = getenv("HERD_WORKER_ID");
+  int slot = ids ? atoi(ids) : -1;
+  char line[256];
+  int n = snprintf(line, sizeof line, "serve: worker %d pid %d up\n", slot, (int)getpid());
+  if (write_all(1, line, (size_t)n) < 0)
+    return 1;
+  (void)herd_notify("READY=1");
+  if (flood_bytes > 0 && slot == 0) {
+    static char buf[1 << 16];
+    long long done = 0, seq = 0;
+    while (done < flood_bytes) {
+      size_t len = 0;
+      while (len + 100 <= sizeof buf && done + (long long)len < flood_bytes) {
+        int k = snprintf(buf + len, 40, "flood %012lld ", seq++);
+        memset(buf + len + k, 'f', (size_t)(99 - k));
+        buf[len + 99] = '\n';
+        len += 100;
+      }
+      if (write_all(1, buf, len) < 0)
+        return 1;
+      done += (long long)len;
+    }
+    n = snprintf(line, sizeof line, "flood done %lld lines\n", seq);
+    if (write_all(1, line, (size_t)n) < 0)
+      return 1;
+    idle_forever();
+  }
+  for (long req = 0;; req++) {
+    struct pollfd p = {.fd = 3, .events = POLLIN};
+    if (poll(&p, 1, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return 1;
+    }
+    int c = accept(3, NULL, NULL);
+    if (c < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+        continue;
+      return 1;
+    }
+    char rq[4096];
+    size_t got = 0;
+    while (got < sizeof rq - 1) {
+      ssize_t r = read(c, rq + got, sizeof rq - 1 - got);
+      if (r <= 0)
+        break;
+      got += (size_t)r;
+      rq[got] = '\0';
+      if (strstr(rq, "\r\n\r\n"))
+        break;
+    }
+    rq[got] = '\0';
+    char *sp = strchr(rq, ' '), *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
+    n = snprintf(line, sizeof line, "serve: worker %d request %ld %.*s\n", slot, req,
+                 sp && sp2 ? (int)(sp2 - sp - 1) : 1, sp && sp2 ? sp + 1 : "?");
+    if (write_all(1, line, (size_t)n) < 0)
+      return 1;
+    char body[64], resp[256];
+    int bl = snprintf(body, sizeof body, "%d %d\n", (int)getpid(), slot);
+    int rl = snprintf(resp, sizeof resp,
+                      "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+                      bl, body);
+    (void)send(c, resp, (size_t)rl, MSG_NOSIGNAL);
+    close(c);
+  }
 }
 
 int test_helper_main(int argc, char **argv) {
@@ -303,6 +447,14 @@ int test_helper_main(int argc, char **argv) {
   }
   if (!strcmp(role, "chan-echo"))
     return chan_echo();
+  if (!strcmp(role, "lines"))
+    return numbered_lines(na > 0 ? atol(a[0]) : 100, na > 1 ? atol(a[1]) : 100,
+                          na > 2 ? atol(a[2]) : 0, na > 3 ? atol(a[3]) : 1);
+  if (!strcmp(role, "grow"))
+    return grow(na > 0 ? atol(a[0]) : 1024, na > 1 ? atol(a[1]) : 20,
+                na > 2 ? atol(a[2]) : 100);
+  if (!strcmp(role, "serve"))
+    return serve(na > 0 ? atoll(a[0]) : 0);
   fprintf(stderr, "herd-test: unknown helper role %s\n", role);
   return 2;
 }

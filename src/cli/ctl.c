@@ -25,8 +25,9 @@ static const char *const usage_status =
     "Usage: herd status [NAME] [--json]\n"
     "\n"
     "Show an app's workers (every app's, without NAME): slot, pid, state\n"
-    "(starting, ready, stopping, backing off, parked), uptime, restarts,\n"
-    "CPU%, RSS and the last exit of the slot.\n"
+    "(starting, ready, stopping; +starting for a successor; backoff or\n"
+    "parked with the time to the next try; waiting for an old worker to\n"
+    "exit), uptime, restarts (RST), CPU%, RSS and the last exit of the slot.\n"
     "\n"
     "      --json     the masters' replies as JSON (an array without NAME)\n"
     "  -h, --help     show this help\n"
@@ -37,7 +38,10 @@ static const char *const usage_list =
     "Usage: herd list [--json]\n"
     "\n"
     "Every app of this user on this machine (found by its socket in\n"
-    "HERD_HOME), one line each: online, or stale (its master is gone).\n";
+    "HERD_HOME), one line each: online; stale (its master is gone);\n"
+    "denied (another user's); not-herd (a socket that is not herd's).\n"
+    "\n"
+    "      --json     one JSON array\n";
 
 static const char *const usage_stop =
     "Usage: herd stop [--graceful] NAME|all\n"
@@ -148,23 +152,26 @@ static int ask(const char *home, const char *name, const char *req, jv **out,
       return -1;
     }
   }
-  if (stopping) {
-    /* Wait until the master has exited: by its pid (a pidfd, so never a
-     * recycled one), or by the socket's end if that is not possible. */
+  if (stopping && jv_bool(jv_get(v, "ok"), 0)) {
+    /* The master's last word (were workers killed?) comes once its
+     * workers are gone; then wait until it has exited, by its pid (a
+     * pidfd, never a recycled pid). */
     pid_t pid = (pid_t)jv_num(jv_get(v, "pid"), 0);
     int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-    struct pollfd p = {.fd = pfd >= 0 ? pfd : fd, .events = POLLIN};
-    for (;;) {
-      int pr = poll(&p, 1, -1);
-      if (pr < 0 && errno == EINTR)
-        continue;
-      if (pfd >= 0 || pr < 0)
-        break;
-      char b[512];
-      ssize_t k = read(fd, b, sizeof b);
-      if (k <= 0 && !(k < 0 && errno == EINTR))
-        break;
+    char *last = NULL;
+    if (ctl_read_line(fd, &last, -1) == 0) {
+      jv *lv = jv_parse(last, strlen(last));
+      if (lv && jv_type(lv) == JV_OBJ) {
+        jv_free(v);
+        v = lv;
+      } else {
+        jv_free(lv);
+      }
+      free(last);
     }
+    struct pollfd p = {.fd = pfd, .events = POLLIN};
+    while (pfd >= 0 && poll(&p, 1, -1) < 0 && errno == EINTR)
+      ;
     if (pfd >= 0)
       (void)close(pfd);
   }
@@ -477,7 +484,11 @@ static int each_app(const char *home, const char *target, const char *req,
     else {
       done++;
       int w = (int)jv_num(jv_get(v, "workers"), 0);
-      if (!strcmp(verb, "stopped"))
+      if (!strcmp(verb, "stopped") && jv_bool(jv_get(v, "killed"), 0)) {
+        printf("%s: stopped (master exited); workers that did not stop within "
+               "the kill timeout were killed\n", names[i]);
+        rc = 1;
+      } else if (!strcmp(verb, "stopped"))
         printf("%s: stopped (master exited)\n", names[i]);
       else if (!strcmp(verb, "scaled"))
         printf("%s: scaled to %d worker%s\n", names[i], w, w == 1 ? "" : "s");

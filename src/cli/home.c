@@ -271,6 +271,10 @@ int ctl_request(int fd, const char *req, char **reply, int timeout_ms) {
     if (w < 0) {
       int e = -errno;
       free(line);
+      /* refused and closed before our request was in (a peer not
+       * allowed): its one-line reason may be waiting to be read */
+      if ((e == -EPIPE || e == -ECONNRESET) && ctl_read_line(fd, reply, 1000) == 0)
+        return 0;
       return e;
     }
     done += (size_t)w;

@@ -199,7 +199,10 @@ static int reopen_cmd(const char *home, const char *target) {
     int r = ctl_request(fd, "{\"cmd\":\"reopen\"}", &line, 5000);
     (void)close(fd);
     jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
-    if (!v || !jv_bool(jv_get(v, "ok"), 0)) {
+    if (v && !jv_bool(jv_get(v, "ok"), 0) && names != one &&
+        !strncmp(jv_str(jv_get(v, "error"), ""), "no log files", 12)) {
+      /* all: a foreground app (herd run) has none to reopen */
+    } else if (!v || !jv_bool(jv_get(v, "ok"), 0)) {
       fprintf(stderr, "%s: %s: %s\n", prog_name, names[i],
               v ? jv_str(jv_get(v, "error"), "refused")
                 : "not a herd control socket");

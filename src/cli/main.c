@@ -40,7 +40,7 @@ static const char usage_main[] =
     "                                     the workers are ready\n"
     "  start -c FILE [NAME...]            every app of a config file\n"
     "  status [NAME] [--json]             workers: pid, state, uptime, CPU, RSS\n"
-    "  list                               every app of this user\n"
+    "  list [--json]                      every app of this user\n"
     "  logs [NAME] [-f] [-n N] [--err]    print or follow the logs\n"
     "  reload NAME|all                    rolling reload, zero downtime\n"
     "  restart NAME|all                   stop every worker, start anew\n"
@@ -94,8 +94,9 @@ static const char usage_opts[] =
     "      --ready-timeout T    a worker not ready by then is killed [60s]\n"
     "      --kill-timeout T     stop signal, then SIGKILL after T [5s]\n"
     "      --stop-signal SIG    signal that asks a worker to stop [TERM]\n"
-    "      --max-restarts N     restarts of one slot within the window\n"
-    "                           before it is parked [10]\n"
+    "      --max-restarts N     early deaths (before --min-uptime) of one\n"
+    "                           slot within the window before it is\n"
+    "                           parked [10]\n"
     "      --restart-window T   [60s]\n"
     "      --restart-cooldown T a parked slot is retried after T [60s]\n"
     "      --min-uptime T       a worker dying sooner backs off [1s]\n"
@@ -109,11 +110,12 @@ static const char usage_opts[] =
     "      --metrics HOST:PORT  serve Prometheus metrics at /metrics\n"
     "      --log-max-size SIZE  rotate a log file at SIZE (0: never) [10M]\n"
     "      --log-keep N         rotated files kept (NAME-out.log.1..N) [5]\n"
-    "  -q, --quiet              (run) no event lines; workers' output is\n"
+    "  -q, --quiet              no event lines (run: on stderr; start: in\n"
+    "                           NAME-herd.log); run: workers' output is\n"
     "                           passed through unprefixed\n"
     "  -h, --help               show this help\n"
     "\n"
-    "Durations: 500ms, 5s, 2m, or a number of milliseconds. Sizes: bytes,\n"
+    "Durations: 500ms, 1.5s, 2m, 1h, or a number of milliseconds. Sizes: bytes,\n"
     "or with K, M, G (powers of 1024).\n"
     "Signals to the master: HUP reload, TTIN/TTOU add/remove a worker, USR1\n"
     "reopen logs, TERM/INT stop, QUIT stop gracefully (no kill timeout).\n"
@@ -448,7 +450,7 @@ static int cmd_startup(int argc, char **argv) {
   char abs_conf[PATH_MAX], self[PATH_MAX], err[600];
   if (!realpath(config, abs_conf)) {
     fprintf(stderr, "%s: %s: %s\n", prog_name, config, strerror(errno));
-    return 1;
+    return 2; /* as herd start -c with a missing file */
   }
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) {
@@ -486,7 +488,11 @@ static int cmd_startup(int argc, char **argv) {
     printf(" herd@%s", apps[i].name);
   printf("\n#%s", user ? "   (and `loginctl enable-linger $USER` to start them "
                          "at boot, before you log in)\n#" : "");
-  printf("   then: herd status NAME, herd reload NAME, journalctl -u herd@NAME\n");
+  if (user)
+    printf("   then: herd status NAME, herd reload NAME, journalctl --user -u herd@NAME\n");
+  else
+    printf("   then: HERD_HOME=/run/herd herd status NAME (the units' HERD_HOME),\n"
+           "#         journalctl -u herd@NAME\n");
   printf("\n[Unit]\nDescription=herd app %%i (%s)\n", abs_conf);
   if (!user)
     printf("After=network-online.target\nWants=network-online.target\n");

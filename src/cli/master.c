@@ -37,13 +37,15 @@
 #define LOG_PAUSE_FILL 50     /* % of the log queue: stop reading workers */
 #define LOG_STALL_MS 1000     /* a writer behind for longer: drop lines */
 
-enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY };
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP };
 
 struct conn {
   struct master *m;
   herd_chan_t *ch;
   int wait;
   uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done */
+  int eof;              /* the client has shut its side: close once
+                           the reply it waits for is sent */
   struct conn *next;
 };
 
@@ -173,6 +175,8 @@ static void answer_one(struct master *m, struct conn *cn) {
   reply_ok(cn, extra);
 }
 
+static void conn_free(struct master *m, struct conn *cn);
+
 /* Answer every connection waiting for kind (ok, or the error). */
 static void answer_waiters(struct master *m, int kind, const char *error) {
   for (struct conn *cn = m->conns; cn; cn = cn->next) {
@@ -185,6 +189,13 @@ static void answer_waiters(struct master *m, int kind, const char *error) {
       reply_error(cn, "%s", error);
     else
       answer_one(m, cn);
+    if (cn->eof)
+      cn->wait = -1; /* answered: freed below */
+  }
+  for (struct conn *cn = m->conns, *next; cn; cn = next) {
+    next = cn->next;
+    if (cn->eof && cn->wait == -1)
+      conn_free(m, cn);
   }
 }
 
@@ -348,13 +359,14 @@ static void status_json(struct master *m, struct jw *w) {
             "\"exits_stopped\":%llu,\"exits_killed\":%llu,\"exits_crashed\":%llu,"
             "\"exits_clean\":%llu,\"exits_retired\":%llu,\"restarts\":%llu,"
             "\"reloads\":%llu,\"reloads_failed\":%llu,\"parked\":%llu,"
-            "\"max_memory_replaced\":%llu}",
+            "\"roundrobin_dropped\":%llu,\"max_memory_replaced\":%llu}",
             (unsigned long long)st.spawns, (unsigned long long)st.spawn_failures,
             (unsigned long long)st.exits_stopped, (unsigned long long)st.exits_killed,
             (unsigned long long)st.exits_crashed, (unsigned long long)st.exits_clean,
             (unsigned long long)st.exits_retired, (unsigned long long)st.restarts,
             (unsigned long long)st.reloads, (unsigned long long)st.reloads_failed,
-            (unsigned long long)st.parked, (unsigned long long)m->mem_replaced);
+            (unsigned long long)st.parked, (unsigned long long)st.rr_dropped,
+            (unsigned long long)m->mem_replaced);
   int n;
   herd_worker_info_t *rows = get_rows(m, &n);
   jw_raw(w, ",\"workers\":[", 12);
@@ -478,8 +490,12 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
     if ((wv && jv_type(wv) != JV_NUM) || (dv && jv_type(dv) != JV_NUM) ||
         (!wv && !dv)) {
       reply_error(cn, "scale: give \"workers\": N or \"add\": +-N");
-    } else if (want != (double)(int)want || want < 1 || want > 4096) {
-      reply_error(cn, "scale: %g is not a number of workers in 1..4096", want);
+    } else if (want != (double)(long)want || want < 1 || want > 4096) {
+      if (dv && want == (double)(long)want)
+        reply_error(cn, "scale: %d %+g would make %g workers (1..4096)",
+                    st.workers, jv_num(dv, 0), want);
+      else
+        reply_error(cn, "scale: %g is not a number of workers in 1..4096", want);
     } else {
       int r = herd_cluster_scale(m->c, (int)want);
       if (r < 0) {
@@ -499,6 +515,7 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
     char extra[64];
     snprintf(extra, sizeof extra, "\"pending\":\"stop\",\"pid\":%d", (int)getpid());
     reply_ok(cn, extra);
+    cn->wait = WAIT_STOP; /* the last word comes when the workers are gone */
     logf_(m, "stop requested%s by the control socket",
           graceful ? " (graceful)" : "");
     herd_cluster_stop(m->c, graceful);
@@ -533,6 +550,12 @@ static void conn_cb(herd_loop_t *loop, herd_chan_t *ch, int err,
   }
   if (err == HERD_EFRAME) {
     reply_error(cn, "malformed request: not a line of JSON");
+    return;
+  }
+  if (err == HERD_EPEERGONE && cn->wait != WAIT_NONE) {
+    /* shut for writing (echo ... | socat): the reply it waits for still
+     * goes out when it is ready */
+    cn->eof = 1;
     return;
   }
   if (err == HERD_ETOOLONG) {
@@ -658,7 +681,7 @@ static void metric(struct jw *w, const char *m_name, const char *app,
                    const char *labels, double v) {
   jw_printf(w, "%s{app=\"", m_name);
   label(w, app);
-  jw_printf(w, "\"%s%s} %.17g\n", labels ? "," : "", labels ? labels : "", v);
+  jw_printf(w, "\"%s%s} %.15g\n", labels ? "," : "", labels ? labels : "", v);
 }
 
 static void metrics_text(struct master *m, struct jw *w) {
@@ -680,27 +703,40 @@ static void metrics_text(struct master *m, struct jw *w) {
                (int)rows[i].pid, states[s]);
       metric(w, "herd_worker_state", app, l, rows[i].state == s);
     }
+  /* one family at a time, each in one group (the text format's rule);
+   * per slot once, per worker for its process figures */
   metric_head(w, "herd_worker_restarts_total", "counter",
               "Workers started in the slot after its first.");
-  metric_head(w, "herd_worker_rss_bytes", "gauge", "Resident memory of the worker.");
-  metric_head(w, "herd_worker_cpu_seconds_total", "counter",
-              "CPU time (user + system) of the worker.");
-  metric_head(w, "herd_worker_uptime_seconds", "gauge", "Since the worker started.");
   for (int i = 0; i < n; i++) {
-    herd_worker_info_t *r = &rows[i];
-    snprintf(l, sizeof l, "slot=\"%d\"", r->slot);
-    metric(w, "herd_worker_restarts_total", app, l, r->restarts);
-    if (r->pid <= 0 || r->successor)
+    if (i && rows[i].slot == rows[i - 1].slot)
       continue;
-    herd_proc_stat_t ps;
-    if (herd_proc_stat(r->pid, &ps) < 0)
-      continue;
-    snprintf(l, sizeof l, "slot=\"%d\",pid=\"%d\"", r->slot, (int)r->pid);
-    metric(w, "herd_worker_rss_bytes", app, l, (double)ps.rss_bytes);
-    metric(w, "herd_worker_cpu_seconds_total", app, l,
-           (double)(ps.utime_ms + ps.stime_ms) / 1000.0);
-    metric(w, "herd_worker_uptime_seconds", app, l, (double)r->uptime_ms / 1000.0);
+    snprintf(l, sizeof l, "slot=\"%d\"", rows[i].slot);
+    metric(w, "herd_worker_restarts_total", app, l, rows[i].restarts);
   }
+  herd_proc_stat_t *ps = calloc((size_t)n + 1, sizeof *ps);
+  int *have = calloc((size_t)n + 1, sizeof *have);
+  for (int i = 0; ps && have && i < n; i++)
+    have[i] = rows[i].pid > 0 && herd_proc_stat(rows[i].pid, &ps[i]) == 0;
+  static const struct {
+    const char *name, *type, *help;
+  } fam[] = {{"herd_worker_rss_bytes", "gauge", "Resident memory of the worker."},
+             {"herd_worker_cpu_seconds_total", "counter",
+              "CPU time (user + system) of the worker."},
+             {"herd_worker_uptime_seconds", "gauge", "Since the worker started."}};
+  for (int f = 0; ps && have && f < 3; f++) {
+    metric_head(w, fam[f].name, fam[f].type, fam[f].help);
+    for (int i = 0; i < n; i++) {
+      if (!have[i])
+        continue;
+      snprintf(l, sizeof l, "slot=\"%d\",pid=\"%d\"", rows[i].slot, (int)rows[i].pid);
+      double v = f == 0 ? (double)ps[i].rss_bytes
+                 : f == 1 ? (double)(ps[i].utime_ms + ps[i].stime_ms) / 1000.0
+                          : (double)rows[i].uptime_ms / 1000.0;
+      metric(w, fam[f].name, app, l, v);
+    }
+  }
+  free(ps);
+  free(have);
   free(rows);
   metric_head(w, "herd_spawns_total", "counter", "Workers started.");
   metric(w, "herd_spawns_total", app, NULL, (double)st.spawns);
@@ -718,6 +754,9 @@ static void metrics_text(struct master *m, struct jw *w) {
   metric_head(w, "herd_reloads_total", "counter", "Rolling reloads by result.");
   metric(w, "herd_reloads_total", app, "result=\"done\"", (double)st.reloads);
   metric(w, "herd_reloads_total", app, "result=\"failed\"", (double)st.reloads_failed);
+  metric_head(w, "herd_roundrobin_dropped_total", "counter",
+              "Connections the master accepted but no worker could take.");
+  metric(w, "herd_roundrobin_dropped_total", app, NULL, (double)st.rr_dropped);
   metric_head(w, "herd_max_memory_replaced_total", "counter",
               "Workers replaced for going over --max-memory.");
   metric(w, "herd_max_memory_replaced_total", app, NULL, (double)m->mem_replaced);
@@ -923,7 +962,11 @@ static void on_event(const herd_event_t *ev, void *data) {
       snprintf(m->listen_text[m->nlisten_text++], sizeof m->listen_text[0],
                "%s", ev->text);
     /* Always said, even quiet: with port 0 it is how you learn the port. */
-    fprintf(stderr, "herd[%s]: listening on %s\n", m->a->name, ev->text);
+    {
+      char ts[40];
+      iso_stamp(ts, sizeof ts);
+      fprintf(stderr, "%s herd[%s]: listening on %s\n", ts, m->a->name, ev->text);
+    }
     return;
   case HERD_EV_ERROR: {
     char ts[40], who[64] = "";
@@ -965,6 +1008,17 @@ static void on_event(const herd_event_t *ev, void *data) {
                "worker %d exited, pid %d, code %d, %s, up %llu ms", ev->slot,
                (int)ev->pid, ev->code, ev->text,
                (unsigned long long)ev->uptime_ms);
+    if (!strcmp(ev->text, "died")) {
+      /* a restart or a scale-up waiting for all-ready will not get it
+       * from a worker that dies: say so now rather than after the
+       * restarts are exhausted */
+      char e[160];
+      if (ev->sig)
+        say(e, sizeof e, "worker %d was killed by SIG%s", ev->slot, sig ? sig : "?");
+      else
+        say(e, sizeof e, "worker %d exited with code %d", ev->slot, ev->code);
+      answer_waiters(m, WAIT_READY, e);
+    }
     if (!m->reported && !m->start_fail[0] && strcmp(ev->text, "stopped")) {
       /* At start-up, a worker that dies before all are ready fails the
        * start, and nothing is left running. The starter hears why once
@@ -1000,7 +1054,7 @@ static void on_event(const herd_event_t *ev, void *data) {
     break;
   case HERD_EV_PARKED:
     snprintf(what, sizeof what,
-             "worker %d crashed %d times in the restart window: parked, "
+             "worker %d died early %d times in the restart window: parked, "
              "retried in %llu ms", ev->slot, ev->code,
              (unsigned long long)ev->delay_ms);
     answer_waiters(m, WAIT_READY, what);
@@ -1239,7 +1293,10 @@ int master_main(struct app *a, int daemon, int status_fd,
     }
     m->metrics_fd = r;
     say(m->metrics_addr, sizeof m->metrics_addr, "%s", bound.text);
-    fprintf(stderr, "herd[%s]: metrics on http://%s/metrics\n", a->name, bound.text);
+    char ts[40];
+    iso_stamp(ts, sizeof ts);
+    fprintf(stderr, "%s herd[%s]: metrics on http://%s/metrics\n", ts, a->name,
+            bound.text);
     if (fcntl(r, F_SETFL, O_NONBLOCK) < 0) {
       say(err, sizeof err, "--metrics: %s", strerror(errno));
       goto fail;
@@ -1332,6 +1389,14 @@ fail:
   }
   code = 1;
 out:
+  for (struct conn *cn = m->conns; cn; cn = cn->next)
+    if (cn->wait == WAIT_STOP && cn->ch) {
+      char last[96];
+      int n = snprintf(last, sizeof last, "{\"ok\":true,\"stopped\":true,"
+                       "\"killed\":%s}", code == 1 && r > 0 ? "true" : "false");
+      (void)herd_chan_send(cn->ch, last, (size_t)n, -1);
+      (void)herd_chan_flush(cn->ch);
+    }
   while (m->conns)
     conn_free(m, m->conns);
   while (m->mconns)

@@ -971,18 +971,33 @@ static void scale_to(herd_cluster_t *c, int n) {
   emit(c, HERD_EV_SCALE, -1, 0, c->want, 0, 0, 0, NULL);
   if (n > old) {
     c->all_ready_sent = 0;
-    /* Fill the lowest free slots: ids stay 0..n-1. */
-    for (int id = 0, added = 0; id < c->nslots && added < n - old; id++) {
+    /* Fill the lowest free slots: ids stay 0..n-1. All of them are
+     * active before the first starts, so that a worker ready at once
+     * does not make the pool look all ready before the others exist. */
+    int *fresh = calloc((size_t)(n - old), sizeof *fresh);
+    int nf = 0;
+    for (int id = 0; id < c->nslots && nf < n - old; id++) {
       struct slot *s = c->slots[id];
       if (s->active)
         continue;
       s->active = 1;
-      added++;
       s->fails = 0;
       s->nstarts = 0;
-      if (!s->cur)
+      if (fresh)
+        fresh[nf] = id;
+      nf++;
+    }
+    for (int k = 0; k < nf; k++) {
+      int id = fresh ? fresh[k] : -1;
+      if (!fresh) /* no memory for the list: find them again */
+        for (int j = 0, seen = 0; j < c->nslots; j++)
+          if (c->slots[j]->active && !c->slots[j]->cur && !c->slots[j]->succ &&
+              seen++ == 0)
+            id = j;
+      if (id >= 0 && !c->slots[id]->cur && !c->slots[id]->succ)
         start_worker(c, id, 0);
     }
+    free(fresh);
     return;
   }
   for (int id = c->nslots - 1, removed = 0; id >= 0 && removed < old - n; id--) {
@@ -1470,7 +1485,10 @@ int herd_cluster_scale(herd_cluster_t *c, int workers) {
 }
 
 int herd_cluster_stop(herd_cluster_t *c, int graceful) {
-  /* 0 as the signal: never taken for a repeat of the same request */
+  /* A second call is a second request, never a signal delivered twice:
+   * what is left is killed at once. */
+  if (c->shutting_down)
+    c->stop_sig = -1;
   shutdown_all(c, graceful, 0);
   return 0;
 }
