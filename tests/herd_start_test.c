@@ -1795,3 +1795,31 @@ TEST_T(herd_run_app_takes_the_control_commands, 60) {
   CHECK_MSG(strstr(h.log, "stop requested by the control socket"), "%s", h.log);
   CHECK_MSG(!strstr(h.log, "Sanitizer") && !strstr(h.log, "runtime error:"), "%s", h.log);
 }
+
+TEST_T(herd_run_log_files_writes_the_workers_output_to_files, 30) {
+  /* herd run --log-files: the workers' lines go to the log files (as
+   * with start), not to herd run's stdout; logs and --reopen work */
+  struct bg h;
+  bg_start(&h, ARGS("run", "-n", "lf", "-w", "1", "--log-files", "--", "/bin/sh", "-c",
+                    "echo to-out; echo to-err >&2; exec sleep 1000"), 0);
+  CHECK_MSG(bg_wait(&h, "all 1 workers ready", 15000), "herd run said: %s", h.log);
+  const jv *st = status_of("lf");
+  CHECK_EQ(jv_type(jv_get(st, "logs")), JV_OBJ);
+  int seen = 0;
+  for (int i = 0; i < 500 && !seen; i++) {
+    HERD_OK("logs", "lf");
+    seen = strstr(R.out, "lf-out | ") && strstr(R.out, "[0] to-out") &&
+           strstr(R.out, "lf-err | ") && strstr(R.out, "[0] to-err");
+    if (!seen)
+      usleep(10000);
+  }
+  CHECK_MSG(seen, "herd logs lf: %s", R.out);
+  HERD_OK("logs", "--reopen", "lf");
+  CHECK_STR(R.out, "lf: log files reopened\n");
+  stop_app("lf");
+  bg_wait(&h, "\x01(to its end)", 20000);
+  CHECK_EQ(bg_end(&h, 0), 0);
+  /* not on herd run's stderr (its stdout is not read here): the
+   * events only */
+  CHECK_MSG(!strstr(h.log, "to-out") && !strstr(h.log, "to-err"), "%s", h.log);
+}

@@ -39,6 +39,7 @@ struct app {
   uint64_t log_max_size; /* bytes; 0 = never rotate */
   int log_keep;          /* rotated files kept */
   const char *metrics;   /* HOST:PORT of the Prometheus endpoint */
+  int log_files;         /* run: worker output to the log files too */
   char cwd[PATH_MAX];    /* the workers' directory, absolute */
   const char *conf_path; /* where it came from (for messages) */
   char base_dir[PATH_MAX]; /* relative cwd is from here ("" = ours): a

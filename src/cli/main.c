@@ -110,6 +110,8 @@ static const char usage_opts[] =
     "      --metrics HOST:PORT  serve Prometheus metrics at /metrics\n"
     "      --log-max-size SIZE  rotate a log file at SIZE (0: never) [10M]\n"
     "      --log-keep N         rotated files kept (NAME-out.log.1..N) [5]\n"
+    "      --log-files          (run) write the workers' output to the log\n"
+    "                           files, as start does, not to stdout/stderr\n"
     "  -q, --quiet              no event lines (run: on stderr; start: in\n"
     "                           NAME-herd.log); run: workers' output is\n"
     "                           passed through unprefixed\n"
@@ -182,6 +184,7 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
       {"metrics", required_argument, NULL, 1},
       {"log-max-size", required_argument, NULL, 1},
       {"log-keep", required_argument, NULL, 1},
+      {"log-files", no_argument, NULL, 1},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};

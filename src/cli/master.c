@@ -1276,7 +1276,7 @@ int master_main(struct app *a, int daemon, int status_fd,
                herd_strerror(r));
       goto fail;
     }
-    if (daemon &&
+    if ((daemon || a->log_files) &&
         (r = logw_open(&m->lw, m->out_path, m->err_path, a->log_max_size,
                        a->log_keep, 8u << 20)) < 0) {
       say(err, sizeof err, "logs %s: %s", m->out_path, herd_strerror(r));

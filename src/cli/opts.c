@@ -253,6 +253,13 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
       a->o.flags &= ~(unsigned)HERD_CLUSTER_IPC;
     else
       return fail(err, errlen, "ipc: '%s' is not true or false", val);
+  } else if (!strcmp(k, "log-files")) {
+    if (!strcmp(val, "true") || !strcmp(val, "1"))
+      a->log_files = 1;
+    else if (!strcmp(val, "false") || !strcmp(val, "0"))
+      a->log_files = 0;
+    else
+      return fail(err, errlen, "log-files: '%s' is not true or false", val);
   } else if (!strcmp(k, "max-memory")) {
     if (size(val, &a->max_memory) < 0 || a->max_memory == 0)
       return fail(err, errlen, "max-memory: '%s' is not a size (200M, 1G)", val);
