@@ -1823,3 +1823,52 @@ TEST_T(herd_run_log_files_writes_the_workers_output_to_files, 30) {
    * events only */
   CHECK_MSG(!strstr(h.log, "to-out") && !strstr(h.log, "to-err"), "%s", h.log);
 }
+
+TEST_T(herd_scale_down_then_up_before_the_old_worker_is_gone, 30) {
+  /* the slot scaled away is wanted again while its worker still stops:
+   * a new one starts once it has exited, and scale returns */
+  HERD_OK("start", "-n", "sw", "-w", "2", "--", "/bin/sh", "-c",
+          "trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.05; done");
+  HERD_OK("scale", "sw", "1");
+  CHECK_STR(R.out, "sw: scaled to 1 worker\n");
+  HERD_OK("scale", "sw", "2");
+  CHECK_STR(R.out, "sw: scaled to 2 workers\n");
+  pid_t pids[4];
+  int all;
+  CHECK_EQ(ready_pids(status_of("sw"), pids, 4, &all), 2);
+  CHECK(all);
+  stop_app("sw");
+}
+
+TEST_T(herd_half_closed_client_gets_the_final_reply, 30) {
+  /* echo '{"cmd":"reload"}' | socat ...: the client shuts its writing
+   * side; the pending reply and the result still reach it */
+  HERD_OK("start", "-n", "hc", "-w", "1", "-l", "127.0.0.1:0", "--ready", "300ms", "--",
+          hello_http());
+  char path[PATH_MAX];
+  home_file(path, sizeof path, "hc.sock");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(fd >= 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  CHECK(strlen(path) < sizeof sa.sun_path);
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  static const char req[] = "{\"cmd\":\"reload\"}\n";
+  CHECK(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+  CHECK(shutdown(fd, SHUT_WR) == 0);
+  char buf[512];
+  size_t got = 0;
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    CHECK_MSG(poll(&p, 1, 10000) == 1, "no reply within 10 s: %.*s", (int)got, buf);
+    ssize_t n = read(fd, buf + got, sizeof buf - 1 - got);
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  close(fd);
+  buf[got] = '\0';
+  CHECK_MSG(strstr(buf, "\"pending\":\"reload\"") && strstr(buf, "{\"ok\":true,\"workers\":1}"),
+            "%s", buf);
+  stop_app("hc");
+}

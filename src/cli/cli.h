@@ -88,8 +88,9 @@ int master_main(struct app *a, int daemon, int status_fd,
                 herd_pidfile_t *pidfile);
 
 /* The log writer: worker lines go into a bounded queue in memory, and a
- * thread of their own writes them to the files, so a slow or full disk
- * never blocks the master (lines that do not fit are counted). */
+ * thread of their own writes them to the files, so the disk never
+ * blocks the master; it pauses reading the workers for at most a second
+ * when the queue fills, then drops (and counts) what does not fit. */
 struct logw;
 int logw_open(struct logw **lw, const char *out_path, const char *err_path,
               uint64_t max_size, int keep, size_t queue_bytes);

@@ -1,11 +1,13 @@
 /*
- * logw.c - the master's log writer. The loop thread formats each worker
- * line ("TIME [slot] text\n") into a bounded ring in memory; a thread of
- * its own takes batches out and writes them to NAME-out.log and
- * NAME-err.log, rotating by size and reopening on request. The loop never
- * waits for the disk: a line that does not fit in the ring is dropped and
- * counted, so a slow or full disk costs lines (reported), never a worker
- * blocked on a full pipe or a master that stops serving.
+ * logw.c - the master's log writer. The loop thread stages each worker
+ * line ("TIME [slot] text\n") and hands what it staged to a bounded ring
+ * in memory once per loop turn; a thread of its own takes batches out
+ * and writes them to NAME-out.log and NAME-err.log, rotating by size and
+ * reopening on request. The loop never waits for the disk. When the ring
+ * fills, the master (master.c) stops reading the workers' pipes for a
+ * while (at most LOG_STALL_MS); past that, lines that do not fit are
+ * dropped and counted, so a slow or full disk costs lines (reported),
+ * not a master that stops serving or workers blocked for long.
  *
  * Lines are written whole: a record enters the ring only complete, and a
  * write that fails in the middle of one is followed by a newline before

@@ -60,6 +60,11 @@ struct mconn { /* a metrics (HTTP) connection */
   struct mconn *next;
 };
 
+struct slot_note {
+  char last_err[160]; /* the slot's last stderr line (until started) */
+  char error[96];     /* an engine error about it */
+};
+
 struct cpu_sample {
   pid_t pid;
   uint64_t cpu_ms, at_ms;
@@ -93,8 +98,8 @@ struct master {
   uint64_t mem_replaced;
   char listen_text[MAX_LISTEN][128];
   int nlisten_text;
-  char last_err_line[8][160]; /* the last stderr line of slots 0..7 */
-  char slot_error[8][96];     /* an engine error about slots 0..7 */
+  struct slot_note *notes;   /* per slot, for start failures */
+  int nnotes;
   char start_fail[256];       /* a worker died at start: why (told once
                                  its last output has been read) */
   int start_fail_slot;
@@ -112,6 +117,9 @@ static void say(char *buf, size_t n, const char *fmt, ...) {
   vsnprintf(buf, n, fmt, ap);
   va_end(ap);
 }
+
+struct master;
+static struct slot_note *note_of(struct master *m, int slot);
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -133,11 +141,39 @@ static void logf_(struct master *m, const char *fmt, ...) {
   fprintf(stderr, "%s herd[%s]: %s\n", ts, m->a->name, msg);
 }
 
+/* The notes of a slot, grown on demand (NULL if out of memory). */
+static struct slot_note *note_of(struct master *m, int slot) {
+  if (slot < 0 || slot >= 4096)
+    return NULL;
+  if (slot >= m->nnotes) {
+    int n = slot + 8;
+    struct slot_note *nn = realloc(m->notes, (size_t)n * sizeof *nn);
+    if (!nn)
+      return NULL;
+    memset(nn + m->nnotes, 0, (size_t)(n - m->nnotes) * sizeof *nn);
+    m->notes = nn;
+    m->nnotes = n;
+  }
+  return &m->notes[slot];
+}
+
 /* ---- replies ------------------------------------------------------- */
 
 static void reply(struct conn *cn, const char *json, size_t len) {
   if (!cn->ch)
     return;
+  if (cn->eof) {
+    /* the client shut its side: the channel takes that for the end,
+     * but the socket can still carry our answer */
+    char *line = malloc(len + 1);
+    if (line) {
+      memcpy(line, json, len);
+      line[len] = '\n';
+      (void)!send(herd_chan_fd(cn->ch), line, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      free(line);
+    }
+    return;
+  }
   (void)herd_chan_send(cn->ch, json, len, -1);
   (void)herd_chan_flush(cn->ch);
 }
@@ -814,7 +850,7 @@ static void mconn_io(herd_loop_t *loop, int fd, uint32_t events, void *data) {
     jw_printf(&w, "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; "
               "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
               status, body.len);
-    if (mc->req[0] == 'G')
+    if (strncmp(mc->req, "HEAD ", 5))
       jw_raw(&w, body.buf ? body.buf : "", body.len);
     jw_free(&body);
     if (w.err) {
@@ -976,8 +1012,9 @@ static void on_event(const herd_event_t *ev, void *data) {
     snprintf(what, sizeof what, "%s%s%s%s", who, ev->text ? ev->text : "",
              ev->text ? ": " : "", herd_strerror(ev->code));
     fprintf(stderr, "%s herd[%s]: %s\n", ts, m->a->name, what);
-    if (ev->slot >= 0 && ev->slot < 8 && ev->text)
-      say(m->slot_error[ev->slot], sizeof m->slot_error[0], "%s", ev->text);
+    struct slot_note *sn = ev->text ? note_of(m, ev->slot) : NULL;
+    if (sn)
+      say(sn->error, sizeof sn->error, "%s", ev->text);
     if (!m->errors++)
       say(m->first_error, sizeof m->first_error, "%s", what);
     return;
@@ -1023,7 +1060,8 @@ static void on_event(const herd_event_t *ev, void *data) {
       /* At start-up, a worker that dies before all are ready fails the
        * start, and nothing is left running. The starter hears why once
        * the worker's last output has been read (at the end). */
-      const char *se = ev->slot >= 0 && ev->slot < 8 ? m->slot_error[ev->slot] : "";
+      struct slot_note *sn = note_of(m, ev->slot);
+      const char *se = sn ? sn->error : "";
       if (*se)
         say(m->start_fail, sizeof m->start_fail, "worker %d: %s", ev->slot,
             !strcmp(se, "not ready within the ready timeout") ? "not ready within "
@@ -1183,10 +1221,11 @@ static void on_output(int slot, pid_t pid, int stream, const char *line,
                       size_t len, void *data) {
   (void)pid;
   struct master *m = data;
-  if (stream == 2 && slot >= 0 && slot < 8 && (!m->reported || m->start_fail[0])) {
-    size_t k = len < sizeof m->last_err_line[0] - 1 ? len : sizeof m->last_err_line[0] - 1;
-    memcpy(m->last_err_line[slot], line, k);
-    m->last_err_line[slot][k] = '\0';
+  struct slot_note *sn;
+  if (stream == 2 && (!m->reported || m->start_fail[0]) && (sn = note_of(m, slot))) {
+    size_t k = len < sizeof sn->last_err - 1 ? len : sizeof sn->last_err - 1;
+    memcpy(sn->last_err, line, k);
+    sn->last_err[k] = '\0';
   }
   if (m->lw) {
     logw_line(m->lw, stream, slot, line, len);
@@ -1357,7 +1396,8 @@ int master_main(struct app *a, int daemon, int status_fd,
   }
   if (m->start_fail[0]) {
     int sl = m->start_fail_slot;
-    const char *last = sl >= 0 && sl < 8 ? m->last_err_line[sl] : "";
+    struct slot_note *sn = note_of(m, sl);
+    const char *last = sn ? sn->last_err : "";
     say(err, sizeof err, "%s%s%s", m->start_fail, *last ? ": " : "", last);
     tell_starter(m, "ERR %s", err);
     code = 1;
@@ -1394,8 +1434,7 @@ out:
       char last[96];
       int n = snprintf(last, sizeof last, "{\"ok\":true,\"stopped\":true,"
                        "\"killed\":%s}", code == 1 && r > 0 ? "true" : "false");
-      (void)herd_chan_send(cn->ch, last, (size_t)n, -1);
-      (void)herd_chan_flush(cn->ch);
+      reply(cn, last, (size_t)n);
     }
   while (m->conns)
     conn_free(m, m->conns);
@@ -1409,6 +1448,7 @@ out:
     (void)close(m->metrics_fd);
   logw_close(m->lw);
   free(m->cpu);
+  free(m->notes);
   if (m->status_fd >= 0)
     (void)close(m->status_fd);
   herd_pidfile_close(pidfile, 1);

@@ -240,7 +240,8 @@ static void kill_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   if (!w->alive)
     return;
   w->killed = 1;
-  w->c->kills++;
+  if (w->c->shutting_down)
+    w->c->kills++; /* what the stop had to kill (herd_cluster_run's 1) */
   kill_hard(w);
   emit(w->c, HERD_EV_KILLED, w->slot, w->pid, 0, SIGKILL, 0, 0, NULL);
 }
@@ -1005,8 +1006,11 @@ static void scale_to(herd_cluster_t *c, int n) {
           if (c->slots[j]->active && !c->slots[j]->cur && !c->slots[j]->succ &&
               seen++ == 0)
             id = j;
-      if (id >= 0 && !c->slots[id]->cur && !c->slots[id]->succ)
+      struct slot *s = id >= 0 ? c->slots[id] : NULL;
+      if (s && !s->cur && !s->succ)
         start_worker(c, id, 0);
+      else if (s && s->cur && s->cur->state == W_STOPPING)
+        s->restart_now = 1; /* scaled down, not gone yet: anew once it is */
     }
     free(fresh);
     return;
