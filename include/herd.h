@@ -763,8 +763,8 @@ enum herd_worker_state {
   HERD_WORKER_BACKOFF,      /* none running: it restarts after retry_ms */
   HERD_WORKER_PARKED,       /* none running: crashed too often; retried
                                after retry_ms */
-  HERD_WORKER_WAITING       /* none running: its replacement starts as
-                               soon as the old one has exited */
+  HERD_WORKER_WAITING       /* none running and none to start (while the
+                               cluster stops: its worker has exited) */
 };
 
 typedef struct herd_worker_info {

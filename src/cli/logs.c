@@ -327,9 +327,10 @@ int cmd_logs(int argc, char **argv) {
       char pidp[PATH_MAX];
       if (home_path(pidp, sizeof pidp, home, argv[optind], ".pid") == 0 &&
           herd_pidfile_check(pidp) > 0)
-        fprintf(stderr, "%s: %s writes no log files: it runs in the "
-                "foreground (herd run), its output goes to its terminal or "
-                "journal\n", prog_name, argv[optind]);
+        fprintf(stderr, "%s: %s has no such log files: it runs in the "
+                "foreground (herd run), its events go to its stderr, and its "
+                "workers' output too unless it runs with --log-files\n",
+                prog_name, argv[optind]);
       else
         fprintf(stderr, "%s: no logs of an app named '%s' in %s/logs\n",
                 prog_name, argv[optind], home);

@@ -375,7 +375,10 @@ static void status_json(struct master *m, struct jw *w) {
     jw_raw(w, ",\"err\":", 7);
     jw_str(w, m->err_path, strlen(m->err_path));
     jw_raw(w, ",\"herd\":", 8);
-    jw_str(w, m->herd_path, strlen(m->herd_path));
+    if (m->daemon) /* herd run's events go to its stderr */
+      jw_str(w, m->herd_path, strlen(m->herd_path));
+    else
+      jw_raw(w, "null", 4);
     jw_printf(w, ",\"lines\":[%llu,%llu],\"dropped\":[%llu,%llu],\"rotations\":%llu,"
               "\"error\":",
               (unsigned long long)ls.lines[0], (unsigned long long)ls.lines[1],
