@@ -97,7 +97,6 @@ int logw_open(struct logw **lw, const char *out_path, const char *err_path,
 /* Stage one line (the loop thread's; no lock). */
 void logw_line(struct logw *lw, int stream, int slot, const char *line,
                size_t len);
-size_t logw_staged(struct logw *lw);
 /* Hand the staged lines to the writer (what does not fit is dropped and
  * counted). Returns how full the queue is, in %. */
 int logw_commit(struct logw *lw);

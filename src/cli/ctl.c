@@ -263,10 +263,9 @@ static void print_status(const jv *v, int colour) {
     if (retry > 0) {
       char in[16];
       human_ms(in, sizeof in, (uint64_t)retry + 999);
-      size_t k = strlen(last);
-      snprintf(last + k, sizeof last - k, "%sretry in %s", k > 1 ? "; " : "", in);
-      if (!strncmp(last, "-; ", 3))
-        memmove(last, last + 3, strlen(last + 3) + 1);
+      int had = jv_type(le) == JV_OBJ; /* else last is "-" */
+      size_t k = had ? strlen(last) : 0;
+      snprintf(last + k, sizeof last - k, "%sretry in %s", had ? "; " : "", in);
     }
     const char *c0 = "", *c1 = "";
     if (colour) {

@@ -394,8 +394,6 @@ void logw_line(struct logw *lw, int stream, int slot, const char *line,
   lw->slen += 5 + rec;
 }
 
-size_t logw_staged(struct logw *lw) { return lw->slen; }
-
 int logw_event_fd(struct logw *lw) { return lw->efd; }
 
 void logw_want_low(struct logw *lw) {

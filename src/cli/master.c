@@ -92,9 +92,7 @@ struct master {
   int metrics_fd;
   struct mconn *mconns;
   herd_timer_t mem_timer;
-  uint64_t reload_begins, reload_dones, reload_fails; /* dones: ended */
-  char reload_error[600];
-  uint64_t started_ms;    /* wall clock, for uptime */
+  uint64_t reload_begins, reload_dones; /* dones: ended, failed too */
   uint64_t mem_replaced;
   char listen_text[MAX_LISTEN][128];
   int nlisten_text;
@@ -435,24 +433,6 @@ static void status_json(struct master *m, struct jw *w) {
 
 /* ---- control requests ------------------------------------------- */
 
-/* Every wanted slot has a ready worker (then no all-ready event is
- * coming: it came already, maybe inside the call just made). */
-static int all_ready_now(struct master *m) {
-  herd_cluster_stats_t st;
-  herd_cluster_stats(m->c, &st);
-  int n, ready = 0, other = 0;
-  herd_worker_info_t *rows = get_rows(m, &n);
-  for (int i = 0; i < n; i++) {
-    if (rows[i].state == HERD_WORKER_READY && !rows[i].successor)
-      ready++;
-    else if (rows[i].state != HERD_WORKER_STOPPING)
-      other++;
-  }
-  int got = rows != NULL;
-  free(rows);
-  return got && ready == st.workers && !other;
-}
-
 static void conn_free(struct master *m, struct conn *cn) {
   for (struct conn **pp = &m->conns; *pp; pp = &(*pp)->next)
     if (*pp == cn) {
@@ -496,30 +476,26 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
       reply(cn, w.buf, w.len);
     jw_free(&w);
   } else if (!strcmp(cmd, "reload")) {
-    /* This reload is the next to begin (now, or after the running one);
-     * with immediate readiness it may be over when the call returns. */
-    uint64_t target = m->reload_begins + 1, fails = m->reload_fails;
+    /* Waiting before the call: with immediate readiness the reload may
+     * be over (or failed) by the time it returns. This one is the next
+     * to begin, now or after the running one. */
+    cn->wait = WAIT_RELOAD;
+    cn->wait_target = m->reload_begins + 1;
+    reply_ok(cn, "\"pending\":\"reload\"");
     int r = herd_cluster_reload(m->c);
     if (r < 0) {
+      cn->wait = WAIT_NONE;
       reply_error(cn, "cannot reload: %s", r == -ECANCELED ? "stopping" : herd_strerror(r));
-    } else if (m->reload_fails > fails) {
-      reply_error(cn, "%s", m->reload_error);
-    } else if (m->reload_dones >= target) {
-      answer_one(m, cn);
-    } else {
-      cn->wait = WAIT_RELOAD;
-      cn->wait_target = target;
-      reply_ok(cn, "\"pending\":\"reload\"");
     }
   } else if (!strcmp(cmd, "restart")) {
+    cn->wait = WAIT_READY;
+    reply_ok(cn, "\"pending\":\"restart\"");
     int r = herd_cluster_restart(m->c);
     if (r < 0) {
+      cn->wait = WAIT_NONE;
       reply_error(cn, "cannot restart: %s",
                   r == -EBUSY ? "a reload is running" : r == -ECANCELED
                   ? "stopping" : herd_strerror(r));
-    } else {
-      cn->wait = WAIT_READY;
-      reply_ok(cn, "\"pending\":\"restart\"");
     }
   } else if (!strcmp(cmd, "scale")) {
     herd_cluster_stats_t st;
@@ -536,17 +512,20 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
       else
         reply_error(cn, "scale: %g is not a number of workers in 1..4096", want);
     } else {
-      int r = herd_cluster_scale(m->c, (int)want);
-      if (r < 0) {
-        reply_error(cn, "cannot scale: %s", r == -ECANCELED ? "stopping"
-                                                            : herd_strerror(r));
-      } else if ((int)want > st.workers && !all_ready_now(m)) {
+      /* growing: the answer is the all-ready event (maybe inside the
+       * call, with immediate readiness), so wait before calling */
+      int grow = (int)want > st.workers;
+      if (grow) {
         cn->wait = WAIT_READY;
         reply_ok(cn, "\"pending\":\"scale\"");
-      } else {
-        char extra[64];
-        snprintf(extra, sizeof extra, "\"workers\":%d", (int)want);
-        reply_ok(cn, extra);
+      }
+      int r = herd_cluster_scale(m->c, (int)want);
+      if (r < 0) {
+        cn->wait = WAIT_NONE;
+        reply_error(cn, "cannot scale: %s", r == -ECANCELED ? "stopping"
+                                                            : herd_strerror(r));
+      } else if (!grow) {
+        answer_one(m, cn);
       }
     }
   } else if (!strcmp(cmd, "stop")) {
@@ -1134,9 +1113,9 @@ static void on_event(const herd_event_t *ev, void *data) {
         answer_waiters(m, WAIT_RELOAD, NULL);
       } else {
         m->reload_dones++; /* ended: reload_begins and _dones stay paired */
-        m->reload_fails++;
-        say(m->reload_error, sizeof m->reload_error, "reload %s", ev->text);
-        answer_waiters(m, WAIT_RELOAD, m->reload_error);
+        char e[600];
+        say(e, sizeof e, "reload %s", ev->text);
+        answer_waiters(m, WAIT_RELOAD, e);
       }
     }
     snprintf(what, sizeof what, "reload %s", ev->text);

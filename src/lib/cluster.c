@@ -76,6 +76,7 @@ struct slot {
   herd_cluster_t *c;
   int id;
   int restart_now;      /* herd_cluster_restart: start anew on exit */
+  int fresh;            /* scale_to: activated, its worker not started */
   uint64_t retry_at_ms; /* when restart_timer fires */
   unsigned nspawns;     /* workers started in this slot */
   int has_exit;         /* the last exit of a worker of this slot: */
@@ -986,33 +987,26 @@ static void scale_to(herd_cluster_t *c, int n) {
     /* Fill the lowest free slots: ids stay 0..n-1. All of them are
      * active before the first starts, so that a worker ready at once
      * does not make the pool look all ready before the others exist. */
-    int *fresh = calloc((size_t)(n - old), sizeof *fresh);
-    int nf = 0;
-    for (int id = 0; id < c->nslots && nf < n - old; id++) {
+    for (int id = 0, added = 0; id < c->nslots && added < n - old; id++) {
       struct slot *s = c->slots[id];
       if (s->active)
         continue;
       s->active = 1;
+      s->fresh = 1;
       s->fails = 0;
       s->nstarts = 0;
-      if (fresh)
-        fresh[nf] = id;
-      nf++;
+      added++;
     }
-    for (int k = 0; k < nf; k++) {
-      int id = fresh ? fresh[k] : -1;
-      if (!fresh) /* no memory for the list: find them again */
-        for (int j = 0, seen = 0; j < c->nslots; j++)
-          if (c->slots[j]->active && !c->slots[j]->cur && !c->slots[j]->succ &&
-              seen++ == 0)
-            id = j;
-      struct slot *s = id >= 0 ? c->slots[id] : NULL;
-      if (s && !s->cur && !s->succ)
+    for (int id = 0; id < c->nslots; id++) {
+      struct slot *s = c->slots[id];
+      if (!s->fresh)
+        continue;
+      s->fresh = 0;
+      if (!s->cur && !s->succ)
         start_worker(c, id, 0);
-      else if (s && s->cur && s->cur->state == W_STOPPING)
+      else if (s->cur && s->cur->state == W_STOPPING)
         s->restart_now = 1; /* scaled down, not gone yet: anew once it is */
     }
-    free(fresh);
     return;
   }
   for (int id = c->nslots - 1, removed = 0; id >= 0 && removed < old - n; id--) {
