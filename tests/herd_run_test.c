@@ -610,9 +610,40 @@ TEST_T(herd_run_idle_master_makes_no_syscalls, 60) {
     SKIP("strace not found (apt-get install strace)");
   herd_exec_result_free(&r);
   struct hp h;
-  const char *args[] = {"run", "-w", "2", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+  /* --ready notify: "all ready" comes after both READY=1 datagrams were read,
+   * so none of them can arrive while the master is traced (with immediate
+   * readiness a slow worker's READY=1 was read in the traced second) */
+  const char *args[] = {"run", "-w", "2", "-l", "127.0.0.1:0", "--ready", "notify", "--",
+                        hello_http(), NULL};
   hp_start(&h, args);
   HP_WAIT(&h, "all 2 workers ready", 1);
+  /* A ping over the control socket, half-closed, read to EOF: the master
+   * has closed the connection, so it is back in epoll_wait with nothing
+   * left of the turn that printed "all ready" */
+  const char *hh = getenv("HERD_HOME");
+  CHECK(hh != NULL);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  int sn = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/hello-http.sock", hh);
+  CHECK(sn > 0 && (size_t)sn < sizeof sa.sun_path);
+  int cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(cfd >= 0);
+  CHECK(connect(cfd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  static const char ping[] = "{\"cmd\":\"ping\"}\n";
+  CHECK(write(cfd, ping, sizeof ping - 1) == (ssize_t)(sizeof ping - 1));
+  CHECK(shutdown(cfd, SHUT_WR) == 0);
+  char reply[256];
+  size_t got = 0;
+  for (;;) {
+    struct pollfd p = {.fd = cfd, .events = POLLIN};
+    CHECK_MSG(poll(&p, 1, 10000) == 1, "no reply to ping within 10 s");
+    ssize_t n = read(cfd, reply + got, sizeof reply - 1 - got);
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  close(cfd);
+  reply[got] = '\0';
+  CHECK_MSG(strstr(reply, "\"ok\":true"), "ping: %s", reply);
   char pid[16];
   snprintf(pid, sizeof pid, "%d", h.c.pid);
   /* trace the master (not its workers) for one second */
