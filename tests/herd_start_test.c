@@ -1103,6 +1103,49 @@ TEST_T(herd_start_log_rotation_loses_no_line, 90) {
             dropped_out, total);
 }
 
+TEST_T(herd_start_own_log_rotates_too, 60) {
+  /* NAME-herd.log, the master's event lines, rotates by the same
+   * --log-max-size and --log-keep as the workers' logs */
+  HERD_OK("start", "-n", "own", "-w", "2", "-l", "127.0.0.1:0", "--log-max-size", "1K",
+          "--log-keep", "2", "--", hello_http());
+  /* each reload writes some 7 lines of about 75 bytes */
+  for (int i = 0; i < 6; i++)
+    HERD_OK("reload", "own");
+  stop_app("own");
+  char path[PATH_MAX];
+  for (int i = 0; i <= 3; i++) {
+    char rel[64];
+    if (i)
+      snprintf(rel, sizeof rel, "logs/own-herd.log.%d", i);
+    else
+      snprintf(rel, sizeof rel, "logs/own-herd.log");
+    FILE *f = fopen(home_file(path, sizeof path, rel), "r");
+    if (i == 3) {
+      CHECK_MSG(!f && errno == ENOENT, "%s: kept beyond --log-keep 2", path);
+      break;
+    }
+    CHECK_MSG(f, "%s: %s", path, strerror(errno));
+    struct stat fst;
+    CHECK(fstat(fileno(f), &fst) == 0);
+    CHECK_MSG(fst.st_size > 0 && fst.st_size <= 1024, "%s: %lld bytes (--log-max-size 1K)",
+              path, (long long)fst.st_size);
+    char buf[2048];
+    int lines = 0;
+    while (fgets(buf, sizeof buf, f)) {
+      size_t len = strlen(buf);
+      CHECK_MSG(len > 30 && buf[len - 1] == '\n' && !strncmp(buf, "20", 2) &&
+                    strstr(buf, " herd[own]: "),
+                "%s: not a whole event line: %s", rel, buf);
+      lines++;
+    }
+    fclose(f);
+    CHECK(lines > 0);
+  }
+  /* the newest file ends with the stop */
+  HERD_OK("logs", "own", "--herd", "-n", "3");
+  CHECK_MSG(strstr(R.out, "exited"), "%s", R.out);
+}
+
 /* ---- 7. a flooding worker and a serving one ------------------------ */
 
 TEST_T(herd_start_flooding_worker_does_not_stall_the_other, 90) {

@@ -113,6 +113,9 @@ struct logw_stats {
 };
 void logw_stats(struct logw *lw, struct logw_stats *st);
 void logw_close(struct logw *lw); /* writes what is queued, then stops */
+/* PATH -> PATH.1 -> ... -> PATH.KEEP, the oldest deleted (KEEP 0: PATH
+ * deleted); 0 or -errno. The rotation of every log file herd writes. */
+int log_shift(const char *path, int keep);
 
 /* An ISO-8601 UTC time with milliseconds: "2026-11-28T01:02:03.456Z". */
 size_t iso_stamp(char *buf, size_t n);

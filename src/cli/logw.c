@@ -89,23 +89,31 @@ static int open_log(struct lfile *f) {
   return 0;
 }
 
-/* NAME.log -> NAME.log.1 -> ... -> NAME.log.KEEP (the oldest goes). */
-static int rotate(struct logw *lw, struct lfile *f) {
+/* PATH -> PATH.1 -> ... -> PATH.KEEP (the oldest goes); KEEP 0 deletes
+ * PATH. Nothing is opened: the caller starts the new file. */
+int log_shift(const char *path, int keep) {
   char from[PATH_MAX + 16], to[PATH_MAX + 16];
-  if (lw->keep == 0) {
-    if (unlink(f->path) < 0 && errno != ENOENT)
+  if (keep == 0) {
+    if (unlink(path) < 0 && errno != ENOENT)
       return -errno;
-  } else {
-    for (int i = lw->keep - 1; i >= 1; i--) {
-      snprintf(from, sizeof from, "%s.%d", f->path, i);
-      snprintf(to, sizeof to, "%s.%d", f->path, i + 1);
-      if (rename(from, to) < 0 && errno != ENOENT)
-        return -errno;
-    }
-    snprintf(to, sizeof to, "%s.1", f->path);
-    if (rename(f->path, to) < 0 && errno != ENOENT)
+    return 0;
+  }
+  for (int i = keep - 1; i >= 1; i--) {
+    snprintf(from, sizeof from, "%s.%d", path, i);
+    snprintf(to, sizeof to, "%s.%d", path, i + 1);
+    if (rename(from, to) < 0 && errno != ENOENT)
       return -errno;
   }
+  snprintf(to, sizeof to, "%s.1", path);
+  if (rename(path, to) < 0 && errno != ENOENT)
+    return -errno;
+  return 0;
+}
+
+static int rotate(struct logw *lw, struct lfile *f) {
+  int r = log_shift(f->path, lw->keep);
+  if (r < 0)
+    return r;
   lw->st.rotations++;
   return open_log(f);
 }

@@ -109,7 +109,7 @@ static const char usage_opts[] =
     "                           channel (NODE_CHANNEL_FD)\n"
     "      --metrics HOST:PORT  serve Prometheus metrics at /metrics\n"
     "      --log-max-size SIZE  rotate a log file at SIZE (0: never) [10M]\n"
-    "      --log-keep N         rotated files kept (NAME-out.log.1..N) [5]\n"
+    "      --log-keep N         rotated files kept (NAME-*.log.1..N) [5]\n"
     "      --log-files          run: write the workers' output to the log\n"
     "                           files, not to stdout/stderr (start always\n"
     "                           does)\n"

@@ -125,18 +125,41 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static void reopen_own_log(struct master *m);
+
+/* One line of the master's own log, "TIME herd[NAME]: MSG", on stderr:
+ * NAME-herd.log under herd start, which rotates like the workers' logs
+ * (--log-max-size, --log-keep) when the line would make it too large. */
+static void own_line(struct master *m, const char *msg) {
+  char ts[40], line[1280];
+  iso_stamp(ts, sizeof ts);
+  int n = snprintf(line, sizeof line, "%s herd[%s]: %s\n", ts, m->a->name, msg);
+  if (n < 0)
+    return;
+  if ((size_t)n >= sizeof line) {
+    n = (int)sizeof line - 1;
+    line[n - 1] = '\n';
+  }
+  struct stat st;
+  if (m->daemon && m->herd_path[0] && m->a->log_max_size && fstat(2, &st) == 0 && S_ISREG(st.st_mode) &&
+      st.st_size > 0 && (uint64_t)st.st_size + (uint64_t)n > m->a->log_max_size &&
+      log_shift(m->herd_path, m->a->log_keep) == 0)
+    reopen_own_log(m); /* if the shift fails, the old file grows instead */
+  (void)!write(2, line, (size_t)n);
+}
+
+/* own_line, unless --quiet */
 static void logf_(struct master *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void logf_(struct master *m, const char *fmt, ...) {
   if (m->a->quiet)
     return;
-  char ts[40], msg[1024];
-  iso_stamp(ts, sizeof ts);
+  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "%s herd[%s]: %s\n", ts, m->a->name, msg);
+  own_line(m, msg);
 }
 
 /* The notes of a slot, grown on demand (NULL if out of memory). */
@@ -235,8 +258,7 @@ static void answer_waiters(struct master *m, int kind, const char *error) {
 
 /* Reopen the log files (after logrotate moved them): the workers' in the
  * writer thread, the master's own (its stdout and stderr) here. */
-static void reopen_logs(struct master *m) {
-  logw_reopen(m->lw);
+static void reopen_own_log(struct master *m) {
   if (!m->daemon)
     return;
   int fd = open(m->herd_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -245,6 +267,11 @@ static void reopen_logs(struct master *m) {
   (void)dup2(fd, 1);
   (void)dup2(fd, 2);
   (void)close(fd);
+}
+
+static void reopen_logs(struct master *m) {
+  logw_reopen(m->lw);
+  reopen_own_log(m);
 }
 
 /* ---- status ------------------------------------------------------- */
@@ -980,20 +1007,16 @@ static void on_event(const herd_event_t *ev, void *data) {
       snprintf(m->listen_text[m->nlisten_text++], sizeof m->listen_text[0],
                "%s", ev->text);
     /* Always said, even quiet: with port 0 it is how you learn the port. */
-    {
-      char ts[40];
-      iso_stamp(ts, sizeof ts);
-      fprintf(stderr, "%s herd[%s]: listening on %s\n", ts, m->a->name, ev->text);
-    }
+    say(what, sizeof what, "listening on %s", ev->text);
+    own_line(m, what);
     return;
   case HERD_EV_ERROR: {
-    char ts[40], who[64] = "";
-    iso_stamp(ts, sizeof ts);
+    char who[64] = "";
     if (ev->slot >= 0)
       snprintf(who, sizeof who, "worker %d: ", ev->slot);
     snprintf(what, sizeof what, "%s%s%s%s", who, ev->text ? ev->text : "",
              ev->text ? ": " : "", herd_strerror(ev->code));
-    fprintf(stderr, "%s herd[%s]: %s\n", ts, m->a->name, what);
+    own_line(m, what);
     struct slot_note *sn = ev->text ? note_of(m, ev->slot) : NULL;
     if (sn)
       say(sn->error, sizeof sn->error, "%s", ev->text);
@@ -1314,10 +1337,9 @@ int master_main(struct app *a, int daemon, int status_fd,
     }
     m->metrics_fd = r;
     say(m->metrics_addr, sizeof m->metrics_addr, "%s", bound.text);
-    char ts[40];
-    iso_stamp(ts, sizeof ts);
-    fprintf(stderr, "%s herd[%s]: metrics on http://%s/metrics\n", ts, a->name,
-            bound.text);
+    char msg[160];
+    say(msg, sizeof msg, "metrics on http://%s/metrics", bound.text);
+    own_line(m, msg);
     if (fcntl(r, F_SETFL, O_NONBLOCK) < 0) {
       say(err, sizeof err, "--metrics: %s", strerror(errno));
       goto fail;
