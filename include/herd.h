@@ -309,7 +309,14 @@ typedef struct herd_chan_opts {
   size_t max_queued;  /* most bytes queued for sending before
                          herd_chan_send returns -ENOBUFS; 0 = 2 x
                          max_message + 1 MiB */
+  unsigned flags;     /* HERD_CHAN_PLAIN */
 } herd_chan_opts_t;
+
+/* Plain JSON lines, not Node's channel: every line is a message (a "cmd"
+ * starting with NODE_ too), no handle protocol is spoken (no ACK/NACK),
+ * descriptors that arrive are closed at once, and herd_chan_send with an
+ * fd returns -EINVAL. For protocols of your own over a socket. */
+#define HERD_CHAN_PLAIN 1u
 
 /* A received message. A received fd shares its file with the sender,
  * which may still hold its own copy for a moment: take it out of any

@@ -903,6 +903,57 @@ TEST(chan_handle_line_without_fd_nacked_not_delivered) {
   herd_chan_close(ch);
 }
 
+/* HERD_CHAN_PLAIN: JSON lines of one's own protocol. NODE_ cmds are
+ * messages like any other, no ACK/NACK goes out, an fd that comes is
+ * closed, and sending one is refused. */
+TEST(chan_plain_has_no_node_internals) {
+  int before = test_count_fds();
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  herd_chan_opts_t o = {.flags = HERD_CHAN_PLAIN};
+  CHECK_OK(herd_chan_open(&ch, sv[0], &o));
+  static const char in[] = "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\"}\n"
+                           "{\"cmd\":\"NODE_HANDLE_ACK\"}\n"
+                           "{\"cmd\":\"NODE_CLUSTER\"}\n";
+  int pass = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CHECK(pass >= 0);
+  struct iovec iov = {.iov_base = (void *)in, .iov_len = sizeof in - 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &pass, sizeof pass);
+  CHECK(sendmsg(sv[1], &mh, 0) == (ssize_t)(sizeof in - 1));
+  close(pass);
+  /* flush_wait reads the input too: it must not answer the handle line */
+  CHECK_EQ(herd_chan_flush_wait(ch, 1000), 0);
+  expect_msg(ch, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\"}");
+  expect_msg(ch, "{\"cmd\":\"NODE_HANDLE_ACK\"}");
+  expect_msg(ch, "{\"cmd\":\"NODE_CLUSTER\"}");
+  char b[64];
+  CHECK_MSG(recv(sv[1], b, sizeof b, MSG_DONTWAIT) < 0 && errno == EAGAIN,
+            "the plain channel wrote something of its own");
+  /* the fd that came is already closed: the pair's two ends are left */
+  CHECK_EQ(test_count_fds(), before + 2);
+  CHECK_EQ(herd_chan_send(ch, "{}", 2, 0), -EINVAL);
+  send_str(ch, "{\"cmd\":\"NODE_X\"}", -1);
+  CHECK(herd_chan_flush(ch) == 0);
+  ssize_t n = recv(sv[1], b, sizeof b, MSG_DONTWAIT);
+  static const char want[] = "{\"cmd\":\"NODE_X\"}\n";
+  CHECK(n == (ssize_t)(sizeof want - 1) && memcmp(b, want, sizeof want - 1) == 0);
+  herd_chan_close(ch);
+  close(sv[1]);
+  CHECK_EQ(test_count_fds(), before);
+}
+
 static const char first_msg[] =
     "{\"first\":\"the message the caller still holds, which must stay "
     "intact until the next recv\"}";

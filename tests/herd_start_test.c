@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -973,6 +974,38 @@ TEST_T(herd_start_bad_control_requests_get_errors, 60) {
   send_all(fd, "{\"cmd\":\"frobnicate\"}\n", 21);
   CHECK(read_line(fd, line, sizeof line) > 0);
   check_refusal(line, "unknown command");
+  /* cmds Node's channel keeps for itself are requests like any other
+   * here: each gets its reply (they once got none) */
+  static const char node_cmds[] = "{\"cmd\":\"NODE_HANDLE\"}\n{\"cmd\":\"NODE_CLUSTER\"}\n";
+  send_all(fd, node_cmds, sizeof node_cmds - 1);
+  for (int i = 0; i < 2; i++) {
+    CHECK_MSG(read_line(fd, line, sizeof line) > 0, "no reply to a NODE_ cmd");
+    check_refusal(line, "unknown command");
+  }
+  /* a descriptor sent along with a request is closed, not kept (the fd
+   * count below) */
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CHECK(devnull >= 0);
+  {
+    static const char ping[] = "{\"cmd\":\"ping\"}\n";
+    struct iovec iov = {.iov_base = (void *)ping, .iov_len = sizeof ping - 1};
+    union {
+      char buf[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &devnull, sizeof devnull);
+    CHECK(sendmsg(fd, &mh, 0) == (ssize_t)(sizeof ping - 1));
+  }
+  close(devnull);
+  CHECK(read_line(fd, line, sizeof line) > 0);
+  CHECK_MSG(strstr(line, "\"ok\":true"), "ping with an fd: %s", line);
   close(fd);
   /* an oversized line (valid JSON, 70 KB): refused, then closed */
   fd = ctl_open("bad");

@@ -641,7 +641,7 @@ static void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
       continue;
     }
     struct conn *cn = calloc(1, sizeof *cn);
-    herd_chan_opts_t co = {.max_message = CTL_MAX_REQUEST};
+    herd_chan_opts_t co = {.max_message = CTL_MAX_REQUEST, .flags = HERD_CHAN_PLAIN};
     if (!cn || herd_chan_open(&cn->ch, cfd, &co) < 0) {
       free(cn); /* herd_chan_open closed cfd */
       if (!cn)

@@ -71,6 +71,7 @@ struct herd_chan {
                       acknowledged by scan_control (recv must not again) */
   char ctl[256];   /* ACK/NACK replies waiting to go out first */
   size_t ctl_len;
+  int plain;       /* HERD_CHAN_PLAIN: no Node internals, no fds */
 };
 
 /* ---- opening ---------------------------------------------------- */
@@ -107,6 +108,7 @@ static int chan_new(herd_chan_t **out, int fd, const herd_chan_opts_t *opts) {
   ch->max_queued = opts && opts->max_queued
                        ? opts->max_queued
                        : 2 * ch->max_message + (1u << 20);
+  ch->plain = opts && (opts->flags & HERD_CHAN_PLAIN);
   *out = ch;
   return 0;
 }
@@ -266,7 +268,7 @@ int herd_chan_send(herd_chan_t *ch, const char *json, size_t len, int fd) {
     return -EINVAL;
   if (ch->gone)
     return -EPIPE;
-  if (herd__json_validate(json, len) < 0)
+  if (herd__json_validate(json, len) < 0 || (ch->plain && fd != -1))
     return -EINVAL;
   int dupfd = -1;
   const char *type = NULL, *extra = "";
@@ -435,7 +437,7 @@ static void queue_reply(herd_chan_t *ch, const char *line, size_t n) {
 /* ---- input ------------------------------------------------------- */
 
 static void push_fd(herd_chan_t *ch, int fd) {
-  if (ch->fdq_n == MAX_PENDING_FDS) {
+  if (ch->plain || ch->fdq_n == MAX_PENDING_FDS) {
     herd__close(fd); /* a peer flooding fds cannot exhaust ours */
     return;
   }
@@ -525,7 +527,7 @@ static ssize_t fill_flags(herd_chan_t *ch, int dontwait) {
 static int internal(herd_chan_t *ch, const char *line, size_t len,
                     const char *v, size_t vlen, herd_chan_msg_t *msg) {
   /* v: the top-level "cmd" value, found while validating (or NULL) */
-  if (!v)
+  if (!v || ch->plain)
     return 0;
   /* Node: a string cmd longer than 5 that starts with NODE_ */
   if (vlen < 2 + 6 || v[0] != '"' || memcmp(v + 1, "NODE_", 5) != 0)
@@ -702,7 +704,7 @@ static int scan_control(herd_chan_t *ch) {
     char *line = ch->rbuf + pos;
     size_t len = (size_t)(nl - line);
     pos = (size_t)(nl - ch->rbuf) + 1;
-    if (len < sizeof done || !memmem(line, len, "NODE_HANDLE", 11))
+    if (ch->plain || len < sizeof done || !memmem(line, len, "NODE_HANDLE", 11))
       continue;
     int noop = 0;
     if (ch->awaiting_ack && (is_cmd(line, len, "\"NODE_HANDLE_ACK\"") ||
