@@ -799,24 +799,6 @@ TEST_T(chan_fd_passing_at_once_flush_wait_no_deadlock, 30) { at_once(1); }
 /* Raw peer: fds that came with plain lines wait for a NODE_HANDLE line
  * (Node's rule); those never claimed, and our own handles still queued
  * behind an ACK that never comes, are closed by herd_chan_close. */
-static void send_with_fd(int sock, const char *line, int fd) {
-  struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov,
-                      .msg_iovlen = 1,
-                      .msg_control = u.buf,
-                      .msg_controllen = sizeof u.buf};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-  CHECK_EQ(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)strlen(line));
-}
 
 static int unclaimed_child(herd_chan_t *ch, void *arg) {
   (void)arg;
@@ -824,8 +806,8 @@ static int unclaimed_child(herd_chan_t *ch, void *arg) {
   int a[2], b[2];
   CHECK(pipe2(a, O_CLOEXEC) == 0);
   CHECK(pipe2(b, O_CLOEXEC) == 0);
-  send_with_fd(s, "{\"plain\":1}\n", a[1]);
-  send_with_fd(s, "{\"plain\":2}\n", b[1]);
+  test_send_with_fd(s, "{\"plain\":1}\n", a[1]);
+  test_send_with_fd(s, "{\"plain\":2}\n", b[1]);
   close(a[1]);
   close(b[1]);
   const char *h =
@@ -918,20 +900,7 @@ TEST(chan_plain_has_no_node_internals) {
                            "{\"cmd\":\"NODE_CLUSTER\"}\n";
   int pass = open("/dev/null", O_RDONLY | O_CLOEXEC);
   CHECK(pass >= 0);
-  struct iovec iov = {.iov_base = (void *)in, .iov_len = sizeof in - 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                      .msg_controllen = sizeof u.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &pass, sizeof pass);
-  CHECK(sendmsg(sv[1], &mh, 0) == (ssize_t)(sizeof in - 1));
+  test_send_with_fd(sv[1], in, pass);
   close(pass);
   /* flush_wait reads the input too: it must not answer the handle line */
   CHECK_EQ(herd_chan_flush_wait(ch, 1000), 0);
@@ -1030,7 +999,7 @@ static int answers_child(herd_chan_t *ch, void *arg) {
             "got %s, %s", got[0], got[1]);
   int p[2];
   CHECK(pipe2(p, O_CLOEXEC) == 0);
-  send_with_fd(s,
+  test_send_with_fd(s,
                "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"h\":"
                "\"c\"}}\n",
                p[1]);

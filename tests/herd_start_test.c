@@ -986,23 +986,7 @@ TEST_T(herd_start_bad_control_requests_get_errors, 60) {
    * count below) */
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   CHECK(devnull >= 0);
-  {
-    static const char ping[] = "{\"cmd\":\"ping\"}\n";
-    struct iovec iov = {.iov_base = (void *)ping, .iov_len = sizeof ping - 1};
-    union {
-      char buf[CMSG_SPACE(sizeof(int))];
-      struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof u.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &devnull, sizeof devnull);
-    CHECK(sendmsg(fd, &mh, 0) == (ssize_t)(sizeof ping - 1));
-  }
+  test_send_with_fd(fd, "{\"cmd\":\"ping\"}\n", devnull);
   close(devnull);
   CHECK(read_line(fd, line, sizeof line) > 0);
   CHECK_MSG(strstr(line, "\"ok\":true"), "ping with an fd: %s", line);

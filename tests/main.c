@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +107,25 @@ int test_count_fds(void) {
       n++;
   closedir(d);
   return n - 1; /* the DIR's own fd */
+}
+
+void test_send_with_fd(int sock, const char *line, int fd) {
+  struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh = {.msg_iov = &iov,
+                      .msg_iovlen = 1,
+                      .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  CHECK_EQ(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)strlen(line));
 }
 
 char *test_read_all(int fd, size_t *lenp) {

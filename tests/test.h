@@ -82,6 +82,9 @@ const char *test_self(void);
 /* Number of open fds of this process. */
 int test_count_fds(void);
 
+/* Send the line on a unix socket with fd attached (SCM_RIGHTS). */
+void test_send_with_fd(int sock, const char *line, int fd);
+
 /* Read fd to EOF into a malloc'd NUL-terminated string (fails the test on
  * error). *len may be NULL. */
 char *test_read_all(int fd, size_t *len);
