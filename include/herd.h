@@ -541,8 +541,8 @@ void herd_loop_stop(herd_loop_t *loop);
 
 /* The listening sockets passed by socket activation (LISTEN_FDS /
  * LISTEN_PID, as sd_listen_fds): they are fds 3 .. 3+n-1. Returns n (0
- * when none are for this process), or -EINVAL for malformed variables.
- * The fds are made CLOEXEC. With unset_env, LISTEN_FDS, LISTEN_PID and
+ * when none are for this process), -EINVAL for malformed variables, or
+ * -EBADF when a promised fd is not open. The fds are made CLOEXEC. With unset_env, LISTEN_FDS, LISTEN_PID and
  * LISTEN_FDNAMES are removed (not thread-safe). */
 int herd_listen_fds(int unset_env);
 
@@ -745,11 +745,12 @@ int herd_cluster_restart(herd_cluster_t *c);
  * successor starts now, and the old one is stopped once it is ready
  * (why: the reason in the HERD_EV_STOPPING event). Returns 0, -ENOENT if
  * the slot has no running worker, -EBUSY if it is already being
- * replaced, -ECANCELED if stopping. */
+ * replaced, -ECANCELED if stopping, or the error of starting the
+ * successor (the old worker then stays). */
 int herd_cluster_replace(herd_cluster_t *c, int slot, const char *why);
 
 /* Run workers workers (1..4096): new slots start, the highest slots
- * stop. Returns 0, -EINVAL, -ECANCELED if stopping. */
+ * stop. Returns 0, -EINVAL, -ECANCELED if stopping, -ENOMEM. */
 int herd_cluster_scale(herd_cluster_t *c, int workers);
 
 /* Stop, as SIGTERM (graceful = 0) or SIGQUIT (graceful = 1): a second

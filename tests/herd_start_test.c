@@ -1018,6 +1018,45 @@ TEST_T(herd_start_bad_control_requests_get_errors, 60) {
   stop_app("bad");
 }
 
+TEST_T(herd_control_refusals_come_at_once_in_one_line, 60) {
+  /* a request the app's state refuses gets its error as the first and
+   * only line, not after an "ok" pending line a client could take for
+   * success */
+  HERD_OK("start", "-n", "busy", "-w", "1", "-l", "127.0.0.1:0", "--ready", "1s",
+          "--stop-signal", "CONT", "--kill-timeout", "3s", "--", hello_http());
+  pid_t mp = master_pid("busy");
+  char line[4096];
+  int a = ctl_open("busy"), b = ctl_open("busy");
+  send_all(a, "{\"cmd\":\"reload\"}\n", 17);
+  CHECK(read_line(a, line, sizeof line) > 0);
+  CHECK_MSG(strstr(line, "\"pending\":\"reload\""), "%s", line);
+  /* the successor needs 1 s to be ready: the reload runs */
+  send_all(b, "{\"cmd\":\"restart\"}\n", 18);
+  CHECK(read_line(b, line, sizeof line) > 0);
+  check_refusal(line, "cannot restart: a reload is running");
+  CHECK(read_line(a, line, sizeof line) > 0);
+  CHECK_MSG(strstr(line, "{\"ok\":true,\"workers\":1}"), "reload: %s", line);
+  /* SIGCONT does not end hello-http: the stop lasts the kill timeout */
+  send_all(a, "{\"cmd\":\"stop\"}\n", 15);
+  CHECK(read_line(a, line, sizeof line) > 0);
+  CHECK_MSG(strstr(line, "\"pending\":\"stop\""), "%s", line);
+  static const char *const reqs[] = {"{\"cmd\":\"reload\"}\n", "{\"cmd\":\"restart\"}\n",
+                                     "{\"cmd\":\"scale\",\"workers\":3}\n"};
+  static const char *const errs[] = {"cannot reload: stopping", "cannot restart: stopping",
+                                     "cannot scale: stopping"};
+  for (int i = 0; i < 3; i++) {
+    send_all(b, reqs[i], strlen(reqs[i]));
+    CHECK(read_line(b, line, sizeof line) > 0);
+    check_refusal(line, errs[i]);
+  }
+  close(b);
+  CHECK(read_line(a, line, sizeof line) > 0);
+  CHECK_MSG(strstr(line, "\"stopped\":true") && strstr(line, "\"killed\":true"), "%s", line);
+  close(a);
+  CHECK(pid_gone(mp, 5000));
+  home_has_no_app();
+}
+
 /* ---- 6. rotation under a writing worker ---------------------------- */
 
 #define ROT_LINES 100000

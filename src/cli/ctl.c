@@ -37,8 +37,8 @@ static const char *const usage_status =
 static const char *const usage_list =
     "Usage: herd list [--json]\n"
     "\n"
-    "Every app of this user on this machine (found by its socket in\n"
-    "HERD_HOME), one line each: online; stale (its master is gone);\n"
+    "Every app of this user on this machine (found by its socket or pid\n"
+    "file in HERD_HOME), one line each: online; stale (its master is gone);\n"
     "denied (another user's); not-herd (a socket that is not herd's).\n"
     "\n"
     "      --json     one JSON array\n";

@@ -475,6 +475,21 @@ static void conn_free(struct master *m, struct conn *cn) {
   free(cn);
 }
 
+/* Why the app's state refuses a steering request now (answered at once,
+ * in one line, before any pending reply), or NULL. */
+static const char *refusal(struct master *m, const char *cmd) {
+  int steer = !strcmp(cmd, "reload") || !strcmp(cmd, "restart") || !strcmp(cmd, "scale");
+  if (!steer)
+    return NULL;
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  if (st.stopping)
+    return "stopping";
+  if (!strcmp(cmd, "restart") && st.reloading)
+    return "a reload is running";
+  return NULL;
+}
+
 static void do_request(struct master *m, struct conn *cn, const char *json,
                        size_t len) {
   jv *req = jv_parse(json, len);
@@ -488,6 +503,8 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
     reply_error(cn, "malformed request: no \"cmd\" string");
   } else if (cn->wait != WAIT_NONE) {
     reply_error(cn, "one request at a time: the last one is still running");
+  } else if (refusal(m, cmd)) {
+    reply_error(cn, "cannot %s: %s", cmd, refusal(m, cmd));
   } else if (!strcmp(cmd, "ping")) {
     char extra[128];
     snprintf(extra, sizeof extra, "\"pid\":%d,\"version\":\"%s\"", (int)getpid(),
