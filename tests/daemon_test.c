@@ -863,6 +863,49 @@ TEST(pidfile_lock_survives_daemonize) {
   rm_tmpdir(dir);
 }
 
+TEST(pidfile_opened_with_stdio_closed_survives_daemonize) {
+  /* A caller with 0-2 closed: the pid file must not land there, where
+   * herd_daemonize's /dev/null would replace it and drop the lock (two
+   * daemons of one name then ran) */
+  char dir[PATH_MAX], path[PATH_MAX], line[32];
+  make_tmpdir(dir, sizeof dir);
+  join(path, sizeof path, dir, "x.pid");
+  int saved[3];
+  for (int i = 0; i < 3; i++) {
+    saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 10);
+    CHECK(saved[i] >= 0);
+    CHECK_EQ(close(i), 0);
+  }
+  struct pf_arg a = {NULL};
+  int r = herd_pidfile_open(&a.pf, path, NULL);
+  pid_t pid = -1;
+  int sfd = -1;
+  if (r == 0) {
+    herd_daemon_opts_t o = {0};
+    o.flags = HERD_DAEMON_STATUS_PIPE;
+    pid = start_daemon(&o, &sfd, take_pidfile, &a);
+  }
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ(dup2(saved[i], i), i);
+    close(saved[i]);
+  }
+  CHECK_OK(r);
+  CHECK_OK(pid);
+  herd_pidfile_close(a.pf, 0);
+  read_line_fd(sfd, line, sizeof line, 10000);
+  CHECK_STR(line, "0\n");
+  close(sfd);
+  check_file_is_pid(path, pid);
+  CHECK_EQ(herd_pidfile_check(path), pid);
+  herd_pidfile_t *pf = NULL;
+  pid_t holder = 0;
+  CHECK_EQ(herd_pidfile_open(&pf, path, &holder), -EBUSY);
+  CHECK_EQ(holder, pid);
+  daemon_stop(pid);
+  CHECK_EQ(herd_pidfile_check(path), 0);
+  rm_tmpdir(dir);
+}
+
 TEST(pidfile_check_absent_stale_held) {
   char dir[PATH_MAX], path[PATH_MAX];
   make_tmpdir(dir, sizeof dir);

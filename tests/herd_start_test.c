@@ -1057,6 +1057,68 @@ TEST_T(herd_control_refusals_come_at_once_in_one_line, 60) {
   home_has_no_app();
 }
 
+/* herd ARGS... run by /bin/sh -c SCRIPT, where "$0" is herd, "$1" hello-http,
+ * "$2" the parent of HERD_HOME and "$3" its last component */
+static int herd_sh(const char *script) {
+  static char parent[PATH_MAX], base[256];
+  snprintf(parent, sizeof parent, "%s", home());
+  char *slash = strrchr(parent, '/');
+  CHECK(slash && slash[1]);
+  snprintf(base, sizeof base, "%s", slash + 1);
+  *slash = '\0';
+  char *argv[] = {"/bin/sh", "-c", (char *)script, (char *)herd_bin(),
+                  (char *)hello_http(), parent, base, NULL};
+  return run_argv(argv, NULL, 0, cmd_timeout_ms);
+}
+
+TEST_T(herd_start_with_stdio_closed_keeps_its_lock, 60) {
+  /* started with 0, 1 and 2 closed: the pid file once landed on one of
+   * them and lost its lock to the daemon's redirections (a second start
+   * of the name then succeeded) */
+  CHECK_MSG(herd_sh("exec \"$0\" start -n cl -w 1 -l 127.0.0.1:0 -- \"$1\" <&- >&- 2>&-") == 0,
+            "exit %d", R.status);
+  pid_t mp = master_pid("cl");
+  HERD_EXPECT(1, "start", "-n", "cl", "-w", "1", "-l", "127.0.0.1:0", "--", hello_http());
+  CHECK_MSG(strstr(R.err, "already running"), "%s", R.err);
+  CHECK_EQ(master_pid("cl"), mp);
+  stop_app("cl");
+}
+
+TEST_T(herd_start_relative_home_and_unix_path, 60) {
+  /* HERD_HOME and a unix: listen path given relative: the daemon, in
+   * "/", once put its socket and logs under "/", its pid file here */
+  CHECK_MSG(herd_sh("cd \"$2\" && HERD_HOME=\"$3\" exec \"$0\" start -n rel -w 1 "
+                    "-l \"unix:$3/app.sock\" -- \"$1\"") == 0,
+            "exit %d: %s", R.status, R.err);
+  /* found with the absolute HERD_HOME: socket, pid file, logs all here */
+  HERD_OK("status", "rel");
+  char path[PATH_MAX];
+  struct stat st;
+  CHECK_MSG(stat(home_file(path, sizeof path, "app.sock"), &st) == 0 && S_ISSOCK(st.st_mode),
+            "%s: not a socket", path);
+  CHECK_MSG(access(home_file(path, sizeof path, "logs/rel-out.log"), F_OK) == 0, "%s", path);
+  const char *l = jv_str(jv_at(jv_get(status_of("rel"), "listen"), 0), NULL);
+  char want[PATH_MAX + 8];
+  snprintf(want, sizeof want, "unix:%s", home_file(path, sizeof path, "app.sock"));
+  CHECK_MSG(l && !strcmp(l, want), "listen %s, expected %s", l ? l : "(none)", want);
+  stop_app("rel");
+}
+
+TEST_T(herd_start_config_names_an_app_twice, 30) {
+  /* once a heap overflow, or an app started that nobody named */
+  const char *conf = write_file("three.conf", "[a]\ncommand = \"sleep 100\"\n"
+                                              "[b]\ncommand = \"sleep 100\"\n"
+                                              "[c]\ncommand = \"sleep 100\"\n");
+  char c[PATH_MAX];
+  snprintf(c, sizeof c, "%s", conf);
+  HERD_EXPECT(2, "start", "-c", c, "a", "a");
+  CHECK_MSG(strstr(R.err, "the app 'a' is named twice"), "%s", R.err);
+  HERD_EXPECT(2, "start", "-c", c, "b", "a", "b");
+  HERD_EXPECT(2, "run", "-c", c, "a", "b");
+  CHECK_MSG(strstr(R.err, "name one app to run, not 2"), "%s", R.err);
+  home_has_no_app();
+}
+
 /* ---- 6. rotation under a writing worker ---------------------------- */
 
 #define ROT_LINES 100000

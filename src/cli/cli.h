@@ -34,6 +34,7 @@ struct app {
   char **cmd_owned;      /* the argv made for it (owned) */
   char *env_alloc[MAX_ENV]; /* a config's env entries made "K=V" (owned) */
   int nenv_alloc;
+  char *listen_alloc[MAX_LISTEN]; /* relative unix: paths made absolute */
   int quiet;
   uint64_t max_memory;   /* bytes; 0 = no limit */
   uint64_t log_max_size; /* bytes; 0 = never rotate */

@@ -153,6 +153,7 @@ struct parsed {
   int napps;
   void *conf;
   const char *config;
+  int named; /* NAMEs given after -c FILE */
 };
 
 static void parsed_free(struct parsed *p) {
@@ -252,7 +253,8 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     p->napps = n;
     /* NAME...: only those */
     if (optind < argc) {
-      int k = 0;
+      int k = 0; /* as[0..k) are the ones named so far */
+      p->named = argc - optind;
       for (int i = optind; i < argc; i++) {
         int found = -1;
         for (int j = 0; j < n; j++)
@@ -261,6 +263,10 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
         if (found < 0) {
           fprintf(stderr, "%s: %s has no app named '%s'\n", prog_name,
                   p->config, argv[i]);
+          return 2;
+        }
+        if (found < k) {
+          fprintf(stderr, "%s: the app '%s' is named twice\n", prog_name, argv[i]);
           return 2;
         }
         if (found != k) {
@@ -300,8 +306,11 @@ static int cmd_run(int argc, char **argv) {
     return r;
   }
   if (p.config && p.napps != 1) {
-    fprintf(stderr, "%s: -c: name the one app to run (%s has %d)\n", prog_name,
-            p.config, p.napps);
+    if (p.named)
+      fprintf(stderr, "%s: -c: name one app to run, not %d\n", prog_name, p.named);
+    else
+      fprintf(stderr, "%s: -c: name the one app to run (%s has %d)\n", prog_name,
+              p.config, p.napps);
     parsed_free(&p);
     return 2;
   }
@@ -405,6 +414,12 @@ static int cmd_start(int argc, char **argv) {
   if ((r = home_dir(home, sizeof home)) < 0 || (r = home_ensure(home)) < 0) {
     fprintf(stderr, "%s: HERD_HOME %s: %s\n", prog_name, r == -ENOENT && !home[0]
             ? "(no HOME)" : home, herd_strerror(r));
+    parsed_free(&p);
+    return 1;
+  }
+  /* The masters run in "/": they must find the same (absolute) home */
+  if (setenv("HERD_HOME", home, 1) < 0) {
+    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(errno));
     parsed_free(&p);
     return 1;
   }
@@ -524,6 +539,13 @@ static int cmd_startup(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* Started with stdin, stdout or stderr closed: /dev/null there, so no
+   * file or socket of ours lands on 0..2 (to get our printf, or be
+   * replaced by the daemon's redirections). Not CLOEXEC: they are stdio. */
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+        open("/dev/null", O_RDWR) != fd)
+      return 1; /* nowhere to say it */
   if (argc < 2) {
     fputs(usage_main, stderr);
     return 2;

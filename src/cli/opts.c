@@ -36,6 +36,10 @@ void app_free(struct app *a) {
   for (int i = 0; i < a->nenv_alloc; i++)
     free(a->env_alloc[i]);
   a->nenv_alloc = 0;
+  for (int i = 0; i < MAX_LISTEN; i++) {
+    free(a->listen_alloc[i]);
+    a->listen_alloc[i] = NULL;
+  }
   a->cmd_store = NULL;
   a->cmd_owned = NULL;
 }
@@ -344,6 +348,23 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     snprintf(here, sizeof here, "%s", a->base_dir);
   else if (!getcwd(here, sizeof here))
     return fail(err, errlen, "getcwd: %s", strerror(errno));
+  /* A relative unix: socket path is from the same place (a daemon
+   * binds it in "/" otherwise). */
+  for (int i = 0; i < a->nlisten; i++) {
+    const char *l = a->listen[i];
+    if (strncmp(l, "unix:", 5) || l[5] == '/')
+      continue;
+    free(a->listen_alloc[i]);
+    if (asprintf(&a->listen_alloc[i], "unix:%s/%s", here, l + 5) < 0) {
+      a->listen_alloc[i] = NULL;
+      return fail(err, errlen, "out of memory");
+    }
+    herd_addr_t ad;
+    if (herd_addr_parse(a->listen_alloc[i], &ad) < 0)
+      return fail(err, errlen, "listen: '%s' is too long a path once made "
+                  "absolute (%s)", l, a->listen_alloc[i] + 5);
+    a->listen[i] = a->listen_alloc[i];
+  }
   const char *d = a->o.spawn.cwd;
   int n;
   if (!d)

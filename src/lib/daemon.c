@@ -469,6 +469,16 @@ int herd_pidfile_open(herd_pidfile_t **out, const char *path, pid_t *holder) {
       err = -errno;
       goto fail;
     }
+    if (fd < 3) {
+      /* 0..2 were closed: herd_daemonize would put /dev/null or a log
+       * there, closing the file and its lock. Above them it is safe. */
+      int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+      err = hi < 0 ? -errno : 0;
+      herd__closep(&fd);
+      if (err < 0)
+        goto fail;
+      fd = hi;
+    }
     err = lock_flock(fd);
     if (err == -EBUSY && holder) {
       pid_t p = read_pid(fd);
