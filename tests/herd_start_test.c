@@ -1119,6 +1119,35 @@ TEST_T(herd_start_config_names_an_app_twice, 30) {
   home_has_no_app();
 }
 
+TEST_T(herd_restart_of_a_program_gone_fails_and_the_slot_parks, 60) {
+  /* the program removed after the start: a restart once waited for ever
+   * (spawn failures backed off outside the restart window, never parked) */
+  char prog[PATH_MAX], text[PATH_MAX + 64];
+  home_file(prog, sizeof prog, "prog.sh");
+  snprintf(text, sizeof text, "#!/bin/sh\nexec %s \"$@\"\n", hello_http());
+  write_file_at(prog, text);
+  CHECK(chmod(prog, 0755) == 0);
+  HERD_OK("start", "-n", "gone", "-w", "1", "-l", "127.0.0.1:0", "--max-restarts", "2",
+          "--restart-window", "10s", "--", prog);
+  CHECK(unlink(prog) == 0);
+  HERD_EXPECT(1, "restart", "gone");
+  CHECK_MSG(strstr(R.err, "could not start a worker") && strstr(R.err, "No such file"),
+            "%s", R.err);
+  /* two early deaths in the window, the third parks it (backoff 100 ms,
+   * then 200 ms) */
+  const char *state = "?";
+  uint64_t deadline = test_now_ms() + 10000;
+  while (test_now_ms() < deadline) {
+    state = jv_str(jv_get(jv_at(jv_get(status_of("gone"), "workers"), 0), "state"), "?");
+    if (!strcmp(state, "parked"))
+      break;
+    usleep(50000);
+  }
+  CHECK_MSG(!strcmp(state, "parked"), "slot 0 is %s, not parked", state);
+  HERD_EXPECT(1, "scale", "gone", "2");
+  stop_app("gone");
+}
+
 /* ---- 6. rotation under a writing worker ---------------------------- */
 
 #define ROT_LINES 100000

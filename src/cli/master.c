@@ -1039,6 +1039,10 @@ static void on_event(const herd_event_t *ev, void *data) {
       say(sn->error, sizeof sn->error, "%s", ev->text);
     if (!m->errors++)
       say(m->first_error, sizeof m->first_error, "%s", what);
+    /* as a worker that dies: a restart or scale-up waiting for all
+     * ready hears it now (the slot backs off, and is parked in the end) */
+    if (ev->slot >= 0 && ev->text && !strcmp(ev->text, "could not start a worker"))
+      answer_waiters(m, WAIT_READY, what);
     return;
   }
   case HERD_EV_ALL_READY:

@@ -131,6 +131,7 @@ static void emit(herd_cluster_t *c, int type, int slot, pid_t pid, int code,
 }
 
 static int start_worker(herd_cluster_t *c, int slot, int successor);
+static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime);
 static void reload_next(herd_cluster_t *c);
 static void check_done(herd_cluster_t *c);
 static void rr_resume(herd_cluster_t *c);
@@ -671,15 +672,10 @@ fail:
   emit(c, HERD_EV_ERROR, slot, 0, r, 0, 0, 0, "could not start a worker");
   if (!c->started)
     return r; /* at start-up: the caller gives up */
-  /* Count it as an early death: back off rather than spin. */
+  /* An early death (uptime 0): the same backoff, counted in the restart
+   * window, so a slot whose program is gone is parked in the end */
   if (!successor && !c->shutting_down) {
-    s->fails++;
-    uint64_t delay = (uint64_t)BACKOFF_BASE_MS << (s->fails > 9 ? 9 : s->fails - 1);
-    if (delay > BACKOFF_CAP_MS)
-      delay = BACKOFF_CAP_MS;
-    s->retry_at_ms = herd__now_ms() + delay;
-    emit(c, HERD_EV_RESTART, slot, 0, 0, 0, delay, 0, NULL);
-    (void)herd_loop_timer_start(c->loop, &s->restart_timer, delay, restart_cb, s);
+    schedule_restart(c, s, 0);
   } else if (successor && c->reloading) {
     c->st.reloads_failed++;
     emit(c, HERD_EV_RELOAD, -1, 0, r, 0, 0, 0, "failed: keeping the old workers");
