@@ -1708,6 +1708,41 @@ TEST_T(herd_startup_systemd_prints_a_unit, 30) {
   home_has_no_app();
 }
 
+TEST_T(herd_startup_systemd_quotes_odd_paths, 30) {
+  /* a config path with a blank, % and $: once written bare, so systemd
+   * split it, or refused the unit over the specifier */
+  char dir[PATH_MAX], conf[PATH_MAX + 32], text[PATH_MAX + 64];
+  home_file(dir, sizeof dir, "my apps 100%$x");
+  CHECK(mkdir(dir, 0700) == 0);
+  snprintf(conf, sizeof conf, "%s/a b.conf", dir);
+  snprintf(text, sizeof text, "[web]\ncommand = \"%s\"\n", hello_http());
+  write_file_at(conf, text);
+  HERD_OK("startup", "systemd", "-c", conf);
+  char want[3 * PATH_MAX];
+  snprintf(want, sizeof want, "\nExecStart=%s run -c \"%s/my apps 100%%%%$$x/a b.conf\" %%i\n",
+           herd_bin(), home());
+  CHECK_MSG(strstr(R.out, want), "no '%s' in:\n%s", want + 1, R.out);
+  snprintf(want, sizeof want, "\nDescription=herd app %%i (%s/my apps 100%%%%$x/a b.conf)\n",
+           home());
+  CHECK_MSG(strstr(R.out, want), "no '%s' in:\n%s", want + 1, R.out);
+  snprintf(want, sizeof want, "herd startup systemd -c '%s/my apps 100%%$x/a b.conf' > ",
+           home());
+  CHECK_MSG(strstr(R.out, want), "no '%s' in:\n%s", want, R.out);
+  /* systemd's own check, where it is installed */
+  if (access("/usr/bin/systemd-analyze", X_OK) == 0) {
+    char udir[PATH_MAX], unit[PATH_MAX + 32];
+    home_file(udir, sizeof udir, "units");
+    CHECK(mkdir(udir, 0700) == 0);
+    snprintf(unit, sizeof unit, "%s/herd@.service", udir);
+    write_file_at(unit, R.out);
+    snprintf(unit, sizeof unit, "%s/herd@web.service", udir);
+    char *argv[] = {"/usr/bin/systemd-analyze", "verify", "--man=no", unit, NULL};
+    int st = run_argv(argv, NULL, 0, 20000);
+    CHECK_MSG(st == 0 && !strstr(R.err, "rror"), "systemd-analyze verify: exit %d\n%s%s",
+              st, R.out, R.err);
+  }
+}
+
 /* ---- 11. bad input -------------------------------------------------- */
 
 /* A child that listens at HERD_HOME/NAME.sock and answers each of the

@@ -440,6 +440,62 @@ static int cmd_start(int argc, char **argv) {
 
 /* ---- startup systemd ---------------------------------------------- */
 
+/* s as one word of a unit's command line (systemd.service(5)): quoted
+ * when it has to be, with % and $ doubled (specifiers, variables). */
+static const char *unit_word(const char *s, char *buf, size_t n) {
+  if (!s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789/._-+:@,=")] && *s) {
+    snprintf(buf, n, "%s", s);
+    return buf;
+  }
+  size_t k = 0;
+  buf[k++] = '"';
+  for (; *s && k + 4 < n; s++) {
+    if (*s == '"' || *s == '\\')
+      buf[k++] = '\\';
+    else if (*s == '%' || *s == '$')
+      buf[k++] = *s;
+    buf[k++] = *s;
+  }
+  buf[k++] = '"';
+  buf[k] = '\0';
+  return buf;
+}
+
+/* s with % doubled (a unit's Description=) */
+static const char *unit_text(const char *s, char *buf, size_t n) {
+  size_t k = 0;
+  for (; *s && k + 3 < n; s++) {
+    if (*s == '%')
+      buf[k++] = '%';
+    buf[k++] = *s;
+  }
+  buf[k] = '\0';
+  return buf;
+}
+
+/* s as one shell word (for the comments' commands) */
+static const char *shell_word(const char *s, char *buf, size_t n) {
+  if (!s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789/._-+:@,=")] && *s) {
+    snprintf(buf, n, "%s", s);
+    return buf;
+  }
+  size_t k = 0;
+  buf[k++] = '\'';
+  for (; *s && k + 6 < n; s++) {
+    if (*s == '\'') {
+      memcpy(buf + k, "'\\''", 4);
+      k += 4;
+    } else {
+      buf[k++] = *s;
+    }
+  }
+  buf[k++] = '\'';
+  buf[k] = '\0';
+  return buf;
+}
+
 static int cmd_startup(int argc, char **argv) {
   const char *config = NULL;
   int user = 0;
@@ -479,6 +535,18 @@ static int cmd_startup(int argc, char **argv) {
     return 1;
   }
   self[n] = '\0';
+  if (strpbrk(abs_conf, "\n\r") || strpbrk(self, "\n\r")) {
+    fprintf(stderr, "%s: %s: a path with a line break cannot go in a unit file\n",
+            prog_name, strpbrk(self, "\n\r") ? self : abs_conf);
+    return 2;
+  }
+  /* the paths as the unit and the comments' shell commands need them */
+  char conf_u[2 * PATH_MAX + 3], self_u[2 * PATH_MAX + 3], conf_t[2 * PATH_MAX + 1],
+      conf_sh[4 * PATH_MAX + 3];
+  unit_word(abs_conf, conf_u, sizeof conf_u);
+  unit_word(self, self_u, sizeof self_u);
+  unit_text(abs_conf, conf_t, sizeof conf_t);
+  shell_word(abs_conf, conf_sh, sizeof conf_sh);
   struct app *apps;
   void *conf;
   int napps = app_load_config(abs_conf, &apps, &conf, err, sizeof err);
@@ -494,15 +562,15 @@ static int cmd_startup(int argc, char **argv) {
   }
   printf("# herd@.service: each app of %s as a systemd service.\n", abs_conf);
   printf("# Made by `herd startup systemd -c %s%s`. Install and enable:\n",
-         abs_conf, user ? " --user" : "");
+         conf_sh, user ? " --user" : "");
   if (user) {
     printf("#   mkdir -p ~/.config/systemd/user\n");
     printf("#   herd startup systemd -c %s --user > ~/.config/systemd/user/herd@.service\n",
-           abs_conf);
+           conf_sh);
     printf("#   systemctl --user daemon-reload\n#   systemctl --user enable --now");
   } else {
     printf("#   herd startup systemd -c %s > /etc/systemd/system/herd@.service\n",
-           abs_conf);
+           conf_sh);
     printf("#   systemctl daemon-reload\n#   systemctl enable --now");
   }
   for (int i = 0; i < napps; i++)
@@ -514,7 +582,7 @@ static int cmd_startup(int argc, char **argv) {
   else
     printf("   then: HERD_HOME=/run/herd herd status NAME (the units' HERD_HOME),\n"
            "#         journalctl -u herd@NAME\n");
-  printf("\n[Unit]\nDescription=herd app %%i (%s)\n", abs_conf);
+  printf("\n[Unit]\nDescription=herd app %%i (%s)\n", conf_t);
   if (!user)
     printf("After=network-online.target\nWants=network-online.target\n");
   printf("\n[Service]\n");
@@ -522,9 +590,9 @@ static int cmd_startup(int argc, char **argv) {
          "# during a rolling reload and STOPPING=1 when it stops.\n");
   printf("Type=notify\nNotifyAccess=main\n");
   printf("Environment=HERD_HOME=%%t/herd\n");
-  printf("ExecStart=%s run -c %s %%i\n", self, abs_conf);
+  printf("ExecStart=%s run -c %s %%i\n", self_u, conf_u);
   printf("# a rolling reload that returns when it is done (or has failed)\n");
-  printf("ExecReload=%s reload %%i\n", self);
+  printf("ExecReload=%s reload %%i\n", self_u);
   printf("# SIGTERM to herd alone: it stops its workers gracefully; whatever\n"
          "# is left after TimeoutStopSec gets SIGKILL.\n");
   printf("KillMode=mixed\nKillSignal=SIGTERM\nTimeoutStopSec=%d\n",
