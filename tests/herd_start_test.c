@@ -82,6 +82,7 @@ static int sanitized(void) {
 static struct {
   int status;
   char *out, *err;
+  size_t out_len; /* out may hold NUL bytes */
 } R;
 
 static void append(char **buf, size_t *len, size_t *cap, const char *p, size_t n) {
@@ -187,6 +188,7 @@ static int run_argv(char *const argv[], const char *const *env, long fsize,
       exited = 1;
   }
   close(pfd);
+  R.out_len = olen;
   int st;
   CHECK_EQ(waitpid(pid, &st, 0), pid);
   R.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -1920,6 +1922,24 @@ static void follow_until(struct follow *f, long until, int timeout_ms) {
     follow_read(f, 100);
   CHECK_MSG(f->last >= until, "herd logs -f printed lines %ld..%ld, not up to %ld",
             f->first, f->last, until);
+}
+
+TEST_T(herd_logs_prints_a_line_with_a_nul_byte_whole, 30) {
+  /* once cut at the NUL, its newline lost: glued to the next line */
+  HERD_OK("start", "-n", "nul", "-w", "1", "--", "/bin/sh", "-c",
+          "printf 'before\\000after\\nnext line\\n'; exec sleep 100");
+  uint64_t deadline = test_now_ms() + 10000;
+  do {
+    HERD_OK("logs", "nul", "--out");
+    if (strstr(R.out, "next line"))
+      break;
+    usleep(20000);
+  } while (test_now_ms() < deadline);
+  static const char want[] = "before\0after\n";
+  CHECK_MSG(memmem(R.out, R.out_len, want, sizeof want - 1), "%s", R.out);
+  const char *p = memmem(R.out, R.out_len, want, sizeof want - 1);
+  CHECK(p && strstr(p + sizeof want - 1, "] next line\n"));
+  stop_app("nul");
 }
 
 TEST_T(herd_logs_follow_sees_new_lines_across_rotation, 60) {

@@ -45,8 +45,14 @@ struct src {
   size_t plen;
 };
 
-/* The last n lines of a file (each with its '\n'): malloc'd. */
-static char **tail_lines(const char *path, int n, int *count) {
+/* A line with its '\n' (malloc'd; a NUL byte in it is printed too). */
+struct tline {
+  char *s;
+  size_t len;
+};
+
+/* The last n lines of a file: malloc'd. */
+static struct tline *tail_lines(const char *path, int n, int *count) {
   *count = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -83,7 +89,7 @@ static char **tail_lines(const char *path, int n, int *count) {
   (void)close(fd);
   if (!buf)
     return NULL;
-  char **lines = calloc((size_t)n, sizeof *lines);
+  struct tline *lines = calloc((size_t)n, sizeof *lines);
   if (!lines) {
     free(buf);
     return NULL;
@@ -117,7 +123,7 @@ static char **tail_lines(const char *path, int n, int *count) {
     if (l[len - 1] != '\n')
       l[len++] = '\n';
     l[len] = '\0';
-    lines[k++] = l;
+    lines[k++] = (struct tline){l, len};
     ls = i + 1;
   }
   free(buf);
@@ -126,14 +132,14 @@ static char **tail_lines(const char *path, int n, int *count) {
 }
 
 struct shown {
-  const char *line;
+  const struct tline *line;
   int src;
 };
 
 /* Lines start with their ISO time: the string order is the time order. */
 static int cmp_shown(const void *a, const void *b) {
   const struct shown *x = a, *y = b;
-  int c = strncmp(x->line, y->line, 24);
+  int c = strncmp(x->line->s, y->line->s, 24);
   return c ? c : x->src - y->src;
 }
 
@@ -345,7 +351,7 @@ int cmd_logs(int argc, char **argv) {
   int tagged = nsrc > 1;
   /* the tail: the last nlines of every source, merged by time */
   {
-    char **ls[256];
+    struct tline *ls[256];
     int cnt[256];
     int total = 0, ns = nsrc < 256 ? nsrc : 256;
     for (int i = 0; i < ns; i++) {
@@ -356,16 +362,16 @@ int cmd_logs(int argc, char **argv) {
     int k = 0;
     for (int i = 0; sh && i < ns; i++)
       for (int j = 0; j < cnt[i]; j++)
-        sh[k++] = (struct shown){ls[i][j], i};
+        sh[k++] = (struct shown){&ls[i][j], i};
     if (sh) {
       qsort(sh, (size_t)k, sizeof *sh, cmp_shown);
       for (int j = k > nlines ? k - nlines : 0; j < k; j++)
-        emit_line(&src[sh[j].src], sh[j].line, strlen(sh[j].line), tagged);
+        emit_line(&src[sh[j].src], sh[j].line->s, sh[j].line->len, tagged);
     }
     free(sh);
     for (int i = 0; i < ns; i++) {
       for (int j = 0; j < cnt[i]; j++)
-        free(ls[i][j]);
+        free(ls[i][j].s);
       free(ls[i]);
     }
   }
