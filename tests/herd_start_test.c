@@ -1861,6 +1861,48 @@ TEST_T(herd_status_of_a_socket_that_is_not_herds_says_so, 30) {
             "bytes without a newline, then the end: %s", R.err);
 }
 
+TEST_T(herd_list_and_status_of_a_busy_master, 60) {
+  /* a master with its hands full is herd's all the same: once reported
+   * as "not a herd control socket", while it carried the request out */
+  HERD_OK("start", "-n", "full", "-w", "1", "-l", "127.0.0.1:0", "--", hello_http());
+  int fds[64], n = 0;
+  char line[4096];
+  for (; n < 64; n++) { /* MAX_CONNS: each one taken (its ping answered) */
+    fds[n] = ctl_open("full");
+    send_all(fds[n], "{\"cmd\":\"ping\"}\n", 15);
+    CHECK(read_line(fds[n], line, sizeof line) > 0);
+    CHECK_MSG(strstr(line, "\"ok\":true"), "connection %d: %s", n, line);
+  }
+  HERD_OK("list");
+  CHECK_MSG(line_with(R.out, "full ", line, sizeof line) && strstr(line, " busy ") &&
+                strstr(line, "too many control connections"), "%s", R.out);
+  HERD_EXPECT(1, "status", "full");
+  CHECK_MSG(strstr(R.err, "too many control connections"), "%s", R.err);
+  for (int i = 0; i < n; i++)
+    close(fds[i]);
+  /* a socket that takes the request and never answers (a master stuck
+   * in a long call, or not herd's): "no reply", and busy */
+  char path[PATH_MAX];
+  home_file(path, sizeof path, "mute.sock");
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(l >= 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  CHECK(bind(l, (struct sockaddr *)&sa, sizeof sa) == 0);
+  CHECK(listen(l, 8) == 0);
+  HERD_EXPECT(1, "status", "mute");
+  CHECK_MSG(strstr(R.err, "mute: no reply within 5 s (the master may be busy") &&
+                count_lines(R.err) == 1, "%s", R.err);
+  HERD_OK("list");
+  CHECK_MSG(line_with(R.out, "mute ", line, sizeof line) && strstr(line, " busy "), "%s",
+            R.out);
+  CHECK_MSG(line_with(R.out, "full ", line, sizeof line) && strstr(line, " online "), "%s",
+            R.out);
+  close(l);
+  unlink(path);
+  stop_app("full");
+}
+
 /* ---- 12. logs -f ---------------------------------------------------- */
 
 /* `herd logs NAME -f --out` of a "lines" worker, and what it printed. */

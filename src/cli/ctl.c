@@ -39,7 +39,9 @@ static const char *const usage_list =
     "\n"
     "Every app of this user on this machine (found by its socket or pid\n"
     "file in HERD_HOME), one line each: online; stale (its master is gone);\n"
-    "denied (another user's); not-herd (a socket that is not herd's).\n"
+    "denied (another user's); busy (it does not answer now: no reply within\n"
+    "5 s, or too many control connections); not-herd (a socket that is not\n"
+    "herd's).\n"
     "\n"
     "      --json     one JSON array\n";
 
@@ -116,12 +118,15 @@ static int ask(const char *home, const char *name, const char *req, jv **out,
   jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
   if (!v || jv_type(v) != JV_OBJ || !jv_get(v, "ok")) {
     if (!quiet) {
-      if (r == -ETIMEDOUT || r == 0 || r == -EPROTO)
+      if (r == -ETIMEDOUT)
+        fprintf(stderr, "%s: %s: no reply within %d s (the master may be busy, and "
+                "may still carry the request out; or %s/%s.sock is not herd's)\n",
+                prog_name, name, REPLY_TIMEOUT_MS / 1000, home, name);
+      else if (r == 0 || r == -EPROTO)
         fprintf(stderr, "%s: %s: %s/%s.sock is not a herd control socket (%s)\n",
                 prog_name, name, home, name,
-                r == -ETIMEDOUT ? "no reply" : r == -EPROTO
-                ? "it closed the connection in the middle of a line"
-                : "not a herd reply");
+                r == -EPROTO ? "it closed the connection in the middle of a line"
+                             : "not a herd reply");
       else if (r == -ECONNRESET)
         fprintf(stderr, "%s: %s: the master closed the connection without a "
                 "reply (it is stopping, or %s/%s.sock is not herd's)\n",
@@ -395,13 +400,24 @@ static int cmd_list(int argc, char **argv) {
     char err[PATH_MAX + 128];
     int fd = ctl_connect(home, names[i], err, sizeof err);
     jv *v = NULL;
-    const char *state = "stale";
+    const char *state = "stale", *why = NULL;
     char *line = NULL;
     if (fd >= 0) {
-      if (ctl_request(fd, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS) == 0)
+      int r = ctl_request(fd, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS);
+      if (r == 0)
         v = jv_parse(line, strlen(line));
       (void)close(fd);
-      state = v && jv_bool(jv_get(v, "ok"), 0) ? "online" : "not-herd";
+      if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
+        state = "online";
+      } else if (v && jv_type(v) == JV_OBJ && jv_get(v, "ok")) {
+        state = "busy"; /* herd's refusal: too many control connections */
+        why = jv_str(jv_get(v, "error"), NULL);
+      } else if (r == -ETIMEDOUT) {
+        state = "busy";
+        why = "no reply within 5 s";
+      } else {
+        state = "not-herd";
+      }
     } else if (fd == -EACCES || fd == -EPERM) {
       state = "denied";
     }
@@ -440,7 +456,8 @@ static int cmd_list(int argc, char **argv) {
              !strcmp(state, "stale") ? "(its master is gone; `herd start` "
                                        "takes the name over)"
              : !strcmp(state, "denied") ? "(permission denied)"
-                                        : "(not a herd control socket)");
+             : !strcmp(state, "busy") ? (why ? why : "(busy)")
+                                      : "(not a herd control socket)");
     }
     jv_free(v);
     free(line);
