@@ -1793,6 +1793,15 @@ TEST_T(herd_start_bad_input, 60) {
   HERD_EXPECT(2, "scale", "web");
   HERD_EXPECT(2, "stop");
   HERD_EXPECT(2, "logs", "-n", "x");
+  /* names are file names, log tags and systemd instances: a terminal
+   * escape, a blank or a non-ASCII letter is refused, as in config files */
+  static const char *const bad_names[] = {"a\x1b[31mb", "a b", "h\xc3\xa9llo", ".x", "-x"};
+  for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+    HERD_EXPECT(2, "start", "-n", bad_names[i], "--", hello_http());
+    CHECK_MSG(strstr(R.err, "must be 1-64 of A-Z a-z 0-9 . _ -"), "%s", R.err);
+  }
+  HERD_EXPECT(2, "status", "a\x1b[31mb");
+  home_has_no_app();
 
   /* an unusable HERD_HOME: one line, exit 1, nothing started */
   char hh[PATH_MAX + 16];

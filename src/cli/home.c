@@ -58,9 +58,12 @@ int cli_home(char *buf, size_t n) {
   return r;
 }
 
+/* The names of files, of log tags and of systemd instances: 1-64 of
+ * A-Z a-z 0-9 . _ -, not starting with . or - (as in config files). */
 int app_name_ok(const char *s) {
-  return *s && strlen(s) <= NAME_MAX_LEN && !strpbrk(s, "/ \t\n") && s[0] != '.' &&
-         s[0] != '-';
+  size_t n = strlen(s);
+  return n >= 1 && n <= NAME_MAX_LEN && s[0] != '.' && s[0] != '-' &&
+         strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
 int home_ensure(const char *home) {

@@ -189,8 +189,8 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
   } else if (!strcmp(k, "name")) {
     if (!app_name_ok(val))
       return fail(err, errlen,
-                  "name: '%s' must be 1-%d characters, no '/' or spaces, not "
-                  "starting with '.' or '-'", val, NAME_MAX_LEN);
+                  "name: '%s' must be 1-%d of A-Z a-z 0-9 . _ -, not starting "
+                  "with '.' or '-'", val, NAME_MAX_LEN);
     if (!strcmp(val, "all"))
       return fail(err, errlen, "name: 'all' is reserved (herd stop all, ...)");
     a->name = val;
