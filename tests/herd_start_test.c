@@ -1801,6 +1801,8 @@ TEST_T(herd_start_bad_input, 60) {
     CHECK_MSG(strstr(R.err, "must be 1-64 of A-Z a-z 0-9 . _ -"), "%s", R.err);
   }
   HERD_EXPECT(2, "status", "a\x1b[31mb");
+  HERD_OK("status", "all"); /* every app, as without NAME: none here */
+  CHECK_MSG(strstr(R.out, "no apps in"), "%s", R.out);
   home_has_no_app();
 
   /* an unusable HERD_HOME: one line, exit 1, nothing started */

@@ -22,9 +22,9 @@
 #define REPLY_TIMEOUT_MS 5000
 
 static const char *const usage_status =
-    "Usage: herd status [NAME] [--json]\n"
+    "Usage: herd status [NAME|all] [--json]\n"
     "\n"
-    "Show an app's workers (every app's, without NAME): slot, pid, state\n"
+    "Show an app's workers (every app's, without NAME or with all): slot, pid, state\n"
     "(starting, ready, stopping; +starting for a successor; backoff or\n"
     "parked with the time to the next try; waiting for an old worker to\n"
     "exit), uptime, restarts (RST), CPU%, RSS and the last exit of the slot.\n"
@@ -306,6 +306,8 @@ static int cmd_status(int argc, char **argv) {
     fprintf(stderr, "%s: one NAME at most\n", prog_name);
     return 2;
   }
+  if (optind < argc && !strcmp(argv[optind], "all"))
+    optind++; /* as the other commands: all = every app */
   char home[PATH_MAX];
   if (cli_home(home, sizeof home) < 0)
     return 1;

@@ -39,7 +39,7 @@ static const char usage_main[] =
     "  start [OPTIONS] -- CMD [ARGS...]   the same as a daemon; returns once\n"
     "                                     the workers are ready\n"
     "  start -c FILE [NAME...]            every app of a config file\n"
-    "  status [NAME] [--json]             workers: pid, state, uptime, CPU, RSS\n"
+    "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
     "  list [--json]                      every app of this user\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "                                     print or follow the logs\n"
@@ -504,7 +504,7 @@ static int cmd_startup(int argc, char **argv) {
       fputs(usage_startup, stdout);
       return 0;
     }
-    usage_error("startup", "startup: only 'systemd' is known");
+    usage_error("startup", "only 'systemd' is known");
     return 2;
   }
   for (int i = 2; i < argc; i++) {
@@ -516,12 +516,12 @@ static int cmd_startup(int argc, char **argv) {
       fputs(usage_startup, stdout);
       return 0;
     } else {
-      usage_error("startup", "startup: unexpected '%s'", argv[i]);
+      usage_error("startup", "unexpected '%s'", argv[i]);
       return 2;
     }
   }
   if (!config) {
-    usage_error("startup", "startup systemd: give the config file (-c FILE)");
+    usage_error("startup", "systemd: give the config file (-c FILE)");
     return 2;
   }
   char abs_conf[PATH_MAX], self[PATH_MAX], err[600];

@@ -1295,7 +1295,7 @@ int master_main(struct app *a, int daemon, int status_fd,
   m->ctl_fd = -1;
   m->metrics_fd = -1;
   int code = 1;
-  int r;
+  int r, logged = 0;
   char err[600] = "";
 
   /* Control: HERD_HOME. In the foreground a missing or unwritable home
@@ -1413,10 +1413,12 @@ int master_main(struct app *a, int daemon, int status_fd,
   m->c = NULL;
   if (r < 0) {
     /* The engine said what failed in an error line. */
-    if (!m->errors)
+    if (!m->errors) {
       say(err, sizeof err, "%s", herd_strerror(r));
-    else
+    } else {
       say(err, sizeof err, "%s", m->first_error);
+      logged = 1; /* in the log already, as the event it was */
+    }
     goto fail;
   }
   if (m->start_fail[0]) {
@@ -1445,7 +1447,7 @@ fail:
   if (err[0]) {
     if (!daemon || status_fd < 0)
       fprintf(stderr, "%s: %s\n", prog_name, err);
-    else {
+    else if (!logged) {
       char ts[40];
       iso_stamp(ts, sizeof ts);
       fprintf(stderr, "%s herd[%s]: %s\n", ts, a->name, err);
