@@ -976,6 +976,13 @@ TEST_T(herd_start_bad_control_requests_get_errors, 60) {
   send_all(fd, "{\"cmd\":\"frobnicate\"}\n", 21);
   CHECK(read_line(fd, line, sizeof line) > 0);
   check_refusal(line, "unknown command");
+  /* JSON the reader refuses, and a cmd with a NUL in it */
+  static const char odd[] = "{\"cmd\":\"scale\",\"workers\":1e400}\n{\"cmd\":\"p\\u0000ing\"}\n";
+  send_all(fd, odd, sizeof odd - 1);
+  CHECK(read_line(fd, line, sizeof line) > 0);
+  check_refusal(line, "a number out of range");
+  CHECK(read_line(fd, line, sizeof line) > 0);
+  check_refusal(line, "it holds a NUL character");
   /* cmds Node's channel keeps for itself are requests like any other
    * here: each gets its reply (they once got none) */
   static const char node_cmds[] = "{\"cmd\":\"NODE_HANDLE\"}\n{\"cmd\":\"NODE_CLUSTER\"}\n";
@@ -1801,6 +1808,18 @@ TEST_T(herd_start_bad_input, 60) {
     CHECK_MSG(strstr(R.err, "must be 1-64 of A-Z a-z 0-9 . _ -"), "%s", R.err);
   }
   HERD_EXPECT(2, "status", "a\x1b[31mb");
+  /* numbers as people write them, not as strtod takes them */
+  static const char *const bad_durations[] = {"0x10", "1e3", "inf", "nan", "-1s", ".5s", "1.2.3s"};
+  for (size_t i = 0; i < sizeof bad_durations / sizeof bad_durations[0]; i++) {
+    HERD_EXPECT(2, "start", "-n", "d", "--kill-timeout", bad_durations[i], "--", hello_http());
+    CHECK_MSG(strstr(R.err, "is not a duration"), "%s: %s", bad_durations[i], R.err);
+  }
+  HERD_EXPECT(2, "start", "-n", "d", "--max-memory", "1e3M", "--", hello_http());
+  HERD_EXPECT(2, "start", "-n", "d", "--max-memory", "0x100", "--", hello_http());
+  /* a missing working directory is named as such */
+  HERD_EXPECT(2, "start", "-n", "d", "--cwd", "/herd-no-such-dir", "--", hello_http());
+  CHECK_MSG(strstr(R.err, "cwd: /herd-no-such-dir: No such file or directory") &&
+                count_lines(R.err) <= 2, "%s", R.err);
   HERD_OK("status", "all"); /* every app, as without NAME: none here */
   CHECK_MSG(strstr(R.out, "no apps in"), "%s", R.out);
   home_has_no_app();

@@ -494,13 +494,19 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
                        size_t len) {
   jv *req = jv_parse(json, len);
   if (!req || jv_type(req) != JV_OBJ) {
-    reply_error(cn, "malformed request: expected a JSON object with \"cmd\"");
+    /* the channel took it for JSON: what the reader refuses beyond that
+     * is a number out of range or deep nesting */
+    reply_error(cn, req ? "malformed request: expected a JSON object with \"cmd\""
+                        : "malformed request: a number out of range, or nesting "
+                          "deeper than 64");
     jv_free(req);
     return;
   }
-  const char *cmd = jv_str(jv_get(req, "cmd"), NULL);
-  if (!cmd) {
-    reply_error(cn, "malformed request: no \"cmd\" string");
+  const jv *cv = jv_get(req, "cmd");
+  const char *cmd = jv_str(cv, NULL);
+  if (!cmd || strlen(cmd) != jv_strlen(cv)) {
+    reply_error(cn, "malformed request: no \"cmd\" string%s",
+                cmd ? " (it holds a NUL character)" : "");
   } else if (cn->wait != WAIT_NONE) {
     reply_error(cn, "one request at a time: the last one is still running");
   } else if (refusal(m, cmd)) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -54,11 +55,18 @@ static int fail(char *err, size_t n, const char *fmt, ...) {
   return -1;
 }
 
+/* A plain decimal number leads s (no sign, hex, exponent, inf or nan,
+ * which strtod would take): its length, or 0. */
+static size_t decimal_len(const char *s) {
+  size_t n = strspn(s, "0123456789.");
+  return n && s[0] != '.' && memchr(s, '.', n) == memrchr(s, '.', n) ? n : 0;
+}
+
 static int duration(const char *s, long *ms_out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || end == s || !(v >= 0)) /* !(>= 0) also refuses NaN */
+  if (errno || end == s || !(v >= 0) || (size_t)(end - s) != decimal_len(s))
     return -1;
   double ms;
   if (!*end || !strcmp(end, "ms"))
@@ -94,7 +102,7 @@ static int size(const char *s, uint64_t *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || end == s || !(v >= 0))
+  if (errno || end == s || !(v >= 0) || (size_t)(end - s) != decimal_len(s))
     return -1;
   double mul = 1;
   if (*end == 'k' || *end == 'K')
@@ -375,6 +383,13 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     n = snprintf(a->cwd, sizeof a->cwd, "%s/%s", here, d);
   if (n < 0 || (size_t)n >= sizeof a->cwd)
     return fail(err, errlen, "cwd: path too long");
+  /* said now, not as "could not start a worker: No such file..." (herd
+   * enters it before a --user change, so its own access is what counts) */
+  struct stat cst;
+  if (stat(a->cwd, &cst) < 0)
+    return fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(errno));
+  if (!S_ISDIR(cst.st_mode))
+    return fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(ENOTDIR));
   a->o.spawn.cwd = a->cwd;
   a->o.file = a->cmd[0];
   a->o.argv = a->cmd;
