@@ -344,7 +344,8 @@ int cmd_logs(int argc, char **argv) {
       goto out;
     }
     if (!follow) {
-      printf("no logs in %s/logs\n", home);
+      printf("no app running in %s has logs (a stopped app's: herd logs NAME)\n",
+             home);
       goto out;
     }
   }
