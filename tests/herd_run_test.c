@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -601,6 +602,52 @@ TEST_T(herd_run_privileged_port_as_non_root, 60) {
   CHECK_EQ(hp_stop(&h, 0), 1);
   CHECK_MSG(strstr(h.log, "127.0.0.1:80") && strstr(h.log, "Permission denied"), "%s",
             h.log);
+}
+
+TEST_T(herd_run_with_output_nobody_reads_keeps_its_loop, 60) {
+  /* herd run's stdout and stderr to a pipe nobody drains (a paused
+   * terminal, | less, a stuck log driver): the master once blocked in
+   * write(2) inside its loop - no control replies, no restarts, deaf to
+   * SIGTERM. Now a thread of its own waits; the loop goes on. */
+  int p[2];
+  CHECK(pipe2(p, O_CLOEXEC) == 0);
+  static char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  char *argv[] = {herd, "run", "-n", "stall", "-w", "2", "--kill-timeout", "1s", "--",
+                  (char *)test_self(), "--helper", "lines", "200000", "100", "1", "200", NULL};
+  herd_spawn_opts_t o = {0};
+  o.stdio[0].kind = HERD_STDIO_IGNORE;
+  o.stdio[1].kind = HERD_STDIO_FD;
+  o.stdio[1].fd = p[1];
+  o.stdio[2].kind = HERD_STDIO_FD;
+  o.stdio[2].fd = p[1];
+  herd_child_t c;
+  CHECK_OK(herd_spawn(&c, herd, argv, &o));
+  close(p[1]);
+  /* the pipe full: whoever writes to it is stuck */
+  int queued = 0;
+  uint64_t deadline = test_now_ms() + 15000;
+  while (test_now_ms() < deadline && (ioctl(p[0], FIONREAD, &queued) < 0 || queued < 49152))
+    usleep(20000);
+  CHECK_MSG(queued >= 49152, "only %d bytes in herd's output pipe", queued);
+  /* the control socket answers, also after the 1 s output pause */
+  char *st[] = {herd, "status", "stall", "--json", NULL};
+  for (int i = 0; i < 3; i++) {
+    herd_exec_result_t r;
+    herd_exec_opts_t eo = HERD_EXEC_OPTS_INIT;
+    eo.timeout_ms = 15000;
+    CHECK_OK(herd_exec_file(herd, st, &eo, &r));
+    CHECK_MSG(r.reason == HERD_EXEC_EXITED && r.exit_code == 0 && strstr(r.out, "\"ok\":true"),
+              "status %d: exit %d: %s%s", i, r.exit_code, r.out, r.err);
+    herd_exec_result_free(&r);
+    usleep(600000);
+  }
+  /* and SIGTERM ends it: the kill timeout, then a second at most for the
+   * output it could not write */
+  CHECK_OK(herd_child_kill(&c, SIGTERM, 0));
+  CHECK_MSG(herd_child_wait(&c, 10000) == 0, "herd run did not exit after SIGTERM");
+  herd_child_close(&c);
+  close(p[0]);
 }
 
 TEST_T(herd_run_idle_master_makes_no_syscalls, 60) {

@@ -114,6 +114,16 @@ struct logw_stats {
 };
 void logw_stats(struct logw *lw, struct logw_stats *st);
 void logw_close(struct logw *lw); /* writes what is queued, then stops */
+/* The same for herd run's terminal: stdout and stderr (borrowed), lines
+ * "[tag:slot] text", no rotation; a stalled reader (a paused terminal, a
+ * pipe nobody drains) blocks this thread, never the loop. */
+int logw_open_term(struct logw **lw, const char *tag, size_t queue_bytes);
+/* Stage len bytes as they are (the master's own lines, '\n' included). */
+void logw_raw(struct logw *lw, int stream, const char *text, size_t len);
+/* logw_close waiting at most timeout_ms (-1: for ever) for the queue to
+ * be written: -ETIMEDOUT leaves the thread blocked, to end with the
+ * process. */
+int logw_close_within(struct logw *lw, int timeout_ms);
 /* PATH -> PATH.1 -> ... -> PATH.KEEP, the oldest deleted (KEEP 0: PATH
  * deleted); 0 or -errno. The rotation of every log file herd writes. */
 int log_shift(const char *path, int keep);

@@ -31,7 +31,7 @@
 #define STAGE_MAX (256u << 10)
 
 struct lfile {
-  const char *path;
+  const char *path; /* NULL: fd is borrowed (herd run's stdout, stderr) */
   int fd;
   uint64_t size;
   int broken_line; /* a write stopped inside a line: start with '\n' */
@@ -63,6 +63,8 @@ struct logw {
   /* the stamp of the current second, made once per second */
   time_t stamp_sec;
   char stamp_prefix[24];
+  const char *tag; /* terminal mode: lines "[tag:slot] text", no time */
+  int done;        /* the thread has ended (under mu; cv broadcast) */
   char *batch;
 };
 
@@ -77,6 +79,8 @@ size_t iso_stamp(char *buf, size_t n) {
 }
 
 static int open_log(struct lfile *f) {
+  if (!f->path)
+    return 0; /* borrowed: nothing to open again */
   int fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0)
     return -errno;
@@ -251,19 +255,34 @@ static void *writer(void *arg) {
     if (quit)
       break;
   }
+  lw->done = 1;
+  pthread_cond_broadcast(&lw->cv);
   pthread_mutex_unlock(&lw->mu);
   return NULL;
 }
 
+static int logw_start(struct logw **out, const char *out_path, const char *err_path,
+                      const char *tag, uint64_t max_size, int keep, size_t queue_bytes);
+
 int logw_open(struct logw **out, const char *out_path, const char *err_path,
               uint64_t max_size, int keep, size_t queue_bytes) {
+  return logw_start(out, out_path, err_path, NULL, max_size, keep, queue_bytes);
+}
+
+int logw_open_term(struct logw **out, const char *tag, size_t queue_bytes) {
+  return logw_start(out, NULL, NULL, tag, 0, 0, queue_bytes);
+}
+
+static int logw_start(struct logw **out, const char *out_path, const char *err_path,
+                      const char *tag, uint64_t max_size, int keep, size_t queue_bytes) {
   struct logw *lw = calloc(1, sizeof *lw);
   if (!lw)
     return -ENOMEM;
+  lw->tag = tag;
   lw->cap = queue_bytes < BATCH + 64 ? BATCH + 64 : queue_bytes;
   lw->ring = malloc(lw->cap);
-  lw->f[0] = (struct lfile){.path = out_path, .fd = -1};
-  lw->f[1] = (struct lfile){.path = err_path, .fd = -1};
+  lw->f[0] = (struct lfile){.path = out_path, .fd = out_path ? -1 : 1};
+  lw->f[1] = (struct lfile){.path = err_path, .fd = err_path ? -1 : 2};
   lw->efd = -1;
   lw->stage = malloc(STAGE_MAX + 64);
   lw->f[0].buf = malloc(BATCH + 16384);
@@ -305,7 +324,7 @@ int logw_open(struct logw **out, const char *out_path, const char *err_path,
   return 0;
 fail:
   for (int i = 0; i < 2; i++) {
-    if (lw->f[i].fd >= 0)
+    if (lw->f[i].fd >= 0 && lw->f[i].path)
       (void)close(lw->f[i].fd);
     free(lw->f[i].buf);
   }
@@ -348,9 +367,45 @@ int logw_commit(struct logw *lw) {
   return fill;
 }
 
+/* Stage one record of n bytes (the caller fills it): a pointer to its
+ * text, or NULL when it cannot be taken (dropped and counted). */
+static char *stage_record(struct logw *lw, int i, size_t rec) {
+  if (rec > BATCH) {
+    /* longer than a batch (the engine cuts lines at 16 KiB: never) */
+    pthread_mutex_lock(&lw->mu);
+    lw->st.dropped[i]++;
+    pthread_mutex_unlock(&lw->mu);
+    return NULL;
+  }
+  if (lw->slen + 5 + rec > STAGE_MAX)
+    (void)logw_commit(lw);
+  char *p = lw->stage + lw->slen;
+  p[0] = (char)(i + 1);
+  uint32_t l32 = (uint32_t)rec;
+  memcpy(p + 1, &l32, 4);
+  lw->slen += 5 + rec;
+  return p + 5;
+}
+
+void logw_raw(struct logw *lw, int stream, const char *text, size_t len) {
+  char *p = stage_record(lw, stream == 2, len);
+  if (p)
+    memcpy(p, text, len);
+}
+
 void logw_line(struct logw *lw, int stream, int slot, const char *line,
                size_t len) {
-  char pre[64];
+  char pre[NAME_MAX_LEN + 64];
+  if (lw->tag) {
+    int pn = snprintf(pre, sizeof pre, "[%s:%d] ", lw->tag, slot);
+    char *p = stage_record(lw, stream == 2, (size_t)pn + len + 1);
+    if (p) {
+      memcpy(p, pre, (size_t)pn);
+      memcpy(p + pn, line, len);
+      p[pn + len] = '\n';
+    }
+    return;
+  }
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   if (ts.tv_sec != lw->stamp_sec) {
@@ -382,24 +437,12 @@ void logw_line(struct logw *lw, int stream, int slot, const char *line,
   pre[pn++] = ']';
   pre[pn++] = ' ';
   size_t rec = (size_t)pn + len + 1;
-  int i = stream == 2;
-  if (rec > BATCH) {
-    /* longer than a batch (the engine cuts lines at 16 KiB: never) */
-    pthread_mutex_lock(&lw->mu);
-    lw->st.dropped[i]++;
-    pthread_mutex_unlock(&lw->mu);
+  char *p = stage_record(lw, stream == 2, rec);
+  if (!p)
     return;
-  }
-  if (lw->slen + 5 + rec > STAGE_MAX)
-    (void)logw_commit(lw);
-  char *p = lw->stage + lw->slen;
-  p[0] = (char)(i + 1);
-  uint32_t l32 = (uint32_t)rec;
-  memcpy(p + 1, &l32, 4);
-  memcpy(p + 5, pre, (size_t)pn);
-  memcpy(p + 5 + pn, line, len);
-  p[5 + rec - 1] = '\n';
-  lw->slen += 5 + rec;
+  memcpy(p, pre, (size_t)pn);
+  memcpy(p + pn, line, len);
+  p[rec - 1] = '\n';
 }
 
 int logw_event_fd(struct logw *lw) { return lw->efd; }
@@ -428,19 +471,41 @@ void logw_stats(struct logw *lw, struct logw_stats *st) {
   pthread_mutex_unlock(&lw->mu);
 }
 
-void logw_close(struct logw *lw) {
+/* Kept reachable: a writer still blocked in write(2) when its close gave
+ * up (the process is about to exit, which ends the thread). */
+static struct logw *abandoned;
+
+int logw_close_within(struct logw *lw, int timeout_ms) {
   if (!lw)
-    return;
+    return 0;
   (void)logw_commit(lw);
   pthread_mutex_lock(&lw->mu);
   lw->quit = 1;
   pthread_cond_signal(&lw->cv);
+  if (timeout_ms >= 0) {
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+      dl.tv_sec++;
+      dl.tv_nsec -= 1000000000L;
+    }
+    while (!lw->done)
+      if (pthread_cond_timedwait(&lw->cv, &lw->mu, &dl) == ETIMEDOUT)
+        break;
+    if (!lw->done) {
+      pthread_mutex_unlock(&lw->mu);
+      abandoned = lw;
+      return -ETIMEDOUT;
+    }
+  }
   pthread_mutex_unlock(&lw->mu);
   pthread_join(lw->thread, NULL);
   pthread_cond_destroy(&lw->cv);
   pthread_mutex_destroy(&lw->mu);
   for (int i = 0; i < 2; i++) {
-    if (lw->f[i].fd >= 0)
+    if (lw->f[i].fd >= 0 && lw->f[i].path)
       (void)close(lw->f[i].fd);
     free(lw->f[i].buf);
   }
@@ -448,4 +513,7 @@ void logw_close(struct logw *lw) {
   free(lw->stage);
   free(lw->ring);
   free(lw);
+  return 0;
 }
+
+void logw_close(struct logw *lw) { (void)logw_close_within(lw, -1); }

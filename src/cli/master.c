@@ -89,6 +89,7 @@ struct master {
   struct logw *lw;
   herd_timer_t commit_timer, stall_timer;
   int commit_armed, out_paused, dropping;
+  struct logw *tw; /* herd run: its stdout and stderr, through a thread */
   int metrics_fd;
   struct mconn *mconns;
   herd_timer_t mem_timer;
@@ -126,6 +127,7 @@ static uint64_t now_ms(void) {
 }
 
 static void reopen_own_log(struct master *m);
+static void arm_commit(struct master *m);
 
 /* One line of the master's own log, "TIME herd[NAME]: MSG", on stderr:
  * NAME-herd.log under herd start, which rotates like the workers' logs
@@ -140,12 +142,41 @@ static void own_line(struct master *m, const char *msg) {
     n = (int)sizeof line - 1;
     line[n - 1] = '\n';
   }
+  if (m->tw) { /* herd run: never wait for a stalled terminal */
+    logw_raw(m->tw, 2, line, (size_t)n);
+    arm_commit(m);
+    return;
+  }
   struct stat st;
   if (m->daemon && m->herd_path[0] && m->a->log_max_size && fstat(2, &st) == 0 && S_ISREG(st.st_mode) &&
       st.st_size > 0 && (uint64_t)st.st_size + (uint64_t)n > m->a->log_max_size &&
       log_shift(m->herd_path, m->a->log_keep) == 0)
     reopen_own_log(m); /* if the shift fails, the old file grows instead */
   (void)!write(2, line, (size_t)n);
+}
+
+/* A line of herd run's own on its stderr, as it is (through the writer
+ * thread once there is one). */
+static void plain_line(struct master *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void plain_line(struct master *m, const char *fmt, ...) {
+  char line[1280];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return;
+  if ((size_t)n > sizeof line - 2)
+    n = (int)sizeof line - 2;
+  line[n++] = '\n';
+  line[n] = '\0';
+  if (m->tw) {
+    logw_raw(m->tw, 2, line, (size_t)n);
+    arm_commit(m);
+  } else {
+    (void)!write(2, line, (size_t)n);
+  }
 }
 
 /* own_line, unless --quiet */
@@ -1218,21 +1249,48 @@ static void log_stall_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
     return;
   m->dropping = 1;
   log_resume(m);
-  logf_(m, "the log writer is more than %d ms behind (a slow or full disk?): "
-        "worker lines are dropped until it catches up", LOG_STALL_MS);
+  logf_(m, "the log writer is more than %d ms behind (a slow or full disk, or "
+        "output nobody reads?): worker lines are dropped until it catches up",
+        LOG_STALL_MS);
+}
+
+/* The writer of the workers' lines: the log files, else the terminal. */
+static struct logw *out_writer(struct master *m) {
+  return m->lw ? m->lw : m->tw;
 }
 
 static void log_commit_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   (void)t;
   struct master *m = data;
   m->commit_armed = 0;
-  int fill = logw_commit(m->lw);
+  struct logw *w = out_writer(m);
+  if (m->tw && m->tw != w)
+    (void)logw_commit(m->tw); /* herd run --log-files: its own lines */
+  if (!w)
+    return;
+  int fill = logw_commit(w);
   if (fill >= LOG_PAUSE_FILL && !m->out_paused && !m->dropping && m->c) {
     m->out_paused = 1;
     (void)herd_cluster_pause_output(m->c, 1);
     (void)herd_loop_timer_start(loop, &m->stall_timer, LOG_STALL_MS,
                                 log_stall_cb, m);
-    logw_want_low(m->lw);
+    logw_want_low(w);
+  }
+}
+
+/* Commit the staged lines at the end of this loop turn (at once when
+ * there is no loop yet, or any more). */
+static void arm_commit(struct master *m) {
+  if (m->loop) {
+    if (!m->commit_armed) {
+      m->commit_armed = 1;
+      (void)herd_loop_timer_start(m->loop, &m->commit_timer, 0, log_commit_cb, m);
+    }
+  } else {
+    if (m->tw)
+      (void)logw_commit(m->tw);
+    if (m->lw)
+      (void)logw_commit(m->lw);
   }
 }
 
@@ -1259,8 +1317,9 @@ static void on_output(int slot, pid_t pid, int stream, const char *line,
     memcpy(sn->last_err, line, k);
     sn->last_err[k] = '\0';
   }
-  if (m->lw) {
-    logw_line(m->lw, stream, slot, line, len);
+  struct logw *w = out_writer(m);
+  if (w) {
+    logw_line(w, stream, slot, line, len);
     if (!m->commit_armed && m->loop) {
       m->commit_armed = 1;
       (void)herd_loop_timer_start(m->loop, &m->commit_timer, 0, log_commit_cb, m);
@@ -1283,8 +1342,9 @@ static int on_init(herd_cluster_t *c, void *data) {
   if (m->metrics_fd >= 0 &&
       (r = herd_loop_add(m->loop, m->metrics_fd, EPOLLIN, metrics_accept, m)) < 0)
     return r;
-  if (m->lw &&
-      (r = herd_loop_add(m->loop, logw_event_fd(m->lw), EPOLLIN, log_low_cb, m)) < 0)
+  if (out_writer(m) &&
+      (r = herd_loop_add(m->loop, logw_event_fd(out_writer(m)), EPOLLIN, log_low_cb,
+                         m)) < 0)
     return r;
   if (m->a->max_memory)
     (void)herd_loop_timer_start(m->loop, &m->mem_timer, MEM_CHECK_MS, mem_check, m);
@@ -1303,6 +1363,11 @@ int master_main(struct app *a, int daemon, int status_fd,
   int code = 1;
   int r, logged = 0;
   char err[600] = "";
+  /* herd run: its output through a thread of its own, so that a reader
+   * that stalls (a paused terminal, a pipe nobody drains) never stops
+   * the loop (without one, the lines are written directly) */
+  if (!daemon)
+    (void)logw_open_term(&m->tw, a->name, 8u << 20);
 
   /* Control: HERD_HOME. In the foreground a missing or unwritable home
    * costs the control socket only; a daemon cannot do without it. */
@@ -1391,8 +1456,8 @@ int master_main(struct app *a, int daemon, int status_fd,
       goto fail;
     }
     if (a->nlisten)
-      fprintf(stderr, "herd[%s]: socket activation: using the %d inherited "
-              "sockets, not --listen\n", a->name, nact);
+      plain_line(m, "herd[%s]: socket activation: using the %d inherited "
+                 "sockets, not --listen", a->name, nact);
     for (int i = 0; i < nact; i++)
       act_fds[i] = 3 + i;
     a->o.listen_fds = act_fds;
@@ -1439,8 +1504,8 @@ int master_main(struct app *a, int daemon, int status_fd,
     tell_starter(m, "ERR %s", err);
     code = 1;
   } else if (r > 0) {
-    fprintf(stderr, "%s: stopped, but some workers had to be killed after "
-            "the kill timeout\n", prog_name);
+    plain_line(m, "%s: stopped, but some workers had to be killed after "
+               "the kill timeout", prog_name);
     code = 1;
   } else {
     logf_(m, "stopped");
@@ -1452,7 +1517,7 @@ int master_main(struct app *a, int daemon, int status_fd,
 fail:
   if (err[0]) {
     if (!daemon || status_fd < 0)
-      fprintf(stderr, "%s: %s\n", prog_name, err);
+      plain_line(m, "%s: %s", prog_name, err);
     else if (!logged) {
       char ts[40];
       iso_stamp(ts, sizeof ts);
@@ -1480,6 +1545,11 @@ out:
   if (m->metrics_fd >= 0)
     (void)close(m->metrics_fd);
   logw_close(m->lw);
+  /* what is left for the terminal, for a second at most: a reader that
+   * stalls must not keep a stopped master alive */
+  m->loop = NULL;
+  (void)logw_close_within(m->tw, 1000);
+  m->tw = NULL;
   free(m->cpu);
   free(m->notes);
   if (m->status_fd >= 0)
