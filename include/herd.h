@@ -693,7 +693,10 @@ typedef struct herd_cluster_opts {
   /* Called once the loop exists, before the first workers start: add
    * your own fds and timers to herd_cluster_loop(c) (a control socket,
    * a metrics endpoint) and keep c to steer the cluster from them. A
-   * negative return aborts the start with that error. */
+   * negative return aborts the start with that error. Steering from
+   * on_init itself: herd_cluster_scale sets how many start,
+   * herd_cluster_stop makes herd_cluster_run return 0 with none started,
+   * reload and restart do nothing (return 0), replace gives -ENOENT. */
   int (*on_init)(herd_cluster_t *c, void *data);
 } herd_cluster_opts_t;
 

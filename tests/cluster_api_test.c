@@ -3,8 +3,10 @@
  * on_init, herd_cluster_workers/stats/replace/scale/restart/reload/stop.
  * The workers are forked functions that wait for their stop signal.
  */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -202,4 +204,108 @@ TEST(cluster_api_on_init_error_aborts_the_start) {
   o.workers = 2;
   o.on_init = failing_init;
   CHECK_EQ(herd_cluster_run(&o, idle_worker, NULL), -EADDRINUSE);
+}
+
+/* ---- steering from on_init: on what is about to start ------------- */
+
+struct early {
+  herd_cluster_t *c;
+  int what; /* 0 scale to 3, 1 stop, 2 reload, 3 restart */
+  int started, all_ready, reload_events, events_before_start;
+  int reloads_asked, reload_dones;
+};
+
+static int early_init(herd_cluster_t *c, void *data) {
+  struct early *s = data;
+  s->c = c;
+  switch (s->what) {
+  case 0:
+    return herd_cluster_scale(c, 3);
+  case 1:
+    return herd_cluster_stop(c, 0);
+  case 2:
+    CHECK_EQ(herd_cluster_replace(c, 0, NULL), -ENOENT);
+    return herd_cluster_reload(c);
+  default:
+    return herd_cluster_restart(c);
+  }
+}
+
+static void early_event(const herd_event_t *ev, void *data) {
+  struct early *s = data;
+  if (ev->type == HERD_EV_STARTED)
+    s->started++;
+  else if (!s->started && ev->type != HERD_EV_LISTEN && ev->type != HERD_EV_SHUTDOWN)
+    s->events_before_start++;
+  if (ev->type == HERD_EV_RELOAD)
+    s->reload_events++;
+  if (ev->type == HERD_EV_RELOAD && ev->text && !strcmp(ev->text, "done"))
+    s->reload_dones++;
+  if (ev->type != HERD_EV_ALL_READY)
+    return;
+  s->all_ready++;
+  herd_cluster_stats_t st;
+  herd_cluster_stats(s->c, &st);
+  herd_worker_info_t rows[8];
+  if (s->what == 0) {
+    /* scaled in on_init: three start, once each */
+    CHECK_EQ(ev->code, 3);
+    CHECK_EQ(st.workers, 3);
+    CHECK_EQ(st.spawns, 3);
+    CHECK_EQ(herd_cluster_workers(s->c, rows, 8), 3);
+  }
+  if (s->what == 4 && s->all_ready == 1) {
+    /* two reloads asked at once: the second follows the first, and each
+     * ends with its own ALL_READY (systemd's READY=1 after RELOADING=1) */
+    CHECK_EQ(herd_cluster_reload(s->c), 0);
+    CHECK_EQ(herd_cluster_reload(s->c), 1);
+    return;
+  }
+  if (s->what == 4 && s->all_ready < 3)
+    return;
+  CHECK_OK(herd_cluster_stop(s->c, 0));
+}
+
+static void run_early(struct early *s, int what) {
+  memset(s, 0, sizeof *s);
+  s->what = what;
+  herd_cluster_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.workers = 1;
+  if (what == 4) {
+    o.ready = HERD_READY_DELAY; /* a reload that takes a while */
+    o.ready_delay_ms = 50;
+  }
+  o.on_event = early_event;
+  o.on_init = early_init;
+  o.data = s;
+  CHECK_EQ(herd_cluster_run(&o, idle_worker, NULL), 0);
+  /* every child reaped */
+  CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);
+}
+
+TEST_T(cluster_api_steering_from_on_init, 30) {
+  struct early s;
+  run_early(&s, 0); /* scale: once started 4 workers, two in slot 0 */
+  CHECK_EQ(s.started, 3);
+  CHECK_EQ(s.all_ready, 1);
+  run_early(&s, 1); /* stop: once left a worker running, unreaped */
+  CHECK_EQ(s.started, 0);
+  CHECK_EQ(s.all_ready, 0);
+  run_early(&s, 2); /* reload: once said ALL_READY before any start */
+  CHECK_EQ(s.started, 1);
+  CHECK_EQ(s.events_before_start, 0);
+  CHECK_EQ(s.reload_events, 0);
+  CHECK_EQ(s.all_ready, 1);
+  run_early(&s, 3); /* restart: nothing to do either */
+  CHECK_EQ(s.started, 1);
+  CHECK_EQ(s.events_before_start, 0);
+  CHECK_EQ(s.all_ready, 1);
+}
+
+TEST_T(cluster_api_queued_reload_ends_with_all_ready, 30) {
+  struct early s;
+  run_early(&s, 4);
+  CHECK_EQ(s.reload_dones, 2);
+  CHECK_EQ(s.all_ready, 3); /* the start, then each reload */
 }

@@ -932,6 +932,7 @@ static void reload_next(herd_cluster_t *c) {
     c->reload_again = 0;
     c->reloading = 1;
     c->reload_cursor = 0;
+    c->all_ready_sent = 0; /* this one ends with its own ALL_READY too */
     emit(c, HERD_EV_RELOAD, -1, 0, 0, 0, 0, 0, "begin");
     reload_next(c);
   }
@@ -1355,17 +1356,20 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
         goto out;
     }
   }
+  /* The count first: on_init may scale it (before anything starts, a
+   * steering call only changes what will start; see herd.h) */
+  c->want = opts->workers ? opts->workers : online_cpus();
   if (c->o.on_init && (r = c->o.on_init(c, c->o.data)) < 0)
     goto out;
-  c->want = opts->workers ? opts->workers : online_cpus();
   if ((r = grow_slots(c, c->want)) < 0)
     goto out;
   for (int i = 0; i < c->want; i++)
     c->slots[i]->active = 1;
 
   /* A program that cannot start at all is an error now, not a restart
-   * loop: start the first worker and look at what happened. */
-  for (int i = 0; i < c->want; i++)
+   * loop: start the first worker and look at what happened. Stopped
+   * from on_init: none starts. */
+  for (int i = 0; i < c->want && !c->shutting_down; i++)
     if ((r = start_worker(c, i, 0)) < 0)
       goto out;
   c->started = 1;
@@ -1427,6 +1431,8 @@ herd_loop_t *herd_cluster_loop(herd_cluster_t *c) { return c->loop; }
 int herd_cluster_reload(herd_cluster_t *c) {
   if (c->shutting_down)
     return -ECANCELED;
+  if (!c->started)
+    return 0; /* from on_init: the workers about to start are new anyway */
   int queued = c->reloading;
   reload(c);
   return queued ? 1 : 0;
@@ -1435,6 +1441,8 @@ int herd_cluster_reload(herd_cluster_t *c) {
 int herd_cluster_restart(herd_cluster_t *c) {
   if (c->shutting_down)
     return -ECANCELED;
+  if (!c->started)
+    return 0; /* from on_init: nothing runs yet */
   if (c->reloading)
     return -EBUSY;
   c->all_ready_sent = 0;
@@ -1483,6 +1491,10 @@ int herd_cluster_scale(herd_cluster_t *c, int workers) {
     return -EINVAL;
   if (c->shutting_down)
     return -ECANCELED;
+  if (!c->started) {
+    c->want = workers; /* from on_init: how many will start */
+    return 0;
+  }
   if (grow_slots(c, workers) < 0)
     return -ENOMEM;
   scale_to(c, workers);
