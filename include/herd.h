@@ -577,7 +577,8 @@ typedef struct herd_addr {
 } herd_addr_t;
 
 /* Parse "HOST:PORT" (numeric IPv4, "localhost" or "*"), ":PORT" and
- * "PORT" (every IPv4 address), "[IPV6]:PORT", or "unix:PATH[,mode=0660]".
+ * "PORT" (every IPv4 address), "[IPV6]:PORT", or "unix:PATH[,mode=0660]"
+ * (a file: no abstract namespace, "unix:@x" is a file named @x).
  * No DNS. Returns 0 or -EINVAL (-ENAMETOOLONG for a long path). */
 int herd_addr_parse(const char *spec, herd_addr_t *addr);
 

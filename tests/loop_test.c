@@ -134,6 +134,25 @@ TEST(loop_stopped_timer_never_fires) {
   herd_loop_free(l);
 }
 
+TEST(loop_huge_timeout_never_wraps) {
+  /* now + UINT64_MAX once wrapped around: due at once */
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct order o = {.t0 = test_now_ms()};
+  herd_timer_t a, b;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  struct tag ga = {&o, 1}, gb = {&o, 2};
+  CHECK_OK(herd_loop_timer_start(l, &a, UINT64_MAX, order_cb, &ga));
+  CHECK_OK(herd_loop_timer_start(l, &b, (uint64_t)-1000, order_cb, &gb));
+  for (int i = 0; i < 3; i++)
+    CHECK(herd_loop_run_once(l, 50) >= 0);
+  CHECK_EQ(o.n, 0);
+  herd_loop_timer_stop(l, &a);
+  herd_loop_timer_stop(l, &b);
+  herd_loop_free(l);
+}
+
 /* Two timers due in the same batch; whichever runs first stops the
  * other, which then must not run. */
 struct pair {

@@ -332,8 +332,31 @@ static void env_case(unsigned flags) {
   CHECK_STR(out, "HERD_T_INHERITED=(unset)\nHERD_T_NEW=only\n"
                  "HERD_T_REMOVED=(unset)\n");
   free(out);
+
+  /* replaced by nothing: an empty environment (the empty list once
+   * lived on a stack frame gone by the time it was used) */
+  memset(&o, 0, sizeof o);
+  o.env_mode = HERD_ENV_REPLACE;
+  out = run_helper(flags, &o, args, &st);
+  CHECK_STR(out, "HERD_T_INHERITED=(unset)\nHERD_T_NEW=(unset)\n"
+                 "HERD_T_REMOVED=(unset)\n");
+  free(out);
 }
 TEST(spawn_env_inherit_add_replace) { both_paths(env_case); }
+
+TEST(spawn_empty_env_still_finds_a_bare_name) {
+  /* PATH is looked up in the new environment: with none, the default
+   * path (the lookup once read a dead stack literal: ASan's report) */
+  herd_spawn_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.env_mode = HERD_ENV_REPLACE;
+  char *argv[] = {"true", NULL};
+  herd_child_t c;
+  CHECK_OK(herd_spawn(&c, "true", argv, &o));
+  CHECK_OK(herd_child_wait(&c, 10000));
+  CHECK_EQ(herd_child_status(&c), 0);
+  herd_child_close(&c);
+}
 
 static void cwd_argv0_case(unsigned flags) {
   int st;

@@ -1,5 +1,6 @@
 /* worker_test.c - the worker side of the systemd protocols, and
  * HERD_SPAWN_LISTEN_PID. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,4 +99,34 @@ TEST(worker_id) {
   CHECK_EQ(herd_worker_id(), 3);
   CHECK(setenv("HERD_WORKER_ID", "-1", 1) == 0);
   CHECK_EQ(herd_worker_id(), -ENOENT);
+}
+
+TEST(addr_parse_forms_and_errors) {
+  herd_addr_t a;
+  CHECK_OK(herd_addr_parse("127.0.0.1:8080", &a));
+  CHECK_STR(a.text, "127.0.0.1:8080");
+  CHECK_OK(herd_addr_parse(":80", &a));
+  CHECK_STR(a.text, "0.0.0.0:80");
+  CHECK_OK(herd_addr_parse("[::1]:0", &a));
+  CHECK_EQ(a.family, AF_INET6);
+  CHECK_OK(herd_addr_parse("unix:/run/x.sock,mode=0660", &a));
+  CHECK_EQ(a.family, AF_UNIX);
+  CHECK_EQ(a.mode, 0660u);
+  CHECK_STR(a.text, "unix:/run/x.sock");
+  CHECK_EQ(herd_addr_parse("127.0.0.1:65536", &a), -EINVAL);
+  CHECK_EQ(herd_addr_parse("", &a), -EINVAL);
+  CHECK_EQ(herd_addr_parse("unix:", &a), -EINVAL);
+  CHECK_EQ(herd_addr_parse("unix:/x,mode=abc", &a), -EINVAL);
+  /* a path too long for sun_path is -ENAMETOOLONG, however long (past
+   * 255 bytes it once was -EINVAL) */
+  char spec[400] = "unix:/";
+  memset(spec + 6, 'a', 200);
+  CHECK_EQ(herd_addr_parse(spec, &a), -ENAMETOOLONG);
+  memset(spec + 6, 'a', 300);
+  spec[306] = '\0';
+  CHECK_EQ(herd_addr_parse(spec, &a), -ENAMETOOLONG);
+  char host[400];
+  memset(host, '1', 300);
+  host[300] = '\0';
+  CHECK_EQ(herd_addr_parse(host, &a), -EINVAL);
 }

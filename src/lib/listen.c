@@ -36,6 +36,8 @@ int herd_addr_parse(const char *spec, herd_addr_t *a) {
     return -EINVAL;
   memset(a, 0, sizeof *a);
   size_t len = strlen(spec);
+  if (len >= 256 && strncmp(spec, "unix:", 5) == 0)
+    return -ENAMETOOLONG; /* as a path of 108..255 bytes */
   if (len == 0 || len >= 256)
     return -EINVAL;
   if (strncmp(spec, "unix:", 5) == 0) {

@@ -260,7 +260,8 @@ int herd_loop_timer_start(herd_loop_t *l, herd_timer_t *t, uint64_t ms,
   }
   /* herd__now_ms is CLOCK_MONOTONIC, the timerfd's clock. A due time of
    * 0 would mean "disarmed", so the earliest is 1. */
-  t->due_ms = herd__now_ms() + ms;
+  uint64_t now = herd__now_ms();
+  t->due_ms = ms > UINT64_MAX - now ? UINT64_MAX : now + ms; /* never wraps */
   if (t->due_ms == 0)
     t->due_ms = 1;
   t->cb = cb;

@@ -431,9 +431,12 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
   }
 
   switch (opts->env_mode) {
-  case HERD_ENV_REPLACE:
-    p.envp = opts->env ? (char *const *)opts->env : (char *const[]){NULL};
+  case HERD_ENV_REPLACE: {
+    /* static: a compound literal would die with this block */
+    static char *const empty_env[] = {NULL};
+    p.envp = opts->env ? (char *const *)opts->env : empty_env;
     break;
+  }
   case HERD_ENV_ADD:
     envp_alloc = env_merge(opts->env);
     if (!envp_alloc) {
