@@ -534,25 +534,30 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
                       : !strcmp(cmd, "restart") ? usage_restart
                                                 : usage_scale;
   int graceful = 0;
-  int i = 1;
-  for (; i < argc && argv[i][0] == '-' && argv[i][1] && !(argv[i][1] >= '0' &&
-                                                          argv[i][1] <= '9');
-       i++) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+  /* options before or after the operands (as getopt permutes); "-2" is
+   * scale's operand, and "--" ends the options */
+  const char *ops[3];
+  int nargs = 0, opts_done = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    int is_opt = !opts_done && s[0] == '-' && s[1] && !(s[1] >= '0' && s[1] <= '9');
+    if (!is_opt) {
+      if (nargs < 3)
+        ops[nargs] = s;
+      nargs++;
+    } else if (!strcmp(s, "--")) {
+      opts_done = 1;
+    } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
       fputs(usage, stdout);
       return 0;
-    }
-    if (!strcmp(cmd, "stop") && !strcmp(argv[i], "--graceful")) {
+    } else if (!strcmp(cmd, "stop") && !strcmp(s, "--graceful")) {
       graceful = 1;
-      continue;
+    } else {
+      fprintf(stderr, "%s: unknown option '%s'\n", prog_name, s);
+      fputs(usage, stderr);
+      return 2;
     }
-    if (!strcmp(argv[i], "--"))
-      break;
-    fprintf(stderr, "%s: unknown option '%s'\n", prog_name, argv[i]);
-    fputs(usage, stderr);
-    return 2;
   }
-  int nargs = argc - i;
   int want = strcmp(cmd, "scale") ? 1 : 2;
   if (nargs != want) {
     fprintf(stderr, "%s: %s\n", prog_name,
@@ -560,7 +565,7 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
     fputs(usage, stderr);
     return 2;
   }
-  const char *target = argv[i];
+  const char *target = ops[0];
   if (!app_name_ok(target)) {
     fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, target);
     return 2;
@@ -582,7 +587,7 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
     fprintf(stderr, "%s: scale takes one app, not all\n", prog_name);
     return 2;
   }
-  const char *n = argv[i + 1];
+  const char *n = ops[1];
   char *end;
   errno = 0;
   long v = strtol(n, &end, 10);

@@ -46,6 +46,7 @@ struct conn {
   uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done */
   int eof;              /* the client has shut its side: close once
                            the reply it waits for is sent */
+  uint64_t last_ms;     /* connected, or its last request */
   struct conn *next;
 };
 
@@ -644,6 +645,7 @@ static void conn_cb(herd_loop_t *loop, herd_chan_t *ch, int err,
     msg->fd = -1;
   }
   if (err == 0 && msg) {
+    cn->last_ms = now_ms();
     do_request(m, cn, msg->json, msg->len);
     return;
   }
@@ -684,7 +686,17 @@ static void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
                "this app (owner uid %d)", (int)cr.uid, (int)geteuid());
       refuse = why;
     } else if (m->nconns >= MAX_CONNS) {
-      refuse = "too many control connections";
+      /* the oldest idle one goes (forgotten clients, a stopped `herd
+       * reload` after its reply...), so that a full table never locks
+       * out the operator; refused only when every one waits for work */
+      struct conn *old = NULL;
+      for (struct conn *c = m->conns; c; c = c->next)
+        if (c->wait == WAIT_NONE && (!old || c->last_ms <= old->last_ms))
+          old = c; /* the list is newest first: <= ends at the oldest of a tie */
+      if (old)
+        conn_free(m, old);
+      else
+        refuse = "too many control connections (each waits for a reply)";
     }
     if (refuse) {
       char line[256];
@@ -703,6 +715,7 @@ static void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
       continue;
     }
     cn->m = m;
+    cn->last_ms = now_ms();
     if (herd_loop_chan(loop, cn->ch, conn_cb, cn) < 0) {
       herd_chan_close(cn->ch);
       free(cn);
