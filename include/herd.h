@@ -680,8 +680,9 @@ typedef struct herd_cluster_opts {
   int max_restarts;           /* per slot within restart_window_ms, then
                                  the slot is parked; 0 = 10 */
   int restart_window_ms;      /* 0 = 60000 */
-  int min_uptime_ms;          /* a worker that dies sooner died early:
-                                 back off; 0 = 1000 */
+  int min_uptime_ms;          /* a worker that dies sooner, or before it
+                                 was ready, died early: back off;
+                                 0 = 1000 */
   int cooldown_ms;            /* a parked slot is retried after this;
                                  0 = 60000 */
   unsigned flags;             /* HERD_CLUSTER_* */

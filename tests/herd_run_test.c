@@ -650,6 +650,20 @@ TEST_T(herd_run_with_output_nobody_reads_keeps_its_loop, 60) {
   close(p[0]);
 }
 
+TEST_T(herd_run_never_ready_worker_backs_off_and_parks, 60) {
+  /* killed at the ready timeout after more than --min-uptime: once
+   * restarted at once, for ever; a worker never ready died early */
+  struct hp h;
+  const char *args[] = {"run", "-w", "1", "--ready", "notify", "--ready-timeout", "200ms",
+                        "--min-uptime", "50ms", "--max-restarts", "2", "--restart-window",
+                        "30s", "--", "sleep", "100", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "restarting in 100 ms (backing off)", 1);
+  HP_WAIT(&h, "restarting in 200 ms (backing off)", 1);
+  HP_WAIT(&h, "parked", 1);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
 TEST_T(herd_run_idle_master_makes_no_syscalls, 60) {
   herd_exec_result_t r;
   char *which[] = {"strace", "-V", NULL};

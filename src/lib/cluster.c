@@ -800,6 +800,11 @@ static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
       c->reload_again = 0;
     }
   }
+  /* A worker that never became ready is an early death whatever its
+   * uptime (one killed at the ready timeout was restarted at once, for
+   * ever, when the timeout was longer than min_uptime). */
+  if (w->state == W_STARTING)
+    uptime = 0;
   if (!c->shutting_down && s->active) {
     if (was_succ) {
       /* A successor that died before taking over: its slot still has
