@@ -441,11 +441,16 @@ static int cmd_start(int argc, char **argv) {
 
 /* ---- startup systemd ---------------------------------------------- */
 
+/* Does s need no quoting, in a unit or a shell? */
+static int bare_word(const char *s) {
+  return *s && !s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                            "0123456789/._-+:@,=")];
+}
+
 /* s as one word of a unit's command line (systemd.service(5)): quoted
  * when it has to be, with % and $ doubled (specifiers, variables). */
 static const char *unit_word(const char *s, char *buf, size_t n) {
-  if (!s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                   "0123456789/._-+:@,=")] && *s) {
+  if (bare_word(s)) {
     snprintf(buf, n, "%s", s);
     return buf;
   }
@@ -477,8 +482,7 @@ static const char *unit_text(const char *s, char *buf, size_t n) {
 
 /* s as one shell word (for the comments' commands) */
 static const char *shell_word(const char *s, char *buf, size_t n) {
-  if (!s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                   "0123456789/._-+:@,=")] && *s) {
+  if (bare_word(s)) {
     snprintf(buf, n, "%s", s);
     return buf;
   }
