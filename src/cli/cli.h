@@ -148,5 +148,9 @@ int ctl_read_line(int fd, char **reply, int timeout_ms);
  * returns the count (*names malloc'd), or -errno. */
 int home_apps(const char *home, char ***names);
 void home_apps_free(char **names, int n);
+/* The apps a command acts on: NAME alone (in one[0], *names = one), or
+ * every app of home for NULL or "all". Returns the count, or -1 having
+ * said why. Free with home_apps_free unless *names == one. */
+int home_targets(const char *home, const char *target, char *one[1], char ***names);
 
 #endif

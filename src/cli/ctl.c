@@ -312,20 +312,14 @@ static int cmd_status(int argc, char **argv) {
   if (cli_home(home, sizeof home) < 0)
     return 1;
   char **names = NULL;
-  int n;
   char *one[1];
   if (optind < argc && !app_name_ok(argv[optind])) {
     fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, argv[optind]);
     return 2;
   }
-  if (optind < argc) {
-    one[0] = argv[optind];
-    names = one;
-    n = 1;
-  } else if ((n = home_apps(home, &names)) < 0) {
-    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+  int n = home_targets(home, optind < argc ? argv[optind] : NULL, one, &names);
+  if (n < 0)
     return 1;
-  }
   int colour = !json && use_colour();
   int rc = 0;
   if (json && optind == argc)
@@ -477,16 +471,10 @@ static int cmd_list(int argc, char **argv) {
 static int each_app(const char *home, const char *target, const char *req,
                     const char *verb) {
   char **names = NULL;
-  int n;
   char *one[1];
-  if (strcmp(target, "all")) {
-    one[0] = (char *)target;
-    names = one;
-    n = 1;
-  } else if ((n = home_apps(home, &names)) < 0) {
-    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+  int n = home_targets(home, target, one, &names);
+  if (n < 0)
     return 1;
-  }
   int rc = 0, done = 0;
   for (int i = 0; i < n; i++) {
     jv *v = NULL;

@@ -143,6 +143,18 @@ nomem:
   return -ENOMEM;
 }
 
+int home_targets(const char *home, const char *target, char *one[1], char ***names) {
+  if (target && strcmp(target, "all")) {
+    one[0] = (char *)target;
+    *names = one;
+    return 1;
+  }
+  int n = home_apps(home, names);
+  if (n < 0)
+    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+  return n < 0 ? -1 : n;
+}
+
 void home_apps_free(char **names, int n) {
   for (int i = 0; i < n; i++)
     free(names[i]);

@@ -23,7 +23,7 @@ static const char usage_logs[] =
     "Usage: herd logs [NAME] [-f] [-n N] [--out|--err|--herd]\n"
     "       herd logs --reopen NAME|all\n"
     "\n"
-    "Print the last lines of an app's logs (every app's without NAME):\n"
+    "Print the last lines of an app's logs (every app's without NAME, or all):\n"
     "its workers' stdout and stderr, each line stamped with the time and\n"
     "the worker's slot, merged in time order.\n"
     "\n"
@@ -181,15 +181,9 @@ static void drain(struct src *s, int tagged) {
 static int reopen_cmd(const char *home, const char *target) {
   char **names = NULL;
   char *one[1];
-  int n;
-  if (strcmp(target, "all")) {
-    one[0] = (char *)target;
-    names = one;
-    n = 1;
-  } else if ((n = home_apps(home, &names)) < 0) {
-    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+  int n = home_targets(home, target, one, &names);
+  if (n < 0)
     return 1;
-  }
   int rc = 0;
   for (int i = 0; i < n; i++) {
     char err[PATH_MAX + 128];
@@ -287,21 +281,14 @@ int cmd_logs(int argc, char **argv) {
     return reopen_cmd(home, argv[optind]);
   }
   char **names = NULL;
-  int napps;
   char *one[1];
-  if (optind < argc) {
-    const char *nm = argv[optind];
-    if (!app_name_ok(nm)) {
-      fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, nm);
-      return 2;
-    }
-    one[0] = argv[optind];
-    names = one;
-    napps = 1;
-  } else if ((napps = home_apps(home, &names)) < 0) {
-    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-napps));
-    return 1;
+  if (optind < argc && !app_name_ok(argv[optind])) {
+    fprintf(stderr, "%s: '%s' is not an app name\n", prog_name, argv[optind]);
+    return 2;
   }
+  int napps = home_targets(home, optind < argc ? argv[optind] : NULL, one, &names);
+  if (napps < 0)
+    return 1;
   static const char *const suffix[] = {"-out.log", "-err.log", "-herd.log"};
   int nsrc = 0;
   struct src *src = calloc((size_t)napps * 3 + 1, sizeof *src);
@@ -329,7 +316,7 @@ int cmd_logs(int argc, char **argv) {
   for (int i = 0; i < nsrc; i++)
     any |= access(src[i].path, F_OK) == 0;
   if (!any) {
-    if (optind < argc) {
+    if (names == one) {
       char pidp[PATH_MAX];
       if (home_path(pidp, sizeof pidp, home, argv[optind], ".pid") == 0 &&
           herd_pidfile_check(pidp) > 0)
