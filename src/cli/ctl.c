@@ -397,6 +397,7 @@ static int cmd_list(int argc, char **argv) {
     int fd = ctl_connect(home, names[i], err, sizeof err);
     jv *v = NULL;
     const char *state = "stale", *why = NULL;
+    char why_buf[48];
     char *line = NULL;
     if (fd >= 0) {
       int r = ctl_request(fd, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS);
@@ -410,7 +411,8 @@ static int cmd_list(int argc, char **argv) {
         why = jv_str(jv_get(v, "error"), NULL);
       } else if (r == -ETIMEDOUT) {
         state = "busy";
-        why = "no reply within 5 s";
+        snprintf(why_buf, sizeof why_buf, "no reply within %d s", REPLY_TIMEOUT_MS / 1000);
+        why = why_buf;
       } else {
         state = "not-herd";
       }

@@ -130,6 +130,17 @@ static uint64_t now_ms(void) {
 static void reopen_own_log(struct master *m);
 static void arm_commit(struct master *m);
 
+/* A whole line ('\n' included) to the master's stderr: through herd
+ * run's writer thread once there is one, else written directly. */
+static void put_line(struct master *m, const char *line, size_t n) {
+  if (m->tw) {
+    logw_raw(m->tw, 2, line, n);
+    arm_commit(m);
+  } else {
+    (void)!write(2, line, n);
+  }
+}
+
 /* One line of the master's own log, "TIME herd[NAME]: MSG", on stderr:
  * NAME-herd.log under herd start, which rotates like the workers' logs
  * (--log-max-size, --log-keep) when the line would make it too large. */
@@ -143,17 +154,15 @@ static void own_line(struct master *m, const char *msg) {
     n = (int)sizeof line - 1;
     line[n - 1] = '\n';
   }
-  if (m->tw) { /* herd run: never wait for a stalled terminal */
-    logw_raw(m->tw, 2, line, (size_t)n);
-    arm_commit(m);
-    return;
-  }
+  /* herd start's stderr is NAME-herd.log (herd run's goes to put_line's
+   * thread, never rotated) */
   struct stat st;
-  if (m->daemon && m->herd_path[0] && m->a->log_max_size && fstat(2, &st) == 0 && S_ISREG(st.st_mode) &&
-      st.st_size > 0 && (uint64_t)st.st_size + (uint64_t)n > m->a->log_max_size &&
+  if (m->daemon && m->herd_path[0] && m->a->log_max_size && fstat(2, &st) == 0 &&
+      S_ISREG(st.st_mode) && st.st_size > 0 &&
+      (uint64_t)st.st_size + (uint64_t)n > m->a->log_max_size &&
       log_shift(m->herd_path, m->a->log_keep) == 0)
     reopen_own_log(m); /* if the shift fails, the old file grows instead */
-  (void)!write(2, line, (size_t)n);
+  put_line(m, line, (size_t)n);
 }
 
 /* A line of herd run's own on its stderr, as it is (through the writer
@@ -172,12 +181,7 @@ static void plain_line(struct master *m, const char *fmt, ...) {
     n = (int)sizeof line - 2;
   line[n++] = '\n';
   line[n] = '\0';
-  if (m->tw) {
-    logw_raw(m->tw, 2, line, (size_t)n);
-    arm_commit(m);
-  } else {
-    (void)!write(2, line, (size_t)n);
-  }
+  put_line(m, line, (size_t)n);
 }
 
 /* own_line, unless --quiet */
@@ -535,14 +539,14 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
     return;
   }
   const jv *cv = jv_get(req, "cmd");
-  const char *cmd = jv_str(cv, NULL);
+  const char *cmd = jv_str(cv, NULL), *refused = cmd ? refusal(m, cmd) : NULL;
   if (!cmd || strlen(cmd) != jv_strlen(cv)) {
     reply_error(cn, "malformed request: no \"cmd\" string%s",
                 cmd ? " (it holds a NUL character)" : "");
   } else if (cn->wait != WAIT_NONE) {
     reply_error(cn, "one request at a time: the last one is still running");
-  } else if (refusal(m, cmd)) {
-    reply_error(cn, "cannot %s: %s", cmd, refusal(m, cmd));
+  } else if (refused) {
+    reply_error(cn, "cannot %s: %s", cmd, refused);
   } else if (!strcmp(cmd, "ping")) {
     char extra[128];
     snprintf(extra, sizeof extra, "\"pid\":%d,\"version\":\"%s\"", (int)getpid(),
