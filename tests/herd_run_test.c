@@ -104,20 +104,6 @@ static int hp_stop(struct hp *h, int sig) {
   return st;
 }
 
-static int connect_port(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -errno;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int e = -errno;
-    close(fd);
-    return e;
-  }
-  return fd;
-}
-
 static int last_close; /* the last response said Connection: close */
 static char last_err[256]; /* why http_on failed */
 
@@ -162,7 +148,7 @@ static int http_on(int fd, const char *path, int keep, char *body, size_t n) {
 }
 
 static int http_get(int port, const char *path, char *body, size_t n) {
-  int fd = connect_port(port);
+  int fd = test_connect_port(port);
   if (fd < 0) {
     snprintf(last_err, sizeof last_err, "connect: %s", strerror(-fd));
     return -1;
@@ -198,7 +184,7 @@ static void loader_start(struct loader *l, int port, int keep) {
       struct pollfd p = {.fd = stop[0], .events = POLLIN};
       if (poll(&p, 1, 0) > 0)
         break;
-      if (fd < 0 && (fd = connect_port(port)) < 0) {
+      if (fd < 0 && (fd = test_connect_port(port)) < 0) {
         bad++;
         refused++;
         fd = -1;
@@ -344,7 +330,7 @@ TEST_T(herd_run_reload_under_load_fails_nothing, 90) {
     CHECK_OK(herd_child_kill(&h.c, SIGHUP, 0));
     for (int i = 0; i < 1000; i++) {
       if (fd < 0)
-        CHECK((fd = connect_port(h.port)) >= 0);
+        CHECK((fd = test_connect_port(h.port)) >= 0);
       int st = http_on(fd, "/", 1, body, sizeof body);
       CHECK_MSG(st == 200, "request %d of round %d: %d (%s)", i, r, st, last_err);
       if (last_close) {
@@ -396,7 +382,7 @@ TEST_T(herd_run_graceful_stop_finishes_in_flight_request, 60) {
   hp_start(&h, args);
   hp_port(&h);
   HP_WAIT(&h, "all 1 workers ready", 1);
-  int fd = connect_port(h.port);
+  int fd = test_connect_port(h.port);
   CHECK(fd >= 0);
   const char req[] = "GET /slow?ms=800 HTTP/1.1\r\nHost: x\r\n\r\n";
   CHECK_EQ(send(fd, req, sizeof req - 1, 0), (long long)sizeof req - 1);
@@ -918,7 +904,7 @@ TEST_T(herd_run_roundrobin_takes_turns_and_reloads, 90) {
     last = slot;
   }
   /* keep-alive connections are handed over once and stay with a worker */
-  int fd = connect_port(h.port);
+  int fd = test_connect_port(h.port);
   CHECK(fd >= 0);
   for (int i = 0; i < 2000; i++) {
     char body[64];

@@ -396,26 +396,12 @@ static void home_has_no_app(void) {
 
 /* ---- HTTP ---------------------------------------------------------- */
 
-static int connect_port(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -errno;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int e = -errno;
-    close(fd);
-    return e;
-  }
-  return fd;
-}
-
 static char last_err[256];
 
 /* One GET on a new connection (Connection: close); returns the status
  * and fills body, or -1 (why in last_err). Bounded: 10 s. */
 static int http_get(int port, const char *path, char *body, size_t n) {
-  int fd = connect_port(port);
+  int fd = test_connect_port(port);
   if (fd < 0) {
     snprintf(last_err, sizeof last_err, "connect: %s", strerror(-fd));
     return -1;
@@ -757,7 +743,7 @@ TEST_T(herd_start_round_trip, 60) {
   CHECK_MSG(pid_gone(mp, 0), "master %d still runs after herd stop returned", mp);
   for (int i = 0; i < 3; i++)
     CHECK_MSG(pid_gone(again[i], 0), "worker %d outlived the stop", (int)again[i]);
-  CHECK(connect_port(port) < 0);
+  CHECK(test_connect_port(port) < 0);
   /* and now nothing is there */
   HERD_EXPECT(1, "status", "rt");
   CHECK_MSG(strstr(R.err, "no app named 'rt'"), "%s", R.err);
@@ -1539,7 +1525,7 @@ TEST_T(herd_reload_failure_exits_1_and_keeps_serving, 60) {
 
 /* A GET on a new connection: the whole response (status line on). */
 static int http_raw(int port, const char *req, char *out, size_t n) {
-  int fd = connect_port(port);
+  int fd = test_connect_port(port);
   if (fd < 0)
     return -1;
   struct timeval tv = {.tv_sec = 10};
@@ -1583,7 +1569,7 @@ TEST_T(herd_start_metrics_endpoint, 60) {
   CHECK_EQ(http_raw(mport, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n", resp, sizeof resp),
            405);
   stop_app("met");
-  CHECK(connect_port(mport) < 0);
+  CHECK(test_connect_port(mport) < 0);
   /* port 0: herd picks one - and must say which, as it does for -l */
   HERD_OK("start", "-n", "met0", "-w", "1", "-l", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
           "--", hello_http());

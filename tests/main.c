@@ -13,10 +13,12 @@
  * Environment: HERD_BUILD (the build dir, for shell tests), HERD_TEST_SH
  * (the folder of shell tests, default tests/sh).
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -107,6 +109,20 @@ int test_count_fds(void) {
       n++;
   closedir(d);
   return n - 1; /* the DIR's own fd */
+}
+
+int test_connect_port(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
 }
 
 void test_send_with_fd(int sock, const char *line, int fd) {

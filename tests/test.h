@@ -82,6 +82,9 @@ const char *test_self(void);
 /* Number of open fds of this process. */
 int test_count_fds(void);
 
+/* A TCP connection to 127.0.0.1:port: the fd, or -errno. */
+int test_connect_port(int port);
+
 /* Send the line on a unix socket with fd attached (SCM_RIGHTS). */
 void test_send_with_fd(int sock, const char *line, int fd);
 
