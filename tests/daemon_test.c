@@ -824,8 +824,26 @@ static void take_pidfile(int status_fd, void *arg) {
   say(status_fd, b);
 }
 
+/* The daemon of take_pidfile (status on sfd) holds path's lock with its
+ * own pid in it: a second open is busy, naming it; the lock goes with
+ * the daemon. */
+static void daemon_holds_then_stops(int sfd, const char *path, pid_t pid) {
+  char line[32];
+  read_line_fd(sfd, line, sizeof line, 10000);
+  CHECK_STR(line, "0\n");
+  close(sfd);
+  check_file_is_pid(path, pid);
+  CHECK_EQ(herd_pidfile_check(path), pid);
+  herd_pidfile_t *pf = NULL;
+  pid_t holder = 0;
+  CHECK_EQ(herd_pidfile_open(&pf, path, &holder), -EBUSY);
+  CHECK_EQ(holder, pid);
+  daemon_stop(pid);
+  CHECK_EQ(herd_pidfile_check(path), 0);
+}
+
 TEST(pidfile_lock_survives_daemonize) {
-  char dir[PATH_MAX], path[PATH_MAX], line[32];
+  char dir[PATH_MAX], path[PATH_MAX];
   make_tmpdir(dir, sizeof dir);
   join(path, sizeof path, dir, "x.pid");
   int before = test_count_fds();
@@ -842,20 +860,9 @@ TEST(pidfile_lock_survives_daemonize) {
    * file. The open file, and its locks, live on in the daemon. */
   herd_pidfile_close(a.pf, 0);
   CHECK_EQ(test_count_fds(), before + 1);
-  read_line_fd(sfd, line, sizeof line, 10000);
-  CHECK_STR(line, "0\n");
-  close(sfd);
-
-  check_file_is_pid(path, pid);
-  CHECK_EQ(herd_pidfile_check(path), pid);
+  daemon_holds_then_stops(sfd, path, pid);
   herd_pidfile_t *pf = NULL;
   pid_t holder = 0;
-  CHECK_EQ(herd_pidfile_open(&pf, path, &holder), -EBUSY);
-  CHECK_EQ(holder, pid);
-
-  /* The lock goes with the daemon. */
-  daemon_stop(pid);
-  CHECK_EQ(herd_pidfile_check(path), 0);
   CHECK_OK(herd_pidfile_open(&pf, path, &holder));
   check_file_is_pid(path, getpid());
   herd_pidfile_close(pf, 1);
@@ -867,7 +874,7 @@ TEST(pidfile_opened_with_stdio_closed_survives_daemonize) {
   /* A caller with 0-2 closed: the pid file must not land there, where
    * herd_daemonize's /dev/null would replace it and drop the lock (two
    * daemons of one name then ran) */
-  char dir[PATH_MAX], path[PATH_MAX], line[32];
+  char dir[PATH_MAX], path[PATH_MAX];
   make_tmpdir(dir, sizeof dir);
   join(path, sizeof path, dir, "x.pid");
   int saved[3];
@@ -892,17 +899,7 @@ TEST(pidfile_opened_with_stdio_closed_survives_daemonize) {
   CHECK_OK(r);
   CHECK_OK(pid);
   herd_pidfile_close(a.pf, 0);
-  read_line_fd(sfd, line, sizeof line, 10000);
-  CHECK_STR(line, "0\n");
-  close(sfd);
-  check_file_is_pid(path, pid);
-  CHECK_EQ(herd_pidfile_check(path), pid);
-  herd_pidfile_t *pf = NULL;
-  pid_t holder = 0;
-  CHECK_EQ(herd_pidfile_open(&pf, path, &holder), -EBUSY);
-  CHECK_EQ(holder, pid);
-  daemon_stop(pid);
-  CHECK_EQ(herd_pidfile_check(path), 0);
+  daemon_holds_then_stops(sfd, path, pid);
   rm_tmpdir(dir);
 }
 
