@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -779,4 +780,51 @@ TEST(loop_child_stop_unwatches) {
   CHECK_OK(herd_loop_run(l)); /* nothing watched: returns at once */
   CHECK(test_now_ms() - t0 < 1000);
   herd_loop_free(l);
+}
+
+static void drain_test_cb(herd_loop_t *loop, herd_chan_t *ch, int err,
+                          herd_chan_msg_t *msg, void *data) {
+  (void)loop;
+  (void)ch;
+  (void)err;
+  (void)msg;
+  (void)data;
+}
+
+TEST(loop_turn_that_drains_a_channel_does_not_sleep) {
+  /* A sender backs off at the high-water mark and waits in run_once.
+   * If the peer has read meanwhile, the turn's own flush empties the
+   * queue - and no event would ever come to say so: the turn once slept
+   * its whole timeout (a 10k-message test hung this way, rarely). */
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  CHECK_OK(herd_loop_chan(l, ch, drain_test_cb, NULL));
+  static char msg[1024];
+  memset(msg, 'x', sizeof msg);
+  msg[0] = '"';
+  msg[sizeof msg - 1] = '"';
+  int r = 0;
+  for (int i = 0; i < 100000 && r == 0; i++)
+    r = herd_chan_send(ch, msg, sizeof msg, -1);
+  CHECK_EQ(r, 1); /* slow down: more than HERD_CHAN_HIGH_WATER queued */
+  /* the peer reads all the socket holds */
+  char buf[65536];
+  int fl = fcntl(sv[1], F_GETFL);
+  CHECK(fl >= 0 && fcntl(sv[1], F_SETFL, fl | O_NONBLOCK) == 0);
+  while (read(sv[1], buf, sizeof buf) > 0)
+    ;
+  uint64_t t0 = test_now_ms();
+  CHECK(herd_loop_run_once(l, 5000) >= 0);
+  uint64_t took = test_now_ms() - t0;
+  CHECK_MSG(took < 1000, "run_once slept %llu ms after draining the queue",
+            (unsigned long long)took);
+  CHECK(herd_chan_queued(ch) <= HERD_CHAN_HIGH_WATER);
+  CHECK_OK(herd_loop_chan_stop(l, ch));
+  herd_chan_close(ch);
+  herd_loop_free(l);
+  close(sv[1]);
 }

@@ -533,12 +533,20 @@ static void run_chan(herd_loop_t *l, struct watcher *w, uint32_t events) {
 }
 
 /* End of an iteration: what the callbacks queued leaves now, batched. */
-static void flush_chans(herd_loop_t *l) {
+/* Returns 1 when a channel went from above HERD_CHAN_HIGH_WATER (send
+ * said "slow down") to at or below it: Node's 'drain'. */
+static int flush_chans(herd_loop_t *l) {
+  int drained = 0;
   for (struct watcher *w = l->chans; w; w = w->cnext) {
-    if (herd_chan_queued(w->chan))
+    size_t q = herd_chan_queued(w->chan);
+    if (q) {
       (void)herd_chan_flush(w->chan);
+      drained |= q > HERD_CHAN_HIGH_WATER &&
+                 herd_chan_queued(w->chan) <= HERD_CHAN_HIGH_WATER;
+    }
     chan_update(l, w);
   }
+  return drained;
 }
 
 /* Messages already in a channel's buffer (more than one batch came in a
@@ -760,9 +768,10 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
   if (!l || timeout_ms < -1)
     return -EINVAL;
   /* What was sent outside a callback since the last turn goes out now,
-   * or the wait below could outlast a reply that needs it. */
-  flush_chans(l);
-  if (chans_pending(l))
+   * or the wait below could outlast a reply that needs it. If that
+   * drains a channel its sender had to slow down for, this turn does not
+   * sleep: the caller may have more to send (no event would say so). */
+  if (flush_chans(l) || chans_pending(l))
     timeout_ms = 0;
   struct epoll_event evs[64];
   int n = epoll_wait(l->epfd, evs, 64, timeout_ms);
@@ -805,7 +814,7 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
       ran += r;
   }
   ran += run_pending_chans(l);
-  flush_chans(l);
+  (void)flush_chans(l);
   reap_dead(l);
   return err ? err : ran;
 }
