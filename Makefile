@@ -36,20 +36,30 @@ EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(BUILD)/tests/herd-test
+# fuzz/NAME.c: a libFuzzer harness; its seeds in fuzz/corpus/NAME/, its
+# dictionary fuzz/NAME.dict. Built with $(CC) and fuzz/replay.c, each is
+# also a replay program that the test suite runs over the seeds.
+FUZZ_SRC := $(filter-out fuzz/replay.c,$(sort $(wildcard fuzz/*.c)))
+FUZZ_NAMES := $(FUZZ_SRC:fuzz/%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/%)
 
 STATIC := $(BUILD)/libherd.a
 SHARED_REAL := $(BUILD)/libherd.so.$(VERSION)
 SHARED_SONAME := libherd.so.$(SOMAJOR)
 SHARED := $(BUILD)/libherd.so
 
-.PHONY: all lib herd examples tests test demo tour install uninstall clean bench
+.PHONY: all lib herd examples tests test demo tour install uninstall clean bench fuzz fuzz-build
 all: lib herd examples
+
+# Keep the objects of pattern rules (examples, fuzz harnesses): deleted as
+# intermediates, they made every `make` rebuild and relink them.
+.SECONDARY:
 
 herd: $(HERD_BIN)
 
 lib: $(STATIC) $(SHARED)
 examples: $(EX_BIN)
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(FUZZ_REPLAY)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -80,6 +90,41 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
 $(TEST_BIN): $(TEST_OBJ) $(CLI_PART_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(TEST_OBJ) $(CLI_PART_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
+
+$(BUILD)/obj/fuzz/%.o: ALL_CFLAGS += -Isrc/cli
+$(BUILD)/fuzz-replay/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/replay.o $(CLI_PART_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(BUILD)/obj/fuzz/replay.o $(CLI_PART_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
+
+# The fuzzers themselves: clang's libFuzzer with ASan, UBSan and
+# float-cast-overflow, in build/fuzz/ (whatever BUILD is). `make fuzz`
+# runs each for SECS seconds (60 by default; CI gives 30), new inputs in
+# build/fuzz/corpus/NAME/, crashes as build/fuzz/crash-NAME-*.
+FUZZ_CC ?= clang
+FUZZ_OUT := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined,float-cast-overflow \
+	-fno-sanitize-recover=undefined,float-cast-overflow -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE -Iinclude -Isrc/lib -Isrc/cli $(FUZZ_SAN)
+FUZZ_PART_SRC := $(LIB_SRC) $(filter-out %/main.c,$(CLI_SRC))
+FUZZ_PART_OBJ := $(FUZZ_PART_SRC:%.c=$(FUZZ_OUT)/obj/%.o)
+FUZZ_BIN := $(FUZZ_NAMES:%=$(FUZZ_OUT)/%)
+
+$(FUZZ_OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_OUT)/libparts.a: $(FUZZ_PART_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_OUT)/%: $(FUZZ_OUT)/obj/fuzz/%.o $(FUZZ_OUT)/libparts.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OUT)/libparts.a -lpthread
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: SECS ?= 60
+fuzz: fuzz-build
+	sh fuzz/run.sh $(FUZZ_OUT) $(SECS) $(FUZZ_NAMES)
 
 # One runner for everything: the C unit tests and the shell tests in
 # tests/sh/, each in its own process with a timeout; the last line is
@@ -122,4 +167,4 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(EX_SRC:examples/%.c=$(BUILD)/obj/examples/%.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(EX_SRC:examples/%.c=$(BUILD)/obj/examples/%.d)
