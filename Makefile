@@ -13,7 +13,10 @@ SOMAJOR := 0
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
-SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# float-cast-overflow is not part of gcc's "undefined": named, so that a double
+# cast to an integer out of its range (a JSON number) is caught too
+SANFLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined,float-cast-overflow
 else
 BUILD ?= build
 SANFLAGS :=
