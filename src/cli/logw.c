@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,13 @@
 
 #define BATCH (256u << 10)
 #define STAGE_MAX (256u << 10)
+/* What the buffers keep in memory when idle: the ring, the stage and the
+ * batches are mapped whole but only touched as far as a burst needs, and
+ * given back (MADV_DONTNEED) past this once they are empty again. A ring
+ * that went round and round instead touched a little more of its 8 MiB
+ * with every line until all of it was resident: the master's RSS grew
+ * with every event line (about 320 bytes per worker replacement). */
+#define KEEP_BYTES (64u << 10)
 
 struct lfile {
   const char *path; /* NULL: fd is borrowed (herd run's stdout, stderr) */
@@ -44,9 +52,12 @@ struct logw {
   pthread_cond_t cv;
   pthread_t thread;
   int started;
-  /* the ring: records [stream byte][u32 len][text], never split */
+  /* the ring: records [stream byte][u32 len][text], never split; it
+   * starts again at 0 whenever it is empty, so that steady traffic
+   * stays in its first pages */
   char *ring;
   size_t cap, head, used;
+  int deep;       /* a record went past KEEP_BYTES: trim once empty */
   int quit, reopen;
   uint64_t max_size;
   int keep;
@@ -67,6 +78,26 @@ struct logw {
   int done;        /* the thread has ended (under mu; cv broadcast) */
   char *batch;
 };
+
+/* A buffer of its own pages (not the heap's), so that what a burst
+ * touched can be given back. NULL on failure. */
+static char *big_alloc(size_t n) {
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static void big_free(char *p, size_t n) {
+  if (p)
+    (void)munmap(p, n);
+}
+
+/* Give back the pages of p[KEEP_BYTES .. n) (they read as zeros after). */
+static void big_trim(char *p, size_t n) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  if (n > KEEP_BYTES)
+    (void)madvise(p + KEEP_BYTES, (n - KEEP_BYTES) / page * page, MADV_DONTNEED);
+}
 
 size_t iso_stamp(char *buf, size_t n) {
   struct timespec ts;
@@ -197,6 +228,8 @@ static void flush_stream(struct logw *lw, int i) {
       }
     }
   }
+  if (f->len > KEEP_BYTES)
+    big_trim(f->buf, BATCH + 16384);
   f->len = 0;
   if (lost) {
     pthread_mutex_lock(&lw->mu);
@@ -231,6 +264,13 @@ static void *writer(void *arg) {
       f->len += len;
       lw->head = (lw->head + 5 + len) % lw->cap;
       lw->used -= 5 + len;
+    }
+    if (!lw->used) {
+      lw->head = 0;
+      if (lw->deep) {
+        lw->deep = 0;
+        big_trim(lw->ring, lw->cap);
+      }
     }
     int quit = lw->quit && !lw->used;
     if (lw->want_low && lw->used <= lw->cap / 4) {
@@ -280,13 +320,13 @@ static int logw_start(struct logw **out, const char *out_path, const char *err_p
     return -ENOMEM;
   lw->tag = tag;
   lw->cap = queue_bytes < BATCH + 64 ? BATCH + 64 : queue_bytes;
-  lw->ring = malloc(lw->cap);
+  lw->ring = big_alloc(lw->cap);
   lw->f[0] = (struct lfile){.path = out_path, .fd = out_path ? -1 : 1};
   lw->f[1] = (struct lfile){.path = err_path, .fd = err_path ? -1 : 2};
   lw->efd = -1;
-  lw->stage = malloc(STAGE_MAX + 64);
-  lw->f[0].buf = malloc(BATCH + 16384);
-  lw->f[1].buf = malloc(BATCH + 16384);
+  lw->stage = big_alloc(STAGE_MAX + 64);
+  lw->f[0].buf = big_alloc(BATCH + 16384);
+  lw->f[1].buf = big_alloc(BATCH + 16384);
   lw->max_size = max_size;
   lw->keep = keep;
   int r = 0;
@@ -326,12 +366,12 @@ fail:
   for (int i = 0; i < 2; i++) {
     if (lw->f[i].fd >= 0 && lw->f[i].path)
       (void)close(lw->f[i].fd);
-    free(lw->f[i].buf);
+    big_free(lw->f[i].buf, BATCH + 16384);
   }
   if (lw->efd >= 0)
     (void)close(lw->efd);
-  free(lw->stage);
-  free(lw->ring);
+  big_free(lw->stage, STAGE_MAX + 64);
+  big_free(lw->ring, lw->cap);
   free(lw);
   return r;
 }
@@ -341,6 +381,8 @@ fail:
 int logw_commit(struct logw *lw) {
   pthread_mutex_lock(&lw->mu);
   int was_empty = lw->used == 0;
+  if (was_empty)
+    lw->head = 0; /* the writer took all: start at the front again */
   size_t off = 0;
   while (off < lw->slen) {
     uint32_t len;
@@ -354,11 +396,15 @@ int logw_commit(struct logw *lw) {
       size_t first = n < lw->cap - at ? n : lw->cap - at;
       memcpy(lw->ring + at, lw->stage + off, first);
       memcpy(lw->ring, lw->stage + off + first, n - first);
+      if (at + n > KEEP_BYTES)
+        lw->deep = 1;
       lw->used += n;
       lw->st.lines[i]++;
     }
     off += n;
   }
+  if (lw->slen > KEEP_BYTES)
+    big_trim(lw->stage, STAGE_MAX + 64);
   lw->slen = 0;
   if (was_empty && lw->used)
     pthread_cond_signal(&lw->cv);
@@ -507,11 +553,11 @@ int logw_close_within(struct logw *lw, int timeout_ms) {
   for (int i = 0; i < 2; i++) {
     if (lw->f[i].fd >= 0 && lw->f[i].path)
       (void)close(lw->f[i].fd);
-    free(lw->f[i].buf);
+    big_free(lw->f[i].buf, BATCH + 16384);
   }
   (void)close(lw->efd);
-  free(lw->stage);
-  free(lw->ring);
+  big_free(lw->stage, STAGE_MAX + 64);
+  big_free(lw->ring, lw->cap);
   free(lw);
   return 0;
 }

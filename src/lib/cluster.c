@@ -40,7 +40,8 @@ enum wstate { W_STARTING, W_READY, W_STOPPING };
 struct outbuf {
   int fd;
   size_t len;
-  char data[LINE_MAX_OUT];
+  char *data; /* LINE_MAX_OUT bytes while a partial line waits, else NULL:
+                 an idle worker costs the master no line buffer */
 };
 
 struct worker {
@@ -146,32 +147,54 @@ static void out_emit(herd_cluster_t *c, struct worker *w, int stream,
 
 static void worker_free_if_done(herd_cluster_t *c, struct worker *w);
 
+/* Pass on the whole lines of p[0..n) and keep the rest in b (a line
+ * longer than LINE_MAX_OUT goes in pieces; a rest that cannot be kept
+ * for want of memory is passed on as it is). */
+static void out_lines(struct worker *w, int stream, struct outbuf *b,
+                      char *p, size_t n) {
+  char *start = p, *end = p + n, *nl;
+  while ((nl = memchr(start, '\n', (size_t)(end - start)))) {
+    out_emit(w->c, w, stream, start, (size_t)(nl - start));
+    start = nl + 1;
+  }
+  size_t rest = (size_t)(end - start);
+  if (rest == LINE_MAX_OUT) {
+    out_emit(w->c, w, stream, start, rest);
+    rest = 0;
+  }
+  if (rest && !b->data && !(b->data = malloc(LINE_MAX_OUT))) {
+    out_emit(w->c, w, stream, start, rest); /* cut, rather than lost */
+    rest = 0;
+  }
+  if (rest)
+    memmove(b->data, start, rest);
+  b->len = rest;
+  if (!rest) {
+    free(b->data);
+    b->data = NULL;
+  }
+}
+
 static void out_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   (void)events;
   struct worker *w = data;
   int i = w->out[0].fd == fd ? 0 : 1;
   struct outbuf *b = &w->out[i];
+  char tmp[LINE_MAX_OUT];
   ssize_t n = 0;
   /* A few reads per wakeup (a fast writer fills a big pipe), bounded so
-   * that one worker's flood cannot hold up the loop. */
+   * that one worker's flood cannot hold up the loop. Whole lines are
+   * read into tmp; only a partial line's rest is kept in b. */
   for (int round = 0; round < 16; round++) {
-    n = herd__read(fd, b->data + b->len, sizeof b->data - b->len);
+    char *into = b->data ? b->data + b->len : tmp;
+    size_t room = b->data ? LINE_MAX_OUT - b->len : sizeof tmp;
+    n = herd__read(fd, into, room);
     if (n <= 0)
       break;
-    b->len += (size_t)n;
-    char *start = b->data, *end = b->data + b->len, *nl;
-    while ((nl = memchr(start, '\n', (size_t)(end - start)))) {
-      out_emit(w->c, w, i + 1, start, (size_t)(nl - start));
-      start = nl + 1;
-    }
-    size_t rest = (size_t)(end - start);
-    if (rest == sizeof b->data) {
-      /* A line longer than the buffer: pass it on in pieces. */
-      out_emit(w->c, w, i + 1, b->data, rest);
-      rest = 0;
-    }
-    memmove(b->data, start, rest);
-    b->len = rest;
+    if (b->data)
+      out_lines(w, i + 1, b, b->data, b->len + (size_t)n);
+    else
+      out_lines(w, i + 1, b, tmp, (size_t)n);
     if (w->c->out_paused)
       return; /* the consumer asked for a pause from out_emit */
   }
@@ -181,6 +204,8 @@ static void out_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   if (b->len)
     out_emit(w->c, w, i + 1, b->data, b->len);
   b->len = 0;
+  free(b->data);
+  b->data = NULL;
   (void)herd_loop_del(loop, fd);
   herd__closep(&b->fd);
   worker_free_if_done(w->c, w);
@@ -1401,8 +1426,10 @@ out:
   while (c->workers) {
     struct worker *w = c->workers;
     c->workers = w->next;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
       herd__close(w->out[i].fd);
+      free(w->out[i].data);
+    }
     herd__close(w->pidfd);
     herd_chan_close(w->chan);
     free(w);

@@ -1,0 +1,74 @@
+/*
+ * hp.h - driving the real herd binary in tests: start it with its stderr
+ * piped, wait for its event lines, stop it; HTTP requests to its
+ * workers (hello-http), a client load in a process of its own, and
+ * /proc looks at the master's children. Shared by the end-to-end tests.
+ */
+#ifndef HERD_TEST_HP_H
+#define HERD_TEST_HP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "test.h"
+
+struct hp {
+  herd_child_t c;
+  char log[65536];
+  size_t len;
+  int port;
+  size_t mark; /* hp_wait_new looks from here (kept right on a slide) */
+};
+
+/* The build directory (HERD_BUILD, default "build") and paths in it. */
+const char *build_dir(void);
+void path_of(char *buf, size_t n, const char *rel);
+const char *hello_http(void);
+
+/* Start herd with ARGS (NULL-terminated, without "herd"); stderr piped. */
+void hp_start(struct hp *h, const char *const *args);
+/* Read herd's stderr until NEEDLE has appeared COUNT times in all. */
+int hp_wait(struct hp *h, const char *needle, int count, int timeout_ms);
+#define HP_WAIT(h, needle, count)                                            \
+  CHECK_MSG(hp_wait(h, needle, count, 15000),                                \
+            "herd never said '%s' x%d; it said:\n%s", needle, count, (h)->log)
+
+/* Remember the end of what herd said so far; hp_wait_new then waits for
+ * NEEDLE said after it (counting works only while the log fits). */
+void hp_mark(struct hp *h);
+int hp_wait_new(struct hp *h, const char *needle, int timeout_ms);
+#define HP_WAIT_NEW(h, needle)                                               \
+  CHECK_MSG(hp_wait_new(h, needle, 15000),                                   \
+            "herd never said '%s'; it said:\n%s", needle, (h)->log)
+
+/* The port of the first "listening on 127.0.0.1:PORT" line. */
+void hp_port(struct hp *h);
+/* Stop herd with SIG and return its exit status (reading the rest). */
+int hp_stop(struct hp *h, int sig);
+
+extern int last_close;     /* the last response said Connection: close */
+extern char last_err[256]; /* why http_on failed */
+/* One request on fd; returns the status, fills body. -1 on any error. */
+int http_on(int fd, const char *path, int keep, char *body, size_t n);
+int http_get(int port, const char *path, char *body, size_t n);
+
+/* A client in its own process: requests until its pipe closes, then
+ * reports {ok, failed}. keep: one keep-alive connection (reconnecting
+ * after a Connection: close), else a new connection per request. */
+struct loader {
+  pid_t pid;
+  int stop_w;
+  int res_r;
+};
+void loader_start(struct loader *l, int port, int keep);
+extern long last_refused; /* of the last loader_stop */
+void loader_stop(struct loader *l, long *ok, long *bad);
+
+/* Distinct worker pids seen answering /pid in TRIES requests. */
+int distinct_pids(int port, int tries, pid_t *pids, int max);
+/* The children of PID, from /proc/PID/task/PID/children. */
+int children_of(pid_t pid, pid_t *out, int max);
+/* A process's state letter from /proc (0 once it is gone). */
+char proc_state(pid_t pid);
+
+#endif
