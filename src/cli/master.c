@@ -95,6 +95,8 @@ struct master {
   struct mconn *mconns;
   herd_timer_t mem_timer;
   uint64_t reload_begins, reload_dones; /* dones: ended, failed too */
+  int sd_ready;           /* what our own supervisor (NOTIFY_SOCKET) last
+                             heard: 1 READY=1, 0 not yet or RELOADING=1 */
   uint64_t mem_replaced;
   char listen_text[MAX_LISTEN][128];
   int nlisten_text;
@@ -1100,7 +1102,9 @@ static void on_event(const herd_event_t *ev, void *data) {
     return;
   }
   case HERD_EV_ALL_READY:
-    (void)herd_notify("READY=1"); /* to systemd, if it runs us */
+    if (!m->sd_ready) /* to systemd, if it runs us; once per change */
+      (void)herd_notify("READY=1");
+    m->sd_ready = 1;
     snprintf(what, sizeof what, "all %d workers ready", ev->code);
     if (!m->reported)
       started_ok(m);
@@ -1204,8 +1208,11 @@ static void on_event(const herd_event_t *ev, void *data) {
                (unsigned long long)now.tv_sec * 1000000ull +
                    (unsigned long long)now.tv_nsec / 1000u);
       (void)herd_notify(msg);
+      m->sd_ready = 0;
     } else {
-      (void)herd_notify("READY=1"); /* done, or failed: we serve either way */
+      if (!m->sd_ready) /* done, or failed: we serve either way */
+        (void)herd_notify("READY=1");
+      m->sd_ready = 1;
       if (!strcmp(ev->text, "done")) {
         m->reload_dones++;
         answer_waiters(m, WAIT_RELOAD, NULL);
