@@ -633,7 +633,10 @@ enum herd_event_type {
   HERD_EV_SCALE,      /* code: the new worker count */
   HERD_EV_SHUTDOWN,   /* text: "graceful" or "stop"; sig: the signal */
   HERD_EV_SIGNAL,     /* sig: received and acted on (USR1: reopen logs) */
-  HERD_EV_ERROR       /* slot (-1 if none), code: -errno, text: context */
+  HERD_EV_ERROR,      /* slot (-1 if none), code: -errno, text: context */
+  HERD_EV_NOTICE      /* something an operator should hear about that is
+                         no failure of the master: slot (-1 if none), pid
+                         (the process it is about, 0 if none), text */
 };
 
 typedef struct herd_event {
@@ -818,6 +821,8 @@ typedef struct herd_cluster_stats {
   uint64_t reloads_failed;
   uint64_t parked;          /* times a slot was parked */
   uint64_t rr_dropped;      /* roundrobin: connections no worker took */
+  uint64_t notify_ignored;  /* NOTIFY_SOCKET messages from processes that
+                               are not a worker nor running under one */
 } herd_cluster_stats_t;
 
 /* The master's counters since herd_cluster_run began. */

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "hp.h"
@@ -92,3 +94,153 @@ TEST_T(master_rss_stays_flat_across_worker_replacements, 120) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 
+
+static int have(const char *prog) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
+  return system(cmd) == 0;
+}
+
+/* NOTIFY_SOCKET is a socket file, so clients that take only paths (Ruby's
+ * sd_notify, used by puma; Python's socket with a plain path) reach it:
+ * it used to be an abstract name ("@herd/..."), which they cannot. */
+TEST_T(notify_socket_is_a_path_python_client_is_heard, 60) {
+  if (!have("python3"))
+    SKIP("python3 not found");
+  struct hp h;
+  const char *args[] = {
+      "run", "-w", "2", "--ready", "notify", "--ready-timeout", "10s", "--",
+      "python3", "-c",
+      "import os, socket, stat, time\n"
+      "p = os.environ['NOTIFY_SOCKET']\n"
+      "assert p.startswith('/'), p\n"
+      "assert stat.S_ISSOCK(os.stat(p).st_mode)\n"
+      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+      "s.connect(p)\n"
+      "s.send(b'STATUS=warming up\\nREADY=1')\n"
+      "time.sleep(60)\n",
+      NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  CHECK(strstr(h.log, "status: warming up"));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* systemd-notify run by the worker (sh -c 'systemd-notify --ready; exec
+ * ...') speaks for it: a process of the worker's own tree, still running
+ * while herd reads its message (it waits for that with BARRIER=1). As
+ * root, systemd-notify names its parent's pid; under --user it cannot,
+ * and its message was dropped without a word. */
+TEST_T(notify_from_systemd_notify_under_the_worker_counts, 60) {
+  if (!have("systemd-notify"))
+    SKIP("systemd-notify not found (apt-get install systemd)");
+  const char *as[2][3] = {{NULL}, {"--user", "nobody", NULL}};
+  for (int k = 0; k < 2; k++) {
+    if (k == 1 && geteuid() != 0)
+      break; /* --user needs root */
+    struct hp h;
+    const char *args[16];
+    int n = 0;
+    args[n++] = "run";
+    args[n++] = "-w";
+    args[n++] = "1";
+    args[n++] = "--ready";
+    args[n++] = "notify";
+    args[n++] = "--ready-timeout";
+    args[n++] = "10s";
+    for (int i = 0; as[k][i]; i++)
+      args[n++] = as[k][i];
+    args[n++] = "--";
+    args[n++] = "/bin/sh";
+    args[n++] = "-c";
+    args[n++] = "systemd-notify --ready && exec sleep 60";
+    args[n] = NULL;
+    hp_start(&h, args);
+    HP_WAIT(&h, "all 1 workers ready", 1);
+    CHECK(!strstr(h.log, "was ignored"));
+    CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  }
+}
+
+/* A process outside every worker's tree cannot make a worker ready (nor
+ * stop it): its message is ignored, said once, and counted; the worker
+ * that never says READY=1 is killed at the ready timeout, in words that
+ * read as a timeout (it said "Connection timed out"). */
+TEST_T(notify_from_a_stranger_is_ignored_and_said, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-n", "stranger", "-w", "1", "--ready", "notify",
+                        "--ready-timeout", "1500ms", "--max-restarts", "1000",
+                        "--", "sleep", "60", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "worker 0 started, pid ", 1);
+  pid_t wpid = atoi(strstr(h.log, "worker 0 started, pid ") + 22);
+  /* the path, as the worker has it */
+  char path[96], env[8192];
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)wpid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  CHECK(fd >= 0);
+  ssize_t n = read(fd, env, sizeof env - 1);
+  close(fd);
+  CHECK(n > 0);
+  env[n] = '\0';
+  const char *sock = NULL;
+  for (char *p = env; p < env + n; p += strlen(p) + 1)
+    if (!strncmp(p, "NOTIFY_SOCKET=", 14))
+      sock = p + 14;
+  CHECK(sock && sock[0] == '/');
+  int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+  for (int i = 0; i < 200; i++) /* a flood: one line said, all counted */
+    CHECK(sendto(s, "READY=1", 7, 0, (struct sockaddr *)&sa, sizeof sa) == 7);
+  close(s);
+  HP_WAIT(&h, "was ignored", 1);
+  HP_WAIT(&h, "not ready within the ready timeout (--ready-timeout 1500 ms): killed", 1);
+  int said = 0;
+  for (const char *p = h.log; (p = strstr(p, "was ignored")); p++)
+    said++;
+  CHECK_EQ(said, 1);
+  CHECK(!strstr(h.log, "all 1 workers ready"));
+  CHECK(!strstr(h.log, "timed out"));
+  char out[8192], cmd[4200];
+  path_of(cmd, 4096, "herd");
+  strcat(cmd, " status stranger --json 2>&1");
+  FILE *f = popen(cmd, "r");
+  CHECK(f);
+  size_t got = fread(out, 1, sizeof out - 1, f);
+  pclose(f);
+  out[got] = '\0';
+  CHECK_MSG(strstr(out, "\"notify_ignored\":200"), "status said: %s", out);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* puma (with ruby-sd-notify, used whenever NOTIFY_SOCKET is set) crash-
+ * looped under herd in every --ready mode: Errno::ENOENT on connect(2)
+ * to the abstract "@herd/..." name. Now it serves, and says READY=1. */
+TEST_T(puma_runs_under_herd_with_notify, 90) {
+  if (!have("puma"))
+    SKIP("puma not found (apt-get install puma ruby-sd-notify)");
+  char dir[] = "/tmp/herd-puma-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char ru[128];
+  snprintf(ru, sizeof ru, "%s/config.ru", dir);
+  FILE *f = fopen(ru, "w");
+  CHECK(f);
+  fputs("run lambda { |env| [200, {'Content-Type' => 'text/plain'}, "
+        "[\"puma #{Process.pid}\\n\"]] }\n", f);
+  fclose(f);
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "--ready", "notify", "--ready-timeout", "30s",
+                        "-l", "127.0.0.1:0", "--cwd", dir, "--",
+                        "puma", "--bind-to-activated-sockets", "only", "config.ru", NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  char body[128];
+  CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+  CHECK(!strncmp(body, "puma ", 5));
+  CHECK(!strstr(h.log, "ENOENT"));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  unlink(ru);
+  rmdir(dir);
+}

@@ -461,14 +461,16 @@ static void status_json(struct master *m, struct jw *w) {
             "\"exits_stopped\":%llu,\"exits_killed\":%llu,\"exits_crashed\":%llu,"
             "\"exits_clean\":%llu,\"exits_retired\":%llu,\"restarts\":%llu,"
             "\"reloads\":%llu,\"reloads_failed\":%llu,\"parked\":%llu,"
-            "\"roundrobin_dropped\":%llu,\"max_memory_replaced\":%llu}",
+            "\"roundrobin_dropped\":%llu,\"max_memory_replaced\":%llu,"
+            "\"notify_ignored\":%llu}",
             (unsigned long long)st.spawns, (unsigned long long)st.spawn_failures,
             (unsigned long long)st.exits_stopped, (unsigned long long)st.exits_killed,
             (unsigned long long)st.exits_crashed, (unsigned long long)st.exits_clean,
             (unsigned long long)st.exits_retired, (unsigned long long)st.restarts,
             (unsigned long long)st.reloads, (unsigned long long)st.reloads_failed,
             (unsigned long long)st.parked, (unsigned long long)st.rr_dropped,
-            (unsigned long long)m->mem_replaced);
+            (unsigned long long)m->mem_replaced,
+            (unsigned long long)st.notify_ignored);
   int n;
   herd_worker_info_t *rows = get_rows(m, &n);
   jw_raw(w, ",\"workers\":[", 12);
@@ -878,6 +880,9 @@ static void metrics_text(struct master *m, struct jw *w) {
   metric_head(w, "herd_max_memory_replaced_total", "counter",
               "Workers replaced for going over --max-memory.");
   metric(w, "herd_max_memory_replaced_total", app, NULL, (double)m->mem_replaced);
+  metric_head(w, "herd_notify_ignored_total", "counter",
+              "NOTIFY_SOCKET messages from processes that are not a worker nor run by one.");
+  metric(w, "herd_notify_ignored_total", app, NULL, (double)st.notify_ignored);
   if (m->lw) {
     struct logw_stats ls;
     logw_stats(m->lw, &ls);
@@ -1083,12 +1088,27 @@ static void on_event(const herd_event_t *ev, void *data) {
     say(what, sizeof what, "listening on %s", ev->text);
     own_line(m, what);
     return;
+  case HERD_EV_NOTICE:
+    if (ev->slot >= 0)
+      snprintf(what, sizeof what, "worker %d, pid %d: %s", ev->slot, (int)ev->pid,
+               ev->text);
+    else if (ev->pid > 0)
+      snprintf(what, sizeof what, "pid %d: %s", (int)ev->pid, ev->text);
+    else
+      snprintf(what, sizeof what, "%s", ev->text);
+    own_line(m, what); /* said even when quiet: something is wrong */
+    return;
   case HERD_EV_ERROR: {
     char who[64] = "";
     if (ev->slot >= 0)
       snprintf(who, sizeof who, "worker %d: ", ev->slot);
-    snprintf(what, sizeof what, "%s%s%s%s", who, ev->text ? ev->text : "",
-             ev->text ? ": " : "", herd_strerror(ev->code));
+    if (ev->code == -ETIMEDOUT && ev->slot >= 0) /* a timeout, not a network error */
+      snprintf(what, sizeof what, "%s%s (--ready-timeout %d ms): killed", who,
+               ev->text ? ev->text : "not ready in time",
+               m->a->o.ready_timeout_ms ? m->a->o.ready_timeout_ms : 60000);
+    else
+      snprintf(what, sizeof what, "%s%s%s%s", who, ev->text ? ev->text : "",
+               ev->text ? ": " : "", herd_strerror(ev->code));
     own_line(m, what);
     struct slot_note *sn = ev->text ? note_of(m, ev->slot) : NULL;
     if (sn)

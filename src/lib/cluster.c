@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -118,6 +119,7 @@ struct herd_cluster {
   int stop_sig;
   int rr_next;          /* roundrobin: the slot to try first */
   int rr_paused;        /* roundrobin: accepting is off, no worker free */
+  uint64_t notify_said_ms; /* when a foreign notify message was last told */
   herd_timer_t rr_timer;
   herd_cluster_stats_t st; /* counters (workers/reloading/stopping are
                               filled in by herd_cluster_stats) */
@@ -1182,6 +1184,40 @@ static void signal_cb(herd_loop_t *loop, int sig, pid_t from, void *data) {
   }
 }
 
+/* Who speaks for which worker on the notify socket: the worker itself,
+ * or a process of its own tree that is still running when the message
+ * is read (systemd's NotifyAccess=all, kept to the worker's descendants:
+ * `sh -c 'systemd-notify --ready; exec server'` works under --user,
+ * where systemd-notify cannot name its parent's pid; systemd-notify
+ * waits, through BARRIER=1, until the message has been read). A pid
+ * that is gone or belongs to no worker speaks for nobody. */
+static struct worker *notify_sender(herd_cluster_t *c, pid_t pid) {
+  struct worker *w = find_pid(c, pid);
+  for (int depth = 0; !w && pid > 1 && depth < 32; depth++) {
+    herd_proc_stat_t ps;
+    if (herd_proc_stat(pid, &ps) < 0 || ps.state == 'Z' || ps.ppid == getpid())
+      return NULL;
+    pid = ps.ppid;
+    w = find_pid(c, pid);
+  }
+  return w;
+}
+
+/* A message nobody may send was dropped: say so, but at most once a
+ * minute (a flood costs a counter, not a log line per datagram). */
+static void notify_foreign(herd_cluster_t *c, pid_t pid) {
+  uint64_t now = herd__now_ms();
+  c->st.notify_ignored++;
+  if (c->notify_said_ms && now - c->notify_said_ms < 60000)
+    return;
+  c->notify_said_ms = now;
+  emit(c, HERD_EV_NOTICE, -1, pid, 0, 0, 0, 0,
+       "a NOTIFY_SOCKET message from this process was ignored: it is "
+       "neither a worker nor running under one (a helper that exits before "
+       "herd reads its message cannot be told apart: send from the worker, "
+       "or wait as systemd-notify does)");
+}
+
 static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   (void)loop;
   (void)events;
@@ -1189,7 +1225,7 @@ static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   for (int round = 0; round < 64; round++) {
     char buf[4096];
     union {
-      char b[CMSG_SPACE(sizeof(struct ucred))];
+      char b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(8 * sizeof(int))];
       struct cmsghdr align;
     } u;
     struct iovec iov = {buf, sizeof buf - 1};
@@ -1200,26 +1236,31 @@ static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
       return;
     buf[n] = '\0';
     pid_t pid = 0;
+    int fds[8], nfds = 0;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
       if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
         struct ucred cr;
         memcpy(&cr, CMSG_DATA(cm), sizeof cr);
         pid = cr.pid;
       } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-        /* fds are not part of the protocol we speak: close them. */
         size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (size_t i = 0; i < k; i++) {
           int rfd;
           memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof rfd);
-          herd__close(rfd);
+          if (nfds < 8)
+            fds[nfds++] = rfd;
+          else
+            herd__close(rfd);
         }
       }
     }
-    /* Only a worker itself speaks for itself (systemd's NotifyAccess=main). */
-    struct worker *w = find_pid(c, pid);
-    if (!w)
-      continue;
-    int ready = 0, stopping = 0, retire = 0;
+    /* fds are not part of what we act on, but closing them is the
+     * answer to BARRIER=1 (its sender waits for it): only once the
+     * sender has been looked at, while it still runs */
+    struct worker *w = notify_sender(c, pid);
+    for (int i = 0; i < nfds; i++)
+      herd__close(fds[i]);
+    int ready = 0, stopping = 0, retire = 0, other = 0;
     for (char *line = buf, *next; line && *line; line = next) {
       next = strchr(line, '\n');
       if (next)
@@ -1230,8 +1271,15 @@ static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
         stopping = 1;
       else if (strcmp(line, "X_HERD_RETIRE=1") == 0)
         retire = 1;
-      else if (strncmp(line, "STATUS=", 7) == 0)
+      else if (w && strncmp(line, "STATUS=", 7) == 0)
         emit(c, HERD_EV_STATUS, w->slot, w->pid, 0, 0, 0, 0, line + 7);
+      else if (strcmp(line, "BARRIER=1") != 0)
+        other = 1;
+    }
+    if (!w) {
+      if (ready || stopping || retire || other)
+        notify_foreign(c, pid);
+      continue;
     }
     if (ready && c->o.ready == HERD_READY_NOTIFY)
       became_ready(c, w);
@@ -1252,24 +1300,74 @@ static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   }
 }
 
+/* The notify socket: a file that every sd_notify client can reach (some
+ * take only paths: Ruby's sd_notify, used by puma), in a directory of
+ * its own - under $TMPDIR, else /tmp - that only we may list; the
+ * abstract namespace where no such directory can be made (an empty
+ * root). Workers of another uid (--user) need to reach it: then the
+ * directory is 0711 and the socket 0666, which lets any local process
+ * send to it, as to the abstract socket before: what counts is the
+ * sender's pid (notify_sender). */
+static int bind_notify_path(herd_cluster_t *c, int fd, const char *base) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  char dir[sizeof sa.sun_path];
+  int n = snprintf(dir, sizeof dir, "%s/herd-%d-XXXXXX", base, (int)getpid());
+  if (n < 0 || (size_t)n + sizeof "/notify" > sizeof sa.sun_path)
+    return -ENAMETOOLONG;
+  if (!mkdtemp(dir))
+    return -errno;
+  memcpy(sa.sun_path, dir, (size_t)n);
+  memcpy(sa.sun_path + n, "/notify", sizeof "/notify");
+  int other_uid = (c->o.spawn.flags & HERD_SPAWN_SETUID) && c->o.spawn.uid != geteuid();
+  if ((other_uid && chmod(dir, 0711) < 0) ||
+      bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+      chmod(sa.sun_path, other_uid ? 0666 : 0600) < 0) {
+    int e = -errno;
+    (void)unlink(sa.sun_path);
+    (void)rmdir(dir);
+    return e;
+  }
+  memcpy(c->notify_name, sa.sun_path, sizeof sa.sun_path);
+  return 0;
+}
+
+static void unlink_notify(herd_cluster_t *c) {
+  if (c->notify_name[0] != '/')
+    return;
+  (void)unlink(c->notify_name);
+  char *slash = strrchr(c->notify_name, '/');
+  *slash = '\0';
+  (void)rmdir(c->notify_name);
+  c->notify_name[0] = '\0';
+}
+
 static int open_notify(herd_cluster_t *c) {
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return -errno;
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  /* Abstract namespace: nothing on disk to clean up. */
-  int n = snprintf(c->notify_name, sizeof c->notify_name,
-                   "@herd/%d/%08lx/notify", (int)getpid(),
-                   (unsigned long)(herd__now_ms() & 0xffffffffu));
-  memcpy(sa.sun_path, c->notify_name, (size_t)n);
-  sa.sun_path[0] = '\0';
   int one = 1;
-  if (bind(fd, (struct sockaddr *)&sa,
-           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n)) < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
+  if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
     int e = -errno;
     herd__close(fd);
     return e;
+  }
+  const char *tmp = getenv("TMPDIR");
+  if ((!tmp || tmp[0] != '/' || bind_notify_path(c, fd, tmp) < 0) &&
+      bind_notify_path(c, fd, "/tmp") < 0) {
+    /* Abstract namespace: nothing on disk, reachable by path-only
+     * clients never (the last resort) */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int n = snprintf(c->notify_name, sizeof c->notify_name,
+                     "@herd/%d/%08lx/notify", (int)getpid(),
+                     (unsigned long)(herd__now_ms() & 0xffffffffu));
+    memcpy(sa.sun_path, c->notify_name, (size_t)n);
+    sa.sun_path[0] = '\0';
+    if (bind(fd, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n)) < 0) {
+      int e = -errno;
+      herd__close(fd);
+      return e;
+    }
   }
   c->notify_fd = fd;
   return 0;
@@ -1443,6 +1541,7 @@ out:
   if (c->chld_saved)
     (void)sigaction(SIGCHLD, &c->old_chld, NULL);
   herd__close(c->notify_fd);
+  unlink_notify(c);
   if (c->own_fds)
     for (int i = 0; i < c->nlisten; i++) {
       herd__close(c->fds[i]);
