@@ -823,6 +823,8 @@ typedef struct herd_cluster_stats {
   uint64_t rr_dropped;      /* roundrobin: connections no worker took */
   uint64_t notify_ignored;  /* NOTIFY_SOCKET messages from processes that
                                are not a worker nor running under one */
+  uint64_t left_behind;     /* processes a worker left behind (daemonized)
+                               that came back to the master */
 } herd_cluster_stats_t;
 
 /* The master's counters since herd_cluster_run began. */
@@ -930,6 +932,8 @@ typedef struct herd_proc_stat {
   int64_t start_ms;     /* start time, ms since the Unix epoch */
   int64_t uptime_ms;    /* ms since it started */
   long num_threads;
+  pid_t pgrp;           /* its process group */
+  pid_t sid;            /* its session */
 } herd_proc_stat_t;
 
 /* Read /proc/PID/stat (pid 0 = self). Returns 0, -ESRCH if no such

@@ -4,11 +4,13 @@
  * of issue 9's defects, each driven through the real herd binary.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,6 +28,13 @@ static long vm_rss_kb(pid_t pid) {
       kb = atol(line + 6);
   fclose(f);
   return kb;
+}
+
+
+static int have(const char *prog) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
+  return system(cmd) == 0;
 }
 
 /* The master's RSS once a burst has passed: the lowest of a few looks
@@ -94,12 +103,6 @@ TEST_T(master_rss_stays_flat_across_worker_replacements, 120) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 
-
-static int have(const char *prog) {
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
-  return system(cmd) == 0;
-}
 
 /* NOTIFY_SOCKET is a socket file, so clients that take only paths (Ruby's
  * sd_notify, used by puma; Python's socket with a plain path) reach it:
@@ -243,4 +246,45 @@ TEST_T(puma_runs_under_herd_with_notify, 90) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
   unlink(ru);
   rmdir(dir);
+}
+
+/* A server that daemonizes itself (lighttpd without -D) escaped: each
+ * "exit 0" left a daemon in its own session, holding the port after herd
+ * had stopped. herd is the child subreaper now: such a process comes back
+ * to it, is reported, and is ended when herd stops. */
+TEST_T(worker_that_daemonizes_is_reported_and_ended_at_stop, 60) {
+  if (!have("python3"))
+    SKIP("python3 not found");
+  struct hp h;
+  /* the classic daemon: fork, setsid, fork; the first process exits
+   * once the daemon is set up */
+  const char *args[] = {"run", "-w", "1", "--max-restarts", "2", "--", "python3", "-c",
+                        "import os, sys\n"
+                        "r, w = os.pipe()\n"
+                        "pid = os.fork()\n"
+                        "if pid == 0:\n"
+                        "    os.setsid()\n"
+                        "    if os.fork():\n"
+                        "        os._exit(0)\n"
+                        "    os.write(w, b'x')\n"
+                        "    os.execvp('sleep', ['sleep', '300'])\n"
+                        "os.read(r, 1)\n"
+                        "os.waitpid(pid, 0)\n"
+                        "sys.exit(0)\n", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "left this process behind", 1);
+  const char *p = strstr(h.log, "left this process behind");
+  while (p > h.log && strncmp(p, ", pid ", 6))
+    p--;
+  pid_t orphan = atoi(p + 6);
+  CHECK(orphan > 0);
+  int pfd = (int)syscall(SYS_pidfd_open, orphan, 0);
+  CHECK(pfd >= 0);
+  herd_proc_stat_t ps;
+  CHECK_OK(herd_proc_stat(orphan, &ps));
+  CHECK_EQ(ps.ppid, h.c.pid); /* it came back to herd, not to init */
+  hp_stop(&h, SIGTERM);
+  struct pollfd pp = {.fd = pfd, .events = POLLIN};
+  CHECK_MSG(poll(&pp, 1, 5000) == 1, "pid %d outlived herd", (int)orphan);
+  close(pfd);
 }

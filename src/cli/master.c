@@ -462,7 +462,7 @@ static void status_json(struct master *m, struct jw *w) {
             "\"exits_clean\":%llu,\"exits_retired\":%llu,\"restarts\":%llu,"
             "\"reloads\":%llu,\"reloads_failed\":%llu,\"parked\":%llu,"
             "\"roundrobin_dropped\":%llu,\"max_memory_replaced\":%llu,"
-            "\"notify_ignored\":%llu}",
+            "\"notify_ignored\":%llu,\"left_behind\":%llu}",
             (unsigned long long)st.spawns, (unsigned long long)st.spawn_failures,
             (unsigned long long)st.exits_stopped, (unsigned long long)st.exits_killed,
             (unsigned long long)st.exits_crashed, (unsigned long long)st.exits_clean,
@@ -470,7 +470,8 @@ static void status_json(struct master *m, struct jw *w) {
             (unsigned long long)st.reloads, (unsigned long long)st.reloads_failed,
             (unsigned long long)st.parked, (unsigned long long)st.rr_dropped,
             (unsigned long long)m->mem_replaced,
-            (unsigned long long)st.notify_ignored);
+            (unsigned long long)st.notify_ignored,
+            (unsigned long long)st.left_behind);
   int n;
   herd_worker_info_t *rows = get_rows(m, &n);
   jw_raw(w, ",\"workers\":[", 12);
@@ -883,6 +884,9 @@ static void metrics_text(struct master *m, struct jw *w) {
   metric_head(w, "herd_notify_ignored_total", "counter",
               "NOTIFY_SOCKET messages from processes that are not a worker nor run by one.");
   metric(w, "herd_notify_ignored_total", app, NULL, (double)st.notify_ignored);
+  metric_head(w, "herd_left_behind_total", "counter",
+              "Processes a worker left behind (it daemonized) that came back to herd.");
+  metric(w, "herd_left_behind_total", app, NULL, (double)st.left_behind);
   if (m->lw) {
     struct logw_stats ls;
     logw_stats(m->lw, &ls);

@@ -65,6 +65,19 @@ struct worker {
   struct worker *next;
 };
 
+/* A process a worker left behind (it daemonized: setsid and fork, so
+ * the worker's process group kill did not reach it) that came back to
+ * us, the child subreaper. Not supervised: told about, and ended at the
+ * stop. */
+struct orphan {
+  herd_cluster_t *c;
+  pid_t pid;
+  int pidfd;
+  int slot;
+  herd_timer_t kill_timer;
+  struct orphan *next;
+};
+
 struct slot {
   int active;
   struct worker *cur;
@@ -120,6 +133,8 @@ struct herd_cluster {
   int rr_next;          /* roundrobin: the slot to try first */
   int rr_paused;        /* roundrobin: accepting is off, no worker free */
   uint64_t notify_said_ms; /* when a foreign notify message was last told */
+  struct orphan *orphans; /* processes left behind, alive */
+  int subreaper_was;      /* PR_GET_CHILD_SUBREAPER before us */
   herd_timer_t rr_timer;
   herd_cluster_stats_t st; /* counters (workers/reloading/stopping are
                               filled in by herd_cluster_stats) */
@@ -138,6 +153,8 @@ static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime)
 static void reload_next(herd_cluster_t *c);
 static void check_done(herd_cluster_t *c);
 static void rr_resume(herd_cluster_t *c);
+struct orphan;
+static void orphan_stop(herd_cluster_t *c, struct orphan *o);
 
 /* ---- output --------------------------------------------------- */
 
@@ -1066,6 +1083,8 @@ static void shutdown_all(herd_cluster_t *c, int graceful, int sig) {
         kill_hard(w);
         emit(c, HERD_EV_KILLED, w->slot, w->pid, 0, SIGKILL, 0, 0, NULL);
       }
+    for (struct orphan *o = c->orphans; o; o = o->next)
+      (void)herd__os_pidfd_kill(o->pidfd, SIGKILL);
     return;
   }
   c->shutting_down = 1;
@@ -1078,6 +1097,8 @@ static void shutdown_all(herd_cluster_t *c, int graceful, int sig) {
   for (struct worker *w = c->workers; w; w = w->next)
     if (w->alive)
       stop_worker(c, w, "shutdown");
+  for (struct orphan *o = c->orphans; o; o = o->next)
+    orphan_stop(c, o);
   check_done(c);
 }
 
@@ -1091,6 +1112,8 @@ static void drain_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
 static void check_done(herd_cluster_t *c) {
   if (!c->shutting_down)
     return;
+  if (c->orphans)
+    return; /* left behind by workers: they go before we do */
   int pipes = 0;
   for (struct worker *w = c->workers; w; w = w->next) {
     if (w->alive)
@@ -1119,6 +1142,80 @@ static void check_done(herd_cluster_t *c) {
   herd_loop_stop(c->loop);
 }
 
+/* ---- processes left behind ------------------------------------- */
+
+static struct orphan *find_orphan(herd_cluster_t *c, pid_t pid) {
+  for (struct orphan *o = c->orphans; o; o = o->next)
+    if (o->pid == pid)
+      return o;
+  return NULL;
+}
+
+static void orphan_free(herd_cluster_t *c, struct orphan *o) {
+  for (struct orphan **pp = &c->orphans; *pp; pp = &(*pp)->next)
+    if (*pp == o) {
+      *pp = o->next;
+      break;
+    }
+  herd_loop_timer_stop(c->loop, &o->kill_timer);
+  herd__close(o->pidfd);
+  free(o);
+}
+
+static void orphan_kill_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct orphan *o = data;
+  (void)herd__os_pidfd_kill(o->pidfd, SIGKILL);
+}
+
+/* Ask one to stop as a worker would be (stop signal, SIGKILL after the
+ * kill timeout; a graceful stop waits). */
+static void orphan_stop(herd_cluster_t *c, struct orphan *o) {
+  (void)herd__os_pidfd_kill(o->pidfd, c->o.stop_signal ? c->o.stop_signal : SIGTERM);
+  if (!(c->shutting_down && c->graceful))
+    (void)herd_loop_timer_start(c->loop, &o->kill_timer,
+                                (uint64_t)(c->o.kill_timeout_ms ? c->o.kill_timeout_ms
+                                                                : 5000),
+                                orphan_kill_cb, o);
+}
+
+/* After worker PID of SLOT exited: the children of ours that are not
+ * workers came back to us from it. What it left in its own process group
+ * was killed with it and is not news (it may not have died yet: SIGKILL
+ * is not instant); nor is what is dead already. */
+static void find_orphans(herd_cluster_t *c, int slot, pid_t wpid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return;
+  int pid;
+  while (fscanf(f, "%d", &pid) == 1) {
+    herd_proc_stat_t ps;
+    if (find_pid(c, pid) || find_orphan(c, pid) || herd_proc_stat(pid, &ps) < 0 ||
+        ps.pgrp == wpid || ps.state == 'Z' || ps.state == 'X')
+      continue;
+    int pfd = herd__os_pidfd_open(pid);
+    struct orphan *o = pfd >= 0 ? calloc(1, sizeof *o) : NULL;
+    if (!o) {
+      herd__close(pfd);
+      continue;
+    }
+    *o = (struct orphan){.c = c, .pid = pid, .pidfd = pfd, .slot = slot,
+                         .next = c->orphans};
+    c->orphans = o;
+    c->st.left_behind++;
+    emit(c, HERD_EV_NOTICE, slot, pid, 0, 0, 0, 0,
+         "a worker left this process behind (does the program daemonize "
+         "itself? run it in the foreground): it is not supervised, and "
+         "herd ends it when it stops");
+    if (c->shutting_down)
+      orphan_stop(c, o);
+  }
+  fclose(f);
+}
+
 /* ---- events ----------------------------------------------------- */
 
 static void reap_all(herd_cluster_t *c) {
@@ -1143,9 +1240,16 @@ static void reap_all(herd_cluster_t *c) {
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
       ;
-    if (w)
+    struct orphan *o = w ? NULL : find_orphan(c, pid);
+    if (o)
+      orphan_free(c, o);
+    if (w) {
+      int slot = w->slot;
       worker_exited(c, w, status);
+      find_orphans(c, slot, pid);
+    }
     /* else: an orphan re-parented to us (PID 1, subreaper): reaped. */
+    check_done(c);
   }
 }
 
@@ -1465,6 +1569,14 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
   }
   c->chld_saved = 1;
   c->old_chld = old_chld;
+  /* What a worker leaves behind when it daemonizes comes back to us,
+   * not to init: told about, and ended at the stop */
+  if (prctl(PR_GET_CHILD_SUBREAPER, &c->subreaper_was) < 0)
+    c->subreaper_was = 0;
+  if (!c->subreaper_was && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+    r = -errno;
+    goto out;
+  }
   if ((r = herd_loop_new(&c->loop)) < 0)
     goto out;
   static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT,  SIGQUIT,
@@ -1521,6 +1633,16 @@ out:
         w->alive = 0;
       }
   }
+  while (c->orphans) {
+    struct orphan *o = c->orphans;
+    if (r < 0) { /* could not start: nothing is left running */
+      (void)herd__os_pidfd_kill(o->pidfd, SIGKILL);
+      (void)waitpid(o->pid, NULL, 0);
+    }
+    orphan_free(c, o);
+  }
+  if (!c->subreaper_was)
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 0);
   while (c->workers) {
     struct worker *w = c->workers;
     c->workers = w->next;

@@ -117,17 +117,19 @@ int herd_proc_stat(pid_t pid, herd_proc_stat_t *st) {
 
   unsigned long long utime, stime, starttime, vsize;
   long long rss;
-  int ppid;
+  int ppid, pgrp, sid;
   /* Fields 3.. after the comm: state ppid pgrp session tty tpgid flags
    * minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
    * num_threads itrealvalue starttime vsize rss. */
   int got = sscanf(rp + 2,
-                   "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+                   "%c %d %d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
                    "%*d %*d %*d %*d %ld %*d %llu %llu %lld",
-                   &st->state, &ppid, &utime, &stime, &st->num_threads,
-                   &starttime, &vsize, &rss);
-  if (got != 8)
+                   &st->state, &ppid, &pgrp, &sid, &utime, &stime,
+                   &st->num_threads, &starttime, &vsize, &rss);
+  if (got != 10)
     return -EPROTO;
+  st->pgrp = pgrp;
+  st->sid = sid;
   long hz = sysconf(_SC_CLK_TCK);
   long page = sysconf(_SC_PAGESIZE);
   if (hz <= 0 || page <= 0)
