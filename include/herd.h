@@ -610,7 +610,10 @@ enum herd_balance {
 };
 
 enum herd_ready {
-  HERD_READY_IMMEDIATE = 0, /* ready once started */
+  HERD_READY_IMMEDIATE = 0, /* ready once it has lived for the settle
+                               time (settle_ms, 200 ms by default), so
+                               that a program that dies at once is a
+                               failed start, not a ready worker */
   HERD_READY_NOTIFY,        /* ready when it sends READY=1 */
   HERD_READY_DELAY          /* ready ready_delay_ms after start, if alive */
 };
@@ -703,7 +706,13 @@ typedef struct herd_cluster_opts {
    * herd_cluster_stop makes herd_cluster_run return 0 with none started,
    * reload and restart do nothing (return 0), replace gives -ENOENT. */
   int (*on_init)(herd_cluster_t *c, void *data);
+  int settle_ms;              /* HERD_READY_IMMEDIATE: how long a new worker
+                                 must live to count as ready; 0 = 200,
+                                 negative = not at all (ready once
+                                 started) */
 } herd_cluster_opts_t;
+
+#define HERD_SETTLE_MS_DEFAULT 200
 
 /*
  * Be the master: bind the sockets, start the workers, keep them running,

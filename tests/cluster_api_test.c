@@ -130,6 +130,7 @@ TEST_T(cluster_api_replace_scale_restart_reload_stop, 30) {
   herd_cluster_opts_t o;
   memset(&o, 0, sizeof o);
   o.workers = 2;
+  o.settle_ms = -1; /* ready the moment they start: the steps count on it */
   o.on_event = api_event;
   o.on_init = api_init;
   o.data = &s;

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hp.h"
@@ -81,9 +82,11 @@ TEST_T(master_rss_stays_flat_across_worker_replacements, 120) {
   if (getenv("HERD_SANITIZE") && *getenv("HERD_SANITIZE"))
     SKIP("under ASan freed memory waits in its quarantine: RSS is not the master's own");
   struct hp h;
+  /* --ready 0: a worker killed inside its settle time would be an early
+   * death (backoff), and the churn as slow as that */
   const char *args[] = {"run", "-n", "churn", "-w", "4", "--min-uptime", "0",
-                        "--max-restarts", "1000000", "-l", "127.0.0.1:0",
-                        "--", hello_http(), NULL};
+                        "--max-restarts", "1000000", "--ready", "0",
+                        "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
   HP_WAIT(&h, "all 4 workers ready", 1);
@@ -287,4 +290,96 @@ TEST_T(worker_that_daemonizes_is_reported_and_ended_at_stop, 60) {
   struct pollfd pp = {.fd = pfd, .events = POLLIN};
   CHECK_MSG(poll(&pp, 1, 5000) == 1, "pid %d outlived herd", (int)orphan);
   close(pfd);
+}
+
+/* A raw HTTP exchange with the metrics address: the status code, and the
+ * body in body. */
+static int http_raw(int port, const char *req, char *body, size_t n) {
+  int fd = test_connect_port(port);
+  CHECK(fd >= 0);
+  CHECK(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+  size_t len;
+  char *all = test_read_all(fd, &len);
+  close(fd);
+  int code = !strncmp(all, "HTTP/1.1 ", 9) ? atoi(all + 9) : -1;
+  char *b = strstr(all, "\r\n\r\n");
+  snprintf(body, n, "%s", b ? b + 4 : "");
+  free(all);
+  return code;
+}
+
+static int metrics_port(struct hp *h) {
+  HP_WAIT(h, "metrics on http://127.0.0.1:", 1);
+  return atoi(strstr(h->log, "metrics on http://127.0.0.1:") + 28);
+}
+
+/* /healthz and /readyz on the metrics address, for Kubernetes probes and
+ * load balancers (it answered 404 for all but /metrics). */
+TEST_T(metrics_address_answers_healthz_and_readyz, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "--metrics", "127.0.0.1:0", "-l", "127.0.0.1:0",
+                        "--", hello_http(), NULL};
+  hp_start(&h, args);
+  int mp = metrics_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  char body[4096];
+  CHECK_EQ(http_raw(mp, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", body, sizeof body), 200);
+  CHECK_STR(body, "ok\n");
+  CHECK_EQ(http_raw(mp, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", body, sizeof body), 200);
+  CHECK_STR(body, "online: 2 of 2 workers ready\n");
+  CHECK_EQ(http_raw(mp, "HEAD /readyz HTTP/1.1\r\n\r\n", body, sizeof body), 200);
+  CHECK_STR(body, "");
+  CHECK_EQ(http_raw(mp, "GET /readyz?verbose=1 HTTP/1.1\r\n\r\n", body, sizeof body), 200);
+  CHECK_EQ(http_raw(mp, "POST /readyz HTTP/1.1\r\n\r\n", body, sizeof body), 405);
+  CHECK_EQ(http_raw(mp, "GET /nope HTTP/1.1\r\n\r\n", body, sizeof body), 404);
+  CHECK_EQ(http_raw(mp, "GET /readyzz HTTP/1.1\r\n\r\n", body, sizeof body), 404);
+  char big[9000];
+  memset(big, 'a', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  memcpy(big, "GET /metrics?", 13);
+  CHECK_EQ(http_raw(mp, big, body, sizeof body), 431);
+  CHECK_EQ(http_raw(mp, "GET /metrics HTTP/1.1\r\n\r\n", body, sizeof body), 200);
+  CHECK(strstr(body, "herd_workers{app=\"hello-http\"} 2"));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* A pool whose workers all crash is not ready: 503 with the reason, and
+ * "errored" once the slots are parked. */
+TEST_T(readyz_says_503_for_a_crash_loop, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-n", "loop", "-w", "2", "--metrics", "127.0.0.1:0",
+                        "--max-restarts", "2", "--", "sh", "-c", "exit 1", NULL};
+  hp_start(&h, args);
+  int mp = metrics_port(&h);
+  char body[4096];
+  HP_WAIT(&h, "backing off", 1);
+  int code = http_raw(mp, "GET /readyz HTTP/1.1\r\n\r\n", body, sizeof body);
+  CHECK_EQ(code, 503);
+  CHECK_MSG(!strncmp(body, "degraded: 0 of 2 workers ready", 30) ||
+            !strncmp(body, "errored: 0 of 2", 15), "readyz said %s", body);
+  HP_WAIT(&h, "parked", 2);
+  CHECK_EQ(http_raw(mp, "GET /readyz HTTP/1.1\r\n\r\n", body, sizeof body), 503);
+  CHECK_STR(body, "errored: 0 of 2 workers ready, 2 slots parked (crash loop)\n");
+  CHECK_EQ(http_raw(mp, "GET /healthz HTTP/1.1\r\n\r\n", body, sizeof body), 200);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* herd start said "started" for a program that exits at once (with the
+ * default --ready immediate): a worker must now live for the settle time
+ * (200 ms) before it counts as ready, so the start fails, with the
+ * reason, and leaves nothing running. */
+TEST_T(herd_start_of_a_program_that_exits_at_once_fails, 60) {
+  char cmd[4300], out[4096];
+  path_of(cmd, 4096, "herd");
+  strcat(cmd, " start -n z -w 1 -- sh -c 'exit 3' 2>&1");
+  FILE *f = popen(cmd, "r");
+  CHECK(f);
+  size_t got = fread(out, 1, sizeof out - 1, f);
+  out[got] = '\0';
+  int st = pclose(f);
+  CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit %d: %s", st, out);
+  CHECK_MSG(strstr(out, "exited with code 3 before it was ready"), "said: %s", out);
+  char pid_path[4200];
+  snprintf(pid_path, sizeof pid_path, "%s/z.pid", getenv("HERD_HOME"));
+  CHECK_EQ(herd_pidfile_check(pid_path) > 0, 0);
 }

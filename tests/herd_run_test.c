@@ -843,8 +843,10 @@ TEST_T(herd_run_parks_only_crash_loops, 60) {
    * backoff is capped so that a crash loop is parked within the window,
    * not just slowed down). */
   struct hp h;
+  /* --ready 0: no settle time, which a kill inside would make an early
+   * death whatever --min-uptime says */
   const char *args[] = {"run", "-w", "1", "--min-uptime", "50ms", "--max-restarts", "2",
-                        "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+                        "--ready", "0", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
   HP_WAIT(&h, "all 1 workers ready", 1);

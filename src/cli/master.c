@@ -394,6 +394,8 @@ static herd_worker_info_t *get_rows(struct master *m, int *n) {
   }
 }
 
+static const char *app_state(struct master *m, int *nready);
+
 static void status_json(struct master *m, struct jw *w) {
   herd_cluster_stats_t st;
   herd_cluster_stats(m->c, &st);
@@ -425,6 +427,9 @@ static void status_json(struct master *m, struct jw *w) {
     jw_str(w, m->metrics_addr, strlen(m->metrics_addr));
   else
     jw_raw(w, "null", 4);
+  int nready = 0;
+  const char *state = app_state(m, &nready);
+  jw_printf(w, ",\"state\":\"%s\",\"workers_ready\":%d", state, nready);
   jw_printf(w, ",\"balance\":\"%s\",\"workers_wanted\":%d,\"reloading\":%s,"
             "\"stopping\":%s,\"max_memory\":%llu",
             balance_name(m->a->o.balance), st.workers,
@@ -497,6 +502,57 @@ static void status_json(struct master *m, struct jw *w) {
   jw_raw(w, "]}", 2);
   cpu_prune(m, rows, n);
   free(rows);
+}
+
+/* The app's state in one word, as `herd list` shows it: "stopping";
+ * "errored" (a slot is parked: it crash-looped); "online" (every slot has
+ * a ready worker); else "degraded" (some starting, backing off or
+ * waiting). *ready gets the number of slots with a ready worker. why: a
+ * line for /readyz. Returns 1 when online. */
+static int app_readiness(struct master *m, int *nready, char *why, size_t whylen) {
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  int n, ready = 0, parked = 0, backoff = 0, slot = -1, slot_ready = 0;
+  herd_worker_info_t *rows = get_rows(m, &n);
+  for (int i = 0; i <= n; i++) {
+    if (i == n || rows[i].slot != slot) { /* a slot's rows are together */
+      ready += slot_ready;
+      if (i == n)
+        break;
+      slot = rows[i].slot;
+      slot_ready = 0;
+    }
+    slot_ready |= rows[i].state == HERD_WORKER_READY;
+    parked += rows[i].state == HERD_WORKER_PARKED;
+    backoff += rows[i].state == HERD_WORKER_BACKOFF;
+  }
+  free(rows);
+  if (nready)
+    *nready = ready;
+  const char *state = st.stopping ? "stopping"
+                      : parked    ? "errored"
+                      : ready >= st.workers ? "online" : "degraded";
+  if (why) {
+    size_t k = (size_t)snprintf(why, whylen, "%s", state);
+    if (!st.stopping && k < whylen)
+      k += (size_t)snprintf(why + k, whylen - k, ": %d of %d workers ready", ready,
+                            st.workers);
+    if (!st.stopping && parked && k < whylen)
+      k += (size_t)snprintf(why + k, whylen - k, ", %d %s parked (crash loop)",
+                            parked, parked == 1 ? "slot" : "slots");
+    if (!st.stopping && backoff && k < whylen)
+      (void)snprintf(why + k, whylen - k, ", %d backing off", backoff);
+  }
+  return !strcmp(state, "online");
+}
+
+static const char *app_state(struct master *m, int *nready) {
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  char why[256];
+  if (app_readiness(m, nready, why, sizeof why))
+    return "online";
+  return st.stopping ? "stopping" : !strncmp(why, "errored", 7) ? "errored" : "degraded";
 }
 
 /* ---- control requests ------------------------------------------- */
@@ -775,6 +831,13 @@ static void mconn_free(struct master *m, struct mconn *mc) {
     herd_loop_timer_stop(m->loop, &mc->timer);
     (void)herd_loop_del(m->loop, mc->fd);
   }
+  /* What the client sent that we did not read (the rest of a request
+   * too large) would turn our close into a reset, which can destroy the
+   * answer before the client reads it: read it away first (a bounded
+   * amount, without waiting) */
+  char sink[4096];
+  for (int i = 0; i < 16 && recv(mc->fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+    ;
   (void)close(mc->fd);
   free(mc->out);
   free(mc);
@@ -920,28 +983,47 @@ static void mconn_io(herd_loop_t *loop, int fd, uint32_t events, void *data) {
     }
     mc->rlen += (size_t)n;
     mc->req[mc->rlen] = '\0';
-    if (!strstr(mc->req, "\r\n\r\n") && !strstr(mc->req, "\n\n")) {
-      if (mc->rlen < sizeof mc->req - 1)
-        return;
-    }
+    if (!strstr(mc->req, "\r\n\r\n") && !strstr(mc->req, "\n\n") &&
+        mc->rlen < sizeof mc->req - 1)
+      return; /* more to come (a full buffer is answered: too large) */
+    int complete = strstr(mc->req, "\r\n\r\n") || strstr(mc->req, "\n\n");
     struct jw body, w;
     jw_init(&body);
     jw_init(&w);
-    const char *status = "200 OK";
-    if (strncmp(mc->req, "GET ", 4) && strncmp(mc->req, "HEAD ", 5)) {
+    const char *status = "200 OK", *extra = "";
+    /* "METHOD SP PATH[?QUERY] SP VERSION" */
+    const char *sp = strchr(mc->req, ' ');
+    size_t mlen = sp ? (size_t)(sp - mc->req) : 0;
+    const char *path = sp ? sp + 1 : "";
+    size_t plen = strcspn(path, " ?\r\n");
+    int head = mlen == 4 && !memcmp(mc->req, "HEAD", 4);
+#define IS_PATH(lit) (plen == sizeof lit - 1 && !memcmp(path, lit, plen))
+    if (!complete) {
+      status = "431 Request Header Fields Too Large";
+      jw_printf(&body, "a request of at most %d bytes\n", METRICS_MAX_REQ - 1);
+    } else if (!(mlen == 3 && !memcmp(mc->req, "GET", 3)) && !head) {
       status = "405 Method Not Allowed";
-      jw_raw(&body, "only GET\n", 9);
-    } else if (strncmp(mc->req + (mc->req[0] == 'G' ? 4 : 5), "/metrics", 8) ||
-               !strchr(" ?", mc->req[(mc->req[0] == 'G' ? 4 : 5) + 8])) {
-      status = "404 Not Found";
-      jw_raw(&body, "see /metrics\n", 13);
-    } else {
+      extra = "Allow: GET, HEAD\r\n";
+      jw_raw(&body, "only GET and HEAD\n", 18);
+    } else if (IS_PATH("/metrics")) {
       metrics_text(m, &body);
+    } else if (IS_PATH("/healthz")) {
+      /* liveness: this answer comes from the master's own loop */
+      jw_raw(&body, "ok\n", 3);
+    } else if (IS_PATH("/readyz")) {
+      char why[256];
+      if (!app_readiness(m, NULL, why, sizeof why))
+        status = "503 Service Unavailable";
+      jw_printf(&body, "%s\n", why);
+    } else {
+      status = "404 Not Found";
+      jw_raw(&body, "not found: /metrics, /healthz or /readyz\n", 41);
     }
+#undef IS_PATH
     jw_printf(&w, "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; "
-              "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-              status, body.len);
-    if (strncmp(mc->req, "HEAD ", 5))
+              "charset=utf-8\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+              status, body.len, extra);
+    if (!head)
       jw_raw(&w, body.buf ? body.buf : "", body.len);
     jw_free(&body);
     if (w.err) {

@@ -385,8 +385,8 @@ static void ready_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   herd_cluster_t *c = w->c;
   if (!w->alive || w->state != W_STARTING)
     return;
-  if (c->o.ready == HERD_READY_DELAY) {
-    became_ready(c, w);
+  if (c->o.ready != HERD_READY_NOTIFY) {
+    became_ready(c, w); /* alive after the delay, or the settle time */
     return;
   }
   /* Not ready in time: a failed start. */
@@ -702,7 +702,13 @@ static int start_worker(herd_cluster_t *c, int slot, int successor) {
                                 w);
     break;
   default:
-    became_ready(c, w);
+    if (c->o.settle_ms < 0)
+      became_ready(c, w);
+    else
+      (void)herd_loop_timer_start(c->loop, &w->ready_timer,
+                                  (uint64_t)(c->o.settle_ms ? c->o.settle_ms
+                                                            : HERD_SETTLE_MS_DEFAULT),
+                                  ready_timer_cb, w);
     break;
   }
   return 0;
