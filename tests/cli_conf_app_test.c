@@ -202,6 +202,72 @@ TEST(cli_conf_app_moved_keeps_its_cwd_and_env) {
   free(as);
 }
 
+/* A uid past uid_t wrapped: 4294967296 was uid 0. */
+TEST(cli_conf_app_uid_out_of_range_is_refused) {
+  static const char *const bad[] = {"4294967296", "4294967295",
+                                    "99999999999999999999999"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char text[256], err[600], want[128];
+    snprintf(text, sizeof text, "[web]\ncommand = \"sleep 1\"\nuser = \"%s\"\n",
+             bad[i]);
+    struct app *as = NULL;
+    CHECK_EQ(load(text, &as, err, sizeof err), -1);
+    snprintf(want, sizeof want, ":1: [web]: user: %s is out of range for a uid",
+             bad[i]);
+    CHECK_MSG(strstr(err, want), "%s", err);
+  }
+  /* a name too long to be one is refused, not cut to a shorter one */
+  char text[600], err[600], name[400];
+  memset(name, 'a', sizeof name - 1);
+  name[sizeof name - 1] = '\0';
+  snprintf(text, sizeof text, "[web]\ncommand = \"sleep 1\"\nuser = \"%s\"\n", name);
+  struct app *as = NULL;
+  CHECK_EQ(load(text, &as, err, sizeof err), -1);
+  CHECK_MSG(strstr(err, "is too long"), "%s", err);
+}
+
+/* A value's newline or escape does not break the message's one line. */
+TEST(cli_conf_app_messages_are_one_line) {
+  static const char *const bad[] = {
+      "listen = \"a\\nb\"", "workers = \"1\\n2\"", "metrics = \"\\u001b[31m\"",
+      "stop-signal = \"X\\rY\"", "\"a\\nb\" = 1", "env = { \"A\\nB=\" = 1 }",
+      "env = [\"\\n\"]"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char text[256], err[600];
+    snprintf(text, sizeof text, "[web]\ncommand = \"sleep 1\"\n%s\n", bad[i]);
+    struct app *as = NULL;
+    CHECK_MSG(load(text, &as, err, sizeof err) == -1, "%s accepted", bad[i]);
+    for (const char *p = err; *p; p++)
+      CHECK_MSG((unsigned char)*p >= 0x20 && *p != 0x7f,
+                "%s: a control character in: %s", bad[i], err);
+    CHECK_MSG(strstr(err, "/herd.conf:3: "), "%s: %s", bad[i], err);
+  }
+  /* the command line's values too */
+  struct app a;
+  app_init(&a);
+  char err[128];
+  CHECK_EQ(app_set(&a, "listen", "x\ny\x1b", err, sizeof err), -1);
+  CHECK_MSG(!strchr(err, '\n') && !strchr(err, '\x1b'), "%s", err);
+  /* cut at the buffer's end, not in the middle of a character */
+  CHECK_EQ(app_set(&a, "listen", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                   "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", err, 16), -1);
+  size_t len = strlen(err);
+  CHECK(len > 0 && (unsigned char)err[len - 1] != 0xc3);
+  app_free(&a);
+}
+
+/* { "A=B" = "c" } would be A with the value "B=c". */
+TEST(cli_conf_app_env_key_with_equals_is_refused) {
+  struct app *as = NULL;
+  char err[600];
+  CHECK_EQ(load("[web]\ncommand = \"sleep 1\"\nenv = { \"A=B\" = \"c\" }\n", &as,
+                err, sizeof err),
+           -1);
+  CHECK_MSG(strstr(err, "herd.conf:3: env: 'A=B' has '=', which no variable "
+                        "name has"),
+            "%s", err);
+}
+
 /* The command line's values are copied too: the app outlives a buffer
  * that held them. */
 TEST(cli_conf_app_set_copies_every_value) {

@@ -65,6 +65,29 @@ static char *keep(struct app *a, const char *s) {
   return keep_n(a, s, strlen(s));
 }
 
+/* One line, whatever the text it quotes: a value may hold a newline or
+ * a terminal escape (a config's "\n", or an argument); those become
+ * '?', and a character cut by the truncation goes. */
+static void one_line(char *s, size_t n) {
+  if (!n)
+    return;
+  size_t len = strlen(s);
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+      s[i] = '?';
+  size_t k = len, cont = 0;
+  while (k > 0 && ((unsigned char)s[k - 1] & 0xc0) == 0x80 && cont < 3) {
+    k--;
+    cont++;
+  }
+  if (k > 0 && (unsigned char)s[k - 1] >= 0xc0) {
+    unsigned char c = (unsigned char)s[k - 1];
+    size_t need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+    if (cont < need)
+      s[k - 1] = '\0';
+  }
+}
+
 static int fail(char *err, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t n, const char *fmt, ...) {
@@ -72,6 +95,7 @@ static int fail(char *err, size_t n, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(err, n, fmt, ap);
   va_end(ap);
+  one_line(err, n);
   return -1;
 }
 
@@ -322,19 +346,27 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
   return 0;
 }
 
+/* USER or USER:GROUP: a name, or a uid (digits) that has a passwd
+ * entry. A uid past uid_t is refused, not wrapped (4294967296 was 0). */
 static int resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
                         size_t errlen) {
   char user[256];
-  snprintf(user, sizeof user, "%s", spec);
+  if (strlen(spec) >= sizeof user)
+    return fail(err, errlen, "user: '%.32s...' is too long", spec);
+  memcpy(user, spec, strlen(spec) + 1);
   char *group = strchr(user, ':');
   if (group)
     *group++ = '\0';
   struct passwd *pw = getpwnam(user);
-  if (!pw) {
+  size_t digits = strspn(user, "0123456789");
+  if (!pw && digits && !user[digits]) {
     char *end;
-    long v = strtol(user, &end, 10);
-    if (*user && !*end && v >= 0)
-      pw = getpwuid((uid_t)v);
+    errno = 0;
+    unsigned long long v = strtoull(user, &end, 10);
+    /* (uid_t)-1 is "no change" to setuid's family: not a user */
+    if (errno || v >= (unsigned long long)(uid_t)-1)
+      return fail(err, errlen, "user: %s is out of range for a uid", user);
+    pw = getpwuid((uid_t)v);
   }
   if (!pw)
     return fail(err, errlen, "user: no such user '%s'", user);
@@ -537,6 +569,10 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
           if (!t)
             return fail(err, errlen, "%s:%d: env: %s is %s", path, k->line,
                         v->keys[j], conf_kind_name(it->kind));
+          /* { "A=B" = "c" } would be A="B=c" in the environment */
+          if (strchr(v->keys[j], '='))
+            return fail(err, errlen, "%s:%d: env: '%s' has '=', which no "
+                        "variable name has", path, k->line, v->keys[j]);
           char *kv;
           if (asprintf(&kv, "%s=%s", v->keys[j], t) < 0)
             return fail(err, errlen, "%s:%d: out of memory", path, k->line);
