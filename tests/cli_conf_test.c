@@ -555,7 +555,7 @@ TEST(cli_conf_parses_the_example_of_the_brief) {
 TEST(cli_conf_values) {
   struct conf c;
   conf_ok("[a]\n"
-          "s1 = \"q\\\" b\\\\ n\\n t\\t r\\r b\\b f\\f s\\/ \\u00e9 \\U0001F600\"\n"
+          "s1 = \"q\\\" b\\\\ n\\n t\\t r\\r b\\b f\\f \\u00e9 \\U0001F600\"\n"
           "s2 = 'C:\\path\\no escapes \"here\"'\n"
           "s3 = \"\"\n"
           "s4 = '' # empty\n"
@@ -570,7 +570,7 @@ TEST(cli_conf_values) {
           "\"quoted key\" = 1\n"
           "'lit-key' = 2\n"
           "t1 = {}\n"
-          "t2 = { 'a b' = 1, \"c\" = false, d = 'x', }\n"
+          "t2 = { 'a b' = 1, \"c\" = false, d = 'x' }\n"
           "a1 = []\n"
           "a2 = [ 1, \"two\", true, ]\n"
           "\tindented\t=\t3\t\n",
@@ -579,7 +579,7 @@ TEST(cli_conf_values) {
   const struct conf_app *a = &c.apps[0];
   CHECK_EQ(a->nkeys, 19);
   CHECK_STR(key_of(a, 0, "s1", CONF_STR, 2)->v.str,
-            "q\" b\\ n\n t\t r\r b\b f\f s/ \xc3\xa9 \xf0\x9f\x98\x80");
+            "q\" b\\ n\n t\t r\r b\b f\f \xc3\xa9 \xf0\x9f\x98\x80");
   CHECK_STR(key_of(a, 1, "s2", CONF_STR, 3)->v.str,
             "C:\\path\\no escapes \"here\"");
   CHECK_STR(key_of(a, 2, "s3", CONF_STR, 4)->v.str, "");
@@ -829,7 +829,23 @@ TEST(cli_conf_errors_name_the_line) {
   CONF_ERR("[\"\"]\n",
            ":1: invalid app name '': use 1-64 of A-Z a-z 0-9 . _ - (not . or "
            "..)");
+  /* no TOML reader takes a dot without a name on each side */
   CONF_ERR("[..]\n",
+           ":1: [..] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\"..\"]");
+  CONF_ERR("[...]\n",
+           ":1: [...] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\"...\"]");
+  CONF_ERR("[.a]\n",
+           ":1: [.a] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\".a\"]");
+  CONF_ERR("[ a. ]\n",
+           ":1: [a.] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\"a.\"]");
+  CONF_ERR("[a..b]\n",
+           ":1: [a..b] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\"a..b\"]");
+  CONF_ERR("[\"..\"]\n",
            ":1: invalid app name '..': use 1-64 of A-Z a-z 0-9 . _ - (not . or "
            "..)");
   CONF_ERR("[\"a/b\"]\n",
@@ -877,6 +893,10 @@ TEST(cli_conf_errors_name_the_line) {
   CONF_ERR("[web]\nx = \"a\\ b\"\n",
            ":2: invalid escape in a string (\\\\ is a backslash; '...' "
            "strings take none)");
+  /* \/ is JSON's, not TOML's (1.0 or 1.1) */
+  CONF_ERR("[web]\nx = \"\\/\"\n",
+           ":2: invalid escape '\\/' in a string (\\\\ is a backslash; '...' "
+           "strings take none)");
   CONF_ERR("[web]\nx = \"\\u12\"\n", ":2: '\\u' needs 4 hex digits");
   CONF_ERR("[web]\nx = \"\\U0001F60\"\n", ":2: '\\U' needs 8 hex digits");
   CONF_ERR("[web]\nx = \"\\uD800\"\n",
@@ -915,6 +935,9 @@ TEST(cli_conf_errors_name_the_line) {
   CONF_ERR("[web]\nenv = { A = 1,, }\n",
            ":2: expected a key in the inline table of 'env', not ',' (keys "
            "are A-Z a-z 0-9 _ - or quoted)");
+  CONF_ERR("[web]\nenv = { A = 1, }\n",
+           ":2: a comma before the '}' of the inline table of 'env': TOML "
+           "allows none there (arrays may end with one)");
   CONF_ERR("[web]\nenv = { \"\" = 1 }\n",
            ":2: empty key \"\" in the inline table of 'env'");
   /* bytes */
