@@ -154,6 +154,64 @@ TEST(cli_json_numbers) {
   }
 }
 
+/* A reply's number cast to an integer unchecked was UB for 1e10 in an
+ * int, and for 1e300 or 2^63 in anything (UBSan: float-cast-overflow). */
+TEST(cli_json_int_is_range_checked_before_any_cast) {
+  struct {
+    const char *t;
+    long long min, max;
+    int r;
+    long long want;
+  } c[] = {
+      {"0", 0, 10, 1, 0},
+      {"-0", 0, 10, 1, 0},
+      {"10", 0, 10, 1, 10},
+      {"11", 0, 10, -1, 0},
+      {"-1", 0, 10, -1, 0},
+      {"1.5", 0, 10, -1, 0},
+      {"1e1", 0, 10, 1, 10},
+      {"1e10", 0, 2147483647, -1, 0},
+      {"1e300", LLONG_MIN, LLONG_MAX, -1, 0},
+      {"-1e300", LLONG_MIN, LLONG_MAX, -1, 0},
+      {"1.7976931348623157e308", LLONG_MIN, LLONG_MAX, -1, 0},
+      /* 2^63 - 1 reads as 2^63, one past LLONG_MAX */
+      {"9223372036854775807", LLONG_MIN, LLONG_MAX, -1, 0},
+      {"-9223372036854775808", LLONG_MIN, LLONG_MAX, 1, LLONG_MIN},
+      {"9223372036854774784", LLONG_MIN, LLONG_MAX, 1, 9223372036854774784LL},
+      {"9007199254740993", 0, LLONG_MAX, 1, 9007199254740992LL},
+      {"4.9e-324", LLONG_MIN, LLONG_MAX, -1, 0},
+      {"1e-400", 0, 1, 1, 0}, /* underflow: 0 */
+      {"\"5\"", 0, 10, 0, 0},
+      {"null", 0, 10, 0, 0},
+      {"true", 0, 10, 0, 0},
+      {"[1]", 0, 10, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+    jv *v = parse(c[i].t);
+    CHECK_MSG(v, "%s refused", c[i].t);
+    long long x = 42;
+    int r = jv_int(v, c[i].min, c[i].max, &x);
+    CHECK_MSG(r == c[i].r, "%s: %d, expected %d", c[i].t, r, c[i].r);
+    CHECK_MSG(x == (r == 1 ? c[i].want : 42), "%s: %lld", c[i].t, x);
+    jv_free(v);
+  }
+  long long x = 42;
+  CHECK_EQ(jv_int(NULL, 0, 1, &x), 0);
+  CHECK_EQ(x, 42);
+}
+
+TEST(cli_json_key_len_counts_a_nul) {
+  jv *v = parse("{\"a\\u0000b\":1,\"\":2}");
+  CHECK(v);
+  CHECK_EQ(jv_key_len(v, 0), 3);
+  CHECK(!memcmp(jv_key_at(v, 0), "a\0b", 4));
+  CHECK_EQ(jv_key_len(v, 1), 0);
+  CHECK_STR(jv_key_at(v, 1), "");
+  CHECK_EQ(jv_key_len(v, 2), 0);
+  CHECK_EQ(jv_key_len(jv_get(v, ""), 0), 0);
+  jv_free(v);
+}
+
 TEST(cli_json_rejects_each_kind_of_error) {
   const char *bad[] = {
       "", " ", "tru", "nul", "falsey", "True", "[", "]", "{", "}", "[1,]",
