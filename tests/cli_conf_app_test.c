@@ -292,3 +292,19 @@ TEST(cli_conf_app_set_copies_every_value) {
   app_free(&a);
   app_free(&a); /* twice is fine */
 }
+
+/* max-memory = "0" was refused but left the limit at 0 (none): a value
+ * refused changes nothing (found by fuzz/opts.c). */
+TEST(cli_conf_app_refused_max_memory_keeps_the_limit) {
+  struct app a;
+  app_init(&a);
+  char err[128];
+  CHECK_EQ(app_set(&a, "max-memory", "512K", err, sizeof err), 0);
+  CHECK_EQ(a.max_memory, 512 * 1024);
+  CHECK_EQ(app_set(&a, "max-memory", "0", err, sizeof err), -1);
+  CHECK_STR(err, "max-memory: '0' is not a size (200M, 1G)");
+  CHECK_EQ(a.max_memory, 512 * 1024);
+  CHECK_EQ(app_set(&a, "max-memory", "0.0001", err, sizeof err), -1);
+  CHECK_EQ(a.max_memory, 512 * 1024);
+  app_free(&a);
+}

@@ -323,8 +323,10 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
     else
       return fail(err, errlen, "log-files: '%s' is not true or false", val);
   } else if (!strcmp(k, "max-memory")) {
-    if (size(val, &a->max_memory) < 0 || a->max_memory == 0)
+    uint64_t m; /* a refused value leaves the limit as it was */
+    if (size(val, &m) < 0 || m == 0)
       return fail(err, errlen, "max-memory: '%s' is not a size (200M, 1G)", val);
+    a->max_memory = m;
   } else if (!strcmp(k, "log-max-size")) {
     if (size(val, &a->log_max_size) < 0)
       return fail(err, errlen, "log-max-size: '%s' is not a size (10M, 0 = "
