@@ -154,6 +154,64 @@ TEST(cli_json_numbers) {
   }
 }
 
+/* A reply's number cast to an integer unchecked was UB for 1e10 in an
+ * int, and for 1e300 or 2^63 in anything (UBSan: float-cast-overflow). */
+TEST(cli_json_int_is_range_checked_before_any_cast) {
+  struct {
+    const char *t;
+    long long min, max;
+    int r;
+    long long want;
+  } c[] = {
+      {"0", 0, 10, 1, 0},
+      {"-0", 0, 10, 1, 0},
+      {"10", 0, 10, 1, 10},
+      {"11", 0, 10, -1, 0},
+      {"-1", 0, 10, -1, 0},
+      {"1.5", 0, 10, -1, 0},
+      {"1e1", 0, 10, 1, 10},
+      {"1e10", 0, 2147483647, -1, 0},
+      {"1e300", LLONG_MIN, LLONG_MAX, -1, 0},
+      {"-1e300", LLONG_MIN, LLONG_MAX, -1, 0},
+      {"1.7976931348623157e308", LLONG_MIN, LLONG_MAX, -1, 0},
+      /* 2^63 - 1 reads as 2^63, one past LLONG_MAX */
+      {"9223372036854775807", LLONG_MIN, LLONG_MAX, -1, 0},
+      {"-9223372036854775808", LLONG_MIN, LLONG_MAX, 1, LLONG_MIN},
+      {"9223372036854774784", LLONG_MIN, LLONG_MAX, 1, 9223372036854774784LL},
+      {"9007199254740993", 0, LLONG_MAX, 1, 9007199254740992LL},
+      {"4.9e-324", LLONG_MIN, LLONG_MAX, -1, 0},
+      {"1e-400", 0, 1, 1, 0}, /* underflow: 0 */
+      {"\"5\"", 0, 10, 0, 0},
+      {"null", 0, 10, 0, 0},
+      {"true", 0, 10, 0, 0},
+      {"[1]", 0, 10, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+    jv *v = parse(c[i].t);
+    CHECK_MSG(v, "%s refused", c[i].t);
+    long long x = 42;
+    int r = jv_int(v, c[i].min, c[i].max, &x);
+    CHECK_MSG(r == c[i].r, "%s: %d, expected %d", c[i].t, r, c[i].r);
+    CHECK_MSG(x == (r == 1 ? c[i].want : 42), "%s: %lld", c[i].t, x);
+    jv_free(v);
+  }
+  long long x = 42;
+  CHECK_EQ(jv_int(NULL, 0, 1, &x), 0);
+  CHECK_EQ(x, 42);
+}
+
+TEST(cli_json_key_len_counts_a_nul) {
+  jv *v = parse("{\"a\\u0000b\":1,\"\":2}");
+  CHECK(v);
+  CHECK_EQ(jv_key_len(v, 0), 3);
+  CHECK(!memcmp(jv_key_at(v, 0), "a\0b", 4));
+  CHECK_EQ(jv_key_len(v, 1), 0);
+  CHECK_STR(jv_key_at(v, 1), "");
+  CHECK_EQ(jv_key_len(v, 2), 0);
+  CHECK_EQ(jv_key_len(jv_get(v, ""), 0), 0);
+  jv_free(v);
+}
+
 TEST(cli_json_rejects_each_kind_of_error) {
   const char *bad[] = {
       "", " ", "tru", "nul", "falsey", "True", "[", "]", "{", "}", "[1,]",
@@ -555,7 +613,7 @@ TEST(cli_conf_parses_the_example_of_the_brief) {
 TEST(cli_conf_values) {
   struct conf c;
   conf_ok("[a]\n"
-          "s1 = \"q\\\" b\\\\ n\\n t\\t r\\r b\\b f\\f s\\/ \\u00e9 \\U0001F600\"\n"
+          "s1 = \"q\\\" b\\\\ n\\n t\\t r\\r b\\b f\\f \\u00e9 \\U0001F600\"\n"
           "s2 = 'C:\\path\\no escapes \"here\"'\n"
           "s3 = \"\"\n"
           "s4 = '' # empty\n"
@@ -570,7 +628,7 @@ TEST(cli_conf_values) {
           "\"quoted key\" = 1\n"
           "'lit-key' = 2\n"
           "t1 = {}\n"
-          "t2 = { 'a b' = 1, \"c\" = false, d = 'x', }\n"
+          "t2 = { 'a b' = 1, \"c\" = false, d = 'x' }\n"
           "a1 = []\n"
           "a2 = [ 1, \"two\", true, ]\n"
           "\tindented\t=\t3\t\n",
@@ -579,7 +637,7 @@ TEST(cli_conf_values) {
   const struct conf_app *a = &c.apps[0];
   CHECK_EQ(a->nkeys, 19);
   CHECK_STR(key_of(a, 0, "s1", CONF_STR, 2)->v.str,
-            "q\" b\\ n\n t\t r\r b\b f\f s/ \xc3\xa9 \xf0\x9f\x98\x80");
+            "q\" b\\ n\n t\t r\r b\b f\f \xc3\xa9 \xf0\x9f\x98\x80");
   CHECK_STR(key_of(a, 1, "s2", CONF_STR, 3)->v.str,
             "C:\\path\\no escapes \"here\"");
   CHECK_STR(key_of(a, 2, "s3", CONF_STR, 4)->v.str, "");
@@ -829,7 +887,23 @@ TEST(cli_conf_errors_name_the_line) {
   CONF_ERR("[\"\"]\n",
            ":1: invalid app name '': use 1-64 of A-Z a-z 0-9 . _ - (not . or "
            "..)");
+  /* no TOML reader takes a dot without a name on each side */
   CONF_ERR("[..]\n",
+           ":1: [..] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\"..\"]");
+  CONF_ERR("[...]\n",
+           ":1: [...] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\"...\"]");
+  CONF_ERR("[.a]\n",
+           ":1: [.a] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\".a\"]");
+  CONF_ERR("[ a. ]\n",
+           ":1: [a.] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\"a.\"]");
+  CONF_ERR("[a..b]\n",
+           ":1: [a..b] is not a table name (a bare name has no empty part "
+           "between dots): quote an app name that has a dot, [\"a..b\"]");
+  CONF_ERR("[\"..\"]\n",
            ":1: invalid app name '..': use 1-64 of A-Z a-z 0-9 . _ - (not . or "
            "..)");
   CONF_ERR("[\"a/b\"]\n",
@@ -877,6 +951,10 @@ TEST(cli_conf_errors_name_the_line) {
   CONF_ERR("[web]\nx = \"a\\ b\"\n",
            ":2: invalid escape in a string (\\\\ is a backslash; '...' "
            "strings take none)");
+  /* \/ is JSON's, not TOML's (1.0 or 1.1) */
+  CONF_ERR("[web]\nx = \"\\/\"\n",
+           ":2: invalid escape '\\/' in a string (\\\\ is a backslash; '...' "
+           "strings take none)");
   CONF_ERR("[web]\nx = \"\\u12\"\n", ":2: '\\u' needs 4 hex digits");
   CONF_ERR("[web]\nx = \"\\U0001F60\"\n", ":2: '\\U' needs 8 hex digits");
   CONF_ERR("[web]\nx = \"\\uD800\"\n",
@@ -915,6 +993,9 @@ TEST(cli_conf_errors_name_the_line) {
   CONF_ERR("[web]\nenv = { A = 1,, }\n",
            ":2: expected a key in the inline table of 'env', not ',' (keys "
            "are A-Z a-z 0-9 _ - or quoted)");
+  CONF_ERR("[web]\nenv = { A = 1, }\n",
+           ":2: a comma before the '}' of the inline table of 'env': TOML "
+           "allows none there (arrays may end with one)");
   CONF_ERR("[web]\nenv = { \"\" = 1 }\n",
            ":2: empty key \"\" in the inline table of 'env'");
   /* bytes */

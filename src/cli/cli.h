@@ -19,8 +19,12 @@
 
 extern const char *prog_name;
 
-/* One app: what `herd run`/`start` options or a config table say. The
- * strings are borrowed (argv, or a loaded config that outlives it). */
+/* One app: what `herd run`/`start` options or a config file say. Every
+ * string the app keeps is its own copy (app_free frees them), whatever
+ * the option's text was (argv, a config's value, a number printed into a
+ * buffer), except cmd from the command line, which is argv's. Nothing in
+ * the struct points into the struct itself, so it may be moved (copied
+ * with =) between app_finish and the master. */
 struct app {
   const char *name;
   herd_cluster_opts_t o;
@@ -30,11 +34,7 @@ struct app {
   int nenv;
   const char *user;
   char **cmd;            /* NULL-terminated */
-  char *cmd_store;       /* a config's command string, split (owned) */
-  char **cmd_owned;      /* the argv made for it (owned) */
-  char *env_alloc[MAX_ENV]; /* a config's env entries made "K=V" (owned) */
-  int nenv_alloc;
-  char *listen_alloc[MAX_LISTEN]; /* relative unix: paths made absolute */
+  char **cmd_owned;      /* a config's command as an argv (owned) */
   int quiet;
   uint64_t max_memory;   /* bytes; 0 = no limit */
   uint64_t log_max_size; /* bytes; 0 = never rotate */
@@ -45,6 +45,9 @@ struct app {
   const char *conf_path; /* where it came from (for messages) */
   char base_dir[PATH_MAX]; /* relative cwd is from here ("" = ours): a
                               config file's own directory */
+  char **kept;           /* the copies the pointers above hold (owned) */
+  size_t nkept, kept_cap;
+  const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
 };
 
 /* Defaults, before options are applied. */
@@ -61,13 +64,19 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
  * Returns 0, or -1 with err set. */
 int app_finish(struct app *a, char *err, size_t errlen);
 
-/* Load a config file's apps (all of them, or those named). Returns the
- * number of apps (*apps malloc'd, each app_init'ed and finished), or -1
- * with err = "FILE:LINE: message". *confp must be kept until the apps
- * are freed, then passed to app_conf_free. */
+/* Load a config file's apps (all of them). Returns the number of apps
+ * (*apps malloc'd, each app_init'ed and finished: free each with
+ * app_free, then the array), or -1 with err = "FILE:LINE: message" (or
+ * "FILE: message" for the file as a whole). The apps own all they hold:
+ * *confp is set to NULL, and app_conf_free(NULL) does nothing (both are
+ * kept for callers written when the apps borrowed from the file). */
 int app_load_config(const char *path, struct app **apps, void **confp,
                     char *err, size_t errlen);
 void app_conf_free(void *conf);
+/* The same from [text, text+len) in memory: path names it in messages,
+ * and relative paths (cwd, unix: listen paths) are from dir (absolute). */
+int app_parse_config(const char *path, const char *dir, const char *text,
+                     size_t len, struct app **apps, char *err, size_t errlen);
 
 /* HERD_HOME and its files. home_dir fills buf; home_ensure creates it
  * (0700) and logs/. Returns 0 or -errno. */

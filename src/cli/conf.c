@@ -240,7 +240,6 @@ static int unescape(struct cp *cp, const char **s, char *out) {
   switch (c) {
   case '"': *out = '"'; return 1;
   case '\\': *out = '\\'; return 1;
-  case '/': *out = '/'; return 1;
   case 'b': *out = '\b'; return 1;
   case 'f': *out = '\f'; return 1;
   case 'n': *out = '\n'; return 1;
@@ -595,7 +594,9 @@ static int parse_table(struct cp *cp, struct conf_value *v, const char *key) {
       cp->p++;
       skip_ws(cp);
       if (cp->p < cp->end && *cp->p == '}')
-        break; /* a trailing comma, as TOML 1.1 allows */
+        return perr(cp, cp->line, "a comma before the '}' of the inline "
+                                  "table of '%s': TOML allows none there "
+                                  "(arrays may end with one)", Q(key));
       continue;
     }
     if (cp->p < cp->end && *cp->p == '}')
@@ -681,15 +682,18 @@ static int parse_header(struct cp *cp, struct conf *c) {
       cp->p++;
     size_t n = (size_t)(cp->p - s);
     /* [web.env] is table env inside table web in TOML; reading it as an
-     * app named "web.env" would give the file another meaning here */
-    size_t dots = 0;
-    while (dots < n && s[dots] == '.')
-      dots++;
-    if (dots < n && memchr(s, '.', n)) /* "." and "..": invalid below */
+     * app named "web.env" would give the file another meaning here. A
+     * dot with no name on a side ([...], [.a], [a..b]) is no TOML at all. */
+    if (memchr(s, '.', n)) {
+      int empty = s[0] == '.' || s[n - 1] == '.' || memmem(s, n, "..", 2);
       return perr(cp, line,
-                  "[%s] is a nested table, which is not supported: quote an "
-                  "app name that has a dot, [\"%s\"]",
+                  empty ? "[%s] is not a table name (a bare name has no "
+                          "empty part between dots): quote an app name that "
+                          "has a dot, [\"%s\"]"
+                        : "[%s] is a nested table, which is not supported: "
+                          "quote an app name that has a dot, [\"%s\"]",
                   shw(s, n).s, shw(s, n).s);
+    }
     if (!(name = strndup(s, n)))
       return oom(cp);
   }

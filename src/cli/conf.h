@@ -11,9 +11,11 @@
  *
  * Accepted: blank lines; '#' comments to the end of a line (not inside
  * strings); LF or CRLF line ends; table headers [NAME] or ["NAME"] or
- * ['NAME'] (NAME: 1-64 of A-Z a-z 0-9 . _ -, not "." or "..");
+ * ['NAME'] (NAME: 1-64 of A-Z a-z 0-9 . _ -, not "." or ".."; a dot only
+ * in a quoted one: TOML reads [a.b] as a nested table, and [...] not at
+ * all);
  * KEY = VALUE with a bare key (A-Z a-z 0-9 _ -) or a quoted one; values:
- *  - basic strings "..." with the escapes \" \\ \n \t \r \b \f \/ \uXXXX
+ *  - basic strings "..." with the escapes \" \\ \n \t \r \b \f \uXXXX
  *    \UXXXXXXXX (a Unicode scalar value, not NUL), no raw control
  *    characters; literal strings '...' (no escapes);
  *  - decimal integers with an optional sign and '_' between digits, in
@@ -22,8 +24,7 @@
  *  - arrays [...] of strings, integers and booleans, which may span lines
  *    with comments between elements and a trailing comma;
  *  - inline tables { K = "v", K2 = 2 } on one line, values strings,
- *    integers or booleans, keys bare or quoted (a trailing comma is
- *    accepted, as TOML 1.1 does).
+ *    integers or booleans, keys bare or quoted, no trailing comma.
  * Refused with an error: a key before any [NAME], a repeated app, a key
  * set twice in one app, floats, dates, dotted keys, nested tables (a bare
  * [web.env] is one in TOML, so a name with a dot must be quoted:
@@ -31,8 +32,9 @@
  * multi-line strings, a file over 1 MiB, a line over 64 KiB, NUL bytes
  * and other raw control characters but tab (inside strings too: write
  * an escape), a CR not before LF, and invalid UTF-8.
- * Every file accepted thus means the same to any TOML 1.0 reader (except
- * the \/ escape and an inline table's trailing comma, which are TOML 1.1).
+ * Every file accepted thus means the same to any TOML 1.0 reader:
+ * tests/conf_toml_test.c holds herd's reading of TOML snippets (its own
+ * and the config fuzzer's seeds) against python's tomllib.
  *
  * In an app table, '-' and '_' are the same in keys: kill-timeout and
  * kill_timeout name one option, so setting both is "set twice". (Not in

@@ -8,18 +8,24 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "jsonr.h"
 
 #define REPLY_TIMEOUT_MS 5000
+/* After its last line a stopping master closes its log files and exits:
+ * herd stop waits this long at most for that, then says it has not. */
+#define STOP_EXIT_TIMEOUT_MS 10000
 
 static const char *const usage_status =
     "Usage: herd status [NAME|all] [--json]\n"
@@ -50,7 +56,7 @@ static const char *const usage_stop =
     "\n"
     "Stop an app: its workers get the stop signal (SIGKILL after the kill\n"
     "timeout; with --graceful, no kill timeout), then the master exits.\n"
-    "Returns once the master has exited.\n";
+    "Returns once the master has exited (at most 10 s after its last reply).\n";
 
 static const char *const usage_reload =
     "Usage: herd reload NAME|all\n"
@@ -102,10 +108,99 @@ static void human_bytes(char *buf, size_t n, double b) {
     snprintf(buf, n, "%.1fG", b / 1073741824);
 }
 
+/* A reply's numbers as integers, each in its range: a double cast to
+ * an integer type out of range is undefined behaviour (a pid of 1e10), so
+ * such a number makes the reply a protocol error, and the first one is
+ * remembered for the message. Absent numbers read as 0. */
+struct rd {
+  char bad[160];
+};
+
+static long long rd_int(struct rd *r, const jv *v, const char *what,
+                        long long min, long long max) {
+  long long x = 0;
+  if (jv_int(v, min, max, &x) < 0 && !r->bad[0])
+    snprintf(r->bad, sizeof r->bad, "\"%s\" is %.17g, not a whole number in %lld..%lld",
+             what, jv_num(v, 0), min, max);
+  return x;
+}
+
+static void bad_reply(const char *name, const struct rd *r) {
+  fprintf(stderr, "%s: %s: not a herd reply: %s\n", prog_name, name, r->bad);
+}
+
+enum { ASK_STOP = 1 };
+
+/* The pid of the process at the other end of the control connection
+ * (SO_PEERCRED: the master that listens), as a pidfd: what herd stop
+ * waits for, whatever pid a reply names. Taken before the request is
+ * sent: had the master died and its pid been reused in between, the
+ * request would get no reply, and nothing would be waited for. -1 if
+ * the pid is not known (a master in another pid namespace) or pidfds are
+ * not there. */
+static int peer_pidfd(int fd, pid_t *pid) {
+  struct ucred uc;
+  socklen_t len = sizeof uc;
+  *pid = 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 || uc.pid <= 0)
+    return -1;
+  *pid = uc.pid;
+  return (int)syscall(SYS_pidfd_open, uc.pid, 0);
+}
+
+/* Wait at most timeout_ms for fd to be readable (a pidfd: its process
+ * has exited; a socket: data or its end). 1, 0 at the timeout, -errno. */
+static int wait_readable(int fd, int timeout_ms) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+    if (spent >= timeout_ms)
+      return 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, timeout_ms - (int)spent);
+    if (r < 0 && errno == EINTR)
+      continue;
+    return r < 0 ? -errno : r > 0;
+  }
+}
+
+/* A stop's last line ({"ok":true,"stopped":true,...}), waited for until
+ * it comes, the connection ends, or the master (pfd, if known) has
+ * exited: a master gone whose socket another process holds open does
+ * not keep herd stop waiting. NULL if there was none. */
+static jv *stop_last_line(int fd, int pfd) {
+  for (;;) {
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = pfd, .events = POLLIN}};
+    int r = poll(p, pfd >= 0 ? 2 : 1, -1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return NULL;
+    if (p[0].revents || (pfd >= 0 && p[1].revents)) {
+      /* the line comes whole once it begins; a master gone left what it
+       * wrote in the socket */
+      char *last = NULL;
+      jv *lv = NULL;
+      if (ctl_read_line(fd, &last, p[0].revents ? REPLY_TIMEOUT_MS : 0) == 0)
+        lv = jv_parse(last, strlen(last));
+      free(last);
+      if (lv && jv_type(lv) != JV_OBJ) {
+        jv_free(lv);
+        lv = NULL;
+      }
+      return lv;
+    }
+  }
+}
+
 /* One request to NAME's master. Returns 0 with the parsed reply in *out
- * (ok or not), or -1 having printed why not. */
-static int ask(const char *home, const char *name, const char *req, jv **out,
-               char **raw, int quiet) {
+ * (ok or not); -1 having printed why not (unless quiet: an app that is
+ * not there, not herd's, not answering); -2 having printed why, even if
+ * quiet (a stop the master accepted but did not finish). */
+static int ask(const char *home, const char *name, const char *req, int flags,
+               jv **out, char **raw, int quiet) {
   char err[PATH_MAX + 128];
   int fd = ctl_connect(home, name, err, sizeof err);
   if (fd < 0) {
@@ -113,6 +208,9 @@ static int ask(const char *home, const char *name, const char *req, jv **out,
       fprintf(stderr, "%s: %s\n", prog_name, err);
     return -1;
   }
+  pid_t peer = 0;
+  int pfd = flags & ASK_STOP ? peer_pidfd(fd, &peer) : -1;
+  int rc = -1;
   char *line = NULL;
   int r = ctl_request(fd, req, &line, REPLY_TIMEOUT_MS);
   jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
@@ -134,10 +232,7 @@ static int ask(const char *home, const char *name, const char *req, jv **out,
       else
         fprintf(stderr, "%s: %s: %s\n", prog_name, name, strerror(-r));
     }
-    jv_free(v);
-    free(line);
-    (void)close(fd);
-    return -1;
+    goto fail;
   }
   /* A pending reply: the result follows when the work is done. */
   const char *pending = jv_str(jv_get(v, "pending"), NULL);
@@ -152,34 +247,43 @@ static int ask(const char *home, const char *name, const char *req, jv **out,
       if (!quiet)
         fprintf(stderr, "%s: %s: the master went away before it answered\n",
                 prog_name, name);
-      free(line);
-      (void)close(fd);
-      return -1;
+      goto fail;
     }
   }
   if (stopping && jv_bool(jv_get(v, "ok"), 0)) {
-    /* The master's last word (were workers killed?) comes once its
-     * workers are gone; then wait until it has exited, by its pid (a
-     * pidfd, never a recycled pid). */
-    pid_t pid = (pid_t)jv_num(jv_get(v, "pid"), 0);
-    int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-    char *last = NULL;
-    if (ctl_read_line(fd, &last, -1) == 0) {
-      jv *lv = jv_parse(last, strlen(last));
-      if (lv && jv_type(lv) == JV_OBJ) {
-        jv_free(v);
-        v = lv;
-      } else {
-        jv_free(lv);
-      }
-      free(last);
+    /* The master's own pid, as it says, must be one (it is not what is
+     * waited for: see peer_pidfd). */
+    struct rd rdr = {""};
+    (void)rd_int(&rdr, jv_get(v, "pid"), "pid", 1, INT_MAX);
+    if (rdr.bad[0]) {
+      if (!quiet)
+        bad_reply(name, &rdr);
+      goto fail;
     }
-    struct pollfd p = {.fd = pfd, .events = POLLIN};
-    while (pfd >= 0 && poll(&p, 1, -1) < 0 && errno == EINTR)
-      ;
-    if (pfd >= 0)
-      (void)close(pfd);
+    /* The master's last word (were workers killed?) comes once its
+     * workers are gone; then wait until it has exited. */
+    jv *lv = stop_last_line(fd, pfd);
+    if (lv) {
+      jv_free(v);
+      v = lv;
+    }
+    int gone = pfd >= 0 ? wait_readable(pfd, STOP_EXIT_TIMEOUT_MS) > 0
+                        : wait_readable(fd, STOP_EXIT_TIMEOUT_MS) > 0;
+    if (!gone) {
+      if (peer > 0)
+        fprintf(stderr, "%s: %s: the master (pid %d) stopped its workers but has not "
+                "exited within %d s\n", prog_name, name, (int)peer,
+                STOP_EXIT_TIMEOUT_MS / 1000);
+      else
+        fprintf(stderr, "%s: %s: the master stopped its workers but has not closed "
+                "its control connection within %d s\n", prog_name, name,
+                STOP_EXIT_TIMEOUT_MS / 1000);
+      rc = -2;
+      goto fail;
+    }
   }
+  if (pfd >= 0)
+    (void)close(pfd);
   (void)close(fd);
   *out = v;
   if (raw)
@@ -187,6 +291,13 @@ static int ask(const char *home, const char *name, const char *req, jv **out,
   else
     free(line);
   return 0;
+fail:
+  jv_free(v);
+  free(line);
+  if (pfd >= 0)
+    (void)close(pfd);
+  (void)close(fd);
+  return rc;
 }
 
 static int failed_reply(const char *name, jv *v) {
@@ -199,56 +310,64 @@ static int failed_reply(const char *name, jv *v) {
 
 /* ---- status ------------------------------------------------------- */
 
-static void print_status(const jv *v, int colour) {
+/* The text of one app's status, to out; r says if a number was out of
+ * its range (then the text is not to be shown). */
+static void print_status(const jv *v, int colour, FILE *out, struct rd *r) {
   const char *name = jv_str(jv_get(v, "name"), "?");
   char up[16], rss[16];
-  human_ms(up, sizeof up, (uint64_t)jv_num(jv_get(v, "uptime_ms"), 0));
-  human_bytes(rss, sizeof rss, jv_num(jv_get(v, "rss"), 0));
+  human_ms(up, sizeof up, (uint64_t)rd_int(r, jv_get(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX));
+  human_bytes(rss, sizeof rss, (double)rd_int(r, jv_get(v, "rss"), "rss", 0, LLONG_MAX));
   const jv *ws = jv_get(v, "workers");
   int ready = 0;
   for (size_t i = 0; i < jv_len(ws); i++)
     if (!strcmp(jv_str(jv_get(jv_at(ws, i), "state"), ""), "ready") &&
         !jv_bool(jv_get(jv_at(ws, i), "successor"), 0))
       ready++;
-  printf("%s%s%s  master pid %d, up %s, %s, %d/%d workers ready%s%s\n",
-         colour ? "\033[1m" : "", name, colour ? "\033[0m" : "",
-         (int)jv_num(jv_get(v, "pid"), 0), up, rss, ready,
-         (int)jv_num(jv_get(v, "workers_wanted"), 0),
-         jv_bool(jv_get(v, "reloading"), 0) ? ", reloading" : "",
-         jv_bool(jv_get(v, "stopping"), 0) ? ", stopping" : "");
+  fprintf(out, "%s%s%s  master pid %lld, up %s, %s, %d/%lld workers ready%s%s\n",
+          colour ? "\033[1m" : "", name, colour ? "\033[0m" : "",
+          rd_int(r, jv_get(v, "pid"), "pid", 0, INT_MAX), up, rss, ready,
+          rd_int(r, jv_get(v, "workers_wanted"), "workers_wanted", 0, INT_MAX),
+          jv_bool(jv_get(v, "reloading"), 0) ? ", reloading" : "",
+          jv_bool(jv_get(v, "stopping"), 0) ? ", stopping" : "");
   const jv *ls = jv_get(v, "listen");
   if (jv_len(ls)) {
-    printf("  listen");
+    fprintf(out, "  listen");
     for (size_t i = 0; i < jv_len(ls); i++)
-      printf(" %s", jv_str(jv_at(ls, i), "?"));
-    printf(" (%s)\n", jv_str(jv_get(v, "balance"), "?"));
+      fprintf(out, " %s", jv_str(jv_at(ls, i), "?"));
+    fprintf(out, " (%s)\n", jv_str(jv_get(v, "balance"), "?"));
   }
   const jv *logs = jv_get(v, "logs");
   if (jv_type(logs) == JV_OBJ) {
     const jv *dr = jv_get(logs, "dropped");
-    double d = jv_num(jv_at(dr, 0), 0) + jv_num(jv_at(dr, 1), 0);
+    /* each below 2^63: their sum fits an unsigned 64-bit integer */
+    unsigned long long d =
+        (unsigned long long)rd_int(r, jv_at(dr, 0), "logs.dropped", 0, LLONG_MAX) +
+        (unsigned long long)rd_int(r, jv_at(dr, 1), "logs.dropped", 0, LLONG_MAX);
     const char *le = jv_str(jv_get(logs, "error"), NULL);
-    printf("  logs %s%s%.0f lines dropped%s%s\n",
-           jv_str(jv_get(logs, "out"), "?"), d > 0 && colour ? ", \033[31m" : ", ",
-           d, d > 0 && colour ? "\033[0m" : "", "");
+    fprintf(out, "  logs %s%s%llu lines dropped%s%s\n",
+            jv_str(jv_get(logs, "out"), "?"), d > 0 && colour ? ", \033[31m" : ", ",
+            d, d > 0 && colour ? "\033[0m" : "", "");
     if (le)
-      printf("  last log error: %s\n", le);
+      fprintf(out, "  last log error: %s\n", le);
   }
-  printf("  %-4s %-7s %-11s %6s %4s %6s %7s  %s\n", "SLOT", "PID", "STATE",
-         "UPTIME", "RST", "CPU", "RSS", "LAST EXIT");
+  fprintf(out, "  %-4s %-7s %-11s %6s %4s %6s %7s  %s\n", "SLOT", "PID", "STATE",
+          "UPTIME", "RST", "CPU", "RSS", "LAST EXIT");
   for (size_t i = 0; i < jv_len(ws); i++) {
     const jv *w = jv_at(ws, i);
     const char *state = jv_str(jv_get(w, "state"), "?");
-    int pid = (int)jv_num(jv_get(w, "pid"), 0);
-    char pids[16] = "-", wup[16] = "-", wrss[16] = "-", cpu[16] = "-",
+    long long pid = rd_int(r, jv_get(w, "pid"), "workers[].pid", 0, INT_MAX);
+    char pids[24] = "-", wup[16] = "-", wrss[16] = "-", cpu[16] = "-",
          st[32], last[64] = "-";
     if (pid > 0) {
-      snprintf(pids, sizeof pids, "%d", pid);
-      human_ms(wup, sizeof wup, (uint64_t)jv_num(jv_get(w, "uptime_ms"), 0));
-      human_bytes(wrss, sizeof wrss, jv_num(jv_get(w, "rss"), 0));
+      snprintf(pids, sizeof pids, "%lld", pid);
+      human_ms(wup, sizeof wup,
+               (uint64_t)rd_int(r, jv_get(w, "uptime_ms"), "workers[].uptime_ms", 0,
+                                LLONG_MAX));
+      human_bytes(wrss, sizeof wrss,
+                  (double)rd_int(r, jv_get(w, "rss"), "workers[].rss", 0, LLONG_MAX));
       snprintf(cpu, sizeof cpu, "%.1f%%", jv_num(jv_get(w, "cpu"), 0));
     }
-    double retry = jv_num(jv_get(w, "retry_ms"), 0);
+    long long retry = rd_int(r, jv_get(w, "retry_ms"), "workers[].retry_ms", 0, LLONG_MAX);
     if (retry > 0)
       snprintf(st, sizeof st, "%s", !strcmp(state, "parked") ? "parked" : "backoff");
     else
@@ -256,14 +375,14 @@ static void print_status(const jv *v, int colour) {
                state);
     const jv *le = jv_get(w, "last_exit");
     if (jv_type(le) == JV_OBJ) {
-      int sig = (int)jv_num(jv_get(le, "signal"), 0);
+      int sig = (int)rd_int(r, jv_get(le, "signal"), "last_exit.signal", 0, INT_MAX);
       const char *ab = sig ? sigabbrev_np(sig) : NULL;
       if (sig)
         snprintf(last, sizeof last, "%s, SIG%s", jv_str(jv_get(le, "cause"), "?"),
                  ab ? ab : "?");
       else
-        snprintf(last, sizeof last, "%s, code %d", jv_str(jv_get(le, "cause"), "?"),
-                 (int)jv_num(jv_get(le, "code"), 0));
+        snprintf(last, sizeof last, "%s, code %lld", jv_str(jv_get(le, "cause"), "?"),
+                 rd_int(r, jv_get(le, "code"), "last_exit.code", INT_MIN, INT_MAX));
     }
     if (retry > 0) {
       char in[16];
@@ -279,9 +398,10 @@ static void print_status(const jv *v, int colour) {
            : !strcmp(state, "starting") || !strcmp(state, "stopping") ? "\033[33m"
            : "\033[31m";
     }
-    printf("  %-4d %-7s %s%-11s%s %6s %4d %6s %7s  %s\n",
-           (int)jv_num(jv_get(w, "slot"), 0), pids, c0, st, c1, wup,
-           (int)jv_num(jv_get(w, "restarts"), 0), cpu, wrss, last);
+    fprintf(out, "  %-4lld %-7s %s%-11s%s %6s %4lld %6s %7s  %s\n",
+            rd_int(r, jv_get(w, "slot"), "workers[].slot", 0, INT_MAX), pids, c0, st, c1,
+            wup, rd_int(r, jv_get(w, "restarts"), "workers[].restarts", 0, UINT_MAX),
+            cpu, wrss, last);
   }
 }
 
@@ -328,7 +448,7 @@ static int cmd_status(int argc, char **argv) {
     jv *v = NULL;
     char *raw = NULL;
     int quiet = json && optind == argc;
-    if (ask(home, names[i], "{\"cmd\":\"status\"}", &v, &raw, quiet) < 0) {
+    if (ask(home, names[i], "{\"cmd\":\"status\"}", 0, &v, &raw, quiet) < 0) {
       rc = 1;
       if (quiet) {
         printf("%s{\"name\":", i ? "," : "");
@@ -346,9 +466,30 @@ static int cmd_status(int argc, char **argv) {
       printf("%s%s%s", optind == argc && i ? "," : "", raw,
              optind == argc ? "" : "\n");
     else {
-      if (i)
-        printf("\n");
-      print_status(v, colour);
+      /* whole or not at all: a number out of range spoils the reply */
+      char *text = NULL;
+      size_t tlen = 0;
+      FILE *m = open_memstream(&text, &tlen);
+      struct rd r = {""};
+      if (m) {
+        print_status(v, colour, m, &r);
+        if (fclose(m) != 0) {
+          free(text);
+          text = NULL;
+        }
+      }
+      if (r.bad[0]) {
+        bad_reply(names[i], &r);
+        rc = 1;
+      } else if (!m || !text) {
+        fprintf(stderr, "%s: %s: %s\n", prog_name, names[i], strerror(ENOMEM));
+        rc = 1;
+      } else {
+        if (i)
+          printf("\n");
+        fputs(text, stdout);
+      }
+      free(text);
     }
     jv_free(v);
     free(raw);
@@ -397,14 +538,25 @@ static int cmd_list(int argc, char **argv) {
     int fd = ctl_connect(home, names[i], err, sizeof err);
     jv *v = NULL;
     const char *state = "stale", *why = NULL;
-    char why_buf[48];
+    char why_buf[200];
     char *line = NULL;
+    long long pid = 0, wanted = 0, up_ms = 0;
     if (fd >= 0) {
       int r = ctl_request(fd, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS);
       if (r == 0)
         v = jv_parse(line, strlen(line));
       (void)close(fd);
+      struct rd rdr = {""};
       if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
+        pid = rd_int(&rdr, jv_get(v, "pid"), "pid", 0, INT_MAX);
+        wanted = rd_int(&rdr, jv_get(v, "workers_wanted"), "workers_wanted", 0, INT_MAX);
+        up_ms = rd_int(&rdr, jv_get(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX);
+      }
+      if (rdr.bad[0]) {
+        state = "not-herd";
+        snprintf(why_buf, sizeof why_buf, "(not a herd reply: %s)", rdr.bad);
+        why = why_buf;
+      } else if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
         state = "online";
       } else if (v && jv_type(v) == JV_OBJ && jv_get(v, "ok")) {
         state = "busy"; /* herd's refusal: too many control connections */
@@ -427,34 +579,30 @@ static int cmd_list(int argc, char **argv) {
              state);
       jw_free(&w);
       if (v && !strcmp(state, "online"))
-        printf(",\"pid\":%d,\"workers\":%d,\"uptime_ms\":%.0f",
-               (int)jv_num(jv_get(v, "pid"), 0),
-               (int)jv_num(jv_get(v, "workers_wanted"), 0),
-               jv_num(jv_get(v, "uptime_ms"), 0));
+        printf(",\"pid\":%lld,\"workers\":%lld,\"uptime_ms\":%lld", pid, wanted, up_ms);
       printf("}");
     } else if (v && !strcmp(state, "online")) {
-      char up[16], wk[16], addrs[256] = "";
-      human_ms(up, sizeof up, (uint64_t)jv_num(jv_get(v, "uptime_ms"), 0));
+      char up[16], wk[32], addrs[256] = "";
+      human_ms(up, sizeof up, (uint64_t)up_ms);
       const jv *ws = jv_get(v, "workers");
       int ready = 0;
       for (size_t k = 0; k < jv_len(ws); k++)
         ready += !strcmp(jv_str(jv_get(jv_at(ws, k), "state"), ""), "ready") &&
                  !jv_bool(jv_get(jv_at(ws, k), "successor"), 0);
-      snprintf(wk, sizeof wk, "%d/%d", ready,
-               (int)jv_num(jv_get(v, "workers_wanted"), 0));
+      snprintf(wk, sizeof wk, "%d/%lld", ready, wanted);
       const jv *ls = jv_get(v, "listen");
       size_t k = 0;
       for (size_t j = 0; j < jv_len(ls) && k + 64 < sizeof addrs; j++)
         k += (size_t)snprintf(addrs + k, sizeof addrs - k, "%s%s", j ? " " : "",
                               jv_str(jv_at(ls, j), ""));
-      printf("%-20s %-8s %7d %7s %6s  %s\n", names[i], state,
-             (int)jv_num(jv_get(v, "pid"), 0), wk, up, addrs);
+      printf("%-20s %-8s %7lld %7s %6s  %s\n", names[i], state, pid, wk, up, addrs);
     } else {
       printf("%-20s %-8s %7s %7s %6s  %s\n", names[i], state, "-", "-", "-",
              !strcmp(state, "stale") ? "(its master is gone; `herd start` "
                                        "takes the name over)"
              : !strcmp(state, "denied") ? "(permission denied)"
-             : !strcmp(state, "busy") ? (why ? why : "(busy)")
+             : why ? why
+             : !strcmp(state, "busy") ? "(busy)"
                                       : "(not a herd control socket)");
     }
     jv_free(v);
@@ -482,16 +630,22 @@ static int each_app(const char *home, const char *target, const char *req,
     jv *v = NULL;
     /* with "all", stale sockets are skipped quietly: nothing to do */
     int quiet = names != one;
-    if (ask(home, names[i], req, &v, NULL, quiet) < 0) {
-      if (!quiet)
+    int r = ask(home, names[i], req, !strcmp(verb, "stopped") ? ASK_STOP : 0, &v, NULL,
+                quiet);
+    if (r < 0) {
+      if (!quiet || r == -2)
         rc = 1;
       continue;
     }
+    struct rd rdr = {""};
+    long long w = rd_int(&rdr, jv_get(v, "workers"), "workers", 0, INT_MAX);
     if (failed_reply(names[i], v))
       rc = 1;
-    else {
+    else if (rdr.bad[0]) {
+      bad_reply(names[i], &rdr);
+      rc = 1;
+    } else {
       done++;
-      int w = (int)jv_num(jv_get(v, "workers"), 0);
       if (!strcmp(verb, "stopped") && jv_bool(jv_get(v, "killed"), 0)) {
         printf("%s: stopped (master exited); workers that did not stop within "
                "the kill timeout were killed\n", names[i]);
@@ -499,9 +653,9 @@ static int each_app(const char *home, const char *target, const char *req,
       } else if (!strcmp(verb, "stopped"))
         printf("%s: stopped (master exited)\n", names[i]);
       else if (!strcmp(verb, "scaled"))
-        printf("%s: scaled to %d worker%s\n", names[i], w, w == 1 ? "" : "s");
+        printf("%s: scaled to %lld worker%s\n", names[i], w, w == 1 ? "" : "s");
       else
-        printf("%s: %s, %d worker%s ready\n", names[i], verb, w, w == 1 ? "" : "s");
+        printf("%s: %s, %lld worker%s ready\n", names[i], verb, w, w == 1 ? "" : "s");
     }
     jv_free(v);
   }

@@ -445,6 +445,10 @@ const jv *jv_get(const jv *obj, const char *key) {
   return NULL;
 }
 
+size_t jv_key_len(const jv *obj, size_t i) {
+  return obj && obj->type == JV_OBJ && i < obj->u.c.n ? obj->u.c.keys[i].len : 0;
+}
+
 size_t jv_len(const jv *v) {
   return v && (v->type == JV_ARR || v->type == JV_OBJ) ? v->u.c.n : 0;
 }
@@ -460,6 +464,21 @@ const char *jv_key_at(const jv *obj, size_t i) {
 
 double jv_num(const jv *v, double dflt) {
   return v && v->type == JV_NUM ? v->u.n : dflt;
+}
+
+int jv_int(const jv *v, long long min, long long max, long long *out) {
+  if (!v || v->type != JV_NUM)
+    return 0;
+  double d = v->u.n;
+  /* [-2^63, 2^63) holds every long long, and both ends are exact
+   * doubles: inside it the cast is defined, and a whole d survives it */
+  if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+    return -1;
+  long long x = (long long)d;
+  if ((double)x != d || x < min || x > max)
+    return -1;
+  *out = x;
+  return 1;
 }
 
 const char *jv_str(const jv *v, const char *dflt) {

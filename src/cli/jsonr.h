@@ -64,8 +64,21 @@ const jv *jv_at(const jv *arr, size_t i);
  * NULL if out of range or v is not an object. */
 const char *jv_key_at(const jv *obj, size_t i);
 
-/* The number, or dflt if v is not a number (or NULL). */
+/* Byte length of that key (counting any \u0000 inside), 0 if there is
+ * none. */
+size_t jv_key_len(const jv *obj, size_t i);
+
+/* The number, or dflt if v is not a number (or NULL). A double: never
+ * cast it to an integer type unchecked (1e10 or 1e300 in a pid is UB
+ * there); use jv_int. */
 double jv_num(const jv *v, double dflt);
+
+/* A number that must be a whole one in [min, max]: 1 with *out set; 0 if
+ * v is not a number (NULL, absent, null, another type: *out untouched);
+ * -1 if it is a number with a fraction or outside [min, max] (*out
+ * untouched). No out-of-range conversion happens on the way, whatever
+ * the double (up to 1.8e308). */
+int jv_int(const jv *v, long long min, long long max, long long *out);
 
 /* The string (NUL-terminated, valid UTF-8, borrowed from the tree), or
  * dflt if v is not a string. */

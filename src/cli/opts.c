@@ -32,17 +32,60 @@ void app_init(struct app *a) {
 }
 
 void app_free(struct app *a) {
-  free(a->cmd_store);
+  for (size_t i = 0; i < a->nkept; i++)
+    free(a->kept[i]);
+  free(a->kept);
   free(a->cmd_owned);
-  for (int i = 0; i < a->nenv_alloc; i++)
-    free(a->env_alloc[i]);
-  a->nenv_alloc = 0;
-  for (int i = 0; i < MAX_LISTEN; i++) {
-    free(a->listen_alloc[i]);
-    a->listen_alloc[i] = NULL;
-  }
-  a->cmd_store = NULL;
+  free(a->spawn_env);
+  a->kept = NULL;
+  a->nkept = a->kept_cap = 0;
   a->cmd_owned = NULL;
+  a->spawn_env = NULL;
+}
+
+/* A copy of [s, s+n) that the app owns (freed by app_free), or NULL. The
+ * app keeps no pointer to the caller's text: a config's integer is
+ * printed into a buffer that dies with the loop turn that made it. */
+static char *keep_n(struct app *a, const char *s, size_t n) {
+  if (a->nkept == a->kept_cap) {
+    size_t cap = a->kept_cap ? a->kept_cap * 2 : 16;
+    char **t = realloc(a->kept, cap * sizeof *t);
+    if (!t)
+      return NULL;
+    a->kept = t;
+    a->kept_cap = cap;
+  }
+  char *c = strndup(s, n);
+  if (c)
+    a->kept[a->nkept++] = c;
+  return c;
+}
+
+static char *keep(struct app *a, const char *s) {
+  return keep_n(a, s, strlen(s));
+}
+
+/* One line, whatever the text it quotes: a value may hold a newline or
+ * a terminal escape (a config's "\n", or an argument); those become
+ * '?', and a character cut by the truncation goes. */
+static void one_line(char *s, size_t n) {
+  if (!n)
+    return;
+  size_t len = strlen(s);
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+      s[i] = '?';
+  size_t k = len, cont = 0;
+  while (k > 0 && ((unsigned char)s[k - 1] & 0xc0) == 0x80 && cont < 3) {
+    k--;
+    cont++;
+  }
+  if (k > 0 && (unsigned char)s[k - 1] >= 0xc0) {
+    unsigned char c = (unsigned char)s[k - 1];
+    size_t need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+    if (cont < need)
+      s[k - 1] = '\0';
+  }
 }
 
 static int fail(char *err, size_t n, const char *fmt, ...)
@@ -52,6 +95,7 @@ static int fail(char *err, size_t n, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(err, n, fmt, ap);
   va_end(ap);
+  one_line(err, n);
   return -1;
 }
 
@@ -192,8 +236,9 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
       return fail(err, errlen,
                   "listen: '%s' is not an address (HOST:PORT, :PORT, "
                   "[::1]:PORT, unix:PATH): %s", val, herd_strerror(r));
-    a->listen[a->nlisten++] = val;
-    a->listen[a->nlisten] = NULL;
+    if (!(a->listen[a->nlisten] = keep(a, val)))
+      return fail(err, errlen, "out of memory");
+    a->listen[++a->nlisten] = NULL;
   } else if (!strcmp(k, "name")) {
     if (!app_name_ok(val))
       return fail(err, errlen,
@@ -201,7 +246,8 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
                   "with '.' or '-'", val, NAME_MAX_LEN);
     if (!strcmp(val, "all"))
       return fail(err, errlen, "name: 'all' is reserved (herd stop all, ...)");
-    a->name = val;
+    if (!(a->name = keep(a, val)))
+      return fail(err, errlen, "out of memory");
   } else if (!strcmp(k, "balance")) {
     if (!strcmp(val, "shared"))
       a->o.balance = HERD_BALANCE_SHARED;
@@ -249,15 +295,19 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
   } else if (!strcmp(k, "cwd")) {
     if (!*val)
       return fail(err, errlen, "cwd: empty");
-    a->o.spawn.cwd = val;
+    if (!(a->o.spawn.cwd = keep(a, val)))
+      return fail(err, errlen, "out of memory");
   } else if (!strcmp(k, "env")) {
     if (!strchr(val, '=') || val[0] == '=')
       return fail(err, errlen, "env: '%s' is not K=V", val);
     if (a->nenv == MAX_ENV)
       return fail(err, errlen, "env: at most %d", MAX_ENV);
-    a->env[a->nenv++] = val;
+    if (!(a->env[a->nenv] = keep(a, val)))
+      return fail(err, errlen, "out of memory");
+    a->nenv++;
   } else if (!strcmp(k, "user")) {
-    a->user = val;
+    if (!(a->user = keep(a, val)))
+      return fail(err, errlen, "out of memory");
   } else if (!strcmp(k, "ipc")) {
     if (!strcmp(val, "true") || !strcmp(val, "1"))
       a->o.flags |= HERD_CLUSTER_IPC;
@@ -273,8 +323,10 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
     else
       return fail(err, errlen, "log-files: '%s' is not true or false", val);
   } else if (!strcmp(k, "max-memory")) {
-    if (size(val, &a->max_memory) < 0 || a->max_memory == 0)
+    uint64_t m; /* a refused value leaves the limit as it was */
+    if (size(val, &m) < 0 || m == 0)
       return fail(err, errlen, "max-memory: '%s' is not a size (200M, 1G)", val);
+    a->max_memory = m;
   } else if (!strcmp(k, "log-max-size")) {
     if (size(val, &a->log_max_size) < 0)
       return fail(err, errlen, "log-max-size: '%s' is not a size (10M, 0 = "
@@ -288,26 +340,35 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
     int r = herd_addr_parse(val, &ad);
     if (r < 0 || ad.family == AF_UNIX)
       return fail(err, errlen, "metrics: '%s' is not HOST:PORT", val);
-    a->metrics = val;
+    if (!(a->metrics = keep(a, val)))
+      return fail(err, errlen, "out of memory");
   } else {
     return fail(err, errlen, "unknown option '%s'", key);
   }
   return 0;
 }
 
+/* USER or USER:GROUP: a name, or a uid (digits) that has a passwd
+ * entry. A uid past uid_t is refused, not wrapped (4294967296 was 0). */
 static int resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
                         size_t errlen) {
   char user[256];
-  snprintf(user, sizeof user, "%s", spec);
+  if (strlen(spec) >= sizeof user)
+    return fail(err, errlen, "user: '%.32s...' is too long", spec);
+  memcpy(user, spec, strlen(spec) + 1);
   char *group = strchr(user, ':');
   if (group)
     *group++ = '\0';
   struct passwd *pw = getpwnam(user);
-  if (!pw) {
+  size_t digits = strspn(user, "0123456789");
+  if (!pw && digits && !user[digits]) {
     char *end;
-    long v = strtol(user, &end, 10);
-    if (*user && !*end && v >= 0)
-      pw = getpwuid((uid_t)v);
+    errno = 0;
+    unsigned long long v = strtoull(user, &end, 10);
+    /* (uid_t)-1 is "no change" to setuid's family: not a user */
+    if (errno || v >= (unsigned long long)(uid_t)-1)
+      return fail(err, errlen, "user: %s is out of range for a uid", user);
+    pw = getpwuid((uid_t)v);
   }
   if (!pw)
     return fail(err, errlen, "user: no such user '%s'", user);
@@ -346,7 +407,14 @@ int app_finish(struct app *a, char *err, size_t errlen) {
   }
   a->env[a->nenv] = NULL;
   if (a->nenv) {
-    a->o.spawn.env = a->env;
+    /* a copy of the array: a pointer to a->env would follow the struct
+     * nowhere when it is moved (herd run -c FILE NAME moves it) */
+    free(a->spawn_env);
+    a->spawn_env = calloc((size_t)a->nenv + 1, sizeof *a->spawn_env);
+    if (!a->spawn_env)
+      return fail(err, errlen, "out of memory");
+    memcpy(a->spawn_env, a->env, (size_t)a->nenv * sizeof *a->spawn_env);
+    a->o.spawn.env = a->spawn_env;
     a->o.spawn.env_mode = HERD_ENV_ADD;
   }
   a->listen[a->nlisten] = NULL;
@@ -362,16 +430,18 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     const char *l = a->listen[i];
     if (strncmp(l, "unix:", 5) || l[5] == '/')
       continue;
-    free(a->listen_alloc[i]);
-    if (asprintf(&a->listen_alloc[i], "unix:%s/%s", here, l + 5) < 0) {
-      a->listen_alloc[i] = NULL;
+    char *abs;
+    if (asprintf(&abs, "unix:%s/%s", here, l + 5) < 0)
       return fail(err, errlen, "out of memory");
-    }
+    const char *k = keep(a, abs);
+    free(abs);
+    if (!k)
+      return fail(err, errlen, "out of memory");
     herd_addr_t ad;
-    if (herd_addr_parse(a->listen_alloc[i], &ad) < 0)
+    if (herd_addr_parse(k, &ad) < 0)
       return fail(err, errlen, "listen: '%s' is too long a path once made "
-                  "absolute (%s)", l, a->listen_alloc[i] + 5);
-    a->listen[i] = a->listen_alloc[i];
+                  "absolute (%s)", l, k + 5);
+    a->listen[i] = k;
   }
   const char *d = a->o.spawn.cwd;
   int n;
@@ -390,7 +460,9 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     return fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(errno));
   if (!S_ISDIR(cst.st_mode))
     return fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(ENOTDIR));
-  a->o.spawn.cwd = a->cwd;
+  /* a copy, not a->cwd: the struct may move */
+  if (!(a->o.spawn.cwd = keep(a, a->cwd)))
+    return fail(err, errlen, "out of memory");
   a->o.file = a->cmd[0];
   a->o.argv = a->cmd;
   return 0;
@@ -399,7 +471,8 @@ int app_finish(struct app *a, char *err, size_t errlen) {
 /* ---- config files ------------------------------------------------ */
 
 /* A value as the option parser's text: strings as they are, integers
- * and booleans printed. */
+ * and booleans printed (into buf, which lives only as long as the
+ * caller's turn: app_set copies what the app keeps). */
 static const char *value_text(const struct conf_value *v, char *buf, size_t n) {
   if (v->kind == CONF_STR)
     return v->str;
@@ -412,52 +485,54 @@ static const char *value_text(const struct conf_value *v, char *buf, size_t n) {
   return NULL;
 }
 
-/* Durations given as integers are milliseconds (as on the command line). */
+/* command = "prog arg ...": split on blanks (no shell, no quoting) into
+ * an argv of the app's own copy. */
+static int command_words(struct app *a, const char *str) {
+  char *copy = keep(a, str);
+  if (!copy)
+    return -1;
+  size_t words = 0;
+  for (const char *p = copy; *p;) {
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (!*p)
+      break;
+    words++;
+    while (*p && *p != ' ' && *p != '\t')
+      p++;
+  }
+  a->cmd_owned = calloc(words + 1, sizeof *a->cmd_owned);
+  if (!a->cmd_owned)
+    return -1;
+  size_t w = 0;
+  for (char *save = NULL, *t = strtok_r(copy, " \t", &save); t;
+       t = strtok_r(NULL, " \t", &save))
+    a->cmd_owned[w++] = t;
+  return 0;
+}
+
+/* One app table into a (app_init'ed). Durations given as integers are
+ * milliseconds (as on the command line). */
 static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
-                    char *err, size_t errlen) {
+                    const char *dir, char *err, size_t errlen) {
   char e[512];
-  a->name = ca->name;
-  a->conf_path = path;
+  if (!(a->conf_path = keep(a, path)))
+    return fail(err, errlen, "%s: out of memory", path);
   /* A config's relative paths (cwd, and so the command) are from the
    * file's own directory: the same wherever herd is started from (a
    * systemd unit starts it in /). */
-  char rp[PATH_MAX];
-  if (!realpath(path, rp))
-    return fail(err, errlen, "%s: %s", path, strerror(errno));
-  char *slash = strrchr(rp, '/');
-  if (slash == rp)
-    slash[1] = '\0';
-  else
-    *slash = '\0';
-  snprintf(a->base_dir, sizeof a->base_dir, "%s", rp);
-  char name_err[512];
-  if (app_set(a, "name", ca->name, name_err, sizeof name_err) < 0)
-    return fail(err, errlen, "%s:%d: app %s", path, ca->line, name_err);
+  if (snprintf(a->base_dir, sizeof a->base_dir, "%s", dir) >= (int)sizeof a->base_dir)
+    return fail(err, errlen, "%s: its directory's path is too long", path);
+  if (app_set(a, "name", ca->name, e, sizeof e) < 0)
+    return fail(err, errlen, "%s:%d: app %s", path, ca->line, e);
   for (size_t i = 0; i < ca->nkeys; i++) {
     const struct conf_key *k = &ca->keys[i];
     const struct conf_value *v = &k->v;
     char num[32];
     if (!strcmp(k->key, "command")) {
       if (v->kind == CONF_STR) {
-        /* split on blanks: no shell, no quoting */
-        a->cmd_store = strdup(v->str);
-        size_t words = 0;
-        for (char *p = v->str; *p;) {
-          while (*p == ' ' || *p == '\t')
-            p++;
-          if (!*p)
-            break;
-          words++;
-          while (*p && *p != ' ' && *p != '\t')
-            p++;
-        }
-        a->cmd_owned = calloc(words + 1, sizeof *a->cmd_owned);
-        if (!a->cmd_store || !a->cmd_owned)
+        if (command_words(a, v->str) < 0)
           return fail(err, errlen, "%s:%d: out of memory", path, k->line);
-        size_t w = 0;
-        for (char *save = NULL, *t = strtok_r(a->cmd_store, " \t", &save); t;
-             t = strtok_r(NULL, " \t", &save))
-          a->cmd_owned[w++] = t;
       } else if (v->kind == CONF_ARRAY) {
         a->cmd_owned = calloc(v->nitems + 1, sizeof *a->cmd_owned);
         if (!a->cmd_owned)
@@ -467,7 +542,8 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
             return fail(err, errlen, "%s:%d: command: item %zu is %s, not a "
                         "string", path, k->line, j + 1,
                         conf_kind_name(v->items[j].kind));
-          a->cmd_owned[j] = v->items[j].str;
+          if (!(a->cmd_owned[j] = keep(a, v->items[j].str)))
+            return fail(err, errlen, "%s:%d: out of memory", path, k->line);
         }
       } else {
         return fail(err, errlen, "%s:%d: command: expected a string or an "
@@ -489,27 +565,28 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
                     conf_kind_name(v->kind));
       for (size_t j = 0; j < v->nitems; j++) {
         const struct conf_value *it = &v->items[j];
-        const char *t;
-        char *kv = NULL;
+        int r;
         if (v->kind == CONF_TABLE) {
-          t = value_text(it, num, sizeof num);
+          const char *t = value_text(it, num, sizeof num);
           if (!t)
             return fail(err, errlen, "%s:%d: env: %s is %s", path, k->line,
                         v->keys[j], conf_kind_name(it->kind));
-          if (a->nenv_alloc == MAX_ENV)
-            return fail(err, errlen, "%s:%d: env: at most %d", path, k->line,
-                        MAX_ENV);
+          /* { "A=B" = "c" } would be A="B=c" in the environment */
+          if (strchr(v->keys[j], '='))
+            return fail(err, errlen, "%s:%d: env: '%s' has '=', which no "
+                        "variable name has", path, k->line, v->keys[j]);
+          char *kv;
           if (asprintf(&kv, "%s=%s", v->keys[j], t) < 0)
             return fail(err, errlen, "%s:%d: out of memory", path, k->line);
-          a->env_alloc[a->nenv_alloc++] = kv; /* app_free frees it */
-          t = kv;
+          r = app_set(a, "env", kv, e, sizeof e); /* it keeps a copy */
+          free(kv);
         } else {
           if (it->kind != CONF_STR)
             return fail(err, errlen, "%s:%d: env: item %zu is not a string",
                         path, k->line, j + 1);
-          t = it->str;
+          r = app_set(a, "env", it->str, e, sizeof e);
         }
-        if (app_set(a, "env", t, e, sizeof e) < 0)
+        if (r < 0)
           return fail(err, errlen, "%s:%d: %s", path, k->line, e);
       }
       continue;
@@ -543,45 +620,60 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
   return 0;
 }
 
-int app_load_config(const char *path, struct app **apps, void **confp,
-                    char *err, size_t errlen) {
-  struct conf *c = calloc(1, sizeof *c);
-  if (!c)
-    return fail(err, errlen, "%s: out of memory", path);
-  if (conf_load(path, c, err, errlen) < 0) {
-    free(c);
-    return -1;
-  }
-  if (c->napps == 0) {
-    conf_free(c);
-    free(c);
+/* Every app of a parsed file (relative paths from dir). */
+static int conf_apps(const struct conf *c, const char *path, const char *dir,
+                     struct app **apps, char *err, size_t errlen) {
+  if (c->napps == 0)
     return fail(err, errlen, "%s: no apps in it (a table [NAME] per app)", path);
-  }
   struct app *as = calloc(c->napps, sizeof *as);
-  if (!as) {
-    conf_free(c);
-    free(c);
+  if (!as)
     return fail(err, errlen, "%s: out of memory", path);
-  }
   for (size_t i = 0; i < c->napps; i++) {
     app_init(&as[i]);
-    if (conf_app(&as[i], &c->apps[i], path, err, errlen) < 0) {
+    if (conf_app(&as[i], &c->apps[i], path, dir, err, errlen) < 0) {
       for (size_t j = 0; j <= i; j++)
         app_free(&as[j]);
       free(as);
-      conf_free(c);
-      free(c);
       return -1;
     }
   }
   *apps = as;
-  *confp = c;
   return (int)c->napps;
 }
 
+int app_parse_config(const char *path, const char *dir, const char *text,
+                     size_t len, struct app **apps, char *err, size_t errlen) {
+  struct conf c;
+  if (conf_parse(path, text, len, &c, err, errlen) < 0)
+    return -1;
+  int n = conf_apps(&c, path, dir, apps, err, errlen);
+  conf_free(&c);
+  return n;
+}
+
+int app_load_config(const char *path, struct app **apps, void **confp,
+                    char *err, size_t errlen) {
+  *confp = NULL;
+  struct conf c;
+  if (conf_load(path, &c, err, errlen) < 0)
+    return -1;
+  /* the file's own directory, symbolic links resolved */
+  char rp[PATH_MAX];
+  if (!realpath(path, rp)) {
+    int e = errno;
+    conf_free(&c);
+    return fail(err, errlen, "%s: %s", path, strerror(e));
+  }
+  char *slash = strrchr(rp, '/');
+  if (slash == rp)
+    slash[1] = '\0';
+  else
+    *slash = '\0';
+  int n = conf_apps(&c, path, rp, apps, err, errlen);
+  conf_free(&c);
+  return n;
+}
+
 void app_conf_free(void *conf) {
-  if (!conf)
-    return;
-  conf_free(conf);
-  free(conf);
+  (void)conf; /* always NULL: the apps own what they hold */
 }
