@@ -713,6 +713,7 @@ typedef struct herd_cluster_opts {
 } herd_cluster_opts_t;
 
 #define HERD_SETTLE_MS_DEFAULT 200
+#define HERD_MAX_WORKERS 4096 /* herd_cluster_opts.workers, _scale */
 
 /*
  * Be the master: bind the sockets, start the workers, keep them running,

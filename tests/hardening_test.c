@@ -383,3 +383,31 @@ TEST_T(herd_start_of_a_program_that_exits_at_once_fails, 60) {
   snprintf(pid_path, sizeof pid_path, "%s/z.pid", getenv("HERD_HOME"));
   CHECK_EQ(herd_pidfile_check(pid_path) > 0, 0);
 }
+
+/* Numbers in control requests are range-checked before any cast:
+ * {"cmd":"scale","workers":93e18} cast a double out of int's range
+ * (undefined behaviour; an abort under the sanitizers). */
+TEST_T(control_scale_out_of_range_is_refused_before_any_cast, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-n", "sc", "-w", "1", "--", "sleep", "60", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  char r[512];
+  static const struct {
+    const char *req, *said;
+  } cases[] = {
+      {"{\"cmd\":\"scale\",\"workers\":93e18}", "is not a number of workers in 1..4096"},
+      {"{\"cmd\":\"scale\",\"workers\":-1e300}", "is not a number of workers in 1..4096"},
+      {"{\"cmd\":\"scale\",\"workers\":2.5}", "is not a number of workers in 1..4096"},
+      {"{\"cmd\":\"scale\",\"add\":1e19}", "is not a whole number in -4096..4096"},
+      {"{\"cmd\":\"scale\",\"add\":-5}", "1 -5 would make -4 workers (1..4096)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CHECK_OK(hp_ctl("sc", cases[i].req, r, sizeof r));
+    CHECK_MSG(strstr(r, "\"ok\":false") && strstr(r, cases[i].said), "%s -> %s",
+              cases[i].req, r);
+  }
+  CHECK_OK(hp_ctl("sc", "{\"cmd\":\"ping\"}", r, sizeof r));
+  CHECK(strstr(r, "\"ok\":true"));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -284,4 +285,34 @@ char proc_state(pid_t pid) {
   buf[n] = '\0';
   char *rp = strrchr(buf, ')');
   return rp && rp[1] ? rp[2] : '?';
+}
+
+int hp_ctl(const char *name, const char *req, char *reply, size_t n) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.sock", getenv("HERD_HOME"), name);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  size_t len = strlen(req);
+  if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len ||
+      send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+    close(fd);
+    return -1;
+  }
+  size_t got = 0;
+  while (got < n - 1) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 10000) <= 0)
+      break;
+    ssize_t r = read(fd, reply + got, 1);
+    if (r <= 0 || reply[got] == '\n')
+      break;
+    got++;
+  }
+  reply[got] = '\0';
+  close(fd);
+  return got > 0 ? 0 : -1;
 }

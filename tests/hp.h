@@ -64,6 +64,10 @@ void loader_start(struct loader *l, int port, int keep);
 extern long last_refused; /* of the last loader_stop */
 void loader_stop(struct loader *l, long *ok, long *bad);
 
+/* One control request to the app NAME of $HERD_HOME; its first reply
+ * line (without the newline) in reply. 0, or -1 on any failure. */
+int hp_ctl(const char *name, const char *req, char *reply, size_t n);
+
 /* Distinct worker pids seen answering /pid in TRIES requests. */
 int distinct_pids(int port, int tries, pid_t *pids, int max);
 /* The children of PID, from /proc/PID/task/PID/children. */

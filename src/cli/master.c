@@ -648,16 +648,26 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
     herd_cluster_stats_t st;
     herd_cluster_stats(m->c, &st);
     const jv *wv = jv_get(req, "workers"), *dv = jv_get(req, "add");
-    double want = wv ? jv_num(wv, -1) : dv ? st.workers + jv_num(dv, 0) : -1;
+    /* whole numbers, range-checked before any cast ({"workers":93e18}
+     * was a float-to-int cast out of range: undefined behaviour) */
+    long long want = 0, add = 0;
+    int wok = wv && jv_int(wv, 1, HERD_MAX_WORKERS, &want) == 1;
+    int aok = dv && jv_int(dv, -HERD_MAX_WORKERS, HERD_MAX_WORKERS, &add) == 1;
+    if (aok)
+      want = st.workers + add;
     if ((wv && jv_type(wv) != JV_NUM) || (dv && jv_type(dv) != JV_NUM) ||
         (!wv && !dv)) {
       reply_error(cn, "scale: give \"workers\": N or \"add\": +-N");
-    } else if (want != (double)(long)want || want < 1 || want > 4096) {
-      if (dv && want == (double)(long)want)
-        reply_error(cn, "scale: %d %+g would make %g workers (1..4096)",
-                    st.workers, jv_num(dv, 0), want);
+    } else if (wv && !wok) {
+      reply_error(cn, "scale: %.17g is not a number of workers in 1..%d",
+                  jv_num(wv, 0), HERD_MAX_WORKERS);
+    } else if (!wv && (!aok || want < 1 || want > HERD_MAX_WORKERS)) {
+      if (aok)
+        reply_error(cn, "scale: %d %+lld would make %lld workers (1..%d)", st.workers,
+                    add, want, HERD_MAX_WORKERS);
       else
-        reply_error(cn, "scale: %g is not a number of workers in 1..4096", want);
+        reply_error(cn, "scale: add %.17g is not a whole number in -%d..%d",
+                    jv_num(dv, 0), HERD_MAX_WORKERS, HERD_MAX_WORKERS);
     } else {
       /* growing: the answer is the all-ready event (maybe inside the
        * call, with immediate readiness), so wait before calling */

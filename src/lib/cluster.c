@@ -1027,7 +1027,7 @@ static int grow_slots(herd_cluster_t *c, int n) {
 
 /* Run n workers: start slots up to n, stop the highest above it. */
 static void scale_to(herd_cluster_t *c, int n) {
-  if (c->shutting_down || n < 1 || n > 4096 || n == c->want)
+  if (c->shutting_down || n < 1 || n > HERD_MAX_WORKERS || n == c->want)
     return;
   if (grow_slots(c, n) < 0)
     return;
@@ -1492,7 +1492,7 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
                      int (*worker_main)(void *arg), void *arg) {
   if (!opts || (!worker_main && (!opts->file || !opts->argv)))
     return -EINVAL;
-  if (opts->workers < 0 || opts->workers > 4096 || opts->ready_delay_ms < 0 ||
+  if (opts->workers < 0 || opts->workers > HERD_MAX_WORKERS || opts->ready_delay_ms < 0 ||
       opts->ready_timeout_ms < 0 || opts->kill_timeout_ms < 0 ||
       opts->max_restarts < 0 || opts->restart_window_ms < 0 ||
       opts->min_uptime_ms < 0 || opts->cooldown_ms < 0 ||
@@ -1746,7 +1746,7 @@ int herd_cluster_replace(herd_cluster_t *c, int slot, const char *why) {
 }
 
 int herd_cluster_scale(herd_cluster_t *c, int workers) {
-  if (workers < 1 || workers > 4096)
+  if (workers < 1 || workers > HERD_MAX_WORKERS)
     return -EINVAL;
   if (c->shutting_down)
     return -ECANCELED;
