@@ -411,3 +411,56 @@ TEST_T(control_scale_out_of_range_is_refused_before_any_cast, 60) {
   CHECK(strstr(r, "\"ok\":true"));
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
+
+/* Run a shell command line; its output in out, its exit status back. */
+static int sh_out(const char *cmd, char *out, size_t n) {
+  FILE *f = popen(cmd, "r");
+  CHECK(f);
+  size_t got = fread(out, 1, n - 1, f);
+  out[got] = '\0';
+  int st = pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* herd list said "online" for an app with 0 of 1 workers ready, and
+ * herd status exited 0: now list says online, degraded, errored or
+ * stopping (in colour on a terminal), and status's exit status is 0
+ * only when every worker is ready (3 degraded, 4 errored), for scripts
+ * and health checks. */
+TEST_T(list_and_status_tell_a_crash_loop_from_a_healthy_app, 90) {
+  char herd[4096], cmd[8400], out[8192];
+  path_of(herd, sizeof herd, "herd");
+  snprintf(cmd, sizeof cmd, "%s start -n good -w 1 -- sleep 60 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+  struct hp h;
+  const char *args[] = {"run", "-n", "crashy", "-w", "2", "--max-restarts", "2",
+                        "--", "sh", "-c", "sleep 0.3; exit 1", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "backing off", 1);
+  snprintf(cmd, sizeof cmd, "%s status crashy >/dev/null 2>&1", herd);
+  int st = sh_out(cmd, out, sizeof out);
+  CHECK_MSG(st == 3 || st == 4, "status of a crash loop exited %d", st);
+  HP_WAIT(&h, "parked", 2);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 4);
+  snprintf(cmd, sizeof cmd, "%s status good >/dev/null 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+  snprintf(cmd, sizeof cmd, "%s status --json >/dev/null 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 4); /* all apps: the worst */
+  snprintf(cmd, sizeof cmd, "%s list 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+  CHECK_MSG(strstr(out, "crashy") && strstr(out, "errored") && strstr(out, "0/2"),
+            "list said:\n%s", out);
+  CHECK_MSG(strstr(out, "good") && strstr(out, "online") && !strstr(out, "\033["),
+            "list said:\n%s", out);
+  /* on a terminal: in colour, unless NO_COLOR */
+  snprintf(cmd, sizeof cmd, "script -qec '%s list' /dev/null 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+  CHECK_MSG(strstr(out, "\033[31merrored") && strstr(out, "\033[32monline"),
+            "list on a terminal said:\n%s", out);
+  snprintf(cmd, sizeof cmd, "NO_COLOR=1 script -qec '%s list' /dev/null 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+  CHECK(!strstr(out, "\033["));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  snprintf(cmd, sizeof cmd, "%s stop good 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+}

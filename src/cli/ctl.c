@@ -38,16 +38,22 @@ static const char *const usage_status =
     "      --json     the masters' replies as JSON (an array without NAME)\n"
     "  -h, --help     show this help\n"
     "\n"
+    "Exit status: 0 online (every worker ready); 3 degraded (some not ready:\n"
+    "starting, backing off) or stopping; 4 errored (a slot is parked: it\n"
+    "crash-looped); 1 the app could not be asked (not running...); 2 bad\n"
+    "usage. Several apps: 1 if any could not be asked, else the worst.\n"
     "Colour only on a terminal; NO_COLOR turns it off.\n";
 
 static const char *const usage_list =
     "Usage: herd list [--json]\n"
     "\n"
     "Every app of this user on this machine (found by its socket or pid\n"
-    "file in HERD_HOME), one line each: online; stale (its master is gone);\n"
-    "denied (another user's); busy (it does not answer now: no reply within\n"
-    "5 s, or too many control connections); not-herd (a socket that is not\n"
-    "herd's).\n"
+    "file in HERD_HOME), one line each: online (every worker ready);\n"
+    "degraded (some not ready: starting, backing off); errored (a slot is\n"
+    "parked: it crash-looped); stopping; stale (its master is gone); denied\n"
+    "(another user's); busy (it does not answer now: no reply within 5 s,\n"
+    "or too many control connections); not-herd (a socket that is not\n"
+    "herd's). Colour only on a terminal; NO_COLOR turns it off.\n"
     "\n"
     "      --json     one JSON array\n";
 
@@ -310,6 +316,26 @@ static int failed_reply(const char *name, jv *v) {
 
 /* ---- status ------------------------------------------------------- */
 
+/* status's exit status for an app's state (see usage_status): as
+ * `systemctl is-active`, non-zero when it is not all there */
+static int state_exit(const char *state) {
+  if (!strcmp(state, "errored"))
+    return 4;
+  if (!strcmp(state, "degraded") || !strcmp(state, "stopping"))
+    return 3;
+  return 0;
+}
+
+/* The colour of an app's or a worker's state on a terminal. */
+static const char *state_colour(const char *state) {
+  if (!strcmp(state, "online") || !strcmp(state, "ready"))
+    return "\033[32m";
+  if (!strcmp(state, "degraded") || !strcmp(state, "stopping") ||
+      !strcmp(state, "starting") || !strcmp(state, "busy"))
+    return "\033[33m";
+  return "\033[31m";
+}
+
 /* The text of one app's status, to out; r says if a number was out of
  * its range (then the text is not to be shown). */
 static void print_status(const jv *v, int colour, FILE *out, struct rd *r) {
@@ -441,7 +467,7 @@ static int cmd_status(int argc, char **argv) {
   if (n < 0)
     return 1;
   int colour = !json && use_colour();
-  int rc = 0;
+  int rc = 0, worst = 0; /* rc: 1 if an app could not be asked */
   if (json && optind == argc)
     printf("[");
   for (int i = 0; i < n; i++) {
@@ -460,8 +486,16 @@ static int cmd_status(int argc, char **argv) {
       }
       continue;
     }
-    if (failed_reply(names[i], v))
+    int refused = failed_reply(names[i], v);
+    if (refused) {
       rc = 1;
+    } else {
+      int code = state_exit(jv_str(jv_get(v, "state"), "online"));
+      if (code > worst)
+        worst = code;
+    }
+    if (refused)
+      ;
     else if (json)
       printf("%s%s%s", optind == argc && i ? "," : "", raw,
              optind == argc ? "" : "\n");
@@ -500,10 +534,24 @@ static int cmd_status(int argc, char **argv) {
     printf("no apps in %s\n", home);
   if (names != one)
     home_apps_free(names, n);
-  return rc;
+  return rc ? rc : worst;
 }
 
 /* ---- list ---------------------------------------------------------- */
+
+/* Slots with a ready worker: the master's count, or (a master before
+ * 0.2) the ready workers that are not successors. */
+static long long ready_of(const jv *v) {
+  long long n;
+  if (jv_int(jv_get(v, "workers_ready"), 0, INT_MAX, &n) == 1)
+    return n;
+  const jv *ws = jv_get(v, "workers");
+  n = 0;
+  for (size_t k = 0; k < jv_len(ws); k++)
+    n += !strcmp(jv_str(jv_get(jv_at(ws, k), "state"), ""), "ready") &&
+         !jv_bool(jv_get(jv_at(ws, k), "successor"), 0);
+  return n;
+}
 
 static int cmd_list(int argc, char **argv) {
   int json = 0;
@@ -528,10 +576,15 @@ static int cmd_list(int argc, char **argv) {
     fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
     return 1;
   }
+  int colour = !json && use_colour();
+  int nw = 20; /* the NAME column: as wide as the longest name */
+  for (int i = 0; i < n; i++)
+    if ((int)strlen(names[i]) > nw)
+      nw = (int)strlen(names[i]);
   if (json)
     printf("[");
   else if (n)
-    printf("%-20s %-8s %7s %7s %6s  %s\n", "NAME", "STATUS", "PID", "WORKERS",
+    printf("%-*s %-9s %7s %7s %6s  %s\n", nw, "NAME", "STATUS", "PID", "WORKERS",
            "UPTIME", "LISTEN");
   for (int i = 0; i < n; i++) {
     char err[PATH_MAX + 128];
@@ -541,6 +594,7 @@ static int cmd_list(int argc, char **argv) {
     char why_buf[200];
     char *line = NULL;
     long long pid = 0, wanted = 0, up_ms = 0;
+    int live = 0; /* a status reply came */
     if (fd >= 0) {
       int r = ctl_request(fd, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS);
       if (r == 0)
@@ -557,7 +611,13 @@ static int cmd_list(int argc, char **argv) {
         snprintf(why_buf, sizeof why_buf, "(not a herd reply: %s)", rdr.bad);
         why = why_buf;
       } else if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
-        state = "online";
+        /* online, degraded, errored or stopping (a master before 0.2
+         * said none: then online) */
+        state = jv_str(jv_get(v, "state"), "online");
+        if (strcmp(state, "online") && strcmp(state, "degraded") &&
+            strcmp(state, "errored") && strcmp(state, "stopping"))
+          state = "online";
+        live = 1;
       } else if (v && jv_type(v) == JV_OBJ && jv_get(v, "ok")) {
         state = "busy"; /* herd's refusal: too many control connections */
         why = jv_str(jv_get(v, "error"), NULL);
@@ -578,26 +638,26 @@ static int cmd_list(int argc, char **argv) {
       printf("%s{\"name\":%s,\"status\":\"%s\"", i ? "," : "", w.buf ? w.buf : "\"\"",
              state);
       jw_free(&w);
-      if (v && !strcmp(state, "online"))
-        printf(",\"pid\":%lld,\"workers\":%lld,\"uptime_ms\":%lld", pid, wanted, up_ms);
+      if (live)
+        printf(",\"pid\":%lld,\"workers\":%lld,\"workers_ready\":%lld,"
+               "\"uptime_ms\":%lld", pid, wanted, ready_of(v), up_ms);
       printf("}");
-    } else if (v && !strcmp(state, "online")) {
-      char up[16], wk[32], addrs[256] = "";
+    } else if (live) {
+      char up[16], wk[48], addrs[256] = "";
       human_ms(up, sizeof up, (uint64_t)up_ms);
-      const jv *ws = jv_get(v, "workers");
-      int ready = 0;
-      for (size_t k = 0; k < jv_len(ws); k++)
-        ready += !strcmp(jv_str(jv_get(jv_at(ws, k), "state"), ""), "ready") &&
-                 !jv_bool(jv_get(jv_at(ws, k), "successor"), 0);
-      snprintf(wk, sizeof wk, "%d/%lld", ready, wanted);
+      snprintf(wk, sizeof wk, "%lld/%lld", ready_of(v), wanted);
       const jv *ls = jv_get(v, "listen");
       size_t k = 0;
       for (size_t j = 0; j < jv_len(ls) && k + 64 < sizeof addrs; j++)
         k += (size_t)snprintf(addrs + k, sizeof addrs - k, "%s%s", j ? " " : "",
                               jv_str(jv_at(ls, j), ""));
-      printf("%-20s %-8s %7lld %7s %6s  %s\n", names[i], state, pid, wk, up, addrs);
+      printf("%-*s %s%-9s%s %7lld %7s %6s  %s\n", nw, names[i],
+             colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", pid,
+             wk, up, addrs);
     } else {
-      printf("%-20s %-8s %7s %7s %6s  %s\n", names[i], state, "-", "-", "-",
+      printf("%-*s %s%-9s%s %7s %7s %6s  %s\n", nw, names[i],
+             colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", "-",
+             "-", "-",
              !strcmp(state, "stale") ? "(its master is gone; `herd start` "
                                        "takes the name over)"
              : !strcmp(state, "denied") ? "(permission denied)"
