@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../src/cli/cli.h"
 #include "hp.h"
 
 static long vm_rss_kb(pid_t pid) {
@@ -123,12 +124,14 @@ TEST_T(notify_socket_is_a_path_python_client_is_heard, 60) {
       "assert stat.S_ISSOCK(os.stat(p).st_mode)\n"
       "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
       "s.connect(p)\n"
-      "s.send(b'STATUS=warming up\\nREADY=1')\n"
+      "s.send(b'STATUS=warming \\x1b[2Jup\\nREADY=1')\n"
       "time.sleep(60)\n",
       NULL};
   hp_start(&h, args);
   HP_WAIT(&h, "all 2 workers ready", 1);
-  CHECK(strstr(h.log, "status: warming up"));
+  /* a worker's words in herd's own line: a terminal escape is shown,
+   * not acted on (it cleared the operator's screen) */
+  CHECK_MSG(strstr(h.log, "status: warming \\x1b[2Jup"), "%s", h.log);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 
@@ -463,4 +466,99 @@ TEST_T(list_and_status_tell_a_crash_loop_from_a_healthy_app, 90) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
   snprintf(cmd, sizeof cmd, "%s stop good 2>&1", herd);
   CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+}
+
+/* A Node.js crash was reported as "Node.js v20.20.2" (the banner Node
+ * ends every crash with), a Python one as its last traceback line at
+ * best: the line that names the error is the reason, at start and in
+ * herd status. */
+TEST_T(crash_reason_is_the_line_that_names_the_error, 90) {
+  char herd[4096], cmd[8400], out[8192];
+  path_of(herd, sizeof herd, "herd");
+  char js[] = "/tmp/herd-crash-XXXXXX.js";
+  int fd = mkstemps(js, 3);
+  CHECK(fd >= 0);
+  const char *src = "setTimeout(() => {}, 100);\n"
+                    "function load() { throw new TypeError('config.port is not a number'); }\n"
+                    "load();\n";
+  CHECK(write(fd, src, strlen(src)) == (ssize_t)strlen(src));
+  close(fd);
+  if (have("node")) {
+    snprintf(cmd, sizeof cmd, "%s start -n n -w 1 --ready notify -- node %s 2>&1", herd, js);
+    CHECK_EQ(sh_out(cmd, out, sizeof out), 1);
+    CHECK_MSG(strstr(out, "exited with code 1 before it was ready: TypeError: config.port "
+                          "is not a number\n"), "said: %s", out);
+  }
+  if (have("python3")) {
+    snprintf(cmd, sizeof cmd, "%s start -n p -w 1 --ready notify -- python3 -c "
+             "'import json\njson.loads(\"{bad\")' 2>&1", herd);
+    CHECK_EQ(sh_out(cmd, out, sizeof out), 1);
+    CHECK_MSG(strstr(out, ": json.decoder.JSONDecodeError: Expecting property name"),
+              "said: %s", out);
+  }
+  /* a crash loop under herd run: status says what the slot last said,
+   * with what a terminal would act on escaped */
+  struct hp h;
+  const char *args[] = {"run", "-n", "loop", "-w", "1", "--max-restarts", "3", "--",
+                        "sh", "-c",
+                        "echo 'Error: \033]0;pwned\007 no database' >&2; "
+                        "echo '    at main (x.js:1)' >&2; echo 'Node.js v99' >&2; exit 1",
+                        NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "parked", 1);
+  snprintf(cmd, sizeof cmd, "%s status loop 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 4);
+  CHECK_MSG(strstr(out, "slot 0 said: Error: \\x1b]0;pwned\\x07 no database\n"),
+            "status said: %s", out);
+  snprintf(cmd, sizeof cmd, "%s status loop --json 2>&1", herd);
+  sh_out(cmd, out, sizeof out);
+  CHECK_MSG(strstr(out, "\"line\":\"Error: \\\\x1b]0;pwned\\\\x07 no database\""),
+            "status --json said: %s", out);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  unlink(js);
+}
+
+TEST(why_kind_sorts_the_lines_of_crashes) {
+  static const struct {
+    const char *line;
+    int kind;
+  } cases[] = {
+      {"Error: boom", WHY_TELLING},
+      {"TypeError: Cannot read properties of undefined (reading 'x')", WHY_TELLING},
+      {"Error [ERR_MODULE_NOT_FOUND]: Cannot find package 'x'", WHY_TELLING},
+      {"ModuleNotFoundError: No module named 'flask'", WHY_TELLING},
+      {"java.lang.IllegalStateException: no port", WHY_TELLING},
+      {"Exception in thread \"main\" java.lang.RuntimeException: x", WHY_TELLING},
+      {"panic: runtime error: index out of range [3] with length 2", WHY_TELLING},
+      {"fatal error: all goroutines are asleep - deadlock!", WHY_TELLING},
+      {"thread 'main' panicked at src/main.rs:2:5:", WHY_TELLING},
+      {"app.rb:1:in `<main>': boom (RuntimeError)", WHY_TELLING},
+      {"Node.js v20.20.2", WHY_NOISE},
+      {"    at Object.<anonymous> (/app.js:3:7)", WHY_NOISE},
+      {"\tat Main.main(Main.java:3)", WHY_NOISE},
+      {"  File \"app.py\", line 1, in <module>", WHY_NOISE},
+      {"Traceback (most recent call last):", WHY_NOISE},
+      {"goroutine 1 [running]:", WHY_NOISE},
+      {"exit status 2", WHY_NOISE},
+      {"", WHY_NOISE},
+      {"^", WHY_NOISE},
+      {"listening failed, giving up", WHY_PLAIN},
+      {"Errors were found", WHY_PLAIN},
+      {"MyError", WHY_TELLING},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    CHECK_MSG(why_kind(cases[i].line, strlen(cases[i].line)) == cases[i].kind,
+              "'%s' is not of kind %d", cases[i].line, cases[i].kind);
+  struct why w;
+  memset(&w, 0, sizeof w);
+  static const char *const node[] = {"/app.js:2", "function load() { throw e; }", "^",
+                                     "", "TypeError: bad port", "    at load (/app.js:2:1)",
+                                     "", "Node.js v20.20.2"};
+  for (size_t i = 0; i < sizeof node / sizeof node[0]; i++)
+    why_add(&w, node[i], strlen(node[i]));
+  CHECK_STR(w.line, "TypeError: bad port");
+  char out[32];
+  const char *raw = "a\033[1m\x7f\xc2\x9b\xc3\xa9";
+  cli_printable(out, sizeof out, raw, strlen(raw));
+  CHECK_STR(out, "a\\x1b[1m\\x7f\\x9b\xc3\xa9");
 }

@@ -140,6 +140,23 @@ int log_shift(const char *path, int keep);
 /* An ISO-8601 UTC time with milliseconds: "2026-11-28T01:02:03.456Z". */
 size_t iso_stamp(char *buf, size_t n);
 
+/* Why a worker died, from its stderr as it streams (why.c): the line
+ * that names the error (Node's "Error: boom", Python's last traceback
+ * line, Go's "panic: ...") or else the last line that is not noise (a
+ * stack frame, Node's version banner). */
+enum { WHY_NOISE, WHY_PLAIN, WHY_TELLING };
+int why_kind(const char *line, size_t len);
+struct why {
+  char line[200];
+  int telling;
+};
+void why_add(struct why *w, const char *line, size_t len);
+
+/* Copy src[0..len) to dst (cap bytes, NUL-terminated), with the control
+ * characters a terminal would act on (C0, DEL, C1) written as \xNN: for
+ * what a worker says that reaches herd's own lines. Returns the length. */
+size_t cli_printable(char *dst, size_t cap, const char *src, size_t len);
+
 /* Commands. Each returns the process's exit status. */
 int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           reload restart

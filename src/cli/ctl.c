@@ -429,6 +429,22 @@ static void print_status(const jv *v, int colour, FILE *out, struct rd *r) {
             wup, rd_int(r, jv_get(w, "restarts"), "workers[].restarts", 0, UINT_MAX),
             cpu, wrss, last);
   }
+  /* what the slots' last dead workers said, once per slot, in 80 columns */
+  long long shown = -1;
+  for (size_t i = 0; i < jv_len(ws); i++) {
+    const jv *w = jv_at(ws, i);
+    long long slot = rd_int(r, jv_get(w, "slot"), "workers[].slot", 0, INT_MAX);
+    const char *why = jv_str(jv_get(jv_get(w, "last_exit"), "line"), NULL);
+    if (!why || slot == shown)
+      continue;
+    shown = slot;
+    char safe[200];
+    cli_printable(safe, sizeof safe, why, strlen(why));
+    int room = 80 - 2 - (int)snprintf(NULL, 0, "slot %lld said: ", slot);
+    int len = (int)strlen(safe);
+    fprintf(out, "  slot %lld said: %.*s%s\n", slot, len > room ? room - 3 : len, safe,
+            len > room ? "..." : "");
+  }
 }
 
 static int cmd_status(int argc, char **argv) {

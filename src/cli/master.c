@@ -62,7 +62,10 @@ struct mconn { /* a metrics (HTTP) connection */
 };
 
 struct slot_note {
-  char last_err[160]; /* the slot's last stderr line (until started) */
+  pid_t pid;          /* the worker whose stderr cur sums up */
+  struct why cur;
+  pid_t exit_pid;     /* the slot's last worker to exit, if it died */
+  struct why exit;    /* why it died (its lines may come after the exit) */
   char error[96];     /* an engine error about it */
 };
 
@@ -493,10 +496,16 @@ static void status_json(struct master *m, struct jw *w) {
               (unsigned long long)r->retry_ms, r->restarts,
               have ? cpu_pct(m, r->pid, &ps) : 0.0,
               (unsigned long long)(have ? ps.rss_bytes : 0));
-    if (r->exited)
-      jw_printf(w, "{\"code\":%d,\"signal\":%d,\"cause\":\"%s\"}}",
+    if (r->exited) {
+      jw_printf(w, "{\"code\":%d,\"signal\":%d,\"cause\":\"%s\"",
                 r->exit_code, r->exit_signal, r->exit_cause);
-    else
+      struct slot_note *sn = r->slot < m->nnotes ? &m->notes[r->slot] : NULL;
+      if (sn && sn->exit_pid && sn->exit.line[0]) {
+        jw_raw(w, ",\"line\":", 8);
+        jw_str(w, sn->exit.line, strlen(sn->exit.line));
+      }
+      jw_raw(w, "}}", 2);
+    } else
       jw_raw(w, "null}", 5);
   }
   jw_raw(w, "]}", 2);
@@ -1245,6 +1254,20 @@ static void on_event(const herd_event_t *ev, void *data) {
                "worker %d exited, pid %d, code %d, %s, up %llu ms", ev->slot,
                (int)ev->pid, ev->code, ev->text,
                (unsigned long long)ev->uptime_ms);
+    {
+      /* why it died: what it said so far, and what is still in its pipe */
+      struct slot_note *sn = note_of(m, ev->slot);
+      if (sn && !strcmp(ev->text, "died")) {
+        sn->exit_pid = ev->pid;
+        if (sn->pid == ev->pid)
+          sn->exit = sn->cur;
+        else
+          memset(&sn->exit, 0, sizeof sn->exit);
+      } else if (sn) {
+        sn->exit_pid = 0; /* asked to stop: no reason to tell */
+        memset(&sn->exit, 0, sizeof sn->exit);
+      }
+    }
     if (!strcmp(ev->text, "died")) {
       /* a restart or a scale-up waiting for all-ready will not get it
        * from a worker that dies: say so now rather than after the
@@ -1311,7 +1334,12 @@ static void on_event(const herd_event_t *ev, void *data) {
              ev->code ? "starting its successor" : "it is replaced when it exits");
     break;
   case HERD_EV_STATUS:
-    snprintf(what, sizeof what, "worker %d status: %s", ev->slot, ev->text);
+  {
+    /* the worker's words in our line: nothing a terminal acts on */
+    char text[400];
+    cli_printable(text, sizeof text, ev->text, strlen(ev->text));
+    snprintf(what, sizeof what, "worker %d status: %s", ev->slot, text);
+  }
     break;
   case HERD_EV_RELOAD:
     if (!strcmp(ev->text, "begin")) {
@@ -1449,13 +1477,18 @@ static void log_low_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
 
 static void on_output(int slot, pid_t pid, int stream, const char *line,
                       size_t len, void *data) {
-  (void)pid;
   struct master *m = data;
   struct slot_note *sn;
-  if (stream == 2 && (!m->reported || m->start_fail[0]) && (sn = note_of(m, slot))) {
-    size_t k = len < sizeof sn->last_err - 1 ? len : sizeof sn->last_err - 1;
-    memcpy(sn->last_err, line, k);
-    sn->last_err[k] = '\0';
+  if (stream == 2 && (sn = note_of(m, slot))) {
+    if (pid == sn->exit_pid) {
+      why_add(&sn->exit, line, len); /* the dead one's last words */
+    } else {
+      if (pid != sn->pid) {
+        sn->pid = pid;
+        memset(&sn->cur, 0, sizeof sn->cur);
+      }
+      why_add(&sn->cur, line, len);
+    }
   }
   struct logw *w = out_writer(m);
   if (w) {
@@ -1635,7 +1668,7 @@ int master_main(struct app *a, int daemon, int status_fd,
   if (m->start_fail[0]) {
     int sl = m->start_fail_slot;
     struct slot_note *sn = note_of(m, sl);
-    const char *last = sn ? sn->last_err : "";
+    const char *last = sn ? sn->exit.line : "";
     say(err, sizeof err, "%s%s%s", m->start_fail, *last ? ": " : "", last);
     tell_starter(m, "ERR %s", err);
     code = 1;
