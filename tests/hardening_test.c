@@ -4,12 +4,15 @@
  * of issue 9's defects, each driven through the real herd binary.
  */
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -561,4 +564,124 @@ TEST(why_kind_sorts_the_lines_of_crashes) {
   const char *raw = "a\033[1m\x7f\xc2\x9b\xc3\xa9";
   cli_printable(out, sizeof out, raw, strlen(raw));
   CHECK_STR(out, "a\\x1b[1m\\x7f\\x9b\xc3\xa9");
+}
+
+/* Wait (bounded) until PATH exists, woken by inotify on the deepest
+ * directory of it that exists: 1, or 0 at the deadline. */
+static int wait_for_path(const char *path, int timeout_ms) {
+  uint64_t deadline = test_now_ms() + (uint64_t)timeout_ms;
+  for (;;) {
+    if (access(path, F_OK) == 0)
+      return 1;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    CHECK(ino >= 0);
+    for (char *sl; (sl = strrchr(dir, '/')) && sl > dir;) {
+      *sl = '\0';
+      if (inotify_add_watch(ino, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) >= 0)
+        break;
+    }
+    if (access(path, F_OK) == 0) { /* made while we set up the watch */
+      close(ino);
+      return 1;
+    }
+    uint64_t now = test_now_ms();
+    if (now >= deadline) {
+      close(ino);
+      return 0;
+    }
+    struct pollfd p = {.fd = ino, .events = POLLIN};
+    (void)poll(&p, 1, (int)(deadline - now));
+    close(ino);
+  }
+}
+
+static int rm_tree_entry(const char *path, const struct stat *st, int flag,
+                         struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* HERD_HOME can vanish under a running master (logind removes
+ * $XDG_RUNTIME_DIR, where 0.1 kept it, at the last logout): then herd
+ * list saw no apps and a second master could start under the same name.
+ * The master notices (inotify) and puts its files back. */
+TEST_T(herd_home_removed_under_a_master_is_put_back, 60) {
+  char herd[4096], cmd[8400], out[8192], sock[4200], pid[4200];
+  const char *home = getenv("HERD_HOME");
+  path_of(herd, sizeof herd, "herd");
+  snprintf(sock, sizeof sock, "%s/web.sock", home);
+  snprintf(pid, sizeof pid, "%s/web.pid", home);
+  snprintf(cmd, sizeof cmd, "%s start -n web -w 1 -- sleep 60 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+  for (int round = 0; round < 3; round++) {
+    if (round == 0)
+      CHECK_EQ(nftw(home, rm_tree_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    else
+      CHECK_EQ(unlink(round == 1 ? sock : pid), 0);
+    CHECK_MSG(wait_for_path(round == 2 ? pid : sock, 10000),
+              "round %d: not put back", round);
+    CHECK(wait_for_path(round == 2 ? sock : pid, 10000));
+    snprintf(cmd, sizeof cmd, "%s list 2>&1", herd);
+    CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "web") && strstr(out, "online"), "round %d: list said %s",
+              round, out);
+    /* the name is still taken */
+    snprintf(cmd, sizeof cmd, "%s start -n web -w 1 -- sleep 60 2>&1", herd);
+    CHECK_EQ(sh_out(cmd, out, sizeof out), 1);
+    CHECK_MSG(strstr(out, "already running"), "round %d: start said %s", round, out);
+  }
+  snprintf(cmd, sizeof cmd, "%s stop web 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+}
+
+/* An existing HERD_HOME that is not the user's own, or that others may
+ * write, is refused (its sockets and pid files would be theirs to
+ * replace), by the commands and by the master. */
+TEST_T(herd_home_of_another_user_or_writable_by_others_is_refused, 60) {
+  char herd[4096], cmd[8600], out[8192], dir[4200];
+  path_of(herd, sizeof herd, "herd");
+  snprintf(dir, sizeof dir, "%s/shared", getenv("HERD_HOME"));
+  CHECK_EQ(mkdir(dir, 0777), 0);
+  CHECK_EQ(chmod(dir, 0777), 0);
+  snprintf(cmd, sizeof cmd, "HERD_HOME=%s %s list 2>&1", dir, herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 1);
+  CHECK_MSG(strstr(out, "is writable by others (mode 777): chmod 700 it"), "%s", out);
+  snprintf(cmd, sizeof cmd, "HERD_HOME=%s %s start -n x -- sleep 1 2>&1", dir, herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 1);
+  CHECK_MSG(strstr(out, "is writable by others"), "%s", out);
+  if (geteuid() == 0) {
+    CHECK_EQ(chmod(dir, 0700), 0);
+    CHECK_EQ(chown(dir, 65534, 65534), 0);
+    snprintf(cmd, sizeof cmd, "HERD_HOME=%s %s status 2>&1", dir, herd);
+    CHECK_EQ(sh_out(cmd, out, sizeof out), 1);
+    CHECK_MSG(strstr(out, "belongs to uid 65534, not to you (uid 0)"), "%s", out);
+  }
+  rmdir(dir);
+}
+
+/* HERD_HOME defaults to ~/.herd (it was $XDG_RUNTIME_DIR/herd, which
+ * logind removes at the last logout); herd list says where 0.1's apps
+ * may still be. */
+TEST_T(herd_home_defaults_to_dot_herd_and_names_the_old_one, 60) {
+  char herd[4096], cmd[20000], out[8192], base[4200];
+  path_of(herd, sizeof herd, "herd");
+  snprintf(base, sizeof base, "%s/u", getenv("HERD_HOME"));
+  CHECK_EQ(mkdir(base, 0700), 0);
+  snprintf(cmd, sizeof cmd, "mkdir -p -m 700 %s/run/herd %s/home && touch %s/run/herd/old.sock",
+           base, base, base);
+  CHECK_EQ(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "env -u HERD_HOME HOME=%s/home XDG_RUNTIME_DIR=%s/run %s list 2>&1",
+           base, base, herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+  char want[4400];
+  snprintf(want, sizeof want, "no apps in %s/home/.herd\n", base);
+  CHECK_MSG(strstr(out, want), "list said %s", out);
+  snprintf(want, sizeof want, "1 app in %s/run/herd, herd 0.1's default HERD_HOME", base);
+  CHECK_MSG(strstr(out, want), "list said %s", out);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+  CHECK_EQ(system(cmd), 0);
 }

@@ -78,11 +78,20 @@ void app_conf_free(void *conf);
 int app_parse_config(const char *path, const char *dir, const char *text,
                      size_t len, struct app **apps, char *err, size_t errlen);
 
-/* HERD_HOME and its files. home_dir fills buf; home_ensure creates it
- * (0700) and logs/. Returns 0 or -errno. */
+/* HERD_HOME and its files. home_dir fills buf (HERD_HOME, else ~/.herd);
+ * home_ensure creates it (0700) and logs/. Returns 0 or -errno. */
 int home_dir(char *buf, size_t n);
-/* home_dir, or a one-line message and -errno. */
+/* An existing HERD_HOME must be ours and writable by nobody else:
+ * -EPERM (or -ENOTDIR) with a one-line reason in why, else 0. */
+int home_check(const char *home, char *why, size_t n);
+/* home_dir, home_check and home_ensure: 0, or -errno with a one-line
+ * message in err. */
+int home_setup(char *home, size_t n, char *err, size_t errlen);
+/* home_dir and home_check, or a one-line message and -errno. */
 int cli_home(char *buf, size_t n);
+/* The HERD_HOME of herd 0.1 ($XDG_RUNTIME_DIR/herd) when HERD_HOME is
+ * unset and it exists: 1 with its path in buf, else 0. */
+int home_legacy(char *buf, size_t n);
 /* 1-64 characters, no '/' or blanks, not starting with '.' or '-'. */
 int app_name_ok(const char *name);
 int home_ensure(const char *home);

@@ -689,6 +689,17 @@ static int cmd_list(int argc, char **argv) {
   else if (!n)
     printf("no apps in %s\n", home);
   home_apps_free(names, n);
+  /* herd 0.1 kept its apps in $XDG_RUNTIME_DIR/herd: say where masters
+   * started by it may still be found */
+  char old[PATH_MAX];
+  char **on;
+  int k;
+  if (!json && home_legacy(old, sizeof old) && strcmp(old, home) &&
+      (k = home_apps(old, &on)) > 0) {
+    fprintf(stderr, "%s: note: %d app%s in %s, herd 0.1's default HERD_HOME: "
+            "HERD_HOME=%s herd list\n", prog_name, k, k == 1 ? "" : "s", old, old);
+    home_apps_free(on, k);
+  }
   return 0;
 }
 

@@ -1,8 +1,13 @@
 /*
- * home.c - HERD_HOME (default $XDG_RUNTIME_DIR/herd, else ~/.herd): per
- * app NAME.sock (control), NAME.pid (locked by the master) and
- * logs/NAME-{out,err,herd}.log. And the client's end of the control
- * socket.
+ * home.c - HERD_HOME (default ~/.herd): per app NAME.sock (control),
+ * NAME.pid (locked by the master) and logs/NAME-{out,err,herd}.log. And
+ * the client's end of the control socket.
+ *
+ * Not $XDG_RUNTIME_DIR/herd any more: logind removes that directory when
+ * the user's last session ends, under masters that keep running (then
+ * `herd list` saw no apps, `herd stop` no such app, and a new start met
+ * EADDRINUSE). A master also puts its socket and pid file back if they
+ * are removed (master.c, inotify).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,8 +29,6 @@ int home_dir(char *buf, size_t n) {
   int k;
   if (h && *h) {
     k = snprintf(buf, n, "%s", h);
-  } else if ((h = getenv("XDG_RUNTIME_DIR")) && *h) {
-    k = snprintf(buf, n, "%s/herd", h);
   } else {
     h = getenv("HOME");
     if (!h || !*h) {
@@ -51,11 +54,53 @@ int home_dir(char *buf, size_t n) {
   return 0;
 }
 
+int home_check(const char *home, char *why, size_t n) {
+  struct stat st;
+  if (lstat(home, &st) < 0)
+    return errno == ENOENT ? 0 : -errno; /* made (0700) when needed */
+  if (!S_ISDIR(st.st_mode)) {
+    snprintf(why, n, "HERD_HOME %s is not a directory", home);
+    return -ENOTDIR;
+  }
+  if (st.st_uid != geteuid()) {
+    /* its sockets and pid files would be another user's to replace */
+    snprintf(why, n, "HERD_HOME %s belongs to uid %d, not to you (uid %d)", home,
+             (int)st.st_uid, (int)geteuid());
+    return -EPERM;
+  }
+  if (st.st_mode & 022) {
+    snprintf(why, n, "HERD_HOME %s is writable by others (mode %03o): chmod 700 it",
+             home, (unsigned)(st.st_mode & 0777));
+    return -EPERM;
+  }
+  return 0;
+}
+
 int cli_home(char *buf, size_t n) {
   int r = home_dir(buf, n);
-  if (r < 0)
+  if (r < 0) {
     fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(-r));
+    return r;
+  }
+  char why[PATH_MAX + 96];
+  if ((r = home_check(buf, why, sizeof why)) < 0) {
+    if (r == -EPERM || r == -ENOTDIR)
+      fprintf(stderr, "%s: %s\n", prog_name, why);
+    else
+      fprintf(stderr, "%s: HERD_HOME %s: %s\n", prog_name, buf, strerror(-r));
+  }
   return r;
+}
+
+int home_legacy(char *buf, size_t n) {
+  const char *x = getenv("XDG_RUNTIME_DIR");
+  if (getenv("HERD_HOME") || !x || !*x)
+    return 0;
+  int k = snprintf(buf, n, "%s/herd", x);
+  if (k < 0 || (size_t)k >= n)
+    return 0;
+  struct stat st;
+  return lstat(buf, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid();
 }
 
 /* The names of files, of log tags and of systemd instances: 1-64 of
@@ -67,14 +112,12 @@ int app_name_ok(const char *s) {
 }
 
 int home_ensure(const char *home) {
-  char logs[PATH_MAX];
+  char logs[PATH_MAX], why[PATH_MAX + 96];
   if (mkdir(home, 0700) < 0 && errno != EEXIST)
     return -errno;
-  struct stat st;
-  if (stat(home, &st) < 0)
-    return -errno;
-  if (!S_ISDIR(st.st_mode))
-    return -ENOTDIR;
+  int r = home_check(home, why, sizeof why);
+  if (r < 0)
+    return r;
   if (access(home, W_OK | X_OK) < 0)
     return -errno;
   int k = snprintf(logs, sizeof logs, "%s/logs", home);
@@ -83,6 +126,23 @@ int home_ensure(const char *home) {
   if (mkdir(logs, 0700) < 0 && errno != EEXIST)
     return -errno;
   return 0;
+}
+
+int home_setup(char *home, size_t n, char *err, size_t errlen) {
+  int r = home_dir(home, n);
+  if (r < 0) {
+    snprintf(err, errlen, "HERD_HOME %s: %s", r == -ENOENT && !home[0] ? "(no HOME)"
+             : home, strerror(-r));
+    return r;
+  }
+  if ((r = home_check(home, err, errlen)) < 0) {
+    if (r != -EPERM && r != -ENOTDIR)
+      snprintf(err, errlen, "HERD_HOME %s: %s", home, strerror(-r));
+    return r;
+  }
+  if ((r = home_ensure(home)) < 0)
+    snprintf(err, errlen, "HERD_HOME %s: %s", home, strerror(-r));
+  return r;
 }
 
 int home_path(char *buf, size_t n, const char *home, const char *name,

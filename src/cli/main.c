@@ -55,8 +55,7 @@ static const char usage_main[] =
     "  -h, --help       show this help\n"
     "  -V, --version    show the version\n"
     "\n"
-    "Apps are found by name in HERD_HOME ($XDG_RUNTIME_DIR/herd, else\n"
-    "~/.herd). See herd(1).\n";
+    "Apps are found by name in HERD_HOME (~/.herd by default). See herd(1).\n";
 
 static const char usage_run_head[] =
     "Usage: herd run [OPTIONS] -- CMD [ARGS...]\n"
@@ -412,9 +411,9 @@ static int cmd_start(int argc, char **argv) {
     return r;
   }
   char home[PATH_MAX];
-  if ((r = home_dir(home, sizeof home)) < 0 || (r = home_ensure(home)) < 0) {
-    fprintf(stderr, "%s: HERD_HOME %s: %s\n", prog_name, r == -ENOENT && !home[0]
-            ? "(no HOME)" : home, herd_strerror(r));
+  char herr[PATH_MAX + 128];
+  if ((r = home_setup(home, sizeof home, herr, sizeof herr)) < 0) {
+    fprintf(stderr, "%s: %s\n", prog_name, herr);
     parsed_free(&p);
     return 1;
   }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +37,9 @@
 #define METRICS_TIMEOUT_MS 5000
 #define LOG_PAUSE_FILL 50     /* % of the log queue: stop reading workers */
 #define LOG_STALL_MS 1000     /* a writer behind for longer: drop lines */
+#define RESTORE_DELAY_MS 100  /* HERD_HOME's files: put back this long after
+                                 the last removal seen */
+enum { GONE_HOME = 1, GONE_LOGS = 2, GONE_SOCK = 4, GONE_PID = 8 };
 
 enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP };
 
@@ -88,6 +92,13 @@ struct master {
   char sock_path[PATH_MAX], out_path[PATH_MAX], err_path[PATH_MAX],
       herd_path[PATH_MAX];
   int ctl_fd;
+  herd_pidfile_t *pf;     /* HERD_HOME/NAME.pid, locked */
+  char pid_path[PATH_MAX];
+  int ino_fd;             /* inotify: HERD_HOME's files put back if removed */
+  int wd_home, wd_logs;
+  int lost_name;          /* another master holds NAME now: stop restoring */
+  int gone;               /* GONE_*: what to put back when restore_timer fires */
+  herd_timer_t restore_timer;
   int nconns;
   struct conn *conns;
   struct logw *lw;
@@ -311,7 +322,8 @@ static void reopen_own_log(struct master *m) {
 }
 
 static void reopen_logs(struct master *m) {
-  logw_reopen(m->lw);
+  if (m->lw) /* herd run without --log-files has none */
+    logw_reopen(m->lw);
   reopen_own_log(m);
 }
 
@@ -811,7 +823,10 @@ static void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   }
 }
 
-static int open_control(struct master *m) {
+/* The control socket at sock_path: its fd, or -errno. replace: remove
+ * what is there first (we hold the pid file's lock: a socket there is a
+ * dead master's); else a file there is -EADDRINUSE. */
+static int open_control(struct master *m, int replace) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(m->sock_path) >= sizeof sa.sun_path)
     return -ENAMETOOLONG;
@@ -819,8 +834,7 @@ static int open_control(struct master *m) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return -errno;
-  /* We hold the pid file's lock: a socket there is a dead master's. */
-  if (unlink(m->sock_path) < 0 && errno != ENOENT) {
+  if (replace && unlink(m->sock_path) < 0 && errno != ENOENT) {
     int e = -errno;
     (void)close(fd);
     return e;
@@ -834,8 +848,160 @@ static int open_control(struct master *m) {
     (void)close(fd);
     return -e;
   }
+  return fd;
+}
+
+/* ---- HERD_HOME's files, put back -------------------------------- */
+
+/* HERD_HOME may lose our files under us: logind removes
+ * $XDG_RUNTIME_DIR when the last session ends (where 0.1 kept them), a
+ * cleaner sweeps /tmp, someone runs rm. Without them `herd list` cannot
+ * see us and a new `herd start` of the name would run a second master.
+ * inotify tells us (no timer: an idle master stays asleep): the pid
+ * file first - if another master has taken the name meanwhile it is
+ * theirs, and so is the socket path - then the socket, then the logs. */
+static void home_watch(struct master *m);
+
+static void restore_pid(struct master *m) {
+  if (herd_pidfile_check(m->pid_path) == getpid())
+    return; /* ours, there: nothing was lost */
+  herd_pidfile_t *npf = NULL;
+  pid_t holder = 0;
+  int r = herd_pidfile_open(&npf, m->pid_path, &holder);
+  if (r == -EBUSY) {
+    m->lost_name = 1;
+    logf_(m, "%s was removed, and master pid %d holds the name '%s' now: this master "
+          "goes on, unreachable by name (stop it by pid)", m->pid_path, (int)holder,
+          m->a->name);
+    return;
+  }
+  if (r < 0) {
+    logf_(m, "%s was removed and cannot be made again: %s", m->pid_path,
+          herd_strerror(r));
+    return;
+  }
+  herd_pidfile_close(m->pf, 0); /* its file is gone: nothing to remove */
+  m->pf = npf;
+  logf_(m, "%s was removed: put back", m->pid_path);
+}
+
+static void restore_sock(struct master *m) {
+  if (m->lost_name)
+    return;
+  /* never removing what is there: a file there now is not ours to take
+   * (and our own unlink would be news again, for ever) */
+  int fd = open_control(m, 0);
+  if (fd == -EADDRINUSE)
+    return;
+  if (fd < 0) {
+    logf_(m, "%s was removed and cannot be made again: %s", m->sock_path,
+          herd_strerror(fd));
+    return;
+  }
+  if (herd_loop_add(m->loop, fd, EPOLLIN, accept_cb, m) < 0) {
+    (void)close(fd);
+    return;
+  }
+  (void)herd_loop_del(m->loop, m->ctl_fd);
+  (void)close(m->ctl_fd);
   m->ctl_fd = fd;
-  return 0;
+  logf_(m, "%s was removed: put back", m->sock_path);
+}
+
+static void restore_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct master *m = data;
+  int gone = m->gone;
+  m->gone = 0;
+  if (m->lost_name)
+    return;
+  /* a directory's own removal is told late, or never while something
+   * holds it: look at what is there */
+  char logs[PATH_MAX + 8];
+  snprintf(logs, sizeof logs, "%s/logs", m->home);
+  struct stat st;
+  if (stat(m->home, &st) < 0)
+    gone |= GONE_HOME;
+  if (stat(logs, &st) < 0)
+    gone |= GONE_LOGS;
+  if (gone & (GONE_HOME | GONE_LOGS)) {
+    int r = home_ensure(m->home);
+    if (r < 0) {
+      logf_(m, "HERD_HOME %s was removed and cannot be made again: %s", m->home,
+            herd_strerror(r));
+      return;
+    }
+    home_watch(m);
+    if (gone & GONE_HOME) {
+      logf_(m, "HERD_HOME %s was removed: made again", m->home);
+      gone |= GONE_SOCK | GONE_PID;
+    }
+    reopen_logs(m); /* the files we wrote went with it */
+  }
+  if ((gone & GONE_PID) ||
+      ((gone & GONE_SOCK) && herd_pidfile_check(m->pid_path) != getpid()))
+    restore_pid(m);
+  if (gone & (GONE_SOCK | GONE_PID))
+    restore_sock(m);
+}
+
+static void home_event(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)loop;
+  (void)events;
+  struct master *m = data;
+  char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  char sock_name[NAME_MAX_LEN + 8], pid_name[NAME_MAX_LEN + 8];
+  snprintf(sock_name, sizeof sock_name, "%s.sock", m->a->name);
+  snprintf(pid_name, sizeof pid_name, "%s.pid", m->a->name);
+  int home_gone = 0, logs_gone = 0, sock = 0, pid = 0;
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) {
+    for (char *p = buf; p < buf + n;) {
+      const struct inotify_event *e = (const struct inotify_event *)(void *)p;
+      p += sizeof *e + e->len;
+      /* a directory's own removal may be told late (once its inode
+       * goes), after we made it again: the events of a watch replaced
+       * since are old news */
+      if (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+        if (e->wd == m->wd_home)
+          home_gone = 1;
+        else if (e->wd == m->wd_logs)
+          logs_gone = 1;
+      } else if (e->wd == m->wd_home && e->len) {
+        sock |= !strcmp(e->name, sock_name);
+        pid |= !strcmp(e->name, pid_name);
+      }
+    }
+  }
+  if (m->lost_name || m->c == NULL)
+    return;
+  m->gone |= (home_gone ? GONE_HOME : 0) | (logs_gone ? GONE_LOGS : 0) |
+             (sock ? GONE_SOCK : 0) | (pid ? GONE_PID : 0);
+  /* put back once the remover is done (an rm -rf still at work would
+   * find the directory not empty and fail, and remove what we made) */
+  if (m->gone)
+    (void)herd_loop_timer_start(m->loop, &m->restore_timer, RESTORE_DELAY_MS,
+                                restore_cb, m);
+}
+
+static void home_watch(struct master *m) {
+  if (m->ino_fd < 0) {
+    m->ino_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (m->ino_fd < 0 || herd_loop_add(m->loop, m->ino_fd, EPOLLIN, home_event, m) < 0) {
+      if (m->ino_fd >= 0)
+        (void)close(m->ino_fd);
+      m->ino_fd = -1;
+      return; /* not watched: it only costs the putting back */
+    }
+  }
+  char logs[PATH_MAX + 8];
+  snprintf(logs, sizeof logs, "%s/logs", m->home);
+  m->wd_home = inotify_add_watch(m->ino_fd, m->home,
+                                 IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |
+                                     IN_MOVE_SELF | IN_ONLYDIR);
+  m->wd_logs = inotify_add_watch(m->ino_fd, logs,
+                                 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
 }
 
 /* ---- metrics ----------------------------------------------------- */
@@ -1521,6 +1687,8 @@ static int on_init(herd_cluster_t *c, void *data) {
     return r;
   if (m->a->max_memory)
     (void)herd_loop_timer_start(m->loop, &m->mem_timer, MEM_CHECK_MS, mem_check, m);
+  if (m->ctl_fd >= 0)
+    home_watch(m);
   return 0;
 }
 
@@ -1532,9 +1700,11 @@ int master_main(struct app *a, int daemon, int status_fd,
   m->daemon = daemon;
   m->status_fd = status_fd;
   m->ctl_fd = -1;
+  m->ino_fd = -1;
+  m->wd_home = m->wd_logs = -1;
   m->metrics_fd = -1;
   int code = 1;
-  int r, logged = 0;
+  int r = 0, logged = 0;
   char err[600] = "";
   /* herd run: its output through a thread of its own, so that a reader
    * that stalls (a paused terminal, a pipe nobody drains) never stops
@@ -1544,19 +1714,16 @@ int master_main(struct app *a, int daemon, int status_fd,
 
   /* Control: HERD_HOME. In the foreground a missing or unwritable home
    * costs the control socket only; a daemon cannot do without it. */
-  int have_home = (r = home_dir(m->home, sizeof m->home)) == 0 &&
-                  (r = home_ensure(m->home)) == 0;
+  int have_home = home_setup(m->home, sizeof m->home, err, sizeof err) == 0;
   if (!have_home) {
-    say(err, sizeof err, "HERD_HOME %s: %s", m->home[0] ? m->home : "?",
-             herd_strerror(r));
     if (daemon)
       goto fail;
     logf_(m, "no control socket: %s", err);
     err[0] = '\0';
   }
   if (have_home) {
-    char pid_path[PATH_MAX];
-    if (home_path(pid_path, sizeof pid_path, m->home, a->name, ".pid") < 0 ||
+    char *pid_path = m->pid_path;
+    if (home_path(pid_path, sizeof m->pid_path, m->home, a->name, ".pid") < 0 ||
         home_path(m->sock_path, sizeof m->sock_path, m->home, a->name, ".sock") < 0 ||
         home_path(m->out_path, sizeof m->out_path, m->home, a->name, "-out.log") < 0 ||
         home_path(m->err_path, sizeof m->err_path, m->home, a->name, "-err.log") < 0 ||
@@ -1580,11 +1747,13 @@ int master_main(struct app *a, int daemon, int status_fd,
       say(err, sizeof err, "%s: %s", pid_path, herd_strerror(r));
       goto fail;
     }
-    if ((r = open_control(m)) < 0) {
+    if ((r = open_control(m, 1)) < 0) {
       say(err, sizeof err, "control socket %s: %s", m->sock_path,
                herd_strerror(r));
       goto fail;
     }
+    m->ctl_fd = r;
+    m->pf = pidfile;
     if ((daemon || a->log_files) &&
         (r = logw_open(&m->lw, m->out_path, m->err_path, a->log_max_size,
                        a->log_keep, 8u << 20)) < 0) {
@@ -1711,9 +1880,14 @@ out:
     conn_free(m, m->conns);
   while (m->mconns)
     mconn_free(m, m->mconns);
+  if (m->ino_fd >= 0) {
+    (void)close(m->ino_fd); /* our own removals below are no news */
+    m->ino_fd = -1;
+  }
   if (m->ctl_fd >= 0) {
     (void)close(m->ctl_fd);
-    (void)unlink(m->sock_path);
+    if (!m->lost_name) /* else the path is the other master's */
+      (void)unlink(m->sock_path);
   }
   if (m->metrics_fd >= 0)
     (void)close(m->metrics_fd);
@@ -1727,6 +1901,6 @@ out:
   free(m->notes);
   if (m->status_fd >= 0)
     (void)close(m->status_fd);
-  herd_pidfile_close(pidfile, 1);
+  herd_pidfile_close(m->pf ? m->pf : pidfile, !m->lost_name);
   return code;
 }
