@@ -95,9 +95,11 @@ enum {
   HERD_SPAWN_NOPATH = 1u << 4,  /* file is used as given, no PATH search */
   HERD_SPAWN_FORK = 1u << 5,    /* use fork() instead of the vfork-style
                                    fast path (for debugging and tests) */
-  HERD_SPAWN_LISTEN_PID = 1u << 6 /* set LISTEN_PID to the child's own pid
+  HERD_SPAWN_LISTEN_PID = 1u << 6, /* set LISTEN_PID to the child's own pid
                                    in its environment (systemd's socket
                                    activation; replaces any LISTEN_PID) */
+  HERD_SPAWN_UMASK = 1u << 7    /* umask(opts.umask) in the child (else it
+                                   keeps the parent's) */
 };
 
 typedef struct herd_spawn_opts {
@@ -114,6 +116,8 @@ typedef struct herd_spawn_opts {
                                    or NULL for argv[0] as given */
   int pdeathsig;                /* signal the child gets when the spawning
                                    thread dies (PR_SET_PDEATHSIG), or 0 */
+  unsigned umask;               /* with HERD_SPAWN_UMASK: 0 to 0777, else
+                                   -EINVAL */
 } herd_spawn_opts_t;
 
 /* A running or finished child. Caller storage; fill with herd_spawn,

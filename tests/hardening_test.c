@@ -685,3 +685,83 @@ TEST_T(herd_home_defaults_to_dot_herd_and_names_the_old_one, 60) {
   snprintf(cmd, sizeof cmd, "rm -rf %s", base);
   CHECK_EQ(system(cmd), 0);
 }
+
+/* Workers of herd start got the daemon's umask (027: files -rw-r-----,
+ * sockets srwxr-x---) where herd run's got the caller's: now both get
+ * the caller's, or --umask. */
+TEST_T(workers_get_the_callers_umask_or_umask_option, 60) {
+  char herd[4096], cmd[40000], out[8192], f1[4200], f2[4200], f3[4200];
+  const char *home = getenv("HERD_HOME");
+  path_of(herd, sizeof herd, "herd");
+  snprintf(f1, sizeof f1, "%s/um1", home);
+  snprintf(f2, sizeof f2, "%s/um2", home);
+  snprintf(f3, sizeof f3, "%s/um3", home);
+  snprintf(cmd, sizeof cmd,
+           "umask 002 && %s start -n a -w 1 -- sh -c 'umask > %s; exec sleep 60' && "
+           "%s start -n b -w 1 --umask 077 -- sh -c 'umask > %s; exec sleep 60' && "
+           "%s stop all", herd, f1, herd, f2, herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+  char *u1 = NULL, *u2 = NULL;
+  int fd = open(f1, O_RDONLY | O_CLOEXEC);
+  CHECK(fd >= 0);
+  u1 = test_read_all(fd, NULL);
+  close(fd);
+  fd = open(f2, O_RDONLY | O_CLOEXEC);
+  CHECK(fd >= 0);
+  u2 = test_read_all(fd, NULL);
+  close(fd);
+  CHECK_STR(u1, "0002\n");
+  CHECK_STR(u2, "0077\n");
+  free(u1);
+  free(u2);
+  /* the library: herd_spawn's HERD_SPAWN_UMASK, on both paths */
+  for (int fork_path = 0; fork_path < 2; fork_path++) {
+    herd_child_t c;
+    char script[4400];
+    snprintf(script, sizeof script, "umask > %s", f3);
+    char *argv[] = {"sh", "-c", script, NULL};
+    herd_spawn_opts_t o = {.flags = HERD_SPAWN_UMASK | (fork_path ? HERD_SPAWN_FORK : 0),
+                           .umask = 0027};
+    CHECK_OK(herd_spawn(&c, "sh", argv, &o));
+    CHECK_OK(herd_child_wait(&c, 10000));
+    herd_child_close(&c);
+    fd = open(f3, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    u1 = test_read_all(fd, NULL);
+    close(fd);
+    CHECK_STR(u1, "0027\n");
+    free(u1);
+  }
+  herd_child_t c;
+  char *argv[] = {"true", NULL};
+  herd_spawn_opts_t bad = {.flags = HERD_SPAWN_UMASK, .umask = 01000};
+  CHECK_EQ(herd_spawn(&c, "true", argv, &bad), -EINVAL);
+  /* the option's bad values */
+  snprintf(cmd, sizeof cmd, "%s run --umask 0800 -- true 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 2);
+  CHECK_MSG(strstr(out, "umask: '0800' is not an octal mode in 0..0777"), "%s", out);
+}
+
+TEST(config_umask_is_an_octal_string) {
+  char path[4200], err[600];
+  snprintf(path, sizeof path, "%s/u.conf", getenv("HERD_HOME"));
+  FILE *f = fopen(path, "w");
+  CHECK(f);
+  fputs("[a]\ncommand = \"true\"\numask = \"027\"\n", f);
+  fclose(f);
+  struct app *apps;
+  void *conf;
+  int n = app_load_config(path, &apps, &conf, err, sizeof err);
+  CHECK_MSG(n == 1, "%s", err);
+  CHECK(apps[0].o.spawn.flags & HERD_SPAWN_UMASK);
+  CHECK_EQ(apps[0].o.spawn.umask, 027);
+  app_free(&apps[0]);
+  free(apps);
+  app_conf_free(conf);
+  f = fopen(path, "w");
+  CHECK(f);
+  fputs("[a]\ncommand = \"true\"\numask = 0o22\n", f);
+  fclose(f);
+  CHECK_EQ(app_load_config(path, &apps, &conf, err, sizeof err), -1);
+  CHECK_MSG(strstr(err, "u.conf:3: umask: give it as a string of octal digits"), "%s", err);
+}

@@ -107,6 +107,7 @@ static const char usage_opts[] =
     "      --cwd DIR            working directory of the workers [.]\n"
     "      --env K=V            add to the workers' environment; repeatable\n"
     "      --user USER[:GROUP]  run the workers as USER (herd as root)\n"
+    "      --umask MODE         the workers' umask, octal (022) [the caller's]\n"
     "      --ipc                give workers a Node.js-format message\n"
     "                           channel (NODE_CHANNEL_FD)\n"
     "      --metrics HOST:PORT  serve Prometheus metrics at /metrics\n"
@@ -184,6 +185,7 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
       {"cwd", required_argument, NULL, 1},
       {"env", required_argument, NULL, 1},
       {"user", required_argument, NULL, 1},
+      {"umask", required_argument, NULL, 1},
       {"ipc", no_argument, NULL, 1},
       {"metrics", required_argument, NULL, 1},
       {"log-max-size", required_argument, NULL, 1},
@@ -353,7 +355,9 @@ static int start_one(struct app *a, const char *home) {
     fprintf(stderr, "%s: %s: %s\n", prog_name, pid_path, herd_strerror(r));
     return 1;
   }
-  herd_daemon_opts_t d = {.flags = HERD_DAEMON_STATUS_PIPE,
+  /* the caller's umask, kept: the workers get it, as under herd run
+   * (they got the daemon's 027: files -rw-r-----), unless --umask */
+  herd_daemon_opts_t d = {.flags = HERD_DAEMON_STATUS_PIPE | HERD_DAEMON_KEEP_UMASK,
                           .stdout_path = herd_log,
                           .stderr_path = herd_log};
   int sfd = -1;

@@ -305,6 +305,15 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
     if (!(a->env[a->nenv] = keep(a, val)))
       return fail(err, errlen, "out of memory");
     a->nenv++;
+  } else if (!strcmp(k, "umask")) {
+    /* octal, as umask(1) and systemd's UMask= */
+    char *end;
+    errno = 0;
+    long m = strtol(val, &end, 8);
+    if (!*val || *end || errno || m < 0 || m > 0777 || val[0] == '-' || val[0] == '+')
+      return fail(err, errlen, "umask: '%s' is not an octal mode in 0..0777 (022)", val);
+    a->o.spawn.umask = (unsigned)m;
+    a->o.spawn.flags |= HERD_SPAWN_UMASK;
   } else if (!strcmp(k, "user")) {
     if (!(a->user = keep(a, val)))
       return fail(err, errlen, "out of memory");
@@ -601,6 +610,10 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
       }
       continue;
     }
+    if (!strcmp(k->key, "umask") && v->kind != CONF_STR)
+      /* a TOML integer has lost its octal digits (0o022 is 18) */
+      return fail(err, errlen, "%s:%d: umask: give it as a string of octal digits "
+                  "(umask = \"022\")", path, k->line);
     const char *t = value_text(v, num, sizeof num);
     if (!t)
       return fail(err, errlen, "%s:%d: %s: expected a single value, not %s",

@@ -478,6 +478,8 @@ static int fork_worker(void *p) {
   (void)sigprocmask(SIG_SETMASK, &empty, NULL);
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
   (void)setpgid(0, 0);
+  if (c->o.spawn.flags & HERD_SPAWN_UMASK)
+    umask((mode_t)c->o.spawn.umask);
   for (int i = 0; i < 2; i++)
     if (f->out[i] >= 0 && dup2(f->out[i], i + 1) < 0)
       _exit(127);

@@ -71,6 +71,7 @@ struct plan {
   uid_t uid;
   gid_t gid;
   int pdeathsig;
+  mode_t umask;       /* with HERD_SPAWN_UMASK */
   pid_t parent;       /* for the PDEATHSIG race check */
   char *lpid;         /* "LISTEN_PID=" + room the child fills, or NULL */
   int errfd;          /* write end of the error pipe */
@@ -234,6 +235,8 @@ CHILD_FN static int child_main(void *arg) {
    * may enter is still a valid cwd. */
   if (p->cwd && SYS(SYS_chdir, p->cwd) < 0)
     child_fail(p, STAGE_CHDIR);
+  if (p->flags & HERD_SPAWN_UMASK)
+    (void)SYS(SYS_umask, p->umask); /* cannot fail */
   if (p->flags & (HERD_SPAWN_SETUID | HERD_SPAWN_SETGID)) {
     /* Drop supplementary groups when we may (root); an unprivileged
      * caller keeps them, as setgroups would fail with EPERM. */
@@ -400,6 +403,8 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
     return -EINVAL;
   if (opts->pdeathsig < 0 || opts->pdeathsig >= _NSIG)
     return -EINVAL;
+  if ((opts->flags & HERD_SPAWN_UMASK) && (opts->umask & ~0777u))
+    return -EINVAL;
 
   memset(&p, 0, sizeof p);
   p.file = file;
@@ -409,6 +414,7 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
   p.uid = opts->uid;
   p.gid = opts->gid;
   p.pdeathsig = opts->pdeathsig;
+  p.umask = (mode_t)opts->umask;
   p.parent = getpid();
   p.argv = argv;
 
