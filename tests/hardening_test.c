@@ -760,7 +760,7 @@ TEST(config_umask_is_an_octal_string) {
   app_conf_free(conf);
   f = fopen(path, "w");
   CHECK(f);
-  fputs("[a]\ncommand = \"true\"\numask = 0o22\n", f);
+  fputs("[a]\ncommand = \"true\"\numask = 22\n", f);
   fclose(f);
   CHECK_EQ(app_load_config(path, &apps, &conf, err, sizeof err), -1);
   CHECK_MSG(strstr(err, "u.conf:3: umask: give it as a string of octal digits"), "%s", err);
