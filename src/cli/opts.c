@@ -611,7 +611,7 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
       continue;
     }
     if (!strcmp(k->key, "umask") && v->kind != CONF_STR)
-      /* a TOML integer has lost its octal digits (0o022 is 18) */
+      /* as an integer it would be decimal: 22 is not 022 */
       return fail(err, errlen, "%s:%d: umask: give it as a string of octal digits "
                   "(umask = \"022\")", path, k->line);
     const char *t = value_text(v, num, sizeof num);
