@@ -525,6 +525,16 @@ int herd_loop_chan(herd_loop_t *loop, herd_chan_t *ch, herd_chan_cb cb,
                    void *data);
 int herd_loop_chan_stop(herd_loop_t *loop, herd_chan_t *ch);
 
+/* Bound what one watched channel may cost the loop (a peer of another
+ * trust than yours, e.g. a control client): at most batch messages per
+ * iteration (0 = the default, 4096; the rest waits in the channel for
+ * the next iteration, which then does not sleep), and no reading at all
+ * while more than max_out bytes of ours wait for the peer to read them
+ * (0 = no such limit): a peer that sends requests and never reads the
+ * replies is not served until it does. -ENOENT if not watched. */
+int herd_loop_chan_limit(herd_loop_t *loop, herd_chan_t *ch, int batch,
+                         size_t max_out);
+
 /* Run an exec or execFile (shell != 0: file is a command) in the loop. */
 int herd_loop_exec(herd_loop_t *loop, const char *file, char *const argv[],
                    int shell, const herd_exec_opts_t *opts, herd_exec_cb cb,

@@ -32,6 +32,10 @@
 #include "jsonr.h"
 
 #define MAX_CONNS 64
+#define CTL_BATCH 4                /* requests of one client per loop turn */
+#define CTL_MAX_UNREAD (64u << 10) /* replies a client leaves unread before
+                                      we stop reading its requests */
+#define CTL_MAX_QUEUED (16u << 20) /* and the most we keep for it at all */
 #define MEM_CHECK_MS 1000
 #define METRICS_MAX_REQ 8192
 #define METRICS_TIMEOUT_MS 5000
@@ -803,7 +807,8 @@ static void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
       continue;
     }
     struct conn *cn = calloc(1, sizeof *cn);
-    herd_chan_opts_t co = {.max_message = CTL_MAX_REQUEST, .flags = HERD_CHAN_PLAIN};
+    herd_chan_opts_t co = {.max_message = CTL_MAX_REQUEST, .max_queued = CTL_MAX_QUEUED,
+                           .flags = HERD_CHAN_PLAIN};
     if (!cn || herd_chan_open(&cn->ch, cfd, &co) < 0) {
       free(cn); /* herd_chan_open closed cfd */
       if (!cn)
@@ -812,7 +817,13 @@ static void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
     }
     cn->m = m;
     cn->last_ms = now_ms();
-    if (herd_loop_chan(loop, cn->ch, conn_cb, cn) < 0) {
+    /* A client is served a few requests per turn, and not at all while
+     * it leaves our replies unread: a flood of pipelined requests from
+     * a client that never reads them stalled the master for 30 s (and
+     * the app's round-robin traffic with it). */
+    if (herd_loop_chan(loop, cn->ch, conn_cb, cn) < 0 ||
+        herd_loop_chan_limit(loop, cn->ch, CTL_BATCH, CTL_MAX_UNREAD) < 0) {
+      (void)herd_loop_chan_stop(loop, cn->ch);
       herd_chan_close(cn->ch);
       free(cn);
       continue;

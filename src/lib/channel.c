@@ -642,6 +642,10 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
   }
 }
 
+int herd__chan_gone(const herd_chan_t *ch) {
+  return ch->gone;
+}
+
 int herd__chan_pending(const herd_chan_t *ch) {
   if (ch->eof || ch->toolong_pending)
     return 1;

@@ -61,6 +61,9 @@ int herd__json_member(const char *text, size_t len, const char *key,
  * socket (a complete line buffered, or its end)? */
 int herd__chan_pending(const herd_chan_t *ch);
 
+/* Has the channel met its end (EOF, or a write that failed)? */
+int herd__chan_gone(const herd_chan_t *ch);
+
 /* Fill a->text from a->ss (inet families). */
 void herd__addr_format(herd_addr_t *a);
 

@@ -41,6 +41,8 @@ struct watcher {
   struct exec_rec *exec; /* W_EXEC */
   herd_chan_t *chan;     /* W_CHAN */
   herd_chan_cb chan_cb;
+  int batch;             /* W_CHAN: messages per turn, 0 = CHAN_BATCH */
+  size_t max_out;        /* W_CHAN: no reading while more is queued out */
   struct watcher *cprev, *cnext; /* the loop's list of channels */
   struct watcher *next;  /* hash chain, or the dead list */
 };
@@ -490,8 +492,18 @@ int herd_loop_chan_stop(herd_loop_t *l, herd_chan_t *ch) {
   return unwatch(l, w->fd);
 }
 
+/* May the channel be read now? Not while the peer leaves more than
+ * max_out of our replies unread (herd_loop_chan_limit) - unless it is
+ * gone, when reading finds the end. */
+static int chan_readable(const struct watcher *w) {
+  return !w->max_out || herd_chan_queued(w->chan) <= w->max_out ||
+         herd__chan_gone(w->chan);
+}
+
 static void chan_update(herd_loop_t *l, struct watcher *w) {
   uint32_t ev = herd_chan_events(w->chan);
+  if (!chan_readable(w))
+    ev &= ~(uint32_t)EPOLLIN;
   if (ev == w->events)
     return;
   struct epoll_event e = {.events = ev, .data.ptr = w};
@@ -507,7 +519,8 @@ static void run_chan(herd_loop_t *l, struct watcher *w, uint32_t events) {
   if (events & EPOLLOUT)
     (void)herd_chan_flush(ch); /* a gone peer shows as EOF on read */
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-    for (int i = 0; i < CHAN_BATCH && !w->dead; i++) {
+    int batch = w->batch ? w->batch : CHAN_BATCH;
+    for (int i = 0; i < batch && !w->dead && chan_readable(w); i++) {
       herd_chan_msg_t msg;
       int r = herd_chan_recv(ch, &msg);
       if (r == 0)
@@ -532,6 +545,19 @@ static void run_chan(herd_loop_t *l, struct watcher *w, uint32_t events) {
     chan_update(l, w);
 }
 
+int herd_loop_chan_limit(herd_loop_t *l, herd_chan_t *ch, int batch,
+                         size_t max_out) {
+  if (!l || !ch || batch < 0)
+    return -EINVAL;
+  struct watcher *w = find(l, herd_chan_fd(ch));
+  if (!w || w->kind != W_CHAN || w->chan != ch || w->dead)
+    return -ENOENT;
+  w->batch = batch;
+  w->max_out = max_out;
+  chan_update(l, w);
+  return 0;
+}
+
 /* End of an iteration: what the callbacks queued leaves now, batched. */
 /* Returns 1 when a channel went from above HERD_CHAN_HIGH_WATER (send
  * said "slow down") to at or below it: Node's 'drain'. */
@@ -554,7 +580,7 @@ static int flush_chans(herd_loop_t *l) {
  * the loop must not sleep while any wait. */
 static int chans_pending(herd_loop_t *l) {
   for (struct watcher *w = l->chans; w; w = w->cnext)
-    if (herd__chan_pending(w->chan))
+    if (herd__chan_pending(w->chan) && chan_readable(w))
       return 1;
   return 0;
 }
@@ -563,7 +589,7 @@ static int run_pending_chans(herd_loop_t *l) {
   int ran = 0;
   for (struct watcher *w = l->chans, *next; w; w = next) {
     next = w->cnext; /* run_chan may unlink w (its end) */
-    if (!w->dead && herd__chan_pending(w->chan)) {
+    if (!w->dead && herd__chan_pending(w->chan) && chan_readable(w)) {
       run_chan(l, w, EPOLLIN);
       ran++;
     }
