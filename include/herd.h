@@ -849,6 +849,8 @@ typedef struct herd_cluster_stats {
                                are not a worker nor running under one */
   uint64_t left_behind;     /* processes a worker left behind (daemonized)
                                that came back to the master */
+  uint64_t listen_stalls;   /* times a listen queue stayed non-empty for
+                               3 s: no worker accepted from it */
 } herd_cluster_stats_t;
 
 /* The master's counters since herd_cluster_run began. */

@@ -819,3 +819,28 @@ TEST_T(control_flood_from_clients_that_never_read_stalls_nothing, 90) {
   for (int k = 0; k < 63; k++)
     close(fds[k]);
 }
+
+/* A worker that never accepts on herd's socket (one that binds a port
+ * of its own) left clients hanging while status said all ready, and herd
+ * said nothing: a listen queue that stays non-empty is told, naming the
+ * address and the fd. */
+TEST_T(a_listen_queue_nobody_accepts_from_is_told, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-n", "deaf", "-w", "1", "-l", "127.0.0.1:0", "--",
+                        "sleep", "60", NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  int fd = test_connect_port(h.port); /* completes: the kernel queues it */
+  CHECK(fd >= 0);
+  char want[160];
+  snprintf(want, sizeof want, "127.0.0.1:%d: 1 connection has waited 3 s in the listen "
+           "queue and no worker took it: do the workers accept on the socket they "
+           "inherit (fd 3, LISTEN_FDS)?", h.port);
+  HP_WAIT(&h, want, 1);
+  char r[8192];
+  CHECK_OK(hp_ctl("deaf", "{\"cmd\":\"status\"}", r, sizeof r));
+  CHECK_MSG(strstr(r, "\"listen_stalls\":1"), "status said %s", r);
+  close(fd);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}

@@ -486,7 +486,7 @@ static void status_json(struct master *m, struct jw *w) {
             "\"exits_clean\":%llu,\"exits_retired\":%llu,\"restarts\":%llu,"
             "\"reloads\":%llu,\"reloads_failed\":%llu,\"parked\":%llu,"
             "\"roundrobin_dropped\":%llu,\"max_memory_replaced\":%llu,"
-            "\"notify_ignored\":%llu,\"left_behind\":%llu}",
+            "\"notify_ignored\":%llu,\"left_behind\":%llu,\"listen_stalls\":%llu}",
             (unsigned long long)st.spawns, (unsigned long long)st.spawn_failures,
             (unsigned long long)st.exits_stopped, (unsigned long long)st.exits_killed,
             (unsigned long long)st.exits_crashed, (unsigned long long)st.exits_clean,
@@ -495,7 +495,8 @@ static void status_json(struct master *m, struct jw *w) {
             (unsigned long long)st.parked, (unsigned long long)st.rr_dropped,
             (unsigned long long)m->mem_replaced,
             (unsigned long long)st.notify_ignored,
-            (unsigned long long)st.left_behind);
+            (unsigned long long)st.left_behind,
+            (unsigned long long)st.listen_stalls);
   int n;
   herd_worker_info_t *rows = get_rows(m, &n);
   jw_raw(w, ",\"workers\":[", 12);
@@ -1146,6 +1147,9 @@ static void metrics_text(struct master *m, struct jw *w) {
   metric_head(w, "herd_left_behind_total", "counter",
               "Processes a worker left behind (it daemonized) that came back to herd.");
   metric(w, "herd_left_behind_total", app, NULL, (double)st.left_behind);
+  metric_head(w, "herd_listen_stalls_total", "counter",
+              "Times a listen queue stayed non-empty for 3 s (no worker accepted).");
+  metric(w, "herd_listen_stalls_total", app, NULL, (double)st.listen_stalls);
   if (m->lw) {
     struct logw_stats ls;
     logw_stats(m->lw, &ls);

@@ -35,6 +35,15 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 30000
 #define RR_MAX_QUEUED 4096 /* bytes: about 60 handed connections */
+#define LISTEN_STALL_MS 3000 /* a listen queue never empty this long: told */
+
+/* The accept-queue watch of one listening socket (listenq.c). */
+struct lqw {
+  herd_cluster_t *c;
+  int slot;            /* reuseport: the slot whose socket it is, else -1 */
+  int addr;            /* index in the listen list */
+  struct herd__lq *q;
+};
 
 enum wstate { W_STARTING, W_READY, W_STOPPING };
 
@@ -88,6 +97,7 @@ struct slot {
   uint64_t *starts;     /* ring of restart times, max_restarts long */
   int nstarts, starts_head;
   int *rp_fds;          /* reuseport: this slot's sockets */
+  struct lqw *rp_lq;    /* and their accept-queue watches */
   herd_cluster_t *c;
   int id;
   int restart_now;      /* herd_cluster_restart: start anew on exit */
@@ -107,6 +117,8 @@ struct herd_cluster {
   int nlisten;
   herd_addr_t *addrs;   /* what to bind (reuseport binds per slot) */
   int *fds;             /* shared sockets */
+  struct lqw *lq;       /* their accept-queue watches (not roundrobin) */
+  char (*texts)[128];   /* the addresses as text, for what we say */
   int own_fds;          /* we bound them (close them at the end) */
   int notify_fd;
   char notify_name[108];
@@ -419,6 +431,45 @@ static const int *slot_fds(herd_cluster_t *c, int slot) {
   return c->fds;
 }
 
+/* Nobody accepts on a socket (or does again, after that was told). */
+static void lq_said(void *data, int fd, int queued, int ms) {
+  (void)fd;
+  struct lqw *x = data;
+  herd_cluster_t *c = x->c;
+  char text[512];
+  if (queued > 0) {
+    c->st.listen_stalls++;
+    snprintf(text, sizeof text,
+             "%s: %d connection%s waited %d s in the listen queue and no worker "
+             "took %s: do the workers accept on the socket they inherit (fd %d, "
+             "LISTEN_FDS)? A worker that binds a port of its own leaves it unserved",
+             c->texts[x->addr], queued, queued == 1 ? " has" : "s have", ms / 1000,
+             queued == 1 ? "it" : "them", 3 + x->addr);
+  } else {
+    snprintf(text, sizeof text, "%s: the listen queue is served again (after %d s)",
+             c->texts[x->addr], ms / 1000);
+  }
+  emit(c, HERD_EV_NOTICE, x->slot, 0, queued, 0, 0, 0, text);
+}
+
+/* Watch the accept queues of n sockets (TCP listeners only; others are
+ * left unwatched). */
+static struct lqw *lq_watch(herd_cluster_t *c, const int *fds, int n, int slot) {
+  struct lqw *v = calloc((size_t)n, sizeof *v);
+  for (int i = 0; v && i < n; i++) {
+    v[i] = (struct lqw){.c = c, .slot = slot, .addr = i};
+    if (fds[i] >= 0)
+      (void)herd__lq_new(&v[i].q, c->loop, fds[i], LISTEN_STALL_MS, lq_said, &v[i]);
+  }
+  return v;
+}
+
+static void lq_unwatch(struct lqw *v, int n) {
+  for (int i = 0; v && i < n; i++)
+    herd__lq_free(v[i].q);
+  free(v);
+}
+
 static int open_reuseport(herd_cluster_t *c, struct slot *s) {
   if (c->o.balance != HERD_BALANCE_REUSEPORT || s->rp_fds || c->nlisten == 0)
     return 0;
@@ -444,12 +495,15 @@ static int open_reuseport(herd_cluster_t *c, struct slot *s) {
     }
     s->rp_fds[i] = fd;
   }
+  s->rp_lq = lq_watch(c, s->rp_fds, c->nlisten, s->id);
   return 0;
 }
 
 static void close_reuseport(struct slot *s, int n) {
   if (!s->rp_fds)
     return;
+  lq_unwatch(s->rp_lq, n);
+  s->rp_lq = NULL;
   for (int i = 0; i < n; i++)
     herd__close(s->rp_fds[i]);
   free(s->rp_fds);
@@ -1532,11 +1586,30 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
       goto out;
     }
     memcpy(c->fds, opts->listen_fds, (size_t)c->nlisten * sizeof *c->fds);
+    c->texts = calloc((size_t)c->nlisten, sizeof *c->texts);
+    if (!c->texts) {
+      r = -ENOMEM;
+      goto out;
+    }
+    for (int i = 0; i < c->nlisten; i++) { /* for what we say of them */
+      herd_addr_t a;
+      memset(&a, 0, sizeof a);
+      a.len = sizeof a.ss;
+      if (getsockname(c->fds[i], (struct sockaddr *)&a.ss, &a.len) == 0 &&
+          (a.ss.ss_family == AF_INET || a.ss.ss_family == AF_INET6)) {
+        a.family = a.ss.ss_family;
+        herd__addr_format(&a);
+        memcpy(c->texts[i], a.text, sizeof c->texts[i]);
+      } else {
+        snprintf(c->texts[i], sizeof c->texts[i], "the inherited socket %d", i);
+      }
+    }
   } else if (nspec) {
     c->nlisten = nspec;
     c->addrs = calloc((size_t)nspec, sizeof *c->addrs);
     c->fds = malloc((size_t)nspec * sizeof *c->fds);
-    if (!c->addrs || !c->fds) {
+    c->texts = calloc((size_t)nspec, sizeof *c->texts);
+    if (!c->addrs || !c->fds || !c->texts) {
       r = -ENOMEM;
       goto out;
     }
@@ -1563,6 +1636,7 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
       }
       c->fds[i] = r;
       r = 0;
+      memcpy(c->texts[i], c->addrs[i].text, sizeof c->texts[i]);
       emit(c, HERD_EV_LISTEN, -1, 0, 0, 0, 0, 0, c->addrs[i].text);
     }
   }
@@ -1604,6 +1678,9 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
         goto out;
     }
   }
+  /* Is anybody accepting? (roundrobin: we do; reuseport: per slot) */
+  if (c->o.balance == HERD_BALANCE_SHARED && c->nlisten)
+    c->lq = lq_watch(c, c->fds, c->nlisten, -1);
   /* The count first: on_init may scale it (before anything starts, a
    * steering call only changes what will start; see herd.h) */
   c->want = opts->workers ? opts->workers : online_cpus();
@@ -1667,6 +1744,7 @@ out:
     free(c->slots[i]->starts);
     free(c->slots[i]);
   }
+  lq_unwatch(c->lq, c->nlisten);
   herd_loop_free(c->loop);
   if (c->chld_saved)
     (void)sigaction(SIGCHLD, &c->old_chld, NULL);
@@ -1679,6 +1757,7 @@ out:
         (void)unlink(((struct sockaddr_un *)&c->addrs[i].ss)->sun_path);
     }
   free(c->fds);
+  free(c->texts);
   free(c->addrs);
   free(c->slots);
   free(c);

@@ -64,6 +64,17 @@ int herd__chan_pending(const herd_chan_t *ch);
 /* Has the channel met its end (EOF, or a write that failed)? */
 int herd__chan_gone(const herd_chan_t *ch);
 
+/* A watch on a TCP listener's accept queue (listenq.c): cb(data, fd,
+ * queued, ms) once it has stayed non-empty for stall_ms (queued > 0, ms
+ * how long), and once more when it empties after that (queued 0). An
+ * idle master is not woken by it. -ENOTSUP for a socket that is not a TCP
+ * listener. The fd is borrowed: free the watch before closing it. */
+struct herd__lq;
+typedef void (*herd__lq_cb)(void *data, int fd, int queued, int ms);
+int herd__lq_new(struct herd__lq **out, herd_loop_t *loop, int fd, int stall_ms,
+                 herd__lq_cb cb, void *data);
+void herd__lq_free(struct herd__lq *q);
+
 /* Fill a->text from a->ss (inet families). */
 void herd__addr_format(herd_addr_t *a);
 
