@@ -321,8 +321,9 @@ typedef struct herd_chan_opts {
 /* A received message. A received fd shares its file with the sender,
  * which may still hold its own copy for a moment: take it out of any
  * epoll set explicitly (EPOLL_CTL_DEL) before closing it, or a stale
- * event may follow. json points into the channel's buffer and stays
- * valid until the next herd_chan_recv, herd_chan_recv_wait,
+ * event may follow. json (NUL-terminated) points into the channel's
+ * buffer, or at a static "null" for a handle sent without a message,
+ * and stays valid until the next herd_chan_recv, herd_chan_recv_wait,
  * herd_chan_flush_wait (which reads the socket to see ACKs) or
  * herd_chan_close: copy what you keep. fd (owned by
  * the caller from now on, CLOEXEC) is -1 unless a handle came with it;

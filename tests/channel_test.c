@@ -885,6 +885,39 @@ TEST(chan_handle_line_without_fd_nacked_not_delivered) {
   herd_chan_close(ch);
 }
 
+/* A NODE_HANDLE line without "msg", with its fd: what Node 20 itself
+ * sends for child.send({toJSON() { return undefined; }}, handle) (the
+ * wrapper's msg member vanishes from JSON.stringify's output). Node's
+ * receiver delivers msg undefined with the handle; we deliver the JSON
+ * text null. The terminating NUL must not be written into a read-only
+ * "null" (it was: SIGSEGV in the receiving process). */
+TEST(chan_handle_line_without_msg_delivers_null) {
+  int before = test_count_fds();
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
+  int p[2];
+  CHECK(pipe2(p, O_CLOEXEC) == 0);
+  test_send_with_fd(sv[1], "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Server\"}\n"
+                           "{\"after\":1}\n", p[1]);
+  close(p[1]);
+  int fd = expect_handle(ch, "null", "net.Server");
+  CHECK_EQ(write(fd, "x", 1), 1); /* it is the pipe's write end */
+  close(fd);
+  char b[2];
+  CHECK_EQ(read(p[0], b, sizeof b), 1);
+  close(p[0]);
+  expect_msg(ch, "{\"after\":1}");
+  CHECK_EQ(herd_chan_flush(ch), 0);
+  char *line = raw_read_line(sv[1]);
+  CHECK_STR(line, "{\"cmd\":\"NODE_HANDLE_ACK\"}");
+  free(line);
+  herd_chan_close(ch);
+  close(sv[1]);
+  CHECK_EQ(test_count_fds(), before);
+}
+
 /* HERD_CHAN_PLAIN: JSON lines of one's own protocol. NODE_ cmds are
  * messages like any other, no ACK/NACK goes out, an fd that comes is
  * closed, and sending one is refused. */
@@ -2226,4 +2259,29 @@ TEST(chan_node_internal_messages_dropped) {
   expect_end(ch, HERD_EPEERGONE);
   finish(&c, 0);
   herd_chan_close(ch);
+}
+
+/* A Node parent sends a handle with a message that has no JSON form
+ * (tests/node/handle-no-msg.js): on the wire, a NODE_HANDLE line without
+ * "msg". Node's own receiver gets msg undefined with the handle; the C
+ * child (helpers.c chan-echo) must survive (it died of SIGSEGV) and get
+ * null with the net.Server. */
+TEST(chan_node_parent_handle_without_msg) {
+  const char *node = node_path();
+  char path[PATH_MAX];
+  node_script(path, sizeof path, "handle-no-msg.js");
+  char *argv[] = {"node", path, (char *)test_self(), NULL};
+  herd_exec_opts_t o = HERD_EXEC_OPTS_INIT;
+  o.timeout_ms = 30000;
+  herd_exec_result_t res;
+  CHECK_OK(herd_exec_file(node, argv, &o, &res));
+  CHECK_MSG(res.reason == HERD_EXEC_EXITED && res.exit_code == 0,
+            "node handle-no-msg.js: reason %d, exit %d: %.600s", res.reason,
+            res.exit_code, res.err);
+  CHECK_STR(res.out,
+            "{\"node\":{\"type\":\"undefined\",\"value\":\"undefined\","
+            "\"handle\":\"Server\"},"
+            "\"c\":{\"gotfd\":\"net.Server\",\"echo\":null},"
+            "\"cexit\":[0,null]}\n");
+  herd_exec_result_free(&res);
 }

@@ -39,6 +39,9 @@
 
 static const char ACK[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
 static const char NACK[] = "{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
+/* The message of a handle line without "msg" (Node delivers undefined):
+ * read-only, and already NUL-terminated. */
+static const char NO_MSG[] = "null";
 
 struct handle_mark {
   size_t off; /* where its line starts in obuf */
@@ -556,8 +559,8 @@ static int internal(herd_chan_t *ch, const char *line, size_t len,
       msg->json = v;
       msg->len = vlen;
     } else {
-      msg->json = "null";
-      msg->len = 4;
+      msg->json = NO_MSG;
+      msg->len = sizeof NO_MSG - 1;
     }
     return 2;
   }
@@ -615,9 +618,10 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
         msg->len = len;
       }
       /* NUL-terminate in place: the '\n' is ours to overwrite, and the
-       * value of a handle message ends before it. */
+       * value of a handle message ends before it (NO_MSG is not in the
+       * line: it is terminated already, and not ours to write). */
       *nl = '\0';
-      if (k == 2)
+      if (k == 2 && msg->json != NO_MSG)
         ((char *)msg->json)[msg->len] = '\0';
       return 1;
     } else {
