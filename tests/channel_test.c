@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../src/cli/jsonr.h"
 #include "test.h"
 
 #define N_MESSAGES 10000
@@ -2284,4 +2285,338 @@ TEST(chan_node_parent_handle_without_msg) {
             "\"c\":{\"gotfd\":\"net.Server\",\"echo\":null},"
             "\"cexit\":[0,null]}\n");
   herd_exec_result_free(&res);
+}
+
+/* ---- reading as Node reads: a differential test against node ------ */
+
+/* Lines whose reading turns on JSON.parse's rules (escapes decoded in
+ * keys and values, the last of duplicate keys wins) and on Node's
+ * isInternal (a string cmd longer than 5 starting with NODE_). fd: sent
+ * with a descriptor (one end of a socketpair: a net.Socket to Node). */
+static const struct dcase {
+  const char *line;
+  int fd;
+} dcases[] = {
+    {"{\"a\":1}", 0},
+    {"{\"cmd\":\"user\"}", 0},
+    {"{\"cmd\":\"NODE_\"}", 0},
+    {"{\"cmd\":\"NODE_X\"}", 0},
+    {"{\"cmd\":\"NODE_CLUSTER\",\"act\":\"online\"}", 0},
+    {"{\"cmd\":\"node_x\"}", 0},
+    {"{\"cmd\":\" NODE_X\"}", 0},
+    {"{\"cmd\":1}", 0},
+    {"{\"cmd\":null}", 0},
+    {"{\"cmd\":true}", 0},
+    {"{\"cmd\":[\"NODE_HANDLE\"]}", 0},
+    {"{\"cmd\":{\"cmd\":\"NODE_X\"}}", 0},
+    {"[{\"cmd\":\"NODE_X\"}]", 0},
+    {"\"NODE_X\"", 0},
+    {"null", 0},
+    {"{\"x\":{\"cmd\":\"NODE_X\"}}", 0},
+    {"{\"__proto__\":{\"cmd\":\"NODE_X\"}}", 0},
+    /* escapes in the key */
+    {"{\"\\u0063md\":\"NODE_X\"}", 0},
+    {"{\"c\\u006Dd\":\"NODE_X\"}", 0},
+    {"{\"\\u0063\\u006d\\u0064\":\"NODE_X\"}", 0},
+    {"{\"cmd\\u0000\":\"NODE_X\"}", 0},
+    {"{\"cmd \":\"NODE_X\"}", 0},
+    {"{\"\\u0063md\":\"NODE_\"}", 0},
+    /* escapes in the value */
+    {"{\"cmd\":\"NODE\\u005fX\"}", 0},
+    {"{\"cmd\":\"\\u004eODE_CLUSTER\"}", 0},
+    {"{\"cmd\":\"NODE\\u005f\"}", 0},
+    {"{\"cmd\":\"\\u004e\\u004f\\u0044\\u0045\\u005f\"}", 0},
+    {"{\"cmd\":\"NODE_\\u0000\"}", 0},
+    {"{\"cmd\":\"NODE_\\ud800\"}", 0},
+    {"{\"cmd\":\"NODE_\\u00e9\"}", 0},
+    {"{\"cmd\":\"NODE_\xc3\xa9\"}", 0},
+    {"{\"cmd\":\"NODE_\\n\"}", 0},
+    {"{\"cmd\":\"NODE\\/X\"}", 0},
+    /* duplicate keys: the last one counts */
+    {"{\"cmd\":\"NODE_X\",\"cmd\":\"user\"}", 0},
+    {"{\"cmd\":\"user\",\"cmd\":\"NODE_X\"}", 0},
+    {"{\"cmd\":\"NODE_X\",\"\\u0063md\":1}", 0},
+    {" { \"cmd\" : \"NODE_X\" } ", 0},
+    /* the handle protocol's answers */
+    {"{\"cmd\":\"NODE_HANDLE_ACK\",\"cmd\":\"user\"}", 0},
+    {"{\"cmd\":\"user\",\"cmd\":\"NODE_HANDLE_ACK\"}", 0},
+    {"{\"\\u0063md\":\"NODE_HANDLE_ACK\"}", 0},
+    {"{\"cmd\":\"NODE\\u005fHANDLE\\u005fNACK\"}", 0},
+    {"{\"cmd\":\"NODE_HANDLE_ACK \"}", 0},
+    {"{\"cmd\":\"NODE_HANDLE_ACK\",\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", 0},
+    /* handles */
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"x\":1}}", 0},
+    {"{\"cmd\":\"NODE_HANDLE\",\"cmd\":\"user\",\"type\":\"net.Socket\",\"msg\":5}", 0},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"x\":1}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\"}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":1,\"msg\":2}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"msg\":{\"a\":1},\"type\":\"net.Socket\","
+     "\"\\u006dsg\":{\"b\":2}}", 1},
+    {"{\"\\u0063md\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":\"k\"}", 1},
+    {"{\"cmd\":\"NODE\\u005fHANDLE\",\"type\":\"net.Socket\",\"msg\":\"v\"}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"t\\u0079pe\":\"net.Socket\",\"msg\":3}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net\\u002eSocket\",\"msg\":4}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":6,"
+     "\"cmd\":\"NODE_HANDLE\"}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"cmd\":\"NODE_X\"}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\","
+     "\"msg\":{\"\\u0063md\":\"NODE\\u005fX\"}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"cmd\":\"NODE_\"}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\","
+     "\"msg\":{\"cmd\":\"NODE_X\",\"cmd\":\"u\"}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":null}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":[\"NODE_HANDLE\"]}", 1},
+};
+#define N_DCASES (sizeof dcases / sizeof dcases[0])
+#define MAX_DELIV 4
+
+/* What a reader made of one line. */
+struct reading {
+  int n;                 /* messages delivered */
+  char *json[MAX_DELIV]; /* their texts (malloc'd); NULL: Node's undefined */
+  int fd[MAX_DELIV];     /* a descriptor came with it */
+  char type[MAX_DELIV][24]; /* its type (Node's net.Socket is a Socket) */
+  char replies[8];       /* "A" per NODE_HANDLE_ACK, "N" per NACK written */
+  int ack;               /* Node: an internal ACK or NACK was emitted */
+  int flush_err;         /* what herd_chan_flush_wait returned */
+};
+
+static void reading_free(struct reading *r) {
+  for (int i = 0; i < r->n; i++)
+    free(r->json[i]);
+  memset(r, 0, sizeof *r);
+}
+
+/* The line, its '\n', and maybe a fresh socket, written raw. */
+static void dcase_send(int sock, const struct dcase *c) {
+  size_t n = strlen(c->line);
+  char *b = malloc(n + 2);
+  CHECK(b != NULL);
+  memcpy(b, c->line, n);
+  memcpy(b + n, "\n", 2);
+  if (c->fd) {
+    int sp[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
+    test_send_with_fd(sock, b, sp[0]);
+    close(sp[0]);
+    close(sp[1]);
+  } else {
+    raw_send_all(sock, b, n + 1);
+  }
+  free(b);
+}
+
+static void add_reply(struct reading *r, const char *line, const char *what) {
+  size_t k = strlen(r->replies);
+  CHECK_MSG(k + 1 < sizeof r->replies, "%s: too many replies", what);
+  if (!strcmp(line, "{\"cmd\":\"NODE_HANDLE_ACK\"}"))
+    r->replies[k] = 'A';
+  else if (!strcmp(line, "{\"cmd\":\"NODE_HANDLE_NACK\"}"))
+    r->replies[k] = 'N';
+  else
+    test_fail(__FILE__, __LINE__, "%s: unexpected line %s", what, line);
+}
+
+/* libherd reads case c on a fresh channel: with herd_chan_recv, or
+ * (flush) first with herd_chan_flush_wait while it waits for the ACK of
+ * a handle of its own. node_ack: Node took the line as an ACK/NACK, so
+ * nothing else is sent for ours. */
+static void herd_reads(const struct dcase *c, int flush, int node_ack,
+                       struct reading *r) {
+  static const char marker[] = "{\"probe\":\"done\"}";
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
+  if (flush) {
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    send_str(ch, "{\"mine\":1}", p[1]);
+    close(p[0]);
+    close(p[1]);
+    CHECK_EQ(herd_chan_flush(ch), 0);
+    free(raw_read_line(sv[1])); /* our handle line (its fd is closed) */
+  }
+  dcase_send(sv[1], c);
+  raw_send_all(sv[1], marker, sizeof marker - 1);
+  raw_send_all(sv[1], "\n", 1);
+  if (flush) {
+    static const char ack[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
+    if (!node_ack)
+      raw_send_all(sv[1], ack, sizeof ack - 1);
+    r->flush_err = herd_chan_flush_wait(ch, 5000);
+  }
+  for (;;) {
+    herd_chan_msg_t m;
+    int g = herd_chan_recv_wait(ch, &m, 5000);
+    CHECK_MSG(g == 1, "%s: recv: %d (%s)", c->line, g, herd_strerror(g));
+    if (m.len == sizeof marker - 1 && !memcmp(m.json, marker, m.len))
+      break;
+    CHECK_MSG(r->n < MAX_DELIV, "%s: too many messages", c->line);
+    r->json[r->n] = strndup(m.json, m.len);
+    CHECK(r->json[r->n] != NULL);
+    r->fd[r->n] = m.fd >= 0;
+    if (m.fd >= 0) {
+      snprintf(r->type[r->n], sizeof r->type[0], "%s", m.handle_type);
+      close(m.fd);
+    }
+    r->n++;
+  }
+  CHECK_EQ(herd_chan_flush(ch), 0);
+  for (;;) {
+    struct pollfd pf = {.fd = sv[1], .events = POLLIN};
+    if (poll(&pf, 1, 0) != 1)
+      break; /* every reply was written before the marker came out */
+    char *line = raw_read_line(sv[1]);
+    add_reply(r, line, c->line);
+    free(line);
+  }
+  herd_chan_close(ch);
+  close(sv[1]);
+}
+
+/* A line from the Node probe that is not an ACK/NACK, parsed. */
+static jv *node_answer(int sock, struct reading *r, const char *what) {
+  for (;;) {
+    char *line = raw_read_line(sock);
+    if (!strncmp(line, "{\"cmd\":\"NODE_HANDLE_", 20)) {
+      add_reply(r, line, what);
+      free(line);
+      continue;
+    }
+    jv *v = jv_parse(line, strlen(line));
+    CHECK_MSG(v != NULL, "%s: node said %s", what, line);
+    free(line);
+    return v;
+  }
+}
+
+static void node_reads(int sock, int i, struct reading *r) {
+  const struct dcase *c = &dcases[i];
+  dcase_send(sock, c);
+  char b[64];
+  int n = snprintf(b, sizeof b, "{\"probe\":\"done\",\"i\":%d}\n", i);
+  raw_send_all(sock, b, (size_t)n);
+  jv *v = node_answer(sock, r, c->line);
+  CHECK_MSG(jv_num(jv_get(v, "done"), -1) == i,
+            "%s: answer for another line (done %g)", c->line,
+            jv_num(jv_get(v, "done"), -1));
+  const jv *ev = jv_get(v, "events");
+  for (size_t k = 0; k < jv_len(ev); k++) {
+    const jv *e = jv_at(ev, k);
+    const char *what = jv_str(jv_get(e, "ev"), "");
+    if (!strcmp(what, "internal")) {
+      const char *cmd = jv_str(jv_get(e, "cmd"), "");
+      r->ack |= !strcmp(cmd, "NODE_HANDLE_ACK") || !strcmp(cmd, "NODE_HANDLE_NACK");
+      continue;
+    }
+    CHECK_MSG(!strcmp(what, "message") && r->n < MAX_DELIV, "%s: event %s",
+              c->line, what);
+    const char *json = jv_str(jv_get(e, "json"), NULL);
+    CHECK_MSG(json || jv_bool(jv_get(e, "undef"), 0), "%s: no json", c->line);
+    r->json[r->n] = json ? strdup(json) : NULL;
+    const char *cls = jv_str(jv_get(e, "handle"), NULL);
+    r->fd[r->n] = cls != NULL;
+    if (cls)
+      snprintf(r->type[r->n], sizeof r->type[0], "%s%s",
+               strcmp(cls, "Socket") ? "" : "net.", cls);
+    r->n++;
+  }
+  jv_free(v);
+}
+
+/* Replace each of libherd's texts by Node's JSON.stringify(JSON.parse()),
+ * to compare values, not spellings. */
+static void node_canon(int sock, struct reading *r) {
+  for (int k = 0; k < r->n; k++) {
+    size_t len = strlen(r->json[k]);
+    char *b = malloc(len + 64);
+    CHECK(b != NULL);
+    int h = snprintf(b, 64, "{\"probe\":\"canon\",\"i\":%d,\"v\":", k);
+    memcpy(b + h, r->json[k], len);
+    memcpy(b + (size_t)h + len, "}\n", 2);
+    raw_send_all(sock, b, (size_t)h + len + 2);
+    free(b);
+    jv *v = node_answer(sock, r, r->json[k]);
+    const char *json = jv_str(jv_get(v, "json"), NULL);
+    CHECK_MSG(jv_num(jv_get(v, "canon"), -1) == k && json, "canon of %s",
+              r->json[k]);
+    free(r->json[k]);
+    r->json[k] = strdup(json);
+    jv_free(v);
+  }
+}
+
+/* Append to out (cap bytes) how herd's reading differs from Node's;
+ * returns 1 if it does. */
+static int compare(const struct dcase *c, const char *how,
+                   const struct reading *node, const struct reading *herd,
+                   char *out, size_t cap) {
+  char d[512] = "";
+  if (herd->flush_err) {
+    snprintf(d, sizeof d, "flush_wait returns %d (%s)", herd->flush_err,
+             herd_strerror(herd->flush_err));
+  } else if (herd->n != node->n) {
+    snprintf(d, sizeof d, "%s delivers %d message(s) (%s), node %d (%s)",
+             how, herd->n, herd->n ? herd->json[0] : "", node->n,
+             node->n ? (node->json[0] ? node->json[0] : "undefined") : "");
+  } else {
+    for (int k = 0; k < node->n && !d[0]; k++) {
+      /* no JSON for undefined: libherd says null */
+      const char *want = node->json[k] ? node->json[k] : "null";
+      if (strcmp(herd->json[k], want) != 0)
+        snprintf(d, sizeof d, "%s delivers %s, node %s", how, herd->json[k],
+                 want);
+      else if (herd->fd[k] != node->fd[k])
+        snprintf(d, sizeof d, "%s %s an fd, node %s", how,
+                 herd->fd[k] ? "delivers" : "has no",
+                 node->fd[k] ? "does" : "not");
+      else if (strcmp(herd->type[k], node->type[k]) != 0)
+        snprintf(d, sizeof d, "%s says type \"%s\", node \"%s\"", how,
+                 herd->type[k], node->type[k]);
+    }
+  }
+  if (!d[0] && strcmp(herd->replies, node->replies) != 0)
+    snprintf(d, sizeof d, "%s answers \"%s\", node \"%s\" (A: ACK, N: NACK)",
+             how, herd->replies, node->replies);
+  if (!d[0])
+    return 0;
+  size_t len = strlen(out);
+  snprintf(out + len, cap - len, "\n  %s: %s", c->line, d);
+  return 1;
+}
+
+/* Each line through Node's own child side (tests/node/classify-child.js)
+ * and through libherd, read by herd_chan_recv and by herd_chan_flush_wait
+ * (scan_control) while it waits for an ACK: the same messages come out,
+ * with the same values and descriptors, and the same ACK/NACK answers go
+ * back. */
+TEST(chan_node_differential_reading) {
+  int before = test_count_fds();
+  herd_child_t c;
+  herd_chan_t *ch;
+  fork_node(&c, &ch, "classify-child.js");
+  int sock = herd_chan_fd(ch);
+  char diffs[1800] = "";
+  int bad = 0;
+  for (size_t i = 0; i < N_DCASES; i++) {
+    const struct dcase *dc = &dcases[i];
+    struct reading node = {0}, by_recv = {0}, by_flush = {0};
+    node_reads(sock, (int)i, &node);
+    herd_reads(dc, 0, node.ack, &by_recv);
+    herd_reads(dc, 1, node.ack, &by_flush);
+    node_canon(sock, &by_recv);
+    node_canon(sock, &by_flush);
+    bad += compare(dc, "recv", &node, &by_recv, diffs, sizeof diffs);
+    bad += compare(dc, "flush_wait", &node, &by_flush, diffs, sizeof diffs);
+    reading_free(&node);
+    reading_free(&by_recv);
+    reading_free(&by_flush);
+  }
+  raw_send_all(sock, "{\"probe\":\"end\"}\n", 16);
+  finish(&c, 0);
+  herd_chan_close(ch);
+  CHECK_MSG(!bad, "%d readings of %d lines differ from Node's:%s", bad,
+            (int)N_DCASES, diffs);
+  CHECK_EQ(test_count_fds(), before);
 }

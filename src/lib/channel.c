@@ -525,17 +525,37 @@ static ssize_t fill_flags(herd_chan_t *ch, int dontwait) {
   return n;
 }
 
+enum { CMD_USER, CMD_OTHER, CMD_HANDLE, CMD_ACK, CMD_NACK };
+
+/* What a message's top-level "cmd" value (raw, NULL if none) makes it,
+ * as Node sees it (lib/internal/child_process.js, isInternal): internal
+ * if it is a string longer than 5 that starts with NODE_ - compared once
+ * decoded, as JSON.parse gives it ("NODE\u005fHANDLE" is NODE_HANDLE). */
+static int cmd_kind(const char *v, size_t vlen) {
+  char c[20]; /* longer than any cmd we know */
+  ssize_t n = v ? herd__json_str(v, vlen, c, sizeof c) : -EINVAL;
+  if (n <= 5 || memcmp(c, "NODE_", 5) != 0)
+    return CMD_USER; /* not a string, too short, or not ours */
+  if (n == 11 && memcmp(c, "NODE_HANDLE", 11) == 0)
+    return CMD_HANDLE;
+  if (n == 15 && memcmp(c, "NODE_HANDLE_ACK", 15) == 0)
+    return CMD_ACK;
+  if (n == 16 && memcmp(c, "NODE_HANDLE_NACK", 16) == 0)
+    return CMD_NACK;
+  return CMD_OTHER;
+}
+
 /* Is the line an internal message? Returns 1 handled (no delivery), 0 a
  * user message, or 2 a handle message to deliver (msg filled). */
 static int internal(herd_chan_t *ch, const char *line, size_t len,
                     const char *v, size_t vlen, herd_chan_msg_t *msg) {
   /* v: the top-level "cmd" value, found while validating (or NULL) */
-  if (!v || ch->plain)
+  if (ch->plain)
     return 0;
-  /* Node: a string cmd longer than 5 that starts with NODE_ */
-  if (vlen < 2 + 6 || v[0] != '"' || memcmp(v + 1, "NODE_", 5) != 0)
+  int kind = cmd_kind(v, vlen);
+  if (kind == CMD_USER)
     return 0;
-  if (vlen == 13 && memcmp(v, "\"NODE_HANDLE\"", 13) == 0) {
+  if (kind == CMD_HANDLE) {
     int fd = pop_fd(ch);
     if (ch->answered > 0) {
       ch->answered--; /* scan_control saw its fd and acknowledged it */
@@ -545,30 +565,41 @@ static int internal(herd_chan_t *ch, const char *line, size_t len,
     } else {
       queue_reply(ch, ACK, sizeof ACK - 1);
     }
-    msg->fd = fd;
-    msg->handle_type[0] = '\0';
-    if (herd__json_member(line, len, "type", &v, &vlen) == 1 && vlen >= 2 &&
-        v[0] == '"') {
-      size_t n = vlen - 2 < sizeof msg->handle_type - 1
-                     ? vlen - 2
-                     : sizeof msg->handle_type - 1;
-      memcpy(msg->handle_type, v + 1, n);
-      msg->handle_type[n] = '\0';
-    }
     if (herd__json_member(line, len, "msg", &v, &vlen) == 1) {
+      /* Node emits the message inside as its own message would be: an
+       * internal one is not the user's (the handle goes with it). */
+      const char *icmd;
+      size_t icmdlen;
+      if (herd__json_validate_cmd(v, vlen, &icmd, &icmdlen) == 0 &&
+          cmd_kind(icmd, icmdlen) != CMD_USER) {
+        herd__close(fd);
+        return 1;
+      }
       msg->json = v;
       msg->len = vlen;
     } else {
       msg->json = NO_MSG;
       msg->len = sizeof NO_MSG - 1;
     }
+    msg->fd = fd;
+    msg->handle_type[0] = '\0';
+    if (herd__json_member(line, len, "type", &v, &vlen) == 1) {
+      /* Node's type names are ASCII; a longer one is cut at a character */
+      char *t = msg->handle_type;
+      ssize_t n = herd__json_str(v, vlen, t, sizeof msg->handle_type);
+      if (n < 0)
+        n = 0; /* not a string */
+      if ((size_t)n > sizeof msg->handle_type - 1) {
+        n = sizeof msg->handle_type - 1;
+        while (n > 0 && (t[n] & 0xc0) == 0x80)
+          n--;
+      }
+      t[n] = '\0';
+    }
     return 2;
   }
-  if ((vlen == 17 && memcmp(v, "\"NODE_HANDLE_ACK\"", 17) == 0) ||
-      (vlen == 18 && memcmp(v, "\"NODE_HANDLE_NACK\"", 18) == 0)) {
+  if (kind == CMD_ACK || kind == CMD_NACK)
     ch->awaiting_ack = 0; /* an unsolicited one changes nothing */
-    return 1;
-  }
   return 1; /* other internal messages (NODE_CLUSTER, ...) are not ours */
 }
 
@@ -655,16 +686,6 @@ int herd__chan_pending(const herd_chan_t *ch) {
 
 /* ---- blocking helpers -------------------------------------------- */
 
-/* Is the line an internal message with this cmd? */
-static int is_cmd(const char *line, size_t len, const char *quoted) {
-  const char *v;
-  size_t vlen, qlen = strlen(quoted);
-  return len <= 4096 && memmem(line, len, quoted, qlen) &&
-         herd__json_validate(line, len) == 0 &&
-         herd__json_member(line, len, "cmd", &v, &vlen) == 1 && vlen == qlen &&
-         memcmp(v, quoted, qlen) == 0;
-}
-
 /* The handle protocol, for a caller that waits for its output to go
  * (flush_wait) without taking messages: user messages must stay buffered
  * for herd_chan_recv, but
@@ -708,14 +729,20 @@ static int scan_control(herd_chan_t *ch) {
     char *line = ch->rbuf + pos;
     size_t len = (size_t)(nl - line);
     pos = (size_t)(nl - ch->rbuf) + 1;
-    if (ch->plain || len < sizeof done || !memmem(line, len, "NODE_HANDLE", 11))
+    /* A handle protocol line holds NODE_HANDLE, or escapes */
+    if (ch->plain || len < sizeof done || len > 4096 ||
+        (!memmem(line, len, "NODE_HANDLE", 11) && !memchr(line, '\\', len)))
       continue;
+    const char *v;
+    size_t vlen;
+    int kind = herd__json_validate_cmd(line, len, &v, &vlen) == 0
+                   ? cmd_kind(v, vlen)
+                   : CMD_USER;
     int noop = 0;
-    if (ch->awaiting_ack && (is_cmd(line, len, "\"NODE_HANDLE_ACK\"") ||
-                             is_cmd(line, len, "\"NODE_HANDLE_NACK\""))) {
+    if (ch->awaiting_ack && (kind == CMD_ACK || kind == CMD_NACK)) {
       ch->awaiting_ack = 0;
       noop = 1;
-    } else if (is_cmd(line, len, "\"NODE_HANDLE\"")) {
+    } else if (kind == CMD_HANDLE) {
       if (k < ch->answered) {
         k++; /* answered before */
       } else if (k < ch->fdq_n) {
