@@ -745,15 +745,28 @@ TEST(chan_fd_passing_both_ways_ack_and_order) {
  * mode 1: each first waits with herd_chan_flush_wait. */
 struct at_once {
   int mode;
+  size_t pad; /* bytes of padding in the handles' messages */
 };
 
-static void at_once_side(herd_chan_t *ch, int mode, const char *me,
-                         const char *peer) {
+/* {"from":"WHO","pad":"xxx..."} (malloc'd) */
+static char *from_json(const char *who, size_t pad) {
+  char *j = malloc(pad + 64);
+  CHECK(j != NULL);
+  int n = snprintf(j, 64, "{\"from\":\"%s\",\"pad\":\"", who);
+  memset(j + n, 'x', pad);
+  memcpy(j + (size_t)n + pad, "\"}", 3);
+  return j;
+}
+
+static void at_once_side(herd_chan_t *ch, const struct at_once *a,
+                         const char *me, const char *peer) {
+  int mode = a->mode;
   int p[2];
   CHECK(pipe2(p, O_CLOEXEC) == 0);
   char json[64];
-  snprintf(json, sizeof json, "{\"from\":\"%s\"}", me);
-  send_str(ch, json, p[1]);
+  char *from = from_json(me, a->pad);
+  send_str(ch, from, p[1]);
+  free(from);
   close(p[1]);
   snprintf(json, sizeof json, "{\"after\":\"%s\"}", me);
   send_str(ch, json, -1);
@@ -764,8 +777,9 @@ static void at_once_side(herd_chan_t *ch, int mode, const char *me,
               "peers wait for an ACK that only herd_chan_recv sends",
               me, r, herd_strerror(r));
   }
-  snprintf(json, sizeof json, "{\"from\":\"%s\"}", peer);
-  int fd = expect_handle(ch, json, "net.Socket");
+  from = from_json(peer, a->pad);
+  int fd = expect_handle(ch, from, "net.Socket");
+  free(from);
   snprintf(json, sizeof json, "{\"after\":\"%s\"}", peer);
   expect_msg(ch, json);
   CHECK_EQ(herd_chan_flush_wait(ch, 10000), 0);
@@ -778,24 +792,30 @@ static void at_once_side(herd_chan_t *ch, int mode, const char *me,
 }
 
 static int at_once_child(herd_chan_t *ch, void *arg) {
-  at_once_side(ch, ((struct at_once *)arg)->mode, "child", "parent");
+  at_once_side(ch, arg, "child", "parent");
   return 0;
 }
 
-static void at_once(int mode) {
-  struct at_once a = {mode};
+static void at_once(int mode, size_t pad) {
+  struct at_once a = {mode, pad};
   herd_child_t c;
   herd_chan_t *ch;
   CHECK_OK(herd_fork_fn(&c, &ch, at_once_child, &a));
-  at_once_side(ch, mode, "parent", "child");
+  at_once_side(ch, &a, "parent", "child");
   expect_end(ch, HERD_EPEERGONE);
   finish(&c, 0);
   herd_chan_close(ch);
 }
 
-TEST_T(chan_fd_passing_at_once_recv_wait_no_deadlock, 30) { at_once(0); }
+TEST_T(chan_fd_passing_at_once_recv_wait_no_deadlock, 30) { at_once(0, 0); }
 
-TEST_T(chan_fd_passing_at_once_flush_wait_no_deadlock, 30) { at_once(1); }
+TEST_T(chan_fd_passing_at_once_flush_wait_no_deadlock, 30) { at_once(1, 0); }
+
+/* The same with messages of 100 KiB: flush_wait answered only handle
+ * lines of up to 4 KiB, so each peer waited for the other's ACK. */
+TEST_T(chan_fd_passing_at_once_big_messages_flush_wait_no_deadlock, 30) {
+  at_once(1, 100 * 1024);
+}
 
 /* Raw peer: fds that came with plain lines wait for a NODE_HANDLE line
  * (Node's rule); those never claimed, and our own handles still queued

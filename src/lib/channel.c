@@ -72,6 +72,8 @@ struct herd_chan {
   int full;        /* the last write said EAGAIN */
   int answered;    /* NODE_HANDLE lines at the front of the input already
                       acknowledged by scan_control (recv must not again) */
+  size_t cscan;    /* scan_control has seen the lines before this offset */
+  size_t cnl;      /* and found no '\n' in [cscan, cnl) */
   char ctl[256];   /* ACK/NACK replies waiting to go out first */
   size_t ctl_len;
   int plain;       /* HERD_CHAN_PLAIN: no Node internals, no fds */
@@ -469,6 +471,8 @@ static ssize_t fill_flags(herd_chan_t *ch, int dontwait) {
     memmove(ch->rbuf, ch->rbuf + ch->rstart, ch->rlen - ch->rstart);
     ch->rlen -= ch->rstart;
     ch->rscan -= ch->rstart;
+    ch->cscan = ch->cscan > ch->rstart ? ch->cscan - ch->rstart : 0;
+    ch->cnl = ch->cnl > ch->rstart ? ch->cnl - ch->rstart : 0;
     ch->rstart = 0;
   }
   if (ch->rcap - ch->rlen < READ_MIN) {
@@ -710,11 +714,18 @@ static int scan_control(herd_chan_t *ch) {
     ch->rstart = ch->rscan = (size_t)(nl - ch->rbuf) + 1;
     ch->discarding = 0;
   }
-  size_t pos = ch->rstart;
-  int k = 0; /* handle lines seen, each with its fd in the queue */
+  /* Each line is looked at once, however often we come back while the
+   * input grows (every line before cscan is answered or not ours): a
+   * peer streaming messages meanwhile costs one pass, not one per read. */
+  size_t pos = ch->cscan > ch->rstart ? ch->cscan : ch->rstart;
   while (pos < ch->rlen) {
-    char *nl = memchr(ch->rbuf + pos, '\n', ch->rlen - pos);
+    size_t from = ch->cnl > pos ? ch->cnl : pos;
+    char *nl = from < ch->rlen
+                   ? memchr(ch->rbuf + from, '\n', ch->rlen - from)
+                   : NULL;
     if (!nl) {
+      ch->cscan = pos;
+      ch->cnl = ch->rlen;
       if (ch->rlen - pos <= ch->max_message)
         return 0;
       if (pos != ch->rstart)
@@ -728,9 +739,10 @@ static int scan_control(herd_chan_t *ch) {
     }
     char *line = ch->rbuf + pos;
     size_t len = (size_t)(nl - line);
-    pos = (size_t)(nl - ch->rbuf) + 1;
-    /* A handle protocol line holds NODE_HANDLE, or escapes */
-    if (ch->plain || len < sizeof done || len > 4096 ||
+    pos = ch->cscan = (size_t)(nl - ch->rbuf) + 1;
+    /* A line of the handle protocol holds NODE_HANDLE, or escapes; one
+     * too long is recv's to drop. */
+    if (ch->plain || len < sizeof done || len > ch->max_message ||
         (!memmem(line, len, "NODE_HANDLE", 11) && !memchr(line, '\\', len)))
       continue;
     const char *v;
@@ -743,12 +755,11 @@ static int scan_control(herd_chan_t *ch) {
       ch->awaiting_ack = 0;
       noop = 1;
     } else if (kind == CMD_HANDLE) {
-      if (k < ch->answered) {
-        k++; /* answered before */
-      } else if (k < ch->fdq_n) {
+      /* The handle lines before this one still in the input are the
+       * answered ones, each with its fd at the front of the queue. */
+      if (ch->answered < ch->fdq_n) {
         queue_reply(ch, ACK, sizeof ACK - 1);
         ch->answered++;
-        k++;
       } else {
         queue_reply(ch, NACK, sizeof NACK - 1);
         noop = 1;
