@@ -157,3 +157,20 @@ TEST(json_str_decodes_escapes) {
   CHECK_EQ(herd__json_str("\"NODE\\u005fX\"", 13, small, 3), 6);
   CHECK(memcmp(small, "NODz", 4) == 0);
 }
+
+/* herd__json_member on an object followed by more than whitespace: not
+ * one JSON text, so malformed - it found the member in it (fuzz/json.c:
+ * a member is found only in a valid object). */
+TEST(json_member_object_with_junk_after_is_malformed) {
+  static const char *const texts[] = {"{\"msg\":1} x", "{\"msg\":1}}",
+                                      "{} x", "{\"msg\":1} {\"msg\":2}"};
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    const char *v = NULL;
+    size_t vlen = 0;
+    int r = herd__json_member(texts[i], strlen(texts[i]), "msg", &v, &vlen);
+    CHECK_MSG(r == -EINVAL, "%s: %d", texts[i], r);
+  }
+  const char *v;
+  size_t vlen;
+  CHECK_EQ(herd__json_member("{\"msg\":1} \r\n\t", 13, "msg", &v, &vlen), 1);
+}

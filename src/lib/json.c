@@ -262,6 +262,14 @@ int herd__json_validate(const char *text, size_t len) {
   return herd__json_validate_cmd(text, len, NULL, NULL);
 }
 
+/* s at an object's closing '}': r if only whitespace follows (one JSON
+ * text), else -EINVAL. */
+static int after_object(struct scan *s, int r) {
+  s->p++;
+  skip_ws(s);
+  return s->p == s->end ? r : -EINVAL;
+}
+
 int herd__json_member(const char *text, size_t len, const char *key,
                       const char **val, size_t *vlen) {
   struct scan s = {text, text + len, NULL, 0, 0};
@@ -273,7 +281,7 @@ int herd__json_member(const char *text, size_t len, const char *key,
   s.p++;
   skip_ws(&s);
   if (s.p < s.end && *s.p == '}')
-    return 0;
+    return after_object(&s, 0);
   for (;;) {
     const char *ks = s.p;
     if (scan_string(&s) < 0)
@@ -302,7 +310,7 @@ int herd__json_member(const char *text, size_t len, const char *key,
       continue;
     }
     if (*s.p == '}')
-      return found;
+      return after_object(&s, found);
     return -EINVAL;
   }
 }
