@@ -405,7 +405,9 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg);
  * acknowledged), or -ETIMEDOUT / -EPIPE. While it waits for an ACK, the
  * peer's messages stay buffered for herd_chan_recv (a line too long is
  * dropped as recv would, and recv reports it); HERD_ETOOLONG if a line
- * too long arrives behind messages not yet taken: take them with
+ * too long arrives behind messages not yet taken, and -ENOBUFS once more
+ * than max_message bytes of messages wait (it reads no further, so a
+ * peer flooding us cannot exhaust memory): take them with
  * herd_chan_recv, then wait again. */
 int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
                         int timeout_ms);

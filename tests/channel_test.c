@@ -1025,6 +1025,83 @@ TEST(chan_messages_read_by_flush_wait_are_delivered_in_order) {
   herd_chan_close(ch);
 }
 
+/* A peer that floods us with messages while it holds back the ACK we
+ * wait for: flush_wait buffers at most about max_message of them, then
+ * says -ENOBUFS (take them with recv, then wait again) instead of
+ * reading on until memory runs out (fuzz/chan.c found it). */
+TEST(chan_flush_wait_buffers_bounded_while_peer_floods) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  herd_chan_opts_t o = {.max_message = 4096};
+  CHECK_OK(herd_chan_open(&ch, sv[0], &o));
+  int p[2];
+  CHECK(pipe2(p, O_CLOEXEC) == 0);
+  send_str(ch, "{\"mine\":1}", p[1]);
+  close(p[0]);
+  close(p[1]);
+  CHECK_EQ(herd_chan_flush(ch), 0); /* now waiting for the ACK */
+  free(raw_read_line(sv[1]));
+  /* The peer writes numbered messages as long as the socket takes them
+   * while we wait; a reader that buffers without bound lets it go on. */
+  static const size_t limit = 8u << 20;
+  char line[64];
+  size_t written = 0;
+  int seq = 0, r = 0;
+  while (written < limit) {
+    int n = snprintf(line, sizeof line, "{\"seq\":%d,\"pad\":\"%032d\"}\n", seq, 0);
+    ssize_t w = send(sv[1], line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w == n) {
+      written += (size_t)n;
+      seq++;
+      continue;
+    }
+    CHECK_MSG(w < 0 && errno == EAGAIN, "send: %zd (%s)", w, strerror(errno));
+    r = herd_chan_flush_wait(ch, 0);
+    if (r == -ENOBUFS)
+      break;
+    CHECK_MSG(r == -ETIMEDOUT, "flush_wait: %d (%s)", r, herd_strerror(r));
+  }
+  CHECK_MSG(r == -ENOBUFS,
+            "flush_wait buffered %zu bytes of messages (max_message 4096) "
+            "and still read on", written);
+  /* Take them; the ACK then ends the wait; nothing was lost. */
+  static const char ack[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
+  raw_send_all(sv[1], ack, sizeof ack - 1);
+  int got = 0;
+  for (;;) {
+    herd_chan_msg_t m;
+    int g = herd_chan_recv(ch, &m);
+    if (g == 0) {
+      r = herd_chan_flush_wait(ch, 10000);
+      if (r == 0)
+        break;
+      CHECK_MSG(r == -ENOBUFS, "flush_wait: %d (%s)", r, herd_strerror(r));
+      continue;
+    }
+    CHECK_EQ(g, 1);
+    int s = -1;
+    CHECK_MSG(sscanf(m.json, "{\"seq\":%d,", &s) == 1 && s == got,
+              "message %d: %s", got, m.json);
+    got++;
+  }
+  /* the rest came after the ACK's wait ended: recv has them */
+  for (;;) {
+    herd_chan_msg_t m;
+    int g = herd_chan_recv(ch, &m);
+    if (g == 0)
+      break;
+    CHECK_EQ(g, 1);
+    int s = -1;
+    CHECK_MSG(sscanf(m.json, "{\"seq\":%d,", &s) == 1 && s == got,
+              "message %d: %s", got, m.json);
+    got++;
+  }
+  CHECK_EQ(got, seq);
+  herd_chan_close(ch);
+  close(sv[1]);
+}
+
 /* ---- the end of a channel --------------------------------------------- */
 
 /* A raw peer: a NODE_HANDLE line without an fd, then (once NACKed) one

@@ -857,7 +857,11 @@ int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
       continue; /* an ACK came, or we owe one: go round */
     if (ch->awaiting_ack) {
       /* Read until the ACK comes; user messages that arrive meanwhile
-       * stay buffered for herd_chan_recv. */
+       * stay buffered for herd_chan_recv - up to max_message of them: a
+       * peer flooding us while it holds back its ACK must not make our
+       * memory grow without bound. */
+      if (ch->cscan > ch->rstart && ch->cscan - ch->rstart > ch->max_message)
+        return -ENOBUFS;
       ssize_t n = fill(ch);
       if (n == 0) {
         ch->eof = 1;
