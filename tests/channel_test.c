@@ -10,6 +10,7 @@
  * ends them with status 1) and the test binary's `--helper chan-echo`.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "../src/cli/jsonr.h"
+#include "internal.h"
 #include "test.h"
 
 #define N_MESSAGES 10000
@@ -2716,4 +2718,269 @@ TEST(chan_node_differential_reading) {
   CHECK_MSG(!bad, "%d readings of %d lines differ from Node's:%s", bad,
             (int)N_DCASES, diffs);
   CHECK_EQ(test_count_fds(), before);
+}
+
+/* ---- the JSON grammar against Node's JSON.parse ----------------------- */
+
+static uint32_t rng_state;
+
+static uint32_t rnd(uint32_t n) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 17;
+  rng_state ^= rng_state << 5;
+  return n ? rng_state % n : 0;
+}
+
+struct gbuf {
+  char *p;
+  size_t len, cap;
+};
+
+static void gput(struct gbuf *b, const char *s, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    b->cap = (b->len + n + 1) * 2;
+    b->p = realloc(b->p, b->cap);
+    CHECK(b->p != NULL);
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+}
+
+static void gputs(struct gbuf *b, const char *s) {
+  gput(b, s, strlen(s));
+}
+
+/* Mostly JSON's own whitespace, now and then something JSON.parse
+ * refuses (form feed, vertical tab, U+00A0, U+2028). */
+static void gen_ws(struct gbuf *b) {
+  static const char *const ws[] = {"", "", "", " ", "\t", "\n", "\r", " \r\n\t",
+                                   "\f", "\v", "\xc2\xa0", "\xe2\x80\xa8"};
+  uint32_t k = rnd(60);
+  gputs(b, ws[k < 52 ? k % 8 : 8 + k % 4]);
+}
+
+static void gen_string(struct gbuf *b) {
+  static const char *const bits[] = {
+      "a", "Z", "0", " ", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r",
+      "\\t", "\\u0041", "\\u00e9", "\\u20AC", "\\ud83d\\ude00", "\\ud800",
+      "\\udc00", "\\u0000", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+      "\xe2\x80\xa8", "\x7f", "NODE_", "cmd",
+      /* refused, or ill-formed UTF-8 */
+      "\xff", "\xc3", "\xed\xa0\x80", "\xc0\xaf", "\t", "\x01", "\\x",
+      "\\u12", "\\uZZZZ", "\\U0041", "\\'"};
+  size_t nb = sizeof bits / sizeof bits[0];
+  gputs(b, "\"");
+  for (uint32_t n = rnd(6); n > 0; n--)
+    gputs(b, bits[rnd(8) ? rnd((uint32_t)nb - 11) : rnd((uint32_t)nb)]);
+  gputs(b, "\"");
+}
+
+static void gen_value(struct gbuf *b, int depth) {
+  static const char *const nums[] = {
+      "0", "-0", "12", "1.5", "1e5", "1E+5", "1e-5", "-0.0e0", "1e400",
+      "-1e400", "123456789012345678901234567890", "0.000001", "9007199254740993",
+      "01", "1.", ".5", "+1", "1e", "--1", "0x10", "1e+", "-", "Infinity", "NaN"};
+  static const char *const lits[] = {"true", "false", "null", "tru", "nul",
+                                     "True", "nulll"};
+  uint32_t k = rnd(depth < 6 ? 10 : 6);
+  gen_ws(b);
+  if (k < 2) {
+    gputs(b, nums[rnd(6) ? rnd(13) : rnd(sizeof nums / sizeof nums[0])]);
+  } else if (k < 3) {
+    gputs(b, lits[rnd(5) ? rnd(3) : rnd(sizeof lits / sizeof lits[0])]);
+  } else if (k < 6) {
+    gen_string(b);
+  } else if (k < 8) {
+    gputs(b, "[");
+    for (uint32_t n = rnd(4), i = 0; i < n; i++) {
+      if (i)
+        gputs(b, ",");
+      gen_value(b, depth + 1);
+    }
+    gen_ws(b);
+    gputs(b, "]");
+  } else {
+    gputs(b, "{");
+    for (uint32_t n = rnd(4), i = 0; i < n; i++) {
+      if (i)
+        gputs(b, ",");
+      gen_ws(b);
+      gen_string(b);
+      gen_ws(b);
+      gputs(b, ":");
+      gen_value(b, depth + 1);
+    }
+    gen_ws(b);
+    gputs(b, "}");
+  }
+  gen_ws(b);
+}
+
+/* Break a text now and then: a byte dropped, doubled or replaced by one
+ * of JSON's, or the end cut off. */
+static void mutate(struct gbuf *b) {
+  static const char marks[] = "{}[]\":,\\ 0-e.tn\x00";
+  if (b->len == 0)
+    return;
+  size_t at = rnd((uint32_t)b->len);
+  switch (rnd(4)) {
+  case 0:
+    memmove(b->p + at, b->p + at + 1, b->len - at - 1);
+    b->len--;
+    break;
+  case 1:
+    gput(b, " ", 1);
+    memmove(b->p + at + 1, b->p + at, b->len - at - 1);
+    break;
+  case 2:
+    b->p[at] = marks[rnd(sizeof marks - 1)];
+    break;
+  default:
+    b->len = at;
+  }
+}
+
+/* Deepest nesting of arrays and objects outside strings. */
+static int nesting(const char *s, size_t n) {
+  int d = 0, max = 0, in_str = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (in_str) {
+      if (s[i] == '\\')
+        i++;
+      else if (s[i] == '"')
+        in_str = 0;
+    } else if (s[i] == '"') {
+      in_str = 1;
+    } else if (s[i] == '[' || s[i] == '{') {
+      if (++d > max)
+        max = d;
+    } else if (s[i] == ']' || s[i] == '}') {
+      d--;
+    }
+  }
+  return max;
+}
+
+static void add_text(struct gbuf *all, struct gbuf *hex, const char *s,
+                     size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  size_t len32 = n;
+  gput(all, (const char *)&len32, sizeof len32);
+  gput(all, s, n);
+  for (size_t i = 0; i < n; i++) {
+    char h[2] = {digits[(unsigned char)s[i] >> 4], digits[s[i] & 15]};
+    gput(hex, h, 2);
+  }
+  gput(hex, "\n", 1);
+}
+
+/* The channel's JSON grammar (herd__json_validate, behind both
+ * herd_chan_send and herd_chan_recv) against JSON.parse in Node, over a
+ * few thousand texts: generated (valid, refused and broken) and the
+ * fuzz/json seeds, all given to one node process
+ * (tests/node/json-parse.js) as the channel's receiver decodes them.
+ * The one deliberate difference: nesting deeper than 512 (JSON.parse has
+ * no limit; the scanner bounds its recursion). */
+TEST(chan_json_grammar_matches_node_json_parse) {
+  const char *node = node_path();
+  char script[PATH_MAX];
+  node_script(script, sizeof script, "json-parse.js");
+  struct gbuf all = {0}, hex = {0};
+  int n = 0;
+  rng_state = 0x9e3779b9u;
+  for (int i = 0; i < 4000; i++, n++) {
+    struct gbuf b = {0};
+    gen_value(&b, 0);
+    for (uint32_t m = rnd(3) ? 0 : 1 + rnd(2); m > 0; m--)
+      mutate(&b);
+    add_text(&all, &hex, b.p ? b.p : "", b.len);
+    free(b.p);
+  }
+  /* nesting around the scanner's limit */
+  for (int depth = 510; depth <= 514; depth++, n += 2) {
+    struct gbuf b = {0};
+    for (int i = 0; i < depth; i++)
+      gputs(&b, i % 2 ? "{\"k\":" : "[");
+    gputs(&b, "1");
+    for (int i = depth - 1; i >= 0; i--)
+      gputs(&b, i % 2 ? "}" : "]");
+    add_text(&all, &hex, b.p, b.len);
+    b.len = 0;
+    for (int i = 0; i < depth; i++)
+      gputs(&b, "[");
+    for (int i = 0; i < depth; i++)
+      gputs(&b, "]");
+    add_text(&all, &hex, b.p, b.len);
+    free(b.p);
+  }
+  /* the fuzzer's seeds, next to tests/node/ */
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%.*sfuzz/corpus/json",
+           (int)(strlen(script) - strlen("tests/node/json-parse.js")), script);
+  DIR *d = opendir(dir);
+  CHECK_MSG(d != NULL, "%s: %s", dir, strerror(errno));
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[PATH_MAX + 256];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    size_t len;
+    char *s = test_read_all(fd, &len);
+    close(fd);
+    add_text(&all, &hex, s, len);
+    free(s);
+    n++;
+  }
+  closedir(d);
+
+  char *argv[] = {"node", script, NULL};
+  herd_exec_opts_t o = HERD_EXEC_OPTS_INIT;
+  o.timeout_ms = 30000;
+  o.input = hex.p;
+  o.input_len = hex.len;
+  herd_exec_result_t res;
+  CHECK_OK(herd_exec_file(node, argv, &o, &res));
+  CHECK_MSG(res.reason == HERD_EXEC_EXITED && res.exit_code == 0 &&
+                res.out_len == (size_t)n + 1,
+            "node json-parse.js: exit %d, %zu bytes for %d texts: %.300s",
+            res.exit_code, res.out_len, n, res.err);
+  int bad = 0, deep = 0, valid = 0;
+  char diffs[1500] = "";
+  size_t off = 0;
+  for (int i = 0; i < n; i++) {
+    size_t len;
+    memcpy(&len, all.p + off, sizeof len);
+    const char *s = all.p + off + sizeof len;
+    off += sizeof len + len;
+    int ours = herd__json_validate(s, len) == 0;
+    int theirs = res.out[i] == '1';
+    valid += theirs;
+    if (ours == theirs)
+      continue;
+    if (!ours && nesting(s, len) > 512) {
+      deep++;
+      continue;
+    }
+    if (bad++ < 8) {
+      size_t k = strlen(diffs);
+      snprintf(diffs + k, sizeof diffs - k, "\n  herd %s, node %s: ",
+               ours ? "accepts" : "refuses", theirs ? "accepts" : "refuses");
+      k = strlen(diffs);
+      for (size_t j = 0; j < len && j < 60 && k + 5 < sizeof diffs; j++) {
+        unsigned char c = (unsigned char)s[j];
+        k += (size_t)snprintf(diffs + k, sizeof diffs - k,
+                              c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
+      }
+    }
+  }
+  herd_exec_result_free(&res);
+  free(all.p);
+  free(hex.p);
+  CHECK_MSG(bad == 0, "%d of %d texts read differently from JSON.parse:%s", bad,
+            n, diffs);
+  /* the texts must cover both answers, and the deep ones */
+  CHECK_MSG(valid > n / 5 && valid < n - n / 5, "%d of %d valid", valid, n);
+  CHECK_MSG(deep >= 4, "%d texts deeper than 512", deep);
 }
