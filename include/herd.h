@@ -325,8 +325,9 @@ typedef struct herd_chan_opts {
 /* A received message. A received fd shares its file with the sender,
  * which may still hold its own copy for a moment: take it out of any
  * epoll set explicitly (EPOLL_CTL_DEL) before closing it, or a stale
- * event may follow. json points into the channel's buffer and stays
- * valid until the next herd_chan_recv, herd_chan_recv_wait,
+ * event may follow. json (NUL-terminated) points into the channel's
+ * buffer, or at a static "null" for a handle sent without a message,
+ * and stays valid until the next herd_chan_recv, herd_chan_recv_wait,
  * herd_chan_flush_wait (which reads the socket to see ACKs) or
  * herd_chan_close: copy what you keep. fd (owned by
  * the caller from now on, CLOEXEC) is -1 unless a handle came with it;
@@ -408,7 +409,9 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg);
  * acknowledged), or -ETIMEDOUT / -EPIPE. While it waits for an ACK, the
  * peer's messages stay buffered for herd_chan_recv (a line too long is
  * dropped as recv would, and recv reports it); HERD_ETOOLONG if a line
- * too long arrives behind messages not yet taken: take them with
+ * too long arrives behind messages not yet taken, and -ENOBUFS once more
+ * than max_message bytes of messages wait (it reads no further, so a
+ * peer flooding us cannot exhaust memory): take them with
  * herd_chan_recv, then wait again. */
 int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
                         int timeout_ms);

@@ -10,6 +10,7 @@
  * ends them with status 1) and the test binary's `--helper chan-echo`.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -24,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../src/cli/jsonr.h"
+#include "internal.h"
 #include "test.h"
 
 #define N_MESSAGES 10000
@@ -744,15 +747,28 @@ TEST(chan_fd_passing_both_ways_ack_and_order) {
  * mode 1: each first waits with herd_chan_flush_wait. */
 struct at_once {
   int mode;
+  size_t pad; /* bytes of padding in the handles' messages */
 };
 
-static void at_once_side(herd_chan_t *ch, int mode, const char *me,
-                         const char *peer) {
+/* {"from":"WHO","pad":"xxx..."} (malloc'd) */
+static char *from_json(const char *who, size_t pad) {
+  char *j = malloc(pad + 64);
+  CHECK(j != NULL);
+  int n = snprintf(j, 64, "{\"from\":\"%s\",\"pad\":\"", who);
+  memset(j + n, 'x', pad);
+  memcpy(j + (size_t)n + pad, "\"}", 3);
+  return j;
+}
+
+static void at_once_side(herd_chan_t *ch, const struct at_once *a,
+                         const char *me, const char *peer) {
+  int mode = a->mode;
   int p[2];
   CHECK(pipe2(p, O_CLOEXEC) == 0);
   char json[64];
-  snprintf(json, sizeof json, "{\"from\":\"%s\"}", me);
-  send_str(ch, json, p[1]);
+  char *from = from_json(me, a->pad);
+  send_str(ch, from, p[1]);
+  free(from);
   close(p[1]);
   snprintf(json, sizeof json, "{\"after\":\"%s\"}", me);
   send_str(ch, json, -1);
@@ -763,8 +779,9 @@ static void at_once_side(herd_chan_t *ch, int mode, const char *me,
               "peers wait for an ACK that only herd_chan_recv sends",
               me, r, herd_strerror(r));
   }
-  snprintf(json, sizeof json, "{\"from\":\"%s\"}", peer);
-  int fd = expect_handle(ch, json, "net.Socket");
+  from = from_json(peer, a->pad);
+  int fd = expect_handle(ch, from, "net.Socket");
+  free(from);
   snprintf(json, sizeof json, "{\"after\":\"%s\"}", peer);
   expect_msg(ch, json);
   CHECK_EQ(herd_chan_flush_wait(ch, 10000), 0);
@@ -777,24 +794,30 @@ static void at_once_side(herd_chan_t *ch, int mode, const char *me,
 }
 
 static int at_once_child(herd_chan_t *ch, void *arg) {
-  at_once_side(ch, ((struct at_once *)arg)->mode, "child", "parent");
+  at_once_side(ch, arg, "child", "parent");
   return 0;
 }
 
-static void at_once(int mode) {
-  struct at_once a = {mode};
+static void at_once(int mode, size_t pad) {
+  struct at_once a = {mode, pad};
   herd_child_t c;
   herd_chan_t *ch;
   CHECK_OK(herd_fork_fn(&c, &ch, at_once_child, &a));
-  at_once_side(ch, mode, "parent", "child");
+  at_once_side(ch, &a, "parent", "child");
   expect_end(ch, HERD_EPEERGONE);
   finish(&c, 0);
   herd_chan_close(ch);
 }
 
-TEST_T(chan_fd_passing_at_once_recv_wait_no_deadlock, 30) { at_once(0); }
+TEST_T(chan_fd_passing_at_once_recv_wait_no_deadlock, 30) { at_once(0, 0); }
 
-TEST_T(chan_fd_passing_at_once_flush_wait_no_deadlock, 30) { at_once(1); }
+TEST_T(chan_fd_passing_at_once_flush_wait_no_deadlock, 30) { at_once(1, 0); }
+
+/* The same with messages of 100 KiB: flush_wait answered only handle
+ * lines of up to 4 KiB, so each peer waited for the other's ACK. */
+TEST_T(chan_fd_passing_at_once_big_messages_flush_wait_no_deadlock, 30) {
+  at_once(1, 100 * 1024);
+}
 
 /* Raw peer: fds that came with plain lines wait for a NODE_HANDLE line
  * (Node's rule); those never claimed, and our own handles still queued
@@ -885,6 +908,39 @@ TEST(chan_handle_line_without_fd_nacked_not_delivered) {
   herd_chan_close(ch);
 }
 
+/* A NODE_HANDLE line without "msg", with its fd: what Node 20 itself
+ * sends for child.send({toJSON() { return undefined; }}, handle) (the
+ * wrapper's msg member vanishes from JSON.stringify's output). Node's
+ * receiver delivers msg undefined with the handle; we deliver the JSON
+ * text null. The terminating NUL must not be written into a read-only
+ * "null" (it was: SIGSEGV in the receiving process). */
+TEST(chan_handle_line_without_msg_delivers_null) {
+  int before = test_count_fds();
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
+  int p[2];
+  CHECK(pipe2(p, O_CLOEXEC) == 0);
+  test_send_with_fd(sv[1], "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Server\"}\n"
+                           "{\"after\":1}\n", p[1]);
+  close(p[1]);
+  int fd = expect_handle(ch, "null", "net.Server");
+  CHECK_EQ(write(fd, "x", 1), 1); /* it is the pipe's write end */
+  close(fd);
+  char b[2];
+  CHECK_EQ(read(p[0], b, sizeof b), 1);
+  close(p[0]);
+  expect_msg(ch, "{\"after\":1}");
+  CHECK_EQ(herd_chan_flush(ch), 0);
+  char *line = raw_read_line(sv[1]);
+  CHECK_STR(line, "{\"cmd\":\"NODE_HANDLE_ACK\"}");
+  free(line);
+  herd_chan_close(ch);
+  close(sv[1]);
+  CHECK_EQ(test_count_fds(), before);
+}
+
 /* HERD_CHAN_PLAIN: JSON lines of one's own protocol. NODE_ cmds are
  * messages like any other, no ACK/NACK goes out, an fd that comes is
  * closed, and sending one is refused. */
@@ -969,6 +1025,83 @@ TEST(chan_messages_read_by_flush_wait_are_delivered_in_order) {
   expect_end(ch, HERD_EPEERGONE);
   finish(&c, 0);
   herd_chan_close(ch);
+}
+
+/* A peer that floods us with messages while it holds back the ACK we
+ * wait for: flush_wait buffers at most about max_message of them, then
+ * says -ENOBUFS (take them with recv, then wait again) instead of
+ * reading on until memory runs out (fuzz/chan.c found it). */
+TEST(chan_flush_wait_buffers_bounded_while_peer_floods) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  herd_chan_opts_t o = {.max_message = 4096};
+  CHECK_OK(herd_chan_open(&ch, sv[0], &o));
+  int p[2];
+  CHECK(pipe2(p, O_CLOEXEC) == 0);
+  send_str(ch, "{\"mine\":1}", p[1]);
+  close(p[0]);
+  close(p[1]);
+  CHECK_EQ(herd_chan_flush(ch), 0); /* now waiting for the ACK */
+  free(raw_read_line(sv[1]));
+  /* The peer writes numbered messages as long as the socket takes them
+   * while we wait; a reader that buffers without bound lets it go on. */
+  static const size_t limit = 8u << 20;
+  char line[64];
+  size_t written = 0;
+  int seq = 0, r = 0;
+  while (written < limit) {
+    int n = snprintf(line, sizeof line, "{\"seq\":%d,\"pad\":\"%032d\"}\n", seq, 0);
+    ssize_t w = send(sv[1], line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w == n) {
+      written += (size_t)n;
+      seq++;
+      continue;
+    }
+    CHECK_MSG(w < 0 && errno == EAGAIN, "send: %zd (%s)", w, strerror(errno));
+    r = herd_chan_flush_wait(ch, 0);
+    if (r == -ENOBUFS)
+      break;
+    CHECK_MSG(r == -ETIMEDOUT, "flush_wait: %d (%s)", r, herd_strerror(r));
+  }
+  CHECK_MSG(r == -ENOBUFS,
+            "flush_wait buffered %zu bytes of messages (max_message 4096) "
+            "and still read on", written);
+  /* Take them; the ACK then ends the wait; nothing was lost. */
+  static const char ack[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
+  raw_send_all(sv[1], ack, sizeof ack - 1);
+  int got = 0;
+  for (;;) {
+    herd_chan_msg_t m;
+    int g = herd_chan_recv(ch, &m);
+    if (g == 0) {
+      r = herd_chan_flush_wait(ch, 10000);
+      if (r == 0)
+        break;
+      CHECK_MSG(r == -ENOBUFS, "flush_wait: %d (%s)", r, herd_strerror(r));
+      continue;
+    }
+    CHECK_EQ(g, 1);
+    int s = -1;
+    CHECK_MSG(sscanf(m.json, "{\"seq\":%d,", &s) == 1 && s == got,
+              "message %d: %s", got, m.json);
+    got++;
+  }
+  /* the rest came after the ACK's wait ended: recv has them */
+  for (;;) {
+    herd_chan_msg_t m;
+    int g = herd_chan_recv(ch, &m);
+    if (g == 0)
+      break;
+    CHECK_EQ(g, 1);
+    int s = -1;
+    CHECK_MSG(sscanf(m.json, "{\"seq\":%d,", &s) == 1 && s == got,
+              "message %d: %s", got, m.json);
+    got++;
+  }
+  CHECK_EQ(got, seq);
+  herd_chan_close(ch);
+  close(sv[1]);
 }
 
 /* ---- the end of a channel --------------------------------------------- */
@@ -2226,4 +2359,628 @@ TEST(chan_node_internal_messages_dropped) {
   expect_end(ch, HERD_EPEERGONE);
   finish(&c, 0);
   herd_chan_close(ch);
+}
+
+/* A Node parent sends a handle with a message that has no JSON form
+ * (tests/node/handle-no-msg.js): on the wire, a NODE_HANDLE line without
+ * "msg". Node's own receiver gets msg undefined with the handle; the C
+ * child (helpers.c chan-echo) must survive (it died of SIGSEGV) and get
+ * null with the net.Server. */
+TEST(chan_node_parent_handle_without_msg) {
+  const char *node = node_path();
+  char path[PATH_MAX];
+  node_script(path, sizeof path, "handle-no-msg.js");
+  char *argv[] = {"node", path, (char *)test_self(), NULL};
+  herd_exec_opts_t o = HERD_EXEC_OPTS_INIT;
+  o.timeout_ms = 30000;
+  herd_exec_result_t res;
+  CHECK_OK(herd_exec_file(node, argv, &o, &res));
+  CHECK_MSG(res.reason == HERD_EXEC_EXITED && res.exit_code == 0,
+            "node handle-no-msg.js: reason %d, exit %d: %.600s", res.reason,
+            res.exit_code, res.err);
+  CHECK_STR(res.out,
+            "{\"node\":{\"type\":\"undefined\",\"value\":\"undefined\","
+            "\"handle\":\"Server\"},"
+            "\"c\":{\"gotfd\":\"net.Server\",\"echo\":null},"
+            "\"cexit\":[0,null]}\n");
+  herd_exec_result_free(&res);
+}
+
+/* ---- reading as Node reads: a differential test against node ------ */
+
+/* Lines whose reading turns on JSON.parse's rules (escapes decoded in
+ * keys and values, the last of duplicate keys wins) and on Node's
+ * isInternal (a string cmd longer than 5 starting with NODE_). fd: sent
+ * with a descriptor (one end of a socketpair: a net.Socket to Node). */
+static const struct dcase {
+  const char *line;
+  int fd;
+} dcases[] = {
+    {"{\"a\":1}", 0},
+    {"{\"cmd\":\"user\"}", 0},
+    {"{\"cmd\":\"NODE_\"}", 0},
+    {"{\"cmd\":\"NODE_X\"}", 0},
+    {"{\"cmd\":\"NODE_CLUSTER\",\"act\":\"online\"}", 0},
+    {"{\"cmd\":\"node_x\"}", 0},
+    {"{\"cmd\":\" NODE_X\"}", 0},
+    {"{\"cmd\":1}", 0},
+    {"{\"cmd\":null}", 0},
+    {"{\"cmd\":true}", 0},
+    {"{\"cmd\":[\"NODE_HANDLE\"]}", 0},
+    {"{\"cmd\":{\"cmd\":\"NODE_X\"}}", 0},
+    {"[{\"cmd\":\"NODE_X\"}]", 0},
+    {"\"NODE_X\"", 0},
+    {"null", 0},
+    {"{\"x\":{\"cmd\":\"NODE_X\"}}", 0},
+    {"{\"__proto__\":{\"cmd\":\"NODE_X\"}}", 0},
+    /* escapes in the key */
+    {"{\"\\u0063md\":\"NODE_X\"}", 0},
+    {"{\"c\\u006Dd\":\"NODE_X\"}", 0},
+    {"{\"\\u0063\\u006d\\u0064\":\"NODE_X\"}", 0},
+    {"{\"cmd\\u0000\":\"NODE_X\"}", 0},
+    {"{\"cmd \":\"NODE_X\"}", 0},
+    {"{\"\\u0063md\":\"NODE_\"}", 0},
+    /* escapes in the value */
+    {"{\"cmd\":\"NODE\\u005fX\"}", 0},
+    {"{\"cmd\":\"\\u004eODE_CLUSTER\"}", 0},
+    {"{\"cmd\":\"NODE\\u005f\"}", 0},
+    {"{\"cmd\":\"\\u004e\\u004f\\u0044\\u0045\\u005f\"}", 0},
+    {"{\"cmd\":\"NODE_\\u0000\"}", 0},
+    {"{\"cmd\":\"NODE_\\ud800\"}", 0},
+    {"{\"cmd\":\"NODE_\\u00e9\"}", 0},
+    {"{\"cmd\":\"NODE_\xc3\xa9\"}", 0},
+    {"{\"cmd\":\"NODE_\\n\"}", 0},
+    {"{\"cmd\":\"NODE\\/X\"}", 0},
+    /* duplicate keys: the last one counts */
+    {"{\"cmd\":\"NODE_X\",\"cmd\":\"user\"}", 0},
+    {"{\"cmd\":\"user\",\"cmd\":\"NODE_X\"}", 0},
+    {"{\"cmd\":\"NODE_X\",\"\\u0063md\":1}", 0},
+    {" { \"cmd\" : \"NODE_X\" } ", 0},
+    /* the handle protocol's answers */
+    {"{\"cmd\":\"NODE_HANDLE_ACK\",\"cmd\":\"user\"}", 0},
+    {"{\"cmd\":\"user\",\"cmd\":\"NODE_HANDLE_ACK\"}", 0},
+    {"{\"\\u0063md\":\"NODE_HANDLE_ACK\"}", 0},
+    {"{\"cmd\":\"NODE\\u005fHANDLE\\u005fNACK\"}", 0},
+    {"{\"cmd\":\"NODE_HANDLE_ACK \"}", 0},
+    {"{\"cmd\":\"NODE_HANDLE_ACK\",\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", 0},
+    /* handles */
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"x\":1}}", 0},
+    {"{\"cmd\":\"NODE_HANDLE\",\"cmd\":\"user\",\"type\":\"net.Socket\",\"msg\":5}", 0},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"x\":1}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\"}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":1,\"msg\":2}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"msg\":{\"a\":1},\"type\":\"net.Socket\","
+     "\"\\u006dsg\":{\"b\":2}}", 1},
+    {"{\"\\u0063md\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":\"k\"}", 1},
+    {"{\"cmd\":\"NODE\\u005fHANDLE\",\"type\":\"net.Socket\",\"msg\":\"v\"}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"t\\u0079pe\":\"net.Socket\",\"msg\":3}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net\\u002eSocket\",\"msg\":4}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":6,"
+     "\"cmd\":\"NODE_HANDLE\"}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"cmd\":\"NODE_X\"}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\","
+     "\"msg\":{\"\\u0063md\":\"NODE\\u005fX\"}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"cmd\":\"NODE_\"}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\","
+     "\"msg\":{\"cmd\":\"NODE_X\",\"cmd\":\"u\"}}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":null}", 1},
+    {"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":[\"NODE_HANDLE\"]}", 1},
+};
+#define N_DCASES (sizeof dcases / sizeof dcases[0])
+#define MAX_DELIV 4
+
+/* What a reader made of one line. */
+struct reading {
+  int n;                 /* messages delivered */
+  char *json[MAX_DELIV]; /* their texts (malloc'd); NULL: Node's undefined */
+  int fd[MAX_DELIV];     /* a descriptor came with it */
+  char type[MAX_DELIV][24]; /* its type (Node's net.Socket is a Socket) */
+  char replies[8];       /* "A" per NODE_HANDLE_ACK, "N" per NACK written */
+  int ack;               /* Node: an internal ACK or NACK was emitted */
+  int flush_err;         /* what herd_chan_flush_wait returned */
+};
+
+static void reading_free(struct reading *r) {
+  for (int i = 0; i < r->n; i++)
+    free(r->json[i]);
+  memset(r, 0, sizeof *r);
+}
+
+/* The line, its '\n', and maybe a fresh socket, written raw. */
+static void dcase_send(int sock, const struct dcase *c) {
+  size_t n = strlen(c->line);
+  char *b = malloc(n + 2);
+  CHECK(b != NULL);
+  memcpy(b, c->line, n);
+  memcpy(b + n, "\n", 2);
+  if (c->fd) {
+    int sp[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
+    test_send_with_fd(sock, b, sp[0]);
+    close(sp[0]);
+    close(sp[1]);
+  } else {
+    raw_send_all(sock, b, n + 1);
+  }
+  free(b);
+}
+
+static void add_reply(struct reading *r, const char *line, const char *what) {
+  size_t k = strlen(r->replies);
+  CHECK_MSG(k + 1 < sizeof r->replies, "%s: too many replies", what);
+  if (!strcmp(line, "{\"cmd\":\"NODE_HANDLE_ACK\"}"))
+    r->replies[k] = 'A';
+  else if (!strcmp(line, "{\"cmd\":\"NODE_HANDLE_NACK\"}"))
+    r->replies[k] = 'N';
+  else
+    test_fail(__FILE__, __LINE__, "%s: unexpected line %s", what, line);
+}
+
+/* libherd reads case c on a fresh channel: with herd_chan_recv, or
+ * (flush) first with herd_chan_flush_wait while it waits for the ACK of
+ * a handle of its own. node_ack: Node took the line as an ACK/NACK, so
+ * nothing else is sent for ours. */
+static void herd_reads(const struct dcase *c, int flush, int node_ack,
+                       struct reading *r) {
+  static const char marker[] = "{\"probe\":\"done\"}";
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
+  if (flush) {
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    send_str(ch, "{\"mine\":1}", p[1]);
+    close(p[0]);
+    close(p[1]);
+    CHECK_EQ(herd_chan_flush(ch), 0);
+    free(raw_read_line(sv[1])); /* our handle line (its fd is closed) */
+  }
+  dcase_send(sv[1], c);
+  raw_send_all(sv[1], marker, sizeof marker - 1);
+  raw_send_all(sv[1], "\n", 1);
+  if (flush) {
+    static const char ack[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
+    if (!node_ack)
+      raw_send_all(sv[1], ack, sizeof ack - 1);
+    r->flush_err = herd_chan_flush_wait(ch, 5000);
+  }
+  for (;;) {
+    herd_chan_msg_t m;
+    int g = herd_chan_recv_wait(ch, &m, 5000);
+    CHECK_MSG(g == 1, "%s: recv: %d (%s)", c->line, g, herd_strerror(g));
+    if (m.len == sizeof marker - 1 && !memcmp(m.json, marker, m.len))
+      break;
+    CHECK_MSG(r->n < MAX_DELIV, "%s: too many messages", c->line);
+    r->json[r->n] = strndup(m.json, m.len);
+    CHECK(r->json[r->n] != NULL);
+    r->fd[r->n] = m.fd >= 0;
+    if (m.fd >= 0) {
+      snprintf(r->type[r->n], sizeof r->type[0], "%s", m.handle_type);
+      close(m.fd);
+    }
+    r->n++;
+  }
+  CHECK_EQ(herd_chan_flush(ch), 0);
+  for (;;) {
+    struct pollfd pf = {.fd = sv[1], .events = POLLIN};
+    if (poll(&pf, 1, 0) != 1)
+      break; /* every reply was written before the marker came out */
+    char *line = raw_read_line(sv[1]);
+    add_reply(r, line, c->line);
+    free(line);
+  }
+  herd_chan_close(ch);
+  close(sv[1]);
+}
+
+/* A line from the Node probe that is not an ACK/NACK, parsed. */
+static jv *node_answer(int sock, struct reading *r, const char *what) {
+  for (;;) {
+    char *line = raw_read_line(sock);
+    if (!strncmp(line, "{\"cmd\":\"NODE_HANDLE_", 20)) {
+      add_reply(r, line, what);
+      free(line);
+      continue;
+    }
+    jv *v = jv_parse(line, strlen(line));
+    CHECK_MSG(v != NULL, "%s: node said %s", what, line);
+    free(line);
+    return v;
+  }
+}
+
+static void node_reads(int sock, int i, struct reading *r) {
+  const struct dcase *c = &dcases[i];
+  dcase_send(sock, c);
+  char b[64];
+  int n = snprintf(b, sizeof b, "{\"probe\":\"done\",\"i\":%d}\n", i);
+  raw_send_all(sock, b, (size_t)n);
+  jv *v = node_answer(sock, r, c->line);
+  CHECK_MSG(jv_num(jv_get(v, "done"), -1) == i,
+            "%s: answer for another line (done %g)", c->line,
+            jv_num(jv_get(v, "done"), -1));
+  const jv *ev = jv_get(v, "events");
+  for (size_t k = 0; k < jv_len(ev); k++) {
+    const jv *e = jv_at(ev, k);
+    const char *what = jv_str(jv_get(e, "ev"), "");
+    if (!strcmp(what, "internal")) {
+      const char *cmd = jv_str(jv_get(e, "cmd"), "");
+      r->ack |= !strcmp(cmd, "NODE_HANDLE_ACK") || !strcmp(cmd, "NODE_HANDLE_NACK");
+      continue;
+    }
+    CHECK_MSG(!strcmp(what, "message") && r->n < MAX_DELIV, "%s: event %s",
+              c->line, what);
+    const char *json = jv_str(jv_get(e, "json"), NULL);
+    CHECK_MSG(json || jv_bool(jv_get(e, "undef"), 0), "%s: no json", c->line);
+    r->json[r->n] = json ? strdup(json) : NULL;
+    const char *cls = jv_str(jv_get(e, "handle"), NULL);
+    r->fd[r->n] = cls != NULL;
+    if (cls)
+      snprintf(r->type[r->n], sizeof r->type[0], "%s%s",
+               strcmp(cls, "Socket") ? "" : "net.", cls);
+    r->n++;
+  }
+  jv_free(v);
+}
+
+/* Replace each of libherd's texts by Node's JSON.stringify(JSON.parse()),
+ * to compare values, not spellings. */
+static void node_canon(int sock, struct reading *r) {
+  for (int k = 0; k < r->n; k++) {
+    size_t len = strlen(r->json[k]);
+    char *b = malloc(len + 64);
+    CHECK(b != NULL);
+    int h = snprintf(b, 64, "{\"probe\":\"canon\",\"i\":%d,\"v\":", k);
+    memcpy(b + h, r->json[k], len);
+    memcpy(b + (size_t)h + len, "}\n", 2);
+    raw_send_all(sock, b, (size_t)h + len + 2);
+    free(b);
+    jv *v = node_answer(sock, r, r->json[k]);
+    const char *json = jv_str(jv_get(v, "json"), NULL);
+    CHECK_MSG(jv_num(jv_get(v, "canon"), -1) == k && json, "canon of %s",
+              r->json[k]);
+    free(r->json[k]);
+    r->json[k] = strdup(json);
+    jv_free(v);
+  }
+}
+
+/* Append to out (cap bytes) how herd's reading differs from Node's;
+ * returns 1 if it does. */
+static int compare(const struct dcase *c, const char *how,
+                   const struct reading *node, const struct reading *herd,
+                   char *out, size_t cap) {
+  char d[512] = "";
+  if (herd->flush_err) {
+    snprintf(d, sizeof d, "flush_wait returns %d (%s)", herd->flush_err,
+             herd_strerror(herd->flush_err));
+  } else if (herd->n != node->n) {
+    snprintf(d, sizeof d, "%s delivers %d message(s) (%s), node %d (%s)",
+             how, herd->n, herd->n ? herd->json[0] : "", node->n,
+             node->n ? (node->json[0] ? node->json[0] : "undefined") : "");
+  } else {
+    for (int k = 0; k < node->n && !d[0]; k++) {
+      /* no JSON for undefined: libherd says null */
+      const char *want = node->json[k] ? node->json[k] : "null";
+      if (strcmp(herd->json[k], want) != 0)
+        snprintf(d, sizeof d, "%s delivers %s, node %s", how, herd->json[k],
+                 want);
+      else if (herd->fd[k] != node->fd[k])
+        snprintf(d, sizeof d, "%s %s an fd, node %s", how,
+                 herd->fd[k] ? "delivers" : "has no",
+                 node->fd[k] ? "does" : "not");
+      else if (strcmp(herd->type[k], node->type[k]) != 0)
+        snprintf(d, sizeof d, "%s says type \"%s\", node \"%s\"", how,
+                 herd->type[k], node->type[k]);
+    }
+  }
+  if (!d[0] && strcmp(herd->replies, node->replies) != 0)
+    snprintf(d, sizeof d, "%s answers \"%s\", node \"%s\" (A: ACK, N: NACK)",
+             how, herd->replies, node->replies);
+  if (!d[0])
+    return 0;
+  size_t len = strlen(out);
+  snprintf(out + len, cap - len, "\n  %s: %s", c->line, d);
+  return 1;
+}
+
+/* Each line through Node's own child side (tests/node/classify-child.js)
+ * and through libherd, read by herd_chan_recv and by herd_chan_flush_wait
+ * (scan_control) while it waits for an ACK: the same messages come out,
+ * with the same values and descriptors, and the same ACK/NACK answers go
+ * back. */
+TEST(chan_node_differential_reading) {
+  int before = test_count_fds();
+  herd_child_t c;
+  herd_chan_t *ch;
+  fork_node(&c, &ch, "classify-child.js");
+  int sock = herd_chan_fd(ch);
+  char diffs[1800] = "";
+  int bad = 0;
+  for (size_t i = 0; i < N_DCASES; i++) {
+    const struct dcase *dc = &dcases[i];
+    struct reading node = {0}, by_recv = {0}, by_flush = {0};
+    node_reads(sock, (int)i, &node);
+    herd_reads(dc, 0, node.ack, &by_recv);
+    herd_reads(dc, 1, node.ack, &by_flush);
+    node_canon(sock, &by_recv);
+    node_canon(sock, &by_flush);
+    bad += compare(dc, "recv", &node, &by_recv, diffs, sizeof diffs);
+    bad += compare(dc, "flush_wait", &node, &by_flush, diffs, sizeof diffs);
+    reading_free(&node);
+    reading_free(&by_recv);
+    reading_free(&by_flush);
+  }
+  raw_send_all(sock, "{\"probe\":\"end\"}\n", 16);
+  finish(&c, 0);
+  herd_chan_close(ch);
+  CHECK_MSG(!bad, "%d readings of %d lines differ from Node's:%s", bad,
+            (int)N_DCASES, diffs);
+  CHECK_EQ(test_count_fds(), before);
+}
+
+/* ---- the JSON grammar against Node's JSON.parse ----------------------- */
+
+static uint32_t rng_state;
+
+static uint32_t rnd(uint32_t n) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 17;
+  rng_state ^= rng_state << 5;
+  return n ? rng_state % n : 0;
+}
+
+struct gbuf {
+  char *p;
+  size_t len, cap;
+};
+
+static void gput(struct gbuf *b, const char *s, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    b->cap = (b->len + n + 1) * 2;
+    b->p = realloc(b->p, b->cap);
+    CHECK(b->p != NULL);
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+}
+
+static void gputs(struct gbuf *b, const char *s) {
+  gput(b, s, strlen(s));
+}
+
+/* Mostly JSON's own whitespace, now and then something JSON.parse
+ * refuses (form feed, vertical tab, U+00A0, U+2028). */
+static void gen_ws(struct gbuf *b) {
+  static const char *const ws[] = {"", "", "", " ", "\t", "\n", "\r", " \r\n\t",
+                                   "\f", "\v", "\xc2\xa0", "\xe2\x80\xa8"};
+  uint32_t k = rnd(60);
+  gputs(b, ws[k < 52 ? k % 8 : 8 + k % 4]);
+}
+
+static void gen_string(struct gbuf *b) {
+  static const char *const bits[] = {
+      "a", "Z", "0", " ", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r",
+      "\\t", "\\u0041", "\\u00e9", "\\u20AC", "\\ud83d\\ude00", "\\ud800",
+      "\\udc00", "\\u0000", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+      "\xe2\x80\xa8", "\x7f", "NODE_", "cmd",
+      /* refused, or ill-formed UTF-8 */
+      "\xff", "\xc3", "\xed\xa0\x80", "\xc0\xaf", "\t", "\x01", "\\x",
+      "\\u12", "\\uZZZZ", "\\U0041", "\\'"};
+  size_t nb = sizeof bits / sizeof bits[0];
+  gputs(b, "\"");
+  for (uint32_t n = rnd(6); n > 0; n--)
+    gputs(b, bits[rnd(8) ? rnd((uint32_t)nb - 11) : rnd((uint32_t)nb)]);
+  gputs(b, "\"");
+}
+
+static void gen_value(struct gbuf *b, int depth) {
+  static const char *const nums[] = {
+      "0", "-0", "12", "1.5", "1e5", "1E+5", "1e-5", "-0.0e0", "1e400",
+      "-1e400", "123456789012345678901234567890", "0.000001", "9007199254740993",
+      "01", "1.", ".5", "+1", "1e", "--1", "0x10", "1e+", "-", "Infinity", "NaN"};
+  static const char *const lits[] = {"true", "false", "null", "tru", "nul",
+                                     "True", "nulll"};
+  uint32_t k = rnd(depth < 6 ? 10 : 6);
+  gen_ws(b);
+  if (k < 2) {
+    gputs(b, nums[rnd(6) ? rnd(13) : rnd(sizeof nums / sizeof nums[0])]);
+  } else if (k < 3) {
+    gputs(b, lits[rnd(5) ? rnd(3) : rnd(sizeof lits / sizeof lits[0])]);
+  } else if (k < 6) {
+    gen_string(b);
+  } else if (k < 8) {
+    gputs(b, "[");
+    for (uint32_t n = rnd(4), i = 0; i < n; i++) {
+      if (i)
+        gputs(b, ",");
+      gen_value(b, depth + 1);
+    }
+    gen_ws(b);
+    gputs(b, "]");
+  } else {
+    gputs(b, "{");
+    for (uint32_t n = rnd(4), i = 0; i < n; i++) {
+      if (i)
+        gputs(b, ",");
+      gen_ws(b);
+      gen_string(b);
+      gen_ws(b);
+      gputs(b, ":");
+      gen_value(b, depth + 1);
+    }
+    gen_ws(b);
+    gputs(b, "}");
+  }
+  gen_ws(b);
+}
+
+/* Break a text now and then: a byte dropped, doubled or replaced by one
+ * of JSON's, or the end cut off. */
+static void mutate(struct gbuf *b) {
+  static const char marks[] = "{}[]\":,\\ 0-e.tn\x00";
+  if (b->len == 0)
+    return;
+  size_t at = rnd((uint32_t)b->len);
+  switch (rnd(4)) {
+  case 0:
+    memmove(b->p + at, b->p + at + 1, b->len - at - 1);
+    b->len--;
+    break;
+  case 1:
+    gput(b, " ", 1);
+    memmove(b->p + at + 1, b->p + at, b->len - at - 1);
+    break;
+  case 2:
+    b->p[at] = marks[rnd(sizeof marks - 1)];
+    break;
+  default:
+    b->len = at;
+  }
+}
+
+/* Deepest nesting of arrays and objects outside strings. */
+static int nesting(const char *s, size_t n) {
+  int d = 0, max = 0, in_str = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (in_str) {
+      if (s[i] == '\\')
+        i++;
+      else if (s[i] == '"')
+        in_str = 0;
+    } else if (s[i] == '"') {
+      in_str = 1;
+    } else if (s[i] == '[' || s[i] == '{') {
+      if (++d > max)
+        max = d;
+    } else if (s[i] == ']' || s[i] == '}') {
+      d--;
+    }
+  }
+  return max;
+}
+
+static void add_text(struct gbuf *all, struct gbuf *hex, const char *s,
+                     size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  size_t len32 = n;
+  gput(all, (const char *)&len32, sizeof len32);
+  gput(all, s, n);
+  for (size_t i = 0; i < n; i++) {
+    char h[2] = {digits[(unsigned char)s[i] >> 4], digits[s[i] & 15]};
+    gput(hex, h, 2);
+  }
+  gput(hex, "\n", 1);
+}
+
+/* The channel's JSON grammar (herd__json_validate, behind both
+ * herd_chan_send and herd_chan_recv) against JSON.parse in Node, over a
+ * few thousand texts: generated (valid, refused and broken) and the
+ * fuzz/json seeds, all given to one node process
+ * (tests/node/json-parse.js) as the channel's receiver decodes them.
+ * The one deliberate difference: nesting deeper than 512 (JSON.parse has
+ * no limit; the scanner bounds its recursion). */
+TEST(chan_json_grammar_matches_node_json_parse) {
+  const char *node = node_path();
+  char script[PATH_MAX];
+  node_script(script, sizeof script, "json-parse.js");
+  struct gbuf all = {0}, hex = {0};
+  int n = 0;
+  rng_state = 0x9e3779b9u;
+  for (int i = 0; i < 4000; i++, n++) {
+    struct gbuf b = {0};
+    gen_value(&b, 0);
+    for (uint32_t m = rnd(3) ? 0 : 1 + rnd(2); m > 0; m--)
+      mutate(&b);
+    add_text(&all, &hex, b.p ? b.p : "", b.len);
+    free(b.p);
+  }
+  /* nesting around the scanner's limit */
+  for (int depth = 510; depth <= 514; depth++, n += 2) {
+    struct gbuf b = {0};
+    for (int i = 0; i < depth; i++)
+      gputs(&b, i % 2 ? "{\"k\":" : "[");
+    gputs(&b, "1");
+    for (int i = depth - 1; i >= 0; i--)
+      gputs(&b, i % 2 ? "}" : "]");
+    add_text(&all, &hex, b.p, b.len);
+    b.len = 0;
+    for (int i = 0; i < depth; i++)
+      gputs(&b, "[");
+    for (int i = 0; i < depth; i++)
+      gputs(&b, "]");
+    add_text(&all, &hex, b.p, b.len);
+    free(b.p);
+  }
+  /* the fuzzer's seeds, next to tests/node/ */
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%.*sfuzz/corpus/json",
+           (int)(strlen(script) - strlen("tests/node/json-parse.js")), script);
+  DIR *d = opendir(dir);
+  CHECK_MSG(d != NULL, "%s: %s", dir, strerror(errno));
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[PATH_MAX + 256];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    size_t len;
+    char *s = test_read_all(fd, &len);
+    close(fd);
+    add_text(&all, &hex, s, len);
+    free(s);
+    n++;
+  }
+  closedir(d);
+
+  char *argv[] = {"node", script, NULL};
+  herd_exec_opts_t o = HERD_EXEC_OPTS_INIT;
+  o.timeout_ms = 30000;
+  o.input = hex.p;
+  o.input_len = hex.len;
+  herd_exec_result_t res;
+  CHECK_OK(herd_exec_file(node, argv, &o, &res));
+  CHECK_MSG(res.reason == HERD_EXEC_EXITED && res.exit_code == 0 &&
+                res.out_len == (size_t)n + 1,
+            "node json-parse.js: exit %d, %zu bytes for %d texts: %.300s",
+            res.exit_code, res.out_len, n, res.err);
+  int bad = 0, deep = 0, valid = 0;
+  char diffs[1500] = "";
+  size_t off = 0;
+  for (int i = 0; i < n; i++) {
+    size_t len;
+    memcpy(&len, all.p + off, sizeof len);
+    const char *s = all.p + off + sizeof len;
+    off += sizeof len + len;
+    int ours = herd__json_validate(s, len) == 0;
+    int theirs = res.out[i] == '1';
+    valid += theirs;
+    if (ours == theirs)
+      continue;
+    if (!ours && nesting(s, len) > 512) {
+      deep++;
+      continue;
+    }
+    if (bad++ < 8) {
+      size_t k = strlen(diffs);
+      snprintf(diffs + k, sizeof diffs - k, "\n  herd %s, node %s: ",
+               ours ? "accepts" : "refuses", theirs ? "accepts" : "refuses");
+      k = strlen(diffs);
+      for (size_t j = 0; j < len && j < 60 && k + 5 < sizeof diffs; j++) {
+        unsigned char c = (unsigned char)s[j];
+        k += (size_t)snprintf(diffs + k, sizeof diffs - k,
+                              c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
+      }
+    }
+  }
+  herd_exec_result_free(&res);
+  free(all.p);
+  free(hex.p);
+  CHECK_MSG(bad == 0, "%d of %d texts read differently from JSON.parse:%s", bad,
+            n, diffs);
+  /* the texts must cover both answers, and the deep ones */
+  CHECK_MSG(valid > n / 5 && valid < n - n / 5, "%d of %d valid", valid, n);
+  CHECK_MSG(deep >= 4, "%d texts deeper than 512", deep);
 }

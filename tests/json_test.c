@@ -1,10 +1,12 @@
-/* json_test.c - the JSON validation behind herd_chan_send, around the
- * 8-bytes-at-a-time string scan: a special byte at any offset is seen. */
+/* json_test.c - the JSON scanner behind the channel: validation around
+ * the 8-bytes-at-a-time string scan (a special byte at any offset is
+ * seen), and members and strings read as JSON.parse reads them. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "test.h"
 
 TEST(json_special_bytes_found_at_every_offset) {
@@ -53,4 +55,122 @@ TEST(json_special_bytes_found_at_every_offset) {
   }
   herd_chan_close(ch);
   close(sv[1]);
+}
+
+/* herd__json_member as JSON.parse reads an object: the last of duplicate
+ * keys, keys compared once their escapes are decoded, and the whole
+ * object checked (a match before a syntax error is no match). */
+TEST(json_member_last_key_wins_escapes_decoded) {
+  static const struct {
+    const char *text, *key, *want; /* want NULL: absent (0) */
+    int r;
+  } cases[] = {
+      {"{\"msg\":1,\"msg\":2}", "msg", "2", 1},
+      {"{\"msg\":1,\"x\":{\"msg\":3},\"msg\" : [2] }", "msg", "[2]", 1},
+      {"{\"\\u006dsg\":1}", "msg", "1", 1},
+      {"{\"m\\u0073g\":1,\"msg\":2,\"\\u006D\\u0073\\u0067\":3}", "msg", "3", 1},
+      {"{\"ms\\/g\":1}", "ms/g", "1", 1},
+      {"{\"msg\\u0000\":1}", "msg", NULL, 0},
+      {"{\"\\u006dsgx\":1}", "msg", NULL, 0},
+      {"{\"type\":\"a\",\"msg\":1}", "type", "\"a\"", 1},
+      {"{\"x\":{\"msg\":1}}", "msg", NULL, 0},
+      {"[{\"msg\":1}]", "msg", NULL, 0},
+      {"{\"msg\":1,}", "msg", NULL, -EINVAL},
+      {"{\"msg\":1,\"x\":}", "msg", NULL, -EINVAL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *v = NULL;
+    size_t vlen = 0;
+    int r = herd__json_member(cases[i].text, strlen(cases[i].text),
+                              cases[i].key, &v, &vlen);
+    CHECK_MSG(r == cases[i].r, "%s [%s]: %d, expected %d", cases[i].text,
+              cases[i].key, r, cases[i].r);
+    if (cases[i].want)
+      CHECK_MSG(vlen == strlen(cases[i].want) &&
+                    memcmp(v, cases[i].want, vlen) == 0,
+                "%s [%s]: %.*s, expected %s", cases[i].text, cases[i].key,
+                (int)vlen, v, cases[i].want);
+  }
+}
+
+/* The cmd that validate_cmd finds: top level, last one, key decoded. */
+TEST(json_validate_cmd_last_decoded_top_level) {
+  static const struct {
+    const char *text, *want; /* want NULL: none */
+  } cases[] = {
+      {"{\"cmd\":\"a\",\"cmd\":\"b\"}", "\"b\""},
+      {"{\"\\u0063md\":1}", "1"},
+      {"{\"cmd\":1,\"c\\u006dd\":\"NODE\\u005fX\"}", "\"NODE\\u005fX\""},
+      {"{\"x\":{\"cmd\":1}}", NULL},
+      {"[{\"cmd\":1}]", NULL},
+      {"{\"cmd \":1}", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *v = NULL;
+    size_t vlen = 0;
+    CHECK_OK(herd__json_validate_cmd(cases[i].text, strlen(cases[i].text), &v,
+                                     &vlen));
+    if (!cases[i].want)
+      CHECK_MSG(v == NULL, "%s: found %.*s", cases[i].text, (int)vlen, v);
+    else
+      CHECK_MSG(v && vlen == strlen(cases[i].want) &&
+                    memcmp(v, cases[i].want, vlen) == 0,
+                "%s: %.*s, expected %s", cases[i].text, v ? (int)vlen : 6,
+                v ? v : "(none)", cases[i].want);
+  }
+}
+
+/* herd__json_str decodes as JSON.parse does (U+FFFD for a lone
+ * surrogate, which has no UTF-8), and says the whole length when the
+ * buffer is short. */
+TEST(json_str_decodes_escapes) {
+  static const struct {
+    const char *tok, *want;
+    ssize_t len;
+  } cases[] = {
+      {"\"NODE\\u005fHANDLE\"", "NODE_HANDLE", 11},
+      {"\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "a\"\\/\b\f\n\r\t", 9},
+      {"\"\\u00e9\\u20AC\"", "\xc3\xa9\xe2\x82\xac", 5},
+      {"\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 4},
+      {"\"\\ud800x\"", "\xef\xbf\xbdx", 4},
+      {"\"\\udc00\\ud800\"", "\xef\xbf\xbd\xef\xbf\xbd", 6},
+      {"\"\\u0000\"", "", 1},
+      {"\"\xff\xc3\"", "\xff\xc3", 2},
+      {"\"\"", "", 0},
+      {"\"a\" ", NULL, -EINVAL},
+      {"1", NULL, -EINVAL},
+      {"\"\\x\"", NULL, -EINVAL},
+      {"\"a", NULL, -EINVAL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char out[32];
+    memset(out, 'z', sizeof out);
+    ssize_t n = herd__json_str(cases[i].tok, strlen(cases[i].tok), out, sizeof out);
+    CHECK_MSG(n == cases[i].len, "%s: %zd, expected %zd", cases[i].tok, n,
+              cases[i].len);
+    if (n > 0)
+      CHECK_MSG(memcmp(out, cases[i].want, (size_t)n) == 0, "%s: %.*s",
+                cases[i].tok, (int)n, out);
+  }
+  /* cut short: only cap bytes written, the full length returned */
+  char small[4] = "zzzz";
+  CHECK_EQ(herd__json_str("\"NODE\\u005fX\"", 13, small, 3), 6);
+  CHECK(memcmp(small, "NODz", 4) == 0);
+}
+
+/* herd__json_member on an object followed by more than whitespace: not
+ * one JSON text, so malformed - it found the member in it (fuzz/json.c:
+ * a member is found only in a valid object). */
+TEST(json_member_object_with_junk_after_is_malformed) {
+  static const char *const texts[] = {"{\"msg\":1} x", "{\"msg\":1}}",
+                                      "{} x", "{\"msg\":1} {\"msg\":2}"};
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    const char *v = NULL;
+    size_t vlen = 0;
+    int r = herd__json_member(texts[i], strlen(texts[i]), "msg", &v, &vlen);
+    CHECK_MSG(r == -EINVAL, "%s: %d", texts[i], r);
+  }
+  const char *v;
+  size_t vlen;
+  CHECK_EQ(herd__json_member("{\"msg\":1} \r\n\t", 13, "msg", &v, &vlen), 1);
 }

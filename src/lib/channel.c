@@ -39,6 +39,9 @@
 
 static const char ACK[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
 static const char NACK[] = "{\"cmd\":\"NODE_HANDLE_NACK\"}\n";
+/* The message of a handle line without "msg" (Node delivers undefined):
+ * read-only, and already NUL-terminated. */
+static const char NO_MSG[] = "null";
 
 struct handle_mark {
   size_t off; /* where its line starts in obuf */
@@ -69,6 +72,8 @@ struct herd_chan {
   int full;        /* the last write said EAGAIN */
   int answered;    /* NODE_HANDLE lines at the front of the input already
                       acknowledged by scan_control (recv must not again) */
+  size_t cscan;    /* scan_control has seen the lines before this offset */
+  size_t cnl;      /* and found no '\n' in [cscan, cnl) */
   char ctl[256];   /* ACK/NACK replies waiting to go out first */
   size_t ctl_len;
   int plain;       /* HERD_CHAN_PLAIN: no Node internals, no fds */
@@ -466,6 +471,8 @@ static ssize_t fill_flags(herd_chan_t *ch, int dontwait) {
     memmove(ch->rbuf, ch->rbuf + ch->rstart, ch->rlen - ch->rstart);
     ch->rlen -= ch->rstart;
     ch->rscan -= ch->rstart;
+    ch->cscan = ch->cscan > ch->rstart ? ch->cscan - ch->rstart : 0;
+    ch->cnl = ch->cnl > ch->rstart ? ch->cnl - ch->rstart : 0;
     ch->rstart = 0;
   }
   if (ch->rcap - ch->rlen < READ_MIN) {
@@ -522,17 +529,37 @@ static ssize_t fill_flags(herd_chan_t *ch, int dontwait) {
   return n;
 }
 
+enum { CMD_USER, CMD_OTHER, CMD_HANDLE, CMD_ACK, CMD_NACK };
+
+/* What a message's top-level "cmd" value (raw, NULL if none) makes it,
+ * as Node sees it (lib/internal/child_process.js, isInternal): internal
+ * if it is a string longer than 5 that starts with NODE_ - compared once
+ * decoded, as JSON.parse gives it ("NODE\u005fHANDLE" is NODE_HANDLE). */
+static int cmd_kind(const char *v, size_t vlen) {
+  char c[20]; /* longer than any cmd we know */
+  ssize_t n = v ? herd__json_str(v, vlen, c, sizeof c) : -EINVAL;
+  if (n <= 5 || memcmp(c, "NODE_", 5) != 0)
+    return CMD_USER; /* not a string, too short, or not ours */
+  if (n == 11 && memcmp(c, "NODE_HANDLE", 11) == 0)
+    return CMD_HANDLE;
+  if (n == 15 && memcmp(c, "NODE_HANDLE_ACK", 15) == 0)
+    return CMD_ACK;
+  if (n == 16 && memcmp(c, "NODE_HANDLE_NACK", 16) == 0)
+    return CMD_NACK;
+  return CMD_OTHER;
+}
+
 /* Is the line an internal message? Returns 1 handled (no delivery), 0 a
  * user message, or 2 a handle message to deliver (msg filled). */
 static int internal(herd_chan_t *ch, const char *line, size_t len,
                     const char *v, size_t vlen, herd_chan_msg_t *msg) {
   /* v: the top-level "cmd" value, found while validating (or NULL) */
-  if (!v || ch->plain)
+  if (ch->plain)
     return 0;
-  /* Node: a string cmd longer than 5 that starts with NODE_ */
-  if (vlen < 2 + 6 || v[0] != '"' || memcmp(v + 1, "NODE_", 5) != 0)
+  int kind = cmd_kind(v, vlen);
+  if (kind == CMD_USER)
     return 0;
-  if (vlen == 13 && memcmp(v, "\"NODE_HANDLE\"", 13) == 0) {
+  if (kind == CMD_HANDLE) {
     int fd = pop_fd(ch);
     if (ch->answered > 0) {
       ch->answered--; /* scan_control saw its fd and acknowledged it */
@@ -542,30 +569,41 @@ static int internal(herd_chan_t *ch, const char *line, size_t len,
     } else {
       queue_reply(ch, ACK, sizeof ACK - 1);
     }
-    msg->fd = fd;
-    msg->handle_type[0] = '\0';
-    if (herd__json_member(line, len, "type", &v, &vlen) == 1 && vlen >= 2 &&
-        v[0] == '"') {
-      size_t n = vlen - 2 < sizeof msg->handle_type - 1
-                     ? vlen - 2
-                     : sizeof msg->handle_type - 1;
-      memcpy(msg->handle_type, v + 1, n);
-      msg->handle_type[n] = '\0';
-    }
     if (herd__json_member(line, len, "msg", &v, &vlen) == 1) {
+      /* Node emits the message inside as its own message would be: an
+       * internal one is not the user's (the handle goes with it). */
+      const char *icmd;
+      size_t icmdlen;
+      if (herd__json_validate_cmd(v, vlen, &icmd, &icmdlen) == 0 &&
+          cmd_kind(icmd, icmdlen) != CMD_USER) {
+        herd__close(fd);
+        return 1;
+      }
       msg->json = v;
       msg->len = vlen;
     } else {
-      msg->json = "null";
-      msg->len = 4;
+      msg->json = NO_MSG;
+      msg->len = sizeof NO_MSG - 1;
+    }
+    msg->fd = fd;
+    msg->handle_type[0] = '\0';
+    if (herd__json_member(line, len, "type", &v, &vlen) == 1) {
+      /* Node's type names are ASCII; a longer one is cut at a character */
+      char *t = msg->handle_type;
+      ssize_t n = herd__json_str(v, vlen, t, sizeof msg->handle_type);
+      if (n < 0)
+        n = 0; /* not a string */
+      if ((size_t)n > sizeof msg->handle_type - 1) {
+        n = sizeof msg->handle_type - 1;
+        while (n > 0 && (t[n] & 0xc0) == 0x80)
+          n--;
+      }
+      t[n] = '\0';
     }
     return 2;
   }
-  if ((vlen == 17 && memcmp(v, "\"NODE_HANDLE_ACK\"", 17) == 0) ||
-      (vlen == 18 && memcmp(v, "\"NODE_HANDLE_NACK\"", 18) == 0)) {
+  if (kind == CMD_ACK || kind == CMD_NACK)
     ch->awaiting_ack = 0; /* an unsolicited one changes nothing */
-    return 1;
-  }
   return 1; /* other internal messages (NODE_CLUSTER, ...) are not ours */
 }
 
@@ -615,9 +653,10 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
         msg->len = len;
       }
       /* NUL-terminate in place: the '\n' is ours to overwrite, and the
-       * value of a handle message ends before it. */
+       * value of a handle message ends before it (NO_MSG is not in the
+       * line: it is terminated already, and not ours to write). */
       *nl = '\0';
-      if (k == 2)
+      if (k == 2 && msg->json != NO_MSG)
         ((char *)msg->json)[msg->len] = '\0';
       return 1;
     } else {
@@ -655,16 +694,6 @@ int herd__chan_pending(const herd_chan_t *ch) {
 
 /* ---- blocking helpers -------------------------------------------- */
 
-/* Is the line an internal message with this cmd? */
-static int is_cmd(const char *line, size_t len, const char *quoted) {
-  const char *v;
-  size_t vlen, qlen = strlen(quoted);
-  return len <= 4096 && memmem(line, len, quoted, qlen) &&
-         herd__json_validate(line, len) == 0 &&
-         herd__json_member(line, len, "cmd", &v, &vlen) == 1 && vlen == qlen &&
-         memcmp(v, quoted, qlen) == 0;
-}
-
 /* The handle protocol, for a caller that waits for its output to go
  * (flush_wait) without taking messages: user messages must stay buffered
  * for herd_chan_recv, but
@@ -689,11 +718,18 @@ static int scan_control(herd_chan_t *ch) {
     ch->rstart = ch->rscan = (size_t)(nl - ch->rbuf) + 1;
     ch->discarding = 0;
   }
-  size_t pos = ch->rstart;
-  int k = 0; /* handle lines seen, each with its fd in the queue */
+  /* Each line is looked at once, however often we come back while the
+   * input grows (every line before cscan is answered or not ours): a
+   * peer streaming messages meanwhile costs one pass, not one per read. */
+  size_t pos = ch->cscan > ch->rstart ? ch->cscan : ch->rstart;
   while (pos < ch->rlen) {
-    char *nl = memchr(ch->rbuf + pos, '\n', ch->rlen - pos);
+    size_t from = ch->cnl > pos ? ch->cnl : pos;
+    char *nl = from < ch->rlen
+                   ? memchr(ch->rbuf + from, '\n', ch->rlen - from)
+                   : NULL;
     if (!nl) {
+      ch->cscan = pos;
+      ch->cnl = ch->rlen;
       if (ch->rlen - pos <= ch->max_message)
         return 0;
       if (pos != ch->rstart)
@@ -707,21 +743,27 @@ static int scan_control(herd_chan_t *ch) {
     }
     char *line = ch->rbuf + pos;
     size_t len = (size_t)(nl - line);
-    pos = (size_t)(nl - ch->rbuf) + 1;
-    if (ch->plain || len < sizeof done || !memmem(line, len, "NODE_HANDLE", 11))
+    pos = ch->cscan = (size_t)(nl - ch->rbuf) + 1;
+    /* A line of the handle protocol holds NODE_HANDLE, or escapes; one
+     * too long is recv's to drop. */
+    if (ch->plain || len < sizeof done || len > ch->max_message ||
+        (!memmem(line, len, "NODE_HANDLE", 11) && !memchr(line, '\\', len)))
       continue;
+    const char *v;
+    size_t vlen;
+    int kind = herd__json_validate_cmd(line, len, &v, &vlen) == 0
+                   ? cmd_kind(v, vlen)
+                   : CMD_USER;
     int noop = 0;
-    if (ch->awaiting_ack && (is_cmd(line, len, "\"NODE_HANDLE_ACK\"") ||
-                             is_cmd(line, len, "\"NODE_HANDLE_NACK\""))) {
+    if (ch->awaiting_ack && (kind == CMD_ACK || kind == CMD_NACK)) {
       ch->awaiting_ack = 0;
       noop = 1;
-    } else if (is_cmd(line, len, "\"NODE_HANDLE\"")) {
-      if (k < ch->answered) {
-        k++; /* answered before */
-      } else if (k < ch->fdq_n) {
+    } else if (kind == CMD_HANDLE) {
+      /* The handle lines before this one still in the input are the
+       * answered ones, each with its fd at the front of the queue. */
+      if (ch->answered < ch->fdq_n) {
         queue_reply(ch, ACK, sizeof ACK - 1);
         ch->answered++;
-        k++;
       } else {
         queue_reply(ch, NACK, sizeof NACK - 1);
         noop = 1;
@@ -819,7 +861,11 @@ int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
       continue; /* an ACK came, or we owe one: go round */
     if (ch->awaiting_ack) {
       /* Read until the ACK comes; user messages that arrive meanwhile
-       * stay buffered for herd_chan_recv. */
+       * stay buffered for herd_chan_recv - up to max_message of them: a
+       * peer flooding us while it holds back its ACK must not make our
+       * memory grow without bound. */
+      if (ch->cscan > ch->rstart && ch->cscan - ch->rstart > ch->max_message)
+        return -ENOBUFS;
       ssize_t n = fill(ch);
       if (n == 0) {
         ch->eof = 1;

@@ -45,10 +45,12 @@ int herd__ms_left(uint64_t deadline);
  * exit fields. Returns 1 if reaped, 0 if not yet (WNOHANG), -errno. */
 int herd__reap(herd_child_t *child, int flags);
 
-/* JSON (json.c). validate: 0 if [text, text+len) is one JSON text, else
- * -EINVAL. member: if the text is an object with a top-level member KEY
- * (compared raw), 1 and the raw value's span; 0 if absent or not an
- * object; -EINVAL if malformed. */
+/* JSON (json.c). Keys are compared as JSON.parse sees them: escapes
+ * decoded ("\u0063md" is "cmd"), the last of duplicate keys counting.
+ * validate: 0 if [text, text+len) is one JSON text, else -EINVAL.
+ * member: if the text is an object with a top-level member KEY (ASCII),
+ * 1 and the raw value's span; 0 if absent or not an object; -EINVAL if
+ * malformed. */
 int herd__json_validate(const char *text, size_t len);
 /* validate, and give the raw value of the top-level "cmd" member of an
  * object (NULL if none) in the same pass */
@@ -56,6 +58,12 @@ int herd__json_validate_cmd(const char *text, size_t len, const char **cmd,
                             size_t *cmdlen);
 int herd__json_member(const char *text, size_t len, const char *key,
                       const char **val, size_t *vlen);
+/* Decode the string token [text, text+len) (quotes included) to UTF-8:
+ * escapes decoded, a surrogate pair to its character, a lone surrogate
+ * to U+FFFD, other bytes as they are. Writes at most cap bytes to out (no
+ * NUL) and returns the whole decoded length (more than cap: cut short),
+ * or -EINVAL if the span is not exactly one JSON string. */
+ssize_t herd__json_str(const char *text, size_t len, char *out, size_t cap);
 
 /* Has the channel something for herd_chan_recv without reading the
  * socket (a complete line buffered, or its end)? */
