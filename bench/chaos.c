@@ -3,31 +3,36 @@
  * its workers crash, reload and scale?
  *
  *   chaos [--mode shared|reuseport|roundrobin|all] [--secs N] [--warmup N]
- *         [--workers N] [--conns N] [--herd PATH] [--worker PATH]
+ *         [--workers N] [--conns N] [--keepalive N] [--herd PATH] [--worker PATH]
  *         [--seed S] [--prefill-mb N] [--series N] [--rss-bar KB]
  *         [--evidence N]
  *
  * For each mode: `herd run -n chaos-MODE -w 4 --balance MODE -l
  * 127.0.0.1:0 --min-uptime 0 --max-restarts 1000000 --kill-timeout 5s --
- * hello-http` in a HERD_HOME of its own, its event lines (stderr) read and
- * kept. Then:
+ * hello-http` in a HERD_HOME of its own, its stdout (the workers' lines) to
+ * a file there, its event lines (stderr) read and kept. Then:
  *
  *  - load: --conns client threads on 127.0.0.1, one connection each, back
- *    to back: half make a new connection per request ("Connection:
- *    close"), half keep theirs alive. Each asks GET /pid (the worker's pid
- *    and slot, checked against its X-Worker header) with a 2 s deadline,
- *    and each request ends as ok, refused, reset (ECONNRESET, EPIPE, EOF
- *    before the whole response), timeout, non-2xx, malformed or a client
- *    error (the client's own trouble: ephemeral ports, fds);
+ *    to back: --keepalive of them (default half) keep theirs alive, the
+ *    others make a new connection per request ("Connection: close").
+ *    Each asks GET /pid (the worker's pid and slot, checked against its
+ *    X-Worker header) with a 2 s deadline, and each request ends as ok,
+ *    refused, reset (ECONNRESET, EPIPE, EOF before the whole response),
+ *    timeout, non-2xx, malformed or a client error (the client's own
+ *    trouble: ephemeral ports, fds);
  *  - driver: every 0.2-0.6 s (seeded), one of: SIGKILL a random child of
  *    the master, SIGHUP (reload), SIGTTIN / SIGTTOU (between 2 and 6
  *    workers), GET /log?n=200..2000 (a worker prints that many lines);
  *  - sampler: every second the master's VmRSS and open fds, and its
  *    children in state Z (seen in two samples in a row: not reaped);
- *  - the run: start; a prefill of the master's output queue (below); a
- *    warm-up of --warmup s of full chaos; back to 4 workers, quiet; the
+ *  - the run: start; the warm-up (below); back to 4 workers, quiet; the
  *    start sample; --secs s of chaos; back to 4 workers, quiet; the end
  *    sample; SIGTERM, herd must exit 0 within 15 s.
+ *
+ * A timeout is caught alive: before its socket is closed, sock_diag says
+ * how the kernel sees the server side (state, unread bytes) and which
+ * herd process holds it - the master, a worker (by slot), nobody, or
+ * nobody yet (a listen queue) - for the first PROBES_PER_RUN of a run.
  *
  * Resets. A SIGKILLed worker takes its connections with it: those resets
  * are expected, the others are herd losing a connection. A reset is
@@ -51,15 +56,18 @@
  * every client that had no keep-alive connection (each has at most one
  * new connection in flight); a kill charged with more fails the run.
  *
- * RSS. The master's RSS rises in its first seconds without a leak:
- * herd run's output queue (8 MiB, src/cli/logw.c) is a ring whose pages
- * are touched as lines go through it, and the heap grows to the largest
- * worker count and reload. So before the start sample: --prefill-mb MiB
- * of worker lines (/log, default 12: the whole ring has been written
- * once), then --warmup seconds of the full chaos, then the count back to
- * 4 and quiet. Both samples are taken quiet (4 workers ready, no reload,
- * no worker stopping, the load paused), so that fds count the same
- * things. The report also gives the slope of RSS against kills.
+ * RSS. The heap grows to the master's busiest moment (most workers, a
+ * reload of them all) and keeps it: the warm-up first reaches it (6
+ * workers reloaded twice with kills in the middle: high_water), then runs
+ * --warmup seconds of the full chaos. Both samples are taken quiet (4
+ * workers ready, no reload, no worker stopping, the load paused), so that
+ * the fds count the same things. The report gives the growth, its slope
+ * against kills and worker starts, and the mappings whose RSS moved
+ * (/proc/PID/smaps). --prefill-mb N first sends N MiB of worker lines
+ * through herd (/log): herd run's 8 MiB output queue (src/cli/logw.c)
+ * used to be a ring touched page by page as lines went through it (about
+ * 320 bytes of event lines per killed worker), so that a prefill of 12
+ * makes it resident and tells that growth from any other.
  *
  * Exit: 0 every mode met the bar, 1 one did not (or could not run),
  * 2 bad usage. Every loop has a deadline; all traffic is to 127.0.0.1;
@@ -140,7 +148,7 @@ enum { EXIT_DIED = 1, EXIT_STOPPED, EXIT_OTHER };
 
 struct opts {
   int modes[M_N], nmodes;
-  int secs, warmup, workers, conns, prefill_mb, series, rss_bar_kb, evidence;
+  int secs, warmup, workers, conns, keepalive, prefill_mb, series, rss_bar_kb, evidence;
   unsigned long long seed;
   char herd[PATH_MAX], worker[PATH_MAX];
 };
@@ -149,6 +157,7 @@ struct ev {
   int64_t t;  /* herd's stamp, wall clock, us */
   int type;
   int slot, pid, n; /* n: worker count, or EXIT_* */
+  long up;          /* EV_EXITED: the worker's uptime, ms */
   char *text; /* after "herd[NAME]: " (or the whole line) */
 };
 
@@ -159,6 +168,7 @@ struct action {
   int held; /* A_KILL: connections the worker could hold (see the top) */
   /* filled after the run */
   int slot, exit_kind;
+  long up;
   int64_t exit_t, ready_t;
   int charged;
 };
@@ -255,6 +265,7 @@ struct run {
   char herd_why[256];
   char setup_err[256];
   unsigned long long log_lines, prefill_lines;
+  long long out_lines; /* lines in herd's stdout at the end, or -1 */
   int log_fail;
 };
 
@@ -468,44 +479,49 @@ static void ev_add(struct run *r, const char *line) {
       text = colon + 3;
     }
   }
-  int a, b, c;
-  char w[64];
-  if (sscanf(text, "listening on 127.0.0.1:%d", &a) == 1) {
+  /* sscanf counts the conversions made, not the text matched after the
+   * last one: each pattern ends in %n, which is set only when all of it
+   * matched (M resets it). */
+  int a, b, c, k;
+#define M(...) (k = 0, sscanf(text, __VA_ARGS__), k > 0)
+  if (M("listening on 127.0.0.1:%d%n", &a, &k)) {
     e.type = EV_LISTEN;
     if (!r->port)
       r->port = a;
-  } else if (sscanf(text, "all %d workers ready", &a) == 1) {
+  } else if (M("all %d workers ready%n", &a, &k)) {
     e.type = EV_ALL_READY;
     e.n = a;
     r->all_ready++;
-  } else if (sscanf(text, "worker %d started, pid %d", &a, &b) == 2) {
+  } else if (M("worker %d started, pid %d%n", &a, &b, &k)) {
     e.type = EV_STARTED;
     e.slot = a;
     e.pid = b;
-  } else if (sscanf(text, "worker %d ready, pid %d, after %d ms", &a, &b, &c) == 3) {
+  } else if (M("worker %d ready, pid %d, after %d ms%n", &a, &b, &c, &k)) {
     e.type = EV_READY;
     e.slot = a;
     e.pid = b;
-  } else if (sscanf(text, "worker %d exited, pid %d,", &a, &b) == 2) {
+  } else if (M("worker %d exited, pid %d,%n", &a, &b, &k)) {
     e.type = EV_EXITED;
     e.slot = a;
     e.pid = b;
     e.n = strstr(text, ", died, ") ? EXIT_DIED
           : strstr(text, ", stopped, ") ? EXIT_STOPPED : EXIT_OTHER;
-  } else if (sscanf(text, "worker %d stopping, pid %d", &a, &b) == 2) {
+    const char *up = strstr(text, ", up ");
+    e.up = up ? strtol(up + 5, NULL, 10) : -1;
+  } else if (M("worker %d stopping, pid %d,%n", &a, &b, &k)) {
     e.type = EV_STOPPING;
     e.slot = a;
     e.pid = b;
-  } else if (sscanf(text, "worker %d, pid %d, did not stop in time", &a, &b) == 2) {
+  } else if (M("worker %d, pid %d, did not stop in time%n", &a, &b, &k)) {
     e.type = EV_KILLED;
     e.slot = a;
     e.pid = b;
-  } else if (sscanf(text, "worker %d restarting", &a) == 1) {
+  } else if (M("worker %d restarting%n", &a, &k)) {
     e.type = EV_RESTART;
     e.slot = a;
-  } else if (sscanf(text, "reload %63s", w) == 1) {
+  } else if (!strncmp(text, "reload ", 7)) {
     e.type = EV_RELOAD;
-  } else if (sscanf(text, "scaled to %d workers", &a) == 1) {
+  } else if (M("scaled to %d workers%n", &a, &k)) {
     e.type = EV_SCALED;
     e.n = a;
     r->cur_workers = a;
@@ -513,6 +529,7 @@ static void ev_add(struct run *r, const char *line) {
   } else if (!strncmp(text, "stop", 4)) {
     e.type = EV_SHUTDOWN;
   }
+#undef M
   e.text = strdup(text);
   if (!e.text) {
     r->ev_dropped++;
@@ -1328,6 +1345,31 @@ static int quiet_sample(struct run *r, long *rss, int *fds, struct map **maps, i
 
 /* ---- the run of one mode ------------------------------------------- */
 
+/* Lines in DIR/NAME, or -1. */
+static long long count_lines(const char *dir, const char *name) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  static char buf[1 << 16];
+  long long n = 0;
+  for (;;) {
+    ssize_t k = read(fd, buf, sizeof buf);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      if (k < 0)
+        n = -1;
+      break;
+    }
+    for (char *p = buf; (p = memchr(p, '\n', (size_t)(buf + k - p))); p++)
+      n++;
+  }
+  close_fd(&fd);
+  return n;
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;
   (void)flag;
@@ -1349,11 +1391,21 @@ static int start_herd(struct run *r) {
   so.env_mode = HERD_ENV_ADD;
   so.env = env;
   so.stdio[0].kind = HERD_STDIO_IGNORE;
-  so.stdio[1].kind = HERD_STDIO_IGNORE; /* the workers' lines: herd's queue, then nowhere */
+  /* the workers' lines: herd's queue, then a file, as `herd run > app.log` */
+  char out[sizeof r->home + 16];
+  snprintf(out, sizeof out, "%s/stdout.log", r->home);
+  int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (ofd < 0) {
+    snprintf(r->setup_err, sizeof r->setup_err, "%s: %s", out, strerror(errno));
+    return 0;
+  }
+  so.stdio[1].kind = HERD_STDIO_FD;
+  so.stdio[1].fd = ofd;
   so.stdio[2].kind = HERD_STDIO_PIPE;
   so.pdeathsig = SIGKILL; /* this program dies: herd too, and its workers with it */
   r->t0 = wall_us();
   int e = herd_spawn(&r->herd, o->herd, argv, &so);
+  close_fd(&ofd);
   if (e < 0) {
     snprintf(r->setup_err, sizeof r->setup_err, "cannot start %.160s: %s", o->herd,
              herd_strerror(e));
@@ -1387,8 +1439,12 @@ static void prefill(struct run *r) {
     char path[64];
     snprintf(path, sizeof path, "/log?n=%llu", n);
     struct resp rp;
-    if (http_once(r->port, path, 10000, &rp) == RQ_OK)
-      r->prefill_lines += n;
+    if (http_once(r->port, path, 10000, &rp) != RQ_OK) {
+      fprintf(stderr, "chaos: %s: GET %s failed (status %d): no prefill\n",
+              mode_names[r->mode], path, rp.status);
+      break;
+    }
+    r->prefill_lines += n;
   }
 }
 
@@ -1476,6 +1532,7 @@ static void analyse_kills(struct run *r) {
       continue;
     a->exit_t = x->t;
     a->exit_kind = x->n;
+    a->up = x->up;
     if (x->n != EXIT_DIED)
       continue; /* killed while stopping: nothing to restart */
     for (const struct ev *e = x + 1; e < r->evs + r->nev; e++) {
@@ -1706,7 +1763,7 @@ static int report(struct run *r, char *why, size_t whyn) {
   printf("\n== %s: herd run -w %d --balance %s; %d s of chaos after a %d s warm-up; "
          "%d connections (%d new per request, %d keep-alive)\n",
          mode_names[r->mode], o->workers, mode_names[r->mode], o->secs, o->warmup, o->conns,
-         o->conns - o->conns / 2, o->conns / 2);
+         o->conns - o->keepalive, o->keepalive);
   if (r->setup_err[0])
     printf("   setup      FAILED: %s\n", r->setup_err);
   printf("   requests   %llu (%.0f/s over %.1f s)\n", t.total, secs > 0 ? (double)t.total / secs : 0.0, secs);
@@ -1730,16 +1787,25 @@ static int report(struct run *r, char *why, size_t whyn) {
          "(%llu lines; %d failed), %d actions failed; herd SIGKILLed %d at its kill timeout\n",
          acts[A_KILL], acts[A_HUP], acts[A_TTIN], acts[A_TTOU], acts[A_LOG], r->log_lines,
          r->log_fail, acts_failed, herd_kills);
+  printf("   logs       %lld worker lines in herd's stdout (a file), %llu asked for (the "
+         "prefill and the bursts that answered)\n",
+         r->out_lines, r->prefill_lines + r->log_lines);
   if (measured)
-    printf("   restart    longest %lld ms (slot %d, pid %d killed at %+.3f s), mean %.1f ms, "
-           "%d measured%s\n",
-           (long long)(longest / 1000), la->slot, la->pid, rel_s(r, la->t),
-           (double)lsum / measured / 1000.0, measured, "");
+    printf("   restart    longest %lld ms (slot %d, pid %d killed at %+.3f s, up %ld ms%s), "
+           "mean %.1f ms, %d measured\n",
+           (long long)(longest / 1000), la->slot, la->pid, rel_s(r, la->t), la->up,
+           la->up < 1 ? ": an early death, which herd backs off by design (--min-uptime 0 "
+                        "is 1 ms)" : "",
+           (double)lsum / measured / 1000.0, measured);
   if (unmeasured)
     printf("              %d killed slot%s never had a ready worker again (slot scaled "
            "away first, or never restarted)\n", unmeasured, unmeasured == 1 ? "" : "s");
   long growth = r->rss_end - r->rss_start;
   double per_kill = kills ? (double)growth * 1024.0 / kills : 0;
+  if (r->rss_start > r->rss_max)
+    r->rss_max = r->rss_start;
+  if (r->rss_end > r->rss_max)
+    r->rss_max = r->rss_end;
   printf("   master RSS %ld kB at ready, %ld kB after the prefill (%llu lines), %ld kB at "
          "the start, %ld kB at the end: %+ld kB (%.0f bytes per kill), max %ld kB\n",
          r->rss_ready, r->rss_prefill, r->prefill_lines, r->rss_start, r->rss_end, growth,
@@ -1778,6 +1844,21 @@ static int report(struct run *r, char *why, size_t whyn) {
              "%.0f bytes per worker start (%d starts)\n",
              m, (m * sxy[0] - sx[0] * sy) / den[0], (m * sxy[1] - sx[1] * sy) / den[1],
              st - st0);
+  }
+  /* what went through herd's output queue meanwhile (its ring's pages
+   * are touched as lines go through) */
+  {
+    unsigned long long ev_bytes = 0, log_bytes = 0;
+    for (size_t i = 0; i < r->nev; i++)
+      if (r->evs[i].t >= r->t_start && r->evs[i].t <= r->t_end)
+        ev_bytes += strlen(r->evs[i].text) + 32 + strlen(r->name);
+    for (size_t i = 0; i < r->nact; i++)
+      if (r->acts[i].type == A_LOG && !r->acts[i].rc && r->acts[i].t >= r->t_start &&
+          r->acts[i].t <= r->t_end)
+        log_bytes += (unsigned long long)r->acts[i].lines * LOG_LINE_BYTES;
+    printf("              meanwhile herd's output took about %llu kB of event lines (%.0f "
+           "bytes per kill) and %llu kB of worker lines\n",
+           ev_bytes / 1024, kills ? (double)ev_bytes / kills : 0.0, log_bytes / 1024);
   }
   /* where it went: the mappings whose RSS changed between the samples */
   if (r->nmaps_start > 0 && r->nmaps_end > 0) {
@@ -1883,11 +1964,13 @@ static int report(struct run *r, char *why, size_t whyn) {
         n++;
         fresh += f->fresh;
         phase[f->phase]++;
-        const struct action *a = last_action(r, f->end);
+        /* a timeout is stuck from its start: what came before that; a
+         * reset or refusal happens at its end: what came before that */
+        const struct action *a = last_action(r, cls == RQ_TIMEOUT ? f->start : f->end);
         int k = a ? a->type : A_N;
         by[k]++;
         if (a)
-          age_sum[k] += f->start - a->t;
+          age_sum[k] += a->t - f->start;
       }
     if (!n)
       continue;
@@ -1895,11 +1978,18 @@ static int report(struct run *r, char *why, size_t whyn) {
            "partial)\n",
            cls == RQ_RESET ? "unexplained " : "", cls_names[cls], n, fresh, phase[0], phase[1],
            phase[2], phase[3]);
-    printf("      the driver's last action before each ended:");
-    for (int k = 0; k <= A_N; k++)
-      if (by[k])
-        printf(" %s %d (began on average %.0f ms after it)", k == A_N ? "none" : act_names[k],
-               by[k], by[k] ? (double)age_sum[k] / by[k] / 1000.0 : 0.0);
+    printf("      the driver's last action before each %s:",
+           cls == RQ_TIMEOUT ? "began" : "failed");
+    for (int k = 0; k <= A_N; k++) {
+      if (!by[k])
+        continue;
+      double ms = (double)age_sum[k] / by[k] / 1000.0;
+      if (k == A_N)
+        printf(" none %d", by[k]);
+      else
+        printf(" %s %d (on average %.1f ms %s the request began)", act_names[k], by[k],
+               ms < 0 ? -ms : ms, ms < 0 ? "before" : "after");
+    }
     printf("\n");
     int shown = 0;
     for (int i = 0; i < o->conns && shown < o->evidence; i++)
@@ -1923,11 +2013,11 @@ static int report(struct run *r, char *why, size_t whyn) {
           if (line > 60) {
             continue;
           }
-          const struct action *a = last_action(r, f->end);
+          const struct action *a = last_action(r, f->start);
           char at[160] = "none";
           if (a)
             act_text(r, a, at, sizeof at);
-          printf("      timeout at %+.3f s (client %d, %s, %s), last action %+.0f ms before: %s\n",
+          printf("      timeout at %+.3f s (client %d, %s, %s), began %.1f ms after: %s\n",
                  rel_s(r, f->start), f->client, f->fresh ? "new" : "reused",
                  phase_names[f->phase], a ? (double)(f->start - a->t) / 1000.0 : 0.0, at);
         }
@@ -2039,7 +2129,8 @@ static int run_mode(const struct opts *o, int mode, char *summary, size_t sn) {
     struct client *c = &r->clients[i];
     c->r = r;
     c->id = i;
-    c->keep = i % 2; /* odd: keep-alive; even (one more if odd): new per request */
+    /* spread: with 16 and 8 keep-alive, every other one */
+    c->keep = (i + 1) * o->keepalive / o->conns > i * o->keepalive / o->conns;
     c->fd = -1;
     c->last_slot = -1;
     c->fails = calloc(FAILS_PER_CLIENT, sizeof *c->fails);
@@ -2076,8 +2167,10 @@ static int run_mode(const struct opts *o, int mode, char *summary, size_t sn) {
 fail:
   stop_threads(r);
   stop_herd(r);
-  if (r->home[0])
+  if (r->home[0]) {
+    r->out_lines = count_lines(r->home, "stdout.log");
     (void)nftw(r->home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  }
   char why[512];
   int pass = report(r, why, sizeof why);
   snprintf(summary, sn, "%s %s%s%s%s", mode_names[mode], pass ? "PASS" : "FAIL",
@@ -2097,18 +2190,20 @@ static void on_signal(int sig) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: chaos [--mode shared|reuseport|roundrobin|all] [--secs N] [--warmup N]\n"
-          "             [--workers N] [--conns N] [--herd PATH] [--worker PATH] [--seed S]\n"
-          "             [--prefill-mb N] [--series N] [--rss-bar KB] [--evidence N]\n"
+          "             [--workers N] [--conns N] [--keepalive N] [--herd PATH] [--worker PATH]\n"
+          "             [--seed S] [--prefill-mb N] [--series N] [--rss-bar KB] [--evidence N]\n"
           "  --mode      the --balance mode(s) to run (default all)\n"
           "  --secs      seconds of chaos per mode after the warm-up (default 60)\n"
           "  --warmup    seconds of chaos before the start sample (default 3)\n"
           "  --workers   herd run -w, 2 to 6 (default 4)\n"
-          "  --conns     client connections, half new per request, half keep-alive (default 16)\n"
+          "  --conns     client connections (default 16)\n"
+          "  --keepalive how many of them are keep-alive, the others new per request\n"
+          "              (default: half)\n"
           "  --herd, --worker  the programs (default: next to this one, ../herd and\n"
           "              ../examples/hello-http)\n"
           "  --seed      the driver's random seed (default: from the clock; printed)\n"
           "  --prefill-mb  MiB of worker lines through herd's output queue before the\n"
-          "              start sample (default 12; 0: none)\n"
+          "              start sample (default 0; 12 makes herd's 8 MiB output ring resident)\n"
           "  --series    print the master's RSS and fds every N s (default 0: no)\n"
           "  --rss-bar   the allowed RSS growth, kB (default 64; 0: report only)\n"
           "  --evidence  failures shown in full per class (default 3)\n"
@@ -2131,7 +2226,8 @@ static int parse(int argc, char **argv, struct opts *o) {
   o->warmup = 3;
   o->workers = 4;
   o->conns = 16;
-  o->prefill_mb = 12;
+  o->keepalive = -1;
+  o->prefill_mb = 0;
   o->rss_bar_kb = 64;
   o->evidence = 3;
   o->seed = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 16);
@@ -2168,6 +2264,8 @@ static int parse(int argc, char **argv, struct opts *o) {
       o->workers = (int)n;
     else if (!strcmp(a, "--conns") && num(v, 2, 512, &n))
       o->conns = (int)n;
+    else if (!strcmp(a, "--keepalive") && num(v, 0, 512, &n))
+      o->keepalive = (int)n;
     else if (!strcmp(a, "--prefill-mb") && num(v, 0, 1024, &n))
       o->prefill_mb = (int)n;
     else if (!strcmp(a, "--series") && num(v, 0, 86400, &n))
@@ -2192,6 +2290,12 @@ static int parse(int argc, char **argv, struct opts *o) {
       fprintf(stderr, "chaos: bad option or value: %s %s\n", a, v);
       return 0;
     }
+  }
+  if (o->keepalive < 0)
+    o->keepalive = o->conns / 2;
+  if (o->keepalive > o->conns) {
+    fprintf(stderr, "chaos: --keepalive %d: more than --conns %d\n", o->keepalive, o->conns);
+    return 0;
   }
   if (!strcmp(mode, "all")) {
     for (int m = 0; m < M_N; m++)
