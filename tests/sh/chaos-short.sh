@@ -4,7 +4,7 @@
 # bursts under load after a 1 s warm-up, judged against the full bar (no
 # refused, timed-out or non-2xx request, no reset that a SIGKILL does not
 # explain, the master's fds equal and RSS within 64 kB, no zombie, herd
-# exits 0). About 25 s in all; `make chaos` is the 60 s version.
+# exits 0). About 20 s in all; `make chaos` is the 60 s version.
 #
 # Environment: HERD_BUILD (the build dir, default build), HERD_SANITIZE=1
 # when built with ASan+UBSan (the RSS bar is then left out: ASan's
