@@ -581,8 +581,8 @@ static void *reader_main(void *arg) {
   return NULL;
 }
 
-/* Wait (r->mu held) until *v differs from old or reaches at least want,
- * herd's stderr ends, or the deadline. Returns 1 when it did. */
+/* Wait (r->mu held) until *v reaches at least want, herd's stderr ends,
+ * or the deadline. Returns 1 when *v got there. */
 static int wait_int(struct run *r, const int *v, int want, int64_t deadline_ms) {
   while (*v < want && !r->eof && !interrupted) {
     int64_t left = deadline_ms - mono_ms();
@@ -616,11 +616,14 @@ struct resp {
   char body[256];
 };
 
-static int tcp_connect(int port, int64_t dl, struct fail *f) {
+/* A connection to 127.0.0.1:port in *fdp. Returns RQ_OK, or the class
+ * of the failure; a connect that timed out is left in *fdp, for a look
+ * at it before it is closed. */
+static int tcp_connect(int port, int64_t dl, struct fail *f, int *fdp) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     f->err = errno;
-    return -RQ_ERROR;
+    return RQ_ERROR;
   }
   int one = 1;
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -629,12 +632,16 @@ static int tcp_connect(int port, int64_t dl, struct fail *f) {
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
   int e = rc < 0 ? errno : 0;
+  struct sockaddr_in la;
+  socklen_t ll = sizeof la;
+  if (getsockname(fd, (struct sockaddr *)&la, &ll) == 0)
+    f->lport = ntohs(la.sin_port); /* bound by connect(), even in progress */
   if (rc < 0 && e == EINPROGRESS) {
     for (;;) {
       int64_t left = dl - mono_ms();
       if (left <= 0) {
-        close_fd(&fd);
-        return -RQ_TIMEOUT;
+        *fdp = fd;
+        return RQ_TIMEOUT;
       }
       struct pollfd p = {.fd = fd, .events = POLLOUT};
       int n = poll(&p, 1, (int)left);
@@ -655,16 +662,13 @@ static int tcp_connect(int port, int64_t dl, struct fail *f) {
   if (e) {
     f->err = e;
     close_fd(&fd);
-    return e == ECONNREFUSED ? -RQ_REFUSED
-           : e == ECONNRESET ? -RQ_RESET
-           : e == ETIMEDOUT  ? -RQ_TIMEOUT
-                             : -RQ_ERROR;
+    return e == ECONNREFUSED ? RQ_REFUSED
+           : e == ECONNRESET ? RQ_RESET
+           : e == ETIMEDOUT  ? RQ_TIMEOUT
+                             : RQ_ERROR;
   }
-  struct sockaddr_in la;
-  socklen_t ll = sizeof la;
-  if (getsockname(fd, (struct sockaddr *)&la, &ll) == 0)
-    f->lport = ntohs(la.sin_port);
-  return fd;
+  *fdp = fd;
+  return RQ_OK;
 }
 
 static const char *hdr(const char *h, const char *end, const char *name) {
@@ -686,10 +690,9 @@ static int exchange(int *fdp, int port, const char *req, size_t reqlen,
   rp->slot = -1;
   f->phase = PH_CONNECT;
   if (*fdp < 0) {
-    int fd = tcp_connect(port, dl, f);
-    if (fd < 0)
-      return -fd;
-    *fdp = fd;
+    int c = tcp_connect(port, dl, f, fdp);
+    if (c != RQ_OK)
+      return c;
   }
   f->phase = PH_SEND;
   ssize_t s;
@@ -975,7 +978,7 @@ static void *client_main(void *arg) {
     f.last_pid = c->last_pid;
     f.last_slot = c->last_slot;
     f.conn_reqs = c->conn_reqs;
-    f.lport = c->lport;
+    f.lport = f.fresh ? 0 : c->lport;
     f.kill = -1;
     f.start = wall_us();
     struct resp rp;
@@ -1121,8 +1124,11 @@ static struct action *act_new(struct run *r, int type, int phase) {
   return a;
 }
 
+/* A signal to the master: SIGHUP, SIGTTIN or SIGTTOU. */
 static void act_signal(struct run *r, int type, int phase) {
-  static const int sigs[A_N] = {SIGKILL, SIGHUP, SIGTTIN, SIGTTOU, 0};
+  static const int sigs[A_N] = {[A_HUP] = SIGHUP, [A_TTIN] = SIGTTIN, [A_TTOU] = SIGTTOU};
+  if (!sigs[type])
+    return;
   struct action *a = act_new(r, type, phase);
   if (!a)
     return;
@@ -1574,13 +1580,13 @@ static void attribute(struct run *r, struct fail *f) {
 /* ---- report -------------------------------------------------------- */
 
 struct tl {
-  int64_t t;
+  int64_t t, key;
   char text[320];
 };
 
 static int tl_cmp(const void *a, const void *b) {
   const struct tl *x = a, *y = b;
-  return x->t < y->t ? -1 : x->t > y->t;
+  return x->key < y->key ? -1 : x->key > y->key;
 }
 
 static void act_text(const struct run *r, const struct action *a, char *out, size_t n) {
@@ -1613,12 +1619,15 @@ static void timeline(const struct run *r, int64_t from, int64_t to, int64_t at, 
     return;
   for (size_t i = 0; i < r->nev; i++)
     if (r->evs[i].t >= from && r->evs[i].t <= to) {
+      /* sorted as late as its truncated stamp allows: what herd did in
+       * the same millisecond as a signal of ours came after it */
       v[n].t = r->evs[i].t;
+      v[n].key = r->evs[i].t + 499;
       snprintf(v[n++].text, sizeof v[0].text, "herd:  %s", r->evs[i].text);
     }
   for (size_t i = 0; i < r->nact; i++)
     if (r->acts[i].t >= from && r->acts[i].t <= to) {
-      v[n].t = r->acts[i].t;
+      v[n].t = v[n].key = r->acts[i].t;
       act_text(r, &r->acts[i], v[n++].text, sizeof v[0].text);
     }
   qsort(v, n, sizeof *v, tl_cmp);
