@@ -45,13 +45,16 @@ TEST_BIN := $(BUILD)/tests/herd-test
 FUZZ_SRC := $(filter-out fuzz/replay.c,$(sort $(wildcard fuzz/*.c)))
 FUZZ_NAMES := $(FUZZ_SRC:fuzz/%.c=%)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/%)
+# the chaos test (bench/chaos.c): a test tool, built with the tests
+CHAOS_BIN := $(BUILD)/bench/chaos
 
 STATIC := $(BUILD)/libherd.a
 SHARED_REAL := $(BUILD)/libherd.so.$(VERSION)
 SHARED_SONAME := libherd.so.$(SOMAJOR)
 SHARED := $(BUILD)/libherd.so
 
-.PHONY: all lib herd examples tests test demo tour install uninstall clean bench fuzz fuzz-build
+.PHONY: all lib herd examples tests test demo tour install uninstall clean bench fuzz fuzz-build \
+	chaos soak
 all: lib herd examples
 
 # Keep the objects of pattern rules (examples, fuzz harnesses): deleted as
@@ -62,7 +65,7 @@ herd: $(HERD_BIN)
 
 lib: $(STATIC) $(SHARED)
 examples: $(EX_BIN)
-tests: $(TEST_BIN) $(FUZZ_REPLAY)
+tests: $(TEST_BIN) $(FUZZ_REPLAY) $(CHAOS_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -93,6 +96,10 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
 $(TEST_BIN): $(TEST_OBJ) $(CLI_PART_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(TEST_OBJ) $(CLI_PART_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
+
+$(CHAOS_BIN): $(BUILD)/obj/bench/chaos.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(STATIC) $(ALL_LDFLAGS) -lpthread
 
 $(BUILD)/obj/fuzz/%.o: ALL_CFLAGS += -Isrc/cli
 $(BUILD)/fuzz-replay/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/replay.o $(CLI_PART_OBJ) $(STATIC)
@@ -146,6 +153,17 @@ tour: all
 bench: all
 	sh bench/run.sh
 
+# The chaos test (bench/README.md): every --balance mode for SECS seconds
+# under crashes, reloads and scaling, judged against its bar. `soak` is the
+# same for 600 s a mode, with the master's RSS and fds every 10 s (not CI).
+chaos: SECS ?= 60
+chaos: all $(CHAOS_BIN)
+	$(CHAOS_BIN) --mode all --secs $(SECS)
+
+soak: SECS ?= 600
+soak: all $(CHAOS_BIN)
+	$(CHAOS_BIN) --mode all --secs $(SECS) --warmup 10 --series 10
+
 # herd.pc is made at install time: it must name this install's PREFIX.
 install: lib herd
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
@@ -170,4 +188,4 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(EX_SRC:examples/%.c=$(BUILD)/obj/examples/%.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/bench/chaos.d $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(EX_SRC:examples/%.c=$(BUILD)/obj/examples/%.d)

@@ -18,8 +18,11 @@
  *    the master over the channel (NODE_CHANNEL_FD) instead of accepting.
  *
  * Paths: / answers "Hello, World!"; /pid answers the worker's pid and
- * slot; /slow?ms=N answers after N ms (for graceful-stop tests).
- * Every response carries X-Worker: SLOT.
+ * slot; /slow?ms=N answers after N ms (for graceful-stop tests);
+ * /log?n=N prints N lines (about 100 bytes each, at most 100000) to
+ * stdout before it answers, to fill the supervisor's logs (bench/chaos.c):
+ * the worker waits in write() while its stdout pipe is full, as any
+ * program that logs does. Every response carries X-Worker: SLOT.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -185,6 +188,19 @@ static int handle_requests(struct conn *c) {
     } else if (!strcmp(path, "/pid")) {
       char body[64];
       snprintf(body, sizeof body, "%d %d\n", (int)getpid(), worker_id);
+      respond(c, 200, "OK", body, close_it);
+    } else if (!strncmp(path, "/log", 4) && (path[4] == '\0' || path[4] == '?')) {
+      const char *q = strstr(path, "n=");
+      long lines = q ? strtol(q + 2, NULL, 10) : 1;
+      if (lines < 0 || lines > 100000)
+        lines = 1;
+      for (long i = 0; i < lines; i++)
+        printf("hello-http[%d]: log line %ld of %ld, to fill the logs: "
+               "the quick brown fox jumps over the lazy dog\n",
+               worker_id, i + 1, lines);
+      fflush(stdout);
+      char body[64];
+      snprintf(body, sizeof body, "logged %ld\n", lines);
       respond(c, 200, "OK", body, close_it);
     } else if (!strncmp(path, "/slow", 5)) {
       const char *q = strstr(path, "ms=");
