@@ -844,3 +844,37 @@ TEST_T(a_listen_queue_nobody_accepts_from_is_told, 60) {
   close(fd);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
+
+/* reuseport: scaling down closed the slot's SO_REUSEPORT socket while
+ * connections waited in its queue, and the kernel reset them. Now the
+ * group stops choosing that socket, its worker takes what was queued,
+ * and only then does it go. */
+TEST_T(reuseport_scale_down_resets_no_queued_connection, 120) {
+  struct hp h;
+  const char *args[] = {"run", "-n", "rp", "-w", "4", "--balance", "reuseport",
+                        "-l", "127.0.0.1:0", "--", hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 4 workers ready", 1);
+  struct loader l[4];
+  for (int i = 0; i < 4; i++)
+    loader_start(&l[i], h.port, 0); /* a new connection per request */
+  for (int round = 0; round < 6; round++) {
+    hp_mark(&h);
+    CHECK_OK(herd_child_kill(&h.c, SIGTTIN, 0));
+    HP_WAIT_NEW(&h, "all 5 workers ready");
+    hp_mark(&h);
+    CHECK_OK(herd_child_kill(&h.c, SIGTTOU, 0));
+    HP_WAIT_NEW(&h, "stopped, up");
+  }
+  long ok = 0, bad = 0;
+  for (int i = 0; i < 4; i++) {
+    long o, b;
+    loader_stop(&l[i], &o, &b);
+    ok += o;
+    bad += b;
+  }
+  CHECK_MSG(ok > 1000, "only %ld requests", ok);
+  CHECK_MSG(bad == 0, "%ld of %ld requests failed across 6 scale-downs", bad, ok + bad);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -36,6 +38,9 @@
 #define BACKOFF_CAP_MS 30000
 #define RR_MAX_QUEUED 4096 /* bytes: about 60 handed connections */
 #define LISTEN_STALL_MS 3000 /* a listen queue never empty this long: told */
+#define DRAIN_POLL_MS 20      /* reuseport scale-down: look at the queue */
+#define DRAIN_GRACE_MS 500    /* ... for at least this long, for handshakes
+                                 begun before it stopped being chosen */
 
 /* The accept-queue watch of one listening socket (listenq.c). */
 struct lqw {
@@ -98,6 +103,10 @@ struct slot {
   int nstarts, starts_head;
   int *rp_fds;          /* reuseport: this slot's sockets */
   struct lqw *rp_lq;    /* and their accept-queue watches */
+  int steered_off;      /* reuseport, scaled down: no more new connections
+                           for its sockets (until they are closed) */
+  uint64_t drain_since;
+  herd_timer_t drain_timer; /* until its sockets' queues are empty */
   herd_cluster_t *c;
   int id;
   int restart_now;      /* herd_cluster_restart: start anew on exit */
@@ -118,6 +127,10 @@ struct herd_cluster {
   herd_addr_t *addrs;   /* what to bind (reuseport binds per slot) */
   int *fds;             /* shared sockets */
   struct lqw *lq;       /* their accept-queue watches (not roundrobin) */
+  int **rp_order;       /* reuseport: per address, the slots whose
+                           sockets are in its group, in the kernel's order */
+  int *rp_n;
+  int migrates;         /* the kernel moves a closed listener's queue */
   char (*texts)[128];   /* the addresses as text, for what we say */
   int own_fds;          /* we bound them (close them at the end) */
   int notify_fd;
@@ -470,6 +483,52 @@ static void lq_unwatch(struct lqw *v, int n) {
   free(v);
 }
 
+/* The SO_REUSEPORT group of address i chooses among the sockets of the
+ * slots not steered off (reuseport.c). */
+static void rp_steer(herd_cluster_t *c, int i) {
+  int n = c->rp_n[i], nskip = 0, fd = -1;
+  int *skip = n ? malloc((size_t)n * sizeof *skip) : NULL;
+  if (n && !skip)
+    return;
+  for (int k = 0; k < n; k++) {
+    struct slot *s = c->slots[c->rp_order[i][k]];
+    if (s->steered_off)
+      skip[nskip++] = k; /* ascending */
+    else if (fd < 0)
+      fd = s->rp_fds[i];
+  }
+  if (fd < 0 && n)
+    fd = c->slots[c->rp_order[i][0]]->rp_fds[i];
+  int r = fd >= 0 ? herd__rp_steer(fd, n, skip, nskip) : 0;
+  free(skip);
+  if (r < 0)
+    emit(c, HERD_EV_ERROR, -1, 0, r, 0, 0, 0,
+         "cannot steer the reuseport group away from a slot being scaled down "
+         "(its queued connections may be reset when it closes)");
+}
+
+static void rp_steer_all(herd_cluster_t *c) {
+  if (c->rp_order && !c->migrates)
+    for (int i = 0; i < c->nlisten; i++)
+      rp_steer(c, i);
+}
+
+static void rp_joined(herd_cluster_t *c, struct slot *s) {
+  for (int i = 0; c->rp_order && i < c->nlisten; i++)
+    c->rp_order[i][c->rp_n[i]++] = s->id;
+}
+
+/* Its sockets are closed: the kernel puts the group's last socket where
+ * each was. */
+static void rp_left(herd_cluster_t *c, struct slot *s) {
+  for (int i = 0; c->rp_order && i < c->nlisten; i++)
+    for (int k = 0; k < c->rp_n[i]; k++)
+      if (c->rp_order[i][k] == s->id) {
+        c->rp_order[i][k] = c->rp_order[i][--c->rp_n[i]];
+        break;
+      }
+}
+
 static int open_reuseport(herd_cluster_t *c, struct slot *s) {
   if (c->o.balance != HERD_BALANCE_REUSEPORT || s->rp_fds || c->nlisten == 0)
     return 0;
@@ -496,16 +555,24 @@ static int open_reuseport(herd_cluster_t *c, struct slot *s) {
     s->rp_fds[i] = fd;
   }
   s->rp_lq = lq_watch(c, s->rp_fds, c->nlisten, s->id);
+  rp_joined(c, s);
   return 0;
 }
 
 static void close_reuseport(struct slot *s, int n) {
   if (!s->rp_fds)
     return;
+  herd_cluster_t *c = s->c;
   lq_unwatch(s->rp_lq, n);
   s->rp_lq = NULL;
+  herd_loop_timer_stop(c->loop, &s->drain_timer);
   for (int i = 0; i < n; i++)
     herd__close(s->rp_fds[i]);
+  rp_left(c, s);
+  if (s->steered_off) {
+    s->steered_off = 0;
+    rp_steer_all(c);
+  }
   free(s->rp_fds);
   s->rp_fds = NULL;
 }
@@ -1081,6 +1148,41 @@ static int grow_slots(herd_cluster_t *c, int n) {
   return 0;
 }
 
+/* A scaled-down reuseport slot: its worker goes once its sockets' queues
+ * have emptied (and stayed so past handshakes begun before it stopped
+ * being chosen), or at the kill timeout at the latest. */
+static int rp_queued(int fd) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+    return 0;
+  return (int)ti.tcpi_unacked; /* a listener's accept queue */
+}
+
+static void drain_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct slot *s = data;
+  herd_cluster_t *c = s->c;
+  if (!s->steered_off || s->active)
+    return;
+  int queued = 0;
+  for (int i = 0; s->rp_fds && i < c->nlisten; i++)
+    queued += rp_queued(s->rp_fds[i]);
+  uint64_t waited = herd__now_ms() - s->drain_since;
+  uint64_t limit = (uint64_t)(c->o.kill_timeout_ms ? c->o.kill_timeout_ms : 5000);
+  int alive = s->cur && s->cur->alive && s->cur->state != W_STOPPING;
+  if (alive && (queued > 0 || waited < DRAIN_GRACE_MS) && waited < limit) {
+    (void)herd_loop_timer_start(c->loop, &s->drain_timer, DRAIN_POLL_MS, drain_cb, s);
+    return;
+  }
+  stop_worker(c, s->succ, "scale down");
+  stop_worker(c, s->cur, "scale down");
+  if (!s->cur && !s->succ)
+    close_reuseport(s, c->nlisten);
+}
+
 /* Run n workers: start slots up to n, stop the highest above it. */
 static void scale_to(herd_cluster_t *c, int n) {
   if (c->shutting_down || n < 1 || n > HERD_MAX_WORKERS || n == c->want)
@@ -1095,16 +1197,24 @@ static void scale_to(herd_cluster_t *c, int n) {
     /* Fill the lowest free slots: ids stay 0..n-1. All of them are
      * active before the first starts, so that a worker ready at once
      * does not make the pool look all ready before the others exist. */
+    int resteer = 0;
     for (int id = 0, added = 0; id < c->nslots && added < n - old; id++) {
       struct slot *s = c->slots[id];
       if (s->active)
         continue;
+      if (s->steered_off) { /* scaled down, still draining: it stays */
+        s->steered_off = 0;
+        herd_loop_timer_stop(c->loop, &s->drain_timer);
+        resteer = 1;
+      }
       s->active = 1;
       s->fresh = 1;
       s->fails = 0;
       s->nstarts = 0;
       added++;
     }
+    if (resteer)
+      rp_steer_all(c);
     for (int id = 0; id < c->nslots; id++) {
       struct slot *s = c->slots[id];
       if (!s->fresh)
@@ -1125,6 +1235,18 @@ static void scale_to(herd_cluster_t *c, int n) {
     s->restart_now = 0;
     removed++;
     herd_loop_timer_stop(c->loop, &s->restart_timer);
+    if (s->rp_fds && !c->migrates && s->cur && s->cur->alive &&
+        s->cur->state != W_STOPPING) {
+      /* reuseport: its socket is closed when its worker is gone, and the
+       * kernel resets what is in its queue then. New connections go to
+       * the others from now on; its worker stops once it has taken what
+       * was queued. */
+      s->steered_off = 1;
+      s->drain_since = herd__now_ms();
+      rp_steer_all(c);
+      (void)herd_loop_timer_start(c->loop, &s->drain_timer, DRAIN_POLL_MS, drain_cb, s);
+      continue;
+    }
     stop_worker(c, s->succ, "scale down");
     stop_worker(c, s->cur, "scale down");
     if (!s->cur && !s->succ)
@@ -1678,6 +1800,18 @@ int herd_cluster_run(const herd_cluster_opts_t *opts,
         goto out;
     }
   }
+  if (c->o.balance == HERD_BALANCE_REUSEPORT && c->nlisten) {
+    c->migrates = herd__rp_migrates();
+    c->rp_order = calloc((size_t)c->nlisten, sizeof *c->rp_order);
+    c->rp_n = calloc((size_t)c->nlisten, sizeof *c->rp_n);
+    for (int i = 0; c->rp_order && i < c->nlisten; i++)
+      if (!(c->rp_order[i] = calloc(HERD_MAX_WORKERS, sizeof **c->rp_order)))
+        r = -ENOMEM;
+    if (!c->rp_order || !c->rp_n || r < 0) {
+      r = -ENOMEM;
+      goto out;
+    }
+  }
   /* Is anybody accepting? (roundrobin: we do; reuseport: per slot) */
   if (c->o.balance == HERD_BALANCE_SHARED && c->nlisten)
     c->lq = lq_watch(c, c->fds, c->nlisten, -1);
@@ -1756,6 +1890,10 @@ out:
       if (c->addrs && c->addrs[i].family == AF_UNIX)
         (void)unlink(((struct sockaddr_un *)&c->addrs[i].ss)->sun_path);
     }
+  for (int i = 0; c->rp_order && i < c->nlisten; i++)
+    free(c->rp_order[i]);
+  free(c->rp_order);
+  free(c->rp_n);
   free(c->fds);
   free(c->texts);
   free(c->addrs);

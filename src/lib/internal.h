@@ -83,6 +83,15 @@ int herd__lq_new(struct herd__lq **out, herd_loop_t *loop, int fd, int stall_ms,
                  herd__lq_cb cb, void *data);
 void herd__lq_free(struct herd__lq *q);
 
+/* reuseport.c: make the SO_REUSEPORT group of fd (n sockets, in the
+ * kernel's order) choose among those not at the indices skip[0..nskip)
+ * (ascending); nskip 0 (or all of them) gives it back its own hashing.
+ * 0 or -errno. */
+int herd__rp_steer(int fd, int n, const int *skip, int nskip);
+/* Does the kernel move a closed listener's queue to its group's others
+ * (net.ipv4.tcp_migrate_req)? */
+int herd__rp_migrates(void);
+
 /* Fill a->text from a->ss (inet families). */
 void herd__addr_format(herd_addr_t *a);
 
