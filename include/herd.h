@@ -854,6 +854,8 @@ typedef struct herd_cluster_stats {
                                that came back to the master */
   uint64_t listen_stalls;   /* times a listen queue stayed non-empty for
                                3 s: no worker accepted from it */
+  uint64_t handoff_failures; /* roundrobin: workers replaced for taking no
+                                handed connection in 3 s */
 } herd_cluster_stats_t;
 
 /* The master's counters since herd_cluster_run began. */

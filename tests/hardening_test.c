@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../src/cli/cli.h"
+#include "internal.h"
 #include "hp.h"
 
 static long vm_rss_kb(pid_t pid) {
@@ -877,4 +878,68 @@ TEST_T(reuseport_scale_down_resets_no_queued_connection, 120) {
   CHECK_MSG(ok > 1000, "only %ld requests", ok);
   CHECK_MSG(bad == 0, "%ld of %ld requests failed across 6 scale-downs", bad, ok + bad);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* roundrobin with a worker that does not read its channel: every
+ * connection hung, herd said nothing, status said ready. Now such a
+ * worker is told about (naming the channel) and replaced within a few
+ * seconds, and what it was handed is closed, not left hanging. */
+TEST_T(roundrobin_worker_that_never_reads_its_channel_is_replaced, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-n", "deafrr", "-w", "1", "--balance", "roundrobin",
+                        "-l", "127.0.0.1:0", "--", "sleep", "600", NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  int fd = test_connect_port(h.port);
+  CHECK(fd >= 0);
+  CHECK(send(fd, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL) == 18);
+  HP_WAIT(&h, "took none of the connections handed to it over its channel "
+              "(NODE_CHANNEL_FD) in 3 s: --balance roundrobin needs workers that read it", 1);
+  /* the connection ends (EOF or a reset) instead of hanging */
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  CHECK_MSG(poll(&p, 1, 10000) == 1, "the handed connection still hangs");
+  char b[16];
+  CHECK(recv(fd, b, sizeof b, 0) <= 0);
+  close(fd);
+  char r[8192];
+  CHECK_OK(hp_ctl("deafrr", "{\"cmd\":\"status\"}", r, sizeof r));
+  CHECK_MSG(strstr(r, "\"handoff_failures\":1"), "status said %s", r);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* The channel gives back the handles it has not begun to send (behind
+ * one that waits for its ACK), whole, oldest first. */
+TEST(chan_take_handles_gives_back_unsent_handles) {
+  int sv[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  herd_chan_t *ch;
+  CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
+  int p[2];
+  CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+  int before = test_count_fds();
+  for (int i = 0; i < 3; i++)
+    CHECK(herd_chan_send(ch, "\"herd:connection\"", 17, p[0]) >= 0);
+  CHECK_EQ(herd_chan_flush(ch) > 0, 1); /* the 2nd and 3rd wait for the 1st's ACK */
+  CHECK_EQ(herd__chan_handles_out(ch), 3);
+  int fds[8];
+  CHECK_EQ(herd__chan_take_handles(ch, fds, 8), 2);
+  CHECK_EQ(herd_chan_queued(ch), 0);
+  CHECK_EQ(herd__chan_handles_out(ch), 1); /* the one sent, not acknowledged */
+  CHECK_EQ(herd__chan_take_handles(ch, fds + 2, 8), 0);
+  struct stat a, b;
+  CHECK(fstat(fds[0], &a) == 0 && fstat(p[0], &b) == 0 && a.st_ino == b.st_ino);
+  close(fds[0]);
+  close(fds[1]);
+  CHECK_EQ(test_count_fds(), before); /* 3 duplicates: 1 went, 2 closed by us */
+  uint64_t acks = herd__chan_acks(ch);
+  CHECK(write(sv[1], "{\"cmd\":\"NODE_HANDLE_ACK\"}\n", 26) == 26);
+  herd_chan_msg_t m;
+  CHECK_EQ(herd_chan_recv(ch, &m), 0);
+  CHECK_EQ(herd__chan_acks(ch), acks + 1);
+  CHECK_EQ(herd__chan_handles_out(ch), 0);
+  herd_chan_close(ch);
+  close(sv[1]);
+  close(p[0]);
+  close(p[1]);
 }

@@ -486,7 +486,8 @@ static void status_json(struct master *m, struct jw *w) {
             "\"exits_clean\":%llu,\"exits_retired\":%llu,\"restarts\":%llu,"
             "\"reloads\":%llu,\"reloads_failed\":%llu,\"parked\":%llu,"
             "\"roundrobin_dropped\":%llu,\"max_memory_replaced\":%llu,"
-            "\"notify_ignored\":%llu,\"left_behind\":%llu,\"listen_stalls\":%llu}",
+            "\"notify_ignored\":%llu,\"left_behind\":%llu,\"listen_stalls\":%llu,"
+            "\"handoff_failures\":%llu}",
             (unsigned long long)st.spawns, (unsigned long long)st.spawn_failures,
             (unsigned long long)st.exits_stopped, (unsigned long long)st.exits_killed,
             (unsigned long long)st.exits_crashed, (unsigned long long)st.exits_clean,
@@ -496,7 +497,8 @@ static void status_json(struct master *m, struct jw *w) {
             (unsigned long long)m->mem_replaced,
             (unsigned long long)st.notify_ignored,
             (unsigned long long)st.left_behind,
-            (unsigned long long)st.listen_stalls);
+            (unsigned long long)st.listen_stalls,
+            (unsigned long long)st.handoff_failures);
   int n;
   herd_worker_info_t *rows = get_rows(m, &n);
   jw_raw(w, ",\"workers\":[", 12);
@@ -1150,6 +1152,9 @@ static void metrics_text(struct master *m, struct jw *w) {
   metric_head(w, "herd_listen_stalls_total", "counter",
               "Times a listen queue stayed non-empty for 3 s (no worker accepted).");
   metric(w, "herd_listen_stalls_total", app, NULL, (double)st.listen_stalls);
+  metric_head(w, "herd_handoff_failures_total", "counter",
+              "Workers replaced for taking no connection handed to them (roundrobin).");
+  metric(w, "herd_handoff_failures_total", app, NULL, (double)st.handoff_failures);
   if (m->lw) {
     struct logw_stats ls;
     logw_stats(m->lw, &ls);

@@ -77,6 +77,7 @@ struct herd_chan {
   char ctl[256];   /* ACK/NACK replies waiting to go out first */
   size_t ctl_len;
   int plain;       /* HERD_CHAN_PLAIN: no Node internals, no fds */
+  uint64_t acks;   /* ACK/NACKs of our handles received */
 };
 
 /* ---- opening ---------------------------------------------------- */
@@ -602,8 +603,10 @@ static int internal(herd_chan_t *ch, const char *line, size_t len,
     }
     return 2;
   }
-  if (kind == CMD_ACK || kind == CMD_NACK)
+  if (kind == CMD_ACK || kind == CMD_NACK) {
+    ch->acks += ch->awaiting_ack;
     ch->awaiting_ack = 0; /* an unsolicited one changes nothing */
+  }
   return 1; /* other internal messages (NODE_CLUSTER, ...) are not ours */
 }
 
@@ -679,6 +682,40 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
       set_gone(ch);
     }
   }
+}
+
+uint64_t herd__chan_acks(const herd_chan_t *ch) {
+  return ch->acks;
+}
+
+int herd__chan_handles_out(const herd_chan_t *ch) {
+  return (int)ch->mark_n + ch->awaiting_ack;
+}
+
+int herd__chan_take_handles(herd_chan_t *ch, int *fds, int max) {
+  /* The handle lines at the end of the queue that nothing of has been
+   * sent yet (each line and its fd whole): the last ones first, so that
+   * what stays is a prefix. */
+  size_t k = ch->mark_n;
+  while (k > 0) {
+    struct handle_mark *m = &ch->marks[ch->mark_head + k - 1];
+    size_t end = k == ch->mark_n ? ch->olen : ch->marks[ch->mark_head + k].off;
+    if (m->fd < 0 || m->off < ch->ohead || m->end != end || (int)(ch->mark_n - k + 1) > max)
+      break;
+    k--;
+  }
+  int n = (int)(ch->mark_n - k);
+  for (int i = 0; i < n; i++)
+    fds[i] = ch->marks[ch->mark_head + k + (size_t)i].fd; /* oldest first */
+  if (n) {
+    ch->olen = ch->marks[ch->mark_head + k].off;
+    ch->mark_n = k;
+    if (!k)
+      ch->mark_head = 0;
+    if (ch->ohead == ch->olen)
+      ch->ohead = ch->olen = 0;
+  }
+  return n;
 }
 
 int herd__chan_gone(const herd_chan_t *ch) {
@@ -757,6 +794,7 @@ static int scan_control(herd_chan_t *ch) {
     int noop = 0;
     if (ch->awaiting_ack && (kind == CMD_ACK || kind == CMD_NACK)) {
       ch->awaiting_ack = 0;
+      ch->acks++;
       noop = 1;
     } else if (kind == CMD_HANDLE) {
       /* The handle lines before this one still in the input are the

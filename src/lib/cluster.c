@@ -37,6 +37,7 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 30000
 #define RR_MAX_QUEUED 4096 /* bytes: about 60 handed connections */
+#define HANDOFF_TIMEOUT_MS 3000 /* a handed connection not taken by then */
 #define LISTEN_STALL_MS 3000 /* a listen queue never empty this long: told */
 #define DRAIN_POLL_MS 20      /* reuseport scale-down: look at the queue */
 #define DRAIN_GRACE_MS 500    /* ... for at least this long, for handshakes
@@ -73,6 +74,9 @@ struct worker {
   herd_timer_t kill_timer;
   struct outbuf out[2]; /* stdout, stderr pipes (fd -1 if none) */
   herd_chan_t *chan;    /* --ipc: our end of the worker's channel */
+  herd_timer_t handoff_timer; /* roundrobin: connections handed, unanswered */
+  uint64_t handoff_acks; /* the channel's ACK count when it was armed */
+  int deaf;             /* it did not take them: none more for it */
   uint64_t stop_asked_ms; /* a stop waiting for handed connections */
   const char *stop_why;
   const char *replace_why; /* why it is being replaced (successor first) */
@@ -920,6 +924,7 @@ static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime)
 
 static void worker_exited(herd_cluster_t *c, struct worker *w, int status) {
   w->alive = 0;
+  herd_loop_timer_stop(c->loop, &w->handoff_timer);
   herd_loop_timer_stop(c->loop, &w->ready_timer);
   herd_loop_timer_stop(c->loop, &w->kill_timer);
   herd__closep(&w->pidfd);
@@ -1019,7 +1024,7 @@ static struct worker *rr_pick(herd_cluster_t *c) {
     struct worker *w = s->active ? s->cur : NULL;
     /* A few handles may wait for the ACK of the one before; a worker
      * with more queued is not reading its channel: skip it. */
-    if (w && w->alive && w->state == W_READY && w->chan &&
+    if (w && w->alive && w->state == W_READY && w->chan && !w->deaf &&
         herd_chan_queued(w->chan) < RR_MAX_QUEUED)
       return w;
   }
@@ -1053,6 +1058,72 @@ static void rr_pause(herd_cluster_t *c) {
   (void)herd_loop_timer_start(c->loop, &c->rr_timer, 10, rr_timer_cb, c);
 }
 
+static void handoff_check(herd_loop_t *loop, herd_timer_t *t, void *data);
+
+/* Hand one connection (taken: closed here, the channel sends its own
+ * duplicate) to a worker; watch that it is taken. */
+static int rr_give(herd_cluster_t *c, struct worker *w, int conn) {
+  c->rr_next = (w->slot + 1) % c->nslots;
+  int r = herd_chan_send(w->chan, "\"herd:connection\"", 17, conn);
+  herd__close(conn);
+  if (r < 0) {
+    c->st.rr_dropped++;
+    emit(c, HERD_EV_ERROR, w->slot, w->pid, r, 0, 0, 0,
+         "could not hand a connection to the worker");
+    return r;
+  }
+  if (!w->handoff_timer.heap_index) {
+    w->handoff_acks = herd__chan_acks(w->chan);
+    (void)herd_loop_timer_start(c->loop, &w->handoff_timer, HANDOFF_TIMEOUT_MS,
+                                handoff_check, w);
+  }
+  return 0;
+}
+
+/* A worker that has answered no handed connection for HANDOFF_TIMEOUT_MS
+ * does not read its channel (a program that knows nothing of it: every
+ * connection handed to it would hang): what waits in our queue goes to
+ * the others, and it is replaced - when it exits, what it was handed
+ * closes instead of hanging. One that answers, however late, is fine. */
+static void handoff_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct worker *w = data;
+  herd_cluster_t *c = w->c;
+  if (!w->alive || !w->chan || herd__chan_handles_out(w->chan) == 0)
+    return;
+  uint64_t acks = herd__chan_acks(w->chan);
+  if (acks != w->handoff_acks || w->state == W_STOPPING) {
+    w->handoff_acks = acks; /* it reads: look again later */
+    (void)herd_loop_timer_start(c->loop, &w->handoff_timer, HANDOFF_TIMEOUT_MS,
+                                handoff_check, w);
+    return;
+  }
+  w->deaf = 1;
+  c->st.handoff_failures++;
+  emit(c, HERD_EV_NOTICE, w->slot, w->pid, 0, 0, 0, 0,
+       "took none of the connections handed to it over its channel "
+       "(NODE_CHANNEL_FD) in 3 s: --balance roundrobin needs workers that "
+       "read it (Node.js, or libherd's herd_chan): replacing it");
+  int fds[64], n;
+  while ((n = herd__chan_take_handles(w->chan, fds, 64)) > 0)
+    for (int i = 0; i < n; i++) {
+      struct worker *o = rr_pick(c);
+      if (o)
+        (void)rr_give(c, o, fds[i]);
+      else {
+        c->st.rr_dropped++; /* nobody to take it: closed, not left hanging */
+        herd__close(fds[i]);
+      }
+    }
+  struct slot *s = c->slots[w->slot];
+  if (s->cur == w && !s->succ && !w->retiring && !w->replace_why && !c->shutting_down) {
+    w->replace_why = "took no handed connection";
+    if (start_worker(c, w->slot, 1) < 0)
+      w->replace_why = NULL;
+  }
+}
+
 static void rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   (void)loop;
   (void)events;
@@ -1068,14 +1139,7 @@ static void rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data)
     int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
     if (conn < 0)
       return; /* EAGAIN: none left */
-    c->rr_next = (w->slot + 1) % c->nslots;
-    int r = herd_chan_send(w->chan, "\"herd:connection\"", 17, conn);
-    herd__close(conn); /* the channel sends its own duplicate */
-    if (r < 0) {
-      c->st.rr_dropped++;
-      emit(c, HERD_EV_ERROR, w->slot, w->pid, r, 0, 0, 0,
-           "could not hand a connection to the worker");
-    }
+    (void)rr_give(c, w, conn);
   }
 }
 

@@ -69,6 +69,15 @@ ssize_t herd__json_str(const char *text, size_t len, char *out, size_t cap);
  * socket (a complete line buffered, or its end)? */
 int herd__chan_pending(const herd_chan_t *ch);
 
+/* Handles of ours the peer has acknowledged (ACK or NACK) so far. */
+uint64_t herd__chan_acks(const herd_chan_t *ch);
+/* Handles of ours not acknowledged yet: queued, or sent and waited for. */
+int herd__chan_handles_out(const herd_chan_t *ch);
+/* Take back up to max handles queued at the end of the output that
+ * nothing of has been sent yet: their fds (oldest first, the caller's
+ * now) in fds, their lines gone from the queue. Returns how many. */
+int herd__chan_take_handles(herd_chan_t *ch, int *fds, int max);
+
 /* Has the channel met its end (EOF, or a write that failed)? */
 int herd__chan_gone(const herd_chan_t *ch);
 
