@@ -298,7 +298,7 @@ TEST_T(ctl_list_number_out_of_range_is_not_herd, 60) {
   CHECK_MSG(!strcmp(R.out, "[{\"name\":\"web\",\"status\":\"not-herd\"}]\n"), "%s", R.out);
   HERD_EXPECT(0, "list", "--json");
   CHECK_MSG(!strcmp(R.out, "[{\"name\":\"web\",\"status\":\"online\",\"pid\":7,"
-                           "\"workers\":2,\"uptime_ms\":61000}]\n"),
+                           "\"workers\":2,\"workers_ready\":0,\"uptime_ms\":61000}]\n"),
             "%s", R.out);
   fake_end(&f);
 }

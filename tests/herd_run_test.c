@@ -395,7 +395,9 @@ TEST_T(herd_run_with_output_nobody_reads_keeps_its_loop, 60) {
     herd_exec_opts_t eo = HERD_EXEC_OPTS_INIT;
     eo.timeout_ms = 15000;
     CHECK_OK(herd_exec_file(herd, st, &eo, &r));
-    CHECK_MSG(r.reason == HERD_EXEC_EXITED && r.exit_code == 0 && strstr(r.out, "\"ok\":true"),
+    /* answered (0 online; 3 degraded: a worker may still settle) */
+    CHECK_MSG(r.reason == HERD_EXEC_EXITED && (r.exit_code == 0 || r.exit_code == 3) &&
+                  strstr(r.out, "\"ok\":true"),
               "status %d: exit %d: %s%s", i, r.exit_code, r.out, r.err);
     herd_exec_result_free(&r);
     usleep(600000);

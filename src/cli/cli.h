@@ -166,6 +166,36 @@ void why_add(struct why *w, const char *line, size_t len);
  * what a worker says that reaches herd's own lines. Returns the length. */
 size_t cli_printable(char *dst, size_t cap, const char *src, size_t len);
 
+/* herd logs' reader (logs.c): the last n (> 0) lines of the file at
+ * path, each with its '\n' (one is added to a last line without), a NUL
+ * byte in one kept: an array of *count lines (each s malloc'd, the array
+ * too), or NULL with *count 0 (no file, or nothing in it). */
+struct tline {
+  char *s;
+  size_t len;
+};
+struct tline *logs_tail_lines(const char *path, int n, int *count);
+
+/* A control request, decoded (ctlreq.c). */
+enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
+               CTL_REOPEN, CTL_NCMDS };
+struct ctl_req {
+  int cmd;            /* enum ctl_cmd, -1 if unknown */
+  char name[32];      /* as the client wrote it (cut) */
+  int has_workers;    /* scale: "workers" (else "add") */
+  long long workers;  /* scale: 1..HERD_MAX_WORKERS */
+  long long add;      /* scale: -HERD_MAX_WORKERS..HERD_MAX_WORKERS */
+  int graceful;       /* stop */
+  char arg_err[160];  /* a bad argument: the reply, when it comes to it */
+  char err[160];      /* not a request (then -1) */
+};
+/* 0 with *req filled (arg_err set if an argument is bad), or -1 with the
+ * reply in req->err. */
+int ctl_decode(const char *json, size_t len, struct ctl_req *req);
+const char *ctl_cmd_name(int cmd);
+/* Refused while the app is stopping. */
+int ctl_cmd_steers(int cmd);
+
 /* Commands. Each returns the process's exit status. */
 int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           reload restart

@@ -45,14 +45,8 @@ struct src {
   size_t plen;
 };
 
-/* A line with its '\n' (malloc'd; a NUL byte in it is printed too). */
-struct tline {
-  char *s;
-  size_t len;
-};
-
-/* The last n lines of a file: malloc'd. */
-static struct tline *tail_lines(const char *path, int n, int *count) {
+/* The last n lines of a file: malloc'd (cli.h). */
+struct tline *logs_tail_lines(const char *path, int n, int *count) {
   *count = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -343,7 +337,7 @@ int cmd_logs(int argc, char **argv) {
     int cnt[256];
     int total = 0, ns = nsrc < 256 ? nsrc : 256;
     for (int i = 0; i < ns; i++) {
-      ls[i] = tail_lines(src[i].path, nlines, &cnt[i]);
+      ls[i] = logs_tail_lines(src[i].path, nlines, &cnt[i]);
       total += cnt[i];
     }
     struct shown *sh = calloc((size_t)total + 1, sizeof *sh);

@@ -602,46 +602,43 @@ static void conn_free(struct master *m, struct conn *cn) {
 
 /* Why the app's state refuses a steering request now (answered at once,
  * in one line, before any pending reply), or NULL. */
-static const char *refusal(struct master *m, const char *cmd) {
-  int steer = !strcmp(cmd, "reload") || !strcmp(cmd, "restart") || !strcmp(cmd, "scale");
-  if (!steer)
+static const char *refusal(struct master *m, int cmd) {
+  if (!ctl_cmd_steers(cmd))
     return NULL;
   herd_cluster_stats_t st;
   herd_cluster_stats(m->c, &st);
   if (st.stopping)
     return "stopping";
-  if (!strcmp(cmd, "restart") && st.reloading)
+  if (cmd == CTL_RESTART && st.reloading)
     return "a reload is running";
   return NULL;
 }
 
 static void do_request(struct master *m, struct conn *cn, const char *json,
                        size_t len) {
-  jv *req = jv_parse(json, len);
-  if (!req || jv_type(req) != JV_OBJ) {
-    /* the channel took it for JSON: what the reader refuses beyond that
-     * is a number out of range or deep nesting */
-    reply_error(cn, req ? "malformed request: expected a JSON object with \"cmd\""
-                        : "malformed request: a number out of range, or nesting "
-                          "deeper than 64");
-    jv_free(req);
+  struct ctl_req rq;
+  const char *refused;
+  if (ctl_decode(json, len, &rq) < 0) {
+    reply_error(cn, "%s", rq.err);
     return;
   }
-  const jv *cv = jv_get(req, "cmd");
-  const char *cmd = jv_str(cv, NULL), *refused = cmd ? refusal(m, cmd) : NULL;
-  if (!cmd || strlen(cmd) != jv_strlen(cv)) {
-    reply_error(cn, "malformed request: no \"cmd\" string%s",
-                cmd ? " (it holds a NUL character)" : "");
-  } else if (cn->wait != WAIT_NONE) {
+  if (cn->wait != WAIT_NONE) {
     reply_error(cn, "one request at a time: the last one is still running");
-  } else if (refused) {
-    reply_error(cn, "cannot %s: %s", cmd, refused);
-  } else if (!strcmp(cmd, "ping")) {
+    return;
+  }
+  if ((refused = refusal(m, rq.cmd))) {
+    reply_error(cn, "cannot %s: %s", rq.name, refused);
+    return;
+  }
+  switch (rq.cmd) {
+  case CTL_PING: {
     char extra[128];
     snprintf(extra, sizeof extra, "\"pid\":%d,\"version\":\"%s\"", (int)getpid(),
              HERD_VERSION_STRING);
     reply_ok(cn, extra);
-  } else if (!strcmp(cmd, "status")) {
+    break;
+  }
+  case CTL_STATUS: {
     struct jw w;
     jw_init(&w);
     status_json(m, &w);
@@ -650,7 +647,9 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
     else
       reply(cn, w.buf, w.len);
     jw_free(&w);
-  } else if (!strcmp(cmd, "reload")) {
+    break;
+  }
+  case CTL_RELOAD: {
     /* Waiting before the call: with immediate readiness the reload may
      * be over (or failed) by the time it returns. This one is the next
      * to begin, now or after the running one. */
@@ -662,7 +661,9 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
       cn->wait = WAIT_NONE;
       reply_error(cn, "cannot reload: %s", r == -ECANCELED ? "stopping" : herd_strerror(r));
     }
-  } else if (!strcmp(cmd, "restart")) {
+    break;
+  }
+  case CTL_RESTART: {
     cn->wait = WAIT_READY;
     reply_ok(cn, "\"pending\":\"restart\"");
     int r = herd_cluster_restart(m->c);
@@ -672,57 +673,49 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
                   r == -EBUSY ? "a reload is running" : r == -ECANCELED
                   ? "stopping" : herd_strerror(r));
     }
-  } else if (!strcmp(cmd, "scale")) {
+    break;
+  }
+  case CTL_SCALE: {
     herd_cluster_stats_t st;
     herd_cluster_stats(m->c, &st);
-    const jv *wv = jv_get(req, "workers"), *dv = jv_get(req, "add");
-    /* whole numbers, range-checked before any cast ({"workers":93e18}
-     * was a float-to-int cast out of range: undefined behaviour) */
-    long long want = 0, add = 0;
-    int wok = wv && jv_int(wv, 1, HERD_MAX_WORKERS, &want) == 1;
-    int aok = dv && jv_int(dv, -HERD_MAX_WORKERS, HERD_MAX_WORKERS, &add) == 1;
-    if (aok)
-      want = st.workers + add;
-    if ((wv && jv_type(wv) != JV_NUM) || (dv && jv_type(dv) != JV_NUM) ||
-        (!wv && !dv)) {
-      reply_error(cn, "scale: give \"workers\": N or \"add\": +-N");
-    } else if (wv && !wok) {
-      reply_error(cn, "scale: %.17g is not a number of workers in 1..%d",
-                  jv_num(wv, 0), HERD_MAX_WORKERS);
-    } else if (!wv && (!aok || want < 1 || want > HERD_MAX_WORKERS)) {
-      if (aok)
-        reply_error(cn, "scale: %d %+lld would make %lld workers (1..%d)", st.workers,
-                    add, want, HERD_MAX_WORKERS);
-      else
-        reply_error(cn, "scale: add %.17g is not a whole number in -%d..%d",
-                    jv_num(dv, 0), HERD_MAX_WORKERS, HERD_MAX_WORKERS);
-    } else {
-      /* growing: the answer is the all-ready event (maybe inside the
-       * call, with immediate readiness), so wait before calling */
-      int grow = (int)want > st.workers;
-      if (grow) {
-        cn->wait = WAIT_READY;
-        reply_ok(cn, "\"pending\":\"scale\"");
-      }
-      int r = herd_cluster_scale(m->c, (int)want);
-      if (r < 0) {
-        cn->wait = WAIT_NONE;
-        reply_error(cn, "cannot scale: %s", r == -ECANCELED ? "stopping"
-                                                            : herd_strerror(r));
-      } else if (!grow) {
-        answer_one(m, cn);
-      }
+    long long want = rq.has_workers ? rq.workers : st.workers + rq.add;
+    if (rq.arg_err[0]) {
+      reply_error(cn, "%s", rq.arg_err);
+      break;
     }
-  } else if (!strcmp(cmd, "stop")) {
-    int graceful = jv_bool(jv_get(req, "graceful"), 0);
+    if (want < 1 || want > HERD_MAX_WORKERS) {
+      reply_error(cn, "scale: %d %+lld would make %lld workers (1..%d)", st.workers,
+                  rq.add, want, HERD_MAX_WORKERS);
+      break;
+    }
+    /* growing: the answer is the all-ready event (maybe inside the
+     * call, with immediate readiness), so wait before calling */
+    int grow = (int)want > st.workers;
+    if (grow) {
+      cn->wait = WAIT_READY;
+      reply_ok(cn, "\"pending\":\"scale\"");
+    }
+    int r = herd_cluster_scale(m->c, (int)want);
+    if (r < 0) {
+      cn->wait = WAIT_NONE;
+      reply_error(cn, "cannot scale: %s", r == -ECANCELED ? "stopping"
+                                                          : herd_strerror(r));
+    } else if (!grow) {
+      answer_one(m, cn);
+    }
+    break;
+  }
+  case CTL_STOP: {
     char extra[64];
     snprintf(extra, sizeof extra, "\"pending\":\"stop\",\"pid\":%d", (int)getpid());
     reply_ok(cn, extra);
     cn->wait = WAIT_STOP; /* the last word comes when the workers are gone */
     logf_(m, "stop requested%s by the control socket",
-          graceful ? " (graceful)" : "");
-    herd_cluster_stop(m->c, graceful);
-  } else if (!strcmp(cmd, "reopen")) {
+          rq.graceful ? " (graceful)" : "");
+    herd_cluster_stop(m->c, rq.graceful);
+    break;
+  }
+  case CTL_REOPEN:
     if (!m->lw) {
       reply_error(cn, "no log files to reopen: this app writes to its "
                       "terminal (herd run)");
@@ -730,11 +723,8 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
       reopen_logs(m);
       reply_ok(cn, NULL);
     }
-  } else {
-    reply_error(cn, "unknown command '%.64s' (ping, status, reload, restart, "
-                    "scale, stop, reopen)", cmd);
+    break;
   }
-  jv_free(req);
 }
 
 static void conn_cb(herd_loop_t *loop, herd_chan_t *ch, int err,

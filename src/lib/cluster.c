@@ -1575,7 +1575,7 @@ static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   (void)events;
   herd_cluster_t *c = data;
   for (int round = 0; round < 64; round++) {
-    char buf[4096];
+    char buf[HERD__NOTIFY_MAX + 1];
     union {
       char b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(8 * sizeof(int))];
       struct cmsghdr align;
@@ -1612,27 +1612,16 @@ static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
     struct worker *w = notify_sender(c, pid);
     for (int i = 0; i < nfds; i++)
       herd__close(fds[i]);
-    int ready = 0, stopping = 0, retire = 0, other = 0;
-    for (char *line = buf, *next; line && *line; line = next) {
-      next = strchr(line, '\n');
-      if (next)
-        *next++ = '\0';
-      if (strcmp(line, "READY=1") == 0)
-        ready = 1;
-      else if (strcmp(line, "STOPPING=1") == 0)
-        stopping = 1;
-      else if (strcmp(line, "X_HERD_RETIRE=1") == 0)
-        retire = 1;
-      else if (w && strncmp(line, "STATUS=", 7) == 0)
-        emit(c, HERD_EV_STATUS, w->slot, w->pid, 0, 0, 0, 0, line + 7);
-      else if (strcmp(line, "BARRIER=1") != 0)
-        other = 1;
-    }
+    struct herd__notify nm;
+    herd__notify_parse(buf, (size_t)n, &nm);
+    int ready = nm.ready, stopping = nm.stopping, retire = nm.retire;
     if (!w) {
-      if (ready || stopping || retire || other)
+      if (nm.ready || nm.stopping || nm.retire || nm.other || nm.status)
         notify_foreign(c, pid);
       continue;
     }
+    if (nm.status)
+      emit(c, HERD_EV_STATUS, w->slot, w->pid, 0, 0, 0, 0, nm.status);
     if (ready && c->o.ready == HERD_READY_NOTIFY)
       became_ready(c, w);
     if ((stopping || retire) && w->state != W_STOPPING && !w->retiring &&

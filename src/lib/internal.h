@@ -101,6 +101,22 @@ int herd__rp_steer(int fd, int n, const int *skip, int nskip);
  * (net.ipv4.tcp_migrate_req)? */
 int herd__rp_migrates(void);
 
+/* notify.c: one NOTIFY_SOCKET datagram's text, buf[0..n) (buf has room
+ * for a NUL at n; the text is cut in place at each newline). status
+ * points into buf (the last STATUS=), or is NULL. */
+#define HERD__NOTIFY_MAX 4096
+struct herd__notify {
+  int ready, stopping, retire, other;
+  const char *status;
+};
+void herd__notify_parse(char *buf, size_t n, struct herd__notify *out);
+
+/* proc.c: the text of /proc/PID/stat, buf[0..n) NUL-terminated at n,
+ * into st (clock ticks hz, page size, the boot and real clocks now in
+ * ms). 0, or -EPROTO for text that is not such a line. */
+int herd__proc_stat_parse(const char *buf, size_t n, long hz, long page,
+                          int64_t boot_now, int64_t real_now, herd_proc_stat_t *st);
+
 /* Fill a->text from a->ss (inet families). */
 void herd__addr_format(herd_addr_t *a);
 

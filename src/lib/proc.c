@@ -102,14 +102,31 @@ int herd_proc_stat(pid_t pid, herd_proc_stat_t *st) {
   if (n < 0)
     return n == -ESRCH ? -ESRCH : (int)n;
   buf[n] = '\0';
+  long hz = sysconf(_SC_CLK_TCK);
+  long page = sysconf(_SC_PAGESIZE);
+  if (hz <= 0 || page <= 0)
+    return -EINVAL;
+  int64_t boot_now = clock_ms(CLOCK_BOOTTIME);
+  int64_t real_now = clock_ms(CLOCK_REALTIME);
+  if (boot_now < 0)
+    return (int)boot_now;
+  if (real_now < 0)
+    return (int)real_now;
+  return herd__proc_stat_parse(buf, (size_t)n, hz, page, boot_now, real_now, st);
+}
 
+int herd__proc_stat_parse(const char *buf, size_t n, long hz, long page,
+                          int64_t boot_now, int64_t real_now, herd_proc_stat_t *st) {
+  if (hz <= 0 || page <= 0 || memchr(buf, '\0', n) || buf[n] != '\0')
+    return -EPROTO; /* a NUL inside: not what the kernel writes */
   /* "pid (comm) state ppid ..." - comm may hold spaces and ')'. */
-  char *lp = strchr(buf, '(');
-  char *rp = strrchr(buf, ')');
+  const char *lp = strchr(buf, '(');
+  const char *rp = strrchr(buf, ')');
   if (!lp || !rp || rp < lp || rp[1] != ' ')
     return -EPROTO;
   memset(st, 0, sizeof *st);
-  st->pid = (pid_t)atoi(buf);
+  long pid = strtol(buf, NULL, 10);
+  st->pid = pid > 0 && pid <= INT32_MAX ? (pid_t)pid : 0;
   size_t clen = (size_t)(rp - lp - 1);
   if (clen >= sizeof st->comm)
     clen = sizeof st->comm - 1;
@@ -130,23 +147,21 @@ int herd_proc_stat(pid_t pid, herd_proc_stat_t *st) {
     return -EPROTO;
   st->pgrp = pgrp;
   st->sid = sid;
-  long hz = sysconf(_SC_CLK_TCK);
-  long page = sysconf(_SC_PAGESIZE);
-  if (hz <= 0 || page <= 0)
-    return -EINVAL;
   st->ppid = ppid;
-  st->utime_ms = utime * 1000u / (unsigned long long)hz;
-  st->stime_ms = stime * 1000u / (unsigned long long)hz;
+  /* in milliseconds, without overflowing on the way for any value the
+   * fields can hold (they are the kernel's, or a fuzzer's) */
+  st->utime_ms = utime / (unsigned long long)hz * 1000u +
+                 utime % (unsigned long long)hz * 1000u / (unsigned long long)hz;
+  st->stime_ms = stime / (unsigned long long)hz * 1000u +
+                 stime % (unsigned long long)hz * 1000u / (unsigned long long)hz;
   st->vsize_bytes = vsize;
-  st->rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
-
-  int64_t boot_now = clock_ms(CLOCK_BOOTTIME);
-  int64_t real_now = clock_ms(CLOCK_REALTIME);
-  if (boot_now < 0)
-    return (int)boot_now;
-  if (real_now < 0)
-    return (int)real_now;
-  int64_t started = (int64_t)(starttime * 1000u / (unsigned long long)hz);
+  st->rss_bytes = rss > 0 && (uint64_t)rss <= UINT64_MAX / (uint64_t)page
+                      ? (uint64_t)rss * (uint64_t)page : 0;
+  int64_t started = (int64_t)(starttime / (unsigned long long)hz * 1000u +
+                              starttime % (unsigned long long)hz * 1000u /
+                                  (unsigned long long)hz);
+  if (started < 0)
+    started = INT64_MAX;
   st->uptime_ms = boot_now > started ? boot_now - started : 0;
   st->start_ms = real_now - st->uptime_ms;
   return 0;
