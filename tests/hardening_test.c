@@ -943,3 +943,24 @@ TEST(chan_take_handles_gives_back_unsent_handles) {
   close(p[0]);
   close(p[1]);
 }
+
+/* --env NOTIFY_SOCKET=... was overridden without a word: the worker
+ * contract's variables are herd's, and giving one is an error. */
+TEST(env_of_the_worker_contract_is_refused) {
+  static const char *const keys[] = {"NOTIFY_SOCKET=/x", "LISTEN_FDS=3", "LISTEN_PID=1",
+                                     "LISTEN_FDNAMES=a", "HERD_WORKER_ID=9",
+                                     "NODE_CHANNEL_FD=3"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    struct app a;
+    app_init(&a);
+    char err[512];
+    CHECK_EQ(app_set(&a, "env", keys[i], err, sizeof err), -1);
+    CHECK_MSG(strstr(err, "is herd's to set for each worker"), "%s: %s", keys[i], err);
+    app_free(&a);
+  }
+  struct app a;
+  app_init(&a);
+  char err[512];
+  CHECK_EQ(app_set(&a, "env", "NOTIFY_SOCKETS=ok", err, sizeof err), 0);
+  app_free(&a);
+}

@@ -300,6 +300,17 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
   } else if (!strcmp(k, "env")) {
     if (!strchr(val, '=') || val[0] == '=')
       return fail(err, errlen, "env: '%s' is not K=V", val);
+    /* herd sets these for each worker: a value given here would be
+     * overridden without a word (NOTIFY_SOCKET was) */
+    static const char *const ours[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+                                       "NOTIFY_SOCKET", "HERD_WORKER_ID",
+                                       "NODE_CHANNEL_FD",
+                                       "NODE_CHANNEL_SERIALIZATION_MODE", NULL};
+    size_t vk = (size_t)(strchr(val, '=') - val);
+    for (const char *const *o = ours; *o; o++)
+      if (strlen(*o) == vk && !strncmp(val, *o, vk))
+        return fail(err, errlen, "env: %s is herd's to set for each worker (see "
+                    "THE WORKER CONTRACT in herd(1))", *o);
     if (a->nenv == MAX_ENV)
       return fail(err, errlen, "env: at most %d", MAX_ENV);
     if (!(a->env[a->nenv] = keep(a, val)))
