@@ -964,3 +964,24 @@ TEST(env_of_the_worker_contract_is_refused) {
   CHECK_EQ(app_set(&a, "env", "NOTIFY_SOCKETS=ok", err, sizeof err), 0);
   app_free(&a);
 }
+
+/* A HERD_HOME too long for a socket's 108 bytes is a clear error, never
+ * a socket at a truncated path. */
+TEST(herd_home_too_long_for_a_socket_is_a_clear_error) {
+  char herd[4096], cmd[12000], out[8192], home[300];
+  path_of(herd, sizeof herd, "herd");
+  snprintf(home, sizeof home, "%s/", getenv("HERD_HOME"));
+  while (strlen(home) < 120)
+    strcat(home, "h");
+  static const char *const verbs[] = {"start -n web -w 1 -- sleep 10",
+                                      "run -n web -w 1 -- sleep 10", "status web"};
+  static const char *const says[] = {"is too long a path for a control socket",
+                                     "web.sock: File name too long",
+                                     "web.sock: path too long for a socket"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(cmd, sizeof cmd, "HERD_HOME=%s %s %s 2>&1", home, herd, verbs[i]);
+    CHECK_EQ(sh_out(cmd, out, sizeof out), 1);
+    CHECK_MSG(strstr(out, says[i]) && !strchr(strchr(out, '\n') + 1, '\n'), "%s: %s",
+              verbs[i], out);
+  }
+}
