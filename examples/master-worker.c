@@ -85,7 +85,8 @@ static int worker_main(void *arg) {
   return 0;
 }
 
-static void on_event(const herd_event_t *ev, void *data) {
+static void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
+  (void)c;
   (void)data;
   switch (ev->type) {
   case HERD_EV_LISTEN:
@@ -95,15 +96,16 @@ static void on_event(const herd_event_t *ev, void *data) {
     printf("master: worker %d started (pid %d)\n", ev->slot, (int)ev->pid);
     break;
   case HERD_EV_EXITED:
-    printf("master: worker %d (pid %d) exited, %s %d\n", ev->slot, (int)ev->pid,
-           ev->sig ? "signal" : "code", ev->sig ? ev->sig : ev->code);
+    printf("master: worker %d (pid %d) exited, %s %d (%s)\n", ev->slot, (int)ev->pid,
+           ev->sig ? "signal" : "code", ev->sig ? ev->sig : ev->code,
+           herd_reason_name(ev->reason));
     break;
   case HERD_EV_RETIRE:
     printf("master: worker %d retires, starting its successor\n", ev->slot);
     break;
   case HERD_EV_ERROR:
-    fprintf(stderr, "master: %s: %s\n", ev->text ? ev->text : "error",
-            herd_strerror(ev->code));
+    fprintf(stderr, "master: %s%s%s: %s\n", herd_reason_name(ev->reason),
+            ev->text ? " " : "", ev->text ? ev->text : "", herd_strerror(ev->code));
     break;
   default:
     return;
@@ -118,7 +120,7 @@ int main(int argc, char **argv) {
   char addr[64];
   snprintf(addr, sizeof addr, "127.0.0.1:%s", port ? port : "3000");
   const char *listen[] = {addr, NULL};
-  herd_cluster_opts_t o = {0};
+  herd_cluster_opts_t o = HERD_CLUSTER_OPTS_INIT;
   o.listen = listen;
   o.on_event = on_event;
   int r = herd_cluster_run(&o, worker_main, NULL);

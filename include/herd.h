@@ -638,44 +638,111 @@ enum herd_ready {
 /* What happened (one event per line of a supervisor's log). */
 enum herd_event_type {
   HERD_EV_LISTEN = 1, /* text: the address bound */
-  HERD_EV_STARTED,    /* slot, pid */
-  HERD_EV_READY,      /* slot, pid */
-  HERD_EV_ALL_READY,  /* every slot has a ready worker (once per start or
-                         reload) */
-  HERD_EV_EXITED,     /* slot, pid, code or sig, uptime_ms */
+  HERD_EV_STARTED,    /* slot, pid; reason: HERD_REASON_SUCCESSOR for the
+                         new worker of a reload or replacement */
+  HERD_EV_READY,      /* slot, pid, uptime_ms: how long it took */
+  HERD_EV_ALL_READY,  /* code: workers; every slot has a ready worker (once
+                         per start, restart, scale-up or reload) */
+  HERD_EV_EXITED,     /* slot, pid, code or sig, uptime_ms; reason: the
+                         exit's (STOPPED, KILLED, CRASHED, EXITED,
+                         RETIRED) */
   HERD_EV_RESTART,    /* slot: next start after delay_ms (0 = now) */
-  HERD_EV_PARKED,     /* slot: too many restarts; retried after delay_ms */
-  HERD_EV_STOPPING,   /* slot, pid, sig: asked to stop (text: why) */
-  HERD_EV_KILLED,     /* slot, pid: SIGKILL after the kill timeout */
-  HERD_EV_RETIRE,     /* slot, pid: asked to be replaced */
+  HERD_EV_PARKED,     /* slot: code early deaths in the restart window;
+                         retried after delay_ms */
+  HERD_EV_STOPPING,   /* slot, pid, sig: asked to stop; reason: why
+                         (SHUTDOWN, RELOAD, RESTART, SCALE_DOWN, RETIRED,
+                         REPLACED with text the caller's why, HANDOFF) */
+  HERD_EV_KILLED,     /* slot, pid: SIGKILLed (reason: READY_TIMEOUT, or
+                         KILLED: the kill timeout or a second stop) */
+  HERD_EV_RETIRE,     /* slot, pid: it asked to be replaced; code 1: its
+                         successor starts now, 0: after it exits */
   HERD_EV_STATUS,     /* slot, pid, text: STATUS= from the worker */
-  HERD_EV_RELOAD,     /* text: "begin", "done", or why it failed */
+  HERD_EV_RELOAD,     /* reason: RELOAD_BEGIN, RELOAD_DONE, RELOAD_FAILED
+                         (code: -errno, or 0: a new worker exited before it
+                         was ready; the slots not reloaded keep their old
+                         workers) */
   HERD_EV_SCALE,      /* code: the new worker count */
-  HERD_EV_SHUTDOWN,   /* text: "graceful" or "stop"; sig: the signal */
-  HERD_EV_SIGNAL,     /* sig: received and acted on (USR1: reopen logs) */
-  HERD_EV_ERROR,      /* slot (-1 if none), code: -errno, text: context */
-  HERD_EV_NOTICE      /* something an operator should hear about that is
-                         no failure of the master: slot (-1 if none), pid
-                         (the process it is about, 0 if none), text */
+  HERD_EV_SHUTDOWN,   /* reason: SHUTDOWN or GRACEFUL; sig: the signal, 0
+                         for herd_cluster_stop */
+  HERD_EV_SIGNAL,     /* sig; reason: REOPEN (SIGUSR1: reopen your logs)
+                         or IGNORED */
+  HERD_EV_ERROR,      /* slot (-1 if none), pid, code: -errno; reason:
+                         SPAWN_FAILED, BIND_FAILED (text: the address),
+                         HAND_FAILED, STEER_FAILED */
+  HERD_EV_NOTICE      /* no failure of the master, but worth an operator's
+                         attention; reason: NOTIFY_FOREIGN (pid: the
+                         sender), LEFT_BEHIND (slot, pid: the process),
+                         LISTEN_STALL (text: the address, code: connections
+                         queued, delay_ms: for how long, sig: the socket's
+                         index), LISTEN_SERVED (the same, once it drains),
+                         HANDOFF_FAILED (slot, pid: took none of the
+                         connections handed to it in 3 s; it is replaced) */
 };
 
+/* Why: the one vocabulary of events and of a worker's last exit. */
+enum herd_reason {
+  HERD_REASON_NONE = 0,
+  /* a worker's exit */
+  HERD_REASON_STOPPED,        /* "stopped": after herd asked it to stop */
+  HERD_REASON_KILLED,         /* "killed": SIGKILLed by herd */
+  HERD_REASON_CRASHED,        /* "crashed": unasked, code != 0 or a signal */
+  HERD_REASON_EXITED,         /* "exited": unasked, code 0 */
+  HERD_REASON_RETIRED,        /* "retired": after it retired */
+  /* why a worker is asked to stop, or started */
+  HERD_REASON_SHUTDOWN,       /* "shutdown" */
+  HERD_REASON_GRACEFUL,       /* "graceful": a shutdown without kill timeout */
+  HERD_REASON_RELOAD,         /* "reload": its successor is ready */
+  HERD_REASON_RESTART,        /* "restart" */
+  HERD_REASON_SCALE_DOWN,     /* "scale down" */
+  HERD_REASON_REPLACED,       /* "replaced": herd_cluster_replace */
+  HERD_REASON_HANDOFF,        /* "handoff": it took no handed connection */
+  HERD_REASON_SUCCESSOR,      /* "successor": started to take over a slot */
+  /* failures */
+  HERD_REASON_SPAWN_FAILED,   /* "spawn failed" */
+  HERD_REASON_READY_TIMEOUT,  /* "ready timeout" */
+  HERD_REASON_HAND_FAILED,    /* "hand failed": a connection not handed */
+  HERD_REASON_BIND_FAILED,    /* "bind failed" */
+  HERD_REASON_STEER_FAILED,   /* "steer failed": reuseport steering */
+  /* reloads */
+  HERD_REASON_RELOAD_BEGIN,   /* "reload begin" */
+  HERD_REASON_RELOAD_DONE,    /* "reload done" */
+  HERD_REASON_RELOAD_FAILED,  /* "reload failed" */
+  /* notices */
+  HERD_REASON_NOTIFY_FOREIGN, /* "notify foreign" */
+  HERD_REASON_LEFT_BEHIND,    /* "left behind" */
+  HERD_REASON_LISTEN_STALL,   /* "listen stall" */
+  HERD_REASON_LISTEN_SERVED,  /* "listen served" */
+  HERD_REASON_HANDOFF_FAILED, /* "handoff failed" */
+  /* signals */
+  HERD_REASON_REOPEN,         /* "reopen": SIGUSR1 */
+  HERD_REASON_IGNORED         /* "ignored" */
+};
+
+/* The reason's name (the quoted words above); "?" for an unknown one.
+ * Static, never NULL. */
+const char *herd_reason_name(int reason);
+
 typedef struct herd_event {
-  int type;
+  int type;          /* enum herd_event_type */
+  int reason;        /* enum herd_reason */
   int slot;
   pid_t pid;
   int code;          /* exit code, or -errno for HERD_EV_ERROR */
   int sig;           /* terminating or sent signal, 0 if none */
   uint64_t delay_ms;
   uint64_t uptime_ms;
-  const char *text;  /* valid during the callback */
+  const char *text;  /* data (an address, a STATUS= text), not wording;
+                        valid during the callback, may be NULL */
 } herd_event_t;
 
 typedef struct herd_cluster herd_cluster_t;
 
-typedef void (*herd_event_cb)(const herd_event_t *ev, void *data);
+typedef void (*herd_event_cb)(herd_cluster_t *c, const herd_event_t *ev,
+                              void *data);
 /* A whole line of a worker's output (stream 1 or 2), without its '\n'. */
-typedef void (*herd_output_cb)(int slot, pid_t pid, int stream,
-                               const char *line, size_t len, void *data);
+typedef void (*herd_output_cb)(herd_cluster_t *c, int slot, pid_t pid,
+                               int stream, const char *line, size_t len,
+                               void *data);
 
 enum {
   HERD_CLUSTER_PIPE_OUTPUT = 1u << 0, /* workers' stdout/stderr go through
@@ -685,33 +752,47 @@ enum {
                                          (NODE_CHANNEL_FD) */
 };
 
+#define HERD_MAX_WORKERS 4096 /* herd_cluster_opts.workers, _scale */
+
 typedef struct herd_cluster_opts {
-  int workers;                /* 0 = the number of online CPUs */
+  /* Fill with HERD_CLUSTER_OPTS_INIT (or herd_cluster_opts_init): the
+   * defaults are written there once, so that every field means what it
+   * says, 0 included (a kill timeout of 0 kills at once). abi is
+   * sizeof(herd_cluster_opts_t) as the caller's header has it:
+   * herd_cluster_run refuses a struct that was not so filled, or that
+   * was built against another header (-EINVAL). */
+  size_t abi;
+  int workers;                /* 1..HERD_MAX_WORKERS, or 0: the number of
+                                 online CPUs [0] */
   const char *const *listen;  /* NULL-terminated address specs
                                  (herd_addr_parse) to bind */
   const int *listen_fds;      /* or sockets already bound (borrowed; e.g.
                                  from systemd): used as they are */
   size_t nlisten_fds;
-  int balance;                /* enum herd_balance */
-  int ready;                  /* enum herd_ready */
-  int ready_delay_ms;         /* HERD_READY_DELAY */
-  int ready_timeout_ms;       /* a starting worker not ready by then is
-                                 killed and counts as a failed start;
-                                 0 = 60000 */
-  int kill_timeout_ms;        /* stop signal -> SIGKILL; 0 = 5000 */
-  int stop_signal;            /* 0 = SIGTERM */
-  int max_restarts;           /* per slot within restart_window_ms, then
-                                 the slot is parked; 0 = 10 */
-  int restart_window_ms;      /* 0 = 60000 */
+  int balance;                /* enum herd_balance [shared] */
+  int ready;                  /* enum herd_ready [immediate] */
+  int ready_delay_ms;         /* HERD_READY_DELAY: alive this long [0] */
+  int settle_ms;              /* HERD_READY_IMMEDIATE: how long a new
+                                 worker must live to count as ready [200] */
+  int ready_timeout_ms;       /* HERD_READY_NOTIFY: a starting worker not
+                                 ready by then is killed and counts as a
+                                 failed start [60000] */
+  int kill_timeout_ms;        /* stop signal -> SIGKILL [5000] */
+  int stop_signal;            /* [SIGTERM] */
+  int max_restarts;           /* early deaths of a slot within
+                                 restart_window_ms before it is parked
+                                 (1..) [10] */
+  int restart_window_ms;      /* [60000] */
   int min_uptime_ms;          /* a worker that dies sooner, or before it
-                                 was ready, died early: back off;
-                                 0 = 1000 */
-  int cooldown_ms;            /* a parked slot is retried after this;
-                                 0 = 60000 */
+                                 was ready, died early: back off [1000] */
+  int cooldown_ms;            /* a parked slot is retried after this
+                                 [60000] */
   unsigned flags;             /* HERD_CLUSTER_* */
   const char *file;           /* exec workers (when worker_main is NULL) */
   char *const *argv;
-  herd_spawn_opts_t spawn;    /* env, cwd, uid/gid for exec'd workers */
+  herd_spawn_opts_t spawn;    /* env, cwd, uid/gid, umask for the workers
+                                 (stdio, fds, pdeathsig and the group are
+                                 herd's) */
   herd_event_cb on_event;
   herd_output_cb on_output;
   void *data;                 /* for the callbacks */
@@ -723,14 +804,20 @@ typedef struct herd_cluster_opts {
    * herd_cluster_stop makes herd_cluster_run return 0 with none started,
    * reload and restart do nothing (return 0), replace gives -ENOENT. */
   int (*on_init)(herd_cluster_t *c, void *data);
-  int settle_ms;              /* HERD_READY_IMMEDIATE: how long a new worker
-                                 must live to count as ready; 0 = 200,
-                                 negative = not at all (ready once
-                                 started) */
 } herd_cluster_opts_t;
 
 #define HERD_SETTLE_MS_DEFAULT 200
-#define HERD_MAX_WORKERS 4096 /* herd_cluster_opts.workers, _scale */
+
+#define HERD_CLUSTER_OPTS_INIT                                               \
+  {                                                                          \
+    .abi = sizeof(herd_cluster_opts_t), .settle_ms = HERD_SETTLE_MS_DEFAULT, \
+    .ready_timeout_ms = 60000, .kill_timeout_ms = 5000,                      \
+    .stop_signal = 15 /* SIGTERM */, .max_restarts = 10,                     \
+    .restart_window_ms = 60000, .min_uptime_ms = 1000, .cooldown_ms = 60000  \
+  }
+
+/* Fill *opts with HERD_CLUSTER_OPTS_INIT. */
+void herd_cluster_opts_init(herd_cluster_opts_t *opts);
 
 /*
  * Be the master: bind the sockets, start the workers, keep them running,
@@ -767,7 +854,8 @@ herd_loop_t *herd_cluster_loop(herd_cluster_t *c);
 
 /* A rolling reload, as SIGHUP. Returns 0 if it began, 1 if one was
  * already running (this one follows it), -ECANCELED if the cluster is
- * stopping. Its end is the event HERD_EV_RELOAD "done" (or "failed..."). */
+ * stopping. Its end is the event HERD_EV_RELOAD with the reason
+ * HERD_REASON_RELOAD_DONE (or _FAILED). */
 int herd_cluster_reload(herd_cluster_t *c);
 
 /* A hard restart (not rolling): every worker is stopped now and a new
@@ -778,14 +866,16 @@ int herd_cluster_restart(herd_cluster_t *c);
 
 /* Replace one slot's worker gracefully, as if it had retired: its
  * successor starts now, and the old one is stopped once it is ready
- * (why: the reason in the HERD_EV_STOPPING event). Returns 0, -ENOENT if
+ * (HERD_EV_STOPPING with HERD_REASON_REPLACED and the text why, copied;
+ * may be NULL). Returns 0, -ENOENT if
  * the slot has no running worker, -EBUSY if it is already being
  * replaced, -ECANCELED if stopping, or the error of starting the
  * successor (the old worker then stays). */
 int herd_cluster_replace(herd_cluster_t *c, int slot, const char *why);
 
-/* Run workers workers (1..4096): new slots start, the highest slots
- * stop. Returns 0, -EINVAL, -ECANCELED if stopping, -ENOMEM. */
+/* Run workers workers (1..HERD_MAX_WORKERS): new slots start, the
+ * highest slots stop. Returns 0, -EINVAL, -ECANCELED if stopping,
+ * -ENOMEM. */
 int herd_cluster_scale(herd_cluster_t *c, int workers);
 
 /* Stop, as SIGTERM (graceful = 0) or SIGQUIT (graceful = 1): a second
@@ -821,8 +911,8 @@ typedef struct herd_worker_info {
   int exited;           /* 1 if a worker of this slot has exited: */
   int exit_code;        /*   its exit code (-1 if killed by a signal) */
   int exit_signal;      /*   the signal, or 0 */
-  const char *exit_cause; /*  "stopped", "killed", "crashed", "exited"
-                               (code 0, unasked), "retired"; static */
+  int exit_reason;      /*   HERD_REASON_STOPPED, _KILLED, _CRASHED,
+                             _EXITED (code 0, unasked) or _RETIRED */
 } herd_worker_info_t;
 
 /* Fill up to max rows, one per running worker (a slot being reloaded has

@@ -113,7 +113,7 @@ TEST(cli_conf_app_integer_user_is_kept) {
   CHECK_STR(a->user, want);
   CHECK_EQ(a->o.spawn.uid, u);
   CHECK(a->o.spawn.flags & HERD_SPAWN_SETUID);
-  CHECK_EQ(a->o.kill_timeout_ms, 1);
+  CHECK_EQ(a->o.kill_timeout_ms, 0); /* "0": kill at once, now 0 itself */
   free_apps(a, 1);
 }
 

@@ -88,7 +88,7 @@ static void api_step(herd_loop_t *loop, herd_timer_t *t, void *data) {
       if (rows[i].state == HERD_WORKER_READY) {
         CHECK(rows[i].restarts >= 1);
         CHECK_EQ(rows[i].exited, 1);
-        CHECK(!strcmp(rows[i].exit_cause, "stopped"));
+        CHECK_EQ(rows[i].exit_reason, HERD_REASON_STOPPED);
         CHECK_EQ(rows[i].exit_signal, SIGTERM);
       }
     CHECK_EQ(st.exits_crashed, 0);
@@ -110,7 +110,8 @@ static void api_step(herd_loop_t *loop, herd_timer_t *t, void *data) {
   }
 }
 
-static void api_event(const herd_event_t *ev, void *data) {
+static void api_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
+  (void)c;
   struct api *s = data;
   if (ev->type == HERD_EV_ALL_READY)
     /* the next step from the loop, not from inside the engine's call */
@@ -127,10 +128,9 @@ static int api_init(herd_cluster_t *c, void *data) {
 TEST_T(cluster_api_replace_scale_restart_reload_stop, 30) {
   struct api s;
   memset(&s, 0, sizeof s);
-  herd_cluster_opts_t o;
-  memset(&o, 0, sizeof o);
+  herd_cluster_opts_t o = HERD_CLUSTER_OPTS_INIT;
   o.workers = 2;
-  o.settle_ms = -1; /* ready the moment they start: the steps count on it */
+  o.settle_ms = 0; /* ready the moment they start: the steps count on it */
   o.on_event = api_event;
   o.on_init = api_init;
   o.data = &s;
@@ -159,7 +159,7 @@ static void crash_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
   CHECK(rows[0].retry_ms > 0 && rows[0].retry_ms <= 100);
   CHECK_EQ(rows[0].exited, 1);
   CHECK_EQ(rows[0].exit_code, 3);
-  CHECK(!strcmp(rows[0].exit_cause, "crashed"));
+  CHECK_EQ(rows[0].exit_reason, HERD_REASON_CRASHED);
   /* no room: the count, nothing written */
   CHECK_EQ(herd_cluster_workers(s->c, rows, 0), 1);
   herd_cluster_stats_t st;
@@ -169,7 +169,8 @@ static void crash_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
   herd_cluster_stop(s->c, 0);
 }
 
-static void crash_event(const herd_event_t *ev, void *data) {
+static void crash_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
+  (void)c;
   struct crash *s = data;
   if (ev->type == HERD_EV_RESTART && !s->armed++)
     CHECK_OK(herd_loop_timer_start(herd_cluster_loop(s->c), &s->t, 1, crash_check, s));
@@ -183,8 +184,7 @@ static int crash_init(herd_cluster_t *c, void *data) {
 TEST_T(cluster_api_rows_show_a_backing_off_slot, 30) {
   struct crash s;
   memset(&s, 0, sizeof s);
-  herd_cluster_opts_t o;
-  memset(&o, 0, sizeof o);
+  herd_cluster_opts_t o = HERD_CLUSTER_OPTS_INIT;
   o.workers = 1;
   o.on_event = crash_event;
   o.on_init = crash_init;
@@ -200,8 +200,7 @@ static int failing_init(herd_cluster_t *c, void *data) {
 }
 
 TEST(cluster_api_on_init_error_aborts_the_start) {
-  herd_cluster_opts_t o;
-  memset(&o, 0, sizeof o);
+  herd_cluster_opts_t o = HERD_CLUSTER_OPTS_INIT;
   o.workers = 2;
   o.on_init = failing_init;
   CHECK_EQ(herd_cluster_run(&o, idle_worker, NULL), -EADDRINUSE);
@@ -232,7 +231,8 @@ static int early_init(herd_cluster_t *c, void *data) {
   }
 }
 
-static void early_event(const herd_event_t *ev, void *data) {
+static void early_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
+  (void)c;
   struct early *s = data;
   if (ev->type == HERD_EV_STARTED)
     s->started++;
@@ -240,7 +240,7 @@ static void early_event(const herd_event_t *ev, void *data) {
     s->events_before_start++;
   if (ev->type == HERD_EV_RELOAD)
     s->reload_events++;
-  if (ev->type == HERD_EV_RELOAD && ev->text && !strcmp(ev->text, "done"))
+  if (ev->type == HERD_EV_RELOAD && ev->reason == HERD_REASON_RELOAD_DONE)
     s->reload_dones++;
   if (ev->type != HERD_EV_ALL_READY)
     return;
@@ -270,8 +270,7 @@ static void early_event(const herd_event_t *ev, void *data) {
 static void run_early(struct early *s, int what) {
   memset(s, 0, sizeof *s);
   s->what = what;
-  herd_cluster_opts_t o;
-  memset(&o, 0, sizeof o);
+  herd_cluster_opts_t o = HERD_CLUSTER_OPTS_INIT;
   o.workers = 1;
   if (what == 4) {
     o.ready = HERD_READY_DELAY; /* a reload that takes a while */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "jsonr.h"
 
 
 
@@ -336,6 +337,30 @@ static void wait_gone(pid_t pid, int ms) {
   (void)close(pfd);
 }
 
+/* "herd: started NAME: N workers ready (pids ...) on ADDR..., master pid
+ * P[, metrics on ADDR]" from the master's start report. */
+static void print_started(const jv *r) {
+  long long workers = 0, master = 0;
+  (void)jv_int(jv_get(r, "workers"), 0, HERD_MAX_WORKERS, &workers);
+  (void)jv_int(jv_get(r, "master"), 0, INT_MAX, &master);
+  printf("herd: started %s: %lld worker%s ready (pids", jv_str(jv_get(r, "name"), "?"),
+         workers, workers == 1 ? "" : "s");
+  const jv *pids = jv_get(r, "pids"), *ls = jv_get(r, "listen");
+  for (size_t i = 0; i < jv_len(pids); i++) {
+    long long p = 0;
+    (void)jv_int(jv_at(pids, i), 0, INT_MAX, &p);
+    printf(" %lld", p);
+  }
+  printf(")");
+  for (size_t i = 0; i < jv_len(ls); i++)
+    printf("%s%s", i ? " " : " on ", jv_str(jv_at(ls, i), "?"));
+  printf(", master pid %lld", master);
+  const char *metrics = jv_str(jv_get(r, "metrics"), NULL);
+  if (metrics)
+    printf(", metrics on %s", metrics);
+  printf("\n");
+}
+
 static int start_one(struct app *a, const char *home) {
   char pid_path[PATH_MAX], herd_log[PATH_MAX];
   if (home_path(pid_path, sizeof pid_path, home, a->name, ".pid") < 0 ||
@@ -379,7 +404,8 @@ static int start_one(struct app *a, const char *home) {
   /* The daemon holds the lock now (the same open file): our copy goes
    * without unlocking it. */
   herd_pidfile_close(pf, 0);
-  char buf[2048];
+  /* the start report: one JSON line (events.c) */
+  char buf[16384];
   size_t len = 0;
   for (;;) {
     ssize_t n = read(sfd, buf + len, sizeof buf - 1 - len);
@@ -393,18 +419,21 @@ static int start_one(struct app *a, const char *home) {
   char *nl = strchr(buf, '\n');
   if (nl)
     *nl = '\0';
-  if (!strncmp(buf, "OK ", 3)) {
-    printf("herd: started %s\n", buf + 3);
+  jv *rep = jv_parse(buf, strlen(buf));
+  if (rep && jv_bool(jv_get(rep, "ok"), 0)) {
+    print_started(rep);
+    jv_free(rep);
     return 0;
   }
   /* Failed: make sure it is gone before saying so. */
-  int kt = a->o.kill_timeout_ms ? a->o.kill_timeout_ms : 5000;
-  wait_gone(pid, kt + 2000);
-  if (!strncmp(buf, "ERR ", 4))
-    fprintf(stderr, "%s: %s: %s\n", prog_name, a->name, buf + 4);
+  wait_gone(pid, a->o.kill_timeout_ms + 2000);
+  const char *why = rep ? jv_str(jv_get(rep, "error"), NULL) : NULL;
+  if (why)
+    fprintf(stderr, "%s: %s: %s\n", prog_name, a->name, why);
   else
     fprintf(stderr, "%s: %s: the master died during start-up; see %s\n",
             prog_name, a->name, herd_log);
+  jv_free(rep);
   return 1;
 }
 
@@ -566,7 +595,7 @@ static int cmd_startup(int argc, char **argv) {
   }
   int kill_ms = 0;
   for (int i = 0; i < napps; i++) {
-    int k = apps[i].o.kill_timeout_ms ? apps[i].o.kill_timeout_ms : 5000;
+    int k = apps[i].o.kill_timeout_ms;
     if (k > kill_ms)
       kill_ms = k;
   }

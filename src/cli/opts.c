@@ -27,6 +27,7 @@ const char *prog_name = "herd";
 
 void app_init(struct app *a) {
   memset(a, 0, sizeof *a);
+  herd_cluster_opts_init(&a->o); /* the engine's defaults, written once */
   a->log_max_size = DEFAULT_LOG_MAX_SIZE;
   a->log_keep = DEFAULT_LOG_KEEP;
 }
@@ -193,7 +194,7 @@ static int signal_of(const char *s) {
   return -1;
 }
 
-#define DUR(field, opt, zero_ok, zero_means)                                 \
+#define DUR(field, opt, zero_ok)                                             \
   do {                                                                       \
     long ms_;                                                                \
     int r_ = duration(val, &ms_);                                            \
@@ -204,7 +205,7 @@ static int signal_of(const char *s) {
                   opt, val);                                                 \
     if (!ms_ && !(zero_ok))                                                  \
       return fail(err, errlen, "%s: must be more than 0", opt);              \
-    a->o.field = ms_ ? (int)ms_ : (zero_means);                              \
+    a->o.field = (int)ms_;                                                   \
   } while (0)
 
 int app_set(struct app *a, const char *key, const char *val, char *err,
@@ -273,9 +274,9 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
       a->o.ready_delay_ms = (int)ms;
     }
   } else if (!strcmp(k, "ready-timeout")) {
-    DUR(ready_timeout_ms, "ready-timeout", 0, 0);
+    DUR(ready_timeout_ms, "ready-timeout", 0);
   } else if (!strcmp(k, "kill-timeout")) {
-    DUR(kill_timeout_ms, "kill-timeout", 1, 1); /* "0": kill at once */
+    DUR(kill_timeout_ms, "kill-timeout", 1); /* "0": kill at once */
   } else if (!strcmp(k, "stop-signal")) {
     int sig = signal_of(val);
     if (sig < 0)
@@ -287,11 +288,11 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
                   val);
     a->o.max_restarts = (int)v;
   } else if (!strcmp(k, "restart-window")) {
-    DUR(restart_window_ms, "restart-window", 0, 0);
+    DUR(restart_window_ms, "restart-window", 0);
   } else if (!strcmp(k, "restart-cooldown")) {
-    DUR(cooldown_ms, "restart-cooldown", 0, 0);
+    DUR(cooldown_ms, "restart-cooldown", 0);
   } else if (!strcmp(k, "min-uptime")) {
-    DUR(min_uptime_ms, "min-uptime", 1, 1); /* "0": none dies early */
+    DUR(min_uptime_ms, "min-uptime", 1); /* "0": none dies early */
   } else if (!strcmp(k, "cwd")) {
     if (!*val)
       return fail(err, errlen, "cwd: empty");

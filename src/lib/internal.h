@@ -117,6 +117,15 @@ void herd__notify_parse(char *buf, size_t n, struct herd__notify *out);
 int herd__proc_stat_parse(const char *buf, size_t n, long hz, long page,
                           int64_t boot_now, int64_t real_now, herd_proc_stat_t *st);
 
+/* spawn.c: herd_spawn's plan (env, fds, stdio, ids, group, pdeathsig,
+ * signals reset) for a forked copy of this process that runs fn(arg)
+ * and exits with its return value (& 0xff) instead of an exec: every fd
+ * not in the plan is closed, environ is the plan's. A set-up failure is
+ * -errno here, as herd_spawn's. For a multi-threaded caller, fn may only
+ * do what is safe after fork. */
+int herd__spawn_fn(herd_child_t *child, int (*fn)(void *), void *arg,
+                   const herd_spawn_opts_t *opts);
+
 /* Fill a->text from a->ss (inet families). */
 void herd__addr_format(herd_addr_t *a);
 

@@ -18,7 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "internal.h"
+#include "sup.h"
 
 #define REARM_MS 1000 /* after a look at an empty queue */
 #define CHECK_MS 500  /* while it is not empty */
@@ -110,4 +110,33 @@ void herd__lq_free(struct herd__lq *q) {
   herd_loop_timer_stop(q->loop, &q->timer);
   (void)herd_loop_del(q->loop, q->fd);
   free(q);
+}
+
+/* ---- the cluster's watches ---------------------------------------- */
+
+/* Nobody accepts on a socket (or does again, after that was told). */
+static void lq_said(void *data, int fd, int queued, int ms) {
+  (void)fd;
+  struct lqw *x = data;
+  herd_cluster_t *c = x->c;
+  if (queued > 0)
+    c->st.listen_stalls++;
+  sup__emit(c, HERD_EV_NOTICE, queued > 0 ? HERD_REASON_LISTEN_STALL : HERD_REASON_LISTEN_SERVED,
+            x->slot, 0, queued, x->addr, (uint64_t)ms, 0, c->texts[x->addr]);
+}
+
+struct lqw *lq__watch(herd_cluster_t *c, const int *fds, int n, int slot) {
+  struct lqw *v = calloc((size_t)n, sizeof *v);
+  for (int i = 0; v && i < n; i++) {
+    v[i] = (struct lqw){.c = c, .slot = slot, .addr = i};
+    if (fds[i] >= 0)
+      (void)herd__lq_new(&v[i].q, c->loop, fds[i], LISTEN_STALL_MS, lq_said, &v[i]);
+  }
+  return v;
+}
+
+void lq__unwatch(struct lqw *v, int n) {
+  for (int i = 0; v && i < n; i++)
+    herd__lq_free(v[i].q);
+  free(v);
 }

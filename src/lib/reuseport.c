@@ -13,15 +13,23 @@
  * skipped: A = random % (n - m), then A += 1 for each skipped index
  * (ascending) at or below A - a walk over the gaps, two instructions per
  * skipped socket.
+ *
+ * The cluster's part: each slot has its own sockets (one per address),
+ * opened when its first worker starts and kept across restarts (so its
+ * queue survives a crash); a slot scaled down is steered off first
+ * (S_DRAINING, sup.c) and its sockets closed once its workers are gone.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "sup.h"
 
 #ifndef SO_DETACH_REUSEPORT_BPF
 #define SO_DETACH_REUSEPORT_BPF 68
@@ -65,4 +73,103 @@ int herd__rp_migrates(void) {
   ssize_t n = herd__read(fd, &c, 1);
   herd__close(fd);
   return n == 1 && c == '1';
+}
+
+/* ---- the slots' sockets ---------------------------------------- */
+
+/* The SO_REUSEPORT group of address i chooses among the sockets of the
+ * slots not steered off. */
+static void rp_steer(herd_cluster_t *c, int i) {
+  int n = c->rp_n[i], nskip = 0, fd = -1;
+  int *skip = n ? malloc((size_t)n * sizeof *skip) : NULL;
+  if (n && !skip)
+    return;
+  for (int k = 0; k < n; k++) {
+    struct slot *s = c->slots[c->rp_order[i][k]];
+    if (s->steered_off)
+      skip[nskip++] = k; /* ascending */
+    else if (fd < 0)
+      fd = s->rp_fds[i];
+  }
+  if (fd < 0 && n)
+    fd = c->slots[c->rp_order[i][0]]->rp_fds[i];
+  int r = fd >= 0 ? herd__rp_steer(fd, n, skip, nskip) : 0;
+  free(skip);
+  if (r < 0)
+    sup__emit(c, HERD_EV_ERROR, HERD_REASON_STEER_FAILED, -1, 0, r, 0, 0, 0,
+              c->texts[i]);
+}
+
+void rp__steer_all(herd_cluster_t *c) {
+  if (c->rp_order && !c->migrates)
+    for (int i = 0; i < c->nlisten; i++)
+      rp_steer(c, i);
+}
+
+int rp__open(herd_cluster_t *c, struct slot *s) {
+  if (c->o.balance != HERD_BALANCE_REUSEPORT || s->rp_fds || c->nlisten == 0)
+    return 0;
+  s->rp_fds = malloc((size_t)c->nlisten * sizeof *s->rp_fds);
+  if (!s->rp_fds)
+    return -ENOMEM;
+  for (int i = 0; i < c->nlisten; i++) {
+    /* The socket bound at start (which fixed the port) is the first
+     * slot's: a member of the group that nobody accepted on would
+     * strand the connections the kernel hashes to it. */
+    if (c->fds[i] >= 0) {
+      s->rp_fds[i] = c->fds[i];
+      c->fds[i] = -1;
+      continue;
+    }
+    int fd = herd_listen_open(&c->addrs[i], 0, HERD_LISTEN_REUSEPORT, NULL);
+    if (fd < 0) {
+      while (i-- > 0)
+        herd__close(s->rp_fds[i]);
+      free(s->rp_fds);
+      s->rp_fds = NULL;
+      return fd;
+    }
+    s->rp_fds[i] = fd;
+  }
+  s->rp_lq = lq__watch(c, s->rp_fds, c->nlisten, s->id);
+  /* it joined each group last (it listened last) */
+  for (int i = 0; i < c->nlisten; i++)
+    c->rp_order[i][c->rp_n[i]++] = s->id;
+  return 0;
+}
+
+void rp__close(herd_cluster_t *c, struct slot *s) {
+  if (!s->rp_fds)
+    return;
+  lq__unwatch(s->rp_lq, c->nlisten);
+  s->rp_lq = NULL;
+  herd_loop_timer_stop(c->loop, &s->drain_timer);
+  for (int i = 0; i < c->nlisten; i++)
+    herd__close(s->rp_fds[i]);
+  free(s->rp_fds);
+  s->rp_fds = NULL;
+  /* gone from each group: the kernel put the group's last socket where
+   * it was */
+  for (int i = 0; i < c->nlisten; i++)
+    for (int k = 0; k < c->rp_n[i]; k++)
+      if (c->rp_order[i][k] == s->id) {
+        c->rp_order[i][k] = c->rp_order[i][--c->rp_n[i]];
+        break;
+      }
+  if (s->steered_off) {
+    s->steered_off = 0;
+    rp__steer_all(c);
+  }
+}
+
+int rp__queued(const struct slot *s) {
+  int n = 0;
+  for (int i = 0; s->rp_fds && i < s->c->nlisten; i++) {
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(s->rp_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+      n += (int)ti.tcpi_unacked; /* a listener's accept queue */
+  }
+  return n;
 }

@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -75,6 +76,8 @@ struct plan {
   pid_t parent;       /* for the PDEATHSIG race check */
   char *lpid;         /* "LISTEN_PID=" + room the child fills, or NULL */
   int errfd;          /* write end of the error pipe */
+  int (*fn)(void *);  /* herd__spawn_fn: run this instead of an exec */
+  void *fn_arg;
 };
 
 /* ---- the child: raw system calls only ---------------------------- */
@@ -136,6 +139,31 @@ CHILD_FN static int child_cloexec_range(unsigned lo, unsigned hi) {
     if (fl >= 0 && !(fl & FD_CLOEXEC))
       SYS(SYS_fcntl, fd, F_SETFD, fl | FD_CLOEXEC);
   }
+  return 0;
+}
+
+/* The fds [lo, hi] go: close-on-exec for an exec, closed now for a
+ * function child (herd__spawn_fn) but for the error pipe. */
+CHILD_FN static int child_fds_go(const struct plan *p, unsigned lo, unsigned hi) {
+  if (!p->fn)
+    return child_cloexec_range(lo, hi);
+  unsigned e = (unsigned)p->errfd;
+  if (lo <= e && e <= hi) {
+    if (e > lo && child_fds_go(p, lo, e - 1) < 0)
+      return -1;
+    return e < hi ? child_fds_go(p, e + 1, hi) : 0;
+  }
+  if (lo > hi || herd__os_close_range(lo, hi) == 0)
+    return 0;
+  /* Old kernel: close what the soft limit allows, one by one. */
+  struct rlimit rl;
+  if (SYS(SYS_getrlimit, RLIMIT_NOFILE, &rl) < 0)
+    return -1;
+  unsigned top = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX
+                     ? INT_MAX
+                     : (unsigned)rl.rlim_cur;
+  for (unsigned fd = lo; fd <= hi && fd < top; fd++)
+    SYS(SYS_close, fd);
   return 0;
 }
 
@@ -280,15 +308,17 @@ CHILD_FN static int child_main(void *arg) {
     if (r < 0)
       child_fail(p, STAGE_DUP);
   }
-  /* Everything else, CLOEXEC or not, closes at exec. */
+  /* Everything else, CLOEXEC or not, closes at exec - or now, for a
+   * function that runs without one (all but the error pipe, which goes
+   * last: it says that the set-up went well). */
   unsigned lo = 0;
   for (int i = 0; i < p->npairs; i++) {
     unsigned d = (unsigned)p->pairs[i].dst;
-    if (d > lo && child_cloexec_range(lo, d - 1) < 0)
+    if (d > lo && child_fds_go(p, lo, d - 1) < 0)
       child_fail(p, STAGE_CLOEXEC);
     lo = d + 1;
   }
-  if (child_cloexec_range(lo, ~0u) < 0)
+  if (child_fds_go(p, lo, ~0u) < 0)
     child_fail(p, STAGE_CLOEXEC);
 
   if (p->lpid) {
@@ -308,6 +338,15 @@ CHILD_FN static int child_main(void *arg) {
   if (SYS(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty) < 0)
     child_fail(p, STAGE_SIGMASK);
 
+  if (p->fn) {
+    /* A forked copy (never the vfork path): from here it is a process
+     * of its own, running the caller's function */
+    environ = (char **)p->envp;
+    SYS(SYS_close, p->errfd); /* EOF: the set-up went well */
+    int r = p->fn(p->fn_arg);
+    fflush(NULL);
+    SYS(SYS_exit_group, r & 0xff);
+  }
   child_exec(p);
   child_fail(p, STAGE_EXEC);
 }
@@ -374,8 +413,25 @@ static void child_reset(herd_child_t *c) {
   c->exit_code = -1;
 }
 
+static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
+                      int (*fn)(void *), void *fn_arg, const herd_spawn_opts_t *opts);
+
 int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
                const herd_spawn_opts_t *opts) {
+  if (!file || !*file || !argv || !argv[0])
+    return child ? (child_reset(child), -EINVAL) : -EINVAL;
+  return spawn_plan(child, file, argv, NULL, NULL, opts);
+}
+
+int herd__spawn_fn(herd_child_t *child, int (*fn)(void *), void *arg,
+                   const herd_spawn_opts_t *opts) {
+  if (!fn)
+    return child ? (child_reset(child), -EINVAL) : -EINVAL;
+  return spawn_plan(child, NULL, NULL, fn, arg, opts);
+}
+
+static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
+                      int (*fn)(void *), void *fn_arg, const herd_spawn_opts_t *opts) {
   static const herd_spawn_opts_t defaults;
   struct plan p;
   int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
@@ -395,8 +451,6 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
   child_reset(child);
   if (!opts)
     opts = &defaults;
-  if (!file || !*file || !argv || !argv[0])
-    return -EINVAL;
   if (opts->nfds > 1024 || (opts->nfds && !opts->fds))
     return -EINVAL;
   if (opts->env_mode < HERD_ENV_INHERIT || opts->env_mode > HERD_ENV_ADD)
@@ -408,7 +462,9 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
 
   memset(&p, 0, sizeof p);
   p.file = file;
-  p.search = !(opts->flags & HERD_SPAWN_NOPATH) && !strchr(file, '/');
+  p.fn = fn;
+  p.fn_arg = fn_arg;
+  p.search = file && !(opts->flags & HERD_SPAWN_NOPATH) && !strchr(file, '/');
   p.cwd = opts->cwd;
   p.flags = opts->flags;
   p.uid = opts->uid;
@@ -422,7 +478,7 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
   if (!pairs)
     return -ENOMEM;
 
-  if (opts->argv0) {
+  if (opts->argv0 && argv) {
     size_t n = 0;
     while (argv[n])
       n++;
@@ -575,7 +631,8 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
   }
   p.errfd = errpipe[1];
 
-  err = herd__os_launch(child_main, &p, !(opts->flags & HERD_SPAWN_FORK),
+  /* a function runs in a real fork: it may call anything, and returns */
+  err = herd__os_launch(child_main, &p, !fn && !(opts->flags & HERD_SPAWN_FORK),
                         &pid, &pidfd);
   if (err < 0)
     goto fail;

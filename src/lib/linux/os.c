@@ -76,6 +76,10 @@ int herd__os_cloexec_range(unsigned lo, unsigned hi) {
   return (int)syscall(SYS_close_range, lo, hi, CLOSE_RANGE_CLOEXEC);
 }
 
+int herd__os_close_range(unsigned lo, unsigned hi) {
+  return (int)syscall(SYS_close_range, lo, hi, 0);
+}
+
 int herd__os_pidfd_kill(int pidfd, int sig) {
   if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
     return -errno;

@@ -18,6 +18,10 @@ int herd__os_launch(int (*fn)(void *), void *arg, int fast, pid_t *pid,
  * child. Returns 0, or -1 with errno set (ENOSYS/EINVAL on old kernels). */
 int herd__os_cloexec_range(unsigned lo, unsigned hi);
 
+/* Close fds [lo, hi] (close_range). Raw system call. Returns 0, or -1
+ * with errno set (ENOSYS on old kernels). */
+int herd__os_close_range(unsigned lo, unsigned hi);
+
 /* Send sig through a pidfd. Returns 0 or -errno. */
 int herd__os_pidfd_kill(int pidfd, int sig);
 

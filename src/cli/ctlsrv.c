@@ -1,0 +1,366 @@
+/*
+ * ctlsrv.c - the control server: HERD_HOME/NAME.sock (mode 0600, the
+ * peer's uid checked with SO_PEERCRED: ours or root's), JSON lines, one
+ * request, one reply (a pending line first for what takes time); the
+ * requests decoded by ctlreq.c. See docs/control.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "master.h"
+
+void reply(struct conn *cn, const char *json, size_t len) {
+  if (!cn->ch)
+    return;
+  if (cn->eof) {
+    /* the client shut its side: the channel takes that for the end,
+     * but the socket can still carry our answer */
+    char *line = malloc(len + 1);
+    if (line) {
+      memcpy(line, json, len);
+      line[len] = '\n';
+      (void)!send(herd_chan_fd(cn->ch), line, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      free(line);
+    }
+    return;
+  }
+  (void)herd_chan_send(cn->ch, json, len, -1);
+  (void)herd_chan_flush(cn->ch);
+}
+
+static void reply_error(struct conn *cn, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  struct jw w;
+  jw_init(&w);
+  jw_raw(&w, "{\"ok\":false,\"error\":", 20);
+  jw_str(&w, msg, strlen(msg));
+  jw_raw(&w, "}", 1);
+  if (!w.err)
+    reply(cn, w.buf, w.len);
+  jw_free(&w);
+}
+
+static void reply_ok(struct conn *cn, const char *extra) {
+  char buf[256];
+  int n = snprintf(buf, sizeof buf, "{\"ok\":true%s%s}", extra ? "," : "",
+                   extra ? extra : "");
+  reply(cn, buf, (size_t)n);
+}
+
+static void answer_one(struct master *m, struct conn *cn) {
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  char extra[64];
+  snprintf(extra, sizeof extra, "\"workers\":%d", st.workers);
+  reply_ok(cn, extra);
+}
+
+/* Answer every connection waiting for kind (ok, or the error). */
+void answer_waiters(struct master *m, int kind, const char *error) {
+  for (struct conn *cn = m->conns; cn; cn = cn->next) {
+    if (cn->wait != kind)
+      continue;
+    if (kind == WAIT_RELOAD && !error && m->reload_dones < cn->wait_target)
+      continue;
+    cn->wait = WAIT_NONE;
+    if (error)
+      reply_error(cn, "%s", error);
+    else
+      answer_one(m, cn);
+    if (cn->eof)
+      cn->wait = -1; /* answered: freed below */
+  }
+  for (struct conn *cn = m->conns, *next; cn; cn = next) {
+    next = cn->next;
+    if (cn->eof && cn->wait == -1)
+      conn_free(m, cn);
+  }
+}
+
+void conn_free(struct master *m, struct conn *cn) {
+  for (struct conn **pp = &m->conns; *pp; pp = &(*pp)->next)
+    if (*pp == cn) {
+      *pp = cn->next;
+      break;
+    }
+  if (cn->ch) {
+    if (m->loop) /* NULL once the engine has freed it, with its watchers */
+      (void)herd_loop_chan_stop(m->loop, cn->ch);
+    herd_chan_close(cn->ch);
+  }
+  m->nconns--;
+  free(cn);
+}
+
+/* Why the app's state refuses a steering request now (answered at once,
+ * in one line, before any pending reply), or NULL. */
+static const char *refusal(struct master *m, int cmd) {
+  if (!ctl_cmd_steers(cmd))
+    return NULL;
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  if (st.stopping)
+    return "stopping";
+  if (cmd == CTL_RESTART && st.reloading)
+    return "a reload is running";
+  return NULL;
+}
+
+static void do_request(struct master *m, struct conn *cn, const char *json,
+                       size_t len) {
+  struct ctl_req rq;
+  const char *refused;
+  if (ctl_decode(json, len, &rq) < 0) {
+    reply_error(cn, "%s", rq.err);
+    return;
+  }
+  if (cn->wait != WAIT_NONE) {
+    reply_error(cn, "one request at a time: the last one is still running");
+    return;
+  }
+  if ((refused = refusal(m, rq.cmd))) {
+    reply_error(cn, "cannot %s: %s", rq.name, refused);
+    return;
+  }
+  switch (rq.cmd) {
+  case CTL_PING: {
+    char extra[128];
+    snprintf(extra, sizeof extra, "\"pid\":%d,\"version\":\"%s\"", (int)getpid(),
+             HERD_VERSION_STRING);
+    reply_ok(cn, extra);
+    break;
+  }
+  case CTL_STATUS: {
+    struct jw w;
+    jw_init(&w);
+    status_json(m, &w);
+    if (w.err)
+      reply_error(cn, "out of memory");
+    else
+      reply(cn, w.buf, w.len);
+    jw_free(&w);
+    break;
+  }
+  case CTL_RELOAD: {
+    /* Waiting before the call: with immediate readiness the reload may
+     * be over (or failed) by the time it returns. This one is the next
+     * to begin, now or after the running one. */
+    cn->wait = WAIT_RELOAD;
+    cn->wait_target = m->reload_begins + 1;
+    reply_ok(cn, "\"pending\":\"reload\"");
+    int r = herd_cluster_reload(m->c);
+    if (r < 0) {
+      cn->wait = WAIT_NONE;
+      reply_error(cn, "cannot reload: %s", r == -ECANCELED ? "stopping" : herd_strerror(r));
+    }
+    break;
+  }
+  case CTL_RESTART: {
+    cn->wait = WAIT_READY;
+    reply_ok(cn, "\"pending\":\"restart\"");
+    int r = herd_cluster_restart(m->c);
+    if (r < 0) {
+      cn->wait = WAIT_NONE;
+      reply_error(cn, "cannot restart: %s",
+                  r == -EBUSY ? "a reload is running" : r == -ECANCELED
+                  ? "stopping" : herd_strerror(r));
+    }
+    break;
+  }
+  case CTL_SCALE: {
+    herd_cluster_stats_t st;
+    herd_cluster_stats(m->c, &st);
+    long long want = rq.has_workers ? rq.workers : st.workers + rq.add;
+    if (rq.arg_err[0]) {
+      reply_error(cn, "%s", rq.arg_err);
+      break;
+    }
+    if (want < 1 || want > HERD_MAX_WORKERS) {
+      reply_error(cn, "scale: %d %+lld would make %lld workers (1..%d)", st.workers,
+                  rq.add, want, HERD_MAX_WORKERS);
+      break;
+    }
+    /* growing: the answer is the all-ready event (maybe inside the
+     * call, with immediate readiness), so wait before calling */
+    int grow = (int)want > st.workers;
+    if (grow) {
+      cn->wait = WAIT_READY;
+      reply_ok(cn, "\"pending\":\"scale\"");
+    }
+    int r = herd_cluster_scale(m->c, (int)want);
+    if (r < 0) {
+      cn->wait = WAIT_NONE;
+      reply_error(cn, "cannot scale: %s", r == -ECANCELED ? "stopping"
+                                                          : herd_strerror(r));
+    } else if (!grow) {
+      answer_one(m, cn);
+    }
+    break;
+  }
+  case CTL_STOP: {
+    char extra[64];
+    snprintf(extra, sizeof extra, "\"pending\":\"stop\",\"pid\":%d", (int)getpid());
+    reply_ok(cn, extra);
+    cn->wait = WAIT_STOP; /* the last word comes when the workers are gone */
+    logf_(m, "stop requested%s by the control socket",
+          rq.graceful ? " (graceful)" : "");
+    herd_cluster_stop(m->c, rq.graceful);
+    break;
+  }
+  case CTL_REOPEN:
+    if (!m->lw) {
+      reply_error(cn, "no log files to reopen: this app writes to its "
+                      "terminal (herd run)");
+    } else {
+      reopen_logs(m);
+      reply_ok(cn, NULL);
+    }
+    break;
+  }
+}
+
+static void conn_cb(herd_loop_t *loop, herd_chan_t *ch, int err,
+                    herd_chan_msg_t *msg, void *data) {
+  (void)loop;
+  (void)ch;
+  struct conn *cn = data;
+  struct master *m = cn->m;
+  if (msg && msg->fd >= 0) {
+    (void)close(msg->fd); /* fds are not part of this protocol */
+    msg->fd = -1;
+  }
+  if (err == 0 && msg) {
+    cn->last_ms = now_ms();
+    do_request(m, cn, msg->json, msg->len);
+    return;
+  }
+  if (err == HERD_EFRAME) {
+    reply_error(cn, "malformed request: not a line of JSON");
+    return;
+  }
+  if (err == HERD_EPEERGONE && cn->wait != WAIT_NONE) {
+    /* shut for writing (echo ... | socat): the reply it waits for still
+     * goes out when it is ready */
+    cn->eof = 1;
+    return;
+  }
+  if (err == HERD_ETOOLONG) {
+    reply_error(cn, "request too long (more than %d bytes)", CTL_MAX_REQUEST);
+    /* the rest of it is not worth reading */
+  } else if (err == HERD_ESERIAL) {
+    reply_error(cn, "malformed request: not JSON lines");
+  }
+  conn_free(m, cn);
+}
+
+void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)events;
+  struct master *m = data;
+  for (int k = 0; k < 16; k++) {
+    int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (cfd < 0)
+      return;
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    const char *refuse = NULL;
+    char why[160];
+    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
+      refuse = "cannot tell who you are (SO_PEERCRED)";
+    } else if (cr.uid != geteuid() && cr.uid != 0) {
+      snprintf(why, sizeof why, "permission denied: uid %d may not drive "
+               "this app (owner uid %d)", (int)cr.uid, (int)geteuid());
+      refuse = why;
+    } else if (m->nconns >= MAX_CONNS) {
+      /* the oldest idle one goes (forgotten clients, a stopped `herd
+       * reload` after its reply...), so that a full table never locks
+       * out the operator; refused only when every one waits for work */
+      struct conn *old = NULL;
+      for (struct conn *c = m->conns; c; c = c->next)
+        if (c->wait == WAIT_NONE && (!old || c->last_ms <= old->last_ms))
+          old = c; /* the list is newest first: <= ends at the oldest of a tie */
+      if (old)
+        conn_free(m, old);
+      else
+        refuse = "too many control connections (each waits for a reply)";
+    }
+    if (refuse) {
+      char line[256];
+      int n = snprintf(line, sizeof line, "{\"ok\":false,\"error\":\"%s\"}\n",
+                       refuse);
+      (void)!send(cfd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)close(cfd);
+      continue;
+    }
+    struct conn *cn = calloc(1, sizeof *cn);
+    herd_chan_opts_t co = {.max_message = CTL_MAX_REQUEST, .max_queued = CTL_MAX_QUEUED,
+                           .flags = HERD_CHAN_PLAIN};
+    if (!cn || herd_chan_open(&cn->ch, cfd, &co) < 0) {
+      free(cn); /* herd_chan_open closed cfd */
+      if (!cn)
+        (void)close(cfd);
+      continue;
+    }
+    cn->m = m;
+    cn->last_ms = now_ms();
+    /* A client is served a few requests per turn, and not at all while
+     * it leaves our replies unread: a flood of pipelined requests from
+     * a client that never reads them stalled the master for 30 s (and
+     * the app's round-robin traffic with it). */
+    if (herd_loop_chan(loop, cn->ch, conn_cb, cn) < 0 ||
+        herd_loop_chan_limit(loop, cn->ch, CTL_BATCH, CTL_MAX_UNREAD) < 0) {
+      (void)herd_loop_chan_stop(loop, cn->ch);
+      herd_chan_close(cn->ch);
+      free(cn);
+      continue;
+    }
+    cn->next = m->conns;
+    m->conns = cn;
+    m->nconns++;
+  }
+}
+
+/* The control socket at sock_path: its fd, or -errno. replace: remove
+ * what is there first (we hold the pid file's lock: a socket there is a
+ * dead master's); else a file there is -EADDRINUSE. */
+int open_control(struct master *m, int replace) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(m->sock_path) >= sizeof sa.sun_path)
+    return -ENAMETOOLONG;
+  memcpy(sa.sun_path, m->sock_path, strlen(m->sock_path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -errno;
+  if (replace && unlink(m->sock_path) < 0 && errno != ENOENT) {
+    int e = -errno;
+    (void)close(fd);
+    return e;
+  }
+  mode_t old = umask(0177); /* born 0600: no window with a wider mode */
+  int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+  int e = errno;
+  umask(old);
+  if (r < 0 || chmod(m->sock_path, 0600) < 0 || listen(fd, 64) < 0) {
+    e = r < 0 ? e : errno;
+    (void)close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+/* ---- HERD_HOME's files, put back -------------------------------- */

@@ -1,0 +1,170 @@
+/*
+ * master.h - the master of one app (herd run, herd start), in parts:
+ *   master.c    master_main: set-up, the engine's run, teardown
+ *   events.c    the engine's events, worded; the start report
+ *   ctlsrv.c    the control server
+ *   status.c    the status reply, the app's state, --max-memory
+ *   metrics.c   the --metrics HTTP server
+ *   mlog.c      the master's own lines, the workers' lines to the logs
+ *   homewatch.c HERD_HOME's files put back when removed
+ */
+#ifndef HERD_MASTER_H
+#define HERD_MASTER_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "cli.h"
+#include "jsonr.h"
+
+#define MAX_CONNS 64
+#define CTL_BATCH 4                /* requests of one client per loop turn */
+#define CTL_MAX_UNREAD (64u << 10) /* replies a client leaves unread before
+                                      we stop reading its requests */
+#define CTL_MAX_QUEUED (16u << 20) /* and the most we keep for it at all */
+#define MEM_CHECK_MS 1000
+#define METRICS_MAX_REQ 8192
+#define METRICS_TIMEOUT_MS 5000
+#define LOG_PAUSE_FILL 50     /* % of the log queue: stop reading workers */
+#define LOG_STALL_MS 1000     /* a writer behind for longer: drop lines */
+#define RESTORE_DELAY_MS 100  /* HERD_HOME's files: put back this long after
+                                 the last removal seen */
+enum { GONE_HOME = 1, GONE_LOGS = 2, GONE_SOCK = 4, GONE_PID = 8 };
+
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP };
+
+struct conn {
+  struct master *m;
+  herd_chan_t *ch;
+  int wait;
+  uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done */
+  int eof;              /* the client has shut its side: close once
+                           the reply it waits for is sent */
+  uint64_t last_ms;     /* connected, or its last request */
+  struct conn *next;
+};
+
+struct mconn { /* a metrics (HTTP) connection */
+  struct master *m;
+  int fd;
+  char req[METRICS_MAX_REQ];
+  size_t rlen;
+  char *out;
+  size_t olen, off;
+  herd_timer_t timer;
+  struct mconn *next;
+};
+
+struct slot_note {
+  pid_t pid;          /* the worker whose stderr cur sums up */
+  struct why cur;
+  pid_t exit_pid;     /* the slot's last worker to exit, if it died */
+  struct why exit;    /* why it died (its lines may come after the exit) */
+  pid_t unready_kill; /* the worker killed at the ready timeout */
+  char error[96];     /* an engine error about it */
+};
+
+struct cpu_sample {
+  pid_t pid;
+  uint64_t cpu_ms, at_ms;
+  double pct;
+};
+
+struct master {
+  struct app *a;
+  herd_cluster_t *c;
+  herd_loop_t *loop;
+  int daemon;
+  int status_fd;          /* start: "OK ..." / "ERR ..." to the starter */
+  int reported;           /* the first all-ready (or failure) was told */
+  int errors;             /* error events */
+  char first_error[512];
+  char home[PATH_MAX];
+  char sock_path[PATH_MAX], out_path[PATH_MAX], err_path[PATH_MAX],
+      herd_path[PATH_MAX];
+  int ctl_fd;
+  herd_pidfile_t *pf;     /* HERD_HOME/NAME.pid, locked */
+  char pid_path[PATH_MAX];
+  int ino_fd;             /* inotify: HERD_HOME's files put back if removed */
+  int wd_home, wd_logs;
+  int lost_name;          /* another master holds NAME now: stop restoring */
+  int gone;               /* GONE_*: what to put back when restore_timer fires */
+  herd_timer_t restore_timer;
+  int nconns;
+  struct conn *conns;
+  struct logw *lw;
+  herd_timer_t commit_timer, stall_timer;
+  int commit_armed, out_paused, dropping;
+  struct logw *tw; /* herd run: its stdout and stderr, through a thread */
+  int metrics_fd;
+  struct mconn *mconns;
+  herd_timer_t mem_timer;
+  uint64_t reload_begins, reload_dones; /* dones: ended, failed too */
+  int sd_ready;           /* what our own supervisor (NOTIFY_SOCKET) last
+                             heard: 1 READY=1, 0 not yet or RELOADING=1 */
+  uint64_t mem_replaced;
+  char listen_text[MAX_LISTEN][128];
+  int nlisten_text;
+  struct slot_note *notes;   /* per slot, for start failures */
+  int nnotes;
+  char start_fail[256];       /* a worker died at start: why (told once
+                                 its last output has been read) */
+  int start_fail_slot;
+  char metrics_addr[128];
+  struct cpu_sample *cpu;
+  size_t ncpu, cap_cpu;
+};
+
+/* ctlsrv.c */
+void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data);
+/* ctlsrv.c */
+void answer_waiters(struct master *m, int kind, const char *error);
+/* ctlsrv.c */
+void conn_free(struct master *m, struct conn *cn);
+/* ctlsrv.c */
+int open_control(struct master *m, int replace);
+/* ctlsrv.c */
+void reply(struct conn *cn, const char *json, size_t len);
+/* events.c */
+void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data);
+/* events.c */
+/* the start report: a failure, with why (the success is told by the
+ * first all-ready event) */
+void tell_starter_failed(struct master *m, const char *why);
+/* homewatch.c */
+void home_watch(struct master *m);
+/* metrics.c */
+void mconn_free(struct master *m, struct mconn *mc);
+/* metrics.c */
+void metrics_accept(herd_loop_t *loop, int fd, uint32_t events, void *data);
+/* mlog.c */
+void log_low_cb(herd_loop_t *loop, int fd, uint32_t events, void *data);
+/* mlog.c */
+void logf_(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* mlog.c */
+struct slot_note *note_of(struct master *m, int slot);
+/* mlog.c */
+uint64_t now_ms(void);
+/* mlog.c */
+void on_output(herd_cluster_t *c, int slot, pid_t pid, int stream, const char *line,
+               size_t len, void *data);
+/* mlog.c */
+struct logw *out_writer(struct master *m);
+/* mlog.c */
+void own_line(struct master *m, const char *msg);
+/* mlog.c */
+void plain_line(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* mlog.c */
+void reopen_logs(struct master *m);
+/* mlog.c */
+void say(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* status.c */
+int app_readiness(struct master *m, int *nready, char *why, size_t whylen);
+/* status.c */
+herd_worker_info_t *get_rows(struct master *m, int *n);
+/* status.c */
+void mem_check(herd_loop_t *loop, herd_timer_t *t, void *data);
+/* status.c */
+void status_json(struct master *m, struct jw *w);
+
+#endif

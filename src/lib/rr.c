@@ -1,0 +1,152 @@
+/*
+ * rr.c - round robin (HERD_BALANCE_ROUNDROBIN): the master accepts, and
+ * hands each connection to the next ready worker over its channel as a
+ * Node handle ({"cmd":"NODE_HANDLE","type":"net.Socket","msg":
+ * "herd:connection"} with the fd), as Node's cluster primary does. Only
+ * what a worker can take now is accepted: the rest waits in the kernel's
+ * queue, where it is safe. A worker that takes none of what it was handed
+ * in HANDOFF_TIMEOUT_MS does not read its channel: its queue goes to the
+ * others, and it is replaced.
+ */
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "sup.h"
+
+/* The next ready worker, in slot order from rr_next, that can take a
+ * handle now (its channel is not backed up). The turn moves on only once
+ * a connection has really been given (rr_next is set by rr_give). */
+static struct worker *rr_pick(herd_cluster_t *c) {
+  for (int k = 0; k < c->nslots; k++) {
+    int i = (c->rr_next + k) % c->nslots;
+    struct slot *s = c->slots[i];
+    struct worker *w = s->active ? s->cur : NULL;
+    /* A few handles may wait for the ACK of the one before; a worker
+     * with more queued is not reading its channel: skip it. */
+    if (w && w->state == W_READY && w->chan && !w->deaf &&
+        herd_chan_queued(w->chan) < RR_MAX_QUEUED)
+      return w;
+  }
+  return NULL;
+}
+
+void rr__resume(herd_cluster_t *c) {
+  if (!c->rr_paused)
+    return;
+  c->rr_paused = 0;
+  herd_loop_timer_stop(c->loop, &c->rr_timer);
+  for (int i = 0; i < c->nlisten; i++)
+    (void)herd_loop_mod(c->loop, c->fds[i], EPOLLIN);
+}
+
+static void rr_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  rr__resume(data);
+}
+
+/* No worker can take a connection: stop watching the sockets (the
+ * connections wait in the kernel's queue) until one becomes ready, or
+ * shortly, when backed-up channels may have drained. */
+static void rr_pause(herd_cluster_t *c) {
+  if (c->rr_paused)
+    return;
+  c->rr_paused = 1;
+  for (int i = 0; i < c->nlisten; i++)
+    (void)herd_loop_mod(c->loop, c->fds[i], 0);
+  (void)herd_loop_timer_start(c->loop, &c->rr_timer, 10, rr_timer_cb, c);
+}
+
+static void handoff_check(herd_loop_t *loop, herd_timer_t *t, void *data);
+
+/* Hand one connection (taken: closed here, the channel sends its own
+ * duplicate) to a worker; watch that it is taken. */
+static int rr_give(herd_cluster_t *c, struct worker *w, int conn) {
+  c->rr_next = (w->slot + 1) % c->nslots;
+  int r = herd_chan_send(w->chan, "\"herd:connection\"", 17, conn);
+  herd__close(conn);
+  if (r < 0) {
+    c->st.rr_dropped++;
+    sup__emit(c, HERD_EV_ERROR, HERD_REASON_HAND_FAILED, w->slot, w->pid, r, 0, 0, 0, NULL);
+    return r;
+  }
+  if (!w->handoff_timer.heap_index) {
+    w->handoff_acks = herd__chan_acks(w->chan);
+    (void)herd_loop_timer_start(c->loop, &w->handoff_timer, HANDOFF_TIMEOUT_MS,
+                                handoff_check, w);
+  }
+  return 0;
+}
+
+/* A worker that has answered no handed connection for HANDOFF_TIMEOUT_MS
+ * does not read its channel (a program that knows nothing of it: every
+ * connection handed to it would hang): what waits in our queue goes to
+ * the others, and it is replaced - when it exits, what it was handed
+ * closes instead of hanging. One that answers, however late, is fine. */
+static void handoff_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct worker *w = data;
+  herd_cluster_t *c = w->c;
+  if (w->state == W_EXITED || !w->chan || herd__chan_handles_out(w->chan) == 0)
+    return;
+  uint64_t acks = herd__chan_acks(w->chan);
+  if (acks != w->handoff_acks || w->state != W_READY) {
+    w->handoff_acks = acks; /* it reads (or it stops anyway): look later */
+    (void)herd_loop_timer_start(c->loop, &w->handoff_timer, HANDOFF_TIMEOUT_MS,
+                                handoff_check, w);
+    return;
+  }
+  w->deaf = 1;
+  c->st.handoff_failures++;
+  sup__emit(c, HERD_EV_NOTICE, HERD_REASON_HANDOFF_FAILED, w->slot, w->pid, 0, 0,
+            HANDOFF_TIMEOUT_MS, 0, NULL);
+  int fds[64], n;
+  while ((n = herd__chan_take_handles(w->chan, fds, 64)) > 0)
+    for (int i = 0; i < n; i++) {
+      struct worker *o = rr_pick(c);
+      if (o)
+        (void)rr_give(c, o, fds[i]);
+      else {
+        c->st.rr_dropped++; /* nobody to take it: closed, not left hanging */
+        herd__close(fds[i]);
+      }
+    }
+  (void)sup__replace(c, w->slot, HERD_REASON_HANDOFF, NULL);
+}
+
+static void rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)loop;
+  (void)events;
+  herd_cluster_t *c = data;
+  /* Take only what a worker can take now: the rest waits in the kernel's
+   * queue, where it is safe, until the next turn. */
+  for (int n = 0; n < 64; n++) {
+    struct worker *w = rr_pick(c);
+    if (!w) {
+      rr_pause(c);
+      return;
+    }
+    int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    if (conn < 0)
+      return; /* EAGAIN: none left */
+    (void)rr_give(c, w, conn);
+  }
+}
+
+int rr__watch(herd_cluster_t *c) {
+  /* The master accepts. The fds are ours alone here (workers get none),
+   * so non-blocking is safe to set. */
+  for (int i = 0; i < c->nlisten; i++) {
+    int r;
+    if ((r = herd__set_nonblock(c->fds[i], 1)) < 0 ||
+        (r = herd_loop_add(c->loop, c->fds[i], EPOLLIN, rr_accept_cb, c)) < 0)
+      return r;
+  }
+  return 0;
+}
+
+void rr__stop_timers(herd_cluster_t *c, struct worker *w) {
+  herd_loop_timer_stop(c->loop, &w->handoff_timer);
+}

@@ -1,0 +1,844 @@
+/*
+ * sup.c - the supervisor's state machine: what happens to a worker, a
+ * slot and the cluster when something happens. Three levels, each with
+ * its states named (sup.h) and every change of state made here, by the
+ * functions below; the tables say which event moves what where.
+ *
+ * A worker (enum wstate):
+ *
+ *   event \ state   STARTING        READY          HANDOFF     STOPPING   KILLING
+ *   ready           READY (1)       -              -           -          -
+ *   ready timeout   KILLING         -              -           -          -
+ *   stop(why)       STOPPING        HANDOFF (2)    -           -          -
+ *                                   or STOPPING
+ *   queue flushed   -               -              STOPPING    -          -
+ *   kill timeout    -               -              STOPPING(3) KILLING    -
+ *   second stop     KILLING         KILLING        KILLING     KILLING    -
+ *   retire          (4)             (4)            -           -          -
+ *   exit            EXITED (5)      EXITED         EXITED      EXITED     EXITED
+ *
+ *   (1) settle time, delay or READY=1 by mode; the slot hears it.
+ *   (2) connections handed to it (roundrobin) still in our queue go
+ *       first: they would be lost otherwise.
+ *   (3) at most the kill timeout waiting for them.
+ *   (4) it said STOPPING=1 (or retired): its successor starts now.
+ *   (5) exit reason: killed, stopped (asked), retired, exited (0), or
+ *       crashed; the slot hears it, with "early" if it had not been
+ *       ready or lived less than min_uptime.
+ *
+ * A slot (enum sstate):
+ *
+ *   event \ state   OFF        RUNNING         REPLACING       BACKOFF/PARKED  RESTART     DRAINING     RETIRING   WAITING
+ *   scale up        RUNNING    -               -               -               -           RUNNING (6)  RESTART    -
+ *   scale down      -          RETIRING or     RETIRING        OFF             RETIRING    -            -          OFF
+ *                              DRAINING (7)
+ *   successor       -          REPLACING       -               -               -           -            -          -
+ *   succ. ready     -          -               RUNNING (8)     -               -           -            -          -
+ *   worker exits    -          RUNNING (9)     RUNNING (10)    -               RUNNING     RETIRING     OFF (11)   -
+ *                              or BACKOFF/PARKED
+ *   timer           -          -               -               RUNNING         -           RETIRING(12) -          -
+ *   restart         -          RESTART         RESTART         RUNNING         -           -            -          -
+ *   stop            -          (stops workers: then WAITING or OFF)
+ *
+ *   (6) its worker still runs: it stays. (7) reuseport: the group stops
+ *   choosing its sockets first (reuseport.c). (8) the old worker stops
+ *   (reload, retired or replaced). (9) a crash restarts at once, an early
+ *   death backs off or parks. (10) the successor became the worker (the
+ *   old one retired or died), or back to the old one (the successor
+ *   died). (11) its sockets are closed. (12) the queue is empty (or the
+ *   kill timeout passed): its worker stops.
+ *
+ * The cluster (enum cstate): STARTING -(first workers up)-> RUNNING
+ * -(reload)-> RELOADING -(every slot done, or one failed)-> RUNNING;
+ * any -(stop)-> STOPPING -(every worker gone)-> DRAINING -(pipes read
+ * to their end, or OUTPUT_DRAIN_MS)-> DONE.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "linux/os.h"
+#include "sup.h"
+
+/* ---- events --------------------------------------------------- */
+
+void sup__emit(herd_cluster_t *c, int type, int reason, int slot, pid_t pid,
+               int code, int sig, uint64_t delay, uint64_t uptime, const char *text) {
+  if (!c->o.on_event)
+    return;
+  herd_event_t ev = {.type = type, .reason = reason, .slot = slot, .pid = pid,
+                     .code = code, .sig = sig, .delay_ms = delay, .uptime_ms = uptime,
+                     .text = text};
+  c->o.on_event(c, &ev, c->o.data);
+}
+
+static const char *const reason_names[] = {
+    [HERD_REASON_NONE] = "none",
+    [HERD_REASON_STOPPED] = "stopped",
+    [HERD_REASON_KILLED] = "killed",
+    [HERD_REASON_CRASHED] = "crashed",
+    [HERD_REASON_EXITED] = "exited",
+    [HERD_REASON_RETIRED] = "retired",
+    [HERD_REASON_SHUTDOWN] = "shutdown",
+    [HERD_REASON_GRACEFUL] = "graceful",
+    [HERD_REASON_RELOAD] = "reload",
+    [HERD_REASON_RESTART] = "restart",
+    [HERD_REASON_SCALE_DOWN] = "scale down",
+    [HERD_REASON_REPLACED] = "replaced",
+    [HERD_REASON_HANDOFF] = "handoff",
+    [HERD_REASON_SUCCESSOR] = "successor",
+    [HERD_REASON_SPAWN_FAILED] = "spawn failed",
+    [HERD_REASON_READY_TIMEOUT] = "ready timeout",
+    [HERD_REASON_HAND_FAILED] = "hand failed",
+    [HERD_REASON_BIND_FAILED] = "bind failed",
+    [HERD_REASON_STEER_FAILED] = "steer failed",
+    [HERD_REASON_RELOAD_BEGIN] = "reload begin",
+    [HERD_REASON_RELOAD_DONE] = "reload done",
+    [HERD_REASON_RELOAD_FAILED] = "reload failed",
+    [HERD_REASON_NOTIFY_FOREIGN] = "notify foreign",
+    [HERD_REASON_LEFT_BEHIND] = "left behind",
+    [HERD_REASON_LISTEN_STALL] = "listen stall",
+    [HERD_REASON_LISTEN_SERVED] = "listen served",
+    [HERD_REASON_HANDOFF_FAILED] = "handoff failed",
+    [HERD_REASON_REOPEN] = "reopen",
+    [HERD_REASON_IGNORED] = "ignored",
+};
+
+const char *herd_reason_name(int reason) {
+  if (reason < 0 || (size_t)reason >= sizeof reason_names / sizeof reason_names[0] ||
+      !reason_names[reason])
+    return "?";
+  return reason_names[reason];
+}
+
+/* ---- helpers ---------------------------------------------------- */
+
+static int kill_timeout(const herd_cluster_t *c) {
+  return c->o.kill_timeout_ms;
+}
+
+struct worker *sup__find_pid(herd_cluster_t *c, pid_t pid) {
+  for (struct worker *w = c->workers; w; w = w->next)
+    if (w->pid == pid && w->state != W_EXITED)
+      return w;
+  return NULL;
+}
+
+static int alive(const struct worker *w) {
+  return w && w->state != W_EXITED;
+}
+
+static int stopping(const struct worker *w) {
+  return w->state == W_HANDOFF || w->state == W_STOPPING || w->state == W_KILLING;
+}
+
+int sup__public_state(const struct slot *s, const struct worker *w) {
+  if (w) {
+    if (w->state == W_STARTING)
+      return HERD_WORKER_STARTING;
+    if (w->state == W_READY && s->state != S_DRAINING)
+      return HERD_WORKER_READY;
+    return HERD_WORKER_STOPPING; /* handing off, stopping, killing, or
+                                    draining before it stops */
+  }
+  if (s->state == S_BACKOFF)
+    return HERD_WORKER_BACKOFF;
+  if (s->state == S_PARKED)
+    return HERD_WORKER_PARKED;
+  return HERD_WORKER_WAITING;
+}
+
+static int all_ready(herd_cluster_t *c) {
+  for (int i = 0; i < c->nslots; i++) {
+    struct slot *s = c->slots[i];
+    if (s->active && (!s->cur || s->cur->state != W_READY))
+      return 0;
+  }
+  return 1;
+}
+
+static void maybe_all_ready(herd_cluster_t *c) {
+  if ((c->state == C_RUNNING || c->state == C_STARTING) && !c->all_ready_sent &&
+      all_ready(c)) {
+    c->all_ready_sent = 1;
+    sup__emit(c, HERD_EV_ALL_READY, 0, -1, 0, c->want, 0, 0, 0, NULL);
+  }
+}
+
+/* ---- a worker's transitions --------------------------------------- */
+
+/* SIGKILL to the worker's process group (it leads one), so what it
+ * started dies with it; unreaped, so the group id is still its own. */
+static void kill_hard(struct worker *w) {
+  if (kill(-w->pid, SIGKILL) < 0)
+    (void)herd__os_pidfd_kill(w->pidfd, SIGKILL);
+}
+
+static void to_killing(herd_cluster_t *c, struct worker *w, int reason) {
+  if (!alive(w) || w->state == W_KILLING)
+    return;
+  w->state = W_KILLING;
+  herd_loop_timer_stop(c->loop, &w->ready_timer);
+  herd_loop_timer_stop(c->loop, &w->kill_timer);
+  if (c->state >= C_STOPPING && w->stop_reason)
+    c->kills++; /* what the stop had to kill (herd_cluster_run's 1) */
+  kill_hard(w);
+  sup__emit(c, HERD_EV_KILLED, reason, w->slot, w->pid, 0, SIGKILL, 0, 0, NULL);
+}
+
+static void kill_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct worker *w = data;
+  to_killing(w->c, w, HERD_REASON_KILLED);
+}
+
+static void to_stopping(herd_cluster_t *c, struct worker *w) {
+  w->state = W_STOPPING;
+  herd_loop_timer_stop(c->loop, &w->ready_timer);
+  (void)herd__os_pidfd_kill(w->pidfd, c->o.stop_signal);
+  sup__emit(c, HERD_EV_STOPPING, w->stop_reason, w->slot, w->pid, 0, c->o.stop_signal,
+            0, 0, w->stop_reason == HERD_REASON_REPLACED ? w->replace_text : NULL);
+  if (!(c->state >= C_STOPPING && c->graceful))
+    (void)herd_loop_timer_start(c->loop, &w->kill_timer, (uint64_t)kill_timeout(c),
+                                kill_timer_cb, w);
+}
+
+/* W_HANDOFF: its queue, flushed yet? (at most the kill timeout) */
+static void handoff_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct worker *w = data;
+  herd_cluster_t *c = w->c;
+  if (w->state != W_HANDOFF)
+    return;
+  ssize_t q = w->chan ? herd_chan_flush(w->chan) : 0;
+  if (q > 0 && herd__now_ms() - w->handoff_since < (uint64_t)kill_timeout(c)) {
+    (void)herd_loop_timer_start(c->loop, &w->ready_timer, 1, handoff_cb, w);
+    return;
+  }
+  to_stopping(c, w);
+}
+
+void sup__worker_stop(herd_cluster_t *c, struct worker *w, int reason) {
+  if (!w || (w->state != W_STARTING && w->state != W_READY))
+    return;
+  w->stop_reason = reason;
+  herd_loop_timer_stop(c->loop, &w->ready_timer);
+  if (w->state == W_READY && w->chan && herd_chan_flush(w->chan) > 0) {
+    /* no more connections for it from here on; those handed go first */
+    w->state = W_HANDOFF;
+    w->handoff_since = herd__now_ms();
+    (void)herd_loop_timer_start(c->loop, &w->ready_timer, 1, handoff_cb, w);
+    return;
+  }
+  to_stopping(c, w);
+}
+
+static void slot_on_ready(herd_cluster_t *c, struct slot *s, struct worker *w);
+
+void sup__worker_ready(herd_cluster_t *c, struct worker *w) {
+  if (w->state != W_STARTING)
+    return;
+  w->state = W_READY;
+  w->was_ready = 1;
+  herd_loop_timer_stop(c->loop, &w->ready_timer);
+  sup__emit(c, HERD_EV_READY, 0, w->slot, w->pid, 0, 0, 0,
+            herd__now_ms() - w->started_ms, NULL);
+  slot_on_ready(c, c->slots[w->slot], w);
+}
+
+static void ready_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct worker *w = data;
+  herd_cluster_t *c = w->c;
+  if (w->state != W_STARTING)
+    return;
+  if (c->o.ready != HERD_READY_NOTIFY) {
+    sup__worker_ready(c, w); /* alive after the delay, or the settle time */
+    return;
+  }
+  /* Not ready in time: a failed start. */
+  to_killing(c, w, HERD_REASON_READY_TIMEOUT);
+}
+
+void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w) {
+  if (w->state != W_EXITED || w->out[0].fd >= 0 || w->out[1].fd >= 0)
+    return;
+  if (w->chan) {
+    (void)herd_loop_chan_stop(c->loop, w->chan);
+    herd_chan_close(w->chan);
+  }
+  for (struct worker **pp = &c->workers; *pp; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      break;
+    }
+  free(w->replace_text);
+  free(w);
+  sup__check_done(c);
+}
+
+/* ---- a slot's transitions ------------------------------------------ */
+
+static void restart_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct slot *s = data;
+  herd_cluster_t *c = s->c;
+  if (s->active && !s->cur && c->state < C_STOPPING)
+    (void)sup__start_worker(c, s->id, 0);
+}
+
+/* A slot's worker died: when does its replacement start? */
+static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime) {
+  uint64_t now = herd__now_ms();
+  int max_r = c->o.max_restarts, window = c->o.restart_window_ms;
+  if (uptime >= (uint64_t)c->o.min_uptime_ms) {
+    /* It ran long enough: a crash, not a crash loop. Replace it now and
+     * forget the early deaths before it (as PM2's unstable restarts). */
+    s->fails = 0;
+    s->nstarts = 0;
+    c->st.restarts++;
+    sup__emit(c, HERD_EV_RESTART, 0, s->id, 0, 0, 0, 0, 0, NULL);
+    (void)sup__start_worker(c, s->id, 0);
+    return;
+  }
+  /* An early death. Too many within the window: park the slot. */
+  if (!s->starts)
+    s->starts = calloc((size_t)max_r, sizeof *s->starts);
+  int recent = 0;
+  for (int i = 0; s->starts && i < s->nstarts; i++)
+    if (now - s->starts[i] < (uint64_t)window)
+      recent++;
+  if (recent >= max_r) {
+    s->state = S_PARKED;
+    s->nstarts = 0;
+    s->fails = 0;
+    c->st.parked++;
+    s->retry_at_ms = now + (uint64_t)c->o.cooldown_ms;
+    sup__emit(c, HERD_EV_PARKED, 0, s->id, 0, recent + 1, 0, (uint64_t)c->o.cooldown_ms,
+              0, NULL);
+    (void)herd_loop_timer_start(c->loop, &s->restart_timer, (uint64_t)c->o.cooldown_ms,
+                                restart_cb, s);
+    return;
+  }
+  if (s->starts) {
+    if (s->nstarts < max_r)
+      s->starts[s->nstarts++] = now;
+    else {
+      s->starts[s->starts_head] = now;
+      s->starts_head = (s->starts_head + 1) % max_r;
+    }
+  }
+  /* Exponential backoff, capped so that max_restarts early deaths still
+   * fit in the window: a crash loop is parked (and reported), not just
+   * slowed down forever. */
+  uint64_t cap = (uint64_t)window / (2u * (uint64_t)max_r);
+  if (cap > BACKOFF_CAP_MS)
+    cap = BACKOFF_CAP_MS;
+  if (cap < BACKOFF_BASE_MS)
+    cap = BACKOFF_BASE_MS;
+  s->fails++;
+  uint64_t delay = (uint64_t)BACKOFF_BASE_MS << (s->fails > 9 ? 9 : s->fails - 1);
+  if (delay > cap)
+    delay = cap;
+  c->st.restarts++;
+  s->state = S_BACKOFF;
+  s->retry_at_ms = now + delay;
+  sup__emit(c, HERD_EV_RESTART, 0, s->id, 0, 0, 0, delay, 0, NULL);
+  (void)herd_loop_timer_start(c->loop, &s->restart_timer, delay, restart_cb, s);
+}
+
+static void reload_next(herd_cluster_t *c);
+
+static void slot_on_ready(herd_cluster_t *c, struct slot *s, struct worker *w) {
+  if (s->succ == w) {
+    /* A successor: it takes over, the old one goes. */
+    struct worker *old = s->cur;
+    s->cur = w;
+    s->succ = NULL;
+    if (s->state == S_REPLACING)
+      s->state = S_RUNNING;
+    if (old)
+      sup__worker_stop(c, old, old->replace_reason ? old->replace_reason
+                               : old->retiring    ? HERD_REASON_RETIRED
+                                                  : HERD_REASON_RELOAD);
+  }
+  if (c->state == C_RELOADING && c->reload_wait == w) {
+    /* The slot is done (also when its old worker died meanwhile and
+     * this one was promoted already): on to the next. */
+    c->reload_wait = NULL;
+    c->reload_cursor++;
+    reload_next(c);
+  }
+  rr__resume(c);
+  maybe_all_ready(c);
+}
+
+/* What is left of an inactive slot when its workers are gone. */
+static void slot_emptied(herd_cluster_t *c, struct slot *s) {
+  if (s->cur || s->succ)
+    return;
+  if (!s->active) {
+    rp__close(c, s);
+    s->state = S_OFF;
+  } else if (s->state != S_BACKOFF && s->state != S_PARKED) {
+    s->state = S_WAITING;
+  }
+}
+
+static void slot_on_exit(herd_cluster_t *c, struct slot *s, struct worker *w,
+                         uint64_t uptime) {
+  int was_cur = s->cur == w, was_succ = s->succ == w;
+  if (was_cur)
+    s->cur = NULL;
+  if (was_succ)
+    s->succ = NULL;
+  if (c->state == C_RELOADING && c->reload_wait == w) {
+    c->reload_wait = NULL;
+    if (!s->active) {
+      /* its slot was scaled away meanwhile: the reload goes on */
+      c->reload_cursor++;
+      reload_next(c);
+    } else {
+      c->st.reloads_failed++;
+      c->state = C_RUNNING;
+      c->reload_again = 0;
+      sup__emit(c, HERD_EV_RELOAD, HERD_REASON_RELOAD_FAILED, -1, 0, 0, 0, 0, 0, NULL);
+    }
+  }
+  if (c->state < C_STOPPING && s->active) {
+    if (was_succ) {
+      /* A successor that died before taking over: its slot still has
+       * the old worker, unless that one is gone too. */
+      if (s->cur)
+        s->state = S_RUNNING;
+      else
+        schedule_restart(c, s, uptime);
+    } else if (was_cur && s->state == S_RESTART) {
+      /* stopped for a restart: a fresh one now, no backoff */
+      c->st.restarts++;
+      sup__emit(c, HERD_EV_RESTART, 0, s->id, 0, 0, 0, 0, 0, NULL);
+      (void)sup__start_worker(c, s->id, 0);
+    } else if (was_cur && !w->stop_reason) {
+      if (s->succ) {
+        /* It retired (or died) while its successor starts: promote now
+         * so the successor's readiness needs no old worker. */
+        s->cur = s->succ;
+        s->succ = NULL;
+        s->state = S_RUNNING;
+      } else {
+        schedule_restart(c, s, uptime);
+      }
+    }
+  }
+  slot_emptied(c, s);
+}
+
+void sup__worker_exited(herd_cluster_t *c, struct worker *w, int status) {
+  enum wstate was = w->state;
+  w->state = W_EXITED;
+  herd_loop_timer_stop(c->loop, &w->ready_timer);
+  herd_loop_timer_stop(c->loop, &w->kill_timer);
+  rr__stop_timers(c, w);
+  herd__closep(&w->pidfd);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  uint64_t uptime = herd__now_ms() - w->started_ms;
+  if (was == W_KILLING) {
+    w->exit_reason = HERD_REASON_KILLED;
+    c->st.exits_killed++;
+  } else if (w->stop_reason) {
+    w->exit_reason = HERD_REASON_STOPPED;
+    c->st.exits_stopped++;
+  } else if (w->retiring) {
+    w->exit_reason = HERD_REASON_RETIRED;
+    c->st.exits_retired++;
+  } else if (code == 0) {
+    w->exit_reason = HERD_REASON_EXITED;
+    c->st.exits_clean++;
+  } else {
+    w->exit_reason = HERD_REASON_CRASHED;
+    c->st.exits_crashed++;
+  }
+  sup__emit(c, HERD_EV_EXITED, w->exit_reason, w->slot, w->pid, code, sig, 0, uptime,
+            NULL);
+  struct slot *s = c->slots[w->slot];
+  s->has_exit = 1;
+  s->exit_code = code;
+  s->exit_sig = sig;
+  s->exit_reason = w->exit_reason;
+  /* A worker that never became ready is an early death whatever its
+   * uptime (one killed at the ready timeout was restarted at once, for
+   * ever, when the timeout was longer than min_uptime). */
+  if (!w->was_ready)
+    uptime = 0;
+  slot_on_exit(c, s, w, uptime);
+  sup__worker_free_if_done(c, w);
+  sup__check_done(c);
+}
+
+void sup__worker_retire(herd_cluster_t *c, struct worker *w) {
+  if (stopping(w) || w->retiring || c->state >= C_STOPPING)
+    return;
+  /* It is going away by itself: start its successor now. */
+  w->retiring = 1;
+  struct slot *s = c->slots[w->slot];
+  int early = herd__now_ms() - w->started_ms < (uint64_t)c->o.min_uptime_ms;
+  int now = s->cur == w && !s->succ && s->active && !early;
+  /* One that retires as soon as it starts is a crash loop in disguise:
+   * its successor comes after it exits, with backoff. */
+  sup__emit(c, HERD_EV_RETIRE, HERD_REASON_RETIRED, w->slot, w->pid, now, 0, 0, 0, NULL);
+  if (now)
+    (void)sup__start_worker(c, w->slot, 1);
+}
+
+int sup__replace(herd_cluster_t *c, int slot, int reason, const char *text) {
+  if (c->state >= C_STOPPING)
+    return -ECANCELED;
+  if (slot < 0 || slot >= c->nslots)
+    return -ENOENT;
+  struct slot *s = c->slots[slot];
+  struct worker *w = s->cur;
+  if (!s->active || !alive(w) || stopping(w) || s->state == S_RESTART)
+    return -ENOENT;
+  if (s->succ || w->retiring || w->replace_reason)
+    return -EBUSY;
+  if (text && !(w->replace_text = strdup(text)))
+    return -ENOMEM;
+  w->replace_reason = reason;
+  int r = sup__start_worker(c, slot, 1);
+  if (r < 0) {
+    w->replace_reason = 0;
+    free(w->replace_text);
+    w->replace_text = NULL;
+  }
+  return r < 0 ? r : 0;
+}
+
+/* ---- starting a worker ---------------------------------------------- */
+
+int sup__start_worker(herd_cluster_t *c, int slot, int successor) {
+  struct slot *s = c->slots[slot];
+  struct worker *w = calloc(1, sizeof *w);
+  int r = w ? rp__open(c, s) : -ENOMEM;
+  if (r == 0) {
+    w->c = c;
+    w->slot = slot;
+    w->pidfd = -1;
+    w->out[0].fd = w->out[1].fd = -1;
+    r = launch__worker(c, w);
+  }
+  if (r < 0) {
+    free(w);
+    c->st.spawn_failures++;
+    sup__emit(c, HERD_EV_ERROR, HERD_REASON_SPAWN_FAILED, slot, 0, r, 0, 0, 0, NULL);
+    if (c->state == C_STARTING)
+      return r; /* at start-up: the caller gives up */
+    /* An early death (uptime 0): the same backoff, counted in the
+     * restart window, so a slot whose program is gone is parked in the
+     * end */
+    if (!successor && c->state < C_STOPPING) {
+      schedule_restart(c, s, 0);
+    } else if (successor && c->state == C_RELOADING) {
+      c->st.reloads_failed++;
+      c->state = C_RUNNING;
+      c->reload_again = 0;
+      sup__emit(c, HERD_EV_RELOAD, HERD_REASON_RELOAD_FAILED, -1, 0, r, 0, 0, 0, NULL);
+    }
+    return r;
+  }
+  wio__watch_output(c, w);
+  wio__watch_chan(c, w);
+  w->state = W_STARTING;
+  w->started_ms = herd__now_ms();
+  c->st.spawns++;
+  s->nspawns++;
+  w->next = c->workers;
+  c->workers = w;
+  if (successor) {
+    s->succ = w;
+    s->state = S_REPLACING;
+  } else {
+    s->cur = w;
+    s->state = S_RUNNING;
+  }
+  sup__emit(c, HERD_EV_STARTED, successor ? HERD_REASON_SUCCESSOR : 0, slot, w->pid, 0, 0,
+            0, 0, NULL);
+  switch (c->o.ready) {
+  case HERD_READY_NOTIFY:
+    (void)herd_loop_timer_start(c->loop, &w->ready_timer, (uint64_t)c->o.ready_timeout_ms,
+                                ready_timer_cb, w);
+    break;
+  case HERD_READY_DELAY:
+    (void)herd_loop_timer_start(c->loop, &w->ready_timer, (uint64_t)c->o.ready_delay_ms,
+                                ready_timer_cb, w);
+    break;
+  default:
+    if (c->o.settle_ms <= 0)
+      sup__worker_ready(c, w);
+    else
+      (void)herd_loop_timer_start(c->loop, &w->ready_timer, (uint64_t)c->o.settle_ms,
+                                  ready_timer_cb, w);
+    break;
+  }
+  return 0;
+}
+
+/* ---- reload, restart, scale, stop ------------------------------------ */
+
+static void reload_next(herd_cluster_t *c) {
+  while (c->reload_cursor < c->nslots) {
+    struct slot *s = c->slots[c->reload_cursor];
+    if (s->active && alive(s->cur) && !s->succ && !stopping(s->cur) &&
+        s->state != S_RESTART) {
+      if (sup__start_worker(c, c->reload_cursor, 1) < 0)
+        return; /* start_worker reported the failed reload */
+      if (!s->succ) {
+        /* ready at once (no settle time): slot_on_ready has promoted it
+         * already, before we knew to wait for it */
+        c->reload_cursor++;
+        continue;
+      }
+      c->reload_wait = s->succ;
+      return; /* continues when the successor is ready */
+    }
+    c->reload_cursor++;
+  }
+  c->state = C_RUNNING;
+  c->st.reloads++;
+  sup__emit(c, HERD_EV_RELOAD, HERD_REASON_RELOAD_DONE, -1, 0, 0, 0, 0, 0, NULL);
+  maybe_all_ready(c);
+  if (c->reload_again) {
+    c->reload_again = 0;
+    c->all_ready_sent = 0; /* this one ends with its own ALL_READY too */
+    sup__reload(c);
+  }
+}
+
+void sup__reload(herd_cluster_t *c) {
+  if (c->state >= C_STOPPING)
+    return;
+  if (c->state == C_RELOADING) {
+    c->reload_again = 1;
+    return;
+  }
+  c->state = C_RELOADING;
+  c->reload_cursor = 0;
+  c->all_ready_sent = 0;
+  sup__emit(c, HERD_EV_RELOAD, HERD_REASON_RELOAD_BEGIN, -1, 0, 0, 0, 0, 0, NULL);
+  reload_next(c);
+}
+
+int sup__restart(herd_cluster_t *c) {
+  c->all_ready_sent = 0;
+  for (int i = 0; i < c->nslots; i++) {
+    struct slot *s = c->slots[i];
+    if (!s->active)
+      continue;
+    s->fails = 0;
+    s->nstarts = 0;
+    if (alive(s->cur) && !stopping(s->cur)) {
+      s->state = S_RESTART;
+      sup__worker_stop(c, s->succ, HERD_REASON_RESTART);
+      sup__worker_stop(c, s->cur, HERD_REASON_RESTART);
+    } else if (!s->cur && !s->succ) {
+      /* backing off or parked: start now */
+      herd_loop_timer_stop(c->loop, &s->restart_timer);
+      (void)sup__start_worker(c, i, 0);
+    } else if (s->cur) {
+      s->state = S_RESTART; /* already stopping: a fresh one when it exits */
+    }
+  }
+  return 0;
+}
+
+int sup__grow_slots(herd_cluster_t *c, int n) {
+  if (n <= c->nslots)
+    return 0;
+  struct slot **ns = realloc(c->slots, (size_t)n * sizeof *ns);
+  if (!ns)
+    return -ENOMEM;
+  c->slots = ns;
+  while (c->nslots < n) {
+    struct slot *s = calloc(1, sizeof *s);
+    if (!s)
+      return -ENOMEM;
+    s->c = c;
+    s->id = c->nslots;
+    s->state = S_OFF;
+    c->slots[c->nslots++] = s;
+  }
+  return 0;
+}
+
+/* A scaled-down reuseport slot: its worker goes once its sockets' queues
+ * have emptied (and stayed so past handshakes begun before it stopped
+ * being chosen), or at the kill timeout at the latest. */
+static void drain_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct slot *s = data;
+  herd_cluster_t *c = s->c;
+  if (s->state != S_DRAINING)
+    return;
+  uint64_t waited = herd__now_ms() - s->drain_since;
+  int serving = s->cur && s->cur->state == W_READY;
+  if (serving && (rp__queued(s) > 0 || waited < DRAIN_GRACE_MS) &&
+      waited < (uint64_t)kill_timeout(c)) {
+    (void)herd_loop_timer_start(c->loop, &s->drain_timer, DRAIN_POLL_MS, drain_cb, s);
+    return;
+  }
+  sup__slot_drained(c, s);
+}
+
+void sup__slot_drained(herd_cluster_t *c, struct slot *s) {
+  s->state = S_RETIRING;
+  sup__worker_stop(c, s->succ, HERD_REASON_SCALE_DOWN);
+  sup__worker_stop(c, s->cur, HERD_REASON_SCALE_DOWN);
+  slot_emptied(c, s);
+}
+
+/* Run n workers: start slots up to n, stop the highest above it. */
+void sup__scale(herd_cluster_t *c, int n) {
+  if (c->state >= C_STOPPING || n < 1 || n > HERD_MAX_WORKERS || n == c->want)
+    return;
+  if (sup__grow_slots(c, n) < 0)
+    return;
+  int old = c->want;
+  c->want = n;
+  sup__emit(c, HERD_EV_SCALE, 0, -1, 0, c->want, 0, 0, 0, NULL);
+  if (n > old) {
+    c->all_ready_sent = 0;
+    /* Fill the lowest free slots: ids stay 0..n-1. All of them are
+     * active before the first starts, so that a worker ready at once
+     * does not make the pool look all ready before the others exist. */
+    int fresh[HERD_MAX_WORKERS], nfresh = 0, resteer = 0;
+    for (int id = 0; id < c->nslots && nfresh < n - old; id++) {
+      struct slot *s = c->slots[id];
+      if (s->active)
+        continue;
+      s->active = 1;
+      s->fails = 0;
+      s->nstarts = 0;
+      fresh[nfresh++] = id;
+    }
+    for (int k = 0; k < nfresh; k++) {
+      struct slot *s = c->slots[fresh[k]];
+      if (s->steered_off) { /* chosen again */
+        s->steered_off = 0;
+        resteer = 1;
+      }
+      if (s->state == S_DRAINING) { /* scaled down, not stopped yet: stays */
+        herd_loop_timer_stop(c->loop, &s->drain_timer);
+        s->state = S_RUNNING;
+      } else if (!s->cur && !s->succ) {
+        (void)sup__start_worker(c, fresh[k], 0);
+      } else if (s->cur && stopping(s->cur)) {
+        s->state = S_RESTART; /* scaled down, not gone yet: anew once it is */
+      }
+    }
+    if (resteer)
+      rp__steer_all(c);
+    return;
+  }
+  for (int id = c->nslots - 1, removed = 0; id >= 0 && removed < old - n; id--) {
+    struct slot *s = c->slots[id];
+    if (!s->active)
+      continue;
+    s->active = 0;
+    removed++;
+    herd_loop_timer_stop(c->loop, &s->restart_timer);
+    if (s->rp_fds && !c->migrates && s->cur && s->cur->state == W_READY) {
+      /* reuseport: its socket is closed when its worker is gone, and the
+       * kernel resets what is in its queue then. New connections go to
+       * the others from now on; its worker stops once it has taken what
+       * was queued. */
+      s->state = S_DRAINING;
+      s->steered_off = 1;
+      s->drain_since = herd__now_ms();
+      rp__steer_all(c);
+      (void)herd_loop_timer_start(c->loop, &s->drain_timer, DRAIN_POLL_MS, drain_cb, s);
+      continue;
+    }
+    sup__slot_drained(c, s);
+  }
+}
+
+void sup__shutdown(herd_cluster_t *c, int graceful, int sig) {
+  if (c->state >= C_STOPPING && sig == c->stop_sig && herd__now_ms() - c->stop_ms < 1000)
+    return; /* the same request delivered twice (GNU timeout does) */
+  if (c->state >= C_STOPPING) {
+    /* A second request: no more waiting. */
+    for (struct worker *w = c->workers; w; w = w->next)
+      if (alive(w)) {
+        if (!w->stop_reason)
+          w->stop_reason = HERD_REASON_SHUTDOWN;
+        to_killing(c, w, HERD_REASON_KILLED);
+      }
+    for (struct orphan *o = c->orphans; o; o = o->next)
+      (void)herd__os_pidfd_kill(o->pidfd, SIGKILL);
+    return;
+  }
+  if (c->state == C_RELOADING)
+    c->reload_wait = NULL; /* the stop ends the reload: nothing failed */
+  c->reload_again = 0;
+  c->state = C_STOPPING;
+  c->graceful = graceful;
+  c->stop_ms = herd__now_ms();
+  c->stop_sig = sig;
+  sup__emit(c, HERD_EV_SHUTDOWN, graceful ? HERD_REASON_GRACEFUL : HERD_REASON_SHUTDOWN,
+            -1, 0, 0, sig, 0, 0, NULL);
+  for (int i = 0; i < c->nslots; i++) {
+    struct slot *s = c->slots[i];
+    herd_loop_timer_stop(c->loop, &s->restart_timer);
+    herd_loop_timer_stop(c->loop, &s->drain_timer);
+    if (s->active && !s->cur && !s->succ)
+      s->state = S_WAITING;
+  }
+  for (struct worker *w = c->workers; w; w = w->next)
+    sup__worker_stop(c, w, HERD_REASON_SHUTDOWN);
+  for (struct orphan *o = c->orphans; o; o = o->next)
+    wio__orphan_stop(c, o);
+  sup__check_done(c);
+}
+
+static void output_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)t;
+  herd_cluster_t *c = data;
+  c->state = C_DONE;
+  herd_loop_stop(loop);
+}
+
+void sup__check_done(herd_cluster_t *c) {
+  if (c->state < C_STOPPING || c->state == C_DONE)
+    return;
+  if (c->orphans)
+    return; /* left behind by workers: they go before we do */
+  int pipes = 0;
+  for (struct worker *w = c->workers; w; w = w->next) {
+    if (alive(w))
+      return;
+    pipes |= w->out[0].fd >= 0 || w->out[1].fd >= 0;
+  }
+  if (pipes) {
+    /* Every worker is gone, but what they wrote last may still be in
+     * their pipes: read it to the end - for a while only, as something
+     * they started (and that left their process group) may hold a pipe
+     * open for ever. */
+    if (c->state != C_DRAINING) {
+      c->state = C_DRAINING;
+      wio__resume_output(c);
+      (void)herd_loop_timer_start(c->loop, &c->output_timer, OUTPUT_DRAIN_MS,
+                                  output_timer_cb, c);
+    }
+    return;
+  }
+  herd_loop_timer_stop(c->loop, &c->output_timer);
+  c->state = C_DONE;
+  herd_loop_stop(c->loop);
+}

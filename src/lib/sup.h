@@ -1,0 +1,253 @@
+/*
+ * sup.h - the cluster's parts (herd_cluster_run), shared by its files.
+ * Not installed. docs/ARCHITECTURE.md has the map:
+ *
+ *   cluster.c   the public API: herd_cluster_run's set-up, loop and
+ *               teardown, steering, herd_cluster_workers and _stats
+ *   sup.c       the supervisor's state machine: worker, slot and cluster
+ *               states, every transition through one function per level
+ *   launch.c    a worker's environment and fd plan, forked or exec'd
+ *   wio.c       what workers say: output pipes, the notify socket, their
+ *               channels; processes they leave behind
+ *   rr.c        round robin: the master accepts and hands connections
+ *   reuseport.c the SO_REUSEPORT sockets of the slots, and their steering
+ *   listenq.c   is anybody accepting? (a listener's queue)
+ */
+#ifndef HERD_SUP_H
+#define HERD_SUP_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+#define LINE_MAX_OUT 16384
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_CAP_MS 30000
+#define RR_MAX_QUEUED 4096      /* bytes: about 60 handed connections */
+#define HANDOFF_TIMEOUT_MS 3000 /* a handed connection not taken by then */
+#define LISTEN_STALL_MS 3000    /* a listen queue never empty this long */
+#define DRAIN_POLL_MS 20        /* reuseport scale-down: look at the queue */
+#define DRAIN_GRACE_MS 500      /* ... this long at least, for handshakes
+                                   begun before it stopped being chosen */
+#define OUTPUT_DRAIN_MS 1000    /* at the end: the last output, bounded */
+
+/* A worker's life (sup.c has the table). */
+enum wstate {
+  W_STARTING, /* started, not ready yet (ready_timer: settle, delay or the
+                 ready timeout) */
+  W_READY,    /* serving */
+  W_HANDOFF,  /* asked to stop, but connections handed to it still wait in
+                 our queue: they go first (roundrobin) */
+  W_STOPPING, /* the stop signal sent (kill_timer armed unless graceful) */
+  W_KILLING,  /* SIGKILL sent */
+  W_EXITED    /* reaped; kept while its output pipes drain */
+};
+
+/* A slot: a worker position, 0..N-1, kept across restarts. */
+enum sstate {
+  S_OFF,       /* beyond the scale, nothing running */
+  S_RUNNING,   /* a worker (starting or ready) */
+  S_REPLACING, /* a worker and its successor, starting */
+  S_BACKOFF,   /* none running: restart_timer (an early death) */
+  S_PARKED,    /* none running: crashed too often, restart_timer */
+  S_RESTART,   /* its worker stops; a new one starts when it has exited
+                  (a hard restart, or scaled up again while stopping) */
+  S_DRAINING,  /* scaled down (reuseport): new connections go elsewhere,
+                  its worker takes what is queued, then stops */
+  S_RETIRING,  /* scaled down: its workers stop, then S_OFF */
+  S_WAITING    /* active, none running, none to start (the cluster stops) */
+};
+
+/* The cluster's. */
+enum cstate {
+  C_STARTING,  /* on_init, the first workers starting */
+  C_RUNNING,
+  C_RELOADING, /* slot by slot: reload_cursor, reload_wait */
+  C_STOPPING,  /* workers stopping */
+  C_DRAINING,  /* all gone: the last of their output, output_timer */
+  C_DONE
+};
+
+struct outbuf {
+  int fd;
+  size_t len;
+  char *data; /* LINE_MAX_OUT bytes while a partial line waits, else NULL:
+                 an idle worker costs the master no line buffer */
+};
+
+struct worker {
+  herd_cluster_t *c;
+  int slot;
+  pid_t pid;
+  int pidfd;
+  enum wstate state;
+  int was_ready;         /* it reached W_READY once */
+  int retiring;          /* it said STOPPING=1 / X_HERD_RETIRE=1 */
+  int deaf;              /* roundrobin: took no handed connection */
+  int stop_reason;       /* HERD_REASON_*: why it was asked to stop */
+  int replace_reason;    /* why it is being replaced (its successor first),
+                            0 if not */
+  char *replace_text;    /* herd_cluster_replace's why (owned) */
+  int exit_reason;       /* once W_EXITED */
+  uint64_t started_ms;
+  uint64_t handoff_since;
+  uint64_t handoff_acks; /* the channel's ACK count when handoff_timer was
+                            armed */
+  herd_timer_t ready_timer;   /* W_STARTING: settle/delay/timeout; W_HANDOFF:
+                                 polls the queue */
+  herd_timer_t kill_timer;
+  herd_timer_t handoff_timer; /* roundrobin: handed, not answered */
+  struct outbuf out[2]; /* stdout, stderr pipes (fd -1 if none) */
+  herd_chan_t *chan;    /* our end of the worker's channel, or NULL */
+  struct worker *next;
+};
+
+/* The accept-queue watch of one listening socket (listenq.c). */
+struct lqw {
+  herd_cluster_t *c;
+  int slot; /* reuseport: the slot whose socket it is, else -1 */
+  int addr; /* index in the listen list */
+  struct herd__lq *q;
+};
+
+struct slot {
+  herd_cluster_t *c;
+  int id;
+  enum sstate state;
+  int active;            /* within the scale */
+  struct worker *cur;
+  struct worker *succ;
+  int fails;             /* early deaths in a row */
+  uint64_t *starts;      /* ring of early-death times, max_restarts long */
+  int nstarts, starts_head;
+  herd_timer_t restart_timer; /* S_BACKOFF, S_PARKED */
+  uint64_t retry_at_ms;
+  unsigned nspawns;      /* workers started in this slot */
+  int has_exit;          /* the last exit of a worker of this slot: */
+  int exit_code, exit_sig, exit_reason;
+  int *rp_fds;           /* reuseport: this slot's sockets */
+  struct lqw *rp_lq;     /* and their accept-queue watches */
+  int steered_off;       /* reuseport: its sockets no longer chosen (from
+                            S_DRAINING until they are closed) */
+  uint64_t drain_since;  /* S_DRAINING */
+  herd_timer_t drain_timer;
+};
+
+/* A process a worker left behind (it daemonized) that came back to us,
+ * the child subreaper: told about, ended at the stop. */
+struct orphan {
+  herd_cluster_t *c;
+  pid_t pid;
+  int pidfd;
+  int slot;
+  herd_timer_t kill_timer;
+  struct orphan *next;
+};
+
+struct herd_cluster {
+  herd_cluster_opts_t o;
+  int (*worker_main)(void *);
+  void *arg;
+  herd_loop_t *loop;
+  enum cstate state;
+  /* listening sockets */
+  int nlisten;
+  herd_addr_t *addrs;    /* what to bind (reuseport binds per slot) */
+  int *fds;              /* shared sockets (reuseport: until slot 0 takes
+                            them) */
+  int own_fds;           /* we bound them (close them at the end) */
+  char (*texts)[128];    /* the addresses as text */
+  struct lqw *lq;        /* their accept-queue watches (shared mode) */
+  int **rp_order;        /* reuseport: per address, the slots whose
+                            sockets are in its group, in the kernel's
+                            order */
+  int *rp_n;
+  int migrates;          /* the kernel moves a closed listener's queue */
+  /* workers and slots */
+  struct slot **slots;   /* each allocated alone: timers inside must not
+                            move */
+  int nslots;            /* allocated */
+  int want;              /* active slots wanted */
+  struct worker *workers;
+  struct orphan *orphans;
+  /* the notify socket */
+  int notify_fd;
+  char notify_name[108];
+  uint64_t notify_said_ms;
+  /* reload (C_RELOADING) */
+  int reload_cursor;
+  struct worker *reload_wait; /* the successor the reload waits for */
+  int reload_again;      /* another was asked for meanwhile */
+  int all_ready_sent;
+  /* stop (C_STOPPING) */
+  int graceful;
+  int kills;             /* workers SIGKILLed at stop: herd_cluster_run's 1 */
+  uint64_t stop_ms;      /* when the first stop request came */
+  int stop_sig;
+  herd_timer_t output_timer; /* C_DRAINING */
+  int out_paused;        /* herd_cluster_pause_output */
+  /* round robin */
+  int rr_next;           /* the slot to try first */
+  int rr_paused;         /* accepting is off, no worker free */
+  herd_timer_t rr_timer;
+  /* set-up */
+  int chld_saved;
+  struct sigaction old_chld;
+  int subreaper_was;
+  herd_cluster_stats_t st; /* workers/reloading/stopping filled in by
+                              herd_cluster_stats */
+};
+
+/* sup.c: the state machine */
+void sup__emit(herd_cluster_t *c, int type, int reason, int slot, pid_t pid,
+               int code, int sig, uint64_t delay, uint64_t uptime, const char *text);
+int sup__start_worker(herd_cluster_t *c, int slot, int successor);
+void sup__worker_ready(herd_cluster_t *c, struct worker *w);
+void sup__worker_exited(herd_cluster_t *c, struct worker *w, int status);
+void sup__worker_retire(herd_cluster_t *c, struct worker *w);
+void sup__worker_stop(herd_cluster_t *c, struct worker *w, int reason);
+int sup__replace(herd_cluster_t *c, int slot, int reason, const char *text);
+void sup__reload(herd_cluster_t *c);
+int sup__restart(herd_cluster_t *c);
+void sup__scale(herd_cluster_t *c, int n);
+void sup__shutdown(herd_cluster_t *c, int graceful, int sig);
+void sup__slot_drained(herd_cluster_t *c, struct slot *s);
+void sup__check_done(herd_cluster_t *c);
+void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w);
+int sup__grow_slots(herd_cluster_t *c, int n);
+int sup__public_state(const struct slot *s, const struct worker *w);
+struct worker *sup__find_pid(herd_cluster_t *c, pid_t pid);
+
+/* launch.c */
+int launch__worker(herd_cluster_t *c, struct worker *w);
+
+/* wio.c */
+void wio__watch_output(herd_cluster_t *c, struct worker *w);
+void wio__watch_chan(herd_cluster_t *c, struct worker *w);
+int wio__open_notify(herd_cluster_t *c);
+void wio__close_notify(herd_cluster_t *c);
+void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid);
+struct orphan *wio__find_orphan(herd_cluster_t *c, pid_t pid);
+void wio__orphan_free(herd_cluster_t *c, struct orphan *o);
+void wio__orphan_stop(herd_cluster_t *c, struct orphan *o);
+void wio__resume_output(herd_cluster_t *c);
+void wio__pause_output(herd_cluster_t *c, int pause);
+
+/* rr.c */
+int rr__watch(herd_cluster_t *c);
+void rr__resume(herd_cluster_t *c);
+void rr__stop_timers(herd_cluster_t *c, struct worker *w);
+
+/* reuseport.c */
+int rp__open(herd_cluster_t *c, struct slot *s);
+void rp__close(herd_cluster_t *c, struct slot *s);
+void rp__steer_all(herd_cluster_t *c);
+int rp__queued(const struct slot *s);
+
+/* listenq.c: the accept-queue watches of n sockets (TCP listeners only;
+ * others are left unwatched), telling stalls as notices */
+struct lqw *lq__watch(herd_cluster_t *c, const int *fds, int n, int slot);
+void lq__unwatch(struct lqw *v, int n);
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * wio.c - what workers say, and what they leave: their stdout and stderr
+ * (pipes read line by line), their channel (--ipc), the notify socket
+ * (sd_notify: READY=1, STOPPING=1, STATUS=), and the processes they
+ * leave behind when they daemonize (they come back to us, the child
+ * subreaper).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "linux/os.h"
+#include "sup.h"
+
+/* ---- output ----------------------------------------------------- */
+
+static void out_emit(herd_cluster_t *c, struct worker *w, int stream, const char *p,
+                     size_t n) {
+  if (c->o.on_output)
+    c->o.on_output(c, w->slot, w->pid, stream, p, n, c->o.data);
+}
+
+/* Pass on the whole lines of p[0..n) and keep the rest in b (a line
+ * longer than LINE_MAX_OUT goes in pieces; a rest that cannot be kept
+ * for want of memory is passed on as it is). */
+static void out_lines(struct worker *w, int stream, struct outbuf *b, char *p, size_t n) {
+  char *start = p, *end = p + n, *nl;
+  while ((nl = memchr(start, '\n', (size_t)(end - start)))) {
+    out_emit(w->c, w, stream, start, (size_t)(nl - start));
+    start = nl + 1;
+  }
+  size_t rest = (size_t)(end - start);
+  if (rest == LINE_MAX_OUT) {
+    out_emit(w->c, w, stream, start, rest);
+    rest = 0;
+  }
+  if (rest && !b->data && !(b->data = malloc(LINE_MAX_OUT))) {
+    out_emit(w->c, w, stream, start, rest); /* cut, rather than lost */
+    rest = 0;
+  }
+  if (rest)
+    memmove(b->data, start, rest);
+  b->len = rest;
+  if (!rest) {
+    free(b->data);
+    b->data = NULL;
+  }
+}
+
+static void out_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)events;
+  struct worker *w = data;
+  int i = w->out[0].fd == fd ? 0 : 1;
+  struct outbuf *b = &w->out[i];
+  char tmp[LINE_MAX_OUT];
+  ssize_t n = 0;
+  /* A few reads per wakeup (a fast writer fills a big pipe), bounded so
+   * that one worker's flood cannot hold up the loop. Whole lines are
+   * read into tmp; only a partial line's rest is kept in b. */
+  for (int round = 0; round < 16; round++) {
+    char *into = b->data ? b->data + b->len : tmp;
+    size_t room = b->data ? LINE_MAX_OUT - b->len : sizeof tmp;
+    n = herd__read(fd, into, room);
+    if (n <= 0)
+      break;
+    if (b->data)
+      out_lines(w, i + 1, b, b->data, b->len + (size_t)n);
+    else
+      out_lines(w, i + 1, b, tmp, (size_t)n);
+    if (w->c->out_paused)
+      return; /* the consumer asked for a pause from out_emit */
+  }
+  if (n > 0 || n == -EAGAIN)
+    return;
+  /* EOF or error: flush the partial line, stop watching. */
+  if (b->len)
+    out_emit(w->c, w, i + 1, b->data, b->len);
+  b->len = 0;
+  free(b->data);
+  b->data = NULL;
+  (void)herd_loop_del(loop, fd);
+  herd__closep(&b->fd);
+  sup__worker_free_if_done(w->c, w);
+}
+
+void wio__watch_output(herd_cluster_t *c, struct worker *w) {
+  for (int i = 0; i < 2; i++) {
+    if (w->out[i].fd < 0)
+      continue;
+    (void)herd__set_nonblock(w->out[i].fd, 1);
+    if (herd_loop_add(c->loop, w->out[i].fd, c->out_paused ? 0 : EPOLLIN, out_cb, w) < 0)
+      herd__closep(&w->out[i].fd);
+  }
+}
+
+void wio__pause_output(herd_cluster_t *c, int pause) {
+  c->out_paused = pause;
+  for (struct worker *w = c->workers; w; w = w->next)
+    for (int i = 0; i < 2; i++)
+      if (w->out[i].fd >= 0)
+        (void)herd_loop_mod(c->loop, w->out[i].fd, pause ? 0 : EPOLLIN);
+}
+
+void wio__resume_output(herd_cluster_t *c) {
+  if (c->out_paused)
+    wio__pause_output(c, 0);
+}
+
+/* ---- the worker's channel ------------------------------------------ */
+
+/* --ipc: the master reads what workers send (so they never block on a
+ * full channel) and answers Node's handle protocol; messages themselves
+ * are not acted on yet. */
+static void chan_cb(herd_loop_t *loop, herd_chan_t *ch, int err, herd_chan_msg_t *msg,
+                    void *data) {
+  (void)loop;
+  (void)ch;
+  struct worker *w = data;
+  if (msg && msg->fd >= 0)
+    herd__close(msg->fd);
+  if (err == 0 || err == HERD_EFRAME || err == HERD_ETOOLONG)
+    return;
+  /* The end: the loop no longer watches it. */
+  herd_chan_close(w->chan);
+  w->chan = NULL;
+}
+
+void wio__watch_chan(herd_cluster_t *c, struct worker *w) {
+  if (w->chan && herd_loop_chan(c->loop, w->chan, chan_cb, w) < 0) {
+    herd_chan_close(w->chan);
+    w->chan = NULL;
+  }
+}
+
+/* ---- the notify socket ----------------------------------------------- */
+
+/* Who speaks for which worker on the notify socket: the worker itself,
+ * or a process of its own tree that is still running when the message
+ * is read (systemd's NotifyAccess=all, kept to the worker's descendants:
+ * `sh -c 'systemd-notify --ready; exec server'` works under --user,
+ * where systemd-notify cannot name its parent's pid; systemd-notify
+ * waits, through BARRIER=1, until the message has been read). A pid
+ * that is gone or belongs to no worker speaks for nobody. */
+static struct worker *notify_sender(herd_cluster_t *c, pid_t pid) {
+  struct worker *w = sup__find_pid(c, pid);
+  for (int depth = 0; !w && pid > 1 && depth < 32; depth++) {
+    herd_proc_stat_t ps;
+    if (herd_proc_stat(pid, &ps) < 0 || ps.state == 'Z' || ps.ppid == getpid())
+      return NULL;
+    pid = ps.ppid;
+    w = sup__find_pid(c, pid);
+  }
+  return w;
+}
+
+/* A message nobody may send was dropped: say so, but at most once a
+ * minute (a flood costs a counter, not a log line per datagram). */
+static void notify_foreign(herd_cluster_t *c, pid_t pid) {
+  uint64_t now = herd__now_ms();
+  c->st.notify_ignored++;
+  if (c->notify_said_ms && now - c->notify_said_ms < 60000)
+    return;
+  c->notify_said_ms = now;
+  sup__emit(c, HERD_EV_NOTICE, HERD_REASON_NOTIFY_FOREIGN, -1, pid, 0, 0, 0, 0, NULL);
+}
+
+static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
+  (void)loop;
+  (void)events;
+  herd_cluster_t *c = data;
+  for (int round = 0; round < 64; round++) {
+    char buf[HERD__NOTIFY_MAX + 1];
+    union {
+      char b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(8 * sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    struct iovec iov = {buf, sizeof buf - 1};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                        .msg_controllen = sizeof u.b};
+    ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0)
+      return;
+    pid_t pid = 0;
+    int fds[8], nfds = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
+        struct ucred cr;
+        memcpy(&cr, CMSG_DATA(cm), sizeof cr);
+        pid = cr.pid;
+      } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+          int rfd;
+          memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof rfd);
+          if (nfds < 8)
+            fds[nfds++] = rfd;
+          else
+            herd__close(rfd);
+        }
+      }
+    }
+    /* fds are not part of what we act on, but closing them is the
+     * answer to BARRIER=1 (its sender waits for it): only once the
+     * sender has been looked at, while it still runs */
+    struct worker *w = notify_sender(c, pid);
+    for (int i = 0; i < nfds; i++)
+      herd__close(fds[i]);
+    struct herd__notify nm;
+    herd__notify_parse(buf, (size_t)n, &nm);
+    if (!w) {
+      if (nm.ready || nm.stopping || nm.retire || nm.other || nm.status)
+        notify_foreign(c, pid);
+      continue;
+    }
+    if (nm.status)
+      sup__emit(c, HERD_EV_STATUS, 0, w->slot, w->pid, 0, 0, 0, 0, nm.status);
+    if (nm.ready && c->o.ready == HERD_READY_NOTIFY)
+      sup__worker_ready(c, w);
+    if (nm.stopping || nm.retire)
+      sup__worker_retire(c, w);
+  }
+}
+
+/* The notify socket: a file that every sd_notify client can reach (some
+ * take only paths: Ruby's sd_notify, used by puma), in a directory of
+ * its own - under $TMPDIR, else /tmp - that only we may list; the
+ * abstract namespace where no such directory can be made (an empty
+ * root). Workers of another uid (--user) need to reach it: then the
+ * directory is 0711 and the socket 0666, which lets any local process
+ * send to it, as to the abstract socket before: what counts is the
+ * sender's pid (notify_sender). */
+static int bind_notify_path(herd_cluster_t *c, int fd, const char *base) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  char dir[sizeof sa.sun_path];
+  int n = snprintf(dir, sizeof dir, "%s/herd-%d-XXXXXX", base, (int)getpid());
+  if (n < 0 || (size_t)n + sizeof "/notify" > sizeof sa.sun_path)
+    return -ENAMETOOLONG;
+  if (!mkdtemp(dir))
+    return -errno;
+  memcpy(sa.sun_path, dir, (size_t)n);
+  memcpy(sa.sun_path + n, "/notify", sizeof "/notify");
+  int other_uid = (c->o.spawn.flags & HERD_SPAWN_SETUID) && c->o.spawn.uid != geteuid();
+  if ((other_uid && chmod(dir, 0711) < 0) ||
+      bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+      chmod(sa.sun_path, other_uid ? 0666 : 0600) < 0) {
+    int e = -errno;
+    (void)unlink(sa.sun_path);
+    (void)rmdir(dir);
+    return e;
+  }
+  memcpy(c->notify_name, sa.sun_path, sizeof sa.sun_path);
+  return 0;
+}
+
+int wio__open_notify(herd_cluster_t *c) {
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
+    int e = -errno;
+    herd__close(fd);
+    return e;
+  }
+  const char *tmp = getenv("TMPDIR");
+  if ((!tmp || tmp[0] != '/' || bind_notify_path(c, fd, tmp) < 0) &&
+      bind_notify_path(c, fd, "/tmp") < 0) {
+    /* Abstract namespace: nothing on disk, reachable by path-only
+     * clients never (the last resort) */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int n = snprintf(c->notify_name, sizeof c->notify_name, "@herd/%d/%08lx/notify",
+                     (int)getpid(), (unsigned long)(herd__now_ms() & 0xffffffffu));
+    memcpy(sa.sun_path, c->notify_name, (size_t)n);
+    sa.sun_path[0] = '\0';
+    if (bind(fd, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n)) < 0) {
+      int e = -errno;
+      herd__close(fd);
+      return e;
+    }
+  }
+  int r = herd_loop_add(c->loop, fd, EPOLLIN, notify_cb, c);
+  if (r < 0) {
+    herd__close(fd);
+    wio__close_notify(c);
+    return r;
+  }
+  c->notify_fd = fd;
+  return 0;
+}
+
+void wio__close_notify(herd_cluster_t *c) {
+  herd__closep(&c->notify_fd);
+  if (c->notify_name[0] != '/')
+    return;
+  (void)unlink(c->notify_name);
+  char *slash = strrchr(c->notify_name, '/');
+  *slash = '\0';
+  (void)rmdir(c->notify_name);
+  c->notify_name[0] = '\0';
+}
+
+/* ---- processes left behind ------------------------------------------- */
+
+struct orphan *wio__find_orphan(herd_cluster_t *c, pid_t pid) {
+  for (struct orphan *o = c->orphans; o; o = o->next)
+    if (o->pid == pid)
+      return o;
+  return NULL;
+}
+
+void wio__orphan_free(herd_cluster_t *c, struct orphan *o) {
+  for (struct orphan **pp = &c->orphans; *pp; pp = &(*pp)->next)
+    if (*pp == o) {
+      *pp = o->next;
+      break;
+    }
+  herd_loop_timer_stop(c->loop, &o->kill_timer);
+  herd__close(o->pidfd);
+  free(o);
+}
+
+static void orphan_kill_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct orphan *o = data;
+  (void)herd__os_pidfd_kill(o->pidfd, SIGKILL);
+}
+
+/* Ask one to stop as a worker would be (stop signal, SIGKILL after the
+ * kill timeout; a graceful stop waits). */
+void wio__orphan_stop(herd_cluster_t *c, struct orphan *o) {
+  (void)herd__os_pidfd_kill(o->pidfd, c->o.stop_signal);
+  if (!(c->state >= C_STOPPING && c->graceful))
+    (void)herd_loop_timer_start(c->loop, &o->kill_timer, (uint64_t)c->o.kill_timeout_ms,
+                                orphan_kill_cb, o);
+}
+
+/* After worker WPID of SLOT exited: the children of ours that are not
+ * workers came back to us from it. What it left in its own process group
+ * was killed with it and is not news (it may not have died yet: SIGKILL
+ * is not instant); nor is what is dead already. */
+void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return;
+  int pid;
+  while (fscanf(f, "%d", &pid) == 1) {
+    herd_proc_stat_t ps;
+    if (sup__find_pid(c, pid) || wio__find_orphan(c, pid) || herd_proc_stat(pid, &ps) < 0 ||
+        ps.pgrp == wpid || ps.state == 'Z' || ps.state == 'X')
+      continue;
+    int pfd = herd__os_pidfd_open(pid);
+    struct orphan *o = pfd >= 0 ? calloc(1, sizeof *o) : NULL;
+    if (!o) {
+      herd__close(pfd);
+      continue;
+    }
+    *o = (struct orphan){.c = c, .pid = pid, .pidfd = pfd, .slot = slot,
+                         .next = c->orphans};
+    c->orphans = o;
+    c->st.left_behind++;
+    sup__emit(c, HERD_EV_NOTICE, HERD_REASON_LEFT_BEHIND, slot, pid, 0, 0, 0, 0, NULL);
+    if (c->state >= C_STOPPING)
+      wio__orphan_stop(c, o);
+  }
+  fclose(f);
+}
