@@ -4,6 +4,8 @@
  * The workers are forked functions that wait for their stop signal.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -308,4 +310,58 @@ TEST_T(cluster_api_queued_reload_ends_with_all_ready, 30) {
   run_early(&s, 4);
   CHECK_EQ(s.reload_dones, 2);
   CHECK_EQ(s.all_ready, 3); /* the start, then each reload */
+}
+
+/* LISTEN_FDNAMES of a forked worker (worker_main) with many sockets: it
+ * was built in a fixed buffer and cut at 22 names, which
+ * sd_listen_fds_with_names refuses; forked and exec'd workers now share
+ * one plan (launch.c). */
+static int names_worker(void *arg) {
+  (void)arg;
+  const char *fds = getenv("LISTEN_FDS"), *names = getenv("LISTEN_FDNAMES");
+  if (!fds || atoi(fds) != 30 || !names)
+    return 7;
+  int n = 1;
+  for (const char *p = names; *p; p++)
+    n += *p == ':';
+  if (n != 30 || strncmp(names, "listen0:", 8) || !strstr(names, ":listen29"))
+    return 8;
+  for (int fd = 3; fd < 33; fd++) /* each a listening socket */
+    if (fcntl(fd, F_GETFD) < 0)
+      return 9;
+  return fcntl(33, F_GETFD) < 0 ? 0 : 10; /* and nothing after them */
+}
+
+static int names_code = -1;
+static void names_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
+  (void)data;
+  if (ev->type == HERD_EV_EXITED && names_code < 0) {
+    names_code = ev->code;
+    herd_cluster_stop(c, 0);
+  }
+}
+
+TEST_T(cluster_forked_worker_gets_every_listen_fdname, 30) {
+  static const char *addrs[31];
+  for (int i = 0; i < 30; i++)
+    addrs[i] = "127.0.0.1:0";
+  herd_cluster_opts_t o = HERD_CLUSTER_OPTS_INIT;
+  o.workers = 1;
+  o.listen = addrs;
+  o.on_event = names_event;
+  CHECK_EQ(herd_cluster_run(&o, names_worker, NULL), 0);
+  CHECK_EQ(names_code, 0);
+}
+
+/* A struct not filled by HERD_CLUSTER_OPTS_INIT (or built against
+ * another header) is refused: its zeros would mean "kill at once, park
+ * at the first death". */
+TEST(cluster_opts_not_initialized_is_refused) {
+  herd_cluster_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.workers = 1;
+  CHECK_EQ(herd_cluster_run(&o, names_worker, NULL), -EINVAL);
+  herd_cluster_opts_init(&o);
+  o.abi = sizeof o - 8;
+  CHECK_EQ(herd_cluster_run(&o, names_worker, NULL), -EINVAL);
 }
