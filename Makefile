@@ -1,15 +1,24 @@
 # herd - see README.md. `make`, `make test`, `make demo`, `make install`.
 #
 #   make test SANITIZE=1   the same suite under ASan+UBSan (in build/san/)
+#   make test TESTS=name   only the tests whose names contain name;
+#                          TEST_FLAGS="-j 2 --tap" for the runner's options
 #   make install PREFIX=/usr/local DESTDIR=
+#   make WERROR=0          warnings are not errors (for packagers: a newer
+#                          compiler's new warnings must not fail a build)
+#
+# CPPFLAGS, CFLAGS and LDFLAGS are honoured.
 
 CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
 SANITIZE ?=
 
-VERSION := 0.1.0
-SOMAJOR := 0
+VERSION := 0.2.0
+# Until 1.0 the ABI changes with each minor version (include/herd.h): the
+# soname carries it, so a program runs only with the minor it was built
+# against.
+SOMAJOR := 0.2
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
@@ -23,9 +32,15 @@ SANFLAGS :=
 endif
 
 CFLAGS ?= -O2 -g
-WARN := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-ALL_CFLAGS := $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Isrc/lib -fPIC -MMD -MP
-ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
+WERROR ?= 1
+WARN := -std=gnu11 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow \
+	-Wstrict-prototypes -Wmissing-prototypes
+# The program (src/cli) sees the public header only: it links against
+# libherd.so as any program would (herd-shared below keeps it so).
+ALL_CFLAGS := $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -fPIC -MMD -MP
+# -z now: no lazily bound PLT slot in the programs (spawn.c's vfork child
+# must not go through one)
+ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -Wl,-z,now
 
 LIB_SRC := $(sort $(wildcard src/lib/*.c src/lib/linux/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -34,6 +49,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 # the program's parts other than main(), unit-tested in the test binary
 CLI_PART_OBJ := $(filter-out %/main.o,$(CLI_OBJ))
 HERD_BIN := $(BUILD)/herd
+HERD_SHARED := $(BUILD)/herd-shared
 EX_SRC := $(sort $(wildcard examples/*.c))
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 TEST_SRC := $(sort $(wildcard tests/*.c))
@@ -58,18 +74,24 @@ SHARED := $(BUILD)/libherd.so
 all: lib herd examples
 
 # Keep the objects of pattern rules (examples, fuzz harnesses): deleted as
-# intermediates, they made every `make` rebuild and relink them.
-.SECONDARY:
+# intermediates, they made every `make` rebuild and relink them. (Named:
+# a bare .SECONDARY: would also let a missing library count as made.)
+.SECONDARY: $(EX_SRC:%.c=$(BUILD)/obj/%.o) $(FUZZ_SRC:%.c=$(BUILD)/obj/%.o) \
+	$(BUILD)/obj/fuzz/replay.o $(BUILD)/obj/bench/chaos.o \
+	$(FUZZ_SRC:%.c=build/fuzz/obj/%.o)
 
 herd: $(HERD_BIN)
 
 lib: $(STATIC) $(SHARED)
 examples: $(EX_BIN)
-tests: $(TEST_BIN) $(FUZZ_REPLAY) $(CHAOS_BIN)
+tests: $(TEST_BIN) $(FUZZ_REPLAY) $(CHAOS_BIN) $(HERD_SHARED)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# the library, its tests and harnesses see its internal header too
+$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/bench/%.o: ALL_CFLAGS += -Isrc/lib
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -88,6 +110,13 @@ $(SHARED): $(SHARED_REAL)
 $(HERD_BIN): $(CLI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
+
+# The same program linked against libherd.so: it must use nothing the
+# library does not export (the suite runs it: tests/sh/herd-shared.sh).
+$(HERD_SHARED): $(CLI_OBJ) $(SHARED)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(CLI_OBJ) -L$(BUILD) -l:$(SHARED_SONAME) -Wl,-rpath,'$$ORIGIN' \
+		$(ALL_LDFLAGS) -lpthread
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
 	@mkdir -p $(dir $@)

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "internal.h"
 #include "jsonr.h"
 
 struct cp {
@@ -867,21 +866,23 @@ int conf_load(const char *path, struct conf *out, char *err, size_t errlen) {
       }
       buf = t;
     }
-    ssize_t r = herd__read(fd, buf + len, cap - len);
+    ssize_t r = read(fd, buf + len, cap - len);
+    if (r < 0 && errno == EINTR)
+      continue;
     if (r < 0) {
-      perr(&cp, 0, "cannot read: %s", strerror((int)-r));
+      perr(&cp, 0, "cannot read: %s", strerror(errno));
       goto fail;
     }
     if (r == 0)
       break;
     len += (size_t)r;
   }
-  herd__close(fd);
+  (void)close(fd);
   int rc = conf_parse(path, buf, len, out, err, errlen);
   free(buf);
   return rc;
 fail:
-  herd__close(fd);
+  (void)close(fd);
   free(buf);
   return -1;
 }
