@@ -111,6 +111,7 @@ static const char usage_opts[] =
     "                           first) whose RSS grows over SIZE (200M, 1G)\n"
     "      --cwd DIR            working directory of the workers [.]\n"
     "      --env K=V            add to the workers' environment; repeatable\n"
+    "                           (not the variables herd sets for them)\n"
     "      --user USER[:GROUP]  run the workers as USER (herd as root)\n"
     "      --umask MODE         the workers' umask, octal (022) [the caller's]\n"
     "      --ipc                give workers a Node.js-format message\n"
