@@ -9,7 +9,14 @@
  *  - Every fd the library creates is O_CLOEXEC, except those it hands to a
  *    child on purpose.
  *  - Options structs: a zeroed struct means the defaults, except where a
- *    field says otherwise; new fields are added at the end.
+ *    field says otherwise (herd_cluster_opts_t is filled by its _INIT
+ *    macro); new fields are added at the end.
+ *  - ABI: not yet stable before 1.0. Each minor version may change the
+ *    layout of structs (herd_spawn_opts_t is embedded in
+ *    herd_exec_opts_t and herd_cluster_opts_t), so the shared library's
+ *    soname carries it (libherd.so.0.MINOR) and a program runs only with
+ *    the minor it was built against; herd_cluster_opts_t's abi field is
+ *    checked at run time too. The API keeps its names and meaning.
  *  - "borrows" means the caller keeps ownership of an argument; "takes"
  *    means the library closes/frees it, on failure too.
  */
@@ -25,9 +32,9 @@ extern "C" {
 #endif
 
 #define HERD_VERSION_MAJOR 0
-#define HERD_VERSION_MINOR 1
+#define HERD_VERSION_MINOR 2
 #define HERD_VERSION_PATCH 0
-#define HERD_VERSION_STRING "0.1.0"
+#define HERD_VERSION_STRING "0.2.0"
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
@@ -830,9 +837,19 @@ void herd_cluster_opts_init(herd_cluster_opts_t *opts);
  * child is reaped (as PID 1, re-parented orphans too).
  *
  * Workers: worker_main(arg) in a forked copy of this process (it must
- * return the exit status), or opts->file/argv exec'd. Either way they get
- * the sockets as fds 3.. with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES,
- * NOTIFY_SOCKET, HERD_WORKER_ID, PR_SET_PDEATHSIG=SIGKILL.
+ * return the exit status; in a multi-threaded program it may only do
+ * what is safe after fork), or opts->file/argv exec'd. Either way they
+ * get the same plan: the sockets as fds 3.. with LISTEN_FDS/LISTEN_PID/
+ * LISTEN_FDNAMES, NOTIFY_SOCKET, HERD_WORKER_ID, a channel at the next fd
+ * with HERD_CLUSTER_IPC, their own process group, PR_SET_PDEATHSIG=
+ * SIGKILL, every other fd closed.
+ *
+ * The process is the child subreaper while it runs (PR_SET_CHILD_
+ * SUBREAPER): what a worker leaves behind when it daemonizes comes back
+ * to it, is reported (HERD_EV_NOTICE, HERD_REASON_LEFT_BEHIND) and is
+ * stopped with the workers. It reaps every child it has and takes any
+ * that is not a worker for one left behind: a program that runs the
+ * cluster starts no children of its own meanwhile.
  *
  * Returns 0 after a clean stop, 1 if workers had to be killed, or -errno
  * if it could not start (a bad or busy address, a missing program: then

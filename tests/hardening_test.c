@@ -985,3 +985,27 @@ TEST(herd_home_too_long_for_a_socket_is_a_clear_error) {
               verbs[i], out);
   }
 }
+
+/* A master killed with SIGKILL cannot remove its notify socket's
+ * directory: the next master to start sweeps such directories (ours,
+ * named for a pid that no longer runs). */
+TEST(stale_notify_directories_are_swept) {
+  pid_t dead = fork();
+  CHECK(dead >= 0);
+  if (dead == 0)
+    _exit(0);
+  CHECK_EQ(waitpid(dead, NULL, 0), dead);
+  char dir[128], file[160];
+  snprintf(dir, sizeof dir, "/tmp/herd-%d-AbC123", (int)dead);
+  snprintf(file, sizeof file, "%s/notify", dir);
+  CHECK_EQ(mkdir(dir, 0700), 0);
+  int fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  CHECK(fd >= 0);
+  close(fd);
+  struct hp h;
+  const char *args[] = {"run", "-w", "1", "--", "sleep", "30", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  CHECK_MSG(access(dir, F_OK) < 0, "%s is still there", dir);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}

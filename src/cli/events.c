@@ -148,6 +148,15 @@ static void on_exited(struct master *m, const herd_event_t *ev, char *what, size
   }
 }
 
+/* reuseport: each slot has its own socket of an address */
+static const char *slot_socket(const herd_event_t *ev) {
+  static char b[48];
+  if (ev->slot < 0)
+    return "";
+  snprintf(b, sizeof b, " (worker %d's socket)", ev->slot);
+  return b;
+}
+
 static void on_notice(struct master *m, const herd_event_t *ev) {
   char what[768];
   switch (ev->reason) {
@@ -166,15 +175,15 @@ static void on_notice(struct master *m, const herd_event_t *ev) {
     break;
   case HERD_REASON_LISTEN_STALL:
     snprintf(what, sizeof what,
-             "%s: %d connection%s waited %d s in the listen queue and no worker "
+             "%s%s: %d connection%s waited %d s in the listen queue and no worker "
              "took %s: do the workers accept on the socket they inherit (fd %d, "
              "LISTEN_FDS)? A worker that binds a port of its own leaves it unserved",
-             ev->text, ev->code, ev->code == 1 ? " has" : "s have",
+             ev->text, slot_socket(ev), ev->code, ev->code == 1 ? " has" : "s have",
              (int)(ev->delay_ms / 1000), ev->code == 1 ? "it" : "them", 3 + ev->sig);
     break;
   case HERD_REASON_LISTEN_SERVED:
-    snprintf(what, sizeof what, "%s: the listen queue is served again (after %d s)",
-             ev->text, (int)(ev->delay_ms / 1000));
+    snprintf(what, sizeof what, "%s%s: the listen queue is served again (after %d s)",
+             ev->text, slot_socket(ev), (int)(ev->delay_ms / 1000));
     break;
   case HERD_REASON_HANDOFF_FAILED:
     snprintf(what, sizeof what,

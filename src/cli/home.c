@@ -56,7 +56,7 @@ int home_dir(char *buf, size_t n) {
 
 int home_check(const char *home, char *why, size_t n) {
   struct stat st;
-  if (lstat(home, &st) < 0)
+  if (stat(home, &st) < 0) /* a link to it is fine: what counts is the directory */
     return errno == ENOENT ? 0 : -errno; /* made (0700) when needed */
   if (!S_ISDIR(st.st_mode)) {
     snprintf(why, n, "HERD_HOME %s is not a directory", home);

@@ -36,13 +36,13 @@ static void restore_pid(struct master *m) {
   int r = herd_pidfile_open(&npf, m->pid_path, &holder);
   if (r == -EBUSY) {
     m->lost_name = 1;
-    logf_(m, "%s was removed, and master pid %d holds the name '%s' now: this master "
+    notice(m, "%s was removed, and master pid %d holds the name '%s' now: this master "
           "goes on, unreachable by name (stop it by pid)", m->pid_path, (int)holder,
           m->a->name);
     return;
   }
   if (r < 0) {
-    logf_(m, "%s was removed and cannot be made again: %s", m->pid_path,
+    notice(m, "%s was removed and cannot be made again: %s", m->pid_path,
           herd_strerror(r));
     return;
   }
@@ -60,7 +60,7 @@ static void restore_sock(struct master *m) {
   if (fd == -EADDRINUSE)
     return;
   if (fd < 0) {
-    logf_(m, "%s was removed and cannot be made again: %s", m->sock_path,
+    notice(m, "%s was removed and cannot be made again: %s", m->sock_path,
           herd_strerror(fd));
     return;
   }
@@ -94,16 +94,17 @@ static void restore_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   if (gone & (GONE_HOME | GONE_LOGS)) {
     int r = home_ensure(m->home);
     if (r < 0) {
-      logf_(m, "HERD_HOME %s was removed and cannot be made again: %s", m->home,
+      notice(m, "HERD_HOME %s was removed and cannot be made again: %s", m->home,
             herd_strerror(r));
       return;
     }
     home_watch(m);
+    reopen_logs(m); /* the files we wrote went with it (before a line that
+                       would go into the removed one) */
     if (gone & GONE_HOME) {
-      logf_(m, "HERD_HOME %s was removed: made again", m->home);
+      notice(m, "HERD_HOME %s was removed: made again", m->home);
       gone |= GONE_SOCK | GONE_PID;
     }
-    reopen_logs(m); /* the files we wrote went with it */
   }
   if ((gone & GONE_PID) ||
       ((gone & GONE_SOCK) && herd_pidfile_check(m->pid_path) != getpid()))

@@ -633,7 +633,9 @@ static int cmd_startup(int argc, char **argv) {
   printf("# herd tells systemd READY=1 once every worker is ready, RELOADING=1\n"
          "# during a rolling reload and STOPPING=1 when it stops.\n");
   printf("Type=notify\nNotifyAccess=main\n");
-  printf("Environment=HERD_HOME=%%t/herd\n");
+  /* the user's units where `herd status` looks by default (~/.herd);
+   * the system's in /run, as system services keep such files */
+  printf("Environment=HERD_HOME=%s\n", user ? "%h/.herd" : "/run/herd");
   printf("ExecStart=%s run -c %s %%i\n", self_u, conf_u);
   printf("# a rolling reload that returns when it is done (or has failed)\n");
   printf("ExecReload=%s reload %%i\n", self_u);

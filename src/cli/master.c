@@ -78,7 +78,7 @@ int master_main(struct app *a, int daemon, int status_fd,
   if (!have_home) {
     if (daemon)
       goto fail;
-    logf_(m, "no control socket: %s", err);
+    notice(m, "no control socket: %s", err);
     err[0] = '\0';
   }
   if (have_home) {

@@ -142,6 +142,8 @@ void log_low_cb(herd_loop_t *loop, int fd, uint32_t events, void *data);
 /* mlog.c */
 void logf_(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* mlog.c */
+void notice(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* mlog.c */
 struct slot_note *note_of(struct master *m, int slot);
 /* mlog.c */
 uint64_t now_ms(void);

@@ -100,6 +100,17 @@ void logf_(struct master *m, const char *fmt, ...) {
   own_line(m, msg);
 }
 
+/* own_line with a format: what is said even under --quiet (something is
+ * wrong, or the operator must know) */
+void notice(struct master *m, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  own_line(m, msg);
+}
+
 /* The notes of a slot, grown on demand (NULL if out of memory). */
 struct slot_note *note_of(struct master *m, int slot) {
   if (slot < 0 || slot >= 4096)

@@ -61,8 +61,12 @@ static void reap_all(herd_cluster_t *c) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
       ;
     struct orphan *o = w ? NULL : wio__find_orphan(c, pid);
-    if (o)
+    if (o) {
+      /* what it started comes back to us now */
+      int slot = o->slot;
       wio__orphan_free(c, o);
+      wio__find_orphans(c, slot, 0);
+    }
     if (w) {
       int slot = w->slot;
       sup__worker_exited(c, w, status);

@@ -5,8 +5,10 @@
  * leave behind when they daemonize (they come back to us, the child
  * subreaper).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,12 +239,38 @@ static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
  * directory is 0711 and the socket 0666, which lets any local process
  * send to it, as to the abstract socket before: what counts is the
  * sender's pid (notify_sender). */
+/* The directories of masters that died without cleaning up (SIGKILL):
+ * ours (our uid), named for a pid that no longer runs. */
+static void sweep_stale(const char *base) {
+  DIR *d = opendir(base);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int pid = 0, n = 0;
+    if (sscanf(e->d_name, "herd-%d-%*6[A-Za-z0-9]%n", &pid, &n) != 1 ||
+        e->d_name[n] != '\0' || pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+      continue;
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+    if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+      continue;
+    snprintf(path, sizeof path, "%s/%s/notify", base, e->d_name);
+    (void)unlink(path);
+    snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+    (void)rmdir(path);
+  }
+  closedir(d);
+}
+
 static int bind_notify_path(herd_cluster_t *c, int fd, const char *base) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   char dir[sizeof sa.sun_path];
   int n = snprintf(dir, sizeof dir, "%s/herd-%d-XXXXXX", base, (int)getpid());
   if (n < 0 || (size_t)n + sizeof "/notify" > sizeof sa.sun_path)
     return -ENAMETOOLONG;
+  sweep_stale(base);
   if (!mkdtemp(dir))
     return -errno;
   memcpy(sa.sun_path, dir, (size_t)n);
@@ -328,26 +356,35 @@ void wio__orphan_free(herd_cluster_t *c, struct orphan *o) {
   free(o);
 }
 
+/* To the process and, if it leads one (a daemon does: setsid), its group:
+ * what it started goes with it. It is our child, unreaped: its pid, and
+ * so its group's id, cannot have been reused. */
+static void orphan_signal(struct orphan *o, int sig) {
+  if (getpgid(o->pid) != o->pid || kill(-o->pid, sig) < 0)
+    (void)herd__os_pidfd_kill(o->pidfd, sig);
+}
+
 static void orphan_kill_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   (void)loop;
   (void)t;
-  struct orphan *o = data;
-  (void)herd__os_pidfd_kill(o->pidfd, SIGKILL);
+  orphan_signal(data, SIGKILL);
 }
 
 /* Ask one to stop as a worker would be (stop signal, SIGKILL after the
  * kill timeout; a graceful stop waits). */
 void wio__orphan_stop(herd_cluster_t *c, struct orphan *o) {
-  (void)herd__os_pidfd_kill(o->pidfd, c->o.stop_signal);
+  orphan_signal(o, c->o.stop_signal);
   if (!(c->state >= C_STOPPING && c->graceful))
     (void)herd_loop_timer_start(c->loop, &o->kill_timer, (uint64_t)c->o.kill_timeout_ms,
                                 orphan_kill_cb, o);
 }
 
-/* After worker WPID of SLOT exited: the children of ours that are not
- * workers came back to us from it. What it left in its own process group
- * was killed with it and is not news (it may not have died yet: SIGKILL
- * is not instant); nor is what is dead already. */
+/* After worker WPID of SLOT exited (or a process it had left behind,
+ * then WPID 0): the children of ours that are not workers came back to
+ * us from it. What a worker left in its own process group was killed with
+ * it and is not news (it may not have died yet: SIGKILL is not instant);
+ * nor is what is dead already. Any other child counts: the cluster owns
+ * every child of its process (it reaps them all). */
 void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
@@ -358,7 +395,7 @@ void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid) {
   while (fscanf(f, "%d", &pid) == 1) {
     herd_proc_stat_t ps;
     if (sup__find_pid(c, pid) || wio__find_orphan(c, pid) || herd_proc_stat(pid, &ps) < 0 ||
-        ps.pgrp == wpid || ps.state == 'Z' || ps.state == 'X')
+        (wpid && ps.pgrp == wpid) || ps.state == 'Z' || ps.state == 'X')
       continue;
     int pfd = herd__os_pidfd_open(pid);
     struct orphan *o = pfd >= 0 ? calloc(1, sizeof *o) : NULL;
