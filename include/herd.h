@@ -48,6 +48,8 @@ extern "C" {
 #define HERD_ETOOLONG (-4002)  /* channel: a line from the peer is longer
                                   than max_message (it is being skipped) */
 #define HERD_EPEERGONE (-4003) /* channel: the peer closed it or died */
+#define HERD_ETRUNC (-4005)    /* channel: the peer closed it in the middle
+                                  of a line (that line is dropped) */
 #define HERD_ESERIAL (-4004)   /* channel: the peer asked for Node's
                                   'advanced' (V8) serialization, which
                                   libherd does not speak */
@@ -401,7 +403,8 @@ size_t herd_chan_queued(const herd_chan_t *ch);
  * Take the next message, reading the socket if none is buffered (never
  * blocks). Returns 1 with *msg filled; 0 if none is available yet;
  * HERD_EPEERGONE once the peer closed the channel and every message before
- * that was taken; HERD_EFRAME for a line that is not JSON (the line is
+ * that was taken (HERD_ETRUNC first, once, if it closed in the middle of
+ * a line: the part is dropped); HERD_EFRAME for a line that is not JSON (the line is
  * dropped; the next call goes on with the next line); HERD_ETOOLONG when a
  * line exceeds max_message (it is dropped as it arrives, memory stays
  * bounded; the next call goes on after it); HERD_ESERIAL if the stream

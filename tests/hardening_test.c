@@ -1009,3 +1009,21 @@ TEST(stale_notify_directories_are_swept) {
   CHECK_MSG(access(dir, F_OK) < 0, "%s is still there", dir);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
+
+/* A peer that closes in the middle of a line: the part is dropped, and
+ * said once (HERD_ETRUNC), before the end (HERD_EPEERGONE). */
+TEST(chan_peer_closing_mid_line_is_told) {
+  int sv[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  herd_chan_t *ch;
+  herd_chan_opts_t o = {.flags = HERD_CHAN_PLAIN};
+  CHECK_OK(herd_chan_open(&ch, sv[0], &o));
+  CHECK(write(sv[1], "{\"a\":1}\n{\"b\":", 13) == 13);
+  close(sv[1]);
+  herd_chan_msg_t m;
+  CHECK_EQ(herd_chan_recv_wait(ch, &m, 5000), 1);
+  CHECK_EQ(herd_chan_recv_wait(ch, &m, 5000), HERD_ETRUNC);
+  CHECK_EQ(herd_chan_recv_wait(ch, &m, 5000), HERD_EPEERGONE);
+  CHECK_EQ(herd_chan_recv_wait(ch, &m, 5000), HERD_EPEERGONE);
+  herd_chan_close(ch);
+}

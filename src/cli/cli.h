@@ -202,12 +202,18 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           scale */
 int cmd_logs(int argc, char **argv);
 
-/* The control client: one request line, its reply line(s). */
-int ctl_connect(const char *home, const char *name, char *err, size_t errlen);
-/* Send req (one JSON object, no newline) and read one reply line into a
- * malloc'd *reply. timeout_ms < 0: none. Returns 0 or -errno. */
-int ctl_request(int fd, const char *req, char **reply, int timeout_ms);
-int ctl_read_line(int fd, char **reply, int timeout_ms);
+/* The control client, on the server's transport (a plain JSON-lines
+ * herd_chan): a connection to NAME's master (0 and *ch, or -errno with a
+ * one-line reason in err); one request (a JSON object, no newline) and
+ * its reply line in a malloc'd *reply; or one more reply line (a pending
+ * request's result). timeout_ms < 0: none. Returns 0 or -errno: -EPROTO
+ * for what is not a line of JSON, -ECONNRESET for a connection closed
+ * before a word, -ETIMEDOUT. */
+#define CTL_MAX_REPLY (64u << 20)
+int ctl_connect(const char *home, const char *name, herd_chan_t **ch, char *err,
+                size_t errlen);
+int ctl_request(herd_chan_t *ch, const char *req, char **reply, int timeout_ms);
+int ctl_read_line(herd_chan_t *ch, char **reply, int timeout_ms);
 
 /* Names of the apps in HOME (by their .sock or .pid files), sorted;
  * returns the count (*names malloc'd), or -errno. */

@@ -177,27 +177,40 @@ static int wait_readable(int fd, int timeout_ms) {
  * it comes, the connection ends, or the master (pfd, if known) has
  * exited: a master gone whose socket another process holds open does
  * not keep herd stop waiting. NULL if there was none. */
-static jv *stop_last_line(int fd, int pfd) {
+static jv *stop_last_line(herd_chan_t *ch, int pfd) {
   for (;;) {
-    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = pfd, .events = POLLIN}};
-    int r = poll(p, pfd >= 0 ? 2 : 1, -1);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return NULL;
-    if (p[0].revents || (pfd >= 0 && p[1].revents)) {
-      /* the line comes whole once it begins; a master gone left what it
-       * wrote in the socket */
-      char *last = NULL;
-      jv *lv = NULL;
-      if (ctl_read_line(fd, &last, p[0].revents ? REPLY_TIMEOUT_MS : 0) == 0)
-        lv = jv_parse(last, strlen(last));
+    /* what is in already (it may have come with the pending reply) */
+    char *last = NULL;
+    int r = ctl_read_line(ch, &last, 0);
+    if (r != -ETIMEDOUT) {
+      jv *lv = r == 0 ? jv_parse(last, strlen(last)) : NULL;
       free(last);
       if (lv && jv_type(lv) != JV_OBJ) {
         jv_free(lv);
         lv = NULL;
       }
       return lv;
+    }
+    struct pollfd p[2] = {{.fd = herd_chan_fd(ch), .events = POLLIN},
+                          {.fd = pfd, .events = POLLIN}};
+    r = poll(p, pfd >= 0 ? 2 : 1, -1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return NULL;
+    if (pfd >= 0 && p[1].revents && !p[0].revents) {
+      /* a master gone left what it wrote in the socket */
+      r = ctl_read_line(ch, &last, 0);
+      jv *lv = r == 0 ? jv_parse(last, strlen(last)) : NULL;
+      free(last);
+      return lv && jv_type(lv) == JV_OBJ ? lv : (jv_free(lv), NULL);
+    }
+    if (p[0].revents) {
+      /* the line comes whole once it begins */
+      r = ctl_read_line(ch, &last, REPLY_TIMEOUT_MS);
+      jv *lv = r == 0 ? jv_parse(last, strlen(last)) : NULL;
+      free(last);
+      return lv && jv_type(lv) == JV_OBJ ? lv : (jv_free(lv), NULL);
     }
   }
 }
@@ -209,17 +222,17 @@ static jv *stop_last_line(int fd, int pfd) {
 static int ask(const char *home, const char *name, const char *req, int flags,
                jv **out, char **raw, int quiet) {
   char err[PATH_MAX + 128];
-  int fd = ctl_connect(home, name, err, sizeof err);
-  if (fd < 0) {
+  herd_chan_t *ch;
+  if (ctl_connect(home, name, &ch, err, sizeof err) < 0) {
     if (!quiet)
       fprintf(stderr, "%s: %s\n", prog_name, err);
     return -1;
   }
   pid_t peer = 0;
-  int pfd = flags & ASK_STOP ? peer_pidfd(fd, &peer) : -1;
+  int pfd = flags & ASK_STOP ? peer_pidfd(herd_chan_fd(ch), &peer) : -1;
   int rc = -1;
   char *line = NULL;
-  int r = ctl_request(fd, req, &line, REPLY_TIMEOUT_MS);
+  int r = ctl_request(ch, req, &line, REPLY_TIMEOUT_MS);
   jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
   if (!v || jv_type(v) != JV_OBJ || !jv_get(v, "ok")) {
     if (!quiet) {
@@ -248,7 +261,7 @@ static int ask(const char *home, const char *name, const char *req, int flags,
     jv_free(v);
     free(line);
     line = NULL;
-    r = ctl_read_line(fd, &line, -1);
+    r = ctl_read_line(ch, &line, -1);
     v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
     if (!v) {
       if (!quiet)
@@ -269,13 +282,13 @@ static int ask(const char *home, const char *name, const char *req, int flags,
     }
     /* The master's last word (were workers killed?) comes once its
      * workers are gone; then wait until it has exited. */
-    jv *lv = stop_last_line(fd, pfd);
+    jv *lv = stop_last_line(ch, pfd);
     if (lv) {
       jv_free(v);
       v = lv;
     }
     int gone = pfd >= 0 ? wait_readable(pfd, STOP_EXIT_TIMEOUT_MS) > 0
-                        : wait_readable(fd, STOP_EXIT_TIMEOUT_MS) > 0;
+                        : wait_readable(herd_chan_fd(ch), STOP_EXIT_TIMEOUT_MS) > 0;
     if (!gone) {
       if (peer > 0)
         fprintf(stderr, "%s: %s: the master (pid %d) stopped its workers but has not "
@@ -291,7 +304,7 @@ static int ask(const char *home, const char *name, const char *req, int flags,
   }
   if (pfd >= 0)
     (void)close(pfd);
-  (void)close(fd);
+  herd_chan_close(ch);
   *out = v;
   if (raw)
     *raw = line;
@@ -303,7 +316,7 @@ fail:
   free(line);
   if (pfd >= 0)
     (void)close(pfd);
-  (void)close(fd);
+  herd_chan_close(ch);
   return rc;
 }
 
@@ -605,18 +618,19 @@ static int cmd_list(int argc, char **argv) {
            "UPTIME", "LISTEN");
   for (int i = 0; i < n; i++) {
     char err[PATH_MAX + 128];
-    int fd = ctl_connect(home, names[i], err, sizeof err);
+    herd_chan_t *ch;
+    int cr = ctl_connect(home, names[i], &ch, err, sizeof err);
     jv *v = NULL;
     const char *state = "stale", *why = NULL;
     char why_buf[200];
     char *line = NULL;
     long long pid = 0, wanted = 0, up_ms = 0;
     int live = 0; /* a status reply came */
-    if (fd >= 0) {
-      int r = ctl_request(fd, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS);
+    if (cr == 0) {
+      int r = ctl_request(ch, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS);
       if (r == 0)
         v = jv_parse(line, strlen(line));
-      (void)close(fd);
+      herd_chan_close(ch);
       struct rd rdr = {""};
       if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
         pid = rd_int(&rdr, jv_get(v, "pid"), "pid", 0, INT_MAX);
@@ -645,7 +659,7 @@ static int cmd_list(int argc, char **argv) {
       } else {
         state = "not-herd";
       }
-    } else if (fd == -EACCES || fd == -EPERM) {
+    } else if (cr == -EACCES || cr == -EPERM) {
       state = "denied";
     }
     if (json) {

@@ -11,7 +11,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,9 +222,11 @@ void home_apps_free(char **names, int n) {
 
 /* ---- the control client ------------------------------------------ */
 
-int ctl_connect(const char *home, const char *name, char *err, size_t errlen) {
+int ctl_connect(const char *home, const char *name, herd_chan_t **out, char *err,
+                size_t errlen) {
   char path[PATH_MAX];
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  *out = NULL;
   if (home_path(path, sizeof path, home, name, ".sock") < 0 ||
       strlen(path) >= sizeof sa.sun_path) {
     snprintf(err, errlen, "%s/%s.sock: path too long for a socket", home, name);
@@ -244,17 +245,14 @@ int ctl_connect(const char *home, const char *name, char *err, size_t errlen) {
     if (e == ENOENT) {
       if (home_path(pidp, sizeof pidp, home, name, ".pid") == 0 &&
           herd_pidfile_check(pidp) > 0)
-        snprintf(err, errlen, "'%s' has no control socket (%s is missing)",
-                 name, path);
+        snprintf(err, errlen, "'%s' has no control socket (%s is missing)", name, path);
       else
         snprintf(err, errlen, "no app named '%s' (nothing at %s)", name, path);
     } else if (e == ECONNREFUSED) {
-      snprintf(err, errlen,
-               "'%s' is not running: its master is gone (stale socket %s)",
+      snprintf(err, errlen, "'%s' is not running: its master is gone (stale socket %s)",
                name, path);
     } else if (e == EACCES || e == EPERM) {
-      snprintf(err, errlen, "%s: permission denied (another user's app?)",
-               path);
+      snprintf(err, errlen, "%s: permission denied (another user's app?)", path);
     } else if (e == ENOTSOCK || e == EPROTOTYPE) {
       snprintf(err, errlen, "%s is not a herd control socket", path);
     } else {
@@ -262,98 +260,45 @@ int ctl_connect(const char *home, const char *name, char *err, size_t errlen) {
     }
     return -e;
   }
-  return fd;
+  /* the server's transport: plain JSON lines (HERD_CHAN_PLAIN) */
+  herd_chan_opts_t co = {.max_message = CTL_MAX_REPLY, .flags = HERD_CHAN_PLAIN};
+  int r = herd_chan_open(out, fd, &co);
+  if (r < 0)
+    snprintf(err, errlen, "%s: %s", path, herd_strerror(r));
+  return r;
 }
 
-int ctl_read_line(int fd, char **reply, int timeout_ms) {
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  if (!buf)
-    return -ENOMEM;
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+int ctl_read_line(herd_chan_t *ch, char **reply, int timeout_ms) {
+  herd_chan_msg_t msg;
   for (;;) {
-    int wait = -1;
-    if (timeout_ms >= 0) {
-      struct timespec t;
-      clock_gettime(CLOCK_MONOTONIC, &t);
-      long spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-      wait = spent >= timeout_ms ? 0 : timeout_ms - (int)spent;
-    }
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int r = poll(&p, 1, wait);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0) {
-      free(buf);
-      return r == 0 ? -ETIMEDOUT : -errno;
-    }
-    if (len + 4096 > cap) {
-      if (cap >= (64u << 20)) {
-        free(buf);
-        return -EMSGSIZE;
-      }
-      char *nb = realloc(buf, cap * 2);
-      if (!nb) {
-        free(buf);
+    int r = herd_chan_recv_wait(ch, &msg, timeout_ms);
+    if (r == 1) {
+      char *line = malloc(msg.len + 1);
+      if (!line)
         return -ENOMEM;
-      }
-      buf = nb;
-      cap *= 2;
-    }
-    /* MSG_PEEK then read up to the newline: the next reply stays */
-    ssize_t n = recv(fd, buf + len, cap - len - 1, MSG_PEEK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int e = -errno;
-      free(buf);
-      return e;
-    }
-    if (n == 0) {
-      free(buf);
-      /* closed: before a word, or in the middle of a line */
-      return len ? -EPROTO : -ECONNRESET;
-    }
-    char *nl = memchr(buf + len, '\n', (size_t)n);
-    size_t take = nl ? (size_t)(nl - (buf + len)) + 1 : (size_t)n;
-    ssize_t m = recv(fd, buf + len, take, 0);
-    if (m <= 0) {
-      free(buf);
-      return m < 0 ? -errno : -ECONNRESET;
-    }
-    len += (size_t)m;
-    if (nl) {
-      buf[len - 1] = '\0';
-      *reply = buf;
+      memcpy(line, msg.json, msg.len);
+      line[msg.len] = '\0';
+      *reply = line;
       return 0;
     }
+    /* what is not one line of JSON is not a herd reply */
+    if (r == HERD_EFRAME || r == HERD_ESERIAL || r == HERD_ETRUNC)
+      return -EPROTO;
+    if (r == HERD_ETOOLONG)
+      return -EMSGSIZE;
+    if (r == HERD_EPEERGONE)
+      return -ECONNRESET; /* closed before a word */
+    return r < 0 ? r : -EIO;
   }
 }
 
-int ctl_request(int fd, const char *req, char **reply, int timeout_ms) {
-  size_t n = strlen(req);
-  char *line = malloc(n + 2);
-  if (!line)
-    return -ENOMEM;
-  memcpy(line, req, n);
-  line[n] = '\n';
-  size_t done = 0;
-  while (done < n + 1) {
-    ssize_t w = send(fd, line + done, n + 1 - done, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0) {
-      int e = -errno;
-      free(line);
-      /* refused and closed before our request was in (a peer not
-       * allowed): its one-line reason may be waiting to be read */
-      if ((e == -EPIPE || e == -ECONNRESET) && ctl_read_line(fd, reply, 1000) == 0)
-        return 0;
-      return e;
-    }
-    done += (size_t)w;
-  }
-  free(line);
-  return ctl_read_line(fd, reply, timeout_ms);
+int ctl_request(herd_chan_t *ch, const char *req, char **reply, int timeout_ms) {
+  int r = herd_chan_send(ch, req, strlen(req), -1);
+  if (r >= 0)
+    r = herd_chan_flush_wait(ch, timeout_ms);
+  /* refused and closed before our request was in (a peer not allowed):
+   * its one-line reason may be waiting to be read */
+  if (r < 0 && r != -EPIPE)
+    return r;
+  return ctl_read_line(ch, reply, timeout_ms);
 }

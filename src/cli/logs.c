@@ -181,8 +181,8 @@ static int reopen_cmd(const char *home, const char *target) {
   int rc = 0;
   for (int i = 0; i < n; i++) {
     char err[PATH_MAX + 128];
-    int fd = ctl_connect(home, names[i], err, sizeof err);
-    if (fd < 0) {
+    herd_chan_t *ch;
+    if (ctl_connect(home, names[i], &ch, err, sizeof err) < 0) {
       if (names == one) {
         fprintf(stderr, "%s: %s\n", prog_name, err);
         rc = 1;
@@ -190,8 +190,8 @@ static int reopen_cmd(const char *home, const char *target) {
       continue;
     }
     char *line = NULL;
-    int r = ctl_request(fd, "{\"cmd\":\"reopen\"}", &line, 5000);
-    (void)close(fd);
+    int r = ctl_request(ch, "{\"cmd\":\"reopen\"}", &line, 5000);
+    herd_chan_close(ch);
     jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
     if (v && !jv_bool(jv_get(v, "ok"), 0) && names != one &&
         !strncmp(jv_str(jv_get(v, "error"), ""), "no log files", 12)) {

@@ -670,8 +670,14 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
         return HERD_ETOOLONG;
       }
     }
-    if (ch->eof)
-      return HERD_EPEERGONE; /* a last line without '\n' is dropped */
+    if (ch->eof) {
+      /* a last line without '\n' is dropped, and said once */
+      if (ch->rlen > ch->rstart && !ch->discarding) {
+        ch->rstart = ch->rscan = ch->rlen;
+        return HERD_ETRUNC;
+      }
+      return HERD_EPEERGONE;
+    }
     ssize_t n = fill(ch);
     if (n == -EAGAIN)
       return 0;

@@ -154,6 +154,8 @@ const char *herd_strerror(int err) {
   case HERD_ESERIAL:
     return "Channel serialization 'advanced' (V8) is not supported: "
            "use 'json'";
+  case HERD_ETRUNC:
+    return "Channel peer closed the channel in the middle of a message";
   default:
     break;
   }
