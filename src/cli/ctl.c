@@ -22,7 +22,26 @@
 #include "cli.h"
 #include "jsonr.h"
 
-#define REPLY_TIMEOUT_MS 5000
+/* How long a reply may take: 5 s, or HERD_CTL_TIMEOUT (a duration in ms,
+ * for slow machines and for tests). */
+static int reply_timeout_ms(void) {
+  const char *v = getenv("HERD_CTL_TIMEOUT");
+  char *end;
+  long ms = v && *v ? strtol(v, &end, 10) : 0;
+  return v && *v && !*end && ms > 0 && ms <= 3600000 ? (int)ms : 5000;
+}
+#define REPLY_TIMEOUT_MS reply_timeout_ms()
+
+/* "5 s", "300 ms": the timeout in what we say */
+static const char *timeout_text(void) {
+  static char b[32];
+  int ms = REPLY_TIMEOUT_MS;
+  if (ms % 1000)
+    snprintf(b, sizeof b, "%d ms", ms);
+  else
+    snprintf(b, sizeof b, "%d s", ms / 1000);
+  return b;
+}
 /* After its last line a stopping master closes its log files and exits:
  * herd stop waits this long at most for that, then says it has not. */
 #define STOP_EXIT_TIMEOUT_MS 10000
@@ -237,9 +256,9 @@ static int ask(const char *home, const char *name, const char *req, int flags,
   if (!v || jv_type(v) != JV_OBJ || !jv_get(v, "ok")) {
     if (!quiet) {
       if (r == -ETIMEDOUT)
-        fprintf(stderr, "%s: %s: no reply within %d s (the master may be busy, and "
+        fprintf(stderr, "%s: %s: no reply within %s (the master may be busy, and "
                 "may still carry the request out; or %s/%s.sock is not herd's)\n",
-                prog_name, name, REPLY_TIMEOUT_MS / 1000, home, name);
+                prog_name, name, timeout_text(), home, name);
       else if (r == 0 || r == -EPROTO)
         fprintf(stderr, "%s: %s: %s/%s.sock is not a herd control socket (%s)\n",
                 prog_name, name, home, name,
@@ -654,7 +673,7 @@ static int cmd_list(int argc, char **argv) {
         why = jv_str(jv_get(v, "error"), NULL);
       } else if (r == -ETIMEDOUT) {
         state = "busy";
-        snprintf(why_buf, sizeof why_buf, "no reply within %d s", REPLY_TIMEOUT_MS / 1000);
+        snprintf(why_buf, sizeof why_buf, "no reply within %s", timeout_text());
         why = why_buf;
       } else {
         state = "not-herd";
