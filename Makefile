@@ -169,7 +169,7 @@ fuzz: fuzz-build
 # tests/sh/, each in its own process with a timeout; the last line is
 # "N passed, N failed[, N skipped]".
 test: all tests
-	HERD_BUILD=$(BUILD) HERD_SANITIZE=$(SANITIZE) $(TEST_BIN) $(TESTS)
+	HERD_BUILD=$(BUILD) HERD_SANITIZE=$(SANITIZE) $(TEST_BIN) $(TEST_FLAGS) $(TESTS)
 
 # herd's main job on a built-in default (see examples/cluster-demo.sh)
 demo: all

@@ -7,6 +7,10 @@
  *   herd-test                 run everything
  *   herd-test NAME...         run the tests whose names contain NAME
  *   herd-test -v              also print each passing test
+ *   herd-test -j N            run N tests at a time (each has its own
+ *                             HERD_HOME; timing-sensitive tests may
+ *                             suffer on a small machine)
+ *   herd-test --tap           TAP (version 13) instead of the summary
  *   herd-test --list          list the tests
  *   herd-test --helper ROLE   act as a helper child (helpers.c)
  *
@@ -214,108 +218,128 @@ static void tail_append(char *tail, size_t *tlen, size_t cap, const char *b,
   *tlen += n;
 }
 
-/* Returns 0 pass, 1 fail, 2 skip; msg gets the reason. */
-static int run_one(const struct test *t, char *msg, size_t msgcap) {
+/* A test running: its process (pidfd), its report pipe, its home. */
+struct run {
+  const struct test *t;
+  pid_t pid;
+  int pidfd, out;
+  char tail[1536];
+  size_t tlen;
+  uint64_t t0, deadline;
+  char home[64];
+};
+
+/* Start one (in its own process group, with its own HERD_HOME). Returns
+ * 0, or -1 with the reason in msg. */
+static int run_start(struct run *r, const struct test *t, char *msg, size_t msgcap) {
+  memset(r, 0, sizeof *r);
+  r->t = t;
+  r->pidfd = r->out = -1;
+  snprintf(r->home, sizeof r->home, "/tmp/herd-test-home.XXXXXX");
+  if (!mkdtemp(r->home)) {
+    snprintf(msg, msgcap, "mkdtemp: %s", strerror(errno));
+    return -1;
+  }
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) < 0) {
     snprintf(msg, msgcap, "pipe: %s", strerror(errno));
-    return 1;
+    return -1;
   }
   fflush(stdout);
   fflush(stderr);
+  r->t0 = test_now_ms();
+  r->deadline = r->t0 + (uint64_t)t->timeout_s * 1000u;
   pid_t pid = fork();
   if (pid < 0) {
     snprintf(msg, msgcap, "fork: %s", strerror(errno));
     close(pfd[0]);
     close(pfd[1]);
-    return 1;
+    return -1;
   }
   if (pid == 0) {
     close(pfd[0]);
     setpgid(0, 0); /* the runner can kill everything the test started */
+    setenv("HERD_HOME", r->home, 1);
     if (t->fn) {
       report_fd = pfd[1];
     } else {
       /* Shell tests: both outputs into the pipe, stdin from /dev/null. */
       int nul = open("/dev/null", O_RDONLY);
-      if (nul < 0 || dup2(nul, 0) < 0 || dup2(pfd[1], 1) < 0 ||
-          dup2(pfd[1], 2) < 0)
+      if (nul < 0 || dup2(nul, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(pfd[1], 2) < 0)
         _exit(1);
     }
     run_in_child(t);
   }
   close(pfd[1]);
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  char tail[1536];
-  size_t tlen = 0;
-  uint64_t deadline = test_now_ms() + (uint64_t)t->timeout_s * 1000u;
-  int timed_out = 0, out_open = 1;
-  for (;;) {
-    struct pollfd p[2] = {{.fd = pfd[0], .events = POLLIN},
-                          {.fd = pidfd, .events = POLLIN}};
-    uint64_t now = test_now_ms();
-    if (now >= deadline) {
-      timed_out = 1;
-      break;
-    }
-    int r = poll(p + (out_open ? 0 : 1), out_open ? 2 : 1,
-                 (int)(deadline - now));
-    if (r < 0 && errno != EINTR)
-      break;
-    if (out_open && (p[0].revents & (POLLIN | POLLHUP))) {
-      char b[4096];
-      ssize_t n = read(pfd[0], b, sizeof b);
-      if (n > 0 && t->fn) {
-        /* a test's own report: its start (file:line) matters most */
-        size_t room = sizeof tail - 1 - tlen;
-        size_t k = (size_t)n < room ? (size_t)n : room;
-        memcpy(tail + tlen, b, k);
-        tlen += k;
-      } else if (n > 0)
-        tail_append(tail, &tlen, sizeof tail - 1, b, (size_t)n);
-      else if (n == 0)
-        out_open = 0;
-    }
-    if (p[1].revents & POLLIN)
-      break;
+  r->pid = pid;
+  r->out = pfd[0];
+  r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  return 0;
+}
+
+/* What the test wrote: a C test's own report (its start, file:line,
+ * matters most), a shell test's last lines. */
+static void run_read(struct run *r) {
+  char b[4096];
+  ssize_t n = read(r->out, b, sizeof b);
+  if (n <= 0) {
+    close(r->out);
+    r->out = -1;
+    return;
   }
+  if (r->t->fn) {
+    size_t room = sizeof r->tail - 1 - r->tlen;
+    size_t k = (size_t)n < room ? (size_t)n : room;
+    memcpy(r->tail + r->tlen, b, k);
+    r->tlen += k;
+  } else {
+    tail_append(r->tail, &r->tlen, sizeof r->tail - 1, b, (size_t)n);
+  }
+}
+
+/* It has exited, or its time is up (timed_out): reap it, classify.
+ * Returns 0 pass, 1 fail, 2 skip; msg gets the reason. */
+static int run_end(struct run *r, int timed_out, char *msg, size_t msgcap) {
   int status = 0;
   if (timed_out) {
-    kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);
+    kill(-r->pid, SIGKILL);
+    kill(r->pid, SIGKILL);
   }
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+  while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR)
     ;
   /* Anything the test left in its group dies with it. */
-  kill(-pid, SIGKILL);
+  kill(-r->pid, SIGKILL);
   /* Drain what is left of the output without blocking on a grandchild
    * that still holds the pipe. */
-  fcntl(pfd[0], F_SETFL, O_NONBLOCK);
-  for (;;) {
-    char b[4096];
-    ssize_t n = read(pfd[0], b, sizeof b);
-    if (n <= 0)
-      break;
-    tail_append(tail, &tlen, sizeof tail - 1, b, (size_t)n);
+  if (r->out >= 0) {
+    fcntl(r->out, F_SETFL, O_NONBLOCK);
+    for (;;) {
+      char b[4096];
+      ssize_t n = read(r->out, b, sizeof b);
+      if (n <= 0)
+        break;
+      tail_append(r->tail, &r->tlen, sizeof r->tail - 1, b, (size_t)n);
+    }
+    close(r->out);
+    r->out = -1;
   }
-  close(pfd[0]);
-  if (pidfd >= 0)
-    close(pidfd);
+  if (r->pidfd >= 0)
+    close(r->pidfd);
   /* Trim trailing newlines; for shell tests keep the last lines. */
+  size_t tlen = r->tlen;
+  char *tail = r->tail;
   while (tlen && (tail[tlen - 1] == '\n' || tail[tlen - 1] == ' '))
     tlen--;
   tail[tlen] = '\0';
   const char *text = tail;
-  if (!t->fn) {
+  if (!r->t->fn && WIFEXITED(status) && WEXITSTATUS(status) == SKIP_STATUS) {
     /* One line for a skip: the last line of the output. */
-    if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_STATUS) {
-      const char *nl = strrchr(tail, '\n');
-      text = nl ? nl + 1 : tail;
-    }
+    const char *nl = strrchr(tail, '\n');
+    text = nl ? nl + 1 : tail;
   }
   if (timed_out) {
-    snprintf(msg, msgcap, "timed out after %d s%s%s", t->timeout_s,
-             tlen ? ": " : "", text);
+    snprintf(msg, msgcap, "timed out after %d s%s%s", r->t->timeout_s, tlen ? ": " : "",
+             text);
     return 1;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -330,8 +354,8 @@ static int run_one(const struct test *t, char *msg, size_t msgcap) {
     snprintf(msg, msgcap, "killed by signal %d (%s)%s%s", WTERMSIG(status),
              strsignal(WTERMSIG(status)), tlen ? ": " : "", text);
   else
-    snprintf(msg, msgcap, "exit %d%s%s", WEXITSTATUS(status),
-             tlen ? ": " : "", tlen ? text : "");
+    snprintf(msg, msgcap, "exit %d%s%s", WEXITSTATUS(status), tlen ? ": " : "",
+             tlen ? text : "");
   return 1;
 }
 
@@ -403,6 +427,54 @@ static void add_shell_tests(void) {
   closedir(d);
 }
 
+/* The results, as they come: one line per failure or skip (every test
+ * with -v), or TAP. */
+struct tally {
+  int passed, failed, skipped, n, verbose, tap;
+};
+
+static void tell(struct tally *y, const struct test *t, int r, const char *msg, uint64_t ms) {
+  y->n++;
+  if (r == 0)
+    y->passed++;
+  else if (r == 2)
+    y->skipped++;
+  else
+    y->failed++;
+  if (y->tap) {
+    /* one line each: a reason's newlines would break the stream */
+    char one[2048];
+    snprintf(one, sizeof one, "%s", msg);
+    for (char *p = one; *p; p++)
+      if (*p == '\n')
+        *p = ' ';
+    if (r == 0)
+      printf("ok %d - %s\n", y->n, t->name);
+    else if (r == 2)
+      printf("ok %d - %s # SKIP %s\n", y->n, t->name, one);
+    else
+      printf("not ok %d - %s # %s\n", y->n, t->name, one);
+  } else if (r == 0) {
+    if (y->verbose)
+      printf("ok   %s (%llu ms)\n", t->name, (unsigned long long)ms);
+  } else if (r == 2) {
+    printf("SKIP %s: %s\n", t->name, msg);
+  } else {
+    printf("FAIL %s: %s\n", t->name, msg);
+  }
+  fflush(stdout);
+}
+
+static void finish(struct tally *y, struct run *r, int timed_out) {
+  char msg[2048];
+  int res = run_end(r, timed_out, msg, sizeof msg);
+  size_t k = strlen(msg);
+  if (home_cleanup(r->home, res == 0 ? msg : msg + k, res == 0 ? sizeof msg : sizeof msg - k) &&
+      res != 1)
+    res = 1;
+  tell(y, r->t, res, msg, test_now_ms() - r->t0);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--helper") == 0)
     return test_helper_main(argc, argv);
@@ -414,65 +486,99 @@ int main(int argc, char **argv) {
   }
   self_path[n] = '\0';
 
-  int verbose = 0, list = 0;
+  struct tally y = {0};
+  int list = 0, jobs = 1;
   const char *filters[64];
   int nfilters = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-v") == 0)
-      verbose = 1;
+      y.verbose = 1;
     else if (strcmp(argv[i], "--list") == 0)
       list = 1;
-    else if (nfilters < 64)
+    else if (strcmp(argv[i], "--tap") == 0)
+      y.tap = 1;
+    else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0)
+      jobs = atoi(argv[++i]);
+    else if (!strncmp(argv[i], "-j", 2) && atoi(argv[i] + 2) > 0)
+      jobs = atoi(argv[i] + 2);
+    else if (argv[i][0] == '-') {
+      fprintf(stderr, "herd-test: unknown option %s (-v, -j N, --tap, --list, "
+              "--helper ROLE)\n", argv[i]);
+      return 2;
+    } else if (nfilters < 64)
       filters[nfilters++] = argv[i];
   }
+  if (jobs > 64)
+    jobs = 64;
   qsort(tests, (size_t)ntests, sizeof tests[0], cmp_name);
   add_shell_tests();
 
-  int passed = 0, failed = 0, skipped = 0;
+  const struct test *sel[MAX_TESTS];
+  int nsel = 0;
   for (int i = 0; i < ntests; i++) {
-    const struct test *t = &tests[i];
-    if (nfilters) {
-      int match = 0;
-      for (int f = 0; f < nfilters; f++)
-        match |= strstr(t->name, filters[f]) != NULL;
-      if (!match)
+    int match = !nfilters;
+    for (int f = 0; f < nfilters; f++)
+      match |= strstr(tests[i].name, filters[f]) != NULL;
+    if (match)
+      sel[nsel++] = &tests[i];
+  }
+  if (list) {
+    for (int i = 0; i < nsel; i++)
+      printf("%s\n", sel[i]->name);
+    return 0;
+  }
+  if (y.tap)
+    printf("TAP version 13\n1..%d\n", nsel);
+
+  /* Up to jobs tests at a time, each ended by its exit or its deadline. */
+  struct run runs[64];
+  int nrun = 0, next = 0;
+  while (next < nsel || nrun > 0) {
+    while (nrun < jobs && next < nsel) {
+      char msg[512];
+      if (run_start(&runs[nrun], sel[next], msg, sizeof msg) < 0) {
+        tell(&y, sel[next], 1, msg, 0);
+        next++;
         continue;
+      }
+      nrun++;
+      next++;
     }
-    if (list) {
-      printf("%s\n", t->name);
-      continue;
+    struct pollfd p[128];
+    int np = 0;
+    uint64_t now = test_now_ms(), soon = UINT64_MAX;
+    for (int i = 0; i < nrun; i++) {
+      p[np++] = (struct pollfd){.fd = runs[i].out, .events = POLLIN};
+      p[np++] = (struct pollfd){.fd = runs[i].pidfd, .events = POLLIN};
+      if (runs[i].deadline < soon)
+        soon = runs[i].deadline;
     }
-    char msg[2048];
-    uint64_t t0 = test_now_ms();
-    char home[] = "/tmp/herd-test-home.XXXXXX";
-    if (!mkdtemp(home)) {
-      perror("mkdtemp");
+    int wait = soon <= now ? 0 : soon - now > 60000 ? 60000 : (int)(soon - now);
+    if (poll(p, (nfds_t)np, wait) < 0 && errno != EINTR) {
+      perror("herd-test: poll");
       return 2;
     }
-    setenv("HERD_HOME", home, 1);
-    int r = run_one(t, msg, sizeof msg);
-    if (home_cleanup(home, r == 0 ? msg : msg + strlen(msg),
-                     r == 0 ? sizeof msg : sizeof msg - strlen(msg)) && r != 1)
-      r = 1;
-    uint64_t ms = test_now_ms() - t0;
-    if (r == 0) {
-      passed++;
-      if (verbose)
-        printf("ok   %s (%llu ms)\n", t->name, (unsigned long long)ms);
-    } else if (r == 2) {
-      skipped++;
-      printf("SKIP %s: %s\n", t->name, msg);
-    } else {
-      failed++;
-      printf("FAIL %s: %s\n", t->name, msg);
+    now = test_now_ms();
+    for (int i = 0; i < nrun;) {
+      struct run *r = &runs[i];
+      if (r->out >= 0 && (p[2 * i].revents & (POLLIN | POLLHUP)))
+        run_read(r);
+      int exited = r->pidfd >= 0 && (p[2 * i + 1].revents & POLLIN);
+      int late = now >= r->deadline;
+      if (exited || late) {
+        finish(&y, r, !exited);
+        runs[i] = runs[--nrun];
+        /* p[] no longer matches runs[] past i: look again next turn */
+        break;
+      }
+      i++;
     }
-    fflush(stdout);
   }
-  if (list)
-    return 0;
-  if (skipped)
-    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  if (y.tap)
+    printf("# %d passed, %d failed, %d skipped\n", y.passed, y.failed, y.skipped);
+  else if (y.skipped)
+    printf("%d passed, %d failed, %d skipped\n", y.passed, y.failed, y.skipped);
   else
-    printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+    printf("%d passed, %d failed\n", y.passed, y.failed);
+  return y.failed ? 1 : 0;
 }

@@ -4,7 +4,7 @@
 # warning, into a build dir of its own.
 set -eu
 
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 if ! command -v clang >/dev/null 2>&1; then
 	echo "skip: clang not found"
@@ -23,7 +23,7 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
 jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
-# Bounded well inside the runner's 300 s, when timeout(1) is there.
+# Bounded, when timeout(1) is there.
 limit=
 command -v timeout >/dev/null 2>&1 && limit="timeout 240"
 
