@@ -52,6 +52,8 @@ struct run {
   size_t max_message;
   int fds_sent, fds_got;
   int ended;      /* EPEERGONE (or ESERIAL: nothing more will come) */
+  int peer_closed;
+  int truncs;     /* HERD_ETRUNC: once, and only once the peer has closed */
   size_t mem0;    /* allocated bytes once the channel was open */
   unsigned checks;
 };
@@ -120,6 +122,10 @@ static int recv_result(struct run *r, int g, const herd_chan_msg_t *m) {
   case HERD_EPEERGONE:
   case HERD_ESERIAL:
     r->ended = 1;
+    break;
+  case HERD_ETRUNC:
+    if (!r->peer_closed || ++r->truncs > 1)
+      abort();
     break;
   case 0:
   case -ETIMEDOUT:
@@ -321,6 +327,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   /* The peer is done: libherd takes the rest and sees the end. */
   close(r.peer);
+  r.peer_closed = 1;
   /* each result takes a line (at least its '\n') or ends: a bound */
   for (size_t i = 0; i <= written + 2 && !r.ended; i++) {
     herd_chan_msg_t m;

@@ -5,7 +5,7 @@
  * No crash, no leak, no UB (float-cast-overflow included: durations and
  * sizes go through doubles); a refusal is one printable line; after
  * every call each value is in its documented range (docs/herd.md,
- * Options): workers 0 (auto) or 1..1024, durations 0..INT_MAX ms, a
+ * Options): workers 0 (auto) or 1..HERD_MAX_WORKERS, durations 0..INT_MAX ms, a
  * signal 1..NSIG-1, max-restarts 1..1000000, log-keep 0..1000, sizes up
  * to 10^18 bytes (max-memory not 0), addresses that parse, "K=V"
  * environment entries, a name that is one.
@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_ranges(const struct app *a, uint64_t max_memory_was) {
   const herd_cluster_opts_t *o = &a->o;
-  if (o->workers < 0 || o->workers > 1024)
+  if (o->workers < 0 || o->workers > HERD_MAX_WORKERS)
     abort();
   if (o->balance != HERD_BALANCE_SHARED && o->balance != HERD_BALANCE_REUSEPORT &&
       o->balance != HERD_BALANCE_ROUNDROBIN)

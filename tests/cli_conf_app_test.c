@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../src/cli/cli.h"
+#include "../src/cli/opts.h"
 #include "test.h"
 
 /* A directory of the test's own, removed by the runner's HERD_HOME
@@ -307,4 +308,140 @@ TEST(cli_conf_app_refused_max_memory_keeps_the_limit) {
   CHECK_EQ(app_set(&a, "max-memory", "0.0001", err, sizeof err), -1);
   CHECK_EQ(a.max_memory, 512 * 1024);
   app_free(&a);
+}
+
+/* ---- the option table (issue 10) --------------------------------------- */
+
+/* The whole of a text file of the repo (from the runner's directory, the
+ * repo root), or NULL. */
+static char *repo_file(const char *rel) {
+  FILE *f = fopen(rel, "r");
+  if (!f)
+    return NULL;
+  char *buf = NULL;
+  size_t cap = 0;
+  FILE *m = open_memstream(&buf, &cap);
+  CHECK(m != NULL);
+  char b[8192];
+  size_t n;
+  while ((n = fread(b, 1, sizeof b, f)) > 0)
+    CHECK_EQ(fwrite(b, 1, n, m), n);
+  fclose(f);
+  CHECK_EQ(fclose(m), 0);
+  return buf;
+}
+
+/* Every option of the table is in the help, in docs/herd.md's table of
+ * options and in herd(1); and the default the help shows is the one an
+ * app starts with: given back to app_set, it changes nothing. */
+TEST(cli_opts_table_help_docs_and_defaults_agree) {
+  size_t n;
+  const struct opt *t = opt_table(&n);
+  char *help = NULL;
+  size_t hlen = 0;
+  FILE *m = open_memstream(&help, &hlen);
+  CHECK(m != NULL);
+  opt_help(m);
+  CHECK_EQ(fclose(m), 0);
+  char *md = repo_file("docs/herd.md"), *man = repo_file("docs/man/herd.1");
+  if (!md || !man)
+    SKIP("docs/herd.md or docs/man/herd.1 not found from here (not the repo root)");
+  /* no line of the help is wider than 79 columns */
+  for (const char *l = help; *l;) {
+    size_t w = strcspn(l, "\n");
+    CHECK_MSG(w <= 79, "a help line of %zu columns: %.*s", w, (int)w, l);
+    l += w + (l[w] == '\n');
+  }
+  for (size_t i = 0; i < n; i++) {
+    char want[80];
+    snprintf(want, sizeof want, "--%s%s", t[i].name, t[i].metavar ? " " : "");
+    CHECK_MSG(strstr(help, want), "the help lacks %s", want);
+    snprintf(want, sizeof want, "`--%s", t[i].name);
+    CHECK_MSG(!strcmp(t[i].name, "help") || strstr(md, want),
+              "docs/herd.md's options lack %s", want);
+    char troff[80];
+    size_t k = (size_t)snprintf(troff, sizeof troff, "\\-\\-");
+    for (const char *c = t[i].name; *c && k + 3 < sizeof troff; c++) {
+      if (*c == '-')
+        troff[k++] = '\\';
+      troff[k++] = *c;
+    }
+    troff[k] = '\0';
+    CHECK_MSG(strstr(man, troff), "herd(1) lacks %s", troff);
+    if (t[i].where != OPT_ANYWHERE || t[i].dflt)
+      continue;
+    /* "[DEFAULT]" at the end of the option's help */
+    /* the option's own line: "  -w, --workers N|auto ..." */
+    snprintf(want, sizeof want, "--%s ", t[i].name);
+    const char *at = help;
+    while (at && strncmp(at + 6, want, strlen(want)))
+      if ((at = strchr(at, '\n')))
+        at++;
+    CHECK_MSG(at, "no help line of --%s", t[i].name);
+    const char *end = at;
+    /* to the next option's line (not one of 27 blanks: the wrapped text) */
+    while ((end = strchr(end + 1, '\n')) && strspn(end + 1, " ") >= 27)
+      ;
+    if (!end)
+      end = at + strlen(at);
+    const char *open = NULL;
+    for (const char *c = at; c < end; c++)
+      if (*c == '[')
+        open = c;
+    CHECK_MSG(open, "--%s shows no default", t[i].name);
+    char dflt[64];
+    size_t dl = (size_t)(strchr(open, ']') - open - 1);
+    CHECK(dl < sizeof dflt);
+    memcpy(dflt, open + 1, dl);
+    dflt[dl] = '\0';
+    struct app a, b;
+    app_init(&a);
+    app_init(&b);
+    char err[300];
+    CHECK_MSG(app_set(&b, t[i].name, dflt, err, sizeof err) == 0, "--%s %s: %s",
+              t[i].name, dflt, err);
+    CHECK_MSG(!memcmp(&a.o, &b.o, sizeof a.o) && a.log_keep == b.log_keep &&
+                  a.log_max_size == b.log_max_size && a.max_memory == b.max_memory,
+              "--%s's default as the help shows it (%s) is not app_init's", t[i].name,
+              dflt);
+    app_free(&a);
+    app_free(&b);
+  }
+  free(help);
+  free(md);
+  free(man);
+}
+
+/* Each option is a config key too, as "kill_timeout" or "kill-timeout",
+ * except the command line's own (-c, -q, -h); and each refusal is one
+ * line that names the option. */
+TEST(cli_opts_table_keys_and_refusals) {
+  size_t n;
+  const struct opt *t = opt_table(&n);
+  for (size_t i = 0; i < n; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "%s", t[i].name);
+    for (char *c = key; *c; c++)
+      if (*c == '-')
+        *c = '_';
+    CHECK(opt_find(key) == &t[i]);
+    CHECK(opt_find(t[i].name) == &t[i]);
+    struct app a;
+    app_init(&a);
+    char err[300];
+    int r = app_set(&a, key, "\033[2J\nnot-a-value-of-any-kind", err, sizeof err);
+    if (t[i].where != OPT_ANYWHERE) {
+      CHECK_EQ(r, -1);
+      CHECK_MSG(strstr(err, "unknown option"), "%s", err);
+    } else if (r < 0) {
+      CHECK_MSG(!strncmp(err, t[i].name, strlen(t[i].name)), "%s: %s", t[i].name, err);
+      CHECK_MSG(!strpbrk(err, "\n\033"), "%s: not one line: %s", t[i].name, err);
+    } else {
+      /* only what takes any text: a user or a directory (checked by
+       * app_finish) */
+      CHECK_MSG(!strcmp(t[i].name, "user") || !strcmp(t[i].name, "cwd"),
+                "--%s took anything", t[i].name);
+    }
+    app_free(&a);
+  }
 }

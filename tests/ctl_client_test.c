@@ -386,3 +386,47 @@ TEST_T(ctl_stop_reply_pid_out_of_range_is_a_protocol_error, 30) {
   CHECK_MSG(strstr(R.err, "\"pid\" is 0.5"), "%s", R.err);
   fake_end(&f);
 }
+
+/* ---- every subcommand's options through getopt (issue 10) ------------ */
+
+/* Options before or after the operands, "--", and scale's "-2", which is
+ * an operand and not an option. */
+TEST(ctl_client_subcommands_parse_options_with_getopt) {
+  /* scale NAME -2: -2 reaches the app lookup (no such app: 1), not a
+   * refusal as an unknown option (2) */
+  HERD_EXPECT(1, "scale", "nosuchapp", "-2");
+  CHECK_MSG(strstr(R.err, "no app named 'nosuchapp'"), "%s", R.err);
+  HERD_EXPECT(1, "scale", "nosuchapp", "--", "-2");
+  HERD_EXPECT(2, "scale", "nosuchapp", "-2x");
+  CHECK_MSG(strstr(R.err, "herd scale: invalid option"), "%s", R.err);
+  HERD_EXPECT(2, "scale", "--graceful", "nosuchapp", "2");
+  CHECK_MSG(strstr(R.err, "unknown option '--graceful'"), "%s", R.err);
+  /* stop's --graceful after the name; a prefix getopt_long takes */
+  HERD_EXPECT(1, "stop", "nosuchapp", "--graceful");
+  HERD_EXPECT(1, "stop", "--grace", "nosuchapp");
+  HERD_EXPECT(2, "stop", "--bogus", "nosuchapp");
+  CHECK_MSG(strstr(R.err, "herd stop: unrecognized option '--bogus'"), "%s", R.err);
+  /* list and startup: getopt's messages, with the command's name */
+  HERD_EXPECT(2, "list", "--bogus");
+  CHECK_MSG(strstr(R.err, "herd list: unrecognized option '--bogus'"), "%s", R.err);
+  HERD_EXPECT(0, "list", "--json");
+  CHECK_MSG(R.out[0] == '[', "%s", R.out);
+  HERD_EXPECT(2, "list", "extra");
+  HERD_EXPECT(2, "startup", "--bogus", "systemd");
+  CHECK_MSG(strstr(R.err, "herd startup: unrecognized option '--bogus'"), "%s", R.err);
+  HERD_EXPECT(2, "startup", "systemd", "--config");
+  CHECK_MSG(strstr(R.err, "requires an argument"), "%s", R.err);
+  HERD_EXPECT(2, "startup", "systemd", "more");
+  CHECK_MSG(strstr(R.err, "unexpected 'more'"), "%s", R.err);
+  HERD_EXPECT(0, "startup", "--help");
+  CHECK_MSG(strstr(R.out, "Usage: herd startup systemd"), "%s", R.out);
+  /* run and start: short and long options of the table, "-w" as "--workers" */
+  HERD_EXPECT(2, "run", "-w", "0", "--", "true");
+  CHECK_MSG(strstr(R.err, "herd run: --workers: 0 is out of range (1..4096)"), "%s",
+            R.err);
+  HERD_EXPECT(2, "start", "--workers=4097", "--", "true");
+  CHECK_MSG(strstr(R.err, "--workers: 4097 is out of range (1..4096)"), "%s", R.err);
+  HERD_EXPECT(2, "run", "--ready", "soon", "--", "true");
+  CHECK_MSG(strstr(R.err, "ready: 'soon' is not one of immediate, notify or a "
+                   "duration"), "%s", R.err);
+}

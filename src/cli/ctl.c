@@ -603,18 +603,26 @@ static long long ready_of(const jv *v) {
 }
 
 static int cmd_list(int argc, char **argv) {
-  int json = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--json"))
+  static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  int json = 0, opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    if (opt == 'j') {
       json = 1;
-    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+    } else if (opt == 'h') {
       fputs(usage_list, stdout);
       return 0;
     } else {
-      fprintf(stderr, "%s: unexpected '%s'\n", prog_name, argv[i]);
       fputs(usage_list, stderr);
       return 2;
     }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "%s: unexpected '%s'\n", prog_name, argv[optind]);
+    fputs(usage_list, stderr);
+    return 2;
   }
   char home[PATH_MAX];
   if (cli_home(home, sizeof home) < 0)
@@ -798,30 +806,46 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
                       : !strcmp(cmd, "reload")  ? usage_reload
                       : !strcmp(cmd, "restart") ? usage_restart
                                                 : usage_scale;
-  int graceful = 0;
-  /* options before or after the operands (as getopt permutes); "-2" is
-   * scale's operand, and "--" ends the options */
-  const char *ops[3];
-  int nargs = 0, opts_done = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *s = argv[i];
-    int is_opt = !opts_done && s[0] == '-' && s[1] && !(s[1] >= '0' && s[1] <= '9');
-    if (!is_opt) {
-      if (nargs < 3)
-        ops[nargs] = s;
-      nargs++;
-    } else if (!strcmp(s, "--")) {
-      opts_done = 1;
-    } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+  static const struct option lo[] = {{"graceful", no_argument, NULL, 'g'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  int graceful = 0, ch;
+  /* Options before or after the operands, as getopt permutes them; but
+   * scale's "-2" is an operand: such a word is hidden from getopt behind
+   * a marker of its own (no '-'), and put back once it is done. */
+  static char marker[3][2] = {"\x1f", "\x1f", "\x1f"};
+  char *hidden[3];
+  int nhidden = 0;
+  for (int i = 1; i < argc && strcmp(argv[i], "--") && nhidden < 3; i++)
+    if (!strcmp(cmd, "scale") && argv[i][0] == '-' && argv[i][1] &&
+        strspn(argv[i] + 1, "0123456789") == strlen(argv[i] + 1)) {
+      hidden[nhidden] = argv[i];
+      argv[i] = marker[nhidden++];
+    }
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    if (ch == 'h') {
       fputs(usage, stdout);
       return 0;
-    } else if (!strcmp(cmd, "stop") && !strcmp(s, "--graceful")) {
-      graceful = 1;
-    } else {
-      fprintf(stderr, "%s: unknown option '%s'\n", prog_name, s);
+    }
+    if (ch != 'g' || strcmp(cmd, "stop")) {
+      if (ch == 'g')
+        fprintf(stderr, "%s: unknown option '--graceful'\n", prog_name);
       fputs(usage, stderr);
       return 2;
     }
+    graceful = 1;
+  }
+  const char *ops[3];
+  int nargs = 0;
+  for (int i = optind; i < argc; i++) {
+    const char *s = argv[i];
+    for (int k = 0; k < nhidden; k++)
+      if (s == marker[k])
+        s = hidden[k];
+    if (nargs < 3)
+      ops[nargs] = s;
+    nargs++;
   }
   int want = strcmp(cmd, "scale") ? 1 : 2;
   if (nargs != want) {

@@ -23,6 +23,7 @@
 
 #include "cli.h"
 #include "jsonr.h"
+#include "opts.h"
 
 
 
@@ -79,55 +80,8 @@ static const char usage_start_head[] =
     "workers unless --umask.\n"
     "\n";
 
-static const char usage_opts[] =
-    "  -w, --workers N|auto     number of workers (auto: online CPUs) [auto]\n"
-    "  -l, --listen ADDR        HOST:PORT, :PORT, [::1]:PORT or\n"
-    "                           unix:PATH[,mode=0660]; repeatable; port 0\n"
-    "                           picks a free port (the real one is printed)\n"
-    "  -n, --name NAME          the app's name [CMD's base name]\n"
-    "  -c, --config FILE        take the apps from a config file (see\n"
-    "                           examples/herd.conf)\n"
-    "      --balance MODE       shared: every worker accepts on one socket;\n"
-    "                           reuseport: one SO_REUSEPORT socket per\n"
-    "                           worker slot; roundrobin: herd accepts and\n"
-    "                           hands each connection to the next worker\n"
-    "                           over its channel (implies --ipc): only for\n"
-    "                           workers that read it (Node.js, libherd); one\n"
-    "                           that takes none in 3 s is replaced [shared]\n"
-    "      --ready MODE         immediate (alive 200 ms) | notify (READY=1\n"
-    "                           on NOTIFY_SOCKET) | a duration after start\n"
-    "                           (0: at once) [immediate]\n"
-    "      --ready-timeout T    notify: a worker not ready by then is\n"
-    "                           killed [60s]\n"
-    "      --kill-timeout T     stop signal, then SIGKILL after T [5s]\n"
-    "      --stop-signal SIG    signal that asks a worker to stop [TERM]\n"
-    "      --max-restarts N     early deaths (before --min-uptime) of one\n"
-    "                           slot within the window before it is\n"
-    "                           parked [10]\n"
-    "      --restart-window T   [60s]\n"
-    "      --restart-cooldown T a parked slot is retried after T [60s]\n"
-    "      --min-uptime T       a worker dying sooner (or unready) backs off\n"
-    "                           [1s]\n"
-    "      --max-memory SIZE    replace a worker (gracefully, its successor\n"
-    "                           first) whose RSS grows over SIZE (200M, 1G)\n"
-    "      --cwd DIR            working directory of the workers [.]\n"
-    "      --env K=V            add to the workers' environment; repeatable\n"
-    "                           (not the variables herd sets for them)\n"
-    "      --user USER[:GROUP]  run the workers as USER (herd as root)\n"
-    "      --umask MODE         the workers' umask, octal (022) [the caller's]\n"
-    "      --ipc                give workers a Node.js-format message\n"
-    "                           channel (NODE_CHANNEL_FD)\n"
-    "      --metrics HOST:PORT  serve Prometheus metrics at /metrics, and the\n"
-    "                           health checks /healthz and /readyz\n"
-    "      --log-max-size SIZE  rotate a log file at SIZE (0: never) [10M]\n"
-    "      --log-keep N         rotated files kept (NAME-*.log.1..N) [5]\n"
-    "      --log-files          run: write the workers' output to the log\n"
-    "                           files, not to stdout/stderr (start always\n"
-    "                           does)\n"
-    "  -q, --quiet              no event lines (run: on stderr; start: in\n"
-    "                           NAME-herd.log); run without --log-files:\n"
-    "                           workers' output is passed through unprefixed\n"
-    "  -h, --help               show this help\n"
+/* after the options (opt_help) */
+static const char usage_tail[] =
     "\n"
     "Durations: 500ms, 1.5s, 2m, 1h, or a number of milliseconds. Sizes: bytes,\n"
     "or with K, M, G (powers of 1024).\n"
@@ -175,33 +129,9 @@ static void parsed_free(struct parsed *p) {
 /* Returns 0, or the exit status (help: 0 via *done; errors: 2). */
 static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
                      int *done) {
-  static const struct option lo[] = {
-      {"workers", required_argument, NULL, 'w'},
-      {"listen", required_argument, NULL, 'l'},
-      {"name", required_argument, NULL, 'n'},
-      {"config", required_argument, NULL, 'c'},
-      {"balance", required_argument, NULL, 1},
-      {"ready", required_argument, NULL, 1},
-      {"ready-timeout", required_argument, NULL, 1},
-      {"kill-timeout", required_argument, NULL, 1},
-      {"stop-signal", required_argument, NULL, 1},
-      {"max-restarts", required_argument, NULL, 1},
-      {"restart-window", required_argument, NULL, 1},
-      {"restart-cooldown", required_argument, NULL, 1},
-      {"min-uptime", required_argument, NULL, 1},
-      {"max-memory", required_argument, NULL, 1},
-      {"cwd", required_argument, NULL, 1},
-      {"env", required_argument, NULL, 1},
-      {"user", required_argument, NULL, 1},
-      {"umask", required_argument, NULL, 1},
-      {"ipc", no_argument, NULL, 1},
-      {"metrics", required_argument, NULL, 1},
-      {"log-max-size", required_argument, NULL, 1},
-      {"log-keep", required_argument, NULL, 1},
-      {"log-files", no_argument, NULL, 1},
-      {"quiet", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  struct option lo[OPT_MAX + 1];
+  char shortopts[2 * OPT_MAX + 2];
+  opt_getopt(lo, shortopts);
   memset(p, 0, sizeof *p);
   *done = 0;
   struct app *a = calloc(1, sizeof *a);
@@ -215,32 +145,29 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
   int nopts = 0, quiet = 0;
   char err[600];
   optind = 1;
-  int ch, idx;
-  /* '+': options end at the command, so its own options are its own. */
-  while ((ch = getopt_long(argc, argv, "+w:l:n:c:qh", lo, &idx)) != -1) {
-    const char *key = NULL;
-    switch (ch) {
-    case 'w': key = "workers"; break;
-    case 'l': key = "listen"; break;
-    case 'n': key = "name"; break;
-    case 1: key = lo[idx].name; break;
-    case 'c':
-      p->config = optarg;
-      continue;
-    case 'q':
-      quiet = 1;
-      continue;
-    case 'h':
-      fputs(!strcmp(cmd, "start") ? usage_start_head : usage_run_head, stdout);
-      fputs(usage_opts, stdout);
-      *done = 1;
-      return 0;
-    default:
+  int ch;
+  while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+    const struct opt *o = opt_of_getopt(ch);
+    if (!o) {
       fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
       return 2;
     }
+    if (o->where == OPT_CMDLINE) { /* the caller's: -c, -q, -h */
+      if (!strcmp(o->name, "config")) {
+        p->config = optarg;
+      } else if (!strcmp(o->name, "quiet")) {
+        quiet = 1;
+      } else {
+        fputs(!strcmp(cmd, "start") ? usage_start_head : usage_run_head, stdout);
+        opt_help(stdout);
+        fputs(usage_tail, stdout);
+        *done = 1;
+        return 0;
+      }
+      continue;
+    }
     nopts++;
-    if (app_set(a, key, optarg ? optarg : "true", err, sizeof err) < 0) {
+    if (app_set(a, o->name, optarg ? optarg : "true", err, sizeof err) < 0) {
       usage_error(cmd, "--%s", err);
       return 2;
     }
@@ -541,28 +468,33 @@ static const char *shell_word(const char *s, char *buf, size_t n) {
 }
 
 static int cmd_startup(int argc, char **argv) {
+  static const struct option lo[] = {{"config", required_argument, NULL, 'c'},
+                                     {"user", no_argument, NULL, 'u'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
   const char *config = NULL;
-  int user = 0;
-  if (argc < 2 || strcmp(argv[1], "systemd")) {
-    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-      fputs(usage_startup, stdout);
-      return 0;
-    }
-    usage_error("startup", "only 'systemd' is known");
-    return 2;
-  }
-  for (int i = 2; i < argc; i++) {
-    if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
-      config = argv[++i];
-    else if (!strcmp(argv[i], "--user"))
+  int user = 0, ch;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
+    if (ch == 'c') {
+      config = optarg;
+    } else if (ch == 'u') {
       user = 1;
-    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+    } else if (ch == 'h') {
       fputs(usage_startup, stdout);
       return 0;
     } else {
-      usage_error("startup", "unexpected '%s'", argv[i]);
+      fprintf(stderr, "Try 'herd startup --help'.\n");
       return 2;
     }
+  }
+  if (optind == argc || strcmp(argv[optind], "systemd")) {
+    usage_error("startup", "only 'systemd' is known");
+    return 2;
+  }
+  if (optind + 1 < argc) {
+    usage_error("startup", "unexpected '%s'", argv[optind + 1]);
+    return 2;
   }
   if (!config) {
     usage_error("startup", "systemd: give the config file (-c FILE)");
@@ -692,6 +624,7 @@ int main(int argc, char **argv) {
   static char name[64];
   snprintf(name, sizeof name, "herd %s", cmd);
   prog_name = name;
+  argv[1] = name; /* getopt's messages begin with it */
   if (!strcmp(cmd, "run"))
     return cmd_run(argc - 1, argv + 1);
   if (!strcmp(cmd, "start"))

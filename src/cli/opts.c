@@ -1,29 +1,34 @@
 /*
- * opts.c - one app's settings: every option of `herd run`/`start`, by
- * its long name, so the command line and a config file share one parser
- * and one set of messages.
+ * opts.c - one app's settings: the table of every option of `herd
+ * run`/`start` and config key (name, short name, kind, where it is
+ * stored, limits, default, help), and what is made from it: getopt's
+ * table, the help text, app_set (the one parser of the command line and
+ * of config files, with one set of messages) and app_finish.
  */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "conf.h"
+#include "opts.h"
 
 /* "herd run", "herd status", ...: how messages begin */
 const char *prog_name = "herd";
 
 #define DEFAULT_LOG_MAX_SIZE (10u << 20)
 #define DEFAULT_LOG_KEEP 5
+#define MAX_SIZE_BYTES 1000000000000000000LL /* 10^18: sizes in a double */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 void app_init(struct app *a) {
   memset(a, 0, sizeof *a);
@@ -44,10 +49,10 @@ void app_free(struct app *a) {
   a->spawn_env = NULL;
 }
 
-/* A copy of [s, s+n) that the app owns (freed by app_free), or NULL. The
- * app keeps no pointer to the caller's text: a config's integer is
- * printed into a buffer that dies with the loop turn that made it. */
-static char *keep_n(struct app *a, const char *s, size_t n) {
+/* A copy of s that the app owns (freed by app_free), or NULL. The app
+ * keeps no pointer to the caller's text: a config's integer is printed
+ * into a buffer that dies with the loop turn that made it. */
+char *app_keep(struct app *a, const char *s) {
   if (a->nkept == a->kept_cap) {
     size_t cap = a->kept_cap ? a->kept_cap * 2 : 16;
     char **t = realloc(a->kept, cap * sizeof *t);
@@ -56,14 +61,10 @@ static char *keep_n(struct app *a, const char *s, size_t n) {
     a->kept = t;
     a->kept_cap = cap;
   }
-  char *c = strndup(s, n);
+  char *c = strdup(s);
   if (c)
     a->kept[a->nkept++] = c;
   return c;
-}
-
-static char *keep(struct app *a, const char *s) {
-  return keep_n(a, s, strlen(s));
 }
 
 /* One line, whatever the text it quotes: a value may hold a newline or
@@ -89,9 +90,7 @@ static void one_line(char *s, size_t n) {
   }
 }
 
-static int fail(char *err, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t n, const char *fmt, ...) {
+int app_fail(char *err, size_t n, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, n, fmt, ap);
@@ -100,6 +99,8 @@ static int fail(char *err, size_t n, const char *fmt, ...) {
   return -1;
 }
 
+/* ---- the kinds' texts ----------------------------------------------- */
+
 /* A plain decimal number leads s (no sign, hex, exponent, inf or nan,
  * which strtod would take): its length, or 0. */
 static size_t decimal_len(const char *s) {
@@ -107,6 +108,7 @@ static size_t decimal_len(const char *s) {
   return n && s[0] != '.' && memchr(s, '.', n) == memrchr(s, '.', n) ? n : 0;
 }
 
+/* 0 with *ms_out, -1 not a duration, -2 beyond INT_MAX ms */
 static int duration(const char *s, long *ms_out) {
   char *end;
   errno = 0;
@@ -130,13 +132,14 @@ static int duration(const char *s, long *ms_out) {
   return 0;
 }
 
-static int count(const char *s, long min, long max, long *out) {
+/* 0 with *out, -1 not a number, -2 out of min..max */
+static int count(const char *s, long long min, long long max, long long *out) {
   char *end;
   errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end)
+  long long v = strtoll(s, &end, 10);
+  if (end == s || *end)
     return -1;
-  if (v < min || v > max)
+  if (errno || v < min || v > max)
     return -2;
   *out = v;
   return 0;
@@ -167,7 +170,7 @@ static int size(const char *s, uint64_t *out) {
     if (*end)
       return -1;
   }
-  if (v * mul > 1e18)
+  if (v * mul > (double)MAX_SIZE_BYTES)
     return -1;
   *out = (uint64_t)(v * mul);
   return 0;
@@ -194,180 +197,434 @@ static int signal_of(const char *s) {
   return -1;
 }
 
-#define DUR(field, opt, zero_ok)                                             \
-  do {                                                                       \
-    long ms_;                                                                \
-    int r_ = duration(val, &ms_);                                            \
-    if (r_ == -2)                                                            \
-      return fail(err, errlen, "%s: '%s' is too long", opt, val);            \
-    if (r_ < 0)                                                              \
-      return fail(err, errlen, "%s: '%s' is not a duration (500ms, 5s, 2m)", \
-                  opt, val);                                                 \
-    if (!ms_ && !(zero_ok))                                                  \
-      return fail(err, errlen, "%s: must be more than 0", opt);              \
-    a->o.field = (int)ms_;                                                   \
-  } while (0)
+/* ---- checks beyond the kinds ----------------------------------------- */
 
-int app_set(struct app *a, const char *key, const char *val, char *err,
-            size_t errlen) {
-  char k[40];
+static int check_listen(const char *val, char *err, size_t n) {
+  herd_addr_t ad;
+  int r = herd_addr_parse(val, &ad);
+  if (r < 0)
+    return app_fail(err, n, "listen: '%s' is not an address (HOST:PORT, :PORT, "
+                    "[::1]:PORT, unix:PATH): %s", val, herd_strerror(r));
+  return 0;
+}
+
+static int check_metrics(const char *val, char *err, size_t n) {
+  herd_addr_t ad;
+  int r = herd_addr_parse(val, &ad);
+  if (r < 0 || ad.family == AF_UNIX)
+    return app_fail(err, n, "metrics: '%s' is not HOST:PORT", val);
+  return 0;
+}
+
+static int check_name(const char *val, char *err, size_t n) {
+  if (!app_name_ok(val))
+    return app_fail(err, n, "name: '%s' must be 1-%d of A-Z a-z 0-9 . _ -, not "
+                    "starting with '.' or '-'", val, NAME_MAX_LEN);
+  if (!strcmp(val, "all"))
+    return app_fail(err, n, "name: 'all' is reserved (herd stop all, ...)");
+  return 0;
+}
+
+static int check_cwd(const char *val, char *err, size_t n) {
+  return *val ? 0 : app_fail(err, n, "cwd: empty");
+}
+
+static int check_env(const char *val, char *err, size_t n) {
+  if (!strchr(val, '=') || val[0] == '=')
+    return app_fail(err, n, "env: '%s' is not K=V", val);
+  /* herd sets these for each worker: a value given here would be
+   * overridden without a word (NOTIFY_SOCKET was) */
+  static const char *const ours[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+                                     "NOTIFY_SOCKET", "HERD_WORKER_ID",
+                                     "NODE_CHANNEL_FD",
+                                     "NODE_CHANNEL_SERIALIZATION_MODE", NULL};
+  size_t vk = (size_t)(strchr(val, '=') - val);
+  for (const char *const *o = ours; *o; o++)
+    if (strlen(*o) == vk && !strncmp(val, *o, vk))
+      return app_fail(err, n, "env: %s is herd's to set for each worker (see THE "
+                      "WORKER CONTRACT in herd(1))", *o);
+  return 0;
+}
+
+/* ---- the table ---------------------------------------------------- */
+
+#define AT(field) offsetof(struct app, field)
+
+static const struct opt_word auto_word[] = {{"auto", 0}, {NULL, -1}};
+static const struct opt_word balances[] = {{"shared", HERD_BALANCE_SHARED},
+                                           {"reuseport", HERD_BALANCE_REUSEPORT},
+                                           {"roundrobin", HERD_BALANCE_ROUNDROBIN},
+                                           {NULL, -1}};
+/* the unnamed word: a duration, HERD_READY_DELAY with ready_delay_ms */
+static const struct opt_word readies[] = {{"immediate", HERD_READY_IMMEDIATE},
+                                          {"notify", HERD_READY_NOTIFY},
+                                          {NULL, HERD_READY_DELAY}};
+
+static const struct opt table[] = {
+    {"workers", 'w', OPT_COUNT, OPT_ANYWHERE, "N|auto", AT(o.workers), 0, 1,
+     HERD_MAX_WORKERS, 0, auto_word, NULL, NULL,
+     "number of workers (auto: online CPUs)"},
+    {"listen", 'l', OPT_LIST, OPT_ANYWHERE, "ADDR", AT(listen), AT(nlisten), 0,
+     MAX_LISTEN, 0, NULL, check_listen, "",
+     "HOST:PORT, :PORT, [::1]:PORT or unix:PATH[,mode=0660]; repeatable; port 0 "
+     "picks a free port (the real one is printed)"},
+    {"name", 'n', OPT_STRING, OPT_ANYWHERE, "NAME", AT(name), 0, 0, 0, 0, NULL,
+     check_name, "CMD's base name", "the app's name"},
+    {"config", 'c', OPT_STRING, OPT_CMDLINE, "FILE", 0, 0, 0, 0, 0, NULL, NULL, "",
+     "take the apps from a config file (see examples/herd.conf)"},
+    {"balance", 0, OPT_ENUM, OPT_ANYWHERE, "MODE", AT(o.balance), 0, 0, 0, 0,
+     balances, NULL, NULL,
+     "shared: every worker accepts on one socket; reuseport: one SO_REUSEPORT "
+     "socket per worker slot; roundrobin: herd accepts and hands each "
+     "connection to the next worker over its channel (implies --ipc): only for "
+     "workers that read it (Node.js, libherd); one that takes none in 3 s is "
+     "replaced"},
+    {"ready", 0, OPT_ENUM, OPT_ANYWHERE, "MODE", AT(o.ready), AT(o.ready_delay_ms),
+     0, INT_MAX, 0, readies, NULL, NULL,
+     "immediate (alive " STR(HERD_SETTLE_MS_DEFAULT) " ms) | notify (READY=1 on "
+     "NOTIFY_SOCKET) | a duration after start (0: at once)"},
+    {"ready-timeout", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.ready_timeout_ms),
+     0, 1, INT_MAX, 0, NULL, NULL, NULL,
+     "notify: a worker not ready by then is killed"},
+    {"kill-timeout", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.kill_timeout_ms), 0,
+     0, INT_MAX, 0, NULL, NULL, NULL, "stop signal, then SIGKILL after T (0: at once)"},
+    {"stop-signal", 0, OPT_SIGNAL, OPT_ANYWHERE, "SIG", AT(o.stop_signal), 0, 1,
+     NSIG - 1, 0, NULL, NULL, NULL, "signal that asks a worker to stop"},
+    {"max-restarts", 0, OPT_COUNT, OPT_ANYWHERE, "N", AT(o.max_restarts), 0, 1,
+     1000000, 0, NULL, NULL, NULL,
+     "early deaths (before --min-uptime) of one slot within the window before "
+     "it is parked"},
+    {"restart-window", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.restart_window_ms),
+     0, 1, INT_MAX, 0, NULL, NULL, NULL, "the window of --max-restarts"},
+    {"restart-cooldown", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.cooldown_ms), 0,
+     1, INT_MAX, 0, NULL, NULL, NULL, "a parked slot is retried after T"},
+    {"min-uptime", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.min_uptime_ms), 0, 0,
+     INT_MAX, 0, NULL, NULL, NULL,
+     "a worker dying sooner (or unready) backs off (0: none does)"},
+    {"max-memory", 0, OPT_SIZE, OPT_ANYWHERE, "SIZE", AT(max_memory), 0, 1,
+     MAX_SIZE_BYTES, 0, NULL, NULL, "",
+     "replace a worker (gracefully, its successor first) whose RSS grows over "
+     "SIZE (200M, 1G)"},
+    {"cwd", 0, OPT_STRING, OPT_ANYWHERE, "DIR", AT(o.spawn.cwd), 0, 0, 0, 0, NULL,
+     check_cwd, ".", "working directory of the workers"},
+    {"env", 0, OPT_LIST, OPT_ANYWHERE, "K=V", AT(env), AT(nenv), 0, MAX_ENV, 0,
+     NULL, check_env, "",
+     "add to the workers' environment; repeatable (not the variables herd sets "
+     "for them)"},
+    {"user", 0, OPT_STRING, OPT_ANYWHERE, "USER[:GROUP]", AT(user), 0, 0, 0, 0,
+     NULL, NULL, "", "run the workers as USER (herd as root)"},
+    {"umask", 0, OPT_MODE, OPT_ANYWHERE, "MODE", AT(o.spawn.umask),
+     AT(o.spawn.flags), 0, 0777, HERD_SPAWN_UMASK, NULL, NULL, "the caller's",
+     "the workers' umask, octal (022)"},
+    {"ipc", 0, OPT_BOOL, OPT_ANYWHERE, NULL, AT(o.flags), 0, 0, 0, HERD_CLUSTER_IPC,
+     NULL, NULL, "", "give workers a Node.js-format message channel (NODE_CHANNEL_FD)"},
+    {"metrics", 0, OPT_STRING, OPT_ANYWHERE, "HOST:PORT", AT(metrics), 0, 0, 0, 0,
+     NULL, check_metrics, "",
+     "serve Prometheus metrics at /metrics, and the health checks /healthz and "
+     "/readyz"},
+    {"log-max-size", 0, OPT_SIZE, OPT_ANYWHERE, "SIZE", AT(log_max_size), 0, 0,
+     MAX_SIZE_BYTES, 0, NULL, NULL, NULL, "rotate a log file at SIZE (0: never)"},
+    {"log-keep", 0, OPT_COUNT, OPT_ANYWHERE, "N", AT(log_keep), 0, 0, 1000, 0,
+     NULL, NULL, NULL, "rotated files kept (NAME-*.log.1..N)"},
+    {"log-files", 0, OPT_BOOL, OPT_ANYWHERE, NULL, AT(log_files), 0, 0, 0, 0, NULL,
+     NULL, "",
+     "run: write the workers' output to the log files, not to stdout/stderr "
+     "(start always does)"},
+    {"quiet", 'q', OPT_BOOL, OPT_CMDLINE, NULL, AT(quiet), 0, 0, 0, 0, NULL, NULL,
+     "",
+     "no event lines (run: on stderr; start: in NAME-herd.log); run without "
+     "--log-files: workers' output is passed through unprefixed"},
+    {"help", 'h', OPT_BOOL, OPT_CMDLINE, NULL, 0, 0, 0, 0, 0, NULL, NULL, "",
+     "show this help"},
+};
+#define NOPTS (sizeof table / sizeof table[0])
+_Static_assert(NOPTS <= OPT_MAX, "the getopt tables callers make hold OPT_MAX");
+
+const struct opt *opt_table(size_t *n) {
+  *n = NOPTS;
+  return table;
+}
+
+const struct opt *opt_find(const char *key) {
   size_t kl = strlen(key);
-  if (kl >= sizeof k)
-    return fail(err, errlen, "unknown option '%s'", key);
-  for (size_t i = 0; i <= kl; i++)
-    k[i] = key[i] == '_' ? '-' : key[i];
-  long v;
-  if (!strcmp(k, "workers")) {
-    if (!strcmp(val, "auto")) {
-      a->o.workers = 0;
+  for (size_t i = 0; i < NOPTS; i++) {
+    const char *nm = table[i].name;
+    if (strlen(nm) != kl)
+      continue;
+    size_t j = 0;
+    while (j < kl && (key[j] == nm[j] || (key[j] == '_' && nm[j] == '-')))
+      j++;
+    if (j == kl)
+      return &table[i];
+  }
+  return NULL;
+}
+
+void opt_getopt(struct option *lo, char *shortopts) {
+  size_t k = 0;
+  shortopts[k++] = '+'; /* options end at the command: its own are its own */
+  for (size_t i = 0; i < NOPTS; i++) {
+    int arg = table[i].kind != OPT_BOOL;
+    lo[i] = (struct option){table[i].name, arg ? required_argument : no_argument,
+                            NULL, OPT_VAL + (int)i};
+    if (table[i].sname) {
+      shortopts[k++] = table[i].sname;
+      if (arg)
+        shortopts[k++] = ':';
+    }
+  }
+  lo[NOPTS] = (struct option){NULL, 0, NULL, 0};
+  shortopts[k] = '\0';
+}
+
+const struct opt *opt_of_getopt(int ch) {
+  if (ch >= OPT_VAL && ch < OPT_VAL + (int)NOPTS)
+    return &table[ch - OPT_VAL];
+  for (size_t i = 0; ch > 0 && ch < OPT_VAL && i < NOPTS; i++)
+    if (table[i].sname == ch)
+      return &table[i];
+  return NULL;
+}
+
+/* ---- applying one --------------------------------------------------- */
+
+static void *field(struct app *a, size_t off) {
+  return (char *)a + off;
+}
+
+/* "shared, reuseport or roundrobin" */
+static void words_text(const struct opt *o, char *buf, size_t n) {
+  const char *names[16];
+  size_t k = 0;
+  for (const struct opt_word *w = o->words; k < 16; w++) {
+    if (!w->name && w->value < 0)
+      break;
+    names[k++] = w->name ? w->name : "a duration";
+    if (!w->name)
+      break;
+  }
+  size_t len = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < k && len < n; i++)
+    len += (size_t)snprintf(buf + len, n - len, "%s%s",
+                            !i ? "" : i + 1 == k ? " or " : ", ", names[i]);
+}
+
+static int set_count(struct app *a, const struct opt *o, const char *val, char *err,
+                     size_t n) {
+  for (const struct opt_word *w = o->words; w && w->name; w++)
+    if (!strcmp(val, w->name)) {
+      *(int *)field(a, o->off) = w->value;
       return 0;
     }
-    int r = count(val, 1, 1024, &v);
-    if (r == -2)
-      return fail(err, errlen, "workers: %s is out of range (1..1024)", val);
-    if (r < 0)
-      return fail(err, errlen, "workers: '%s' is not a number or 'auto'", val);
-    a->o.workers = (int)v;
-  } else if (!strcmp(k, "listen")) {
-    if (a->nlisten == MAX_LISTEN)
-      return fail(err, errlen, "listen: at most %d addresses", MAX_LISTEN);
-    herd_addr_t ad;
-    int r = herd_addr_parse(val, &ad);
-    if (r < 0)
-      return fail(err, errlen,
-                  "listen: '%s' is not an address (HOST:PORT, :PORT, "
-                  "[::1]:PORT, unix:PATH): %s", val, herd_strerror(r));
-    if (!(a->listen[a->nlisten] = keep(a, val)))
-      return fail(err, errlen, "out of memory");
-    a->listen[++a->nlisten] = NULL;
-  } else if (!strcmp(k, "name")) {
-    if (!app_name_ok(val))
-      return fail(err, errlen,
-                  "name: '%s' must be 1-%d of A-Z a-z 0-9 . _ -, not starting "
-                  "with '.' or '-'", val, NAME_MAX_LEN);
-    if (!strcmp(val, "all"))
-      return fail(err, errlen, "name: 'all' is reserved (herd stop all, ...)");
-    if (!(a->name = keep(a, val)))
-      return fail(err, errlen, "out of memory");
-  } else if (!strcmp(k, "balance")) {
-    if (!strcmp(val, "shared"))
-      a->o.balance = HERD_BALANCE_SHARED;
-    else if (!strcmp(val, "reuseport"))
-      a->o.balance = HERD_BALANCE_REUSEPORT;
-    else if (!strcmp(val, "roundrobin"))
-      a->o.balance = HERD_BALANCE_ROUNDROBIN;
-    else
-      return fail(err, errlen,
-                  "balance: '%s' is not one of shared, reuseport, roundrobin",
-                  val);
-  } else if (!strcmp(k, "ready")) {
-    if (!strcmp(val, "immediate")) {
-      a->o.ready = HERD_READY_IMMEDIATE;
-    } else if (!strcmp(val, "notify")) {
-      a->o.ready = HERD_READY_NOTIFY;
-    } else {
-      long ms;
-      if (duration(val, &ms) < 0)
-        return fail(err, errlen,
-                    "ready: '%s' is not immediate, notify or a duration", val);
-      a->o.ready = HERD_READY_DELAY;
-      a->o.ready_delay_ms = (int)ms;
+  long long v;
+  int r = count(val, o->min, o->max, &v);
+  if (r == -2)
+    return app_fail(err, n, "%s: %s is out of range (%lld..%lld)", o->name, val,
+                    o->min, o->max);
+  if (r < 0)
+    return app_fail(err, n, "%s: '%s' is not a number in %lld..%lld%s%s%s", o->name,
+                    val, o->min, o->max, o->words ? " or '" : "",
+                    o->words ? o->words[0].name : "", o->words ? "'" : "");
+  *(int *)field(a, o->off) = (int)v;
+  return 0;
+}
+
+static int set_duration(const struct opt *o, const char *val, int *to, char *err,
+                        size_t n) {
+  long ms;
+  int r = duration(val, &ms);
+  if (r == -2 || (r == 0 && ms > o->max))
+    return app_fail(err, n, "%s: '%s' is too long", o->name, val);
+  if (r < 0)
+    return app_fail(err, n, "%s: '%s' is not a duration (500ms, 5s, 2m)", o->name,
+                    val);
+  if (ms < o->min)
+    return app_fail(err, n, "%s: must be more than 0", o->name);
+  *to = (int)ms;
+  return 0;
+}
+
+static int set_enum(struct app *a, const struct opt *o, const char *val, char *err,
+                    size_t n) {
+  const struct opt_word *w = o->words;
+  for (; w->name; w++)
+    if (!strcmp(val, w->name)) {
+      *(int *)field(a, o->off) = w->value;
+      return 0;
     }
-  } else if (!strcmp(k, "ready-timeout")) {
-    DUR(ready_timeout_ms, "ready-timeout", 0);
-  } else if (!strcmp(k, "kill-timeout")) {
-    DUR(kill_timeout_ms, "kill-timeout", 1); /* "0": kill at once */
-  } else if (!strcmp(k, "stop-signal")) {
-    int sig = signal_of(val);
-    if (sig < 0)
-      return fail(err, errlen, "stop-signal: unknown signal '%s'", val);
-    a->o.stop_signal = sig;
-  } else if (!strcmp(k, "max-restarts")) {
-    if (count(val, 1, 1000000, &v) < 0)
-      return fail(err, errlen, "max-restarts: '%s' is not a number in 1..1000000",
-                  val);
-    a->o.max_restarts = (int)v;
-  } else if (!strcmp(k, "restart-window")) {
-    DUR(restart_window_ms, "restart-window", 0);
-  } else if (!strcmp(k, "restart-cooldown")) {
-    DUR(cooldown_ms, "restart-cooldown", 0);
-  } else if (!strcmp(k, "min-uptime")) {
-    DUR(min_uptime_ms, "min-uptime", 1); /* "0": none dies early */
-  } else if (!strcmp(k, "cwd")) {
-    if (!*val)
-      return fail(err, errlen, "cwd: empty");
-    if (!(a->o.spawn.cwd = keep(a, val)))
-      return fail(err, errlen, "out of memory");
-  } else if (!strcmp(k, "env")) {
-    if (!strchr(val, '=') || val[0] == '=')
-      return fail(err, errlen, "env: '%s' is not K=V", val);
-    /* herd sets these for each worker: a value given here would be
-     * overridden without a word (NOTIFY_SOCKET was) */
-    static const char *const ours[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-                                       "NOTIFY_SOCKET", "HERD_WORKER_ID",
-                                       "NODE_CHANNEL_FD",
-                                       "NODE_CHANNEL_SERIALIZATION_MODE", NULL};
-    size_t vk = (size_t)(strchr(val, '=') - val);
-    for (const char *const *o = ours; *o; o++)
-      if (strlen(*o) == vk && !strncmp(val, *o, vk))
-        return fail(err, errlen, "env: %s is herd's to set for each worker (see "
-                    "THE WORKER CONTRACT in herd(1))", *o);
-    if (a->nenv == MAX_ENV)
-      return fail(err, errlen, "env: at most %d", MAX_ENV);
-    if (!(a->env[a->nenv] = keep(a, val)))
-      return fail(err, errlen, "out of memory");
-    a->nenv++;
-  } else if (!strcmp(k, "umask")) {
-    /* octal, as umask(1) and systemd's UMask= */
-    char *end;
-    errno = 0;
-    long m = strtol(val, &end, 8);
-    if (!*val || *end || errno || m < 0 || m > 0777 || val[0] == '-' || val[0] == '+')
-      return fail(err, errlen, "umask: '%s' is not an octal mode in 0..0777 (022)", val);
-    a->o.spawn.umask = (unsigned)m;
-    a->o.spawn.flags |= HERD_SPAWN_UMASK;
-  } else if (!strcmp(k, "user")) {
-    if (!(a->user = keep(a, val)))
-      return fail(err, errlen, "out of memory");
-  } else if (!strcmp(k, "ipc")) {
-    if (!strcmp(val, "true") || !strcmp(val, "1"))
-      a->o.flags |= HERD_CLUSTER_IPC;
-    else if (!strcmp(val, "false") || !strcmp(val, "0"))
-      a->o.flags &= ~(unsigned)HERD_CLUSTER_IPC;
-    else
-      return fail(err, errlen, "ipc: '%s' is not true or false", val);
-  } else if (!strcmp(k, "log-files")) {
-    if (!strcmp(val, "true") || !strcmp(val, "1"))
-      a->log_files = 1;
-    else if (!strcmp(val, "false") || !strcmp(val, "0"))
-      a->log_files = 0;
-    else
-      return fail(err, errlen, "log-files: '%s' is not true or false", val);
-  } else if (!strcmp(k, "max-memory")) {
-    uint64_t m; /* a refused value leaves the limit as it was */
-    if (size(val, &m) < 0 || m == 0)
-      return fail(err, errlen, "max-memory: '%s' is not a size (200M, 1G)", val);
-    a->max_memory = m;
-  } else if (!strcmp(k, "log-max-size")) {
-    if (size(val, &a->log_max_size) < 0)
-      return fail(err, errlen, "log-max-size: '%s' is not a size (10M, 0 = "
-                  "never rotate)", val);
-  } else if (!strcmp(k, "log-keep")) {
-    if (count(val, 0, 1000, &v) < 0)
-      return fail(err, errlen, "log-keep: '%s' is not a number in 0..1000", val);
-    a->log_keep = (int)v;
-  } else if (!strcmp(k, "metrics")) {
-    herd_addr_t ad;
-    int r = herd_addr_parse(val, &ad);
-    if (r < 0 || ad.family == AF_UNIX)
-      return fail(err, errlen, "metrics: '%s' is not HOST:PORT", val);
-    if (!(a->metrics = keep(a, val)))
-      return fail(err, errlen, "out of memory");
+  int ms;
+  char e[8];
+  if (w->value >= 0 && set_duration(o, val, &ms, e, sizeof e) == 0) {
+    *(int *)field(a, o->off) = w->value;
+    *(int *)field(a, o->off2) = ms;
+    return 0;
+  }
+  char ws[200];
+  words_text(o, ws, sizeof ws);
+  return app_fail(err, n, "%s: '%s' is not one of %s", o->name, val, ws);
+}
+
+static int set_bool(struct app *a, const struct opt *o, const char *val, char *err,
+                    size_t n) {
+  int on;
+  if (!strcmp(val, "true") || !strcmp(val, "1"))
+    on = 1;
+  else if (!strcmp(val, "false") || !strcmp(val, "0"))
+    on = 0;
+  else
+    return app_fail(err, n, "%s: '%s' is not true or false", o->name, val);
+  if (!o->bit)
+    *(int *)field(a, o->off) = on;
+  else if (on)
+    *(unsigned *)field(a, o->off) |= o->bit;
+  else
+    *(unsigned *)field(a, o->off) &= ~o->bit;
+  return 0;
+}
+
+static int set_mode(struct app *a, const struct opt *o, const char *val, char *err,
+                    size_t n) {
+  /* octal, as umask(1) and systemd's UMask= */
+  char *end;
+  errno = 0;
+  long m = strtol(val, &end, 8);
+  if (!*val || *end || errno || m < o->min || m > o->max || val[0] == '-' ||
+      val[0] == '+')
+    return app_fail(err, n, "%s: '%s' is not an octal mode in 0..0%llo (022)",
+                    o->name, val, (unsigned long long)o->max);
+  *(unsigned *)field(a, o->off) = (unsigned)m;
+  *(unsigned *)field(a, o->off2) |= o->bit;
+  return 0;
+}
+
+static int set_text(struct app *a, const struct opt *o, const char *val, char *err,
+                    size_t n) {
+  if (o->check && o->check(val, err, n) < 0)
+    return -1;
+  int *cnt = o->kind == OPT_LIST ? field(a, o->off2) : NULL;
+  if (cnt && *cnt == o->max)
+    return app_fail(err, n, "%s: at most %lld", o->name, o->max);
+  const char *k = app_keep(a, val);
+  if (!k)
+    return app_fail(err, n, "out of memory");
+  if (cnt) {
+    const char **arr = field(a, o->off);
+    arr[(*cnt)++] = k;
+    arr[*cnt] = NULL;
   } else {
-    return fail(err, errlen, "unknown option '%s'", key);
+    *(const char **)field(a, o->off) = k;
   }
   return 0;
 }
+
+int app_set(struct app *a, const char *key, const char *val, char *err,
+            size_t errlen) {
+  const struct opt *o = opt_find(key);
+  if (!o || o->where != OPT_ANYWHERE)
+    return app_fail(err, errlen, "unknown option '%s'", key);
+  switch (o->kind) {
+  case OPT_COUNT:
+    return set_count(a, o, val, err, errlen);
+  case OPT_DURATION:
+    return set_duration(o, val, field(a, o->off), err, errlen);
+  case OPT_SIZE: {
+    uint64_t m; /* a refused value leaves the field as it was */
+    if (size(val, &m) < 0 || m < (uint64_t)o->min)
+      return app_fail(err, errlen, "%s: '%s' is not a size (200M, 1G)", o->name, val);
+    *(uint64_t *)field(a, o->off) = m;
+    return 0;
+  }
+  case OPT_BOOL:
+    return set_bool(a, o, val, err, errlen);
+  case OPT_ENUM:
+    return set_enum(a, o, val, err, errlen);
+  case OPT_SIGNAL: {
+    int sig = signal_of(val);
+    if (sig < o->min || sig > o->max)
+      return app_fail(err, errlen, "%s: unknown signal '%s'", o->name, val);
+    *(int *)field(a, o->off) = sig;
+    return 0;
+  }
+  case OPT_MODE:
+    return set_mode(a, o, val, err, errlen);
+  default:
+    return set_text(a, o, val, err, errlen);
+  }
+}
+
+/* ---- the help --------------------------------------------------------- */
+
+/* The default as the kind writes it, from an app_init'ed app ("" none). */
+static void default_text(const struct opt *o, char *buf, size_t n) {
+  struct app a;
+  app_init(&a);
+  buf[0] = '\0';
+  if (o->dflt) {
+    snprintf(buf, n, "%s", o->dflt);
+  } else if (o->kind == OPT_COUNT || o->kind == OPT_ENUM || o->kind == OPT_SIGNAL) {
+    int v = *(int *)field(&a, o->off);
+    snprintf(buf, n, "%d", v);
+    for (const struct opt_word *w = o->words; w && w->name; w++)
+      if (w->value == v)
+        snprintf(buf, n, "%s", w->name);
+    for (size_t i = 0; o->kind == OPT_SIGNAL && i < sizeof signames / sizeof *signames;
+         i++)
+      if (signames[i].sig == v)
+        snprintf(buf, n, "%s", signames[i].name);
+  } else if (o->kind == OPT_DURATION) {
+    int ms = *(int *)field(&a, o->off);
+    snprintf(buf, n, ms % 1000 || !ms ? "%dms" : "%ds", ms % 1000 || !ms ? ms : ms / 1000);
+  } else if (o->kind == OPT_SIZE) {
+    uint64_t b = *(uint64_t *)field(&a, o->off);
+    const char *unit = "";
+    for (const char *u = "KMG"; *u && b && b % 1024 == 0; u++) {
+      b /= 1024;
+      unit = u;
+    }
+    snprintf(buf, n, "%llu%.1s", (unsigned long long)b, unit);
+  }
+  app_free(&a);
+}
+
+#define HELP_COL 27
+#define HELP_WIDTH 79
+
+void opt_help(FILE *out) {
+  for (size_t i = 0; i < NOPTS; i++) {
+    const struct opt *o = &table[i];
+    char head[64], text[1024], dflt[64];
+    int h = snprintf(head, sizeof head, "  %c%c%s--%s%s%s", o->sname ? '-' : ' ',
+                     o->sname ? o->sname : ' ', o->sname ? ", " : "  ", o->name,
+                     o->metavar ? " " : "", o->metavar ? o->metavar : "");
+    default_text(o, dflt, sizeof dflt);
+    snprintf(text, sizeof text, "%s%s%s%s", o->help, *dflt ? " [" : "", dflt,
+             *dflt ? "]" : "");
+    fprintf(out, "%s%*s", head, h < HELP_COL - 1 ? HELP_COL - h : 1, "");
+    /* the words, wrapped at HELP_WIDTH under one another */
+    int col = h < HELP_COL - 1 ? HELP_COL : h + 1;
+    const char *p = text;
+    int first = 1;
+    while (*p) {
+      size_t wl = strcspn(p, " ");
+      if (!first && col + 1 + (int)wl > HELP_WIDTH) {
+        fprintf(out, "\n%*s", HELP_COL, "");
+        col = HELP_COL;
+      } else if (!first) {
+        fputc(' ', out);
+        col++;
+      }
+      fwrite(p, 1, wl, out);
+      col += (int)wl;
+      first = 0;
+      p += wl;
+      p += strspn(p, " ");
+    }
+    fputc('\n', out);
+  }
+}
+
+/* ---- after the options ----------------------------------------------- */
 
 /* USER or USER:GROUP: a name, or a uid (digits) that has a passwd
  * entry. A uid past uid_t is refused, not wrapped (4294967296 was 0). */
@@ -375,7 +632,7 @@ static int resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
                         size_t errlen) {
   char user[256];
   if (strlen(spec) >= sizeof user)
-    return fail(err, errlen, "user: '%.32s...' is too long", spec);
+    return app_fail(err, errlen, "user: '%.32s...' is too long", spec);
   memcpy(user, spec, strlen(spec) + 1);
   char *group = strchr(user, ':');
   if (group)
@@ -388,17 +645,17 @@ static int resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
     unsigned long long v = strtoull(user, &end, 10);
     /* (uid_t)-1 is "no change" to setuid's family: not a user */
     if (errno || v >= (unsigned long long)(uid_t)-1)
-      return fail(err, errlen, "user: %s is out of range for a uid", user);
+      return app_fail(err, errlen, "user: %s is out of range for a uid", user);
     pw = getpwuid((uid_t)v);
   }
   if (!pw)
-    return fail(err, errlen, "user: no such user '%s'", user);
+    return app_fail(err, errlen, "user: no such user '%s'", user);
   *uid = pw->pw_uid;
   *gid = pw->pw_gid;
   if (group) {
     struct group *gr = getgrnam(group);
     if (!gr)
-      return fail(err, errlen, "user: no such group '%s'", group);
+      return app_fail(err, errlen, "user: no such group '%s'", group);
     *gid = gr->gr_gid;
   }
   return 0;
@@ -406,12 +663,12 @@ static int resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
 
 int app_finish(struct app *a, char *err, size_t errlen) {
   if (!a->cmd || !a->cmd[0])
-    return fail(err, errlen, "no command given");
+    return app_fail(err, errlen, "no command given");
   if (!a->name) {
     const char *b = strrchr(a->cmd[0], '/');
     a->name = b ? b + 1 : a->cmd[0];
     if (!app_name_ok(a->name) || !strcmp(a->name, "all"))
-      return fail(err, errlen, "cannot name the app after '%s': give --name",
+      return app_fail(err, errlen, "cannot name the app after '%s': give --name",
                   a->cmd[0]);
   }
   if (a->user) {
@@ -420,7 +677,7 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     if (resolve_user(a->user, &uid, &gid, err, errlen) < 0)
       return -1;
     if (geteuid() != 0 && uid != geteuid())
-      return fail(err, errlen,
+      return app_fail(err, errlen,
                   "user %s: only root may run workers as another user", a->user);
     a->o.spawn.uid = uid;
     a->o.spawn.gid = gid;
@@ -433,7 +690,7 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     free(a->spawn_env);
     a->spawn_env = calloc((size_t)a->nenv + 1, sizeof *a->spawn_env);
     if (!a->spawn_env)
-      return fail(err, errlen, "out of memory");
+      return app_fail(err, errlen, "out of memory");
     memcpy(a->spawn_env, a->env, (size_t)a->nenv * sizeof *a->spawn_env);
     a->o.spawn.env = a->spawn_env;
     a->o.spawn.env_mode = HERD_ENV_ADD;
@@ -444,7 +701,7 @@ int app_finish(struct app *a, char *err, size_t errlen) {
   if (a->base_dir[0])
     snprintf(here, sizeof here, "%s", a->base_dir);
   else if (!getcwd(here, sizeof here))
-    return fail(err, errlen, "getcwd: %s", strerror(errno));
+    return app_fail(err, errlen, "getcwd: %s", strerror(errno));
   /* A relative unix: socket path is from the same place (a daemon
    * binds it in "/" otherwise). */
   for (int i = 0; i < a->nlisten; i++) {
@@ -453,14 +710,14 @@ int app_finish(struct app *a, char *err, size_t errlen) {
       continue;
     char *abs;
     if (asprintf(&abs, "unix:%s/%s", here, l + 5) < 0)
-      return fail(err, errlen, "out of memory");
-    const char *k = keep(a, abs);
+      return app_fail(err, errlen, "out of memory");
+    const char *k = app_keep(a, abs);
     free(abs);
     if (!k)
-      return fail(err, errlen, "out of memory");
+      return app_fail(err, errlen, "out of memory");
     herd_addr_t ad;
     if (herd_addr_parse(k, &ad) < 0)
-      return fail(err, errlen, "listen: '%s' is too long a path once made "
+      return app_fail(err, errlen, "listen: '%s' is too long a path once made "
                   "absolute (%s)", l, k + 5);
     a->listen[i] = k;
   }
@@ -473,232 +730,19 @@ int app_finish(struct app *a, char *err, size_t errlen) {
   else
     n = snprintf(a->cwd, sizeof a->cwd, "%s/%s", here, d);
   if (n < 0 || (size_t)n >= sizeof a->cwd)
-    return fail(err, errlen, "cwd: path too long");
+    return app_fail(err, errlen, "cwd: path too long");
   /* said now, not as "could not start a worker: No such file..." (herd
    * enters it before a --user change, so its own access is what counts) */
   struct stat cst;
   if (stat(a->cwd, &cst) < 0)
-    return fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(errno));
+    return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(errno));
   if (!S_ISDIR(cst.st_mode))
-    return fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(ENOTDIR));
+    return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(ENOTDIR));
   /* a copy, not a->cwd: the struct may move */
-  if (!(a->o.spawn.cwd = keep(a, a->cwd)))
-    return fail(err, errlen, "out of memory");
+  if (!(a->o.spawn.cwd = app_keep(a, a->cwd)))
+    return app_fail(err, errlen, "out of memory");
   a->o.file = a->cmd[0];
   a->o.argv = a->cmd;
   return 0;
 }
 
-/* ---- config files ------------------------------------------------ */
-
-/* A value as the option parser's text: strings as they are, integers
- * and booleans printed (into buf, which lives only as long as the
- * caller's turn: app_set copies what the app keeps). */
-static const char *value_text(const struct conf_value *v, char *buf, size_t n) {
-  if (v->kind == CONF_STR)
-    return v->str;
-  if (v->kind == CONF_INT) {
-    snprintf(buf, n, "%lld", v->num);
-    return buf;
-  }
-  if (v->kind == CONF_BOOL)
-    return v->boolean ? "true" : "false";
-  return NULL;
-}
-
-/* command = "prog arg ...": split on blanks (no shell, no quoting) into
- * an argv of the app's own copy. */
-static int command_words(struct app *a, const char *str) {
-  char *copy = keep(a, str);
-  if (!copy)
-    return -1;
-  size_t words = 0;
-  for (const char *p = copy; *p;) {
-    while (*p == ' ' || *p == '\t')
-      p++;
-    if (!*p)
-      break;
-    words++;
-    while (*p && *p != ' ' && *p != '\t')
-      p++;
-  }
-  a->cmd_owned = calloc(words + 1, sizeof *a->cmd_owned);
-  if (!a->cmd_owned)
-    return -1;
-  size_t w = 0;
-  for (char *save = NULL, *t = strtok_r(copy, " \t", &save); t;
-       t = strtok_r(NULL, " \t", &save))
-    a->cmd_owned[w++] = t;
-  return 0;
-}
-
-/* One app table into a (app_init'ed). Durations given as integers are
- * milliseconds (as on the command line). */
-static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
-                    const char *dir, char *err, size_t errlen) {
-  char e[512];
-  if (!(a->conf_path = keep(a, path)))
-    return fail(err, errlen, "%s: out of memory", path);
-  /* A config's relative paths (cwd, and so the command) are from the
-   * file's own directory: the same wherever herd is started from (a
-   * systemd unit starts it in /). */
-  if (snprintf(a->base_dir, sizeof a->base_dir, "%s", dir) >= (int)sizeof a->base_dir)
-    return fail(err, errlen, "%s: its directory's path is too long", path);
-  if (app_set(a, "name", ca->name, e, sizeof e) < 0)
-    return fail(err, errlen, "%s:%d: app %s", path, ca->line, e);
-  for (size_t i = 0; i < ca->nkeys; i++) {
-    const struct conf_key *k = &ca->keys[i];
-    const struct conf_value *v = &k->v;
-    char num[32];
-    if (!strcmp(k->key, "command")) {
-      if (v->kind == CONF_STR) {
-        if (command_words(a, v->str) < 0)
-          return fail(err, errlen, "%s:%d: out of memory", path, k->line);
-      } else if (v->kind == CONF_ARRAY) {
-        a->cmd_owned = calloc(v->nitems + 1, sizeof *a->cmd_owned);
-        if (!a->cmd_owned)
-          return fail(err, errlen, "%s:%d: out of memory", path, k->line);
-        for (size_t j = 0; j < v->nitems; j++) {
-          if (v->items[j].kind != CONF_STR)
-            return fail(err, errlen, "%s:%d: command: item %zu is %s, not a "
-                        "string", path, k->line, j + 1,
-                        conf_kind_name(v->items[j].kind));
-          if (!(a->cmd_owned[j] = keep(a, v->items[j].str)))
-            return fail(err, errlen, "%s:%d: out of memory", path, k->line);
-        }
-      } else {
-        return fail(err, errlen, "%s:%d: command: expected a string or an "
-                    "array of strings, not %s", path, k->line,
-                    conf_kind_name(v->kind));
-      }
-      if (!a->cmd_owned[0] || !a->cmd_owned[0][0])
-        return fail(err, errlen, "%s:%d: command: empty", path, k->line);
-      a->cmd = a->cmd_owned;
-      continue;
-    }
-    if (!strcmp(k->key, "name"))
-      return fail(err, errlen, "%s:%d: unknown key 'name': the table's name "
-                  "[%s] is the app's name", path, k->line, ca->name);
-    if (!strcmp(k->key, "env")) {
-      if (v->kind != CONF_TABLE && v->kind != CONF_ARRAY)
-        return fail(err, errlen, "%s:%d: env: expected a table { K = \"V\" } "
-                    "or an array of \"K=V\", not %s", path, k->line,
-                    conf_kind_name(v->kind));
-      for (size_t j = 0; j < v->nitems; j++) {
-        const struct conf_value *it = &v->items[j];
-        int r;
-        if (v->kind == CONF_TABLE) {
-          const char *t = value_text(it, num, sizeof num);
-          if (!t)
-            return fail(err, errlen, "%s:%d: env: %s is %s", path, k->line,
-                        v->keys[j], conf_kind_name(it->kind));
-          /* { "A=B" = "c" } would be A="B=c" in the environment */
-          if (strchr(v->keys[j], '='))
-            return fail(err, errlen, "%s:%d: env: '%s' has '=', which no "
-                        "variable name has", path, k->line, v->keys[j]);
-          char *kv;
-          if (asprintf(&kv, "%s=%s", v->keys[j], t) < 0)
-            return fail(err, errlen, "%s:%d: out of memory", path, k->line);
-          r = app_set(a, "env", kv, e, sizeof e); /* it keeps a copy */
-          free(kv);
-        } else {
-          if (it->kind != CONF_STR)
-            return fail(err, errlen, "%s:%d: env: item %zu is not a string",
-                        path, k->line, j + 1);
-          r = app_set(a, "env", it->str, e, sizeof e);
-        }
-        if (r < 0)
-          return fail(err, errlen, "%s:%d: %s", path, k->line, e);
-      }
-      continue;
-    }
-    if (!strcmp(k->key, "listen") && v->kind == CONF_ARRAY) {
-      for (size_t j = 0; j < v->nitems; j++) {
-        if (v->items[j].kind != CONF_STR)
-          return fail(err, errlen, "%s:%d: listen: item %zu is not a string",
-                      path, k->line, j + 1);
-        if (app_set(a, "listen", v->items[j].str, e, sizeof e) < 0)
-          return fail(err, errlen, "%s:%d: %s", path, k->line, e);
-      }
-      continue;
-    }
-    if (!strcmp(k->key, "umask") && v->kind != CONF_STR)
-      /* as an integer it would be decimal: 22 is not 022 */
-      return fail(err, errlen, "%s:%d: umask: give it as a string of octal digits "
-                  "(umask = \"022\")", path, k->line);
-    const char *t = value_text(v, num, sizeof num);
-    if (!t)
-      return fail(err, errlen, "%s:%d: %s: expected a single value, not %s",
-                  path, k->line, k->key, conf_kind_name(v->kind));
-    if (app_set(a, k->key, t, e, sizeof e) < 0) {
-      if (!strncmp(e, "unknown option", 14))
-        return fail(err, errlen, "%s:%d: unknown key '%s' in [%s]", path,
-                    k->line, k->key, ca->name);
-      return fail(err, errlen, "%s:%d: %s", path, k->line, e);
-    }
-  }
-  if (!a->cmd)
-    return fail(err, errlen, "%s:%d: [%s] has no command", path, ca->line,
-                ca->name);
-  if (app_finish(a, e, sizeof e) < 0)
-    return fail(err, errlen, "%s:%d: [%s]: %s", path, ca->line, ca->name, e);
-  return 0;
-}
-
-/* Every app of a parsed file (relative paths from dir). */
-static int conf_apps(const struct conf *c, const char *path, const char *dir,
-                     struct app **apps, char *err, size_t errlen) {
-  if (c->napps == 0)
-    return fail(err, errlen, "%s: no apps in it (a table [NAME] per app)", path);
-  struct app *as = calloc(c->napps, sizeof *as);
-  if (!as)
-    return fail(err, errlen, "%s: out of memory", path);
-  for (size_t i = 0; i < c->napps; i++) {
-    app_init(&as[i]);
-    if (conf_app(&as[i], &c->apps[i], path, dir, err, errlen) < 0) {
-      for (size_t j = 0; j <= i; j++)
-        app_free(&as[j]);
-      free(as);
-      return -1;
-    }
-  }
-  *apps = as;
-  return (int)c->napps;
-}
-
-int app_parse_config(const char *path, const char *dir, const char *text,
-                     size_t len, struct app **apps, char *err, size_t errlen) {
-  struct conf c;
-  if (conf_parse(path, text, len, &c, err, errlen) < 0)
-    return -1;
-  int n = conf_apps(&c, path, dir, apps, err, errlen);
-  conf_free(&c);
-  return n;
-}
-
-int app_load_config(const char *path, struct app **apps, void **confp,
-                    char *err, size_t errlen) {
-  *confp = NULL;
-  struct conf c;
-  if (conf_load(path, &c, err, errlen) < 0)
-    return -1;
-  /* the file's own directory, symbolic links resolved */
-  char rp[PATH_MAX];
-  if (!realpath(path, rp)) {
-    int e = errno;
-    conf_free(&c);
-    return fail(err, errlen, "%s: %s", path, strerror(e));
-  }
-  char *slash = strrchr(rp, '/');
-  if (slash == rp)
-    slash[1] = '\0';
-  else
-    *slash = '\0';
-  int n = conf_apps(&c, path, rp, apps, err, errlen);
-  conf_free(&c);
-  return n;
-}
-
-void app_conf_free(void *conf) {
-  (void)conf; /* always NULL: the apps own what they hold */
-}
