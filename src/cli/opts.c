@@ -6,8 +6,6 @@
  * of config files, with one set of messages) and app_finish.
  */
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,8 +14,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "opts.h"
 
@@ -623,126 +619,3 @@ void opt_help(FILE *out) {
     fputc('\n', out);
   }
 }
-
-/* ---- after the options ----------------------------------------------- */
-
-/* USER or USER:GROUP: a name, or a uid (digits) that has a passwd
- * entry. A uid past uid_t is refused, not wrapped (4294967296 was 0). */
-static int resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
-                        size_t errlen) {
-  char user[256];
-  if (strlen(spec) >= sizeof user)
-    return app_fail(err, errlen, "user: '%.32s...' is too long", spec);
-  memcpy(user, spec, strlen(spec) + 1);
-  char *group = strchr(user, ':');
-  if (group)
-    *group++ = '\0';
-  struct passwd *pw = getpwnam(user);
-  size_t digits = strspn(user, "0123456789");
-  if (!pw && digits && !user[digits]) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(user, &end, 10);
-    /* (uid_t)-1 is "no change" to setuid's family: not a user */
-    if (errno || v >= (unsigned long long)(uid_t)-1)
-      return app_fail(err, errlen, "user: %s is out of range for a uid", user);
-    pw = getpwuid((uid_t)v);
-  }
-  if (!pw)
-    return app_fail(err, errlen, "user: no such user '%s'", user);
-  *uid = pw->pw_uid;
-  *gid = pw->pw_gid;
-  if (group) {
-    struct group *gr = getgrnam(group);
-    if (!gr)
-      return app_fail(err, errlen, "user: no such group '%s'", group);
-    *gid = gr->gr_gid;
-  }
-  return 0;
-}
-
-int app_finish(struct app *a, char *err, size_t errlen) {
-  if (!a->cmd || !a->cmd[0])
-    return app_fail(err, errlen, "no command given");
-  if (!a->name) {
-    const char *b = strrchr(a->cmd[0], '/');
-    a->name = b ? b + 1 : a->cmd[0];
-    if (!app_name_ok(a->name) || !strcmp(a->name, "all"))
-      return app_fail(err, errlen, "cannot name the app after '%s': give --name",
-                  a->cmd[0]);
-  }
-  if (a->user) {
-    uid_t uid = 0;
-    gid_t gid = 0;
-    if (resolve_user(a->user, &uid, &gid, err, errlen) < 0)
-      return -1;
-    if (geteuid() != 0 && uid != geteuid())
-      return app_fail(err, errlen,
-                  "user %s: only root may run workers as another user", a->user);
-    a->o.spawn.uid = uid;
-    a->o.spawn.gid = gid;
-    a->o.spawn.flags |= HERD_SPAWN_SETUID | HERD_SPAWN_SETGID;
-  }
-  a->env[a->nenv] = NULL;
-  if (a->nenv) {
-    /* a copy of the array: a pointer to a->env would follow the struct
-     * nowhere when it is moved (herd run -c FILE NAME moves it) */
-    free(a->spawn_env);
-    a->spawn_env = calloc((size_t)a->nenv + 1, sizeof *a->spawn_env);
-    if (!a->spawn_env)
-      return app_fail(err, errlen, "out of memory");
-    memcpy(a->spawn_env, a->env, (size_t)a->nenv * sizeof *a->spawn_env);
-    a->o.spawn.env = a->spawn_env;
-    a->o.spawn.env_mode = HERD_ENV_ADD;
-  }
-  a->listen[a->nlisten] = NULL;
-  /* An absolute working directory: a daemon's own is "/". */
-  char here[PATH_MAX];
-  if (a->base_dir[0])
-    snprintf(here, sizeof here, "%s", a->base_dir);
-  else if (!getcwd(here, sizeof here))
-    return app_fail(err, errlen, "getcwd: %s", strerror(errno));
-  /* A relative unix: socket path is from the same place (a daemon
-   * binds it in "/" otherwise). */
-  for (int i = 0; i < a->nlisten; i++) {
-    const char *l = a->listen[i];
-    if (strncmp(l, "unix:", 5) || l[5] == '/')
-      continue;
-    char *abs;
-    if (asprintf(&abs, "unix:%s/%s", here, l + 5) < 0)
-      return app_fail(err, errlen, "out of memory");
-    const char *k = app_keep(a, abs);
-    free(abs);
-    if (!k)
-      return app_fail(err, errlen, "out of memory");
-    herd_addr_t ad;
-    if (herd_addr_parse(k, &ad) < 0)
-      return app_fail(err, errlen, "listen: '%s' is too long a path once made "
-                  "absolute (%s)", l, k + 5);
-    a->listen[i] = k;
-  }
-  const char *d = a->o.spawn.cwd;
-  int n;
-  if (!d)
-    n = snprintf(a->cwd, sizeof a->cwd, "%s", here);
-  else if (d[0] == '/')
-    n = snprintf(a->cwd, sizeof a->cwd, "%s", d);
-  else
-    n = snprintf(a->cwd, sizeof a->cwd, "%s/%s", here, d);
-  if (n < 0 || (size_t)n >= sizeof a->cwd)
-    return app_fail(err, errlen, "cwd: path too long");
-  /* said now, not as "could not start a worker: No such file..." (herd
-   * enters it before a --user change, so its own access is what counts) */
-  struct stat cst;
-  if (stat(a->cwd, &cst) < 0)
-    return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(errno));
-  if (!S_ISDIR(cst.st_mode))
-    return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(ENOTDIR));
-  /* a copy, not a->cwd: the struct may move */
-  if (!(a->o.spawn.cwd = app_keep(a, a->cwd)))
-    return app_fail(err, errlen, "out of memory");
-  a->o.file = a->cmd[0];
-  a->o.argv = a->cmd;
-  return 0;
-}
-

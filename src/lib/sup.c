@@ -48,7 +48,8 @@
  *   died). (11) its sockets are closed. (12) the queue is empty (or the
  *   kill timeout passed): its worker stops.
  *
- * The cluster (enum cstate): STARTING -(first workers up)-> RUNNING
+ * The cluster (enum cstate; its transitions are supop.c's): STARTING
+ * -(first workers up)-> RUNNING
  * -(reload)-> RELOADING -(every slot done, or one failed)-> RUNNING;
  * any -(stop)-> STOPPING -(every worker gone)-> DRAINING -(pipes read
  * to their end, or OUTPUT_DRAIN_MS)-> DONE.
@@ -115,23 +116,11 @@ const char *herd_reason_name(int reason) {
 
 /* ---- helpers ---------------------------------------------------- */
 
-static int kill_timeout(const herd_cluster_t *c) {
-  return c->o.kill_timeout_ms;
-}
-
 struct worker *sup__find_pid(herd_cluster_t *c, pid_t pid) {
   for (struct worker *w = c->workers; w; w = w->next)
     if (w->pid == pid && w->state != W_EXITED)
       return w;
   return NULL;
-}
-
-static int alive(const struct worker *w) {
-  return w && w->state != W_EXITED;
-}
-
-static int stopping(const struct worker *w) {
-  return w->state == W_HANDOFF || w->state == W_STOPPING || w->state == W_KILLING;
 }
 
 int sup__public_state(const struct slot *s, const struct worker *w) {
@@ -159,7 +148,7 @@ static int all_ready(herd_cluster_t *c) {
   return 1;
 }
 
-static void maybe_all_ready(herd_cluster_t *c) {
+void sup__maybe_all_ready(herd_cluster_t *c) {
   if ((c->state == C_RUNNING || c->state == C_STARTING) && !c->all_ready_sent &&
       all_ready(c)) {
     c->all_ready_sent = 1;
@@ -176,8 +165,8 @@ static void kill_hard(struct worker *w) {
     (void)herd__os_pidfd_kill(w->pidfd, SIGKILL);
 }
 
-static void to_killing(herd_cluster_t *c, struct worker *w, int reason) {
-  if (!alive(w) || w->state == W_KILLING)
+void sup__to_killing(herd_cluster_t *c, struct worker *w, int reason) {
+  if (!sup__alive(w) || w->state == W_KILLING)
     return;
   w->state = W_KILLING;
   herd_loop_timer_stop(c->loop, &w->ready_timer);
@@ -192,7 +181,7 @@ static void kill_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   (void)loop;
   (void)t;
   struct worker *w = data;
-  to_killing(w->c, w, HERD_REASON_KILLED);
+  sup__to_killing(w->c, w, HERD_REASON_KILLED);
 }
 
 static void to_stopping(herd_cluster_t *c, struct worker *w) {
@@ -202,7 +191,7 @@ static void to_stopping(herd_cluster_t *c, struct worker *w) {
   sup__emit(c, HERD_EV_STOPPING, w->stop_reason, w->slot, w->pid, 0, c->o.stop_signal,
             0, 0, w->stop_reason == HERD_REASON_REPLACED ? w->replace_text : NULL);
   if (!(c->state >= C_STOPPING && c->graceful))
-    (void)herd_loop_timer_start(c->loop, &w->kill_timer, (uint64_t)kill_timeout(c),
+    (void)herd_loop_timer_start(c->loop, &w->kill_timer, (uint64_t)sup__kill_timeout(c),
                                 kill_timer_cb, w);
 }
 
@@ -215,7 +204,7 @@ static void handoff_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   if (w->state != W_HANDOFF)
     return;
   ssize_t q = w->chan ? herd_chan_flush(w->chan) : 0;
-  if (q > 0 && herd__now_ms() - w->handoff_since < (uint64_t)kill_timeout(c)) {
+  if (q > 0 && herd__now_ms() - w->handoff_since < (uint64_t)sup__kill_timeout(c)) {
     (void)herd_loop_timer_start(c->loop, &w->ready_timer, 1, handoff_cb, w);
     return;
   }
@@ -262,7 +251,7 @@ static void ready_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
     return;
   }
   /* Not ready in time: a failed start. */
-  to_killing(c, w, HERD_REASON_READY_TIMEOUT);
+  sup__to_killing(c, w, HERD_REASON_READY_TIMEOUT);
 }
 
 void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w) {
@@ -353,7 +342,6 @@ static void schedule_restart(herd_cluster_t *c, struct slot *s, uint64_t uptime)
   (void)herd_loop_timer_start(c->loop, &s->restart_timer, delay, restart_cb, s);
 }
 
-static void reload_next(herd_cluster_t *c);
 
 static void slot_on_ready(herd_cluster_t *c, struct slot *s, struct worker *w) {
   if (s->succ == w) {
@@ -373,14 +361,14 @@ static void slot_on_ready(herd_cluster_t *c, struct slot *s, struct worker *w) {
      * this one was promoted already): on to the next. */
     c->reload_wait = NULL;
     c->reload_cursor++;
-    reload_next(c);
+    sup__reload_next(c);
   }
   rr__resume(c);
-  maybe_all_ready(c);
+  sup__maybe_all_ready(c);
 }
 
 /* What is left of an inactive slot when its workers are gone. */
-static void slot_emptied(herd_cluster_t *c, struct slot *s) {
+void sup__slot_emptied(herd_cluster_t *c, struct slot *s) {
   if (s->cur || s->succ)
     return;
   if (!s->active) {
@@ -403,7 +391,7 @@ static void slot_on_exit(herd_cluster_t *c, struct slot *s, struct worker *w,
     if (!s->active) {
       /* its slot was scaled away meanwhile: the reload goes on */
       c->reload_cursor++;
-      reload_next(c);
+      sup__reload_next(c);
     } else {
       c->st.reloads_failed++;
       c->state = C_RUNNING;
@@ -436,7 +424,7 @@ static void slot_on_exit(herd_cluster_t *c, struct slot *s, struct worker *w,
       }
     }
   }
-  slot_emptied(c, s);
+  sup__slot_emptied(c, s);
 }
 
 void sup__worker_exited(herd_cluster_t *c, struct worker *w, int status) {
@@ -483,7 +471,7 @@ void sup__worker_exited(herd_cluster_t *c, struct worker *w, int status) {
 }
 
 void sup__worker_retire(herd_cluster_t *c, struct worker *w) {
-  if (stopping(w) || w->retiring || c->state >= C_STOPPING)
+  if (sup__stopping(w) || w->retiring || c->state >= C_STOPPING)
     return;
   /* It is going away by itself: start its successor now. */
   w->retiring = 1;
@@ -504,7 +492,7 @@ int sup__replace(herd_cluster_t *c, int slot, int reason, const char *text) {
     return -ENOENT;
   struct slot *s = c->slots[slot];
   struct worker *w = s->cur;
-  if (!s->active || !alive(w) || stopping(w) || s->state == S_RESTART)
+  if (!s->active || !sup__alive(w) || sup__stopping(w) || s->state == S_RESTART)
     return -ENOENT;
   if (s->succ || w->retiring || w->replace_reason)
     return -EBUSY;
@@ -587,258 +575,4 @@ int sup__start_worker(herd_cluster_t *c, int slot, int successor) {
     break;
   }
   return 0;
-}
-
-/* ---- reload, restart, scale, stop ------------------------------------ */
-
-static void reload_next(herd_cluster_t *c) {
-  while (c->reload_cursor < c->nslots) {
-    struct slot *s = c->slots[c->reload_cursor];
-    if (s->active && alive(s->cur) && !s->succ && !stopping(s->cur) &&
-        s->state != S_RESTART) {
-      if (sup__start_worker(c, c->reload_cursor, 1) < 0)
-        return; /* start_worker reported the failed reload */
-      if (!s->succ) {
-        /* ready at once (no settle time): slot_on_ready has promoted it
-         * already, before we knew to wait for it */
-        c->reload_cursor++;
-        continue;
-      }
-      c->reload_wait = s->succ;
-      return; /* continues when the successor is ready */
-    }
-    c->reload_cursor++;
-  }
-  c->state = C_RUNNING;
-  c->st.reloads++;
-  sup__emit(c, HERD_EV_RELOAD, HERD_REASON_RELOAD_DONE, -1, 0, 0, 0, 0, 0, NULL);
-  maybe_all_ready(c);
-  if (c->reload_again) {
-    c->reload_again = 0;
-    c->all_ready_sent = 0; /* this one ends with its own ALL_READY too */
-    sup__reload(c);
-  }
-}
-
-void sup__reload(herd_cluster_t *c) {
-  if (c->state >= C_STOPPING)
-    return;
-  if (c->state == C_RELOADING) {
-    c->reload_again = 1;
-    return;
-  }
-  c->state = C_RELOADING;
-  c->reload_cursor = 0;
-  c->all_ready_sent = 0;
-  sup__emit(c, HERD_EV_RELOAD, HERD_REASON_RELOAD_BEGIN, -1, 0, 0, 0, 0, 0, NULL);
-  reload_next(c);
-}
-
-int sup__restart(herd_cluster_t *c) {
-  c->all_ready_sent = 0;
-  for (int i = 0; i < c->nslots; i++) {
-    struct slot *s = c->slots[i];
-    if (!s->active)
-      continue;
-    s->fails = 0;
-    s->nstarts = 0;
-    if (alive(s->cur) && !stopping(s->cur)) {
-      s->state = S_RESTART;
-      sup__worker_stop(c, s->succ, HERD_REASON_RESTART);
-      sup__worker_stop(c, s->cur, HERD_REASON_RESTART);
-    } else if (!s->cur && !s->succ) {
-      /* backing off or parked: start now */
-      herd_loop_timer_stop(c->loop, &s->restart_timer);
-      (void)sup__start_worker(c, i, 0);
-    } else if (s->cur) {
-      s->state = S_RESTART; /* already stopping: a fresh one when it exits */
-    }
-  }
-  return 0;
-}
-
-int sup__grow_slots(herd_cluster_t *c, int n) {
-  if (n <= c->nslots)
-    return 0;
-  struct slot **ns = realloc(c->slots, (size_t)n * sizeof *ns);
-  if (!ns)
-    return -ENOMEM;
-  c->slots = ns;
-  while (c->nslots < n) {
-    struct slot *s = calloc(1, sizeof *s);
-    if (!s)
-      return -ENOMEM;
-    s->c = c;
-    s->id = c->nslots;
-    s->state = S_OFF;
-    c->slots[c->nslots++] = s;
-  }
-  return 0;
-}
-
-/* A scaled-down reuseport slot: its worker goes once its sockets' queues
- * have emptied (and stayed so past handshakes begun before it stopped
- * being chosen), or at the kill timeout at the latest. */
-static void drain_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
-  (void)loop;
-  (void)t;
-  struct slot *s = data;
-  herd_cluster_t *c = s->c;
-  if (s->state != S_DRAINING)
-    return;
-  uint64_t waited = herd__now_ms() - s->drain_since;
-  int serving = s->cur && s->cur->state == W_READY;
-  if (serving && (rp__queued(s) > 0 || waited < DRAIN_GRACE_MS) &&
-      waited < (uint64_t)kill_timeout(c)) {
-    (void)herd_loop_timer_start(c->loop, &s->drain_timer, DRAIN_POLL_MS, drain_cb, s);
-    return;
-  }
-  sup__slot_drained(c, s);
-}
-
-void sup__slot_drained(herd_cluster_t *c, struct slot *s) {
-  s->state = S_RETIRING;
-  sup__worker_stop(c, s->succ, HERD_REASON_SCALE_DOWN);
-  sup__worker_stop(c, s->cur, HERD_REASON_SCALE_DOWN);
-  slot_emptied(c, s);
-}
-
-/* Run n workers: start slots up to n, stop the highest above it. */
-void sup__scale(herd_cluster_t *c, int n) {
-  if (c->state >= C_STOPPING || n < 1 || n > HERD_MAX_WORKERS || n == c->want)
-    return;
-  if (sup__grow_slots(c, n) < 0)
-    return;
-  int old = c->want;
-  c->want = n;
-  sup__emit(c, HERD_EV_SCALE, 0, -1, 0, c->want, 0, 0, 0, NULL);
-  if (n > old) {
-    c->all_ready_sent = 0;
-    /* Fill the lowest free slots: ids stay 0..n-1. All of them are
-     * active before the first starts, so that a worker ready at once
-     * does not make the pool look all ready before the others exist. */
-    int fresh[HERD_MAX_WORKERS], nfresh = 0, resteer = 0;
-    for (int id = 0; id < c->nslots && nfresh < n - old; id++) {
-      struct slot *s = c->slots[id];
-      if (s->active)
-        continue;
-      s->active = 1;
-      s->fails = 0;
-      s->nstarts = 0;
-      fresh[nfresh++] = id;
-    }
-    for (int k = 0; k < nfresh; k++) {
-      struct slot *s = c->slots[fresh[k]];
-      if (s->steered_off) { /* chosen again */
-        s->steered_off = 0;
-        resteer = 1;
-      }
-      if (s->state == S_DRAINING) { /* scaled down, not stopped yet: stays */
-        herd_loop_timer_stop(c->loop, &s->drain_timer);
-        s->state = S_RUNNING;
-      } else if (!s->cur && !s->succ) {
-        (void)sup__start_worker(c, fresh[k], 0);
-      } else if (s->cur && stopping(s->cur)) {
-        s->state = S_RESTART; /* scaled down, not gone yet: anew once it is */
-      }
-    }
-    if (resteer)
-      rp__steer_all(c);
-    return;
-  }
-  for (int id = c->nslots - 1, removed = 0; id >= 0 && removed < old - n; id--) {
-    struct slot *s = c->slots[id];
-    if (!s->active)
-      continue;
-    s->active = 0;
-    removed++;
-    herd_loop_timer_stop(c->loop, &s->restart_timer);
-    if (s->rp_fds && !c->migrates && s->cur && s->cur->state == W_READY) {
-      /* reuseport: its socket is closed when its worker is gone, and the
-       * kernel resets what is in its queue then. New connections go to
-       * the others from now on; its worker stops once it has taken what
-       * was queued. */
-      s->state = S_DRAINING;
-      s->steered_off = 1;
-      s->drain_since = herd__now_ms();
-      rp__steer_all(c);
-      (void)herd_loop_timer_start(c->loop, &s->drain_timer, DRAIN_POLL_MS, drain_cb, s);
-      continue;
-    }
-    sup__slot_drained(c, s);
-  }
-}
-
-void sup__shutdown(herd_cluster_t *c, int graceful, int sig) {
-  if (c->state >= C_STOPPING && sig == c->stop_sig && herd__now_ms() - c->stop_ms < 1000)
-    return; /* the same request delivered twice (GNU timeout does) */
-  if (c->state >= C_STOPPING) {
-    /* A second request: no more waiting. */
-    for (struct worker *w = c->workers; w; w = w->next)
-      if (alive(w)) {
-        if (!w->stop_reason)
-          w->stop_reason = HERD_REASON_SHUTDOWN;
-        to_killing(c, w, HERD_REASON_KILLED);
-      }
-    for (struct orphan *o = c->orphans; o; o = o->next)
-      (void)herd__os_pidfd_kill(o->pidfd, SIGKILL);
-    return;
-  }
-  if (c->state == C_RELOADING)
-    c->reload_wait = NULL; /* the stop ends the reload: nothing failed */
-  c->reload_again = 0;
-  c->state = C_STOPPING;
-  c->graceful = graceful;
-  c->stop_ms = herd__now_ms();
-  c->stop_sig = sig;
-  sup__emit(c, HERD_EV_SHUTDOWN, graceful ? HERD_REASON_GRACEFUL : HERD_REASON_SHUTDOWN,
-            -1, 0, 0, sig, 0, 0, NULL);
-  for (int i = 0; i < c->nslots; i++) {
-    struct slot *s = c->slots[i];
-    herd_loop_timer_stop(c->loop, &s->restart_timer);
-    herd_loop_timer_stop(c->loop, &s->drain_timer);
-    if (s->active && !s->cur && !s->succ)
-      s->state = S_WAITING;
-  }
-  for (struct worker *w = c->workers; w; w = w->next)
-    sup__worker_stop(c, w, HERD_REASON_SHUTDOWN);
-  for (struct orphan *o = c->orphans; o; o = o->next)
-    wio__orphan_stop(c, o);
-  sup__check_done(c);
-}
-
-static void output_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
-  (void)t;
-  herd_cluster_t *c = data;
-  c->state = C_DONE;
-  herd_loop_stop(loop);
-}
-
-void sup__check_done(herd_cluster_t *c) {
-  if (c->state < C_STOPPING || c->state == C_DONE)
-    return;
-  if (c->orphans)
-    return; /* left behind by workers: they go before we do */
-  int pipes = 0;
-  for (struct worker *w = c->workers; w; w = w->next) {
-    if (alive(w))
-      return;
-    pipes |= w->out[0].fd >= 0 || w->out[1].fd >= 0;
-  }
-  if (pipes) {
-    /* Every worker is gone, but what they wrote last may still be in
-     * their pipes: read it to the end - for a while only, as something
-     * they started (and that left their process group) may hold a pipe
-     * open for ever. */
-    if (c->state != C_DRAINING) {
-      c->state = C_DRAINING;
-      wio__resume_output(c);
-      (void)herd_loop_timer_start(c->loop, &c->output_timer, OUTPUT_DRAIN_MS,
-                                  output_timer_cb, c);
-    }
-    return;
-  }
-  herd_loop_timer_stop(c->loop, &c->output_timer);
-  c->state = C_DONE;
-  herd_loop_stop(c->loop);
 }

@@ -218,6 +218,20 @@ void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w);
 int sup__grow_slots(herd_cluster_t *c, int n);
 int sup__public_state(const struct slot *s, const struct worker *w);
 struct worker *sup__find_pid(herd_cluster_t *c, pid_t pid);
+/* shared by sup.c (workers, slots) and supop.c (the cluster) */
+void sup__maybe_all_ready(herd_cluster_t *c);
+void sup__to_killing(herd_cluster_t *c, struct worker *w, int reason);
+void sup__slot_emptied(herd_cluster_t *c, struct slot *s);
+void sup__reload_next(herd_cluster_t *c);
+static inline int sup__kill_timeout(const herd_cluster_t *c) {
+  return c->o.kill_timeout_ms;
+}
+static inline int sup__alive(const struct worker *w) {
+  return w && w->state != W_EXITED;
+}
+static inline int sup__stopping(const struct worker *w) {
+  return w->state == W_HANDOFF || w->state == W_STOPPING || w->state == W_KILLING;
+}
 
 /* launch.c */
 int launch__worker(herd_cluster_t *c, struct worker *w);
