@@ -120,151 +120,120 @@ static int reap(pid_t pid) {
   }
 }
 
-pid_t herd_daemonize(const herd_daemon_opts_t *opts, int *status_fd) {
-  static const herd_daemon_opts_t defaults;
-  int devnull = -1, out = -1, errf = -1;
-  int rep[2] = {-1, -1};
-  int stp[2] = {-1, -1};
-  sigset_t all, old;
-  pid_t mid = -1;
-  int err = 0;
+/* What herd_daemonize opens before it forks, and hands down. */
+struct plan {
+  int devnull, out, errf; /* out, errf: -1 if not asked for */
+  int fd1, fd2;           /* what becomes the daemon's 1 and 2 */
+  int rep[2];             /* the report: pid and errno */
+  int stp[2];             /* HERD_DAEMON_STATUS_PIPE's, or -1 */
+  int want_status, set_umask;
+  mode_t mask;
+  const char *dir;        /* NULL: stay */
+  sigset_t old;           /* the caller's signal mask */
+};
 
-  if (!opts)
-    opts = &defaults;
-  if ((opts->flags & ~DAEMON_FLAGS) || (opts->umask & ~0777u))
-    return -EINVAL;
-  int want_status = (opts->flags & HERD_DAEMON_STATUS_PIPE) != 0;
-  if (want_status && !status_fd)
-    return -EINVAL;
-  if (want_status)
-    *status_fd = -1;
-  int set_umask = !(opts->flags & HERD_DAEMON_KEEP_UMASK);
-  mode_t mask = opts->umask ? (mode_t)opts->umask : 027;
-  const char *dir = NULL;
-  if (!(opts->flags & HERD_DAEMON_NOCHDIR))
-    dir = opts->dir ? opts->dir : "/";
-
-  /* Everything that can fail on the caller's account, before the fork. */
-  devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (devnull < 0) {
-    err = -errno;
-    goto fail;
+static void plan_close(struct plan *p) {
+  herd__closep(&p->devnull);
+  herd__closep(&p->out);
+  herd__closep(&p->errf);
+  for (int i = 0; i < 2; i++) {
+    herd__closep(&p->rep[i]);
+    herd__closep(&p->stp[i]);
   }
-  err = lift(&devnull);
+}
+
+/* Everything that can fail on the caller's account, before the fork:
+ * /dev/null, the log files, the pipes. 0 or -errno (p to be closed). */
+static int plan_open(struct plan *p, const herd_daemon_opts_t *opts) {
+  p->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (p->devnull < 0)
+    return -errno;
+  int err = lift(&p->devnull);
   if (err < 0)
-    goto fail;
-  if (opts->stdout_path) {
-    out = open_log(opts->stdout_path);
-    if (out < 0) {
-      err = out;
-      goto fail;
-    }
-  }
+    return err;
+  if (opts->stdout_path && (p->out = open_log(opts->stdout_path)) < 0)
+    return p->out;
   /* The same path twice: one open file, like 2>&1. */
   if (opts->stderr_path &&
-      !(opts->stdout_path && strcmp(opts->stdout_path, opts->stderr_path) == 0)) {
-    errf = open_log(opts->stderr_path);
-    if (errf < 0) {
-      err = errf;
-      goto fail;
-    }
-  }
-  int fd1 = out >= 0 ? out : devnull;
-  int fd2 = errf >= 0 ? errf : opts->stderr_path ? out : devnull;
-  err = pipe_lifted(rep);
-  if (err < 0)
-    goto fail;
-  if (want_status) {
-    err = pipe_lifted(stp);
-    if (err < 0)
-      goto fail;
-  }
+      !(opts->stdout_path && strcmp(opts->stdout_path, opts->stderr_path) == 0) &&
+      (p->errf = open_log(opts->stderr_path)) < 0)
+    return p->errf;
+  p->fd1 = p->out >= 0 ? p->out : p->devnull;
+  p->fd2 = p->errf >= 0 ? p->errf : opts->stderr_path ? p->out : p->devnull;
+  err = pipe_lifted(p->rep);
+  if (err == 0 && p->want_status)
+    err = pipe_lifted(p->stp);
+  return err;
+}
 
-  /* No handler of the caller may run in the intermediate, which only
-   * forks and exits; the daemon gets the caller's mask back. */
-  sigfillset(&all);
-  int e = pthread_sigmask(SIG_SETMASK, &all, &old);
-  if (e != 0) {
-    err = -e;
-    goto fail;
+/* The child of the fork: the intermediate makes a new session and the
+ * daemon, and exits; the daemon sets itself up and returns 0 (with
+ * *status_fd). Only async-signal-safe calls: the caller may have
+ * threads. */
+static int in_child(struct plan *p, int *status_fd) {
+  if (setsid() < 0)
+    report_fail(p->rep[1], errno);
+  pid_t self = getpid();
+  pid_t d = fork();
+  if (d < 0)
+    report_fail(p->rep[1], errno);
+  if (d > 0)
+    _exit(0);
+
+  /* The daemon. Its parent, the session leader, is exiting; wait for
+   * that, so that from the moment herd_daemonize returns, getppid() is
+   * init (or the nearest subreaper), never the dying intermediate. A
+   * pidfd polls readable once the process is a zombie, and the kernel
+   * re-parents its children before it makes it one. The caller reaps it
+   * only after our report, so the pid cannot have been reused; it is
+   * gone already (ESRCH) only if the caller ignores SIGCHLD. */
+  int pfd = herd__os_pidfd_open(self);
+  if (pfd >= 0) {
+    struct pollfd pp = {.fd = pfd, .events = POLLIN};
+    while (poll(&pp, 1, -1) < 0)
+      if (errno != EINTR)
+        report_fail(p->rep[1], errno);
+    herd__close(pfd);
+  } else if (pfd != -ESRCH) {
+    /* No pidfds here (valgrind, a seccomp filter): the intermediate is
+     * between its fork and its _exit, so yield until the kernel has
+     * moved us. */
+    while (getppid() == self)
+      (void)sched_yield();
   }
-  mid = fork();
-  if (mid < 0) {
-    err = -errno;
-    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-    goto fail;
-  }
+  if (p->set_umask)
+    umask(p->mask);
+  if (p->dir && chdir(p->dir) < 0)
+    report_fail(p->rep[1], errno);
+  if (dup2(p->devnull, 0) < 0 || dup2(p->fd1, 1) < 0 || dup2(p->fd2, 2) < 0)
+    report_fail(p->rep[1], errno);
+  herd__close(p->devnull);
+  herd__close(p->out);
+  herd__close(p->errf);
+  herd__close(p->rep[0]);
+  herd__close(p->stp[0]);
+  if (sigprocmask(SIG_SETMASK, &p->old, NULL) < 0)
+    report_fail(p->rep[1], errno);
+  struct report m = {(int32_t)getpid(), 0};
+  /* A write that fails means the caller is gone (killed while it
+   * waited): nobody knows this daemon's pid, so it must not run. */
+  if (herd__write_all(p->rep[1], &m, sizeof m) < 0)
+    _exit(127);
+  herd__close(p->rep[1]);
+  if (p->want_status)
+    *status_fd = p->stp[1];
+  return 0;
+}
 
-  if (mid == 0) {
-    /* The intermediate: a new session, then the daemon, then gone. */
-    if (setsid() < 0)
-      report_fail(rep[1], errno);
-    pid_t self = getpid();
-    pid_t d = fork();
-    if (d < 0)
-      report_fail(rep[1], errno);
-    if (d > 0)
-      _exit(0);
-
-    /* The daemon. Its parent, the session leader, is exiting; wait for
-     * that, so that from the moment herd_daemonize returns, getppid() is
-     * init (or the nearest subreaper), never the dying intermediate. A
-     * pidfd polls readable once the process is a zombie, and the kernel
-     * re-parents its children before it makes it one. The caller reaps
-     * it only after our report, so the pid cannot have been reused; it
-     * is gone already (ESRCH) only if the caller ignores SIGCHLD. */
-    int pfd = herd__os_pidfd_open(self);
-    if (pfd >= 0) {
-      struct pollfd p = {.fd = pfd, .events = POLLIN};
-      while (poll(&p, 1, -1) < 0)
-        if (errno != EINTR)
-          report_fail(rep[1], errno);
-      herd__close(pfd);
-    } else if (pfd != -ESRCH) {
-      /* No pidfds here (valgrind, a seccomp filter): the intermediate
-       * is between its fork and its _exit, so yield until the kernel has
-       * moved us. */
-      while (getppid() == self)
-        (void)sched_yield();
-    }
-    if (set_umask)
-      umask(mask);
-    if (dir && chdir(dir) < 0)
-      report_fail(rep[1], errno);
-    if (dup2(devnull, 0) < 0 || dup2(fd1, 1) < 0 || dup2(fd2, 2) < 0)
-      report_fail(rep[1], errno);
-    herd__close(devnull);
-    herd__close(out);
-    herd__close(errf);
-    herd__close(rep[0]);
-    herd__close(stp[0]);
-    if (sigprocmask(SIG_SETMASK, &old, NULL) < 0)
-      report_fail(rep[1], errno);
-    struct report m = {(int32_t)getpid(), 0};
-    /* A write that fails means the caller is gone (killed while it
-     * waited): nobody knows this daemon's pid, so it must not run. */
-    if (herd__write_all(rep[1], &m, sizeof m) < 0)
-      _exit(127);
-    herd__close(rep[1]);
-    if (want_status)
-      *status_fd = stp[1];
-    return 0;
-  }
-
-  /* The caller. */
-  e = pthread_sigmask(SIG_SETMASK, &old, NULL);
-  herd__closep(&rep[1]);
-  herd__closep(&stp[1]);
-  herd__closep(&devnull);
-  herd__closep(&out);
-  herd__closep(&errf);
-
-  /* The report comes from the daemon once it is set up, or from whichever
-   * of the two failed; EOF without one: both died (killed) mid-way. */
+/* The caller, after the fork: the report comes from the daemon once it
+ * is set up, or from whichever of the two failed; EOF without one: both
+ * died (killed) mid-way. The daemon's pid, or -errno. */
+static pid_t await_report(struct plan *p, pid_t mid, int mask_err) {
   struct report m = {0, 0};
   size_t got = 0;
+  int err = 0;
   while (got < sizeof m) {
-    ssize_t n = herd__read(rep[0], (char *)&m + got, sizeof m - got);
+    ssize_t n = herd__read(p->rep[0], (char *)&m + got, sizeof m - got);
     if (n <= 0) {
       if (n < 0)
         err = (int)n;
@@ -272,7 +241,7 @@ pid_t herd_daemonize(const herd_daemon_opts_t *opts, int *status_fd) {
     }
     got += (size_t)n;
   }
-  herd__closep(&rep[0]);
+  herd__closep(&p->rep[0]);
   int r = reap(mid);
   if (err == 0 && got != sizeof m)
     err = -EIO;
@@ -282,28 +251,75 @@ pid_t herd_daemonize(const herd_daemon_opts_t *opts, int *status_fd) {
     err = -EIO;
   if (err == 0 && r < 0)
     err = r;
-  if (err == 0 && e != 0)
+  if (err == 0 && mask_err != 0)
+    err = -mask_err;
+  /* A daemon that announced itself but whose start we cannot finish
+   * cleanly (the only cases: the reap or the mask restore failed) is
+   * stopped, so that "nothing started" holds. */
+  if (err < 0 && got == sizeof m && m.err == 0 && m.pid > 0)
+    (void)kill(m.pid, SIGKILL);
+  return err < 0 ? err : (pid_t)m.pid;
+}
+
+pid_t herd_daemonize(const herd_daemon_opts_t *opts, int *status_fd) {
+  static const herd_daemon_opts_t defaults;
+  if (!opts)
+    opts = &defaults;
+  if ((opts->flags & ~DAEMON_FLAGS) || (opts->umask & ~0777u))
+    return -EINVAL;
+  struct plan p = {.devnull = -1, .out = -1, .errf = -1, .rep = {-1, -1},
+                   .stp = {-1, -1}};
+  p.want_status = (opts->flags & HERD_DAEMON_STATUS_PIPE) != 0;
+  if (p.want_status && !status_fd)
+    return -EINVAL;
+  if (p.want_status)
+    *status_fd = -1;
+  p.set_umask = !(opts->flags & HERD_DAEMON_KEEP_UMASK);
+  p.mask = opts->umask ? (mode_t)opts->umask : 027;
+  if (!(opts->flags & HERD_DAEMON_NOCHDIR))
+    p.dir = opts->dir ? opts->dir : "/";
+
+  int err = plan_open(&p, opts);
+  if (err < 0)
+    goto fail;
+  /* No handler of the caller may run in the intermediate, which only
+   * forks and exits; the daemon gets the caller's mask back. */
+  sigset_t all;
+  sigfillset(&all);
+  int e = pthread_sigmask(SIG_SETMASK, &all, &p.old);
+  if (e != 0) {
     err = -e;
-  if (err < 0) {
-    /* A daemon that announced itself but whose start we cannot finish
-     * cleanly (the only cases: the reap or the mask restore failed) is
-     * stopped, so that "nothing started" holds. */
-    if (got == sizeof m && m.err == 0 && m.pid > 0)
-      (void)kill(m.pid, SIGKILL);
     goto fail;
   }
-  if (want_status)
-    *status_fd = stp[0];
-  return (pid_t)m.pid;
+  pid_t mid = fork();
+  if (mid < 0) {
+    err = -errno;
+    (void)pthread_sigmask(SIG_SETMASK, &p.old, NULL);
+    goto fail;
+  }
+  if (mid == 0)
+    return in_child(&p, status_fd);
+
+  /* The caller. */
+  e = pthread_sigmask(SIG_SETMASK, &p.old, NULL);
+  herd__closep(&p.rep[1]);
+  herd__closep(&p.stp[1]);
+  herd__closep(&p.devnull);
+  herd__closep(&p.out);
+  herd__closep(&p.errf);
+  pid_t pid = await_report(&p, mid, e);
+  if (pid < 0) {
+    err = pid;
+    goto fail;
+  }
+  if (p.want_status) {
+    *status_fd = p.stp[0];
+    p.stp[0] = -1;
+  }
+  return pid;
 
 fail:
-  herd__close(devnull);
-  herd__close(out);
-  herd__close(errf);
-  herd__close(rep[0]);
-  herd__close(rep[1]);
-  herd__close(stp[0]);
-  herd__close(stp[1]);
+  plan_close(&p);
   return err;
 }
 
