@@ -1,5 +1,9 @@
-/* os.h - the Linux specifics of libherd behind a small seam, so that a
- * port to another kernel is one file (see docs/spawn.md). */
+/* os.h - the raw system calls of spawning (clone with CLONE_VFORK and
+ * CLONE_PIDFD, close_range, pidfds), wrapped so that the vfork child's
+ * code calls no libc. libherd is a Linux library: the loop (epoll,
+ * timerfd, signalfd), the cluster (pidfds, PR_SET_CHILD_SUBREAPER,
+ * SO_REUSEPORT steering with BPF), proc.c (/proc) and others use Linux
+ * interfaces directly; this seam is not a porting layer. */
 #ifndef HERD_OS_H
 #define HERD_OS_H
 
