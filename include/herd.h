@@ -1081,6 +1081,23 @@ typedef struct herd_proc_stat {
  * process, or -errno. */
 int herd_proc_stat(pid_t pid, herd_proc_stat_t *st);
 
+/* A pidfd for process pid, any process (not only a child; it is not
+ * reaped by it): O_CLOEXEC, and readable once the process has exited.
+ * Hold it from before you act, and a pid reused later cannot fool you.
+ * Returns the fd, or -errno (-ESRCH: no such process; -ENOSYS: a kernel
+ * before 5.3, or a sandbox without the call). */
+int herd_pidfd_open(pid_t pid);
+
+/* Wait at most timeout_ms (< 0: without end) for fd to poll readable,
+ * across signals: for a pidfd, until its process has exited. Returns 1,
+ * 0 at the timeout, or -errno. */
+int herd_fd_wait(int fd, int timeout_ms);
+
+/* Milliseconds of CLOCK_MONOTONIC, the clock of the loop's timers and of
+ * every timeout here: for measuring durations (it does not jump with
+ * the wall clock, nor advance while the machine is suspended). */
+uint64_t herd_now_ms(void);
+
 #ifdef __cplusplus
 }
 #endif

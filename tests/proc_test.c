@@ -412,3 +412,34 @@ TEST(proc_title_set_without_init_sets_comm_only) {
   CHECK_OK(herd_proc_stat(0, &st));
   CHECK_STR(st.comm, "herd-only-comm-");
 }
+
+/* herd_pidfd_open and herd_fd_wait: a process of ours or not, waited
+ * for without reaping it; herd_now_ms is CLOCK_MONOTONIC in ms. */
+TEST(proc_pidfd_wait_and_now_ms) {
+  CHECK_EQ(herd_pidfd_open(0), -EINVAL);
+  CHECK_EQ(herd_pidfd_open(-1), -EINVAL);
+  herd_child_t c;
+  char *argv[] = {(char *)test_self(), "--helper", "sleep", "20000", NULL};
+  CHECK_OK(herd_spawn(&c, test_self(), argv, NULL));
+  int pfd = herd_pidfd_open(c.pid);
+  CHECK_MSG(pfd >= 0, "herd_pidfd_open: %s", herd_strerror(pfd));
+  int fl = fcntl(pfd, F_GETFD);
+  CHECK(fl >= 0 && (fl & FD_CLOEXEC));
+  uint64_t t0 = herd_now_ms();
+  CHECK_EQ(herd_fd_wait(pfd, 100), 0); /* still running: the timeout */
+  uint64_t waited = herd_now_ms() - t0;
+  CHECK_MSG(waited >= 99 && waited < 5000, "waited %llu ms", (unsigned long long)waited);
+  CHECK_OK(herd_child_kill(&c, SIGKILL, 0));
+  CHECK_EQ(herd_fd_wait(pfd, 10000), 1); /* exited (a zombie: not reaped) */
+  CHECK_EQ(herd_child_poll(&c), 1);
+  CHECK_EQ(herd_child_status(&c), 128 + SIGKILL);
+  herd_child_close(&c);
+  CHECK_EQ(close(pfd), 0);
+  CHECK_EQ(herd_fd_wait(pfd, 0), -EBADF); /* closed: POLLNVAL */
+  struct timespec ts;
+  CHECK_EQ(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+  uint64_t mono = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  uint64_t now = herd_now_ms();
+  CHECK_MSG(now >= mono && now - mono < 1000, "herd_now_ms %llu, monotonic %llu",
+            (unsigned long long)now, (unsigned long long)mono);
+}

@@ -246,7 +246,7 @@ static void conn_cb(herd_loop_t *loop, herd_chan_t *ch, int err,
     msg->fd = -1;
   }
   if (err == 0 && msg) {
-    cn->last_ms = now_ms();
+    cn->last_ms = herd_now_ms();
     do_request(m, cn, msg->json, msg->len);
     return;
   }
@@ -317,7 +317,7 @@ void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
       continue;
     }
     cn->m = m;
-    cn->last_ms = now_ms();
+    cn->last_ms = herd_now_ms();
     /* A client is served a few requests per turn, and not at all while
      * it leaves our replies unread: a flood of pipelined requests from
      * a client that never reads them stalled the master for 30 s (and

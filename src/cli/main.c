@@ -260,12 +260,10 @@ static int cmd_run(int argc, char **argv) {
 
 /* Wait (bounded) until pid has exited: a failed start leaves nothing. */
 static void wait_gone(pid_t pid, int ms) {
-  int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  int pfd = herd_pidfd_open(pid);
   if (pfd < 0)
     return;
-  struct pollfd p = {.fd = pfd, .events = POLLIN};
-  while (poll(&p, 1, ms) < 0 && errno == EINTR)
-    ;
+  (void)herd_fd_wait(pfd, ms);
   (void)close(pfd);
 }
 

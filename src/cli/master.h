@@ -146,8 +146,6 @@ void notice(struct master *m, const char *fmt, ...) __attribute__((format(printf
 /* mlog.c */
 struct slot_note *note_of(struct master *m, int slot);
 /* mlog.c */
-uint64_t now_ms(void);
-/* mlog.c */
 void on_output(herd_cluster_t *c, int slot, pid_t pid, int stream, const char *line,
                size_t len, void *data);
 /* mlog.c */

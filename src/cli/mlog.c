@@ -32,13 +32,6 @@ void say(char *buf, size_t n, const char *fmt, ...) {
   va_end(ap);
 }
 
-struct master;
-uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* A whole line ('\n' included) to the master's stderr: through herd
  * run's writer thread once there is one, else written directly. */
 static void put_line(struct master *m, const char *line, size_t n) {

@@ -23,7 +23,7 @@
 static const char *app_state(struct master *m, int *nready);
 
 static double cpu_pct(struct master *m, pid_t pid, const herd_proc_stat_t *ps) {
-  uint64_t cpu = ps->utime_ms + ps->stime_ms, now = now_ms();
+  uint64_t cpu = ps->utime_ms + ps->stime_ms, now = herd_now_ms();
   struct cpu_sample *s = NULL;
   for (size_t i = 0; i < m->ncpu; i++)
     if (m->cpu[i].pid == pid)

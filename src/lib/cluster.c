@@ -57,9 +57,8 @@ static void reap_all(herd_cluster_t *c) {
     struct worker *w = sup__find_pid(c, pid);
     if (w)
       (void)kill(-pid, SIGKILL);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-      ;
+    int status = 0;
+    (void)herd__waitpid(pid, &status);
     struct orphan *o = w ? NULL : wio__find_orphan(c, pid);
     if (o) {
       /* what it started comes back to us now */
@@ -251,9 +250,7 @@ static void teardown(herd_cluster_t *c, int failed) {
     for (struct worker *w = c->workers; w; w = w->next)
       if (w->state != W_EXITED) {
         (void)herd__os_pidfd_kill(w->pidfd, SIGKILL);
-        int st;
-        while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
-          ;
+        (void)herd__waitpid(w->pid, NULL);
         w->state = W_EXITED;
       }
   }
@@ -261,7 +258,7 @@ static void teardown(herd_cluster_t *c, int failed) {
     struct orphan *o = c->orphans;
     if (failed) {
       (void)herd__os_pidfd_kill(o->pidfd, SIGKILL);
-      (void)waitpid(o->pid, NULL, 0);
+      (void)herd__waitpid(o->pid, NULL);
     }
     wio__orphan_free(c, o);
   }

@@ -106,18 +106,11 @@ __attribute__((noreturn)) static void report_fail(int fd, int err) {
   _exit(127);
 }
 
-/* waitpid retried on EINTR. ECHILD (SIGCHLD ignored, or a handler's
- * waitpid(-1) got there first) means it is reaped already. */
+/* ECHILD (SIGCHLD ignored, or a handler's waitpid(-1) got there first)
+ * means it is reaped already. */
 static int reap(pid_t pid) {
-  int st;
-  for (;;) {
-    if (waitpid(pid, &st, 0) >= 0)
-      return 0;
-    if (errno == ECHILD)
-      return 0;
-    if (errno != EINTR)
-      return -errno;
-  }
+  int r = herd__waitpid(pid, NULL);
+  return r == -ECHILD ? 0 : r;
 }
 
 /* What herd_daemonize opens before it forks, and hands down. */

@@ -35,7 +35,14 @@ void herd__closep(int *fd);
 int herd__set_nonblock(int fd, int on);
 
 /* CLOCK_MONOTONIC in milliseconds. */
-uint64_t herd__now_ms(void);
+/* waitpid(pid, status, 0) across EINTR: the one blocking reap of a pid
+ * (status may be NULL). 0, or -errno (-ECHILD: reaped already, or not
+ * our child). */
+int herd__waitpid(pid_t pid, int *status);
+/* herd_now_ms, by its old internal name */
+static inline uint64_t herd__now_ms(void) {
+  return herd_now_ms();
+}
 
 /* Milliseconds left until deadline (a herd__now_ms() value), 0 if past;
  * deadline 0 means none: -1. Clamped to INT_MAX. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "linux/os.h"
 
 extern char **environ;
 
@@ -171,4 +172,10 @@ int64_t herd_uptime_ms(void) {
   herd_proc_stat_t st;
   int r = herd_proc_stat(0, &st);
   return r < 0 ? r : st.uptime_ms;
+}
+
+int herd_pidfd_open(pid_t pid) {
+  if (pid <= 0)
+    return -EINVAL;
+  return herd__os_pidfd_open(pid);
 }

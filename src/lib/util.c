@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <limits.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -91,11 +92,27 @@ int herd__set_nonblock(int fd, int on) {
   return 0;
 }
 
-uint64_t herd__now_ms(void) {
+uint64_t herd_now_ms(void) {
   struct timespec ts;
   /* CLOCK_MONOTONIC cannot fail with a valid pointer. */
   (void)clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int herd_fd_wait(int fd, int timeout_ms) {
+  uint64_t deadline = timeout_ms < 0 ? 0 : herd_now_ms() + (uint64_t)timeout_ms;
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int left = timeout_ms < 0 ? -1 : herd__ms_left(deadline);
+    int r = poll(&p, 1, left);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return -errno;
+    if (r > 0 && (p.revents & POLLNVAL))
+      return -EBADF;
+    return r > 0;
+  }
 }
 
 int herd__ms_left(uint64_t deadline) {
@@ -106,6 +123,16 @@ int herd__ms_left(uint64_t deadline) {
     return 0;
   uint64_t left = deadline - now;
   return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+int herd__waitpid(pid_t pid, int *status) {
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR)
+      return -errno;
+  if (status)
+    *status = st;
+  return 0;
 }
 
 int herd__reap(herd_child_t *child, int flags) {
