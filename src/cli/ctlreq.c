@@ -1,7 +1,9 @@
 /*
  * ctlreq.c - a control request, decoded (docs/control.md): the one place
- * that reads what a client sent. The master (master.c) acts on the
- * result; the fuzzer (fuzz/ctlreq.c) feeds it anything.
+ * that reads what a client sent, with each command's name and whether it
+ * steers (refused while stopping). The control server (ctlsrv.c: one
+ * handler per command) acts on the result; the fuzzer (fuzz/ctlreq.c)
+ * feeds it anything.
  */
 #include <stdio.h>
 #include <string.h>

@@ -122,6 +122,114 @@ static const char *refusal(struct master *m, int cmd) {
   return NULL;
 }
 
+/* ---- the commands: one handler each (names and which steer: ctlreq.c) */
+
+static void do_ping(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  (void)m;
+  (void)rq;
+  char extra[128];
+  snprintf(extra, sizeof extra, "\"pid\":%d,\"version\":\"%s\"", (int)getpid(),
+           HERD_VERSION_STRING);
+  reply_ok(cn, extra);
+}
+
+static void do_status(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  (void)rq;
+  struct jw w;
+  jw_init(&w);
+  status_json(m, &w);
+  if (w.err)
+    reply_error(cn, "out of memory");
+  else
+    reply(cn, w.buf, w.len);
+  jw_free(&w);
+}
+
+static void do_reload(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  (void)rq;
+  /* Waiting before the call: with immediate readiness the reload may be
+   * over (or failed) by the time it returns. This one is the next to
+   * begin, now or after the running one. */
+  cn->wait = WAIT_RELOAD;
+  cn->wait_target = m->reload_begins + 1;
+  reply_ok(cn, "\"pending\":\"reload\"");
+  int r = herd_cluster_reload(m->c);
+  if (r < 0) {
+    cn->wait = WAIT_NONE;
+    reply_error(cn, "cannot reload: %s", r == -ECANCELED ? "stopping" : herd_strerror(r));
+  }
+}
+
+static void do_restart(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  (void)rq;
+  cn->wait = WAIT_READY;
+  reply_ok(cn, "\"pending\":\"restart\"");
+  int r = herd_cluster_restart(m->c);
+  if (r < 0) {
+    cn->wait = WAIT_NONE;
+    reply_error(cn, "cannot restart: %s",
+                r == -EBUSY ? "a reload is running" : r == -ECANCELED
+                ? "stopping" : herd_strerror(r));
+  }
+}
+
+static void do_scale(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  long long want = rq->has_workers ? rq->workers : st.workers + rq->add;
+  if (rq->arg_err[0]) {
+    reply_error(cn, "%s", rq->arg_err);
+    return;
+  }
+  if (want < 1 || want > HERD_MAX_WORKERS) {
+    reply_error(cn, "scale: %d %+lld would make %lld workers (1..%d)", st.workers,
+                rq->add, want, HERD_MAX_WORKERS);
+    return;
+  }
+  /* growing: the answer is the all-ready event (maybe inside the call,
+   * with immediate readiness), so wait before calling */
+  int grow = (int)want > st.workers;
+  if (grow) {
+    cn->wait = WAIT_READY;
+    reply_ok(cn, "\"pending\":\"scale\"");
+  }
+  int r = herd_cluster_scale(m->c, (int)want);
+  if (r < 0) {
+    cn->wait = WAIT_NONE;
+    reply_error(cn, "cannot scale: %s", r == -ECANCELED ? "stopping"
+                                                        : herd_strerror(r));
+  } else if (!grow) {
+    answer_one(m, cn);
+  }
+}
+
+static void do_stop(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  char extra[64];
+  snprintf(extra, sizeof extra, "\"pending\":\"stop\",\"pid\":%d", (int)getpid());
+  reply_ok(cn, extra);
+  cn->wait = WAIT_STOP; /* the last word comes when the workers are gone */
+  logf_(m, "stop requested%s by the control socket", rq->graceful ? " (graceful)" : "");
+  herd_cluster_stop(m->c, rq->graceful);
+}
+
+static void do_reopen(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  (void)rq;
+  if (!m->lw) {
+    reply_error(cn, "no log files to reopen: this app writes to its terminal "
+                    "(herd run)");
+    return;
+  }
+  reopen_logs(m);
+  reply_ok(cn, NULL);
+}
+
+typedef void handler_fn(struct master *m, struct conn *cn, const struct ctl_req *rq);
+static handler_fn *const handlers[CTL_NCMDS] = {
+    [CTL_PING] = do_ping,       [CTL_STATUS] = do_status, [CTL_RELOAD] = do_reload,
+    [CTL_RESTART] = do_restart, [CTL_SCALE] = do_scale,   [CTL_STOP] = do_stop,
+    [CTL_REOPEN] = do_reopen,
+};
+
 static void do_request(struct master *m, struct conn *cn, const char *json,
                        size_t len) {
   struct ctl_req rq;
@@ -138,101 +246,7 @@ static void do_request(struct master *m, struct conn *cn, const char *json,
     reply_error(cn, "cannot %s: %s", rq.name, refused);
     return;
   }
-  switch (rq.cmd) {
-  case CTL_PING: {
-    char extra[128];
-    snprintf(extra, sizeof extra, "\"pid\":%d,\"version\":\"%s\"", (int)getpid(),
-             HERD_VERSION_STRING);
-    reply_ok(cn, extra);
-    break;
-  }
-  case CTL_STATUS: {
-    struct jw w;
-    jw_init(&w);
-    status_json(m, &w);
-    if (w.err)
-      reply_error(cn, "out of memory");
-    else
-      reply(cn, w.buf, w.len);
-    jw_free(&w);
-    break;
-  }
-  case CTL_RELOAD: {
-    /* Waiting before the call: with immediate readiness the reload may
-     * be over (or failed) by the time it returns. This one is the next
-     * to begin, now or after the running one. */
-    cn->wait = WAIT_RELOAD;
-    cn->wait_target = m->reload_begins + 1;
-    reply_ok(cn, "\"pending\":\"reload\"");
-    int r = herd_cluster_reload(m->c);
-    if (r < 0) {
-      cn->wait = WAIT_NONE;
-      reply_error(cn, "cannot reload: %s", r == -ECANCELED ? "stopping" : herd_strerror(r));
-    }
-    break;
-  }
-  case CTL_RESTART: {
-    cn->wait = WAIT_READY;
-    reply_ok(cn, "\"pending\":\"restart\"");
-    int r = herd_cluster_restart(m->c);
-    if (r < 0) {
-      cn->wait = WAIT_NONE;
-      reply_error(cn, "cannot restart: %s",
-                  r == -EBUSY ? "a reload is running" : r == -ECANCELED
-                  ? "stopping" : herd_strerror(r));
-    }
-    break;
-  }
-  case CTL_SCALE: {
-    herd_cluster_stats_t st;
-    herd_cluster_stats(m->c, &st);
-    long long want = rq.has_workers ? rq.workers : st.workers + rq.add;
-    if (rq.arg_err[0]) {
-      reply_error(cn, "%s", rq.arg_err);
-      break;
-    }
-    if (want < 1 || want > HERD_MAX_WORKERS) {
-      reply_error(cn, "scale: %d %+lld would make %lld workers (1..%d)", st.workers,
-                  rq.add, want, HERD_MAX_WORKERS);
-      break;
-    }
-    /* growing: the answer is the all-ready event (maybe inside the
-     * call, with immediate readiness), so wait before calling */
-    int grow = (int)want > st.workers;
-    if (grow) {
-      cn->wait = WAIT_READY;
-      reply_ok(cn, "\"pending\":\"scale\"");
-    }
-    int r = herd_cluster_scale(m->c, (int)want);
-    if (r < 0) {
-      cn->wait = WAIT_NONE;
-      reply_error(cn, "cannot scale: %s", r == -ECANCELED ? "stopping"
-                                                          : herd_strerror(r));
-    } else if (!grow) {
-      answer_one(m, cn);
-    }
-    break;
-  }
-  case CTL_STOP: {
-    char extra[64];
-    snprintf(extra, sizeof extra, "\"pending\":\"stop\",\"pid\":%d", (int)getpid());
-    reply_ok(cn, extra);
-    cn->wait = WAIT_STOP; /* the last word comes when the workers are gone */
-    logf_(m, "stop requested%s by the control socket",
-          rq.graceful ? " (graceful)" : "");
-    herd_cluster_stop(m->c, rq.graceful);
-    break;
-  }
-  case CTL_REOPEN:
-    if (!m->lw) {
-      reply_error(cn, "no log files to reopen: this app writes to its "
-                      "terminal (herd run)");
-    } else {
-      reopen_logs(m);
-      reply_ok(cn, NULL);
-    }
-    break;
-  }
+  handlers[rq.cmd](m, cn, &rq);
 }
 
 static void conn_cb(herd_loop_t *loop, herd_chan_t *ch, int err,

@@ -2,8 +2,8 @@
  * opts.c - one app's settings: the table of every option of `herd
  * run`/`start` and config key (name, short name, kind, where it is
  * stored, limits, default, help), and what is made from it: getopt's
- * table, the help text, app_set (the one parser of the command line and
- * of config files, with one set of messages) and app_finish.
+ * table, the help text, and app_set (the one parser of the command line
+ * and of config files, with one set of messages).
  */
 #include <errno.h>
 #include <signal.h>
