@@ -582,6 +582,18 @@ static int cmd_startup(int argc, char **argv) {
   return 0;
 }
 
+/* The commands: each gets its own argv (argv[0] its name). */
+static const struct {
+  const char *name;
+  int (*fn)(int argc, char **argv);
+  int ctl; /* the control commands: cmd_ctl(name, ...) */
+} commands[] = {
+    {"run", cmd_run, 0},       {"start", cmd_start, 0},  {"status", NULL, 1},
+    {"list", NULL, 1},         {"stop", NULL, 1},        {"reload", NULL, 1},
+    {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
+    {"startup", cmd_startup, 0},
+};
+
 int main(int argc, char **argv) {
   /* Started with stdin, stdout or stderr closed: /dev/null there, so no
    * file or socket of ours lands on 0..2 (to get our printf, or be
@@ -623,17 +635,10 @@ int main(int argc, char **argv) {
   snprintf(name, sizeof name, "herd %s", cmd);
   prog_name = name;
   argv[1] = name; /* getopt's messages begin with it */
-  if (!strcmp(cmd, "run"))
-    return cmd_run(argc - 1, argv + 1);
-  if (!strcmp(cmd, "start"))
-    return cmd_start(argc - 1, argv + 1);
-  if (!strcmp(cmd, "status") || !strcmp(cmd, "list") || !strcmp(cmd, "stop") ||
-      !strcmp(cmd, "reload") || !strcmp(cmd, "restart") || !strcmp(cmd, "scale"))
-    return cmd_ctl(cmd, argc - 1, argv + 1);
-  if (!strcmp(cmd, "logs"))
-    return cmd_logs(argc - 1, argv + 1);
-  if (!strcmp(cmd, "startup"))
-    return cmd_startup(argc - 1, argv + 1);
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(cmd, commands[i].name))
+      return commands[i].ctl ? cmd_ctl(cmd, argc - 1, argv + 1)
+                             : commands[i].fn(argc - 1, argv + 1);
   prog_name = "herd";
   fprintf(stderr, "herd: unknown command '%s'\n", cmd);
   fputs(usage_main, stderr);
