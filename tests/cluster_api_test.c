@@ -365,3 +365,53 @@ TEST(cluster_opts_not_initialized_is_refused) {
   o.abi = sizeof o - 8;
   CHECK_EQ(herd_cluster_run(&o, names_worker, NULL), -EINVAL);
 }
+
+/* min_uptime_ms = 0 is expressible (HERD_CLUSTER_OPTS_INIT fills the
+ * defaults; 0 once meant "the default"): a worker that was ready and
+ * dies is never an early death, so it is replaced at once, however
+ * often, and its slot is never parked. */
+struct noearly {
+  herd_cluster_t *c;
+  int restarts, delayed, parked, stopped, started_after;
+};
+
+static void noearly_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
+  struct noearly *s = data;
+  if (ev->type == HERD_EV_PARKED)
+    s->parked++;
+  if (ev->type == HERD_EV_STARTED)
+    s->started_after += s->stopped;
+  if (ev->type != HERD_EV_RESTART)
+    return;
+  s->restarts++;
+  s->delayed += ev->delay_ms != 0;
+  if (s->restarts == 10) {
+    /* stopped from the RESTART event: no worker may start after it (one
+     * did, and was left unreaped when herd_cluster_run returned) */
+    s->stopped = 1;
+    herd_cluster_stop(c, 0);
+  }
+}
+
+static int noearly_init(herd_cluster_t *c, void *data) {
+  ((struct noearly *)data)->c = c;
+  return 0;
+}
+
+TEST_T(cluster_api_min_uptime_zero_never_backs_off, 30) {
+  struct noearly s;
+  memset(&s, 0, sizeof s);
+  herd_cluster_opts_t o = HERD_CLUSTER_OPTS_INIT;
+  o.workers = 1;
+  o.settle_ms = 0; /* ready once started */
+  o.min_uptime_ms = 0;
+  o.max_restarts = 1;
+  o.on_event = noearly_event;
+  o.on_init = noearly_init;
+  o.data = &s;
+  CHECK_EQ(herd_cluster_run(&o, crash_worker, NULL), 0);
+  CHECK_EQ(s.restarts, 10);
+  CHECK_EQ(s.delayed, 0);
+  CHECK_EQ(s.parked, 0);
+  CHECK_EQ(s.started_after, 0);
+}

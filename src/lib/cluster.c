@@ -245,15 +245,15 @@ static int setup(herd_cluster_t *c) {
 }
 
 static void teardown(herd_cluster_t *c, int failed) {
-  if (failed) {
-    /* Could not start (or the loop failed): leave nothing running. */
-    for (struct worker *w = c->workers; w; w = w->next)
-      if (w->state != W_EXITED) {
-        (void)herd__os_pidfd_kill(w->pidfd, SIGKILL);
-        (void)herd__waitpid(w->pid, NULL);
-        w->state = W_EXITED;
-      }
-  }
+  /* Could not start (or the loop failed): leave nothing running. After
+   * a clean end no worker is left; were one, it would not outlive us
+   * unreaped either. */
+  for (struct worker *w = c->workers; w; w = w->next)
+    if (w->state != W_EXITED) {
+      (void)herd__os_pidfd_kill(w->pidfd, SIGKILL);
+      (void)herd__waitpid(w->pid, NULL);
+      w->state = W_EXITED;
+    }
   while (c->orphans) {
     struct orphan *o = c->orphans;
     if (failed) {

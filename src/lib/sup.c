@@ -512,6 +512,11 @@ int sup__replace(herd_cluster_t *c, int slot, int reason, const char *text) {
 
 int sup__start_worker(herd_cluster_t *c, int slot, int successor) {
   struct slot *s = c->slots[slot];
+  /* An event callback just before this call (RESTART, RELOAD begin) may
+   * have stopped the cluster - and, with no worker left, ended it: no
+   * worker may start after that, to be left unreaped. */
+  if (c->state >= C_STOPPING)
+    return -ECANCELED;
   struct worker *w = calloc(1, sizeof *w);
   int r = w ? rp__open(c, s) : -ENOMEM;
   if (r == 0) {
