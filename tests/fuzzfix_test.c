@@ -1,0 +1,69 @@
+/*
+ * fuzzfix_test.c - the bugs the fuzzers found in the parsers of outside
+ * input (fuzz/notify.c, proc.c, logtail.c, ctlreq.c), one test each; the
+ * inputs that found them are seeds in fuzz/corpus/NAME/ too.
+ */
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../src/cli/cli.h"
+#include "internal.h"
+#include "test.h"
+
+static int stat_parse(const char *line, long hz, int64_t boot_now, int64_t real_now,
+                      herd_proc_stat_t *st) {
+  return herd__proc_stat_parse(line, strlen(line), hz, 4096, boot_now, real_now, st);
+}
+
+/* fuzz/corpus/proc/start-before-int64-min*: uptime 86399 s and a real
+ * clock at INT64_MIN made real_now - uptime a signed overflow (UBSan:
+ * undefined behaviour); the start is then as early as can be said. */
+TEST(fuzzfix_proc_stat_start_ms_stops_at_int64_min) {
+  herd_proc_stat_t st;
+  CHECK_EQ(stat_parse("7 (x) R 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 1 1\n", 100,
+                      86400000, INT64_MIN, &st), 0);
+  CHECK_EQ(st.uptime_ms, 86399000);
+  CHECK_EQ(st.start_ms, INT64_MIN);
+  CHECK_EQ(stat_parse("7 (x) R 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 1 1\n", 100,
+                      86400000, INT64_MIN + 86399000, &st), 0);
+  CHECK_EQ(st.start_ms, INT64_MIN);
+}
+
+/* fuzz/corpus/proc/utime-past-uint64-ms: UINT64_MAX ticks at 100 Hz are
+ * more milliseconds than 64 bits hold; utime / hz * 1000 wrapped to
+ * 18446744073709551606 instead of stopping at UINT64_MAX. One tick
+ * less than that limit in ms still comes out exact. */
+TEST(fuzzfix_proc_stat_cpu_time_stops_at_uint64_max) {
+  herd_proc_stat_t st;
+  CHECK_EQ(stat_parse("7 (x) R 1 1 1 0 -1 0 0 0 0 0 18446744073709551615 "
+                      "1844674407370955161 0 0 20 0 1 0 100 1 1\n",
+                      100, 86400000, 1700000000000, &st), 0);
+  CHECK(st.utime_ms == UINT64_MAX);
+  CHECK(st.stime_ms == UINT64_C(18446744073709551610));
+}
+
+/* A start time in ticks whose ms wrapped to a small number (here 384)
+ * made a process that starts far in the future look a day old. */
+TEST(fuzzfix_proc_stat_start_past_uint64_ms_is_not_in_the_past) {
+  herd_proc_stat_t st;
+  CHECK_EQ(stat_parse("7 (x) R 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 "
+                      "1844674407370955200 1 1\n",
+                      100, 86400000, 1700000000000, &st), 0);
+  CHECK_EQ(st.uptime_ms, 0);
+  CHECK_EQ(st.start_ms, 1700000000000);
+}
+
+/* fuzz/corpus/proc/hz-huge-utime: with hz above UINT64_MAX / 1000
+ * (only a caller's mistake, or a fuzzer's), the ticks left over after
+ * whole seconds times 1000 wrapped. Exact now: LONG_MAX - 1 ticks of
+ * LONG_MAX per second are 999.99... ms. */
+TEST(fuzzfix_proc_stat_ms_exact_for_any_hz) {
+  herd_proc_stat_t st;
+  CHECK_EQ(stat_parse("7 (x) R 1 1 1 0 -1 0 0 0 0 0 9223372036854775806 "
+                      "9223372036854775807 0 0 20 0 1 0 9223372036854775808 1 1\n",
+                      LONG_MAX, 86400000, 1700000000000, &st), 0);
+  CHECK_EQ(st.utime_ms, 999);
+  CHECK_EQ(st.stime_ms, 1000);
+  CHECK_EQ(st.uptime_ms, 86400000 - 1000);
+}
