@@ -67,3 +67,23 @@ TEST(fuzzfix_proc_stat_ms_exact_for_any_hz) {
   CHECK_EQ(st.stime_ms, 1000);
   CHECK_EQ(st.uptime_ms, 86400000 - 1000);
 }
+
+/* fuzz/corpus/ctlreq/unknown-newline: the unknown command's name went
+ * into err as it was, a newline (or an escape sequence for the
+ * client's terminal) included; err is one line of printable text. */
+TEST(fuzzfix_ctl_unknown_command_err_is_one_line) {
+  struct ctl_req rq;
+  const char *req = "{\"cmd\":\"pi\\nng\"}";
+  CHECK_EQ(ctl_decode(req, strlen(req), &rq), -1);
+  CHECK_STR(rq.err, "unknown command 'pi\\x0ang' (ping, status, reload, restart, "
+                    "scale, stop, reopen)");
+  req = "{\"cmd\":\"\\u001b[2J\\u0085\\r\\u007f\"}";
+  CHECK_EQ(ctl_decode(req, strlen(req), &rq), -1);
+  CHECK_STR(rq.err, "unknown command '\\x1b[2J\\x85\\x0d\\x7f' (ping, status, reload, "
+                    "restart, scale, stop, reopen)");
+  /* cut as before, at 64 bytes of what is shown */
+  req = "{\"cmd\":\"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\"}";
+  CHECK_EQ(ctl_decode(req, strlen(req), &rq), -1);
+  CHECK_STR(rq.err, "unknown command 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz'"
+                    " (ping, status, reload, restart, scale, stop, reopen)");
+}
