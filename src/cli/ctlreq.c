@@ -55,8 +55,12 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
     if (!strcmp(cmd, cmds[i].name))
       rq->cmd = i;
   if (rq->cmd < 0) {
-    snprintf(rq->err, sizeof rq->err, "unknown command '%.64s' (ping, status, reload, "
-             "restart, scale, stop, reopen)", cmd);
+    /* the name as the client wrote it, its control characters shown as
+     * \xNN: err is one line ({"cmd":"a\nb"} put a newline in it) */
+    char shown[65];
+    cli_printable(shown, sizeof shown, cmd, jv_strlen(cv));
+    snprintf(rq->err, sizeof rq->err, "unknown command '%s' (ping, status, reload, "
+             "restart, scale, stop, reopen)", shown);
     snprintf(rq->name, sizeof rq->name, "%.31s", cmd);
     jv_free(req);
     return -1;

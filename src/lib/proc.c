@@ -116,6 +116,34 @@ int herd_proc_stat(pid_t pid, herd_proc_stat_t *st) {
   return herd__proc_stat_parse(buf, (size_t)n, hz, page, boot_now, real_now, st);
 }
 
+/* ticks of hz a second in ms, rounded down, or UINT64_MAX for more ms
+ * than that (the fields are the kernel's, or a fuzzer's; hz is any
+ * positive long). ticks = q * hz + r: q * 1000 is checked, and r * 1000
+ * / hz, which can overflow when hz is above UINT64_MAX / 1000, is a
+ * long multiplication one bit of 1000 at a time, the remainder kept
+ * below hz (so rem * 2 and rem + r fit: both are below 2 * hz < 2^64). */
+static uint64_t ticks_ms(uint64_t ticks, uint64_t hz) {
+  uint64_t q = ticks / hz, r = ticks % hz, f = 0, rem = 0;
+  if (q > UINT64_MAX / 1000)
+    return UINT64_MAX;
+  for (int bit = 9; bit >= 0; bit--) {
+    f <<= 1;
+    rem <<= 1;
+    if (rem >= hz) {
+      rem -= hz;
+      f++;
+    }
+    if (1000u >> bit & 1) {
+      rem += r;
+      if (rem >= hz) {
+        rem -= hz;
+        f++;
+      }
+    }
+  }
+  return q * 1000 > UINT64_MAX - f ? UINT64_MAX : q * 1000 + f;
+}
+
 int herd__proc_stat_parse(const char *buf, size_t n, long hz, long page,
                           int64_t boot_now, int64_t real_now, herd_proc_stat_t *st) {
   if (hz <= 0 || page <= 0 || memchr(buf, '\0', n) || buf[n] != '\0')
@@ -149,22 +177,19 @@ int herd__proc_stat_parse(const char *buf, size_t n, long hz, long page,
   st->pgrp = pgrp;
   st->sid = sid;
   st->ppid = ppid;
-  /* in milliseconds, without overflowing on the way for any value the
-   * fields can hold (they are the kernel's, or a fuzzer's) */
-  st->utime_ms = utime / (unsigned long long)hz * 1000u +
-                 utime % (unsigned long long)hz * 1000u / (unsigned long long)hz;
-  st->stime_ms = stime / (unsigned long long)hz * 1000u +
-                 stime % (unsigned long long)hz * 1000u / (unsigned long long)hz;
+  st->utime_ms = ticks_ms(utime, (uint64_t)hz);
+  st->stime_ms = ticks_ms(stime, (uint64_t)hz);
   st->vsize_bytes = vsize;
   st->rss_bytes = rss > 0 && (uint64_t)rss <= UINT64_MAX / (uint64_t)page
                       ? (uint64_t)rss * (uint64_t)page : 0;
-  int64_t started = (int64_t)(starttime / (unsigned long long)hz * 1000u +
-                              starttime % (unsigned long long)hz * 1000u /
-                                  (unsigned long long)hz);
-  if (started < 0)
-    started = INT64_MAX;
-  st->uptime_ms = boot_now > started ? boot_now - started : 0;
-  st->start_ms = real_now - st->uptime_ms;
+  uint64_t started = ticks_ms(starttime, (uint64_t)hz);
+  /* a start after the boot clock's now is no age at all; and no
+   * overflow with any clocks the caller gives (real_now at INT64_MIN
+   * was one: UBSan) */
+  st->uptime_ms = boot_now > 0 && (uint64_t)boot_now > started
+                      ? boot_now - (int64_t)started : 0;
+  st->start_ms = real_now >= INT64_MIN + st->uptime_ms ? real_now - st->uptime_ms
+                                                       : INT64_MIN;
   return 0;
 }
 

@@ -1,0 +1,100 @@
+/*
+ * ctlreq.c - fuzz the control request's decoding (ctl_decode,
+ * src/cli/ctlreq.c): any bytes as the line a client sent. Checked: no
+ * crash, no undefined behaviour (a number cast out of range), no leak;
+ * err and arg_err NUL-terminated inside their arrays, one line each of
+ * text a terminal does not act on (no C0, DEL or C1 control: they go
+ * back to the client, which may print them); and what was decided,
+ * against the tree jv_parse reads:
+ *  - 0 only for a JSON object whose last "cmd" member is a string
+ *    without NUL naming a command, cmd and name then that command, err
+ *    empty; -1 otherwise, with cmd -1 and err set;
+ *  - scale: "workers" (a whole number in 1..HERD_MAX_WORKERS) wins over
+ *    "add" (a whole number in -HERD_MAX_WORKERS..HERD_MAX_WORKERS);
+ *    arg_err is empty exactly when the one that counts is such a number;
+ *  - stop: graceful is 1 exactly when "graceful" is true;
+ *  - other commands: no argument and no arg_err.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "jsonr.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_line(const char *s, size_t cap) {
+  size_t n = strnlen(s, cap);
+  if (n == cap)
+    abort();
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i], d = (unsigned char)s[i + 1];
+    if (c < 0x20 || c == 0x7f || (c == 0xc2 && d >= 0x80 && d <= 0x9f))
+      abort(); /* C0, DEL, C1 (U+0080..U+009F) */
+  }
+}
+
+/* a whole number in [lo, hi], from the double itself (the cast is
+ * defined once d is known to be in that small range; no floor: the
+ * replay programs are linked without libm) */
+static int whole_in(const jv *v, double lo, double hi) {
+  double d = jv_num(v, NAN);
+  return d >= lo && d <= hi && (double)(long long)d == d;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  struct ctl_req rq;
+  memset(&rq, 0xa5, sizeof rq); /* ctl_decode must set every field */
+  int r = ctl_decode((const char *)data, size, &rq);
+  check_line(rq.err, sizeof rq.err);
+  check_line(rq.arg_err, sizeof rq.arg_err);
+  if (strnlen(rq.name, sizeof rq.name) == sizeof rq.name)
+    abort();
+
+  jv *v = jv_parse((const char *)data, size);
+  const jv *cv = jv_get(v, "cmd");
+  const char *cmd = jv_str(cv, NULL);
+  int want = -1;
+  if (cmd && strlen(cmd) == jv_strlen(cv))
+    for (int i = 0; i < CTL_NCMDS; i++)
+      if (!strcmp(cmd, ctl_cmd_name(i)))
+        want = i;
+  if (r != 0 && r != -1)
+    abort();
+  if (r == -1) {
+    if (want >= 0 || rq.cmd != -1 || !rq.err[0])
+      abort();
+    jv_free(v);
+    return 0;
+  }
+  if (want < 0 || rq.cmd != want || rq.err[0] || strcmp(rq.name, ctl_cmd_name(want)))
+    abort();
+  const jv *wv = jv_get(v, "workers"), *dv = jv_get(v, "add");
+  if (want == CTL_SCALE) {
+    int ok;
+    if ((wv && jv_type(wv) != JV_NUM) || (dv && jv_type(dv) != JV_NUM) || (!wv && !dv))
+      ok = 0;
+    else if (wv)
+      ok = whole_in(wv, 1, HERD_MAX_WORKERS);
+    else
+      ok = whole_in(dv, -HERD_MAX_WORKERS, HERD_MAX_WORKERS);
+    if (ok == !!rq.arg_err[0] || rq.has_workers != !!wv)
+      abort();
+    if (ok && wv && (rq.workers < 1 || rq.workers > HERD_MAX_WORKERS ||
+                     (double)rq.workers != jv_num(wv, 0)))
+      abort();
+    if (ok && !wv && (rq.add < -HERD_MAX_WORKERS || rq.add > HERD_MAX_WORKERS ||
+                      (double)rq.add != jv_num(dv, 0)))
+      abort();
+  } else {
+    if (rq.arg_err[0] || rq.has_workers || rq.workers || rq.add)
+      abort();
+  }
+  const jv *gv = jv_get(v, "graceful");
+  if (rq.graceful != (want == CTL_STOP && jv_type(gv) == JV_BOOL && jv_bool(gv, 0)))
+    abort();
+  jv_free(v);
+  return 0;
+}

@@ -1,0 +1,84 @@
+'use strict';
+// ctlreq-parse.js - what a control request means to a reader that
+// follows JSON.parse, for tests/ctlreq_test.c
+// (ctlreq_decode_matches_node_json_parse): stdin holds one request line per
+// line, in hex; each is decoded from UTF-8 as Node decodes what it
+// reads (ill-formed bytes become U+FFFD) and given to JSON.parse. One
+// answer line each, the request as docs/control.md reads it:
+//   E            not JSON
+//   I or D       JSON, but beyond jsonr.c's documented limits: a number
+//                that is not finite (1e400), nesting deeper than 64
+//   N            not an object
+//   C            no "cmd" member that is a string
+//   Z            "cmd" holds a NUL character
+//   U            an unknown command
+//   ping status reload restart reopen
+//   scale w N    "workers": a whole number N in 1..4096
+//   scale a N    no "workers", "add": a whole number N in -4096..4096
+//   scale give   neither, or one that is not a number
+//   scale badw   "workers" a number, but not a whole one in range
+//   scale bada   the same for "add"
+//   stop g1      stop, "graceful" is true (g0: anything else)
+const MAX = 4096;
+const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen'];
+const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+
+// In a text JSON.parse took: the deepest nesting of arrays and objects
+// (1 for [] or {}), and whether some number is beyond a double. From the
+// text, not the value: a member that a later one of the same key
+// replaces is gone from the value, but jsonr.c has read it.
+const number = /-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/y;
+function scan(text) {
+  let depth = 0, max = 0, inf = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (c === '[' || c === '{') {
+      if (++depth > max) max = depth;
+    } else if (c === ']' || c === '}') {
+      depth--;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      number.lastIndex = i; // JSON.parse took the text: a number is here
+      const tok = number.exec(text)[0];
+      if (!Number.isFinite(Number(tok))) inf = true;
+      i += tok.length - 1;
+    }
+  }
+  return { depth: max, inf };
+}
+
+function meaning(text) {
+  let v;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return 'E';
+  }
+  const w = scan(text);
+  if (w.inf) return 'I';
+  if (w.depth > 64) return 'D';
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'N';
+  if (!own(v, 'cmd') || typeof v.cmd !== 'string') return 'C';
+  if (v.cmd.includes('\0')) return 'Z';
+  if (!cmds.includes(v.cmd)) return 'U';
+  if (v.cmd === 'scale') {
+    const hw = own(v, 'workers'), ha = own(v, 'add');
+    if ((hw && typeof v.workers !== 'number') || (ha && typeof v.add !== 'number') ||
+        (!hw && !ha))
+      return 'scale give';
+    if (hw)
+      return Number.isInteger(v.workers) && v.workers >= 1 && v.workers <= MAX
+        ? 'scale w ' + v.workers : 'scale badw';
+    return Number.isInteger(v.add) && v.add >= -MAX && v.add <= MAX
+      ? 'scale a ' + v.add : 'scale bada';
+  }
+  if (v.cmd === 'stop') return 'stop g' + (v.graceful === true ? 1 : 0);
+  return v.cmd;
+}
+
+const hex = require('fs').readFileSync(0, 'latin1').split('\n');
+if (hex[hex.length - 1] === '') hex.pop();
+let out = '';
+for (const h of hex) out += meaning(Buffer.from(h, 'hex').toString('utf8')) + '\n';
+process.stdout.write(out);
