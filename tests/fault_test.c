@@ -697,7 +697,7 @@ static int herd_cmd(const char *cmdline, char *out, size_t n) {
  * ("killed"), and so does `herd run`. */
 TEST_T(fault_sigstopped_worker_is_killed_at_reload_restart_and_stop, 60) {
   struct hp h;
-  const char *args[] = {"run", "-n", "frozen", "-w", "2", "--kill-timeout", "1s",
+  const char *args[] = {"run", "-n", "frozen", "-w", "2", "--kill-timeout", "2s",
                         "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   start(&h, args);
   hp_port(&h);
@@ -711,15 +711,14 @@ TEST_T(fault_sigstopped_worker_is_killed_at_reload_restart_and_stop, 60) {
   uint64_t t0 = test_now_ms();
   CHECK_MSG(herd_cmd("reload frozen", out, sizeof out) == 0, "herd reload said %s", out);
   CHECK_MSG(strstr(out, "frozen: reloaded, 2 workers ready"), "herd reload said %s", out);
-  CHECK_MSG(test_now_ms() - t0 < 900, "the reload waited %llu ms for the frozen worker",
-            (unsigned long long)(test_now_ms() - t0));
   snprintf(want, sizeof want, "worker 0 stopping, pid %d, SIGTERM (reload)", (int)old);
   HP_WAIT_NEW(&h, want);
+  HP_WAIT_NEW(&h, "reload done"); /* without waiting for the frozen one */
   snprintf(want, sizeof want, "worker 0, pid %d, did not stop in time: SIGKILL", (int)old);
   HP_WAIT_NEW(&h, want);
   snprintf(want, sizeof want, "worker 0 exited, pid %d, killed by signal 9", (int)old);
   HP_WAIT_NEW(&h, want);
-  CHECK_MSG(test_now_ms() - t0 >= 900, "killed before the kill timeout");
+  CHECK_MSG(test_now_ms() - t0 >= 1900, "killed before the kill timeout");
   for (int i = 0; i < 10; i++)
     CHECK_MSG(http_get(h.port, "/", body, sizeof body) == 200, "GET /: %s", last_err);
 
@@ -730,7 +729,7 @@ TEST_T(fault_sigstopped_worker_is_killed_at_reload_restart_and_stop, 60) {
   t0 = test_now_ms();
   CHECK_MSG(herd_cmd("restart frozen", out, sizeof out) == 0, "herd restart said %s", out);
   CHECK_MSG(strstr(out, "frozen: restarted, 2 workers ready"), "herd restart said %s", out);
-  CHECK_MSG(test_now_ms() - t0 >= 900, "restarted before the frozen worker was killed");
+  CHECK_MSG(test_now_ms() - t0 >= 1900, "restarted before the frozen worker was killed");
   snprintf(want, sizeof want, "worker 1, pid %d, did not stop in time: SIGKILL", (int)old);
   CHECK_MSG(strstr(h.log + h.mark, want) || hp_wait_new(&h, want, 5000), "%s", h.log);
   CHECK_MSG(pid_gone(old, 5000), "the frozen worker %d lives on", (int)old);
@@ -744,7 +743,7 @@ TEST_T(fault_sigstopped_worker_is_killed_at_reload_restart_and_stop, 60) {
   CHECK_MSG(strstr(out, "frozen: stopped (master exited); workers that did not stop "
                         "within the kill timeout were killed"), "herd stop said %s", out);
   uint64_t took = test_now_ms() - t0;
-  CHECK_MSG(took >= 900 && took < 5000, "the stop took %llu ms", (unsigned long long)took);
+  CHECK_MSG(took >= 1900 && took < 8000, "the stop took %llu ms", (unsigned long long)took);
   CHECK_EQ(hp_stop(&h, 0), 1);
   snprintf(want, sizeof want, "worker 0, pid %d, did not stop in time: SIGKILL", (int)old);
   CHECK_MSG(strstr(h.log, want), "%s", h.log);
@@ -1311,7 +1310,7 @@ TEST_T(fault_notify_flood_from_a_stranger_is_ignored_counted_and_costs_nothing, 
   int pfd = (int)syscall(SYS_pidfd_open, fl, 0);
   CHECK(pfd >= 0);
   uint64_t worst_ping = 0, worst_http = 0, t0 = test_now_ms();
-  int bound = sanitized() ? 2000 : 500;
+  int bound = sanitized() ? 2000 : 1000;
   while (!readable_within(pfd, 0)) {
     uint64_t t = test_now_ms();
     char r[256];
