@@ -663,7 +663,9 @@ enum herd_event_type {
                          (SHUTDOWN, RELOAD, RESTART, SCALE_DOWN, RETIRED,
                          REPLACED with text the caller's why, HANDOFF) */
   HERD_EV_KILLED,     /* slot, pid: SIGKILLed (reason: READY_TIMEOUT, or
-                         KILLED: the kill timeout or a second stop) */
+                         KILLED: the kill timeout or a second stop; or
+                         LEFT_BEHIND: pid is a process a worker of slot
+                         left behind, which did not stop in time) */
   HERD_EV_RETIRE,     /* slot, pid: it asked to be replaced; code 1: its
                          successor starts now, 0: after it exits */
   HERD_EV_STATUS,     /* slot, pid, text: STATUS= from the worker */
@@ -686,7 +688,11 @@ enum herd_event_type {
                          queued, delay_ms: for how long, sig: the socket's
                          index), LISTEN_SERVED (the same, once it drains),
                          HANDOFF_FAILED (slot, pid: took none of the
-                         connections handed to it in 3 s; it is replaced) */
+                         connections handed to it in 3 s; it is replaced),
+                         ACCEPT_FAILED (roundrobin: code -errno, text the
+                         address: out of fds, say; accepting pauses and is
+                         retried every 100 ms), ACCEPT_RESUMED (the same
+                         address: accepting again) */
 };
 
 /* Why: the one vocabulary of events and of a worker's last exit. */
@@ -725,7 +731,10 @@ enum herd_reason {
   HERD_REASON_HANDOFF_FAILED, /* "handoff failed" */
   /* signals */
   HERD_REASON_REOPEN,         /* "reopen": SIGUSR1 */
-  HERD_REASON_IGNORED         /* "ignored" */
+  HERD_REASON_IGNORED,        /* "ignored" */
+  /* more notices (added in 0.2) */
+  HERD_REASON_ACCEPT_FAILED,  /* "accept failed" */
+  HERD_REASON_ACCEPT_RESUMED  /* "accept resumed" */
 };
 
 /* The reason's name (the quoted words above); "?" for an unknown one.

@@ -283,13 +283,68 @@ static void conn_cb(herd_loop_t *loop, herd_chan_t *ch, int err,
   conn_free(m, cn);
 }
 
+static void short_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)t;
+  struct master *m = data;
+  if (m->spare_fd < 0)
+    m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (m->ctl_fd >= 0)
+    (void)herd_loop_mod(loop, m->ctl_fd, EPOLLIN);
+  if (m->metrics_fd >= 0)
+    (void)herd_loop_mod(loop, m->metrics_fd, EPOLLIN);
+}
+
+int accept_failed(struct master *m, int fd, int err, const char *what,
+                  const char *reply) {
+  if (err == -EINTR || err == -ECONNABORTED || err == -EPROTO)
+    return 1; /* that one connection: the next may be fine */
+  if (err != -EMFILE && err != -ENFILE && err != -ENOBUFS && err != -ENOMEM)
+    return 0; /* -EAGAIN: none left */
+  if (!m->fd_short) {
+    m->fd_short = 1;
+    logf_(m, "%s: cannot take a connection: %s (each is answered so and closed "
+          "until there are fds again)", what, herd_strerror(err));
+  }
+  if (m->spare_fd >= 0) {
+    (void)close(m->spare_fd);
+    int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (cfd >= 0) {
+      (void)!send(cfd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)close(cfd);
+    }
+    m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (cfd >= 0 && m->spare_fd >= 0)
+      return 1;
+  }
+  /* no spare (the system is out of files, or another thread took the
+   * one ours made room for): stop watching both sockets for a moment */
+  (void)herd_loop_mod(m->loop, m->ctl_fd, 0);
+  if (m->metrics_fd >= 0)
+    (void)herd_loop_mod(m->loop, m->metrics_fd, 0);
+  (void)herd_loop_timer_start(m->loop, &m->short_timer, 250, short_timer_cb, m);
+  return 0;
+}
+
+void accept_ok(struct master *m, const char *what) {
+  if (!m->fd_short)
+    return;
+  m->fd_short = 0;
+  logf_(m, "%s: taking connections again", what);
+}
+
 void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   (void)events;
   struct master *m = data;
   for (int k = 0; k < 16; k++) {
     int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (cfd < 0)
+    if (cfd < 0) {
+      if (accept_failed(m, fd, -errno, "control socket",
+                        "{\"ok\":false,\"error\":\"the master is out of file "
+                        "descriptors (Too many open files)\"}\n"))
+        continue;
       return;
+    }
+    accept_ok(m, "control socket");
     struct ucred cr;
     socklen_t cl = sizeof cr;
     const char *refuse = NULL;

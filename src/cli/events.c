@@ -192,6 +192,14 @@ static void on_notice(struct master *m, const herd_event_t *ev) {
              "that read it (Node.js, or libherd's herd_chan): replacing it", ev->slot,
              (int)ev->pid, (int)(ev->delay_ms / 1000));
     break;
+  case HERD_REASON_ACCEPT_FAILED:
+    snprintf(what, sizeof what,
+             "%s: cannot accept a connection: %s (the connections wait in the "
+             "listen queue; retried every 100 ms)", ev->text, herd_strerror(ev->code));
+    break;
+  case HERD_REASON_ACCEPT_RESUMED:
+    snprintf(what, sizeof what, "%s: accepting connections again", ev->text);
+    break;
   default:
     snprintf(what, sizeof what, "worker %d, pid %d: %s", ev->slot, (int)ev->pid,
              herd_reason_name(ev->reason));
@@ -337,8 +345,12 @@ void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
         say(m->first_error, sizeof m->first_error, "%s", what);
       return;
     }
-    snprintf(what, sizeof what, "worker %d, pid %d, did not stop in time: SIGKILL",
-             ev->slot, (int)ev->pid);
+    if (ev->reason == HERD_REASON_LEFT_BEHIND)
+      snprintf(what, sizeof what, "pid %d, left behind by worker %d, did not stop in "
+               "time: SIGKILL", (int)ev->pid, ev->slot);
+    else
+      snprintf(what, sizeof what, "worker %d, pid %d, did not stop in time: SIGKILL",
+               ev->slot, (int)ev->pid);
     break;
   case HERD_EV_RETIRE:
     snprintf(what, sizeof what, "worker %d, pid %d, retires: %s", ev->slot, (int)ev->pid,

@@ -342,7 +342,15 @@ static int logw_start(struct logw **out, const char *out_path, const char *err_p
     goto fail;
   if ((r = -pthread_mutex_init(&lw->mu, NULL)) < 0)
     goto fail;
-  if ((r = -pthread_cond_init(&lw->cv, NULL)) < 0) {
+  /* its timed waits (logw_close_within) on the monotonic clock: a
+   * wall clock stepped back must not stretch them */
+  pthread_condattr_t ca;
+  if ((r = -pthread_condattr_init(&ca)) == 0) {
+    if ((r = -pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0)
+      r = -pthread_cond_init(&lw->cv, &ca);
+    (void)pthread_condattr_destroy(&ca);
+  }
+  if (r < 0) {
     pthread_mutex_destroy(&lw->mu);
     goto fail;
   }
@@ -530,7 +538,7 @@ int logw_close_within(struct logw *lw, int timeout_ms) {
   pthread_cond_signal(&lw->cv);
   if (timeout_ms >= 0) {
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
+    clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_sec += timeout_ms / 1000;
     dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (dl.tv_nsec >= 1000000000L) {

@@ -63,6 +63,8 @@ int master_main(struct app *a, int daemon, int status_fd,
   m->ino_fd = -1;
   m->wd_home = m->wd_logs = -1;
   m->metrics_fd = -1;
+  /* a fd in reserve, for when there are none left (ctlsrv.c) */
+  m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   int code = 1;
   int r = 0, logged = 0;
   char err[600] = "";
@@ -180,6 +182,19 @@ int master_main(struct app *a, int daemon, int status_fd,
    * start with default dispositions whatever ours are. */
   signal(SIGPIPE, SIG_IGN);
   signal(SIGXFSZ, SIG_IGN);
+  /* The engine reads these signals while it runs, and gives the mask it
+   * found back when it returns: blocked from here to our exit, one that
+   * comes while the master writes out its last lines and removes its
+   * files (up to a second for a terminal) is not fatal (SIGUSR2 ended it
+   * with 140 and left its pid file behind). Workers start with an empty
+   * mask whatever ours is. */
+  sigset_t handled;
+  sigemptyset(&handled);
+  static const int sigs[] = {SIGTERM, SIGINT,  SIGQUIT,  SIGHUP,  SIGTTIN, SIGTTOU,
+                             SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGCHLD};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    sigaddset(&handled, sigs[i]);
+  (void)sigprocmask(SIG_BLOCK, &handled, NULL);
 
   r = herd_cluster_run(&a->o, NULL, NULL);
   m->loop = NULL;
@@ -251,6 +266,8 @@ out:
   }
   if (m->metrics_fd >= 0)
     (void)close(m->metrics_fd);
+  if (m->spare_fd >= 0)
+    (void)close(m->spare_fd);
   logw_close(m->lw);
   /* what is left for the terminal, for a second at most: a reader that
    * stalls must not keep a stopped master alive */

@@ -98,6 +98,10 @@ struct master {
   struct logw *tw; /* herd run: its stdout and stderr, through a thread */
   int metrics_fd;
   struct mconn *mconns;
+  int spare_fd;           /* /dev/null, kept for taking a connection when
+                             the master is out of fds (ctlsrv.c) */
+  int fd_short;           /* out of fds: said once, until it passes */
+  herd_timer_t short_timer; /* no spare either: accepting is paused */
   herd_timer_t mem_timer;
   uint64_t reload_begins, reload_dones; /* dones: ended, failed too */
   int sd_ready;           /* what our own supervisor (NOTIFY_SOCKET) last
@@ -117,6 +121,17 @@ struct master {
 
 /* ctlsrv.c */
 void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data);
+/* accept4 on the control socket or the metrics one (what: "control
+ * socket", "metrics") failed with err (-errno). Out of fds (EMFILE,
+ * ENFILE): the pending connection is taken with the spare fd, given
+ * reply (a line, or an HTTP response) and closed, so that it neither
+ * hangs nor leaves the socket readable for a loop that would spin;
+ * without a spare, accepting pauses for a moment. Said once per
+ * shortage. 1 if the caller may try again, 0 if it should return. */
+int accept_failed(struct master *m, int fd, int err, const char *what,
+                  const char *reply);
+/* A connection was taken: a shortage is over. */
+void accept_ok(struct master *m, const char *what);
 /* ctlsrv.c */
 void answer_waiters(struct master *m, int kind, const char *error);
 /* ctlsrv.c */

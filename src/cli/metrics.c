@@ -266,8 +266,15 @@ void metrics_accept(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   struct master *m = data;
   for (int k = 0; k < 16; k++) {
     int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (cfd < 0)
+    if (cfd < 0) {
+      if (accept_failed(m, fd, -errno, "metrics",
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain"
+                        "\r\nContent-Length: 30\r\nConnection: close\r\n\r\n"
+                        "out of file descriptors (fds)\n"))
+        continue;
       return;
+    }
+    accept_ok(m, "metrics");
     int live = 0;
     for (struct mconn *x = m->mconns; x; x = x->next)
       live++;

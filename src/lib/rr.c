@@ -46,16 +46,25 @@ static void rr_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   rr__resume(data);
 }
 
-/* No worker can take a connection: stop watching the sockets (the
- * connections wait in the kernel's queue) until one becomes ready, or
- * shortly, when backed-up channels may have drained. */
-static void rr_pause(herd_cluster_t *c) {
+/* No worker can take a connection, or we cannot take one: stop watching
+ * the sockets (the connections wait in the kernel's queue) until a
+ * worker becomes ready, or for ms, when backed-up channels may have
+ * drained, or fds have been freed. */
+static void rr_pause(herd_cluster_t *c, int ms) {
   if (c->rr_paused)
     return;
   c->rr_paused = 1;
   for (int i = 0; i < c->nlisten; i++)
     (void)herd_loop_mod(c->loop, c->fds[i], 0);
-  (void)herd_loop_timer_start(c->loop, &c->rr_timer, 10, rr_timer_cb, c);
+  (void)herd_loop_timer_start(c->loop, &c->rr_timer, (uint64_t)ms, rr_timer_cb, c);
+}
+
+/* Which of our sockets fd is (for the notices' text). */
+static int listen_index(const herd_cluster_t *c, int fd) {
+  for (int i = 0; i < c->nlisten; i++)
+    if (c->fds[i] == fd)
+      return i;
+  return 0;
 }
 
 static void handoff_check(herd_loop_t *loop, herd_timer_t *t, void *data);
@@ -125,12 +134,32 @@ static void rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data)
   for (int n = 0; n < 64; n++) {
     struct worker *w = rr_pick(c);
     if (!w) {
-      rr_pause(c);
+      rr_pause(c, 10);
       return;
     }
     int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-    if (conn < 0)
-      return; /* EAGAIN: none left */
+    if (conn < 0) {
+      int e = errno;
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+        continue; /* that one connection */
+      if (e == EAGAIN)
+        return; /* none left */
+      /* out of fds (EMFILE, ENFILE) or memory: the socket would stay
+       * readable and the loop spin; the connections wait in the queue
+       * while we cannot take them, and we look again shortly */
+      if (!c->accept_short) {
+        c->accept_short = 1;
+        sup__emit(c, HERD_EV_NOTICE, HERD_REASON_ACCEPT_FAILED, -1, 0, -e, 0,
+                  RR_SHORT_RETRY_MS, 0, c->texts[listen_index(c, fd)]);
+      }
+      rr_pause(c, RR_SHORT_RETRY_MS);
+      return;
+    }
+    if (c->accept_short) {
+      c->accept_short = 0;
+      sup__emit(c, HERD_EV_NOTICE, HERD_REASON_ACCEPT_RESUMED, -1, 0, 0, 0, 0, 0,
+                c->texts[listen_index(c, fd)]);
+    }
     (void)rr_give(c, w, conn);
   }
 }

@@ -105,6 +105,8 @@ static const char *const reason_names[] = {
     [HERD_REASON_HANDOFF_FAILED] = "handoff failed",
     [HERD_REASON_REOPEN] = "reopen",
     [HERD_REASON_IGNORED] = "ignored",
+    [HERD_REASON_ACCEPT_FAILED] = "accept failed",
+    [HERD_REASON_ACCEPT_RESUMED] = "accept resumed",
 };
 
 const char *herd_reason_name(int reason) {

@@ -26,6 +26,7 @@
 #define BACKOFF_CAP_MS 30000
 #define RR_MAX_QUEUED 4096      /* bytes: about 60 handed connections */
 #define HANDOFF_TIMEOUT_MS 3000 /* a handed connection not taken by then */
+#define RR_SHORT_RETRY_MS 100   /* out of fds: accepting is retried after */
 #define LISTEN_STALL_MS 3000    /* a listen queue never empty this long */
 #define DRAIN_POLL_MS 20        /* reuseport scale-down: look at the queue */
 #define DRAIN_GRACE_MS 500      /* ... this long at least, for handshakes
@@ -175,6 +176,14 @@ struct herd_cluster {
   int notify_fd;
   char notify_name[108];
   uint64_t notify_said_ms;
+  struct {               /* senders on the notify socket found to be no
+                            worker's, remembered for a second: a flood
+                            from one costs a lookup a second, not one
+                            in /proc per datagram */
+    pid_t pid;
+    uint64_t until_ms;
+  } foreign[8];
+  int foreign_next;
   /* reload (C_RELOADING) */
   int reload_cursor;
   struct worker *reload_wait; /* the successor the reload waits for */
@@ -190,6 +199,7 @@ struct herd_cluster {
   /* round robin */
   int rr_next;           /* the slot to try first */
   int rr_paused;         /* accepting is off, no worker free */
+  int accept_short;      /* accept4 failed (out of fds): told once */
   herd_timer_t rr_timer;
   /* set-up */
   int chld_saved;

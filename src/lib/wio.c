@@ -153,12 +153,27 @@ void wio__watch_chan(herd_cluster_t *c, struct worker *w) {
  * that is gone or belongs to no worker speaks for nobody. */
 static struct worker *notify_sender(herd_cluster_t *c, pid_t pid) {
   struct worker *w = sup__find_pid(c, pid);
-  for (int depth = 0; !w && pid > 1 && depth < 32; depth++) {
-    herd_proc_stat_t ps;
-    if (herd_proc_stat(pid, &ps) < 0 || ps.state == 'Z' || ps.ppid == getpid())
+  if (w)
+    return w;
+  /* A process that is no worker's descendant never becomes one (it can
+   * only be re-parented up, to us): a verdict holds for as long as its
+   * pid is not reused, far longer than the second it is kept. */
+  uint64_t now = herd__now_ms();
+  for (int i = 0; i < 8; i++)
+    if (c->foreign[i].pid == pid && now < c->foreign[i].until_ms)
       return NULL;
-    pid = ps.ppid;
-    w = sup__find_pid(c, pid);
+  pid_t p = pid;
+  for (int depth = 0; !w && p > 1 && depth < 32; depth++) {
+    herd_proc_stat_t ps;
+    if (herd_proc_stat(p, &ps) < 0 || ps.state == 'Z' || ps.ppid == getpid())
+      break;
+    p = ps.ppid;
+    w = sup__find_pid(c, p);
+  }
+  if (!w && pid > 0) {
+    c->foreign[c->foreign_next].pid = pid;
+    c->foreign[c->foreign_next].until_ms = now + 1000;
+    c->foreign_next = (c->foreign_next + 1) % 8;
   }
   return w;
 }
@@ -367,7 +382,11 @@ static void orphan_signal(struct orphan *o, int sig) {
 static void orphan_kill_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   (void)loop;
   (void)t;
-  orphan_signal(data, SIGKILL);
+  struct orphan *o = data;
+  /* told as a worker's is: a process that ignores the stop signal */
+  sup__emit(o->c, HERD_EV_KILLED, HERD_REASON_LEFT_BEHIND, o->slot, o->pid, 0, SIGKILL,
+            0, 0, NULL);
+  orphan_signal(o, SIGKILL);
 }
 
 /* Ask one to stop as a worker would be (stop signal, SIGKILL after the
