@@ -110,6 +110,214 @@ int herd__spawn_fn(herd_child_t *child, int (*fn)(void *), void *arg,
   return spawn_plan(child, NULL, NULL, fn, arg, opts);
 }
 
+/* The checks of opts that need nothing made yet, and the plan's fields
+ * from the arguments. 0 or -EINVAL. */
+static int plan_init(struct plan *p, const char *file, char *const argv[],
+                     int (*fn)(void *), void *fn_arg,
+                     const herd_spawn_opts_t *opts) {
+  if (opts->nfds > 1024 || (opts->nfds && !opts->fds))
+    return -EINVAL;
+  if (opts->env_mode < HERD_ENV_INHERIT || opts->env_mode > HERD_ENV_ADD)
+    return -EINVAL;
+  if (opts->pdeathsig < 0 || opts->pdeathsig >= _NSIG)
+    return -EINVAL;
+  if ((opts->flags & HERD_SPAWN_UMASK) && (opts->umask & ~0777u))
+    return -EINVAL;
+
+  memset(p, 0, sizeof *p);
+  p->file = file;
+  p->fn = fn;
+  p->fn_arg = fn_arg;
+  p->search = file && !(opts->flags & HERD_SPAWN_NOPATH) && !strchr(file, '/');
+  p->cwd = opts->cwd;
+  p->flags = opts->flags;
+  p->uid = opts->uid;
+  p->gid = opts->gid;
+  p->pdeathsig = opts->pdeathsig;
+  p->umask = (mode_t)opts->umask;
+  p->parent = getpid();
+  p->argv = argv;
+  return 0;
+}
+
+/* What the child execs with: argv with opts->argv0 laid over argv[0],
+ * envp by opts->env_mode with LISTEN_PID's entry (lpid, the caller's
+ * buffer) in it, and the PATH of the lookup. The arrays made go to
+ * *argv_alloc, *envp_alloc and *envp_lpid, for the caller to free, as
+ * soon as they are made. 0 or -ENOMEM. */
+static int plan_exec(struct plan *p, const herd_spawn_opts_t *opts,
+                     char *const argv[], char ***argv_alloc,
+                     char ***envp_alloc, char ***envp_lpid, char *lpid) {
+  if (opts->argv0 && argv) {
+    size_t n = 0;
+    while (argv[n])
+      n++;
+    char **a = *argv_alloc = malloc((n + 1) * sizeof *a);
+    if (!a)
+      return -ENOMEM;
+    memcpy(a, argv, (n + 1) * sizeof *a);
+    a[0] = (char *)opts->argv0;
+    p->argv = a;
+  }
+
+  switch (opts->env_mode) {
+  case HERD_ENV_REPLACE: {
+    /* static: a compound literal would die with this block */
+    static char *const empty_env[] = {NULL};
+    p->envp = opts->env ? (char *const *)opts->env : empty_env;
+    break;
+  }
+  case HERD_ENV_ADD:
+    *envp_alloc = env_merge(opts->env);
+    if (!*envp_alloc)
+      return -ENOMEM;
+    p->envp = *envp_alloc;
+    break;
+  default:
+    p->envp = environ;
+    break;
+  }
+  if (opts->flags & HERD_SPAWN_LISTEN_PID) {
+    size_t n = 0;
+    for (char *const *e = p->envp; e && *e; e++)
+      n++;
+    char **ep = *envp_lpid = malloc((n + 2) * sizeof *ep);
+    if (!ep)
+      return -ENOMEM;
+    size_t k = 0;
+    for (char *const *e = p->envp; e && *e; e++)
+      if (strncmp(*e, "LISTEN_PID=", 11) != 0)
+        ep[k++] = *e;
+    ep[k++] = lpid;
+    ep[k] = NULL;
+    p->envp = ep;
+    p->lpid = lpid;
+  }
+  if (p->search) {
+    /* As libuv: the PATH the child will have decides where it is found;
+     * without one, a default like execvp's, with /usr/local/bin first as
+     * the shells' defaults have it. */
+    p->path = env_get(p->envp, "PATH");
+    if (!p->path)
+      p->path = "/usr/local/bin:/bin:/usr/bin";
+  }
+  return 0;
+}
+
+/* The fd plan into pairs (room for 3 + opts->nfds) and p: stdio first,
+ * then the extra fds, sorted by target. The pipes and /dev/null it opens
+ * go to pipes and *devnull as soon as they are open, for the caller to
+ * close. 0 or -errno. */
+static int plan_fds(struct plan *p, const herd_spawn_opts_t *opts,
+                    struct pair *pairs, int pipes[3][2], int *devnull) {
+  /* Which of 0-2 are open is decided before we create any fd, which
+   * could take a free number. */
+  int std_open[3];
+  for (int i = 0; i < 3; i++)
+    std_open[i] = fd_valid(i);
+  int np = 0;
+  int maxfd = 2;
+  for (int i = 0; i < 3; i++) {
+    const herd_stdio_t *s = &opts->stdio[i];
+    switch (s->kind) {
+    case HERD_STDIO_INHERIT:
+      if (std_open[i]) /* a closed fd stays closed in the child */
+        pairs[np++] = (struct pair){i, i, -1};
+      break;
+    case HERD_STDIO_PIPE:
+      if (pipe2(pipes[i], O_CLOEXEC) < 0)
+        return -errno;
+      /* stdin: the child reads [0]; stdout/stderr: it writes [1]. */
+      pairs[np++] = (struct pair){pipes[i][i == 0 ? 0 : 1], i, -1};
+      break;
+    case HERD_STDIO_IGNORE:
+      if (*devnull < 0) {
+        *devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (*devnull < 0)
+          return -errno;
+      }
+      pairs[np++] = (struct pair){*devnull, i, -1};
+      break;
+    case HERD_STDIO_FD:
+      if (!fd_valid(s->fd))
+        return -EBADF;
+      pairs[np++] = (struct pair){s->fd, i, -1};
+      break;
+    default:
+      return -EINVAL;
+    }
+  }
+  for (size_t k = 0; k < opts->nfds; k++) {
+    const herd_fdmap_t *m = &opts->fds[k];
+    if (m->child_fd < 3 || m->child_fd > INT_MAX - 1)
+      return -EINVAL;
+    for (size_t j = 0; j < k; j++)
+      if (opts->fds[j].child_fd == m->child_fd)
+        return -EINVAL;
+    if (!fd_valid(m->parent_fd))
+      return -EBADF;
+    pairs[np++] = (struct pair){m->parent_fd, m->child_fd, -1};
+  }
+  for (int i = 0; i < np; i++) {
+    if (pairs[i].dst > maxfd)
+      maxfd = pairs[i].dst;
+  }
+  qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
+  p->pairs = pairs;
+  p->npairs = np;
+  p->tmpbase = maxfd + 1;
+  for (int i = 0; i < np && !p->lift; i++)
+    for (int j = 0; j < np; j++)
+      if (i != j && pairs[i].src == pairs[j].dst)
+        p->lift = 1;
+  return 0;
+}
+
+/* The error pipe into errpipe (the caller closes it), its write end
+ * above every target of the plan and in p->errfd. 0 or -errno. */
+static int errpipe_open(struct plan *p, int errpipe[2]) {
+  if (pipe2(errpipe, O_CLOEXEC) < 0)
+    return -errno;
+  for (int i = 0; i < p->npairs; i++) {
+    if (p->pairs[i].dst != errpipe[1])
+      continue;
+    /* The error pipe sits where the child wants another fd: move it
+     * (tmpbase: above every target). */
+    int moved = fcntl(errpipe[1], F_DUPFD_CLOEXEC, p->tmpbase);
+    if (moved < 0)
+      return -errno;
+    herd__close(errpipe[1]);
+    errpipe[1] = moved;
+    break;
+  }
+  p->errfd = errpipe[1];
+  return 0;
+}
+
+/* The child's word on the error pipe's read end *fd (closed and set to
+ * -1 once read; left open if the first read fails). EOF: the exec
+ * happened (the pipe closed with it), 0. Data: it failed, -errno (-EIO
+ * for a short message). */
+static int errpipe_read(int *fd) {
+  int msg[2];
+  size_t got = 0;
+  while (got < sizeof msg) {
+    ssize_t n = herd__read(*fd, (char *)msg + got, sizeof msg - got);
+    if (n <= 0) {
+      if (n < 0 && got == 0)
+        return (int)n;
+      break;
+    }
+    got += (size_t)n;
+  }
+  herd__closep(fd);
+  if (got == sizeof msg)
+    return msg[1] > 0 ? -msg[1] : -EIO;
+  if (got != 0)
+    return -EIO;
+  return 0;
+}
+
 static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
                       int (*fn)(void *), void *fn_arg, const herd_spawn_opts_t *opts) {
   static const herd_spawn_opts_t defaults;
@@ -131,185 +339,23 @@ static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
   child_reset(child);
   if (!opts)
     opts = &defaults;
-  if (opts->nfds > 1024 || (opts->nfds && !opts->fds))
-    return -EINVAL;
-  if (opts->env_mode < HERD_ENV_INHERIT || opts->env_mode > HERD_ENV_ADD)
-    return -EINVAL;
-  if (opts->pdeathsig < 0 || opts->pdeathsig >= _NSIG)
-    return -EINVAL;
-  if ((opts->flags & HERD_SPAWN_UMASK) && (opts->umask & ~0777u))
-    return -EINVAL;
-
-  memset(&p, 0, sizeof p);
-  p.file = file;
-  p.fn = fn;
-  p.fn_arg = fn_arg;
-  p.search = file && !(opts->flags & HERD_SPAWN_NOPATH) && !strchr(file, '/');
-  p.cwd = opts->cwd;
-  p.flags = opts->flags;
-  p.uid = opts->uid;
-  p.gid = opts->gid;
-  p.pdeathsig = opts->pdeathsig;
-  p.umask = (mode_t)opts->umask;
-  p.parent = getpid();
-  p.argv = argv;
+  err = plan_init(&p, file, argv, fn, fn_arg, opts);
+  if (err < 0)
+    return err;
 
   pairs = calloc(3 + opts->nfds, sizeof *pairs);
   if (!pairs)
     return -ENOMEM;
 
-  if (opts->argv0 && argv) {
-    size_t n = 0;
-    while (argv[n])
-      n++;
-    argv_alloc = malloc((n + 1) * sizeof *argv_alloc);
-    if (!argv_alloc) {
-      err = -ENOMEM;
-      goto fail;
-    }
-    memcpy(argv_alloc, argv, (n + 1) * sizeof *argv_alloc);
-    argv_alloc[0] = (char *)opts->argv0;
-    p.argv = argv_alloc;
-  }
-
-  switch (opts->env_mode) {
-  case HERD_ENV_REPLACE: {
-    /* static: a compound literal would die with this block */
-    static char *const empty_env[] = {NULL};
-    p.envp = opts->env ? (char *const *)opts->env : empty_env;
-    break;
-  }
-  case HERD_ENV_ADD:
-    envp_alloc = env_merge(opts->env);
-    if (!envp_alloc) {
-      err = -ENOMEM;
-      goto fail;
-    }
-    p.envp = envp_alloc;
-    break;
-  default:
-    p.envp = environ;
-    break;
-  }
-  if (opts->flags & HERD_SPAWN_LISTEN_PID) {
-    size_t n = 0;
-    for (char *const *e = p.envp; e && *e; e++)
-      n++;
-    envp_lpid = malloc((n + 2) * sizeof *envp_lpid);
-    if (!envp_lpid) {
-      err = -ENOMEM;
-      goto fail;
-    }
-    size_t k = 0;
-    for (char *const *e = p.envp; e && *e; e++)
-      if (strncmp(*e, "LISTEN_PID=", 11) != 0)
-        envp_lpid[k++] = *e;
-    envp_lpid[k++] = lpid;
-    envp_lpid[k] = NULL;
-    p.envp = envp_lpid;
-    p.lpid = lpid;
-  }
-  if (p.search) {
-    /* As libuv: the PATH the child will have decides where it is found;
-     * without one, a default like execvp's, with /usr/local/bin first as
-     * the shells' defaults have it. */
-    p.path = env_get(p.envp, "PATH");
-    if (!p.path)
-      p.path = "/usr/local/bin:/bin:/usr/bin";
-  }
-
-  /* The fd plan: stdio first, then the extra fds. Which of 0-2 are open
-   * is decided before we create any fd, which could take a free number. */
-  int std_open[3];
-  for (int i = 0; i < 3; i++)
-    std_open[i] = fd_valid(i);
-  int np = 0;
-  int maxfd = 2;
-  for (int i = 0; i < 3; i++) {
-    const herd_stdio_t *s = &opts->stdio[i];
-    switch (s->kind) {
-    case HERD_STDIO_INHERIT:
-      if (std_open[i]) /* a closed fd stays closed in the child */
-        pairs[np++] = (struct pair){i, i, -1};
-      break;
-    case HERD_STDIO_PIPE:
-      if (pipe2(pipes[i], O_CLOEXEC) < 0) {
-        err = -errno;
-        goto fail;
-      }
-      /* stdin: the child reads [0]; stdout/stderr: it writes [1]. */
-      pairs[np++] = (struct pair){pipes[i][i == 0 ? 0 : 1], i, -1};
-      break;
-    case HERD_STDIO_IGNORE:
-      if (devnull < 0) {
-        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull < 0) {
-          err = -errno;
-          goto fail;
-        }
-      }
-      pairs[np++] = (struct pair){devnull, i, -1};
-      break;
-    case HERD_STDIO_FD:
-      if (!fd_valid(s->fd)) {
-        err = -EBADF;
-        goto fail;
-      }
-      pairs[np++] = (struct pair){s->fd, i, -1};
-      break;
-    default:
-      err = -EINVAL;
-      goto fail;
-    }
-  }
-  for (size_t k = 0; k < opts->nfds; k++) {
-    const herd_fdmap_t *m = &opts->fds[k];
-    if (m->child_fd < 3 || m->child_fd > INT_MAX - 1) {
-      err = -EINVAL;
-      goto fail;
-    }
-    for (size_t j = 0; j < k; j++)
-      if (opts->fds[j].child_fd == m->child_fd) {
-        err = -EINVAL;
-        goto fail;
-      }
-    if (!fd_valid(m->parent_fd)) {
-      err = -EBADF;
-      goto fail;
-    }
-    pairs[np++] = (struct pair){m->parent_fd, m->child_fd, -1};
-  }
-  for (int i = 0; i < np; i++) {
-    if (pairs[i].dst > maxfd)
-      maxfd = pairs[i].dst;
-  }
-  qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
-  p.pairs = pairs;
-  p.npairs = np;
-  p.tmpbase = maxfd + 1;
-  for (int i = 0; i < np && !p.lift; i++)
-    for (int j = 0; j < np; j++)
-      if (i != j && pairs[i].src == pairs[j].dst)
-        p.lift = 1;
-
-  if (pipe2(errpipe, O_CLOEXEC) < 0) {
-    err = -errno;
+  err = plan_exec(&p, opts, argv, &argv_alloc, &envp_alloc, &envp_lpid, lpid);
+  if (err < 0)
     goto fail;
-  }
-  for (int i = 0; i < np; i++) {
-    if (pairs[i].dst != errpipe[1])
-      continue;
-    /* The error pipe sits where the child wants another fd: move it. */
-    int moved = fcntl(errpipe[1], F_DUPFD_CLOEXEC, maxfd + 1);
-    if (moved < 0) {
-      err = -errno;
-      goto fail;
-    }
-    herd__close(errpipe[1]);
-    errpipe[1] = moved;
-    break;
-  }
-  p.errfd = errpipe[1];
+  err = plan_fds(&p, opts, pairs, pipes, &devnull);
+  if (err < 0)
+    goto fail;
+  err = errpipe_open(&p, errpipe);
+  if (err < 0)
+    goto fail;
 
   /* a function runs in a real fork: it may call anything, and returns */
   err = herd__os_launch(herd__spawn_child, &p, !fn && !(opts->flags & HERD_SPAWN_FORK),
@@ -322,29 +368,9 @@ static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
     herd__closep(&pipes[i][i == 0 ? 0 : 1]);
   herd__closep(&devnull);
 
-  /* EOF: the exec happened (the pipe closed with it). Data: it failed. */
-  int msg[2];
-  size_t got = 0;
-  while (got < sizeof msg) {
-    ssize_t n = herd__read(errpipe[0], (char *)msg + got, sizeof msg - got);
-    if (n <= 0) {
-      if (n < 0 && got == 0) {
-        err = (int)n;
-        goto fail;
-      }
-      break;
-    }
-    got += (size_t)n;
-  }
-  herd__closep(&errpipe[0]);
-  if (got == sizeof msg) {
-    err = msg[1] > 0 ? -msg[1] : -EIO;
+  err = errpipe_read(&errpipe[0]);
+  if (err < 0)
     goto fail;
-  }
-  if (got != 0) {
-    err = -EIO;
-    goto fail;
-  }
 
   child->pid = pid;
   child->pidfd = pidfd;
