@@ -328,6 +328,93 @@ static long long ready_of(const jv *v) {
   return n;
 }
 
+/* One app's line of herd list (or its JSON object, after a comma unless
+ * it is the first): its master asked for its status, or why not. */
+static void list_app(const char *home, const char *name, int first, int nw,
+                     int colour, int json) {
+  char err[PATH_MAX + 128];
+  herd_chan_t *ch;
+  int cr = ctl_connect(home, name, &ch, err, sizeof err);
+  jv *v = NULL;
+  const char *state = "stale", *why = NULL;
+  char why_buf[200];
+  char *line = NULL;
+  long long pid = 0, wanted = 0, up_ms = 0;
+  int live = 0; /* a status reply came */
+  if (cr == 0) {
+    int r = ctl_request(ch, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS);
+    if (r == 0)
+      v = jv_parse(line, strlen(line));
+    herd_chan_close(ch);
+    struct rd rdr = {""};
+    if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
+      pid = rd_int(&rdr, jv_get(v, "pid"), "pid", 0, INT_MAX);
+      wanted = rd_int(&rdr, jv_get(v, "workers_wanted"), "workers_wanted", 0, INT_MAX);
+      up_ms = rd_int(&rdr, jv_get(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX);
+    }
+    if (rdr.bad[0]) {
+      state = "not-herd";
+      snprintf(why_buf, sizeof why_buf, "(not a herd reply: %s)", rdr.bad);
+      why = why_buf;
+    } else if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
+      /* online, degraded, errored or stopping (a master before 0.2
+       * said none: then online) */
+      state = jv_str(jv_get(v, "state"), "online");
+      if (strcmp(state, "online") && strcmp(state, "degraded") &&
+          strcmp(state, "errored") && strcmp(state, "stopping"))
+        state = "online";
+      live = 1;
+    } else if (v && jv_type(v) == JV_OBJ && jv_get(v, "ok")) {
+      state = "busy"; /* herd's refusal: too many control connections */
+      why = jv_str(jv_get(v, "error"), NULL);
+    } else if (r == -ETIMEDOUT) {
+      state = "busy";
+      snprintf(why_buf, sizeof why_buf, "no reply within %s", ctl__timeout_text());
+      why = why_buf;
+    } else {
+      state = "not-herd";
+    }
+  } else if (cr == -EACCES || cr == -EPERM) {
+    state = "denied";
+  }
+  if (json) {
+    struct jw w;
+    jw_init(&w);
+    jw_str(&w, name, strlen(name));
+    printf("%s{\"name\":%s,\"status\":\"%s\"", first ? "" : ",", w.buf ? w.buf : "\"\"",
+           state);
+    jw_free(&w);
+    if (live)
+      printf(",\"pid\":%lld,\"workers\":%lld,\"workers_ready\":%lld,"
+             "\"uptime_ms\":%lld", pid, wanted, ready_of(v), up_ms);
+    printf("}");
+  } else if (live) {
+    char up[16], wk[48], addrs[256] = "";
+    human_ms(up, sizeof up, (uint64_t)up_ms);
+    snprintf(wk, sizeof wk, "%lld/%lld", ready_of(v), wanted);
+    const jv *ls = jv_get(v, "listen");
+    size_t k = 0;
+    for (size_t j = 0; j < jv_len(ls) && k + 64 < sizeof addrs; j++)
+      k += (size_t)snprintf(addrs + k, sizeof addrs - k, "%s%s", j ? " " : "",
+                            jv_str(jv_at(ls, j), ""));
+    printf("%-*s %s%-9s%s %7lld %7s %6s  %s\n", nw, name,
+           colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", pid,
+           wk, up, addrs);
+  } else {
+    printf("%-*s %s%-9s%s %7s %7s %6s  %s\n", nw, name,
+           colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", "-",
+           "-", "-",
+           !strcmp(state, "stale") ? "(its master is gone; `herd start` "
+                                     "takes the name over)"
+           : !strcmp(state, "denied") ? "(permission denied)"
+           : why ? why
+           : !strcmp(state, "busy") ? "(busy)"
+                                    : "(not a herd control socket)");
+  }
+  jv_free(v);
+  free(line);
+}
+
 int ctl__cmd_list(int argc, char **argv) {
   static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
                                      {"help", no_argument, NULL, 'h'},
@@ -369,89 +456,8 @@ int ctl__cmd_list(int argc, char **argv) {
   else if (n)
     printf("%-*s %-9s %7s %7s %6s  %s\n", nw, "NAME", "STATUS", "PID", "WORKERS",
            "UPTIME", "LISTEN");
-  for (int i = 0; i < n; i++) {
-    char err[PATH_MAX + 128];
-    herd_chan_t *ch;
-    int cr = ctl_connect(home, names[i], &ch, err, sizeof err);
-    jv *v = NULL;
-    const char *state = "stale", *why = NULL;
-    char why_buf[200];
-    char *line = NULL;
-    long long pid = 0, wanted = 0, up_ms = 0;
-    int live = 0; /* a status reply came */
-    if (cr == 0) {
-      int r = ctl_request(ch, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS);
-      if (r == 0)
-        v = jv_parse(line, strlen(line));
-      herd_chan_close(ch);
-      struct rd rdr = {""};
-      if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
-        pid = rd_int(&rdr, jv_get(v, "pid"), "pid", 0, INT_MAX);
-        wanted = rd_int(&rdr, jv_get(v, "workers_wanted"), "workers_wanted", 0, INT_MAX);
-        up_ms = rd_int(&rdr, jv_get(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX);
-      }
-      if (rdr.bad[0]) {
-        state = "not-herd";
-        snprintf(why_buf, sizeof why_buf, "(not a herd reply: %s)", rdr.bad);
-        why = why_buf;
-      } else if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
-        /* online, degraded, errored or stopping (a master before 0.2
-         * said none: then online) */
-        state = jv_str(jv_get(v, "state"), "online");
-        if (strcmp(state, "online") && strcmp(state, "degraded") &&
-            strcmp(state, "errored") && strcmp(state, "stopping"))
-          state = "online";
-        live = 1;
-      } else if (v && jv_type(v) == JV_OBJ && jv_get(v, "ok")) {
-        state = "busy"; /* herd's refusal: too many control connections */
-        why = jv_str(jv_get(v, "error"), NULL);
-      } else if (r == -ETIMEDOUT) {
-        state = "busy";
-        snprintf(why_buf, sizeof why_buf, "no reply within %s", ctl__timeout_text());
-        why = why_buf;
-      } else {
-        state = "not-herd";
-      }
-    } else if (cr == -EACCES || cr == -EPERM) {
-      state = "denied";
-    }
-    if (json) {
-      struct jw w;
-      jw_init(&w);
-      jw_str(&w, names[i], strlen(names[i]));
-      printf("%s{\"name\":%s,\"status\":\"%s\"", i ? "," : "", w.buf ? w.buf : "\"\"",
-             state);
-      jw_free(&w);
-      if (live)
-        printf(",\"pid\":%lld,\"workers\":%lld,\"workers_ready\":%lld,"
-               "\"uptime_ms\":%lld", pid, wanted, ready_of(v), up_ms);
-      printf("}");
-    } else if (live) {
-      char up[16], wk[48], addrs[256] = "";
-      human_ms(up, sizeof up, (uint64_t)up_ms);
-      snprintf(wk, sizeof wk, "%lld/%lld", ready_of(v), wanted);
-      const jv *ls = jv_get(v, "listen");
-      size_t k = 0;
-      for (size_t j = 0; j < jv_len(ls) && k + 64 < sizeof addrs; j++)
-        k += (size_t)snprintf(addrs + k, sizeof addrs - k, "%s%s", j ? " " : "",
-                              jv_str(jv_at(ls, j), ""));
-      printf("%-*s %s%-9s%s %7lld %7s %6s  %s\n", nw, names[i],
-             colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", pid,
-             wk, up, addrs);
-    } else {
-      printf("%-*s %s%-9s%s %7s %7s %6s  %s\n", nw, names[i],
-             colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", "-",
-             "-", "-",
-             !strcmp(state, "stale") ? "(its master is gone; `herd start` "
-                                       "takes the name over)"
-             : !strcmp(state, "denied") ? "(permission denied)"
-             : why ? why
-             : !strcmp(state, "busy") ? "(busy)"
-                                      : "(not a herd control socket)");
-    }
-    jv_free(v);
-    free(line);
-  }
+  for (int i = 0; i < n; i++)
+    list_app(home, names[i], i == 0, nw, colour, json);
   if (json)
     printf("]\n");
   else if (!n)
