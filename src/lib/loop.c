@@ -11,73 +11,21 @@
  * fd-indexed array). A watcher removed during a dispatch batch is only
  * marked dead and freed after the batch, since a later event of the same
  * batch may still point at it.
+ *
+ * The timer heap is in looptimer.c, herd_loop_exec in loopexec.c; loop.h
+ * holds what the three share.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-
-enum wkind { W_IO, W_TIMER, W_SIGNAL, W_CHILD, W_EXEC, W_CHAN };
-
-struct exec_rec;
-
-struct watcher {
-  int fd;
-  int kind;
-  int dead;
-  uint32_t events;
-  herd_io_cb cb;
-  void *data;
-  herd_child_t *child;   /* W_CHILD */
-  herd_child_cb child_cb;
-  struct exec_rec *exec; /* W_EXEC */
-  herd_chan_t *chan;     /* W_CHAN */
-  herd_chan_cb chan_cb;
-  int batch;             /* W_CHAN: messages per turn, 0 = CHAN_BATCH */
-  size_t max_out;        /* W_CHAN: no reading while more is queued out */
-  struct watcher *cprev, *cnext; /* the loop's list of channels */
-  struct watcher *next;  /* hash chain, or the dead list */
-};
-
-#define EXEC_FDS 4
-
-struct exec_rec {
-  herd_exec_t *x;
-  herd_exec_cb cb;
-  void *data;
-  herd_timer_t timer;
-  int fds[EXEC_FDS]; /* registered, -1 = free slot */
-  struct exec_rec *prev, *next;
-};
-
-struct herd_loop {
-  int epfd;
-  int tfd;
-  int sfd;
-  int stopped;
-  struct watcher **buckets;
-  size_t nbuckets;
-  size_t nwatch;       /* live watchers of every kind but the internal ones */
-  struct watcher *dead;
-  herd_timer_t **heap; /* min-heap on due_ms */
-  size_t nheap, capheap;
-  uint64_t armed;      /* due_ms the timerfd is set for, 0 = disarmed */
-  sigset_t sigs;       /* signals delivered through sfd */
-  sigset_t blocked_by_us;
-  herd_signal_cb sigcb[_NSIG];
-  void *sigdata[_NSIG];
-  int nsigs;
-  struct exec_rec *execs;
-  struct watcher *chans;
-};
+#include "loop.h"
 
 /* ---- fd -> watcher --------------------------------------------- */
 
@@ -115,8 +63,8 @@ static int grow(herd_loop_t *l) {
   return 0;
 }
 
-static int watch(herd_loop_t *l, int fd, uint32_t events, int kind,
-                 struct watcher **out) {
+int herd__loop_watch(herd_loop_t *l, int fd, uint32_t events, int kind,
+                     struct watcher **out) {
   if (fd < 0)
     return -EBADF;
   if (find(l, fd))
@@ -145,7 +93,7 @@ static int watch(herd_loop_t *l, int fd, uint32_t events, int kind,
   return 0;
 }
 
-static int unwatch(herd_loop_t *l, int fd) {
+int herd__loop_unwatch(herd_loop_t *l, int fd) {
   size_t b = bucket_of(l, fd);
   for (struct watcher **pp = &l->buckets[b]; *pp; pp = &(*pp)->next) {
     struct watcher *w = *pp;
@@ -181,123 +129,6 @@ static void reap_dead(herd_loop_t *l) {
     l->dead = w->next;
     free(w);
   }
-}
-
-/* ---- timers ---------------------------------------------------- */
-
-static void heap_swap(herd_loop_t *l, size_t a, size_t b) {
-  herd_timer_t *t = l->heap[a];
-  l->heap[a] = l->heap[b];
-  l->heap[b] = t;
-  l->heap[a]->heap_index = a + 1;
-  l->heap[b]->heap_index = b + 1;
-}
-
-static void heap_up(herd_loop_t *l, size_t i) {
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (l->heap[p]->due_ms <= l->heap[i]->due_ms)
-      break;
-    heap_swap(l, p, i);
-    i = p;
-  }
-}
-
-static void heap_down(herd_loop_t *l, size_t i) {
-  for (;;) {
-    size_t a = 2 * i + 1, b = a + 1, m = i;
-    if (a < l->nheap && l->heap[a]->due_ms < l->heap[m]->due_ms)
-      m = a;
-    if (b < l->nheap && l->heap[b]->due_ms < l->heap[m]->due_ms)
-      m = b;
-    if (m == i)
-      return;
-    heap_swap(l, m, i);
-    i = m;
-  }
-}
-
-static void heap_remove(herd_loop_t *l, herd_timer_t *t) {
-  size_t i = t->heap_index - 1;
-  t->heap_index = 0;
-  l->nheap--;
-  if (i == l->nheap)
-    return;
-  l->heap[i] = l->heap[l->nheap];
-  l->heap[i]->heap_index = i + 1;
-  heap_up(l, i);
-  heap_down(l, i);
-}
-
-/* Point the timerfd at the earliest timer (only when that changed). */
-static int arm(herd_loop_t *l) {
-  uint64_t due = l->nheap ? l->heap[0]->due_ms : 0;
-  if (due == l->armed)
-    return 0;
-  struct itimerspec its;
-  memset(&its, 0, sizeof its);
-  if (due) {
-    its.it_value.tv_sec = (time_t)(due / 1000);
-    its.it_value.tv_nsec = (long)(due % 1000) * 1000000L;
-  }
-  if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
-    return -errno;
-  l->armed = due;
-  return 0;
-}
-
-int herd_loop_timer_start(herd_loop_t *l, herd_timer_t *t, uint64_t ms,
-                          herd_timer_cb cb, void *data) {
-  if (!l || !t || !cb)
-    return -EINVAL;
-  if (t->heap_index)
-    heap_remove(l, t);
-  if (l->nheap == l->capheap) {
-    size_t n = l->capheap ? l->capheap * 2 : 16;
-    herd_timer_t **nh = realloc(l->heap, n * sizeof *nh);
-    if (!nh)
-      return -ENOMEM;
-    l->heap = nh;
-    l->capheap = n;
-  }
-  /* herd__now_ms is CLOCK_MONOTONIC, the timerfd's clock. A due time of
-   * 0 would mean "disarmed", so the earliest is 1. */
-  uint64_t now = herd__now_ms();
-  t->due_ms = ms > UINT64_MAX - now ? UINT64_MAX : now + ms; /* never wraps */
-  if (t->due_ms == 0)
-    t->due_ms = 1;
-  t->cb = cb;
-  t->data = data;
-  l->heap[l->nheap] = t;
-  t->heap_index = ++l->nheap;
-  heap_up(l, l->nheap - 1);
-  return arm(l);
-}
-
-void herd_loop_timer_stop(herd_loop_t *l, herd_timer_t *t) {
-  if (!l || !t || !t->heap_index)
-    return;
-  heap_remove(l, t);
-  (void)arm(l);
-}
-
-static int run_timers(herd_loop_t *l) {
-  uint64_t exp;
-  /* Consume the expiry count; EAGAIN when a rearm raced with it. */
-  ssize_t n = herd__read(l->tfd, &exp, sizeof exp);
-  if (n < 0 && n != -EAGAIN)
-    return (int)n;
-  l->armed = 0;
-  uint64_t now = herd__now_ms();
-  int ran = 0;
-  while (l->nheap && l->heap[0]->due_ms <= now) {
-    herd_timer_t *t = l->heap[0];
-    heap_remove(l, t);
-    t->cb(l, t, t->data);
-    ran++;
-  }
-  int r = arm(l);
-  return r < 0 ? r : ran;
 }
 
 /* ---- signals --------------------------------------------------- */
@@ -342,7 +173,7 @@ int herd_loop_signal(herd_loop_t *l, int sig, herd_signal_cb cb, void *data) {
   int r = fd < 0 ? -errno : 0;
   if (r == 0 && l->sfd < 0) {
     struct watcher *w;
-    r = watch(l, fd, EPOLLIN, W_SIGNAL, &w);
+    r = herd__loop_watch(l, fd, EPOLLIN, W_SIGNAL, &w);
     if (r < 0)
       herd__close(fd);
     else
@@ -388,7 +219,7 @@ int herd_loop_add(herd_loop_t *l, int fd, uint32_t events, herd_io_cb cb,
   if (!l || !cb)
     return -EINVAL;
   struct watcher *w;
-  int r = watch(l, fd, events, W_IO, &w);
+  int r = herd__loop_watch(l, fd, events, W_IO, &w);
   if (r < 0)
     return r;
   w->cb = cb;
@@ -417,7 +248,7 @@ int herd_loop_del(herd_loop_t *l, int fd) {
   struct watcher *w = find(l, fd);
   if (!w || w->kind != W_IO)
     return -ENOENT;
-  return unwatch(l, fd);
+  return herd__loop_unwatch(l, fd);
 }
 
 int herd_loop_child(herd_loop_t *l, herd_child_t *child, herd_child_cb cb,
@@ -427,7 +258,7 @@ int herd_loop_child(herd_loop_t *l, herd_child_t *child, herd_child_cb cb,
   if (child->pidfd < 0)
     return -EBADF;
   struct watcher *w;
-  int r = watch(l, child->pidfd, EPOLLIN, W_CHILD, &w);
+  int r = herd__loop_watch(l, child->pidfd, EPOLLIN, W_CHILD, &w);
   if (r < 0)
     return r;
   w->child = child;
@@ -442,7 +273,7 @@ int herd_loop_child_stop(herd_loop_t *l, herd_child_t *child) {
   struct watcher *w = find(l, child->pidfd);
   if (!w || w->kind != W_CHILD || w->child != child)
     return -ENOENT;
-  return unwatch(l, w->fd);
+  return herd__loop_unwatch(l, w->fd);
 }
 
 static void run_child(herd_loop_t *l, struct watcher *w) {
@@ -452,7 +283,7 @@ static void run_child(herd_loop_t *l, struct watcher *w) {
   herd_child_t *c = w->child;
   herd_child_cb cb = w->child_cb;
   void *data = w->data;
-  (void)unwatch(l, w->fd);
+  (void)herd__loop_unwatch(l, w->fd);
   if (r < 0) {
     /* ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN, or a
      * waitpid(-1) elsewhere); report it as gone with no status. */
@@ -470,7 +301,8 @@ int herd_loop_chan(herd_loop_t *l, herd_chan_t *ch, herd_chan_cb cb,
   if (!l || !ch || !cb)
     return -EINVAL;
   struct watcher *w;
-  int r = watch(l, herd_chan_fd(ch), herd_chan_events(ch), W_CHAN, &w);
+  int r = herd__loop_watch(l, herd_chan_fd(ch), herd_chan_events(ch), W_CHAN,
+                           &w);
   if (r < 0)
     return r;
   w->chan = ch;
@@ -489,7 +321,7 @@ int herd_loop_chan_stop(herd_loop_t *l, herd_chan_t *ch) {
   struct watcher *w = find(l, herd_chan_fd(ch));
   if (!w || w->kind != W_CHAN || w->chan != ch)
     return -ENOENT;
-  return unwatch(l, w->fd);
+  return herd__loop_unwatch(l, w->fd);
 }
 
 /* May the channel be read now? Not while the peer leaves more than
@@ -536,7 +368,7 @@ static void run_chan(herd_loop_t *l, struct watcher *w, uint32_t events) {
       /* The end: the peer is gone or the socket failed. */
       herd_chan_cb cb = w->chan_cb;
       void *data = w->data;
-      (void)unwatch(l, w->fd);
+      (void)herd__loop_unwatch(l, w->fd);
       cb(l, ch, r, NULL, data);
       return;
     }
@@ -597,125 +429,6 @@ static int run_pending_chans(herd_loop_t *l) {
   return ran;
 }
 
-/* ---- execs ----------------------------------------------------- */
-
-static void exec_step(herd_loop_t *l, struct exec_rec *e);
-
-static void exec_timer_cb(herd_loop_t *l, herd_timer_t *t, void *data) {
-  (void)t;
-  exec_step(l, data);
-}
-
-static void exec_unlink(herd_loop_t *l, struct exec_rec *e) {
-  for (int i = 0; i < EXEC_FDS; i++)
-    if (e->fds[i] >= 0) {
-      (void)unwatch(l, e->fds[i]);
-      e->fds[i] = -1;
-    }
-  herd_loop_timer_stop(l, &e->timer);
-  if (e->prev)
-    e->prev->next = e->next;
-  else
-    l->execs = e->next;
-  if (e->next)
-    e->next->prev = e->prev;
-  l->nwatch--; /* the exec itself */
-}
-
-/* Make the watched set match what the exec wants now. */
-static int exec_sync(herd_loop_t *l, struct exec_rec *e) {
-  int fds[EXEC_FDS];
-  short ev[EXEC_FDS];
-  int n = herd_exec_fds(e->x, fds, ev, EXEC_FDS);
-  for (int i = 0; i < EXEC_FDS; i++) {
-    if (e->fds[i] < 0)
-      continue;
-    int keep = 0;
-    for (int j = 0; j < n; j++)
-      keep |= fds[j] == e->fds[i];
-    if (!keep) {
-      /* The exec closed it already: unwatch tolerates that. */
-      (void)unwatch(l, e->fds[i]);
-      e->fds[i] = -1;
-    }
-  }
-  for (int j = 0; j < n; j++) {
-    int have = 0;
-    for (int i = 0; i < EXEC_FDS; i++)
-      have |= e->fds[i] == fds[j];
-    if (have)
-      continue;
-    struct watcher *w;
-    int r = watch(l, fds[j], (uint32_t)ev[j], W_EXEC, &w);
-    if (r < 0)
-      return r;
-    w->exec = e;
-    for (int i = 0; i < EXEC_FDS; i++)
-      if (e->fds[i] < 0) {
-        e->fds[i] = fds[j];
-        break;
-      }
-  }
-  int ms = herd_exec_timeout(e->x);
-  if (ms < 0) {
-    herd_loop_timer_stop(l, &e->timer);
-    return 0;
-  }
-  return herd_loop_timer_start(l, &e->timer, (uint64_t)ms, exec_timer_cb, e);
-}
-
-static void exec_step(herd_loop_t *l, struct exec_rec *e) {
-  int r = herd_exec_step(e->x);
-  if (r == 0) {
-    r = exec_sync(l, e);
-    if (r == 0)
-      return;
-    /* Cannot watch it any more: end it (killed and reaped by free). */
-  }
-  herd_exec_result_t res;
-  memset(&res, 0, sizeof res);
-  if (r == 1)
-    r = herd_exec_take(e->x, &res);
-  exec_unlink(l, e);
-  herd_exec_free(e->x);
-  herd_exec_cb cb = e->cb;
-  void *data = e->data;
-  free(e);
-  cb(l, r < 0 ? r : 0, r < 0 ? NULL : &res, data);
-}
-
-int herd_loop_exec(herd_loop_t *l, const char *file, char *const argv[],
-                   int shell, const herd_exec_opts_t *opts, herd_exec_cb cb,
-                   void *data) {
-  if (!l || !cb)
-    return -EINVAL;
-  struct exec_rec *e = calloc(1, sizeof *e);
-  if (!e)
-    return -ENOMEM;
-  for (int i = 0; i < EXEC_FDS; i++)
-    e->fds[i] = -1;
-  int r = herd_exec_start(&e->x, file, argv, shell, opts);
-  if (r < 0) {
-    free(e);
-    return r;
-  }
-  e->cb = cb;
-  e->data = data;
-  e->next = l->execs;
-  if (l->execs)
-    l->execs->prev = e;
-  l->execs = e;
-  l->nwatch++;
-  r = exec_sync(l, e);
-  if (r < 0) {
-    exec_unlink(l, e);
-    herd_exec_free(e->x);
-    free(e);
-    return r;
-  }
-  return 0;
-}
-
 /* ---- the loop -------------------------------------------------- */
 
 int herd_loop_new(herd_loop_t **out) {
@@ -746,7 +459,7 @@ int herd_loop_new(herd_loop_t **out) {
     goto fail;
   }
   struct watcher *w;
-  r = watch(l, l->tfd, EPOLLIN, W_TIMER, &w);
+  r = herd__loop_watch(l, l->tfd, EPOLLIN, W_TIMER, &w);
   if (r < 0)
     goto fail;
   *out = l;
@@ -759,12 +472,7 @@ fail:
 void herd_loop_free(herd_loop_t *l) {
   if (!l)
     return;
-  while (l->execs) {
-    struct exec_rec *e = l->execs;
-    exec_unlink(l, e);
-    herd_exec_free(e->x);
-    free(e);
-  }
+  herd__loop_execs_free(l);
   for (size_t i = 0; l->buckets && i < l->nbuckets; i++) {
     struct watcher *w = l->buckets[i];
     while (w) {
@@ -816,7 +524,7 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
       r = 1;
       break;
     case W_TIMER:
-      r = run_timers(l);
+      r = herd__loop_run_timers(l);
       break;
     case W_SIGNAL:
       r = run_signals(l);
@@ -826,7 +534,7 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
       r = 1;
       break;
     case W_EXEC:
-      exec_step(l, w->exec);
+      herd__loop_exec_step(l, w->exec);
       r = 1;
       break;
     case W_CHAN:

@@ -1,11 +1,12 @@
 /*
- * spawn.c - herd_spawn and the child handle (wait, kill, close).
+ * spawn.c - herd_spawn and the child handle (wait, kill, close): the
+ * parent's side.
  *
  * Everything the child needs is built in the parent before the clone:
- * argv, envp, the fd plan. The child then runs only raw system calls
- * (see child_main) and reports a failure before exec as {stage, errno}
- * through a CLOEXEC pipe, so herd_spawn returns -errno instead of a child
- * that exits 127.
+ * argv, envp, the fd plan (struct plan, spawn.h). The child then runs
+ * only raw system calls (spawnchild.c) and reports a failure before exec
+ * as {stage, errno} through a CLOEXEC pipe, so herd_spawn returns -errno
+ * instead of a child that exits 127.
  *
  * The fast path is a vfork-style clone (CLONE_VM | CLONE_VFORK, in
  * linux/os.c): no page tables are copied, the parent sleeps until the
@@ -20,338 +21,17 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "linux/os.h"
+#include "spawn.h"
 
 extern char **environ;
-
-/* Where the child failed (for debugging: only errno reaches the caller). */
-enum stage {
-  STAGE_SETSID = 1,
-  STAGE_SETPGID,
-  STAGE_PDEATHSIG,
-  STAGE_SETGROUPS,
-  STAGE_SETGID,
-  STAGE_SETUID,
-  STAGE_CHDIR,
-  STAGE_DUP,
-  STAGE_CLOEXEC,
-  STAGE_SIGMASK,
-  STAGE_EXEC
-};
-
-struct pair {
-  int src; /* parent's fd */
-  int dst; /* number in the child */
-  int tmp; /* child's scratch copy */
-};
-
-struct plan {
-  const char *file;   /* as given */
-  int search;         /* look file up in path */
-  const char *path;   /* PATH for the lookup */
-  char *const *argv;
-  char *const *envp;
-  const char *cwd;
-  struct pair *pairs; /* sorted by dst */
-  int npairs;
-  int lift;           /* sources collide with targets: copy them first */
-  int tmpbase;        /* scratch copies go at or above this */
-  unsigned flags;
-  uid_t uid;
-  gid_t gid;
-  int pdeathsig;
-  mode_t umask;       /* with HERD_SPAWN_UMASK */
-  pid_t parent;       /* for the PDEATHSIG race check */
-  char *lpid;         /* "LISTEN_PID=" + room the child fills, or NULL */
-  int errfd;          /* write end of the error pipe */
-  int (*fn)(void *);  /* herd__spawn_fn: run this instead of an exec */
-  void *fn_arg;
-};
-
-/* ---- the child: raw system calls only ---------------------------- */
-
-/* libc's wrappers may keep state (setuid broadcasts to every thread of
- * the parent, sigaction may be intercepted by sanitizers); in a child that
- * shares the parent's memory only the raw calls are safe. errno is the
- * parent thread's, which is asleep and does not read it. */
-#define SYS(...) syscall(__VA_ARGS__)
-
-/* The child runs on a borrowed stack, which AddressSanitizer's stack
- * bookkeeping (e.g. before a noreturn call) does not know: keep its
- * instrumentation out of the child's functions. */
-#if defined(__has_attribute)
-#if __has_attribute(no_sanitize_address)
-#define CHILD_FN __attribute__((no_sanitize_address))
-#endif
-#endif
-#ifndef CHILD_FN
-#define CHILD_FN
-#endif
-
-CHILD_FN __attribute__((noreturn)) static void child_fail(const struct plan *p,
-                                                 int stage) {
-  int msg[2] = {stage, errno};
-  const char *b = (const char *)msg;
-  size_t left = sizeof msg;
-  while (left > 0) {
-    long n = SYS(SYS_write, p->errfd, b, left);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      break;
-    }
-    b += n;
-    left -= (size_t)n;
-  }
-  SYS(SYS_exit_group, 127);
-  __builtin_unreachable();
-}
-
-/* Mark [lo, hi] close-on-exec (hi may be ~0u). */
-CHILD_FN static int child_cloexec_range(unsigned lo, unsigned hi) {
-  if (lo > hi)
-    return 0;
-  if (herd__os_cloexec_range(lo, hi) == 0)
-    return 0;
-  /* Old kernel: walk the table up to the soft limit. */
-  struct rlimit rl;
-  if (SYS(SYS_getrlimit, RLIMIT_NOFILE, &rl) < 0)
-    return -1;
-  unsigned top = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX
-                     ? INT_MAX
-                     : (unsigned)rl.rlim_cur;
-  if (hi >= top)
-    hi = top - 1;
-  for (unsigned fd = lo; fd <= hi && fd < top; fd++) {
-    long fl = SYS(SYS_fcntl, fd, F_GETFD);
-    if (fl >= 0 && !(fl & FD_CLOEXEC))
-      SYS(SYS_fcntl, fd, F_SETFD, fl | FD_CLOEXEC);
-  }
-  return 0;
-}
-
-/* The fds [lo, hi] go: close-on-exec for an exec, closed now for a
- * function child (herd__spawn_fn) but for the error pipe. */
-CHILD_FN static int child_fds_go(const struct plan *p, unsigned lo, unsigned hi) {
-  if (!p->fn)
-    return child_cloexec_range(lo, hi);
-  unsigned e = (unsigned)p->errfd;
-  if (lo <= e && e <= hi) {
-    if (e > lo && child_fds_go(p, lo, e - 1) < 0)
-      return -1;
-    return e < hi ? child_fds_go(p, e + 1, hi) : 0;
-  }
-  if (lo > hi || herd__os_close_range(lo, hi) == 0)
-    return 0;
-  /* Old kernel: close what the soft limit allows, one by one. */
-  struct rlimit rl;
-  if (SYS(SYS_getrlimit, RLIMIT_NOFILE, &rl) < 0)
-    return -1;
-  unsigned top = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX
-                     ? INT_MAX
-                     : (unsigned)rl.rlim_cur;
-  for (unsigned fd = lo; fd <= hi && fd < top; fd++)
-    SYS(SYS_close, fd);
-  return 0;
-}
-
-/* String helpers of our own: a libc call from the child could go through
- * a lazily bound PLT slot or a sanitizer's interceptor. volatile keeps the
- * compiler from turning the loops back into library calls. */
-CHILD_FN static size_t c_strlen(const char *s) {
-  const volatile char *p = s;
-  while (*p)
-    p++;
-  return (size_t)(p - s);
-}
-
-CHILD_FN static const char *c_colon(const char *s) {
-  const volatile char *p = s;
-  while (*p && *p != ':')
-    p++;
-  return *p ? (const char *)p : NULL;
-}
-
-CHILD_FN static void c_copy(char *dst, const char *src, size_t n) {
-  volatile char *d = dst;
-  for (size_t i = 0; i < n; i++)
-    d[i] = src[i];
-}
-
-CHILD_FN static void child_exec(const struct plan *p) {
-  if (!p->search) {
-    SYS(SYS_execve, p->file, p->argv, p->envp);
-    return;
-  }
-  /* execvp's search, without malloc: a buffer on the child's stack. */
-  char buf[PATH_MAX];
-  size_t flen = c_strlen(p->file);
-  int saw_eacces = 0;
-  const char *s = p->path;
-  for (;;) {
-    const char *e = c_colon(s);
-    size_t dlen = e ? (size_t)(e - s) : c_strlen(s);
-    if (dlen + 1 + flen + 1 <= sizeof buf) {
-      size_t n = 0;
-      if (dlen == 0) {
-        buf[n++] = '.'; /* an empty entry means the cwd */
-      } else {
-        c_copy(buf, s, dlen);
-        n = dlen;
-      }
-      buf[n++] = '/';
-      c_copy(buf + n, p->file, flen + 1);
-      SYS(SYS_execve, buf, p->argv, p->envp);
-      switch (errno) {
-      case EACCES:
-        saw_eacces = 1;
-        break;
-      case ENOENT:
-      case ENOTDIR:
-      case ESTALE:
-      case ENODEV:
-      case ETIMEDOUT:
-      case ELOOP:
-      case ENAMETOOLONG:
-        break;
-      default:
-        return; /* a real error: report it */
-      }
-    }
-    if (!e)
-      break;
-    s = e + 1;
-  }
-  errno = saw_eacces ? EACCES : ENOENT;
-}
-
-CHILD_FN static int child_main(void *arg) {
-  const struct plan *p = arg;
-
-  /* Dispositions first, while every signal is still blocked: a handler
-   * of the parent must never run on the child's stack. */
-  struct {
-    void *handler;
-    unsigned long flags;
-    void *restorer;
-    uint64_t mask;
-  } dfl = {0}; /* SIG_DFL == 0; layout of the kernel's struct sigaction */
-  for (int sig = 1; sig < _NSIG; sig++) {
-    if (sig == SIGKILL || sig == SIGSTOP)
-      continue;
-    SYS(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
-  }
-
-  if ((p->flags & HERD_SPAWN_SETSID) && SYS(SYS_setsid) < 0)
-    child_fail(p, STAGE_SETSID);
-  if ((p->flags & HERD_SPAWN_SETPGID) && !(p->flags & HERD_SPAWN_SETSID) &&
-      SYS(SYS_setpgid, 0, 0) < 0)
-    child_fail(p, STAGE_SETPGID);
-  /* The cwd before the uid change, as libuv: a directory only the parent
-   * may enter is still a valid cwd. */
-  if (p->cwd && SYS(SYS_chdir, p->cwd) < 0)
-    child_fail(p, STAGE_CHDIR);
-  if (p->flags & HERD_SPAWN_UMASK)
-    (void)SYS(SYS_umask, p->umask); /* cannot fail */
-  if (p->flags & (HERD_SPAWN_SETUID | HERD_SPAWN_SETGID)) {
-    /* Drop supplementary groups when we may (root); an unprivileged
-     * caller keeps them, as setgroups would fail with EPERM. */
-    if (SYS(SYS_geteuid) == 0) {
-      gid_t g = p->gid;
-      if (SYS(SYS_setgroups, (p->flags & HERD_SPAWN_SETGID) ? 1 : 0, &g) < 0)
-        child_fail(p, STAGE_SETGROUPS);
-    }
-    if ((p->flags & HERD_SPAWN_SETGID) && SYS(SYS_setgid, p->gid) < 0)
-      child_fail(p, STAGE_SETGID);
-    if ((p->flags & HERD_SPAWN_SETUID) && SYS(SYS_setuid, p->uid) < 0)
-      child_fail(p, STAGE_SETUID);
-  }
-  /* After the uid change: the kernel clears the parent-death signal
-   * when the credentials change. */
-  if (p->pdeathsig) {
-    if (SYS(SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig, 0, 0, 0) < 0)
-      child_fail(p, STAGE_PDEATHSIG);
-    /* The parent may have died before the prctl: then no signal comes. */
-    if (SYS(SYS_getppid) != p->parent) {
-      errno = ESRCH;
-      child_fail(p, STAGE_PDEATHSIG);
-    }
-  }
-  if (p->lift) {
-    /* Some source is another pair's target: lift every source above
-     * every target first, so that no dup can clobber a source a later
-     * pair still needs. The copies are CLOEXEC and vanish at exec. */
-    for (int i = 0; i < p->npairs; i++) {
-      long fd = SYS(SYS_fcntl, p->pairs[i].src, F_DUPFD_CLOEXEC, p->tmpbase);
-      if (fd < 0)
-        child_fail(p, STAGE_DUP);
-      p->pairs[i].tmp = (int)fd;
-    }
-  }
-  for (int i = 0; i < p->npairs; i++) {
-    int src = p->lift ? p->pairs[i].tmp : p->pairs[i].src;
-    int dst = p->pairs[i].dst;
-    long r = src == dst ? SYS(SYS_fcntl, dst, F_SETFD, 0) /* keep it open */
-                        : SYS(SYS_dup3, src, dst, 0); /* dup3: no CLOEXEC */
-    if (r < 0)
-      child_fail(p, STAGE_DUP);
-  }
-  /* Everything else, CLOEXEC or not, closes at exec - or now, for a
-   * function that runs without one (all but the error pipe, which goes
-   * last: it says that the set-up went well). */
-  unsigned lo = 0;
-  for (int i = 0; i < p->npairs; i++) {
-    unsigned d = (unsigned)p->pairs[i].dst;
-    if (d > lo && child_fds_go(p, lo, d - 1) < 0)
-      child_fail(p, STAGE_CLOEXEC);
-    lo = d + 1;
-  }
-  if (child_fds_go(p, lo, ~0u) < 0)
-    child_fail(p, STAGE_CLOEXEC);
-
-  if (p->lpid) {
-    /* Only the child knows its pid: write it into its own env entry
-     * (a buffer reserved for this child; the parent never reads it). */
-    char digits[16];
-    int n = 0;
-    for (long v = SYS(SYS_getpid); v > 0 && n < 16; v /= 10)
-      digits[n++] = (char)('0' + v % 10);
-    char *d = p->lpid + 11; /* after "LISTEN_PID=" */
-    while (n > 0)
-      *d++ = digits[--n];
-    *d = '\0';
-  }
-
-  uint64_t empty = 0;
-  if (SYS(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty) < 0)
-    child_fail(p, STAGE_SIGMASK);
-
-  if (p->fn) {
-    /* A forked copy (never the vfork path): from here it is a process
-     * of its own, running the caller's function */
-    environ = (char **)p->envp;
-    SYS(SYS_close, p->errfd); /* EOF: the set-up went well */
-    int r = p->fn(p->fn_arg);
-    fflush(NULL);
-    SYS(SYS_exit_group, r & 0xff);
-  }
-  child_exec(p);
-  child_fail(p, STAGE_EXEC);
-}
-
-/* ---- the parent ------------------------------------------------- */
 
 static int fd_valid(int fd) {
   return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
@@ -430,6 +110,214 @@ int herd__spawn_fn(herd_child_t *child, int (*fn)(void *), void *arg,
   return spawn_plan(child, NULL, NULL, fn, arg, opts);
 }
 
+/* The checks of opts that need nothing made yet, and the plan's fields
+ * from the arguments. 0 or -EINVAL. */
+static int plan_init(struct plan *p, const char *file, char *const argv[],
+                     int (*fn)(void *), void *fn_arg,
+                     const herd_spawn_opts_t *opts) {
+  if (opts->nfds > 1024 || (opts->nfds && !opts->fds))
+    return -EINVAL;
+  if (opts->env_mode < HERD_ENV_INHERIT || opts->env_mode > HERD_ENV_ADD)
+    return -EINVAL;
+  if (opts->pdeathsig < 0 || opts->pdeathsig >= _NSIG)
+    return -EINVAL;
+  if ((opts->flags & HERD_SPAWN_UMASK) && (opts->umask & ~0777u))
+    return -EINVAL;
+
+  memset(p, 0, sizeof *p);
+  p->file = file;
+  p->fn = fn;
+  p->fn_arg = fn_arg;
+  p->search = file && !(opts->flags & HERD_SPAWN_NOPATH) && !strchr(file, '/');
+  p->cwd = opts->cwd;
+  p->flags = opts->flags;
+  p->uid = opts->uid;
+  p->gid = opts->gid;
+  p->pdeathsig = opts->pdeathsig;
+  p->umask = (mode_t)opts->umask;
+  p->parent = getpid();
+  p->argv = argv;
+  return 0;
+}
+
+/* What the child execs with: argv with opts->argv0 laid over argv[0],
+ * envp by opts->env_mode with LISTEN_PID's entry (lpid, the caller's
+ * buffer) in it, and the PATH of the lookup. The arrays made go to
+ * *argv_alloc, *envp_alloc and *envp_lpid, for the caller to free, as
+ * soon as they are made. 0 or -ENOMEM. */
+static int plan_exec(struct plan *p, const herd_spawn_opts_t *opts,
+                     char *const argv[], char ***argv_alloc,
+                     char ***envp_alloc, char ***envp_lpid, char *lpid) {
+  if (opts->argv0 && argv) {
+    size_t n = 0;
+    while (argv[n])
+      n++;
+    char **a = *argv_alloc = malloc((n + 1) * sizeof *a);
+    if (!a)
+      return -ENOMEM;
+    memcpy(a, argv, (n + 1) * sizeof *a);
+    a[0] = (char *)opts->argv0;
+    p->argv = a;
+  }
+
+  switch (opts->env_mode) {
+  case HERD_ENV_REPLACE: {
+    /* static: a compound literal would die with this block */
+    static char *const empty_env[] = {NULL};
+    p->envp = opts->env ? (char *const *)opts->env : empty_env;
+    break;
+  }
+  case HERD_ENV_ADD:
+    *envp_alloc = env_merge(opts->env);
+    if (!*envp_alloc)
+      return -ENOMEM;
+    p->envp = *envp_alloc;
+    break;
+  default:
+    p->envp = environ;
+    break;
+  }
+  if (opts->flags & HERD_SPAWN_LISTEN_PID) {
+    size_t n = 0;
+    for (char *const *e = p->envp; e && *e; e++)
+      n++;
+    char **ep = *envp_lpid = malloc((n + 2) * sizeof *ep);
+    if (!ep)
+      return -ENOMEM;
+    size_t k = 0;
+    for (char *const *e = p->envp; e && *e; e++)
+      if (strncmp(*e, "LISTEN_PID=", 11) != 0)
+        ep[k++] = *e;
+    ep[k++] = lpid;
+    ep[k] = NULL;
+    p->envp = ep;
+    p->lpid = lpid;
+  }
+  if (p->search) {
+    /* As libuv: the PATH the child will have decides where it is found;
+     * without one, a default like execvp's, with /usr/local/bin first as
+     * the shells' defaults have it. */
+    p->path = env_get(p->envp, "PATH");
+    if (!p->path)
+      p->path = "/usr/local/bin:/bin:/usr/bin";
+  }
+  return 0;
+}
+
+/* The fd plan into pairs (room for 3 + opts->nfds) and p: stdio first,
+ * then the extra fds, sorted by target. The pipes and /dev/null it opens
+ * go to pipes and *devnull as soon as they are open, for the caller to
+ * close. 0 or -errno. */
+static int plan_fds(struct plan *p, const herd_spawn_opts_t *opts,
+                    struct pair *pairs, int pipes[3][2], int *devnull) {
+  /* Which of 0-2 are open is decided before we create any fd, which
+   * could take a free number. */
+  int std_open[3];
+  for (int i = 0; i < 3; i++)
+    std_open[i] = fd_valid(i);
+  int np = 0;
+  int maxfd = 2;
+  for (int i = 0; i < 3; i++) {
+    const herd_stdio_t *s = &opts->stdio[i];
+    switch (s->kind) {
+    case HERD_STDIO_INHERIT:
+      if (std_open[i]) /* a closed fd stays closed in the child */
+        pairs[np++] = (struct pair){i, i, -1};
+      break;
+    case HERD_STDIO_PIPE:
+      if (pipe2(pipes[i], O_CLOEXEC) < 0)
+        return -errno;
+      /* stdin: the child reads [0]; stdout/stderr: it writes [1]. */
+      pairs[np++] = (struct pair){pipes[i][i == 0 ? 0 : 1], i, -1};
+      break;
+    case HERD_STDIO_IGNORE:
+      if (*devnull < 0) {
+        *devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (*devnull < 0)
+          return -errno;
+      }
+      pairs[np++] = (struct pair){*devnull, i, -1};
+      break;
+    case HERD_STDIO_FD:
+      if (!fd_valid(s->fd))
+        return -EBADF;
+      pairs[np++] = (struct pair){s->fd, i, -1};
+      break;
+    default:
+      return -EINVAL;
+    }
+  }
+  for (size_t k = 0; k < opts->nfds; k++) {
+    const herd_fdmap_t *m = &opts->fds[k];
+    if (m->child_fd < 3 || m->child_fd > INT_MAX - 1)
+      return -EINVAL;
+    for (size_t j = 0; j < k; j++)
+      if (opts->fds[j].child_fd == m->child_fd)
+        return -EINVAL;
+    if (!fd_valid(m->parent_fd))
+      return -EBADF;
+    pairs[np++] = (struct pair){m->parent_fd, m->child_fd, -1};
+  }
+  for (int i = 0; i < np; i++) {
+    if (pairs[i].dst > maxfd)
+      maxfd = pairs[i].dst;
+  }
+  qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
+  p->pairs = pairs;
+  p->npairs = np;
+  p->tmpbase = maxfd + 1;
+  for (int i = 0; i < np && !p->lift; i++)
+    for (int j = 0; j < np; j++)
+      if (i != j && pairs[i].src == pairs[j].dst)
+        p->lift = 1;
+  return 0;
+}
+
+/* The error pipe into errpipe (the caller closes it), its write end
+ * above every target of the plan and in p->errfd. 0 or -errno. */
+static int errpipe_open(struct plan *p, int errpipe[2]) {
+  if (pipe2(errpipe, O_CLOEXEC) < 0)
+    return -errno;
+  for (int i = 0; i < p->npairs; i++) {
+    if (p->pairs[i].dst != errpipe[1])
+      continue;
+    /* The error pipe sits where the child wants another fd: move it
+     * (tmpbase: above every target). */
+    int moved = fcntl(errpipe[1], F_DUPFD_CLOEXEC, p->tmpbase);
+    if (moved < 0)
+      return -errno;
+    herd__close(errpipe[1]);
+    errpipe[1] = moved;
+    break;
+  }
+  p->errfd = errpipe[1];
+  return 0;
+}
+
+/* The child's word on the error pipe's read end *fd (closed and set to
+ * -1 once read; left open if the first read fails). EOF: the exec
+ * happened (the pipe closed with it), 0. Data: it failed, -errno (-EIO
+ * for a short message). */
+static int errpipe_read(int *fd) {
+  int msg[2];
+  size_t got = 0;
+  while (got < sizeof msg) {
+    ssize_t n = herd__read(*fd, (char *)msg + got, sizeof msg - got);
+    if (n <= 0) {
+      if (n < 0 && got == 0)
+        return (int)n;
+      break;
+    }
+    got += (size_t)n;
+  }
+  herd__closep(fd);
+  if (got == sizeof msg)
+    return msg[1] > 0 ? -msg[1] : -EIO;
+  if (got != 0)
+    return -EIO;
+  return 0;
+}
+
 static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
                       int (*fn)(void *), void *fn_arg, const herd_spawn_opts_t *opts) {
   static const herd_spawn_opts_t defaults;
@@ -451,188 +339,26 @@ static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
   child_reset(child);
   if (!opts)
     opts = &defaults;
-  if (opts->nfds > 1024 || (opts->nfds && !opts->fds))
-    return -EINVAL;
-  if (opts->env_mode < HERD_ENV_INHERIT || opts->env_mode > HERD_ENV_ADD)
-    return -EINVAL;
-  if (opts->pdeathsig < 0 || opts->pdeathsig >= _NSIG)
-    return -EINVAL;
-  if ((opts->flags & HERD_SPAWN_UMASK) && (opts->umask & ~0777u))
-    return -EINVAL;
-
-  memset(&p, 0, sizeof p);
-  p.file = file;
-  p.fn = fn;
-  p.fn_arg = fn_arg;
-  p.search = file && !(opts->flags & HERD_SPAWN_NOPATH) && !strchr(file, '/');
-  p.cwd = opts->cwd;
-  p.flags = opts->flags;
-  p.uid = opts->uid;
-  p.gid = opts->gid;
-  p.pdeathsig = opts->pdeathsig;
-  p.umask = (mode_t)opts->umask;
-  p.parent = getpid();
-  p.argv = argv;
+  err = plan_init(&p, file, argv, fn, fn_arg, opts);
+  if (err < 0)
+    return err;
 
   pairs = calloc(3 + opts->nfds, sizeof *pairs);
   if (!pairs)
     return -ENOMEM;
 
-  if (opts->argv0 && argv) {
-    size_t n = 0;
-    while (argv[n])
-      n++;
-    argv_alloc = malloc((n + 1) * sizeof *argv_alloc);
-    if (!argv_alloc) {
-      err = -ENOMEM;
-      goto fail;
-    }
-    memcpy(argv_alloc, argv, (n + 1) * sizeof *argv_alloc);
-    argv_alloc[0] = (char *)opts->argv0;
-    p.argv = argv_alloc;
-  }
-
-  switch (opts->env_mode) {
-  case HERD_ENV_REPLACE: {
-    /* static: a compound literal would die with this block */
-    static char *const empty_env[] = {NULL};
-    p.envp = opts->env ? (char *const *)opts->env : empty_env;
-    break;
-  }
-  case HERD_ENV_ADD:
-    envp_alloc = env_merge(opts->env);
-    if (!envp_alloc) {
-      err = -ENOMEM;
-      goto fail;
-    }
-    p.envp = envp_alloc;
-    break;
-  default:
-    p.envp = environ;
-    break;
-  }
-  if (opts->flags & HERD_SPAWN_LISTEN_PID) {
-    size_t n = 0;
-    for (char *const *e = p.envp; e && *e; e++)
-      n++;
-    envp_lpid = malloc((n + 2) * sizeof *envp_lpid);
-    if (!envp_lpid) {
-      err = -ENOMEM;
-      goto fail;
-    }
-    size_t k = 0;
-    for (char *const *e = p.envp; e && *e; e++)
-      if (strncmp(*e, "LISTEN_PID=", 11) != 0)
-        envp_lpid[k++] = *e;
-    envp_lpid[k++] = lpid;
-    envp_lpid[k] = NULL;
-    p.envp = envp_lpid;
-    p.lpid = lpid;
-  }
-  if (p.search) {
-    /* As libuv: the PATH the child will have decides where it is found;
-     * without one, a default like execvp's, with /usr/local/bin first as
-     * the shells' defaults have it. */
-    p.path = env_get(p.envp, "PATH");
-    if (!p.path)
-      p.path = "/usr/local/bin:/bin:/usr/bin";
-  }
-
-  /* The fd plan: stdio first, then the extra fds. Which of 0-2 are open
-   * is decided before we create any fd, which could take a free number. */
-  int std_open[3];
-  for (int i = 0; i < 3; i++)
-    std_open[i] = fd_valid(i);
-  int np = 0;
-  int maxfd = 2;
-  for (int i = 0; i < 3; i++) {
-    const herd_stdio_t *s = &opts->stdio[i];
-    switch (s->kind) {
-    case HERD_STDIO_INHERIT:
-      if (std_open[i]) /* a closed fd stays closed in the child */
-        pairs[np++] = (struct pair){i, i, -1};
-      break;
-    case HERD_STDIO_PIPE:
-      if (pipe2(pipes[i], O_CLOEXEC) < 0) {
-        err = -errno;
-        goto fail;
-      }
-      /* stdin: the child reads [0]; stdout/stderr: it writes [1]. */
-      pairs[np++] = (struct pair){pipes[i][i == 0 ? 0 : 1], i, -1};
-      break;
-    case HERD_STDIO_IGNORE:
-      if (devnull < 0) {
-        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull < 0) {
-          err = -errno;
-          goto fail;
-        }
-      }
-      pairs[np++] = (struct pair){devnull, i, -1};
-      break;
-    case HERD_STDIO_FD:
-      if (!fd_valid(s->fd)) {
-        err = -EBADF;
-        goto fail;
-      }
-      pairs[np++] = (struct pair){s->fd, i, -1};
-      break;
-    default:
-      err = -EINVAL;
-      goto fail;
-    }
-  }
-  for (size_t k = 0; k < opts->nfds; k++) {
-    const herd_fdmap_t *m = &opts->fds[k];
-    if (m->child_fd < 3 || m->child_fd > INT_MAX - 1) {
-      err = -EINVAL;
-      goto fail;
-    }
-    for (size_t j = 0; j < k; j++)
-      if (opts->fds[j].child_fd == m->child_fd) {
-        err = -EINVAL;
-        goto fail;
-      }
-    if (!fd_valid(m->parent_fd)) {
-      err = -EBADF;
-      goto fail;
-    }
-    pairs[np++] = (struct pair){m->parent_fd, m->child_fd, -1};
-  }
-  for (int i = 0; i < np; i++) {
-    if (pairs[i].dst > maxfd)
-      maxfd = pairs[i].dst;
-  }
-  qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
-  p.pairs = pairs;
-  p.npairs = np;
-  p.tmpbase = maxfd + 1;
-  for (int i = 0; i < np && !p.lift; i++)
-    for (int j = 0; j < np; j++)
-      if (i != j && pairs[i].src == pairs[j].dst)
-        p.lift = 1;
-
-  if (pipe2(errpipe, O_CLOEXEC) < 0) {
-    err = -errno;
+  err = plan_exec(&p, opts, argv, &argv_alloc, &envp_alloc, &envp_lpid, lpid);
+  if (err < 0)
     goto fail;
-  }
-  for (int i = 0; i < np; i++) {
-    if (pairs[i].dst != errpipe[1])
-      continue;
-    /* The error pipe sits where the child wants another fd: move it. */
-    int moved = fcntl(errpipe[1], F_DUPFD_CLOEXEC, maxfd + 1);
-    if (moved < 0) {
-      err = -errno;
-      goto fail;
-    }
-    herd__close(errpipe[1]);
-    errpipe[1] = moved;
-    break;
-  }
-  p.errfd = errpipe[1];
+  err = plan_fds(&p, opts, pairs, pipes, &devnull);
+  if (err < 0)
+    goto fail;
+  err = errpipe_open(&p, errpipe);
+  if (err < 0)
+    goto fail;
 
   /* a function runs in a real fork: it may call anything, and returns */
-  err = herd__os_launch(child_main, &p, !fn && !(opts->flags & HERD_SPAWN_FORK),
+  err = herd__os_launch(herd__spawn_child, &p, !fn && !(opts->flags & HERD_SPAWN_FORK),
                         &pid, &pidfd);
   if (err < 0)
     goto fail;
@@ -642,29 +368,9 @@ static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
     herd__closep(&pipes[i][i == 0 ? 0 : 1]);
   herd__closep(&devnull);
 
-  /* EOF: the exec happened (the pipe closed with it). Data: it failed. */
-  int msg[2];
-  size_t got = 0;
-  while (got < sizeof msg) {
-    ssize_t n = herd__read(errpipe[0], (char *)msg + got, sizeof msg - got);
-    if (n <= 0) {
-      if (n < 0 && got == 0) {
-        err = (int)n;
-        goto fail;
-      }
-      break;
-    }
-    got += (size_t)n;
-  }
-  herd__closep(&errpipe[0]);
-  if (got == sizeof msg) {
-    err = msg[1] > 0 ? -msg[1] : -EIO;
+  err = errpipe_read(&errpipe[0]);
+  if (err < 0)
     goto fail;
-  }
-  if (got != 0) {
-    err = -EIO;
-    goto fail;
-  }
 
   child->pid = pid;
   child->pidfd = pidfd;
