@@ -36,30 +36,38 @@ prefix=$tmp/prefix
 make -s install PREFIX="$prefix" BUILD="$build" SANITIZE="$san" \
 	>"$tmp/make.log" 2>&1 || { cat "$tmp/make.log"; fail "make install"; }
 
+# the version herd.h says; until 1.0 the soname carries the minor
+ver=$(sed -n 's/^#define HERD_VERSION_STRING "\(.*\)"$/\1/p' include/herd.h)
+case $ver in
+0.*) so=libherd.so.$(echo "$ver" | cut -d. -f1-2) ;;
+*) so=libherd.so.${ver%%.*} ;;
+esac
+[ -n "$ver" ] || fail "no HERD_VERSION_STRING in include/herd.h"
+
 # --- files ------------------------------------------------------------
 lib=$prefix/lib
 [ -f "$prefix/include/herd.h" ] || fail "no include/herd.h"
 cmp -s include/herd.h "$prefix/include/herd.h" || fail "include/herd.h differs"
 [ -f "$lib/libherd.a" ] || fail "no lib/libherd.a"
-[ -f "$lib/libherd.so.0.1.0" ] || fail "no lib/libherd.so.0.1.0"
-for l in libherd.so libherd.so.0; do
+[ -f "$lib/libherd.so.$ver" ] || fail "no lib/libherd.so.$ver"
+for l in libherd.so $so; do
 	[ -L "$lib/$l" ] || fail "lib/$l is not a symlink"
-	[ "$(readlink "$lib/$l")" = libherd.so.0.1.0 ] ||
-		fail "lib/$l -> $(readlink "$lib/$l"), expected libherd.so.0.1.0"
+	[ "$(readlink "$lib/$l")" = libherd.so.$ver ] ||
+		fail "lib/$l -> $(readlink "$lib/$l"), expected libherd.so.$ver"
 done
 [ -f "$lib/pkgconfig/herd.pc" ] || fail "no lib/pkgconfig/herd.pc"
 grep -qx "prefix=$prefix" "$lib/pkgconfig/herd.pc" ||
 	fail "herd.pc does not say prefix=$prefix: $(grep '^prefix=' "$lib/pkgconfig/herd.pc")"
 
 if command -v readelf >/dev/null 2>&1; then
-	soname=$(readelf -d "$lib/libherd.so.0.1.0" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+	soname=$(readelf -d "$lib/libherd.so.$ver" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
 elif command -v objdump >/dev/null 2>&1; then
-	soname=$(objdump -p "$lib/libherd.so.0.1.0" | awk '$1 == "SONAME" { print $2 }')
+	soname=$(objdump -p "$lib/libherd.so.$ver" | awk '$1 == "SONAME" { print $2 }')
 else
 	echo "skip: neither readelf nor objdump to read the soname"
 	exit 77
 fi
-[ "$soname" = libherd.so.0 ] || fail "soname is '$soname', expected libherd.so.0"
+[ "$soname" = "$so" ] || fail "soname is '$soname', expected $so"
 
 nman=0
 for m in docs/man/*.1 docs/man/*.3; do
@@ -92,12 +100,12 @@ int main(void) {
 EOF
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR || true
-[ "$(pkg-config --modversion herd)" = 0.1.0 ] ||
+[ "$(pkg-config --modversion herd)" = "$ver" ] ||
 	fail "pkg-config --modversion herd: $(pkg-config --modversion herd 2>&1)"
 sanflags=
 [ "$san" = 1 ] && sanflags="-fsanitize=address,undefined"
 want="installed
-version 0.1.0"
+version $ver"
 
 # Dynamic: through the .so, found only with LD_LIBRARY_PATH.
 # shellcheck disable=SC2046,SC2086
@@ -106,8 +114,8 @@ cc $sanflags -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs herd) ||
 out=$(LD_LIBRARY_PATH=$lib "$tmp/prog") || fail "the dynamic program failed: $out"
 [ "$out" = "$want" ] || fail "dynamic program printed '$out'"
 if command -v readelf >/dev/null 2>&1; then
-	readelf -d "$tmp/prog" | grep -q 'NEEDED.*\[libherd\.so\.0\]' ||
-		fail "the dynamic program does not need libherd.so.0"
+	readelf -d "$tmp/prog" | grep -qF "[$so]" ||
+		fail "the dynamic program does not need $so"
 fi
 
 # Static: the .a, plus whatever pkg-config --static adds besides -lherd.
@@ -131,7 +139,7 @@ out=$(unset LD_LIBRARY_PATH; "$tmp/prog-static") || fail "the static program fai
 dest=$tmp/dest
 make -s install DESTDIR="$dest" PREFIX=/usr BUILD="$build" SANITIZE="$san" \
 	>"$tmp/make.log" 2>&1 || { cat "$tmp/make.log"; fail "make install DESTDIR"; }
-for f in include/herd.h lib/libherd.a lib/libherd.so.0.1.0 lib/libherd.so.0 \
+for f in include/herd.h lib/libherd.a lib/libherd.so.$ver lib/$so \
 	lib/libherd.so lib/pkgconfig/herd.pc; do
 	[ -e "$dest/usr/$f" ] || fail "DESTDIR install: no $dest/usr/$f"
 done
