@@ -109,7 +109,7 @@ static void drain_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   if (s->state != S_DRAINING)
     return;
   uint64_t waited = herd__now_ms() - s->drain_since;
-  int serving = s->cur && s->cur->state == W_READY;
+  int serving = s->cur && (s->cur->state == W_READY || s->cur->state == W_STARTING);
   if (serving && (rp__queued(s) > 0 || waited < DRAIN_GRACE_MS) &&
       waited < (uint64_t)sup__kill_timeout(c)) {
     (void)herd_loop_timer_start(c->loop, &s->drain_timer, DRAIN_POLL_MS, drain_cb, s);
@@ -175,7 +175,11 @@ void sup__scale(herd_cluster_t *c, int n) {
     s->active = 0;
     removed++;
     herd_loop_timer_stop(c->loop, &s->restart_timer);
-    if (s->rp_fds && !c->migrates && s->cur && s->cur->state == W_READY) {
+    /* a worker not ready yet counts: its socket has been in the group,
+     * taking its share, since the slot started (one scaled down inside
+     * its settle time had its queue reset) */
+    if (s->rp_fds && !c->migrates && s->cur &&
+        (s->cur->state == W_READY || s->cur->state == W_STARTING)) {
       /* reuseport: its socket is closed when its worker is gone, and the
        * kernel resets what is in its queue then. New connections go to
        * the others from now on; its worker stops once it has taken what
