@@ -1354,6 +1354,29 @@ TEST(v8_json_refused) {
   herd_val_free(v);
 }
 
+/* Found by fuzz/v8ser.c: a JSON string holding a UTF-8 sequence cut
+ * short before its end ("\xf1\xa9\x9c": 3 bytes of a 4-byte one, a
+ * fault as long as U+FFFD's encoding) was taken for U+FFFD and its bytes
+ * kept, making a string that is not WTF-8. Every cut sequence is
+ * refused; the real U+FFFD is not. */
+TEST(v8_json_cut_utf8_sequence_refused) {
+  static const char *const bad[] = {"\"\xf1\xa9\x9c\"", "\"\xf0\x9f\x98\"",
+                                    "\"\xe2\x82\"", "\"\xc3\"", "\"a\xf4\x8f\xbf\""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    herd_val_t *v;
+    size_t used;
+    CHECK_EQ(herd_v8_from_json(bad[i], strlen(bad[i]), NULL, &v, &used), HERD_EV8JSON);
+    CHECK_EQ(used, bad[i][1] == 'a' ? 2 : 1);
+  }
+  herd_val_t *v = from_json("\"\xef\xbf\xbd\xf4\x8f\xbf\xbf\"");
+  CHECK_EQ(v->str.len, 7);
+  herd_val_free(v);
+  /* and a constructor given such bytes makes one U+FFFD of them */
+  v = herd_val_strn("\xf1\xa9\x9c", 3);
+  CHECK(v->str.len == 3 && memcmp(v->str.s, "\xef\xbf\xbd", 3) == 0);
+  herd_val_free(v);
+}
+
 /* A BigInt too big for decimal text in reasonable time is hex. */
 TEST(v8_bigint_text) {
   static uint8_t mag[9000];

@@ -163,8 +163,10 @@ int herd__val_list_add(herd_val_t *list, herd_val_t *v);
 int herd__val_is_object(const herd_val_t *v);
 /* One code point of s[0..n) (n >= 1), UTF-8 with surrogate code points
  * allowed if wtf8 (else they are faults, as V8's UTF-8 reader): its byte
- * count, with *cp; a fault is U+FFFD for its maximal subpart (the
- * Encoding Standard's rule). */
+ * count, with *cp; a fault is *cp = HERD__UTF8_FAULT for its maximal
+ * subpart (the Encoding Standard's rule: each is one U+FFFD). A fault is
+ * not U+FFFD: "\xf1\xa9\x9c" is a 3-byte fault, EF BF BD the character. */
+#define HERD__UTF8_FAULT 0x110000u
 size_t herd__utf8_next(const uint8_t *s, size_t n, int wtf8, uint32_t *cp);
 /* Write cp as UTF-8 (surrogates as 3 bytes) to out: the byte count. */
 size_t herd__utf8_put(uint8_t *out, uint32_t cp);

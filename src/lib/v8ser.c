@@ -168,6 +168,8 @@ static size_t utf8_clean(const uint8_t *p, size_t n, uint8_t *out) {
   while (i < n) {
     uint32_t c;
     i += herd__utf8_next(p + i, n - i, 0, &c);
+    if (c == HERD__UTF8_FAULT)
+      c = 0xfffd;
     o += herd__utf8_put(out ? out + o : tmp, c);
   }
   return o;

@@ -107,6 +107,15 @@ static void put_number(struct enc *e, double x) {
   }
 }
 
+/* One code point of a tree's string (WTF-8 by construction; a fault
+ * would be U+FFFD). */
+static size_t cp_next(const uint8_t *p, size_t n, uint32_t *c) {
+  size_t k = herd__utf8_next(p, n, 1, c);
+  if (*c == HERD__UTF8_FAULT)
+    *c = 0xfffd;
+  return k;
+}
+
 /* A string as V8 writes its flat form: Latin-1 when every code unit
  * fits a byte, else UTF-16LE, padded so that the units start at an even
  * offset (counted from the payload's start; the channel's 4-byte prefix
@@ -116,7 +125,7 @@ static int put_string(struct enc *e, const char *s, size_t len) {
   size_t ncp = 0, units = 0, i = 0;
   uint32_t max = 0, c;
   while (i < len) {
-    i += herd__utf8_next(p + i, len - i, 1, &c);
+    i += cp_next(p + i, len - i, &c);
     ncp++;
     units += c >= 0x10000 ? 2 : 1;
     if (c > max)
@@ -131,7 +140,7 @@ static int put_string(struct enc *e, const char *s, size_t len) {
       return 0;
     }
     for (i = 0; i < len;) {
-      i += herd__utf8_next(p + i, len - i, 1, &c);
+      i += cp_next(p + i, len - i, &c);
       put_byte(e, (uint8_t)c);
     }
     return 0;
@@ -145,7 +154,7 @@ static int put_string(struct enc *e, const char *s, size_t len) {
   put_u32(e, blen);
   for (i = 0; i < len;) {
     uint8_t b[4];
-    i += herd__utf8_next(p + i, len - i, 1, &c);
+    i += cp_next(p + i, len - i, &c);
     if (c >= 0x10000) {
       uint32_t hi = 0xd800 + ((c - 0x10000) >> 10), lo = 0xdc00 + (c & 0x3ff);
       b[0] = (uint8_t)hi;

@@ -88,12 +88,12 @@ static void out_str(struct out *o, const char *s, size_t n) {
       esc = "\\b";
     else if (c == '\f')
       esc = "\\f";
-    else if (c < 0x20 || (c >= 0xd800 && c <= 0xdfff) || (c == 0xfffd && k != 3))
-      esc = ebuf;
+    else if (c < 0x20 || (c >= 0xd800 && c <= 0xdfff) || c == HERD__UTF8_FAULT)
+      esc = ebuf; /* (a tree's strings have no fault: U+FFFD if one had) */
     if (esc) {
       out_put(o, s + run, i - run);
       if (esc == ebuf)
-        snprintf(ebuf, sizeof ebuf, "\\u%04x", (unsigned)c);
+        snprintf(ebuf, sizeof ebuf, "\\u%04x", c == HERD__UTF8_FAULT ? 0xfffdu : (unsigned)c);
       out_s(o, esc);
       run = i + k;
     }

@@ -137,7 +137,7 @@ static int jstring(struct jp *p, char **s, size_t *len) {
     if (t[i] < 0x20)
       return jfail(p, i);
     size_t m = herd__utf8_next(t + i, end - i, 0, &c);
-    if (c == 0xfffd && m != 3)
+    if (c == HERD__UTF8_FAULT)
       return jfail(p, i); /* not UTF-8 */
     memcpy(o + k, t + i, m);
     k += m;

@@ -76,13 +76,13 @@ size_t herd__utf8_next(const uint8_t *s, size_t n, int wtf8, uint32_t *cp) {
     else if (b == 0xf4)
       hi = 0x8f;
   } else {
-    *cp = 0xfffd;
+    *cp = HERD__UTF8_FAULT;
     return 1;
   }
   size_t i = 1;
   for (; i <= need; i++) {
     if (i >= n || s[i] < lo || s[i] > hi) {
-      *cp = 0xfffd; /* the maximal subpart s[0..i) */
+      *cp = HERD__UTF8_FAULT; /* the maximal subpart s[0..i) */
       return i;
     }
     c = c << 6 | (s[i] & 0x3f);
@@ -122,6 +122,8 @@ size_t herd__wtf8_norm(const uint8_t *s, size_t n, uint8_t *out) {
   while (i < n) {
     uint32_t c;
     i += herd__utf8_next(s + i, n - i, 1, &c);
+    if (c == HERD__UTF8_FAULT)
+      c = 0xfffd;
     if (c >= 0xd800 && c <= 0xdbff && i < n) {
       uint32_t c2;
       size_t k = herd__utf8_next(s + i, n - i, 1, &c2);
