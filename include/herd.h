@@ -1093,67 +1093,82 @@ typedef struct herd_val_prop {
   herd_val_t *value;
 } herd_val_prop_t;
 
+/* The payloads of struct herd_val (below), by type. */
+struct herd_val_str_data {
+  char *s; /* WTF-8, NUL-terminated */
+  size_t len;
+};
+
+struct herd_val_bigint_data {
+  uint8_t *mag; /* magnitude, little-endian, no high zero bytes (0n: len 0) */
+  size_t len;
+  int negative;
+};
+
+struct herd_val_obj_data {
+  /* props[0 .. nindex) are the index keys, ascending; props[nindex .. n)
+   * the string keys in insertion order: JS's own order. */
+  herd_val_prop_t *props;
+  size_t n, nindex;
+  uint32_t length; /* ARRAY: its length (an index absent below it is a
+                      hole) */
+  size_t cap_;     /* private */
+};
+
+struct herd_val_list_data {
+  herd_val_t **items; /* MAP: n / 2 entries, items[2i] the key and
+                         items[2i+1] its value; SET: n values */
+  size_t n;
+  size_t cap_; /* private */
+};
+
+struct herd_val_regexp_data {
+  char *source; /* WTF-8, NUL-terminated: the pattern as JS's .source, not
+                   checked here (Node throws on one its RegExp refuses) */
+  size_t len;
+  uint32_t flags; /* HERD_RE_* */
+};
+
+struct herd_val_buf_data {
+  uint8_t *data;
+  size_t len;
+  size_t max_len; /* a resizable ArrayBuffer's maxByteLength */
+  int resizable;
+};
+
+struct herd_val_view_data {
+  uint8_t *data; /* the view's bytes, elements in little-endian order
+                    (Node's host order), len a multiple of the element
+                    size */
+  size_t len;
+  int view_type; /* enum herd_view_type */
+};
+
+struct herd_val_error_data {
+  int error_type; /* enum herd_error_type */
+  char *message;  /* WTF-8, or NULL: no own message */
+  size_t message_len;
+  char *stack;    /* WTF-8, or NULL: no stack */
+  size_t stack_len;
+  herd_val_t *cause; /* NULL: no own cause (an undefined cause is a
+                        HERD_VAL_UNDEFINED node) */
+};
+
 struct herd_val {
-  int type; /* enum herd_val_type */
+  int type;        /* enum herd_val_type */
   unsigned flags_; /* private */
   union {
-    int boolean; /* BOOL: 0 or 1 */
+    int boolean;   /* BOOL: 0 or 1 */
     double number; /* NUMBER; DATE: ms, an integer within +-8.64e15, or
                       NaN */
-    struct {
-      char *s; /* WTF-8, NUL-terminated */
-      size_t len;
-    } str;
-    struct {
-      uint8_t *mag; /* magnitude, little-endian, no high zero bytes (0n:
-                       len 0) */
-      size_t len;
-      int negative;
-    } bigint;
-    struct {
-      /* props[0 .. nindex) are the index keys, ascending; props[nindex
-       * .. n) the string keys in insertion order: JS's own order. */
-      herd_val_prop_t *props;
-      size_t n, nindex;
-      uint32_t length; /* ARRAY: its length (an index absent below it is
-                          a hole) */
-      size_t cap_;     /* private */
-    } obj;
-    struct {
-      herd_val_t **items; /* MAP: n / 2 entries, items[2i] the key and
-                             items[2i+1] its value; SET: n values */
-      size_t n;
-      size_t cap_; /* private */
-    } list;
-    struct {
-      char *source; /* WTF-8, NUL-terminated: the pattern as JS's
-                       .source, not checked here (Node throws on one its
-                       RegExp refuses) */
-      size_t len;
-      uint32_t flags; /* HERD_RE_* */
-    } regexp;
-    struct {
-      uint8_t *data;
-      size_t len;
-      size_t max_len; /* a resizable ArrayBuffer's maxByteLength */
-      int resizable;
-    } buf;
-    struct {
-      uint8_t *data; /* the view's bytes, elements in little-endian
-                        order (Node's host order), len a multiple of the
-                        element size */
-      size_t len;
-      int view_type; /* enum herd_view_type */
-    } view;
-    struct {
-      int error_type; /* enum herd_error_type */
-      char *message;  /* WTF-8, or NULL: no own message */
-      size_t message_len;
-      char *stack;    /* WTF-8, or NULL: no stack */
-      size_t stack_len;
-      herd_val_t *cause; /* NULL: no own cause (an undefined cause is a
-                            HERD_VAL_UNDEFINED node) */
-    } error;
+    struct herd_val_str_data str;
+    struct herd_val_bigint_data bigint;
+    struct herd_val_obj_data obj;   /* OBJECT, ARRAY */
+    struct herd_val_list_data list; /* MAP, SET */
+    struct herd_val_regexp_data regexp;
+    struct herd_val_buf_data buf;   /* ARRAYBUFFER */
+    struct herd_val_view_data view;
+    struct herd_val_error_data error;
     herd_val_t *boxed;  /* BOXED: a BOOL, NUMBER, BIGINT or STRING node */
     herd_val_t *target; /* REF: never a REF itself */
   };
@@ -1319,11 +1334,11 @@ typedef struct herd_v8_opts {
  * 15) and one value, into a new tree *out (the caller's, herd_val_free).
  * Bytes after the value are ignored, as Node does. used (may be NULL):
  * the bytes read on success; on failure where the fault was found.
- * opts may be NULL (channel host objects, depth 512). Allocation stays
- * within a small multiple of len (a sparse array's length costs
- * nothing; an element at least one byte). Returns 0, HERD_EV8VERSION,
- * HERD_EV8DATA, HERD_EV8UNSUPPORTED, HERD_EV8DEPTH, -EINVAL (bad opts),
- * -ENOMEM. Thread-safe.
+ * opts may be NULL (channel host objects, depth 512). What it allocates
+ * is linear in len: about 15 x len for ordinary messages, 90 x len at
+ * worst (docs/v8.md); a sparse array's length costs nothing. Returns 0,
+ * HERD_EV8VERSION, HERD_EV8DATA, HERD_EV8UNSUPPORTED, HERD_EV8DEPTH,
+ * -EINVAL (bad opts), -ENOMEM. Thread-safe.
  */
 int herd_v8_decode(const void *buf, size_t len, const herd_v8_opts_t *opts,
                    herd_val_t **out, size_t *used);
