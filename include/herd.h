@@ -1014,9 +1014,11 @@ int herd_proc_stat(pid_t pid, herd_proc_stat_t *st);
  *
  * Constructors return NULL when out of memory (or for the invalid
  * arguments they name). Functions that add a node to a container take
- * it: on failure they free it, so a NULL from a nested constructor call
- * can be passed on (-ENOMEM) and checked once. Nothing here is shared
- * between trees: different trees may be used in different threads.
+ * it: on failure they free it - unless it already has a parent or is
+ * the container itself (-EINVAL: it is not theirs to free) - so a NULL
+ * from a nested constructor call can be passed on (-ENOMEM) and checked
+ * once. Nothing here is shared between trees: different trees may be
+ * used in different threads.
  */
 typedef struct herd_val herd_val_t;
 
@@ -1233,11 +1235,11 @@ int herd_val_error_set_cause(herd_val_t *err, herd_val_t *cause);
 
 /* new Boolean(b), new Number(d), new String(s), Object(1n): inner (taken)
  * is a BOOL, NUMBER, STRING or BIGINT node; NULL otherwise (inner is
- * freed). */
+ * freed, unless it has a parent). */
 herd_val_t *herd_val_boxed(herd_val_t *inner);
 
 /* A reference to target (borrowed: a node of the tree this REF will be
- * put in, that must outlive it; a REF's target is taken instead): the
+ * put in, that must outlive it; given a REF, its target is used): the
  * same JS object again. herd_v8_encode writes the first of target and
  * its REFs in document order in full and the others as references, as
  * V8 does. NULL if target is NULL or not an object (a number, string,
@@ -1245,16 +1247,16 @@ herd_val_t *herd_val_boxed(herd_val_t *inner);
 herd_val_t *herd_val_ref(herd_val_t *target);
 
 /*
- * Properties of an OBJECT or ARRAY (the value v is taken, freed on
- * failure too). The key: NUL-terminated (obj_set) or keylen bytes
- * (obj_setn) of UTF-8 as herd_val_strn, or an index (0 .. 4294967294).
- * A string key that spells an index ("7", not "07") is that index.
- * Setting an index at or past an array's length makes the length
- * index + 1. Returns 0; -EEXIST if the key is there already (nothing is
- * replaced: a REF may point into the old value); -EINVAL if obj is not
- * an OBJECT or ARRAY, v is NULL (-ENOMEM then), v already has a parent,
- * the index is out of range, or the key is an array's "length";
- * -ENOMEM. A string key costs a scan of the string keys already there.
+ * Properties of an OBJECT or ARRAY (the value v is taken, as above).
+ * The key: NUL-terminated (obj_set) or keylen bytes (obj_setn) of UTF-8
+ * as herd_val_strn, or an index (0 .. 4294967294). A string key that
+ * spells an index ("7", not "07") is that index. Setting an index at or
+ * past an array's length makes the length index + 1. Returns 0; -EEXIST
+ * if the key is there already (nothing is replaced: a REF may point into
+ * the old value); -ENOMEM if v is NULL or memory runs out; -EINVAL if
+ * obj is not an OBJECT or ARRAY, v already has a parent or is obj, the
+ * index is out of range, or the key is an array's "length". A string
+ * key costs a scan of the string keys already there.
  */
 int herd_val_obj_set(herd_val_t *obj, const char *key, herd_val_t *v);
 int herd_val_obj_setn(herd_val_t *obj, const char *key, size_t keylen,
@@ -1268,16 +1270,17 @@ int herd_val_arr_push(herd_val_t *arr, herd_val_t *v);
  * holes). -EINVAL if an element sits at or past length. */
 int herd_val_arr_set_length(herd_val_t *arr, uint32_t length);
 
-/* The value of a key of an OBJECT or ARRAY (borrowed from the tree), or
- * NULL if there is none (a hole; v not an OBJECT or ARRAY). */
+/* The value of a key of an OBJECT or ARRAY (or a REF to one): borrowed
+ * from the tree, or NULL if there is none (a hole; obj not an OBJECT or
+ * ARRAY). */
 herd_val_t *herd_val_obj_get(const herd_val_t *obj, const char *key);
 herd_val_t *herd_val_obj_getn(const herd_val_t *obj, const char *key,
                               size_t keylen);
 herd_val_t *herd_val_obj_get_index(const herd_val_t *obj, uint32_t index);
 
-/* Append an entry to a MAP (key and value taken, both freed on failure)
- * or a value to a SET (taken). Kept in order; equal keys are not merged
- * (a JS Map keeps the last). 0, -EINVAL, -ENOMEM. */
+/* Append an entry to a MAP (key and value taken, as above) or a value to
+ * a SET (taken). Kept in order; equal keys are not merged (a JS Map
+ * keeps the last). 0, -EINVAL, -ENOMEM. */
 int herd_val_map_set(herd_val_t *map, herd_val_t *key, herd_val_t *value);
 int herd_val_set_add(herd_val_t *set, herd_val_t *v);
 
@@ -1345,13 +1348,15 @@ int herd_v8_decode(const void *buf, size_t len, const herd_v8_opts_t *opts,
 
 /*
  * Write v (borrowed) as Node 20 writes that value: header FF 0F and one
- * value (see docs/v8.md for the one case Node writes otherwise). Into
+ * value (docs/v8.md names the three cases where Node writes the same
+ * value in other bytes, what it holds being different). Into
  * buf[0..cap) (buf may be NULL with cap 0): returns the payload's length,
  * which when larger than cap means buf holds only its start - call
  * again with that much room. HERD_EV8DEPTH, HERD_EV8UNSUPPORTED (a REF
  * to an Error from inside its own cause: Node 20 cannot read it back),
  * -EOVERFLOW (a string or buffer of 4 GiB or more), -EINVAL (bad opts,
- * a malformed tree), -ENOMEM.
+ * a malformed tree), -ENOMEM. Only reads the tree: threads may write
+ * one tree at once.
  */
 ssize_t herd_v8_encode(const herd_val_t *v, const herd_v8_opts_t *opts,
                        void *buf, size_t cap);
@@ -1366,7 +1371,8 @@ int herd_v8_encode_alloc(const herd_val_t *v, const herd_v8_opts_t *opts,
 /*
  * The tree v (borrowed) as one JSON text (docs/v8.md: JSON's own types
  * as they are, the others as {"$v8": TYPE, ...} objects), into a new
- * NUL-terminated string *out (the caller's, free()) of *len bytes.
+ * NUL-terminated string *out (the caller's, free()) of *len bytes (len
+ * may be NULL).
  * herd_v8_from_json gives back the same tree (herd_val_equal). Returns
  * 0, HERD_EV8DEPTH, HERD_EV8UNSUPPORTED (as herd_v8_encode), -EINVAL,
  * -ENOMEM.
