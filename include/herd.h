@@ -48,11 +48,27 @@ extern "C" {
 #define HERD_ETOOLONG (-4002)  /* channel: a line from the peer is longer
                                   than max_message (it is being skipped) */
 #define HERD_EPEERGONE (-4003) /* channel: the peer closed it or died */
-#define HERD_ETRUNC (-4005)    /* channel: the peer closed it in the middle
-                                  of a line (that line is dropped) */
 #define HERD_ESERIAL (-4004)   /* channel: the peer asked for Node's
                                   'advanced' (V8) serialization, which
                                   libherd does not speak */
+#define HERD_ETRUNC (-4005)    /* channel: the peer closed it in the middle
+                                  of a line (that line is dropped) */
+#define HERD_EV8DATA (-4006)   /* V8 serialization: malformed data (cut
+                                  short, a length past the end, counts or
+                                  lengths that disagree, a reference to
+                                  no object, a duplicate key, ...) */
+#define HERD_EV8VERSION (-4007) /* V8 serialization: no header, or a
+                                  version other than 13..15 */
+#define HERD_EV8UNSUPPORTED (-4008) /* V8 serialization: a value libherd
+                                  does not carry (SharedArrayBuffer,
+                                  transferred or Wasm objects, legacy or
+                                  unknown tags), or a tree Node 20 could
+                                  not read back */
+#define HERD_EV8DEPTH (-4009)  /* V8 serialization: values nested deeper
+                                  than max_depth */
+#define HERD_EV8JSON (-4010)   /* V8 serialization: a JSON text that is
+                                  not JSON, or not a value of libherd's
+                                  mapping (docs/v8.md) */
 
 /* A static, human-readable string for a return code (negative errno or a
  * HERD_E* code). Never NULL. Thread-safe. */
@@ -1106,6 +1122,406 @@ int herd_fd_wait(int fd, int timeout_ms);
  * every timeout here: for measuring durations (it does not jump with
  * the wall clock, nor advance while the machine is suspended). */
 uint64_t herd_now_ms(void);
+
+/* ------------------------------------------------------------------ */
+/* Values in V8's serialization format (Node's 'advanced' channel)     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * herd_val_t is a JavaScript value as V8's ValueSerializer carries it:
+ * what Node's fork(..., {serialization: 'advanced'}) sends on its
+ * channel, and what v8.serialize() writes. herd_v8_decode reads such
+ * bytes into a tree of herd_val_t, herd_v8_encode writes a tree as
+ * Node 20 writes it, and herd_v8_to_json / herd_v8_from_json map a tree
+ * to JSON text and back. docs/v8.md has the type table, the JSON
+ * mapping, what is refused and why, and the limits.
+ *
+ * Ownership: a tree owns its nodes; each node has at most one parent
+ * and herd_val_free(root) frees them all. The same JS object met again
+ * in a message (shared, or a cycle) is one node plus HERD_VAL_REF nodes
+ * that point at it and own nothing. A REF points at a node of the same
+ * tree, which must live as long as the REF does.
+ *
+ * Fields are read-only: change a tree only with the functions below
+ * (they keep the invariants: sorted keys, no duplicates). Strings are
+ * WTF-8 - UTF-8, with lone surrogates (U+D800..U+DFFF, which JS strings
+ * may hold) encoded as 3 bytes like any code point - NUL-terminated and
+ * with their length, as a JS string may hold NULs.
+ *
+ * Constructors return NULL when out of memory (or for the invalid
+ * arguments they name). Functions that add a node to a container take
+ * it: on failure they free it - unless it already has a parent or is
+ * the container itself (-EINVAL: it is not theirs to free) - so a NULL
+ * from a nested constructor call can be passed on (-ENOMEM) and checked
+ * once. Nothing here is shared between trees: different trees may be
+ * used in different threads.
+ */
+typedef struct herd_val herd_val_t;
+
+enum herd_val_type {
+  HERD_VAL_UNDEFINED = 0,
+  HERD_VAL_NULL,
+  HERD_VAL_BOOL,        /* boolean */
+  HERD_VAL_NUMBER,      /* number: Int32 and doubles alike, -0 and NaN */
+  HERD_VAL_BIGINT,      /* bigint */
+  HERD_VAL_STRING,      /* str */
+  HERD_VAL_OBJECT,      /* obj: a plain object (class and prototype are
+                           not carried) */
+  HERD_VAL_ARRAY,       /* obj: an array, dense or with holes */
+  HERD_VAL_DATE,        /* number: ms since the epoch, NaN = Invalid Date */
+  HERD_VAL_REGEXP,      /* regexp */
+  HERD_VAL_MAP,         /* list: key, value, key, value, ... */
+  HERD_VAL_SET,         /* list */
+  HERD_VAL_ARRAYBUFFER, /* buf */
+  HERD_VAL_VIEW,        /* view: a typed array, DataView or Buffer */
+  HERD_VAL_ERROR,       /* error */
+  HERD_VAL_BOXED,       /* boxed: new Boolean/Number/String(..), Object(1n) */
+  HERD_VAL_REF          /* target: a node met earlier in the same tree */
+};
+
+/* HERD_VAL_VIEW's view_type: Node's own numbers for them (lib/v8.js). */
+enum herd_view_type {
+  HERD_VIEW_INT8 = 0,
+  HERD_VIEW_UINT8,
+  HERD_VIEW_UINT8_CLAMPED,
+  HERD_VIEW_INT16,
+  HERD_VIEW_UINT16,
+  HERD_VIEW_INT32,
+  HERD_VIEW_UINT32,
+  HERD_VIEW_FLOAT32,
+  HERD_VIEW_FLOAT64,
+  HERD_VIEW_DATAVIEW,
+  HERD_VIEW_BUFFER, /* Node's Buffer */
+  HERD_VIEW_BIGINT64,
+  HERD_VIEW_BIGUINT64
+};
+
+/* HERD_VAL_ERROR's error_type: the prototype V8 carries. Other names
+ * (a class of your own, AggregateError) travel as HERD_ERROR_ERROR. */
+enum herd_error_type {
+  HERD_ERROR_ERROR = 0,
+  HERD_ERROR_EVAL,
+  HERD_ERROR_RANGE,
+  HERD_ERROR_REFERENCE,
+  HERD_ERROR_SYNTAX,
+  HERD_ERROR_TYPE,
+  HERD_ERROR_URI
+};
+
+/* HERD_VAL_REGEXP's flags: V8's bits. */
+enum {
+  HERD_RE_GLOBAL = 1u << 0,      /* g */
+  HERD_RE_IGNORE_CASE = 1u << 1, /* i */
+  HERD_RE_MULTILINE = 1u << 2,   /* m */
+  HERD_RE_STICKY = 1u << 3,      /* y */
+  HERD_RE_UNICODE = 1u << 4,     /* u */
+  HERD_RE_DOT_ALL = 1u << 5,     /* s */
+  HERD_RE_HAS_INDICES = 1u << 7, /* d */
+  HERD_RE_UNICODE_SETS = 1u << 8 /* v (not with u) */
+};
+
+/* A property of an object or array: an index key (key NULL; index is
+ * 0 .. 4294967294, an array index as JS has them) or a string key (any
+ * other: "01", "-1", "4294967295", "x"). A key given as the string "7"
+ * is the index 7, as in JS. */
+typedef struct herd_val_prop {
+  char *key;      /* WTF-8, NUL-terminated; NULL for an index key */
+  size_t key_len;
+  uint32_t index; /* when key is NULL */
+  herd_val_t *value;
+} herd_val_prop_t;
+
+/* The payloads of struct herd_val (below), by type. */
+struct herd_val_str_data {
+  char *s; /* WTF-8, NUL-terminated */
+  size_t len;
+};
+
+struct herd_val_bigint_data {
+  uint8_t *mag; /* magnitude, little-endian, no high zero bytes (0n: len 0) */
+  size_t len;
+  int negative;
+};
+
+struct herd_val_obj_data {
+  /* props[0 .. nindex) are the index keys, ascending; props[nindex .. n)
+   * the string keys in insertion order: JS's own order. */
+  herd_val_prop_t *props;
+  size_t n, nindex;
+  uint32_t length; /* ARRAY: its length (an index absent below it is a
+                      hole) */
+  size_t cap_;     /* private */
+};
+
+struct herd_val_list_data {
+  herd_val_t **items; /* MAP: n / 2 entries, items[2i] the key and
+                         items[2i+1] its value; SET: n values */
+  size_t n;
+  size_t cap_; /* private */
+};
+
+struct herd_val_regexp_data {
+  char *source; /* WTF-8, NUL-terminated: the pattern as JS's .source, not
+                   checked here (Node throws on one its RegExp refuses) */
+  size_t len;
+  uint32_t flags; /* HERD_RE_* */
+};
+
+struct herd_val_buf_data {
+  uint8_t *data;
+  size_t len;
+  size_t max_len; /* a resizable ArrayBuffer's maxByteLength */
+  int resizable;
+};
+
+struct herd_val_view_data {
+  uint8_t *data; /* the view's bytes, elements in little-endian order
+                    (Node's host order), len a multiple of the element
+                    size */
+  size_t len;
+  int view_type; /* enum herd_view_type */
+};
+
+struct herd_val_error_data {
+  int error_type; /* enum herd_error_type */
+  char *message;  /* WTF-8, or NULL: no own message */
+  size_t message_len;
+  char *stack;    /* WTF-8, or NULL: no stack */
+  size_t stack_len;
+  herd_val_t *cause; /* NULL: no own cause (an undefined cause is a
+                        HERD_VAL_UNDEFINED node) */
+};
+
+struct herd_val {
+  int type;        /* enum herd_val_type */
+  unsigned flags_; /* private */
+  union {
+    int boolean;   /* BOOL: 0 or 1 */
+    double number; /* NUMBER; DATE: ms, an integer within +-8.64e15, or
+                      NaN */
+    struct herd_val_str_data str;
+    struct herd_val_bigint_data bigint;
+    struct herd_val_obj_data obj;   /* OBJECT, ARRAY */
+    struct herd_val_list_data list; /* MAP, SET */
+    struct herd_val_regexp_data regexp;
+    struct herd_val_buf_data buf;   /* ARRAYBUFFER */
+    struct herd_val_view_data view;
+    struct herd_val_error_data error;
+    herd_val_t *boxed;  /* BOXED: a BOOL, NUMBER, BIGINT or STRING node */
+    herd_val_t *target; /* REF: never a REF itself */
+  };
+};
+
+/* Scalars. herd_val_date applies JS's TimeClip (an integer, NaN out of
+ * range), as new Date(ms) does. */
+herd_val_t *herd_val_undefined(void);
+herd_val_t *herd_val_null(void);
+herd_val_t *herd_val_bool(int b);
+herd_val_t *herd_val_number(double d);
+herd_val_t *herd_val_date(double ms);
+
+/* BigInts: the magnitude as len bytes, little-endian (borrowed, copied),
+ * and the sign; or an int64_t. */
+herd_val_t *herd_val_bigint(int negative, const uint8_t *mag, size_t len);
+herd_val_t *herd_val_bigint_i64(int64_t i);
+/* The BigInt v (or a BOXED one) as an int64_t: 0, or -ERANGE if it does
+ * not fit, -EINVAL if v is no BigInt. */
+int herd_val_bigint_to_i64(const herd_val_t *v, int64_t *out);
+
+/* Strings (borrowed, copied). herd_val_strn takes len bytes of UTF-8;
+ * lone surrogates written as 3-byte sequences are kept (WTF-8), and
+ * bytes that are not UTF-8 become U+FFFD each, as V8 reads UTF-8.
+ * herd_val_str takes a NUL-terminated string. herd_val_str_utf16 takes
+ * n UTF-16 code units, which JS strings are made of (lone surrogates
+ * too). */
+herd_val_t *herd_val_str(const char *s);
+herd_val_t *herd_val_strn(const char *s, size_t len);
+herd_val_t *herd_val_str_utf16(const uint16_t *units, size_t n);
+
+/* A RegExp: source (NUL-terminated, as herd_val_str) and flags as JS
+ * writes them ("gi"; NULL or "" for none). NULL also for a flag JS does
+ * not have, a repeated one, or u with v. */
+herd_val_t *herd_val_regexp(const char *source, const char *flags);
+
+/* Empty containers. */
+herd_val_t *herd_val_object(void);
+herd_val_t *herd_val_array(void);
+herd_val_t *herd_val_map(void);
+herd_val_t *herd_val_set(void);
+
+/* An ArrayBuffer of len bytes copied from data (borrowed; NULL: zeros).
+ * _resizable: new ArrayBuffer(len, {maxByteLength: max_len}); NULL if
+ * len > max_len or max_len > 4294967295. */
+herd_val_t *herd_val_arraybuffer(const void *data, size_t len);
+herd_val_t *herd_val_arraybuffer_resizable(const void *data, size_t len,
+                                           size_t max_len);
+
+/* A typed array, DataView or Buffer (enum herd_view_type) of len bytes
+ * copied from data (borrowed; NULL: zeros). NULL if len is not a
+ * multiple of the element size or view_type is unknown. */
+herd_val_t *herd_val_view(int view_type, const void *data, size_t len);
+
+/* An Error (enum herd_error_type) with message (NUL-terminated, copied;
+ * NULL: no own message, as new Error()). */
+herd_val_t *herd_val_error(int error_type, const char *message);
+/* Set its stack (copied; NULL: none) or its cause (taken; NULL: none).
+ * A previous stack or cause is freed. 0, -EINVAL, or -ENOMEM. */
+int herd_val_error_set_stack(herd_val_t *err, const char *stack);
+int herd_val_error_set_cause(herd_val_t *err, herd_val_t *cause);
+
+/* new Boolean(b), new Number(d), new String(s), Object(1n): inner (taken)
+ * is a BOOL, NUMBER, STRING or BIGINT node; NULL otherwise (inner is
+ * freed, unless it has a parent). */
+herd_val_t *herd_val_boxed(herd_val_t *inner);
+
+/* A reference to target (borrowed: a node of the tree this REF will be
+ * put in, that must outlive it; given a REF, its target is used): the
+ * same JS object again. herd_v8_encode writes the first of target and
+ * its REFs in document order in full and the others as references, as
+ * V8 does. NULL if target is NULL or not an object (a number, string,
+ * ... has no identity in V8's format). */
+herd_val_t *herd_val_ref(herd_val_t *target);
+
+/*
+ * Properties of an OBJECT or ARRAY (the value v is taken, as above).
+ * The key: NUL-terminated (obj_set) or keylen bytes (obj_setn) of UTF-8
+ * as herd_val_strn, or an index (0 .. 4294967294). A string key that
+ * spells an index ("7", not "07") is that index. Setting an index at or
+ * past an array's length makes the length index + 1. Returns 0; -EEXIST
+ * if the key is there already (nothing is replaced: a REF may point into
+ * the old value); -ENOMEM if v is NULL or memory runs out; -EINVAL if
+ * obj is not an OBJECT or ARRAY, v already has a parent or is obj, the
+ * index is out of range, or the key is an array's "length". A string
+ * key costs a scan of the string keys already there.
+ */
+int herd_val_obj_set(herd_val_t *obj, const char *key, herd_val_t *v);
+int herd_val_obj_setn(herd_val_t *obj, const char *key, size_t keylen,
+                      herd_val_t *v);
+int herd_val_obj_set_index(herd_val_t *obj, uint32_t index, herd_val_t *v);
+
+/* Append v (taken) at index length of an ARRAY. 0, -ERANGE past the
+ * last index, or as herd_val_obj_set_index. */
+int herd_val_arr_push(herd_val_t *arr, herd_val_t *v);
+/* Set an ARRAY's length (the indices from the last element up to it are
+ * holes). -EINVAL if an element sits at or past length. */
+int herd_val_arr_set_length(herd_val_t *arr, uint32_t length);
+
+/* The value of a key of an OBJECT or ARRAY (or a REF to one): borrowed
+ * from the tree, or NULL if there is none (a hole; obj not an OBJECT or
+ * ARRAY). */
+herd_val_t *herd_val_obj_get(const herd_val_t *obj, const char *key);
+herd_val_t *herd_val_obj_getn(const herd_val_t *obj, const char *key,
+                              size_t keylen);
+herd_val_t *herd_val_obj_get_index(const herd_val_t *obj, uint32_t index);
+
+/* Append an entry to a MAP (key and value taken, as above) or a value to
+ * a SET (taken). Kept in order; equal keys are not merged (a JS Map
+ * keeps the last). 0, -EINVAL, -ENOMEM. */
+int herd_val_map_set(herd_val_t *map, herd_val_t *key, herd_val_t *value);
+int herd_val_set_add(herd_val_t *set, herd_val_t *v);
+
+/* v, or its target if v is a REF. NULL stays NULL. */
+herd_val_t *herd_val_deref(const herd_val_t *v);
+
+/* The JS name of a type ("undefined", "Map", "Uint8Array", ...; for a
+ * type, a view type or an error type), or "?" for none. */
+const char *herd_val_type_name(int type);
+const char *herd_view_type_name(int view_type);
+const char *herd_error_type_name(int error_type);
+
+/* Free v and every node it owns (REFs' targets are not owned). NULL is a
+ * no-op. Never recursive: any depth is fine. */
+void herd_val_free(herd_val_t *v);
+
+/* Are a and b the same JS value as V8's format carries it: same types,
+ * contents, key order, and the same pattern of sharing (a REF and the
+ * node it points at count as one object)? NaN equals NaN, -0 is not 0
+ * (Object.is). 1 or 0; HERD_EV8DEPTH past HERD_V8_MAX_DEPTH_LIMIT
+ * nested values, -ENOMEM. */
+int herd_val_equal(const herd_val_t *a, const herd_val_t *b);
+
+/* ---- the wire format ----------------------------------------------- */
+
+/* How typed arrays, DataViews and Buffers travel: Node writes them as
+ * its own host objects, '\' then: */
+enum herd_v8_host {
+  HERD_V8_HOST_CHANNEL = 0, /* Node's channel (ChildProcessSerializer):
+                               0, the view type, the byte length, the
+                               bytes. Reading, a 1 then a value (what Node
+                               sends for a native object) is that value */
+  HERD_V8_HOST_SERIALIZE    /* v8.serialize / v8.deserialize: the view
+                               type, the byte length, the bytes */
+};
+
+#define HERD_V8_MAX_DEPTH_DEFAULT 512u
+#define HERD_V8_MAX_DEPTH_LIMIT 1024u
+
+typedef struct herd_v8_opts {
+  int host;           /* enum herd_v8_host */
+  unsigned max_depth; /* most values nested in one another (the top one
+                         counts: [[1]] is 2); 0 = HERD_V8_MAX_DEPTH_DEFAULT;
+                         above HERD_V8_MAX_DEPTH_LIMIT: -EINVAL */
+} herd_v8_opts_t;
+
+/* Node's channel frame: a 4-byte big-endian payload length, then the
+ * payload (a header and one value). Node cannot read a frame of 2 GiB
+ * or more. */
+#define HERD_V8_FRAME_HEADER 4u
+
+/*
+ * Read one payload buf[0..len) (borrowed): V8's header (version 13 to
+ * 15) and one value, into a new tree *out (the caller's, herd_val_free).
+ * Bytes after the value are ignored, as Node does. used (may be NULL):
+ * the bytes read on success; on failure where the fault was found.
+ * opts may be NULL (channel host objects, depth 512). What it allocates
+ * is linear in len: about 15 x len for ordinary messages, 90 x len at
+ * worst (docs/v8.md); a sparse array's length costs nothing. Returns 0,
+ * HERD_EV8VERSION, HERD_EV8DATA, HERD_EV8UNSUPPORTED, HERD_EV8DEPTH,
+ * -EINVAL (bad opts), -ENOMEM. Thread-safe.
+ */
+int herd_v8_decode(const void *buf, size_t len, const herd_v8_opts_t *opts,
+                   herd_val_t **out, size_t *used);
+
+/*
+ * Write v (borrowed) as Node 20 writes that value: header FF 0F and one
+ * value (docs/v8.md names the three cases where Node writes the same
+ * value in other bytes, what it holds being different). Into
+ * buf[0..cap) (buf may be NULL with cap 0): returns the payload's length,
+ * which when larger than cap means buf holds only its start - call
+ * again with that much room. HERD_EV8DEPTH, HERD_EV8UNSUPPORTED (a REF
+ * to an Error from inside its own cause: Node 20 cannot read it back),
+ * -EOVERFLOW (a string or buffer of 4 GiB or more), -EINVAL (bad opts,
+ * a malformed tree), -ENOMEM. Only reads the tree: threads may write
+ * one tree at once.
+ */
+ssize_t herd_v8_encode(const herd_val_t *v, const herd_v8_opts_t *opts,
+                       void *buf, size_t cap);
+
+/* As herd_v8_encode, into a new buffer *out (the caller's, free()) of
+ * *len = headroom + payload bytes: the payload starts at headroom, the
+ * bytes before it are left for the caller (HERD_V8_FRAME_HEADER for the
+ * channel's length prefix). 0 or the errors of herd_v8_encode. */
+int herd_v8_encode_alloc(const herd_val_t *v, const herd_v8_opts_t *opts,
+                         size_t headroom, uint8_t **out, size_t *len);
+
+/*
+ * The tree v (borrowed) as one JSON text (docs/v8.md: JSON's own types
+ * as they are, the others as {"$v8": TYPE, ...} objects), into a new
+ * NUL-terminated string *out (the caller's, free()) of *len bytes (len
+ * may be NULL).
+ * herd_v8_from_json gives back the same tree (herd_val_equal). Returns
+ * 0, HERD_EV8DEPTH, HERD_EV8UNSUPPORTED (as herd_v8_encode), -EINVAL,
+ * -ENOMEM.
+ */
+int herd_v8_to_json(const herd_val_t *v, const herd_v8_opts_t *opts,
+                    char **out, size_t *len);
+
+/* Read a JSON text json[0..len) (borrowed) of that mapping into a new
+ * tree *out. used (may be NULL): on failure, the offset where the fault
+ * was found. Returns 0, HERD_EV8JSON, HERD_EV8DEPTH, -EINVAL (bad opts),
+ * -ENOMEM. */
+int herd_v8_from_json(const char *json, size_t len, const herd_v8_opts_t *opts,
+                      herd_val_t **out, size_t *used);
 
 #ifdef __cplusplus
 }

@@ -292,6 +292,69 @@ static int serve(long long flood_bytes) {
   }
 }
 
+/* v8-echo: a child of Node's fork(..., {serialization: 'advanced'}):
+ * each frame on NODE_CHANNEL_FD (a 4-byte big-endian length, then V8's
+ * format) is read into a tree, rendered as JSON, read back from that,
+ * and written back as a frame - so Node sees every step's result. Exits
+ * 0 at EOF, 1 (saying why) on anything wrong. */
+static int read_full(int fd, uint8_t *b, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, b, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return r == 0 ? 0 : -1;
+    b += r;
+    n -= (size_t)r;
+  }
+  return 1;
+}
+
+static int v8_echo(void) {
+  const char *env = getenv("NODE_CHANNEL_FD");
+  int fd = env ? atoi(env) : -1;
+  for (;;) {
+    uint8_t hdr[4];
+    int r = read_full(fd, hdr, 4);
+    if (r <= 0)
+      return r < 0;
+    size_t n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+    uint8_t *p = malloc(n ? n : 1), *out = NULL;
+    herd_val_t *v = NULL, *w = NULL;
+    char *json = NULL;
+    size_t len, olen;
+    int rc = p && read_full(fd, p, n) == 1 ? 0 : -EIO;
+    if (rc == 0)
+      rc = herd_v8_decode(p, n, NULL, &v, NULL);
+    if (rc == 0)
+      rc = herd_v8_to_json(v, NULL, &json, &len);
+    if (rc == 0)
+      rc = herd_v8_from_json(json, len, NULL, &w, NULL);
+    if (rc == 0 && herd_val_equal(v, w) != 1)
+      rc = -EPROTO;
+    if (rc == 0)
+      rc = herd_v8_encode_alloc(w, NULL, HERD_V8_FRAME_HEADER, &out, &olen);
+    if (rc == 0) {
+      size_t pl = olen - HERD_V8_FRAME_HEADER;
+      out[0] = (uint8_t)(pl >> 24);
+      out[1] = (uint8_t)(pl >> 16);
+      out[2] = (uint8_t)(pl >> 8);
+      out[3] = (uint8_t)pl;
+      if (write(fd, out, olen) != (ssize_t)olen)
+        rc = -EIO;
+    }
+    if (rc < 0)
+      fprintf(stderr, "v8-echo: %s (%s)\n", herd_strerror(rc), json ? json : "");
+    free(out);
+    free(json);
+    herd_val_free(w);
+    herd_val_free(v);
+    free(p);
+    if (rc < 0)
+      return 1;
+  }
+}
+
 int test_helper_main(int argc, char **argv) {
   /* argv[0] as the child sees it, argv[1] "--helper", argv[2] the role */
   if (argc < 3) {
@@ -455,6 +518,8 @@ int test_helper_main(int argc, char **argv) {
                 na > 2 ? atol(a[2]) : 100);
   if (!strcmp(role, "serve"))
     return serve(na > 0 ? atoll(a[0]) : 0);
+  if (!strcmp(role, "v8-echo"))
+    return v8_echo();
   fprintf(stderr, "herd-test: unknown helper role %s\n", role);
   return 2;
 }

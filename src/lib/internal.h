@@ -136,4 +136,146 @@ int herd__spawn_fn(herd_child_t *child, int (*fn)(void *), void *arg,
 /* Fill a->text from a->ss (inet families). */
 void herd__addr_format(herd_addr_t *a);
 
+/* The V8 serialization files (v8ser*.c): the value tree's internals
+ * (v8ser_val.c), the text and map helpers (v8ser_util.c), the tags. */
+#define HERD__V8_INDEX_MAX 4294967294u /* the last array index */
+/* trunc(3) without libm, which libherd does not link: a double of
+ * magnitude 2^52 or more (or NaN, or infinite) is its own truncation. */
+static inline double herd__trunc(double x) {
+  if (!(x > -4503599627370496.0 && x < 4503599627370496.0))
+    return x;
+  return (double)(int64_t)x;
+}
+#define HERD__VAL_OWNED 1u /* herd_val_t.flags_: the node has a parent */
+/* A node of type with extra bytes after it (plus a NUL), its payload's
+ * home: v + 1. NULL if out of memory. */
+herd_val_t *herd__val_alloc(int type, size_t extra);
+/* A STRING node of len bytes of valid WTF-8 (not checked). */
+herd_val_t *herd__val_str_wtf8(const char *s, size_t len);
+/* A STRING node with room for len bytes at v->str.s, to be filled with
+ * valid WTF-8 (the NUL after them is there). */
+herd_val_t *herd__val_str_new(size_t len);
+/* A REGEXP node of source (len bytes of valid WTF-8) and flags (not
+ * checked). */
+herd_val_t *herd__val_regexp_new(const char *source, size_t len,
+                                 uint32_t flags);
+/* x as JS's Number.prototype.toString writes it (and so
+ * JSON.stringify, for a finite x other than -0): "1.5", "1e+21", "NaN".
+ * out has room for 32 bytes; returns the length. */
+size_t herd__v8_fmt_number(double x, char *out);
+/* Is s[0..len) an array index ("0", "7", not "07", up to
+ * HERD__V8_INDEX_MAX)? 1 with *index, else 0. */
+int herd__v8_index_key(const char *s, size_t len, uint32_t *index);
+/* Append a property without any check (key: len bytes of WTF-8, copied;
+ * NULL for the index). Then herd__val_props_finish sorts the index keys
+ * and looks for duplicates: 0, or HERD_EV8DATA (a duplicate; for an
+ * ARRAY also a "length" key). v is taken only on success. */
+int herd__val_prop_add(herd_val_t *obj, const char *key, size_t len,
+                       uint32_t index, herd_val_t *v);
+int herd__val_props_finish(herd_val_t *obj);
+/* Append to a MAP or SET without checks; v taken only on success. */
+int herd__val_list_add(herd_val_t *list, herd_val_t *v);
+/* Is v (not a REF) an object, one that has an identity in V8's format? */
+int herd__val_is_object(const herd_val_t *v);
+/* One code point of s[0..n) (n >= 1), UTF-8 with surrogate code points
+ * allowed if wtf8 (else they are faults, as V8's UTF-8 reader): its byte
+ * count, with *cp; a fault is *cp = HERD__UTF8_FAULT for its maximal
+ * subpart (the Encoding Standard's rule: each is one U+FFFD). A fault is
+ * not U+FFFD: "\xf1\xa9\x9c" is a 3-byte fault, EF BF BD the character. */
+#define HERD__UTF8_FAULT 0x110000u
+size_t herd__utf8_next(const uint8_t *s, size_t n, int wtf8, uint32_t *cp);
+/* Write cp as UTF-8 (surrogates as 3 bytes) to out: the byte count. */
+size_t herd__utf8_put(uint8_t *out, uint32_t cp);
+/* s[0..n) (UTF-8, surrogates allowed, faults U+FFFD each) as normal
+ * WTF-8: a surrogate pair written as two 3-byte sequences is joined into
+ * its code point. out NULL: just count. Returns the length. */
+size_t herd__wtf8_norm(const uint8_t *s, size_t n, uint8_t *out);
+/* The same into a new NUL-terminated buffer of *len bytes, or NULL. */
+char *herd__wtf8_dup(const char *s, size_t n, size_t *len);
+/* UTF-16 code units as WTF-8 (pairs joined). out NULL: just count. */
+size_t herd__wtf8_of_utf16(const uint16_t *u, size_t n, uint8_t *out);
+/* RegExp flags as JS's .flags writes them (out: room for 10), and back
+ * (-EINVAL for a letter JS has not, one twice, or u with v). */
+size_t herd__v8_re_flags_str(uint32_t flags, char *out);
+int herd__v8_re_flags_parse(const char *s, size_t n, uint32_t *flags);
+/* strtod in the C locale, whatever the program's is. */
+double herd__v8_strtod(const char *s);
+extern const char herd__v8_base64[65];
+/* A pointer -> uint32 map (open addressing). */
+struct herd__ptrmap {
+  const void **keys;
+  uint32_t *vals;
+  size_t cap, n;
+};
+int herd__ptrmap_put(struct herd__ptrmap *m, const void *k, uint32_t v);
+int herd__ptrmap_get(const struct herd__ptrmap *m, const void *k, uint32_t *v);
+void herd__ptrmap_free(struct herd__ptrmap *m);
+/* Check opts: the max depth, or -EINVAL. */
+int herd__v8_depth(const herd_v8_opts_t *opts, unsigned *depth);
+#define HERD__V8_OPEN_ERROR 0x80000000u /* in a writer's id map: an Error
+                                           being written (Node 20 registers
+                                           an Error only at its end) */
+/* V8's serialization tags (value-serializer.cc's SerializationTag and
+ * ErrorTag), for the reader (v8ser.c) and the writer (v8ser_enc.c). */
+enum {
+  V8T_PADDING = 0x00,
+  V8T_VERIFY_COUNT = '?',
+  V8T_HOLE = '-',
+  V8T_UNDEFINED = '_',
+  V8T_NULL = '0',
+  V8T_TRUE = 'T',
+  V8T_FALSE = 'F',
+  V8T_INT32 = 'I',
+  V8T_UINT32 = 'U',
+  V8T_DOUBLE = 'N',
+  V8T_BIGINT = 'Z',
+  V8T_UTF8 = 'S',
+  V8T_ONE_BYTE = '"',
+  V8T_TWO_BYTE = 'c',
+  V8T_REF = '^',
+  V8T_OBJECT = 'o',
+  V8T_END_OBJECT = '{',
+  V8T_DENSE = 'A',
+  V8T_END_DENSE = '$',
+  V8T_SPARSE = 'a',
+  V8T_END_SPARSE = '@',
+  V8T_DATE = 'D',
+  V8T_TRUE_OBJ = 'y',
+  V8T_FALSE_OBJ = 'x',
+  V8T_NUMBER_OBJ = 'n',
+  V8T_BIGINT_OBJ = 'z',
+  V8T_STRING_OBJ = 's',
+  V8T_REGEXP = 'R',
+  V8T_MAP = ';',
+  V8T_END_MAP = ':',
+  V8T_SET = '\'',
+  V8T_END_SET = ',',
+  V8T_ARRAYBUFFER = 'B',
+  V8T_RESIZABLE_AB = '~',
+  V8T_VIEW = 'V',
+  V8T_HOST = '\\',
+  V8T_ERROR = 'r'
+};
+
+enum {
+  V8E_EVAL = 'E',
+  V8E_RANGE = 'R',
+  V8E_REFERENCE = 'F',
+  V8E_SYNTAX = 'S',
+  V8E_TYPE = 'T',
+  V8E_URI = 'U',
+  V8E_MESSAGE = 'm',
+  V8E_STACK = 's',
+  V8E_CAUSE = 'c',
+  V8E_END = '.'
+};
+
+#define HERD__V8_VERSION 15u /* what Node 20 writes, the newest it reads */
+#define HERD__V8_BIGINT_MAX (1u << 27) /* bytes: V8's BigInt::kMaxLengthBits */
+#define HERD__V8_NVIEW 13 /* enum herd_view_type's count */
+/* Bytes per element of each view type; the Error prototype sub-tag of
+ * each error type (0 for Error itself). */
+extern const unsigned char herd__v8_elsize[HERD__V8_NVIEW];
+extern const char herd__v8_err_proto[HERD_ERROR_URI + 1];
+
 #endif

@@ -183,6 +183,18 @@ const char *herd_strerror(int err) {
            "use 'json'";
   case HERD_ETRUNC:
     return "Channel peer closed the channel in the middle of a message";
+  case HERD_EV8DATA:
+    return "V8 serialized data is malformed";
+  case HERD_EV8VERSION:
+    return "Not V8 serialized data, or a version other than 13 to 15";
+  case HERD_EV8UNSUPPORTED:
+    return "V8 value libherd does not carry (SharedArrayBuffer, transferred "
+           "or Wasm objects, legacy or unknown tags), or one Node 20 could "
+           "not read back";
+  case HERD_EV8DEPTH:
+    return "V8 values nested too deep (max_depth)";
+  case HERD_EV8JSON:
+    return "JSON text is not JSON, or not a value of libherd's V8 mapping";
   default:
     break;
   }
