@@ -32,6 +32,14 @@ fail() {
 	exit 1
 }
 
+# The version and the soname as the Makefile has them (the soname
+# carries the minor until 1.0: include/herd.h)
+version=$(sed -n 's/^VERSION := //p' Makefile)
+somajor=$(sed -n 's/^SOMAJOR := //p' Makefile)
+[ -n "$version" ] && [ -n "$somajor" ] || fail "no VERSION or SOMAJOR in the Makefile"
+real=libherd.so.$version
+soname=libherd.so.$somajor
+
 prefix=$tmp/prefix
 make -s install PREFIX="$prefix" BUILD="$build" SANITIZE="$san" \
 	>"$tmp/make.log" 2>&1 || { cat "$tmp/make.log"; fail "make install"; }
@@ -41,25 +49,25 @@ lib=$prefix/lib
 [ -f "$prefix/include/herd.h" ] || fail "no include/herd.h"
 cmp -s include/herd.h "$prefix/include/herd.h" || fail "include/herd.h differs"
 [ -f "$lib/libherd.a" ] || fail "no lib/libherd.a"
-[ -f "$lib/libherd.so.0.1.0" ] || fail "no lib/libherd.so.0.1.0"
-for l in libherd.so libherd.so.0; do
+[ -f "$lib/$real" ] || fail "no lib/$real"
+for l in libherd.so "$soname"; do
 	[ -L "$lib/$l" ] || fail "lib/$l is not a symlink"
-	[ "$(readlink "$lib/$l")" = libherd.so.0.1.0 ] ||
-		fail "lib/$l -> $(readlink "$lib/$l"), expected libherd.so.0.1.0"
+	[ "$(readlink "$lib/$l")" = "$real" ] ||
+		fail "lib/$l -> $(readlink "$lib/$l"), expected $real"
 done
 [ -f "$lib/pkgconfig/herd.pc" ] || fail "no lib/pkgconfig/herd.pc"
 grep -qx "prefix=$prefix" "$lib/pkgconfig/herd.pc" ||
 	fail "herd.pc does not say prefix=$prefix: $(grep '^prefix=' "$lib/pkgconfig/herd.pc")"
 
 if command -v readelf >/dev/null 2>&1; then
-	soname=$(readelf -d "$lib/libherd.so.0.1.0" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+	got=$(readelf -d "$lib/$real" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
 elif command -v objdump >/dev/null 2>&1; then
-	soname=$(objdump -p "$lib/libherd.so.0.1.0" | awk '$1 == "SONAME" { print $2 }')
+	got=$(objdump -p "$lib/$real" | awk '$1 == "SONAME" { print $2 }')
 else
 	echo "skip: neither readelf nor objdump to read the soname"
 	exit 77
 fi
-[ "$soname" = libherd.so.0 ] || fail "soname is '$soname', expected libherd.so.0"
+[ "$got" = "$soname" ] || fail "soname is '$got', expected $soname"
 
 nman=0
 for m in docs/man/*.1 docs/man/*.3; do
@@ -92,12 +100,12 @@ int main(void) {
 EOF
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR || true
-[ "$(pkg-config --modversion herd)" = 0.1.0 ] ||
+[ "$(pkg-config --modversion herd)" = "$version" ] ||
 	fail "pkg-config --modversion herd: $(pkg-config --modversion herd 2>&1)"
 sanflags=
 [ "$san" = 1 ] && sanflags="-fsanitize=address,undefined"
 want="installed
-version 0.1.0"
+version $version"
 
 # Dynamic: through the .so, found only with LD_LIBRARY_PATH.
 # shellcheck disable=SC2046,SC2086
@@ -106,8 +114,8 @@ cc $sanflags -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs herd) ||
 out=$(LD_LIBRARY_PATH=$lib "$tmp/prog") || fail "the dynamic program failed: $out"
 [ "$out" = "$want" ] || fail "dynamic program printed '$out'"
 if command -v readelf >/dev/null 2>&1; then
-	readelf -d "$tmp/prog" | grep -q 'NEEDED.*\[libherd\.so\.0\]' ||
-		fail "the dynamic program does not need libherd.so.0"
+	readelf -d "$tmp/prog" | grep NEEDED | grep -qF "[$soname]" ||
+		fail "the dynamic program does not need $soname"
 fi
 
 # Static: the .a, plus whatever pkg-config --static adds besides -lherd.
@@ -131,7 +139,7 @@ out=$(unset LD_LIBRARY_PATH; "$tmp/prog-static") || fail "the static program fai
 dest=$tmp/dest
 make -s install DESTDIR="$dest" PREFIX=/usr BUILD="$build" SANITIZE="$san" \
 	>"$tmp/make.log" 2>&1 || { cat "$tmp/make.log"; fail "make install DESTDIR"; }
-for f in include/herd.h lib/libherd.a lib/libherd.so.0.1.0 lib/libherd.so.0 \
+for f in include/herd.h lib/libherd.a "lib/$real" "lib/$soname" \
 	lib/libherd.so lib/pkgconfig/herd.pc; do
 	[ -e "$dest/usr/$f" ] || fail "DESTDIR install: no $dest/usr/$f"
 done
