@@ -449,11 +449,10 @@ int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms);
 void herd_chan_close(herd_chan_t *ch);
 
 /* Start FILE with a channel, as Node's child_process.fork: the child's
- * end of a socketpair is fd 3 (or the first free number above opts->fds)
- * and NODE_CHANNEL_FD / NODE_CHANNEL_SERIALIZATION_MODE=json are added to
- * its environment. fd 3 is used unless opts->fds maps something there;
- * then the lowest number from 3 up that opts->fds leaves free. Otherwise
- * as herd_spawn. */
+ * end of a socketpair is fd 3 (or, if opts->fds maps something there,
+ * the lowest number from 3 up that opts->fds leaves free) and
+ * NODE_CHANNEL_FD / NODE_CHANNEL_SERIALIZATION_MODE=json are added to
+ * its environment. Otherwise as herd_spawn. */
 int herd_fork(herd_child_t *child, herd_chan_t **chan, const char *file,
               char *const argv[], const herd_spawn_opts_t *opts);
 
@@ -665,7 +664,8 @@ enum herd_ready {
 enum herd_event_type {
   HERD_EV_LISTEN = 1, /* text: the address bound */
   HERD_EV_STARTED,    /* slot, pid; reason: HERD_REASON_SUCCESSOR for the
-                         new worker of a reload or replacement */
+                         new worker of a reload, a replacement or a
+                         retiring worker */
   HERD_EV_READY,      /* slot, pid, uptime_ms: how long it took */
   HERD_EV_ALL_READY,  /* code: workers; every slot has a ready worker (once
                          per start, restart, scale-up or reload) */
@@ -702,7 +702,8 @@ enum herd_event_type {
                          sender), LEFT_BEHIND (slot, pid: the process),
                          LISTEN_STALL (text: the address, code: connections
                          queued, delay_ms: for how long, sig: the socket's
-                         index), LISTEN_SERVED (the same, once it drains),
+                         index, slot: a reuseport slot's socket, else -1),
+                         LISTEN_SERVED (the same, once it drains),
                          HANDOFF_FAILED (slot, pid: took none of the
                          connections handed to it in 3 s; it is replaced),
                          ACCEPT_FAILED (roundrobin: code -errno, text the
@@ -960,8 +961,10 @@ typedef struct herd_worker_info {
                              _EXITED (code 0, unasked) or _RETIRED */
 } herd_worker_info_t;
 
-/* Fill up to max rows, one per running worker (a slot being reloaded has
- * two) plus one per active slot with none running, in slot order.
+/* Fill up to max rows, one per running worker (a slot whose worker is
+ * being replaced - a reload, a replace, a retire - has two: the new one
+ * has successor set) plus one per active slot with none running, in slot
+ * order.
  * Returns the number of rows there are (more than max: call again with
  * more room). */
 int herd_cluster_workers(herd_cluster_t *c, herd_worker_info_t *rows,
