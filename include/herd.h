@@ -881,8 +881,9 @@ void herd_cluster_opts_init(herd_cluster_opts_t *opts);
  * cluster starts no children of its own meanwhile.
  *
  * Returns 0 after a clean stop, 1 if workers had to be killed, or -errno
- * if it could not start (a bad or busy address, a missing program: then
- * no worker is left running).
+ * if it could not start (a bad or busy address, a missing program) or its
+ * loop failed (herd_loop_run_once's error): then every worker and every
+ * process left behind is killed and reaped before it returns.
  */
 int herd_cluster_run(const herd_cluster_opts_t *opts,
                      int (*worker_main)(void *arg), void *arg);

@@ -415,3 +415,26 @@ TEST_T(cluster_api_min_uptime_zero_never_backs_off, 30) {
   CHECK_EQ(s.parked, 0);
   CHECK_EQ(s.started_after, 0);
 }
+
+/* Its loop failing (epoll_wait's error) ended herd_cluster_run with 0
+ * or 1, as a stop, and left running what the workers had left behind:
+ * now it returns the error, with everything killed and reaped (the
+ * runner fails a test that leaves a child). */
+static void loopfail_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
+  (void)data;
+  if (ev->type != HERD_EV_ALL_READY)
+    return;
+  /* the loop's epoll set becomes /dev/null: its next epoll_wait fails */
+  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CHECK(null >= 0);
+  CHECK(dup3(null, herd_loop_fd(herd_cluster_loop(c)), O_CLOEXEC) >= 0);
+  close(null);
+}
+
+TEST_T(cluster_api_loop_failure_is_returned_and_kills_everything, 30) {
+  herd_cluster_opts_t o = HERD_CLUSTER_OPTS_INIT;
+  o.workers = 2;
+  o.settle_ms = 0;
+  o.on_event = loopfail_event;
+  CHECK_EQ(herd_cluster_run(&o, idle_worker, NULL), -EINVAL);
+}

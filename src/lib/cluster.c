@@ -337,13 +337,13 @@ int herd_cluster_run(const herd_cluster_opts_t *opts, int (*worker_main)(void *a
       goto out;
   if (c->state == C_STARTING)
     c->state = C_RUNNING;
-  while (c->state != C_DONE) {
+  int failed = 0;
+  while (c->state != C_DONE && !failed) {
     r = herd_loop_run_once(c->loop, -1);
     if (r < 0 && r != -EINTR)
-      break;
-    r = 0;
+      failed = r; /* said, and everything killed, as a failed start */
   }
-  r = c->kills ? 1 : 0;
+  r = failed ? failed : c->kills ? 1 : 0;
 out:
   teardown(c, r < 0);
   return r;
