@@ -226,6 +226,164 @@ static int reopen_cmd(const char *home, const char *target) {
   return rc;
 }
 
+/* The last nlines of every source, merged by time. */
+static void print_tail(struct src *src, int nsrc, int nlines, int tagged) {
+  struct tline *ls[256];
+  int cnt[256];
+  int total = 0, ns = nsrc < 256 ? nsrc : 256;
+  for (int i = 0; i < ns; i++) {
+    ls[i] = logs_tail_lines(src[i].path, nlines, &cnt[i]);
+    total += cnt[i];
+  }
+  struct shown *sh = calloc((size_t)total + 1, sizeof *sh);
+  int k = 0;
+  for (int i = 0; sh && i < ns; i++)
+    for (int j = 0; j < cnt[i]; j++)
+      sh[k++] = (struct shown){&ls[i][j], i};
+  if (sh) {
+    qsort(sh, (size_t)k, sizeof *sh, cmp_shown);
+    for (int j = k > nlines ? k - nlines : 0; j < k; j++)
+      emit_line(&src[sh[j].src], sh[j].line->s, sh[j].line->len, tagged);
+  }
+  free(sh);
+  for (int i = 0; i < ns; i++) {
+    for (int j = 0; j < cnt[i]; j++)
+      free(ls[i][j].s);
+    free(ls[i]);
+  }
+}
+
+/* A new file of s's name appeared: unless it is the one we read already
+ * (an event of a rotation we have followed), the files rotated since
+ * ours are read in order, then the new one from its start. */
+static void follow_rotation(struct src *s, int tagged) {
+  struct stat mine, now;
+  if (stat(s->path, &now) < 0)
+    return;
+  if (s->fd >= 0 && fstat(s->fd, &mine) == 0 && mine.st_ino == now.st_ino &&
+      mine.st_dev == now.st_dev)
+    return;
+  if (s->fd >= 0) {
+    int k = 0; /* where ours went: NAME.log.k */
+    char rp[PATH_MAX + 16];
+    for (int j = 1; j <= 1000 && !k; j++) {
+      struct stat sj;
+      snprintf(rp, sizeof rp, "%s.%d", s->path, j);
+      if (stat(rp, &sj) < 0)
+        break;
+      if (sj.st_ino == mine.st_ino && sj.st_dev == mine.st_dev)
+        k = j;
+    }
+    (void)close(s->fd);
+    s->fd = -1;
+    for (int j = k - 1; j >= 1; j--) {
+      snprintf(rp, sizeof rp, "%s.%d", s->path, j);
+      s->fd = open(rp, O_RDONLY | O_CLOEXEC);
+      if (s->fd >= 0) {
+        drain(s, tagged);
+        (void)close(s->fd);
+        s->fd = -1;
+      }
+    }
+  }
+  s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+  drain(s, tagged);
+}
+
+/* -f: from the current ends on, across rotations, until stdout fails.
+ * Returns the exit status. */
+static int follow(const char *home, struct src *src, int nsrc, int tagged) {
+  char dir[PATH_MAX + 8];
+  snprintf(dir, sizeof dir, "%s/logs", home);
+  int in = inotify_init1(IN_CLOEXEC);
+  if (in < 0 || inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO |
+                                               IN_CLOSE_WRITE) < 0) {
+    fprintf(stderr, "%s: follow %s: %s\n", prog_name, dir, strerror(errno));
+    if (in >= 0)
+      (void)close(in);
+    return 1;
+  }
+  for (int i = 0; i < nsrc; i++) {
+    src[i].fd = open(src[i].path, O_RDONLY | O_CLOEXEC);
+    if (src[i].fd >= 0)
+      (void)lseek(src[i].fd, 0, SEEK_END);
+  }
+  for (;;) {
+    char ev[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n = read(in, ev, sizeof ev);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    for (char *p = ev; p < ev + n;) {
+      struct inotify_event *ie = (struct inotify_event *)p;
+      p += sizeof *ie + ie->len;
+      for (int i = 0; ie->len && i < nsrc; i++) {
+        if (strcmp(ie->name, src[i].base))
+          continue;
+        drain(&src[i], tagged);
+        if (ie->mask & (IN_CREATE | IN_MOVED_TO))
+          follow_rotation(&src[i], tagged);
+      }
+    }
+    if (fflush(stdout) == EOF || ferror(stdout))
+      break;
+  }
+  (void)close(in);
+  return 0;
+}
+
+/* The log files to read, of each app named: out, err (or only the one
+ * asked for: which 1 out, 2 err, 3 herd's own); those not there yet
+ * only when following. Returns the count; *out malloc'd. */
+static int sources(const char *home, char **names, int napps, int which, int follow_,
+                   struct src **out) {
+  static const char *const suffix[] = {"-out.log", "-err.log", "-herd.log"};
+  int nsrc = 0;
+  struct src *src = calloc((size_t)napps * 3 + 1, sizeof *src);
+  if (!src)
+    return -1;
+  for (int i = 0; i < napps; i++)
+    for (int k = 0; k < 3; k++) {
+      if (which ? which != k + 1 : k == 2)
+        continue;
+      struct src *s = &src[nsrc];
+      if (home_path(s->path, sizeof s->path, home, names[i], suffix[k]) < 0)
+        continue;
+      if (access(s->path, F_OK) < 0 && !follow_)
+        continue;
+      snprintf(s->tag, sizeof s->tag, "%s%s", names[i], k == 0 ? "-out"
+                                                       : k == 1 ? "-err" : "");
+      s->base = strrchr(s->path, '/') + 1;
+      s->fd = -1;
+      nsrc++;
+    }
+  *out = src;
+  return nsrc;
+}
+
+/* Nothing to show of NAME (name == NULL: of any app): why, and the exit
+ * status (-1: none, go on). */
+static int no_logs(const char *home, const char *name, int follow_) {
+  if (name) {
+    char pidp[PATH_MAX];
+    if (home_path(pidp, sizeof pidp, home, name, ".pid") == 0 &&
+        herd_pidfile_check(pidp) > 0)
+      fprintf(stderr, "%s: %s has no such log files: it runs in the foreground "
+              "(herd run), its events go to its stderr, and its workers' output "
+              "too unless it runs with --log-files\n", prog_name, name);
+    else
+      fprintf(stderr, "%s: no logs of an app named '%s' in %s/logs\n", prog_name,
+              name, home);
+    return 1;
+  }
+  if (!follow_) {
+    printf("no app running in %s has logs (a stopped app's: herd logs NAME)\n", home);
+    return 0;
+  }
+  return -1;
+}
+
 int cmd_logs(int argc, char **argv) {
   static const struct option lo[] = {{"follow", no_argument, NULL, 'f'},
                                      {"lines", required_argument, NULL, 'n'},
@@ -235,12 +393,12 @@ int cmd_logs(int argc, char **argv) {
                                      {"reopen", no_argument, NULL, 'R'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
-  int follow = 0, nlines = 20, which = 0, reopen = 0, ch;
+  int follow_ = 0, nlines = 20, which = 0, reopen = 0, ch;
   optind = 1;
   while ((ch = getopt_long(argc, argv, "fn:h", lo, NULL)) != -1) {
     switch (ch) {
     case 'f':
-      follow = 1;
+      follow_ = 1;
       break;
     case 'n': {
       char *end;
@@ -255,13 +413,9 @@ int cmd_logs(int argc, char **argv) {
       break;
     }
     case 'O':
-      which = 1;
-      break;
     case 'E':
-      which = 2;
-      break;
     case 'H':
-      which = 3;
+      which = ch == 'O' ? 1 : ch == 'E' ? 2 : 3;
       break;
     case 'R':
       reopen = 1;
@@ -297,161 +451,24 @@ int cmd_logs(int argc, char **argv) {
   int napps = home_targets(home, optind < argc ? argv[optind] : NULL, one, &names);
   if (napps < 0)
     return 1;
-  static const char *const suffix[] = {"-out.log", "-err.log", "-herd.log"};
-  int nsrc = 0;
-  struct src *src = calloc((size_t)napps * 3 + 1, sizeof *src);
-  if (!src) {
+  struct src *src = NULL;
+  int nsrc = sources(home, names, napps, which, follow_, &src);
+  int rc = 0, any = 0;
+  if (nsrc < 0) {
     fprintf(stderr, "%s: out of memory\n", prog_name);
-    return 1;
-  }
-  for (int i = 0; i < napps; i++)
-    for (int k = 0; k < 3; k++) {
-      if (which ? which != k + 1 : k == 2)
-        continue;
-      struct src *s = &src[nsrc];
-      if (home_path(s->path, sizeof s->path, home, names[i], suffix[k]) < 0)
-        continue;
-      if (access(s->path, F_OK) < 0 && !follow)
-        continue;
-      snprintf(s->tag, sizeof s->tag, "%s%s", names[i], k == 0 ? "-out"
-                                                       : k == 1 ? "-err" : "");
-      s->base = strrchr(s->path, '/') + 1;
-      s->fd = -1;
-      nsrc++;
-    }
-  int rc = 0;
-  int any = 0;
-  for (int i = 0; i < nsrc; i++)
-    any |= access(src[i].path, F_OK) == 0;
-  if (!any) {
-    if (names == one) {
-      char pidp[PATH_MAX];
-      if (home_path(pidp, sizeof pidp, home, argv[optind], ".pid") == 0 &&
-          herd_pidfile_check(pidp) > 0)
-        fprintf(stderr, "%s: %s has no such log files: it runs in the "
-                "foreground (herd run), its events go to its stderr, and its "
-                "workers' output too unless it runs with --log-files\n",
-                prog_name, argv[optind]);
-      else
-        fprintf(stderr, "%s: no logs of an app named '%s' in %s/logs\n",
-                prog_name, argv[optind], home);
-      rc = 1;
-      goto out;
-    }
-    if (!follow) {
-      printf("no app running in %s has logs (a stopped app's: herd logs NAME)\n",
-             home);
-      goto out;
-    }
-  }
-  int tagged = nsrc > 1;
-  /* the tail: the last nlines of every source, merged by time */
-  {
-    struct tline *ls[256];
-    int cnt[256];
-    int total = 0, ns = nsrc < 256 ? nsrc : 256;
-    for (int i = 0; i < ns; i++) {
-      ls[i] = logs_tail_lines(src[i].path, nlines, &cnt[i]);
-      total += cnt[i];
-    }
-    struct shown *sh = calloc((size_t)total + 1, sizeof *sh);
-    int k = 0;
-    for (int i = 0; sh && i < ns; i++)
-      for (int j = 0; j < cnt[i]; j++)
-        sh[k++] = (struct shown){&ls[i][j], i};
-    if (sh) {
-      qsort(sh, (size_t)k, sizeof *sh, cmp_shown);
-      for (int j = k > nlines ? k - nlines : 0; j < k; j++)
-        emit_line(&src[sh[j].src], sh[j].line->s, sh[j].line->len, tagged);
-    }
-    free(sh);
-    for (int i = 0; i < ns; i++) {
-      for (int j = 0; j < cnt[i]; j++)
-        free(ls[i][j].s);
-      free(ls[i]);
-    }
-  }
-  fflush(stdout);
-  if (!follow)
-    goto out;
-
-  /* -f: from the current ends on */
-  char dir[PATH_MAX + 8];
-  snprintf(dir, sizeof dir, "%s/logs", home);
-  int in = inotify_init1(IN_CLOEXEC);
-  if (in < 0 || inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO |
-                                               IN_CLOSE_WRITE) < 0) {
-    fprintf(stderr, "%s: follow %s: %s\n", prog_name, dir, strerror(errno));
-    if (in >= 0)
-      (void)close(in);
     rc = 1;
     goto out;
   }
-  for (int i = 0; i < nsrc; i++) {
-    src[i].fd = open(src[i].path, O_RDONLY | O_CLOEXEC);
-    if (src[i].fd >= 0)
-      (void)lseek(src[i].fd, 0, SEEK_END);
-  }
-  for (;;) {
-    char ev[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-    ssize_t n = read(in, ev, sizeof ev);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    for (char *p = ev; p < ev + n;) {
-      struct inotify_event *ie = (struct inotify_event *)p;
-      p += sizeof *ie + ie->len;
-      if (!ie->len)
-        continue;
-      for (int i = 0; i < nsrc; i++) {
-        struct src *s = &src[i];
-        if (strcmp(ie->name, s->base))
-          continue;
-        drain(s, tagged);
-        if (!(ie->mask & (IN_CREATE | IN_MOVED_TO)))
-          continue;
-        /* A new file of that name: unless it is the one we read already
-         * (an event of a rotation we have followed), the files rotated
-         * since ours are read in order, then the new one from its
-         * start. */
-        struct stat mine, now;
-        if (stat(s->path, &now) < 0)
-          continue;
-        if (s->fd >= 0 && fstat(s->fd, &mine) == 0 && mine.st_ino == now.st_ino &&
-            mine.st_dev == now.st_dev)
-          continue;
-        if (s->fd >= 0) {
-          int k = 0; /* where ours went: NAME.log.k */
-          char rp[PATH_MAX + 16];
-          for (int j = 1; j <= 1000 && !k; j++) {
-            struct stat sj;
-            snprintf(rp, sizeof rp, "%s.%d", s->path, j);
-            if (stat(rp, &sj) < 0)
-              break;
-            if (sj.st_ino == mine.st_ino && sj.st_dev == mine.st_dev)
-              k = j;
-          }
-          (void)close(s->fd);
-          s->fd = -1;
-          for (int j = k - 1; j >= 1; j--) {
-            snprintf(rp, sizeof rp, "%s.%d", s->path, j);
-            s->fd = open(rp, O_RDONLY | O_CLOEXEC);
-            if (s->fd >= 0) {
-              drain(s, tagged);
-              (void)close(s->fd);
-              s->fd = -1;
-            }
-          }
-        }
-        s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
-        drain(s, tagged);
-      }
-    }
-    if (fflush(stdout) == EOF || ferror(stdout))
-      break;
-  }
-  (void)close(in);
+  for (int i = 0; i < nsrc; i++)
+    any |= access(src[i].path, F_OK) == 0;
+  if (!any && (rc = no_logs(home, names == one ? argv[optind] : NULL, follow_)) >= 0)
+    goto out;
+  rc = 0;
+  int tagged = nsrc > 1;
+  print_tail(src, nsrc, nlines, tagged);
+  fflush(stdout);
+  if (follow_)
+    rc = follow(home, src, nsrc, tagged);
 out:
   for (int i = 0; i < nsrc; i++)
     if (src[i].fd >= 0)
