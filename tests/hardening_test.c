@@ -946,6 +946,63 @@ TEST_T(reuseport_scale_down_of_a_starting_slot_resets_nothing, 60) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 
+/* roundrobin: a connection handed to a worker whose channel has just
+ * broken (the worker died or closed it; the master has not read that
+ * yet) was closed: dropped while another worker could take it. Now it
+ * goes to the next worker. Made certain here: with the master stopped,
+ * two connections wait in the queue and slot 1's worker closes its
+ * channel; the master, continued, accepts both in one turn (the listening
+ * socket was ready first) and hands one to each slot in turn. */
+TEST_T(roundrobin_connection_for_a_broken_channel_goes_to_the_next_worker, 60) {
+  char fifo[4200], script[9000];
+  snprintf(fifo, sizeof fifo, "%s/closed", getenv("HERD_HOME"));
+  CHECK_EQ(mkfifo(fifo, 0600), 0);
+  snprintf(script, sizeof script,
+           "if [ \"$HERD_WORKER_ID\" = 1 ]; then\n"
+           "  trap 'eval \"exec $NODE_CHANNEL_FD>&-\"; echo x > %s' USR1\n"
+           /* the sleeps must not hold the channel open */
+           "  while :; do eval \"sleep 600 $NODE_CHANNEL_FD>&- &\"; wait $!; done\n"
+           "fi\n"
+           "exec '%s'", fifo, hello_http());
+  struct hp h;
+  const char *args[] = {"run", "-n", "rrb", "-w", "2", "--balance", "roundrobin",
+                        "-l", "127.0.0.1:0", "--", "sh", "-c", script, NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  const char *at = strstr(h.log, "worker 1 started, pid ");
+  CHECK(at);
+  pid_t w1 = atoi(at + strlen("worker 1 started, pid "));
+  CHECK(w1 > 0);
+  CHECK_OK(herd_child_kill(&h.c, SIGSTOP, 0));
+  enum { N = 2 };
+  int c[N];
+  const char *get = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  for (int k = 0; k < N; k++) {
+    c[k] = test_connect_port(h.port);
+    CHECK(c[k] >= 0);
+    CHECK(send(c[k], get, strlen(get), MSG_NOSIGNAL) == (ssize_t)strlen(get));
+  }
+  int rd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  CHECK(rd >= 0);
+  CHECK_EQ(kill(w1, SIGUSR1), 0);
+  struct pollfd p = {.fd = rd, .events = POLLIN};
+  CHECK_MSG(poll(&p, 1, 10000) == 1, "slot 1's worker did not close its channel");
+  close(rd);
+  CHECK_OK(herd_child_kill(&h.c, SIGCONT, 0));
+  int ok = 0;
+  for (int k = 0; k < N; k++) {
+    struct pollfd q = {.fd = c[k], .events = POLLIN};
+    char resp[64];
+    ssize_t n = poll(&q, 1, 10000) == 1 ? recv(c[k], resp, sizeof resp - 1, 0) : -1;
+    ok += n >= 12 && !memcmp(resp, "HTTP/1.1 200", 12);
+    close(c[k]);
+  }
+  CHECK_MSG(ok == N, "%d of %d connections answered (one went to the broken channel)\n%s",
+            ok, N, h.log);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
 /* roundrobin with a worker that does not read its channel: every
  * connection hung, herd said nothing, status said ready. Now such a
  * worker is told about (naming the channel) and replaced within a few

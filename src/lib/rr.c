@@ -24,7 +24,7 @@ static struct worker *rr_pick(herd_cluster_t *c) {
     struct worker *w = s->active ? s->cur : NULL;
     /* A few handles may wait for the ACK of the one before; a worker
      * with more queued is not reading its channel: skip it. */
-    if (w && w->state == W_READY && w->chan && !w->deaf &&
+    if (w && w->state == W_READY && w->chan && !w->deaf && !herd__chan_gone(w->chan) &&
         herd_chan_queued(w->chan) < RR_MAX_QUEUED)
       return w;
   }
@@ -69,16 +69,29 @@ static int listen_index(const herd_cluster_t *c, int fd) {
 
 static void handoff_check(herd_loop_t *loop, herd_timer_t *t, void *data);
 
-/* Hand one connection (taken: closed here, the channel sends its own
- * duplicate) to a worker; watch that it is taken. */
+/* Hand one connection (taken: the channel sends its own duplicate, ours
+ * is closed here) to a worker, and watch that it is taken. One that
+ * cannot go to w (its channel broke: it died, and its exit is not read
+ * yet) goes to the next worker; closed only when nobody can take it. */
 static int rr_give(herd_cluster_t *c, struct worker *w, int conn) {
   c->rr_next = (w->slot + 1) % c->nslots;
   int r = herd_chan_send(w->chan, "\"herd:connection\"", 17, conn);
-  herd__close(conn);
   if (r < 0) {
-    c->st.rr_dropped++;
     sup__emit(c, HERD_EV_ERROR, HERD_REASON_HAND_FAILED, w->slot, w->pid, r, 0, 0, 0, NULL);
+    struct worker *o = rr_pick(c); /* not w: its channel is gone or full */
+    if (o && o != w)
+      return rr_give(c, o, conn);
+    herd__close(conn);
+    c->st.rr_dropped++;
     return r;
+  }
+  herd__close(conn);
+  /* Written now rather than at the loop's flush: a channel that has just
+   * broken says so here, while what was queued for it can still go to
+   * the others. */
+  if (herd_chan_flush(w->chan) < 0 && herd__chan_gone(w->chan)) {
+    rr__rehand(c, w);
+    return 0;
   }
   if (!w->handoff_timer.heap_index) {
     w->handoff_acks = herd__chan_acks(w->chan);
@@ -86,6 +99,20 @@ static int rr_give(herd_cluster_t *c, struct worker *w, int conn) {
                                 handoff_check, w);
   }
   return 0;
+}
+
+void rr__rehand(herd_cluster_t *c, struct worker *w) {
+  int fds[64], n;
+  while (w->chan && (n = herd__chan_take_handles(w->chan, fds, 64)) > 0)
+    for (int i = 0; i < n; i++) {
+      struct worker *o = rr_pick(c);
+      if (o && o != w)
+        (void)rr_give(c, o, fds[i]);
+      else {
+        c->st.rr_dropped++; /* nobody to take it: closed, not left hanging */
+        herd__close(fds[i]);
+      }
+    }
 }
 
 /* A worker that has answered no handed connection for HANDOFF_TIMEOUT_MS
@@ -111,17 +138,7 @@ static void handoff_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
   c->st.handoff_failures++;
   sup__emit(c, HERD_EV_NOTICE, HERD_REASON_HANDOFF_FAILED, w->slot, w->pid, 0, 0,
             HANDOFF_TIMEOUT_MS, 0, NULL);
-  int fds[64], n;
-  while ((n = herd__chan_take_handles(w->chan, fds, 64)) > 0)
-    for (int i = 0; i < n; i++) {
-      struct worker *o = rr_pick(c);
-      if (o)
-        (void)rr_give(c, o, fds[i]);
-      else {
-        c->st.rr_dropped++; /* nobody to take it: closed, not left hanging */
-        herd__close(fds[i]);
-      }
-    }
+  rr__rehand(c, w);
   (void)sup__replace(c, w->slot, HERD_REASON_HANDOFF, NULL);
 }
 

@@ -261,6 +261,9 @@ void wio__pause_output(herd_cluster_t *c, int pause);
 /* rr.c */
 int rr__watch(herd_cluster_t *c);
 void rr__resume(herd_cluster_t *c);
+/* What was queued for w and not sent yet (its channel broke, or it takes
+ * nothing) goes to the other workers; what nobody can take is closed. */
+void rr__rehand(herd_cluster_t *c, struct worker *w);
 void rr__stop_timers(herd_cluster_t *c, struct worker *w);
 
 /* reuseport.c */

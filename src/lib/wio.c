@@ -130,7 +130,10 @@ static void chan_cb(herd_loop_t *loop, herd_chan_t *ch, int err, herd_chan_msg_t
     herd__close(msg->fd);
   if (err == 0 || err == HERD_EFRAME || err == HERD_ETOOLONG)
     return;
-  /* The end: the loop no longer watches it. */
+  /* The end: the loop no longer watches it. Connections queued for the
+   * worker and not sent go to the others (roundrobin). */
+  if (w->c->o.balance == HERD_BALANCE_ROUNDROBIN)
+    rr__rehand(w->c, w);
   herd_chan_close(w->chan);
   w->chan = NULL;
 }
