@@ -71,10 +71,12 @@ static const char *const usage_restart =
     "its slot as soon as it has exited (requests may fail meanwhile: use\n"
     "reload for zero downtime). Returns when all are ready again.\n";
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
 static const char *const usage_scale =
     "Usage: herd scale NAME N|+N|-N\n"
     "\n"
-    "Run N workers (1..4096), or N more or fewer. Growing returns once the\n"
+    "Run N workers (1.." STR(HERD_MAX_WORKERS) "), or N more or fewer. Growing returns once the\n"
     "new workers are ready.\n";
 
 /* The pid of the process at the other end of the control connection
@@ -402,9 +404,11 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
   char *end;
   errno = 0;
   long v = strtol(n, &end, 10);
-  if (errno || end == n || *end || (n[0] != '+' && n[0] != '-' && (v < 1 || v > 4096)) ||
-      v < -4096 || v > 4096) {
-    fprintf(stderr, "%s: '%s' is not N (1..4096), +N or -N\n", prog_name, n);
+  if (errno || end == n || *end ||
+      (n[0] != '+' && n[0] != '-' && (v < 1 || v > HERD_MAX_WORKERS)) ||
+      v < -HERD_MAX_WORKERS || v > HERD_MAX_WORKERS) {
+    fprintf(stderr, "%s: '%s' is not N (1..%d), +N or -N\n", prog_name, n,
+            HERD_MAX_WORKERS);
     return 2;
   }
   if (n[0] == '+' || n[0] == '-')

@@ -106,7 +106,7 @@ void notice(struct master *m, const char *fmt, ...) {
 
 /* The notes of a slot, grown on demand (NULL if out of memory). */
 struct slot_note *note_of(struct master *m, int slot) {
-  if (slot < 0 || slot >= 4096)
+  if (slot < 0 || slot >= HERD_MAX_WORKERS)
     return NULL;
   if (slot >= m->nnotes) {
     int n = slot + 8;
