@@ -202,7 +202,7 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           scale */
 int cmd_logs(int argc, char **argv);
 
-/* The control client, on the server's transport (a plain JSON-lines
+/* The control client (ctlconn.c), on the server's transport (a plain JSON-lines
  * herd_chan): a connection to NAME's master (0 and *ch, or -errno with a
  * one-line reason in err); one request (a JSON object, no newline) and
  * its reply line in a malloc'd *reply; or one more reply line (a pending
