@@ -184,12 +184,13 @@ bench: all
 
 # The chaos test (bench/README.md): every --balance mode for SECS seconds
 # under crashes, reloads and scaling, judged against its bar. `soak` is the
-# same for 600 s a mode, with the master's RSS and fds every 10 s (not CI).
+# same for 200 s a mode - ten minutes for the three - with the master's RSS
+# and fds every 10 s (not CI).
 chaos: SECS ?= 60
 chaos: all $(CHAOS_BIN)
 	$(CHAOS_BIN) --mode all --secs $(SECS)
 
-soak: SECS ?= 600
+soak: SECS ?= 200
 soak: all $(CHAOS_BIN)
 	$(CHAOS_BIN) --mode all --secs $(SECS) --warmup 10 --series 10
 

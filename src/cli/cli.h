@@ -202,11 +202,11 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           scale */
 int cmd_logs(int argc, char **argv);
 
-/* The control client (ctlconn.c), on the server's transport (a plain JSON-lines
- * herd_chan): a connection to NAME's master (0 and *ch, or -errno with a
- * one-line reason in err); one request (a JSON object, no newline) and
- * its reply line in a malloc'd *reply; or one more reply line (a pending
- * request's result). timeout_ms < 0: none. Returns 0 or -errno: -EPROTO
+/* The control client (ctlconn.c), on the server's transport (a plain
+ * JSON-lines herd_chan): a connection to NAME's master (0 and *ch, or
+ * -errno with a one-line reason in err); one request (a JSON object, no
+ * newline) and its reply line in a malloc'd *reply; or one more reply
+ * line (a pending request's result). timeout_ms < 0: none. Returns 0 or -errno: -EPROTO
  * for what is not a line of JSON, -ECONNRESET for a connection closed
  * before a word, -ETIMEDOUT. */
 #define CTL_MAX_REPLY (64u << 20)
