@@ -887,9 +887,10 @@ TEST_T(reuseport_scale_down_resets_no_queued_connection, 120) {
  * settle time, or before READY=1) was stopped at once, and its socket,
  * in the group since the slot started, closed with connections in its
  * queue: reset (seen as chaos's "unexplained resets" under load). Now it
- * drains as a ready one does. Here slot 1's worker waits on a FIFO
- * before it serves: connections queue on its socket, it is scaled down,
- * then let go - and every connection is answered. */
+ * drains as a ready one does. Here both workers wait on a FIFO before
+ * they serve, so that no slot is ready and the kernel spreads the
+ * connections over both sockets; slot 1 is scaled down, then both are let
+ * go - and every connection is answered. */
 TEST_T(reuseport_scale_down_of_a_starting_slot_resets_nothing, 60) {
   int fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
   char mig = '0';
@@ -899,23 +900,24 @@ TEST_T(reuseport_scale_down_of_a_starting_slot_resets_nothing, 60) {
   }
   if (mig == '1')
     SKIP("net.ipv4.tcp_migrate_req=1: the kernel moves a closed socket's queue");
-  char fifo[4200], script[9000];
-  snprintf(fifo, sizeof fifo, "%s/go", getenv("HERD_HOME"));
-  CHECK_EQ(mkfifo(fifo, 0600), 0);
-  snprintf(script, sizeof script,
-           "if [ \"$HERD_WORKER_ID\" = 1 ]; then read x < '%s'; fi; exec '%s'", fifo,
-           hello_http());
+  char fifo[2][4200], script[9000];
+  for (int i = 0; i < 2; i++) {
+    snprintf(fifo[i], sizeof fifo[i], "%s/go%d", getenv("HERD_HOME"), i);
+    CHECK_EQ(mkfifo(fifo[i], 0600), 0);
+  }
+  snprintf(script, sizeof script, "read x < \"%s/go$HERD_WORKER_ID\"; exec '%s'",
+           getenv("HERD_HOME"), hello_http());
   struct hp h;
   const char *args[] = {"run", "-n", "rps", "-w", "1", "--balance", "reuseport",
                         "--ready", "notify", "-l", "127.0.0.1:0", "--", "sh", "-c",
                         script, NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "worker 0 started, pid ", 1);
   hp_mark(&h);
   CHECK_OK(herd_child_kill(&h.c, SIGTTIN, 0));
   HP_WAIT_NEW(&h, "worker 1 started, pid ");
-  /* connections on both sockets: those hashed to slot 1's wait there */
+  /* connections on both sockets (no slot ready: the kernel's own choice) */
   enum { N = 40 };
   int c[N];
   const char *get = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -927,11 +929,13 @@ TEST_T(reuseport_scale_down_of_a_starting_slot_resets_nothing, 60) {
   hp_mark(&h);
   CHECK_OK(herd_child_kill(&h.c, SIGTTOU, 0));
   HP_WAIT_NEW(&h, "scaled to 1 workers");
-  /* let slot 1's worker serve (it drains what waited, then goes) */
-  int w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC); /* ENXIO: no reader left */
-  if (w >= 0) {
-    CHECK_EQ(write(w, "go\n", 3), 3);
-    close(w);
+  /* let the workers serve (slot 1's drains what waited, then goes) */
+  for (int i = 1; i >= 0; i--) {
+    int w = open(fifo[i], O_WRONLY | O_NONBLOCK | O_CLOEXEC); /* ENXIO: no reader */
+    if (w >= 0) {
+      CHECK_EQ(write(w, "go\n", 3), 3);
+      close(w);
+    }
   }
   int ok = 0;
   for (int k = 0; k < N; k++) {
@@ -943,6 +947,40 @@ TEST_T(reuseport_scale_down_of_a_starting_slot_resets_nothing, 60) {
   }
   CHECK_MSG(ok == N, "%d of %d connections answered (the others reset or hung)", ok, N);
   HP_WAIT(&h, "worker 1 exited", 1);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* reuseport: a slot whose worker crash-loops kept its share of the new
+ * connections, which waited in its queue for a worker that never took
+ * them (or for a minute, while the slot was parked). Now the group
+ * chooses only among the slots with a ready worker: every request is
+ * answered by slot 0. */
+TEST_T(reuseport_slot_without_a_ready_worker_gets_no_connections, 60) {
+  char script[4200];
+  snprintf(script, sizeof script,
+           "[ \"$HERD_WORKER_ID\" = 1 ] && exit 3; exec '%s'", hello_http());
+  struct hp h;
+  const char *args[] = {"run", "-n", "rpc", "-w", "2", "--balance", "reuseport",
+                        "-l", "127.0.0.1:0", "--", "sh", "-c", script, NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "worker 0 ready", 1);
+  HP_WAIT(&h, "worker 1 exited", 1);
+  int ok = 0;
+  enum { N = 60 };
+  for (int k = 0; k < N; k++) {
+    int c = test_connect_port(h.port);
+    CHECK(c >= 0);
+    const char *get = "GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    CHECK(send(c, get, strlen(get), MSG_NOSIGNAL) == (ssize_t)strlen(get));
+    struct pollfd q = {.fd = c, .events = POLLIN};
+    char resp[64];
+    ssize_t n = poll(&q, 1, 3000) == 1 ? recv(c, resp, sizeof resp - 1, 0) : -1;
+    ok += n >= 12 && !memcmp(resp, "HTTP/1.1 200", 12);
+    close(c);
+  }
+  CHECK_MSG(ok == N, "%d of %d requests answered (the others waited in the crash-looping "
+            "slot's queue)", ok, N);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 

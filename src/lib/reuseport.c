@@ -77,8 +77,17 @@ int herd__rp_migrates(void) {
 
 /* ---- the slots' sockets ---------------------------------------- */
 
+/* Does the slot's socket get new connections? Not while it drains
+ * (scaled down), nor while no ready worker takes them: its worker is
+ * starting, crashed and backing off, parked, or stopping for a restart
+ * (what waited in its queue would wait seconds, or a minute). When no
+ * slot serves, the kernel's own choice among all of them. */
+static int serving(const struct slot *s) {
+  return !s->steered_off && s->cur && s->cur->state == W_READY;
+}
+
 /* The SO_REUSEPORT group of address i chooses among the sockets of the
- * slots not steered off. */
+ * slots that serve. */
 static void rp_steer(herd_cluster_t *c, int i) {
   int n = c->rp_n[i], nskip = 0, fd = -1;
   int *skip = n ? malloc((size_t)n * sizeof *skip) : NULL;
@@ -86,7 +95,7 @@ static void rp_steer(herd_cluster_t *c, int i) {
     return;
   for (int k = 0; k < n; k++) {
     struct slot *s = c->slots[c->rp_order[i][k]];
-    if (s->steered_off)
+    if (!serving(s))
       skip[nskip++] = k; /* ascending */
     else if (fd < 0)
       fd = s->rp_fds[i];
@@ -101,9 +110,23 @@ static void rp_steer(herd_cluster_t *c, int i) {
 }
 
 void rp__steer_all(herd_cluster_t *c) {
-  if (c->rp_order && !c->migrates)
-    for (int i = 0; i < c->nlisten; i++)
-      rp_steer(c, i);
+  if (!c->rp_order || c->migrates || c->state >= C_STOPPING)
+    return;
+  /* only when what the groups choose among has changed: a socket joined
+   * or left (the program's indices move), or a slot began or stopped
+   * serving */
+  int changed = c->rp_dirty;
+  for (int id = 0; id < c->nslots; id++) {
+    struct slot *s = c->slots[id];
+    int on = s->rp_fds && serving(s);
+    changed |= on != s->rp_serving;
+    s->rp_serving = on;
+  }
+  if (!changed)
+    return;
+  c->rp_dirty = 0;
+  for (int i = 0; i < c->nlisten; i++)
+    rp_steer(c, i);
 }
 
 int rp__open(herd_cluster_t *c, struct slot *s) {
@@ -135,6 +158,8 @@ int rp__open(herd_cluster_t *c, struct slot *s) {
   /* it joined each group last (it listened last) */
   for (int i = 0; i < c->nlisten; i++)
     c->rp_order[i][c->rp_n[i]++] = s->id;
+  c->rp_dirty = 1;
+  rp__steer_all(c);
   return 0;
 }
 
@@ -156,10 +181,9 @@ void rp__close(herd_cluster_t *c, struct slot *s) {
         c->rp_order[i][k] = c->rp_order[i][--c->rp_n[i]];
         break;
       }
-  if (s->steered_off) {
-    s->steered_off = 0;
-    rp__steer_all(c);
-  }
+  s->steered_off = 0;
+  c->rp_dirty = 1;
+  rp__steer_all(c);
 }
 
 int rp__queued(const struct slot *s) {

@@ -223,9 +223,10 @@ void sup__worker_stop(herd_cluster_t *c, struct worker *w, int reason) {
     w->state = W_HANDOFF;
     w->handoff_since = herd__now_ms();
     (void)herd_loop_timer_start(c->loop, &w->ready_timer, 1, handoff_cb, w);
-    return;
+  } else {
+    to_stopping(c, w);
   }
-  to_stopping(c, w);
+  rp__steer_all(c); /* reuseport: a slot whose worker stops serves no more */
 }
 
 static void slot_on_ready(herd_cluster_t *c, struct slot *s, struct worker *w);
@@ -366,6 +367,7 @@ static void slot_on_ready(herd_cluster_t *c, struct slot *s, struct worker *w) {
     sup__reload_next(c);
   }
   rr__resume(c);
+  rp__steer_all(c); /* reuseport: the slot serves (again) */
   sup__maybe_all_ready(c);
 }
 
@@ -427,6 +429,7 @@ static void slot_on_exit(herd_cluster_t *c, struct slot *s, struct worker *w,
     }
   }
   sup__slot_emptied(c, s);
+  rp__steer_all(c); /* reuseport: a slot without a ready worker serves no more */
 }
 
 void sup__worker_exited(herd_cluster_t *c, struct worker *w, int status) {

@@ -131,6 +131,8 @@ struct slot {
   struct lqw *rp_lq;     /* and their accept-queue watches */
   int steered_off;       /* reuseport: its sockets no longer chosen (from
                             S_DRAINING until they are closed) */
+  int rp_serving;        /* reuseport: chosen by the groups when last
+                            steered (reuseport.c) */
   uint64_t drain_since;  /* S_DRAINING */
   herd_timer_t drain_timer;
 };
@@ -165,6 +167,8 @@ struct herd_cluster {
                             order */
   int *rp_n;
   int migrates;          /* the kernel moves a closed listener's queue */
+  int rp_dirty;          /* reuseport: a socket joined or left a group
+                            since it was last steered */
   /* workers and slots */
   struct slot **slots;   /* each allocated alone: timers inside must not
                             move */
