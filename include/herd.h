@@ -50,7 +50,8 @@ extern "C" {
 #define HERD_EPEERGONE (-4003) /* channel: the peer closed it or died */
 #define HERD_ESERIAL (-4004)   /* channel: the peer asked for Node's
                                   'advanced' (V8) serialization, which
-                                  libherd does not speak */
+                                  the channel does not speak (its
+                                  payloads: herd_v8_decode) */
 #define HERD_ETRUNC (-4005)    /* channel: the peer closed it in the middle
                                   of a line (that line is dropped) */
 #define HERD_EV8DATA (-4006)   /* V8 serialization: malformed data (cut
@@ -1157,8 +1158,9 @@ uint64_t herd_now_ms(void);
  * it: on failure they free it - unless it already has a parent or is
  * the container itself (-EINVAL: it is not theirs to free) - so a NULL
  * from a nested constructor call can be passed on (-ENOMEM) and checked
- * once. Nothing here is shared between trees: different trees may be
- * used in different threads.
+ * once; not to herd_val_error_set_cause, where NULL means no cause.
+ * Nothing here is shared between trees: different trees may be used in
+ * different threads.
  */
 typedef struct herd_val herd_val_t;
 
@@ -1366,10 +1368,11 @@ herd_val_t *herd_val_arraybuffer_resizable(const void *data, size_t len,
 herd_val_t *herd_val_view(int view_type, const void *data, size_t len);
 
 /* An Error (enum herd_error_type) with message (NUL-terminated, copied;
- * NULL: no own message, as new Error()). */
+ * NULL: no own message, as new Error()). NULL if error_type is unknown. */
 herd_val_t *herd_val_error(int error_type, const char *message);
 /* Set its stack (copied; NULL: none) or its cause (taken; NULL: none).
- * A previous stack or cause is freed. 0, -EINVAL, or -ENOMEM. */
+ * A previous stack or cause is freed (a REF into the old cause would
+ * dangle). 0, -EINVAL, or (set_stack) -ENOMEM. */
 int herd_val_error_set_stack(herd_val_t *err, const char *stack);
 int herd_val_error_set_cause(herd_val_t *err, herd_val_t *cause);
 
@@ -1411,8 +1414,9 @@ int herd_val_arr_push(herd_val_t *arr, herd_val_t *v);
 int herd_val_arr_set_length(herd_val_t *arr, uint32_t length);
 
 /* The value of a key of an OBJECT or ARRAY (or a REF to one): borrowed
- * from the tree, or NULL if there is none (a hole; obj not an OBJECT or
- * ARRAY). */
+ * from the tree (it may be a REF), or NULL if there is none (a hole; obj
+ * not an OBJECT or ARRAY; or, for a key given as a string, no memory to
+ * copy it). */
 herd_val_t *herd_val_obj_get(const herd_val_t *obj, const char *key);
 herd_val_t *herd_val_obj_getn(const herd_val_t *obj, const char *key,
                               size_t keylen);
@@ -1433,15 +1437,16 @@ const char *herd_val_type_name(int type);
 const char *herd_view_type_name(int view_type);
 const char *herd_error_type_name(int error_type);
 
-/* Free v and every node it owns (REFs' targets are not owned). NULL is a
- * no-op. Never recursive: any depth is fine. */
+/* Free v and every node it owns (REFs' targets are not owned): a root,
+ * as a node with a parent belongs to it. NULL is a no-op. Never
+ * recursive: any depth is fine. */
 void herd_val_free(herd_val_t *v);
 
 /* Are a and b the same JS value as V8's format carries it: same types,
  * contents, key order, and the same pattern of sharing (a REF and the
  * node it points at count as one object)? NaN equals NaN, -0 is not 0
  * (Object.is). 1 or 0; HERD_EV8DEPTH past HERD_V8_MAX_DEPTH_LIMIT
- * nested values, -ENOMEM. */
+ * nested objects, -ENOMEM. */
 int herd_val_equal(const herd_val_t *a, const herd_val_t *b);
 
 /* ---- the wire format ----------------------------------------------- */
@@ -1462,9 +1467,11 @@ enum herd_v8_host {
 
 typedef struct herd_v8_opts {
   int host;           /* enum herd_v8_host */
-  unsigned max_depth; /* most values nested in one another (the top one
-                         counts: [[1]] is 2); 0 = HERD_V8_MAX_DEPTH_DEFAULT;
-                         above HERD_V8_MAX_DEPTH_LIMIT: -EINVAL */
+  unsigned max_depth; /* most objects nested in one another (the top one
+                         counts: [[1]] is 2; every value with an identity
+                         is one, a Date or an empty {} too, a primitive
+                         not); 0 = HERD_V8_MAX_DEPTH_DEFAULT; above
+                         HERD_V8_MAX_DEPTH_LIMIT: -EINVAL */
 } herd_v8_opts_t;
 
 /* Node's channel frame: a 4-byte big-endian payload length, then the
@@ -1494,9 +1501,9 @@ int herd_v8_decode(const void *buf, size_t len, const herd_v8_opts_t *opts,
  * which when larger than cap means buf holds only its start - call
  * again with that much room. HERD_EV8DEPTH, HERD_EV8UNSUPPORTED (a REF
  * to an Error from inside its own cause: Node 20 cannot read it back),
- * -EOVERFLOW (a string or buffer of 4 GiB or more), -EINVAL (bad opts,
- * a malformed tree), -ENOMEM. Only reads the tree: threads may write
- * one tree at once.
+ * -EOVERFLOW (a string or buffer of 4 GiB or more, a BigInt past 2^27
+ * bytes), -EINVAL (bad opts, a malformed tree), -ENOMEM. Only reads the
+ * tree: threads may write one tree at once.
  */
 ssize_t herd_v8_encode(const herd_val_t *v, const herd_v8_opts_t *opts,
                        void *buf, size_t cap);
@@ -1513,17 +1520,18 @@ int herd_v8_encode_alloc(const herd_val_t *v, const herd_v8_opts_t *opts,
  * as they are, the others as {"$v8": TYPE, ...} objects), into a new
  * NUL-terminated string *out (the caller's, free()) of *len bytes (len
  * may be NULL).
- * herd_v8_from_json gives back the same tree (herd_val_equal). Returns
- * 0, HERD_EV8DEPTH, HERD_EV8UNSUPPORTED (as herd_v8_encode), -EINVAL,
- * -ENOMEM.
+ * herd_v8_from_json gives back the same tree (herd_val_equal), except
+ * for an array with an own "$v8" key, whose text it refuses (a bug:
+ * herd_v8(3)). Returns 0, HERD_EV8DEPTH, HERD_EV8UNSUPPORTED (as
+ * herd_v8_encode), -EINVAL, -ENOMEM.
  */
 int herd_v8_to_json(const herd_val_t *v, const herd_v8_opts_t *opts,
                     char **out, size_t *len);
 
 /* Read a JSON text json[0..len) (borrowed) of that mapping into a new
  * tree *out. used (may be NULL): on failure, the offset where the fault
- * was found. Returns 0, HERD_EV8JSON, HERD_EV8DEPTH, -EINVAL (bad opts),
- * -ENOMEM. */
+ * was found (len on success). Returns 0, HERD_EV8JSON, HERD_EV8DEPTH,
+ * -EINVAL (bad opts), -ENOMEM. */
 int herd_v8_from_json(const char *json, size_t len, const herd_v8_opts_t *opts,
                       herd_val_t **out, size_t *used);
 
