@@ -1520,9 +1520,7 @@ int herd_v8_encode_alloc(const herd_val_t *v, const herd_v8_opts_t *opts,
  * as they are, the others as {"$v8": TYPE, ...} objects), into a new
  * NUL-terminated string *out (the caller's, free()) of *len bytes (len
  * may be NULL).
- * herd_v8_from_json gives back the same tree (herd_val_equal), except
- * for an array with an own "$v8" key, whose text it refuses (a bug:
- * herd_v8(3)). Returns 0, HERD_EV8DEPTH, HERD_EV8UNSUPPORTED (as
+ * herd_v8_from_json gives back the same tree (herd_val_equal). Returns 0, HERD_EV8DEPTH, HERD_EV8UNSUPPORTED (as
  * herd_v8_encode), -EINVAL, -ENOMEM.
  */
 int herd_v8_to_json(const herd_val_t *v, const herd_v8_opts_t *opts,

@@ -1377,6 +1377,27 @@ TEST(v8_json_cut_utf8_sequence_refused) {
   herd_val_free(v);
 }
 
+/* An array with a key of its own named "$v8" (a = [1]; a.$v8 = 2) was
+ * written to JSON by herd_v8_to_json and refused by herd_v8_from_json:
+ * the round trip holds for it too. */
+TEST(v8_json_array_with_a_v8_key_round_trips) {
+  herd_val_t *a = herd_val_array();
+  CHECK(a != NULL);
+  CHECK_OK(herd_val_arr_push(a, herd_val_number(1)));
+  CHECK_OK(herd_val_obj_set(a, "$v8", herd_val_number(2)));
+  char *json;
+  size_t len;
+  CHECK_OK(herd_v8_to_json(a, NULL, &json, &len));
+  herd_val_t *b;
+  size_t used;
+  int r = herd_v8_from_json(json, len, NULL, &b, &used);
+  CHECK_MSG(r == 0, "%s: %s at %zu", json, herd_strerror(r), used);
+  CHECK_EQ(herd_val_equal(a, b), 1);
+  free(json);
+  herd_val_free(a);
+  herd_val_free(b);
+}
+
 /* A BigInt too big for decimal text in reasonable time is hex. */
 TEST(v8_bigint_text) {
   static uint8_t mag[9000];

@@ -577,7 +577,9 @@ static int conv_tagged(struct conv *c, const struct jn *j, unsigned depth,
       goto fail;
     if (arr)
       v->obj.length = (uint32_t)x;
-    if (m[arr] && (rc = conv_props(c, v, m[arr], level, !arr)) < 0)
+    /* props is a map of keys, not a tagged object: a "$v8" key in it is
+     * the object's own, for an Array as for an Object */
+    if (m[arr] && (rc = conv_props(c, v, m[arr], level, 1)) < 0)
       goto fail;
     if (arr && v->obj.length != (uint32_t)x) {
       rc = cfail(c, m[0]); /* an index at or past the length given */
