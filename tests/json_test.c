@@ -120,9 +120,10 @@ TEST(json_validate_cmd_last_decoded_top_level) {
   }
 }
 
-/* herd__json_str decodes as JSON.parse does (U+FFFD for a lone
- * surrogate, which has no UTF-8), and says the whole length when the
- * buffer is short. */
+/* herd__json_str decodes as JSON.parse does, into WTF-8 as herd_val_t
+ * holds strings (a lone surrogate escape kept as its 3 bytes; bytes that
+ * are not UTF-8 U+FFFD, as Node decodes them), and says the whole length
+ * when the buffer is short. */
 TEST(json_str_decodes_escapes) {
   static const struct {
     const char *tok, *want;
@@ -132,10 +133,12 @@ TEST(json_str_decodes_escapes) {
       {"\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "a\"\\/\b\f\n\r\t", 9},
       {"\"\\u00e9\\u20AC\"", "\xc3\xa9\xe2\x82\xac", 5},
       {"\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 4},
-      {"\"\\ud800x\"", "\xef\xbf\xbdx", 4},
-      {"\"\\udc00\\ud800\"", "\xef\xbf\xbd\xef\xbf\xbd", 6},
+      {"\"\\ud800x\"", "\xed\xa0\x80x", 4},
+      {"\"\\udc00\\ud800\"", "\xed\xb0\x80\xed\xa0\x80", 6},
       {"\"\\u0000\"", "", 1},
-      {"\"\xff\xc3\"", "\xff\xc3", 2},
+      {"\"\xff\xc3\"", "\xef\xbf\xbd\xef\xbf\xbd", 6},
+      {"\"\xed\xa0\x80\"", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 9},
+      {"\"\xf0\x9f\x98\"", "\xef\xbf\xbd", 3},
       {"\"\"", "", 0},
       {"\"a\" ", NULL, -EINVAL},
       {"1", NULL, -EINVAL},

@@ -52,25 +52,8 @@ int herd__ms_left(uint64_t deadline);
  * exit fields. Returns 1 if reaped, 0 if not yet (WNOHANG), -errno. */
 int herd__reap(herd_child_t *child, int flags);
 
-/* JSON (json.c). Keys are compared as JSON.parse sees them: escapes
- * decoded ("\u0063md" is "cmd"), the last of duplicate keys counting.
- * validate: 0 if [text, text+len) is one JSON text, else -EINVAL.
- * member: if the text is an object with a top-level member KEY (ASCII),
- * 1 and the raw value's span; 0 if absent or not an object; -EINVAL if
- * malformed. */
-int herd__json_validate(const char *text, size_t len);
-/* validate, and give the raw value of the top-level "cmd" member of an
- * object (NULL if none) in the same pass */
-int herd__json_validate_cmd(const char *text, size_t len, const char **cmd,
-                            size_t *cmdlen);
-int herd__json_member(const char *text, size_t len, const char *key,
-                      const char **val, size_t *vlen);
-/* Decode the string token [text, text+len) (quotes included) to UTF-8:
- * escapes decoded, a surrogate pair to its character, a lone surrogate
- * to U+FFFD, other bytes as they are. Writes at most cap bytes to out (no
- * NUL) and returns the whole decoded length (more than cap: cut short),
- * or -EINVAL if the span is not exactly one JSON string. */
-ssize_t herd__json_str(const char *text, size_t len, char *out, size_t cap);
+/* JSON: the grammar, the reader and the writer (json.h). */
+#include "json.h"
 
 /* Has the channel something for herd_chan_recv without reading the
  * socket (a complete line buffered, or its end)? */
@@ -194,6 +177,10 @@ size_t herd__wtf8_norm(const uint8_t *s, size_t n, uint8_t *out);
 char *herd__wtf8_dup(const char *s, size_t n, size_t *len);
 /* UTF-16 code units as WTF-8 (pairs joined). out NULL: just count. */
 size_t herd__wtf8_of_utf16(const uint16_t *u, size_t n, uint8_t *out);
+/* utf8.c: a hex digit's value (either case), or -1; the digits, lower
+ * case. */
+int herd__hexval(char c);
+extern const char herd__hexdigits[17];
 /* RegExp flags as JS's .flags writes them (out: room for 10), and back
  * (-EINVAL for a letter JS has not, one twice, or u with v). */
 size_t herd__v8_re_flags_str(uint32_t flags, char *out);
