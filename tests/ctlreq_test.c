@@ -20,70 +20,8 @@
 #include <unistd.h>
 
 #include "../src/cli/cli.h"
+#include "jtest.h"
 #include "test.h"
-
-static const char *node_path(void) {
-  static char path[PATH_MAX];
-  const char *env = getenv("PATH");
-  for (const char *p = env; p && *p;) {
-    const char *e = strchr(p, ':');
-    size_t n = e ? (size_t)(e - p) : strlen(p);
-    if (n > 0 && n < sizeof path - 6) {
-      snprintf(path, sizeof path, "%.*s/node", (int)n, p);
-      if (access(path, X_OK) == 0)
-        return path;
-    }
-    p = e ? e + 1 : p + n;
-  }
-  SKIP("node not found: not on PATH (%s)", env ? env : "unset");
-}
-
-/* tests/node/NAME, from the repo root (the cwd of `make test`), or found
- * above the test binary. */
-static void node_script(char *out, size_t cap, const char *name) {
-  snprintf(out, cap, "tests/node/%s", name);
-  if (access(out, R_OK) == 0)
-    return;
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", test_self());
-  for (char *slash; (slash = strrchr(dir, '/')) && slash != dir;) {
-    *slash = '\0';
-    int n = snprintf(out, cap, "%s/tests/node/%s", dir, name);
-    if (n > 0 && (size_t)n < cap && access(out, R_OK) == 0)
-      return;
-  }
-  test_fail(__FILE__, __LINE__, "tests/node/%s not found", name);
-}
-
-static uint32_t rng_state;
-
-static uint32_t rnd(uint32_t n) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 17;
-  rng_state ^= rng_state << 5;
-  return n ? rng_state % n : 0;
-}
-
-#define PICK(a) (a)[rnd(sizeof(a) / sizeof((a)[0]))]
-
-struct gbuf {
-  char *p;
-  size_t len, cap;
-};
-
-static void gput(struct gbuf *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    b->cap = (b->len + n + 1) * 2;
-    b->p = realloc(b->p, b->cap);
-    CHECK(b->p != NULL);
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-}
-
-static void gputs(struct gbuf *b, const char *s) {
-  gput(b, s, strlen(s));
-}
 
 /* Mostly nothing or JSON's whitespace; now and then what JSON.parse
  * refuses (form feed, vertical tab, U+00A0). */
@@ -226,41 +164,6 @@ static void gen_request(struct gbuf *b) {
   }
   gputs(b, "}");
   gen_ws(b);
-}
-
-/* Break a text now and then: a byte dropped, doubled or replaced by one
- * of JSON's, or the end cut off. */
-static void mutate(struct gbuf *b) {
-  static const char marks[] = "{}[]\":,\\ 0-e.tn\x00";
-  if (b->len == 0)
-    return;
-  size_t at = rnd((uint32_t)b->len);
-  switch (rnd(4)) {
-  case 0:
-    memmove(b->p + at, b->p + at + 1, b->len - at - 1);
-    b->len--;
-    break;
-  case 1:
-    gput(b, " ", 1);
-    memmove(b->p + at + 1, b->p + at, b->len - at - 1);
-    break;
-  case 2:
-    b->p[at] = marks[rnd(sizeof marks - 1)];
-    break;
-  default:
-    b->len = at;
-  }
-}
-
-static void add_text(struct gbuf *all, struct gbuf *hex, const char *s, size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  gput(all, (const char *)&n, sizeof n);
-  gput(all, s, n);
-  for (size_t i = 0; i < n; i++) {
-    char h[2] = {digits[(unsigned char)s[i] >> 4], digits[s[i] & 15]};
-    gput(hex, h, 2);
-  }
-  gput(hex, "\n", 1);
 }
 
 /* What herd decided, in the words of ctlreq-parse.js; X for the reader's
