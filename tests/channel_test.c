@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../src/cli/jsonr.h"
+#include "../src/cli/jval.h"
 #include "internal.h"
 #include "jtest.h"
 #include "test.h"
@@ -2547,7 +2547,7 @@ static void herd_reads(const struct dcase *c, int flush, int node_ack,
 }
 
 /* A line from the Node probe that is not an ACK/NACK, parsed. */
-static jv *node_answer(int sock, struct reading *r, const char *what) {
+static herd_val_t *node_answer(int sock, struct reading *r, const char *what) {
   for (;;) {
     char *line = raw_read_line(sock);
     if (!strncmp(line, "{\"cmd\":\"NODE_HANDLE_", 20)) {
@@ -2555,7 +2555,7 @@ static jv *node_answer(int sock, struct reading *r, const char *what) {
       free(line);
       continue;
     }
-    jv *v = jv_parse(line, strlen(line));
+    herd_val_t *v = jparse(line, strlen(line));
     CHECK_MSG(v != NULL, "%s: node said %s", what, line);
     free(line);
     return v;
@@ -2568,32 +2568,32 @@ static void node_reads(int sock, int i, struct reading *r) {
   char b[64];
   int n = snprintf(b, sizeof b, "{\"probe\":\"done\",\"i\":%d}\n", i);
   raw_send_all(sock, b, (size_t)n);
-  jv *v = node_answer(sock, r, c->line);
-  CHECK_MSG(jv_num(jv_get(v, "done"), -1) == i,
+  herd_val_t *v = node_answer(sock, r, c->line);
+  CHECK_MSG(jnum(jget(v, "done"), -1) == i,
             "%s: answer for another line (done %g)", c->line,
-            jv_num(jv_get(v, "done"), -1));
-  const jv *ev = jv_get(v, "events");
-  for (size_t k = 0; k < jv_len(ev); k++) {
-    const jv *e = jv_at(ev, k);
-    const char *what = jv_str(jv_get(e, "ev"), "");
+            jnum(jget(v, "done"), -1));
+  const herd_val_t *ev = jget(v, "events");
+  for (size_t k = 0; k < jlen(ev); k++) {
+    const herd_val_t *e = jat(ev, k);
+    const char *what = jstr(jget(e, "ev"), "");
     if (!strcmp(what, "internal")) {
-      const char *cmd = jv_str(jv_get(e, "cmd"), "");
+      const char *cmd = jstr(jget(e, "cmd"), "");
       r->ack |= !strcmp(cmd, "NODE_HANDLE_ACK") || !strcmp(cmd, "NODE_HANDLE_NACK");
       continue;
     }
     CHECK_MSG(!strcmp(what, "message") && r->n < MAX_DELIV, "%s: event %s",
               c->line, what);
-    const char *json = jv_str(jv_get(e, "json"), NULL);
-    CHECK_MSG(json || jv_bool(jv_get(e, "undef"), 0), "%s: no json", c->line);
+    const char *json = jstr(jget(e, "json"), NULL);
+    CHECK_MSG(json || jbool(jget(e, "undef"), 0), "%s: no json", c->line);
     r->json[r->n] = json ? strdup(json) : NULL;
-    const char *cls = jv_str(jv_get(e, "handle"), NULL);
+    const char *cls = jstr(jget(e, "handle"), NULL);
     r->fd[r->n] = cls != NULL;
     if (cls)
       snprintf(r->type[r->n], sizeof r->type[0], "%s%s",
                strcmp(cls, "Socket") ? "" : "net.", cls);
     r->n++;
   }
-  jv_free(v);
+  herd_val_free(v);
 }
 
 /* Replace each of libherd's texts by Node's JSON.stringify(JSON.parse()),
@@ -2608,13 +2608,13 @@ static void node_canon(int sock, struct reading *r) {
     memcpy(b + (size_t)h + len, "}\n", 2);
     raw_send_all(sock, b, (size_t)h + len + 2);
     free(b);
-    jv *v = node_answer(sock, r, r->json[k]);
-    const char *json = jv_str(jv_get(v, "json"), NULL);
-    CHECK_MSG(jv_num(jv_get(v, "canon"), -1) == k && json, "canon of %s",
+    herd_val_t *v = node_answer(sock, r, r->json[k]);
+    const char *json = jstr(jget(v, "json"), NULL);
+    CHECK_MSG(jnum(jget(v, "canon"), -1) == k && json, "canon of %s",
               r->json[k]);
     free(r->json[k]);
     r->json[k] = strdup(json);
-    jv_free(v);
+    herd_val_free(v);
   }
 }
 

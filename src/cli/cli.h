@@ -161,10 +161,21 @@ struct why {
 };
 void why_add(struct why *w, const char *line, size_t len);
 
-/* Copy src[0..len) to dst (cap bytes, NUL-terminated), with the control
- * characters a terminal would act on (C0, DEL, C1) written as \xNN: for
- * what a worker says that reaches herd's own lines. Returns the length. */
+/* text.c. Copy src[0..len) to dst (cap bytes, NUL-terminated), with the
+ * control characters a terminal would act on (C0, DEL, C1) written as
+ * \xNN: for what a worker says that reaches herd's own lines. Returns
+ * the length. */
 size_t cli_printable(char *dst, size_t cap, const char *src, size_t len);
+/* The hex digits (lower case); a digit's value (either case) or -1. */
+extern const char cli_hex[17];
+int cli_hexval(char c);
+/* Length (1-4) of the well-formed UTF-8 character at s (n > 0 bytes
+ * available), or 0 if the bytes there are ill-formed; then *bad is the
+ * length of the maximal ill-formed subsequence (Unicode 15, section 3.9:
+ * the longest prefix of a well-formed sequence, at least one byte). */
+size_t cli_utf8_len(const unsigned char *s, size_t n, size_t *bad);
+/* Write code point cp (a scalar value) as UTF-8 at out: 1 to 4 bytes. */
+size_t cli_utf8_put(char *out, uint32_t cp);
 
 /* herd logs' reader (logs.c): the last n (> 0) lines of the file at
  * path, each with its '\n' (one is added to a last line without), a NUL
