@@ -20,6 +20,7 @@
 
 #include "internal.h"
 #include "cli.h"
+#include "../tests/refutf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -118,7 +119,7 @@ static int units_are(const uint32_t *units, size_t n, const char *word) {
 /* WTF-8 of a string token, as herd__json_str says it must be: escapes
  * decoded, pairs joined, a lone surrogate as its 3 bytes, raw bytes as
  * UTF-8 with each maximal ill-formed subsequence U+FFFD (the program's
- * own decoder, cli_utf8_len, tells them: not the library's). Returns the
+ * second decoder, tests/refutf8.h, tells them: not the library's). Returns the
  * length (out may be NULL). */
 static size_t ref_utf8(const uint32_t *units, size_t n, uint8_t *out) {
   size_t d = 0;
@@ -129,7 +130,7 @@ static size_t ref_utf8(const uint32_t *units, size_t n, uint8_t *out) {
       size_t k = 0, bad = 0, m;
       while (k < 4 && j + k < n && !(units[j + k] & 0x10000000))
         raw[k] = (uint8_t)units[j + k], k++;
-      if ((m = cli_utf8_len(raw, k, &bad)) != 0) {
+      if ((m = ref_utf8_len(raw, k, &bad)) != 0) {
         if (out)
           memcpy(out + d, raw, m);
         d += m;
@@ -147,7 +148,7 @@ static size_t ref_utf8(const uint32_t *units, size_t n, uint8_t *out) {
       }
     }
     char b[4];
-    size_t m = cli_utf8_put(b, c); /* (a surrogate: its 3 bytes, WTF-8) */
+    size_t m = herd__utf8_put((uint8_t *)b, c); /* (a surrogate: its 3 bytes, WTF-8) */
     if (out)
       memcpy(out + d, b, m);
     d += m;

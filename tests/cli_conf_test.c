@@ -22,6 +22,7 @@
 #include "../src/cli/jval.h"
 #include "../src/cli/jw.h"
 #include "test.h"
+#include "refutf8.h"
 
 /* A copy of [s, s+n) in a buffer of exactly n bytes (1 if n is 0). */
 static char *exact(const char *s, size_t n) {
@@ -515,7 +516,7 @@ static uint32_t rnd(void) {
 
 static int valid_utf8(const char *s, size_t n) {
   for (size_t i = 0, bad, k; i < n; i += k)
-    if (!(k = cli_utf8_len((const unsigned char *)s + i, n - i, &bad)))
+    if (!(k = ref_utf8_len((const unsigned char *)s + i, n - i, &bad)))
       return 0;
   return 1;
 }

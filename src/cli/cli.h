@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "herd.h"
+#include "../lib/utf8.h"
 
 #define MAX_LISTEN 64
 #define MAX_ENV 256
@@ -166,16 +167,8 @@ void why_add(struct why *w, const char *line, size_t len);
  * \xNN: for what a worker says that reaches herd's own lines. Returns
  * the length. */
 size_t cli_printable(char *dst, size_t cap, const char *src, size_t len);
-/* The hex digits (lower case); a digit's value (either case) or -1. */
-extern const char cli_hex[17];
-int cli_hexval(char c);
-/* Length (1-4) of the well-formed UTF-8 character at s (n > 0 bytes
- * available), or 0 if the bytes there are ill-formed; then *bad is the
- * length of the maximal ill-formed subsequence (Unicode 15, section 3.9:
- * the longest prefix of a well-formed sequence, at least one byte). */
-size_t cli_utf8_len(const unsigned char *s, size_t n, size_t *bad);
-/* Write code point cp (a scalar value) as UTF-8 at out: 1 to 4 bytes. */
-size_t cli_utf8_put(char *out, uint32_t cp);
+/* The hex digits, UTF-8's decoder and encoder: libherd's, src/lib/utf8.h
+ * (herd__hexval, herd__hexdigits, herd__utf8_next, herd__utf8_put). */
 
 /* herd logs' reader (logs.c): the last n (> 0) lines of the file at
  * path, each with its '\n' (one is added to a last line without), a NUL

@@ -81,9 +81,9 @@ static int check_bytes(struct cp *cp) {
                   "\"...\" string (\\u%04x)",
                   c, c);
     if (c >= 0x80) {
-      size_t bad;
-      size_t k = cli_utf8_len(s + i, len - i, &bad);
-      if (!k)
+      uint32_t ch;
+      size_t k = herd__utf8_next(s + i, len - i, 0, &ch);
+      if (ch == HERD__UTF8_FAULT)
         return perr(cp, line, "invalid UTF-8 (byte 0x%02x): the file must "
                               "be UTF-8", c);
       i += k - 1;

@@ -43,7 +43,7 @@ static int unescape(struct cp *cp, const char **s, char *out) {
     int ndig = c == 'u' ? 4 : 8;
     uint32_t v = 0;
     for (int i = 0; i < ndig; i++) {
-      int h = cli_hexval((*s)[i]);
+      int h = herd__hexval((*s)[i]);
       if (h < 0)
         return perr(cp, cp->line, "'\\%c' needs %d hex digits", c, ndig);
       v = v << 4 | (uint32_t)h;
@@ -56,7 +56,7 @@ static int unescape(struct cp *cp, const char **s, char *out) {
                   "'\\%c%0*X' is not a Unicode character (a surrogate or "
                   "past 10FFFF)",
                   c, ndig, (unsigned)v);
-    return (int)cli_utf8_put(out, v);
+    return (int)herd__utf8_put((uint8_t *)out, v);
   }
   default:
     if (c > 0x20 && c < 0x7f)

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "herd.h"
+#include "utf8.h"
 
 /* read(2) retried on EINTR. Returns bytes read, 0 at EOF, or -errno. */
 ssize_t herd__read(int fd, void *buf, size_t len);
@@ -160,15 +161,7 @@ int herd__val_props_finish(herd_val_t *obj);
 int herd__val_list_add(herd_val_t *list, herd_val_t *v);
 /* Is v (not a REF) an object, one that has an identity in V8's format? */
 int herd__val_is_object(const herd_val_t *v);
-/* One code point of s[0..n) (n >= 1), UTF-8 with surrogate code points
- * allowed if wtf8 (else they are faults, as V8's UTF-8 reader): its byte
- * count, with *cp; a fault is *cp = HERD__UTF8_FAULT for its maximal
- * subpart (the Encoding Standard's rule: each is one U+FFFD). A fault is
- * not U+FFFD: "\xf1\xa9\x9c" is a 3-byte fault, EF BF BD the character. */
-#define HERD__UTF8_FAULT 0x110000u
-size_t herd__utf8_next(const uint8_t *s, size_t n, int wtf8, uint32_t *cp);
-/* Write cp as UTF-8 (surrogates as 3 bytes) to out: the byte count. */
-size_t herd__utf8_put(uint8_t *out, uint32_t cp);
+/* utf8.h: the one UTF-8 decoder and encoder and hex digits */
 /* s[0..n) (UTF-8, surrogates allowed, faults U+FFFD each) as normal
  * WTF-8: a surrogate pair written as two 3-byte sequences is joined into
  * its code point. out NULL: just count. Returns the length. */
@@ -177,10 +170,6 @@ size_t herd__wtf8_norm(const uint8_t *s, size_t n, uint8_t *out);
 char *herd__wtf8_dup(const char *s, size_t n, size_t *len);
 /* UTF-16 code units as WTF-8 (pairs joined). out NULL: just count. */
 size_t herd__wtf8_of_utf16(const uint16_t *u, size_t n, uint8_t *out);
-/* utf8.c: a hex digit's value (either case), or -1; the digits, lower
- * case. */
-int herd__hexval(char c);
-extern const char herd__hexdigits[17];
 /* RegExp flags as JS's .flags writes them (out: room for 10), and back
  * (-EINVAL for a letter JS has not, one twice, or u with v). */
 size_t herd__v8_re_flags_str(uint32_t flags, char *out);
