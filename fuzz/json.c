@@ -41,16 +41,6 @@ static int is_ws(uint8_t c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int hexval(uint8_t c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* A string token at s[*i] ('"'); on success *i is past it. Its decoding
  * as UTF-16 code units goes to units (up to cap of them; *nunits counts
  * them all) - raw bytes count as one unit each, which never equals an
@@ -87,7 +77,7 @@ static int ref_string(const uint8_t *s, size_t n, size_t *i, uint32_t *units,
           return -1;
         unit = 0;
         for (int j = 0; j < 4; j++) {
-          int h = hexval(s[k + 2 + j]);
+          int h = herd__hexval((char)s[k + 2 + j]);
           if (h < 0)
             return -1;
           unit = unit * 16 + (uint32_t)h;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jtest.h"
 #include "test.h"
 
 #define NONCANON 1 /* Node writes what it holds, not the value: compared
@@ -386,45 +387,12 @@ static const struct v8case cases[] = {
 static const herd_v8_opts_t ser_opts = {.host = HERD_V8_HOST_SERIALIZE};
 static const herd_v8_opts_t chan_opts = {.host = HERD_V8_HOST_CHANNEL};
 
-static const char *node_path(void) {
-  static char path[PATH_MAX];
-  const char *env = getenv("PATH");
-  for (const char *p = env; p && *p;) {
-    const char *e = strchr(p, ':');
-    size_t n = e ? (size_t)(e - p) : strlen(p);
-    if (n > 0 && n < sizeof path - 6) {
-      snprintf(path, sizeof path, "%.*s/node", (int)n, p);
-      if (access(path, X_OK) == 0)
-        return path;
-    }
-    p = e ? e + 1 : p + n;
-  }
-  SKIP("node not found: not on PATH (%s)", env ? env : "unset");
-}
-
-/* tests/node/v8-cases.js, from the repo root (the cwd of `make test`),
- * or found above the test binary. */
-static void cases_script(char *out, size_t cap) {
-  snprintf(out, cap, "tests/node/v8-cases.js");
-  if (access(out, R_OK) == 0)
-    return;
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", test_self());
-  for (char *slash; (slash = strrchr(dir, '/')) && slash != dir;) {
-    *slash = '\0';
-    int n = snprintf(out, cap, "%s/tests/node/v8-cases.js", dir);
-    if (n > 0 && (size_t)n < cap && access(out, R_OK) == 0)
-      return;
-  }
-  test_fail(__FILE__, __LINE__, "tests/node/v8-cases.js not found");
-}
-
 /* node --expose-internals v8-cases.js MODE [ARG], input on its stdin:
  * its stdout (malloc'd). */
 static char *run_cases(const char *mode, const char *arg, const char *input) {
   const char *node = node_path();
   char script[PATH_MAX];
-  cases_script(script, sizeof script);
+  node_script(script, sizeof script, "v8-cases.js");
   char *argv[] = {"node", "--expose-internals", script, (char *)mode,
                   (char *)arg, NULL};
   herd_exec_opts_t o = HERD_EXEC_OPTS_INIT;
