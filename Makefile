@@ -113,9 +113,11 @@ $(HERD_BIN): $(CLI_OBJ) $(STATIC)
 
 # The same program linked against libherd.so: it must use nothing the
 # library does not export (the suite runs it: tests/sh/herd-shared.sh).
-$(HERD_SHARED): $(CLI_OBJ) $(SHARED)
+# utf8.o is the exception, compiled in: the program shares the library's
+# UTF-8 and hex code (src/lib/utf8.h), which the .so keeps to itself.
+$(HERD_SHARED): $(CLI_OBJ) $(BUILD)/obj/src/lib/utf8.o $(SHARED)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(CLI_OBJ) -L$(BUILD) -l:$(SHARED_SONAME) -Wl,-rpath,'$$ORIGIN' \
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/obj/src/lib/utf8.o -L$(BUILD) -l:$(SHARED_SONAME) -Wl,-rpath,'$$ORIGIN' \
 		$(ALL_LDFLAGS) -lpthread
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)

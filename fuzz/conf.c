@@ -16,7 +16,7 @@
 
 #include "cli.h"
 #include "conf.h"
-#include "jsonr.h"
+#include "../tests/refutf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,7 +32,7 @@ static int lines_of(const uint8_t *d, size_t n) {
 static void check_text(const char *s) {
   size_t n = strlen(s), bad;
   for (size_t i = 0; i < n;) {
-    size_t k = jv_utf8_len((const unsigned char *)s + i, n - i, &bad);
+    size_t k = ref_utf8_len((const unsigned char *)s + i, n - i, &bad);
     if (!k)
       abort();
     i += k;

@@ -5,7 +5,7 @@
  * err and arg_err NUL-terminated inside their arrays, one line each of
  * text a terminal does not act on (no C0, DEL or C1 control: they go
  * back to the client, which may print them); and what was decided,
- * against the tree jv_parse reads:
+ * against the tree herd_json_parse reads:
  *  - 0 only for a JSON object whose last "cmd" member is a string
  *    without NUL naming a command, cmd and name then that command, err
  *    empty; -1 otherwise, with cmd -1 and err set;
@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "jsonr.h"
+#include "jval.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,8 +39,8 @@ static void check_line(const char *s, size_t cap) {
 /* a whole number in [lo, hi], from the double itself (the cast is
  * defined once d is known to be in that small range; no floor: the
  * replay programs are linked without libm) */
-static int whole_in(const jv *v, double lo, double hi) {
-  double d = jv_num(v, NAN);
+static int whole_in(const herd_val_t *v, double lo, double hi) {
+  double d = jnum(v, NAN);
   return d >= lo && d <= hi && (double)(long long)d == d;
 }
 
@@ -53,11 +53,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (strnlen(rq.name, sizeof rq.name) == sizeof rq.name)
     abort();
 
-  jv *v = jv_parse((const char *)data, size);
-  const jv *cv = jv_get(v, "cmd");
-  const char *cmd = jv_str(cv, NULL);
+  herd_val_t *v = jparse((const char *)data, size);
+  const herd_val_t *cv = jget(v, "cmd");
+  const char *cmd = jstr(cv, NULL);
   int want = -1;
-  if (cmd && strlen(cmd) == jv_strlen(cv))
+  if (cmd && strlen(cmd) == jstrlen(cv))
     for (int i = 0; i < CTL_NCMDS; i++)
       if (!strcmp(cmd, ctl_cmd_name(i)))
         want = i;
@@ -66,15 +66,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (r == -1) {
     if (want >= 0 || rq.cmd != -1 || !rq.err[0])
       abort();
-    jv_free(v);
+    herd_val_free(v);
     return 0;
   }
   if (want < 0 || rq.cmd != want || rq.err[0] || strcmp(rq.name, ctl_cmd_name(want)))
     abort();
-  const jv *wv = jv_get(v, "workers"), *dv = jv_get(v, "add");
+  const herd_val_t *wv = jget(v, "workers"), *dv = jget(v, "add");
   if (want == CTL_SCALE) {
     int ok;
-    if ((wv && jv_type(wv) != JV_NUM) || (dv && jv_type(dv) != JV_NUM) || (!wv && !dv))
+    if ((wv && !jis_num(wv)) || (dv && !jis_num(dv)) || (!wv && !dv))
       ok = 0;
     else if (wv)
       ok = whole_in(wv, 1, HERD_MAX_WORKERS);
@@ -83,18 +83,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ok == !!rq.arg_err[0] || rq.has_workers != !!wv)
       abort();
     if (ok && wv && (rq.workers < 1 || rq.workers > HERD_MAX_WORKERS ||
-                     (double)rq.workers != jv_num(wv, 0)))
+                     (double)rq.workers != jnum(wv, 0)))
       abort();
     if (ok && !wv && (rq.add < -HERD_MAX_WORKERS || rq.add > HERD_MAX_WORKERS ||
-                      (double)rq.add != jv_num(dv, 0)))
+                      (double)rq.add != jnum(dv, 0)))
       abort();
   } else {
     if (rq.arg_err[0] || rq.has_workers || rq.workers || rq.add)
       abort();
   }
-  const jv *gv = jv_get(v, "graceful");
-  if (rq.graceful != (want == CTL_STOP && jv_type(gv) == JV_BOOL && jv_bool(gv, 0)))
+  const herd_val_t *gv = jget(v, "graceful");
+  if (rq.graceful != (want == CTL_STOP && (gv && gv->type == HERD_VAL_BOOL) && jbool(gv, 0)))
     abort();
-  jv_free(v);
+  herd_val_free(v);
   return 0;
 }

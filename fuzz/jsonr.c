@@ -1,130 +1,101 @@
 /*
- * jsonr.c - fuzz the control client's JSON reader and writer
- * (src/cli/jsonr.c): any bytes to jv_parse; a tree it returns is written
- * back with jw_* (numbers as %.17g, strings and keys with jw_str), and
- * that text must parse again into the same tree and write the same bytes
- * again. No crash, no leak, no read past the input; jv_int agrees with
- * the double it reads.
+ * jsonr.c - fuzz libherd's JSON trees (src/lib/jsonparse.c, jsonstr.c)
+ * and the program's reading and writing on them: any bytes to
+ * herd_json_parse. Checked: no crash, no leak, no read past the input;
+ * the channel's validator gives the same verdict; a tree read is written
+ * by herd_json_stringify (always: JSON's own values, within the depth),
+ * that text reads again, and from then on the text and the tree are a
+ * fixed point (parse(stringify(t)) written is the same text); the V8
+ * mapping carries the tree exactly (herd_v8_to_json, _from_json,
+ * herd_val_equal); each string quoted by the program's jw_str is
+ * herd_json_quote's; herd_val_int agrees with the double.
  */
-#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonr.h"
+#include "internal.h"
+#include "jw.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void write_tree(struct jw *w, const jv *v) {
-  switch (jv_type(v)) {
-  case JV_NULL:
-    jw_raw(w, "null", 4);
-    break;
-  case JV_BOOL:
-    jw_raw(w, jv_bool(v, 0) ? "true" : "false", jv_bool(v, 0) ? 4 : 5);
-    break;
-  case JV_NUM:
-    jw_printf(w, "%.17g", jv_num(v, 0));
-    break;
-  case JV_STR:
-    jw_str(w, jv_str(v, ""), jv_strlen(v));
-    break;
-  case JV_ARR:
-  case JV_OBJ:
-    jw_raw(w, jv_type(v) == JV_ARR ? "[" : "{", 1);
-    for (size_t i = 0; i < jv_len(v); i++) {
-      if (i)
-        jw_raw(w, ",", 1);
-      if (jv_type(v) == JV_OBJ) {
-        jw_str(w, jv_key_at(v, i), jv_key_len(v, i));
-        jw_raw(w, ":", 1);
-      }
-      write_tree(w, jv_at(v, i));
-    }
-    jw_raw(w, jv_type(v) == JV_ARR ? "]" : "}", 1);
-    break;
-  default:
+/* herd_val_int on a number, against the double itself. */
+static void check_int(const herd_val_t *v) {
+  int64_t x = 42;
+  int rc = herd_val_int(v, -1000, 1000, &x);
+  double d = v->number;
+  int whole = d >= -1000 && d <= 1000 && d == (double)(int64_t)d;
+  if ((rc == 0) != whole || (rc == 0 && (double)x != d) || (rc != 0 && x != 42) ||
+      (rc != 0 && rc != -ERANGE))
     abort();
-  }
 }
 
-/* The same tree: types, order, keys and strings byte for byte, numbers
- * bit for bit (-0 too). */
-static int same(const jv *a, const jv *b) {
-  if (jv_type(a) != jv_type(b) || jv_len(a) != jv_len(b))
-    return 0;
-  switch (jv_type(a)) {
-  case JV_NUM: {
-    double x = jv_num(a, 0), y = jv_num(b, 0);
-    return x == y && !signbit(x) == !signbit(y);
+/* Every string and key through jw_str: what herd_json_quote writes. */
+static void check_strings(const herd_val_t *v, int depth) {
+  if (depth > HERD_JSON_MAX_DEPTH)
+    abort();
+  if (v->type == HERD_VAL_NUMBER)
+    check_int(v);
+  if (v->type == HERD_VAL_STRING) {
+    struct jw w;
+    jw_init(&w);
+    jw_str(&w, v->str.s, v->str.len);
+    ssize_t n = herd_json_quote(v->str.s, v->str.len, NULL, 0);
+    char *q = malloc((size_t)n + 1);
+    if (!q || w.err || herd_json_quote(v->str.s, v->str.len, q, (size_t)n + 1) != n ||
+        w.len != (size_t)n || memcmp(q, w.buf, w.len) != 0)
+      abort();
+    free(q);
+    jw_free(&w);
   }
-  case JV_BOOL:
-    return jv_bool(a, 0) == jv_bool(b, 0);
-  case JV_STR:
-    return jv_strlen(a) == jv_strlen(b) &&
-           !memcmp(jv_str(a, ""), jv_str(b, ""), jv_strlen(a));
-  case JV_ARR:
-  case JV_OBJ:
-    for (size_t i = 0; i < jv_len(a); i++) {
-      if (jv_type(a) == JV_OBJ &&
-          (jv_key_len(a, i) != jv_key_len(b, i) ||
-           memcmp(jv_key_at(a, i), jv_key_at(b, i), jv_key_len(a, i))))
-        return 0;
-      if (!same(jv_at(a, i), jv_at(b, i)))
-        return 0;
-    }
-    return 1;
-  default:
-    return 1;
-  }
+  if (v->type == HERD_VAL_OBJECT || v->type == HERD_VAL_ARRAY)
+    for (size_t i = 0; i < v->obj.n; i++)
+      check_strings(v->obj.props[i].value, depth + 1);
 }
 
-/* jv_int against the double, on every number of the tree. */
-static void check_ints(const jv *v) {
-  if (jv_type(v) == JV_NUM) {
-    double d = jv_num(v, 0);
-    long long x = 7;
-    int r = jv_int(v, LLONG_MIN, LLONG_MAX, &x);
-    int fits = d >= -9223372036854775808.0 && d < 9223372036854775808.0;
-    if (r == 1 && (!fits || (double)x != d))
-      abort();
-    if (r == -1 && fits && (double)(long long)d == d)
-      abort();
-    if (r == 0)
-      abort();
-    /* a narrower range only ever refuses more */
-    long long y = 7;
-    int r2 = jv_int(v, -1000, 1000, &y);
-    if (r2 == 1 && (r != 1 || y != x || y < -1000 || y > 1000))
-      abort();
-    if (r2 == -1 && r == 1 && x >= -1000 && x <= 1000)
-      abort();
-  }
-  for (size_t i = 0; i < jv_len(v); i++)
-    check_ints(jv_at(v, i));
+static herd_val_t *parse_ok(const char *s, size_t n) {
+  herd_val_t *v;
+  if (herd_json_parse(s, n, &v, NULL) != 0)
+    abort();
+  return v;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  jv *v = jv_parse((const char *)data, size);
-  if (!v)
+  const char *text = (const char *)data;
+  herd_val_t *t = NULL;
+  size_t used = 0;
+  int rc = herd_json_parse(text, size, &t, &used);
+  if (rc == -ENOMEM)
     return 0;
-  check_ints(v);
-  struct jw w1, w2;
-  jw_init(&w1);
-  jw_init(&w2);
-  write_tree(&w1, v);
-  if (w1.err)
+  if ((rc == 0) != (herd__json_validate(text, size) == 0))
     abort();
-  jv *again = jv_parse(w1.buf, w1.len);
-  if (!again || !same(v, again))
+  if (rc < 0) {
+    if ((rc != HERD_EJSON && rc != HERD_EJSONDEPTH) || t || used > size)
+      abort();
+    return 0;
+  }
+  if (used != size)
     abort();
-  write_tree(&w2, again);
-  if (w2.err || w2.len != w1.len || memcmp(w1.buf, w2.buf, w1.len))
+  check_strings(t, 1);
+  char *s1 = NULL, *s2 = NULL, *j = NULL;
+  size_t n1, n2, jn;
+  if (herd_json_stringify(t, &s1, &n1) != 0 || strlen(s1) != n1)
     abort();
-  jv_free(again);
-  jv_free(v);
-  jw_free(&w1);
-  jw_free(&w2);
+  herd_val_t *t1 = parse_ok(s1, n1);
+  if (herd_json_stringify(t1, &s2, &n2) != 0 || n2 != n1 || memcmp(s1, s2, n1) != 0)
+    abort();
+  /* the V8 mapping keeps what JSON does not (-0, Infinity) */
+  herd_val_t *t2 = NULL;
+  if (herd_v8_to_json(t, NULL, &j, &jn) == 0) {
+    if (herd_v8_from_json(j, jn, NULL, &t2, NULL) != 0 || herd_val_equal(t, t2) != 1)
+      abort();
+  }
+  free(j);
+  herd_val_free(t2);
+  herd_val_free(t1);
+  free(s1);
+  free(s2);
+  herd_val_free(t);
   return 0;
 }

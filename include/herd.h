@@ -70,6 +70,12 @@ extern "C" {
 #define HERD_EV8JSON (-4010)   /* V8 serialization: a JSON text that is
                                   not JSON, or not a value of libherd's
                                   mapping (docs/v8.md) */
+#define HERD_EJSON (-4011)     /* JSON: a text that is not one JSON text
+                                  (where JSON.parse throws a SyntaxError) */
+#define HERD_EJSONDEPTH (-4012) /* JSON: arrays and objects nested deeper
+                                  than HERD_JSON_MAX_DEPTH */
+#define HERD_EJSONTYPE (-4013) /* JSON: a value JSON.stringify throws a
+                                  TypeError on (a BigInt, a cycle) */
 
 /* A static, human-readable string for a return code (negative errno or a
  * HERD_E* code). Never NULL. Thread-safe. */
@@ -1532,6 +1538,62 @@ int herd_v8_to_json(const herd_val_t *v, const herd_v8_opts_t *opts,
  * -EINVAL (bad opts), -ENOMEM. */
 int herd_v8_from_json(const char *json, size_t len, const herd_v8_opts_t *opts,
                       herd_val_t **out, size_t *used);
+
+/* ------------------------------------------------------------------ */
+/* JSON: JSON.parse and JSON.stringify on herd_val_t                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * libherd's one JSON, as JavaScript has it: what the channel validates,
+ * what the control protocol speaks, and these functions. herd_json(3)
+ * is the reference: the grammar, the text's bytes (UTF-8; an ill-formed
+ * sequence inside a string is U+FFFD, as Node decodes bytes before
+ * JSON.parse), and each type's JSON.
+ */
+
+/* Arrays and objects nested one inside another, at most, in a text read
+ * or written ([[1]] is 2). JSON.parse has no such limit. */
+#define HERD_JSON_MAX_DEPTH 512
+
+/*
+ * JSON.parse(text): text[0..len) (borrowed) is one JSON text, read into
+ * a new tree *out (the caller's, herd_val_free): objects (a key met
+ * twice keeps its first place and its last value; "__proto__" is a key
+ * like any other), arrays, strings (WTF-8: a lone surrogate escape is
+ * kept), numbers (doubles: 1e400 is Infinity, -0 stays -0), booleans,
+ * null. used (may be NULL): len, or on failure where the fault was
+ * found. Returns 0, HERD_EJSON, HERD_EJSONDEPTH, -EINVAL (out NULL, or
+ * text NULL with len > 0), -ENOMEM. Thread-safe.
+ */
+int herd_json_parse(const char *text, size_t len, herd_val_t **out,
+                    size_t *used);
+
+/*
+ * JSON.stringify(v): the tree v (borrowed) as JSON text in a new
+ * NUL-terminated string *out (the caller's, free()) of *len bytes (len
+ * may be NULL). Returns 0; 1 if v is undefined, for which JSON.stringify
+ * returns undefined (*out NULL); HERD_EJSONTYPE (a BigInt, or a REF to
+ * an object it is inside of: a cycle), HERD_EJSONDEPTH, -EOVERFLOW (a
+ * text longer than JS's longest string), -EINVAL (a malformed tree),
+ * -ENOMEM. Only reads the tree: threads may write one tree at once.
+ */
+int herd_json_stringify(const herd_val_t *v, char **out, size_t *len);
+
+/*
+ * The bytes s[0..len) (borrowed) as a JSON string, quotes included, as
+ * JSON.stringify writes the string Node makes of them
+ * (buf.toString('utf8'): an ill-formed sequence is U+FFFD). Writes at
+ * most cap bytes, NUL included, to out (out may be NULL with cap 0), as
+ * snprintf does: returns the whole length (more than cap - 1: cut
+ * short), or -EINVAL. Async-signal-safe.
+ */
+ssize_t herd_json_quote(const char *s, size_t len, char *out, size_t cap);
+
+/* A NUMBER v that is a whole number in [min, max]: 0 with *out; -EINVAL if v is not a number (NULL
+ * too); -ERANGE if it has a fraction, is not finite, or is out of range
+ * (*out untouched either way). No double is cast out of range on the
+ * way. */
+int herd_val_int(const herd_val_t *v, int64_t min, int64_t max, int64_t *out);
 
 #ifdef __cplusplus
 }

@@ -25,8 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../src/cli/jsonr.h"
+#include "../src/cli/jval.h"
 #include "internal.h"
+#include "jtest.h"
 #include "test.h"
 
 #define N_MESSAGES 10000
@@ -2203,39 +2204,6 @@ TEST_T(chan_loop_delivers_messages_buffered_by_flush_wait, 30) {
 
 /* ---- Node.js ------------------------------------------------------------- */
 
-static const char *node_path(void) {
-  static char path[PATH_MAX];
-  const char *env = getenv("PATH");
-  for (const char *p = env; p && *p;) {
-    const char *e = strchr(p, ':');
-    size_t n = e ? (size_t)(e - p) : strlen(p);
-    if (n > 0 && n < sizeof path - 6) {
-      snprintf(path, sizeof path, "%.*s/node", (int)n, p);
-      if (access(path, X_OK) == 0)
-        return path;
-    }
-    p = e ? e + 1 : p + n;
-  }
-  SKIP("node not found: not on PATH (%s)", env ? env : "unset");
-}
-
-/* tests/node/NAME, from the repo root (the cwd of `make test`), or found
- * above the test binary. */
-static void node_script(char *out, size_t cap, const char *name) {
-  snprintf(out, cap, "tests/node/%s", name);
-  if (access(out, R_OK) == 0)
-    return;
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", test_self());
-  for (char *slash; (slash = strrchr(dir, '/')) && slash != dir;) {
-    *slash = '\0';
-    int n = snprintf(out, cap, "%s/tests/node/%s", dir, name);
-    if (n > 0 && (size_t)n < cap && access(out, R_OK) == 0)
-      return;
-  }
-  test_fail(__FILE__, __LINE__, "tests/node/%s not found", name);
-}
-
 static void fork_node(herd_child_t *c, herd_chan_t **ch, const char *script) {
   const char *node = node_path();
   char path[PATH_MAX];
@@ -2579,7 +2547,7 @@ static void herd_reads(const struct dcase *c, int flush, int node_ack,
 }
 
 /* A line from the Node probe that is not an ACK/NACK, parsed. */
-static jv *node_answer(int sock, struct reading *r, const char *what) {
+static herd_val_t *node_answer(int sock, struct reading *r, const char *what) {
   for (;;) {
     char *line = raw_read_line(sock);
     if (!strncmp(line, "{\"cmd\":\"NODE_HANDLE_", 20)) {
@@ -2587,7 +2555,7 @@ static jv *node_answer(int sock, struct reading *r, const char *what) {
       free(line);
       continue;
     }
-    jv *v = jv_parse(line, strlen(line));
+    herd_val_t *v = jparse(line, strlen(line));
     CHECK_MSG(v != NULL, "%s: node said %s", what, line);
     free(line);
     return v;
@@ -2600,32 +2568,32 @@ static void node_reads(int sock, int i, struct reading *r) {
   char b[64];
   int n = snprintf(b, sizeof b, "{\"probe\":\"done\",\"i\":%d}\n", i);
   raw_send_all(sock, b, (size_t)n);
-  jv *v = node_answer(sock, r, c->line);
-  CHECK_MSG(jv_num(jv_get(v, "done"), -1) == i,
+  herd_val_t *v = node_answer(sock, r, c->line);
+  CHECK_MSG(jnum(jget(v, "done"), -1) == i,
             "%s: answer for another line (done %g)", c->line,
-            jv_num(jv_get(v, "done"), -1));
-  const jv *ev = jv_get(v, "events");
-  for (size_t k = 0; k < jv_len(ev); k++) {
-    const jv *e = jv_at(ev, k);
-    const char *what = jv_str(jv_get(e, "ev"), "");
+            jnum(jget(v, "done"), -1));
+  const herd_val_t *ev = jget(v, "events");
+  for (size_t k = 0; k < jlen(ev); k++) {
+    const herd_val_t *e = jat(ev, k);
+    const char *what = jstr(jget(e, "ev"), "");
     if (!strcmp(what, "internal")) {
-      const char *cmd = jv_str(jv_get(e, "cmd"), "");
+      const char *cmd = jstr(jget(e, "cmd"), "");
       r->ack |= !strcmp(cmd, "NODE_HANDLE_ACK") || !strcmp(cmd, "NODE_HANDLE_NACK");
       continue;
     }
     CHECK_MSG(!strcmp(what, "message") && r->n < MAX_DELIV, "%s: event %s",
               c->line, what);
-    const char *json = jv_str(jv_get(e, "json"), NULL);
-    CHECK_MSG(json || jv_bool(jv_get(e, "undef"), 0), "%s: no json", c->line);
+    const char *json = jstr(jget(e, "json"), NULL);
+    CHECK_MSG(json || jbool(jget(e, "undef"), 0), "%s: no json", c->line);
     r->json[r->n] = json ? strdup(json) : NULL;
-    const char *cls = jv_str(jv_get(e, "handle"), NULL);
+    const char *cls = jstr(jget(e, "handle"), NULL);
     r->fd[r->n] = cls != NULL;
     if (cls)
       snprintf(r->type[r->n], sizeof r->type[0], "%s%s",
                strcmp(cls, "Socket") ? "" : "net.", cls);
     r->n++;
   }
-  jv_free(v);
+  herd_val_free(v);
 }
 
 /* Replace each of libherd's texts by Node's JSON.stringify(JSON.parse()),
@@ -2640,13 +2608,13 @@ static void node_canon(int sock, struct reading *r) {
     memcpy(b + (size_t)h + len, "}\n", 2);
     raw_send_all(sock, b, (size_t)h + len + 2);
     free(b);
-    jv *v = node_answer(sock, r, r->json[k]);
-    const char *json = jv_str(jv_get(v, "json"), NULL);
-    CHECK_MSG(jv_num(jv_get(v, "canon"), -1) == k && json, "canon of %s",
+    herd_val_t *v = node_answer(sock, r, r->json[k]);
+    const char *json = jstr(jget(v, "json"), NULL);
+    CHECK_MSG(jnum(jget(v, "canon"), -1) == k && json, "canon of %s",
               r->json[k]);
     free(r->json[k]);
     r->json[k] = strdup(json);
-    jv_free(v);
+    herd_val_free(v);
   }
 }
 
@@ -2722,269 +2690,4 @@ TEST(chan_node_differential_reading) {
   CHECK_MSG(!bad, "%d readings of %d lines differ from Node's:%s", bad,
             (int)N_DCASES, diffs);
   CHECK_EQ(test_count_fds(), before);
-}
-
-/* ---- the JSON grammar against Node's JSON.parse ----------------------- */
-
-static uint32_t rng_state;
-
-static uint32_t rnd(uint32_t n) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 17;
-  rng_state ^= rng_state << 5;
-  return n ? rng_state % n : 0;
-}
-
-struct gbuf {
-  char *p;
-  size_t len, cap;
-};
-
-static void gput(struct gbuf *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    b->cap = (b->len + n + 1) * 2;
-    b->p = realloc(b->p, b->cap);
-    CHECK(b->p != NULL);
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-}
-
-static void gputs(struct gbuf *b, const char *s) {
-  gput(b, s, strlen(s));
-}
-
-/* Mostly JSON's own whitespace, now and then something JSON.parse
- * refuses (form feed, vertical tab, U+00A0, U+2028). */
-static void gen_ws(struct gbuf *b) {
-  static const char *const ws[] = {"", "", "", " ", "\t", "\n", "\r", " \r\n\t",
-                                   "\f", "\v", "\xc2\xa0", "\xe2\x80\xa8"};
-  uint32_t k = rnd(60);
-  gputs(b, ws[k < 52 ? k % 8 : 8 + k % 4]);
-}
-
-static void gen_string(struct gbuf *b) {
-  static const char *const bits[] = {
-      "a", "Z", "0", " ", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r",
-      "\\t", "\\u0041", "\\u00e9", "\\u20AC", "\\ud83d\\ude00", "\\ud800",
-      "\\udc00", "\\u0000", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
-      "\xe2\x80\xa8", "\x7f", "NODE_", "cmd",
-      /* refused, or ill-formed UTF-8 */
-      "\xff", "\xc3", "\xed\xa0\x80", "\xc0\xaf", "\t", "\x01", "\\x",
-      "\\u12", "\\uZZZZ", "\\U0041", "\\'"};
-  size_t nb = sizeof bits / sizeof bits[0];
-  gputs(b, "\"");
-  for (uint32_t n = rnd(6); n > 0; n--)
-    gputs(b, bits[rnd(8) ? rnd((uint32_t)nb - 11) : rnd((uint32_t)nb)]);
-  gputs(b, "\"");
-}
-
-static void gen_value(struct gbuf *b, int depth) {
-  static const char *const nums[] = {
-      "0", "-0", "12", "1.5", "1e5", "1E+5", "1e-5", "-0.0e0", "1e400",
-      "-1e400", "123456789012345678901234567890", "0.000001", "9007199254740993",
-      "01", "1.", ".5", "+1", "1e", "--1", "0x10", "1e+", "-", "Infinity", "NaN"};
-  static const char *const lits[] = {"true", "false", "null", "tru", "nul",
-                                     "True", "nulll"};
-  uint32_t k = rnd(depth < 6 ? 10 : 6);
-  gen_ws(b);
-  if (k < 2) {
-    gputs(b, nums[rnd(6) ? rnd(13) : rnd(sizeof nums / sizeof nums[0])]);
-  } else if (k < 3) {
-    gputs(b, lits[rnd(5) ? rnd(3) : rnd(sizeof lits / sizeof lits[0])]);
-  } else if (k < 6) {
-    gen_string(b);
-  } else if (k < 8) {
-    gputs(b, "[");
-    for (uint32_t n = rnd(4), i = 0; i < n; i++) {
-      if (i)
-        gputs(b, ",");
-      gen_value(b, depth + 1);
-    }
-    gen_ws(b);
-    gputs(b, "]");
-  } else {
-    gputs(b, "{");
-    for (uint32_t n = rnd(4), i = 0; i < n; i++) {
-      if (i)
-        gputs(b, ",");
-      gen_ws(b);
-      gen_string(b);
-      gen_ws(b);
-      gputs(b, ":");
-      gen_value(b, depth + 1);
-    }
-    gen_ws(b);
-    gputs(b, "}");
-  }
-  gen_ws(b);
-}
-
-/* Break a text now and then: a byte dropped, doubled or replaced by one
- * of JSON's, or the end cut off. */
-static void mutate(struct gbuf *b) {
-  static const char marks[] = "{}[]\":,\\ 0-e.tn\x00";
-  if (b->len == 0)
-    return;
-  size_t at = rnd((uint32_t)b->len);
-  switch (rnd(4)) {
-  case 0:
-    memmove(b->p + at, b->p + at + 1, b->len - at - 1);
-    b->len--;
-    break;
-  case 1:
-    gput(b, " ", 1);
-    memmove(b->p + at + 1, b->p + at, b->len - at - 1);
-    break;
-  case 2:
-    b->p[at] = marks[rnd(sizeof marks - 1)];
-    break;
-  default:
-    b->len = at;
-  }
-}
-
-/* Deepest nesting of arrays and objects outside strings. */
-static int nesting(const char *s, size_t n) {
-  int d = 0, max = 0, in_str = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (in_str) {
-      if (s[i] == '\\')
-        i++;
-      else if (s[i] == '"')
-        in_str = 0;
-    } else if (s[i] == '"') {
-      in_str = 1;
-    } else if (s[i] == '[' || s[i] == '{') {
-      if (++d > max)
-        max = d;
-    } else if (s[i] == ']' || s[i] == '}') {
-      d--;
-    }
-  }
-  return max;
-}
-
-static void add_text(struct gbuf *all, struct gbuf *hex, const char *s,
-                     size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  size_t len32 = n;
-  gput(all, (const char *)&len32, sizeof len32);
-  gput(all, s, n);
-  for (size_t i = 0; i < n; i++) {
-    char h[2] = {digits[(unsigned char)s[i] >> 4], digits[s[i] & 15]};
-    gput(hex, h, 2);
-  }
-  gput(hex, "\n", 1);
-}
-
-/* The channel's JSON grammar (herd__json_validate, behind both
- * herd_chan_send and herd_chan_recv) against JSON.parse in Node, over a
- * few thousand texts: generated (valid, refused and broken) and the
- * fuzz/json seeds, all given to one node process
- * (tests/node/json-parse.js) as the channel's receiver decodes them.
- * The one deliberate difference: nesting deeper than 512 (JSON.parse has
- * no limit; the scanner bounds its recursion). */
-TEST(chan_json_grammar_matches_node_json_parse) {
-  const char *node = node_path();
-  char script[PATH_MAX];
-  node_script(script, sizeof script, "json-parse.js");
-  struct gbuf all = {0}, hex = {0};
-  int n = 0;
-  rng_state = 0x9e3779b9u;
-  for (int i = 0; i < 4000; i++, n++) {
-    struct gbuf b = {0};
-    gen_value(&b, 0);
-    for (uint32_t m = rnd(3) ? 0 : 1 + rnd(2); m > 0; m--)
-      mutate(&b);
-    add_text(&all, &hex, b.p ? b.p : "", b.len);
-    free(b.p);
-  }
-  /* nesting around the scanner's limit */
-  for (int depth = 510; depth <= 514; depth++, n += 2) {
-    struct gbuf b = {0};
-    for (int i = 0; i < depth; i++)
-      gputs(&b, i % 2 ? "{\"k\":" : "[");
-    gputs(&b, "1");
-    for (int i = depth - 1; i >= 0; i--)
-      gputs(&b, i % 2 ? "}" : "]");
-    add_text(&all, &hex, b.p, b.len);
-    b.len = 0;
-    for (int i = 0; i < depth; i++)
-      gputs(&b, "[");
-    for (int i = 0; i < depth; i++)
-      gputs(&b, "]");
-    add_text(&all, &hex, b.p, b.len);
-    free(b.p);
-  }
-  /* the fuzzer's seeds, next to tests/node/ */
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%.*sfuzz/corpus/json",
-           (int)(strlen(script) - strlen("tests/node/json-parse.js")), script);
-  DIR *d = opendir(dir);
-  CHECK_MSG(d != NULL, "%s: %s", dir, strerror(errno));
-  for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] == '.')
-      continue;
-    char path[PATH_MAX + 256];
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    CHECK(fd >= 0);
-    size_t len;
-    char *s = test_read_all(fd, &len);
-    close(fd);
-    add_text(&all, &hex, s, len);
-    free(s);
-    n++;
-  }
-  closedir(d);
-
-  char *argv[] = {"node", script, NULL};
-  herd_exec_opts_t o = HERD_EXEC_OPTS_INIT;
-  o.timeout_ms = 30000;
-  o.input = hex.p;
-  o.input_len = hex.len;
-  herd_exec_result_t res;
-  CHECK_OK(herd_exec_file(node, argv, &o, &res));
-  CHECK_MSG(res.reason == HERD_EXEC_EXITED && res.exit_code == 0 &&
-                res.out_len == (size_t)n + 1,
-            "node json-parse.js: exit %d, %zu bytes for %d texts: %.300s",
-            res.exit_code, res.out_len, n, res.err);
-  int bad = 0, deep = 0, valid = 0;
-  char diffs[1500] = "";
-  size_t off = 0;
-  for (int i = 0; i < n; i++) {
-    size_t len;
-    memcpy(&len, all.p + off, sizeof len);
-    const char *s = all.p + off + sizeof len;
-    off += sizeof len + len;
-    int ours = herd__json_validate(s, len) == 0;
-    int theirs = res.out[i] == '1';
-    valid += theirs;
-    if (ours == theirs)
-      continue;
-    if (!ours && nesting(s, len) > 512) {
-      deep++;
-      continue;
-    }
-    if (bad++ < 8) {
-      size_t k = strlen(diffs);
-      snprintf(diffs + k, sizeof diffs - k, "\n  herd %s, node %s: ",
-               ours ? "accepts" : "refuses", theirs ? "accepts" : "refuses");
-      k = strlen(diffs);
-      for (size_t j = 0; j < len && j < 60 && k + 5 < sizeof diffs; j++) {
-        unsigned char c = (unsigned char)s[j];
-        k += (size_t)snprintf(diffs + k, sizeof diffs - k,
-                              c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
-      }
-    }
-  }
-  herd_exec_result_free(&res);
-  free(all.p);
-  free(hex.p);
-  CHECK_MSG(bad == 0, "%d of %d texts read differently from JSON.parse:%s", bad,
-            n, diffs);
-  /* the texts must cover both answers, and the deep ones */
-  CHECK_MSG(valid > n / 5 && valid < n - n / 5, "%d of %d valid", valid, n);
-  CHECK_MSG(deep >= 4, "%d texts deeper than 512", deep);
 }

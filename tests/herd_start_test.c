@@ -28,7 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../src/cli/jsonr.h"
+#include "../src/cli/jval.h"
 #include "test.h"
 
 /* ---- paths ---------------------------------------------------------- */
@@ -247,57 +247,62 @@ static const char *line_with(const char *text, const char *needle, char *buf, si
 
 /* ---- an app's status --------------------------------------------- */
 
-static jv *S; /* the last status reply (freed by the next call) */
+/* A value's type; absent reads as null. */
+static int jtype(const herd_val_t *v) {
+  return v ? v->type : HERD_VAL_NULL;
+}
+
+static herd_val_t *S; /* the last status reply (freed by the next call) */
 
 /* `herd status NAME --json`, which must succeed: the parsed reply. */
-static const jv *status_of(const char *name) {
-  jv_free(S);
+static const herd_val_t *status_of(const char *name) {
+  herd_val_free(S);
   S = NULL;
   /* answered: 0 online, 3 degraded or stopping, 4 errored */
   int st = HERD("status", name, "--json");
   CHECK_MSG(st == 0 || st == 3 || st == 4, "herd status: exit %d\nstdout: %s\nstderr: %s",
             st, R.out, R.err);
-  S = jv_parse(R.out, strlen(R.out));
-  CHECK_MSG(S && jv_type(S) == JV_OBJ, "status --json is not a JSON object: %s", R.out);
-  CHECK_MSG(jv_bool(jv_get(S, "ok"), 0) == 1, "status not ok: %s", R.out);
-  CHECK_MSG(!strcmp(jv_str(jv_get(S, "name"), ""), name), "status of another app: %s",
+  S = jparse(R.out, strlen(R.out));
+  CHECK_MSG(S && jis_obj(S), "status --json is not a JSON object: %s", R.out);
+  CHECK_MSG(jbool(jget(S, "ok"), 0) == 1, "status not ok: %s", R.out);
+  CHECK_MSG(!strcmp(jstr(jget(S, "name"), ""), name), "status of another app: %s",
             R.out);
   return S;
 }
 
 static pid_t master_pid(const char *name) {
-  pid_t p = (pid_t)jv_num(jv_get(status_of(name), "pid"), 0);
+  pid_t p = (pid_t)jnum(jget(status_of(name), "pid"), 0);
   CHECK(p > 0);
   return p;
 }
 
 static int app_port(const char *name) {
-  const char *l = jv_str(jv_at(jv_get(status_of(name), "listen"), 0), NULL);
+  const char *l = jstr(jat(jget(status_of(name), "listen"), 0), NULL);
   CHECK_MSG(l && !strncmp(l, "127.0.0.1:", 10), "listen: %s", l ? l : "(none)");
   int port = atoi(l + 10);
   CHECK(port > 0 && port < 65536);
   return port;
 }
 
-static double logs_num(const jv *st, const char *key, int i) {
-  const jv *logs = jv_get(st, "logs");
-  CHECK_MSG(jv_type(logs) == JV_OBJ, "status has no logs object");
-  const jv *v = jv_get(logs, key);
-  return i < 0 ? jv_num(v, -1) : jv_num(jv_at(v, (size_t)i), -1);
+static double logs_num(const herd_val_t *st, const char *key, int i) {
+  const herd_val_t *logs = jget(st, "logs");
+  CHECK_MSG(jis_obj(logs), "status has no logs object");
+  const herd_val_t *v = jget(logs, key);
+  return i < 0 ? jnum(v, -1) : jnum(jat(v, (size_t)i), -1);
 }
 
 /* Pids of the workers that serve now (ready, not a successor) of the
  * last status; returns their count, and 1 in *all_ready if no worker is
  * in any other state (stopping ones aside). */
-static int ready_pids(const jv *st, pid_t *pids, int max, int *all_ready) {
-  const jv *ws = jv_get(st, "workers");
+static int ready_pids(const herd_val_t *st, pid_t *pids, int max, int *all_ready) {
+  const herd_val_t *ws = jget(st, "workers");
   int n = 0, others = 0;
-  for (size_t i = 0; i < jv_len(ws); i++) {
-    const jv *w = jv_at(ws, i);
-    const char *state = jv_str(jv_get(w, "state"), "?");
-    if (!strcmp(state, "ready") && !jv_bool(jv_get(w, "successor"), 0)) {
+  for (size_t i = 0; i < jlen(ws); i++) {
+    const herd_val_t *w = jat(ws, i);
+    const char *state = jstr(jget(w, "state"), "?");
+    if (!strcmp(state, "ready") && !jbool(jget(w, "successor"), 0)) {
       if (n < max)
-        pids[n] = (pid_t)jv_num(jv_get(w, "pid"), 0);
+        pids[n] = (pid_t)jnum(jget(w, "pid"), 0);
       n++;
     } else if (strcmp(state, "stopping")) {
       others++;
@@ -512,12 +517,12 @@ static int read_line(int fd, char *buf, size_t n) {
 
 /* A reply must be {"ok":false,"error":"...needle..."}. */
 static void check_refusal(const char *reply, const char *needle) {
-  jv *v = jv_parse(reply, strlen(reply));
-  CHECK_MSG(v && jv_type(v) == JV_OBJ, "reply is not a JSON object: %s", reply);
-  int ok = jv_bool(jv_get(v, "ok"), -1);
-  const char *e = jv_str(jv_get(v, "error"), NULL);
+  herd_val_t *v = jparse(reply, strlen(reply));
+  CHECK_MSG(v && jis_obj(v), "reply is not a JSON object: %s", reply);
+  int ok = jbool(jget(v, "ok"), -1);
+  const char *e = jstr(jget(v, "error"), NULL);
   int good = ok == 0 && e && *e && (!needle || strstr(e, needle));
-  jv_free(v);
+  herd_val_free(v);
   CHECK_MSG(good, "expected {\"ok\":false,\"error\":\"...%s...\"}, got %s",
             needle ? needle : "", reply);
 }
@@ -643,18 +648,18 @@ TEST_T(herd_start_round_trip, 60) {
               "no ready row of pid %d:\n%s", pids[i], R.out);
   }
   /* status --json */
-  const jv *st = status_of("rt");
-  CHECK_STR(jv_str(jv_get(st, "mode"), ""), "start");
-  CHECK_EQ(jv_num(jv_get(st, "pid"), 0), mp);
+  const herd_val_t *st = status_of("rt");
+  CHECK_STR(jstr(jget(st, "mode"), ""), "start");
+  CHECK_EQ(jnum(jget(st, "pid"), 0), mp);
   CHECK_EQ(app_port("rt"), port);
   st = status_of("rt");
-  const jv *ws = jv_get(st, "workers");
-  CHECK_EQ(jv_len(ws), 2);
+  const herd_val_t *ws = jget(st, "workers");
+  CHECK_EQ(jlen(ws), 2);
   for (size_t i = 0; i < 2; i++) {
-    const jv *w = jv_at(ws, i);
-    CHECK_STR(jv_str(jv_get(w, "state"), ""), "ready");
-    CHECK_EQ(jv_num(jv_get(w, "slot"), -1), (double)i);
-    CHECK_EQ(jv_num(jv_get(w, "pid"), 0), pids[i]);
+    const herd_val_t *w = jat(ws, i);
+    CHECK_STR(jstr(jget(w, "state"), ""), "ready");
+    CHECK_EQ(jnum(jget(w, "slot"), -1), (double)i);
+    CHECK_EQ(jnum(jget(w, "pid"), 0), pids[i]);
   }
   /* list: one line, online */
   HERD_OK("list");
@@ -663,13 +668,13 @@ TEST_T(herd_start_round_trip, 60) {
                 strstr(line, "2/2"),
             "%s", R.out);
   HERD_OK("list", "--json");
-  jv *lj = jv_parse(R.out, strlen(R.out));
-  int list_ok = lj && jv_len(lj) == 1 &&
-                !strcmp(jv_str(jv_get(jv_at(lj, 0), "name"), ""), "rt") &&
-                !strcmp(jv_str(jv_get(jv_at(lj, 0), "status"), ""), "online") &&
-                jv_num(jv_get(jv_at(lj, 0), "pid"), 0) == mp &&
-                jv_num(jv_get(jv_at(lj, 0), "workers"), 0) == 2;
-  jv_free(lj);
+  herd_val_t *lj = jparse(R.out, strlen(R.out));
+  int list_ok = lj && jlen(lj) == 1 &&
+                !strcmp(jstr(jget(jat(lj, 0), "name"), ""), "rt") &&
+                !strcmp(jstr(jget(jat(lj, 0), "status"), ""), "online") &&
+                jnum(jget(jat(lj, 0), "pid"), 0) == mp &&
+                jnum(jget(jat(lj, 0), "workers"), 0) == 2;
+  herd_val_free(lj);
   CHECK_MSG(list_ok, "herd list --json: %s", R.out);
   /* requests, each logged by the worker */
   char body[64];
@@ -717,7 +722,7 @@ TEST_T(herd_start_round_trip, 60) {
   pid_t before[8], after[8];
   CHECK_EQ(ready_pids(status_of("rt"), before, 8, &all), 3);
   CHECK(all);
-  CHECK_EQ(jv_num(jv_get(S, "workers_wanted"), 0), 3);
+  CHECK_EQ(jnum(jget(S, "workers_wanted"), 0), 3);
   /* reload: every pid changes */
   HERD_OK("reload", "rt");
   CHECK_STR(R.out, "rt: reloaded, 3 workers ready\n");
@@ -728,7 +733,7 @@ TEST_T(herd_start_round_trip, 60) {
       CHECK_MSG(after[i] != before[k], "pid %d survived the reload", (int)after[i]);
   for (int k = 0; k < 3; k++)
     CHECK_MSG(pid_gone(before[k], 10000), "old worker %d still runs", (int)before[k]);
-  CHECK_EQ(jv_num(jv_get(jv_get(S, "counters"), "reloads"), 0), 1);
+  CHECK_EQ(jnum(jget(jget(S, "counters"), "reloads"), 0), 1);
   CHECK_MSG(http_get(port, "/", body, sizeof body) == 200, "%s", last_err);
   /* restart: all anew again */
   HERD_OK("restart", "rt");
@@ -965,11 +970,12 @@ TEST_T(herd_start_bad_control_requests_get_errors, 60) {
   send_all(fd, "{\"cmd\":\"frobnicate\"}\n", 21);
   CHECK(read_line(fd, line, sizeof line) > 0);
   check_refusal(line, "unknown command");
-  /* JSON the reader refuses, and a cmd with a NUL in it */
+  /* a number beyond a double (Infinity, as JSON.parse reads 1e400) where
+   * a count belongs, and a cmd with a NUL in it */
   static const char odd[] = "{\"cmd\":\"scale\",\"workers\":1e400}\n{\"cmd\":\"p\\u0000ing\"}\n";
   send_all(fd, odd, sizeof odd - 1);
   CHECK(read_line(fd, line, sizeof line) > 0);
-  check_refusal(line, "a number out of range");
+  check_refusal(line, "Infinity is not a number of workers");
   CHECK(read_line(fd, line, sizeof line) > 0);
   check_refusal(line, "it holds a NUL character");
   /* cmds Node's channel keeps for itself are requests like any other
@@ -1095,7 +1101,7 @@ TEST_T(herd_start_relative_home_and_unix_path, 60) {
   CHECK_MSG(stat(home_file(path, sizeof path, "app.sock"), &st) == 0 && S_ISSOCK(st.st_mode),
             "%s: not a socket", path);
   CHECK_MSG(access(home_file(path, sizeof path, "logs/rel-out.log"), F_OK) == 0, "%s", path);
-  const char *l = jv_str(jv_at(jv_get(status_of("rel"), "listen"), 0), NULL);
+  const char *l = jstr(jat(jget(status_of("rel"), "listen"), 0), NULL);
   char want[PATH_MAX + 8];
   snprintf(want, sizeof want, "unix:%s", home_file(path, sizeof path, "app.sock"));
   CHECK_MSG(l && !strcmp(l, want), "listen %s, expected %s", l ? l : "(none)", want);
@@ -1136,7 +1142,7 @@ TEST_T(herd_restart_of_a_program_gone_fails_and_the_slot_parks, 60) {
   const char *state = "?";
   uint64_t deadline = test_now_ms() + 10000;
   while (test_now_ms() < deadline) {
-    state = jv_str(jv_get(jv_at(jv_get(status_of("gone"), "workers"), 0), "state"), "?");
+    state = jstr(jget(jat(jget(status_of("gone"), "workers"), 0), "state"), "?");
     if (!strcmp(state, "parked"))
       break;
     usleep(50000);
@@ -1163,7 +1169,7 @@ TEST_T(herd_start_log_rotation_loses_no_line, 90) {
   int reopens = 0;
   uint64_t deadline = test_now_ms() + 60000;
   while (test_now_ms() < deadline) {
-    const jv *st = status_of("rot");
+    const herd_val_t *st = status_of("rot");
     seen = logs_num(st, "lines", 0);
     dropped = logs_num(st, "dropped", 0) + logs_num(st, "dropped", 1);
     if (seen + dropped >= total)
@@ -1179,13 +1185,13 @@ TEST_T(herd_start_log_rotation_loses_no_line, 90) {
   }
   CHECK_MSG(seen + dropped >= total, "only %.0f lines (%.0f dropped) of %.0f in 60 s",
             seen, dropped, total);
-  const jv *st = status_of("rot");
+  const herd_val_t *st = status_of("rot");
   double dropped_out = logs_num(st, "dropped", 0), dropped_err = logs_num(st, "dropped", 1);
   double written = logs_num(st, "lines", 0);
   CHECK_EQ(written + dropped_out, total);
   double rotations = logs_num(st, "rotations", -1);
   CHECK_MSG(rotations >= 20, "%.0f rotations", rotations);
-  CHECK_MSG(jv_type(jv_get(jv_get(st, "logs"), "error")) == JV_NULL, "log error: %s", R.out);
+  CHECK_MSG(jtype(jget(jget(st, "logs"), "error")) == HERD_VAL_NULL, "log error: %s", R.out);
   /* the stop writes out what is queued */
   stop_app("rot");
   /* every line once, whole, in the current file and the rotated ones */
@@ -1317,7 +1323,7 @@ TEST_T(herd_start_flooding_worker_does_not_stall_the_other, 90) {
       if (dt > max_ms)
         max_ms = dt;
     }
-    const jv *st = status_of("fl");
+    const herd_val_t *st = status_of("fl");
     seen = logs_num(st, "lines", 0);
     dropped = logs_num(st, "dropped", 0);
     /* the flood, its "up" and "done" lines, one line per request */
@@ -1333,8 +1339,8 @@ TEST_T(herd_start_flooding_worker_does_not_stall_the_other, 90) {
   CHECK_MSG(requests >= 20, "only %ld requests during the flood", requests);
   /* the master stayed up, and the flooding worker was not replaced */
   CHECK_EQ(master_pid("fl"), mp);
-  const jv *w0 = jv_at(jv_get(S, "workers"), 0);
-  CHECK_EQ(jv_num(jv_get(w0, "restarts"), -1), 0);
+  const herd_val_t *w0 = jat(jget(S, "workers"), 0);
+  CHECK_EQ(jnum(jget(w0, "restarts"), -1), 0);
   fprintf(stderr, "flood: %ld requests, max %llu ms, %.0f lines dropped\n", requests,
           (unsigned long long)max_ms, dropped);
   stop_app("fl");
@@ -1346,8 +1352,8 @@ TEST_T(herd_start_max_memory_replaces_a_growing_worker, 60) {
   /* 1 MB more every 20 ms, up to 100 MB; the limit is 20 MB */
   HERD_OK("start", "-n", "mem", "-w", "1", "--max-memory", "20M", "--", self(), "--helper",
           "grow", "1024", "20", "100");
-  const jv *st = status_of("mem");
-  CHECK_EQ(jv_num(jv_get(st, "max_memory"), 0), 20 << 20);
+  const herd_val_t *st = status_of("mem");
+  CHECK_EQ(jnum(jget(st, "max_memory"), 0), 20 << 20);
   pid_t p0[2];
   CHECK_EQ(ready_pids(st, p0, 2, NULL), 1);
   double replaced = 0;
@@ -1355,7 +1361,7 @@ TEST_T(herd_start_max_memory_replaces_a_growing_worker, 60) {
   uint64_t deadline = test_now_ms() + 20000;
   while (test_now_ms() < deadline) {
     st = status_of("mem");
-    replaced = jv_num(jv_get(jv_get(st, "counters"), "max_memory_replaced"), -1);
+    replaced = jnum(jget(jget(st, "counters"), "max_memory_replaced"), -1);
     pid_t p[2];
     if (ready_pids(st, p, 2, NULL) == 1)
       now = p[0];
@@ -1507,7 +1513,7 @@ TEST_T(herd_reload_failure_exits_1_and_keeps_serving, 60) {
   pid_t after[4];
   CHECK_EQ(ready_pids(status_of("rf"), after, 4, &all), 2);
   CHECK(all);
-  CHECK_EQ(jv_num(jv_get(jv_get(S, "counters"), "reloads_failed"), 0), 1);
+  CHECK_EQ(jnum(jget(jget(S, "counters"), "reloads_failed"), 0), 1);
   char body[64];
   for (int i = 0; i < 10; i++)
     CHECK_MSG(http_get(port, "/", body, sizeof body) == 200, "%s", last_err);
@@ -1654,9 +1660,9 @@ TEST_T(herd_start_config_errors_name_file_and_line, 60) {
                 strstr(line, "2/2 workers ready"),
             "%s", R.out);
   HERD_OK("status", "--json");
-  jv *all = jv_parse(R.out, strlen(R.out));
-  CHECK_MSG(all && jv_type(all) == JV_ARR && jv_len(all) == 2, "%s", R.out);
-  jv_free(all);
+  herd_val_t *all = jparse(R.out, strlen(R.out));
+  CHECK_MSG(all && jtype(all) == HERD_VAL_ARRAY && jlen(all) == 2, "%s", R.out);
+  herd_val_free(all);
   char body[64];
   CHECK_EQ(http_get(app_port("web"), "/", body, sizeof body), 200);
   CHECK_EQ(http_get(app_port("api"), "/", body, sizeof body), 200);
@@ -1834,7 +1840,7 @@ TEST_T(herd_start_bad_input, 60) {
   pid_t mp = master_pid("full");
   double seen = 0, dropped = 0;
   for (int i = 0; i < 500; i++) {
-    const jv *s = status_of("full");
+    const herd_val_t *s = status_of("full");
     seen = logs_num(s, "lines", 0);
     dropped = logs_num(s, "dropped", 0);
     if (seen + dropped >= 2000 && dropped > 0)
@@ -1843,7 +1849,7 @@ TEST_T(herd_start_bad_input, 60) {
   }
   CHECK_MSG(dropped > 0 && seen + dropped >= 2000, "%.0f lines, %.0f dropped: %s", seen,
             dropped, R.out);
-  const char *le = jv_str(jv_get(jv_get(S, "logs"), "error"), NULL);
+  const char *le = jstr(jget(jget(S, "logs"), "error"), NULL);
   CHECK_MSG(le && strstr(le, "File too large"), "logs.error: %s", R.out);
   HERD_OK("status", "full");
   CHECK_MSG(strstr(R.out, "last log error: File too large"), "%s", R.out);
@@ -2063,10 +2069,10 @@ TEST_T(herd_run_app_takes_the_control_commands, 60) {
   struct bg h;
   bg_start(&h, ARGS("run", "-n", "fg", "-w", "2", "-l", "127.0.0.1:0", "--", hello_http()), 0);
   CHECK_MSG(bg_wait(&h, "all 2 workers ready", 15000), "herd run said: %s", h.log);
-  const jv *st = status_of("fg");
-  CHECK_STR(jv_str(jv_get(st, "mode"), ""), "run");
-  CHECK_EQ(jv_num(jv_get(st, "pid"), 0), h.c.pid);
-  CHECK_EQ(jv_type(jv_get(st, "logs")), JV_NULL);
+  const herd_val_t *st = status_of("fg");
+  CHECK_STR(jstr(jget(st, "mode"), ""), "run");
+  CHECK_EQ(jnum(jget(st, "pid"), 0), h.c.pid);
+  CHECK_EQ(jtype(jget(st, "logs")), HERD_VAL_NULL);
   int port = app_port("fg");
   HERD_OK("status", "fg");
   CHECK_MSG(strstr(R.out, "2/2 workers ready"), "%s", R.out);
@@ -2113,8 +2119,8 @@ TEST_T(herd_run_log_files_writes_the_workers_output_to_files, 30) {
   bg_start(&h, ARGS("run", "-n", "lf", "-w", "1", "--log-files", "--", "/bin/sh", "-c",
                     "echo to-out; echo to-err >&2; exec sleep 1000"), 0);
   CHECK_MSG(bg_wait(&h, "all 1 workers ready", 15000), "herd run said: %s", h.log);
-  const jv *st = status_of("lf");
-  CHECK_EQ(jv_type(jv_get(st, "logs")), JV_OBJ);
+  const herd_val_t *st = status_of("lf");
+  CHECK_EQ(jtype(jget(st, "logs")), HERD_VAL_OBJECT);
   int seen = 0;
   for (int i = 0; i < 500 && !seen; i++) {
     HERD_OK("logs", "lf");

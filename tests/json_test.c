@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "refutf8.h"
 #include "test.h"
 
 TEST(json_special_bytes_found_at_every_offset) {
@@ -120,9 +121,10 @@ TEST(json_validate_cmd_last_decoded_top_level) {
   }
 }
 
-/* herd__json_str decodes as JSON.parse does (U+FFFD for a lone
- * surrogate, which has no UTF-8), and says the whole length when the
- * buffer is short. */
+/* herd__json_str decodes as JSON.parse does, into WTF-8 as herd_val_t
+ * holds strings (a lone surrogate escape kept as its 3 bytes; bytes that
+ * are not UTF-8 U+FFFD, as Node decodes them), and says the whole length
+ * when the buffer is short. */
 TEST(json_str_decodes_escapes) {
   static const struct {
     const char *tok, *want;
@@ -132,10 +134,12 @@ TEST(json_str_decodes_escapes) {
       {"\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "a\"\\/\b\f\n\r\t", 9},
       {"\"\\u00e9\\u20AC\"", "\xc3\xa9\xe2\x82\xac", 5},
       {"\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 4},
-      {"\"\\ud800x\"", "\xef\xbf\xbdx", 4},
-      {"\"\\udc00\\ud800\"", "\xef\xbf\xbd\xef\xbf\xbd", 6},
+      {"\"\\ud800x\"", "\xed\xa0\x80x", 4},
+      {"\"\\udc00\\ud800\"", "\xed\xb0\x80\xed\xa0\x80", 6},
       {"\"\\u0000\"", "", 1},
-      {"\"\xff\xc3\"", "\xff\xc3", 2},
+      {"\"\xff\xc3\"", "\xef\xbf\xbd\xef\xbf\xbd", 6},
+      {"\"\xed\xa0\x80\"", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 9},
+      {"\"\xf0\x9f\x98\"", "\xef\xbf\xbd", 3},
       {"\"\"", "", 0},
       {"\"a\" ", NULL, -EINVAL},
       {"1", NULL, -EINVAL},
@@ -173,4 +177,55 @@ TEST(json_member_object_with_junk_after_is_malformed) {
   const char *v;
   size_t vlen;
   CHECK_EQ(herd__json_member("{\"msg\":1} \r\n\t", 13, "msg", &v, &vlen), 1);
+}
+
+/* The one UTF-8 decoder (src/lib/utf8.c, which the JSON reader, V8's
+ * strings and herd's config parser all use) against tests/refutf8.h,
+ * written the other way round: every sequence of 1 to 3 bytes, and 4-byte
+ * ones with every lead byte and second byte (the only ones that decide a
+ * 4-byte sequence's fate before its third). Same length for a character,
+ * same maximal subpart for a fault; and a character re-encodes to its
+ * bytes. */
+TEST(utf8_decoder_agrees_with_a_second_one) {
+  unsigned char s[4];
+  long checked = 0;
+  for (uint32_t x = 0; x < 1u << 24; x++) {
+    size_t n = x < 1u << 8 ? 1 : x < 1u << 16 ? 2 : 3;
+    for (size_t i = 0; i < n; i++)
+      s[i] = (unsigned char)(x >> (8 * (n - 1 - i)));
+    uint32_t cp;
+    size_t got = herd__utf8_next(s, n, 0, &cp), bad = 0;
+    size_t want = ref_utf8_len(s, n, &bad);
+    if (want) {
+      CHECK_MSG(cp != HERD__UTF8_FAULT && got == want,
+                "%02x %02x %02x (n %zu): want a %zu-byte character, got %zu",
+                s[0], n > 1 ? s[1] : 0, n > 2 ? s[2] : 0, n, want, got);
+      uint8_t back[4];
+      CHECK_EQ(herd__utf8_put(back, cp), want);
+      CHECK(memcmp(back, s, want) == 0);
+    } else {
+      CHECK_MSG(cp == HERD__UTF8_FAULT && got == bad,
+                "%02x %02x %02x (n %zu): want a %zu-byte fault, got %zu%s",
+                s[0], n > 1 ? s[1] : 0, n > 2 ? s[2] : 0, n, bad, got,
+                cp == HERD__UTF8_FAULT ? "" : " (a character)");
+    }
+    checked++;
+  }
+  for (uint32_t x = 0; x < 1u << 16; x++)
+    for (uint32_t tail = 0; tail < 4; tail++) {
+      static const unsigned char third[4] = {0x41, 0x80, 0xbf, 0xc0};
+      s[0] = (unsigned char)(x >> 8);
+      s[1] = (unsigned char)x;
+      s[2] = third[tail];
+      s[3] = third[(tail + 1) % 4];
+      uint32_t cp;
+      size_t got = herd__utf8_next(s, 4, 0, &cp), bad = 0;
+      size_t want = ref_utf8_len(s, 4, &bad);
+      CHECK_MSG(want ? cp != HERD__UTF8_FAULT && got == want
+                     : cp == HERD__UTF8_FAULT && got == bad,
+                "%02x %02x %02x %02x: want %zu (fault %zu), got %zu", s[0], s[1],
+                s[2], s[3], want, bad, got);
+      checked++;
+    }
+  CHECK(checked > 16000000);
 }

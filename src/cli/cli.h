@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "herd.h"
+#include "../lib/utf8.h"
 
 #define MAX_LISTEN 64
 #define MAX_ENV 256
@@ -161,10 +162,13 @@ struct why {
 };
 void why_add(struct why *w, const char *line, size_t len);
 
-/* Copy src[0..len) to dst (cap bytes, NUL-terminated), with the control
- * characters a terminal would act on (C0, DEL, C1) written as \xNN: for
- * what a worker says that reaches herd's own lines. Returns the length. */
+/* text.c. Copy src[0..len) to dst (cap bytes, NUL-terminated), with the
+ * control characters a terminal would act on (C0, DEL, C1) written as
+ * \xNN: for what a worker says that reaches herd's own lines. Returns
+ * the length. */
 size_t cli_printable(char *dst, size_t cap, const char *src, size_t len);
+/* The hex digits, UTF-8's decoder and encoder: libherd's, src/lib/utf8.h
+ * (herd__hexval, herd__hexdigits, herd__utf8_next, herd__utf8_put). */
 
 /* herd logs' reader (logs.c): the last n (> 0) lines of the file at
  * path, each with its '\n' (one is added to a last line without), a NUL

@@ -24,8 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "confp.h"
-#include "jsonr.h"
 
 /* After a complete item: only blanks and a comment may follow on the
  * line. Consumes the line end. what names the item for the message. */
@@ -81,9 +81,9 @@ static int check_bytes(struct cp *cp) {
                   "\"...\" string (\\u%04x)",
                   c, c);
     if (c >= 0x80) {
-      size_t bad;
-      size_t k = jv_utf8_len(s + i, len - i, &bad);
-      if (!k)
+      uint32_t ch;
+      size_t k = herd__utf8_next(s + i, len - i, 0, &ch);
+      if (ch == HERD__UTF8_FAULT)
         return perr(cp, line, "invalid UTF-8 (byte 0x%02x): the file must "
                               "be UTF-8", c);
       i += k - 1;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "confp.h"
 
 void conf__value_free(struct conf_value *v) {
@@ -22,39 +23,6 @@ void conf__value_free(struct conf_value *v) {
   free(v->items);
   free(v->keys);
   memset(v, 0, sizeof *v);
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static size_t put_utf8(char *out, uint32_t cp) {
-  if (cp < 0x80) {
-    out[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = (char)(0xc0 | cp >> 6);
-    out[1] = (char)(0x80 | (cp & 0x3f));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = (char)(0xe0 | cp >> 12);
-    out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-    out[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
-  }
-  out[0] = (char)(0xf0 | cp >> 18);
-  out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-  out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-  out[3] = (char)(0x80 | (cp & 0x3f));
-  return 4;
 }
 
 /* One escape at *s (just after the backslash; the string's closing quote
@@ -75,7 +43,7 @@ static int unescape(struct cp *cp, const char **s, char *out) {
     int ndig = c == 'u' ? 4 : 8;
     uint32_t v = 0;
     for (int i = 0; i < ndig; i++) {
-      int h = hexval((*s)[i]);
+      int h = herd__hexval((*s)[i]);
       if (h < 0)
         return perr(cp, cp->line, "'\\%c' needs %d hex digits", c, ndig);
       v = v << 4 | (uint32_t)h;
@@ -88,7 +56,7 @@ static int unescape(struct cp *cp, const char **s, char *out) {
                   "'\\%c%0*X' is not a Unicode character (a surrogate or "
                   "past 10FFFF)",
                   c, ndig, (unsigned)v);
-    return (int)put_utf8(out, v);
+    return (int)herd__utf8_put((uint8_t *)out, v);
   }
   default:
     if (c > 0x20 && c < 0x7f)

@@ -118,16 +118,16 @@ static int wait_readable(int fd, int timeout_ms) {
  * it comes, the connection ends, or the master (pfd, if known) has
  * exited: a master gone whose socket another process holds open does
  * not keep herd stop waiting. NULL if there was none. */
-static jv *stop_last_line(herd_chan_t *ch, int pfd) {
+static herd_val_t *stop_last_line(herd_chan_t *ch, int pfd) {
   for (;;) {
     /* what is in already (it may have come with the pending reply) */
     char *last = NULL;
     int r = ctl_read_line(ch, &last, 0);
     if (r != -ETIMEDOUT) {
-      jv *lv = r == 0 ? jv_parse(last, strlen(last)) : NULL;
+      herd_val_t *lv = r == 0 ? jparse(last, strlen(last)) : NULL;
       free(last);
-      if (lv && jv_type(lv) != JV_OBJ) {
-        jv_free(lv);
+      if (lv && !jis_obj(lv)) {
+        herd_val_free(lv);
         lv = NULL;
       }
       return lv;
@@ -142,16 +142,16 @@ static jv *stop_last_line(herd_chan_t *ch, int pfd) {
     if (pfd >= 0 && p[1].revents && !p[0].revents) {
       /* a master gone left what it wrote in the socket */
       r = ctl_read_line(ch, &last, 0);
-      jv *lv = r == 0 ? jv_parse(last, strlen(last)) : NULL;
+      herd_val_t *lv = r == 0 ? jparse(last, strlen(last)) : NULL;
       free(last);
-      return lv && jv_type(lv) == JV_OBJ ? lv : (jv_free(lv), NULL);
+      return lv && jis_obj(lv) ? lv : (herd_val_free(lv), NULL);
     }
     if (p[0].revents) {
       /* the line comes whole once it begins */
       r = ctl_read_line(ch, &last, REPLY_TIMEOUT_MS);
-      jv *lv = r == 0 ? jv_parse(last, strlen(last)) : NULL;
+      herd_val_t *lv = r == 0 ? jparse(last, strlen(last)) : NULL;
       free(last);
-      return lv && jv_type(lv) == JV_OBJ ? lv : (jv_free(lv), NULL);
+      return lv && jis_obj(lv) ? lv : (herd_val_free(lv), NULL);
     }
   }
 }
@@ -161,7 +161,7 @@ static jv *stop_last_line(herd_chan_t *ch, int pfd) {
  * not there, not herd's, not answering); -2 having printed why, even if
  * quiet (a stop the master accepted but did not finish). */
 int ctl__ask(const char *home, const char *name, const char *req, int flags,
-             jv **out, char **raw, int quiet) {
+             herd_val_t **out, char **raw, int quiet) {
   char err[PATH_MAX + 128];
   herd_chan_t *ch;
   if (ctl_connect(home, name, &ch, err, sizeof err) < 0) {
@@ -174,8 +174,8 @@ int ctl__ask(const char *home, const char *name, const char *req, int flags,
   int rc = -1;
   char *line = NULL;
   int r = ctl_request(ch, req, &line, REPLY_TIMEOUT_MS);
-  jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
-  if (!v || jv_type(v) != JV_OBJ || !jv_get(v, "ok")) {
+  herd_val_t *v = r == 0 ? jparse(line, strlen(line)) : NULL;
+  if (!v || !jis_obj(v) || !jget(v, "ok")) {
     if (!quiet) {
       if (r == -ETIMEDOUT)
         fprintf(stderr, "%s: %s: no reply within %s (the master may be busy, and "
@@ -196,14 +196,14 @@ int ctl__ask(const char *home, const char *name, const char *req, int flags,
     goto fail;
   }
   /* A pending reply: the result follows when the work is done. */
-  const char *pending = jv_str(jv_get(v, "pending"), NULL);
+  const char *pending = jstr(jget(v, "pending"), NULL);
   int stopping = pending && !strcmp(pending, "stop");
-  if (pending && jv_bool(jv_get(v, "ok"), 0) && !stopping) {
-    jv_free(v);
+  if (pending && jbool(jget(v, "ok"), 0) && !stopping) {
+    herd_val_free(v);
     free(line);
     line = NULL;
     r = ctl_read_line(ch, &line, -1);
-    v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
+    v = r == 0 ? jparse(line, strlen(line)) : NULL;
     if (!v) {
       if (!quiet)
         fprintf(stderr, "%s: %s: the master went away before it answered\n",
@@ -211,11 +211,11 @@ int ctl__ask(const char *home, const char *name, const char *req, int flags,
       goto fail;
     }
   }
-  if (stopping && jv_bool(jv_get(v, "ok"), 0)) {
+  if (stopping && jbool(jget(v, "ok"), 0)) {
     /* The master's own pid, as it says, must be one (it is not what is
      * waited for: see peer_pidfd). */
     struct rd rdr = {""};
-    (void)rd_int(&rdr, jv_get(v, "pid"), "pid", 1, INT_MAX);
+    (void)rd_int(&rdr, jget(v, "pid"), "pid", 1, INT_MAX);
     if (rdr.bad[0]) {
       if (!quiet)
         bad_reply(name, &rdr);
@@ -223,9 +223,9 @@ int ctl__ask(const char *home, const char *name, const char *req, int flags,
     }
     /* The master's last word (were workers killed?) comes once its
      * workers are gone; then wait until it has exited. */
-    jv *lv = stop_last_line(ch, pfd);
+    herd_val_t *lv = stop_last_line(ch, pfd);
     if (lv) {
-      jv_free(v);
+      herd_val_free(v);
       v = lv;
     }
     int gone = pfd >= 0 ? wait_readable(pfd, STOP_EXIT_TIMEOUT_MS) > 0
@@ -253,7 +253,7 @@ int ctl__ask(const char *home, const char *name, const char *req, int flags,
     free(line);
   return 0;
 fail:
-  jv_free(v);
+  herd_val_free(v);
   free(line);
   if (pfd >= 0)
     (void)close(pfd);
@@ -261,11 +261,11 @@ fail:
   return rc;
 }
 
-int ctl__failed_reply(const char *name, jv *v) {
-  if (jv_bool(jv_get(v, "ok"), 0))
+int ctl__failed_reply(const char *name, herd_val_t *v) {
+  if (jbool(jget(v, "ok"), 0))
     return 0;
   fprintf(stderr, "%s: %s: %s\n", prog_name, name,
-          jv_str(jv_get(v, "error"), "refused"));
+          jstr(jget(v, "error"), "refused"));
   return 1;
 }
 
@@ -280,7 +280,7 @@ static int each_app(const char *home, const char *target, const char *req,
     return 1;
   int rc = 0, done = 0;
   for (int i = 0; i < n; i++) {
-    jv *v = NULL;
+    herd_val_t *v = NULL;
     /* with "all", stale sockets are skipped quietly: nothing to do */
     int quiet = names != one;
     int r = ctl__ask(home, names[i], req, !strcmp(verb, "stopped") ? ASK_STOP : 0, &v, NULL,
@@ -291,7 +291,7 @@ static int each_app(const char *home, const char *target, const char *req,
       continue;
     }
     struct rd rdr = {""};
-    long long w = rd_int(&rdr, jv_get(v, "workers"), "workers", 0, INT_MAX);
+    long long w = rd_int(&rdr, jget(v, "workers"), "workers", 0, INT_MAX);
     if (ctl__failed_reply(names[i], v))
       rc = 1;
     else if (rdr.bad[0]) {
@@ -299,7 +299,7 @@ static int each_app(const char *home, const char *target, const char *req,
       rc = 1;
     } else {
       done++;
-      if (!strcmp(verb, "stopped") && jv_bool(jv_get(v, "killed"), 0)) {
+      if (!strcmp(verb, "stopped") && jbool(jget(v, "killed"), 0)) {
         printf("%s: stopped (master exited); workers that did not stop within "
                "the kill timeout were killed\n", names[i]);
         rc = 1;
@@ -310,7 +310,7 @@ static int each_app(const char *home, const char *target, const char *req,
       else
         printf("%s: %s, %lld worker%s ready\n", names[i], verb, w, w == 1 ? "" : "s");
     }
-    jv_free(v);
+    herd_val_free(v);
   }
   if (names != one) {
     if (!n)

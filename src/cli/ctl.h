@@ -9,7 +9,8 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "jsonr.h"
+#include "jval.h"
+#include "jw.h"
 
 /* How long a reply may take (ctl.c): 5 s, or HERD_CTL_TIMEOUT; and the
  * same as text for messages ("5 s", "300 ms"). */
@@ -25,12 +26,12 @@ struct rd {
   char bad[160];
 };
 
-static inline long long rd_int(struct rd *r, const jv *v, const char *what,
+static inline long long rd_int(struct rd *r, const herd_val_t *v, const char *what,
                                long long min, long long max) {
   long long x = 0;
-  if (jv_int(v, min, max, &x) < 0 && !r->bad[0])
+  if (jint(v, min, max, &x) == -ERANGE && !r->bad[0])
     snprintf(r->bad, sizeof r->bad, "\"%s\" is %.17g, not a whole number in %lld..%lld",
-             what, jv_num(v, 0), min, max);
+             what, jnum(v, 0), min, max);
   return x;
 }
 
@@ -45,8 +46,8 @@ enum { ASK_STOP = 1 };
  * 0, -1 or -2 as the definition says. failed_reply: 1 having said what
  * the master said if v is a refusal (ok false), else 0. */
 int ctl__ask(const char *home, const char *name, const char *req, int flags,
-             jv **out, char **raw, int quiet);
-int ctl__failed_reply(const char *name, jv *v);
+             herd_val_t **out, char **raw, int quiet);
+int ctl__failed_reply(const char *name, herd_val_t *v);
 
 /* ctlshow.c: herd status and herd list; the exit status. */
 int ctl__cmd_status(int argc, char **argv);

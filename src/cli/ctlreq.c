@@ -5,11 +5,13 @@
  * handler per command) acts on the result; the fuzzer (fuzz/ctlreq.c)
  * feeds it anything.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-#include "jsonr.h"
+#include "jval.h"
+#include "jw.h"
 
 static const struct {
   const char *name;
@@ -29,26 +31,38 @@ int ctl_cmd_steers(int cmd) {
   return cmd >= 0 && cmd < CTL_NCMDS && cmds[cmd].steer;
 }
 
+/* A number for a message: as %.17g, but JS's words for infinities
+ * (JSON.parse reads 1e400 as Infinity). */
+static const char *num_text(double x, char *buf, size_t n) {
+  if (x - x != 0) /* (not NaN: JSON has none) */
+    return x < 0 ? "-Infinity" : "Infinity";
+  snprintf(buf, n, "%.17g", x);
+  return buf;
+}
+
 int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
   memset(rq, 0, sizeof *rq);
   rq->cmd = -1;
-  jv *req = jv_parse(json, len);
-  if (!req || jv_type(req) != JV_OBJ) {
-    /* the channel took it for JSON: what the reader refuses beyond that
-     * is a number out of range or deep nesting */
+  herd_val_t *req = NULL;
+  int rc = herd_json_parse(json, len, &req, NULL);
+  if (rc < 0 || !jis_obj(req)) {
+    /* the channel validated it with the same grammar and limit: only a
+     * caller of its own (the fuzzer) gets the first two */
     snprintf(rq->err, sizeof rq->err, "%s",
-             req ? "malformed request: expected a JSON object with \"cmd\""
-                 : "malformed request: a number out of range, or nesting deeper "
-                   "than 64");
-    jv_free(req);
+             rc == HERD_EJSONDEPTH ? "malformed request: nesting deeper than "
+                                     "HERD_JSON_MAX_DEPTH (512)"
+             : rc == -ENOMEM ? "out of memory reading the request"
+             : rc < 0        ? "malformed request: not JSON"
+                             : "malformed request: expected a JSON object with \"cmd\"");
+    herd_val_free(req);
     return -1;
   }
-  const jv *cv = jv_get(req, "cmd");
-  const char *cmd = jv_str(cv, NULL);
-  if (!cmd || strlen(cmd) != jv_strlen(cv)) {
+  const herd_val_t *cv = jget(req, "cmd");
+  const char *cmd = jstr(cv, NULL);
+  if (!cmd || strlen(cmd) != jstrlen(cv)) {
     snprintf(rq->err, sizeof rq->err, "malformed request: no \"cmd\" string%s",
              cmd ? " (it holds a NUL character)" : "");
-    jv_free(req);
+    herd_val_free(req);
     return -1;
   }
   for (int i = 0; i < CTL_NCMDS; i++)
@@ -58,33 +72,35 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
     /* the name as the client wrote it, its control characters shown as
      * \xNN: err is one line ({"cmd":"a\nb"} put a newline in it) */
     char shown[65];
-    cli_printable(shown, sizeof shown, cmd, jv_strlen(cv));
+    cli_printable(shown, sizeof shown, cmd, jstrlen(cv));
     snprintf(rq->err, sizeof rq->err, "unknown command '%s' (ping, status, reload, "
              "restart, scale, stop, reopen)", shown);
     snprintf(rq->name, sizeof rq->name, "%.31s", cmd);
-    jv_free(req);
+    herd_val_free(req);
     return -1;
   }
   snprintf(rq->name, sizeof rq->name, "%s", cmds[rq->cmd].name);
   if (rq->cmd == CTL_SCALE) {
     /* whole numbers, range-checked before any cast ({"workers":93e18}
      * was a float-to-int cast out of range: undefined behaviour) */
-    const jv *wv = jv_get(req, "workers"), *dv = jv_get(req, "add");
-    if ((wv && jv_type(wv) != JV_NUM) || (dv && jv_type(dv) != JV_NUM) || (!wv && !dv))
+    const herd_val_t *wv = jget(req, "workers"), *dv = jget(req, "add");
+    char num[32];
+    if ((wv && !jis_num(wv)) || (dv && !jis_num(dv)) || (!wv && !dv))
       snprintf(rq->arg_err, sizeof rq->arg_err,
                "scale: give \"workers\": N or \"add\": +-N");
-    else if (wv && jv_int(wv, 1, HERD_MAX_WORKERS, &rq->workers) != 1)
+    else if (wv && jint(wv, 1, HERD_MAX_WORKERS, &rq->workers) != 0)
       snprintf(rq->arg_err, sizeof rq->arg_err,
-               "scale: %.17g is not a number of workers in 1..%d", jv_num(wv, 0),
+               "scale: %s is not a number of workers in 1..%d",
+               num_text(jnum(wv, 0), num, sizeof num), HERD_MAX_WORKERS);
+    else if (!wv && jint(dv, -HERD_MAX_WORKERS, HERD_MAX_WORKERS, &rq->add) != 0)
+      snprintf(rq->arg_err, sizeof rq->arg_err,
+               "scale: add %s is not a whole number in -%d..%d",
+               num_text(jnum(dv, 0), num, sizeof num), HERD_MAX_WORKERS,
                HERD_MAX_WORKERS);
-    else if (!wv && jv_int(dv, -HERD_MAX_WORKERS, HERD_MAX_WORKERS, &rq->add) != 1)
-      snprintf(rq->arg_err, sizeof rq->arg_err,
-               "scale: add %.17g is not a whole number in -%d..%d", jv_num(dv, 0),
-               HERD_MAX_WORKERS, HERD_MAX_WORKERS);
     rq->has_workers = wv != NULL;
   } else if (rq->cmd == CTL_STOP) {
-    rq->graceful = jv_bool(jv_get(req, "graceful"), 0);
+    rq->graceful = jbool(jget(req, "graceful"), 0);
   }
-  jv_free(req);
+  herd_val_free(req);
   return 0;
 }

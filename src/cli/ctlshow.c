@@ -97,82 +97,82 @@ static const char *state_colour(const char *state) {
 
 /* The text of one app's status, to out; r says if a number was out of
  * its range (then the text is not to be shown). */
-static void print_status(const jv *v, int colour, FILE *out, struct rd *r) {
-  const char *name = jv_str(jv_get(v, "name"), "?");
+static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *r) {
+  const char *name = jstr(jget(v, "name"), "?");
   char up[16], rss[16];
-  human_ms(up, sizeof up, (uint64_t)rd_int(r, jv_get(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX));
-  human_bytes(rss, sizeof rss, (double)rd_int(r, jv_get(v, "rss"), "rss", 0, LLONG_MAX));
-  const jv *ws = jv_get(v, "workers");
+  human_ms(up, sizeof up, (uint64_t)rd_int(r, jget(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX));
+  human_bytes(rss, sizeof rss, (double)rd_int(r, jget(v, "rss"), "rss", 0, LLONG_MAX));
+  const herd_val_t *ws = jget(v, "workers");
   int ready = 0;
-  for (size_t i = 0; i < jv_len(ws); i++)
-    if (!strcmp(jv_str(jv_get(jv_at(ws, i), "state"), ""), "ready") &&
-        !jv_bool(jv_get(jv_at(ws, i), "successor"), 0))
+  for (size_t i = 0; i < jlen(ws); i++)
+    if (!strcmp(jstr(jget(jat(ws, i), "state"), ""), "ready") &&
+        !jbool(jget(jat(ws, i), "successor"), 0))
       ready++;
   fprintf(out, "%s%s%s  master pid %lld, up %s, %s, %d/%lld workers ready%s%s\n",
           colour ? "\033[1m" : "", name, colour ? "\033[0m" : "",
-          rd_int(r, jv_get(v, "pid"), "pid", 0, INT_MAX), up, rss, ready,
-          rd_int(r, jv_get(v, "workers_wanted"), "workers_wanted", 0, INT_MAX),
-          jv_bool(jv_get(v, "reloading"), 0) ? ", reloading" : "",
-          jv_bool(jv_get(v, "stopping"), 0) ? ", stopping" : "");
-  const jv *ls = jv_get(v, "listen");
-  if (jv_len(ls)) {
+          rd_int(r, jget(v, "pid"), "pid", 0, INT_MAX), up, rss, ready,
+          rd_int(r, jget(v, "workers_wanted"), "workers_wanted", 0, INT_MAX),
+          jbool(jget(v, "reloading"), 0) ? ", reloading" : "",
+          jbool(jget(v, "stopping"), 0) ? ", stopping" : "");
+  const herd_val_t *ls = jget(v, "listen");
+  if (jlen(ls)) {
     fprintf(out, "  listen");
-    for (size_t i = 0; i < jv_len(ls); i++)
-      fprintf(out, " %s", jv_str(jv_at(ls, i), "?"));
-    fprintf(out, " (%s)\n", jv_str(jv_get(v, "balance"), "?"));
+    for (size_t i = 0; i < jlen(ls); i++)
+      fprintf(out, " %s", jstr(jat(ls, i), "?"));
+    fprintf(out, " (%s)\n", jstr(jget(v, "balance"), "?"));
   }
-  const jv *logs = jv_get(v, "logs");
-  if (jv_type(logs) == JV_OBJ) {
-    const jv *dr = jv_get(logs, "dropped");
+  const herd_val_t *logs = jget(v, "logs");
+  if (jis_obj(logs)) {
+    const herd_val_t *dr = jget(logs, "dropped");
     /* each below 2^63: their sum fits an unsigned 64-bit integer */
     unsigned long long d =
-        (unsigned long long)rd_int(r, jv_at(dr, 0), "logs.dropped", 0, LLONG_MAX) +
-        (unsigned long long)rd_int(r, jv_at(dr, 1), "logs.dropped", 0, LLONG_MAX);
-    const char *le = jv_str(jv_get(logs, "error"), NULL);
+        (unsigned long long)rd_int(r, jat(dr, 0), "logs.dropped", 0, LLONG_MAX) +
+        (unsigned long long)rd_int(r, jat(dr, 1), "logs.dropped", 0, LLONG_MAX);
+    const char *le = jstr(jget(logs, "error"), NULL);
     fprintf(out, "  logs %s%s%llu lines dropped%s%s\n",
-            jv_str(jv_get(logs, "out"), "?"), d > 0 && colour ? ", \033[31m" : ", ",
+            jstr(jget(logs, "out"), "?"), d > 0 && colour ? ", \033[31m" : ", ",
             d, d > 0 && colour ? "\033[0m" : "", "");
     if (le)
       fprintf(out, "  last log error: %s\n", le);
   }
   fprintf(out, "  %-4s %-7s %-11s %6s %4s %6s %7s  %s\n", "SLOT", "PID", "STATE",
           "UPTIME", "RST", "CPU", "RSS", "LAST EXIT");
-  for (size_t i = 0; i < jv_len(ws); i++) {
-    const jv *w = jv_at(ws, i);
-    const char *state = jv_str(jv_get(w, "state"), "?");
-    long long pid = rd_int(r, jv_get(w, "pid"), "workers[].pid", 0, INT_MAX);
+  for (size_t i = 0; i < jlen(ws); i++) {
+    const herd_val_t *w = jat(ws, i);
+    const char *state = jstr(jget(w, "state"), "?");
+    long long pid = rd_int(r, jget(w, "pid"), "workers[].pid", 0, INT_MAX);
     char pids[24] = "-", wup[16] = "-", wrss[16] = "-", cpu[16] = "-",
          st[32], last[64] = "-";
     if (pid > 0) {
       snprintf(pids, sizeof pids, "%lld", pid);
       human_ms(wup, sizeof wup,
-               (uint64_t)rd_int(r, jv_get(w, "uptime_ms"), "workers[].uptime_ms", 0,
+               (uint64_t)rd_int(r, jget(w, "uptime_ms"), "workers[].uptime_ms", 0,
                                 LLONG_MAX));
       human_bytes(wrss, sizeof wrss,
-                  (double)rd_int(r, jv_get(w, "rss"), "workers[].rss", 0, LLONG_MAX));
-      snprintf(cpu, sizeof cpu, "%.1f%%", jv_num(jv_get(w, "cpu"), 0));
+                  (double)rd_int(r, jget(w, "rss"), "workers[].rss", 0, LLONG_MAX));
+      snprintf(cpu, sizeof cpu, "%.1f%%", jnum(jget(w, "cpu"), 0));
     }
-    long long retry = rd_int(r, jv_get(w, "retry_ms"), "workers[].retry_ms", 0, LLONG_MAX);
+    long long retry = rd_int(r, jget(w, "retry_ms"), "workers[].retry_ms", 0, LLONG_MAX);
     if (retry > 0)
       snprintf(st, sizeof st, "%s", !strcmp(state, "parked") ? "parked" : "backoff");
     else
-      snprintf(st, sizeof st, "%s%s", jv_bool(jv_get(w, "successor"), 0) ? "+" : "",
+      snprintf(st, sizeof st, "%s%s", jbool(jget(w, "successor"), 0) ? "+" : "",
                state);
-    const jv *le = jv_get(w, "last_exit");
-    if (jv_type(le) == JV_OBJ) {
-      int sig = (int)rd_int(r, jv_get(le, "signal"), "last_exit.signal", 0, INT_MAX);
+    const herd_val_t *le = jget(w, "last_exit");
+    if (jis_obj(le)) {
+      int sig = (int)rd_int(r, jget(le, "signal"), "last_exit.signal", 0, INT_MAX);
       const char *ab = sig ? sigabbrev_np(sig) : NULL;
       if (sig)
-        snprintf(last, sizeof last, "%s, SIG%s", jv_str(jv_get(le, "cause"), "?"),
+        snprintf(last, sizeof last, "%s, SIG%s", jstr(jget(le, "cause"), "?"),
                  ab ? ab : "?");
       else
-        snprintf(last, sizeof last, "%s, code %lld", jv_str(jv_get(le, "cause"), "?"),
-                 rd_int(r, jv_get(le, "code"), "last_exit.code", INT_MIN, INT_MAX));
+        snprintf(last, sizeof last, "%s, code %lld", jstr(jget(le, "cause"), "?"),
+                 rd_int(r, jget(le, "code"), "last_exit.code", INT_MIN, INT_MAX));
     }
     if (retry > 0) {
       char in[16];
       human_ms(in, sizeof in, (uint64_t)retry + 999);
-      int had = jv_type(le) == JV_OBJ; /* else last is "-" */
+      int had = jis_obj(le); /* else last is "-" */
       size_t k = had ? strlen(last) : 0;
       snprintf(last + k, sizeof last - k, "%sretry in %s", had ? "; " : "", in);
     }
@@ -184,16 +184,16 @@ static void print_status(const jv *v, int colour, FILE *out, struct rd *r) {
            : "\033[31m";
     }
     fprintf(out, "  %-4lld %-7s %s%-11s%s %6s %4lld %6s %7s  %s\n",
-            rd_int(r, jv_get(w, "slot"), "workers[].slot", 0, INT_MAX), pids, c0, st, c1,
-            wup, rd_int(r, jv_get(w, "restarts"), "workers[].restarts", 0, UINT_MAX),
+            rd_int(r, jget(w, "slot"), "workers[].slot", 0, INT_MAX), pids, c0, st, c1,
+            wup, rd_int(r, jget(w, "restarts"), "workers[].restarts", 0, UINT_MAX),
             cpu, wrss, last);
   }
   /* what the slots' last dead workers said, once per slot, in 80 columns */
   long long shown = -1;
-  for (size_t i = 0; i < jv_len(ws); i++) {
-    const jv *w = jv_at(ws, i);
-    long long slot = rd_int(r, jv_get(w, "slot"), "workers[].slot", 0, INT_MAX);
-    const char *why = jv_str(jv_get(jv_get(w, "last_exit"), "line"), NULL);
+  for (size_t i = 0; i < jlen(ws); i++) {
+    const herd_val_t *w = jat(ws, i);
+    long long slot = rd_int(r, jget(w, "slot"), "workers[].slot", 0, INT_MAX);
+    const char *why = jstr(jget(jget(w, "last_exit"), "line"), NULL);
     if (!why || slot == shown)
       continue;
     shown = slot;
@@ -246,7 +246,7 @@ int ctl__cmd_status(int argc, char **argv) {
   if (json && optind == argc)
     printf("[");
   for (int i = 0; i < n; i++) {
-    jv *v = NULL;
+    herd_val_t *v = NULL;
     char *raw = NULL;
     int quiet = json && optind == argc;
     if (ctl__ask(home, names[i], "{\"cmd\":\"status\"}", 0, &v, &raw, quiet) < 0) {
@@ -265,7 +265,7 @@ int ctl__cmd_status(int argc, char **argv) {
     if (refused) {
       rc = 1;
     } else {
-      int code = state_exit(jv_str(jv_get(v, "state"), "online"));
+      int code = state_exit(jstr(jget(v, "state"), "online"));
       if (code > worst)
         worst = code;
     }
@@ -300,7 +300,7 @@ int ctl__cmd_status(int argc, char **argv) {
       }
       free(text);
     }
-    jv_free(v);
+    herd_val_free(v);
     free(raw);
   }
   if (json && optind == argc)
@@ -316,15 +316,15 @@ int ctl__cmd_status(int argc, char **argv) {
 
 /* Slots with a ready worker: the master's count, or (a master before
  * 0.2) the ready workers that are not successors. */
-static long long ready_of(const jv *v) {
+static long long ready_of(const herd_val_t *v) {
   long long n;
-  if (jv_int(jv_get(v, "workers_ready"), 0, INT_MAX, &n) == 1)
+  if (jint(jget(v, "workers_ready"), 0, INT_MAX, &n) == 0)
     return n;
-  const jv *ws = jv_get(v, "workers");
+  const herd_val_t *ws = jget(v, "workers");
   n = 0;
-  for (size_t k = 0; k < jv_len(ws); k++)
-    n += !strcmp(jv_str(jv_get(jv_at(ws, k), "state"), ""), "ready") &&
-         !jv_bool(jv_get(jv_at(ws, k), "successor"), 0);
+  for (size_t k = 0; k < jlen(ws); k++)
+    n += !strcmp(jstr(jget(jat(ws, k), "state"), ""), "ready") &&
+         !jbool(jget(jat(ws, k), "successor"), 0);
   return n;
 }
 
@@ -335,7 +335,7 @@ static void list_app(const char *home, const char *name, int first, int nw,
   char err[PATH_MAX + 128];
   herd_chan_t *ch;
   int cr = ctl_connect(home, name, &ch, err, sizeof err);
-  jv *v = NULL;
+  herd_val_t *v = NULL;
   const char *state = "stale", *why = NULL;
   char why_buf[200];
   char *line = NULL;
@@ -344,29 +344,29 @@ static void list_app(const char *home, const char *name, int first, int nw,
   if (cr == 0) {
     int r = ctl_request(ch, "{\"cmd\":\"status\"}", &line, REPLY_TIMEOUT_MS);
     if (r == 0)
-      v = jv_parse(line, strlen(line));
+      v = jparse(line, strlen(line));
     herd_chan_close(ch);
     struct rd rdr = {""};
-    if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
-      pid = rd_int(&rdr, jv_get(v, "pid"), "pid", 0, INT_MAX);
-      wanted = rd_int(&rdr, jv_get(v, "workers_wanted"), "workers_wanted", 0, INT_MAX);
-      up_ms = rd_int(&rdr, jv_get(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX);
+    if (v && jis_obj(v) && jbool(jget(v, "ok"), 0)) {
+      pid = rd_int(&rdr, jget(v, "pid"), "pid", 0, INT_MAX);
+      wanted = rd_int(&rdr, jget(v, "workers_wanted"), "workers_wanted", 0, INT_MAX);
+      up_ms = rd_int(&rdr, jget(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX);
     }
     if (rdr.bad[0]) {
       state = "not-herd";
       snprintf(why_buf, sizeof why_buf, "(not a herd reply: %s)", rdr.bad);
       why = why_buf;
-    } else if (v && jv_type(v) == JV_OBJ && jv_bool(jv_get(v, "ok"), 0)) {
+    } else if (v && jis_obj(v) && jbool(jget(v, "ok"), 0)) {
       /* online, degraded, errored or stopping (a master before 0.2
        * said none: then online) */
-      state = jv_str(jv_get(v, "state"), "online");
+      state = jstr(jget(v, "state"), "online");
       if (strcmp(state, "online") && strcmp(state, "degraded") &&
           strcmp(state, "errored") && strcmp(state, "stopping"))
         state = "online";
       live = 1;
-    } else if (v && jv_type(v) == JV_OBJ && jv_get(v, "ok")) {
+    } else if (v && jis_obj(v) && jget(v, "ok")) {
       state = "busy"; /* herd's refusal: too many control connections */
-      why = jv_str(jv_get(v, "error"), NULL);
+      why = jstr(jget(v, "error"), NULL);
     } else if (r == -ETIMEDOUT) {
       state = "busy";
       snprintf(why_buf, sizeof why_buf, "no reply within %s", ctl__timeout_text());
@@ -392,11 +392,11 @@ static void list_app(const char *home, const char *name, int first, int nw,
     char up[16], wk[48], addrs[256] = "";
     human_ms(up, sizeof up, (uint64_t)up_ms);
     snprintf(wk, sizeof wk, "%lld/%lld", ready_of(v), wanted);
-    const jv *ls = jv_get(v, "listen");
+    const herd_val_t *ls = jget(v, "listen");
     size_t k = 0;
-    for (size_t j = 0; j < jv_len(ls) && k + 64 < sizeof addrs; j++)
+    for (size_t j = 0; j < jlen(ls) && k + 64 < sizeof addrs; j++)
       k += (size_t)snprintf(addrs + k, sizeof addrs - k, "%s%s", j ? " " : "",
-                            jv_str(jv_at(ls, j), ""));
+                            jstr(jat(ls, j), ""));
     printf("%-*s %s%-9s%s %7lld %7s %6s  %s\n", nw, name,
            colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", pid,
            wk, up, addrs);
@@ -411,7 +411,7 @@ static void list_app(const char *home, const char *name, int first, int nw,
            : !strcmp(state, "busy") ? "(busy)"
                                     : "(not a herd control socket)");
   }
-  jv_free(v);
+  herd_val_free(v);
   free(line);
 }
 

@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "jsonr.h"
+#include "jval.h"
+#include "jw.h"
 
 static const char usage_logs[] =
     "Usage: herd logs [NAME] [-f] [-n N] [--out|--err|--herd]\n"
@@ -206,19 +207,19 @@ static int reopen_cmd(const char *home, const char *target) {
     char *line = NULL;
     int r = ctl_request(ch, "{\"cmd\":\"reopen\"}", &line, 5000);
     herd_chan_close(ch);
-    jv *v = r == 0 ? jv_parse(line, strlen(line)) : NULL;
-    if (v && !jv_bool(jv_get(v, "ok"), 0) && names != one &&
-        !strncmp(jv_str(jv_get(v, "error"), ""), "no log files", 12)) {
+    herd_val_t *v = r == 0 ? jparse(line, strlen(line)) : NULL;
+    if (v && !jbool(jget(v, "ok"), 0) && names != one &&
+        !strncmp(jstr(jget(v, "error"), ""), "no log files", 12)) {
       /* all: a foreground app (herd run) has none to reopen */
-    } else if (!v || !jv_bool(jv_get(v, "ok"), 0)) {
+    } else if (!v || !jbool(jget(v, "ok"), 0)) {
       fprintf(stderr, "%s: %s: %s\n", prog_name, names[i],
-              v ? jv_str(jv_get(v, "error"), "refused")
+              v ? jstr(jget(v, "error"), "refused")
                 : "not a herd control socket");
       rc = 1;
     } else {
       printf("%s: log files reopened\n", names[i]);
     }
-    jv_free(v);
+    herd_val_free(v);
     free(line);
   }
   if (names != one)

@@ -22,7 +22,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "jsonr.h"
+#include "jval.h"
+#include "jw.h"
 #include "opts.h"
 
 
@@ -269,23 +270,23 @@ static void wait_gone(pid_t pid, int ms) {
 
 /* "herd: started NAME: N workers ready (pids ...) on ADDR..., master pid
  * P[, metrics on ADDR]" from the master's start report. */
-static void print_started(const jv *r) {
+static void print_started(const herd_val_t *r) {
   long long workers = 0, master = 0;
-  (void)jv_int(jv_get(r, "workers"), 0, HERD_MAX_WORKERS, &workers);
-  (void)jv_int(jv_get(r, "master"), 0, INT_MAX, &master);
-  printf("herd: started %s: %lld worker%s ready (pids", jv_str(jv_get(r, "name"), "?"),
+  (void)jint(jget(r, "workers"), 0, HERD_MAX_WORKERS, &workers);
+  (void)jint(jget(r, "master"), 0, INT_MAX, &master);
+  printf("herd: started %s: %lld worker%s ready (pids", jstr(jget(r, "name"), "?"),
          workers, workers == 1 ? "" : "s");
-  const jv *pids = jv_get(r, "pids"), *ls = jv_get(r, "listen");
-  for (size_t i = 0; i < jv_len(pids); i++) {
+  const herd_val_t *pids = jget(r, "pids"), *ls = jget(r, "listen");
+  for (size_t i = 0; i < jlen(pids); i++) {
     long long p = 0;
-    (void)jv_int(jv_at(pids, i), 0, INT_MAX, &p);
+    (void)jint(jat(pids, i), 0, INT_MAX, &p);
     printf(" %lld", p);
   }
   printf(")");
-  for (size_t i = 0; i < jv_len(ls); i++)
-    printf("%s%s", i ? " " : " on ", jv_str(jv_at(ls, i), "?"));
+  for (size_t i = 0; i < jlen(ls); i++)
+    printf("%s%s", i ? " " : " on ", jstr(jat(ls, i), "?"));
   printf(", master pid %lld", master);
-  const char *metrics = jv_str(jv_get(r, "metrics"), NULL);
+  const char *metrics = jstr(jget(r, "metrics"), NULL);
   if (metrics)
     printf(", metrics on %s", metrics);
   printf("\n");
@@ -349,21 +350,21 @@ static int start_one(struct app *a, const char *home) {
   char *nl = strchr(buf, '\n');
   if (nl)
     *nl = '\0';
-  jv *rep = jv_parse(buf, strlen(buf));
-  if (rep && jv_bool(jv_get(rep, "ok"), 0)) {
+  herd_val_t *rep = jparse(buf, strlen(buf));
+  if (rep && jbool(jget(rep, "ok"), 0)) {
     print_started(rep);
-    jv_free(rep);
+    herd_val_free(rep);
     return 0;
   }
   /* Failed: make sure it is gone before saying so. */
   wait_gone(pid, a->o.kill_timeout_ms + 2000);
-  const char *why = rep ? jv_str(jv_get(rep, "error"), NULL) : NULL;
+  const char *why = rep ? jstr(jget(rep, "error"), NULL) : NULL;
   if (why)
     fprintf(stderr, "%s: %s: %s\n", prog_name, a->name, why);
   else
     fprintf(stderr, "%s: %s: the master died during start-up; see %s\n",
             prog_name, a->name, herd_log);
-  jv_free(rep);
+  herd_val_free(rep);
   return 1;
 }
 

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "cli.h"
-#include "jsonr.h"
+#include "jw.h"
 
 #define MAX_CONNS 64
 #define CTL_BATCH 4                /* requests of one client per loop turn */

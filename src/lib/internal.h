@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "herd.h"
+#include "utf8.h"
 
 /* read(2) retried on EINTR. Returns bytes read, 0 at EOF, or -errno. */
 ssize_t herd__read(int fd, void *buf, size_t len);
@@ -52,25 +53,8 @@ int herd__ms_left(uint64_t deadline);
  * exit fields. Returns 1 if reaped, 0 if not yet (WNOHANG), -errno. */
 int herd__reap(herd_child_t *child, int flags);
 
-/* JSON (json.c). Keys are compared as JSON.parse sees them: escapes
- * decoded ("\u0063md" is "cmd"), the last of duplicate keys counting.
- * validate: 0 if [text, text+len) is one JSON text, else -EINVAL.
- * member: if the text is an object with a top-level member KEY (ASCII),
- * 1 and the raw value's span; 0 if absent or not an object; -EINVAL if
- * malformed. */
-int herd__json_validate(const char *text, size_t len);
-/* validate, and give the raw value of the top-level "cmd" member of an
- * object (NULL if none) in the same pass */
-int herd__json_validate_cmd(const char *text, size_t len, const char **cmd,
-                            size_t *cmdlen);
-int herd__json_member(const char *text, size_t len, const char *key,
-                      const char **val, size_t *vlen);
-/* Decode the string token [text, text+len) (quotes included) to UTF-8:
- * escapes decoded, a surrogate pair to its character, a lone surrogate
- * to U+FFFD, other bytes as they are. Writes at most cap bytes to out (no
- * NUL) and returns the whole decoded length (more than cap: cut short),
- * or -EINVAL if the span is not exactly one JSON string. */
-ssize_t herd__json_str(const char *text, size_t len, char *out, size_t cap);
+/* JSON: the grammar, the reader and the writer (json.h). */
+#include "json.h"
 
 /* Has the channel something for herd_chan_recv without reading the
  * socket (a complete line buffered, or its end)? */
@@ -177,15 +161,7 @@ int herd__val_props_finish(herd_val_t *obj);
 int herd__val_list_add(herd_val_t *list, herd_val_t *v);
 /* Is v (not a REF) an object, one that has an identity in V8's format? */
 int herd__val_is_object(const herd_val_t *v);
-/* One code point of s[0..n) (n >= 1), UTF-8 with surrogate code points
- * allowed if wtf8 (else they are faults, as V8's UTF-8 reader): its byte
- * count, with *cp; a fault is *cp = HERD__UTF8_FAULT for its maximal
- * subpart (the Encoding Standard's rule: each is one U+FFFD). A fault is
- * not U+FFFD: "\xf1\xa9\x9c" is a 3-byte fault, EF BF BD the character. */
-#define HERD__UTF8_FAULT 0x110000u
-size_t herd__utf8_next(const uint8_t *s, size_t n, int wtf8, uint32_t *cp);
-/* Write cp as UTF-8 (surrogates as 3 bytes) to out: the byte count. */
-size_t herd__utf8_put(uint8_t *out, uint32_t cp);
+/* utf8.h: the one UTF-8 decoder and encoder and hex digits */
 /* s[0..n) (UTF-8, surrogates allowed, faults U+FFFD each) as normal
  * WTF-8: a surrogate pair written as two 3-byte sequences is joined into
  * its code point. out NULL: just count. Returns the length. */

@@ -1,41 +1,31 @@
 /*
- * json.c - a validating JSON scanner, just enough for the channel: check
- * that a line is one JSON text (RFC 8259, as JSON.parse accepts it) and
- * find a top-level member of an object without building a tree.
- *
- * Nesting is bounded (JSON_MAX_DEPTH) so hostile input cannot exhaust
- * the stack. Bytes >= 0x80 inside strings are passed through unchecked,
- * as Node's receiver decodes invalid UTF-8 to U+FFFD rather than failing.
+ * json.c - libherd's one JSON grammar: the tokens (whitespace, strings,
+ * numbers, literals) and one iterative scan of a whole text, which
+ * validates (the channel's hot path: no tree, no allocation below 512
+ * levels) and feeds a builder when given one (herd_json_parse in
+ * jsonparse.c, herd_v8_from_json in v8ser_jsonr.c). RFC 8259 as V8's
+ * JSON.parse reads it; json.h says how bytes that are not UTF-8 are read.
  *
  * Keys are matched as JSON.parse sees them: after decoding escapes
  * ("\u0063md" is "cmd"), and of duplicate keys the last one counts.
  */
+#include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
 #include "internal.h"
+#include "json.h"
 
-#define JSON_MAX_DEPTH 512
-
-struct scan {
-  const char *p;
-  const char *end;
-  const char *cmd; /* the top-level "cmd" member's raw value, if any */
-  size_t cmdlen;
-  int esc;         /* the last string scanned holds an escape */
-};
-
-static void skip_ws(struct scan *s) {
-  while (s->p < s->end &&
-         (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-    s->p++;
+static inline const char *skip_ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    p++;
+  return p;
 }
 
-static int is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-         (c >= 'A' && c <= 'F');
+static inline int is_digit(const char *p, const char *end) {
+  return p < end && *p >= '0' && *p <= '9';
 }
 
 /* Does any of these 8 bytes end a plain run inside a string: a quote, a
@@ -48,212 +38,269 @@ static inline int special8(uint64_t v) {
   return (hit & highs) != 0;
 }
 
-static int scan_string(struct scan *s) {
-  if (s->p >= s->end || *s->p != '"')
-    return -1;
-  s->p++;
-  s->esc = 0;
-  while (s->p < s->end) {
-    unsigned char c = (unsigned char)*s->p;
+/* Past a run of plain bytes (not '"', '\\' or a control character) from
+ * q: 16 at a time with SSE2 (every x86-64), 8 at a time otherwise, then
+ * byte by byte. Strings are most of the bytes of a big message. */
+static inline const char *plain_run(const char *q, const char *end) {
+#ifdef __SSE2__
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                ctl = _mm_set1_epi8(0x1f);
+  while (end - q >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+    __m128i hit = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+        _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)); /* v <= 0x1f */
+    int mask = _mm_movemask_epi8(hit);
+    if (mask)
+      return q + __builtin_ctz((unsigned)mask);
+    q += 16;
+  }
+#endif
+  while (end - q >= 8) {
+    uint64_t v;
+    memcpy(&v, q, 8);
+    if (special8(v))
+      break;
+    q += 8;
+  }
+  while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+    q++;
+  return q;
+}
+
+static inline int is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
+/* A string token at *pp ('"'): 0 with *pp past its closing quote and
+ * *esc set if it holds an escape; -1 with *pp at the fault. Bytes >= 0x80
+ * are plain: ill-formed UTF-8 is U+FFFD to the reader, not an error. */
+static inline int scan_string(const char **pp, const char *end, int *esc) {
+  const char *p = *pp + 1;
+  *esc = 0;
+  while (p < end) {
+    unsigned char c = (unsigned char)*p;
     if (c == '"') {
-      s->p++;
+      *pp = p + 1;
       return 0;
     }
     if (c < 0x20)
-      return -1; /* raw control characters are not allowed */
+      break; /* raw control characters are not allowed */
     if (c == '\\') {
-      s->esc = 1;
-      s->p++;
-      if (s->p >= s->end)
-        return -1;
-      switch (*s->p) {
-      case '"':
-      case '\\':
-      case '/':
-      case 'b':
-      case 'f':
-      case 'n':
-      case 'r':
-      case 't':
-        s->p++;
+      *esc = 1;
+      if (++p >= end)
         break;
-      case 'u':
-        if (s->end - s->p < 5 || !is_hex(s->p[1]) || !is_hex(s->p[2]) ||
-            !is_hex(s->p[3]) || !is_hex(s->p[4]))
-          return -1;
-        s->p += 5;
+      if (*p == 'u') {
+        if (end - p < 5 || !is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3]) ||
+            !is_hex(p[4]))
+          break;
+        p += 5;
+      } else if (*p && strchr("\"\\/bfnrt", *p)) {
+        p++;
+      } else {
         break;
-      default:
-        return -1;
       }
       continue;
     }
-    /* Skip a run of plain bytes quickly: 16 at a time with SSE2 (every
-     * x86-64), 8 at a time otherwise, then byte by byte. Strings are
-     * most of the bytes of a big message. */
-    const char *q = s->p + 1;
-#ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                  ctl = _mm_set1_epi8(0x1f);
-    while (s->end - q >= 16) {
-      __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
-      __m128i hit = _mm_or_si128(
-          _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-          _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)); /* v <= 0x1f */
-      int mask = _mm_movemask_epi8(hit);
-      if (mask) {
-        q += __builtin_ctz((unsigned)mask);
-        break;
-      }
-      q += 16;
-    }
-#endif
-    while (s->end - q >= 8) {
-      uint64_t v;
-      memcpy(&v, q, 8);
-      if (special8(v))
-        break;
-      q += 8;
-    }
-    while (q < s->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
-      q++;
-    s->p = q;
+    p = plain_run(p + 1, end);
   }
+  *pp = p;
   return -1;
 }
 
-static int digits(struct scan *s) {
-  const char *start = s->p;
-  while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-    s->p++;
-  return s->p > start ? 0 : -1;
-}
-
-static int scan_number(struct scan *s) {
-  if (s->p < s->end && *s->p == '-')
-    s->p++;
-  if (s->p >= s->end)
-    return -1;
-  if (*s->p == '0')
-    s->p++;
-  else if (digits(s) < 0)
-    return -1;
-  if (s->p < s->end && *s->p == '.') {
-    s->p++;
-    if (digits(s) < 0)
-      return -1;
+/* A number token at *pp: 0 with *pp past it, or -1 with *pp at the
+ * fault. */
+static inline int scan_number(const char **pp, const char *end) {
+  const char *p = *pp;
+  if (p < end && *p == '-')
+    p++;
+  if (!is_digit(p, end))
+    goto fail;
+  if (*p == '0')
+    p++;
+  else
+    while (is_digit(p, end))
+      p++;
+  if (p < end && *p == '.') {
+    if (!is_digit(++p, end))
+      goto fail;
+    while (is_digit(p, end))
+      p++;
   }
-  if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-    s->p++;
-    if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-      s->p++;
-    if (digits(s) < 0)
-      return -1;
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-'))
+      p++;
+    if (!is_digit(p, end))
+      goto fail;
+    while (is_digit(p, end))
+      p++;
   }
+  *pp = p;
   return 0;
+fail:
+  *pp = p;
+  return -1;
 }
 
-static int scan_lit(struct scan *s, const char *lit, size_t n) {
-  if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
-    return -1;
-  s->p += n;
-  return 0;
-}
-
-static int scan_value(struct scan *s, int depth);
-
-/* Is the key just scanned ([k, s->p), quotes included) the ASCII key
- * (klen bytes) once its escapes are decoded? */
-static int key_is(const struct scan *s, const char *k, const char *key,
+/* Is the key token k[0..n) (quotes included) the ASCII key (klen bytes)
+ * once its escapes are decoded? */
+static int key_is(const char *k, size_t n, int esc, const char *key,
                   size_t klen) {
-  size_t n = (size_t)(s->p - k);
-  if (!s->esc)
+  if (!esc)
     return n == klen + 2 && memcmp(k + 1, key, klen) == 0;
   char buf[16]; /* our keys are short: a longer decoding never matches */
-  ssize_t d = herd__json_str(k, n, buf, sizeof buf);
-  return d >= 0 && (size_t)d == klen && klen <= sizeof buf &&
-         memcmp(buf, key, klen) == 0;
+  size_t d = herd__json_unescape(k + 1, n - 2, buf, sizeof buf);
+  return d == klen && klen <= sizeof buf && memcmp(buf, key, klen) == 0;
 }
 
-static int scan_container(struct scan *s, int depth, char close) {
-  if (depth >= JSON_MAX_DEPTH)
-    return -1;
-  s->p++; /* '[' or '{' */
-  skip_ws(s);
-  if (s->p < s->end && *s->p == close) {
-    s->p++;
+/* The kind of scalar at p, and its end: 0, or -1 (*pp at the fault). */
+static inline int scan_scalar(const char **pp, const char *end, int *type,
+                              int *esc) {
+  static const char *const lit[] = {"null", "false", "true"};
+  const char *p = *pp;
+  *esc = 0;
+  switch (*p) {
+  case '"':
+    *type = HERD__J_STR;
+    return scan_string(pp, end, esc);
+  case 'n':
+  case 'f':
+  case 't': {
+    *type = *p == 'n' ? HERD__J_NULL : *p == 'f' ? HERD__J_FALSE : HERD__J_TRUE;
+    size_t n = strlen(lit[*type]);
+    if ((size_t)(end - p) < n || memcmp(p, lit[*type], n) != 0)
+      return -1;
+    *pp = p + n;
     return 0;
   }
-  for (;;) {
-    int is_cmd = 0;
-    if (close == '}') {
-      const char *k = s->p;
-      if (scan_string(s) < 0)
-        return -1;
-      is_cmd = depth == 0 && key_is(s, k, "cmd", 3);
-      skip_ws(s);
-      if (s->p >= s->end || *s->p != ':')
-        return -1;
-      s->p++;
-      skip_ws(s);
-    }
-    const char *v = s->p;
-    if (scan_value(s, depth + 1) < 0)
-      return -1;
-    if (is_cmd) {
-      /* as JSON.parse: the last of duplicate keys wins */
-      s->cmd = v;
-      s->cmdlen = (size_t)(s->p - v);
-    }
-    skip_ws(s);
-    if (s->p >= s->end)
-      return -1;
-    if (*s->p == ',') {
-      s->p++;
-      skip_ws(s);
-      continue;
-    }
-    if (*s->p == close) {
-      s->p++;
-      return 0;
-    }
-    return -1;
+  default:
+    *type = HERD__J_NUM;
+    return scan_number(pp, end);
   }
 }
 
-static int scan_value(struct scan *s, int depth) {
-  if (s->p >= s->end)
-    return -1;
-  switch (*s->p) {
-  case '{':
-    return scan_container(s, depth, '}');
-  case '[':
-    return scan_container(s, depth, ']');
-  case '"':
-    return scan_string(s);
-  case 't':
-    return scan_lit(s, "true", 4);
-  case 'f':
-    return scan_lit(s, "false", 5);
-  case 'n':
-    return scan_lit(s, "null", 4);
-  default:
-    return scan_number(s);
+int herd__json_scan(struct herd__jscan *s) {
+  const char *p = s->text, *end = s->text + s->len, *tok, *mstart = NULL;
+  const struct herd__jsink *k = s->sink;
+  /* one bit per open container: set for an object */
+  uint8_t small[HERD_JSON_MAX_DEPTH / 8], *objs = small;
+  unsigned depth = 0;
+  int rc = -EINVAL, match = 0, type, esc;
+  s->is_object = 0;
+  s->val = NULL;
+  s->vlen = 0;
+  s->fault = 0;
+  if (s->max_depth > 8 * sizeof small && !(objs = malloc(s->max_depth / 8 + 1)))
+    return -ENOMEM;
+value:
+  p = skip_ws(p, end);
+  if (p >= end)
+    goto fail;
+  if (match && depth == 1)
+    mstart = p; /* the value of the member looked for */
+  if (*p == '{' || *p == '[') {
+    int obj = *p == '{';
+    if (depth >= s->max_depth) {
+      rc = HERD_EJSONDEPTH;
+      goto fail;
+    }
+    if (k && (rc = k->open(s->ctx, obj ? HERD__J_OBJ : HERD__J_ARR,
+                           (size_t)(p - s->text))) < 0)
+      goto fail;
+    rc = -EINVAL;
+    if (obj)
+      objs[depth / 8] |= (uint8_t)(1u << (depth % 8));
+    else
+      objs[depth / 8] &= (uint8_t)~(1u << (depth % 8));
+    if (depth++ == 0)
+      s->is_object = obj;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == (obj ? '}' : ']'))
+      goto close;
+    if (obj)
+      goto key;
+    goto value;
   }
+  tok = p;
+  if (scan_scalar(&p, end, &type, &esc) < 0)
+    goto fail;
+  if (k && (rc = k->scalar(s->ctx, type, tok, (size_t)(p - tok), esc,
+                           (size_t)(tok - s->text))) < 0) {
+    p = tok;
+    goto fail;
+  }
+  rc = -EINVAL;
+  goto after;
+key:
+  if (p >= end || *p != '"')
+    goto fail;
+  tok = p;
+  if (scan_string(&p, end, &esc) < 0)
+    goto fail;
+  if (depth == 1)
+    match = s->key && key_is(tok, (size_t)(p - tok), esc, s->key, s->klen);
+  if (k && (rc = k->key(s->ctx, tok, (size_t)(p - tok), esc,
+                        (size_t)(tok - s->text))) < 0) {
+    p = tok;
+    goto fail;
+  }
+  rc = -EINVAL;
+  p = skip_ws(p, end);
+  if (p >= end || *p != ':')
+    goto fail;
+  p++;
+  goto value;
+close:
+  p++;
+  depth--;
+  if (k && (rc = k->close(s->ctx)) < 0)
+    goto fail;
+  rc = -EINVAL;
+after:
+  if (match && depth == 1) {
+    /* as JSON.parse: the last of duplicate keys wins */
+    s->val = mstart;
+    s->vlen = (size_t)(p - mstart);
+    match = 0;
+  }
+  p = skip_ws(p, end);
+  if (depth == 0) {
+    if (p == end)
+      rc = 0;
+    goto fail; /* (or done) */
+  }
+  if (p >= end)
+    goto fail;
+  if (*p == ',') {
+    p = skip_ws(p + 1, end);
+    if (objs[(depth - 1) / 8] & (1u << ((depth - 1) % 8)))
+      goto key;
+    goto value;
+  }
+  if (*p == ((objs[(depth - 1) / 8] & (1u << ((depth - 1) % 8))) ? '}' : ']'))
+    goto close;
+fail:
+  if (rc < 0)
+    s->fault = (size_t)(p - s->text);
+  if (objs != small)
+    free(objs);
+  return rc;
 }
+
+/* ---- the channel's calls ---------------------------------------------- */
 
 int herd__json_validate_cmd(const char *text, size_t len, const char **cmd,
                             size_t *cmdlen) {
-  struct scan s = {text, text + len, NULL, 0, 0};
-  skip_ws(&s);
-  if (scan_value(&s, 0) < 0)
-    return -EINVAL;
-  skip_ws(&s);
-  if (s.p != s.end)
+  struct herd__jscan s = {.text = text, .len = len,
+                          .max_depth = HERD_JSON_MAX_DEPTH,
+                          .key = cmd ? "cmd" : NULL, .klen = 3};
+  if (herd__json_scan(&s) < 0)
     return -EINVAL;
   if (cmd) {
-    *cmd = s.cmd;
-    *cmdlen = s.cmdlen;
+    *cmd = s.val;
+    *cmdlen = s.vlen;
   }
   return 0;
 }
@@ -262,140 +309,122 @@ int herd__json_validate(const char *text, size_t len) {
   return herd__json_validate_cmd(text, len, NULL, NULL);
 }
 
-/* s at an object's closing '}': r if only whitespace follows (one JSON
- * text), else -EINVAL. */
-static int after_object(struct scan *s, int r) {
-  s->p++;
-  skip_ws(s);
-  return s->p == s->end ? r : -EINVAL;
-}
-
 int herd__json_member(const char *text, size_t len, const char *key,
                       const char **val, size_t *vlen) {
-  struct scan s = {text, text + len, NULL, 0, 0};
-  size_t klen = strlen(key);
-  int found = 0;
-  skip_ws(&s);
-  if (s.p >= s.end || *s.p != '{')
-    return 0;
-  s.p++;
-  skip_ws(&s);
-  if (s.p < s.end && *s.p == '}')
-    return after_object(&s, 0);
-  for (;;) {
-    const char *ks = s.p;
-    if (scan_string(&s) < 0)
-      return -EINVAL;
-    int match = key_is(&s, ks, key, klen);
-    skip_ws(&s);
-    if (s.p >= s.end || *s.p != ':')
-      return -EINVAL;
-    s.p++;
-    skip_ws(&s);
-    const char *vs = s.p;
-    if (scan_value(&s, 1) < 0)
-      return -EINVAL;
-    if (match) {
-      /* as JSON.parse: the last of duplicate keys wins, so go on */
-      *val = vs;
-      *vlen = (size_t)(s.p - vs);
-      found = 1;
-    }
-    skip_ws(&s);
-    if (s.p >= s.end)
-      return -EINVAL;
-    if (*s.p == ',') {
-      s.p++;
-      skip_ws(&s);
-      continue;
-    }
-    if (*s.p == '}')
-      return after_object(&s, found);
+  struct herd__jscan s = {.text = text, .len = len,
+                          .max_depth = HERD_JSON_MAX_DEPTH, .key = key,
+                          .klen = strlen(key)};
+  if (herd__json_scan(&s) < 0)
     return -EINVAL;
-  }
+  if (!s.val)
+    return 0;
+  *val = s.val;
+  *vlen = s.vlen;
+  return 1;
 }
 
-static int hex4(const char *p) {
-  int v = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = p[i];
-    v = v * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-  }
+/* ---- decoding ---------------------------------------------------------- */
+
+static uint32_t hex4(const char *p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++)
+    v = v << 4 | (uint32_t)herd__hexval(p[i]);
   return v;
 }
 
-/* Append code point cp as UTF-8 at out[d..] (what fits below cap);
- * returns its length. */
-static size_t put_utf8(char *out, size_t cap, size_t d, unsigned cp) {
-  char b[4];
-  size_t n;
-  if (cp < 0x80) {
-    b[0] = (char)cp;
-    n = 1;
-  } else if (cp < 0x800) {
-    b[0] = (char)(0xc0 | cp >> 6);
-    b[1] = (char)(0x80 | (cp & 0x3f));
-    n = 2;
-  } else if (cp < 0x10000) {
-    b[0] = (char)(0xe0 | cp >> 12);
-    b[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-    b[2] = (char)(0x80 | (cp & 0x3f));
-    n = 3;
-  } else {
-    b[0] = (char)(0xf0 | cp >> 18);
-    b[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    b[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-    b[3] = (char)(0x80 | (cp & 0x3f));
-    n = 4;
+/* n bytes at out[d..], as many as fit below cap. */
+static inline void put(char *out, size_t cap, size_t d, const void *p,
+                       size_t n) {
+  if (d < cap)
+    memcpy(out + d, p, n < cap - d ? n : cap - d);
+}
+
+size_t herd__json_unescape(const char *s, size_t n, char *out, size_t cap) {
+  const uint8_t *u = (const uint8_t *)s;
+  size_t i = 0, d = 0;
+  while (i < n) {
+    size_t j = i;
+    while (j < n && u[j] != '\\' && u[j] < 0x80)
+      j++;
+    if (j > i) { /* a run of ASCII */
+      put(out, cap, d, s + i, j - i);
+      d += j - i;
+      i = j;
+      continue;
+    }
+    uint32_t cp;
+    uint8_t b[4];
+    if (u[i] == '\\') {
+      char c = s[i + 1];
+      i += 2;
+      cp = (uint8_t)c;
+      switch (c) {
+      case 'b': cp = '\b'; break;
+      case 'f': cp = '\f'; break;
+      case 'n': cp = '\n'; break;
+      case 'r': cp = '\r'; break;
+      case 't': cp = '\t'; break;
+      case 'u':
+        cp = hex4(s + i);
+        i += 4;
+        if (cp >= 0xd800 && cp <= 0xdbff && n - i >= 6 && s[i] == '\\' &&
+            s[i + 1] == 'u') {
+          uint32_t lo = hex4(s + i + 2);
+          if (lo >= 0xdc00 && lo <= 0xdfff) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            i += 6;
+          }
+        }
+        break; /* a lone surrogate stays: WTF-8 */
+      default: break; /* '"', '\\', '/' stand for themselves */
+      }
+    } else {
+      size_t m = herd__utf8_next(u + i, n - i, 0, &cp);
+      if (cp != HERD__UTF8_FAULT) {
+        put(out, cap, d, s + i, m);
+        d += m;
+        i += m;
+        continue;
+      }
+      cp = 0xfffd; /* the maximal subpart, as the WHATWG decoder */
+      i += m;
+    }
+    size_t m = herd__utf8_put(b, cp);
+    put(out, cap, d, b, m);
+    d += m;
   }
-  for (size_t i = 0; i < n && d + i < cap; i++)
-    out[d + i] = b[i];
-  return n;
+  return d;
 }
 
 ssize_t herd__json_str(const char *text, size_t len, char *out, size_t cap) {
-  struct scan s = {text, text + len, NULL, 0, 0};
-  if (scan_string(&s) < 0 || s.p != s.end)
+  const char *p = text;
+  int esc;
+  if (len < 2 || *p != '"' || scan_string(&p, text + len, &esc) < 0 ||
+      p != text + len)
     return -EINVAL;
-  size_t d = 0;
-  const char *p = text + 1, *end = text + len - 1;
-  while (p < end) {
-    if (*p != '\\') {
-      if (d < cap)
-        out[d] = *p;
-      d++;
-      p++;
-      continue;
+  return (ssize_t)herd__json_unescape(text + 1, len - 2, out, cap);
+}
+
+int herd__json_number(const char *tok, size_t len, double *out) {
+  const char *p = tok + (*tok == '-');
+  size_t nd = len - (size_t)(p - tok), i = 0;
+  if (nd <= 15) { /* an integer this short is exact in a double */
+    uint64_t v = 0;
+    while (i < nd && p[i] >= '0' && p[i] <= '9')
+      v = v * 10 + (uint64_t)(p[i++] - '0');
+    if (i == nd) {
+      *out = *tok == '-' ? -(double)v : (double)v; /* -0 stays -0 */
+      return 0;
     }
-    char c = p[1];
-    p += 2;
-    switch (c) {
-    case 'b': c = '\b'; break;
-    case 'f': c = '\f'; break;
-    case 'n': c = '\n'; break;
-    case 'r': c = '\r'; break;
-    case 't': c = '\t'; break;
-    case 'u': {
-      unsigned cp = (unsigned)hex4(p);
-      p += 4;
-      if (cp >= 0xd800 && cp <= 0xdbff && end - p >= 6 && p[0] == '\\' &&
-          p[1] == 'u') {
-        unsigned lo = (unsigned)hex4(p + 2);
-        if (lo >= 0xdc00 && lo <= 0xdfff) {
-          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-          p += 6;
-        }
-      }
-      if (cp >= 0xd800 && cp <= 0xdfff)
-        cp = 0xfffd; /* a lone surrogate: no UTF-8 for it */
-      d += put_utf8(out, cap, d, cp);
-      continue;
-    }
-    default: break; /* '"', '\\', '/' stand for themselves */
-    }
-    if (d < cap)
-      out[d] = c;
-    d++;
   }
-  return (ssize_t)d;
+  /* strtod wants a NUL: a copy (every digit counts for the rounding) */
+  char sb[64], *b = sb;
+  if (len >= sizeof sb && !(b = malloc(len + 1)))
+    return -ENOMEM;
+  memcpy(b, tok, len);
+  b[len] = '\0';
+  *out = herd__v8_strtod(b); /* 1e400 is Infinity, as in JSON.parse */
+  if (b != sb)
+    free(b);
+  return 0;
 }

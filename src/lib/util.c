@@ -195,6 +195,13 @@ const char *herd_strerror(int err) {
     return "V8 values nested too deep (max_depth)";
   case HERD_EV8JSON:
     return "JSON text is not JSON, or not a value of libherd's V8 mapping";
+  case HERD_EJSON:
+    return "Not a JSON text (JSON.parse: SyntaxError)";
+  case HERD_EJSONDEPTH:
+    return "JSON arrays and objects nested deeper than 512";
+  case HERD_EJSONTYPE:
+    return "Value JSON.stringify cannot write (TypeError: a BigInt, or a "
+           "cycle)";
   default:
     break;
   }

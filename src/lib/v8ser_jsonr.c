@@ -1,8 +1,8 @@
 /*
  * v8ser_jsonr.c - JSON text of libherd's mapping (docs/v8.md; written by
  * v8ser_json.c) into a herd_val_t tree: herd_v8_from_json. The text is
- * parsed into a document first (in an arena), then the document into a
- * tree: a tagged object's members can then be looked up by name, in
+ * read by libherd's one JSON scan (json.c) into a document first (in an
+ * arena), then the document into a tree: a tagged object's members can then be looked up by name, in
  * whatever order they came, and ids are given in the text's order as
  * v8ser_json.c counts them.
  */
@@ -19,7 +19,16 @@
 
 /* ==== the text to a document ========================================== */
 
-enum { J_NULL, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ };
+/* (json.c's token kinds) */
+enum {
+  J_NULL = HERD__J_NULL,
+  J_FALSE = HERD__J_FALSE,
+  J_TRUE = HERD__J_TRUE,
+  J_NUM = HERD__J_NUM,
+  J_STR = HERD__J_STR,
+  J_ARR = HERD__J_ARR,
+  J_OBJ = HERD__J_OBJ
+};
 
 struct jn {
   int type;
@@ -38,14 +47,20 @@ struct chunk {
   max_align_t data[];
 };
 
+struct open {
+  struct jn *c;
+  size_t base; /* its children start there in stack */
+};
+
+/* The document is built by a sink on json.c's scan of the text. */
 struct jp {
-  const char *t;
-  size_t n, pos;
-  unsigned max_jdepth;
+  size_t err_off;
   struct chunk *arena;
+  struct jn *root;
   struct jn **stack; /* children of the containers being read */
   size_t sn, scap;
-  size_t err_off;
+  struct open *open; /* the containers being read, innermost last */
+  size_t on, ocap;
 };
 
 static void *jalloc(struct jp *p, size_t n) {
@@ -71,130 +86,24 @@ static void *jalloc(struct jp *p, size_t n) {
   return r;
 }
 
-static int jfail(struct jp *p, size_t off) {
-  p->err_off = off;
-  return HERD_EV8JSON;
-}
-
-static void jws(struct jp *p) {
-  while (p->pos < p->n && (p->t[p->pos] == ' ' || p->t[p->pos] == '\t' ||
-                           p->t[p->pos] == '\n' || p->t[p->pos] == '\r'))
-    p->pos++;
-}
-
-static int hex4(const char *s, uint32_t *u) {
-  *u = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = s[i];
-    int h = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (h < 0)
-      return -1;
-    *u = *u << 4 | (uint32_t)h;
+static struct jn *new_jn(struct jp *p, int type, size_t off) {
+  struct jn *v = jalloc(p, sizeof *v);
+  if (v) {
+    memset(v, 0, sizeof *v);
+    v->type = type;
+    v->off = off;
   }
-  return 0;
+  return v;
 }
 
-/* A string token at pos ('"') into WTF-8: escapes decoded, \u pairs
- * joined, a lone surrogate escape kept; raw bytes must be UTF-8. */
-static int jstring(struct jp *p, char **s, size_t *len) {
-  size_t start = p->pos, end = p->pos + 1;
-  while (end < p->n && p->t[end] != '"')
-    end += p->t[end] == '\\' ? 2 : 1;
-  if (end >= p->n)
-    return jfail(p, start);
-  /* the decoded form is never longer than the token */
-  uint8_t *o = jalloc(p, end - start + 1);
-  if (!o)
-    return -ENOMEM;
-  size_t i = start + 1, k = 0;
-  const uint8_t *t = (const uint8_t *)p->t;
-  while (i < end) {
-    uint32_t c;
-    if (t[i] == '\\') {
-      const char *esc = "\"\\/bfnrt", *val = "\"\\/\b\f\n\r\t";
-      const char *e = strchr(esc, t[i + 1]);
-      if (e && t[i + 1]) {
-        o[k++] = (uint8_t)val[e - esc];
-        i += 2;
-        continue;
-      }
-      if (t[i + 1] != 'u' || i + 6 > end || hex4(p->t + i + 2, &c) < 0)
-        return jfail(p, i);
-      i += 6;
-      uint32_t c2;
-      if (c >= 0xd800 && c <= 0xdbff && i + 6 <= end && t[i] == '\\' &&
-          t[i + 1] == 'u' && hex4(p->t + i + 2, &c2) == 0 && c2 >= 0xdc00 &&
-          c2 <= 0xdfff) {
-        c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
-        i += 6;
-      }
-      k += herd__utf8_put(o + k, c);
-      continue;
-    }
-    if (t[i] < 0x20)
-      return jfail(p, i);
-    size_t m = herd__utf8_next(t + i, end - i, 0, &c);
-    if (c == HERD__UTF8_FAULT)
-      return jfail(p, i); /* not UTF-8 */
-    memcpy(o + k, t + i, m);
-    k += m;
-    i += m;
-  }
-  o[k] = '\0';
-  *s = (char *)o;
-  *len = k;
-  p->pos = end + 1;
-  return 0;
-}
-
-/* RFC 8259's number grammar, then strtod in the C locale. */
-static int jnumber(struct jp *p, double *x) {
-  size_t i = p->pos, start = i;
-  const char *t = p->t;
-#define DIGIT(j) ((j) < p->n && t[j] >= '0' && t[j] <= '9')
-  if (i < p->n && t[i] == '-')
-    i++;
-  if (!DIGIT(i))
-    return jfail(p, start);
-  if (t[i] == '0')
-    i++;
-  else
-    while (DIGIT(i))
-      i++;
-  if (i < p->n && t[i] == '.') {
-    i++;
-    if (!DIGIT(i))
-      return jfail(p, i);
-    while (DIGIT(i))
-      i++;
-  }
-  if (i < p->n && (t[i] == 'e' || t[i] == 'E')) {
-    i++;
-    if (i < p->n && (t[i] == '+' || t[i] == '-'))
-      i++;
-    if (!DIGIT(i))
-      return jfail(p, i);
-    while (DIGIT(i))
-      i++;
-  }
-#undef DIGIT
-  char sb[64], *b = sb;
-  size_t n = i - start;
-  if (n >= sizeof sb && !(b = malloc(n + 1)))
-    return -ENOMEM;
-  memcpy(b, t + start, n);
-  b[n] = '\0';
-  *x = herd__v8_strtod(b); /* 1e400 is Infinity, as JSON.parse has it */
-  if (b != sb)
-    free(b);
-  p->pos = i;
-  return 0;
-}
-
+/* k: a child of the innermost open container (or the root). */
 static int push_kid(struct jp *p, struct jn *k) {
+  if (!k)
+    return -ENOMEM;
+  if (p->on == 0) {
+    p->root = k;
+    return 0;
+  }
   if (p->sn == p->scap) {
     size_t ncap = p->scap ? p->scap * 2 : 64;
     struct jn **ns = realloc(p->stack, ncap * sizeof *ns);
@@ -207,109 +116,86 @@ static int push_kid(struct jp *p, struct jn *k) {
   return 0;
 }
 
-/* Move the children pushed since base into the arena. */
-static int pop_kids(struct jp *p, size_t base, struct jn ***out) {
-  size_t n = p->sn - base;
-  *out = NULL;
-  if (n) {
-    if (!(*out = jalloc(p, n * sizeof **out)))
+/* A string token: a J_STR node, its text decoded (WTF-8). */
+static struct jn *str_jn(struct jp *p, const char *tok, size_t len, size_t off) {
+  struct jn *v = new_jn(p, J_STR, off);
+  size_t n = herd__json_unescape(tok + 1, len - 2, NULL, 0);
+  if (!v || !(v->s = jalloc(p, n + 1)))
+    return NULL;
+  herd__json_unescape(tok + 1, len - 2, v->s, n);
+  v->s[n] = '\0';
+  v->len = n;
+  return v;
+}
+
+static int on_scalar(void *ctx, int type, const char *tok, size_t len,
+                     int esc, size_t off) {
+  struct jp *p = ctx;
+  (void)esc;
+  if (type == J_STR)
+    return push_kid(p, str_jn(p, tok, len, off));
+  struct jn *v = new_jn(p, type, off);
+  if (v && type == J_NUM && herd__json_number(tok, len, &v->num) < 0)
+    v = NULL;
+  return push_kid(p, v);
+}
+
+static int on_key(void *ctx, const char *tok, size_t len, int esc,
+                  size_t off) {
+  struct jp *p = ctx;
+  (void)esc;
+  return push_kid(p, str_jn(p, tok, len, off));
+}
+
+static int on_open(void *ctx, int type, size_t off) {
+  struct jp *p = ctx;
+  struct jn *v = new_jn(p, type, off);
+  if (!v)
+    return -ENOMEM;
+  if (p->on == p->ocap) {
+    size_t ncap = p->ocap ? p->ocap * 2 : 16;
+    struct open *no = realloc(p->open, ncap * sizeof *no);
+    if (!no)
       return -ENOMEM;
-    memcpy(*out, p->stack + base, n * sizeof **out);
+    p->open = no;
+    p->ocap = ncap;
   }
-  p->sn = base;
+  p->open[p->on++] = (struct open){v, p->sn};
   return 0;
 }
 
-static int jvalue(struct jp *p, unsigned depth, struct jn **out) {
-  jws(p);
-  if (p->pos >= p->n)
-    return jfail(p, p->pos);
-  struct jn *v = jalloc(p, sizeof *v);
-  if (!v)
+/* The children pushed since the container opened move into the arena
+ * (an object's pushed key, value, key, value: split), and the container
+ * becomes a child of its own parent. */
+static int on_close(void *ctx) {
+  struct jp *p = ctx;
+  struct open o = p->open[--p->on];
+  struct jn *v = o.c, **all = NULL;
+  size_t n = p->sn - o.base;
+  if (n && !(all = jalloc(p, n * sizeof *all)))
     return -ENOMEM;
-  memset(v, 0, sizeof *v);
-  v->off = p->pos;
-  *out = v;
-  char c = p->t[p->pos];
-  int rc;
-  if (c == '{' || c == '[') {
-    if (depth >= p->max_jdepth)
-      return (p->err_off = p->pos, HERD_EV8DEPTH);
-    size_t base = p->sn;
-    char close = c == '{' ? '}' : ']';
-    v->type = c == '{' ? J_OBJ : J_ARR;
-    p->pos++;
-    jws(p);
-    if (p->pos < p->n && p->t[p->pos] == close) {
-      p->pos++;
-      return 0;
-    }
-    for (;;) {
-      struct jn *kid;
-      if (v->type == J_OBJ) {
-        jws(p);
-        if (p->pos >= p->n || p->t[p->pos] != '"')
-          return jfail(p, p->pos);
-        if (!(kid = jalloc(p, sizeof *kid)))
-          return -ENOMEM;
-        memset(kid, 0, sizeof *kid);
-        kid->type = J_STR;
-        kid->off = p->pos;
-        if ((rc = jstring(p, &kid->s, &kid->len)) < 0 || (rc = push_kid(p, kid)) < 0)
-          return rc;
-        jws(p);
-        if (p->pos >= p->n || p->t[p->pos] != ':')
-          return jfail(p, p->pos);
-        p->pos++;
-      }
-      if ((rc = jvalue(p, depth + 1, &kid)) < 0 || (rc = push_kid(p, kid)) < 0)
-        return rc;
-      v->n++;
-      jws(p);
-      if (p->pos < p->n && p->t[p->pos] == ',') {
-        p->pos++;
-        continue;
-      }
-      if (p->pos < p->n && p->t[p->pos] == close) {
-        p->pos++;
-        break;
-      }
-      return jfail(p, p->pos);
-    }
-    /* objects pushed key, value, key, value: split them */
-    struct jn **all;
-    if ((rc = pop_kids(p, base, &all)) < 0)
-      return rc;
-    if (v->type == J_ARR) {
-      v->kids = all;
-      return 0;
-    }
-    v->keys = jalloc(p, v->n * sizeof *v->keys);
-    v->kids = jalloc(p, v->n * sizeof *v->kids);
+  if (n)
+    memcpy(all, p->stack + o.base, n * sizeof *all);
+  p->sn = o.base;
+  if (v->type == J_ARR) {
+    v->kids = all;
+    v->n = n;
+  } else {
+    v->n = n / 2;
+    v->keys = jalloc(p, v->n * sizeof *v->keys + 1);
+    v->kids = jalloc(p, v->n * sizeof *v->kids + 1);
     if (!v->keys || !v->kids)
       return -ENOMEM;
     for (size_t i = 0; i < v->n; i++) {
       v->keys[i] = all[2 * i];
       v->kids[i] = all[2 * i + 1];
     }
-    return 0;
   }
-  if (c == '"') {
-    v->type = J_STR;
-    return jstring(p, &v->s, &v->len);
-  }
-  static const char *const words[] = {"null", "false", "true"};
-  for (int w = 0; w < 3; w++) {
-    size_t wl = strlen(words[w]);
-    if (p->n - p->pos >= wl && memcmp(p->t + p->pos, words[w], wl) == 0) {
-      v->type = J_NULL + w;
-      p->pos += wl;
-      return 0;
-    }
-  }
-  v->type = J_NUM;
-  return jnumber(p, &v->num);
+  return push_kid(p, v);
 }
+
+static const struct herd__jsink doc_sink = {on_scalar, on_open, on_key,
+                                            on_close};
 
 /* ==== the document to a tree ========================================= */
 
@@ -408,13 +294,6 @@ static int unbase64(struct conv *c, const struct jn *j, uint8_t **out, size_t *l
   return 0;
 }
 
-static int hexval(char ch) {
-  return ch >= '0' && ch <= '9'   ? ch - '0'
-         : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                  : -1;
-}
-
 /* A BigInt's text: [-] then decimal digits or 0x and hex digits. */
 static int parse_bigint(struct conv *c, const struct jn *j, herd_val_t **out) {
   if (!j || j->type != J_STR)
@@ -428,7 +307,7 @@ static int parse_bigint(struct conv *c, const struct jn *j, herd_val_t **out) {
   if (nd == 0 || (!hex && nd > BIGINT_DEC_DIGITS))
     return cfail(c, j);
   for (size_t i = 0; i < nd; i++)
-    if (hex ? hexval(s[i]) < 0 : s[i] < '0' || s[i] > '9')
+    if (hex ? herd__hexval(s[i]) < 0 : s[i] < '0' || s[i] > '9')
       return cfail(c, j);
   /* 32-bit limbs, little-endian: 10^9 < 2^30, so 9 digits never need
    * more than one limb more */
@@ -438,7 +317,7 @@ static int parse_bigint(struct conv *c, const struct jn *j, herd_val_t **out) {
     return -ENOMEM;
   if (hex) {
     for (size_t i = 0; i < nd; i++)
-      l[i / 8] |= (uint32_t)hexval(s[nd - 1 - i]) << (4 * (i % 8));
+      l[i / 8] |= (uint32_t)herd__hexval(s[nd - 1 - i]) << (4 * (i % 8));
     used = nl;
   } else {
     for (size_t i = 0; i < nd;) {
@@ -783,27 +662,24 @@ int herd_v8_from_json(const char *json, size_t len, const herd_v8_opts_t *opts,
   struct jp p;
   struct conv c;
   unsigned depth;
-  struct jn *root = NULL;
   if (out)
     *out = NULL;
   if ((!json && len) || !out || herd__v8_depth(opts, &depth) < 0)
     return -EINVAL;
   memset(&p, 0, sizeof p);
   memset(&c, 0, sizeof c);
-  p.t = json;
-  p.n = len;
   /* a value nests 3 JSON levels at most: {"$v8":"Map","entries":[[k,v]]} */
-  p.max_jdepth = 3 * depth + 3;
-  int rc = jvalue(&p, 0, &root);
-  if (rc == 0) {
-    jws(&p);
-    if (p.pos != p.n)
-      rc = jfail(&p, p.pos);
-  }
-  if (rc == 0) {
+  struct herd__jscan s = {.text = json ? json : "", .len = len,
+                          .max_depth = 3 * depth + 3, .sink = &doc_sink,
+                          .ctx = &p};
+  int rc = herd__json_scan(&s);
+  if (rc < 0) {
+    p.err_off = s.fault;
+    rc = rc == -EINVAL ? HERD_EV8JSON : rc == HERD_EJSONDEPTH ? HERD_EV8DEPTH : rc;
+  } else {
     c.p = &p;
     c.max_depth = depth;
-    rc = conv(&c, root, 0, out);
+    rc = conv(&c, p.root, 0, out);
   }
   while (p.arena) {
     struct chunk *n = p.arena->next;
@@ -811,8 +687,9 @@ int herd_v8_from_json(const char *json, size_t len, const herd_v8_opts_t *opts,
     p.arena = n;
   }
   free(p.stack);
+  free(p.open);
   free(c.ids);
   if (used)
-    *used = rc < 0 ? p.err_off : p.pos;
+    *used = rc < 0 ? p.err_off : len;
   return rc;
 }

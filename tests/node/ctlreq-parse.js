@@ -6,8 +6,8 @@
 // reads (ill-formed bytes become U+FFFD) and given to JSON.parse. One
 // answer line each, the request as docs/control.md reads it:
 //   E            not JSON
-//   I or D       JSON, but beyond jsonr.c's documented limits: a number
-//                that is not finite (1e400), nesting deeper than 64
+//   D            JSON, but nested deeper than libherd's limit
+//                (HERD_JSON_MAX_DEPTH, 512; JSON.parse has none)
 //   N            not an object
 //   C            no "cmd" member that is a string
 //   Z            "cmd" holds a NUL character
@@ -24,12 +24,11 @@ const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen'];
 const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
 // In a text JSON.parse took: the deepest nesting of arrays and objects
-// (1 for [] or {}), and whether some number is beyond a double. From the
-// text, not the value: a member that a later one of the same key
-// replaces is gone from the value, but jsonr.c has read it.
-const number = /-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/y;
-function scan(text) {
-  let depth = 0, max = 0, inf = false;
+// (1 for [] or {}). From the text, not the value: a member that a later
+// one of the same key replaces is gone from the value, but herd has
+// read it.
+function nesting(text) {
+  let depth = 0, max = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '"') {
@@ -38,14 +37,9 @@ function scan(text) {
       if (++depth > max) max = depth;
     } else if (c === ']' || c === '}') {
       depth--;
-    } else if (c === '-' || (c >= '0' && c <= '9')) {
-      number.lastIndex = i; // JSON.parse took the text: a number is here
-      const tok = number.exec(text)[0];
-      if (!Number.isFinite(Number(tok))) inf = true;
-      i += tok.length - 1;
     }
   }
-  return { depth: max, inf };
+  return max;
 }
 
 function meaning(text) {
@@ -55,9 +49,7 @@ function meaning(text) {
   } catch (e) {
     return 'E';
   }
-  const w = scan(text);
-  if (w.inf) return 'I';
-  if (w.depth > 64) return 'D';
+  if (nesting(text) > 512) return 'D';
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'N';
   if (!own(v, 'cmd') || typeof v.cmd !== 'string') return 'C';
   if (v.cmd.includes('\0')) return 'Z';

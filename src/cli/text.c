@@ -1,0 +1,35 @@
+/*
+ * text.c - cli_printable: what a worker says, made safe for herd's own
+ * lines. (UTF-8 and hex digits are libherd's, src/lib/utf8.h.)
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "cli.h"
+
+size_t cli_printable(char *dst, size_t cap, const char *src, size_t len) {
+  size_t o = 0;
+  for (size_t i = 0; i < len && cap; i++) {
+    unsigned char c = (unsigned char)src[i];
+    /* C0 controls, DEL, and C1 controls (U+0080..U+009F, in UTF-8
+     * C2 80..C2 9F): what a terminal would act on, shown instead */
+    int c1 = c == 0xc2 && i + 1 < len && (unsigned char)src[i + 1] >= 0x80 &&
+             (unsigned char)src[i + 1] <= 0x9f;
+    if (c < 0x20 || c == 0x7f || c1) {
+      unsigned char v = c1 ? (unsigned char)src[++i] : c;
+      if (o + 4 >= cap)
+        break;
+      dst[o++] = '\\';
+      dst[o++] = 'x';
+      dst[o++] = herd__hexdigits[v >> 4];
+      dst[o++] = herd__hexdigits[v & 15];
+      continue;
+    }
+    if (o + 1 >= cap)
+      break;
+    dst[o++] = (char)c;
+  }
+  if (cap)
+    dst[o < cap ? o : cap - 1] = '\0';
+  return o;
+}
