@@ -647,6 +647,24 @@ process.on('message', (m) => { if (m === 'close a') a.close(() => process.send('
     w.wait_exit()
 
 
+def sc_dup_key(sc):
+    """Two servers in one worker answered with the same key."""
+    app = r"""
+const net = require('net');
+net.createServer().listen(0, () => { process.send('a up'); net.createServer().listen(0); });
+"""
+    w = Worker(sc, app)
+    w.expect_act("online")
+    for n in (1, 2):
+        q = w.expect_act("queryServer")
+        s = sc.tcp_bound(listen=True)
+        w.reply_rr(q, "same", {"address": "127.0.0.1", "family": "IPv4",
+                               "port": s.getsockname()[1]})
+    rc = w.wait_exit()
+    sc.check(rc != 0, "a key reused within one worker kills it: %s"
+             % w.stderr_tail())
+
+
 def sc_messages(sc):
     """process.send of user values; which NODE_ commands are internal."""
     app = r"""
@@ -940,6 +958,7 @@ SCENARIOS = [
     ("dgram", sc_dgram),
     ("exclusive", sc_exclusive),
     ("two-servers-close", sc_two_servers_close),
+    ("dup-key", sc_dup_key),
     ("messages", sc_messages),
     ("primary-eof", sc_primary_eof),
     ("worker-disconnect", sc_worker_disconnect),
