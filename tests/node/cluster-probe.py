@@ -97,6 +97,8 @@ class Worker:
                 stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         theirs.close()
         sc.workers.append(self)
+        for l in app.strip("\n").splitlines():
+            sc.note("app-%s.js| %s" % (name, l))
         sc.note("spawn node app-%s.js  NODE_CHANNEL_FD=%d "
                 "NODE_CHANNEL_SERIALIZATION_MODE=json NODE_UNIQUE_ID=%s"
                 % (name, cfd, e["NODE_UNIQUE_ID"]))
