@@ -290,15 +290,102 @@ fail:
   return rc;
 }
 
+/* A Map's or Set's entries up to end, and its trailer; a Map's come in
+ * pairs. Added to v. */
+static int read_list(struct dec *d, herd_val_t *v, uint8_t end, unsigned level) {
+  herd_val_t *in;
+  uint8_t e;
+  int rc;
+  for (;;) {
+    if ((rc = peek_tag(d, &e)) < 0)
+      return rc;
+    if (e == end)
+      break;
+    if ((rc = herd__v8_read_value(d, level, &in)) < 0)
+      return rc;
+    if ((rc = herd__val_list_add(v, in)) < 0) {
+      herd_val_free(in);
+      return rc;
+    }
+  }
+  take_tag(d);
+  if ((v->type == HERD_VAL_MAP && (v->list.n & 1)) || read_trailer(d, v->list.n, 0, 0) < 0)
+    return HERD_EV8DATA;
+  return 0;
+}
+
+/* 'B' and '~': an ArrayBuffer, resizable or not, registered once read. */
+static int read_arraybuffer(struct dec *d, uint8_t t, herd_val_t **out) {
+  uint32_t n, max = 0; /* (set and read for '~' only; gcc cannot tell) */
+  const uint8_t *p;
+  if (rd_u32(d, &n) < 0 || (t == V8T_RESIZABLE_AB && rd_u32(d, &max) < 0) ||
+      (t == V8T_RESIZABLE_AB && n > max) || rd_bytes(d, n, &p) < 0)
+    return HERD_EV8DATA; /* (never allocate by max) */
+  herd_val_t *v = t == V8T_ARRAYBUFFER ? herd_val_arraybuffer(p, n)
+                                       : herd_val_arraybuffer_resizable(p, n, max);
+  if (!v)
+    return -ENOMEM;
+  int rc = herd__v8_register(d, v);
+  if (rc < 0) {
+    herd_val_free(v);
+    return rc;
+  }
+  *out = v;
+  return 0;
+}
+
+/* RegExp and the boxed primitives: the id first, set once read. */
+static int read_boxed(struct dec *d, uint8_t t, herd_val_t **out) {
+  herd_val_t *v, *in = NULL;
+  size_t id;
+  uint32_t flags;
+  double x;
+  int rc;
+  if ((rc = herd__v8_new_id(d, &id)) < 0)
+    return rc;
+  if (t == V8T_REGEXP) {
+    if ((rc = herd__v8_read_string(d, &in)) < 0)
+      return rc;
+    /* bits past v, 'l' (only with a V8 flag Node does not set), u with v */
+    if (rd_u32(d, &flags) < 0 || (flags & ~0x1bfu) ||
+        ((flags & HERD_RE_UNICODE) && (flags & HERD_RE_UNICODE_SETS))) {
+      herd_val_free(in);
+      return HERD_EV8DATA;
+    }
+    v = herd__val_regexp_new(in->str.s, in->str.len, flags);
+    herd_val_free(in);
+    if (!v)
+      return -ENOMEM;
+  } else {
+    if (t == V8T_TRUE_OBJ || t == V8T_FALSE_OBJ) {
+      in = herd_val_bool(t == V8T_TRUE_OBJ);
+    } else if (t == V8T_NUMBER_OBJ) {
+      if (rd_double(d, &x) < 0)
+        return HERD_EV8DATA;
+      in = herd_val_number(x);
+    } else if (t == V8T_BIGINT_OBJ) {
+      if ((rc = herd__v8_read_bigint(d, &in)) < 0)
+        return rc;
+    } else if (t == V8T_STRING_OBJ) {
+      if ((rc = herd__v8_read_string(d, &in)) < 0)
+        return rc;
+    } else {
+      return HERD_EV8DATA;
+    }
+    if (!(v = herd_val_boxed(in)))
+      return -ENOMEM; /* (in is freed) */
+  }
+  d->ids[id] = v;
+  *out = v;
+  return 0;
+}
+
 /* The objects: they take the next id when they open (an Error only
  * when it closes), before their children. level: their own depth. */
 int herd__v8_read_object(struct dec *d, uint8_t t, unsigned level,
                          herd_val_t **out) {
-  herd_val_t *v = NULL, *in = NULL;
-  size_t id, count;
-  uint32_t n, max = 0, flags; /* (max: read only where set, which gcc
-                                  cannot see now this is not static) */
-  const uint8_t *p;
+  herd_val_t *v;
+  size_t count;
   double x;
   int rc;
   switch (t) {
@@ -306,6 +393,9 @@ int herd__v8_read_object(struct dec *d, uint8_t t, unsigned level,
     return read_host(d, level, out);
   case V8T_ERROR:
     return read_error(d, level, out);
+  case V8T_ARRAYBUFFER:
+  case V8T_RESIZABLE_AB:
+    return read_arraybuffer(d, t, out);
   case V8T_OBJECT:
   case V8T_DENSE:
   case V8T_SPARSE:
@@ -327,24 +417,8 @@ int herd__v8_read_object(struct dec *d, uint8_t t, unsigned level,
     } else if (t == V8T_DENSE || t == V8T_SPARSE) {
       if ((rc = read_array(d, t == V8T_DENSE, level, v)) < 0)
         goto fail;
-    } else {
-      uint8_t end = t == V8T_MAP ? V8T_END_MAP : V8T_END_SET, e;
-      for (;;) {
-        if ((rc = peek_tag(d, &e)) < 0)
-          goto fail;
-        if (e == end)
-          break;
-        if ((rc = herd__v8_read_value(d, level, &in)) < 0)
-          goto fail;
-        if ((rc = herd__val_list_add(v, in)) < 0)
-          goto fail;
-        in = NULL;
-      }
-      take_tag(d);
-      if ((t == V8T_MAP && (v->list.n & 1)) || (rc = read_trailer(d, v->list.n, 0, 0)) < 0) {
-        rc = HERD_EV8DATA;
-        goto fail;
-      }
+    } else if ((rc = read_list(d, v, t == V8T_MAP ? V8T_END_MAP : V8T_END_SET, level)) < 0) {
+      goto fail;
     }
     break;
   case V8T_DATE:
@@ -355,63 +429,12 @@ int herd__v8_read_object(struct dec *d, uint8_t t, unsigned level,
     if ((rc = herd__v8_register(d, v)) < 0)
       goto fail;
     break;
-  case V8T_ARRAYBUFFER:
-  case V8T_RESIZABLE_AB:
-    if (rd_u32(d, &n) < 0 || (t == V8T_RESIZABLE_AB && rd_u32(d, &max) < 0) ||
-        (t == V8T_RESIZABLE_AB && n > max) || rd_bytes(d, n, &p) < 0)
-      return HERD_EV8DATA; /* (never allocate by max) */
-    v = t == V8T_ARRAYBUFFER ? herd_val_arraybuffer(p, n)
-                           : herd_val_arraybuffer_resizable(p, n, max);
-    if (!v)
-      return -ENOMEM;
-    if ((rc = herd__v8_register(d, v)) < 0)
-      goto fail;
-    break;
-  default: /* RegExp and the boxed primitives: id first, set once read */
-    if ((rc = herd__v8_new_id(d, &id)) < 0)
-      return rc;
-    rc = HERD_EV8DATA;
-    if (t == V8T_REGEXP) {
-      if ((rc = herd__v8_read_string(d, &in)) < 0)
-        return rc;
-      rc = HERD_EV8DATA;
-      /* bits past v, 'l' (only with a V8 flag Node does not set), u with v */
-      if (rd_u32(d, &flags) < 0 || (flags & ~0x1bfu) ||
-          ((flags & HERD_RE_UNICODE) && (flags & HERD_RE_UNICODE_SETS)))
-        goto fail;
-      if (!(v = herd__val_regexp_new(in->str.s, in->str.len, flags))) {
-        rc = -ENOMEM;
-        goto fail;
-      }
-      herd_val_free(in);
-      in = NULL;
-    } else {
-      if (t == V8T_TRUE_OBJ || t == V8T_FALSE_OBJ) {
-        in = herd_val_bool(t == V8T_TRUE_OBJ);
-      } else if (t == V8T_NUMBER_OBJ) {
-        if (rd_double(d, &x) < 0)
-          return HERD_EV8DATA;
-        in = herd_val_number(x);
-      } else if (t == V8T_BIGINT_OBJ) {
-        if ((rc = herd__v8_read_bigint(d, &in)) < 0)
-          return rc;
-      } else if (t == V8T_STRING_OBJ) {
-        if ((rc = herd__v8_read_string(d, &in)) < 0)
-          return rc;
-      } else {
-        return HERD_EV8DATA;
-      }
-      if (!(v = herd_val_boxed(in)))
-        return -ENOMEM; /* (in is freed) */
-      in = NULL;
-    }
-    d->ids[id] = v;
-    break;
+  default:
+    return read_boxed(d, t, out);
   }
   *out = v;
   return 0;
 fail:
-  herd_val_free(in);
   herd_val_free(v);
   return rc;
 }
