@@ -81,6 +81,36 @@ static inline int rd_double(struct dec *d, double *x) {
   return 0;
 }
 
+/* A number's payload after its tag t (INT32, zigzag; UINT32; DOUBLE). */
+static inline int rd_number(struct dec *d, uint8_t t, double *x) {
+  uint32_t u;
+  if (t == V8T_DOUBLE)
+    return rd_double(d, x);
+  if (rd_u32(d, &u) < 0)
+    return HERD_EV8DATA;
+  if (t == V8T_INT32) /* zigzag */
+    *x = (u & 1) ? -(double)(u >> 1) - 1 : (double)(u >> 1);
+  else
+    *x = u;
+  return 0;
+}
+
+/* Take the next tag, past padding and any verify count (a count V8
+ * ignores). */
+static inline int rd_tag(struct dec *d, uint8_t *t) {
+  uint32_t u;
+  for (;;) {
+    if (rd_byte(d, t) < 0)
+      return HERD_EV8DATA;
+    if (*t == V8T_PADDING)
+      continue;
+    if (*t != V8T_VERIFY_COUNT)
+      return 0;
+    if (rd_u32(d, &u) < 0)
+      return HERD_EV8DATA;
+  }
+}
+
 /* The next tag past any padding, without taking it (V8's PeekTag). */
 static inline int peek_tag(struct dec *d, uint8_t *t) {
   size_t p = d->pos;

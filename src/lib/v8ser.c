@@ -132,22 +132,12 @@ int herd__v8_read_string_body(struct dec *d, uint8_t tag, herd_val_t **out) {
 /* A string value where V8 wants one (ReadString: a String object's,
  * a RegExp's source, an Error's message and stack). */
 int herd__v8_read_string(struct dec *d, herd_val_t **out) {
-  for (;;) {
-    uint8_t t;
-    uint32_t skip;
-    if (rd_byte(d, &t) < 0)
-      return HERD_EV8DATA;
-    if (t == V8T_PADDING)
-      continue;
-    if (t == V8T_VERIFY_COUNT) {
-      if (rd_u32(d, &skip) < 0)
-        return HERD_EV8DATA;
-      continue;
-    }
-    if (t == V8T_ONE_BYTE || t == V8T_TWO_BYTE || t == V8T_UTF8)
-      return herd__v8_read_string_body(d, t, out);
+  uint8_t t;
+  if (rd_tag(d, &t) < 0)
     return HERD_EV8DATA;
-  }
+  if (t == V8T_ONE_BYTE || t == V8T_TWO_BYTE || t == V8T_UTF8)
+    return herd__v8_read_string_body(d, t, out);
+  return HERD_EV8DATA;
 }
 
 int herd__v8_read_bigint(struct dec *d, herd_val_t **out) {
@@ -180,16 +170,8 @@ int herd__v8_read_value(struct dec *d, unsigned depth, herd_val_t **out) {
   double x;
   int rc = 0;
   *out = NULL;
-  for (;;) {
-    if (rd_byte(d, &t) < 0)
-      return HERD_EV8DATA;
-    if (t == V8T_PADDING)
-      continue;
-    if (t != V8T_VERIFY_COUNT)
-      break;
-    if (rd_u32(d, &u) < 0) /* a count V8 ignores */
-      return HERD_EV8DATA;
-  }
+  if (rd_tag(d, &t) < 0)
+    return HERD_EV8DATA;
   switch (t) {
   case V8T_UNDEFINED:
     v = herd_val_undefined();
@@ -203,16 +185,8 @@ int herd__v8_read_value(struct dec *d, unsigned depth, herd_val_t **out) {
     break;
   case V8T_INT32:
   case V8T_UINT32:
-    if (rd_u32(d, &u) < 0)
-      return HERD_EV8DATA;
-    if (t == V8T_INT32) /* zigzag */
-      x = (u & 1) ? -(double)(u >> 1) - 1 : (double)(u >> 1);
-    else
-      x = u;
-    v = herd_val_number(x);
-    break;
   case V8T_DOUBLE:
-    if (rd_double(d, &x) < 0)
+    if (rd_number(d, t, &x) < 0)
       return HERD_EV8DATA;
     v = herd_val_number(x);
     break;

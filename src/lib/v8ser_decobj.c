@@ -23,19 +23,10 @@ static const char view_subtag[HERD__V8_NVIEW] = {'b', 'B', 'C', 'w', 'W', 'd', '
  * a STRING node, or NULL with *index. */
 static int read_key(struct dec *d, herd_val_t **s, uint32_t *index) {
   uint8_t t;
-  uint32_t u;
   double x = 0;
   *s = NULL;
-  for (;;) {
-    if (rd_byte(d, &t) < 0)
-      return HERD_EV8DATA;
-    if (t == V8T_PADDING)
-      continue;
-    if (t != V8T_VERIFY_COUNT)
-      break;
-    if (rd_u32(d, &u) < 0)
-      return HERD_EV8DATA;
-  }
+  if (rd_tag(d, &t) < 0)
+    return HERD_EV8DATA;
   switch (t) {
   case V8T_ONE_BYTE:
   case V8T_TWO_BYTE:
@@ -48,17 +39,9 @@ static int read_key(struct dec *d, herd_val_t **s, uint32_t *index) {
     return rc;
   }
   case V8T_INT32:
-    if (rd_u32(d, &u) < 0)
-      return HERD_EV8DATA;
-    x = (u & 1) ? -(double)(u >> 1) - 1 : (double)(u >> 1);
-    break;
   case V8T_UINT32:
-    if (rd_u32(d, &u) < 0)
-      return HERD_EV8DATA;
-    x = u;
-    break;
   case V8T_DOUBLE:
-    if (rd_double(d, &x) < 0)
+    if (rd_number(d, t, &x) < 0)
       return HERD_EV8DATA;
     break;
   default:
@@ -72,6 +55,20 @@ static int read_key(struct dec *d, herd_val_t **s, uint32_t *index) {
   size_t n = herd__v8_fmt_number(x, buf);
   *s = herd__val_str_wtf8(buf, n);
   return *s ? 0 : -ENOMEM;
+}
+
+/* v, new (NULL: out of memory), registered as the next id and handed
+ * out; freed if that fails. */
+static int give(struct dec *d, herd_val_t *v, herd_val_t **out) {
+  if (!v)
+    return -ENOMEM;
+  int rc = herd__v8_register(d, v);
+  if (rc < 0) {
+    herd_val_free(v);
+    return rc;
+  }
+  *out = v;
+  return 0;
 }
 
 /* key, value pairs up to end_tag, added to obj; *count of them. */
@@ -169,15 +166,7 @@ int herd__v8_read_view(struct dec *d, const herd_val_t *buf, herd_val_t **out) {
       len % herd__v8_elsize[type])
     return HERD_EV8DATA;
   herd_val_t *v = herd_val_view(type, buf->buf.data + off, len);
-  if (!v)
-    return -ENOMEM;
-  int rc = herd__v8_register(d, v);
-  if (rc < 0) {
-    herd_val_free(v);
-    return rc;
-  }
-  *out = v;
-  return 0;
+  return give(d, v, out);
 }
 
 /* '\': Node's host object. The channel writes 0 and a view, or 1 and a
@@ -323,15 +312,7 @@ static int read_arraybuffer(struct dec *d, uint8_t t, herd_val_t **out) {
     return HERD_EV8DATA; /* (never allocate by max) */
   herd_val_t *v = t == V8T_ARRAYBUFFER ? herd_val_arraybuffer(p, n)
                                        : herd_val_arraybuffer_resizable(p, n, max);
-  if (!v)
-    return -ENOMEM;
-  int rc = herd__v8_register(d, v);
-  if (rc < 0) {
-    herd_val_free(v);
-    return rc;
-  }
-  *out = v;
-  return 0;
+  return give(d, v, out);
 }
 
 /* RegExp and the boxed primitives: the id first, set once read. */
@@ -424,11 +405,7 @@ int herd__v8_read_object(struct dec *d, uint8_t t, unsigned level,
   case V8T_DATE:
     if (rd_double(d, &x) < 0)
       return HERD_EV8DATA;
-    if (!(v = herd_val_date(x)))
-      return -ENOMEM;
-    if ((rc = herd__v8_register(d, v)) < 0)
-      goto fail;
-    break;
+    return give(d, herd_val_date(x), out);
   default:
     return read_boxed(d, t, out);
   }
