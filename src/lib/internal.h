@@ -196,7 +196,8 @@ int herd__v8_depth(const herd_v8_opts_t *opts, unsigned *depth);
                                            being written (Node 20 registers
                                            an Error only at its end) */
 /* V8's serialization tags (value-serializer.cc's SerializationTag and
- * ErrorTag), for the reader (v8ser.c) and the writer (v8ser_enc.c). */
+ * ErrorTag), for the reader (v8ser.c, v8ser_decobj.c) and the writer
+ * (v8ser_enc.c). */
 enum {
   V8T_PADDING = 0x00,
   V8T_VERIFY_COUNT = '?',
