@@ -121,7 +121,8 @@ int herd__spawn_fn(herd_child_t *child, int (*fn)(void *), void *arg,
 void herd__addr_format(herd_addr_t *a);
 
 /* The V8 serialization files (v8ser*.c): the value tree's internals
- * (v8ser_val.c), the text and map helpers (v8ser_util.c), the tags. */
+ * (v8ser_val.c, v8ser_valobj.c), the text and map helpers
+ * (v8ser_util.c), the tags. */
 #define HERD__V8_INDEX_MAX 4294967294u /* the last array index */
 /* trunc(3) without libm, which libherd does not link: a double of
  * magnitude 2^52 or more (or NaN, or infinite) is its own truncation. */
@@ -157,6 +158,9 @@ int herd__v8_index_key(const char *s, size_t len, uint32_t *index);
 int herd__val_prop_add(herd_val_t *obj, const char *key, size_t len,
                        uint32_t index, herd_val_t *v);
 int herd__val_props_finish(herd_val_t *obj);
+/* A failed add of v to container (a setter that takes v): v is freed
+ * unless it has a parent or is the container. Returns err. */
+int herd__val_take_fail(herd_val_t *v, const herd_val_t *container, int err);
 /* Append to a MAP or SET without checks; v taken only on success. */
 int herd__val_list_add(herd_val_t *list, herd_val_t *v);
 /* Is v (not a REF) an object, one that has an identity in V8's format? */
@@ -192,7 +196,8 @@ int herd__v8_depth(const herd_v8_opts_t *opts, unsigned *depth);
                                            being written (Node 20 registers
                                            an Error only at its end) */
 /* V8's serialization tags (value-serializer.cc's SerializationTag and
- * ErrorTag), for the reader (v8ser.c) and the writer (v8ser_enc.c). */
+ * ErrorTag), for the reader (v8ser.c, v8ser_decobj.c) and the writer
+ * (v8ser_enc.c). */
 enum {
   V8T_PADDING = 0x00,
   V8T_VERIFY_COUNT = '?',

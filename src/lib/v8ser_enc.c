@@ -207,9 +207,118 @@ static int enc_props(struct enc *e, const herd_val_t *v, size_t from,
 }
 
 /* The body of an object, written in full. level: its depth. */
+static int enc_array(struct enc *e, const herd_val_t *v, unsigned level) {
+  size_t n = v->obj.nindex;
+  int rc;
+  /* dense when no element is missing (Node: when the array's elements
+   * are packed - an array that once had holes is written sparse) */
+  if (n == v->obj.length && (n == 0 || v->obj.props[n - 1].index == n - 1)) {
+    put_byte(e, V8T_DENSE);
+    put_u32(e, v->obj.length);
+    for (size_t i = 0; i < n; i++)
+      if ((rc = enc_value(e, v->obj.props[i].value, level)) < 0)
+        return rc;
+    if ((rc = enc_props(e, v, n, level)) < 0)
+      return rc;
+    put_byte(e, V8T_END_DENSE);
+    rc = put_len(e, v->obj.n - n);
+  } else {
+    put_byte(e, V8T_SPARSE);
+    put_u32(e, v->obj.length);
+    if ((rc = enc_props(e, v, 0, level)) < 0)
+      return rc;
+    put_byte(e, V8T_END_SPARSE);
+    rc = put_len(e, v->obj.n);
+  }
+  put_u32(e, v->obj.length);
+  return rc;
+}
+
+static int enc_arraybuffer(struct enc *e, const herd_val_t *v) {
+  int rc;
+  if (v->buf.resizable) {
+    if (v->buf.max_len > UINT32_MAX || v->buf.len > v->buf.max_len)
+      return -EINVAL;
+    put_byte(e, V8T_RESIZABLE_AB);
+    put_u32(e, (uint32_t)v->buf.len);
+    put_u32(e, (uint32_t)v->buf.max_len);
+  } else {
+    put_byte(e, V8T_ARRAYBUFFER);
+    if ((rc = put_len(e, v->buf.len)) < 0)
+      return rc;
+  }
+  put(e, v->buf.data, v->buf.len);
+  return 0;
+}
+
+/* A view as Node's host object, its bytes with it. */
+static int enc_view(struct enc *e, const herd_val_t *v) {
+  int rc;
+  if (v->view.view_type < 0 || (size_t)v->view.view_type >= HERD__V8_NVIEW ||
+      v->view.len % herd__v8_elsize[v->view.view_type])
+    return -EINVAL;
+  put_byte(e, V8T_HOST);
+  if (e->host == HERD_V8_HOST_CHANNEL)
+    put_u32(e, 0); /* "an ArrayBufferView follows" */
+  put_u32(e, (uint32_t)v->view.view_type);
+  if ((rc = put_len(e, v->view.len)) < 0)
+    return rc;
+  put(e, v->view.data, v->view.len);
+  return 0;
+}
+
+static int enc_error(struct enc *e, const herd_val_t *v, unsigned level) {
+  int rc;
+  if (v->error.error_type < 0 || v->error.error_type > HERD_ERROR_URI)
+    return -EINVAL;
+  put_byte(e, V8T_ERROR);
+  if (v->error.error_type != HERD_ERROR_ERROR)
+    put_byte(e, (uint8_t)herd__v8_err_proto[v->error.error_type]);
+  if (v->error.message) {
+    put_byte(e, V8E_MESSAGE);
+    if ((rc = put_string(e, v->error.message, v->error.message_len)) < 0)
+      return rc;
+  }
+  /* Node 20 writes the cause before the stack */
+  if (v->error.cause) {
+    put_byte(e, V8E_CAUSE);
+    if ((rc = enc_value(e, v->error.cause, level)) < 0)
+      return rc;
+  }
+  if (v->error.stack) {
+    put_byte(e, V8E_STACK);
+    if ((rc = put_string(e, v->error.stack, v->error.stack_len)) < 0)
+      return rc;
+  }
+  put_byte(e, V8E_END);
+  return 0;
+}
+
+/* A Boolean, Number, BigInt or String object: in, what it boxes. */
+static int enc_boxed(struct enc *e, const herd_val_t *in) {
+  if (!in)
+    return -EINVAL;
+  switch (in->type) {
+  case HERD_VAL_BOOL:
+    put_byte(e, in->boolean ? V8T_TRUE_OBJ : V8T_FALSE_OBJ);
+    return 0;
+  case HERD_VAL_NUMBER:
+    put_byte(e, V8T_NUMBER_OBJ);
+    put_double(e, in->number);
+    return 0;
+  case HERD_VAL_BIGINT:
+    put_byte(e, V8T_BIGINT_OBJ);
+    return put_bigint(e, in);
+  case HERD_VAL_STRING:
+    put_byte(e, V8T_STRING_OBJ);
+    return put_string(e, in->str.s, in->str.len);
+  default:
+    return -EINVAL;
+  }
+}
+
 static int enc_object(struct enc *e, const herd_val_t *v, unsigned level) {
-  int rc = 0;
-  size_t n;
+  int rc;
   switch (v->type) {
   case HERD_VAL_OBJECT:
     put_byte(e, V8T_OBJECT);
@@ -218,29 +327,7 @@ static int enc_object(struct enc *e, const herd_val_t *v, unsigned level) {
     put_byte(e, V8T_END_OBJECT);
     return put_len(e, v->obj.n);
   case HERD_VAL_ARRAY:
-    n = v->obj.nindex;
-    /* dense when no element is missing (Node: when the array's elements
-     * are packed - an array that once had holes is written sparse) */
-    if (n == v->obj.length && (n == 0 || v->obj.props[n - 1].index == n - 1)) {
-      put_byte(e, V8T_DENSE);
-      put_u32(e, v->obj.length);
-      for (size_t i = 0; i < n; i++)
-        if ((rc = enc_value(e, v->obj.props[i].value, level)) < 0)
-          return rc;
-      if ((rc = enc_props(e, v, n, level)) < 0)
-        return rc;
-      put_byte(e, V8T_END_DENSE);
-      rc = put_len(e, v->obj.n - n);
-    } else {
-      put_byte(e, V8T_SPARSE);
-      put_u32(e, v->obj.length);
-      if ((rc = enc_props(e, v, 0, level)) < 0)
-        return rc;
-      put_byte(e, V8T_END_SPARSE);
-      rc = put_len(e, v->obj.n);
-    }
-    put_u32(e, v->obj.length);
-    return rc;
+    return enc_array(e, v, level);
   case HERD_VAL_DATE:
     put_byte(e, V8T_DATE);
     put_double(e, v->number);
@@ -265,77 +352,13 @@ static int enc_object(struct enc *e, const herd_val_t *v, unsigned level) {
     put_byte(e, v->type == HERD_VAL_MAP ? V8T_END_MAP : V8T_END_SET);
     return put_len(e, v->list.n);
   case HERD_VAL_ARRAYBUFFER:
-    if (v->buf.resizable) {
-      if (v->buf.max_len > UINT32_MAX || v->buf.len > v->buf.max_len)
-        return -EINVAL;
-      put_byte(e, V8T_RESIZABLE_AB);
-      put_u32(e, (uint32_t)v->buf.len);
-      put_u32(e, (uint32_t)v->buf.max_len);
-    } else {
-      put_byte(e, V8T_ARRAYBUFFER);
-      if ((rc = put_len(e, v->buf.len)) < 0)
-        return rc;
-    }
-    put(e, v->buf.data, v->buf.len);
-    return 0;
+    return enc_arraybuffer(e, v);
   case HERD_VAL_VIEW:
-    if (v->view.view_type < 0 || (size_t)v->view.view_type >= HERD__V8_NVIEW ||
-        v->view.len % herd__v8_elsize[v->view.view_type])
-      return -EINVAL;
-    put_byte(e, V8T_HOST);
-    if (e->host == HERD_V8_HOST_CHANNEL)
-      put_u32(e, 0); /* "an ArrayBufferView follows" */
-    put_u32(e, (uint32_t)v->view.view_type);
-    if ((rc = put_len(e, v->view.len)) < 0)
-      return rc;
-    put(e, v->view.data, v->view.len);
-    return 0;
+    return enc_view(e, v);
   case HERD_VAL_ERROR:
-    if (v->error.error_type < 0 || v->error.error_type > HERD_ERROR_URI)
-      return -EINVAL;
-    put_byte(e, V8T_ERROR);
-    if (v->error.error_type != HERD_ERROR_ERROR)
-      put_byte(e, (uint8_t)herd__v8_err_proto[v->error.error_type]);
-    if (v->error.message) {
-      put_byte(e, V8E_MESSAGE);
-      if ((rc = put_string(e, v->error.message, v->error.message_len)) < 0)
-        return rc;
-    }
-    /* Node 20 writes the cause before the stack */
-    if (v->error.cause) {
-      put_byte(e, V8E_CAUSE);
-      if ((rc = enc_value(e, v->error.cause, level)) < 0)
-        return rc;
-    }
-    if (v->error.stack) {
-      put_byte(e, V8E_STACK);
-      if ((rc = put_string(e, v->error.stack, v->error.stack_len)) < 0)
-        return rc;
-    }
-    put_byte(e, V8E_END);
-    return 0;
-  case HERD_VAL_BOXED: {
-    const herd_val_t *in = v->boxed;
-    if (!in)
-      return -EINVAL;
-    switch (in->type) {
-    case HERD_VAL_BOOL:
-      put_byte(e, in->boolean ? V8T_TRUE_OBJ : V8T_FALSE_OBJ);
-      return 0;
-    case HERD_VAL_NUMBER:
-      put_byte(e, V8T_NUMBER_OBJ);
-      put_double(e, in->number);
-      return 0;
-    case HERD_VAL_BIGINT:
-      put_byte(e, V8T_BIGINT_OBJ);
-      return put_bigint(e, in);
-    case HERD_VAL_STRING:
-      put_byte(e, V8T_STRING_OBJ);
-      return put_string(e, in->str.s, in->str.len);
-    default:
-      return -EINVAL;
-    }
-  }
+    return enc_error(e, v, level);
+  case HERD_VAL_BOXED:
+    return enc_boxed(e, v->boxed);
   default:
     return -EINVAL;
   }
