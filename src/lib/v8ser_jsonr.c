@@ -1,8 +1,8 @@
 /*
  * v8ser_jsonr.c - JSON text of libherd's mapping (docs/v8.md; written by
  * v8ser_json.c) into a herd_val_t tree: herd_v8_from_json. The text is
- * read by libherd's one JSON scan (json.c) into a document first (in an
- * arena), then the document into a tree: a tagged object's members can then be looked up by name, in
+ * read into a document first (v8ser_jdoc.c), then the document into a
+ * tree: a tagged object's members can then be looked up by name, in
  * whatever order they came, and ids are given in the text's order as
  * v8ser_json.c counts them.
  */
@@ -13,191 +13,10 @@
 
 #include "herd.h"
 #include "internal.h"
+#include "v8jdoc.h"
 
 #define BIGINT_DEC_DIGITS 20000u /* the most decimal digits read (decimal
                                     costs time quadratic in the length) */
-
-/* ==== the text to a document ========================================== */
-
-/* (json.c's token kinds) */
-enum {
-  J_NULL = HERD__J_NULL,
-  J_FALSE = HERD__J_FALSE,
-  J_TRUE = HERD__J_TRUE,
-  J_NUM = HERD__J_NUM,
-  J_STR = HERD__J_STR,
-  J_ARR = HERD__J_ARR,
-  J_OBJ = HERD__J_OBJ
-};
-
-struct jn {
-  int type;
-  size_t off; /* where it starts in the text */
-  double num;
-  char *s; /* J_STR: WTF-8 */
-  size_t len;
-  struct jn **kids; /* J_ARR: items; J_OBJ: values */
-  struct jn **keys; /* J_OBJ: J_STR keys */
-  size_t n;
-};
-
-struct chunk {
-  struct chunk *next;
-  size_t used, cap;
-  max_align_t data[];
-};
-
-struct open {
-  struct jn *c;
-  size_t base; /* its children start there in stack */
-};
-
-/* The document is built by a sink on json.c's scan of the text. */
-struct jp {
-  size_t err_off;
-  struct chunk *arena;
-  struct jn *root;
-  struct jn **stack; /* children of the containers being read */
-  size_t sn, scap;
-  struct open *open; /* the containers being read, innermost last */
-  size_t on, ocap;
-};
-
-static void *jalloc(struct jp *p, size_t n) {
-  n = (n + 15) & ~(size_t)15;
-  struct chunk *c = p->arena;
-  if (!c || c->cap - c->used < n) {
-    size_t cap = n > 65536 ? n : 65536;
-    c = malloc(sizeof *c + cap);
-    if (!c)
-      return NULL;
-    c->used = 0;
-    c->cap = cap;
-    if (n > 16384 && p->arena) { /* a big one: keep filling the current */
-      c->next = p->arena->next;
-      p->arena->next = c;
-    } else {
-      c->next = p->arena;
-      p->arena = c;
-    }
-  }
-  void *r = (char *)c->data + c->used;
-  c->used += n;
-  return r;
-}
-
-static struct jn *new_jn(struct jp *p, int type, size_t off) {
-  struct jn *v = jalloc(p, sizeof *v);
-  if (v) {
-    memset(v, 0, sizeof *v);
-    v->type = type;
-    v->off = off;
-  }
-  return v;
-}
-
-/* k: a child of the innermost open container (or the root). */
-static int push_kid(struct jp *p, struct jn *k) {
-  if (!k)
-    return -ENOMEM;
-  if (p->on == 0) {
-    p->root = k;
-    return 0;
-  }
-  if (p->sn == p->scap) {
-    size_t ncap = p->scap ? p->scap * 2 : 64;
-    struct jn **ns = realloc(p->stack, ncap * sizeof *ns);
-    if (!ns)
-      return -ENOMEM;
-    p->stack = ns;
-    p->scap = ncap;
-  }
-  p->stack[p->sn++] = k;
-  return 0;
-}
-
-/* A string token: a J_STR node, its text decoded (WTF-8). */
-static struct jn *str_jn(struct jp *p, const char *tok, size_t len, size_t off) {
-  struct jn *v = new_jn(p, J_STR, off);
-  size_t n = herd__json_unescape(tok + 1, len - 2, NULL, 0);
-  if (!v || !(v->s = jalloc(p, n + 1)))
-    return NULL;
-  herd__json_unescape(tok + 1, len - 2, v->s, n);
-  v->s[n] = '\0';
-  v->len = n;
-  return v;
-}
-
-static int on_scalar(void *ctx, int type, const char *tok, size_t len,
-                     int esc, size_t off) {
-  struct jp *p = ctx;
-  (void)esc;
-  if (type == J_STR)
-    return push_kid(p, str_jn(p, tok, len, off));
-  struct jn *v = new_jn(p, type, off);
-  if (v && type == J_NUM && herd__json_number(tok, len, &v->num) < 0)
-    v = NULL;
-  return push_kid(p, v);
-}
-
-static int on_key(void *ctx, const char *tok, size_t len, int esc,
-                  size_t off) {
-  struct jp *p = ctx;
-  (void)esc;
-  return push_kid(p, str_jn(p, tok, len, off));
-}
-
-static int on_open(void *ctx, int type, size_t off) {
-  struct jp *p = ctx;
-  struct jn *v = new_jn(p, type, off);
-  if (!v)
-    return -ENOMEM;
-  if (p->on == p->ocap) {
-    size_t ncap = p->ocap ? p->ocap * 2 : 16;
-    struct open *no = realloc(p->open, ncap * sizeof *no);
-    if (!no)
-      return -ENOMEM;
-    p->open = no;
-    p->ocap = ncap;
-  }
-  p->open[p->on++] = (struct open){v, p->sn};
-  return 0;
-}
-
-/* The children pushed since the container opened move into the arena
- * (an object's pushed key, value, key, value: split), and the container
- * becomes a child of its own parent. */
-static int on_close(void *ctx) {
-  struct jp *p = ctx;
-  struct open o = p->open[--p->on];
-  struct jn *v = o.c, **all = NULL;
-  size_t n = p->sn - o.base;
-  if (n && !(all = jalloc(p, n * sizeof *all)))
-    return -ENOMEM;
-  if (n)
-    memcpy(all, p->stack + o.base, n * sizeof *all);
-  p->sn = o.base;
-  if (v->type == J_ARR) {
-    v->kids = all;
-    v->n = n;
-  } else {
-    v->n = n / 2;
-    v->keys = jalloc(p, v->n * sizeof *v->keys + 1);
-    v->kids = jalloc(p, v->n * sizeof *v->kids + 1);
-    if (!v->keys || !v->kids)
-      return -ENOMEM;
-    for (size_t i = 0; i < v->n; i++) {
-      v->keys[i] = all[2 * i];
-      v->kids[i] = all[2 * i + 1];
-    }
-  }
-  return push_kid(p, v);
-}
-
-static const struct herd__jsink doc_sink = {on_scalar, on_open, on_key,
-                                            on_close};
-
-/* ==== the document to a tree ========================================= */
 
 struct conv {
   struct jp *p;
@@ -669,25 +488,13 @@ int herd_v8_from_json(const char *json, size_t len, const herd_v8_opts_t *opts,
   memset(&p, 0, sizeof p);
   memset(&c, 0, sizeof c);
   /* a value nests 3 JSON levels at most: {"$v8":"Map","entries":[[k,v]]} */
-  struct herd__jscan s = {.text = json ? json : "", .len = len,
-                          .max_depth = 3 * depth + 3, .sink = &doc_sink,
-                          .ctx = &p};
-  int rc = herd__json_scan(&s);
-  if (rc < 0) {
-    p.err_off = s.fault;
-    rc = rc == -EINVAL ? HERD_EV8JSON : rc == HERD_EJSONDEPTH ? HERD_EV8DEPTH : rc;
-  } else {
+  int rc = herd__jdoc_read(&p, json ? json : "", len, 3 * depth + 3);
+  if (rc >= 0) {
     c.p = &p;
     c.max_depth = depth;
     rc = conv(&c, p.root, 0, out);
   }
-  while (p.arena) {
-    struct chunk *n = p.arena->next;
-    free(p.arena);
-    p.arena = n;
-  }
-  free(p.stack);
-  free(p.open);
+  herd__jdoc_free(&p);
   free(c.ids);
   if (used)
     *used = rc < 0 ? p.err_off : len;
