@@ -52,9 +52,10 @@ static int on_init(herd_cluster_t *c, void *data) {
   return 0;
 }
 
-int master_main(struct app *a, int daemon, int status_fd,
-                herd_pidfile_t *pidfile) {
-  struct master mm, *m = &mm;
+/* The master's state at rest: no fds yet but the spare, and herd run's
+ * terminal writer. */
+static void master_init(struct master *m, struct app *a, int daemon,
+                        int status_fd) {
   memset(m, 0, sizeof *m);
   m->a = a;
   m->daemon = daemon;
@@ -65,111 +66,134 @@ int master_main(struct app *a, int daemon, int status_fd,
   m->metrics_fd = -1;
   /* a fd in reserve, for when there are none left (ctlsrv.c) */
   m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int code = 1;
-  int r = 0, logged = 0;
-  char err[600] = "";
   /* herd run: its output through a thread of its own, so that a reader
    * that stalls (a paused terminal, a pipe nobody drains) never stops
    * the loop (without one, the lines are written directly) */
   if (!daemon)
     (void)logw_open_term(&m->tw, a->name, 8u << 20);
+}
 
-  /* Control: HERD_HOME. In the foreground a missing or unwritable home
-   * costs the control socket only; a daemon cannot do without it. */
-  int have_home = home_setup(m->home, sizeof m->home, err, sizeof err) == 0;
-  if (!have_home) {
-    if (daemon)
-      goto fail;
+/* HERD_HOME's files: the paths, the pid file (*pidfile: the one the
+ * daemon opened, or the one opened here), the control socket, the log
+ * files. In the foreground a missing or unwritable home costs the
+ * control socket only; a daemon cannot do without it. 0, or -1 with
+ * err set. */
+static int home_open(struct master *m, herd_pidfile_t **pidfile, char *err,
+                     size_t errlen) {
+  struct app *a = m->a;
+  int r;
+  if (home_setup(m->home, sizeof m->home, err, errlen) < 0) {
+    if (m->daemon)
+      return -1;
     notice(m, "no control socket: %s", err);
     err[0] = '\0';
+    return 0;
   }
-  if (have_home) {
-    char *pid_path = m->pid_path;
-    if (home_path(pid_path, sizeof m->pid_path, m->home, a->name, ".pid") < 0 ||
-        home_path(m->sock_path, sizeof m->sock_path, m->home, a->name, ".sock") < 0 ||
-        home_path(m->out_path, sizeof m->out_path, m->home, a->name, "-out.log") < 0 ||
-        home_path(m->err_path, sizeof m->err_path, m->home, a->name, "-err.log") < 0 ||
-        home_path(m->herd_path, sizeof m->herd_path, m->home, a->name, "-herd.log") < 0) {
-      say(err, sizeof err, "HERD_HOME %s: path too long", m->home);
-      goto fail;
-    }
-    if (!pidfile) {
-      pid_t holder = 0;
-      r = herd_pidfile_open(&pidfile, pid_path, &holder);
-      if (r == -EBUSY) {
-        say(err, sizeof err, "app '%s' is already running (master pid %d); "
-                 "stop it first or pick another --name", a->name, (int)holder);
-        goto fail;
-      }
-      if (r < 0) {
-        say(err, sizeof err, "%s: %s", pid_path, herd_strerror(r));
-        goto fail;
-      }
-    } else if ((r = herd_pidfile_write(pidfile)) < 0) {
-      say(err, sizeof err, "%s: %s", pid_path, herd_strerror(r));
-      goto fail;
-    }
-    if ((r = open_control(m, 1)) < 0) {
-      say(err, sizeof err, "control socket %s: %s", m->sock_path,
-               herd_strerror(r));
-      goto fail;
-    }
-    m->ctl_fd = r;
-    m->pf = pidfile;
-    if ((daemon || a->log_files) &&
-        (r = logw_open(&m->lw, m->out_path, m->err_path, a->log_max_size,
-                       a->log_keep, 8u << 20)) < 0) {
-      say(err, sizeof err, "logs %s: %s", m->out_path, herd_strerror(r));
-      goto fail;
-    }
+  char *pid_path = m->pid_path;
+  if (home_path(pid_path, sizeof m->pid_path, m->home, a->name, ".pid") < 0 ||
+      home_path(m->sock_path, sizeof m->sock_path, m->home, a->name, ".sock") < 0 ||
+      home_path(m->out_path, sizeof m->out_path, m->home, a->name, "-out.log") < 0 ||
+      home_path(m->err_path, sizeof m->err_path, m->home, a->name, "-err.log") < 0 ||
+      home_path(m->herd_path, sizeof m->herd_path, m->home, a->name, "-herd.log") < 0) {
+    say(err, errlen, "HERD_HOME %s: path too long", m->home);
+    return -1;
   }
-  if (a->metrics) {
-    herd_addr_t ad;
-    herd_addr_t bound;
-    if ((r = herd_addr_parse(a->metrics, &ad)) < 0 ||
-        (r = herd_listen_open(&ad, 64, 0, &bound)) < 0) {
-      say(err, sizeof err, "--metrics %s: %s", a->metrics, herd_strerror(r));
-      goto fail;
+  if (!*pidfile) {
+    pid_t holder = 0;
+    r = herd_pidfile_open(pidfile, pid_path, &holder);
+    if (r == -EBUSY) {
+      say(err, errlen, "app '%s' is already running (master pid %d); "
+               "stop it first or pick another --name", a->name, (int)holder);
+      return -1;
     }
-    m->metrics_fd = r;
-    say(m->metrics_addr, sizeof m->metrics_addr, "%s", bound.text);
-    char msg[160];
-    say(msg, sizeof msg, "metrics on http://%s/metrics", bound.text);
-    own_line(m, msg);
-    if (fcntl(r, F_SETFL, O_NONBLOCK) < 0) {
-      say(err, sizeof err, "--metrics: %s", strerror(errno));
-      goto fail;
+    if (r < 0) {
+      say(err, errlen, "%s: %s", pid_path, herd_strerror(r));
+      return -1;
     }
+  } else if ((r = herd_pidfile_write(*pidfile)) < 0) {
+    say(err, errlen, "%s: %s", pid_path, herd_strerror(r));
+    return -1;
   }
+  if ((r = open_control(m, 1)) < 0) {
+    say(err, errlen, "control socket %s: %s", m->sock_path, herd_strerror(r));
+    return -1;
+  }
+  m->ctl_fd = r;
+  m->pf = *pidfile;
+  if ((m->daemon || a->log_files) &&
+      (r = logw_open(&m->lw, m->out_path, m->err_path, a->log_max_size,
+                     a->log_keep, 8u << 20)) < 0) {
+    say(err, errlen, "logs %s: %s", m->out_path, herd_strerror(r));
+    return -1;
+  }
+  return 0;
+}
 
-  /* Started by systemd's socket activation: use its sockets. */
-  int act_fds[MAX_LISTEN];
+/* --metrics: its listening socket, said in a line. 0, or -1 with err
+ * set. */
+static int metrics_open(struct master *m, char *err, size_t errlen) {
+  struct app *a = m->a;
+  herd_addr_t ad;
+  herd_addr_t bound;
+  int r;
+  if (!a->metrics)
+    return 0;
+  if ((r = herd_addr_parse(a->metrics, &ad)) < 0 ||
+      (r = herd_listen_open(&ad, 64, 0, &bound)) < 0) {
+    say(err, errlen, "--metrics %s: %s", a->metrics, herd_strerror(r));
+    return -1;
+  }
+  m->metrics_fd = r;
+  say(m->metrics_addr, sizeof m->metrics_addr, "%s", bound.text);
+  char msg[160];
+  say(msg, sizeof msg, "metrics on http://%s/metrics", bound.text);
+  own_line(m, msg);
+  if (fcntl(r, F_SETFL, O_NONBLOCK) < 0) {
+    say(err, errlen, "--metrics: %s", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* The engine's sockets: systemd's (socket activation), numbered into
+ * act_fds (MAX_LISTEN, the caller's: the engine reads it while it
+ * runs), or --listen's. 0, or -1 with err set. */
+static int listen_plan(struct master *m, int *act_fds, char *err,
+                       size_t errlen) {
+  struct app *a = m->a;
   int nact = herd_listen_fds(1);
   if (nact < 0) {
-    say(err, sizeof err, "LISTEN_FDS: %s", herd_strerror(nact));
-    goto fail;
+    say(err, errlen, "LISTEN_FDS: %s", herd_strerror(nact));
+    return -1;
   }
-  if (nact > 0) {
-    if (nact > MAX_LISTEN) {
-      say(err, sizeof err, "LISTEN_FDS: at most %d sockets", MAX_LISTEN);
-      goto fail;
-    }
-    if (a->o.balance == HERD_BALANCE_REUSEPORT) {
-      say(err, sizeof err, "--balance reuseport needs sockets herd binds "
-               "itself, not inherited ones");
-      goto fail;
-    }
-    if (a->nlisten)
-      plain_line(m, "herd[%s]: socket activation: using the %d inherited "
-                 "sockets, not --listen", a->name, nact);
-    for (int i = 0; i < nact; i++)
-      act_fds[i] = 3 + i;
-    a->o.listen_fds = act_fds;
-    a->o.nlisten_fds = (size_t)nact;
-    a->o.listen = NULL;
-  } else {
+  if (nact == 0) {
     a->o.listen = a->listen;
+    return 0;
   }
+  if (nact > MAX_LISTEN) {
+    say(err, errlen, "LISTEN_FDS: at most %d sockets", MAX_LISTEN);
+    return -1;
+  }
+  if (a->o.balance == HERD_BALANCE_REUSEPORT) {
+    say(err, errlen, "--balance reuseport needs sockets herd binds "
+             "itself, not inherited ones");
+    return -1;
+  }
+  if (a->nlisten)
+    plain_line(m, "herd[%s]: socket activation: using the %d inherited "
+               "sockets, not --listen", a->name, nact);
+  for (int i = 0; i < nact; i++)
+    act_fds[i] = 3 + i;
+  a->o.listen_fds = act_fds;
+  a->o.nlisten_fds = (size_t)nact;
+  a->o.listen = NULL;
+  return 0;
+}
+
+/* The engine's callbacks into the master, and the workers' output piped
+ * to us unless nothing would read it. */
+static void engine_wire(struct master *m) {
+  struct app *a = m->a;
   a->o.on_event = on_event;
   a->o.on_init = on_init;
   a->o.data = m;
@@ -177,6 +201,10 @@ int master_main(struct app *a, int daemon, int status_fd,
     a->o.flags |= HERD_CLUSTER_PIPE_OUTPUT;
     a->o.on_output = on_output;
   }
+}
+
+/* The master's signals: the ones it ignores, the ones the engine reads. */
+static void signals_take(void) {
   /* A closed stdout (herd run | head) must not kill the master, nor a
    * log over RLIMIT_FSIZE (the write fails with EFBIG instead). Workers
    * start with default dispositions whatever ours are. */
@@ -195,29 +223,33 @@ int master_main(struct app *a, int daemon, int status_fd,
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
     sigaddset(&handled, sigs[i]);
   (void)sigprocmask(SIG_BLOCK, &handled, NULL);
+}
 
-  r = herd_cluster_run(&a->o, NULL, NULL);
-  m->loop = NULL;
-  m->c = NULL;
-  if (r < 0) {
-    /* The engine said what failed in an error line. */
-    if (!m->errors) {
-      say(err, sizeof err, "%s", herd_strerror(r));
-    } else {
-      say(err, sizeof err, "%s", m->first_error);
-      logged = 1; /* in the log already, as the event it was */
-    }
-    goto fail;
+/* The engine failed (r < 0): what failed, into err. 1 if it is in the
+ * log already, as the error event it was. */
+static int run_failed(struct master *m, int r, char *err, size_t errlen) {
+  /* The engine said what failed in an error line. */
+  if (!m->errors) {
+    say(err, errlen, "%s", herd_strerror(r));
+    return 0;
   }
+  say(err, errlen, "%s", m->first_error);
+  return 1;
+}
+
+/* The engine ran and stopped (r >= 0): the end told (to the starter, to
+ * the log). The exit code. */
+static int run_report(struct master *m, int r, char *err, size_t errlen) {
+  int code;
   if (m->start_fail[0]) {
     int sl = m->start_fail_slot;
     struct slot_note *sn = note_of(m, sl);
     const char *last = sn ? sn->exit.line : "";
-    say(err, sizeof err, "%s%s%s", m->start_fail, *last ? ": " : "", last);
+    say(err, errlen, "%s%s%s", m->start_fail, *last ? ": " : "", last);
     tell_starter_failed(m, err);
     code = 1;
   } else if (!m->reported && m->errors) {
-    say(err, sizeof err, "%s", m->first_error);
+    say(err, errlen, "%s", m->first_error);
     tell_starter_failed(m, err);
     code = 1;
   } else if (r > 0) {
@@ -230,25 +262,37 @@ int master_main(struct app *a, int daemon, int status_fd,
   }
   if (!m->reported)
     tell_starter_failed(m, "stopped before the workers were ready");
-  goto out;
-fail:
-  if (err[0]) {
-    if (!daemon || status_fd < 0)
-      plain_line(m, "%s: %s", prog_name, err);
-    else if (!logged) {
-      char ts[40];
-      iso_stamp(ts, sizeof ts);
-      fprintf(stderr, "%s herd[%s]: %s\n", ts, a->name, err);
-    }
-    tell_starter_failed(m, err);
+  return code;
+}
+
+/* A failure, err, told: on the terminal, or stderr (the daemon's log)
+ * unless logged, and to the starter. daemon and status_fd: as
+ * master_main was given them (m->status_fd is -1 once the starter was
+ * told). */
+static void fail_report(struct master *m, int daemon, int status_fd,
+                        const char *err, int logged) {
+  if (!err[0])
+    return;
+  if (!daemon || status_fd < 0)
+    plain_line(m, "%s: %s", prog_name, err);
+  else if (!logged) {
+    char ts[40];
+    iso_stamp(ts, sizeof ts);
+    fprintf(stderr, "%s herd[%s]: %s\n", ts, m->a->name, err);
   }
-  code = 1;
-out:
+  tell_starter_failed(m, err);
+}
+
+/* Everything master_init and the set-up opened, closed, in this order:
+ * the last replies (killed: the stop had to kill workers), the
+ * connections, the files in HERD_HOME, the logs, the pid file
+ * (pidfile: master_main's, if m->pf was never set). */
+static void teardown(struct master *m, int killed, herd_pidfile_t *pidfile) {
   for (struct conn *cn = m->conns; cn; cn = cn->next)
     if (cn->wait == WAIT_STOP && cn->ch) {
       char last[96];
       int n = snprintf(last, sizeof last, "{\"ok\":true,\"stopped\":true,"
-                       "\"killed\":%s}", code == 1 && r > 0 ? "true" : "false");
+                       "\"killed\":%s}", killed ? "true" : "false");
       reply(cn, last, (size_t)n);
     }
   while (m->conns)
@@ -279,5 +323,40 @@ out:
   if (m->status_fd >= 0)
     (void)close(m->status_fd);
   herd_pidfile_close(m->pf ? m->pf : pidfile, !m->lost_name);
+}
+
+/* One app's master, as a sequence of steps: set-up (each step may fail,
+ * with err said once by fail_report), the engine's run, the end told,
+ * teardown (always, of whatever the set-up got to). */
+int master_main(struct app *a, int daemon, int status_fd,
+                herd_pidfile_t *pidfile) {
+  struct master mm, *m = &mm;
+  int act_fds[MAX_LISTEN]; /* the engine reads them while it runs */
+  int code = 1;
+  int r = 0, logged = 0;
+  char err[600] = "";
+  master_init(m, a, daemon, status_fd);
+  if (home_open(m, &pidfile, err, sizeof err) < 0 ||
+      metrics_open(m, err, sizeof err) < 0 ||
+      listen_plan(m, act_fds, err, sizeof err) < 0)
+    goto fail;
+  engine_wire(m);
+  signals_take();
+
+  r = herd_cluster_run(&a->o, NULL, NULL);
+  m->loop = NULL;
+  m->c = NULL;
+  if (r < 0) {
+    logged = run_failed(m, r, err, sizeof err);
+    goto fail;
+  }
+  code = run_report(m, r, err, sizeof err);
+  goto out;
+fail:
+  fail_report(m, daemon, status_fd, err, logged);
+  code = 1;
+out:
+  /* r: the run's result, 0 if it never ran */
+  teardown(m, code == 1 && r > 0, pidfile);
   return code;
 }

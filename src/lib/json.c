@@ -3,7 +3,7 @@
  * numbers, literals) and one iterative scan of a whole text, which
  * validates (the channel's hot path: no tree, no allocation below 512
  * levels) and feeds a builder when given one (herd_json_parse in
- * jsonparse.c, herd_v8_from_json in v8ser_jsonr.c). RFC 8259 as V8's
+ * jsonparse.c, herd_v8_from_json in v8ser_jdoc.c). RFC 8259 as V8's
  * JSON.parse reads it; json.h says how bytes that are not UTF-8 are read.
  *
  * Keys are matched as JSON.parse sees them: after decoding escapes

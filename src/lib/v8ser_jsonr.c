@@ -1,8 +1,8 @@
 /*
  * v8ser_jsonr.c - JSON text of libherd's mapping (docs/v8.md; written by
  * v8ser_json.c) into a herd_val_t tree: herd_v8_from_json. The text is
- * read by libherd's one JSON scan (json.c) into a document first (in an
- * arena), then the document into a tree: a tagged object's members can then be looked up by name, in
+ * read into a document first (v8ser_jdoc.c), then the document into a
+ * tree: a tagged object's members can then be looked up by name, in
  * whatever order they came, and ids are given in the text's order as
  * v8ser_json.c counts them.
  */
@@ -13,191 +13,10 @@
 
 #include "herd.h"
 #include "internal.h"
+#include "v8jdoc.h"
 
 #define BIGINT_DEC_DIGITS 20000u /* the most decimal digits read (decimal
                                     costs time quadratic in the length) */
-
-/* ==== the text to a document ========================================== */
-
-/* (json.c's token kinds) */
-enum {
-  J_NULL = HERD__J_NULL,
-  J_FALSE = HERD__J_FALSE,
-  J_TRUE = HERD__J_TRUE,
-  J_NUM = HERD__J_NUM,
-  J_STR = HERD__J_STR,
-  J_ARR = HERD__J_ARR,
-  J_OBJ = HERD__J_OBJ
-};
-
-struct jn {
-  int type;
-  size_t off; /* where it starts in the text */
-  double num;
-  char *s; /* J_STR: WTF-8 */
-  size_t len;
-  struct jn **kids; /* J_ARR: items; J_OBJ: values */
-  struct jn **keys; /* J_OBJ: J_STR keys */
-  size_t n;
-};
-
-struct chunk {
-  struct chunk *next;
-  size_t used, cap;
-  max_align_t data[];
-};
-
-struct open {
-  struct jn *c;
-  size_t base; /* its children start there in stack */
-};
-
-/* The document is built by a sink on json.c's scan of the text. */
-struct jp {
-  size_t err_off;
-  struct chunk *arena;
-  struct jn *root;
-  struct jn **stack; /* children of the containers being read */
-  size_t sn, scap;
-  struct open *open; /* the containers being read, innermost last */
-  size_t on, ocap;
-};
-
-static void *jalloc(struct jp *p, size_t n) {
-  n = (n + 15) & ~(size_t)15;
-  struct chunk *c = p->arena;
-  if (!c || c->cap - c->used < n) {
-    size_t cap = n > 65536 ? n : 65536;
-    c = malloc(sizeof *c + cap);
-    if (!c)
-      return NULL;
-    c->used = 0;
-    c->cap = cap;
-    if (n > 16384 && p->arena) { /* a big one: keep filling the current */
-      c->next = p->arena->next;
-      p->arena->next = c;
-    } else {
-      c->next = p->arena;
-      p->arena = c;
-    }
-  }
-  void *r = (char *)c->data + c->used;
-  c->used += n;
-  return r;
-}
-
-static struct jn *new_jn(struct jp *p, int type, size_t off) {
-  struct jn *v = jalloc(p, sizeof *v);
-  if (v) {
-    memset(v, 0, sizeof *v);
-    v->type = type;
-    v->off = off;
-  }
-  return v;
-}
-
-/* k: a child of the innermost open container (or the root). */
-static int push_kid(struct jp *p, struct jn *k) {
-  if (!k)
-    return -ENOMEM;
-  if (p->on == 0) {
-    p->root = k;
-    return 0;
-  }
-  if (p->sn == p->scap) {
-    size_t ncap = p->scap ? p->scap * 2 : 64;
-    struct jn **ns = realloc(p->stack, ncap * sizeof *ns);
-    if (!ns)
-      return -ENOMEM;
-    p->stack = ns;
-    p->scap = ncap;
-  }
-  p->stack[p->sn++] = k;
-  return 0;
-}
-
-/* A string token: a J_STR node, its text decoded (WTF-8). */
-static struct jn *str_jn(struct jp *p, const char *tok, size_t len, size_t off) {
-  struct jn *v = new_jn(p, J_STR, off);
-  size_t n = herd__json_unescape(tok + 1, len - 2, NULL, 0);
-  if (!v || !(v->s = jalloc(p, n + 1)))
-    return NULL;
-  herd__json_unescape(tok + 1, len - 2, v->s, n);
-  v->s[n] = '\0';
-  v->len = n;
-  return v;
-}
-
-static int on_scalar(void *ctx, int type, const char *tok, size_t len,
-                     int esc, size_t off) {
-  struct jp *p = ctx;
-  (void)esc;
-  if (type == J_STR)
-    return push_kid(p, str_jn(p, tok, len, off));
-  struct jn *v = new_jn(p, type, off);
-  if (v && type == J_NUM && herd__json_number(tok, len, &v->num) < 0)
-    v = NULL;
-  return push_kid(p, v);
-}
-
-static int on_key(void *ctx, const char *tok, size_t len, int esc,
-                  size_t off) {
-  struct jp *p = ctx;
-  (void)esc;
-  return push_kid(p, str_jn(p, tok, len, off));
-}
-
-static int on_open(void *ctx, int type, size_t off) {
-  struct jp *p = ctx;
-  struct jn *v = new_jn(p, type, off);
-  if (!v)
-    return -ENOMEM;
-  if (p->on == p->ocap) {
-    size_t ncap = p->ocap ? p->ocap * 2 : 16;
-    struct open *no = realloc(p->open, ncap * sizeof *no);
-    if (!no)
-      return -ENOMEM;
-    p->open = no;
-    p->ocap = ncap;
-  }
-  p->open[p->on++] = (struct open){v, p->sn};
-  return 0;
-}
-
-/* The children pushed since the container opened move into the arena
- * (an object's pushed key, value, key, value: split), and the container
- * becomes a child of its own parent. */
-static int on_close(void *ctx) {
-  struct jp *p = ctx;
-  struct open o = p->open[--p->on];
-  struct jn *v = o.c, **all = NULL;
-  size_t n = p->sn - o.base;
-  if (n && !(all = jalloc(p, n * sizeof *all)))
-    return -ENOMEM;
-  if (n)
-    memcpy(all, p->stack + o.base, n * sizeof *all);
-  p->sn = o.base;
-  if (v->type == J_ARR) {
-    v->kids = all;
-    v->n = n;
-  } else {
-    v->n = n / 2;
-    v->keys = jalloc(p, v->n * sizeof *v->keys + 1);
-    v->kids = jalloc(p, v->n * sizeof *v->kids + 1);
-    if (!v->keys || !v->kids)
-      return -ENOMEM;
-    for (size_t i = 0; i < v->n; i++) {
-      v->keys[i] = all[2 * i];
-      v->kids[i] = all[2 * i + 1];
-    }
-  }
-  return push_kid(p, v);
-}
-
-static const struct herd__jsink doc_sink = {on_scalar, on_open, on_key,
-                                            on_close};
-
-/* ==== the document to a tree ========================================= */
 
 struct conv {
   struct jp *p;
@@ -385,217 +204,302 @@ static int view_index(const struct jn *tag) {
   return -1;
 }
 
-/* {"$v8": TAG, ...}. */
-static int conv_tagged(struct conv *c, const struct jn *j, unsigned depth,
-                       herd_val_t **out) {
-  static const char *const n_none[] = {NULL}, *const n_value[] = {"value", NULL},
-                           *const n_id[] = {"id", NULL},
-                           *const n_props[] = {"props", NULL},
-                           *const n_array[] = {"length", "props", NULL},
-                           *const n_ms[] = {"ms", NULL},
-                           *const n_re[] = {"source", "flags", NULL},
-                           *const n_entries[] = {"entries", NULL},
-                           *const n_values[] = {"values", NULL},
-                           *const n_ab[] = {"base64", "maxByteLength", NULL},
-                           *const n_b64[] = {"base64", NULL},
-                           *const n_err[] = {"name", "message", "stack", "cause", NULL};
-  const struct jn *tag = j->kids[0], *m[4];
-  herd_val_t *v = NULL, *in = NULL;
-  uint8_t *bytes = NULL;
-  size_t nbytes, id;
-  double x = 0, y = 0;
-  int rc, vt = -1;
-  *out = NULL;
-  if (tag->type != J_STR)
-    return cfail(c, tag);
-  /* the primitives and the reference: no id */
-  if (is_word(tag, "undefined")) {
-    if ((rc = members(c, j, n_none, m)) < 0)
-      return rc;
-    return (*out = herd_val_undefined()) ? 0 : -ENOMEM;
+/* v (taken; NULL: out of memory) given the next id and handed out. */
+static int give(struct conv *c, herd_val_t *v, herd_val_t **out) {
+  int rc;
+  if (!v)
+    return -ENOMEM;
+  if ((rc = add_id(c, v, NULL)) < 0) {
+    herd_val_free(v);
+    return rc;
   }
-  if (is_word(tag, "Number")) {
-    if ((rc = members(c, j, n_value, m)) < 0)
-      return rc;
-    x = is_word(m[0], "NaN")         ? NAN
-        : is_word(m[0], "Infinity")  ? INFINITY
-        : is_word(m[0], "-Infinity") ? -INFINITY
-        : is_word(m[0], "-0")        ? -0.0
-                                     : 1;
-    if (x == 1)
-      return cfail(c, m[0] ? m[0] : j);
-    return (*out = herd_val_number(x)) ? 0 : -ENOMEM;
+  *out = v;
+  return 0;
+}
+
+/* A tagged object, its members checked: what its tag's reader gets. */
+struct tagged {
+  struct conv *c;
+  const struct jn *j;    /* the object */
+  const struct jn *m[4]; /* its members, in its tag's order; NULL: absent */
+  int kind;              /* which of the tags the reader reads (struct tag) */
+  unsigned level;        /* the depth of what the object holds */
+};
+
+/* A tag's reader: *out set on success only. */
+typedef int tag_fn(struct tagged *t, herd_val_t **out);
+
+/* the primitives and the reference: no id */
+
+static int tag_undefined(struct tagged *t, herd_val_t **out) {
+  (void)t;
+  return (*out = herd_val_undefined()) ? 0 : -ENOMEM;
+}
+
+static int tag_number(struct tagged *t, herd_val_t **out) {
+  const struct jn *v = t->m[0];
+  double x = is_word(v, "NaN")         ? NAN
+             : is_word(v, "Infinity")  ? INFINITY
+             : is_word(v, "-Infinity") ? -INFINITY
+             : is_word(v, "-0")        ? -0.0
+                                       : 1;
+  if (x == 1)
+    return cfail(t->c, v ? v : t->j);
+  return (*out = herd_val_number(x)) ? 0 : -ENOMEM;
+}
+
+static int tag_bigint(struct tagged *t, herd_val_t **out) {
+  return parse_bigint(t->c, t->m[0] ? t->m[0] : t->j, out);
+}
+
+static int tag_ref(struct tagged *t, herd_val_t **out) {
+  struct conv *c = t->c;
+  double x = 0;
+  if (jint(t->m[0], 4294967295.0, &x) < 0 || x >= (double)c->nids || !c->ids[(size_t)x])
+    return cfail(c, t->m[0] ? t->m[0] : t->j); /* no such object, or an open Error */
+  return (*out = herd_val_ref(c->ids[(size_t)x])) ? 0 : -ENOMEM;
+}
+
+/* the objects */
+
+/* Object (kind 0): props; Array (kind 1): length, props. */
+static int tag_object(struct tagged *t, herd_val_t **out) {
+  struct conv *c = t->c;
+  int arr = t->kind;
+  const struct jn *props = t->m[arr];
+  herd_val_t *v;
+  double x = 0;
+  int rc;
+  if (arr && (jint(t->m[0], 4294967295.0, &x) < 0 || (props && props->type != J_OBJ)))
+    return cfail(c, t->j);
+  if (!arr && !props)
+    return cfail(c, t->j);
+  if (!(v = arr ? herd_val_array() : herd_val_object()))
+    return -ENOMEM;
+  if ((rc = add_id(c, v, NULL)) < 0)
+    goto fail;
+  if (arr)
+    v->obj.length = (uint32_t)x;
+  /* props is a map of keys, not a tagged object: a "$v8" key in it is
+   * the object's own, for an Array as for an Object */
+  if (props && (rc = conv_props(c, v, props, t->level, 1)) < 0)
+    goto fail;
+  if (arr && v->obj.length != (uint32_t)x) {
+    rc = cfail(c, t->m[0]); /* an index at or past the length given */
+    goto fail;
   }
-  if (is_word(tag, "BigInt")) {
-    if ((rc = members(c, j, n_value, m)) < 0)
-      return rc;
-    return parse_bigint(c, m[0] ? m[0] : j, out);
-  }
-  if (is_word(tag, "Ref")) {
-    if ((rc = members(c, j, n_id, m)) < 0)
-      return rc;
-    if (jint(m[0], 4294967295.0, &x) < 0 || x >= (double)c->nids || !c->ids[(size_t)x])
-      return cfail(c, m[0] ? m[0] : j); /* no such object, or an open Error */
-    return (*out = herd_val_ref(c->ids[(size_t)x])) ? 0 : -ENOMEM;
-  }
-  /* the objects */
-  if (depth >= c->max_depth)
-    return (c->p->err_off = j->off, HERD_EV8DEPTH);
-  unsigned level = depth + 1;
-  if (is_word(tag, "Object") || is_word(tag, "Array")) {
-    int arr = is_word(tag, "Array");
-    if ((rc = members(c, j, arr ? n_array : n_props, m)) < 0)
-      return rc;
-    if (arr && (jint(m[0], 4294967295.0, &x) < 0 || (m[1] && m[1]->type != J_OBJ)))
-      return cfail(c, j);
-    if (!arr && !m[0])
-      return cfail(c, j);
-    if (!(v = arr ? herd_val_array() : herd_val_object()))
-      return -ENOMEM;
-    if ((rc = add_id(c, v, NULL)) < 0)
-      goto fail;
-    if (arr)
-      v->obj.length = (uint32_t)x;
-    /* props is a map of keys, not a tagged object: a "$v8" key in it is
-     * the object's own, for an Array as for an Object */
-    if (m[arr] && (rc = conv_props(c, v, m[arr], level, 1)) < 0)
-      goto fail;
-    if (arr && v->obj.length != (uint32_t)x) {
-      rc = cfail(c, m[0]); /* an index at or past the length given */
-      goto fail;
-    }
-  } else if (is_word(tag, "Date")) {
-    if ((rc = members(c, j, n_ms, m)) < 0)
-      return rc;
-    if (!m[0] || (m[0]->type != J_NUM && m[0]->type != J_NULL))
-      return cfail(c, j);
-    if (!(v = herd_val_date(m[0]->type == J_NUM ? m[0]->num : NAN)))
-      return -ENOMEM;
-    if ((rc = add_id(c, v, NULL)) < 0)
-      goto fail;
-  } else if (is_word(tag, "RegExp")) {
-    if ((rc = members(c, j, n_re, m)) < 0)
-      return rc;
-    if (!m[0] || m[0]->type != J_STR || (m[1] && m[1]->type != J_STR))
-      return cfail(c, j);
-    uint32_t f = 0;
-    if (m[1] && herd__v8_re_flags_parse(m[1]->s, m[1]->len, &f) < 0)
-      return cfail(c, m[1]);
-    if (!(v = herd__val_regexp_new(m[0]->s, m[0]->len, f)))
-      return -ENOMEM;
-    if ((rc = add_id(c, v, NULL)) < 0)
-      goto fail;
-  } else if (is_word(tag, "Map") || is_word(tag, "Set")) {
-    int map = is_word(tag, "Map");
-    if ((rc = members(c, j, map ? n_entries : n_values, m)) < 0)
-      return rc;
-    if (!m[0] || m[0]->type != J_ARR)
-      return cfail(c, j);
-    if (!(v = map ? herd_val_map() : herd_val_set()))
-      return -ENOMEM;
-    if ((rc = add_id(c, v, NULL)) < 0)
-      goto fail;
-    for (size_t i = 0; i < m[0]->n; i++) {
-      const struct jn *e = m[0]->kids[i];
-      size_t k = 1;
-      if (map && (e->type != J_ARR || e->n != 2)) {
-        rc = cfail(c, e);
-        goto fail;
-      }
-      for (size_t part = 0; part < (map ? 2u : k); part++) {
-        if ((rc = conv(c, map ? e->kids[part] : e, level, &in)) < 0)
-          goto fail;
-        if ((rc = herd__val_list_add(v, in)) < 0)
-          goto fail;
-        in = NULL;
-      }
-    }
-  } else if (is_word(tag, "ArrayBuffer") || (vt = view_index(tag)) >= 0) {
-    int ab = is_word(tag, "ArrayBuffer");
-    if ((rc = members(c, j, ab ? n_ab : n_b64, m)) < 0)
-      return rc;
-    if ((rc = unbase64(c, m[0] ? m[0] : j, &bytes, &nbytes)) < 0)
-      return rc;
-    if (ab && m[1] && (jint(m[1], 4294967295.0, &y) < 0 || y < (double)nbytes)) {
-      rc = cfail(c, m[1]);
-      goto fail;
-    }
-    v = !ab    ? herd_val_view(vt, bytes, nbytes)
-        : m[1] ? herd_val_arraybuffer_resizable(bytes, nbytes, (size_t)y)
-               : herd_val_arraybuffer(bytes, nbytes);
-    if (!v) {
-      rc = ab ? -ENOMEM : cfail(c, m[0]); /* (a length not a multiple of
-                                             the element size) */
-      goto fail;
-    }
-    if ((rc = add_id(c, v, NULL)) < 0)
-      goto fail;
-  } else if (is_word(tag, "Error")) {
-    if ((rc = members(c, j, n_err, m)) < 0)
-      return rc;
-    int et = HERD_ERROR_ERROR;
-    if (m[0]) {
-      for (et = HERD_ERROR_URI; et >= 0; et--)
-        if (is_word(m[0], herd_error_type_name(et)))
-          break;
-      if (et < 0)
-        return cfail(c, m[0]);
-    }
-    if ((m[1] && m[1]->type != J_STR) || (m[2] && m[2]->type != J_STR))
-      return cfail(c, j);
-    if (!(v = herd__val_alloc(HERD_VAL_ERROR, 0)))
-      return -ENOMEM;
-    v->error.error_type = et;
-    for (int k = 1; k <= 2; k++) {
-      if (!m[k])
-        continue;
-      char *s = malloc(m[k]->len + 1);
-      if (!s) {
-        rc = -ENOMEM;
-        goto fail;
-      }
-      memcpy(s, m[k]->s, m[k]->len + 1);
-      *(k == 1 ? &v->error.message : &v->error.stack) = s;
-      *(k == 1 ? &v->error.message_len : &v->error.stack_len) = m[k]->len;
-    }
-    /* its id now, the object once it is closed: as V8 11.3 registers it */
-    if ((rc = add_id(c, NULL, &id)) < 0)
-      goto fail;
-    if (m[3]) {
-      if ((rc = conv(c, m[3], level, &v->error.cause)) < 0)
-        goto fail;
-      v->error.cause->flags_ |= HERD__VAL_OWNED;
-    }
-    c->ids[id] = v;
-  } else if (is_word(tag, "Boxed")) {
-    if ((rc = members(c, j, n_value, m)) < 0)
-      return rc;
-    if ((rc = add_id(c, NULL, &id)) < 0)
-      return rc;
-    if (!m[0])
-      return cfail(c, j);
-    if ((rc = conv(c, m[0], level, &in)) < 0)
-      return rc;
-    if (in->type == HERD_VAL_NULL || in->type == HERD_VAL_UNDEFINED ||
-        herd__val_is_object(herd_val_deref(in))) {
-      herd_val_free(in);
-      return cfail(c, m[0]);
-    }
-    if (!(v = herd_val_boxed(in)))
-      return -ENOMEM;
-    in = NULL;
-    c->ids[id] = v;
-  } else {
-    return cfail(c, tag);
-  }
-  free(bytes);
   *out = v;
   return 0;
 fail:
-  free(bytes);
+  herd_val_free(v);
+  return rc;
+}
+
+static int tag_date(struct tagged *t, herd_val_t **out) {
+  const struct jn *ms = t->m[0];
+  if (!ms || (ms->type != J_NUM && ms->type != J_NULL))
+    return cfail(t->c, t->j);
+  return give(t->c, herd_val_date(ms->type == J_NUM ? ms->num : NAN), out);
+}
+
+static int tag_regexp(struct tagged *t, herd_val_t **out) {
+  const struct jn *src = t->m[0], *flags = t->m[1];
+  if (!src || src->type != J_STR || (flags && flags->type != J_STR))
+    return cfail(t->c, t->j);
+  uint32_t f = 0;
+  if (flags && herd__v8_re_flags_parse(flags->s, flags->len, &f) < 0)
+    return cfail(t->c, flags);
+  return give(t->c, herd__val_regexp_new(src->s, src->len, f), out);
+}
+
+/* Map (kind 1): entries, [key, value] pairs; Set (kind 0): values. */
+static int tag_list(struct tagged *t, herd_val_t **out) {
+  struct conv *c = t->c;
+  int map = t->kind;
+  const struct jn *list = t->m[0];
+  herd_val_t *v, *in = NULL;
+  int rc;
+  if (!list || list->type != J_ARR)
+    return cfail(c, t->j);
+  if (!(v = map ? herd_val_map() : herd_val_set()))
+    return -ENOMEM;
+  if ((rc = add_id(c, v, NULL)) < 0)
+    goto fail;
+  for (size_t i = 0; i < list->n; i++) {
+    const struct jn *e = list->kids[i];
+    if (map && (e->type != J_ARR || e->n != 2)) {
+      rc = cfail(c, e);
+      goto fail;
+    }
+    for (size_t part = 0; part < (map ? 2u : 1u); part++) {
+      if ((rc = conv(c, map ? e->kids[part] : e, t->level, &in)) < 0)
+        goto fail;
+      if ((rc = herd__val_list_add(v, in)) < 0)
+        goto fail;
+      in = NULL;
+    }
+  }
+  *out = v;
+  return 0;
+fail:
   herd_val_free(in);
   herd_val_free(v);
   return rc;
+}
+
+/* ArrayBuffer (kind -1): base64, maxByteLength; a view (kind: its enum
+ * herd_view_type): base64. */
+static int tag_bytes(struct tagged *t, herd_val_t **out) {
+  struct conv *c = t->c;
+  int ab = t->kind < 0;
+  uint8_t *bytes = NULL;
+  size_t nbytes;
+  double y = 0;
+  int rc;
+  if ((rc = unbase64(c, t->m[0] ? t->m[0] : t->j, &bytes, &nbytes)) < 0)
+    return rc;
+  if (ab && t->m[1] && (jint(t->m[1], 4294967295.0, &y) < 0 || y < (double)nbytes)) {
+    free(bytes);
+    return cfail(c, t->m[1]);
+  }
+  herd_val_t *v = !ab      ? herd_val_view(t->kind, bytes, nbytes)
+                  : t->m[1] ? herd_val_arraybuffer_resizable(bytes, nbytes, (size_t)y)
+                            : herd_val_arraybuffer(bytes, nbytes);
+  free(bytes); /* (copied) */
+  if (!v)
+    return ab ? -ENOMEM : cfail(c, t->m[0]); /* (a length not a multiple of
+                                                 the element size) */
+  return give(c, v, out);
+}
+
+static int tag_error(struct tagged *t, herd_val_t **out) {
+  struct conv *c = t->c;
+  const struct jn *const *m = t->m; /* name, message, stack, cause */
+  herd_val_t *v;
+  size_t id;
+  int rc, et = HERD_ERROR_ERROR;
+  if (m[0]) {
+    for (et = HERD_ERROR_URI; et >= 0; et--)
+      if (is_word(m[0], herd_error_type_name(et)))
+        break;
+    if (et < 0)
+      return cfail(c, m[0]);
+  }
+  if ((m[1] && m[1]->type != J_STR) || (m[2] && m[2]->type != J_STR))
+    return cfail(c, t->j);
+  if (!(v = herd__val_alloc(HERD_VAL_ERROR, 0)))
+    return -ENOMEM;
+  v->error.error_type = et;
+  for (int k = 1; k <= 2; k++) {
+    if (!m[k])
+      continue;
+    char *s = malloc(m[k]->len + 1);
+    if (!s) {
+      rc = -ENOMEM;
+      goto fail;
+    }
+    memcpy(s, m[k]->s, m[k]->len + 1);
+    *(k == 1 ? &v->error.message : &v->error.stack) = s;
+    *(k == 1 ? &v->error.message_len : &v->error.stack_len) = m[k]->len;
+  }
+  /* its id now, the object once it is closed: as V8 11.3 registers it */
+  if ((rc = add_id(c, NULL, &id)) < 0)
+    goto fail;
+  if (m[3]) {
+    if ((rc = conv(c, m[3], t->level, &v->error.cause)) < 0)
+      goto fail;
+    v->error.cause->flags_ |= HERD__VAL_OWNED;
+  }
+  c->ids[id] = v;
+  *out = v;
+  return 0;
+fail:
+  herd_val_free(v);
+  return rc;
+}
+
+static int tag_boxed(struct tagged *t, herd_val_t **out) {
+  struct conv *c = t->c;
+  herd_val_t *in, *v;
+  size_t id;
+  int rc;
+  if ((rc = add_id(c, NULL, &id)) < 0)
+    return rc;
+  if (!t->m[0])
+    return cfail(c, t->j);
+  if ((rc = conv(c, t->m[0], t->level, &in)) < 0)
+    return rc;
+  if (in->type == HERD_VAL_NULL || in->type == HERD_VAL_UNDEFINED ||
+      herd__val_is_object(herd_val_deref(in))) {
+    herd_val_free(in);
+    return cfail(c, t->m[0]);
+  }
+  if (!(v = herd_val_boxed(in)))
+    return -ENOMEM;
+  c->ids[id] = v;
+  *out = v;
+  return 0;
+}
+
+/* The tags: the members each may have (besides "$v8", first; each at
+ * most once), whether it is an object (an id, one level deeper), its
+ * reader. */
+static const struct tag {
+  const char *name; /* NULL: the views' names, kind their view type */
+  int object;
+  int kind;
+  tag_fn *fn;
+  const char *members[5];
+} tags[] = {
+    {"undefined", 0, 0, tag_undefined, {NULL}},
+    {"Number", 0, 0, tag_number, {"value", NULL}},
+    {"BigInt", 0, 0, tag_bigint, {"value", NULL}},
+    {"Ref", 0, 0, tag_ref, {"id", NULL}},
+    {"Object", 1, 0, tag_object, {"props", NULL}},
+    {"Array", 1, 1, tag_object, {"length", "props", NULL}},
+    {"Date", 1, 0, tag_date, {"ms", NULL}},
+    {"RegExp", 1, 0, tag_regexp, {"source", "flags", NULL}},
+    {"Map", 1, 1, tag_list, {"entries", NULL}},
+    {"Set", 1, 0, tag_list, {"values", NULL}},
+    {"ArrayBuffer", 1, -1, tag_bytes, {"base64", "maxByteLength", NULL}},
+    {NULL, 1, 0, tag_bytes, {"base64", NULL}},
+    {"Error", 1, 0, tag_error, {"name", "message", "stack", "cause", NULL}},
+    {"Boxed", 1, 0, tag_boxed, {"value", NULL}},
+};
+
+/* tag's entry, and its kind; NULL if no tag is named so. */
+static const struct tag *tag_find(const struct jn *tag, int *kind) {
+  for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+    const struct tag *t = &tags[i];
+    if (t->name ? is_word(tag, t->name) : (*kind = view_index(tag)) >= 0) {
+      if (t->name)
+        *kind = t->kind;
+      return t;
+    }
+  }
+  return NULL;
+}
+
+/* {"$v8": TAG, ...}: what every tag is checked for here (a known tag,
+ * the depth before an object or an unknown tag, the members), the rest
+ * by the tag's reader. */
+static int conv_tagged(struct conv *c, const struct jn *j, unsigned depth,
+                       herd_val_t **out) {
+  const struct jn *tag = j->kids[0];
+  struct tagged tg = {.c = c, .j = j, .level = depth + 1};
+  const struct tag *t;
+  int rc;
+  *out = NULL;
+  if (tag->type != J_STR)
+    return cfail(c, tag);
+  t = tag_find(tag, &tg.kind);
+  if ((!t || t->object) && depth >= c->max_depth)
+    return (c->p->err_off = j->off, HERD_EV8DEPTH);
+  if (!t)
+    return cfail(c, tag);
+  if ((rc = members(c, j, t->members, tg.m)) < 0)
+    return rc;
+  return t->fn(&tg, out);
 }
 
 static int conv(struct conv *c, const struct jn *j, unsigned depth, herd_val_t **out) {
@@ -669,25 +573,13 @@ int herd_v8_from_json(const char *json, size_t len, const herd_v8_opts_t *opts,
   memset(&p, 0, sizeof p);
   memset(&c, 0, sizeof c);
   /* a value nests 3 JSON levels at most: {"$v8":"Map","entries":[[k,v]]} */
-  struct herd__jscan s = {.text = json ? json : "", .len = len,
-                          .max_depth = 3 * depth + 3, .sink = &doc_sink,
-                          .ctx = &p};
-  int rc = herd__json_scan(&s);
-  if (rc < 0) {
-    p.err_off = s.fault;
-    rc = rc == -EINVAL ? HERD_EV8JSON : rc == HERD_EJSONDEPTH ? HERD_EV8DEPTH : rc;
-  } else {
+  int rc = herd__jdoc_read(&p, json ? json : "", len, 3 * depth + 3);
+  if (rc >= 0) {
     c.p = &p;
     c.max_depth = depth;
     rc = conv(&c, p.root, 0, out);
   }
-  while (p.arena) {
-    struct chunk *n = p.arena->next;
-    free(p.arena);
-    p.arena = n;
-  }
-  free(p.stack);
-  free(p.open);
+  herd__jdoc_free(&p);
   free(c.ids);
   if (used)
     *used = rc < 0 ? p.err_off : len;
