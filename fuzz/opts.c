@@ -21,15 +21,22 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_ranges(const struct app *a, uint64_t max_memory_was) {
+static void check_ranges(const struct app *a, uint64_t max_memory_was, int finished) {
   const herd_cluster_opts_t *o = &a->o;
   if (o->workers < 0 || o->workers > HERD_MAX_WORKERS)
     abort();
   if (o->balance != HERD_BALANCE_SHARED && o->balance != HERD_BALANCE_REUSEPORT &&
       o->balance != HERD_BALANCE_ROUNDROBIN)
     abort();
+  /* unset until app_finish chooses (by --node-cluster) */
   if (o->ready != HERD_READY_IMMEDIATE && o->ready != HERD_READY_NOTIFY &&
-      o->ready != HERD_READY_DELAY)
+      o->ready != HERD_READY_DELAY && o->ready != HERD_READY_LISTENING &&
+      o->ready != HERD_READY_IPC && (finished || o->ready != READY_UNSET))
+    abort();
+  /* what the engine refuses, app_finish refuses first */
+  if (finished && (((o->flags & HERD_CLUSTER_NODE) && o->balance == HERD_BALANCE_REUSEPORT) ||
+                   (o->ready == HERD_READY_LISTENING && !(o->flags & HERD_CLUSTER_NODE)) ||
+                   (o->ready == HERD_READY_IPC && !(o->flags & HERD_CLUSTER_IPC))))
     abort();
   if (o->ready_delay_ms < 0 || o->ready_timeout_ms < 0 || o->kill_timeout_ms < 0 ||
       o->restart_window_ms < 0 || o->min_uptime_ms < 0 || o->cooldown_ms < 0)
@@ -38,7 +45,7 @@ static void check_ranges(const struct app *a, uint64_t max_memory_was) {
     abort();
   if (o->max_restarts < 0 || o->max_restarts > 1000000)
     abort();
-  if (o->flags & ~(unsigned)HERD_CLUSTER_IPC)
+  if (o->flags & ~(unsigned)(HERD_CLUSTER_IPC | HERD_CLUSTER_NODE))
     abort();
   if (a->log_keep < 0 || a->log_keep > 1000)
     abort();
@@ -104,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(err, 'x', sizeof err);
     if (app_set(&a, key, val, err, sizeof err) < 0)
       check_err(err, sizeof err);
-    check_ranges(&a, mm);
+    check_ranges(&a, mm, 0);
     if (eq)
       *eq = '=';
   }
@@ -116,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (app_finish(&a, err, sizeof err) < 0) {
     check_err(err, sizeof err);
   } else {
-    check_ranges(&a, mm);
+    check_ranges(&a, mm, 1);
     if (a.cwd[0] != '/' || strcmp(a.o.spawn.cwd, a.cwd))
       abort();
   }

@@ -631,11 +631,15 @@ typedef struct herd_addr {
  * No DNS. Returns 0 or -EINVAL (-ENAMETOOLONG for a long path). */
 int herd_addr_parse(const char *spec, herd_addr_t *addr);
 
-enum { HERD_LISTEN_REUSEPORT = 1u << 0 };
+enum {
+  HERD_LISTEN_REUSEPORT = 1u << 0,
+  HERD_LISTEN_DUALSTACK = 1u << 1 /* IPv6 without V6ONLY: [::] takes IPv4
+                                     too (as Node's listen(port)) */
+};
 
 /* Bind and listen (CLOEXEC, blocking: the fd is meant to be shared with
  * workers). TCP gets SO_REUSEADDR (and SO_REUSEPORT with the flag; IPv6
- * is V6ONLY); a Unix socket file left by a dead server is replaced, a
+ * is V6ONLY unless HERD_LISTEN_DUALSTACK); a Unix socket file left by a dead server is replaced, a
  * live one or another kind of file is -EADDRINUSE. backlog <= 0 means
  * SOMAXCONN. *bound (optional) gets the real address (port 0 -> the port
  * the kernel chose). Returns the fd or -errno (-EADDRINUSE, -EACCES for a
@@ -664,7 +668,12 @@ enum herd_ready {
                                that a program that dies at once is a
                                failed start, not a ready worker */
   HERD_READY_NOTIFY,        /* ready when it sends READY=1 */
-  HERD_READY_DELAY          /* ready ready_delay_ms after start, if alive */
+  HERD_READY_DELAY,         /* ready ready_delay_ms after start, if alive */
+  HERD_READY_LISTENING,     /* HERD_CLUSTER_NODE: ready at its first
+                               server's "listening" message */
+  HERD_READY_IPC            /* ready when it sends the message "ready" on
+                               its channel (process.send('ready'), PM2's
+                               wait_ready) */
 };
 
 /* What happened (one event per line of a supervisor's log). */
@@ -704,7 +713,7 @@ enum herd_event_type {
   HERD_EV_ERROR,      /* slot (-1 if none), pid, code: -errno; reason:
                          SPAWN_FAILED, BIND_FAILED (text: the address),
                          HAND_FAILED, STEER_FAILED */
-  HERD_EV_NOTICE      /* no failure of the master, but worth an operator's
+  HERD_EV_NOTICE,     /* no failure of the master, but worth an operator's
                          attention; reason: NOTIFY_FOREIGN (pid: the
                          sender), LEFT_BEHIND (slot, pid: the process),
                          LISTEN_STALL (text: the address, code: connections
@@ -717,6 +726,17 @@ enum herd_event_type {
                          address: out of fds, say; accepting pauses and is
                          retried every 100 ms), ACCEPT_RESUMED (the same
                          address: accepting again) */
+  HERD_EV_MESSAGE,    /* slot, pid, text: a message the worker sent on its
+                         channel (one JSON text; not Node's internal ones) */
+  HERD_EV_NODE        /* HERD_CLUSTER_NODE: slot, pid; reason NODE_SOCKET
+                         (text: the address, code: -errno): the socket it
+                         asked for (listen(), bind()) could not be given
+                         (a new one bound is HERD_EV_LISTEN);
+                         NODE_BAD_MESSAGE (text: the message, cut): a
+                         cluster message herd could not act on (once per
+                         worker); NODE_REFUSED (text: the address): it
+                         refused a connection (maxConnections), which went
+                         to another worker (once per worker) */
 };
 
 /* Why: the one vocabulary of events and of a worker's last exit. */
@@ -758,7 +778,11 @@ enum herd_reason {
   HERD_REASON_IGNORED,        /* "ignored" */
   /* more notices (added in 0.2) */
   HERD_REASON_ACCEPT_FAILED,  /* "accept failed" */
-  HERD_REASON_ACCEPT_RESUMED  /* "accept resumed" */
+  HERD_REASON_ACCEPT_RESUMED, /* "accept resumed" */
+  /* Node's cluster (added in 0.3) */
+  HERD_REASON_NODE_SOCKET,    /* "node socket" */
+  HERD_REASON_NODE_BAD_MESSAGE, /* "node bad message" */
+  HERD_REASON_NODE_REFUSED    /* "node refused" */
 };
 
 /* The reason's name (the quoted words above); "?" for an unknown one.
@@ -791,8 +815,15 @@ enum {
   HERD_CLUSTER_PIPE_OUTPUT = 1u << 0, /* workers' stdout/stderr go through
                                          on_output, line by line (else
                                          they are inherited) */
-  HERD_CLUSTER_IPC = 1u << 1          /* give workers a Node-format channel
+  HERD_CLUSTER_IPC = 1u << 1,         /* give workers a Node-format channel
                                          (NODE_CHANNEL_FD) */
+  HERD_CLUSTER_NODE = 1u << 2         /* be the primary of Node's cluster
+                                         module (implies IPC): workers get
+                                         NODE_UNIQUE_ID, so that an
+                                         unmodified Node app's listen() and
+                                         bind() ask the master for their
+                                         sockets (docs/node-cluster.md);
+                                         balance shared or roundrobin */
 };
 
 #define HERD_MAX_WORKERS 4096 /* herd_cluster_opts.workers, _scale */

@@ -427,6 +427,6 @@ TEST(ctl_client_subcommands_parse_options_with_getopt) {
   HERD_EXPECT(2, "start", "--workers=4097", "--", "true");
   CHECK_MSG(strstr(R.err, "--workers: 4097 is out of range (1..4096)"), "%s", R.err);
   HERD_EXPECT(2, "run", "--ready", "soon", "--", "true");
-  CHECK_MSG(strstr(R.err, "ready: 'soon' is not one of immediate, notify or a "
-                   "duration"), "%s", R.err);
+  CHECK_MSG(strstr(R.err, "ready: 'soon' is not one of immediate, notify, listening, "
+                   "ipc or a duration"), "%s", R.err);
 }

@@ -213,7 +213,8 @@ static const char *env_get(char **env, int n, const char *name, int *count) {
 static const char *const protocol_vars[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
                                             "NOTIFY_SOCKET", "HERD_WORKER_ID",
                                             "NODE_CHANNEL_FD",
-                                            "NODE_CHANNEL_SERIALIZATION_MODE", NULL};
+                                            "NODE_CHANNEL_SERIALIZATION_MODE",
+                                            "NODE_APP_INSTANCE", "NODE_UNIQUE_ID", NULL};
 
 static int is_protocol_var(const char *entry) {
   for (int i = 0; protocol_vars[i]; i++) {
@@ -300,6 +301,11 @@ static void check_contract(const char *what, pid_t m, pid_t w, int slot, int nso
   x = env_get(env, ne, "HERD_WORKER_ID", &count);
   snprintf(v, sizeof v, "%d", slot);
   CHECK_MSG(x && count == 1 && !strcmp(x, v), "%s: HERD_WORKER_ID=%s (x%d)", what, x, count);
+  x = env_get(env, ne, "NODE_APP_INSTANCE", &count); /* PM2's name for the slot */
+  CHECK_MSG(x && count == 1 && !strcmp(x, v), "%s: NODE_APP_INSTANCE=%s (x%d)", what, x,
+            count);
+  x = env_get(env, ne, "NODE_UNIQUE_ID", &count); /* only with --node-cluster */
+  CHECK_MSG(!x, "%s: NODE_UNIQUE_ID=%s", what, x);
   x = env_get(env, ne, "NODE_CHANNEL_FD", &count);
   snprintf(v, sizeof v, "%d", 3 + nsock);
   CHECK_MSG(chan ? x && count == 1 && !strcmp(x, v) : !x, "%s: NODE_CHANNEL_FD=%s", what, x);
@@ -315,13 +321,15 @@ static void check_contract(const char *what, pid_t m, pid_t w, int slot, int nso
  * channel after them, nothing else - none of the master's signalfd,
  * epoll, timerfd, inotify, control socket, notify socket, pid file or
  * log files; the caller's environment whole, plus exactly LISTEN_FDS,
- * LISTEN_PID, LISTEN_FDNAMES, NOTIFY_SOCKET and HERD_WORKER_ID (and
+ * LISTEN_PID, LISTEN_FDNAMES, NOTIFY_SOCKET, HERD_WORKER_ID and
+ * NODE_APP_INSTANCE (and
  * NODE_CHANNEL_FD, NODE_CHANNEL_SERIALIZATION_MODE with a channel),
  * herd's values winning over the caller's. */
 TEST_T(security_worker_gets_exactly_the_documented_fds_and_environment, 90) {
   /* the caller's own values of two of them, which herd's must replace */
   CHECK_EQ(setenv("HERD_WORKER_ID", "99", 1), 0);
   CHECK_EQ(setenv("LISTEN_FDNAMES", "decoy", 1), 0);
+  CHECK_EQ(setenv("NODE_UNIQUE_ID", "7", 1), 0); /* a Node primary's: not theirs */
   CHECK_EQ(setenv("HERD_TEST_CONTRACT", "kept as it is = yes", 1), 0);
   static const struct {
     const char *name, *balance;

@@ -55,9 +55,62 @@ static int resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
   return 0;
 }
 
+/* A script ending in .js, .mjs or .cjs is run as `node SCRIPT ARGS`
+ * in Node's cluster mode, named after the script (`app` for app.js), as
+ * `pm2 start app.js` does. */
+static int node_script(struct app *a, char *err, size_t errlen) {
+  const char *s = a->cmd[0];
+  const char *dot = strrchr(s, '.');
+  if (!dot || strchr(dot, '/') || (strcmp(dot, ".js") && strcmp(dot, ".mjs") &&
+                                   strcmp(dot, ".cjs")))
+    return 0;
+  size_t argc = 0;
+  while (a->cmd[argc])
+    argc++;
+  char **cmd = calloc(argc + 2, sizeof *cmd);
+  char *node = app_keep(a, "node");
+  if (!cmd || !node) {
+    free(cmd);
+    return app_fail(err, errlen, "out of memory");
+  }
+  cmd[0] = node;
+  memcpy(cmd + 1, a->cmd, argc * sizeof *cmd);
+  free(a->cmd_owned); /* (its strings are kept, or argv's) */
+  a->cmd = a->cmd_owned = cmd;
+  a->o.flags |= HERD_CLUSTER_NODE;
+  if (!a->name) {
+    const char *b = strrchr(s, '/');
+    b = b ? b + 1 : s;
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(dot - b), b);
+    if (!app_name_ok(name) || !strcmp(name, "all") || !(a->name = app_keep(a, name)))
+      return app_fail(err, errlen, "cannot name the app after '%s': give --name", s);
+  }
+  return 0;
+}
+
+/* --node-cluster and the ready modes that go with it. */
+static int node_options(struct app *a, char *err, size_t errlen) {
+  int node = (a->o.flags & HERD_CLUSTER_NODE) != 0;
+  if (a->o.ready == READY_UNSET)
+    a->o.ready = node ? HERD_READY_LISTENING : HERD_READY_IMMEDIATE;
+  if (node && a->o.balance == HERD_BALANCE_REUSEPORT)
+    return app_fail(err, errlen, "--node-cluster: balance reuseport is not available "
+                                 "(a Node worker's listen() asks for one socket): use "
+                                 "shared or roundrobin");
+  if (!node && a->o.ready == HERD_READY_LISTENING)
+    return app_fail(err, errlen, "ready listening: only with --node-cluster (the "
+                                 "message is Node's cluster's)");
+  if (a->o.ready == HERD_READY_IPC)
+    a->o.flags |= HERD_CLUSTER_IPC;
+  return 0;
+}
+
 int app_finish(struct app *a, char *err, size_t errlen) {
   if (!a->cmd || !a->cmd[0])
     return app_fail(err, errlen, "no command given");
+  if (node_script(a, err, errlen) < 0 || node_options(a, err, errlen) < 0)
+    return -1;
   if (!a->name) {
     const char *b = strrchr(a->cmd[0], '/');
     a->name = b ? b + 1 : a->cmd[0];

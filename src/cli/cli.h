@@ -51,6 +51,9 @@ struct app {
   const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
 };
 
+/* o.ready until app_finish: immediate, or listening with --node-cluster */
+#define READY_UNSET (-1)
+
 /* Defaults, before options are applied. */
 void app_init(struct app *a);
 void app_free(struct app *a);

@@ -275,6 +275,28 @@ static const char *stop_why(const herd_event_t *ev) {
                                           scale down, retired */
 }
 
+/* What a worker says: STATUS=, a message on its channel, Node's cluster
+ * (--node-cluster). Its words in our line: nothing a terminal acts on. */
+static void on_words(struct master *m, const herd_event_t *ev, char *what, size_t cap) {
+  char text[400];
+  cli_printable(text, sizeof text, ev->text ? ev->text : "", ev->text ? strlen(ev->text) : 0);
+  if (ev->type == HERD_EV_STATUS)
+    snprintf(what, cap, "worker %d status: %s", ev->slot, text);
+  else if (ev->type == HERD_EV_MESSAGE)
+    snprintf(what, cap, "worker %d, pid %d, sends: %s", ev->slot, (int)ev->pid, text);
+  else if (ev->reason == HERD_REASON_NODE_SOCKET)
+    snprintf(what, cap, "worker %d, pid %d, asked for %s: %s (its listen() fails)",
+             ev->slot, (int)ev->pid, text, strerror(-ev->code));
+  else if (ev->reason == HERD_REASON_NODE_REFUSED)
+    snprintf(what, cap, "worker %d, pid %d, refuses connections on %s (maxConnections?): "
+             "handed to the others", ev->slot, (int)ev->pid, text);
+  else
+    snprintf(what, cap, "worker %d, pid %d, sent a cluster message herd does not know "
+             "(ignored): %s", ev->slot, (int)ev->pid, text);
+  if (ev->type == HERD_EV_NODE && ev->reason == HERD_REASON_NODE_SOCKET && !m->errors++)
+    say(m->first_error, sizeof m->first_error, "%s", what);
+}
+
 void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
   (void)c;
   struct master *m = data;
@@ -328,9 +350,14 @@ void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
              "retried in %llu ms", ev->slot, ev->code, (unsigned long long)ev->delay_ms);
     answer_waiters(m, WAIT_READY, what);
     break;
-  case HERD_EV_STOPPING:
-    snprintf(what, sizeof what, "worker %d stopping, pid %d, SIG%s (%s)", ev->slot,
-             (int)ev->pid, sig ? sig : "?", stop_why(ev));
+  case HERD_EV_STOPPING: /* sig 0: Node's disconnect message */
+    snprintf(what, sizeof what, "worker %d stopping, pid %d, %s%s (%s)", ev->slot,
+             (int)ev->pid, sig ? "SIG" : "", sig ? sig : "disconnect", stop_why(ev));
+    break;
+  case HERD_EV_STATUS:
+  case HERD_EV_MESSAGE:
+  case HERD_EV_NODE:
+    on_words(m, ev, what, sizeof what);
     break;
   case HERD_EV_KILLED:
     if (ev->reason == HERD_REASON_READY_TIMEOUT) {
@@ -356,13 +383,6 @@ void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
     snprintf(what, sizeof what, "worker %d, pid %d, retires: %s", ev->slot, (int)ev->pid,
              ev->code ? "starting its successor" : "it is replaced when it exits");
     break;
-  case HERD_EV_STATUS: {
-    /* the worker's words in our line: nothing a terminal acts on */
-    char text[400];
-    cli_printable(text, sizeof text, ev->text, strlen(ev->text));
-    snprintf(what, sizeof what, "worker %d status: %s", ev->slot, text);
-    break;
-  }
   case HERD_EV_RELOAD:
     on_reload(m, ev, what, sizeof what);
     break;

@@ -29,6 +29,7 @@ const char *prog_name = "herd";
 void app_init(struct app *a) {
   memset(a, 0, sizeof *a);
   herd_cluster_opts_init(&a->o); /* the engine's defaults, written once */
+  a->o.ready = READY_UNSET;      /* app_finish: by --node-cluster */
   a->log_max_size = DEFAULT_LOG_MAX_SIZE;
   a->log_keep = DEFAULT_LOG_KEEP;
 }
@@ -233,7 +234,8 @@ static int check_env(const char *val, char *err, size_t n) {
   static const char *const ours[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
                                      "NOTIFY_SOCKET", "HERD_WORKER_ID",
                                      "NODE_CHANNEL_FD",
-                                     "NODE_CHANNEL_SERIALIZATION_MODE", NULL};
+                                     "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_APP_INSTANCE",
+                                     "NODE_UNIQUE_ID", NULL};
   size_t vk = (size_t)(strchr(val, '=') - val);
   for (const char *const *o = ours; *o; o++)
     if (strlen(*o) == vk && !strncmp(val, *o, vk))
@@ -254,7 +256,10 @@ static const struct opt_word balances[] = {{"shared", HERD_BALANCE_SHARED},
 /* the unnamed word: a duration, HERD_READY_DELAY with ready_delay_ms */
 static const struct opt_word readies[] = {{"immediate", HERD_READY_IMMEDIATE},
                                           {"notify", HERD_READY_NOTIFY},
+                                          {"listening", HERD_READY_LISTENING},
+                                          {"ipc", HERD_READY_IPC},
                                           {NULL, HERD_READY_DELAY}};
+static const struct opt_word max_word[] = {{"max", 0}, {"auto", 0}, {NULL, -1}};
 
 static const struct opt table[] = {
     {"workers", 'w', OPT_COUNT, OPT_ANYWHERE, "N|auto", AT(o.workers), 0, 1,
@@ -276,12 +281,14 @@ static const struct opt table[] = {
      "workers that read it (Node.js, libherd); one that takes none in 3 s is "
      "replaced"},
     {"ready", 0, OPT_ENUM, OPT_ANYWHERE, "MODE", AT(o.ready), AT(o.ready_delay_ms),
-     0, INT_MAX, 0, readies, NULL, NULL,
+     0, INT_MAX, 0, readies, NULL, "immediate; listening with --node-cluster",
      "immediate (alive " STR(HERD_SETTLE_MS_DEFAULT) " ms) | notify (READY=1 on "
-     "NOTIFY_SOCKET) | a duration after start (0: at once)"},
+     "NOTIFY_SOCKET) | listening (--node-cluster: its server listens) | ipc (it "
+     "sends the message 'ready' on its channel, as process.send('ready'); implies "
+     "--ipc) | a duration after start (0: at once)"},
     {"ready-timeout", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.ready_timeout_ms),
      0, 1, INT_MAX, 0, NULL, NULL, NULL,
-     "notify: a worker not ready by then is killed"},
+     "notify, listening, ipc: a worker not ready by then is killed"},
     {"kill-timeout", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.kill_timeout_ms), 0,
      0, INT_MAX, 0, NULL, NULL, NULL, "stop signal, then SIGKILL after T (0: at once)"},
     {"stop-signal", 0, OPT_SIGNAL, OPT_ANYWHERE, "SIG", AT(o.stop_signal), 0, 1,
@@ -314,6 +321,14 @@ static const struct opt table[] = {
      "the workers' umask, octal (022)"},
     {"ipc", 0, OPT_BOOL, OPT_ANYWHERE, NULL, AT(o.flags), 0, 0, 0, HERD_CLUSTER_IPC,
      NULL, NULL, "", "give workers a Node.js-format message channel (NODE_CHANNEL_FD)"},
+    {"node-cluster", 0, OPT_BOOL, OPT_ANYWHERE, NULL, AT(o.flags), 0, 0, 0,
+     HERD_CLUSTER_NODE, NULL, NULL, "",
+     "be the primary of Node.js's cluster module: an unmodified app's listen(PORT) "
+     "is served by every worker (herd binds the port once and keeps it across "
+     "reloads; shared or roundrobin); ready when it listens; stopped with Node's "
+     "disconnect, then the stop signal (implies --ipc; see docs/node-cluster.md)"},
+    {"instances", 'i', OPT_COUNT, OPT_ANYWHERE, "N|max", AT(o.workers), 0, 1,
+     HERD_MAX_WORKERS, 0, max_word, NULL, NULL, "PM2's spelling of --workers"},
     {"metrics", 0, OPT_STRING, OPT_ANYWHERE, "HOST:PORT", AT(metrics), 0, 0, 0, 0,
      NULL, check_metrics, "",
      "serve Prometheus metrics at /metrics, and the health checks /healthz and "

@@ -51,6 +51,8 @@ struct herd_chan {
   char ctl[256];   /* ACK/NACK replies waiting to go out first */
   size_t ctl_len;
   int plain;       /* HERD_CHAN_PLAIN: no Node internals, no fds */
+  int internal;    /* deliver Node's internal messages (NODE_CLUSTER, ...)
+                      too: herd__chan_set_internal */
   uint64_t acks;   /* ACK/NACKs of our handles received */
 };
 

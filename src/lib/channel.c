@@ -221,6 +221,11 @@ static const char *handle_type(int fd, const char **extra) {
 }
 
 int herd_chan_send(herd_chan_t *ch, const char *json, size_t len, int fd) {
+  return herd__chan_send_typed(ch, json, len, fd, NULL);
+}
+
+int herd__chan_send_typed(herd_chan_t *ch, const char *json, size_t len, int fd,
+                          const char *typed) {
   if (!ch || !json)
     return -EINVAL;
   if (ch->gone)
@@ -237,7 +242,7 @@ int herd_chan_send(herd_chan_t *ch, const char *json, size_t len, int fd) {
     dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (dupfd < 0)
       return -errno; /* EBADF before anything is queued */
-    type = handle_type(dupfd, &extra);
+    type = typed ? typed : handle_type(dupfd, &extra);
     need += sizeof head + strlen(type) + strlen(extra) + 16;
   }
   if (herd_chan_queued(ch) + need > ch->max_queued) {

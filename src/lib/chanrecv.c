@@ -188,8 +188,15 @@ static int internal(herd_chan_t *ch, const char *line, size_t len,
   if (kind == CMD_ACK || kind == CMD_NACK) {
     ch->acks += ch->awaiting_ack;
     ch->awaiting_ack = 0; /* an unsolicited one changes nothing */
+    return 1;
   }
-  return 1; /* other internal messages (NODE_CLUSTER, ...) are not ours */
+  /* other internal messages (NODE_CLUSTER, ...) are not the channel's:
+   * a cluster primary's, or nobody's */
+  return ch->internal ? 0 : 1;
+}
+
+void herd__chan_set_internal(herd_chan_t *ch) {
+  ch->internal = 1;
 }
 
 int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {

@@ -126,7 +126,11 @@ static int opts_ok(const herd_cluster_opts_t *o, int (*worker_main)(void *)) {
          o->restart_window_ms >= 0 && o->min_uptime_ms >= 0 && o->cooldown_ms >= 0 &&
          o->stop_signal > 0 && o->stop_signal < _NSIG &&
          o->balance >= HERD_BALANCE_SHARED && o->balance <= HERD_BALANCE_ROUNDROBIN &&
-         o->ready >= HERD_READY_IMMEDIATE && o->ready <= HERD_READY_DELAY &&
+         o->ready >= HERD_READY_IMMEDIATE && o->ready <= HERD_READY_IPC &&
+         /* Node's listen() asks for one socket, not one per slot; and
+          * "listening" is a Node worker's message */
+         !((o->flags & HERD_CLUSTER_NODE) && o->balance == HERD_BALANCE_REUSEPORT) &&
+         !(o->ready == HERD_READY_LISTENING && !(o->flags & HERD_CLUSTER_NODE)) &&
          !(o->nlisten_fds && o->listen && o->listen[0]) &&
          /* sockets we did not bind cannot be multiplied */
          !(o->nlisten_fds && o->balance == HERD_BALANCE_REUSEPORT);
@@ -226,7 +230,8 @@ static int setup(herd_cluster_t *c) {
       return r;
   if ((r = wio__open_notify(c)) < 0)
     return r;
-  if (c->o.balance == HERD_BALANCE_ROUNDROBIN && (r = rr__watch(c)) < 0)
+  /* (Node's cluster: the sockets workers ask for are watched by node.c) */
+  if (c->o.balance == HERD_BALANCE_ROUNDROBIN && !node__on(c) && (r = rr__watch(c)) < 0)
     return r;
   if (c->o.balance == HERD_BALANCE_REUSEPORT && c->nlisten) {
     c->migrates = herd__rp_migrates();
@@ -273,6 +278,7 @@ static void teardown(herd_cluster_t *c, int failed) {
     }
     herd__close(w->pidfd);
     herd_chan_close(w->chan);
+    node__worker_free(w);
     free(w->replace_text);
     free(w);
   }
@@ -283,6 +289,7 @@ static void teardown(herd_cluster_t *c, int failed) {
   }
   lq__unwatch(c->lq, c->nlisten);
   wio__close_notify(c);
+  node__free(c);
   herd_loop_free(c->loop);
   if (c->chld_saved)
     (void)sigaction(SIGCHLD, &c->old_chld, NULL);
@@ -311,7 +318,7 @@ int herd_cluster_run(const herd_cluster_opts_t *opts, int (*worker_main)(void *a
   if (!c)
     return -ENOMEM;
   c->o = *opts;
-  if (c->o.balance == HERD_BALANCE_ROUNDROBIN)
+  if (c->o.balance == HERD_BALANCE_ROUNDROBIN || node__on(c))
     c->o.flags |= HERD_CLUSTER_IPC;
   c->worker_main = worker_main;
   c->arg = arg;

@@ -71,6 +71,14 @@ int herd__chan_take_handles(herd_chan_t *ch, int *fds, int max);
 
 /* Has the channel met its end (EOF, or a write that failed)? */
 int herd__chan_gone(const herd_chan_t *ch);
+/* Deliver Node's internal messages other than the handle protocol's
+ * (NODE_CLUSTER, ...) to herd_chan_recv as well, for a cluster primary. */
+void herd__chan_set_internal(herd_chan_t *ch);
+/* herd_chan_send with Node's handle type given ("net.Native",
+ * "dgram.Native": what cluster's messages carry) rather than read from
+ * the fd. */
+int herd__chan_send_typed(herd_chan_t *ch, const char *json, size_t len, int fd,
+                          const char *type);
 
 /* A watch on a TCP listener's accept queue (listenq.c): cb(data, fd,
  * queued, ms) once it has stayed non-empty for stall_ms (queued > 0, ms

@@ -44,7 +44,8 @@ static const int *slot_fds(const herd_cluster_t *c, int slot) {
 static int ours(const char *e) {
   static const char *const names[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
                                       "NOTIFY_SOCKET", "HERD_WORKER_ID", "NODE_CHANNEL_FD",
-                                      "NODE_CHANNEL_SERIALIZATION_MODE", NULL};
+                                      "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
+                                      "NODE_APP_INSTANCE", NULL};
   for (const char *const *v = names; *v; v++) {
     size_t n = strlen(*v);
     if (!strncmp(e, *v, n) && (e[n] == '=' || e[n] == '\0'))
@@ -62,7 +63,7 @@ int launch__worker(herd_cluster_t *c, struct worker *w) {
   if (c->o.spawn.env_mode != HERD_ENV_INHERIT)
     for (const char *const *e = c->o.spawn.env; e && *e; e++)
       nuser++;
-  const char **env = calloc(nuser + 8, sizeof *env);
+  const char **env = calloc(nuser + 10, sizeof *env);
   herd_fdmap_t *map = calloc((size_t)nfds + 1, sizeof *map);
   size_t nameslen = sizeof "LISTEN_FDNAMES=" + (size_t)nfds * 16;
   char *names = malloc(nameslen);
@@ -88,7 +89,7 @@ int launch__worker(herd_cluster_t *c, struct worker *w) {
     r = -errno;
     goto out;
   }
-  char vfds[32], vid[32], vnotify[160], vchan[40];
+  char vfds[32], vid[32], vnotify[160], vchan[40], vinst[40], vnode[40];
   size_t k = 0;
   for (size_t i = 0; i < nuser; i++)
     if (!ours(c->o.spawn.env[i]))
@@ -99,8 +100,18 @@ int launch__worker(herd_cluster_t *c, struct worker *w) {
   size_t nl = (size_t)snprintf(names, nameslen, "LISTEN_FDNAMES=");
   for (int i = 0; i < nfds; i++)
     nl += (size_t)snprintf(names + nl, nameslen - nl, "%slisten%d", i ? ":" : "", i);
+  snprintf(vinst, sizeof vinst, "NODE_APP_INSTANCE=%d", w->slot);
   env[k++] = vfds;
   env[k++] = vid;
+  env[k++] = vinst; /* PM2's name for the slot (the config package reads it) */
+  if (node__on(c)) {
+    /* Node's cluster.worker.id: this worker's, never given twice */
+    w->node_id = ++c->node_ids;
+    snprintf(vnode, sizeof vnode, "NODE_UNIQUE_ID=%u", w->node_id);
+    env[k++] = vnode;
+  } else {
+    env[k++] = "NODE_UNIQUE_ID"; /* a cluster worker's master is not one */
+  }
   env[k++] = vnotify;
   env[k++] = nfds ? names : "LISTEN_FDNAMES"; /* none: unset */
   for (int i = 0; i < nfds; i++)

@@ -155,8 +155,9 @@ int herd_listen_open(const herd_addr_t *a, int backlog, unsigned flags,
     if ((flags & HERD_LISTEN_REUSEPORT) &&
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
       goto fail_errno;
+    int v6only = !(flags & HERD_LISTEN_DUALSTACK);
     if (a->family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
       goto fail_errno;
   } else {
     const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;

@@ -107,6 +107,9 @@ static const char *const reason_names[] = {
     [HERD_REASON_IGNORED] = "ignored",
     [HERD_REASON_ACCEPT_FAILED] = "accept failed",
     [HERD_REASON_ACCEPT_RESUMED] = "accept resumed",
+    [HERD_REASON_NODE_SOCKET] = "node socket",
+    [HERD_REASON_NODE_BAD_MESSAGE] = "node bad message",
+    [HERD_REASON_NODE_REFUSED] = "node refused",
 };
 
 const char *herd_reason_name(int reason) {
@@ -186,11 +189,19 @@ static void kill_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   sup__to_killing(w->c, w, HERD_REASON_KILLED);
 }
 
+/* A Node cluster worker is asked as Node's primary asks it, with the
+ * disconnect message: it closes its servers, finishes its requests and
+ * disconnects; the stop signal follows then (wio.c), for what else keeps
+ * it running. sig 0 in the event says so. */
 static void to_stopping(herd_cluster_t *c, struct worker *w) {
   w->state = W_STOPPING;
   herd_loop_timer_stop(c->loop, &w->ready_timer);
-  (void)herd__os_pidfd_kill(w->pidfd, c->o.stop_signal);
-  sup__emit(c, HERD_EV_STOPPING, w->stop_reason, w->slot, w->pid, 0, c->o.stop_signal,
+  int sig = c->o.stop_signal;
+  if (node__on(c) && !w->node_disc && node__disconnect(c, w) == 0)
+    w->node_sig_due = 1, sig = 0;
+  else
+    (void)herd__os_pidfd_kill(w->pidfd, sig);
+  sup__emit(c, HERD_EV_STOPPING, w->stop_reason, w->slot, w->pid, 0, sig,
             0, 0, w->stop_reason == HERD_REASON_REPLACED ? w->replace_text : NULL);
   if (!(c->state >= C_STOPPING && c->graceful))
     (void)herd_loop_timer_start(c->loop, &w->kill_timer, (uint64_t)sup__kill_timeout(c),
@@ -240,6 +251,8 @@ void sup__worker_ready(herd_cluster_t *c, struct worker *w) {
   sup__emit(c, HERD_EV_READY, 0, w->slot, w->pid, 0, 0, 0,
             herd__now_ms() - w->started_ms, NULL);
   slot_on_ready(c, c->slots[w->slot], w);
+  if (node__on(c))
+    node__kick(c); /* its sockets may wait for a worker */
 }
 
 static void ready_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
@@ -249,7 +262,7 @@ static void ready_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   herd_cluster_t *c = w->c;
   if (w->state != W_STARTING)
     return;
-  if (c->o.ready != HERD_READY_NOTIFY) {
+  if (c->o.ready == HERD_READY_IMMEDIATE || c->o.ready == HERD_READY_DELAY) {
     sup__worker_ready(c, w); /* alive after the delay, or the settle time */
     return;
   }
@@ -269,6 +282,7 @@ void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w) {
       *pp = w->next;
       break;
     }
+  node__worker_free(w);
   free(w->replace_text);
   free(w);
   sup__check_done(c);
@@ -569,6 +583,8 @@ int sup__start_worker(herd_cluster_t *c, int slot, int successor) {
             0, 0, NULL);
   switch (c->o.ready) {
   case HERD_READY_NOTIFY:
+  case HERD_READY_LISTENING:
+  case HERD_READY_IPC:
     (void)herd_loop_timer_start(c->loop, &w->ready_timer, (uint64_t)c->o.ready_timeout_ms,
                                 ready_timer_cb, w);
     break;

@@ -12,6 +12,9 @@
  *   rr.c        round robin: the master accepts and hands connections
  *   reuseport.c the SO_REUSEPORT sockets of the slots, and their steering
  *   listenq.c   is anybody accepting? (a listener's queue)
+ *   node.c      Node's cluster protocol, the primary's side: the
+ *               messages, the sockets workers ask for
+ *   noderr.c    ... and their round robin (newconn)
  */
 #ifndef HERD_SUP_H
 #define HERD_SUP_H
@@ -32,6 +35,12 @@
 #define DRAIN_GRACE_MS 500      /* ... this long at least, for handshakes
                                    begun before it stopped being chosen */
 #define OUTPUT_DRAIN_MS 1000    /* at the end: the last output, bounded */
+#define NODE_PEND 32            /* Node roundrobin: connections handed to a
+                                   worker and not answered yet, at most */
+#define NODE_HELD 64            /* ... refused by every worker, held by a
+                                   socket for a retry, at most */
+#define NODE_RETRY_MS 20        /* refused connections are offered again */
+#define NODE_KEY_MAX 400        /* a longer Node key (a unix path) is refused */
 
 /* A worker's life (sup.c has the table). */
 enum wstate {
@@ -101,7 +110,51 @@ struct worker {
   herd_timer_t handoff_timer; /* roundrobin: handed, not answered */
   struct outbuf out[2]; /* stdout, stderr pipes (fd -1 if none) */
   herd_chan_t *chan;    /* our end of the worker's channel, or NULL */
+  /* HERD_CLUSTER_NODE (node.c) */
+  unsigned node_id;     /* its NODE_UNIQUE_ID (cluster.worker.id) */
+  struct nsock **subs;  /* the sockets it asked for and has not closed */
+  int nsubs, capsubs;
+  struct npend *pend;   /* roundrobin: a ring of NODE_PEND handed
+                           connections waiting for the answer */
+  int pend_head, pend_n;
+  int node_disc;        /* told to disconnect */
+  int node_refused_told; /* said once: it refused a connection */
+  int node_bad_told;    /* said once: a message herd could not act on */
+  int node_sig_due;     /* the stop signal follows its disconnection */
   struct worker *next;
+};
+
+/* Node roundrobin: a connection handed to a worker, kept until it says
+ * whether it took it. */
+struct npend {
+  uint32_t seq;
+  int fd;
+  struct nsock *ns;
+  uint64_t sent_ms;
+};
+
+/* HERD_CLUSTER_NODE: a socket some worker asked for (listen(), bind()),
+ * by Node's key; kept until the end, across reloads and restarts, so
+ * that a successor asking again gets the same one. Each allocated alone
+ * (the timer inside must not move). */
+struct nsock {
+  herd_cluster_t *c;
+  struct nsock *next;
+  char *key;           /* Node's key, as the workers know it */
+  char *key_json;      /* ... quoted */
+  char *data;          /* the first non-null "data" (TLS ticket keys), JSON */
+  char sockname[160];  /* roundrobin: the reply's "sockname" member, or "" */
+  char text[128];      /* the address, for what we say */
+  int fd;
+  int udp;
+  int borrowed;        /* one of c->fds (-l): closed with those */
+  char *unlink_path;   /* a unix socket file we made */
+  int rr;              /* the master accepts (roundrobin, TCP or unix) */
+  int watching;        /* its fd in the loop, for EPOLLIN */
+  int rr_next;         /* the slot to try first */
+  int held[NODE_HELD]; /* refused by all: offered again after a while */
+  int nheld;
+  herd_timer_t retry;
 };
 
 /* The accept-queue watch of one listening socket (listenq.c). */
@@ -205,6 +258,10 @@ struct herd_cluster {
   int rr_paused;         /* accepting is off, no worker free */
   int accept_short;      /* accept4 failed (out of fds): told once */
   herd_timer_t rr_timer;
+  /* Node's cluster (node.c) */
+  struct nsock *nsocks;
+  uint32_t node_seq;     /* our messages' "seq", one counter for all */
+  unsigned node_ids;     /* NODE_UNIQUE_IDs given so far */
   /* set-up */
   int chld_saved;
   struct sigaction old_chld;
@@ -245,6 +302,22 @@ static inline int sup__alive(const struct worker *w) {
 }
 static inline int sup__stopping(const struct worker *w) {
   return w->state == W_HANDOFF || w->state == W_STOPPING || w->state == W_KILLING;
+}
+
+/* node.c (the protocol, the sockets) and noderr.c (their round robin) */
+int node__send(struct worker *w, const char *json, size_t len, int fd, const char *type);
+int node__subscribed(const struct worker *w, const struct nsock *ns);
+void node__rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data);
+void node__rr_answer(herd_cluster_t *c, struct worker *w, uint32_t seq, int accepted);
+void node__rr_rehand(herd_cluster_t *c, struct worker *w);
+int node__message(herd_cluster_t *c, struct worker *w, const char *json, size_t len);
+int node__disconnect(herd_cluster_t *c, struct worker *w);
+void node__chan_gone(herd_cluster_t *c, struct worker *w);
+void node__worker_free(struct worker *w);
+void node__free(herd_cluster_t *c);
+void node__kick(herd_cluster_t *c);
+static inline int node__on(const herd_cluster_t *c) {
+  return (c->o.flags & HERD_CLUSTER_NODE) != 0;
 }
 
 /* launch.c */

@@ -118,27 +118,44 @@ void wio__resume_output(herd_cluster_t *c) {
 
 /* ---- the worker's channel ------------------------------------------ */
 
-/* --ipc: the master reads what workers send (so they never block on a
- * full channel) and answers Node's handle protocol; messages themselves
- * are not acted on yet. */
+/* The master reads what workers send (so they never block on a full
+ * channel) and answers Node's handle protocol. Node's cluster messages
+ * go to node.c; a message of the worker's own is an event (and "ready"
+ * its readiness with HERD_READY_IPC). */
 static void chan_cb(herd_loop_t *loop, herd_chan_t *ch, int err, herd_chan_msg_t *msg,
                     void *data) {
   (void)loop;
   (void)ch;
   struct worker *w = data;
+  herd_cluster_t *c = w->c;
   if (msg && msg->fd >= 0)
     herd__close(msg->fd);
+  if (err == 0 && msg && (!node__on(c) || !node__message(c, w, msg->json, msg->len))) {
+    if (c->o.ready == HERD_READY_IPC && w->state == W_STARTING && msg->len == 7 &&
+        !memcmp(msg->json, "\"ready\"", 7))
+      sup__worker_ready(c, w);
+    sup__emit(c, HERD_EV_MESSAGE, 0, w->slot, w->pid, 0, 0, 0, 0, msg->json);
+  }
   if (err == 0 || err == HERD_EFRAME || err == HERD_ETOOLONG)
     return;
   /* The end: the loop no longer watches it. Connections queued for the
-   * worker and not sent go to the others (roundrobin). */
-  if (w->c->o.balance == HERD_BALANCE_ROUNDROBIN)
-    rr__rehand(w->c, w);
+   * worker and not sent go to the others (roundrobin). A Node worker
+   * told to disconnect has: the stop signal, for what else keeps it. */
+  if (node__on(c)) {
+    node__chan_gone(c, w);
+    if (w->node_sig_due && w->state == W_STOPPING)
+      (void)herd__os_pidfd_kill(w->pidfd, c->o.stop_signal);
+    w->node_sig_due = 0;
+  } else if (c->o.balance == HERD_BALANCE_ROUNDROBIN) {
+    rr__rehand(c, w);
+  }
   herd_chan_close(w->chan);
   w->chan = NULL;
 }
 
 void wio__watch_chan(herd_cluster_t *c, struct worker *w) {
+  if (w->chan && node__on(c))
+    herd__chan_set_internal(w->chan);
   if (w->chan && herd_loop_chan(c->loop, w->chan, chan_cb, w) < 0) {
     herd_chan_close(w->chan);
     w->chan = NULL;

@@ -1,0 +1,391 @@
+/*
+ * node_cluster_test.c - herd as the primary of Node's cluster module
+ * (--node-cluster), end to end with the real node: unmodified apps whose
+ * listen() and bind() ask herd for their sockets, in shared and in
+ * roundrobin mode; readiness, reloads, refusals, a worker that leaves by
+ * itself, bad requests. One app (APP below) does what each test asks
+ * through its environment.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hp.h"
+
+static const char APP[] =
+    "const http = require('http'), cluster = require('cluster'), dgram = require('dgram');\n"
+    "const id = cluster.worker ? cluster.worker.id : 0, slot = process.env.NODE_APP_INSTANCE;\n"
+    "const held = [];\n"
+    "const srv = http.createServer((q, r) => {\n"
+    "  if (q.url === '/hold') { held.push(r); return; }\n"
+    "  if (q.url === '/boom') throw new Error('boom from worker ' + id);\n"
+    "  if (q.url === '/bye') { r.end('bye\\n'); cluster.worker.disconnect(); return; }\n"
+    "  r.setHeader('Connection', 'close');\n"
+    "  r.end(`id=${id} slot=${slot} primary=${cluster.isPrimary} env=${process.env.NODE_UNIQUE_ID}\\n`);\n"
+    "});\n"
+    "if (process.env.MAXCONN && slot === '0') srv.maxConnections = +process.env.MAXCONN;\n"
+    "srv.listen(+process.env.PORT || 0);\n"
+    "if (process.env.SECOND) setTimeout(() => http.createServer((q, r) => "
+    "r.end('second ' + id + '\\n')).listen(0), 300);\n"
+    "if (process.env.UDP) { const s = dgram.createSocket('udp4');\n"
+    "  s.on('message', (m, ri) => s.send('udp ' + id, ri.port, ri.address)); s.bind(0); }\n"
+    "if (process.env.READY_AFTER) setTimeout(() => process.send('ready'), +process.env.READY_AFTER);\n"
+    "if (process.env.BOGUS) process.send({cmd: 'NODE_CLUSTER', act: 'bogus', seq: 99});\n"
+    "if (process.env.SAY) process.send({hello: 'from ' + id});\n";
+
+/* An app that forks workers of its own when it is the primary. */
+static const char FORKER[] =
+    "const cluster = require('cluster'), http = require('http');\n"
+    "if (cluster.isPrimary) { for (let i = 0; i < 2; i++) cluster.fork(); }\n"
+    "else http.createServer((q, r) => r.end('pid ' + process.pid + ' ppid ' + process.ppid + "
+    "'\\n')).listen(0);\n";
+
+static int node_ok(void) {
+  herd_exec_result_t r;
+  char *argv[] = {"node", "-v", NULL};
+  if (herd_exec_file("node", argv, NULL, &r) < 0)
+    return 0;
+  int ok = r.reason == HERD_EXEC_EXITED && r.exit_code == 0;
+  herd_exec_result_free(&r);
+  return ok;
+}
+
+static char dir[64];
+static char written[4][128];
+
+static void remove_apps(void) {
+  for (int i = 0; i < 4; i++)
+    if (written[i][0])
+      (void)unlink(written[i]);
+  (void)rmdir(dir);
+}
+
+/* Write src to DIR/name (DIR: a fresh directory, removed when the test's
+ * process exits); the path in out. */
+static void write_app(char *out, size_t cap, const char *name, const char *src) {
+  if (!dir[0]) {
+    snprintf(dir, sizeof dir, "/tmp/herd-nodecl-XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    atexit(remove_apps);
+  }
+  for (int i = 0; i < 4; i++)
+    if (!written[i][0]) {
+      snprintf(written[i], sizeof written[i], "%s/%s", dir, name);
+      break;
+    }
+  snprintf(out, cap, "%s/%s", dir, name);
+  FILE *f = fopen(out, "w");
+  CHECK(f && fputs(src, f) >= 0 && fclose(f) == 0);
+}
+
+/* The port of the n-th (1-based) "listening on [::]:PORT" line. */
+static int port_n(struct hp *h, int n) {
+  HP_WAIT(h, "listening on [::]:", n);
+  const char *p = h->log;
+  for (int i = 0; i < n; i++)
+    p = strstr(p, "listening on [::]:") + 1;
+  int port = atoi(p - 1 + strlen("listening on [::]:"));
+  CHECK(port > 0);
+  return port;
+}
+
+/* GET path on 127.0.0.1:port: the status, the body in body. */
+static int get(int port, const char *path, char *body, size_t n) {
+  return http_get(port, path, body, n);
+}
+
+/* The worker ids ("id=N") that answer TRIES requests: a bit per id. */
+static unsigned ids_seen(int port, int tries) {
+  unsigned seen = 0;
+  char body[256];
+  for (int i = 0; i < tries; i++) {
+    CHECK_EQ(get(port, "/", body, sizeof body), 200);
+    const char *p = strstr(body, "id=");
+    CHECK_MSG(p && strstr(body, "primary=false"), "body: %s", body);
+    seen |= 1u << (atoi(p + 3) & 31);
+  }
+  return seen;
+}
+
+static void start_app(struct hp *h, const char *balance, const char *const *extra,
+                      const char *src) {
+  static char app[256];
+  write_app(app, sizeof app, "app.js", src ? src : APP);
+  const char *args[40] = {"run", "-w", "2", "--node-cluster", "--balance", balance};
+  int n = 6;
+  for (int i = 0; extra && extra[i]; i++)
+    args[n++] = extra[i];
+  args[n++] = "--";
+  args[n++] = "node";
+  args[n++] = app;
+  args[n] = NULL;
+  hp_start(h, args);
+}
+
+static void serves_unchanged(const char *balance) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  start_app(&h, balance, NULL, NULL);
+  int port = port_n(&h, 1);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  /* both workers answer, as cluster workers (NODE_UNIQUE_ID taken by
+   * Node: gone from process.env), on the one port herd bound */
+  CHECK_EQ(ids_seen(port, 40), (1u << 1) | (1u << 2));
+  char body[256];
+  CHECK_EQ(get(port, "/", body, sizeof body), 200);
+  CHECK_MSG(strstr(body, "env=undefined"), "%s", body);
+  CHECK_MSG(!strstr(strstr(h.log, "listening on") + 1, "listening on"),
+            "one socket only:\n%s", h.log);
+  int st = hp_stop(&h, SIGTERM);
+  CHECK_MSG(st == 0, "herd exited %d:\n%s", st, h.log);
+  CHECK_MSG(strstr(h.log, "disconnect (shutdown)"), "%s", h.log);
+}
+
+TEST_T(node_cluster_shared_unmodified_app_served_by_every_worker, 60) {
+  serves_unchanged("shared");
+}
+
+TEST_T(node_cluster_roundrobin_unmodified_app_served_by_every_worker, 60) {
+  serves_unchanged("roundrobin");
+}
+
+static void reload_loses_nothing(const char *balance) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  start_app(&h, balance, NULL, NULL);
+  int port = port_n(&h, 1);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  struct loader l;
+  loader_start(&l, port, 0); /* a new connection per request */
+  for (int r = 1; r <= 2; r++) {
+    CHECK_OK(herd_child_kill(&h.c, SIGHUP, 0));
+    HP_WAIT(&h, "reload done", r);
+  }
+  char body[256];
+  CHECK_EQ(get(port, "/", body, sizeof body), 200);
+  long ok, bad;
+  loader_stop(&l, &ok, &bad);
+  CHECK_MSG(bad == 0 && ok > 50, "%ld of %ld requests failed across 2 reloads\n%s", bad,
+            ok + bad, h.log);
+  /* the port stayed: herd bound it once */
+  CHECK_MSG(!strstr(strstr(h.log, "listening on [::]:") + 1, "listening on"),
+            "bound again:\n%s", h.log);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(node_cluster_shared_reload_under_a_client_loop_fails_no_request, 90) {
+  reload_loses_nothing("shared");
+}
+
+TEST_T(node_cluster_roundrobin_reload_under_a_client_loop_fails_no_request, 90) {
+  reload_loses_nothing("roundrobin");
+}
+
+/* A second server, listened to later, and listen(0): one port for all
+ * workers (Node's primary does the same), a different one from the
+ * first's. */
+TEST_T(node_cluster_two_servers_the_second_later, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  const char *extra[] = {"--env", "SECOND=1", NULL};
+  start_app(&h, "roundrobin", extra, NULL);
+  int p1 = port_n(&h, 1), p2 = port_n(&h, 2);
+  CHECK(p1 != p2);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  /* each worker's second server joins when its own timer fires (herd
+   * says nothing per worker): every request succeeds meanwhile, and
+   * within a few seconds both workers answer */
+  char body[64];
+  unsigned seen = 0;
+  uint64_t until = test_now_ms() + 5000;
+  while (seen != ((1u << 1) | (1u << 2)) && test_now_ms() < until) {
+    CHECK_EQ(get(p2, "/", body, sizeof body), 200);
+    CHECK_MSG(!strncmp(body, "second ", 7), "%s", body);
+    seen |= 1u << (atoi(body + 7) & 31);
+  }
+  CHECK_EQ(seen, (1u << 1) | (1u << 2));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* A worker at maxConnections refuses (accepted:false): the connection
+ * goes to the other worker, and no request fails. */
+TEST_T(node_cluster_roundrobin_refused_connection_goes_to_another_worker, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  const char *extra[] = {"--env", "MAXCONN=1", NULL};
+  start_app(&h, "roundrobin", extra, NULL);
+  int port = port_n(&h, 1);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  /* two held requests: one on each worker (round robin), so slot 0 is at
+   * its maxConnections */
+  int held[2];
+  for (int i = 0; i < 2; i++) {
+    held[i] = test_connect_port(port);
+    CHECK(held[i] >= 0);
+    const char req[] = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK_EQ(write(held[i], req, sizeof req - 1), (long long)sizeof req - 1);
+    usleep(100000); /* (the order of the two; nothing waits on it) */
+  }
+  char body[256];
+  for (int i = 0; i < 20; i++) {
+    int st = get(port, "/", body, sizeof body);
+    CHECK_MSG(st == 200, "request %d: %d (%s)\n%s", i, st, last_err, h.log);
+    CHECK_MSG(strstr(body, "slot=1"), "slot 0 is full, yet: %s", body);
+  }
+  HP_WAIT(&h, "refuses connections", 1);
+  close(held[0]);
+  close(held[1]);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* cluster.worker.disconnect() in the worker: herd answers its
+ * exitedAfterDisconnect (without it the worker would hang), the worker
+ * exits 0 and its slot gets a new one. */
+TEST_T(node_cluster_worker_that_disconnects_itself_is_replaced, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  start_app(&h, "shared", NULL, NULL);
+  int port = port_n(&h, 1);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  char body[64];
+  CHECK_EQ(get(port, "/bye", body, sizeof body), 200);
+  HP_WAIT(&h, "code 0, died", 1);
+  HP_WAIT(&h, "restarting", 1);
+  int st = hp_stop(&h, SIGTERM);
+  CHECK_MSG(st == 0, "herd exited %d:\n%s", st, h.log);
+}
+
+/* A worker that throws: replaced, and its error is the reason given. */
+TEST_T(node_cluster_worker_that_throws_is_replaced_with_its_error, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  start_app(&h, "roundrobin", NULL, NULL);
+  int port = port_n(&h, 1);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  char body[64];
+  (void)get(port, "/boom", body, sizeof body);
+  HP_WAIT(&h, "code 1, died", 1);
+  HP_WAIT(&h, "restarting", 1);
+  /* the reason herd reports: the error line of its stderr */
+  char reply[8192];
+  CHECK_OK(hp_ctl("node", "{\"cmd\":\"status\"}", reply, sizeof reply));
+  CHECK_MSG(strstr(reply, "\"Error: boom from worker "), "%s", reply);
+  CHECK_EQ(ids_seen(port, 10) != 0, 1);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* --ready ipc: ready at process.send('ready'), not at listening. */
+TEST_T(node_cluster_ready_ipc_waits_for_process_send_ready, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  const char *extra[] = {"--ready", "ipc", "--env", "READY_AFTER=700", NULL};
+  start_app(&h, "shared", extra, NULL);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  const char *r = strstr(h.log, "worker 0 ready, pid");
+  CHECK(r);
+  int after = atoi(strstr(r, "after ") + 6);
+  CHECK_MSG(after >= 700, "ready after %d ms, before its 'ready' (700 ms):\n%s", after, h.log);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* An app that forks when it is the primary serves as a worker under
+ * herd: no worker starts workers of its own. */
+TEST_T(node_cluster_app_using_cluster_fork_is_a_worker_under_herd, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  start_app(&h, "shared", NULL, FORKER);
+  int port = port_n(&h, 1);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  char body[64];
+  CHECK_EQ(get(port, "/", body, sizeof body), 200);
+  pid_t wpid = atoi(body + 4);
+  pid_t kids[8];
+  CHECK_EQ(children_of(wpid, kids, 8), 0);
+  CHECK_EQ(atoi(strstr(body, "ppid ") + 5), h.c.pid);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* dgram: bind() asks too; the socket is shared (as Node does in both
+ * modes), and answers. Messages of the worker's own are event lines. */
+TEST_T(node_cluster_dgram_bind_and_worker_messages, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  const char *extra[] = {"--env", "UDP=1", "--env", "SAY=1", NULL};
+  start_app(&h, "roundrobin", extra, NULL);
+  HP_WAIT(&h, "listening on udp 0.0.0.0:", 1);
+  int uport = atoi(strstr(h.log, "listening on udp 0.0.0.0:") +
+                   strlen("listening on udp 0.0.0.0:"));
+  CHECK(uport > 0);
+  HP_WAIT(&h, "sends: {\"hello\":\"from ", 2);
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)uport)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_EQ(sendto(s, "hi", 2, 0, (struct sockaddr *)&a, sizeof a), 2);
+  struct pollfd p = {.fd = s, .events = POLLIN};
+  CHECK_MSG(poll(&p, 1, 5000) == 1, "no UDP answer");
+  char buf[64];
+  ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+  CHECK(n > 4);
+  buf[n] = '\0';
+  CHECK_MSG(!strncmp(buf, "udp ", 4), "%s", buf);
+  close(s);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* A port in use: the worker's listen() fails with EADDRINUSE (its
+ * error), herd says which port and why; a cluster message herd does not
+ * know is one line, ignored. */
+TEST_T(node_cluster_port_in_use_and_unknown_message_are_one_line_each, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  int busy = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), zero = 0, one = 1;
+  CHECK(busy >= 0);
+  CHECK_EQ(setsockopt(busy, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero), 0);
+  (void)one;
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT};
+  CHECK_EQ(bind(busy, (struct sockaddr *)&a, sizeof a), 0);
+  CHECK_EQ(listen(busy, 1), 0);
+  socklen_t len = sizeof a;
+  CHECK_EQ(getsockname(busy, (struct sockaddr *)&a, &len), 0);
+  char penv[32];
+  snprintf(penv, sizeof penv, "PORT=%d", ntohs(a.sin6_port));
+  struct hp h;
+  const char *extra[] = {"--env", penv, "--env", "BOGUS=1", "--min-uptime", "0", NULL};
+  start_app(&h, "shared", extra, NULL);
+  HP_WAIT(&h, "Address already in use (its listen() fails)", 1);
+  HP_WAIT(&h, "EADDRINUSE", 1);
+  HP_WAIT(&h, "cluster message herd does not know (ignored): {\"cmd\":\"NODE_CLUSTER\","
+              "\"act\":\"bogus\"", 1);
+  hp_stop(&h, SIGTERM);
+  close(busy);
+}
+
+/* `herd run app.js`: node, in cluster mode, named after the script. */
+TEST_T(node_cluster_a_js_script_is_run_with_node_in_cluster_mode, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  char app[256];
+  write_app(app, sizeof app, "web.js", APP);
+  struct hp h;
+  const char *args[] = {"run", "-i", "2", app, NULL};
+  hp_start(&h, args);
+  int port = port_n(&h, 1);
+  HP_WAIT(&h, "herd[web]: all 2 workers ready", 1);
+  CHECK_EQ(ids_seen(port, 20), (1u << 1) | (1u << 2));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
