@@ -968,6 +968,16 @@ int herd_cluster_scale(herd_cluster_t *c, int workers);
  * worker has exited. Returns 0. */
 int herd_cluster_stop(herd_cluster_t *c, int graceful);
 
+/* Send one message (json: one JSON text, not one of Node's internal
+ * ones: an object whose "cmd" starts with NODE_) to slot's worker, or
+ * with slot -1 to every worker that runs, on its channel (as
+ * worker.send() in Node's cluster: process.on('message') gets it). The
+ * successor of a slot being replaced gets it too. Returns how many
+ * workers it was queued for; -EINVAL (not JSON, internal), -ENOTCONN
+ * (the workers have no channel: HERD_CLUSTER_IPC), -ENOENT (no such
+ * slot, or none running there). */
+int herd_cluster_send(herd_cluster_t *c, int slot, const char *json, size_t len);
+
 /* Stop (pause != 0) or resume reading the workers' output pipes
  * (HERD_CLUSTER_PIPE_OUTPUT), for an on_output consumer that has fallen
  * behind: meanwhile a worker that fills its pipe blocks in write(). At

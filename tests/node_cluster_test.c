@@ -37,7 +37,8 @@ static const char APP[] =
     "  s.on('message', (m, ri) => s.send('udp ' + id, ri.port, ri.address)); s.bind(0); }\n"
     "if (process.env.READY_AFTER) setTimeout(() => process.send('ready'), +process.env.READY_AFTER);\n"
     "if (process.env.BOGUS) process.send({cmd: 'NODE_CLUSTER', act: 'bogus', seq: 99});\n"
-    "if (process.env.SAY) process.send({hello: 'from ' + id});\n";
+    "if (process.env.SAY) process.send({hello: 'from ' + id});\n"
+    "process.on('message', (m) => process.send({echo: m, slot}));\n";
 
 /* An app that forks workers of its own when it is the primary. */
 static const char FORKER[] =
@@ -387,5 +388,35 @@ TEST_T(node_cluster_a_js_script_is_run_with_node_in_cluster_mode, 60) {
   int port = port_n(&h, 1);
   HP_WAIT(&h, "herd[web]: all 2 workers ready", 1);
   CHECK_EQ(ids_seen(port, 20), (1u << 1) | (1u << 2));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* herd send NAME [--slot N] JSON reaches process.on('message'): the app
+ * echoes it back with process.send, which herd logs. */
+TEST_T(node_cluster_herd_send_reaches_process_on_message, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  start_app(&h, "shared", NULL, NULL);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  static char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  char *one[] = {herd, "send", "node", "--slot", "1", "{\"x\": [1, \"two\"]}", NULL};
+  herd_exec_result_t r;
+  CHECK_OK(herd_exec_file(herd, one, NULL, &r));
+  CHECK_MSG(r.exit_code == 0 && strstr(r.out, "node: sent to 1 worker\n"), "%s%s", r.out, r.err);
+  herd_exec_result_free(&r);
+  HP_WAIT(&h, "sends: {\"echo\":{\"x\":[1,\"two\"]},\"slot\":\"1\"}", 1);
+  char *all[] = {herd, "send", "node", "\"both\"", NULL};
+  CHECK_OK(herd_exec_file(herd, all, NULL, &r));
+  CHECK_MSG(r.exit_code == 0 && strstr(r.out, "sent to 2 workers"), "%s%s", r.out, r.err);
+  herd_exec_result_free(&r);
+  HP_WAIT(&h, "sends: {\"echo\":\"both\",\"slot\":\"0\"}", 1);
+  HP_WAIT(&h, "sends: {\"echo\":\"both\",\"slot\":\"1\"}", 1);
+  /* Node's own messages are not the user's to send */
+  char *internal[] = {herd, "send", "node", "{\"cmd\":\"NODE_CLUSTER\",\"act\":\"disconnect\"}", NULL};
+  CHECK_OK(herd_exec_file(herd, internal, NULL, &r));
+  CHECK_MSG(r.exit_code == 1 && strstr(r.err, "is Node's own"), "%s%s", r.out, r.err);
+  herd_exec_result_free(&r);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }

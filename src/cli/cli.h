@@ -185,7 +185,7 @@ struct tline *logs_tail_lines(const char *path, int n, int *count);
 
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
-               CTL_REOPEN, CTL_NCMDS };
+               CTL_REOPEN, CTL_SEND, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -193,6 +193,10 @@ struct ctl_req {
   long long workers;  /* scale: 1..HERD_MAX_WORKERS */
   long long add;      /* scale: -HERD_MAX_WORKERS..HERD_MAX_WORKERS */
   int graceful;       /* stop */
+  long long slot;     /* send: 0..HERD_MAX_WORKERS-1, or -1: all */
+  const char *json;   /* the request as it came (borrowed: during the
+                         call only); send takes its "msg" from it */
+  size_t len;
   char arg_err[160];  /* a bad argument: the reply, when it comes to it */
   char err[160];      /* not a request (then -1) */
 };
@@ -208,6 +212,7 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           reload restart
                                                           scale */
 int cmd_logs(int argc, char **argv);
+int cmd_send(int argc, char **argv); /* ctlsend.c */
 
 /* The control client (ctlconn.c), on the server's transport (a plain
  * JSON-lines herd_chan): a connection to NAME's master (0 and *ch, or

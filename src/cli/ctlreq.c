@@ -20,7 +20,7 @@ static const struct {
     [CTL_PING] = {"ping", 0},     [CTL_STATUS] = {"status", 0},
     [CTL_RELOAD] = {"reload", 1}, [CTL_RESTART] = {"restart", 1},
     [CTL_SCALE] = {"scale", 1},   [CTL_STOP] = {"stop", 0},
-    [CTL_REOPEN] = {"reopen", 0},
+    [CTL_REOPEN] = {"reopen", 0}, [CTL_SEND] = {"send", 1},
 };
 
 const char *ctl_cmd_name(int cmd) {
@@ -74,7 +74,7 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
     char shown[65];
     cli_printable(shown, sizeof shown, cmd, jstrlen(cv));
     snprintf(rq->err, sizeof rq->err, "unknown command '%s' (ping, status, reload, "
-             "restart, scale, stop, reopen)", shown);
+             "restart, scale, stop, reopen, send)", shown);
     snprintf(rq->name, sizeof rq->name, "%.31s", cmd);
     herd_val_free(req);
     return -1;
@@ -100,6 +100,16 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
     rq->has_workers = wv != NULL;
   } else if (rq->cmd == CTL_STOP) {
     rq->graceful = jbool(jget(req, "graceful"), 0);
+  } else if (rq->cmd == CTL_SEND) {
+    const herd_val_t *sv = jget(req, "slot");
+    rq->slot = -1;
+    if (!jget(req, "msg"))
+      snprintf(rq->arg_err, sizeof rq->arg_err, "send: give \"msg\": the message");
+    else if (sv && jint(sv, 0, HERD_MAX_WORKERS - 1, &rq->slot) != 0)
+      snprintf(rq->arg_err, sizeof rq->arg_err, "send: \"slot\" is not a slot (0..%d)",
+               HERD_MAX_WORKERS - 1);
+    rq->json = json;
+    rq->len = len;
   }
   herd_val_free(req);
   return 0;

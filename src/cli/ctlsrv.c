@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jval.h"
 #include "master.h"
 
 void reply(struct conn *cn, const char *json, size_t len) {
@@ -223,11 +224,39 @@ static void do_reopen(struct master *m, struct conn *cn, const struct ctl_req *r
   reply_ok(cn, NULL);
 }
 
+/* A message to the workers' channels: "msg" written again as JSON (one
+ * line, whatever its spacing was). */
+static void do_send(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  herd_val_t *req = jparse(rq->json, rq->len);
+  char *text = NULL;
+  size_t n = 0;
+  int r = req ? herd_json_stringify(jget(req, "msg"), &text, &n) : -ENOMEM;
+  herd_val_free(req);
+  if (r == 0)
+    r = herd_cluster_send(m->c, (int)rq->slot, text, n);
+  free(text);
+  if (r >= 0) {
+    char extra[32];
+    snprintf(extra, sizeof extra, "\"sent\":%d", r);
+    reply_ok(cn, extra);
+  } else if (r == -ENOTCONN) {
+    reply_error(cn, "send: the workers have no channel (start the app with --ipc or "
+                    "--node-cluster)");
+  } else if (r == -ENOENT) {
+    reply_error(cn, "send: slot %lld has no running worker", rq->slot);
+  } else if (r == -EINVAL) {
+    reply_error(cn, "send: an object whose \"cmd\" starts with NODE_ is Node's own "
+                    "(its workers would not see it)");
+  } else {
+    reply_error(cn, "send: %s", herd_strerror(r));
+  }
+}
+
 typedef void handler_fn(struct master *m, struct conn *cn, const struct ctl_req *rq);
 static handler_fn *const handlers[CTL_NCMDS] = {
     [CTL_PING] = do_ping,       [CTL_STATUS] = do_status, [CTL_RELOAD] = do_reload,
     [CTL_RESTART] = do_restart, [CTL_SCALE] = do_scale,   [CTL_STOP] = do_stop,
-    [CTL_REOPEN] = do_reopen,
+    [CTL_REOPEN] = do_reopen,   [CTL_SEND] = do_send,
 };
 
 static void do_request(struct master *m, struct conn *cn, const char *json,

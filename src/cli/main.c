@@ -51,6 +51,7 @@ static const char usage_main[] =
     "  restart NAME|all                   stop every worker, start anew\n"
     "  scale NAME N|+N|-N                 change the number of workers\n"
     "  stop [--graceful] NAME|all         stop; returns once it has exited\n"
+    "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
     "  startup systemd -c FILE [--user]   print a systemd unit for the apps\n"
     "  help [COMMAND]                     show help\n"
     "\n"
@@ -592,7 +593,7 @@ static const struct {
     {"run", cmd_run, 0},       {"start", cmd_start, 0},  {"status", NULL, 1},
     {"list", NULL, 1},         {"stop", NULL, 1},        {"reload", NULL, 1},
     {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
-    {"startup", cmd_startup, 0},
+    {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
 };
 
 int main(int argc, char **argv) {

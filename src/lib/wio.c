@@ -153,6 +153,38 @@ static void chan_cb(herd_loop_t *loop, herd_chan_t *ch, int err, herd_chan_msg_t
   w->chan = NULL;
 }
 
+/* One message to w; 1 if queued. */
+static int send_one(struct worker *w, const char *json, size_t len) {
+  return w && w->chan && !herd__chan_gone(w->chan) &&
+         herd_chan_send(w->chan, json, len, -1) >= 0;
+}
+
+int herd_cluster_send(herd_cluster_t *c, int slot, const char *json, size_t len) {
+  if (!c || !json || slot < -1 || herd__json_validate(json, len) < 0)
+    return -EINVAL;
+  const char *v;
+  size_t vlen;
+  char cmd[20];
+  if (herd__json_member(json, len, "cmd", &v, &vlen) == 1) {
+    ssize_t n = herd__json_str(v, vlen, cmd, sizeof cmd);
+    if (n > 5 && !memcmp(cmd, "NODE_", 5))
+      return -EINVAL; /* Node would take it for one of its own */
+  }
+  if (!(c->o.flags & HERD_CLUSTER_IPC))
+    return -ENOTCONN;
+  if (slot >= c->nslots || (slot >= 0 && !c->slots[slot]->active))
+    return -ENOENT;
+  int sent = 0;
+  for (int i = slot < 0 ? 0 : slot; i < (slot < 0 ? c->nslots : slot + 1); i++) {
+    struct slot *s = c->slots[i];
+    if (!s->active)
+      continue;
+    sent += send_one(s->cur && !sup__stopping(s->cur) ? s->cur : NULL, json, len);
+    sent += send_one(s->succ, json, len);
+  }
+  return sent || slot < 0 ? sent : -ENOENT;
+}
+
 void wio__watch_chan(herd_cluster_t *c, struct worker *w) {
   if (w->chan && node__on(c))
     herd__chan_set_internal(w->chan);
