@@ -206,11 +206,11 @@ start_server() { # start_server CASE
   ss_port=$(port_of "$1")
   case $1 in
     herd_shared)
-      start "$1" "$HERD" run -w "$WORKERS" -l "127.0.0.1:$ss_port" --balance shared -- "$HELLO" ;;
+      start "$1" "$HERD" run -n "$1" -w "$WORKERS" -l "127.0.0.1:$ss_port" --balance shared -- "$HELLO" ;;
     herd_reuseport)
-      start "$1" "$HERD" run -w "$WORKERS" -l "127.0.0.1:$ss_port" --balance reuseport -- "$HELLO" ;;
+      start "$1" "$HERD" run -n "$1" -w "$WORKERS" -l "127.0.0.1:$ss_port" --balance reuseport -- "$HELLO" ;;
     herd_node)
-      start "$1" "$HERD" run -w "$WORKERS" -l "127.0.0.1:$ss_port" -- "$NODE_BIN" examples/node-worker.js ;;
+      start "$1" "$HERD" run -n "$1" -w "$WORKERS" -l "127.0.0.1:$ss_port" -- "$NODE_BIN" examples/node-worker.js ;;
     byhand)
       if [ -n "$SSA" ]; then
         # systemd-socket-activate binds the socket and execs sh (at the
@@ -266,12 +266,12 @@ EOF
     # the uptimes; 12 kills in about a minute would park it, so the limit
     # is raised (Node's cluster has none).
     r_herd_1)
-      start "$1" "$HERD" run -w 1 --max-restarts 1000 -l "127.0.0.1:$ss_port" -- "$HELLO" ;;
+      start "$1" "$HERD" run -n "$1" -w 1 --max-restarts 1000 -l "127.0.0.1:$ss_port" -- "$HELLO" ;;
     r_herd_rp)
-      start "$1" "$HERD" run -w "$WORKERS" --max-restarts 1000 --balance reuseport \
+      start "$1" "$HERD" run -n "$1" -w "$WORKERS" --max-restarts 1000 --balance reuseport \
         -l "127.0.0.1:$ss_port" -- "$HELLO" ;;
     r_herd_node_1)
-      start "$1" "$HERD" run -w 1 --max-restarts 1000 -l "127.0.0.1:$ss_port" -- \
+      start "$1" "$HERD" run -n "$1" -w 1 --max-restarts 1000 -l "127.0.0.1:$ss_port" -- \
         "$NODE_BIN" examples/node-worker.js ;;
     r_node_cluster)
       start "$1" env PORT="$ss_port" WORKERS="$WORKERS" NODE_CLUSTER_SCHED_POLICY=rr \
