@@ -36,7 +36,9 @@ static void check_ranges(const struct app *a, uint64_t max_memory_was, int finis
   /* what the engine refuses, app_finish refuses first */
   if (finished && (((o->flags & HERD_CLUSTER_NODE) && o->balance == HERD_BALANCE_REUSEPORT) ||
                    (o->ready == HERD_READY_LISTENING && !(o->flags & HERD_CLUSTER_NODE)) ||
-                   (o->ready == HERD_READY_IPC && !(o->flags & HERD_CLUSTER_IPC))))
+                   (o->ready == HERD_READY_IPC && !(o->flags & HERD_CLUSTER_IPC)) ||
+                   ((o->flags & HERD_CLUSTER_STICKY) && (!(o->flags & HERD_CLUSTER_NODE) ||
+                                                         o->balance != HERD_BALANCE_ROUNDROBIN))))
     abort();
   if (o->ready_delay_ms < 0 || o->ready_timeout_ms < 0 || o->kill_timeout_ms < 0 ||
       o->restart_window_ms < 0 || o->min_uptime_ms < 0 || o->cooldown_ms < 0)
@@ -45,7 +47,7 @@ static void check_ranges(const struct app *a, uint64_t max_memory_was, int finis
     abort();
   if (o->max_restarts < 0 || o->max_restarts > 1000000)
     abort();
-  if (o->flags & ~(unsigned)(HERD_CLUSTER_IPC | HERD_CLUSTER_NODE))
+  if (o->flags & ~(unsigned)(HERD_CLUSTER_IPC | HERD_CLUSTER_NODE | HERD_CLUSTER_STICKY))
     abort();
   if (a->log_keep < 0 || a->log_keep > 1000)
     abort();

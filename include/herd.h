@@ -817,13 +817,18 @@ enum {
                                          they are inherited) */
   HERD_CLUSTER_IPC = 1u << 1,         /* give workers a Node-format channel
                                          (NODE_CHANNEL_FD) */
-  HERD_CLUSTER_NODE = 1u << 2         /* be the primary of Node's cluster
+  HERD_CLUSTER_NODE = 1u << 2,        /* be the primary of Node's cluster
                                          module (implies IPC): workers get
                                          NODE_UNIQUE_ID, so that an
                                          unmodified Node app's listen() and
                                          bind() ask the master for their
                                          sockets (docs/node-cluster.md);
                                          balance shared or roundrobin */
+  HERD_CLUSTER_STICKY = 1u << 3       /* with HERD_CLUSTER_NODE and
+                                         HERD_BALANCE_ROUNDROBIN: a client
+                                         address always goes to the same
+                                         slot's worker (while it is ready):
+                                         WebSocket / socket.io polling */
 };
 
 #define HERD_MAX_WORKERS 4096 /* herd_cluster_opts.workers, _scale */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "hp.h"
@@ -30,7 +31,7 @@ static const char APP[] =
     "  r.end(`id=${id} slot=${slot} primary=${cluster.isPrimary} env=${process.env.NODE_UNIQUE_ID}\\n`);\n"
     "});\n"
     "if (process.env.MAXCONN && slot === '0') srv.maxConnections = +process.env.MAXCONN;\n"
-    "srv.listen(+process.env.PORT || 0);\n"
+    "srv.listen(process.env.SOCK || +process.env.PORT || 0);\n"
     "if (process.env.SECOND) setTimeout(() => http.createServer((q, r) => "
     "r.end('second ' + id + '\\n')).listen(0), 300);\n"
     "if (process.env.UDP) { const s = dgram.createSocket('udp4');\n"
@@ -419,4 +420,128 @@ TEST_T(node_cluster_herd_send_reaches_process_on_message, 60) {
   CHECK_MSG(r.exit_code == 1 && strstr(r.err, "is Node's own"), "%s%s", r.out, r.err);
   herd_exec_result_free(&r);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* GET / from source address src (127.0.0.N: all loopback), a new
+ * connection: the answering worker's id. */
+static int id_from(const char *src, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  CHECK_EQ(inet_pton(AF_INET, src, &a.sin_addr), 1);
+  CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  a.sin_port = htons((uint16_t)port);
+  CHECK_EQ(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+  CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  char body[256];
+  int st = http_on(fd, "/", 0, body, sizeof body);
+  close(fd);
+  CHECK_MSG(st == 200 && strstr(body, "id="), "%d %s", st, body);
+  return atoi(strstr(body, "id=") + 3);
+}
+
+/* --sticky: one client address, one worker; different addresses spread. */
+TEST_T(node_cluster_sticky_keeps_a_client_address_on_one_worker, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  const char *extra[] = {"--sticky", "-w", "3", NULL};
+  start_app(&h, "roundrobin", extra, NULL);
+  int port = port_n(&h, 1);
+  HP_WAIT(&h, "all 3 workers ready", 1);
+  unsigned all = 0;
+  for (int a = 1; a <= 12; a++) {
+    char src[32];
+    snprintf(src, sizeof src, "127.0.0.%d", a);
+    int first = id_from(src, port);
+    for (int i = 0; i < 6; i++) {
+      int id = id_from(src, port);
+      CHECK_MSG(id == first, "%s went to worker %d, then %d", src, first, id);
+    }
+    all |= 1u << (first & 31);
+  }
+  CHECK_MSG(__builtin_popcount(all) >= 2, "12 addresses all on one worker (%#x)", all);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  /* without roundrobin it means nothing: refused */
+  const char *bad[] = {"run", "--node-cluster", "--sticky", "--", "node", "x.js", NULL};
+  hp_start(&h, bad);
+  HP_WAIT(&h, "--sticky: only with --node-cluster and --balance roundrobin", 1);
+  CHECK_EQ(hp_stop(&h, 0), 2);
+}
+
+/* listen('/path.sock'): herd binds the path (the worker asks with it),
+ * shares it, and removes it at the end; in both modes. */
+static void unix_path(const char *balance) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  char path[108], env[128];
+  snprintf(path, sizeof path, "/tmp/herd-nodecl-%d-%s.sock", (int)getpid(), balance);
+  snprintf(env, sizeof env, "SOCK=%s", path);
+  struct hp h;
+  const char *extra[] = {"--env", env, NULL};
+  start_app(&h, balance, extra, NULL);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  CHECK_MSG(strstr(h.log, "listening on unix:"), "%s", h.log);
+  unsigned seen = 0;
+  for (int i = 0; i < 30; i++) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char body[256];
+    CHECK_EQ(http_on(fd, "/", 0, body, sizeof body), 200);
+    close(fd);
+    seen |= 1u << (atoi(strstr(body, "id=") + 3) & 31);
+  }
+  if (!strcmp(balance, "roundrobin")) /* (shared: the kernel's choice) */
+    CHECK_EQ(seen, (1u << 1) | (1u << 2));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  CHECK_MSG(access(path, F_OK) != 0, "%s left behind", path);
+}
+
+TEST_T(node_cluster_unix_path_shared, 60) {
+  unix_path("shared");
+}
+
+TEST_T(node_cluster_unix_path_roundrobin, 60) {
+  unix_path("roundrobin");
+}
+
+/* An Express app, unchanged (express from npm: tests/node/node_modules,
+ * installed by .ci/run), served by both workers in both modes. */
+static const char EXPRESS[] =
+    "const express = require('express'), cluster = require('cluster');\n"
+    "const app = express();\n"
+    "app.get('/', (q, r) => { r.set('Connection', 'close'); "
+    "r.send('id=' + cluster.worker.id + ' express primary=' + cluster.isPrimary + '\\n'); });\n"
+    "app.listen(0);\n";
+
+static void express(const char *balance) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  char mods[4096];
+  if (!getcwd(mods, sizeof mods - 64))
+    SKIP("no cwd");
+  strcat(mods, "/tests/node/node_modules");
+  char probe[4200];
+  snprintf(probe, sizeof probe, "%s/express/package.json", mods);
+  if (access(probe, R_OK) != 0)
+    SKIP("express not installed (cd tests/node && npm install --no-save express@4)");
+  char env[4200];
+  snprintf(env, sizeof env, "NODE_PATH=%s", mods);
+  struct hp h;
+  const char *extra[] = {"--env", env, NULL};
+  start_app(&h, balance, extra, EXPRESS);
+  int port = port_n(&h, 1);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  CHECK_EQ(ids_seen(port, 40), (1u << 1) | (1u << 2));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+TEST_T(node_cluster_express_app_shared, 60) {
+  express("shared");
+}
+
+TEST_T(node_cluster_express_app_roundrobin, 60) {
+  express("roundrobin");
 }

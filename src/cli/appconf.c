@@ -103,6 +103,9 @@ static int node_options(struct app *a, char *err, size_t errlen) {
                                  "message is Node's cluster's)");
   if (a->o.ready == HERD_READY_IPC)
     a->o.flags |= HERD_CLUSTER_IPC;
+  if ((a->o.flags & HERD_CLUSTER_STICKY) && (!node || a->o.balance != HERD_BALANCE_ROUNDROBIN))
+    return app_fail(err, errlen, "--sticky: only with --node-cluster and --balance "
+                                 "roundrobin (herd then chooses the worker)");
   return 0;
 }
 

@@ -327,6 +327,10 @@ static const struct opt table[] = {
      "is served by every worker (herd binds the port once and keeps it across "
      "reloads; shared or roundrobin); ready when it listens; stopped with Node's "
      "disconnect, then the stop signal (implies --ipc; see docs/node-cluster.md)"},
+    {"sticky", 0, OPT_BOOL, OPT_ANYWHERE, NULL, AT(o.flags), 0, 0, 0,
+     HERD_CLUSTER_STICKY, NULL, NULL, "",
+     "--node-cluster --balance roundrobin: one client address, one worker (its "
+     "slot's, while it is ready): WebSocket, socket.io"},
     {"instances", 'i', OPT_COUNT, OPT_ANYWHERE, "N|max", AT(o.workers), 0, 1,
      HERD_MAX_WORKERS, 0, max_word, NULL, NULL, "PM2's spelling of --workers"},
     {"metrics", 0, OPT_STRING, OPT_ANYWHERE, "HOST:PORT", AT(metrics), 0, 0, 0, 0,

@@ -130,6 +130,8 @@ static int opts_ok(const herd_cluster_opts_t *o, int (*worker_main)(void *)) {
          /* Node's listen() asks for one socket, not one per slot; and
           * "listening" is a Node worker's message */
          !((o->flags & HERD_CLUSTER_NODE) && o->balance == HERD_BALANCE_REUSEPORT) &&
+         !((o->flags & HERD_CLUSTER_STICKY) &&
+           (!(o->flags & HERD_CLUSTER_NODE) || o->balance != HERD_BALANCE_ROUNDROBIN)) &&
          !(o->ready == HERD_READY_LISTENING && !(o->flags & HERD_CLUSTER_NODE)) &&
          !(o->nlisten_fds && o->listen && o->listen[0]) &&
          /* sockets we did not bind cannot be multiplied */

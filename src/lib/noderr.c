@@ -10,12 +10,15 @@
  * another worker, never straight back (Node's primary loops on it); what
  * no worker takes is held and offered again every NODE_RETRY_MS; what a
  * worker that dies never answered goes to the others; one that answers
- * nothing for HANDOFF_TIMEOUT_MS is replaced.
+ * nothing for HANDOFF_TIMEOUT_MS is replaced. With HERD_CLUSTER_STICKY a
+ * connection goes to the worker of its client address's slot (hashed),
+ * held while that one is busy; refused or handed back, it goes to any.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "sup.h"
@@ -43,6 +46,52 @@ static struct worker *pick(herd_cluster_t *c, struct nsock *ns, const struct wor
       return w;
   }
   return NULL;
+}
+
+/* HERD_CLUSTER_STICKY: FNV-1a of the client's IP address (an IPv4-mapped
+ * IPv6 one as the IPv4 it is), so that one client always lands on the
+ * same slot. */
+static uint32_t addr_hash(const struct sockaddr_storage *ss, socklen_t len) {
+  const uint8_t *p = NULL;
+  size_t n = 0;
+  if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+    p = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+    n = 4;
+  } else if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    p = a->s6_addr + (IN6_IS_ADDR_V4MAPPED(a) ? 12 : 0);
+    n = IN6_IS_ADDR_V4MAPPED(a) ? 4 : 16;
+  }
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 16777619u;
+  return h;
+}
+
+/* The worker for a client of hash h: its slot's, or the next ready one
+ * that asked for ns; NULL if that one cannot take a connection now (the
+ * connection waits for it: held). */
+static struct worker *sticky_pick(herd_cluster_t *c, struct nsock *ns, uint32_t h) {
+  for (int k = 0; k < c->nslots; k++) {
+    struct slot *s = c->slots[(int)((h + (uint32_t)k) % (uint32_t)c->nslots)];
+    struct worker *w = s->active ? s->cur : NULL;
+    if (w && w->state == W_READY && !w->deaf && w->chan && !herd__chan_gone(w->chan) &&
+        w->pend && node__subscribed(w, ns))
+      return w->pend_n < NODE_PEND && herd_chan_queued(w->chan) < RR_MAX_QUEUED ? w : NULL;
+  }
+  return NULL;
+}
+
+static uint32_t peer_hash(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+    return 0;
+  return addr_hash(&ss, len);
+}
+
+static int sticky(const herd_cluster_t *c) {
+  return (c->o.flags & HERD_CLUSTER_STICKY) != 0;
 }
 
 static void retry_cb(herd_loop_t *loop, herd_timer_t *t, void *data);
@@ -98,7 +147,7 @@ static void retry_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   int held[NODE_HELD];
   memcpy(held, ns->held, (size_t)n * sizeof *held);
   for (int i = 0; i < n; i++) {
-    struct worker *w = pick(c, ns, NULL);
+    struct worker *w = sticky(c) ? sticky_pick(c, ns, peer_hash(held[i])) : pick(c, ns, NULL);
     if (w)
       give(c, ns, w, held[i]);
     else
@@ -123,7 +172,10 @@ void node__rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) 
       ns_watch(ns, 0); /* until a worker is free again: node__kick */
       return;
     }
-    int conn = accept4(ns->fd, NULL, NULL, SOCK_CLOEXEC);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int conn = sticky(c) ? accept4(ns->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC)
+                         : accept4(ns->fd, NULL, NULL, SOCK_CLOEXEC);
     if (conn < 0) {
       int e = errno;
       if (e == EINTR || e == ECONNABORTED || e == EPROTO)
@@ -144,7 +196,10 @@ void node__rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) 
       c->accept_short = 0;
       sup__emit(c, HERD_EV_NOTICE, HERD_REASON_ACCEPT_RESUMED, -1, 0, 0, 0, 0, 0, ns->text);
     }
-    give(c, ns, w, conn);
+    if (sticky(c) && !(w = sticky_pick(c, ns, addr_hash(&ss, sl))))
+      hold(ns, conn); /* its worker is busy: it waits for that one */
+    else
+      give(c, ns, w, conn);
   }
 }
 
