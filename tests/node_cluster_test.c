@@ -39,7 +39,11 @@ static const char APP[] =
     "if (process.env.READY_AFTER) setTimeout(() => process.send('ready'), +process.env.READY_AFTER);\n"
     "if (process.env.BOGUS) process.send({cmd: 'NODE_CLUSTER', act: 'bogus', seq: 99});\n"
     "if (process.env.SAY) process.send({hello: 'from ' + id});\n"
-    "process.on('message', (m) => process.send({echo: m, slot}));\n";
+    "process.on('message', (m) => process.send({echo: m, slot}));\n"
+    "if (process.env.MANY) { let ok = 0, bad = 0; const n = +process.env.MANY;\n"
+    "  const done = () => { if (ok + bad === n) process.send({ok, bad}); };\n"
+    "  for (let i = 0; i < n; i++) http.createServer().on('error', () => { bad++; done(); })\n"
+    "    .listen(0, () => { ok++; done(); }); }\n";
 
 /* An app that forks workers of its own when it is the primary. */
 static const char FORKER[] =
@@ -544,4 +548,20 @@ TEST_T(node_cluster_express_app_shared, 60) {
 
 TEST_T(node_cluster_express_app_roundrobin, 60) {
   express("roundrobin");
+}
+
+/* A worker asking for ever more sockets: herd gives 256 in all, then
+ * EMFILE (its listen() fails), and the master stays well. */
+TEST_T(node_cluster_sockets_asked_for_are_bounded, 60) {
+  if (!node_ok())
+    SKIP("node not found (apt-get install nodejs)");
+  struct hp h;
+  const char *extra[] = {"-w", "1", "--env", "MANY=300", NULL};
+  start_app(&h, "shared", extra, NULL);
+  /* its first server and 255 of the 300 get a socket */
+  HP_WAIT(&h, "sends: {\"ok\":255,\"bad\":45}", 1);
+  HP_WAIT(&h, "Too many open files (its listen() fails)", 1);
+  char reply[256];
+  CHECK_OK(hp_ctl("node", "{\"cmd\":\"ping\"}", reply, sizeof reply));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }

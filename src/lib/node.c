@@ -368,6 +368,7 @@ static struct nsock *ns_open(herd_cluster_t *c, const char *key, const struct qu
   }
   ns->next = c->nsocks;
   c->nsocks = ns;
+  c->nnsocks++;
   return ns;
 fail:
   if (ns) {
@@ -408,7 +409,9 @@ static void query(herd_cluster_t *c, struct worker *w, const char *json, size_t 
     return; /* (herd__json_member had it: cannot happen) */
   }
   err = read_query(q, &qr, key, sizeof key);
-  if (err == 0 && !(ns = ns_find(c, key)))
+  if (err == 0 && !(ns = ns_find(c, key)) && c->nnsocks >= NODE_MAX_SOCKETS)
+    err = -EMFILE; /* a worker asking for ever more sockets */
+  else if (err == 0 && !ns)
     ns = ns_open(c, key, &qr, &err);
   if (err == 0 && (err = subscribe(w, ns)) == 0 && !w->pend && ns->rr &&
       !(w->pend = calloc(NODE_PEND, sizeof *w->pend)))

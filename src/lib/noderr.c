@@ -105,6 +105,7 @@ static void hold(struct nsock *ns, int conn) {
     c->st.rr_dropped++;
     return;
   }
+  ns->held_ms[ns->nheld] = herd__now_ms();
   ns->held[ns->nheld++] = conn;
   ns_watch(ns, 0); /* the held ones first */
   if (!ns->retry.heap_index)
@@ -142,22 +143,28 @@ static void retry_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   (void)t;
   struct nsock *ns = data;
   herd_cluster_t *c = ns->c;
-  int n = ns->nheld, kept = 0;
+  int n = ns->nheld;
   ns->nheld = 0;
   int held[NODE_HELD];
+  uint64_t since[NODE_HELD], now = herd__now_ms();
   memcpy(held, ns->held, (size_t)n * sizeof *held);
+  memcpy(since, ns->held_ms, (size_t)n * sizeof *since);
   for (int i = 0; i < n; i++) {
     struct worker *w = sticky(c) ? sticky_pick(c, ns, peer_hash(held[i])) : pick(c, ns, NULL);
-    if (w)
+    if (w) {
       give(c, ns, w, held[i]);
-    else
-      ns->held[ns->nheld++] = held[i], kept++;
+    } else if (now - since[i] >= NODE_HOLD_MAX_MS) {
+      herd__close(held[i]); /* nobody took it in 10 s: its client has given up */
+      c->st.rr_dropped++;
+    } else {
+      ns->held_ms[ns->nheld] = since[i];
+      ns->held[ns->nheld++] = held[i];
+    }
   }
   if (ns->nheld)
     (void)herd_loop_timer_start(c->loop, &ns->retry, NODE_RETRY_MS, retry_cb, ns);
   else
     ns_watch(ns, 1);
-  (void)kept;
 }
 
 void node__rr_accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {

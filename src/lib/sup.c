@@ -274,6 +274,8 @@ void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w) {
   if (w->state != W_EXITED || w->out[0].fd >= 0 || w->out[1].fd >= 0)
     return;
   if (w->chan) {
+    if (node__on(c))
+      node__chan_gone(c, w); /* what it never answered, to the others */
     (void)herd_loop_chan_stop(c->loop, w->chan);
     herd_chan_close(w->chan);
   }

@@ -41,6 +41,8 @@
                                    socket for a retry, at most */
 #define NODE_RETRY_MS 20        /* refused connections are offered again */
 #define NODE_KEY_MAX 400        /* a longer Node key (a unix path) is refused */
+#define NODE_MAX_SOCKETS 256    /* sockets workers may ask for, in all */
+#define NODE_HOLD_MAX_MS 10000  /* a held connection nobody took is closed */
 
 /* A worker's life (sup.c has the table). */
 enum wstate {
@@ -153,6 +155,7 @@ struct nsock {
   int watching;        /* its fd in the loop, for EPOLLIN */
   int rr_next;         /* the slot to try first */
   int held[NODE_HELD]; /* refused by all: offered again after a while */
+  uint64_t held_ms[NODE_HELD]; /* since when */
   int nheld;
   herd_timer_t retry;
 };
@@ -260,6 +263,7 @@ struct herd_cluster {
   herd_timer_t rr_timer;
   /* Node's cluster (node.c) */
   struct nsock *nsocks;
+  int nnsocks;
   uint32_t node_seq;     /* our messages' "seq", one counter for all */
   unsigned node_ids;     /* NODE_UNIQUE_IDs given so far */
   /* set-up */
