@@ -479,18 +479,8 @@ TEST_T(herd_run_idle_master_makes_no_syscalls, 60) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 
-static int node_found(void) {
-  herd_exec_result_t r;
-  char *argv[] = {"node", "-v", NULL};
-  if (herd_exec_file("node", argv, NULL, &r) < 0)
-    return 0;
-  int ok = r.reason == HERD_EXEC_EXITED && r.exit_code == 0;
-  herd_exec_result_free(&r);
-  return ok;
-}
-
 TEST_T(herd_run_node_worker_serves_and_reloads, 90) {
-  if (!node_found())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   const char *args[] = {"run", "-w", "2", "-l", "127.0.0.1:0", "--ready", "300ms", "--",
@@ -879,7 +869,7 @@ TEST_T(herd_run_parks_only_crash_loops, 60) {
 }
 
 TEST_T(herd_run_roundrobin_node_worker, 60) {
-  if (!node_found())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   const char *args[] = {"run", "-w", "2", "--balance", "roundrobin", "--ready", "300ms",

@@ -236,6 +236,16 @@ void loader_stop(struct loader *l, long *ok, long *bad) {
   last_refused = r[2];
 }
 
+int have_node(void) {
+  herd_exec_result_t r;
+  char *argv[] = {"node", "-v", NULL};
+  if (herd_exec_file("node", argv, NULL, &r) < 0)
+    return 0;
+  int ok = r.reason == HERD_EXEC_EXITED && r.exit_code == 0;
+  herd_exec_result_free(&r);
+  return ok;
+}
+
 static char hello[4096];
 const char *hello_http(void) {
   path_of(hello, sizeof hello, "examples/hello-http");

@@ -68,6 +68,9 @@ void loader_stop(struct loader *l, long *ok, long *bad);
  * line (without the newline) in reply. 0, or -1 on any failure. */
 int hp_ctl(const char *name, const char *req, char *reply, size_t n);
 
+/* Is there a node on PATH that runs (`node -v`)? */
+int have_node(void);
+
 /* Distinct worker pids seen answering /pid in TRIES requests. */
 int distinct_pids(int port, int tries, pid_t *pids, int max);
 /* The children of PID, from /proc/PID/task/PID/children. */

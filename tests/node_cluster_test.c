@@ -52,16 +52,6 @@ static const char FORKER[] =
     "else http.createServer((q, r) => r.end('pid ' + process.pid + ' ppid ' + process.ppid + "
     "'\\n')).listen(0);\n";
 
-static int node_ok(void) {
-  herd_exec_result_t r;
-  char *argv[] = {"node", "-v", NULL};
-  if (herd_exec_file("node", argv, NULL, &r) < 0)
-    return 0;
-  int ok = r.reason == HERD_EXEC_EXITED && r.exit_code == 0;
-  herd_exec_result_free(&r);
-  return ok;
-}
-
 static char dir[64];
 static char written[4][128];
 
@@ -135,7 +125,7 @@ static void start_app(struct hp *h, const char *balance, const char *const *extr
 }
 
 static void serves_unchanged(const char *balance) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   start_app(&h, balance, NULL, NULL);
@@ -163,7 +153,7 @@ TEST_T(node_cluster_roundrobin_unmodified_app_served_by_every_worker, 60) {
 }
 
 static void reload_loses_nothing(const char *balance) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   start_app(&h, balance, NULL, NULL);
@@ -199,7 +189,7 @@ TEST_T(node_cluster_roundrobin_reload_under_a_client_loop_fails_no_request, 90) 
  * workers (Node's primary does the same), a different one from the
  * first's. */
 TEST_T(node_cluster_two_servers_the_second_later, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   const char *extra[] = {"--env", "SECOND=1", NULL};
@@ -225,7 +215,7 @@ TEST_T(node_cluster_two_servers_the_second_later, 60) {
 /* A worker at maxConnections refuses (accepted:false): the connection
  * goes to the other worker, and no request fails. */
 TEST_T(node_cluster_roundrobin_refused_connection_goes_to_another_worker, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   const char *extra[] = {"--env", "MAXCONN=1", NULL};
@@ -258,7 +248,7 @@ TEST_T(node_cluster_roundrobin_refused_connection_goes_to_another_worker, 60) {
  * exitedAfterDisconnect (without it the worker would hang), the worker
  * exits 0 and its slot gets a new one. */
 TEST_T(node_cluster_worker_that_disconnects_itself_is_replaced, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   start_app(&h, "shared", NULL, NULL);
@@ -274,7 +264,7 @@ TEST_T(node_cluster_worker_that_disconnects_itself_is_replaced, 60) {
 
 /* A worker that throws: replaced, and its error is the reason given. */
 TEST_T(node_cluster_worker_that_throws_is_replaced_with_its_error, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   start_app(&h, "roundrobin", NULL, NULL);
@@ -294,7 +284,7 @@ TEST_T(node_cluster_worker_that_throws_is_replaced_with_its_error, 60) {
 
 /* --ready ipc: ready at process.send('ready'), not at listening. */
 TEST_T(node_cluster_ready_ipc_waits_for_process_send_ready, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   const char *extra[] = {"--ready", "ipc", "--env", "READY_AFTER=700", NULL};
@@ -310,7 +300,7 @@ TEST_T(node_cluster_ready_ipc_waits_for_process_send_ready, 60) {
 /* An app that forks when it is the primary serves as a worker under
  * herd: no worker starts workers of its own. */
 TEST_T(node_cluster_app_using_cluster_fork_is_a_worker_under_herd, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   start_app(&h, "shared", NULL, FORKER);
@@ -328,7 +318,7 @@ TEST_T(node_cluster_app_using_cluster_fork_is_a_worker_under_herd, 60) {
 /* dgram: bind() asks too; the socket is shared (as Node does in both
  * modes), and answers. Messages of the worker's own are event lines. */
 TEST_T(node_cluster_dgram_bind_and_worker_messages, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   const char *extra[] = {"--env", "UDP=1", "--env", "SAY=1", NULL};
@@ -357,7 +347,7 @@ TEST_T(node_cluster_dgram_bind_and_worker_messages, 60) {
  * error), herd says which port and why; a cluster message herd does not
  * know is one line, ignored. */
 TEST_T(node_cluster_port_in_use_and_unknown_message_are_one_line_each, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   int busy = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), zero = 0, one = 1;
   CHECK(busy >= 0);
@@ -383,7 +373,7 @@ TEST_T(node_cluster_port_in_use_and_unknown_message_are_one_line_each, 60) {
 
 /* `herd run app.js`: node, in cluster mode, named after the script. */
 TEST_T(node_cluster_a_js_script_is_run_with_node_in_cluster_mode, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   char app[256];
   write_app(app, sizeof app, "web.js", APP);
@@ -399,7 +389,7 @@ TEST_T(node_cluster_a_js_script_is_run_with_node_in_cluster_mode, 60) {
 /* herd send NAME [--slot N] JSON reaches process.on('message'): the app
  * echoes it back with process.send, which herd logs. */
 TEST_T(node_cluster_herd_send_reaches_process_on_message, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   start_app(&h, "shared", NULL, NULL);
@@ -446,7 +436,7 @@ static int id_from(const char *src, int port) {
 
 /* --sticky: one client address, one worker; different addresses spread. */
 TEST_T(node_cluster_sticky_keeps_a_client_address_on_one_worker, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   const char *extra[] = {"--sticky", "-w", "3", NULL};
@@ -476,7 +466,7 @@ TEST_T(node_cluster_sticky_keeps_a_client_address_on_one_worker, 60) {
 /* listen('/path.sock'): herd binds the path (the worker asks with it),
  * shares it, and removes it at the end; in both modes. */
 static void unix_path(const char *balance) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   char path[108], env[128];
   snprintf(path, sizeof path, "/tmp/herd-nodecl-%d-%s.sock", (int)getpid(), balance);
@@ -521,7 +511,7 @@ static const char EXPRESS[] =
     "app.listen(0);\n";
 
 static void express(const char *balance) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   char mods[4096];
   if (!getcwd(mods, sizeof mods - 64))
@@ -553,7 +543,7 @@ TEST_T(node_cluster_express_app_roundrobin, 60) {
 /* A worker asking for ever more sockets: herd gives 256 in all, then
  * EMFILE (its listen() fails), and the master stays well. */
 TEST_T(node_cluster_sockets_asked_for_are_bounded, 60) {
-  if (!node_ok())
+  if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   const char *extra[] = {"-w", "1", "--env", "MANY=300", NULL};

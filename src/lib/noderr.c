@@ -289,11 +289,6 @@ static void handoff_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
                                 handoff_cb, w);
     return;
   }
-  w->deaf = 1;
-  c->st.handoff_failures++;
-  sup__emit(c, HERD_EV_NOTICE, HERD_REASON_HANDOFF_FAILED, w->slot, w->pid, 0, 0,
-            HANDOFF_TIMEOUT_MS, 0, NULL);
-  node__rr_rehand(c, w);
-  (void)sup__replace(c, w->slot, HERD_REASON_HANDOFF, NULL);
+  rr__deaf(c, w);
 }
 

@@ -134,11 +134,18 @@ static void handoff_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
                                 handoff_check, w);
     return;
   }
+  rr__deaf(c, w);
+}
+
+void rr__deaf(herd_cluster_t *c, struct worker *w) {
   w->deaf = 1;
   c->st.handoff_failures++;
   sup__emit(c, HERD_EV_NOTICE, HERD_REASON_HANDOFF_FAILED, w->slot, w->pid, 0, 0,
             HANDOFF_TIMEOUT_MS, 0, NULL);
-  rr__rehand(c, w);
+  if (node__on(c))
+    node__rr_rehand(c, w);
+  else
+    rr__rehand(c, w);
   (void)sup__replace(c, w->slot, HERD_REASON_HANDOFF, NULL);
 }
 

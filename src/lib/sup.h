@@ -344,6 +344,9 @@ int rr__watch(herd_cluster_t *c);
 void rr__resume(herd_cluster_t *c);
 /* What was queued for w and not sent yet (its channel broke, or it takes
  * nothing) goes to the other workers; what nobody can take is closed. */
+/* w took none of what it was handed for HANDOFF_TIMEOUT_MS: told, its
+ * queue to the others (either round robin), replaced. */
+void rr__deaf(herd_cluster_t *c, struct worker *w);
 void rr__rehand(herd_cluster_t *c, struct worker *w);
 void rr__stop_timers(herd_cluster_t *c, struct worker *w);
 
