@@ -152,7 +152,7 @@ FUZZ_BIN := $(FUZZ_NAMES:%=$(FUZZ_OUT)/%)
 
 $(FUZZ_OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_OUT)/libparts.a: $(FUZZ_PART_OBJ)
 	rm -f $@
@@ -220,4 +220,7 @@ uninstall:
 clean:
 	rm -rf build
 
+# (the fuzz objects too: a header change once left stale ones that no
+# longer linked)
+-include $(FUZZ_PART_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(FUZZ_OUT)/obj/%.d)
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/bench/chaos.d $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(EX_SRC:examples/%.c=$(BUILD)/obj/examples/%.d)
