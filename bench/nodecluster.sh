@@ -289,7 +289,7 @@ tp_case() {
   tc_c1=$(cpu_of "$tc_m")
   tc_rss=$(rss_of "$tc_m")
   { echo "== throughput round $1 $2 $3"; cat "$tc_f"; } >> "$WRKLOG"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2046  # (split into fields on purpose)
   set -- $(bench_wrk_parse "$1" "$2" "$tc_f") "$3"
   if [ "$3" = FAIL ] || [ -z "$tc_c0" ] || [ -z "$tc_c1" ] || [ -z "$tc_rss" ]; then
     echo "tp $1 $2 ${4:-$3} FAIL" >> "$RAW"
@@ -375,7 +375,7 @@ reload_case() {
     rc_i=$((rc_i + 1))
   done
   { echo "== reload round $1 $2 $3 (workers replaced: $rc_ok)"; cat "$rc_f"; } >> "$WRKLOG"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2046  # (split into fields on purpose)
   set -- $(bench_wrk_parse "$1" "$2" "$rc_f") "$3"
   if [ "$3" = FAIL ]; then
     echo "rl $1 $2 $4 FAIL" >> "$RAW"
