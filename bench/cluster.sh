@@ -300,31 +300,6 @@ wanted() { # wanted CASE: can this machine run it?
   esac
 }
 
-# wrk_parse ROUND CASE FILE: one line, "ROUND CASE RPS P99_US REQUESTS
-# NON2XX CONNECT READ WRITE TIMEOUT MAX_US" (latencies in microseconds).
-wrk_parse() {
-  awk -v r="$1" -v c="$2" '
-    function us(s,   v) {
-      v = s + 0
-      if (s ~ /us$/) return v
-      if (s ~ /ms$/) return v * 1000
-      if (s ~ /m$/) return v * 60000000
-      if (s ~ /s$/) return v * 1000000
-      return v
-    }
-    $1 == "Latency" && NF >= 4 { mx = us($4) }
-    $1 == "99%" { p99 = us($2) }
-    $2 == "requests" && $3 == "in" { reqs = $1 }
-    $1 == "Socket" && $2 == "errors:" { ce = $4 + 0; re = $6 + 0; we = $8 + 0; te = $10 + 0 }
-    /^ *Non-2xx or 3xx responses:/ { n2 = $NF + 0 }
-    $1 == "Requests/sec:" { rps = $2 }
-    END {
-      if (rps == "" || reqs == "") { print r, c, "FAIL"; exit }
-      printf "%s %s %.0f %.0f %d %d %d %d %d %d %.0f\n", r, c, rps, p99, reqs, n2 + 0,
-        ce + 0, re + 0, we + 0, te + 0, mx
-    }' "$3"
-}
-
 # Written in the scratch directory, copied to bench/out at the end.
 RAW=$SCRATCH/cluster-raw.txt       # every measurement, one per line
 WRKLOG=$SCRATCH/cluster-wrk.txt    # wrk's own output of every run
@@ -407,7 +382,7 @@ while [ "$r" -le "$ROUNDS" ]; do
     f=$SCRATCH/tp.txt
     if wrk_run "$f" "$(port_of "$c")" "$SECS"; then :; fi
     { echo "== throughput round $r $c"; cat "$f"; } >> "$WRKLOG"
-    line=$(wrk_parse "$r" "$c" "$f")
+    line=$(bench_wrk_parse "$r" "$c" "$f")
     echo "tp $line" >> "$RAW"
     # shellcheck disable=SC2086
     set -- $line
@@ -489,7 +464,7 @@ reload_case() { # reload_case ROUND CASE
     rc_i=$((rc_i + 1))
   done
   { echo "== reload round $1 $2 (workers replaced: $rc_ok)"; cat "$f"; } >> "$WRKLOG"
-  line=$(wrk_parse "$1" "$2" "$f")
+  line=$(bench_wrk_parse "$1" "$2" "$f")
   echo "rl $line $rc_ok" >> "$RAW"
   # shellcheck disable=SC2086
   set -- $line

@@ -37,3 +37,29 @@ bench_write_section() {
   fi
   mv "$_res.new" "$_res"
 }
+
+# bench_wrk_parse ROUND CASE FILE: one line, "ROUND CASE RPS P99_US REQUESTS
+# NON2XX CONNECT READ WRITE TIMEOUT MAX_US" (latencies in microseconds), from
+# the output of `wrk --latency`; "ROUND CASE FAIL" if it has no rate.
+bench_wrk_parse() {
+  awk -v r="$1" -v c="$2" '
+    function us(s,   v) {
+      v = s + 0
+      if (s ~ /us$/) return v
+      if (s ~ /ms$/) return v * 1000
+      if (s ~ /m$/) return v * 60000000
+      if (s ~ /s$/) return v * 1000000
+      return v
+    }
+    $1 == "Latency" && NF >= 4 { mx = us($4) }
+    $1 == "99%" { p99 = us($2) }
+    $2 == "requests" && $3 == "in" { reqs = $1 }
+    $1 == "Socket" && $2 == "errors:" { ce = $4 + 0; re = $6 + 0; we = $8 + 0; te = $10 + 0 }
+    /^ *Non-2xx or 3xx responses:/ { n2 = $NF + 0 }
+    $1 == "Requests/sec:" { rps = $2 }
+    END {
+      if (rps == "" || reqs == "") { print r, c, "FAIL"; exit }
+      printf "%s %s %.0f %.0f %d %d %d %d %d %d %.0f\n", r, c, rps, p99, reqs, n2 + 0,
+        ce + 0, re + 0, we + 0, te + 0, mx
+    }' "$3"
+}

@@ -4,7 +4,9 @@
 # between <!-- spawn:begin --> and <!-- spawn:end --> is replaced); then
 # the message channel benchmarks of bench/channel.sh (their own section);
 # then the worker-pool benchmarks of bench/cluster.sh (their own section);
-# then herd start/status/logs next to PM2, bench/daemon.sh (its own section).
+# then herd start/status/logs next to PM2, bench/daemon.sh (its own section);
+# then one unmodified Node app under herd --node-cluster, Node's cluster and
+# PM2, bench/nodecluster.sh (its own section).
 #
 #   sh bench/run.sh          (or `make bench`, which builds the library first)
 #   sh bench/run.sh spawn    the process-creation part only
@@ -13,6 +15,8 @@
 #                            (bench/cluster.sh)
 #   sh bench/run.sh daemon   the herd start/status/logs vs PM2 part only
 #                            (bench/daemon.sh)
+#   sh bench/run.sh nodecluster  the herd --node-cluster vs Node's cluster
+#                            vs PM2 part only (bench/nodecluster.sh)
 #
 # Environment:
 #   ROUNDS=3     rounds; each round runs every case once, interleaved
@@ -35,7 +39,8 @@ case $PART in
   channel) exec sh bench/channel.sh ;;
   cluster) exec sh bench/cluster.sh ;;
   daemon) exec sh bench/daemon.sh ;;
-  *) echo "usage: sh bench/run.sh [all|spawn|channel|cluster|daemon]" >&2; exit 2 ;;
+  nodecluster) exec sh bench/nodecluster.sh ;;
+  *) echo "usage: sh bench/run.sh [all|spawn|channel|cluster|daemon|nodecluster]" >&2; exit 2 ;;
 esac
 
 ROUNDS=${ROUNDS:-3}
@@ -283,5 +288,7 @@ if [ "$PART" = all ]; then
   sh bench/cluster.sh || failed=1
   echo
   sh bench/daemon.sh || failed=1
+  echo
+  sh bench/nodecluster.sh || failed=1
 fi
 exit "$failed"
