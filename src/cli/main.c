@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "eco.h"
 #include "jval.h"
 #include "jw.h"
 #include "opts.h"
@@ -42,6 +43,8 @@ static const char usage_main[] =
     "  start [OPTIONS] -- CMD [ARGS...]   the same as a daemon; returns once\n"
     "                                     the workers are ready\n"
     "  start -c FILE [NAME...]            every app of a config file\n"
+    "  start ecosystem.config.js [--env NAME] [NAME...]\n"
+    "                                     a PM2 ecosystem file's apps\n"
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
     "  list [--json]                      every app of this user\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
@@ -64,6 +67,7 @@ static const char usage_main[] =
 static const char usage_run_head[] =
     "Usage: herd run [OPTIONS] -- CMD [ARGS...]\n"
     "       herd run -c FILE NAME\n"
+    "       herd run ecosystem.config.js [--env NAME] NAME\n"
     "\n"
     "Bind the listening sockets, start CMD as N workers that share them\n"
     "(fds 3.. with LISTEN_FDS/LISTEN_PID, as systemd's socket activation),\n"
@@ -74,12 +78,17 @@ static const char usage_run_head[] =
 static const char usage_start_head[] =
     "Usage: herd start [OPTIONS] -- CMD [ARGS...]\n"
     "       herd start -c FILE [NAME...]\n"
+    "       herd start ecosystem.config.js [--env NAME] [NAME...]\n"
     "\n"
     "Start an app's master as a daemon (its workers' output goes to\n"
     "HERD_HOME/logs/NAME-out.log and NAME-err.log) and return once every\n"
     "worker is ready: exit 0 and a summary line, or 1 and the reason, with\n"
     "nothing left running. The daemon keeps your umask, and so do its\n"
     "workers unless --umask.\n"
+    "\n"
+    "A PM2 ecosystem file (*.config.js, .cjs, .mjs, *.json) is read by node and\n"
+    "its apps started with the options that map (docs/pm2.md); each option that\n"
+    "does not is named on stderr. --env NAME selects its env_NAME.\n"
     "\n";
 
 /* after the options (opt_help) */
@@ -118,6 +127,7 @@ struct parsed {
   int napps;
   void *conf;
   const char *config;
+  const char *env_name; /* --env NAME: env_NAME of a PM2 ecosystem file */
   int named; /* NAMEs given after -c FILE */
 };
 
@@ -126,6 +136,73 @@ static void parsed_free(struct parsed *p) {
     app_free(&p->apps[i]);
   free(p->apps);
   app_conf_free(p->conf);
+}
+
+/* Without NAMEs, a PM2 app with autostart: false is left out, saying so
+ * (PM2 lists it stopped; herd keeps no list: name it to start it). */
+static void unnamed_autostart(struct parsed *p) {
+  int k = 0;
+  for (int i = 0; i < p->napps; i++) {
+    if (!p->apps[i].no_autostart) {
+      if (k != i)
+        p->apps[k] = p->apps[i];
+      k++;
+      continue;
+    }
+    fprintf(stderr, "%s: %s: app '%s': autostart is false: not started (name it: herd "
+            "start %s %s)\n", prog_name, p->config, p->apps[i].name, p->config,
+            p->apps[i].name);
+    app_free(&p->apps[i]);
+  }
+  p->napps = k;
+}
+
+/* getopt_long over argv from optind: the options into p->apps[0] (counted
+ * in *nopts), -c, -q, --env NAME into p. Returns -1 when they are read,
+ * else the exit status (help: 0 with *done). */
+static int read_options(const char *cmd, int argc, char **argv, const char *shortopts,
+                        const struct option *lo, struct parsed *p, int *nopts,
+                        int *quiet, int *done) {
+  char err[600];
+  int ch;
+  struct app *a = &p->apps[0];
+  while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+    const struct opt *o = opt_of_getopt(ch);
+    if (!o) {
+      fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
+      return 2;
+    }
+    if (o->where == OPT_CMDLINE) { /* the caller's: -c, -q, -h */
+      if (!strcmp(o->name, "config")) {
+        p->config = optarg;
+      } else if (!strcmp(o->name, "quiet")) {
+        *quiet = 1;
+      } else {
+        fputs(!strcmp(cmd, "start") ? usage_start_head : usage_run_head, stdout);
+        opt_help(stdout);
+        fputs(usage_tail, stdout);
+        *done = 1;
+        return 0;
+      }
+      continue;
+    }
+    if (!strcmp(o->name, "env") && !strchr(optarg, '=')) {
+      /* --env production: PM2's, for env_production of an ecosystem file */
+      if (p->env_name) {
+        usage_error(cmd, "--env %s: one environment only (--env %s was given)",
+                    optarg, p->env_name);
+        return 2;
+      }
+      p->env_name = optarg;
+      continue;
+    }
+    (*nopts)++;
+    if (app_set(a, o->name, optarg ? optarg : "true", err, sizeof err) < 0) {
+      usage_error(cmd, "--%s", err);
+      return 2;
+    }
+  }
+  return -1;
 }
 
 /* Returns 0, or the exit status (help: 0 via *done; errors: 2). */
@@ -147,41 +224,44 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
   int nopts = 0, quiet = 0;
   char err[600];
   optind = 1;
-  int ch;
-  while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
-    const struct opt *o = opt_of_getopt(ch);
-    if (!o) {
-      fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
+  int r = read_options(cmd, argc, argv, shortopts, lo, p, &nopts, &quiet, done);
+  if (r >= 0)
+    return r;
+  /* herd start ecosystem.config.js [--env NAME] [NAME...]: PM2's way, as
+   * -c FILE. Options may follow the file, as in PM2's command lines:
+   * read from there on with getopt's permutation (no '+'), which moves
+   * the NAMEs after them; argv[base] stands for the program meanwhile. */
+  if (!p->config && optind < argc && eco_file_kind(argv[optind]) != ECO_NONE) {
+    int base = optind;
+    char *file = argv[base];
+    p->config = file;
+    argv[base] = argv[0];
+    optind = 0; /* glibc: a scan of its own, from argv[base + 1] */
+    r = read_options(cmd, argc - base, argv + base, shortopts + 1, lo, p, &nopts, &quiet,
+                     done);
+    argv[base] = file;
+    if (r >= 0)
+      return r;
+    if (p->config != file) {
+      usage_error(cmd, "-c %s: %s is the config file already", p->config, file);
       return 2;
     }
-    if (o->where == OPT_CMDLINE) { /* the caller's: -c, -q, -h */
-      if (!strcmp(o->name, "config")) {
-        p->config = optarg;
-      } else if (!strcmp(o->name, "quiet")) {
-        quiet = 1;
-      } else {
-        fputs(!strcmp(cmd, "start") ? usage_start_head : usage_run_head, stdout);
-        opt_help(stdout);
-        fputs(usage_tail, stdout);
-        *done = 1;
-        return 0;
-      }
-      continue;
-    }
-    nopts++;
-    if (app_set(a, o->name, optarg ? optarg : "true", err, sizeof err) < 0) {
-      usage_error(cmd, "--%s", err);
-      return 2;
-    }
+    optind += base;
+  }
+  if (!p->config && p->env_name) {
+    usage_error(cmd, "--env: '%s' is not K=V (a name alone selects env_%s of a PM2 "
+                "ecosystem file)", p->env_name, p->env_name);
+    return 2;
   }
   if (p->config) {
     if (nopts) {
-      usage_error(cmd, "-c: the options come from the config file; give "
-                  "none on the command line");
+      usage_error(cmd, "%s: the options come from the config file; give "
+                  "none on the command line%s", p->config, eco_file_kind(p->config) ?
+                  " (--env NAME aside: env_NAME)" : "");
       return 2;
     }
     struct app *as;
-    int n = app_load_config(p->config, &as, &p->conf, err, sizeof err);
+    int n = app_load_config_env(p->config, p->env_name, &as, err, sizeof err);
     if (n < 0) {
       fprintf(stderr, "%s: %s\n", prog_name, err);
       return 2;
@@ -218,6 +298,13 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
       for (int j = k; j < n; j++)
         app_free(&as[j]);
       p->napps = k;
+    } else {
+      unnamed_autostart(p);
+      if (!p->napps) {
+        fprintf(stderr, "%s: %s: every app has autostart: false (name the ones to "
+                "start)\n", prog_name, p->config);
+        return 2;
+      }
     }
     for (int i = 0; i < p->napps; i++)
       p->apps[i].quiet = quiet;
