@@ -220,6 +220,10 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           scale */
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
+int cmd_startup(int argc, char **argv); /* startup.c */
+/* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
+void usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The control client (ctlconn.c), on the server's transport (a plain
  * JSON-lines herd_chan): a connection to NAME's master (0 and *ch, or
