@@ -42,6 +42,10 @@ ALL_CFLAGS := $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude 
 # must not go through one)
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -Wl,-z,now
 
+# what libherd needs of the system's libraries: libm for floor() and the
+# like (gcc inlines them at -O2; clang calls them)
+LIBS := -lpthread -lm
+
 LIB_SRC := $(sort $(wildcard src/lib/*.c src/lib/linux/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
@@ -101,7 +105,7 @@ $(STATIC): $(LIB_OBJ)
 $(SHARED_REAL): $(LIB_OBJ) src/lib/libherd.map
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,$(SHARED_SONAME) -Wl,--version-script=src/lib/libherd.map \
-		-Wl,-z,now -o $@ $(LIB_OBJ) $(ALL_LDFLAGS)
+		-Wl,-z,now -o $@ $(LIB_OBJ) $(ALL_LDFLAGS) -lm
 
 $(SHARED): $(SHARED_REAL)
 	ln -sf libherd.so.$(VERSION) $(BUILD)/$(SHARED_SONAME)
@@ -109,7 +113,7 @@ $(SHARED): $(SHARED_REAL)
 
 $(HERD_BIN): $(CLI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
+	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(ALL_LDFLAGS) $(LIBS)
 
 # The same program linked against libherd.so: it must use nothing the
 # library does not export (the suite runs it: tests/sh/herd-shared.sh).
@@ -118,24 +122,24 @@ $(HERD_BIN): $(CLI_OBJ) $(STATIC)
 $(HERD_SHARED): $(CLI_OBJ) $(BUILD)/obj/src/lib/utf8.o $(SHARED)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/obj/src/lib/utf8.o -L$(BUILD) -l:$(SHARED_SONAME) -Wl,-rpath,'$$ORIGIN' \
-		$(ALL_LDFLAGS) -lpthread
+		$(ALL_LDFLAGS) $(LIBS)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(STATIC) $(ALL_LDFLAGS) -lpthread
+	$(CC) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(LIBS)
 
 $(TEST_BIN): $(TEST_OBJ) $(CLI_PART_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(TEST_OBJ) $(CLI_PART_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
+	$(CC) -o $@ $(TEST_OBJ) $(CLI_PART_OBJ) $(STATIC) $(ALL_LDFLAGS) $(LIBS)
 
 $(CHAOS_BIN): $(BUILD)/obj/bench/chaos.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(STATIC) $(ALL_LDFLAGS) -lpthread
+	$(CC) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(LIBS)
 
 $(BUILD)/obj/fuzz/%.o: ALL_CFLAGS += -Isrc/cli
 $(BUILD)/fuzz-replay/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/replay.o $(CLI_PART_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(BUILD)/obj/fuzz/replay.o $(CLI_PART_OBJ) $(STATIC) $(ALL_LDFLAGS) -lpthread
+	$(CC) -o $@ $< $(BUILD)/obj/fuzz/replay.o $(CLI_PART_OBJ) $(STATIC) $(ALL_LDFLAGS) $(LIBS)
 
 # The fuzzers themselves: clang's libFuzzer with ASan, UBSan and
 # float-cast-overflow, in build/fuzz/ (whatever BUILD is). `make fuzz`
@@ -159,7 +163,7 @@ $(FUZZ_OUT)/libparts.a: $(FUZZ_PART_OBJ)
 	ar rcs $@ $^
 
 $(FUZZ_OUT)/%: $(FUZZ_OUT)/obj/fuzz/%.o $(FUZZ_OUT)/libparts.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OUT)/libparts.a -lpthread
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OUT)/libparts.a $(LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 

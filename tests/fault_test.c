@@ -57,14 +57,9 @@ static int sanitized(void) {
 static void hp_start_env(struct hp *h, uid_t uid, gid_t gid, const char *const *env,
                          const char *const *args) {
   memset(h, 0, sizeof *h);
-  static char herd[4096];
-  path_of(herd, sizeof herd, "herd");
-  char *argv[64];
-  int n = 0;
-  argv[n++] = herd;
-  for (int i = 0; args[i] && n < 63; i++)
-    argv[n++] = (char *)args[i];
-  argv[n] = NULL;
+  char *argv[HP_ARGV_MAX];
+  hp_argv(argv, args);
+  const char *herd = argv[0];
   herd_spawn_opts_t o = {0};
   o.stdio[0].kind = HERD_STDIO_IGNORE;
   o.stdio[1].kind = HERD_STDIO_IGNORE;

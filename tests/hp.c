@@ -3,6 +3,7 @@
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,17 +27,24 @@ void path_of(char *buf, size_t n, const char *rel) {
   snprintf(buf, n, "%s/%s", build_dir(), rel);
 }
 
+void hp_argv(char *argv[HP_ARGV_MAX], const char *const *args) {
+  static char herd[PATH_MAX];
+  char rel[PATH_MAX];
+  path_of(rel, sizeof rel, "herd");
+  CHECK_MSG(realpath(rel, herd) != NULL, "%s: not built", rel);
+  int n = 0;
+  argv[n++] = herd;
+  for (int i = 0; args[i] && n < HP_ARGV_MAX - 1; i++)
+    argv[n++] = (char *)args[i];
+  argv[n] = NULL;
+}
+
 /* Start herd with ARGS (NULL-terminated, without "herd"); stderr piped. */
 void hp_start(struct hp *h, const char *const *args) {
   memset(h, 0, sizeof *h);
-  static char herd[4096];
-  path_of(herd, sizeof herd, "herd");
-  char *argv[64];
-  int n = 0;
-  argv[n++] = herd;
-  for (int i = 0; args[i] && n < 63; i++)
-    argv[n++] = (char *)args[i];
-  argv[n] = NULL;
+  char *argv[HP_ARGV_MAX];
+  hp_argv(argv, args);
+  const char *herd = argv[0];
   herd_spawn_opts_t o = {0};
   o.stdio[0].kind = HERD_STDIO_IGNORE;
   o.stdio[1].kind = HERD_STDIO_IGNORE;

@@ -25,6 +25,10 @@ const char *build_dir(void);
 void path_of(char *buf, size_t n, const char *rel);
 const char *hello_http(void);
 
+/* argv of the herd binary (its absolute path first) with ARGS
+ * (NULL-terminated, without "herd"; at most HP_ARGV_MAX - 2 of them). */
+#define HP_ARGV_MAX 64
+void hp_argv(char *argv[HP_ARGV_MAX], const char *const *args);
 /* Start herd with ARGS (NULL-terminated, without "herd"); stderr piped. */
 void hp_start(struct hp *h, const char *const *args);
 /* Read herd's stderr until NEEDLE has appeared COUNT times in all. */

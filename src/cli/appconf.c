@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "eco.h"
 #include "opts.h"
 
 
@@ -61,6 +62,10 @@ static int resolve_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
 static int node_script(struct app *a, char *err, size_t errlen) {
   const char *s = a->cmd[0];
   const char *dot = strrchr(s, '.');
+  /* node ecosystem.config.js would print nothing and exit: a crash loop */
+  if (eco_file_kind(s) != ECO_NONE)
+    return app_fail(err, errlen, "%s is a PM2 ecosystem file, not a script: herd "
+                    "start %s", s, s);
   if (!dot || strchr(dot, '/') || (strcmp(dot, ".js") && strcmp(dot, ".mjs") &&
                                    strcmp(dot, ".cjs")))
     return 0;
@@ -387,6 +392,17 @@ int app_parse_config(const char *path, const char *dir, const char *text,
 int app_load_config(const char *path, struct app **apps, void **confp,
                     char *err, size_t errlen) {
   *confp = NULL;
+  return app_load_config_env(path, NULL, apps, err, errlen);
+}
+
+int app_load_config_env(const char *path, const char *env_name, struct app **apps,
+                        char *err, size_t errlen) {
+  if (eco_file_kind(path) != ECO_NONE)
+    return eco_load(path, env_name, apps, err, errlen);
+  if (env_name)
+    return app_fail(err, errlen, "--env %s: a name selects env_%s of a PM2 ecosystem "
+                    "file; %s is a herd config file (env = { K = \"V\" })", env_name,
+                    env_name, path);
   struct conf c;
   if (conf_load(path, &c, err, errlen) < 0)
     return -1;

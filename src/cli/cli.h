@@ -42,6 +42,8 @@ struct app {
   int log_keep;          /* rotated files kept */
   const char *metrics;   /* HOST:PORT of the Prometheus endpoint */
   int log_files;         /* run: worker output to the log files too */
+  int no_autostart;      /* a PM2 app with autostart: false: started only
+                            when named */
   char cwd[PATH_MAX];    /* the workers' directory, absolute */
   const char *conf_path; /* where it came from (for messages) */
   char base_dir[PATH_MAX]; /* relative cwd is from here ("" = ours): a
@@ -76,6 +78,11 @@ int app_finish(struct app *a, char *err, size_t errlen);
  * kept for callers written when the apps borrowed from the file). */
 int app_load_config(const char *path, struct app **apps, void **confp,
                     char *err, size_t errlen);
+/* The same with --env NAME (env_NAME of a PM2 ecosystem file; NULL:
+ * none; with a herd config file, an error). A PM2 ecosystem file (by its
+ * name: eco.h) is read by eco_load, a herd config file by conf.c. */
+int app_load_config_env(const char *path, const char *env_name, struct app **apps,
+                        char *err, size_t errlen);
 void app_conf_free(void *conf);
 /* The same from [text, text+len) in memory: path names it in messages,
  * and relative paths (cwd, unix: listen paths) are from dir (absolute). */
@@ -213,6 +220,10 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           scale */
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
+int cmd_startup(int argc, char **argv); /* startup.c */
+/* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
+void usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The control client (ctlconn.c), on the server's transport (a plain
  * JSON-lines herd_chan): a connection to NAME's master (0 and *ch, or

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "eco.h"
 #include "jval.h"
 #include "jw.h"
 #include "opts.h"
@@ -42,6 +43,8 @@ static const char usage_main[] =
     "  start [OPTIONS] -- CMD [ARGS...]   the same as a daemon; returns once\n"
     "                                     the workers are ready\n"
     "  start -c FILE [NAME...]            every app of a config file\n"
+    "  start ecosystem.config.js [--env NAME] [NAME...]\n"
+    "                                     a PM2 ecosystem file's apps\n"
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
     "  list [--json]                      every app of this user\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
@@ -64,6 +67,7 @@ static const char usage_main[] =
 static const char usage_run_head[] =
     "Usage: herd run [OPTIONS] -- CMD [ARGS...]\n"
     "       herd run -c FILE NAME\n"
+    "       herd run ecosystem.config.js [--env NAME] NAME\n"
     "\n"
     "Bind the listening sockets, start CMD as N workers that share them\n"
     "(fds 3.. with LISTEN_FDS/LISTEN_PID, as systemd's socket activation),\n"
@@ -74,12 +78,17 @@ static const char usage_run_head[] =
 static const char usage_start_head[] =
     "Usage: herd start [OPTIONS] -- CMD [ARGS...]\n"
     "       herd start -c FILE [NAME...]\n"
+    "       herd start ecosystem.config.js [--env NAME] [NAME...]\n"
     "\n"
     "Start an app's master as a daemon (its workers' output goes to\n"
     "HERD_HOME/logs/NAME-out.log and NAME-err.log) and return once every\n"
     "worker is ready: exit 0 and a summary line, or 1 and the reason, with\n"
     "nothing left running. The daemon keeps your umask, and so do its\n"
     "workers unless --umask.\n"
+    "\n"
+    "A PM2 ecosystem file (*.config.js, .cjs, .mjs, *.json) is read by node and\n"
+    "its apps started with the options that map (docs/pm2.md); each option that\n"
+    "does not is named on stderr. --env NAME selects its env_NAME.\n"
     "\n";
 
 /* after the options (opt_help) */
@@ -91,26 +100,6 @@ static const char usage_tail[] =
     "reopen logs, TERM/INT stop, QUIT stop gracefully (no kill timeout).\n"
     "Workers get HERD_WORKER_ID (their slot, 0..N-1) and NOTIFY_SOCKET.\n";
 
-static const char usage_startup[] =
-    "Usage: herd startup systemd -c FILE [--user]\n"
-    "\n"
-    "Print a systemd template unit, herd@.service, that runs each app of\n"
-    "the config file FILE in the foreground (herd run -c FILE NAME) with\n"
-    "Type=notify, a synchronous rolling reload (ExecReload=herd reload) and\n"
-    "KillMode=mixed, and the commands that install and enable it. With\n"
-    "--user, a unit for `systemctl --user` instead of the system's.\n";
-
-static void usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void usage_error(const char *cmd, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "%s: ", prog_name);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\nTry 'herd %s --help'.\n", cmd);
-}
-
 /* ---- option parsing (run, start) --------------------------------- */
 
 struct parsed {
@@ -118,6 +107,7 @@ struct parsed {
   int napps;
   void *conf;
   const char *config;
+  const char *env_name; /* --env NAME: env_NAME of a PM2 ecosystem file */
   int named; /* NAMEs given after -c FILE */
 };
 
@@ -126,6 +116,73 @@ static void parsed_free(struct parsed *p) {
     app_free(&p->apps[i]);
   free(p->apps);
   app_conf_free(p->conf);
+}
+
+/* Without NAMEs, a PM2 app with autostart: false is left out, saying so
+ * (PM2 lists it stopped; herd keeps no list: name it to start it). */
+static void unnamed_autostart(struct parsed *p) {
+  int k = 0;
+  for (int i = 0; i < p->napps; i++) {
+    if (!p->apps[i].no_autostart) {
+      if (k != i)
+        p->apps[k] = p->apps[i];
+      k++;
+      continue;
+    }
+    fprintf(stderr, "%s: %s: app '%s': autostart is false: not started (name it: herd "
+            "start %s %s)\n", prog_name, p->config, p->apps[i].name, p->config,
+            p->apps[i].name);
+    app_free(&p->apps[i]);
+  }
+  p->napps = k;
+}
+
+/* getopt_long over argv from optind: the options into p->apps[0] (counted
+ * in *nopts), -c, -q, --env NAME into p. Returns -1 when they are read,
+ * else the exit status (help: 0 with *done). */
+static int read_options(const char *cmd, int argc, char **argv, const char *shortopts,
+                        const struct option *lo, struct parsed *p, int *nopts,
+                        int *quiet, int *done) {
+  char err[600];
+  int ch;
+  struct app *a = &p->apps[0];
+  while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+    const struct opt *o = opt_of_getopt(ch);
+    if (!o) {
+      fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
+      return 2;
+    }
+    if (o->where == OPT_CMDLINE) { /* the caller's: -c, -q, -h */
+      if (!strcmp(o->name, "config")) {
+        p->config = optarg;
+      } else if (!strcmp(o->name, "quiet")) {
+        *quiet = 1;
+      } else {
+        fputs(!strcmp(cmd, "start") ? usage_start_head : usage_run_head, stdout);
+        opt_help(stdout);
+        fputs(usage_tail, stdout);
+        *done = 1;
+        return 0;
+      }
+      continue;
+    }
+    if (!strcmp(o->name, "env") && !strchr(optarg, '=')) {
+      /* --env production: PM2's, for env_production of an ecosystem file */
+      if (p->env_name) {
+        usage_error(cmd, "--env %s: one environment only (--env %s was given)",
+                    optarg, p->env_name);
+        return 2;
+      }
+      p->env_name = optarg;
+      continue;
+    }
+    (*nopts)++;
+    if (app_set(a, o->name, optarg ? optarg : "true", err, sizeof err) < 0) {
+      usage_error(cmd, "--%s", err);
+      return 2;
+    }
+  }
+  return -1;
 }
 
 /* Returns 0, or the exit status (help: 0 via *done; errors: 2). */
@@ -147,41 +204,44 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
   int nopts = 0, quiet = 0;
   char err[600];
   optind = 1;
-  int ch;
-  while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
-    const struct opt *o = opt_of_getopt(ch);
-    if (!o) {
-      fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
+  int r = read_options(cmd, argc, argv, shortopts, lo, p, &nopts, &quiet, done);
+  if (r >= 0)
+    return r;
+  /* herd start ecosystem.config.js [--env NAME] [NAME...]: PM2's way, as
+   * -c FILE. Options may follow the file, as in PM2's command lines:
+   * read from there on with getopt's permutation (no '+'), which moves
+   * the NAMEs after them; argv[base] stands for the program meanwhile. */
+  if (!p->config && optind < argc && eco_file_kind(argv[optind]) != ECO_NONE) {
+    int base = optind;
+    char *file = argv[base];
+    p->config = file;
+    argv[base] = argv[0];
+    optind = 0; /* glibc: a scan of its own, from argv[base + 1] */
+    r = read_options(cmd, argc - base, argv + base, shortopts + 1, lo, p, &nopts, &quiet,
+                     done);
+    argv[base] = file;
+    if (r >= 0)
+      return r;
+    if (p->config != file) {
+      usage_error(cmd, "-c %s: %s is the config file already", p->config, file);
       return 2;
     }
-    if (o->where == OPT_CMDLINE) { /* the caller's: -c, -q, -h */
-      if (!strcmp(o->name, "config")) {
-        p->config = optarg;
-      } else if (!strcmp(o->name, "quiet")) {
-        quiet = 1;
-      } else {
-        fputs(!strcmp(cmd, "start") ? usage_start_head : usage_run_head, stdout);
-        opt_help(stdout);
-        fputs(usage_tail, stdout);
-        *done = 1;
-        return 0;
-      }
-      continue;
-    }
-    nopts++;
-    if (app_set(a, o->name, optarg ? optarg : "true", err, sizeof err) < 0) {
-      usage_error(cmd, "--%s", err);
-      return 2;
-    }
+    optind += base;
+  }
+  if (!p->config && p->env_name) {
+    usage_error(cmd, "--env: '%s' is not K=V (a name alone selects env_%s of a PM2 "
+                "ecosystem file)", p->env_name, p->env_name);
+    return 2;
   }
   if (p->config) {
     if (nopts) {
-      usage_error(cmd, "-c: the options come from the config file; give "
-                  "none on the command line");
+      usage_error(cmd, "%s: the options come from the config file; give "
+                  "none on the command line%s", p->config, eco_file_kind(p->config) ?
+                  " (--env NAME aside: env_NAME)" : "");
       return 2;
     }
     struct app *as;
-    int n = app_load_config(p->config, &as, &p->conf, err, sizeof err);
+    int n = app_load_config_env(p->config, p->env_name, &as, err, sizeof err);
     if (n < 0) {
       fprintf(stderr, "%s: %s\n", prog_name, err);
       return 2;
@@ -218,6 +278,13 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
       for (int j = k; j < n; j++)
         app_free(&as[j]);
       p->napps = k;
+    } else {
+      unnamed_autostart(p);
+      if (!p->napps) {
+        fprintf(stderr, "%s: %s: every app has autostart: false (name the ones to "
+                "start)\n", prog_name, p->config);
+        return 2;
+      }
     }
     for (int i = 0; i < p->napps; i++)
       p->apps[i].quiet = quiet;
@@ -403,185 +470,6 @@ static int cmd_start(int argc, char **argv) {
       rc = 1;
   parsed_free(&p);
   return rc;
-}
-
-/* ---- startup systemd ---------------------------------------------- */
-
-/* Does s need no quoting, in a unit or a shell? */
-static int bare_word(const char *s) {
-  return *s && !s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                            "0123456789/._-+:@,=")];
-}
-
-/* s as one word of a unit's command line (systemd.service(5)): quoted
- * when it has to be, with % and $ doubled (specifiers, variables). */
-static const char *unit_word(const char *s, char *buf, size_t n) {
-  if (bare_word(s)) {
-    snprintf(buf, n, "%s", s);
-    return buf;
-  }
-  size_t k = 0;
-  buf[k++] = '"';
-  for (; *s && k + 4 < n; s++) {
-    if (*s == '"' || *s == '\\')
-      buf[k++] = '\\';
-    else if (*s == '%' || *s == '$')
-      buf[k++] = *s;
-    buf[k++] = *s;
-  }
-  buf[k++] = '"';
-  buf[k] = '\0';
-  return buf;
-}
-
-/* s with % doubled (a unit's Description=) */
-static const char *unit_text(const char *s, char *buf, size_t n) {
-  size_t k = 0;
-  for (; *s && k + 3 < n; s++) {
-    if (*s == '%')
-      buf[k++] = '%';
-    buf[k++] = *s;
-  }
-  buf[k] = '\0';
-  return buf;
-}
-
-/* s as one shell word (for the comments' commands) */
-static const char *shell_word(const char *s, char *buf, size_t n) {
-  if (bare_word(s)) {
-    snprintf(buf, n, "%s", s);
-    return buf;
-  }
-  size_t k = 0;
-  buf[k++] = '\'';
-  for (; *s && k + 6 < n; s++) {
-    if (*s == '\'') {
-      memcpy(buf + k, "'\\''", 4);
-      k += 4;
-    } else {
-      buf[k++] = *s;
-    }
-  }
-  buf[k++] = '\'';
-  buf[k] = '\0';
-  return buf;
-}
-
-static int cmd_startup(int argc, char **argv) {
-  static const struct option lo[] = {{"config", required_argument, NULL, 'c'},
-                                     {"user", no_argument, NULL, 'u'},
-                                     {"help", no_argument, NULL, 'h'},
-                                     {NULL, 0, NULL, 0}};
-  const char *config = NULL;
-  int user = 0, ch;
-  optind = 1;
-  while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
-    if (ch == 'c') {
-      config = optarg;
-    } else if (ch == 'u') {
-      user = 1;
-    } else if (ch == 'h') {
-      fputs(usage_startup, stdout);
-      return 0;
-    } else {
-      fprintf(stderr, "Try 'herd startup --help'.\n");
-      return 2;
-    }
-  }
-  if (optind == argc || strcmp(argv[optind], "systemd")) {
-    usage_error("startup", "only 'systemd' is known");
-    return 2;
-  }
-  if (optind + 1 < argc) {
-    usage_error("startup", "unexpected '%s'", argv[optind + 1]);
-    return 2;
-  }
-  if (!config) {
-    usage_error("startup", "systemd: give the config file (-c FILE)");
-    return 2;
-  }
-  char abs_conf[PATH_MAX], self[PATH_MAX], err[600];
-  if (!realpath(config, abs_conf)) {
-    fprintf(stderr, "%s: %s: %s\n", prog_name, config, strerror(errno));
-    return 2; /* as herd start -c with a missing file */
-  }
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) {
-    fprintf(stderr, "%s: /proc/self/exe: %s\n", prog_name, strerror(errno));
-    return 1;
-  }
-  self[n] = '\0';
-  if (strpbrk(abs_conf, "\n\r") || strpbrk(self, "\n\r")) {
-    fprintf(stderr, "%s: %s: a path with a line break cannot go in a unit file\n",
-            prog_name, strpbrk(self, "\n\r") ? self : abs_conf);
-    return 2;
-  }
-  /* the paths as the unit and the comments' shell commands need them */
-  char conf_u[2 * PATH_MAX + 3], self_u[2 * PATH_MAX + 3], conf_t[2 * PATH_MAX + 1],
-      conf_sh[4 * PATH_MAX + 3];
-  unit_word(abs_conf, conf_u, sizeof conf_u);
-  unit_word(self, self_u, sizeof self_u);
-  unit_text(abs_conf, conf_t, sizeof conf_t);
-  shell_word(abs_conf, conf_sh, sizeof conf_sh);
-  struct app *apps;
-  void *conf;
-  int napps = app_load_config(abs_conf, &apps, &conf, err, sizeof err);
-  if (napps < 0) {
-    fprintf(stderr, "%s: %s\n", prog_name, err);
-    return 2;
-  }
-  int kill_ms = 0;
-  for (int i = 0; i < napps; i++) {
-    int k = apps[i].o.kill_timeout_ms;
-    if (k > kill_ms)
-      kill_ms = k;
-  }
-  printf("# herd@.service: each app of %s as a systemd service.\n", abs_conf);
-  printf("# Made by `herd startup systemd -c %s%s`. Install and enable:\n",
-         conf_sh, user ? " --user" : "");
-  if (user) {
-    printf("#   mkdir -p ~/.config/systemd/user\n");
-    printf("#   herd startup systemd -c %s --user > ~/.config/systemd/user/herd@.service\n",
-           conf_sh);
-    printf("#   systemctl --user daemon-reload\n#   systemctl --user enable --now");
-  } else {
-    printf("#   herd startup systemd -c %s > /etc/systemd/system/herd@.service\n",
-           conf_sh);
-    printf("#   systemctl daemon-reload\n#   systemctl enable --now");
-  }
-  for (int i = 0; i < napps; i++)
-    printf(" herd@%s", apps[i].name);
-  printf("\n#%s", user ? "   (and `loginctl enable-linger $USER` to start them "
-                         "at boot, before you log in)\n#" : "");
-  if (user)
-    printf("   then: herd status NAME, herd reload NAME, journalctl --user -u herd@NAME\n");
-  else
-    printf("   then: HERD_HOME=/run/herd herd status NAME (the units' HERD_HOME),\n"
-           "#         journalctl -u herd@NAME\n");
-  printf("\n[Unit]\nDescription=herd app %%i (%s)\n", conf_t);
-  if (!user)
-    printf("After=network-online.target\nWants=network-online.target\n");
-  printf("\n[Service]\n");
-  printf("# herd tells systemd READY=1 once every worker is ready, RELOADING=1\n"
-         "# during a rolling reload and STOPPING=1 when it stops.\n");
-  printf("Type=notify\nNotifyAccess=main\n");
-  /* the user's units where `herd status` looks by default (~/.herd);
-   * the system's in /run, as system services keep such files */
-  printf("Environment=HERD_HOME=%s\n", user ? "%h/.herd" : "/run/herd");
-  printf("ExecStart=%s run -c %s %%i\n", self_u, conf_u);
-  printf("# a rolling reload that returns when it is done (or has failed)\n");
-  printf("ExecReload=%s reload %%i\n", self_u);
-  printf("# SIGTERM to herd alone: it stops its workers gracefully; whatever\n"
-         "# is left after TimeoutStopSec gets SIGKILL.\n");
-  printf("KillMode=mixed\nKillSignal=SIGTERM\nTimeoutStopSec=%d\n",
-         kill_ms / 1000 + 10);
-  printf("Restart=on-failure\nRestartSec=1\n");
-  printf("\n[Install]\nWantedBy=%s\n", user ? "default.target" : "multi-user.target");
-  for (int i = 0; i < napps; i++)
-    app_free(&apps[i]);
-  free(apps);
-  app_conf_free(conf);
-  return 0;
 }
 
 /* The commands: each gets its own argv (argv[0] its name). */

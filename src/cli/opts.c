@@ -272,7 +272,8 @@ static const struct opt table[] = {
     {"name", 'n', OPT_STRING, OPT_ANYWHERE, "NAME", AT(name), 0, 0, 0, 0, NULL,
      check_name, "CMD's base name", "the app's name"},
     {"config", 'c', OPT_STRING, OPT_CMDLINE, "FILE", 0, 0, 0, 0, 0, NULL, NULL, "",
-     "take the apps from a config file (see examples/herd.conf)"},
+     "take the apps from a config file (see examples/herd.conf), or a PM2 "
+     "ecosystem file (ecosystem.config.js, .json: see docs/pm2.md)"},
     {"balance", 0, OPT_ENUM, OPT_ANYWHERE, "MODE", AT(o.balance), 0, 0, 0, 0,
      balances, NULL, NULL,
      "shared: every worker accepts on one socket; reuseport: one SO_REUSEPORT "
@@ -313,7 +314,7 @@ static const struct opt table[] = {
     {"env", 0, OPT_LIST, OPT_ANYWHERE, "K=V", AT(env), AT(nenv), 0, MAX_ENV, 0,
      NULL, check_env, "",
      "add to the workers' environment; repeatable (not the variables herd sets "
-     "for them)"},
+     "for them). A NAME alone selects env_NAME of a PM2 ecosystem file"},
     {"user", 0, OPT_STRING, OPT_ANYWHERE, "USER[:GROUP]", AT(user), 0, 0, 0, 0,
      NULL, NULL, "", "run the workers as USER (herd as root)"},
     {"umask", 0, OPT_MODE, OPT_ANYWHERE, "MODE", AT(o.spawn.umask),

@@ -1,7 +1,10 @@
 /*
  * text.c - cli_printable: what a worker says, made safe for herd's own
- * lines. (UTF-8 and hex digits are libherd's, src/lib/utf8.h.)
+ * lines. (UTF-8 and hex digits are libherd's, src/lib/utf8.h.) And
+ * usage_error, the commands' one way to say a usage error.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -32,4 +35,14 @@ size_t cli_printable(char *dst, size_t cap, const char *src, size_t len) {
   if (cap)
     dst[o < cap ? o : cap - 1] = '\0';
   return o;
+}
+
+/* (the test binary and the fuzz replays link every part but main.c) */
+void usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", prog_name);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry 'herd %s --help'.\n", cmd);
 }
