@@ -555,3 +555,60 @@ TEST_T(node_cluster_sockets_asked_for_are_bounded, 60) {
   CHECK_OK(hp_ctl("node", "{\"cmd\":\"ping\"}", reply, sizeof reply));
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
+
+/* A cluster worker that asks for the port and then answers no newconn
+ * (a Python stand-in speaking the protocol: Node's own always answers):
+ * after 3 s what it was handed goes to the other worker, which answers,
+ * and it is replaced. No request is lost. At the stop it ignores the
+ * disconnect too: the stop signal comes at half the kill timeout (it
+ * used to wait for the disconnection, for ever, and SIGKILL: exit 1). */
+static const char DEAF[] =
+    "import json, os, socket, time\n"
+    "s = socket.socket(fileno=int(os.environ['NODE_CHANNEL_FD']))\n"
+    "def send(m): s.sendall((json.dumps(m) + '\\n').encode())\n"
+    "send({'cmd': 'NODE_CLUSTER', 'act': 'online', 'seq': 0})\n"
+    "send({'cmd': 'NODE_CLUSTER', 'act': 'queryServer', 'index': 0, 'data': None,\n"
+    "      'address': None, 'port': int(os.environ['PORT']), 'addressType': 4,\n"
+    "      'backlog': 0, 'seq': 1})\n"
+    "s.recv(65536)\n"
+    "send({'cmd': 'NODE_CLUSTER', 'act': 'listening', 'index': 0, 'data': None,\n"
+    "      'address': None, 'port': int(os.environ['PORT']), 'addressType': 4,\n"
+    "      'backlog': 0, 'seq': 2})\n"
+    "time.sleep(60)\n";
+
+TEST_T(node_cluster_worker_that_never_answers_newconn_loses_nothing, 60) {
+  if (!have_node())
+    SKIP("node not found (apt-get install nodejs)");
+  if (access("/usr/bin/python3", X_OK) != 0)
+    SKIP("python3 not found");
+  char app[256], deaf[256], cmd[700], penv[32];
+  write_app(app, sizeof app, "app.js", APP);
+  write_app(deaf, sizeof deaf, "deaf.py", DEAF);
+  /* a port of our own choosing: the stand-in asks for it by number */
+  int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  socklen_t len = sizeof a;
+  CHECK_EQ(bind(probe, (struct sockaddr *)&a, sizeof a), 0);
+  CHECK_EQ(getsockname(probe, (struct sockaddr *)&a, &len), 0);
+  int port = ntohs(a.sin_port);
+  close(probe);
+  snprintf(penv, sizeof penv, "PORT=%d", port);
+  snprintf(cmd, sizeof cmd,
+           "if [ \"$NODE_APP_INSTANCE\" = 0 ]; then exec python3 %s; else exec node %s; fi",
+           deaf, app);
+  struct hp h;
+  const char *args[] = {"run", "-w", "2", "--node-cluster", "--balance", "roundrobin",
+                        "--env", penv, "--", "sh", "-c", cmd, NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  char body[256];
+  for (int i = 0; i < 4; i++) {
+    int st = get(port, "/", body, sizeof body);
+    CHECK_MSG(st == 200 && strstr(body, "slot=1"), "request %d: %d %s (%s)\n%s", i, st,
+              body, last_err, h.log);
+  }
+  HP_WAIT(&h, "took none of the connections handed to it", 1);
+  HP_WAIT(&h, "worker 0 started", 2); /* its replacement */
+  int st = hp_stop(&h, SIGTERM);
+  CHECK_MSG(st == 0 && !strstr(h.log, "SIGKILL"), "herd exited %d:\n%s", st, h.log);
+}

@@ -73,6 +73,10 @@ static const char usage_run_head[] =
     "(fds 3.. with LISTEN_FDS/LISTEN_PID, as systemd's socket activation),\n"
     "restart the ones that die, and stay in the foreground. The control\n"
     "commands (status, reload, scale, stop...) work on it by its name.\n"
+    "\n"
+    "A CMD that is a .js, .mjs or .cjs script (herd start -i max app.js) is\n"
+    "run as `node SCRIPT` with --node-cluster, named after the script (app):\n"
+    "an unmodified Node app's listen() is served by every worker.\n"
     "\n";
 
 static const char usage_start_head[] =
@@ -89,6 +93,10 @@ static const char usage_start_head[] =
     "A PM2 ecosystem file (*.config.js, .cjs, .mjs, *.json) is read by node and\n"
     "its apps started with the options that map (docs/pm2.md); each option that\n"
     "does not is named on stderr. --env NAME selects its env_NAME.\n"
+    "\n"
+    "A CMD that is a .js, .mjs or .cjs script (herd start -i max app.js) is\n"
+    "run as `node SCRIPT` with --node-cluster, named after the script (app):\n"
+    "an unmodified Node app's listen() is served by every worker.\n"
     "\n";
 
 /* after the options (opt_help) */

@@ -189,21 +189,40 @@ static void kill_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   sup__to_killing(w->c, w, HERD_REASON_KILLED);
 }
 
+/* A Node worker told to disconnect that has not by half the kill
+ * timeout (a WebSocket server waits for its connections): the stop
+ * signal now, while there is time to act on it. */
+static void disconnect_late_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  struct worker *w = data;
+  if (w->state == W_STOPPING && w->node_sig_due) {
+    w->node_sig_due = 0;
+    (void)herd__os_pidfd_kill(w->pidfd, w->c->o.stop_signal);
+  }
+}
+
 /* A Node cluster worker is asked as Node's primary asks it, with the
  * disconnect message: it closes its servers, finishes its requests and
  * disconnects; the stop signal follows then (wio.c), for what else keeps
- * it running. sig 0 in the event says so. */
+ * it running, or at half the kill timeout if it has not disconnected.
+ * sig 0 in the event says so. */
 static void to_stopping(herd_cluster_t *c, struct worker *w) {
   w->state = W_STOPPING;
   herd_loop_timer_stop(c->loop, &w->ready_timer);
-  int sig = c->o.stop_signal;
-  if (node__on(c) && !w->node_disc && node__disconnect(c, w) == 0)
-    w->node_sig_due = 1, sig = 0;
-  else
+  int sig = c->o.stop_signal, timed = !(c->state >= C_STOPPING && c->graceful);
+  if (node__on(c) && !w->node_disc && node__disconnect(c, w) == 0) {
+    w->node_sig_due = 1;
+    sig = 0;
+    if (timed) /* (ready_timer: no use for it from W_STOPPING on) */
+      (void)herd_loop_timer_start(c->loop, &w->ready_timer,
+                                  (uint64_t)sup__kill_timeout(c) / 2, disconnect_late_cb, w);
+  } else {
     (void)herd__os_pidfd_kill(w->pidfd, sig);
+  }
   sup__emit(c, HERD_EV_STOPPING, w->stop_reason, w->slot, w->pid, 0, sig,
             0, 0, w->stop_reason == HERD_REASON_REPLACED ? w->replace_text : NULL);
-  if (!(c->state >= C_STOPPING && c->graceful))
+  if (timed)
     (void)herd_loop_timer_start(c->loop, &w->kill_timer, (uint64_t)sup__kill_timeout(c),
                                 kill_timer_cb, w);
 }
