@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "hp.h"
@@ -541,16 +543,21 @@ TEST_T(node_cluster_express_app_roundrobin, 60) {
 }
 
 /* A worker asking for ever more sockets: herd gives 256 in all, then
- * EMFILE (its listen() fails), and the master stays well. */
+ * EMFILE (its listen() fails), and the master stays well; the refusals
+ * are said 10 times, not 45 (a worker asking in a loop flooded the log). */
 TEST_T(node_cluster_sockets_asked_for_are_bounded, 60) {
   if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   struct hp h;
   const char *extra[] = {"-w", "1", "--env", "MANY=300", NULL};
-  start_app(&h, "shared", extra, NULL);
+  start_app(&h, "roundrobin", extra, NULL);
   /* its first server and 255 of the 300 get a socket */
   HP_WAIT(&h, "sends: {\"ok\":255,\"bad\":45}", 1);
   HP_WAIT(&h, "Too many open files (its listen() fails)", 1);
+  int said = 0;
+  for (const char *p = h.log; (p = strstr(p, "(its listen() fails)")); p++)
+    said++;
+  CHECK_MSG(said == 10, "%d refusals said", said);
   char reply[256];
   CHECK_OK(hp_ctl("node", "{\"cmd\":\"ping\"}", reply, sizeof reply));
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
@@ -611,4 +618,78 @@ TEST_T(node_cluster_worker_that_never_answers_newconn_loses_nothing, 60) {
   HP_WAIT(&h, "worker 0 started", 2); /* its replacement */
   int st = hp_stop(&h, SIGTERM);
   CHECK_MSG(st == 0 && !strstr(h.log, "SIGKILL"), "herd exited %d:\n%s", st, h.log);
+}
+
+/* A worker that asks for the shared socket again and again and never
+ * acknowledges a handle: each reply would be one more fd of the master's,
+ * waiting in its channel (1,024 of them took the master's fds): at most
+ * 64 wait, the rest are refused (EBUSY), and the master answers. */
+static const char NOACK[] =
+    "import json, os, socket, time\n"
+    "s = socket.socket(fileno=int(os.environ['NODE_CHANNEL_FD']))\n"
+    "for i in range(400):\n"
+    "    s.sendall((json.dumps({'cmd': 'NODE_CLUSTER', 'act': 'queryServer', 'index': 0,\n"
+    "        'data': None, 'address': None, 'port': 0, 'addressType': 4, 'backlog': 0,\n"
+    "        'seq': i}) + '\\n').encode())\n"
+    "s.sendall(b'\"done\"\\n')\n"
+    "time.sleep(60)\n";
+
+static int count_fds(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(path);
+  int n = 0;
+  for (struct dirent *e; d && (e = readdir(d));)
+    n += e->d_name[0] != '.';
+  if (d)
+    closedir(d);
+  return n;
+}
+
+TEST_T(node_cluster_unacknowledged_sockets_are_bounded, 60) {
+  if (access("/usr/bin/python3", X_OK) != 0)
+    SKIP("python3 not found");
+  char deaf[256];
+  write_app(deaf, sizeof deaf, "noack.py", NOACK);
+  struct hp h;
+  const char *args[] = {"run", "-w", "1", "--node-cluster", "--ready", "0", "--",
+                        "python3", deaf, NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "sends: \"done\"", 1);
+  int fds = count_fds(h.c.pid);
+  CHECK_MSG(fds < 40 + 64, "the master holds %d fds", fds);
+  HP_WAIT(&h, "Device or resource busy (its listen() fails)", 1);
+  char reply[256];
+  CHECK_OK(hp_ctl("python3", "{\"cmd\":\"ping\"}", reply, sizeof reply));
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* Workers of another user (--user) get what they could bind themselves:
+ * no port below 1024, no unix path (the master, root, would create and
+ * chmod and at the end remove a path the worker controls); a port of
+ * their own, yes. */
+TEST_T(node_cluster_another_users_worker_gets_no_privileged_port_nor_path, 60) {
+  if (geteuid() != 0)
+    SKIP("needs root, to run workers as nobody");
+  if (!have_node())
+    SKIP("node not found (apt-get install nodejs)");
+  static const char PRIV[] =
+      "const http = require('http'), res = {};\n"
+      "let n = 0; const done = () => { if (++n === 3) process.send(res); };\n"
+      "const t = (name, arg) => http.createServer().on('error', (e) => { res[name] = e.code; done(); })\n"
+      "  .listen(arg, () => { res[name] = 'ok'; done(); });\n"
+      "t('low', 81); t('path', '/tmp/herd-nodecl-priv-' + process.pid + '.sock'); t('high', 0);\n";
+  char app[256];
+  write_app(app, sizeof app, "priv.js", PRIV);
+  CHECK_EQ(chmod(dir, 0755), 0);
+  CHECK_EQ(chmod(app, 0644), 0);
+  struct hp h;
+  const char *args[] = {"run", "-w", "1", "--node-cluster", "--user", "nobody", "--",
+                        "node", app, NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "sends: {\"low\":\"EACCES\",\"path\":\"EACCES\",\"high\":\"ok\"}", 1);
+  HP_WAIT(&h, "asked for [::]:81: Permission denied", 1);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  int st = hp_stop(&h, SIGTERM);
+  CHECK_MSG(st == 0, "herd exited %d:\n%s", st, h.log);
 }

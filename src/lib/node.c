@@ -134,6 +134,8 @@ static int read_query(const herd_val_t *q, struct query *out, char *key, size_t 
     return -ENAMETOOLONG;
   memset(out, 0, sizeof *out);
   out->address = address && address->type == HERD_VAL_STRING ? address->str.s : NULL;
+  if (out->address && strlen(out->address) != address->str.len)
+    return -EINVAL; /* a NUL inside: it would name another socket's key */
   out->port = num_or(port, -2);
   out->fd = num_or(fd, -1);
   out->flags = (int)num_or(herd_val_obj_get(q, "flags"), 0);
@@ -384,6 +386,21 @@ fail:
   return NULL;
 }
 
+/* Workers that run as another user (--user) get what they could bind
+ * themselves, and the master's own sockets (-l): no port below 1024, and
+ * no unix path, which the master (root) would create, chmod and remove
+ * on a path the worker controls (a symlink swapped in between). A new
+ * key only: one of the master's own is found by preset(). -EACCES. */
+static int allowed(herd_cluster_t *c, const struct query *q) {
+  if (!(c->o.spawn.flags & HERD_SPAWN_SETUID) || c->o.spawn.uid == geteuid())
+    return 0;
+  if (q->fd >= 0 || preset(c, q) >= 0)
+    return 0;
+  if (q->type == -1 || (q->port > 0 && q->port < 1024))
+    return -EACCES;
+  return 0;
+}
+
 /* The raw text of member key of the object text, or dflt. */
 static const char *raw_member(const char *json, size_t len, const char *key, size_t *n,
                               const char *dflt) {
@@ -401,27 +418,44 @@ static void query(herd_cluster_t *c, struct worker *w, const char *json, size_t 
   const char *data = raw_member(json, len, "data", &datan, "null");
   herd_val_t *q = NULL;
   char key[NODE_KEY_MAX];
-  struct query qr;
+  struct query qr = {0};
   int err = 0;
   struct nsock *ns = NULL;
-  if (herd_json_parse(json, len, &q, NULL) < 0 || seqn > 24) {
-    herd_val_free(q);
-    return; /* (herd__json_member had it: cannot happen) */
+  if (seqn > 24) { /* not a seq Node writes: answered all the same */
+    seq = "null";
+    seqn = 4;
   }
-  err = read_query(q, &qr, key, sizeof key);
+  snprintf(key, sizeof key, "?");
+  if (herd_json_parse(json, len, &q, NULL) < 0)
+    err = -ENOMEM; /* (the channel validated it: memory, then) */
+  else
+    err = read_query(q, &qr, key, sizeof key);
+  if (err == 0)
+    err = allowed(c, &qr); /* another user's worker: what it could bind */
   if (err == 0 && !(ns = ns_find(c, key)) && c->nnsocks >= NODE_MAX_SOCKETS)
     err = -EMFILE; /* a worker asking for ever more sockets */
   else if (err == 0 && !ns)
     ns = ns_open(c, key, &qr, &err);
+  if (err == 0 && !ns->rr && w->chan && herd__chan_handles_out(w->chan) >= NODE_HANDLES_OUT)
+    err = -EBUSY; /* it takes none of its sockets: they would be fds of ours */
   if (err == 0 && (err = subscribe(w, ns)) == 0 && !w->pend && ns->rr &&
       !(w->pend = calloc(NODE_PEND, sizeof *w->pend)))
     err = -ENOMEM;
   if (ns && !ns->data && !(datan == 4 && !memcmp(data, "null", 4)) &&
       !(ns->data = strndup(data, datan)))
     err = -ENOMEM;
-  if (err) {
+  if (err && w->node_sock_errs++ < NODE_SOCK_ERRS_TOLD) {
+    /* a few lines per worker: one that asks in a loop does not flood */
     char text[NODE_KEY_MAX + 32];
-    snprintf(text, sizeof text, "%s", ns ? ns->text : key);
+    if (ns)
+      snprintf(text, sizeof text, "%s", ns->text);
+    else if (q && qr.type == -1 && qr.address)
+      snprintf(text, sizeof text, "unix:%s", qr.address);
+    else if (q && qr.type && qr.port >= 0)
+      snprintf(text, sizeof text, "%s%s:%ld", qr.type >= 'u' ? "udp " : "",
+               qr.address ? qr.address : "[::]", qr.port);
+    else
+      snprintf(text, sizeof text, "%s", key); /* (what it asked is all wrong) */
     sup__emit(c, HERD_EV_NODE, HERD_REASON_NODE_SOCKET, w->slot, w->pid, err, 0, 0, 0, text);
   }
   /* Reply: shared, the socket itself; roundrobin, its name (we accept);

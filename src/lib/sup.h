@@ -43,6 +43,9 @@
 #define NODE_KEY_MAX 400        /* a longer Node key (a unix path) is refused */
 #define NODE_MAX_SOCKETS 256    /* sockets workers may ask for, in all */
 #define NODE_HOLD_MAX_MS 10000  /* a held connection nobody took is closed */
+#define NODE_HANDLES_OUT 64     /* shared sockets sent to one worker and not
+                                   acknowledged yet, at most (fds of ours) */
+#define NODE_SOCK_ERRS_TOLD 10  /* refused socket requests logged per worker */
 
 /* A worker's life (sup.c has the table). */
 enum wstate {
@@ -122,6 +125,7 @@ struct worker {
   int node_disc;        /* told to disconnect */
   int node_refused_told; /* said once: it refused a connection */
   int node_bad_told;    /* said once: a message herd could not act on */
+  int node_sock_errs;   /* socket requests refused (the first few said) */
   int node_sig_due;     /* the stop signal follows its disconnection */
   struct worker *next;
 };
