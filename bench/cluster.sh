@@ -117,26 +117,7 @@ PM2_STARTED=
 
 # ---- starting and stopping (only what this script started, by pid) ----
 
-alive() { kill -0 "$1" 2>/dev/null; }
-
-# stop_pid PID: SIGTERM to PID and (if they outlive it) to the children it
-# had, SIGKILL after 5 s.
-stop_pid() {
-  sp_pid=$1
-  alive "$sp_pid" || return 0
-  sp_kids=$("$PYTHON" bench/cluster.py children "$sp_pid" 2>/dev/null | tr '\n' ' ') || sp_kids=
-  kill -TERM "$sp_pid" 2>/dev/null || true
-  sp_i=0
-  while alive "$sp_pid" && [ $sp_i -lt 50 ]; do sleep 0.1; sp_i=$((sp_i + 1)); done
-  alive "$sp_pid" && kill -KILL "$sp_pid" 2>/dev/null
-  for sp_k in $sp_kids; do
-    # still ours only if not reaped and renumbered: check its parent
-    if alive "$sp_k" && [ "$(cut -d' ' -f4 "/proc/$sp_k/stat" 2>/dev/null)" = 1 ]; then
-      kill -TERM "$sp_k" 2>/dev/null || true
-    fi
-  done
-  return 0
-}
+# alive, stop_pid: bench/common.sh
 
 # shellcheck disable=SC2317  # (called by the trap)
 cleanup() {

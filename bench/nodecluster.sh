@@ -100,27 +100,9 @@ PM2_APP=herd-bench-nodecluster
 
 # ---- starting and stopping (only what this script started, by pid) ----
 
-alive() { kill -0 "$1" 2>/dev/null; }
-
-# stop_pid PID: SIGTERM to PID and (if they outlive it) to the children it
-# had, SIGKILL after 5 s (Node's primary disconnects its workers and waits
-# for them; herd sends them `disconnect`, then SIGTERM).
-stop_pid() {
-  sp_pid=$1
-  alive "$sp_pid" || return 0
-  sp_kids=$("$PYTHON" bench/cluster.py children "$sp_pid" 2>/dev/null | tr '\n' ' ') || sp_kids=
-  kill -TERM "$sp_pid" 2>/dev/null || true
-  sp_i=0
-  while alive "$sp_pid" && [ $sp_i -lt 70 ]; do sleep 0.1; sp_i=$((sp_i + 1)); done
-  alive "$sp_pid" && kill -KILL "$sp_pid" 2>/dev/null
-  for sp_k in $sp_kids; do
-    # still ours only if not reaped and renumbered: orphaned, its parent is 1
-    if alive "$sp_k" && [ "$(sed 's/.*) //' "/proc/$sp_k/stat" 2>/dev/null | cut -d' ' -f2)" = 1 ]; then
-      kill -KILL "$sp_k" 2>/dev/null || true
-    fi
-  done
-  return 0
-}
+# alive, stop_pid: bench/common.sh (STOP_WAIT=70: Node's primary waits for
+# its workers to disconnect)
+STOP_WAIT=70
 
 # shellcheck disable=SC2317  # (called by the trap)
 cleanup() {
