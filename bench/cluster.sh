@@ -63,11 +63,7 @@ PM2=${PM2:-}
 RESULTS=${RESULTS:-bench/RESULTS.md}
 OUT=bench/out
 
-val=
-for v in ROUNDS SECS THREADS CONNS WORKERS RELOAD_SECS RELOAD_AT KILLS GAP_MS PORT_BASE; do
-  eval "val=\$$v"
-  case $val in ''|*[!0-9]*|0) echo "cluster.sh: $v must be a positive integer" >&2; exit 2 ;; esac
-done
+positive_ints cluster.sh ROUNDS SECS THREADS CONNS WORKERS RELOAD_SECS RELOAD_AT KILLS GAP_MS PORT_BASE
 [ "$RELOAD_AT" -lt "$RELOAD_SECS" ] || { echo "cluster.sh: RELOAD_AT must be less than RELOAD_SECS" >&2; exit 2; }
 
 HERD=$BUILD/herd
@@ -545,15 +541,7 @@ SECTION=$OUT/cluster-section.md
   echo
   awk -v skips="$SKIPS" -v secs="$SECS" -v rsecs="$RELOAD_SECS" -v rat="$RELOAD_AT" -v byhand="$byhand_how" \
       -v workers="$WORKERS" -v kills="$KILLS" -v rounds="$ROUNDS" -v gap="$GAP_MS" \
-      -v wrkopt="-t$THREADS -c$CONNS" -v conns="$CONNS" '
-    function sortn(a, k,   i, j, x) {
-      for (i = 2; i <= k; i++) {
-        x = a[i]
-        for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]
-        a[j + 1] = x
-      }
-    }
-    function medof(a, k) { sortn(a, k); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+      -v wrkopt="-t$THREADS -c$CONNS" -v conns="$CONNS" "$AWK_STATS"'
     # median / spread of the values of key K in table T (T[K, i], i = 1..N[K])
     function stat(K, kind,   k, i, a) {
       k = cnt[kind, K]
@@ -561,15 +549,6 @@ SECTION=$OUT/cluster-section.md
       for (i = 1; i <= k; i++) a[i] = vals[kind, K, i]
       M = medof(a, k); LO = a[1]; HI = a[k]
       return k
-    }
-    function add(kind, K, r, x) { vals[kind, K, ++cnt[kind, K]] = x; byr[kind, K, r] = x; if (r > maxr) maxr = r }
-    function pratio(kind, a, b,   r, k, q) {
-      k = 0
-      for (r = 1; r <= maxr; r++)
-        if (((kind, a, r) in byr) && ((kind, b, r) in byr) && byr[kind, b, r] > 0)
-          q[++k] = byr[kind, a, r] / byr[kind, b, r]
-      if (!k) return -1
-      return medof(q, k)
     }
     function ratio(kind, a, b,   q) { q = pratio(kind, a, b); return q < 0 ? "-" : sprintf("%.2fx", q) }
     function tpdesc(c) {

@@ -86,3 +86,39 @@ stop_pid() {
   done
   return 0
 }
+
+# The awk functions the tables share (cluster.sh, daemon.sh,
+# nodecluster.sh: awk ... "$AWK_STATS"'the program'): medof(a, k), the
+# median of a[1..k] (sorted in place); add(kind, K, round, x) records a
+# value in vals/cnt and byr; pratio(kind, a, b), the median over the rounds
+# of a/b measured in the same round, -1 if none.
+AWK_STATS='
+    function sortn(a, k,   i, j, x) {
+      for (i = 2; i <= k; i++) {
+        x = a[i]
+        for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]
+        a[j + 1] = x
+      }
+    }
+    function medof(a, k) { sortn(a, k); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+    function add(kind, K, r, x) { vals[kind, K, ++cnt[kind, K]] = x; byr[kind, K, r] = x; if (r > maxr) maxr = r }
+    function pratio(kind, a, b,   r, k, q) {
+      k = 0
+      for (r = 1; r <= maxr; r++)
+        if (((kind, a, r) in byr) && ((kind, b, r) in byr) && byr[kind, b, r] > 0)
+          q[++k] = byr[kind, a, r] / byr[kind, b, r]
+      if (!k) return -1
+      return medof(q, k)
+    }
+'
+
+# positive_ints SCRIPT VAR...: each VAR a positive integer, or exit 2
+# saying which.
+positive_ints() {
+  pi_who=$1
+  shift
+  for pi_v in "$@"; do
+    eval "pi_val=\$$pi_v"
+    case $pi_val in ''|*[!0-9]*|0) echo "$pi_who: $pi_v must be a positive integer" >&2; exit 2 ;; esac
+  done
+}

@@ -66,11 +66,7 @@ PM2=${PM2:-}
 RESULTS=${RESULTS:-bench/RESULTS.md}
 OUT=bench/out
 
-val=
-for v in START_ROUNDS COLD_ROUNDS STATUS_ROUNDS APPS WORKERS LOG_LINES LOG_ROUNDS PORT_BASE; do
-  eval "val=\$$v"
-  case $val in ''|*[!0-9]*|0) echo "daemon.sh: $v must be a positive integer" >&2; exit 2 ;; esac
-done
+positive_ints daemon.sh START_ROUNDS COLD_ROUNDS STATUS_ROUNDS APPS WORKERS LOG_LINES LOG_ROUNDS PORT_BASE
 [ "$APPS" -le 9 ] || { echo "daemon.sh: APPS must be at most 9" >&2; exit 2; }
 
 HERD=$ROOT/$BUILD/herd
@@ -575,31 +571,13 @@ SECTION=$OUT/daemon-section.md
   echo "  the median over the rounds of the quotient of two cases measured in the same round. See bench/README.md."
   echo
   awk -v skips="$SKIPS" -v workers="$WORKERS" -v apps="$APPS" -v mworker="$mworker" -v nlines="$LOG_LINES" \
-      -v ncpu="$NCPU" -v sr="$START_ROUNDS" -v cr="$COLD_ROUNDS" -v str="$STATUS_ROUNDS" -v lr="$LOG_ROUNDS" '
-    function sortn(a, k,   i, j, x) {
-      for (i = 2; i <= k; i++) {
-        x = a[i]
-        for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]
-        a[j + 1] = x
-      }
-    }
-    function medof(a, k) { sortn(a, k); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+      -v ncpu="$NCPU" -v sr="$START_ROUNDS" -v cr="$COLD_ROUNDS" -v str="$STATUS_ROUNDS" -v lr="$LOG_ROUNDS" "$AWK_STATS"'
     function stat(kind, K,   k, i, a) {
       k = cnt[kind, K]
       if (!k) return 0
       for (i = 1; i <= k; i++) a[i] = vals[kind, K, i]
       M = medof(a, k); LO = a[1]; HI = a[k]
       return k
-    }
-    function add(kind, K, r, x) { vals[kind, K, ++cnt[kind, K]] = x; byr[kind, K, r] = x; if (r > maxr) maxr = r }
-    # median over the rounds of a/b within one round; -1 if none
-    function pratio(kind, a, b,   r, k, q) {
-      k = 0
-      for (r = 1; r <= maxr; r++)
-        if (((kind, a, r) in byr) && ((kind, b, r) in byr) && byr[kind, b, r] > 0)
-          q[++k] = byr[kind, a, r] / byr[kind, b, r]
-      if (!k) return -1
-      return medof(q, k)
     }
     function ms(kind, K, d) { return stat(kind, K) ? sprintf("%." d "f (%." d "f-%." d "f)", M / 1000, LO / 1000, HI / 1000) : "-" }
     function rx(q) { return q < 0 ? "-" : sprintf("%.1fx", q) }

@@ -59,11 +59,7 @@ PM2=${PM2:-}
 RESULTS=${RESULTS:-bench/RESULTS.md}
 OUT=bench/out
 
-val=
-for v in ROUNDS SECS THREADS CONNS WORKERS RELOAD_SECS RELOAD_AT PORT_BASE; do
-  eval "val=\$$v"
-  case $val in ''|*[!0-9]*|0) echo "nodecluster.sh: $v must be a positive integer" >&2; exit 2 ;; esac
-done
+positive_ints nodecluster.sh ROUNDS SECS THREADS CONNS WORKERS RELOAD_SECS RELOAD_AT PORT_BASE
 [ "$RELOAD_AT" -lt "$RELOAD_SECS" ] || { echo "nodecluster.sh: RELOAD_AT must be less than RELOAD_SECS" >&2; exit 2; }
 
 HERD=$BUILD/herd
@@ -429,15 +425,7 @@ SECTION=$OUT/nodecluster-section.md
   echo "  a ratio the median over the rounds of the quotient of two cases measured in the same round. See bench/README.md."
   echo
   awk -v skips="$SKIPS" -v secs="$SECS" -v rsecs="$RELOAD_SECS" -v rat="$RELOAD_AT" -v hz="$HZ" \
-      -v workers="$WORKERS" -v rounds="$ROUNDS" -v wrkopt="-t$THREADS -c$CONNS" -v conns="$CONNS" '
-    function sortn(a, k,   i, j, x) {
-      for (i = 2; i <= k; i++) {
-        x = a[i]
-        for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]
-        a[j + 1] = x
-      }
-    }
-    function medof(a, k) { sortn(a, k); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+      -v workers="$WORKERS" -v rounds="$ROUNDS" -v wrkopt="-t$THREADS -c$CONNS" -v conns="$CONNS" "$AWK_STATS"'
     # sets M (median), LO, HI of the values of K in kind; returns how many
     function stat(K, kind,   k, i, a) {
       k = cnt[kind, K]
@@ -445,15 +433,6 @@ SECTION=$OUT/nodecluster-section.md
       for (i = 1; i <= k; i++) a[i] = vals[kind, K, i]
       M = medof(a, k); LO = a[1]; HI = a[k]
       return k
-    }
-    function add(kind, K, r, x) { vals[kind, K, ++cnt[kind, K]] = x; byr[kind, K, r] = x; if (r > maxr) maxr = r }
-    function pratio(kind, a, b,   r, k, q) {
-      k = 0
-      for (r = 1; r <= maxr; r++)
-        if (((kind, a, r) in byr) && ((kind, b, r) in byr) && byr[kind, b, r] > 0)
-          q[++k] = byr[kind, a, r] / byr[kind, b, r]
-      if (!k) return -1
-      return medof(q, k)
     }
     function ratio(kind, a, b,   q) { q = pratio(kind, a, b); return q < 0 ? "-" : sprintf("%.2fx", q) }
     function desc(c) {
