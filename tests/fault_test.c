@@ -42,8 +42,6 @@
 
 /* ---- helpers ------------------------------------------------------- */
 
-static int pid_gone(pid_t pid, int timeout_ms);
-
 /* herd start's master of the test under way */
 static pid_t cur_daemon;
 
@@ -52,56 +50,12 @@ static int sanitized(void) {
   return s && *s && strcmp(s, "0");
 }
 
-/* Start herd with ARGS as uid/gid (when uid is not ours) and with the
- * environment entries env added; stderr piped, as hp_start. */
-static void hp_start_env(struct hp *h, uid_t uid, gid_t gid, const char *const *env,
-                         const char *const *args) {
-  memset(h, 0, sizeof *h);
-  char *argv[HP_ARGV_MAX];
-  hp_argv(argv, args);
-  const char *herd = argv[0];
-  herd_spawn_opts_t o = {0};
-  o.stdio[0].kind = HERD_STDIO_IGNORE;
-  o.stdio[1].kind = HERD_STDIO_IGNORE;
-  o.stdio[2].kind = HERD_STDIO_PIPE;
-  if (env) {
-    o.env_mode = HERD_ENV_ADD;
-    o.env = env;
-  }
-  if (uid != geteuid()) {
-    o.flags |= HERD_SPAWN_SETUID | HERD_SPAWN_SETGID;
-    o.uid = uid;
-    o.gid = gid;
-  }
-  CHECK_OK(herd_spawn(&h->c, herd, argv, &o));
-}
 
 static void start(struct hp *h, const char *const *args) {
   hp_start_env(h, geteuid(), getegid(), NULL, args);
 }
 
-/* The pid of the last "worker SLOT started, pid P" herd said. */
-static pid_t worker_pid(struct hp *h, int slot) {
-  char needle[64];
-  snprintf(needle, sizeof needle, "worker %d started, pid ", slot);
-  const char *last = NULL;
-  for (const char *p = h->log; (p = strstr(p, needle)); p++)
-    last = p;
-  CHECK_MSG(last, "herd never said '%s'; it said:\n%s", needle, h->log);
-  return atoi(last + strlen(needle));
-}
 
-/* Wait until PID has exited (its pidfd readable): 1, or 0 at the
- * deadline. A pid that is gone already counts as exited. */
-static int pid_gone(pid_t pid, int timeout_ms) {
-  int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pfd < 0)
-    return errno == ESRCH;
-  struct pollfd p = {.fd = pfd, .events = POLLIN};
-  int r = poll(&p, 1, timeout_ms);
-  close(pfd);
-  return r == 1;
-}
 
 /* Whether a line of text from `from` on holds both a and b. */
 static int line_with(const char *from, const char *a, const char *b) {
@@ -180,16 +134,6 @@ static int set_soft_limit(pid_t pid, int res, rlim_t soft, uid_t uid, gid_t gid)
   return WEXITSTATUS(st);
 }
 
-/* popen's exit status, the output in out. */
-static int sh_out(const char *cmd, char *out, size_t n) {
-  FILE *f = popen(cmd, "r");
-  CHECK(f);
-  size_t got = fread(out, 1, n - 1, f);
-  out[got] = '\0';
-  int st = pclose(f);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* ---- 1. fork failing: RLIMIT_NPROC ----------------------------------- */
 
 /* A master that cannot fork (its user is at RLIMIT_NPROC) says why each
@@ -224,7 +168,7 @@ TEST_T(fault_fork_failing_backs_off_parks_and_recovers, 60) {
   hp_start_env(&h, uid, gid, env, args);
   hp_port(&h);
   HP_WAIT(&h, "all 1 workers ready", 1);
-  pid_t w0 = worker_pid(&h, 0);
+  pid_t w0 = hp_worker_pid(&h, 0);
 
   /* one process is all its user may have: the master itself */
   int e = set_soft_limit(h.c.pid, RLIMIT_NPROC, 1, uid, gid);
@@ -250,7 +194,7 @@ TEST_T(fault_fork_failing_backs_off_parks_and_recovers, 60) {
   HP_WAIT_NEW(&h, "worker 0 ready, pid ");
   char body[64];
   CHECK_EQ(http_get(h.port, "/pid", body, sizeof body), 200);
-  CHECK_EQ(atoi(body), worker_pid(&h, 0));
+  CHECK_EQ(atoi(body), hp_worker_pid(&h, 0));
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 
@@ -314,7 +258,7 @@ TEST_T(fault_emfile_in_the_master_fails_cleanly_and_recovers, 60) {
   hp_port(&h);
   int mport = metrics_port(&h);
   HP_WAIT(&h, "all 2 workers ready", 1);
-  pid_t w1 = worker_pid(&h, 1);
+  pid_t w1 = hp_worker_pid(&h, 1);
   ping_within("emfile", 2000); /* its fds at rest: no connection open */
 
   int e = set_soft_limit(h.c.pid, RLIMIT_NOFILE, (rlim_t)lowest_free_fd(h.c.pid),
@@ -588,7 +532,7 @@ TEST_T(fault_worker_closing_its_socket_is_told_and_nothing_is_lost, 60) {
   CHECK_MSG(http_on(fd, "/pid", 0, body, sizeof body) == 200, "the queued connection: %s",
             last_err);
   close(fd);
-  CHECK_EQ(atoi(body), worker_pid(&h, 1));
+  CHECK_EQ(atoi(body), hp_worker_pid(&h, 1));
   snprintf(want, sizeof want, "127.0.0.1:%d: the listen queue is served again", h.port);
   HP_WAIT(&h, want, 1);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
@@ -711,7 +655,7 @@ TEST_T(fault_sigstopped_worker_is_killed_at_reload_restart_and_stop, 60) {
   char out[8192], want[160], body[64];
 
   /* reload */
-  pid_t old = worker_pid(&h, 0);
+  pid_t old = hp_worker_pid(&h, 0);
   CHECK_EQ(kill(old, SIGSTOP), 0);
   hp_mark(&h);
   uint64_t t0 = test_now_ms();
@@ -729,7 +673,7 @@ TEST_T(fault_sigstopped_worker_is_killed_at_reload_restart_and_stop, 60) {
     CHECK_MSG(http_get(h.port, "/", body, sizeof body) == 200, "GET /: %s", last_err);
 
   /* restart */
-  old = worker_pid(&h, 1);
+  old = hp_worker_pid(&h, 1);
   CHECK_EQ(kill(old, SIGSTOP), 0);
   hp_mark(&h);
   t0 = test_now_ms();
@@ -741,7 +685,7 @@ TEST_T(fault_sigstopped_worker_is_killed_at_reload_restart_and_stop, 60) {
   CHECK_MSG(pid_gone(old, 5000), "the frozen worker %d lives on", (int)old);
 
   /* stop */
-  old = worker_pid(&h, 0);
+  old = hp_worker_pid(&h, 0);
   CHECK_EQ(kill(old, SIGSTOP), 0);
   hp_mark(&h);
   t0 = test_now_ms();
@@ -807,7 +751,7 @@ TEST_T(fault_master_stopped_10s_resumes_and_handles_what_came, 60) {
   start(&h, args);
   hp_port(&h);
   HP_WAIT(&h, "all 2 workers ready", 1);
-  pid_t w1 = worker_pid(&h, 1);
+  pid_t w1 = hp_worker_pid(&h, 1);
   char sock[4200];
   snprintf(sock, sizeof sock, "%s/paused.sock", getenv("HERD_HOME"));
 
@@ -1050,7 +994,7 @@ TEST_T(fault_wall_clock_jumps_move_log_stamps_not_timers, 90) {
   hp_start_env(&h, geteuid(), getegid(), env, a1);
   HP_WAIT(&h, "worker 0 started, pid ", 1);
   uint64_t t0 = test_now_ms();
-  int pfd = (int)syscall(SYS_pidfd_open, worker_pid(&h, 0), 0);
+  int pfd = (int)syscall(SYS_pidfd_open, hp_worker_pid(&h, 0), 0);
   CHECK(pfd >= 0);
   wait_armed(h.c.pid, 1000, 2000);
   set_clock(clock, "+3650d");
@@ -1072,7 +1016,7 @@ TEST_T(fault_wall_clock_jumps_move_log_stamps_not_timers, 90) {
                       "/bin/sh", "-c", "trap '' TERM; exec sleep 600", NULL};
   hp_start_env(&h, geteuid(), getegid(), env, a2);
   HP_WAIT(&h, "all 1 workers ready", 1);
-  pfd = (int)syscall(SYS_pidfd_open, worker_pid(&h, 0), 0);
+  pfd = (int)syscall(SYS_pidfd_open, hp_worker_pid(&h, 0), 0);
   CHECK(pfd >= 0);
   t0 = test_now_ms();
   CHECK_OK(herd_child_kill(&h.c, SIGTERM, 0));
@@ -1249,7 +1193,7 @@ TEST_T(fault_worker_killed_by_the_oom_killer_is_reported_and_restarted, 60) {
     start(&h, args);
   }
   HP_WAIT(&h, "worker 0 started, pid ", 1);
-  pid_t w0 = worker_pid(&h, 0);
+  pid_t w0 = hp_worker_pid(&h, 0);
   char want[128];
   snprintf(want, sizeof want, "worker 0 exited, pid %d, %s", (int)w0,
            have_cg ? "killed by signal 9 (Killed), died" : "code 1, died");
@@ -1297,7 +1241,7 @@ TEST_T(fault_notify_flood_from_a_stranger_is_ignored_counted_and_costs_nothing, 
   hp_port(&h);
   HP_WAIT(&h, "all 2 workers ready", 1);
   char sock[128];
-  notify_path_of(worker_pid(&h, 0), sock, sizeof sock);
+  notify_path_of(hp_worker_pid(&h, 0), sock, sizeof sock);
   const int FLOOD = 200000;
   pid_t fl = fork();
   CHECK(fl >= 0);

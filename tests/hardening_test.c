@@ -429,16 +429,6 @@ TEST_T(control_scale_out_of_range_is_refused_before_any_cast, 60) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 
-/* Run a shell command line; its output in out, its exit status back. */
-static int sh_out(const char *cmd, char *out, size_t n) {
-  FILE *f = popen(cmd, "r");
-  CHECK(f);
-  size_t got = fread(out, 1, n - 1, f);
-  out[got] = '\0';
-  int st = pclose(f);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* herd list said "online" for an app with 0 of 1 workers ready, and
  * herd status exited 0: now list says online, degraded, errored or
  * stopping (in colour on a terminal), and status's exit status is 0

@@ -194,15 +194,6 @@ TEST_T(herd_run_kills_a_worker_that_ignores_term, 60) {
   CHECK_MSG(dt >= 290 && dt < 5000, "took %llu ms", (unsigned long long)dt);
 }
 
-static int pid_gone(pid_t pid, int timeout_ms) {
-  int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pfd < 0)
-    return errno == ESRCH;
-  struct pollfd p = {.fd = pfd, .events = POLLIN};
-  int r = poll(&p, 1, timeout_ms);
-  close(pfd);
-  return r == 1;
-}
 
 TEST_T(herd_run_sigkill_of_master_leaves_no_worker, 60) {
   struct hp h;

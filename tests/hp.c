@@ -39,8 +39,8 @@ void hp_argv(char *argv[HP_ARGV_MAX], const char *const *args) {
   argv[n] = NULL;
 }
 
-/* Start herd with ARGS (NULL-terminated, without "herd"); stderr piped. */
-void hp_start(struct hp *h, const char *const *args) {
+void hp_start_env(struct hp *h, uid_t uid, gid_t gid, const char *const *env,
+                         const char *const *args) {
   memset(h, 0, sizeof *h);
   char *argv[HP_ARGV_MAX];
   hp_argv(argv, args);
@@ -49,7 +49,39 @@ void hp_start(struct hp *h, const char *const *args) {
   o.stdio[0].kind = HERD_STDIO_IGNORE;
   o.stdio[1].kind = HERD_STDIO_IGNORE;
   o.stdio[2].kind = HERD_STDIO_PIPE;
+  if (env) {
+    o.env_mode = HERD_ENV_ADD;
+    o.env = env;
+  }
+  if (uid != geteuid()) {
+    o.flags |= HERD_SPAWN_SETUID | HERD_SPAWN_SETGID;
+    o.uid = uid;
+    o.gid = gid;
+  }
   CHECK_OK(herd_spawn(&h->c, herd, argv, &o));
+}
+
+void hp_start(struct hp *h, const char *const *args) {
+  hp_start_env(h, geteuid(), getegid(), NULL, args);
+}
+
+pid_t hp_worker_pid(struct hp *h, int slot) {
+  char needle[64];
+  snprintf(needle, sizeof needle, "worker %d started, pid ", slot);
+  const char *last = NULL;
+  for (const char *p = h->log; (p = strstr(p, needle)); p++)
+    last = p;
+  CHECK_MSG(last, "herd never said '%s'; it said:\n%s", needle, h->log);
+  return atoi(last + strlen(needle));
+}
+
+int pid_gone(pid_t pid, int timeout_ms) {
+  int pfd = herd_pidfd_open(pid);
+  if (pfd < 0)
+    return pfd == -ESRCH;
+  int r = herd_fd_wait(pfd, timeout_ms);
+  close(pfd);
+  return r == 1;
 }
 
 /* One read of herd's stderr, waiting up to ms for it. 0 once nothing
@@ -242,6 +274,15 @@ void loader_stop(struct loader *l, long *ok, long *bad) {
   *ok = r[0];
   *bad = r[1];
   last_refused = r[2];
+}
+
+int sh_out(const char *cmd, char *out, size_t n) {
+  FILE *f = popen(cmd, "r");
+  CHECK(f);
+  size_t got = fread(out, 1, n - 1, f);
+  out[got] = '\0';
+  int st = pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 int have_node(void) {

@@ -31,6 +31,15 @@ const char *hello_http(void);
 void hp_argv(char *argv[HP_ARGV_MAX], const char *const *args);
 /* Start herd with ARGS (NULL-terminated, without "herd"); stderr piped. */
 void hp_start(struct hp *h, const char *const *args);
+/* The same as uid/gid (when uid is not ours), with the environment
+ * entries env (NULL-terminated, may be NULL) added. */
+void hp_start_env(struct hp *h, uid_t uid, gid_t gid, const char *const *env,
+                  const char *const *args);
+/* The pid of the last "worker SLOT started, pid P" herd said. */
+pid_t hp_worker_pid(struct hp *h, int slot);
+/* Wait until PID has exited (its pidfd readable): 1, or 0 at the
+ * deadline. A pid that is gone already counts as exited. */
+int pid_gone(pid_t pid, int timeout_ms);
 /* Read herd's stderr until NEEDLE has appeared COUNT times in all. */
 int hp_wait(struct hp *h, const char *needle, int count, int timeout_ms);
 #define HP_WAIT(h, needle, count)                                            \
@@ -71,6 +80,10 @@ void loader_stop(struct loader *l, long *ok, long *bad);
 /* One control request to the app NAME of $HERD_HOME; its first reply
  * line (without the newline) in reply. 0, or -1 on any failure. */
 int hp_ctl(const char *name, const char *req, char *reply, size_t n);
+
+/* Run a shell command line (popen): its output in out (NUL-terminated,
+ * cut at n - 1 bytes), its exit status back (128 + N for a signal). */
+int sh_out(const char *cmd, char *out, size_t n);
 
 /* Is there a node on PATH that runs (`node -v`)? */
 int have_node(void);

@@ -47,25 +47,6 @@ static void status_line(pid_t pid, const char *key, char *out, size_t n) {
   fclose(f);
 }
 
-static pid_t worker_pid(struct hp *h, int slot) {
-  char needle[64];
-  snprintf(needle, sizeof needle, "worker %d started, pid ", slot);
-  const char *last = NULL;
-  for (const char *p = h->log; (p = strstr(p, needle)); p++)
-    last = p;
-  CHECK_MSG(last, "herd never said '%s'; it said:\n%s", needle, h->log);
-  return atoi(last + strlen(needle));
-}
-
-/* popen's exit status, the output in out. */
-static int sh_out(const char *cmd, char *out, size_t n) {
-  FILE *f = popen(cmd, "r");
-  CHECK(f);
-  size_t got = fread(out, 1, n - 1, f);
-  out[got] = '\0';
-  int st = pclose(f);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* ---- 11. --user ------------------------------------------------------ */
 
@@ -100,7 +81,7 @@ TEST_T(security_user_worker_has_its_ids_and_no_groups_of_roots, 60) {
     hp_start(&h, args);
     hp_port(&h);
     HP_WAIT(&h, "all 1 workers ready", 1);
-    pid_t w = worker_pid(&h, 0);
+    pid_t w = hp_worker_pid(&h, 0);
     char v[256], want[256];
     snprintf(want, sizeof want, "%d\t%d\t%d\t%d", (int)nuid, (int)nuid, (int)nuid, (int)nuid);
     status_line(w, "Uid", v, sizeof v);
@@ -374,7 +355,7 @@ TEST_T(security_worker_gets_exactly_the_documented_fds_and_environment, 90) {
         hp_start(&h, args);
         HP_WAIT(&h, "all 2 workers ready", 1);
         for (int slot = 0; slot < 2; slot++)
-          check_contract(what, h.c.pid, worker_pid(&h, slot), slot, nsock, chan);
+          check_contract(what, h.c.pid, hp_worker_pid(&h, slot), slot, nsock, chan);
         CHECK_EQ(hp_stop(&h, SIGTERM), 0);
         continue;
       }
@@ -529,7 +510,7 @@ TEST_T(security_control_socket_is_the_owners_alone, 60) {
   CHECK_EQ(mode_of(pidf) & 0022, 0); /* nobody else writes it */
   /* the worker's notify socket */
   char path[64], envbuf[16384];
-  pid_t w = worker_pid(&h, 0);
+  pid_t w = hp_worker_pid(&h, 0);
   snprintf(path, sizeof path, "/proc/%d/environ", (int)w);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   CHECK(fd >= 0);
@@ -581,7 +562,7 @@ TEST_T(security_control_socket_is_the_owners_alone, 60) {
                       NULL};
   hp_start(&h, a2);
   HP_WAIT(&h, "all 1 workers ready", 1);
-  w = worker_pid(&h, 0);
+  w = hp_worker_pid(&h, 0);
   snprintf(path, sizeof path, "/proc/%d/environ", (int)w);
   fd = open(path, O_RDONLY | O_CLOEXEC);
   CHECK(fd >= 0);
