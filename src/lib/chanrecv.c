@@ -112,13 +112,15 @@ static ssize_t fill_flags(herd_chan_t *ch, int dontwait) {
   return n;
 }
 
-enum { CMD_USER, CMD_OTHER, CMD_HANDLE, CMD_ACK, CMD_NACK };
-
 /* What a message's top-level "cmd" value (raw, NULL if none) makes it,
  * as Node sees it (lib/internal/child_process.js, isInternal): internal
  * if it is a string longer than 5 that starts with NODE_ - compared once
  * decoded, as JSON.parse gives it ("NODE\u005fHANDLE" is NODE_HANDLE). */
 static int cmd_kind(const char *v, size_t vlen) {
+  return herd__chan_cmd_kind(v, vlen);
+}
+
+int herd__chan_cmd_kind(const char *v, size_t vlen) {
   char c[20]; /* longer than any cmd we know */
   ssize_t n = v ? herd__json_str(v, vlen, c, sizeof c) : -EINVAL;
   if (n <= 5 || memcmp(c, "NODE_", 5) != 0)
@@ -129,6 +131,8 @@ static int cmd_kind(const char *v, size_t vlen) {
     return CMD_ACK;
   if (n == 16 && memcmp(c, "NODE_HANDLE_NACK", 16) == 0)
     return CMD_NACK;
+  if (n == 12 && memcmp(c, "NODE_CLUSTER", 12) == 0)
+    return CMD_CLUSTER;
   return CMD_OTHER;
 }
 

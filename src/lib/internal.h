@@ -71,6 +71,11 @@ int herd__chan_take_handles(herd_chan_t *ch, int *fds, int max);
 
 /* Has the channel met its end (EOF, or a write that failed)? */
 int herd__chan_gone(const herd_chan_t *ch);
+/* What a message's top-level "cmd" value (raw JSON, NULL if none) makes
+ * it, as Node sees it: CMD_USER (not one of Node's own), or internal:
+ * the handle protocol's, NODE_CLUSTER, or another NODE_ one. */
+enum { CMD_USER, CMD_OTHER, CMD_HANDLE, CMD_ACK, CMD_NACK, CMD_CLUSTER };
+int herd__chan_cmd_kind(const char *v, size_t vlen);
 /* Deliver Node's internal messages other than the handle protocol's
  * (NODE_CLUSTER, ...) to herd_chan_recv as well, for a cluster primary. */
 void herd__chan_set_internal(herd_chan_t *ch);

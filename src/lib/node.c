@@ -156,27 +156,33 @@ static int read_query(const herd_val_t *q, struct query *out, char *key, size_t 
   return 0;
 }
 
+/* What the query asks for, as herd_addr_parse's text: a null address is
+ * [::] (every address, IPv4 too with HERD_LISTEN_DUALSTACK). */
+static void query_spec(const struct query *q, char *spec, size_t cap) {
+  int v6 = q->type == 6 || q->type == 'u' + 6;
+  if (q->type == -1)
+    snprintf(spec, cap, "unix:%s", q->address);
+  else if (!q->address)
+    snprintf(spec, cap, "[::]:%ld", q->port);
+  else
+    snprintf(spec, cap, v6 ? "[%s]:%ld" : "%s:%ld", q->address, q->port);
+}
+
+/* The same for what herd says of it ("udp " before a UDP one's). */
+static void query_text(const struct query *q, char *text, size_t cap) {
+  size_t n = (size_t)snprintf(text, cap, "%s", q->type >= 'u' ? "udp " : "");
+  query_spec(q, text + n, cap - n);
+}
+
 /* A UDP socket, bound as dgram asked (flags: UV_UDP_IPV6ONLY 1,
  * UV_UDP_REUSEADDR 4). */
 static int bind_udp(const struct query *q, herd_addr_t *a) {
-  int fam = q->type == 'u' + 6 ? AF_INET6 : AF_INET;
-  memset(a, 0, sizeof *a);
-  a->family = fam;
-  if (fam == AF_INET) {
-    struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
-    in->sin_family = AF_INET;
-    in->sin_port = htons((uint16_t)q->port);
-    if (inet_pton(AF_INET, q->address, &in->sin_addr) != 1)
-      return -EINVAL;
-    a->len = sizeof *in;
-  } else {
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)q->port);
-    if (inet_pton(AF_INET6, q->address, &in6->sin6_addr) != 1)
-      return -EINVAL;
-    a->len = sizeof *in6;
-  }
+  char spec[NODE_KEY_MAX + 16];
+  query_spec(q, spec, sizeof spec);
+  int r = herd_addr_parse(spec, a);
+  if (r < 0)
+    return r;
+  int fam = a->family;
   int fd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
   if (fd < 0)
     return -errno;
@@ -234,14 +240,7 @@ static int preset(herd_cluster_t *c, const struct query *q) {
  * -errno; *a gets the address bound. */
 static int bind_stream(const struct query *q, herd_addr_t *a) {
   char spec[NODE_KEY_MAX + 16];
-  if (q->type == -1)
-    snprintf(spec, sizeof spec, "unix:%s", q->address);
-  else if (!q->address)
-    snprintf(spec, sizeof spec, "[::]:%ld", q->port);
-  else if (q->type == 6)
-    snprintf(spec, sizeof spec, "[%s]:%ld", q->address, q->port);
-  else
-    snprintf(spec, sizeof spec, "%s:%ld", q->address, q->port);
+  query_spec(q, spec, sizeof spec);
   herd_addr_t want;
   int r = herd_addr_parse(spec, &want);
   if (r < 0)
@@ -320,7 +319,6 @@ static struct nsock *ns_open(herd_cluster_t *c, const char *key, const struct qu
   int i = q->type >= 'u' ? -1 : preset(c, q);
   if (i == -2) {
     *err = -EBADF; /* listen({fd: N}): no socket of ours there */
-    snprintf(ns->text, sizeof ns->text, "fd %ld", q->fd);
     goto fail;
   }
   if (i >= 0) {
@@ -332,11 +330,6 @@ static struct nsock *ns_open(herd_cluster_t *c, const char *key, const struct qu
     ns->fd = ns->udp ? bind_udp(q, &a) : bind_stream(q, &a);
     if (ns->fd < 0) {
       *err = ns->fd;
-      if (q->type == -1)
-        snprintf(ns->text, sizeof ns->text, "unix:%s", q->address);
-      else
-        snprintf(ns->text, sizeof ns->text, "%s%s:%ld", ns->udp ? "udp " : "",
-                 q->address ? q->address : "[::]", q->port);
       goto fail;
     }
     if (ns->udp)
@@ -449,11 +442,8 @@ static void query(herd_cluster_t *c, struct worker *w, const char *json, size_t 
     char text[NODE_KEY_MAX + 32];
     if (ns)
       snprintf(text, sizeof text, "%s", ns->text);
-    else if (q && qr.type == -1 && qr.address)
-      snprintf(text, sizeof text, "unix:%s", qr.address);
-    else if (q && qr.type && qr.port >= 0)
-      snprintf(text, sizeof text, "%s%s:%ld", qr.type >= 'u' ? "udp " : "",
-               qr.address ? qr.address : "[::]", qr.port);
+    else if (q && qr.type && (qr.type != -1 || qr.address))
+      query_text(&qr, text, sizeof text);
     else
       snprintf(text, sizeof text, "%s", key); /* (what it asked is all wrong) */
     sup__emit(c, HERD_EV_NODE, HERD_REASON_NODE_SOCKET, w->slot, w->pid, err, 0, 0, 0, text);
@@ -563,17 +553,13 @@ static void cluster_message(herd_cluster_t *c, struct worker *w, const char *jso
 }
 
 int node__message(herd_cluster_t *c, struct worker *w, const char *json, size_t len) {
-  const char *v;
-  size_t vlen;
-  char cmd[20];
-  if (herd__json_member(json, len, "cmd", &v, &vlen) != 1)
-    return 0;
-  ssize_t n = herd__json_str(v, vlen, cmd, sizeof cmd);
-  if (n <= 5 || memcmp(cmd, "NODE_", 5) != 0)
-    return 0; /* a user message */
-  if (n == 12 && !memcmp(cmd, "NODE_CLUSTER", 12))
+  const char *v = NULL;
+  size_t vlen = 0;
+  (void)herd__json_member(json, len, "cmd", &v, &vlen);
+  int kind = herd__chan_cmd_kind(v, vlen);
+  if (kind == CMD_CLUSTER)
     cluster_message(c, w, json, len);
-  return 1; /* Node's internal messages are nobody else's */
+  return kind != CMD_USER; /* Node's internal messages are nobody else's */
 }
 
 int node__disconnect(herd_cluster_t *c, struct worker *w) {

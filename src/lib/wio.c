@@ -160,16 +160,11 @@ static int send_one(struct worker *w, const char *json, size_t len) {
 }
 
 int herd_cluster_send(herd_cluster_t *c, int slot, const char *json, size_t len) {
-  if (!c || !json || slot < -1 || herd__json_validate(json, len) < 0)
-    return -EINVAL;
-  const char *v;
-  size_t vlen;
-  char cmd[20];
-  if (herd__json_member(json, len, "cmd", &v, &vlen) == 1) {
-    ssize_t n = herd__json_str(v, vlen, cmd, sizeof cmd);
-    if (n > 5 && !memcmp(cmd, "NODE_", 5))
-      return -EINVAL; /* Node would take it for one of its own */
-  }
+  const char *v = NULL;
+  size_t vlen = 0;
+  if (!c || !json || slot < -1 || herd__json_validate_cmd(json, len, &v, &vlen) < 0 ||
+      herd__chan_cmd_kind(v, vlen) != CMD_USER)
+    return -EINVAL; /* not JSON, or one Node would take for its own */
   if (!(c->o.flags & HERD_CLUSTER_IPC))
     return -ENOTCONN;
   if (slot >= c->nslots || (slot >= 0 && !c->slots[slot]->active))
