@@ -26,7 +26,7 @@ static const char APP[] =
     "const id = cluster.worker ? cluster.worker.id : 0, slot = process.env.NODE_APP_INSTANCE;\n"
     "const held = [];\n"
     "const srv = http.createServer((q, r) => {\n"
-    "  if (q.url === '/hold') { held.push(r); return; }\n"
+    "  if (q.url === '/hold') { held.push(r); process.send({held: slot}); return; }\n"
     "  if (q.url === '/boom') throw new Error('boom from worker ' + id);\n"
     "  if (q.url === '/bye') { r.end('bye\\n'); cluster.worker.disconnect(); return; }\n"
     "  r.setHeader('Connection', 'close');\n"
@@ -35,7 +35,7 @@ static const char APP[] =
     "if (process.env.MAXCONN && slot === '0') srv.maxConnections = +process.env.MAXCONN;\n"
     "srv.listen(process.env.SOCK || +process.env.PORT || 0);\n"
     "if (process.env.SECOND) setTimeout(() => http.createServer((q, r) => "
-    "r.end('second ' + id + '\\n')).listen(0), 300);\n"
+    "r.end('second ' + id + '\\n')).listen(0, () => process.send({second: slot})), 300);\n"
     "if (process.env.UDP) { const s = dgram.createSocket('udp4');\n"
     "  s.on('message', (m, ri) => s.send('udp ' + id, ri.port, ri.address)); s.bind(0); }\n"
     "if (process.env.READY_AFTER) setTimeout(() => process.send('ready'), +process.env.READY_AFTER);\n"
@@ -199,13 +199,13 @@ TEST_T(node_cluster_two_servers_the_second_later, 60) {
   int p1 = port_n(&h, 1), p2 = port_n(&h, 2);
   CHECK(p1 != p2);
   HP_WAIT(&h, "all 2 workers ready", 1);
-  /* each worker's second server joins when its own timer fires (herd
-   * says nothing per worker): every request succeeds meanwhile, and
-   * within a few seconds both workers answer */
+  /* each worker's second server joins when its own timer fires: once
+   * both say they listen, both answer on the second port */
+  HP_WAIT(&h, "sends: {\"second\":\"0\"}", 1);
+  HP_WAIT(&h, "sends: {\"second\":\"1\"}", 1);
   char body[64];
   unsigned seen = 0;
-  uint64_t until = test_now_ms() + 5000;
-  while (seen != ((1u << 1) | (1u << 2)) && test_now_ms() < until) {
+  for (int i = 0; i < 20; i++) {
     CHECK_EQ(get(p2, "/", body, sizeof body), 200);
     CHECK_MSG(!strncmp(body, "second ", 7), "%s", body);
     seen |= 1u << (atoi(body + 7) & 31);
@@ -232,8 +232,10 @@ TEST_T(node_cluster_roundrobin_refused_connection_goes_to_another_worker, 60) {
     CHECK(held[i] >= 0);
     const char req[] = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n";
     CHECK_EQ(write(held[i], req, sizeof req - 1), (long long)sizeof req - 1);
-    usleep(100000); /* (the order of the two; nothing waits on it) */
   }
+  /* both workers have their held request (round robin: one each) */
+  HP_WAIT(&h, "sends: {\"held\":\"0\"}", 1);
+  HP_WAIT(&h, "sends: {\"held\":\"1\"}", 1);
   char body[256];
   for (int i = 0; i < 20; i++) {
     int st = get(port, "/", body, sizeof body);
