@@ -271,8 +271,8 @@ int ctl__failed_reply(const char *name, herd_val_t *v) {
 
 /* ---- stop, reload, restart, scale --------------------------------- */
 
-static int each_app(const char *home, const char *target, const char *req,
-                    const char *verb) {
+int ctl__each_app(const char *home, const char *target, const char *req,
+                  const char *verb) {
   char **names = NULL;
   char *one[1];
   int n = home_targets(home, target, one, &names);
@@ -291,7 +291,8 @@ static int each_app(const char *home, const char *target, const char *req,
       continue;
     }
     struct rd rdr = {""};
-    long long w = rd_int(&rdr, jget(v, "workers"), "workers", 0, INT_MAX);
+    const char *num = strcmp(verb, "sent") ? "workers" : "sent";
+    long long w = rd_int(&rdr, jget(v, num), num, 0, INT_MAX);
     if (ctl__failed_reply(names[i], v))
       rc = 1;
     else if (rdr.bad[0]) {
@@ -307,6 +308,8 @@ static int each_app(const char *home, const char *target, const char *req,
         printf("%s: stopped (master exited)\n", names[i]);
       else if (!strcmp(verb, "scaled"))
         printf("%s: scaled to %lld worker%s\n", names[i], w, w == 1 ? "" : "s");
+      else if (!strcmp(verb, "sent"))
+        printf("%s: sent to %lld worker%s\n", names[i], w, w == 1 ? "" : "s");
       else
         printf("%s: %s, %lld worker%s ready\n", names[i], verb, w, w == 1 ? "" : "s");
     }
@@ -388,13 +391,13 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
     return 1;
   char req[128];
   if (!strcmp(cmd, "stop"))
-    return each_app(home, target,
+    return ctl__each_app(home, target,
                     graceful ? "{\"cmd\":\"stop\",\"graceful\":true}"
                              : "{\"cmd\":\"stop\"}", "stopped");
   if (!strcmp(cmd, "reload"))
-    return each_app(home, target, "{\"cmd\":\"reload\"}", "reloaded");
+    return ctl__each_app(home, target, "{\"cmd\":\"reload\"}", "reloaded");
   if (!strcmp(cmd, "restart"))
-    return each_app(home, target, "{\"cmd\":\"restart\"}", "restarted");
+    return ctl__each_app(home, target, "{\"cmd\":\"restart\"}", "restarted");
   /* scale */
   if (!strcmp(target, "all")) {
     fprintf(stderr, "%s: scale takes one app, not all\n", prog_name);
@@ -415,5 +418,5 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
     snprintf(req, sizeof req, "{\"cmd\":\"scale\",\"add\":%ld}", v);
   else
     snprintf(req, sizeof req, "{\"cmd\":\"scale\",\"workers\":%ld}", v);
-  return each_app(home, target, req, "scaled");
+  return ctl__each_app(home, target, req, "scaled");
 }

@@ -48,6 +48,11 @@ enum { ASK_STOP = 1 };
 int ctl__ask(const char *home, const char *name, const char *req, int flags,
              herd_val_t **out, char **raw, int quiet);
 int ctl__failed_reply(const char *name, herd_val_t *v);
+/* ctl.c: req to the app target (a name, or "all"), each reply said as
+ * verb says ("stopped", "reloaded", "restarted", "scaled", "sent").
+ * The exit status. */
+int ctl__each_app(const char *home, const char *target, const char *req,
+                  const char *verb);
 
 /* ctlshow.c: herd status and herd list; the exit status. */
 int ctl__cmd_status(int argc, char **argv);

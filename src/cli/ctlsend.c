@@ -86,33 +86,7 @@ int cmd_send(int argc, char **argv) {
     jw_free(&req);
     return 1;
   }
-  char **names = NULL, *one[1];
-  int n = home_targets(home, target, one, &names), rc = 0;
-  if (n < 0) {
-    jw_free(&req);
-    return 1;
-  }
-  for (int i = 0; i < n; i++) {
-    herd_val_t *r = NULL;
-    int quiet = names != one;
-    if (ctl__ask(home, names[i], req.buf, 0, &r, NULL, quiet) < 0) {
-      rc = quiet ? rc : 1;
-      continue;
-    }
-    struct rd rdr = {""};
-    long long sent = rd_int(&rdr, jget(r, "sent"), "sent", 0, INT_MAX);
-    if (ctl__failed_reply(names[i], r))
-      rc = 1;
-    else if (rdr.bad[0]) {
-      bad_reply(names[i], &rdr);
-      rc = 1;
-    } else {
-      printf("%s: sent to %lld worker%s\n", names[i], sent, sent == 1 ? "" : "s");
-    }
-    herd_val_free(r);
-  }
-  if (names != one)
-    home_apps_free(names, n);
+  int rc = ctl__each_app(home, target, req.buf, "sent");
   jw_free(&req);
   return rc;
 }
