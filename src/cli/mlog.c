@@ -82,26 +82,28 @@ void plain_line(struct master *m, const char *fmt, ...) {
   put_line(m, line, (size_t)n);
 }
 
+static void vsay(struct master *m, const char *fmt, va_list ap) {
+  char msg[1024];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  own_line(m, msg);
+}
+
 void logf_(struct master *m, const char *fmt, ...) {
   if (m->a->quiet)
     return;
-  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vsay(m, fmt, ap);
   va_end(ap);
-  own_line(m, msg);
 }
 
 /* own_line with a format: what is said even under --quiet (something is
  * wrong, or the operator must know) */
 void notice(struct master *m, const char *fmt, ...) {
-  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vsay(m, fmt, ap);
   va_end(ap);
-  own_line(m, msg);
 }
 
 /* The notes of a slot, grown on demand (NULL if out of memory). */

@@ -81,18 +81,26 @@ CHILD_FN __attribute__((noreturn)) static void child_fail(const struct plan *p,
 }
 
 /* Mark [lo, hi] close-on-exec (hi may be ~0u). */
+/* Where an old kernel's walk of the fd table ends: the soft
+ * RLIMIT_NOFILE (INT_MAX for none). */
+CHILD_FN static int child_fd_top(unsigned *top) {
+  struct rlimit rl;
+  if (SYS(SYS_getrlimit, RLIMIT_NOFILE, &rl) < 0)
+    return -1;
+  *top = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX ? INT_MAX
+                                                               : (unsigned)rl.rlim_cur;
+  return 0;
+}
+
 CHILD_FN static int child_cloexec_range(unsigned lo, unsigned hi) {
   if (lo > hi)
     return 0;
   if (herd__os_cloexec_range(lo, hi) == 0)
     return 0;
   /* Old kernel: walk the table up to the soft limit. */
-  struct rlimit rl;
-  if (SYS(SYS_getrlimit, RLIMIT_NOFILE, &rl) < 0)
+  unsigned top;
+  if (child_fd_top(&top) < 0)
     return -1;
-  unsigned top = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX
-                     ? INT_MAX
-                     : (unsigned)rl.rlim_cur;
   if (hi >= top)
     hi = top - 1;
   for (unsigned fd = lo; fd <= hi && fd < top; fd++) {
@@ -117,12 +125,9 @@ CHILD_FN static int child_fds_go(const struct plan *p, unsigned lo, unsigned hi)
   if (lo > hi || herd__os_close_range(lo, hi) == 0)
     return 0;
   /* Old kernel: close what the soft limit allows, one by one. */
-  struct rlimit rl;
-  if (SYS(SYS_getrlimit, RLIMIT_NOFILE, &rl) < 0)
+  unsigned top;
+  if (child_fd_top(&top) < 0)
     return -1;
-  unsigned top = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX
-                     ? INT_MAX
-                     : (unsigned)rl.rlim_cur;
   for (unsigned fd = lo; fd <= hi && fd < top; fd++)
     SYS(SYS_close, fd);
   return 0;
