@@ -85,6 +85,9 @@ int hp_ctl(const char *name, const char *req, char *reply, size_t n);
  * cut at n - 1 bytes), its exit status back (128 + N for a signal). */
 int sh_out(const char *cmd, char *out, size_t n);
 
+/* How many fds process pid has open (/proc/PID/fd), or -1. */
+int count_fds_of(pid_t pid);
+
 /* Is there a node on PATH that runs (`node -v`)? */
 int have_node(void);
 

@@ -16,7 +16,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "hp.h"
@@ -636,17 +635,6 @@ static const char NOACK[] =
     "s.sendall(b'\"done\"\\n')\n"
     "time.sleep(60)\n";
 
-static int count_fds(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-  DIR *d = opendir(path);
-  int n = 0;
-  for (struct dirent *e; d && (e = readdir(d));)
-    n += e->d_name[0] != '.';
-  if (d)
-    closedir(d);
-  return n;
-}
 
 TEST_T(node_cluster_unacknowledged_sockets_are_bounded, 60) {
   if (access("/usr/bin/python3", X_OK) != 0)
@@ -658,7 +646,7 @@ TEST_T(node_cluster_unacknowledged_sockets_are_bounded, 60) {
                         "python3", deaf, NULL};
   hp_start(&h, args);
   HP_WAIT(&h, "sends: \"done\"", 1);
-  int fds = count_fds(h.c.pid);
+  int fds = count_fds_of(h.c.pid);
   CHECK_MSG(fds < 40 + 64, "the master holds %d fds", fds);
   HP_WAIT(&h, "Device or resource busy (its listen() fails)", 1);
   char reply[256];
