@@ -13,6 +13,9 @@
  *    "add" (a whole number in -HERD_MAX_WORKERS..HERD_MAX_WORKERS);
  *    arg_err is empty exactly when the one that counts is such a number;
  *  - stop: graceful is 1 exactly when "graceful" is true;
+ *  - send: arg_err is empty exactly when "msg" is there and "slot" is
+ *    absent or a whole number in 0..HERD_MAX_WORKERS-1; slot is then
+ *    that number, or -1 without "slot"; json and len are the line;
  *  - other commands: no argument and no arg_err.
  */
 #include <math.h>
@@ -88,8 +91,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ok && !wv && (rq.add < -HERD_MAX_WORKERS || rq.add > HERD_MAX_WORKERS ||
                       (double)rq.add != jnum(dv, 0)))
       abort();
+  } else if (want == CTL_SEND) {
+    const herd_val_t *sv = jget(v, "slot");
+    int ok = jget(v, "msg") && (!sv || whole_in(sv, 0, HERD_MAX_WORKERS - 1));
+    if (ok == !!rq.arg_err[0] || rq.has_workers || rq.workers || rq.add)
+      abort();
+    if (ok && rq.slot != (sv ? (long long)jnum(sv, 0) : -1))
+      abort();
+    if (rq.json != (const char *)data || rq.len != size)
+      abort();
   } else {
-    if (rq.arg_err[0] || rq.has_workers || rq.workers || rq.add)
+    if (rq.arg_err[0] || rq.has_workers || rq.workers || rq.add || rq.slot ||
+        rq.json || rq.len)
       abort();
   }
   const herd_val_t *gv = jget(v, "graceful");
