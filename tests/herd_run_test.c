@@ -312,7 +312,7 @@ TEST_T(herd_run_bad_input, 60) {
   close(lfd);
   const char *unknown[] = {"run", "--frobnicate", "--", "true", NULL};
   CHECK_EQ(hp_run(&h, unknown), 2);
-  CHECK(strstr(h.log, "Try 'herd run --help'"));
+  CHECK(strstr(h.log, "See 'herd run --help'"));
   const char *addr[] = {"run", "-l", "127.0.0.1:99999", "--", "true", NULL};
   CHECK_EQ(hp_run(&h, addr), 2);
   CHECK(strstr(h.log, "is not an address"));

@@ -221,6 +221,24 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
 int cmd_startup(int argc, char **argv); /* startup.c */
+/* suggest.c. The optimal string alignment distance of a and b (edits:
+ * insert, delete, replace, swap two neighbours), more than 64 for longer
+ * words; the candidate nearest to word, if one is close enough to be a
+ * typo of it (NULL entries skipped), else NULL. */
+int cli_osa(const char *a, const char *b);
+const char *cli_nearest(const char *word, const char *const *cands, size_t n);
+/* "herd[ CMD]: unknown WHAT 'WORD'; did you mean 'PREFIXNEAR'? See 'herd[
+ * CMD] --help'." (without near: no question), one line on stderr. */
+void cli_unknown(const char *cmd, const char *what, const char *word,
+                 const char *prefix, const char *near);
+/* getopt_long(argc, argv, shortopts, lo, NULL) for the command cmd
+ * ("status"), but a bad option (unknown, with the nearest long one
+ * suggested; ambiguous; a value missing or not taken) is said in one
+ * line by us, not getopt, and comes back as '?' (exit 2). */
+struct option;
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+               const struct option *lo);
+
 /* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
 void usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -350,15 +350,14 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
       argv[i] = marker[nhidden++];
     }
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt(cmd, argc, argv, "h", lo)) != -1) {
     if (ch == 'h') {
       fputs(usage, stdout);
       return 0;
     }
     if (ch != 'g' || strcmp(cmd, "stop")) {
       if (ch == 'g')
-        fprintf(stderr, "%s: unknown option '--graceful'\n", prog_name);
-      fputs(usage, stderr);
+        cli_unknown(cmd, "option", "--graceful", "", NULL);
       return 2;
     }
     graceful = 1;

@@ -212,14 +212,13 @@ int ctl__cmd_status(int argc, char **argv) {
                                      {NULL, 0, NULL, 0}};
   int json = 0, ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt("status", argc, argv, "h", lo)) != -1) {
     if (ch == 'j')
       json = 1;
     else if (ch == 'h') {
       fputs(usage_status, stdout);
       return 0;
     } else {
-      fputs(usage_status, stderr);
       return 2;
     }
   }
@@ -421,14 +420,13 @@ int ctl__cmd_list(int argc, char **argv) {
                                      {NULL, 0, NULL, 0}};
   int json = 0, opt;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+  while ((opt = cli_getopt("list", argc, argv, "h", lo)) != -1) {
     if (opt == 'j') {
       json = 1;
     } else if (opt == 'h') {
       fputs(usage_list, stdout);
       return 0;
     } else {
-      fputs(usage_list, stderr);
       return 2;
     }
   }

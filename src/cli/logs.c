@@ -396,7 +396,7 @@ int cmd_logs(int argc, char **argv) {
                                      {NULL, 0, NULL, 0}};
   int follow_ = 0, nlines = 20, which = 0, reopen = 0, ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "fn:h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt("logs", argc, argv, "fn:h", lo)) != -1) {
     switch (ch) {
     case 'f':
       follow_ = 1;
@@ -425,8 +425,7 @@ int cmd_logs(int argc, char **argv) {
       fputs(usage_logs, stdout);
       return 0;
     default:
-      fputs(usage_logs, stderr);
-      return 2;
+      return 2; /* said by cli_getopt */
     }
   }
   if (argc - optind > 1) {

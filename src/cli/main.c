@@ -59,8 +59,8 @@ static const char usage_main[] =
     "  help [COMMAND]                     show help\n"
     "\n"
     "Options:\n"
-    "  -h, --help       show this help\n"
-    "  -V, --version    show the version\n"
+    "  -h, --help         show this help\n"
+    "  -v, -V, --version  show the version\n"
     "\n"
     "Apps are found by name in HERD_HOME (~/.herd by default). See herd(1).\n";
 
@@ -154,12 +154,10 @@ static int read_options(const char *cmd, int argc, char **argv, const char *shor
   char err[600];
   int ch;
   struct app *a = &p->apps[0];
-  while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+  while ((ch = cli_getopt(cmd, argc, argv, shortopts, lo)) != -1) {
     const struct opt *o = opt_of_getopt(ch);
-    if (!o) {
-      fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
-      return 2;
-    }
+    if (!o)
+      return 2; /* said by cli_getopt */
     if (o->where == OPT_CMDLINE) { /* the caller's: -c, -q, -h */
       if (!strcmp(o->name, "config")) {
         p->config = optarg;
@@ -509,7 +507,7 @@ int main(int argc, char **argv) {
     fputs(usage_main, stdout);
     return 0;
   }
-  if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+  if (!strcmp(cmd, "-V") || !strcmp(cmd, "-v") || !strcmp(cmd, "--version")) {
     printf("herd %s\n", HERD_VERSION_STRING);
     return 0;
   }
@@ -538,7 +536,17 @@ int main(int argc, char **argv) {
       return commands[i].ctl ? cmd_ctl(cmd, argc - 1, argv + 1)
                              : commands[i].fn(argc - 1, argv + 1);
   prog_name = "herd";
-  fprintf(stderr, "herd: unknown command '%s'\n", cmd);
-  fputs(usage_main, stderr);
+  const char *names[sizeof commands / sizeof commands[0] + 1];
+  size_t n = 0;
+  for (; n < sizeof commands / sizeof commands[0]; n++)
+    names[n] = commands[n].name;
+  names[n++] = "help";
+  if (cmd[0] == '-' && cmd[1] == '-') {
+    static const char *const top[] = {"help", "version"};
+    cli_unknown(NULL, "option", cmd, "--", cli_nearest(cmd + 2, top, 2));
+  } else {
+    cli_unknown(NULL, cmd[0] == '-' ? "option" : "command", cmd, "",
+                cmd[0] == '-' ? NULL : cli_nearest(cmd, names, n));
+  }
   return 2;
 }

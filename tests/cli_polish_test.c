@@ -1,0 +1,87 @@
+/*
+ * cli_polish_test.c - the small things users hit (issue 12), on the real
+ * binary: a mistyped command or option said in one line with the nearest
+ * right one, -v, error lines that begin with "herd", plurals, the status
+ * and list tables' widths, herd ping, shell completion.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hp.h"
+
+/* herd ARGS (a shell word list) with stderr into stdout: its exit status,
+ * the text in out. */
+static int herd_sh(char *out, size_t n, const char *args) {
+  char rel[PATH_MAX], bin[PATH_MAX], cmd[PATH_MAX + 1024];
+  path_of(rel, sizeof rel, "herd");
+  CHECK_MSG(realpath(rel, bin) != NULL, "%s: not built", rel);
+  snprintf(cmd, sizeof cmd, "'%s' %s 2>&1 </dev/null", bin, args);
+  return sh_out(cmd, out, n);
+}
+
+/* exit 2 and exactly the one line want */
+#define ONE_LINE(args, want)                                                     \
+  do {                                                                           \
+    char o_[4096];                                                               \
+    int st_ = herd_sh(o_, sizeof o_, args);                                      \
+    CHECK_MSG(st_ == 2 && !strcmp(o_, want "\n"),                                \
+              "herd %s: exit %d, said:\n%s\nexpected exit 2 and:\n%s", args, st_, \
+              o_, want);                                                         \
+  } while (0)
+
+TEST(cli_unknown_command_suggests_the_nearest_in_one_line) {
+  ONE_LINE("stauts", "herd: unknown command 'stauts'; did you mean 'status'? See "
+                     "'herd --help'.");
+  ONE_LINE("lsit", "herd: unknown command 'lsit'; did you mean 'list'? See 'herd --help'.");
+  ONE_LINE("relaod web", "herd: unknown command 'relaod'; did you mean 'reload'? See "
+                         "'herd --help'.");
+  ONE_LINE("hlep", "herd: unknown command 'hlep'; did you mean 'help'? See 'herd --help'.");
+  /* nothing close: no suggestion */
+  ONE_LINE("xyzzy", "herd: unknown command 'xyzzy'. See 'herd --help'.");
+  ONE_LINE("--verison", "herd: unknown option '--verison'; did you mean '--version'? "
+                        "See 'herd --help'.");
+  /* herd help CMD: the same */
+  ONE_LINE("help stauts", "herd: unknown command 'stauts'; did you mean 'status'? See "
+                          "'herd --help'.");
+}
+
+TEST(cli_unknown_option_suggests_the_nearest_in_one_line) {
+  /* run and start: the option table */
+  ONE_LINE("run --wokers 2 -- true", "herd run: unknown option '--wokers'; did you mean "
+                                     "'--workers'? See 'herd run --help'.");
+  ONE_LINE("start --node-clustre app.js", "herd start: unknown option '--node-clustre'; "
+                                          "did you mean '--node-cluster'? See 'herd start "
+                                          "--help'.");
+  ONE_LINE("run --kill-timout 1s -- true", "herd run: unknown option '--kill-timout'; did "
+                                           "you mean '--kill-timeout'? See 'herd run "
+                                           "--help'.");
+  /* the other commands: their own options */
+  ONE_LINE("status --jsn", "herd status: unknown option '--jsn'; did you mean '--json'? "
+                           "See 'herd status --help'.");
+  ONE_LINE("logs --follw web", "herd logs: unknown option '--follw'; did you mean "
+                               "'--follow'? See 'herd logs --help'.");
+  ONE_LINE("stop --gracefull web", "herd stop: unknown option '--gracefull'; did you "
+                                   "mean '--graceful'? See 'herd stop --help'.");
+  ONE_LINE("status --frobnicate", "herd status: unknown option '--frobnicate'. See 'herd "
+                                  "status --help'.");
+  /* the other ways an option is wrong, one line each too */
+  ONE_LINE("status --json=1", "herd status: option '--json' takes no value. See 'herd "
+                              "status --help'.");
+  ONE_LINE("logs web -n", "herd logs: option '-n' needs a value. See 'herd logs --help'.");
+  ONE_LINE("logs web --lines", "herd logs: option '--lines' needs a value. See 'herd logs "
+                               "--help'.");
+  ONE_LINE("list -q", "herd list: unknown option '-q'. See 'herd list --help'.");
+  ONE_LINE("run --re 1 -- true", "herd run: option '--re' is ambiguous: --ready, "
+                                 "--ready-timeout, --restart-window, --restart-cooldown. "
+                                 "See 'herd run --help'.");
+}
+
+TEST(cli_dash_v_is_version) {
+  char a[256], b[256];
+  CHECK_EQ(herd_sh(a, sizeof a, "-v"), 0);
+  CHECK_EQ(herd_sh(b, sizeof b, "--version"), 0);
+  CHECK_MSG(!strncmp(a, "herd ", 5) && !strcmp(a, b), "-v: %s--version: %s", a, b);
+}
