@@ -85,3 +85,35 @@ TEST(cli_dash_v_is_version) {
   CHECK_EQ(herd_sh(b, sizeof b, "--version"), 0);
   CHECK_MSG(!strncmp(a, "herd ", 5) && !strcmp(a, b), "-v: %s--version: %s", a, b);
 }
+
+static int lines_of(const char *s) {
+  int n = 0;
+  for (; *s; s++)
+    n += *s == '\n';
+  return n;
+}
+
+TEST(cli_ping_says_the_master_and_its_round_trip) {
+  char o[4096];
+  CHECK_MSG(herd_sh(o, sizeof o, "start -n pg -w 1 -- sleep 1000") == 0, "%s", o);
+  long long mpid = 0;
+  const char *m = strstr(o, "master pid ");
+  CHECK_MSG(m && sscanf(m, "master pid %lld", &mpid) == 1, "%s", o);
+  int st = herd_sh(o, sizeof o, "ping pg");
+  char want[64];
+  snprintf(want, sizeof want, "pg: master pid %lld answered in ", mpid);
+  double ms = -1;
+  CHECK_MSG(st == 0 && !strncmp(o, want, strlen(want)) && lines_of(o) == 1 &&
+                sscanf(o + strlen(want), "%lf ms", &ms) == 1 && ms >= 0,
+            "ping: exit %d: %s", st, o);
+  CHECK_EQ(herd_sh(o, sizeof o, "ping all"), 0);
+  CHECK_MSG(!strncmp(o, want, strlen(want)), "%s", o);
+  CHECK_MSG(herd_sh(o, sizeof o, "stop pg") == 0, "%s", o);
+  /* not running: one line, exit 1 */
+  st = herd_sh(o, sizeof o, "ping pg");
+  CHECK_MSG(st == 1 && lines_of(o) == 1 && !strncmp(o, "herd ping: ", 11) &&
+                strstr(o, "'pg'"),
+            "ping of a stopped app: exit %d: %s", st, o);
+  st = herd_sh(o, sizeof o, "ping");
+  CHECK_MSG(st == 2 && !strncmp(o, "herd ping: ", 11), "exit %d: %s", st, o);
+}

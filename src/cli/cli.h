@@ -220,6 +220,7 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           scale */
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
+int cmd_ping(int argc, char **argv); /* ctlping.c */
 int cmd_startup(int argc, char **argv); /* startup.c */
 /* suggest.c. The optimal string alignment distance of a and b (edits:
  * insert, delete, replace, swap two neighbours), more than 64 for longer

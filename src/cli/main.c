@@ -55,6 +55,7 @@ static const char usage_main[] =
     "  scale NAME N|+N|-N                 change the number of workers\n"
     "  stop [--graceful] NAME|all         stop; returns once it has exited\n"
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
+    "  ping NAME|all                      does its master answer? how fast\n"
     "  startup systemd -c FILE [--user]   print a systemd unit for the apps\n"
     "  help [COMMAND]                     show help\n"
     "\n"
@@ -488,6 +489,7 @@ static const struct {
     {"list", NULL, 1},         {"stop", NULL, 1},        {"reload", NULL, 1},
     {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
     {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
+    {"ping", cmd_ping, 0},
 };
 
 int main(int argc, char **argv) {
