@@ -117,3 +117,109 @@ TEST(cli_ping_says_the_master_and_its_round_trip) {
   st = herd_sh(o, sizeof o, "ping");
   CHECK_MSG(st == 2 && !strncmp(o, "herd ping: ", 11), "exit %d: %s", st, o);
 }
+
+/* A file in this test's HERD_HOME, with text. */
+static void home_file_with(char *path, size_t n, const char *name, const char *text) {
+  const char *home = getenv("HERD_HOME");
+  CHECK(home && *home);
+  snprintf(path, n, "%s/%s", home, name);
+  FILE *f = fopen(path, "we");
+  CHECK_MSG(f && fputs(text, f) >= 0 && fclose(f) == 0, "%s", path);
+}
+
+/* Does the shell named exist on PATH? */
+static int have_shell(const char *sh) {
+  char cmd[128], o[256];
+  snprintf(cmd, sizeof cmd, "command -v %s", sh);
+  return sh_out(cmd, o, sizeof o) == 0 && o[0];
+}
+
+TEST(cli_completion_bash_completes_commands_options_and_running_apps) {
+  if (!have_shell("bash"))
+    SKIP("no bash on PATH");
+  char o[8192], rel[PATH_MAX], bin[PATH_MAX];
+  path_of(rel, sizeof rel, "herd");
+  CHECK(realpath(rel, bin) != NULL);
+  CHECK_MSG(herd_sh(o, sizeof o, "start -n compl-app -w 1 -- sleep 1000") == 0, "%s", o);
+  /* the script, sourced in a real bash; _herd called as bash's
+   * programmable completion calls it */
+  char script[PATH_MAX], text[PATH_MAX + 1024], cmd[PATH_MAX + 64];
+  snprintf(text, sizeof text,
+           "H='%s'\n"
+           "source <(\"$H\" completion bash) || exit 3\n"
+           "t() { COMP_WORDS=(\"$H\" \"$@\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));\n"
+           "  COMPREPLY=(); _herd; echo \"$1|${COMPREPLY[*]}\"; }\n"
+           "t stat\n"
+           "t pin\n"
+           "t status --js\n"
+           "t run --node-c\n"
+           "t stop --gr\n"
+           "t reload --gr\n"
+           "t stop compl\n"
+           "t ping ''\n"
+           "t help rel\n"
+           "complete -p herd\n",
+           bin);
+  home_file_with(script, sizeof script, "complete.bash", text);
+  snprintf(cmd, sizeof cmd, "bash --norc --noprofile '%s' 2>&1", script);
+  int st = sh_out(cmd, o, sizeof o);
+  char stop[4096];
+  CHECK_MSG(herd_sh(stop, sizeof stop, "stop compl-app") == 0, "%s", stop);
+  CHECK_MSG(st == 0, "bash: exit %d: %s", st, o);
+  /* a command, options from the option table and from a command's own,
+   * a running app's name */
+  CHECK_MSG(strstr(o, "stat|status\n"), "%s", o);
+  CHECK_MSG(strstr(o, "pin|ping\n"), "%s", o);
+  CHECK_MSG(strstr(o, "status|--json\n"), "%s", o);
+  CHECK_MSG(strstr(o, "run|--node-cluster\n"), "%s", o);
+  CHECK_MSG(strstr(o, "stop|--graceful\n"), "%s", o);
+  CHECK_MSG(strstr(o, "reload|\n"), "reload has no --graceful: %s", o);
+  CHECK_MSG(strstr(o, "stop|compl-app\n"), "%s", o);
+  CHECK_MSG(strstr(o, "ping|compl-app all\n"), "%s", o);
+  CHECK_MSG(strstr(o, "help|reload\n"), "%s", o);
+  CHECK_MSG(strstr(o, "complete -o default -F _herd herd"), "%s", o);
+  /* a stopped app is not offered */
+  CHECK_EQ(herd_sh(o, sizeof o, "list --names"), 0);
+  CHECK_STR(o, "");
+}
+
+TEST(cli_completion_zsh_and_fish_scripts_load) {
+  char o[8192], rel[PATH_MAX], bin[PATH_MAX], cmd[3 * PATH_MAX + 256];
+  path_of(rel, sizeof rel, "herd");
+  CHECK(realpath(rel, bin) != NULL);
+  int tried = 0;
+  if (have_shell("zsh")) {
+    tried++;
+    snprintf(cmd, sizeof cmd,
+             "zsh -f -c 'autoload -Uz compinit && compinit -u -d \"$HERD_HOME/zcd\" && "
+             "source <(\"%s\" completion zsh) && print -r -- \"$_comps[herd]\"' 2>&1",
+             bin);
+    int st = sh_out(cmd, o, sizeof o);
+    CHECK_MSG(st == 0 && !strcmp(o, "_herd\n"), "zsh: exit %d: %s", st, o);
+  } else {
+    printf("cli_completion_zsh_and_fish_scripts_load: no zsh on PATH: its script "
+           "not loaded\n");
+  }
+  if (have_shell("fish")) {
+    tried++;
+    snprintf(cmd, sizeof cmd,
+             "HOME=\"$HERD_HOME\" fish --no-config -c '\"%s\" completion fish | source; "
+             "complete -C\"%s stat\"; complete -C\"%s status --js\"' 2>&1", bin, bin, bin);
+    int st = sh_out(cmd, o, sizeof o);
+    CHECK_MSG(st == 0 && strstr(o, "status\n") && strstr(o, "--json"),
+              "fish: exit %d: %s", st, o);
+  } else {
+    printf("cli_completion_zsh_and_fish_scripts_load: no fish on PATH: its script "
+           "not loaded\n");
+  }
+  if (!tried)
+    SKIP("neither zsh nor fish is installed");
+}
+
+TEST(cli_completion_bad_usage) {
+  char o[4096];
+  CHECK_EQ(herd_sh(o, sizeof o, "completion tcsh"), 2);
+  CHECK_MSG(!strncmp(o, "herd completion: ", 17), "%s", o);
+  CHECK_EQ(herd_sh(o, sizeof o, "completion options stauts"), 2);
+  CHECK_MSG(strstr(o, "did you mean 'status'?"), "%s", o);
+}

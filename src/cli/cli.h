@@ -221,6 +221,8 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
 int cmd_ping(int argc, char **argv); /* ctlping.c */
+/* herd completion (complete.c), with the command names (and help). */
+int complete_main(int argc, char **argv, const char *const *cmds, size_t ncmds);
 int cmd_startup(int argc, char **argv); /* startup.c */
 /* suggest.c. The optimal string alignment distance of a and b (edits:
  * insert, delete, replace, swap two neighbours), more than 64 for longer

@@ -42,7 +42,9 @@ static const char *const usage_list =
     "or too many control connections); not-herd (a socket that is not\n"
     "herd's). Colour only on a terminal; NO_COLOR turns it off.\n"
     "\n"
-    "      --json     one JSON array\n";
+    "      --json     one JSON array\n"
+    "      --names    the names of the running apps, one a line, asking no\n"
+    "                 master (for scripts and shell completion)\n";
 
 static int use_colour(void) {
   const char *nc = getenv("NO_COLOR");
@@ -414,15 +416,36 @@ static void list_app(const char *home, const char *name, int first, int nw,
   free(line);
 }
 
+/* herd list --names: the apps whose master holds its pid file's lock */
+static int list_names(const char *home) {
+  char **names;
+  int n = home_apps(home, &names);
+  if (n < 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+    return 1;
+  }
+  for (int i = 0; i < n; i++) {
+    char pid[PATH_MAX];
+    if (home_path(pid, sizeof pid, home, names[i], ".pid") == 0 &&
+        herd_pidfile_check(pid) > 0)
+      printf("%s\n", names[i]);
+  }
+  home_apps_free(names, n);
+  return 0;
+}
+
 int ctl__cmd_list(int argc, char **argv) {
   static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                     {"names", no_argument, NULL, 'N'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
-  int json = 0, opt;
+  int json = 0, names_only = 0, opt;
   optind = 1;
   while ((opt = cli_getopt("list", argc, argv, "h", lo)) != -1) {
     if (opt == 'j') {
       json = 1;
+    } else if (opt == 'N') {
+      names_only = 1;
     } else if (opt == 'h') {
       fputs(usage_list, stdout);
       return 0;
@@ -438,6 +461,8 @@ int ctl__cmd_list(int argc, char **argv) {
   char home[PATH_MAX];
   if (cli_home(home, sizeof home) < 0)
     return 1;
+  if (names_only)
+    return list_names(home);
   char **names;
   int n = home_apps(home, &names);
   if (n < 0) {

@@ -56,6 +56,7 @@ static const char usage_main[] =
     "  stop [--graceful] NAME|all         stop; returns once it has exited\n"
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
     "  ping NAME|all                      does its master answer? how fast\n"
+    "  completion bash|zsh|fish           a shell completion script\n"
     "  startup systemd -c FILE [--user]   print a systemd unit for the apps\n"
     "  help [COMMAND]                     show help\n"
     "\n"
@@ -479,7 +480,11 @@ static int cmd_start(int argc, char **argv) {
   return rc;
 }
 
-/* The commands: each gets its own argv (argv[0] its name). */
+static int cmd_completion(int argc, char **argv);
+
+/* The commands: each gets its own argv (argv[0] its name). Their names
+ * are what herd suggests for a mistyped one, and what the completion
+ * scripts offer. */
 static const struct {
   const char *name;
   int (*fn)(int argc, char **argv);
@@ -489,8 +494,24 @@ static const struct {
     {"list", NULL, 1},         {"stop", NULL, 1},        {"reload", NULL, 1},
     {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
     {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
-    {"ping", cmd_ping, 0},
+    {"ping", cmd_ping, 0},       {"completion", cmd_completion, 0},
 };
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* The commands' names, and help: n + 1 entries. */
+static size_t command_names(const char *names[NCOMMANDS + 1]) {
+  size_t n = 0;
+  for (; n < NCOMMANDS; n++)
+    names[n] = commands[n].name;
+  names[n++] = "help";
+  return n;
+}
+
+static int cmd_completion(int argc, char **argv) {
+  const char *names[NCOMMANDS + 1];
+  size_t n = command_names(names);
+  return complete_main(argc, argv, names, n);
+}
 
 int main(int argc, char **argv) {
   /* Started with stdin, stdout or stderr closed: /dev/null there, so no
@@ -533,16 +554,13 @@ int main(int argc, char **argv) {
   snprintf(name, sizeof name, "herd %s", cmd);
   prog_name = name;
   argv[1] = name; /* getopt's messages begin with it */
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+  for (size_t i = 0; i < NCOMMANDS; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].ctl ? cmd_ctl(cmd, argc - 1, argv + 1)
                              : commands[i].fn(argc - 1, argv + 1);
   prog_name = "herd";
-  const char *names[sizeof commands / sizeof commands[0] + 1];
-  size_t n = 0;
-  for (; n < sizeof commands / sizeof commands[0]; n++)
-    names[n] = commands[n].name;
-  names[n++] = "help";
+  const char *names[NCOMMANDS + 1];
+  size_t n = command_names(names);
   if (cmd[0] == '-' && cmd[1] == '-') {
     static const char *const top[] = {"help", "version"};
     cli_unknown(NULL, "option", cmd, "--", cli_nearest(cmd + 2, top, 2));
