@@ -5,6 +5,7 @@
  * and list tables' widths, herd ping, shell completion.
  */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,4 +223,88 @@ TEST(cli_completion_bad_usage) {
   CHECK_MSG(!strncmp(o, "herd completion: ", 17), "%s", o);
   CHECK_EQ(herd_sh(o, sizeof o, "completion options stauts"), 2);
   CHECK_MSG(strstr(o, "did you mean 'status'?"), "%s", o);
+}
+
+/* The longest line of s, in bytes (ASCII: columns). */
+static int longest_line(const char *s) {
+  int best = 0;
+  while (*s) {
+    int n = (int)strcspn(s, "\n");
+    if (n > best)
+      best = n;
+    s += n + (s[n] == '\n');
+  }
+  return best;
+}
+
+TEST_T(cli_status_row_with_a_retry_fits_80_columns, 90) {
+  /* slot 1 crash-loops with the widest exit there is (code 255): its
+   * row said "crashed, code 255; retry in 58s" at column 55 (86
+   * columns); the time to the next try is in STATE now */
+  struct hp h;
+  const char *args[] = {"run", "-n", "wide", "-w", "2", "--max-restarts", "1",
+                        "--restart-window", "30s", "--restart-cooldown", "1h", "--",
+                        "/bin/sh", "-c",
+                        "[ \"$HERD_WORKER_ID\" = 1 ] && exit 255; exec sleep 1000", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "parked", 1);
+  char o[8192];
+  int st = herd_sh(o, sizeof o, "status wide");
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  CHECK_MSG(st == 4, "status: exit %d: %s", st, o);
+  CHECK_MSG(strstr(o, "  1    -       parked ") && strstr(o, "crashed, code 255\n"),
+            "%s", o);
+  /* "parked 59m" or "parked 60m" (the +999 rounding up) */
+  CHECK_MSG(strstr(o, "parked 59m") || strstr(o, "parked 60m") || strstr(o, "parked 1h"),
+            "%s", o);
+  CHECK_MSG(longest_line(o) <= 80, "a line of %d columns:\n%s", longest_line(o), o);
+}
+
+TEST(cli_counts_of_one_are_singular) {
+  char o[8192];
+  CHECK_MSG(herd_sh(o, sizeof o, "start -n one -w 1 -- sleep 1000") == 0, "%s", o);
+  CHECK_MSG(strstr(o, ": 1 worker ready (pids "), "%s", o);
+  int st = herd_sh(o, sizeof o, "status one");
+  char log[8192], cmd[PATH_MAX + 64];
+  snprintf(cmd, sizeof cmd, "cat \"$HERD_HOME/logs/one-herd.log\"");
+  (void)sh_out(cmd, log, sizeof log);
+  char sc[512];
+  int scst = herd_sh(sc, sizeof sc, "scale one 1");
+  char stop[512];
+  CHECK_MSG(herd_sh(stop, sizeof stop, "stop one") == 0, "%s", stop);
+  CHECK_MSG(st == 0 && strstr(o, ", 1/1 worker ready\n") && strstr(o, ", 0 lines dropped\n"),
+            "status: exit %d: %s", st, o);
+  CHECK_MSG(strstr(log, "herd[one]: 1 worker ready\n") && !strstr(log, "1 workers"), "%s",
+            log);
+  CHECK_MSG(scst == 0 && !strcmp(sc, "one: scaled to 1 worker\n"), "%s", sc);
+}
+
+TEST(cli_list_columns_stay_aligned_with_long_names) {
+  /* a 64-character name, a short one, a stale socket: each column
+   * starts at the same place on every line */
+  char o[8192], cmd[PATH_MAX + 64];
+  const char *lname = "a-very-long-app-name-that-takes-all-of-the-64-characters-allowed";
+  CHECK_EQ(strlen(lname), 64);
+  char a[256];
+  snprintf(a, sizeof a, "start -n %s -w 1 -- sleep 1000", lname);
+  CHECK_MSG(herd_sh(o, sizeof o, a) == 0, "%s", o);
+  CHECK_MSG(herd_sh(o, sizeof o, "start -n s -w 2 -- sleep 1000") == 0, "%s", o);
+  snprintf(cmd, sizeof cmd, "touch \"$HERD_HOME/stale.sock\"");
+  CHECK_EQ(sh_out(cmd, o, sizeof o), 0);
+  int st = herd_sh(o, sizeof o, "list");
+  char stop[1024];
+  CHECK_MSG(herd_sh(stop, sizeof stop, "stop all") == 0, "%s", stop);
+  CHECK_MSG(st == 0 && lines_of(o) == 4, "list: exit %d: %s", st, o);
+  /* NAME is 64 wide, then STATUS (9), PID (7), WORKERS (9), UPTIME (6) */
+  const char *line = o;
+  for (int i = 0; i < 4; i++) {
+    size_t len = strcspn(line, "\n");
+    CHECK_MSG(len > 64 + 1 + 9 + 1 + 7 + 1 + 9 + 1 + 6 && line[64] == ' ' &&
+                  line[65] != ' ' && line[64 + 1 + 9] == ' ' &&
+                  line[64 + 1 + 9 + 1 + 7 - 1] != ' ' &&
+                  line[64 + 1 + 9 + 1 + 7 + 1 + 9 - 1] != ' ' &&
+                  line[64 + 1 + 9 + 1 + 7 + 1 + 9 + 1 + 6 - 1] != ' ',
+              "line %d not aligned:\n%s", i, o);
+    line += len + 1;
+  }
 }

@@ -167,7 +167,7 @@ TEST_T(fault_fork_failing_backs_off_parks_and_recovers, 60) {
                         hello_http(), NULL};
   hp_start_env(&h, uid, gid, env, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   pid_t w0 = hp_worker_pid(&h, 0);
 
   /* one process is all its user may have: the master itself */
@@ -334,7 +334,7 @@ TEST_T(fault_emfile_roundrobin_pauses_accepting_and_resumes, 60) {
                         "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   char body[64];
   CHECK_MSG(http_get(h.port, "/", body, sizeof body) == 200, "GET /: %s", last_err);
   int e = set_soft_limit(h.c.pid, RLIMIT_NOFILE, (rlim_t)lowest_free_fd(h.c.pid),
@@ -512,7 +512,7 @@ TEST_T(fault_worker_closing_its_socket_is_told_and_nothing_is_lost, 60) {
                         "/bin/sh", "-c", script, NULL};
   start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   int fd = test_connect_port(h.port); /* queued by the kernel: not refused */
   CHECK_MSG(fd >= 0, "connect: %s", strerror(-fd));
   char want[256];
@@ -1015,7 +1015,7 @@ TEST_T(fault_wall_clock_jumps_move_log_stamps_not_timers, 90) {
   const char *a2[] = {"run", "-n", "clock", "-w", "1", "--kill-timeout", "2s", "--",
                       "/bin/sh", "-c", "trap '' TERM; exec sleep 600", NULL};
   hp_start_env(&h, geteuid(), getegid(), env, a2);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   pfd = (int)syscall(SYS_pidfd_open, hp_worker_pid(&h, 0), 0);
   CHECK(pfd >= 0);
   t0 = test_now_ms();

@@ -153,7 +153,7 @@ TEST_T(herd_run_graceful_stop_finishes_in_flight_request, 60) {
   const char *args[] = {"run", "-w", "1", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   int fd = test_connect_port(h.port);
   CHECK(fd >= 0);
   const char req[] = "GET /slow?ms=800 HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -258,7 +258,7 @@ TEST_T(herd_run_leaks_no_fd_into_workers, 60) {
   o.stdio[1].kind = HERD_STDIO_PIPE;
   o.stdio[2].kind = HERD_STDIO_PIPE;
   CHECK_OK(herd_spawn(&h.c, herd, argv, &o));
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   char line[256] = {0};
   size_t got = 0;
   while (!strchr(line, '\n') && got < sizeof line - 1) {
@@ -674,7 +674,7 @@ TEST_T(herd_run_user_keeps_parent_death_signal, 60) {
                         hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   pid_t pids[2];
   CHECK_EQ(distinct_pids(h.port, 10, pids, 2), 1);
   char path[64];
@@ -700,7 +700,7 @@ TEST_T(herd_run_reload_survives_old_worker_dying_meanwhile, 60) {
                         hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   pid_t old[2];
   CHECK_EQ(distinct_pids(h.port, 10, old, 2), 1);
   CHECK_OK(herd_child_kill(&h.c, SIGHUP, 0));
@@ -720,7 +720,7 @@ TEST_T(herd_run_unhandled_signals_do_not_kill_the_master, 60) {
   const char *args[] = {"run", "-w", "1", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   CHECK_OK(herd_child_kill(&h.c, SIGUSR2, 0));
   HP_WAIT(&h, "SIGUSR2: ignored", 1);
   char body[64];
@@ -743,7 +743,7 @@ TEST_T(herd_run_restarts_even_with_sigchld_ignored_at_start, 60) {
   memset(&h, 0, sizeof h);
   CHECK_OK(herd_spawn(&h.c, "sh", argv, &o));
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   pid_t pids[2];
   CHECK_EQ(distinct_pids(h.port, 10, pids, 2), 1);
   CHECK(kill(pids[0], SIGKILL) == 0);
@@ -832,7 +832,7 @@ TEST_T(herd_run_parks_only_crash_loops, 60) {
                         "--ready", "0", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   for (int k = 0; k < 5; k++) {
     pid_t p[2];
     CHECK_EQ(distinct_pids(h.port, 5, p, 2), 1);

@@ -110,10 +110,11 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
     if (!strcmp(jstr(jget(jat(ws, i), "state"), ""), "ready") &&
         !jbool(jget(jat(ws, i), "successor"), 0))
       ready++;
-  fprintf(out, "%s%s%s  master pid %lld, up %s, %s, %d/%lld workers ready%s%s\n",
+  long long wanted = rd_int(r, jget(v, "workers_wanted"), "workers_wanted", 0, INT_MAX);
+  fprintf(out, "%s%s%s  master pid %lld, up %s, %s, %d/%lld worker%s ready%s%s\n",
           colour ? "\033[1m" : "", name, colour ? "\033[0m" : "",
-          rd_int(r, jget(v, "pid"), "pid", 0, INT_MAX), up, rss, ready,
-          rd_int(r, jget(v, "workers_wanted"), "workers_wanted", 0, INT_MAX),
+          rd_int(r, jget(v, "pid"), "pid", 0, INT_MAX), up, rss, ready, wanted,
+          wanted == 1 ? "" : "s",
           jbool(jget(v, "reloading"), 0) ? ", reloading" : "",
           jbool(jget(v, "stopping"), 0) ? ", stopping" : "");
   const herd_val_t *ls = jget(v, "listen");
@@ -131,9 +132,9 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
         (unsigned long long)rd_int(r, jat(dr, 0), "logs.dropped", 0, LLONG_MAX) +
         (unsigned long long)rd_int(r, jat(dr, 1), "logs.dropped", 0, LLONG_MAX);
     const char *le = jstr(jget(logs, "error"), NULL);
-    fprintf(out, "  logs %s%s%llu lines dropped%s%s\n",
+    fprintf(out, "  logs %s%s%llu line%s dropped%s\n",
             jstr(jget(logs, "out"), "?"), d > 0 && colour ? ", \033[31m" : ", ",
-            d, d > 0 && colour ? "\033[0m" : "", "");
+            d, d == 1 ? "" : "s", d > 0 && colour ? "\033[0m" : "");
     if (le)
       fprintf(out, "  last log error: %s\n", le);
   }
@@ -155,9 +156,14 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
       snprintf(cpu, sizeof cpu, "%.1f%%", jnum(jget(w, "cpu"), 0));
     }
     long long retry = rd_int(r, jget(w, "retry_ms"), "workers[].retry_ms", 0, LLONG_MAX);
-    if (retry > 0)
-      snprintf(st, sizeof st, "%s", !strcmp(state, "parked") ? "parked" : "backoff");
-    else
+    if (retry > 0) {
+      /* the time to the next try, in the STATE column ("parked 58s"):
+       * in LAST EXIT it made the row longer than 80 columns */
+      char in[16];
+      human_ms(in, sizeof in, (uint64_t)retry + 999);
+      snprintf(st, sizeof st, "%s %s", !strcmp(state, "parked") ? "parked" : "backoff",
+               in);
+    } else
       snprintf(st, sizeof st, "%s%s", jbool(jget(w, "successor"), 0) ? "+" : "",
                state);
     const herd_val_t *le = jget(w, "last_exit");
@@ -170,13 +176,6 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
       else
         snprintf(last, sizeof last, "%s, code %lld", jstr(jget(le, "cause"), "?"),
                  rd_int(r, jget(le, "code"), "last_exit.code", INT_MIN, INT_MAX));
-    }
-    if (retry > 0) {
-      char in[16];
-      human_ms(in, sizeof in, (uint64_t)retry + 999);
-      int had = jis_obj(le); /* else last is "-" */
-      size_t k = had ? strlen(last) : 0;
-      snprintf(last + k, sizeof last - k, "%sretry in %s", had ? "; " : "", in);
     }
     const char *c0 = "", *c1 = "";
     if (colour) {
@@ -398,11 +397,11 @@ static void list_app(const char *home, const char *name, int first, int nw,
     for (size_t j = 0; j < jlen(ls) && k + 64 < sizeof addrs; j++)
       k += (size_t)snprintf(addrs + k, sizeof addrs - k, "%s%s", j ? " " : "",
                             jstr(jat(ls, j), ""));
-    printf("%-*s %s%-9s%s %7lld %7s %6s  %s\n", nw, name,
+    printf("%-*s %s%-9s%s %7lld %9s %6s  %s\n", nw, name,
            colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", pid,
            wk, up, addrs);
   } else {
-    printf("%-*s %s%-9s%s %7s %7s %6s  %s\n", nw, name,
+    printf("%-*s %s%-9s%s %7s %9s %6s  %s\n", nw, name,
            colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", "-",
            "-", "-",
            !strcmp(state, "stale") ? "(its master is gone; `herd start` "
@@ -477,7 +476,7 @@ int ctl__cmd_list(int argc, char **argv) {
   if (json)
     printf("[");
   else if (n)
-    printf("%-*s %-9s %7s %7s %6s  %s\n", nw, "NAME", "STATUS", "PID", "WORKERS",
+    printf("%-*s %-9s %7s %9s %6s  %s\n", nw, "NAME", "STATUS", "PID", "WORKERS",
            "UPTIME", "LISTEN");
   for (int i = 0; i < n; i++)
     list_app(home, names[i], i == 0, nw, colour, json);

@@ -321,7 +321,10 @@ void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
     if (!m->sd_ready) /* to systemd, if it runs us; once per change */
       (void)herd_notify("READY=1");
     m->sd_ready = 1;
-    snprintf(what, sizeof what, "all %d workers ready", ev->code);
+    if (ev->code == 1)
+      snprintf(what, sizeof what, "1 worker ready");
+    else
+      snprintf(what, sizeof what, "all %d workers ready", ev->code);
     if (!m->reported)
       started_ok(m);
     answer_waiters(m, WAIT_READY, NULL);
@@ -387,7 +390,7 @@ void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
     on_reload(m, ev, what, sizeof what);
     break;
   case HERD_EV_SCALE:
-    snprintf(what, sizeof what, "scaled to %d workers", ev->code);
+    snprintf(what, sizeof what, "scaled to %d worker%s", ev->code, ev->code == 1 ? "" : "s");
     break;
   case HERD_EV_SHUTDOWN: {
     (void)herd_notify("STOPPING=1");

@@ -250,8 +250,8 @@ int app_readiness(struct master *m, int *nready, char *why, size_t whylen) {
   if (why) {
     size_t k = (size_t)snprintf(why, whylen, "%s", state);
     if (!st.stopping && k < whylen)
-      k += (size_t)snprintf(why + k, whylen - k, ": %d of %d workers ready", ready,
-                            st.workers);
+      k += (size_t)snprintf(why + k, whylen - k, ": %d of %d worker%s ready", ready,
+                            st.workers, st.workers == 1 ? "" : "s");
     if (!st.stopping && parked && k < whylen)
       k += (size_t)snprintf(why + k, whylen - k, ", %d %s parked (crash loop)",
                             parked, parked == 1 ? "slot" : "slots");
