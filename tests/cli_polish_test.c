@@ -308,3 +308,31 @@ TEST(cli_list_columns_stay_aligned_with_long_names) {
     line += len + 1;
   }
 }
+
+static int count_of(const char *s, const char *needle) {
+  int n = 0;
+  for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+    n++;
+  return n;
+}
+
+TEST(cli_a_missing_program_is_named_and_said_once) {
+  char o[8192];
+  /* herd run: the event line only (it was said again as "herd run: ...") */
+  int st = herd_sh(o, sizeof o, "run -w 2 -- herd-no-such-program-xyz");
+  CHECK_MSG(st == 1 && count_of(o, "could not start a worker") == 1 &&
+                strstr(o, "worker 0: could not start a worker: "
+                          "'herd-no-such-program-xyz': No such file or directory\n") &&
+                !strstr(o, "herd run: "),
+            "run: exit %d:\n%s", st, o);
+  /* herd start: one line, naming it */
+  st = herd_sh(o, sizeof o, "start -n miss -- /nonexistent/prog");
+  CHECK_MSG(st == 1 && lines_of(o) == 1 &&
+                !strcmp(o, "herd start: miss: worker 0: could not start a worker: "
+                           "'/nonexistent/prog': No such file or directory\n"),
+            "start: exit %d:\n%s", st, o);
+  /* a file that is not a program (EACCES, or ENOEXEC for root) */
+  st = herd_sh(o, sizeof o, "start -n notx -- /etc/hostname");
+  CHECK_MSG(st == 1 && strstr(o, "could not start a worker: '/etc/hostname': "), "start: exit %d:\n%s",
+            st, o);
+}

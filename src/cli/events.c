@@ -208,10 +208,36 @@ static void on_notice(struct master *m, const herd_event_t *ev) {
   own_line(m, what); /* said even when quiet: something is wrong */
 }
 
+/* What a worker's spawn failure with code (-errno) is about, when it is
+ * the program or the directory rather than the system: "'prog': " (the
+ * command as given: "'no-such-prog': No such file or directory" says
+ * what is missing), "cwd /x: " (removed since the start), else "". */
+static void spawn_subject(const struct master *m, int code, char *buf, size_t n) {
+  buf[0] = '\0';
+  if (code != -ENOENT && code != -EACCES && code != -ENOEXEC && code != -ENOTDIR &&
+      code != -ELOOP && code != -ENAMETOOLONG && code != -ETXTBSY)
+    return;
+  struct stat st;
+  if (m->a->cwd[0] && stat(m->a->cwd, &st) < 0) {
+    char safe[160];
+    cli_printable(safe, sizeof safe, m->a->cwd, strlen(m->a->cwd));
+    snprintf(buf, n, "cwd %s: ", safe);
+    return;
+  }
+  const char *prog = m->a->o.file;
+  if (prog) {
+    char safe[160];
+    cli_printable(safe, sizeof safe, prog, strlen(prog));
+    snprintf(buf, n, "'%s': ", safe);
+  }
+}
+
 static void on_error(struct master *m, const herd_event_t *ev) {
-  char what[640], who[64] = "";
+  char what[640], who[64] = "", subj[200] = "";
   if (ev->slot >= 0)
     snprintf(who, sizeof who, "worker %d: ", ev->slot);
+  if (ev->reason == HERD_REASON_SPAWN_FAILED)
+    spawn_subject(m, ev->code, subj, sizeof subj);
   const char *ctx = ev->reason == HERD_REASON_SPAWN_FAILED ? "could not start a worker"
                     : ev->reason == HERD_REASON_HAND_FAILED
                         ? "could not hand a connection to the worker"
@@ -219,7 +245,7 @@ static void on_error(struct master *m, const herd_event_t *ev) {
                         ? "cannot steer the reuseport group away from a slot being "
                           "scaled down (its queued connections may be reset)"
                         : ev->text; /* BIND_FAILED: the address */
-  snprintf(what, sizeof what, "%s%s%s%s", who, ctx ? ctx : "", ctx ? ": " : "",
+  snprintf(what, sizeof what, "%s%s%s%s%s", who, ctx ? ctx : "", ctx ? ": " : "", subj,
            herd_strerror(ev->code));
   own_line(m, what);
   struct slot_note *sn = ev->slot >= 0 ? note_of(m, ev->slot) : NULL;

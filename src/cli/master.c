@@ -265,15 +265,16 @@ static int run_report(struct master *m, int r, char *err, size_t errlen) {
   return code;
 }
 
-/* A failure, err, told: on the terminal, or stderr (the daemon's log)
- * unless logged, and to the starter. daemon and status_fd: as
- * master_main was given them (m->status_fd is -1 once the starter was
- * told). */
+/* A failure, err, told: on the terminal or stderr (the daemon's log),
+ * unless logged there already (herd run said it twice: as the event
+ * line, then as "herd run: ..."), and to the starter. daemon and
+ * status_fd: as master_main was given them (m->status_fd is -1 once the
+ * starter was told). */
 static void fail_report(struct master *m, int daemon, int status_fd,
                         const char *err, int logged) {
   if (!err[0])
     return;
-  if (!daemon || status_fd < 0)
+  if ((!daemon || status_fd < 0) && !logged)
     plain_line(m, "%s: %s", prog_name, err);
   else if (!logged) {
     char ts[40];
