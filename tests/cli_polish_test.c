@@ -336,3 +336,22 @@ TEST(cli_a_missing_program_is_named_and_said_once) {
   CHECK_MSG(st == 1 && strstr(o, "could not start a worker: '/etc/hostname': "), "start: exit %d:\n%s",
             st, o);
 }
+
+TEST(cli_error_lines_begin_with_herd) {
+  /* a bad input of each command: its first line (the error) names herd */
+  static const char *const bad[] = {
+      "run", "run -w 0 -- true", "start --name .x -- true", "start -c /nonexistent/h.conf",
+      "status no/such", "status a b", "list extra", "logs -n x", "logs a b",
+      "reload", "restart a b", "scale a", "scale a 0", "stop --graceful",
+      "send a", "send a notjson", "startup", "startup systemd", "ping", "ping a b",
+      "completion", "completion options nosuch", "help nosuch", "--nosuch", "nosuch",
+      "status nosuchapp", "stop nosuchapp", "logs nosuchapp",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char o[8192];
+    int st = herd_sh(o, sizeof o, bad[i]);
+    CHECK_MSG(st == 1 || st == 2, "herd %s: exit %d: %s", bad[i], st, o);
+    CHECK_MSG(!strncmp(o, "herd", 4) && (o[4] == ':' || o[4] == ' '),
+              "herd %s: the error does not begin with 'herd': %s", bad[i], o);
+  }
+}
