@@ -853,9 +853,10 @@ typedef struct herd_cluster_opts {
   int ready_delay_ms;         /* HERD_READY_DELAY: alive this long [0] */
   int settle_ms;              /* HERD_READY_IMMEDIATE: how long a new
                                  worker must live to count as ready [200] */
-  int ready_timeout_ms;       /* HERD_READY_NOTIFY: a starting worker not
-                                 ready by then is killed and counts as a
-                                 failed start [60000] */
+  int ready_timeout_ms;       /* HERD_READY_NOTIFY, _LISTENING, _IPC: a
+                                 starting worker not ready by then is
+                                 killed and counts as a failed start
+                                 [60000] */
   int kill_timeout_ms;        /* stop signal -> SIGKILL [5000] */
   int stop_signal;            /* [SIGTERM] */
   int max_restarts;           /* early deaths of a slot within

@@ -355,3 +355,22 @@ TEST(cli_error_lines_begin_with_herd) {
               "herd %s: the error does not begin with 'herd': %s", bad[i], o);
   }
 }
+
+TEST(cli_ready_timeout_applies_to_notify_listening_and_ipc_only) {
+  /* as herd help run says: ipc and notify time out (listening needs
+   * --node-cluster, whose tests cover it); a duration does not */
+  char o[8192];
+  int st = herd_sh(o, sizeof o, "start -n ri -w 1 --ready ipc --ready-timeout 300ms -- sleep 100");
+  CHECK_MSG(st == 1 && lines_of(o) == 1 &&
+                strstr(o, "herd start: ri: worker 0: not ready within the ready timeout"),
+            "ipc: exit %d: %s", st, o);
+  st = herd_sh(o, sizeof o, "start -n rn -w 1 --ready notify --ready-timeout 300ms -- sleep 100");
+  CHECK_MSG(st == 1 && strstr(o, "not ready within the ready timeout"), "notify: exit %d: %s",
+            st, o);
+  st = herd_sh(o, sizeof o, "start -n rd -w 1 --ready 600ms --ready-timeout 300ms -- sleep 100");
+  char stop[512];
+  int sst = herd_sh(stop, sizeof stop, "stop rd");
+  CHECK_MSG(st == 0 && strstr(o, "herd: started rd: 1 worker ready"), "a duration: exit %d: %s",
+            st, o);
+  CHECK_MSG(sst == 0, "%s", stop);
+}

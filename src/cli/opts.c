@@ -289,7 +289,8 @@ static const struct opt table[] = {
      "--ipc) | a duration after start (0: at once)"},
     {"ready-timeout", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.ready_timeout_ms),
      0, 1, INT_MAX, 0, NULL, NULL, NULL,
-     "notify, listening, ipc: a worker not ready by then is killed"},
+     "notify, listening, ipc: a worker not ready by then is killed (immediate and "
+     "a duration need none: they are ready at a set time)"},
     {"kill-timeout", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.kill_timeout_ms), 0,
      0, INT_MAX, 0, NULL, NULL, NULL, "stop signal, then SIGKILL after T (0: at once)"},
     {"stop-signal", 0, OPT_SIGNAL, OPT_ANYWHERE, "SIG", AT(o.stop_signal), 0, 1,
