@@ -279,8 +279,8 @@ static const struct opt table[] = {
      "shared: every worker accepts on one socket; reuseport: one SO_REUSEPORT "
      "socket per worker slot; roundrobin: herd accepts and hands each "
      "connection to the next worker over its channel (implies --ipc): only for "
-     "workers that read it (Node.js, libherd); one that takes none in 3 s is "
-     "replaced"},
+     "workers that read it (Node.js, libherd), or an unmodified Node app with "
+     "--node-cluster; one that takes none in 3 s is replaced"},
     {"ready", 0, OPT_ENUM, OPT_ANYWHERE, "MODE", AT(o.ready), AT(o.ready_delay_ms),
      0, INT_MAX, 0, readies, NULL, "immediate; listening with --node-cluster",
      "immediate (alive " STR(HERD_SETTLE_MS_DEFAULT) " ms) | notify (READY=1 on "
