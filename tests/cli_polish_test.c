@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hp.h"
@@ -373,4 +374,25 @@ TEST(cli_ready_timeout_applies_to_notify_listening_and_ipc_only) {
   CHECK_MSG(st == 0 && strstr(o, "herd: started rd: 1 worker ready"), "a duration: exit %d: %s",
             st, o);
   CHECK_MSG(sst == 0, "%s", stop);
+}
+
+TEST(cli_a_relative_command_is_kept_and_run_from_the_workers_directory) {
+  /* docs/herd.md: the command is kept as given (status --json) and run
+   * from --cwd, made absolute; the daemon itself runs in / */
+  char prog[PATH_MAX], o[16384], rel[PATH_MAX], bin[PATH_MAX], cmd[3 * PATH_MAX];
+  home_file_with(prog, sizeof prog, "relprog.sh", "#!/bin/sh\nexec sleep 1000\n");
+  CHECK(chmod(prog, 0755) == 0);
+  path_of(rel, sizeof rel, "herd");
+  CHECK(realpath(rel, bin) != NULL);
+  snprintf(cmd, sizeof cmd, "cd / && '%s' start -n relc -w 1 --cwd \"$HERD_HOME\" -- "
+           "./relprog.sh 2>&1", bin);
+  int st = sh_out(cmd, o, sizeof o);
+  CHECK_MSG(st == 0, "start: exit %d: %s", st, o);
+  st = herd_sh(o, sizeof o, "status relc --json");
+  char stop[512];
+  CHECK_MSG(herd_sh(stop, sizeof stop, "stop relc") == 0, "%s", stop);
+  char want[PATH_MAX + 32];
+  snprintf(want, sizeof want, "\"cwd\":\"%s\"", getenv("HERD_HOME"));
+  CHECK_MSG(st == 0 && strstr(o, "\"cmd\":[\"./relprog.sh\"]") && strstr(o, want),
+            "status --json: exit %d: %s", st, o);
 }
