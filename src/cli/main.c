@@ -46,7 +46,7 @@ static const char usage_main[] =
     "  start ecosystem.config.js [--env NAME] [NAME...]\n"
     "                                     a PM2 ecosystem file's apps\n"
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
-    "  list [--json]                      every app of this user\n"
+    "  list [--json|--names]              every app of this user\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "                                     print or follow the logs\n"
     "  logs --reopen NAME|all             reopen the log files (logrotate)\n"
