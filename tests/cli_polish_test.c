@@ -396,3 +396,23 @@ TEST(cli_a_relative_command_is_kept_and_run_from_the_workers_directory) {
   CHECK_MSG(st == 0 && strstr(o, "\"cmd\":[\"./relprog.sh\"]") && strstr(o, want),
             "status --json: exit %d: %s", st, o);
 }
+
+TEST(cli_completion_lists_every_commands_options) {
+  /* every command of the table (those added later too) has its options
+   * listed, --help among them, by asking it with --help: never by
+   * running it */
+  char cmds[4096];
+  CHECK_EQ(herd_sh(cmds, sizeof cmds, "completion commands"), 0);
+  CHECK_MSG(strstr(cmds, "run\n") && strstr(cmds, "ping\n") && strstr(cmds, "help\n"), "%s",
+            cmds);
+  for (char *save = NULL, *c = strtok_r(cmds, "\n", &save); c;
+       c = strtok_r(NULL, "\n", &save)) {
+    char o[8192], a[128];
+    snprintf(a, sizeof a, "completion options %s", c);
+    int st = herd_sh(o, sizeof o, a);
+    CHECK_MSG(st == 0 && (strstr(o, "--help\n") == o || strstr(o, "\n--help\n")),
+              "herd %s: exit %d: %s", a, st, o);
+    for (const char *p = o; *p; p += strcspn(p, "\n") + 1)
+      CHECK_MSG(!strncmp(p, "--", 2), "herd %s: not an option: %s", a, o);
+  }
+}

@@ -5,7 +5,8 @@
  * offers is what this herd has: `herd completion commands` (main.c's
  * command table), `herd completion options CMD` (run and start: the
  * option table; any other command: the long options it gives cli_getopt,
- * asked of it with HERD_COMPLETE=options), `herd list --names`.
+ * asked of it with HERD_COMPLETE=options, or else those its --help
+ * lists), `herd list --names`.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -184,9 +185,26 @@ static void table_options(void) {
     printf("--%s\n", t[i].name);
 }
 
-/* Any other command: asked of this binary (cli_getopt answers for it). */
+/* The options a help text lists, one a line ("  -f, --follow  ...",
+ * "      --json  ..."): for a command whose parser is not cli_getopt. */
+static void help_options(const char *text) {
+  for (const char *p = text; *p;) {
+    size_t len = strcspn(p, "\n");
+    const char *q = p + strspn(p, " ");
+    if (q > p && q[0] == '-' && q[1] != '-' && q[1] && q[2] == ',' && q[3] == ' ')
+      q += 4;
+    if (q > p && q[0] == '-' && q[1] == '-' && q[2] >= 'a' && q[2] <= 'z')
+      printf("%.*s\n", (int)strspn(q, "-abcdefghijklmnopqrstuvwxyz0123456789"), q);
+    p += len + (p[len] == '\n');
+  }
+}
+
+/* Any other command: asked of this binary, as CMD --help: cli_getopt
+ * answers for a command that parses with it, with its table; another
+ * prints its help (and does nothing else), whose option lines are read.
+ * The command never runs for real (a bare "herd CMD" might). */
 static int asked_options(const char *cmd) {
-  char *argv[] = {"herd", (char *)cmd, NULL};
+  char *argv[] = {"herd", (char *)cmd, "--help", NULL};
   const char *env[] = {"HERD_COMPLETE=options", NULL};
   herd_exec_opts_t o = HERD_EXEC_OPTS_INIT;
   o.timeout_ms = 5000;
@@ -199,7 +217,11 @@ static int asked_options(const char *cmd) {
     return 1;
   }
   int rc = r.exit_code == 0 ? 0 : 1;
-  fputs(r.out ? r.out : "", stdout);
+  const char *out = r.out ? r.out : "";
+  if (!strncmp(out, "--", 2))
+    fputs(out, stdout); /* cli_getopt's list */
+  else
+    help_options(out);
   herd_exec_result_free(&r);
   return rc;
 }
