@@ -260,6 +260,61 @@ static int on_path(const char *bin, char *out, size_t n) {
   return 0;
 }
 
+/* Read fd until EOF or the deadline (test_now_ms) into *out
+ * (malloc'd, NUL-terminated): 0 at EOF, 1 at the deadline. */
+static int read_until(int fd, uint64_t deadline, char **out) {
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  CHECK(buf);
+  int timed_out = 0;
+  for (;;) {
+    uint64_t now = test_now_ms();
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    int r = now < deadline ? poll(&pf, 1, (int)(deadline - now)) : 0;
+    if (r < 0 && errno == EINTR)
+      continue;
+    CHECK(r >= 0);
+    if (r == 0) {
+      timed_out = 1;
+      break;
+    }
+    if (cap - len < 4096)
+      CHECK((buf = realloc(buf, cap *= 2)) != NULL);
+    ssize_t k = read(fd, buf + len, cap - len - 1);
+    if (k < 0 && errno == EINTR)
+      continue;
+    CHECK(k >= 0);
+    if (k == 0)
+      break;
+    len += (size_t)k;
+  }
+  buf[len] = '\0';
+  *out = buf;
+  return timed_out;
+}
+
+/* Kill and reap every child of ours but keep, and what they leave: as
+ * the subreaper, we get their descendants when their parents die (some
+ * leave the browser's group: chrome_crashpad_handler makes a session of
+ * its own). A reaped child's children are ours already, so each look
+ * either reaps one or finds none left. */
+static void reap_all_but(pid_t keep) {
+  for (;;) {
+    pid_t kids[64];
+    int nk = children_of(getpid(), kids, 64), other = 0;
+    CHECK(nk >= 0);
+    for (int i = 0; i < nk; i++) {
+      if (kids[i] == keep)
+        continue;
+      other++;
+      (void)kill(kids[i], SIGKILL);
+      CHECK(waitpid(kids[i], NULL, 0) == kids[i]);
+    }
+    if (!other)
+      return;
+  }
+}
+
 /* Run bin with args (NULL-terminated, after argv[0]) in a process group
  * of its own, this process its subreaper: its stdout into *out
  * (malloc'd), its stderr into the file errpath. At the deadline
@@ -293,32 +348,7 @@ static int run_group(const char *bin, const char *const *args, const char *errpa
   (void)setpgid(pid, pid); /* both sides: no race with a kill of the group */
   CHECK(close(p[1]) == 0 && close(efd) == 0 && close(nul) == 0);
   uint64_t deadline = test_now_ms() + (uint64_t)timeout_ms;
-  size_t cap = 1 << 16, len = 0;
-  char *buf = malloc(cap);
-  CHECK(buf);
-  int timed_out = 0;
-  for (;;) {
-    uint64_t now = test_now_ms();
-    struct pollfd pf = {.fd = p[0], .events = POLLIN};
-    int r = now < deadline ? poll(&pf, 1, (int)(deadline - now)) : 0;
-    if (r < 0 && errno == EINTR)
-      continue;
-    CHECK(r >= 0);
-    if (r == 0) {
-      timed_out = 1;
-      break;
-    }
-    if (cap - len < 4096)
-      CHECK((buf = realloc(buf, cap *= 2)) != NULL);
-    ssize_t k = read(p[0], buf + len, cap - len - 1);
-    if (k < 0 && errno == EINTR)
-      continue;
-    CHECK(k >= 0);
-    if (k == 0)
-      break;
-    len += (size_t)k;
-  }
-  buf[len] = '\0';
+  int timed_out = read_until(p[0], deadline, out);
   CHECK(close(p[0]) == 0);
   int pfd = herd_pidfd_open(pid);
   CHECK(pfd >= 0);
@@ -330,26 +360,7 @@ static int run_group(const char *bin, const char *const *args, const char *errpa
   int st = 0;
   (void)kill(-pid, SIGKILL);
   CHECK(waitpid(pid, &st, 0) == pid);
-  /* What it started: some leave its group (chrome_crashpad_handler makes
-   * a session of its own), but as our descendants all come back to us
-   * (the subreaper) when their parents die: kill and reap our children
-   * but keep until there is none. A reaped child's children are ours
-   * already, so each look either reaps one or finds none left. */
-  for (;;) {
-    pid_t kids[64];
-    int nk = children_of(getpid(), kids, 64), other = 0;
-    CHECK(nk >= 0);
-    for (int i = 0; i < nk; i++) {
-      if (kids[i] == keep)
-        continue;
-      other++;
-      (void)kill(kids[i], SIGKILL);
-      CHECK(waitpid(kids[i], NULL, 0) == kids[i]);
-    }
-    if (!other)
-      break;
-  }
-  *out = buf;
+  reap_all_but(keep);
   return timed_out ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
