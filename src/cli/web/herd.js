@@ -199,6 +199,12 @@
     g.globalAlpha = 0.4;
     g.strokeRect(L + 0.5, T + 0.5, w, h);
     g.globalAlpha = 1;
+    if (!series.size) {
+      g.fillStyle = muted;
+      g.textAlign = 'center';
+      g.textBaseline = 'middle';
+      g.fillText('no worker running', L + w / 2, T + h / 2);
+    }
     g.lineWidth = 1.6;
     g.lineJoin = 'round';
     for (const s of series.values()) {
