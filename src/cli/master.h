@@ -5,6 +5,7 @@
  *   ctlsrv.c    the control server
  *   status.c    the status reply, the app's state, --max-memory
  *   metrics.c   the --metrics HTTP server
+ *   web.c       its read-only web page (src/cli/web/) and /status.json
  *   mlog.c      the master's own lines, the workers' lines to the logs
  *   homewatch.c HERD_HOME's files put back when removed
  */
@@ -181,5 +182,15 @@ herd_worker_info_t *get_rows(struct master *m, int *n);
 void mem_check(herd_loop_t *loop, herd_timer_t *t, void *data);
 /* status.c */
 void status_json(struct master *m, struct jw *w);
+/* web.c */
+/* The web page's answer for GET PATH (plen bytes, without the query):
+ * its body appended to body and its Content-Type in *type; 1, or 0 if
+ * PATH is none of the page's (/, its files, /status.json). */
+int web_route(struct master *m, const char *path, size_t plen, struct jw *body,
+              const char **type);
+/* web.c */
+/* The headers every answer of the --metrics address carries (no-store,
+ * nosniff, the Content-Security-Policy), appended to w. */
+void web_headers(struct jw *w);
 
 #endif

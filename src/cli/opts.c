@@ -336,8 +336,8 @@ static const struct opt table[] = {
      HERD_MAX_WORKERS, 0, max_word, NULL, NULL, "PM2's spelling of --workers"},
     {"metrics", 0, OPT_STRING, OPT_ANYWHERE, "HOST:PORT", AT(metrics), 0, 0, 0, 0,
      NULL, check_metrics, "",
-     "serve Prometheus metrics at /metrics, and the health checks /healthz and "
-     "/readyz"},
+     "serve Prometheus metrics at /metrics, the health checks /healthz and "
+     "/readyz, and a read-only web page at /"},
     {"log-max-size", 0, OPT_SIZE, OPT_ANYWHERE, "SIZE", AT(log_max_size), 0, 0,
      MAX_SIZE_BYTES, 0, NULL, NULL, NULL, "rotate a log file at SIZE (0: never)"},
     {"log-keep", 0, OPT_COUNT, OPT_ANYWHERE, "N", AT(log_keep), 0, 0, 1000, 0,
