@@ -265,10 +265,6 @@ int app_toml(const struct app *a, int workers, const char *const *env, struct jw
 int app_saved_env(const struct app *a, char *const *inherited, const char ***out,
                   char *err, size_t errlen);
 
-/* main.c: start a's master as a daemon (HERD_HOME home, set up, and in
- * the environment) and wait for its start report; says how it went.
- * 0 started, 1 not (already running too). */
-int start_one(struct app *a, const char *home);
 /* save.c: herd save, herd resurrect; the exit status. The file they
  * default to, HOME/dump.toml, into buf: 0 or -ENAMETOOLONG. */
 int cmd_save(int argc, char **argv);

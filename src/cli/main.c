@@ -55,7 +55,7 @@ static const char usage_main[] =
     "  scale NAME N|+N|-N                 change the number of workers\n"
     "  stop [--graceful] NAME|all         stop; returns once it has exited\n"
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
-    "  startup systemd -c FILE [--user]   print a systemd unit for the apps\n"
+    "  startup systemd [-c FILE] [--user] print a systemd unit for the apps\n"
     "  save [FILE]                        write the running apps as a config file\n"
     "  resurrect [FILE]                   start the apps saved (those not running)\n"
     "  help [COMMAND]                     show help\n"
@@ -370,7 +370,7 @@ static void print_started(const herd_val_t *r) {
   printf("\n");
 }
 
-int start_one(struct app *a, const char *home) {
+static int start_one(struct app *a, const char *home) {
   char pid_path[PATH_MAX], herd_log[PATH_MAX];
   if (home_path(pid_path, sizeof pid_path, home, a->name, ".pid") < 0 ||
       home_path(herd_log, sizeof herd_log, home, a->name, "-herd.log") < 0 ||

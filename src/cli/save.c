@@ -234,7 +234,7 @@ int cmd_resurrect(int argc, char **argv) {
   int r = one_operand(argc, argv, usage_resurrect, &file);
   if (r >= 0)
     return r;
-  char home[PATH_MAX], def[PATH_MAX], err[PATH_MAX + 128];
+  char home[PATH_MAX], def[PATH_MAX], err[PATH_MAX + 600];
   if (home_setup(home, sizeof home, err, sizeof err) < 0) {
     fprintf(stderr, "%s: %s\n", prog_name, err);
     return 1;
@@ -251,19 +251,23 @@ int cmd_resurrect(int argc, char **argv) {
     }
     file = def;
   }
-  /* the masters run in "/": they must find the same (absolute) home */
-  if (setenv("HERD_HOME", home, 1) < 0) {
-    fprintf(stderr, "%s: HERD_HOME: %s\n", prog_name, strerror(errno));
-    return 1;
-  }
   struct app *apps;
   int n = app_load_config_env(file, NULL, &apps, err, sizeof err);
   if (n < 0) {
     fprintf(stderr, "%s: %s\n", prog_name, err);
     return 2;
   }
-  int rc = 0;
-  for (int i = 0; i < n; i++) {
+  /* herd start -c FILE NAME... for the apps not running: its start,
+   * its messages, its exit status */
+  char **av = calloc((size_t)n + 5, sizeof *av);
+  int k = 0;
+  if (av) {
+    av[k++] = "herd";
+    av[k++] = "start";
+    av[k++] = "-c";
+    av[k++] = (char *)file;
+  }
+  for (int i = 0; av && i < n; i++) {
     char pid_path[PATH_MAX];
     pid_t holder = 0;
     if (home_path(pid_path, sizeof pid_path, home, apps[i].name, ".pid") == 0)
@@ -271,11 +275,24 @@ int cmd_resurrect(int argc, char **argv) {
     if (holder > 0)
       printf("%s: running already (master pid %d): left as it is\n", apps[i].name,
              (int)holder);
-    else if (start_one(&apps[i], home))
-      rc = 1;
+    else if (!(av[k++] = strdup(apps[i].name)))
+      break;
   }
   for (int i = 0; i < n; i++)
     app_free(&apps[i]);
   free(apps);
+  int rc = av && (k == 4 || av[k - 1]) ? 0 : 1;
+  if (rc)
+    fprintf(stderr, "%s: out of memory\n", prog_name);
+  if (!rc && k > 4) {
+    fflush(NULL);
+    execv("/proc/self/exe", av);
+    fprintf(stderr, "%s: cannot run herd start: /proc/self/exe: %s\n", prog_name,
+            strerror(errno));
+    rc = 1;
+  }
+  for (int i = 4; av && i < k; i++)
+    free(av[i]);
+  free(av);
   return rc;
 }
