@@ -231,6 +231,30 @@ TEST_T(save_resurrect_with_nothing_to_keep, 30) {
   has(out, "Usage: herd resurrect [FILE]");
 }
 
+/* An app that cannot be written in a config file (an argument of bytes
+ * that are not UTF-8) fails the save, and the file saved before stays
+ * as it was. */
+TEST_T(save_refuses_what_toml_cannot_hold_and_keeps_the_old_file, 30) {
+  char dump[PATH_MAX + 16], before[256];
+  snprintf(dump, sizeof dump, "%s/dump.toml", home());
+  snprintf(before, sizeof before, "[old]\ncommand = \"%s\"\n", test_self());
+  write_at(dump, before);
+  HERD_RC(0, "start -n bad -- %s --helper sleep 600000 \"$(printf 'x\\377')\"",
+          test_self());
+  HERD_RC(1, "save");
+  has(out, "herd save: bad: config: ");
+  has(out, "not UTF-8");
+  CHECK_EQ(count_lines(out), 1);
+  char now[256] = "";
+  FILE *f = fopen(dump, "r");
+  CHECK(f);
+  size_t n = fread(now, 1, sizeof now - 1, f);
+  fclose(f);
+  now[n] = '\0';
+  CHECK_STR(now, before);
+  HERD_RC(0, "stop bad");
+}
+
 TEST_T(startup_units_named_after_config_files, 30) {
   char a[PATH_MAX], b[PATH_MAX], h[PATH_MAX], text[PATH_MAX + 64];
   snprintf(a, sizeof a, "%s/shop.conf", home());

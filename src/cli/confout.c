@@ -238,8 +238,9 @@ int app_toml(const struct app *a, int workers, const char *const *env, struct jw
     return app_fail(err, errlen, "out of memory");
   return 0;
 bad:
-  return app_fail(err, errlen, "'%.40s...': not UTF-8, or longer than a config "
-                  "file's line: it cannot be written in one", bad);
+  return app_fail(err, errlen, "'%.40s%s': not UTF-8, or longer than a config "
+                  "file's line: it cannot be written in one", bad,
+                  strlen(bad) > 40 ? "..." : "");
 }
 
 static int env_cmp(const void *x, const void *y) {
