@@ -16,7 +16,8 @@
  *  - send: arg_err is empty exactly when "msg" is there and "slot" is
  *    absent or a whole number in 0..HERD_MAX_WORKERS-1; slot is then
  *    that number, or -1 without "slot"; json and len are the line;
- *  - other commands: no argument and no arg_err.
+ *  - other commands (ping, status, reload, restart, reopen, config): no
+ *    argument and no arg_err, whatever other members they have.
  */
 #include <math.h>
 #include <stdint.h>

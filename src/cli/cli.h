@@ -192,7 +192,7 @@ struct tline *logs_tail_lines(const char *path, int n, int *count);
 
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
-               CTL_REOPEN, CTL_SEND, CTL_NCMDS };
+               CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -246,5 +246,29 @@ void home_apps_free(char **names, int n);
  * every app of home for NULL or "all". Returns the count, or -1 having
  * said why. Free with home_apps_free unless *names == one. */
 int home_targets(const char *home, const char *target, char *one[1], char ***names);
+
+/* confout.c: app a as a config file's table [NAME], appended to w
+ * (struct jw: jw.h), which appconf.c reads back to the same app: the
+ * command, cwd, workers (the count given), env (NULL-terminated, or
+ * NULL: none) and every other option that differs from its default.
+ * 0, or -1 with err set (a value that is not UTF-8 or is longer than a
+ * config line). */
+struct jw;
+int app_toml(const struct app *a, int workers, const char *const *env, struct jw *w,
+             char *err, size_t errlen);
+/* The environment herd save keeps for an app (confout.c): its --env
+ * entries, and the variables of inherited (the master's environ) that
+ * they do not set, but for herd's own (the worker contract's and
+ * HERD_HOME), sorted by name. The count, with *out a malloc'd
+ * NULL-terminated array of borrowed strings; or -1 with err set (more
+ * than MAX_ENV). */
+int app_saved_env(const struct app *a, char *const *inherited, const char ***out,
+                  char *err, size_t errlen);
+
+/* save.c: herd save, herd resurrect; the exit status. The file they
+ * default to, HOME/dump.toml, into buf: 0 or -ENAMETOOLONG. */
+int cmd_save(int argc, char **argv);
+int cmd_resurrect(int argc, char **argv);
+int saved_path(char *buf, size_t n, const char *home);
 
 #endif

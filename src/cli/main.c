@@ -55,7 +55,9 @@ static const char usage_main[] =
     "  scale NAME N|+N|-N                 change the number of workers\n"
     "  stop [--graceful] NAME|all         stop; returns once it has exited\n"
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
-    "  startup systemd -c FILE [--user]   print a systemd unit for the apps\n"
+    "  startup systemd [-c FILE] [--user] print a systemd unit for the apps\n"
+    "  save [FILE]                        write the running apps as a config file\n"
+    "  resurrect [FILE]                   start the apps saved (those not running)\n"
     "  help [COMMAND]                     show help\n"
     "\n"
     "Options:\n"
@@ -490,6 +492,7 @@ static const struct {
     {"list", NULL, 1},         {"stop", NULL, 1},        {"reload", NULL, 1},
     {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
     {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
+    {"save", cmd_save, 0},     {"resurrect", cmd_resurrect, 0},
 };
 
 int main(int argc, char **argv) {

@@ -118,6 +118,7 @@ struct master {
   char metrics_addr[128];
   struct cpu_sample *cpu;
   size_t ncpu, cap_cpu;
+  char sd_status[96];     /* the last STATUS= line our supervisor heard */
 };
 
 /* ctlsrv.c */

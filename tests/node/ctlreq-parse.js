@@ -12,15 +12,19 @@
 //   C            no "cmd" member that is a string
 //   Z            "cmd" holds a NUL character
 //   U            an unknown command
-//   ping status reload restart reopen
+//   ping status reload restart reopen config
 //   scale w N    "workers": a whole number N in 1..4096
 //   scale a N    no "workers", "add": a whole number N in -4096..4096
 //   scale give   neither, or one that is not a number
 //   scale badw   "workers" a number, but not a whole one in range
 //   scale bada   the same for "add"
 //   stop g1      stop, "graceful" is true (g0: anything else)
+//   send         "msg" there, "slot" absent or a whole number in 0..4095
+//   send arg_err anything else
+//   config
 const MAX = 4096;
-const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen'];
+const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen', 'send',
+              'config'];
 const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
 // In a text JSON.parse took: the deepest nesting of arrays and objects
@@ -66,6 +70,10 @@ function meaning(text) {
       ? 'scale a ' + v.add : 'scale bada';
   }
   if (v.cmd === 'stop') return 'stop g' + (v.graceful === true ? 1 : 0);
+  if (v.cmd === 'send')
+    return own(v, 'msg') && (!own(v, 'slot') || (Number.isInteger(v.slot) &&
+                                                 v.slot >= 0 && v.slot <= MAX - 1))
+      ? 'send' : 'send arg_err';
   return v.cmd;
 }
 
