@@ -207,6 +207,7 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     return 1;
   }
   app_init(a);
+  a->from.kind = ORIGIN_CMDLINE; /* what app_set records for each option */
   p->apps = a;
   p->napps = 1;
   int nopts = 0, quiet = 0;
@@ -294,8 +295,11 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
         return 2;
       }
     }
-    for (int i = 0; i < p->napps; i++)
+    for (int i = 0; i < p->napps; i++) {
       p->apps[i].quiet = quiet;
+      if (quiet)
+        app_origin_set(&p->apps[i], "quiet", &(struct origin){ORIGIN_CMDLINE, 0, NULL, NULL});
+    }
     return 0;
   }
   if (optind >= argc) {
@@ -304,6 +308,8 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
   }
   a->cmd = argv + optind;
   a->quiet = quiet;
+  if (quiet)
+    app_origin_set(a, "quiet", &a->from);
   if (app_finish(a, err, sizeof err) < 0) {
     usage_error(cmd, "%s", err);
     return 2;
