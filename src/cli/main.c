@@ -47,6 +47,9 @@ static const char usage_main[] =
     "                                     a PM2 ecosystem file's apps\n"
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
     "  list [--json]                      every app of this user\n"
+    "  describe NAME [--json] [--show-env]\n"
+    "                                     everything in effect for an app, each\n"
+    "                                     option's origin (alias: show)\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "                                     print or follow the logs\n"
     "  logs --reopen NAME|all             reopen the log files (logrotate)\n"
@@ -496,6 +499,7 @@ static const struct {
     {"list", NULL, 1},         {"stop", NULL, 1},        {"reload", NULL, 1},
     {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
     {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
+    {"describe", cmd_describe, 0}, {"show", cmd_describe, 0},
 };
 
 int main(int argc, char **argv) {

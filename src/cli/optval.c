@@ -55,6 +55,8 @@ const char *opt_value_text(const struct opt *o, const struct app *a, int i, char
     return buf;
   case OPT_SIZE: {
     uint64_t b = *(const uint64_t *)f;
+    if (!b && o->min > 0) /* --max-memory: none */
+      return NULL;
     const char *unit = "";
     for (const char *u = "KMG"; *u && b && b % 1024 == 0; u++) {
       b /= 1024;
