@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,4 +336,51 @@ TEST(describe_secret_env_names) {
     CHECK_MSG(!env_secret_name(*s, strlen(*s)), "%s taken for a secret", *s);
   /* the name only: API_TOKEN's length stops before the '=' */
   CHECK(!env_secret_name("PORT=TOKEN", 4));
+}
+
+TEST_T(describe_ecosystem_app_and_herd_run, 60) {
+  /* herd run: no log files, said so; the mode */
+  struct hp h;
+  const char *args[] = {"run", "-n", "fg", "-w", "2", "--", "sleep", "1000", NULL};
+  hp_start(&h, args);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  herd_val_t *v = describe_json("fg", 0);
+  CHECK_STR(jstr(jget(v, "mode"), ""), "run");
+  CHECK(jget(v, "logs") && jget(v, "logs")->type == HERD_VAL_NULL);
+  CHECK_EQ(num(jget(v, "pid")), h.c.pid);
+  CHECK_STR(jstr(jget(option(v, "workers"), "source"), ""), "command-line");
+  herd_val_free(v);
+  static char text[1 << 16];
+  CHECK_EQ(herd_sh(text, sizeof text, 0, "show fg"), 0);
+  CHECK_MSG(strstr(text, "  logs      none (herd run"), "%s", text);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  /* a PM2 ecosystem file's app: the file and the app's name */
+  if (!have_node())
+    SKIP("node not found (apt-get install nodejs): the ecosystem half is skipped");
+  char dir[PATH_MAX], path[PATH_MAX + 32], rpath[PATH_MAX], out[4096];
+  snprintf(dir, sizeof dir, "%s/eco", home());
+  CHECK(mkdir(dir, 0700) == 0);
+  snprintf(path, sizeof path, "%s/server.sh", dir);
+  write_text(path, "#!/bin/sh\nexec sleep 1000\n");
+  CHECK(chmod(path, 0700) == 0);
+  snprintf(path, sizeof path, "%s/apps.json", dir);
+  write_text(path, "{ \"apps\": [ { \"name\": \"eco\", \"script\": \"server.sh\", "
+                   "\"instances\": 2, \"kill_timeout\": 4000,\n"
+                   "  \"env\": { \"SESSION_SECRET\": \"s3cr3t\", \"MODE\": \"x\" } } ] }\n");
+  CHECK(realpath(path, rpath));
+  int rc = herd_sh(out, sizeof out, 1, "start '%s'", path);
+  CHECK_MSG(rc == 0, "herd start: exit %d: %s", rc, out);
+  v = describe_json("eco", 0);
+  const herd_val_t *o = option(v, "kill-timeout");
+  CHECK_STR(jstr(jget(o, "value"), ""), "4s");
+  CHECK_STR(jstr(jget(o, "source"), ""), "ecosystem");
+  CHECK_STR(jstr(jget(o, "file"), ""), rpath);
+  CHECK_STR(jstr(jget(o, "app"), ""), "eco");
+  CHECK_STR(jstr(jget(option(v, "workers"), "source"), ""), "ecosystem");
+  CHECK_STR(jstr(jget(option(v, "stop-signal"), "source"), ""), "default");
+  CHECK_STR(jstr(jget(v, "config"), ""), rpath);
+  CHECK_STR(jstr(jget(env_of(v, "SESSION_SECRET"), "value"), ""), "****");
+  CHECK_STR(jstr(jget(env_of(v, "MODE"), "value"), ""), "x");
+  herd_val_free(v);
+  stop("eco");
 }
