@@ -236,7 +236,7 @@ TEST_T(describe_text_fits_80_columns_and_show_is_describe, 60) {
   long_val[sizeof long_val - 1] = '\0';
   int rc = herd_sh(out, sizeof out, 1, "start -n wide -w 1 --kill-timeout 2s --cwd '%s' "
                    "--env 'GREETING=h\xc3\xa9llo %s' --env DB_PASSWORD=pw -l 127.0.0.1:0 "
-                   "-- sh -c 'exec sleep 1000' %s", dir, long_val, long_arg);
+                   "--metrics 127.0.0.1:0 -- sh -c 'exec sleep 1000' %s", dir, long_val, long_arg);
   CHECK_MSG(rc == 0, "herd start: exit %d: %s", rc, out);
   static char text[1 << 16], shown[1 << 16];
   CHECK_EQ(herd_sh(text, sizeof text, 0, "describe wide"), 0);
@@ -254,6 +254,10 @@ TEST_T(describe_text_fits_80_columns_and_show_is_describe, 60) {
   CHECK_STR(jstr(jget(option(v, "workers"), "source"), ""), "command-line");
   CHECK_STR(jstr(jget(option(v, "balance"), "source"), ""), "default");
   CHECK(jget(v, "config")->type == HERD_VAL_NULL);
+  /* the metrics address as bound; the option as given */
+  const char *ma = jstr(jget(v, "metrics"), "");
+  CHECK_MSG(!strncmp(ma, "127.0.0.1:", 10) && atoi(ma + 10) > 0, "metrics %s", ma);
+  CHECK_STR(jstr(jget(option(v, "metrics"), "value"), ""), "127.0.0.1:0");
   const char *g = jstr(jget(env_of(v, "GREETING"), "value"), "");
   CHECK(strlen(g) == 7 + sizeof long_val - 1 && !strncmp(g, "h\xc3\xa9llo ", 7));
   herd_val_free(v);
