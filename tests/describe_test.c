@@ -44,7 +44,7 @@ static const char *herd(void) {
 static int herd_sh(char *out, size_t n, int err2, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int herd_sh(char *out, size_t n, int err2, const char *fmt, ...) {
-  char args[4096], cmd[PATH_MAX + 4096 + 64];
+  char args[16384], cmd[PATH_MAX + 16384 + 64];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(args, sizeof args, fmt, ap);
@@ -223,7 +223,7 @@ static size_t widest(const char *text) {
 
 TEST_T(describe_text_fits_80_columns_and_show_is_describe, 60) {
   /* a long directory, argument and value, options from the command line */
-  char dir[PATH_MAX], out[8192], long_arg[200], long_val[300];
+  char dir[PATH_MAX], out[8192], long_arg[200], long_val[6000];
   snprintf(dir, sizeof dir, "%s/a-directory-whose-name-is-rather-long-for-one/and-"
            "one-more-long-part-of-it", home());
   char parent[PATH_MAX];
@@ -260,6 +260,9 @@ TEST_T(describe_text_fits_80_columns_and_show_is_describe, 60) {
   CHECK_STR(jstr(jget(option(v, "metrics"), "value"), ""), "127.0.0.1:0");
   const char *g = jstr(jget(env_of(v, "GREETING"), "value"), "");
   CHECK(strlen(g) == 7 + sizeof long_val - 1 && !strncmp(g, "h\xc3\xa9llo ", 7));
+  /* in options too, whole */
+  g = jstr(jat(jget(option(v, "env"), "value"), 0), "");
+  CHECK(strlen(g) == 16 + sizeof long_val - 1 && !strncmp(g, "GREETING=h\xc3\xa9llo ", 16));
   herd_val_free(v);
   /* show is describe */
   CHECK_EQ(herd_sh(shown, sizeof shown, 0, "show wide"), 0);

@@ -124,32 +124,33 @@ static void origin_json(struct jw *w, const struct origin *o) {
  * with its value as its kind writes it, and its origin. */
 static void options_json(struct jw *w, const struct app *a, int show) {
   size_t n;
-  const struct opt *t = opt_table(&n);
+  const struct opt *tab = opt_table(&n);
   int first = 1;
   jw_raw(w, ",\"options\":[", 12);
   for (size_t i = 0; i < n; i++) {
-    const struct opt *o = &t[i];
+    const struct opt *o = &tab[i];
     /* -c and -h are not settings; -q is one */
     if (opt_canon(o) != i || (o->where != OPT_ANYWHERE && !o->off))
       continue;
-    char buf[PATH_MAX + 64];
+    char buf[64];
+    const char *t;
     jw_raw(w, first ? "{\"name\":" : ",{\"name\":", first ? 8 : 9);
     first = 0;
     jw_str(w, o->name, strlen(o->name));
     jw_raw(w, ",\"value\":", 9);
     if (o->kind == OPT_LIST) {
       jw_raw(w, "[", 1);
-      for (int k = 0; opt_value_text(o, a, k, buf, sizeof buf); k++) {
+      for (int k = 0; (t = opt_value_text(o, a, k, buf, sizeof buf)); k++) {
         if (k)
           jw_raw(w, ",", 1);
         if (!strcmp(o->name, "env"))
-          (void)env_item(w, buf, show, 0);
+          (void)env_item(w, t, show, 0);
         else
-          jw_str(w, buf, strlen(buf));
+          jw_str(w, t, strlen(t));
       }
       jw_raw(w, "]", 1);
-    } else if (opt_value_text(o, a, 0, buf, sizeof buf)) {
-      jw_str(w, buf, strlen(buf));
+    } else if ((t = opt_value_text(o, a, 0, buf, sizeof buf))) {
+      jw_str(w, t, strlen(t));
     } else {
       jw_raw(w, "null", 4);
     }

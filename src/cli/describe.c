@@ -93,7 +93,7 @@ static void field(const char *label, const char *value) {
       if (sp && (size_t)(sp - s) > end / 2)
         end = (size_t)(sp - s) + 1;
     }
-    printf("%s%.*s\n", s == p ? "" : "            ", (int)end, s);
+    printf("%*s%.*s\n", s == p ? 0 : LABEL, "", (int)end, s);
     s += end;
   } while (*s);
   free(p);

@@ -83,8 +83,9 @@ size_t opt_canon(const struct opt *o);
 void app_origin_set(struct app *a, const char *key, const struct origin *from);
 /* The value of o in the app, as its kind is written on the command line
  * ("5s", "10M", "TERM", "022", "true"), into buf; lists: item i (i <
- * the count). Returns buf, or NULL for a value that is not set (a
- * string, a mode, a list item past the end). */
+ * the count). Returns buf, or for a string or a list item the app's own
+ * text (whole, borrowed), or NULL for a value that is not set (a string,
+ * a mode, --max-memory, a list item past the end). */
 const char *opt_value_text(const struct opt *o, const struct app *a, int i, char *buf,
                            size_t n);
 /* TERM for SIGTERM (the names herd takes), or NULL. */

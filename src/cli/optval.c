@@ -75,17 +75,11 @@ const char *opt_value_text(const struct opt *o, const struct app *a, int i, char
       return NULL;
     snprintf(buf, n, "%03o", *(const unsigned *)f);
     return buf;
-  case OPT_LIST:
+  case OPT_LIST: /* the app's own text, whole: a value may be long */
     if (i < 0 || i >= *(const int *)field_of(a, o->off2))
       return NULL;
-    snprintf(buf, n, "%s", ((const char *const *)f)[i]);
-    return buf;
-  default: {
-    const char *s = *(const char *const *)f;
-    if (!s)
-      return NULL;
-    snprintf(buf, n, "%s", s);
-    return buf;
-  }
+    return ((const char *const *)f)[i];
+  default:
+    return *(const char *const *)f;
   }
 }
