@@ -162,6 +162,8 @@ TEST_T(describe_json_says_each_options_origin_and_what_runs, 60) {
   CHECK_EQ(jlen(cmd), 3);
   CHECK_STR(jstr(jat(cmd, 0), ""), "sh");
   CHECK_STR(jstr(jat(cmd, 2), ""), "echo started; exec sleep 1000");
+  CHECK_STR(jstr(jget(jget(v, "cmd_from"), "source"), ""), "config");
+  CHECK_EQ(num(jget(jget(v, "cmd_from"), "line")), 3);
   CHECK_STR(jstr(jget(v, "cwd"), ""), rdir);
   CHECK_STR(jstr(jget(v, "config"), ""), rconf);
   CHECK_STR(jstr(jget(v, "version"), ""), HERD_VERSION_STRING);
@@ -253,6 +255,7 @@ TEST_T(describe_text_fits_80_columns_and_show_is_describe, 60) {
   CHECK_STR(jstr(jget(option(v, "kill-timeout"), "source"), ""), "command-line");
   CHECK_STR(jstr(jget(option(v, "workers"), "source"), ""), "command-line");
   CHECK_STR(jstr(jget(option(v, "balance"), "source"), ""), "default");
+  CHECK_STR(jstr(jget(jget(v, "cmd_from"), "source"), ""), "command-line");
   CHECK(jget(v, "config")->type == HERD_VAL_NULL);
   /* the metrics address as bound; the option as given */
   const char *ma = jstr(jget(v, "metrics"), "");
@@ -386,6 +389,7 @@ TEST_T(describe_ecosystem_app_and_herd_run, 60) {
   CHECK_STR(jstr(jget(option(v, "workers"), "source"), ""), "ecosystem");
   CHECK_STR(jstr(jget(option(v, "stop-signal"), "source"), ""), "default");
   CHECK_STR(jstr(jget(v, "config"), ""), rpath);
+  CHECK_STR(jstr(jget(jget(v, "cmd_from"), "app"), ""), "eco");
   CHECK_STR(jstr(jget(env_of(v, "SESSION_SECRET"), "value"), ""), "****");
   CHECK_STR(jstr(jget(env_of(v, "MODE"), "value"), ""), "x");
   herd_val_free(v);

@@ -309,6 +309,7 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
       if (!a->cmd_owned[0] || !a->cmd_owned[0][0])
         return app_fail(err, errlen, "%s:%d: command: empty", path, k->line);
       a->cmd = a->cmd_owned;
+      a->cmd_from = a->from;
       continue;
     }
     if (!strcmp(k->key, "name"))

@@ -68,6 +68,7 @@ struct app {
   struct origin origin[APP_MAX_ORIGINS]; /* per option of opts.c's table
                                             (by index; an alias's in its
                                             option's): where it came from */
+  struct origin cmd_from; /* where cmd came from */
 };
 
 /* o.ready until app_finish: immediate, or listening with --node-cluster */

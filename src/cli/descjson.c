@@ -103,11 +103,12 @@ static int env_item(struct jw *w, const char *kv, int show, int with_name) {
 
 /* ---- the reply's parts -------------------------------------------- */
 
+/* An origin's members ("source" first, no leading comma). */
 static void origin_json(struct jw *w, const struct origin *o) {
   static const char *const names[] = {"default", "command-line", "config",
                                       "ecosystem", "herd"};
   int k = o->kind >= 0 && o->kind <= ORIGIN_HERD ? o->kind : ORIGIN_DEFAULT;
-  jw_printf(w, ",\"source\":\"%s\"", names[k]);
+  jw_printf(w, "\"source\":\"%s\"", names[k]);
   if ((k == ORIGIN_CONFIG || k == ORIGIN_ECO) && o->file) {
     jw_raw(w, ",\"file\":", 8);
     jw_str(w, o->file, strlen(o->file));
@@ -154,6 +155,7 @@ static void options_json(struct jw *w, const struct app *a, int show) {
     } else {
       jw_raw(w, "null", 4);
     }
+    jw_raw(w, ",", 1);
     origin_json(w, &a->origin[i]);
     jw_raw(w, "}", 1);
   }
@@ -232,7 +234,9 @@ static void head_json(struct jw *w, struct master *m) {
       jw_raw(w, ",", 1);
     jw_str(w, a->cmd[i], strlen(a->cmd[i]));
   }
-  jw_raw(w, "],\"cwd\":", 8);
+  jw_raw(w, "],\"cmd_from\":{", 14);
+  origin_json(w, &a->cmd_from);
+  jw_raw(w, "},\"cwd\":", 8);
   jw_str(w, a->cwd, strlen(a->cwd));
   jw_raw(w, ",\"config\":", 10);
   if ((a->from.kind == ORIGIN_CONFIG || a->from.kind == ORIGIN_ECO) && a->from.file)

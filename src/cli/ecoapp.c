@@ -617,6 +617,7 @@ int eco_app(struct app *a, const struct eco *e, const herd_val_t *obj, size_t id
     return app_fail(err, errlen, "%s: app '%s': %s", e->path, in.name, msg);
   int node = 0, python = 0;
   long instances = 1;
+  a->cmd_from = a->from; /* script, args, interpreter */
   if (build_cmd(a, e, &in, wd, &node, &python, msg, sizeof msg) < 0 ||
       app_set(a, "workers", "1", msg, sizeof msg) < 0 ||
       (in.f[F_INSTANCES] && app_instances(a, in.f[F_INSTANCES], &instances, msg,

@@ -310,6 +310,7 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     return 2;
   }
   a->cmd = argv + optind;
+  a->cmd_from = a->from;
   a->quiet = quiet;
   if (quiet)
     app_origin_set(a, "quiet", &a->from);
