@@ -201,6 +201,8 @@ static void herd_meaning(const char *s, size_t n, char *out, size_t cap) {
       snprintf(out, cap, "scale badw");
   } else if (rq.cmd == CTL_STOP) {
     snprintf(out, cap, "stop g%d", rq.graceful);
+  } else if (rq.cmd == CTL_DESCRIBE) {
+    snprintf(out, cap, "describe s%d", rq.show_env);
   } else {
     snprintf(out, cap, "%s%s", ctl_cmd_name(rq.cmd), rq.arg_err[0] ? " arg_err" : "");
   }

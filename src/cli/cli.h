@@ -20,6 +20,19 @@
 
 extern const char *prog_name;
 
+/* Where an option's value came from (herd describe): a default, the
+ * command line, a config file's line, a PM2 ecosystem file's app, or
+ * herd itself (implied by another setting, note saying by which). The
+ * strings are the app's own (app_keep), or static. */
+enum { ORIGIN_DEFAULT, ORIGIN_CMDLINE, ORIGIN_CONFIG, ORIGIN_ECO, ORIGIN_HERD };
+struct origin {
+  int kind;         /* ORIGIN_* (0: the default) */
+  int line;         /* ORIGIN_CONFIG: 1-based */
+  const char *file; /* ORIGIN_CONFIG, ORIGIN_ECO: absolute */
+  const char *note; /* ORIGIN_ECO: the app's name; ORIGIN_HERD: why */
+};
+#define APP_MAX_ORIGINS 64 /* >= opts.h's OPT_MAX (opts.c checks) */
+
 /* One app: what `herd run`/`start` options or a config file say. Every
  * string the app keeps is its own copy (app_free frees them), whatever
  * the option's text was (argv, a config's value, a number printed into a
@@ -51,6 +64,11 @@ struct app {
   char **kept;           /* the copies the pointers above hold (owned) */
   size_t nkept, kept_cap;
   const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
+  struct origin from;     /* app_set records this for what it sets */
+  struct origin origin[APP_MAX_ORIGINS]; /* per option of opts.c's table
+                                            (by index; an alias's in its
+                                            option's): where it came from */
+  struct origin cmd_from; /* where cmd came from */
 };
 
 /* o.ready until app_finish: immediate, or listening with --node-cluster */
@@ -190,9 +208,17 @@ struct tline {
 };
 struct tline *logs_tail_lines(const char *path, int n, int *count);
 
+/* descjson.c: 1 if an environment variable's name (name[0..len)) looks
+ * like a secret's (herd describe masks its value): it holds SECRET,
+ * PASSWORD, PASSWD, PASSPHRASE, TOKEN, APIKEY or CREDENTIAL anywhere,
+ * or one of its parts between '_', '-' and '.' is KEY, KEYS, PASS, PWD,
+ * AUTH, PRIVATE, DSN, COOKIE, COOKIES, SESSION, SALT or CREDS; case
+ * ignored. */
+int env_secret_name(const char *name, size_t len);
+
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
-               CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_NCMDS };
+               CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_DESCRIBE, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -201,6 +227,7 @@ struct ctl_req {
   long long add;      /* scale: -HERD_MAX_WORKERS..HERD_MAX_WORKERS */
   int graceful;       /* stop */
   long long slot;     /* send: 0..HERD_MAX_WORKERS-1, or -1: all */
+  int show_env;       /* describe: "show_env": true (values unmasked) */
   const char *json;   /* the request as it came (borrowed: during the
                          call only); send takes its "msg" from it */
   size_t len;
@@ -221,6 +248,7 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
 int cmd_startup(int argc, char **argv); /* startup.c */
+int cmd_describe(int argc, char **argv); /* describe.c (and show) */
 /* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
 void usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

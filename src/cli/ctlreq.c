@@ -22,6 +22,7 @@ static const struct {
     [CTL_SCALE] = {"scale", 1},   [CTL_STOP] = {"stop", 0},
     [CTL_REOPEN] = {"reopen", 0}, [CTL_SEND] = {"send", 1},
     [CTL_CONFIG] = {"config", 0},
+    [CTL_DESCRIBE] = {"describe", 0},
 };
 
 const char *ctl_cmd_name(int cmd) {
@@ -75,7 +76,7 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
     char shown[65];
     cli_printable(shown, sizeof shown, cmd, jstrlen(cv));
     snprintf(rq->err, sizeof rq->err, "unknown command '%s' (ping, status, reload, "
-             "restart, scale, stop, reopen, send, config)", shown);
+             "restart, scale, stop, reopen, send, config, describe)", shown);
     snprintf(rq->name, sizeof rq->name, "%.31s", cmd);
     herd_val_free(req);
     return -1;
@@ -111,6 +112,8 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
                HERD_MAX_WORKERS - 1);
     rq->json = json;
     rq->len = len;
+  } else if (rq->cmd == CTL_DESCRIBE) {
+    rq->show_env = jbool(jget(req, "show_env"), 0);
   }
   herd_val_free(req);
   return 0;

@@ -283,12 +283,31 @@ static void do_config(struct master *m, struct conn *cn, const struct ctl_req *r
   jw_free(&w);
 }
 
+/* Everything in effect (descjson.c); secret-looking env values masked
+ * unless asked: the socket is the owner's (and root's), who can read
+ * the workers' environment in /proc anyway; the mask keeps them off a
+ * screen or a pasted report by default, it guards no access. */
+static void do_describe(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  struct jw w;
+  jw_init(&w);
+  describe_json(m, &w, rq->show_env);
+  if (w.err)
+    reply_error(cn, "out of memory");
+  else
+    reply(cn, w.buf, w.len);
+  jw_free(&w);
+}
+
 typedef void handler_fn(struct master *m, struct conn *cn, const struct ctl_req *rq);
 static handler_fn *const handlers[CTL_NCMDS] = {
     [CTL_PING] = do_ping,       [CTL_STATUS] = do_status, [CTL_RELOAD] = do_reload,
     [CTL_RESTART] = do_restart, [CTL_SCALE] = do_scale,   [CTL_STOP] = do_stop,
     [CTL_REOPEN] = do_reopen,   [CTL_SEND] = do_send,
     [CTL_CONFIG] = do_config,
+  jw_free(&w);
+}
+
+    [CTL_DESCRIBE] = do_describe,
 };
 
 static void do_request(struct master *m, struct conn *cn, const char *json,

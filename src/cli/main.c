@@ -47,6 +47,9 @@ static const char usage_main[] =
     "                                     a PM2 ecosystem file's apps\n"
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
     "  list [--json]                      every app of this user\n"
+    "  describe NAME [--json] [--show-env]\n"
+    "                                     everything in effect for an app, each\n"
+    "                                     option's origin (alias: show)\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "                                     print or follow the logs\n"
     "  logs --reopen NAME|all             reopen the log files (logrotate)\n"
@@ -209,6 +212,7 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     return 1;
   }
   app_init(a);
+  a->from.kind = ORIGIN_CMDLINE; /* what app_set records for each option */
   p->apps = a;
   p->napps = 1;
   int nopts = 0, quiet = 0;
@@ -296,8 +300,11 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
         return 2;
       }
     }
-    for (int i = 0; i < p->napps; i++)
+    for (int i = 0; i < p->napps; i++) {
       p->apps[i].quiet = quiet;
+      if (quiet)
+        app_origin_set(&p->apps[i], "quiet", &(struct origin){ORIGIN_CMDLINE, 0, NULL, NULL});
+    }
     return 0;
   }
   if (optind >= argc) {
@@ -305,7 +312,10 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     return 2;
   }
   a->cmd = argv + optind;
+  a->cmd_from = a->from;
   a->quiet = quiet;
+  if (quiet)
+    app_origin_set(a, "quiet", &a->from);
   if (app_finish(a, err, sizeof err) < 0) {
     usage_error(cmd, "%s", err);
     return 2;
@@ -493,6 +503,7 @@ static const struct {
     {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
     {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
     {"save", cmd_save, 0},     {"resurrect", cmd_resurrect, 0},
+    {"describe", cmd_describe, 0}, {"show", cmd_describe, 0},
 };
 
 int main(int argc, char **argv) {

@@ -121,6 +121,9 @@ struct master {
   char sd_status[96];     /* the last STATUS= line our supervisor heard */
 };
 
+/* descjson.c: the describe reply (docs/control.md); env values of
+ * secret-looking names masked unless show_env */
+void describe_json(struct master *m, struct jw *w, int show_env);
 /* ctlsrv.c */
 void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data);
 /* accept4 on the control socket or the metrics one (what: "control

@@ -19,12 +19,12 @@
 //   scale badw   "workers" a number, but not a whole one in range
 //   scale bada   the same for "add"
 //   stop g1      stop, "graceful" is true (g0: anything else)
-//   send         "msg" there, "slot" absent or a whole number in 0..4095
-//   send arg_err anything else
-//   config
+//   send         "msg" is there, "slot" absent or a whole number in 0..4095
+//   send arg_err not so
+//   describe s1  describe, "show_env" is true (s0: anything else)
 const MAX = 4096;
 const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen', 'send',
-              'config'];
+              'config', 'describe'];
 const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
 // In a text JSON.parse took: the deepest nesting of arrays and objects
@@ -71,9 +71,9 @@ function meaning(text) {
   }
   if (v.cmd === 'stop') return 'stop g' + (v.graceful === true ? 1 : 0);
   if (v.cmd === 'send')
-    return own(v, 'msg') && (!own(v, 'slot') || (Number.isInteger(v.slot) &&
-                                                 v.slot >= 0 && v.slot <= MAX - 1))
-      ? 'send' : 'send arg_err';
+    return own(v, 'msg') && (!own(v, 'slot') || (Number.isInteger(v.slot) && v.slot >= 0 &&
+                                                 v.slot < MAX)) ? 'send' : 'send arg_err';
+  if (v.cmd === 'describe') return 'describe s' + (v.show_env === true ? 1 : 0);
   return v.cmd;
 }
 
