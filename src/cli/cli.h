@@ -232,7 +232,8 @@ struct ctl_req {
                          call only); send takes its "msg" from it */
   size_t len;
   char arg_err[160];  /* a bad argument: the reply, when it comes to it */
-  char err[160];      /* not a request (then -1) */
+  char err[320];      /* not a request (then -1): up to 64 bytes of the
+                         name and the list of requests */
 };
 /* 0 with *req filled (arg_err set if an argument is bad), or -1 with the
  * reply in req->err. */

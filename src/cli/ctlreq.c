@@ -75,8 +75,13 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
      * \xNN: err is one line ({"cmd":"a\nb"} put a newline in it) */
     char shown[65];
     cli_printable(shown, sizeof shown, cmd, jstrlen(cv));
-    snprintf(rq->err, sizeof rq->err, "unknown command '%s' (ping, status, reload, "
-             "restart, scale, stop, reopen, send, config, describe)", shown);
+    /* the list from the table: a request added is named by itself */
+    char known[CTL_NCMDS * 12] = "";
+    size_t kn = 0;
+    for (int i = 0; i < CTL_NCMDS && kn < sizeof known; i++)
+      kn += (size_t)snprintf(known + kn, sizeof known - kn, "%s%s", i ? ", " : "",
+                             cmds[i].name);
+    snprintf(rq->err, sizeof rq->err, "unknown command '%s' (%s)", shown, known);
     snprintf(rq->name, sizeof rq->name, "%.31s", cmd);
     herd_val_free(req);
     return -1;

@@ -303,11 +303,7 @@ static handler_fn *const handlers[CTL_NCMDS] = {
     [CTL_PING] = do_ping,       [CTL_STATUS] = do_status, [CTL_RELOAD] = do_reload,
     [CTL_RESTART] = do_restart, [CTL_SCALE] = do_scale,   [CTL_STOP] = do_stop,
     [CTL_REOPEN] = do_reopen,   [CTL_SEND] = do_send,
-    [CTL_CONFIG] = do_config,
-  jw_free(&w);
-}
-
-    [CTL_DESCRIBE] = do_describe,
+    [CTL_CONFIG] = do_config,   [CTL_DESCRIBE] = do_describe,
 };
 
 static void do_request(struct master *m, struct conn *cn, const char *json,
