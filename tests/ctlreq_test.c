@@ -310,7 +310,7 @@ TEST(ctlreq_decode_matches_node_json_parse) {
     off += sizeof len + len;
     const char *eol = line ? strchr(line, '\n') : NULL;
     CHECK_MSG(eol != NULL, "node answered %d of %d texts", i, n);
-    char theirs[64], ours[200];
+    char theirs[64], ours[400];
     snprintf(theirs, sizeof theirs, "%.*s", (int)(eol - line), line);
     line = eol + 1;
     for (size_t a = 0; a < sizeof answers / sizeof answers[0]; a++)
