@@ -250,6 +250,7 @@ int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
 int cmd_startup(int argc, char **argv); /* startup.c */
 int cmd_describe(int argc, char **argv); /* describe.c (and show) */
+int cmd_top(int argc, char **argv); /* top.c */
 /* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
 void usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

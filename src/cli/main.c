@@ -504,6 +504,7 @@ static const struct {
     {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
     {"save", cmd_save, 0},     {"resurrect", cmd_resurrect, 0},
     {"describe", cmd_describe, 0}, {"show", cmd_describe, 0},
+    {"top", cmd_top, 0},
 };
 
 int main(int argc, char **argv) {
