@@ -1,7 +1,7 @@
 /*
  * top_test.c - end-to-end tests of `herd top`: the real binary on a real
  * terminal, a tmux pane of a tmux server of the test's own (-L
- * herdtop-PID, no config), driven with send-keys and read with
+ * herdtop-PID-N, no config), driven with send-keys and read with
  * capture-pane; and its snapshot when not on a terminal. Every wait is a
  * poll of the pane with a deadline.
  *
@@ -79,7 +79,6 @@ static void need_tmux(void) {
   char out[256];
   if (run(out, sizeof out, "command -v tmux && command -v timeout") != 0)
     SKIP("tmux (or timeout) is not installed");
-  snprintf(tmux_name, sizeof tmux_name, "herdtop-%d", (int)getpid());
 }
 
 /* tmux ARGS on the test's server: the exit status, the output in out. */
@@ -96,6 +95,10 @@ __attribute__((format(printf, 3, 4))) static int tmux(char *out, size_t n,
 /* A pane of cols x rows running `herd top TOP_ARGS` with the environment
  * line env (NO_COLOR=1, ...), then saying how it went. */
 static void pane_start(int cols, int rows, const char *env, const char *top_args) {
+  /* a server of its own for each pane: a server being killed may still
+   * hold its socket's name for a moment */
+  static int panes;
+  snprintf(tmux_name, sizeof tmux_name, "herdtop-%d-%d", (int)getpid(), ++panes);
   char script[PATH_MAX], out[1024];
   snprintf(script, sizeof script, "%s/top-pane.sh", home());
   FILE *f = fopen(script, "w");
