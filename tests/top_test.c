@@ -188,6 +188,9 @@ TEST_T(top_in_tmux_shows_pids_scales_stops_and_quits, 90) {
   pane_wait("web: scaled to 3 workers", out, sizeof out);
   CHECK_EQ(status_json("web", out, sizeof out), 0);
   CHECK_MSG(strstr(out, "\"workers_wanted\":3"), "web: %s", out);
+  const char *w2 = strstr(out, "\"slot\":2,\"pid\":");
+  CHECK_MSG(w2, "web: %s", out);
+  pane_wait_pid(atoi(w2 + 15), out, sizeof out); /* the view shows the new one */
   CHECK_EQ(status_json("api", out, sizeof out), 0);
   CHECK_MSG(strstr(out, "\"workers_wanted\":1"), "api: %s", out);
 

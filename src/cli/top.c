@@ -133,13 +133,12 @@ static int busy(struct top *t) {
   return 1;
 }
 
-/* req to the selected app, as ctl__each_app sends it for `herd VERB`,
- * in a child whose stdout and stderr come back on a pipe. */
-static void act_start(struct top *t, const char *what, const char *req,
+/* req to the app name, as ctl__each_app sends it for `herd VERB`, in a
+ * child whose stdout and stderr come back on a pipe. */
+static void act_start(struct top *t, const char *name, const char *what, const char *req,
                       const char *verb) {
-  if (!t->napps || busy(t))
+  if (busy(t))
     return;
-  const char *name = t->apps[t->sel].name;
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) {
     say_msg(t, MSG_FAILED, strerror(errno));
@@ -250,9 +249,10 @@ static void select_by(struct top *t, int d) {
 /* One key. 1 when it quits. */
 static int key(struct top *t, int k) {
   if (t->confirm) {
+    /* the app the question named, even if the selection has moved */
     t->confirm = 0;
     if (k == 'y' || k == 'Y')
-      act_start(t, "stop", "{\"cmd\":\"stop\"}", "stopped");
+      act_start(t, t->confirm_name, "stop", "{\"cmd\":\"stop\"}", "stopped");
     else
       say_msg(t, MSG_PLAIN, "stop cancelled");
     return 0;
@@ -262,17 +262,25 @@ static int key(struct top *t, int k) {
     return 1;
   if (small) /* nothing is shown: nothing to act on */
     return 0;
+  if (!t->napps)
+    return 0;
+  const char *name = t->apps[t->sel].name;
   switch (k) {
   case KEY_UP: case 'k': select_by(t, -1); break;
   case KEY_DOWN: case 'j': select_by(t, 1); break;
-  case 'r': act_start(t, "reload", "{\"cmd\":\"reload\"}", "reloaded"); break;
-  case 'R': act_start(t, "restart", "{\"cmd\":\"restart\"}", "restarted"); break;
-  case '+': act_start(t, "scale +1", "{\"cmd\":\"scale\",\"add\":1}", "scaled"); break;
-  case '-': act_start(t, "scale -1", "{\"cmd\":\"scale\",\"add\":-1}", "scaled"); break;
+  case 'r': act_start(t, name, "reload", "{\"cmd\":\"reload\"}", "reloaded"); break;
+  case 'R': act_start(t, name, "restart", "{\"cmd\":\"restart\"}", "restarted"); break;
+  case '+':
+    act_start(t, name, "scale +1", "{\"cmd\":\"scale\",\"add\":1}", "scaled");
+    break;
+  case '-':
+    act_start(t, name, "scale -1", "{\"cmd\":\"scale\",\"add\":-1}", "scaled");
+    break;
   case 's':
     if (busy(t))
       break;
-    t->confirm = t->napps > 0;
+    t->confirm = 1;
+    snprintf(t->confirm_name, sizeof t->confirm_name, "%s", name);
     break;
   default: break;
   }

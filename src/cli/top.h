@@ -77,7 +77,8 @@ struct top {
   int rows, cols;
   char msg[512];     /* the message line */
   int msg_kind;      /* MSG_* */
-  int confirm;       /* 's' was pressed: 'y' stops the selected app */
+  int confirm;       /* 's' was pressed: 'y' stops confirm_name */
+  char confirm_name[NAME_MAX_LEN + 1];
   pid_t act_pid;     /* the action's child, or 0 */
   int act_fd;        /* its output, or -1 */
   char act_out[1024];

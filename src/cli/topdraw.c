@@ -238,7 +238,7 @@ static void bottom(struct top *t, struct fb *f) {
   if (t->confirm) {
     fb_esc(f, "\033[7m");
     fb_printf(f, "stop %s? Its workers get the stop signal and its master exits. y/n",
-              t->selname);
+              t->confirm_name);
   } else if (t->msg[0]) {
     const char *c = t->msg_kind == MSG_OK ? "\033[32m"
                     : t->msg_kind == MSG_FAILED ? "\033[31m" : "\033[39m";
