@@ -98,7 +98,8 @@ static int read_status(struct top_app *a, const herd_val_t *v) {
     const herd_val_t *x = jat(ws, i);
     w[i].slot = (int)rd_int(&r, jget(x, "slot"), "workers[].slot", 0, INT_MAX);
     w[i].pid = (pid_t)rd_int(&r, jget(x, "pid"), "workers[].pid", 0, INT_MAX);
-    w[i].uptime_ms = rd_int(&r, jget(x, "uptime_ms"), "workers[].uptime_ms", 0, LLONG_MAX);
+    w[i].uptime_ms =
+        rd_int(&r, jget(x, "uptime_ms"), "workers[].uptime_ms", 0, LLONG_MAX);
     w[i].restarts = rd_int(&r, jget(x, "restarts"), "workers[].restarts", 0, UINT_MAX);
     w[i].rss = (double)rd_int(&r, jget(x, "rss"), "workers[].rss", 0, LLONG_MAX);
     double cpu = jnum(jget(x, "cpu"), 0);

@@ -153,8 +153,8 @@ static void title(struct top *t, struct fb *f, int total, int body) {
   char clock[16];
   time_t now = time(NULL);
   struct tm tm;
-  if (t->tty && localtime_r(&now, &tm) && strftime(clock, sizeof clock, "%H:%M:%S", &tm) &&
-      f->col + 10 <= f->cols) {
+  if (t->tty && localtime_r(&now, &tm) &&
+      strftime(clock, sizeof clock, "%H:%M:%S", &tm) && f->col + 10 <= f->cols) {
     fb_pad(f, f->cols - 8);
     fb_text(f, clock, strlen(clock));
   }
