@@ -329,6 +329,8 @@ TEST_T(top_without_a_terminal_prints_one_snapshot, 60) {
             "%s", out);
   CHECK_EQ(run(out, sizeof out, "'%s' help top", herd()), 0);
   CHECK_MSG(strstr(out, "Usage: herd top"), "%s", out);
+  CHECK_EQ(run(out, sizeof out, "'%s' --help", herd()), 0);
+  CHECK_MSG(strstr(out, "\n  top [NAME] "), "herd --help lacks top:\n%s", out);
   stop_app("web");
 }
 

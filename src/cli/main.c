@@ -50,6 +50,8 @@ static const char usage_main[] =
     "  describe NAME [--json] [--show-env]\n"
     "                                     everything in effect for an app, each\n"
     "                                     option's origin (alias: show)\n"
+    "  top [NAME]                         a live view: workers, CPU, memory; keys\n"
+    "                                     reload, restart, scale, stop\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "                                     print or follow the logs\n"
     "  logs --reopen NAME|all             reopen the log files (logrotate)\n"
