@@ -15,6 +15,7 @@
 
 #define MAX_LISTEN 64
 #define MAX_ENV 256
+#define MAX_ENV_FILES 16
 #define NAME_MAX_LEN 64
 #define CTL_MAX_REQUEST 65536 /* bytes of one control request line */
 
@@ -51,6 +52,9 @@ struct app {
   char **kept;           /* the copies the pointers above hold (owned) */
   size_t nkept, kept_cap;
   const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
+  const char *env_files[MAX_ENV_FILES + 1]; /* --env-file, env_file: read by
+                                               app_env_files into env */
+  int nenv_files;
 };
 
 /* o.ready until app_finish: immediate, or listening with --node-cluster */
@@ -69,6 +73,14 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
 /* After all options: the default name, --user, --env, an absolute cwd.
  * Returns 0, or -1 with err set. */
 int app_finish(struct app *a, char *err, size_t errlen);
+
+/* --env-file/env_file: each file's variables (dotenv.h) set in env
+ * where env does not set them already (env files are the lowest of the
+ * app's settings; a later file over an earlier one); relative paths
+ * from dir (NULL: as they are). 0, or -1 with err = "FILE:LINE: ..." or
+ * "FILE: strerror". Called once per app, before app_finish: by the
+ * command line's parser and a config file's loader. */
+int app_env_files(struct app *a, const char *dir, char *err, size_t errlen);
 
 /* Load a config file's apps (all of them). Returns the number of apps
  * (*apps malloc'd, each app_init'ed and finished: free each with

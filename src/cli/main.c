@@ -237,8 +237,8 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     optind += base;
   }
   if (!p->config && p->env_name) {
-    usage_error(cmd, "--env: '%s' is not K=V (a name alone selects env_%s of a PM2 "
-                "ecosystem file)", p->env_name, p->env_name);
+    usage_error(cmd, "--env: '%s' is not K=V (a name alone selects env_%s of a "
+                "herd config file or a PM2 ecosystem file: -c FILE)", p->env_name, p->env_name);
     return 2;
   }
   if (p->config) {
@@ -304,6 +304,10 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
   }
   a->cmd = argv + optind;
   a->quiet = quiet;
+  if (app_env_files(a, NULL, err, sizeof err) < 0) {
+    fprintf(stderr, "%s: %s\n", prog_name, err);
+    return 2;
+  }
   if (app_finish(a, err, sizeof err) < 0) {
     usage_error(cmd, "%s", err);
     return 2;
