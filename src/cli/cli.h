@@ -204,7 +204,7 @@ struct tline *logs_tail_lines(const char *path, int n, int *count);
 
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
-               CTL_REOPEN, CTL_SEND, CTL_NCMDS };
+               CTL_REOPEN, CTL_SEND, CTL_UPDATE, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -214,7 +214,8 @@ struct ctl_req {
   int graceful;       /* stop */
   long long slot;     /* send: 0..HERD_MAX_WORKERS-1, or -1: all */
   const char *json;   /* the request as it came (borrowed: during the
-                         call only); send takes its "msg" from it */
+                         call only); send takes its "msg" from it, update
+                         its "app", reload its "env" and "update_env" */
   size_t len;
   char arg_err[160];  /* a bad argument: the reply, when it comes to it */
   char err[160];      /* not a request (then -1) */
@@ -226,12 +227,29 @@ const char *ctl_cmd_name(int cmd);
 /* Refused while the app is stopping. */
 int ctl_cmd_steers(int cmd);
 
+/* optjson.c: a finished app's settings as a JSON object ({"cmd": [...],
+ * "options": {NAME: "text" or ["text", ...]}}: each option as app_set
+ * reads it; env files are in env already), and back into an
+ * app_init'ed app (then app_finish it): 0, or -1 with err. The request
+ * that changes a running app carries them (docs/control.md). */
+struct jw;
+void app_settings_json(const struct app *a, struct jw *w);
+int app_from_settings(struct app *a, const herd_val_t *s, char *err, size_t errlen);
+
+/* ctlupd.c: herd start -c FILE, for an app of the file that runs: its
+ * options sent to its master, which applies them with a rolling reload.
+ * The exit status (2: a change the master refused, nothing changed). */
+int start_update(const struct app *a, const char *home);
+
 /* Commands. Each returns the process's exit status. */
 int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           reload restart
                                                           scale */
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
+/* herd reload [--env K=V]... [--update-env] NAME|all (ctlupd.c); usage:
+ * its help text */
+int cmd_reload(int argc, char **argv, const char *usage);
 int cmd_startup(int argc, char **argv); /* startup.c */
 /* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
 void usage_error(const char *cmd, const char *fmt, ...)

@@ -384,6 +384,8 @@ static int start_one(struct app *a, const char *home) {
   herd_pidfile_t *pf = NULL;
   pid_t holder = 0;
   int r = herd_pidfile_open(&pf, pid_path, &holder);
+  if (r == -EBUSY && a->conf_path) /* start -c FILE: PM2's startOrReload */
+    return start_update(a, home);
   if (r == -EBUSY) {
     fprintf(stderr, "%s: app '%s' is already running (master pid %d); stop it "
             "first or pick another --name\n", prog_name, a->name, (int)holder);
@@ -477,9 +479,11 @@ static int cmd_start(int argc, char **argv) {
         return 2;
       }
   int rc = 0;
-  for (int i = 0; i < p.napps; i++)
-    if (start_one(&p.apps[i], home))
-      rc = 1;
+  for (int i = 0; i < p.napps; i++) {
+    int one = start_one(&p.apps[i], home);
+    if (one > rc)
+      rc = one;
+  }
   parsed_free(&p);
   return rc;
 }
