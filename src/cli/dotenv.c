@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dotenv.h"
@@ -226,9 +227,19 @@ int dotenv_parse(const char *path, const char *text, size_t len, dotenv_put_fn *
 
 int dotenv_load(const char *path, dotenv_put_fn *put, void *data, char *err,
                 size_t errlen) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return app_fail(err, errlen, "%s: %s", path, strerror(errno));
+  /* a regular file only: a FIFO or a terminal would block the start */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    int e = errno;
+    if (fd >= 0)
+      (void)close(fd);
+    return app_fail(err, errlen, "%s: %s", path, strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    (void)close(fd);
+    return app_fail(err, errlen, "%s: not a regular file", path);
+  }
   char *buf = malloc(DOTENV_MAX_FILE + 1);
   size_t len = 0;
   if (!buf) {
