@@ -430,8 +430,12 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
   if (env_name && !env_sel)
     fprintf(stderr, "%s: %s: [%s] has no env_%s (--env %s): its env alone is used\n",
             prog_name, path, ca->name, env_name, env_name);
-  if (app_env_files(a, dir, err, errlen) < 0)
-    return -1;
+  if (app_env_files(a, dir, e, sizeof e) < 0) {
+    /* where the file is named, then where in it */
+    const struct conf_key *ek = conf_get(ca, "env_file");
+    return app_fail(err, errlen, "%s:%d: env_file: %s", path, ek ? ek->line : ca->line,
+                    e);
+  }
   if (app_finish(a, e, sizeof e) < 0)
     return app_fail(err, errlen, "%s:%d: [%s]: %s", path, ca->line, ca->name, e);
   return 0;
