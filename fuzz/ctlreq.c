@@ -17,7 +17,11 @@
  *    absent or a whole number in 0..HERD_MAX_WORKERS-1; slot is then
  *    that number, or -1 without "slot"; json and len are the line;
  *  - describe: show_env is 1 exactly when "show_env" is true, no arg_err;
- *  - other commands (ping, status, reload, restart, reopen, config): no
+ *  - update: arg_err is empty exactly when "app" is an object; reload:
+ *    exactly when "env" and "update_env" are absent or arrays of
+ *    strings with an '=' after their first character and no NUL; json
+ *    and len are then the line;
+ *  - other commands (ping, status, restart, reopen, config): no
  *    argument and no arg_err, whatever other members they have.
  */
 #include <math.h>
@@ -99,6 +103,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ok == !!rq.arg_err[0] || rq.has_workers || rq.workers || rq.add)
       abort();
     if (ok && rq.slot != (sv ? (long long)jnum(sv, 0) : -1))
+      abort();
+    if (rq.json != (const char *)data || rq.len != size)
+      abort();
+  } else if (want == CTL_UPDATE || want == CTL_RELOAD) {
+    int ok = want == CTL_RELOAD || jis_obj(jget(v, "app"));
+    static const char *const keys[] = {"env", "update_env"};
+    for (int k = 0; k < 2 && want == CTL_RELOAD; k++) {
+      const herd_val_t *ev = jget(v, keys[k]);
+      if (ev && ev->type != HERD_VAL_ARRAY)
+        ok = 0;
+      for (size_t i = 0; ev && ok && i < jlen(ev); i++) {
+        const char *t = jstr(jat(ev, i), NULL);
+        ok = t && strlen(t) == jstrlen(jat(ev, i)) && t[0] != '=' && strchr(t, '=');
+      }
+    }
+    if (ok == !!rq.arg_err[0] || rq.has_workers || rq.workers || rq.add || rq.slot)
       abort();
     if (rq.json != (const char *)data || rq.len != size)
       abort();

@@ -218,7 +218,8 @@ TEST_T(pm2eco_json_file_and_herd_run_by_name, 60) {
 TEST(pm2eco_env_name_without_an_ecosystem_file_is_refused) {
   CHECK_EQ(herd(ARGS("start", "--env", "production", "--", "true")), 2);
   CHECK_MSG(strstr(R.err, "--env: 'production' is not K=V (a name alone selects "
-                          "env_production of a PM2 ecosystem file)"), "%s", R.err);
+                          "env_production of a herd config file or a PM2 ecosystem "
+                          "file: -c FILE)"), "%s", R.err);
   CHECK_EQ(herd(ARGS("run", "-w", "2", "ecosystem.config.js")), 2);
   CHECK_MSG(strstr(R.err, "ecosystem.config.js: the options come from the config file"),
             "%s", R.err);

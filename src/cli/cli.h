@@ -15,6 +15,7 @@
 
 #define MAX_LISTEN 64
 #define MAX_ENV 256
+#define MAX_ENV_FILES 16
 #define NAME_MAX_LEN 64
 #define CTL_MAX_REQUEST 65536 /* bytes of one control request line */
 
@@ -69,6 +70,9 @@ struct app {
                                             (by index; an alias's in its
                                             option's): where it came from */
   struct origin cmd_from; /* where cmd came from */
+  const char *env_files[MAX_ENV_FILES + 1]; /* --env-file, env_file: read by
+                                               app_env_files into env */
+  int nenv_files;
 };
 
 /* o.ready until app_finish: immediate, or listening with --node-cluster */
@@ -87,6 +91,14 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
 /* After all options: the default name, --user, --env, an absolute cwd.
  * Returns 0, or -1 with err set. */
 int app_finish(struct app *a, char *err, size_t errlen);
+
+/* --env-file/env_file: each file's variables (dotenv.h) set in env
+ * where env does not set them already (env files are the lowest of the
+ * app's settings; a later file over an earlier one); relative paths
+ * from dir (NULL: as they are). 0, or -1 with err = "FILE:LINE: ..." or
+ * "FILE: strerror". Called once per app, before app_finish: by the
+ * command line's parser and a config file's loader. */
+int app_env_files(struct app *a, const char *dir, char *err, size_t errlen);
 
 /* Load a config file's apps (all of them). Returns the number of apps
  * (*apps malloc'd, each app_init'ed and finished: free each with
@@ -218,7 +230,7 @@ int env_secret_name(const char *name, size_t len);
 
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
-               CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_DESCRIBE, CTL_NCMDS };
+               CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_DESCRIBE, CTL_UPDATE, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -229,7 +241,8 @@ struct ctl_req {
   long long slot;     /* send: 0..HERD_MAX_WORKERS-1, or -1: all */
   int show_env;       /* describe: "show_env": true (values unmasked) */
   const char *json;   /* the request as it came (borrowed: during the
-                         call only); send takes its "msg" from it */
+                         call only); send takes its "msg" from it, update
+                         its "app", reload its "env" and "update_env" */
   size_t len;
   char arg_err[160];  /* a bad argument: the reply, when it comes to it */
   char err[320];      /* not a request (then -1): up to 64 bytes of the
@@ -242,12 +255,29 @@ const char *ctl_cmd_name(int cmd);
 /* Refused while the app is stopping. */
 int ctl_cmd_steers(int cmd);
 
+/* optjson.c: a finished app's settings as a JSON object ({"cmd": [...],
+ * "options": {NAME: "text" or ["text", ...]}}: each option as app_set
+ * reads it; env files are in env already), and back into an
+ * app_init'ed app (then app_finish it): 0, or -1 with err. The request
+ * that changes a running app carries them (docs/control.md). */
+struct jw;
+void app_settings_json(const struct app *a, struct jw *w);
+int app_from_settings(struct app *a, const herd_val_t *s, char *err, size_t errlen);
+
+/* ctlupd.c: herd start -c FILE, for an app of the file that runs: its
+ * options sent to its master, which applies them with a rolling reload.
+ * The exit status (2: a change the master refused, nothing changed). */
+int start_update(const struct app *a, const char *home);
+
 /* Commands. Each returns the process's exit status. */
 int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           reload restart
                                                           scale */
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
+/* herd reload [--env K=V]... [--update-env] NAME|all (ctlupd.c); usage:
+ * its help text */
+int cmd_reload(int argc, char **argv, const char *usage);
 int cmd_startup(int argc, char **argv); /* startup.c */
 int cmd_describe(int argc, char **argv); /* describe.c (and show) */
 int cmd_top(int argc, char **argv); /* top.c */

@@ -23,6 +23,7 @@ static const struct {
     [CTL_REOPEN] = {"reopen", 0}, [CTL_SEND] = {"send", 1},
     [CTL_CONFIG] = {"config", 0},
     [CTL_DESCRIBE] = {"describe", 0},
+    [CTL_UPDATE] = {"update", 1},
 };
 
 const char *ctl_cmd_name(int cmd) {
@@ -40,6 +41,32 @@ static const char *num_text(double x, char *buf, size_t n) {
     return x < 0 ? "-Infinity" : "Infinity";
   snprintf(buf, n, "%.17g", x);
   return buf;
+}
+
+/* update's "app" (an object: the master reads it), reload's "env" (an
+ * array of "K=V") and "update_env" (an array of strings). */
+static void env_args(const herd_val_t *req, struct ctl_req *rq) {
+  const herd_val_t *app = jget(req, "app");
+  if (rq->cmd == CTL_UPDATE && !jis_obj(app)) {
+    snprintf(rq->arg_err, sizeof rq->arg_err, "update: give \"app\": the options");
+    return;
+  }
+  static const char *const keys[] = {"env", "update_env"};
+  for (int k = 0; k < 2 && rq->cmd == CTL_RELOAD; k++) {
+    const herd_val_t *v = jget(req, keys[k]);
+    if (!v)
+      continue;
+    int bad = v->type != HERD_VAL_ARRAY;
+    for (size_t i = 0; !bad && i < jlen(v); i++) {
+      const char *s = jstr(jat(v, i), NULL);
+      bad = !s || strlen(s) != jstrlen(jat(v, i)) || !strchr(s, '=') || *s == '=';
+    }
+    if (bad) {
+      snprintf(rq->arg_err, sizeof rq->arg_err, "reload: \"%s\" must be an array of "
+               "\"K=V\" strings", keys[k]);
+      return;
+    }
+  }
 }
 
 int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
@@ -119,6 +146,10 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
     rq->len = len;
   } else if (rq->cmd == CTL_DESCRIBE) {
     rq->show_env = jbool(jget(req, "show_env"), 0);
+  } else if (rq->cmd == CTL_UPDATE || rq->cmd == CTL_RELOAD) {
+    env_args(req, rq);
+    rq->json = json;
+    rq->len = len;
   }
   herd_val_free(req);
   return 0;

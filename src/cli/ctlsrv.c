@@ -147,7 +147,12 @@ static void do_status(struct master *m, struct conn *cn, const struct ctl_req *r
 }
 
 static void do_reload(struct master *m, struct conn *cn, const struct ctl_req *rq) {
-  (void)rq;
+  /* update, and reload with env: the options first (live.c) */
+  char err[600];
+  if (rq->arg_err[0] || live_update(m, rq, err, sizeof err) < 0) {
+    reply_error(cn, "%s", rq->arg_err[0] ? rq->arg_err : err);
+    return;
+  }
   /* Waiting before the call: with immediate readiness the reload may be
    * over (or failed) by the time it returns. This one is the next to
    * begin, now or after the running one. */
@@ -304,6 +309,7 @@ static handler_fn *const handlers[CTL_NCMDS] = {
     [CTL_RESTART] = do_restart, [CTL_SCALE] = do_scale,   [CTL_STOP] = do_stop,
     [CTL_REOPEN] = do_reopen,   [CTL_SEND] = do_send,
     [CTL_CONFIG] = do_config,   [CTL_DESCRIBE] = do_describe,
+    [CTL_UPDATE] = do_reload,
 };
 
 static void do_request(struct master *m, struct conn *cn, const char *json,

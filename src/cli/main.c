@@ -42,7 +42,8 @@ static const char usage_main[] =
     "  run -c FILE NAME                   ... an app of a config file\n"
     "  start [OPTIONS] -- CMD [ARGS...]   the same as a daemon; returns once\n"
     "                                     the workers are ready\n"
-    "  start -c FILE [NAME...]            every app of a config file\n"
+    "  start -c FILE [NAME...]            every app of a config file (one that\n"
+    "                                     runs: its new options, reloaded)\n"
     "  start ecosystem.config.js [--env NAME] [NAME...]\n"
     "                                     a PM2 ecosystem file's apps\n"
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
@@ -55,7 +56,7 @@ static const char usage_main[] =
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "                                     print or follow the logs\n"
     "  logs --reopen NAME|all             reopen the log files (logrotate)\n"
-    "  reload NAME|all                    rolling reload, zero downtime\n"
+    "  reload NAME|all [--env K=V]        rolling reload, zero downtime\n"
     "  restart NAME|all                   stop every worker, start anew\n"
     "  scale NAME N|+N|-N                 change the number of workers\n"
     "  stop [--graceful] NAME|all         stop; returns once it has exited\n"
@@ -88,7 +89,7 @@ static const char usage_run_head[] =
 
 static const char usage_start_head[] =
     "Usage: herd start [OPTIONS] -- CMD [ARGS...]\n"
-    "       herd start -c FILE [NAME...]\n"
+    "       herd start -c FILE [--env NAME] [NAME...]\n"
     "       herd start ecosystem.config.js [--env NAME] [NAME...]\n"
     "\n"
     "Start an app's master as a daemon (its workers' output goes to\n"
@@ -100,6 +101,9 @@ static const char usage_start_head[] =
     "A PM2 ecosystem file (*.config.js, .cjs, .mjs, *.json) is read by node and\n"
     "its apps started with the options that map (docs/pm2.md); each option that\n"
     "does not is named on stderr. --env NAME selects its env_NAME.\n"
+    "\n"    "With -c FILE (or an ecosystem file), an app that runs already gets the\n"
+    "file's options with a rolling reload (what cannot change while it runs\n"
+    "is refused, exit 2). --env NAME selects a herd config's env_NAME too.\n"
     "\n"
     "A CMD that is a .js, .mjs or .cjs script (herd start -i max app.js) is\n"
     "run as `node SCRIPT` with --node-cluster, named after the script (app):\n"
@@ -245,8 +249,8 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     optind += base;
   }
   if (!p->config && p->env_name) {
-    usage_error(cmd, "--env: '%s' is not K=V (a name alone selects env_%s of a PM2 "
-                "ecosystem file)", p->env_name, p->env_name);
+    usage_error(cmd, "--env: '%s' is not K=V (a name alone selects env_%s of a "
+                "herd config file or a PM2 ecosystem file: -c FILE)", p->env_name, p->env_name);
     return 2;
   }
   if (p->config) {
@@ -318,6 +322,10 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
   a->quiet = quiet;
   if (quiet)
     app_origin_set(a, "quiet", &a->from);
+  if (app_env_files(a, NULL, err, sizeof err) < 0) {
+    fprintf(stderr, "%s: %s\n", prog_name, err);
+    return 2;
+  }
   if (app_finish(a, err, sizeof err) < 0) {
     usage_error(cmd, "%s", err);
     return 2;
@@ -394,6 +402,8 @@ static int start_one(struct app *a, const char *home) {
   herd_pidfile_t *pf = NULL;
   pid_t holder = 0;
   int r = herd_pidfile_open(&pf, pid_path, &holder);
+  if (r == -EBUSY && a->conf_path) /* start -c FILE: PM2's startOrReload */
+    return start_update(a, home);
   if (r == -EBUSY) {
     fprintf(stderr, "%s: app '%s' is already running (master pid %d); stop it "
             "first or pick another --name\n", prog_name, a->name, (int)holder);
@@ -487,9 +497,11 @@ static int cmd_start(int argc, char **argv) {
         return 2;
       }
   int rc = 0;
-  for (int i = 0; i < p.napps; i++)
-    if (start_one(&p.apps[i], home))
-      rc = 1;
+  for (int i = 0; i < p.napps; i++) {
+    int one = start_one(&p.apps[i], home);
+    if (one > rc)
+      rc = one;
+  }
   parsed_free(&p);
   return rc;
 }

@@ -358,5 +358,6 @@ fail:
 out:
   /* r: the run's result, 0 if it never ran */
   teardown(m, code == 1 && r > 0, pidfile);
+  live_free(m);
   return code;
 }

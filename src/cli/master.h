@@ -119,6 +119,11 @@ struct master {
   struct cpu_sample *cpu;
   size_t ncpu, cap_cpu;
   char sd_status[96];     /* the last STATUS= line our supervisor heard */
+  struct app *live_app;   /* a (live.c: options changed while running;
+                             owned) */
+  char **live_base;       /* herd reload --update-env: the caller's
+                             environment (owned) */
+  int live_nbase;
 };
 
 /* descjson.c: the describe reply (docs/control.md); env values of
@@ -153,6 +158,13 @@ void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data);
 void tell_starter_failed(struct master *m, const char *why);
 /* homewatch.c */
 void home_watch(struct master *m);
+/* live.c: a request that changes the app's options (update; reload
+ * with env or update_env) applied to the engine, a reload to follow:
+ * 0 (a plain reload: nothing to do), or -1 with a one-line err and
+ * nothing changed. */
+int live_update(struct master *m, const struct ctl_req *rq, char *err, size_t errlen);
+/* live.c: at the end, what it holds */
+void live_free(struct master *m);
 /* metrics.c */
 void mconn_free(struct master *m, struct mconn *mc);
 /* metrics.c */

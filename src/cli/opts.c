@@ -244,6 +244,15 @@ static int check_env(const char *val, char *err, size_t n) {
   return 0;
 }
 
+static int check_env_file(const char *val, char *err, size_t n) {
+  if (!*val)
+    return app_fail(err, n, "env-file: empty");
+  for (const char *c = val; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f)
+      return app_fail(err, n, "env-file: '%s' has a control character", val);
+  return 0;
+}
+
 /* ---- the table ---------------------------------------------------- */
 
 #define AT(field) offsetof(struct app, field)
@@ -314,7 +323,12 @@ static const struct opt table[] = {
     {"env", 0, OPT_LIST, OPT_ANYWHERE, "K=V", AT(env), AT(nenv), 0, MAX_ENV, 0,
      NULL, check_env, "",
      "add to the workers' environment; repeatable (not the variables herd sets "
-     "for them). A NAME alone selects env_NAME of a PM2 ecosystem file"},
+     "for them). A NAME alone selects env_NAME of a config file's app or a PM2 "
+     "ecosystem file"},
+    {"env-file", 0, OPT_LIST, OPT_ANYWHERE, "FILE", AT(env_files), AT(nenv_files), 0,
+     MAX_ENV_FILES, 0, NULL, check_env_file, "",
+     "add a dotenv file's KEY=value lines to the workers' environment; repeatable "
+     "(--env and env tables win over it)"},
     {"user", 0, OPT_STRING, OPT_ANYWHERE, "USER[:GROUP]", AT(user), 0, 0, 0, 0,
      NULL, NULL, "", "run the workers as USER (herd as root)"},
     {"umask", 0, OPT_MODE, OPT_ANYWHERE, "MODE", AT(o.spawn.umask),
@@ -520,12 +534,23 @@ static int set_text(struct app *a, const struct opt *o, const char *val, char *e
   if (o->check && o->check(val, err, n) < 0)
     return -1;
   int *cnt = o->kind == OPT_LIST ? field(a, o->off2) : NULL;
-  if (cnt && *cnt == o->max)
+  int at = cnt ? *cnt : 0;
+  if (cnt && o->check == check_env) {
+    /* a variable set again replaces its value: the later setting wins */
+    size_t kl = (size_t)(strchr(val, '=') - val) + 1;
+    const char **arr = field(a, o->off);
+    for (int i = 0; i < *cnt; i++)
+      if (!strncmp(arr[i], val, kl))
+        at = i;
+  }
+  if (cnt && at == o->max)
     return app_fail(err, n, "%s: at most %lld", o->name, o->max);
   const char *k = app_keep(a, val);
   if (!k)
     return app_fail(err, n, "out of memory");
-  if (cnt) {
+  if (cnt && at < *cnt) {
+    ((const char **)field(a, o->off))[at] = k;
+  } else if (cnt) {
     const char **arr = field(a, o->off);
     arr[(*cnt)++] = k;
     arr[*cnt] = NULL;
