@@ -204,7 +204,7 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     return app_fail(err, errlen, "out of memory");
   a->o.file = a->cmd[0];
   a->o.argv = a->cmd;
-  return 0;
+  return watch_finish(a, err, errlen);
 }
 
 /* ---- config files ------------------------------------------------ */
@@ -348,17 +348,18 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
       }
       continue;
     }
-    if (!strcmp(k->key, "listen") && v->kind == CONF_ARRAY) {
+    const struct opt *o = opt_find(k->key);
+    /* listen, watch, watch-ignore: an array of strings, each given */
+    if (o && (o->kind == OPT_LIST || o->kind == OPT_PATHS) && v->kind == CONF_ARRAY) {
       for (size_t j = 0; j < v->nitems; j++) {
         if (v->items[j].kind != CONF_STR)
-          return app_fail(err, errlen, "%s:%d: listen: item %zu is not a string",
-                      path, k->line, j + 1);
-        if (app_set(a, "listen", v->items[j].str, e, sizeof e) < 0)
+          return app_fail(err, errlen, "%s:%d: %s: item %zu is not a string",
+                      path, k->line, k->key, j + 1);
+        if (app_set(a, k->key, v->items[j].str, e, sizeof e) < 0)
           return app_fail(err, errlen, "%s:%d: %s", path, k->line, e);
       }
       continue;
     }
-    const struct opt *o = opt_find(k->key);
     if (o && o->kind == OPT_MODE && v->kind != CONF_STR)
       /* as an integer it would be decimal: 22 is not 022 */
       return app_fail(err, errlen, "%s:%d: %s: give it as a string of octal digits "

@@ -162,11 +162,11 @@ static int fields_count(const char *s) {
 static int macro(const char *line, struct cron *c, char *err, size_t n) {
   size_t l = strcspn(line, " \t");
   if (line[l + strspn(line + l, " \t")])
-    return fail(err, n, "cron: %.*s takes nothing after it", SHOWN(l), line);
+    return fail(err, n, "%.*s takes nothing after it", SHOWN(l), line);
   for (size_t i = 0; i < sizeof macros / sizeof macros[0]; i++)
     if (strlen(macros[i].name) == l && !strncmp(line, macros[i].name, l))
       return cron_parse(macros[i].line, c, err, n);
-  return fail(err, n, "cron: '%.*s' is not one of @yearly @annually @monthly @weekly "
+  return fail(err, n, "'%.*s' is not one of @yearly @annually @monthly @weekly "
               "@daily @midnight @hourly", SHOWN(l), line);
 }
 
@@ -177,7 +177,7 @@ int cron_parse(const char *line, struct cron *c, char *err, size_t n) {
     return macro(line, c, err, n);
   int k = fields_count(line);
   if (k != 5)
-    return fail(err, n, "cron: %d field%s: expected 5 (minute hour day-of-month month "
+    return fail(err, n, "%d field%s: expected 5 (minute hour day-of-month month "
                 "day-of-week)", k, k == 1 ? "" : "s");
   uint64_t bits[5];
   const char *s = line;

@@ -8,6 +8,8 @@
  *   web.c       its read-only web page (src/cli/web/) and /status.json
  *   mlog.c      the master's own lines, the workers' lines to the logs
  *   homewatch.c HERD_HOME's files put back when removed
+ *   watch.c     --watch: a reload when files change
+ *   cronrun.c   --cron-restart: a reload at the line's times
  */
 #ifndef HERD_MASTER_H
 #define HERD_MASTER_H
@@ -119,6 +121,8 @@ struct master {
   struct cpu_sample *cpu;
   size_t ncpu, cap_cpu;
   char sd_status[96];     /* the last STATUS= line our supervisor heard */
+  struct watch *watch;    /* --watch (watch.c), or NULL */
+  struct cronrun *cron;   /* --cron-restart (cronrun.c), or NULL */
 };
 
 /* descjson.c: the describe reply (docs/control.md); env values of
@@ -153,6 +157,13 @@ void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data);
 void tell_starter_failed(struct master *m, const char *why);
 /* homewatch.c */
 void home_watch(struct master *m);
+/* watch.c: --watch's inotify fd on the loop (nothing without --watch;
+ * a failure is said, and the app runs unwatched); its end */
+void watch_start(struct master *m);
+void watch_stop(struct master *m);
+/* cronrun.c: --cron-restart's timer (the same) */
+void cron_start(struct master *m);
+void cron_stop(struct master *m);
 /* metrics.c */
 void mconn_free(struct master *m, struct mconn *mc);
 /* metrics.c */
