@@ -89,14 +89,14 @@ TEST(cron_parse_refuses_bad_lines_naming_the_field) {
       {"10-5 * * * *", "minute: '10-5' is a backwards range"},
       {"1,,2 * * * *", "minute: '1,,2' has an empty item"},
       {"1, * * * *", "minute: '1,' has an empty item"},
-      {"* * * *", "cron: 4 fields: expected 5 (minute hour day-of-month month day-of-week)"},
-      {"* * * * * *", "cron: 6 fields: expected 5 (minute hour day-of-month month "
+      {"* * * *", "4 fields: expected 5 (minute hour day-of-month month day-of-week)"},
+      {"* * * * * *", "6 fields: expected 5 (minute hour day-of-month month "
                       "day-of-week)"},
-      {"", "cron: 0 fields: expected 5 (minute hour day-of-month month day-of-week)"},
-      {"daily", "cron: 1 field: expected 5 (minute hour day-of-month month day-of-week)"},
-      {"@reboot", "cron: '@reboot' is not one of @yearly @annually @monthly @weekly @daily "
+      {"", "0 fields: expected 5 (minute hour day-of-month month day-of-week)"},
+      {"daily", "1 field: expected 5 (minute hour day-of-month month day-of-week)"},
+      {"@reboot", "'@reboot' is not one of @yearly @annually @monthly @weekly @daily "
                   "@midnight @hourly"},
-      {"@daily 5", "cron: @daily takes nothing after it"},
+      {"@daily 5", "@daily takes nothing after it"},
       {"0 0 30 2 *", "day of month: no month allowed has such a day (the line never fires)"},
       {"0 0 31 apr,jun *", "day of month: no month allowed has such a day (the line never "
                            "fires)"},

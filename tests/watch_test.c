@@ -329,3 +329,33 @@ TEST_T(cron_reloads_at_its_minute_under_load_failing_nothing, 60) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
   CHECK_EQ(count_of(h.log, "reload begin"), 1);
 }
+
+/* A file as the --watch path: the other files of its directory do not
+ * count, and an editor's save (a new file renamed over it) does. */
+TEST_T(watch_a_file_sees_a_save_by_rename, 60) {
+  char app[4200], opt[4300], e_home[4300], from[4300], to[4300];
+  snprintf(app, sizeof app, "%s/app", getenv("HERD_HOME"));
+  CHECK(mkdir(app, 0700) == 0);
+  touch(app, "server.js");
+  snprintf(opt, sizeof opt, "--watch=%s/server.js", app);
+  snprintf(e_home, sizeof e_home, "HERD_HOME=%s/h", getenv("HERD_HOME"));
+  const char *env[] = {e_home, NULL};
+  struct hp h;
+  const char *args[] = {"run", "-n", "f", "-w", "1", opt, "--watch-delay", "300ms", "--",
+                        "/bin/sh", "-c", "exec sleep 600", NULL};
+  hp_start_env(&h, geteuid(), getegid(), env, args);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "watch: 1 directory watched", 1);
+  touch(app, "other.js"); /* first: it would name the reload if it counted */
+  touch(app, ".server.js.swp");
+  snprintf(from, sizeof from, "%s/.server.js.swp", app);
+  snprintf(to, sizeof to, "%s/server.js", app);
+  CHECK(rename(from, to) == 0);
+  HP_WAIT(&h, "reload done", 1);
+  CHECK_MSG(strstr(h.log, "/app/server.js changed (1 event): reload"), "%s", h.log);
+  /* again: the watch survived the rename */
+  touch(app, "server.js");
+  HP_WAIT(&h, "reload done", 2);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  CHECK_EQ(count_of(h.log, "reload begin"), 2);
+}

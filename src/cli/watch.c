@@ -38,9 +38,9 @@
 
 struct wdir {
   int wd;
-  char *path;       /* absolute */
-  const char *only; /* a file's directory: that name only (in path's
-                       memory); NULL: all, and a tree */
+  char *path; /* absolute */
+  int files;  /* the directory of --watch files: those only count (else
+                 everything in it, and it is part of a tree) */
 };
 
 struct watch {
@@ -118,11 +118,12 @@ static struct wdir *dir_of(struct watch *w, int wd) {
   return NULL;
 }
 
-/* A watch on dir (only: a file's name in it, or NULL). 1 if it is new
- * (a tree to descend), 0 if it was watched already, -1 if not watched
- * (said, if it matters). */
-static int add_one(struct watch *w, const char *dir, const char *only) {
-  uint32_t mask = WATCH_MASK | IN_ONLYDIR | (only ? 0 : IN_DONT_FOLLOW);
+/* A watch on dir (files: for the --watch files in it only). 1 if it is
+ * new or was for files only, 0 if it was watched already (a tree is
+ * descended all the same: an overflow's scan looks for new directories
+ * there), -1 if not watched (said, if it matters). */
+static int add_one(struct watch *w, const char *dir, int files) {
+  uint32_t mask = WATCH_MASK | IN_ONLYDIR | (files ? 0 : IN_DONT_FOLLOW);
   int wd = inotify_add_watch(w->fd, dir, mask);
   if (wd < 0) {
     if (errno == ENOSPC && !w->full_said) {
@@ -134,8 +135,12 @@ static int add_one(struct watch *w, const char *dir, const char *only) {
     }
     return -1;
   }
-  if (dir_of(w, wd))
-    return 0;
+  struct wdir *old = dir_of(w, wd);
+  if (old) { /* a tree's directory is more than a files' one */
+    int widened = old->files && !files;
+    old->files = old->files && files;
+    return widened;
+  }
   if (w->n == w->cap) {
     size_t cap = w->cap ? w->cap * 2 : 64;
     struct wdir *d = realloc(w->dirs, cap * sizeof *d);
@@ -146,21 +151,17 @@ static int add_one(struct watch *w, const char *dir, const char *only) {
     w->dirs = d;
     w->cap = cap;
   }
-  size_t dl = strlen(dir), ol = only ? strlen(only) + 1 : 0;
-  char *p = malloc(dl + 1 + ol);
+  char *p = strdup(dir);
   if (!p) {
     (void)inotify_rm_watch(w->fd, wd);
     return -1;
   }
-  memcpy(p, dir, dl + 1);
-  if (only)
-    memcpy(p + dl + 1, only, ol);
   /* wds rise, but for one the kernel gives again after a wrap */
   size_t at = w->n;
   while (at > 0 && w->dirs[at - 1].wd > wd)
     at--;
   memmove(&w->dirs[at + 1], &w->dirs[at], (w->n - at) * sizeof *w->dirs);
-  w->dirs[at] = (struct wdir){wd, p, only ? p + dl + 1 : NULL};
+  w->dirs[at] = (struct wdir){wd, p, files};
   w->n++;
   return 1;
 }
@@ -175,7 +176,7 @@ static void drop(struct watch *w, struct wdir *d) {
 /* The tree at path (PATH_MAX bytes, extended and given back as it
  * was): a watch per directory not ignored. */
 static void add_tree(struct watch *w, char *path, int depth) {
-  if (add_one(w, path, NULL) < 0 || depth >= WATCH_MAX_DEPTH)
+  if (add_one(w, path, 0) < 0 || depth >= WATCH_MAX_DEPTH)
     return;
   DIR *d = opendir(path); /* O_CLOEXEC: glibc's opendir */
   if (!d)
@@ -209,7 +210,7 @@ static void add_roots(struct watch *w) {
     if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
       char *slash = strrchr(path, '/');
       *slash = '\0';
-      (void)add_one(w, slash == path ? "/" : path, slash + 1);
+      (void)add_one(w, slash == path ? "/" : path, 1);
     } else {
       add_tree(w, path, 0);
     }
@@ -240,6 +241,13 @@ static void changed(struct watch *w, const char *path) {
                               fire, w);
 }
 
+static int watched_file(struct watch *w, const char *path) {
+  for (int i = 0; i < w->m->a->nwatch; i++)
+    if (!strcmp(w->m->a->watch[i], path))
+      return 1;
+  return 0;
+}
+
 static void event(struct watch *w, const struct inotify_event *ev) {
   if (ev->mask & IN_Q_OVERFLOW) {
     add_roots(w);
@@ -253,15 +261,15 @@ static void event(struct watch *w, const struct inotify_event *ev) {
     drop(w, d);
     return;
   }
-  if (!ev->len || (d->only && strcmp(ev->name, d->only)))
+  if (!ev->len)
     return; /* the directory's own events: its parent tells them */
   char path[PATH_MAX];
   if (snprintf(path, sizeof path, "%s/%s", strcmp(d->path, "/") ? d->path : "", ev->name) >=
       (int)sizeof path)
     return;
-  if (ignored(w, path, ev->name))
+  if ((d->files && !watched_file(w, path)) || ignored(w, path, ev->name))
     return;
-  if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO)) && !d->only)
+  if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO)) && !d->files)
     add_tree(w, path, 0);
   changed(w, path);
 }
