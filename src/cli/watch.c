@@ -51,6 +51,7 @@ struct watch {
   herd_timer_t timer;
   char first[PATH_MAX]; /* the first change since the last reload */
   unsigned changes;
+  int overflow;         /* changes were lost since the last reload */
   int full_said;        /* out of watches: said once */
 };
 
@@ -227,11 +228,17 @@ static void fire(herd_loop_t *loop, herd_timer_t *t, void *data) {
   size_t cl = strlen(cwd);
   const char *f = !strncmp(w->first, cwd, cl) && w->first[cl] == '/' ? w->first + cl + 1
                                                                      : w->first;
-  logf_(w->m, "watch: %s changed (%u event%s): reload", f, w->changes,
-        w->changes == 1 ? "" : "s");
+  /* a reload running: one more after it; stopping: none */
+  int r = herd_cluster_reload(w->m->c);
+  if (w->overflow)
+    logf_(w->m, "watch: inotify's queue overflowed (changes lost): %s",
+          r < 0 ? "no reload (stopping)" : "reload");
+  else
+    logf_(w->m, "watch: %s changed (%u event%s): %s", f, w->changes,
+          w->changes == 1 ? "" : "s", r < 0 ? "no reload (stopping)" : "reload");
   w->changes = 0;
+  w->overflow = 0;
   w->first[0] = '\0';
-  (void)herd_cluster_reload(w->m->c); /* a reload running: one more after it */
 }
 
 static void changed(struct watch *w, const char *path) {
@@ -250,8 +257,9 @@ static int watched_file(struct watch *w, const char *path) {
 
 static void event(struct watch *w, const struct inotify_event *ev) {
   if (ev->mask & IN_Q_OVERFLOW) {
+    w->overflow = 1;
     add_roots(w);
-    changed(w, "(changes lost: inotify's queue overflowed)");
+    changed(w, "");
     return;
   }
   struct wdir *d = dir_of(w, ev->wd);
