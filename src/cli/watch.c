@@ -53,6 +53,7 @@ struct watch {
   unsigned changes;
   int overflow;         /* changes were lost since the last reload */
   int full_said;        /* out of watches: said once */
+  char home[PATH_MAX];  /* HERD_HOME, symbolic links resolved ("": none) */
 };
 
 /* ---- the options ----------------------------------------------------- */
@@ -91,8 +92,8 @@ static int ignored(struct watch *w, const char *path, const char *name) {
   struct app *a = w->m->a;
   if (!strcmp(name, "node_modules") || !strcmp(name, ".git"))
     return 1;
-  size_t hl = strlen(w->m->home);
-  if (hl && !strncmp(path, w->m->home, hl) && (path[hl] == '/' || !path[hl]))
+  size_t hl = strlen(w->home);
+  if (hl && !strncmp(path, w->home, hl) && (path[hl] == '/' || !path[hl]))
     return 1;
   size_t cl = strlen(a->cwd);
   const char *rel = !strncmp(path, a->cwd, cl) && path[cl] == '/' ? path + cl + 1 : path;
@@ -323,6 +324,9 @@ void watch_start(struct master *m) {
     return;
   }
   m->watch = w;
+  /* compared with the watched paths, which are real ones */
+  if (m->home[0] && !realpath(m->home, w->home))
+    snprintf(w->home, sizeof w->home, "%s", m->home);
   add_roots(w);
   logf_(m, "watch: %zu director%s watched (%s%s); a change reloads after %d ms", w->n,
         w->n == 1 ? "y" : "ies", a->watch[0], a->nwatch > 1 ? ", ..." : "",
