@@ -91,10 +91,10 @@ static void on_timer(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   /* from the fire time, or from now if it came late (a suspend): no
    * round of the times missed meanwhile */
   time_t fired = cr->next;
-  int rc = herd_cluster_reload(cr->m->c);
-  arm(cr, now > fired ? now : fired,
-      rc < 0 ? "no reload (stopping); " : rc == 1 ? "reload (after the one running); "
-                                                  : "reload; ");
+  arm(cr, now > fired ? now : fired, "reload; ");
+  /* a reload running: one more after it */
+  if (herd_cluster_reload(cr->m->c) < 0)
+    logf_(cr->m, "cron: no reload: the app is stopping");
 }
 
 void cron_start(struct master *m) {

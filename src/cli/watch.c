@@ -229,14 +229,14 @@ static void fire(herd_loop_t *loop, herd_timer_t *t, void *data) {
   size_t cl = strlen(cwd);
   const char *f = !strncmp(w->first, cwd, cl) && w->first[cl] == '/' ? w->first + cl + 1
                                                                      : w->first;
-  /* a reload running: one more after it; stopping: none */
-  int r = herd_cluster_reload(w->m->c);
   if (w->overflow)
-    logf_(w->m, "watch: inotify's queue overflowed (changes lost): %s",
-          r < 0 ? "no reload (stopping)" : "reload");
+    logf_(w->m, "watch: inotify's queue overflowed (changes lost): reload");
   else
-    logf_(w->m, "watch: %s changed (%u event%s): %s", f, w->changes,
-          w->changes == 1 ? "" : "s", r < 0 ? "no reload (stopping)" : "reload");
+    logf_(w->m, "watch: %s changed (%u event%s): reload", f, w->changes,
+          w->changes == 1 ? "" : "s");
+  /* a reload running: one more after it */
+  if (herd_cluster_reload(w->m->c) < 0)
+    logf_(w->m, "watch: no reload: the app is stopping");
   w->changes = 0;
   w->overflow = 0;
   w->first[0] = '\0';
