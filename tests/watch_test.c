@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../src/cli/cli.h"
+#include "../src/cli/jw.h"
 #include "hp.h"
 #include "test.h"
 
@@ -231,6 +232,23 @@ TEST(watch_and_cron_config_keys) {
   CHECK_STR(as[1].watch[0], real);
   CHECK_EQ(as[1].watch_delay_ms, 250);
   CHECK_EQ(as[2].nwatch, 0);
+  /* herd save writes them back as keys that give the same app */
+  struct jw w;
+  jw_init(&w);
+  CHECK_EQ(app_toml(&as[0], 1, NULL, &w, err, sizeof err), 0);
+  CHECK(!w.err);
+  struct app *back;
+  CHECK_MSG(app_parse_config("s.toml", dir, w.buf, w.len, &back, err, sizeof err) == 1,
+            "%s\n%s", err, w.buf);
+  CHECK_EQ(back[0].nwatch, 2);
+  CHECK_STR(back[0].watch[1], as[0].watch[1]);
+  CHECK_EQ(back[0].nwatch_ignore, 2);
+  CHECK_STR(back[0].watch_ignore[0], "*.log");
+  CHECK_EQ(back[0].watch_delay_ms, 2000);
+  CHECK_STR(back[0].cron_restart, "0 4 * * sun");
+  app_free(&back[0]);
+  free(back);
+  jw_free(&w);
   for (int i = 0; i < n; i++)
     app_free(&as[i]);
   free(as);
