@@ -205,7 +205,7 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     return app_fail(err, errlen, "out of memory");
   a->o.file = a->cmd[0];
   a->o.argv = a->cmd;
-  return 0;
+  return watch_finish(a, err, errlen);
 }
 
 /* ---- env files ---------------------------------------------------- */
@@ -421,7 +421,8 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
       continue;
     }
     const struct opt *o = opt_find(k->key);
-    if (o && o->kind == OPT_LIST && v->kind == CONF_ARRAY) { /* listen, env_file */
+    /* listen, watch, watch-ignore: an array of strings, each given */
+    if (o && (o->kind == OPT_LIST || o->kind == OPT_PATHS) && v->kind == CONF_ARRAY) {
       for (size_t j = 0; j < v->nitems; j++) {
         if (v->items[j].kind != CONF_STR)
           return app_fail(err, errlen, "%s:%d: %s: item %zu is not a string",

@@ -16,6 +16,7 @@
 #define MAX_LISTEN 64
 #define MAX_ENV 256
 #define MAX_ENV_FILES 16
+#define MAX_WATCH 64 /* --watch paths, --watch-ignore globs */
 #define NAME_MAX_LEN 64
 #define CTL_MAX_REQUEST 65536 /* bytes of one control request line */
 
@@ -73,6 +74,13 @@ struct app {
   const char *env_files[MAX_ENV_FILES + 1]; /* --env-file, env_file: read by
                                                app_env_files into env */
   int nenv_files;
+  const char *watch[MAX_WATCH + 1]; /* --watch: from the app's cwd; absolute
+                                       after app_finish (watch.c) */
+  int nwatch;
+  const char *watch_ignore[MAX_WATCH + 1]; /* --watch-ignore globs */
+  int nwatch_ignore;
+  int watch_delay_ms;    /* reload this long after the last change */
+  const char *cron_restart; /* --cron-restart's line (cron.h) */
 };
 
 /* o.ready until app_finish: immediate, or listening with --node-cluster */
@@ -91,6 +99,9 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
 /* After all options: the default name, --user, --env, an absolute cwd.
  * Returns 0, or -1 with err set. */
 int app_finish(struct app *a, char *err, size_t errlen);
+/* app_finish's part for --watch (watch.c): each path made absolute from
+ * the app's cwd, and there. 0, or -1 with err set. */
+int watch_finish(struct app *a, char *err, size_t errlen);
 
 /* --env-file/env_file: each file's variables (dotenv.h) set in env
  * where env does not set them already (env files are the lowest of the

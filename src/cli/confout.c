@@ -190,7 +190,7 @@ static int other_options(struct jw *w, const struct app *a, const char **bad) {
       jw_raw(w, "\n", 1);
       continue;
     }
-    if (o->kind == OPT_LIST) {
+    if (o->kind == OPT_LIST || o->kind == OPT_PATHS) {
       const char *const *items = field(a, o->off);
       if (*(const int *)field(a, o->off2))
         r = toml_list(w, o->name, items, bad);

@@ -139,7 +139,7 @@ static void options_json(struct jw *w, const struct app *a, int show) {
     first = 0;
     jw_str(w, o->name, strlen(o->name));
     jw_raw(w, ",\"value\":", 9);
-    if (o->kind == OPT_LIST) {
+    if (o->kind == OPT_LIST || o->kind == OPT_PATHS) {
       jw_raw(w, "[", 1);
       for (int k = 0; (t = opt_value_text(o, a, k, buf, sizeof buf)); k++) {
         if (k)

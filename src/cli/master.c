@@ -49,6 +49,8 @@ static int on_init(herd_cluster_t *c, void *data) {
     (void)herd_loop_timer_start(m->loop, &m->mem_timer, MEM_CHECK_MS, mem_check, m);
   if (m->ctl_fd >= 0)
     home_watch(m);
+  watch_start(m);
+  cron_start(m);
   return 0;
 }
 
@@ -299,6 +301,8 @@ static void teardown(struct master *m, int killed, herd_pidfile_t *pidfile) {
     conn_free(m, m->conns);
   while (m->mconns)
     mconn_free(m, m->mconns);
+  watch_stop(m);
+  cron_stop(m);
   if (m->ino_fd >= 0) {
     (void)close(m->ino_fd); /* our own removals below are no news */
     m->ino_fd = -1;

@@ -8,6 +8,8 @@
  *   web.c       its read-only web page (src/cli/web/) and /status.json
  *   mlog.c      the master's own lines, the workers' lines to the logs
  *   homewatch.c HERD_HOME's files put back when removed
+ *   watch.c     --watch: a reload when files change
+ *   cronrun.c   --cron-restart: a reload at the line's times
  */
 #ifndef HERD_MASTER_H
 #define HERD_MASTER_H
@@ -124,6 +126,8 @@ struct master {
   char **live_base;       /* herd reload --update-env: the caller's
                              environment (owned) */
   int live_nbase;
+  struct watch *watch;    /* --watch (watch.c), or NULL */
+  struct cronrun *cron;   /* --cron-restart (cronrun.c), or NULL */
 };
 
 /* descjson.c: the describe reply (docs/control.md); env values of
@@ -165,6 +169,13 @@ void home_watch(struct master *m);
 int live_update(struct master *m, const struct ctl_req *rq, char *err, size_t errlen);
 /* live.c: at the end, what it holds */
 void live_free(struct master *m);
+/* watch.c: --watch's inotify fd on the loop (nothing without --watch;
+ * a failure is said, and the app runs unwatched); its end */
+void watch_start(struct master *m);
+void watch_stop(struct master *m);
+/* cronrun.c: --cron-restart's timer (the same) */
+void cron_start(struct master *m);
+void cron_stop(struct master *m);
 /* metrics.c */
 void mconn_free(struct master *m, struct mconn *mc);
 /* metrics.c */

@@ -22,6 +22,7 @@ const char *prog_name = "herd";
 
 #define DEFAULT_LOG_MAX_SIZE (10u << 20)
 #define DEFAULT_LOG_KEEP 5
+#define DEFAULT_WATCH_DELAY_MS 1000
 #define MAX_SIZE_BYTES 1000000000000000000LL /* 10^18: sizes in a double */
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -32,6 +33,7 @@ void app_init(struct app *a) {
   a->o.ready = READY_UNSET;      /* app_finish: by --node-cluster */
   a->log_max_size = DEFAULT_LOG_MAX_SIZE;
   a->log_keep = DEFAULT_LOG_KEEP;
+  a->watch_delay_ms = DEFAULT_WATCH_DELAY_MS;
 }
 
 void app_free(struct app *a) {
@@ -364,6 +366,22 @@ static const struct opt table[] = {
      "",
      "no event lines (run: on stderr; start: in NAME-herd.log); run without "
      "--log-files: workers' output is passed through unprefixed"},
+    {"watch", 0, OPT_PATHS, OPT_ANYWHERE, "[=PATH]", AT(watch), AT(nwatch), 0,
+     MAX_WATCH, 0, NULL, watch_check_path, "",
+     "for development: a rolling reload when a file changes under PATH (from "
+     "--cwd; alone: the app's cwd), recursively; repeatable. Not under "
+     "node_modules, .git or HERD_HOME"},
+    {"watch-ignore", 0, OPT_LIST, OPT_ANYWHERE, "GLOB", AT(watch_ignore),
+     AT(nwatch_ignore), 0, MAX_WATCH, 0, NULL, watch_check_glob, "",
+     "--watch: changes to matching files are no reason to reload (*.log: a base "
+     "name; with a '/': the path from --cwd); repeatable"},
+    {"watch-delay", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(watch_delay_ms), 0, 0,
+     INT_MAX, 0, NULL, NULL, NULL,
+     "--watch: reload T after the last change of a burst"},
+    {"cron-restart", 0, OPT_STRING, OPT_ANYWHERE, "CRON",
+     AT(cron_restart), 0, 0, 0, 0, NULL, cron_check, "",
+     "a rolling reload at these times: \"MIN HOUR DOM MON DOW\" as in crontab(5), "
+     "local time (PM2's cron_restart)"},
     {"help", 'h', OPT_BOOL, OPT_CMDLINE, NULL, 0, 0, 0, 0, 0, NULL, NULL, "",
      "show this help"},
 };
@@ -396,7 +414,10 @@ void opt_getopt(struct option *lo, char *shortopts) {
   shortopts[k++] = '+'; /* options end at the command: its own are its own */
   for (size_t i = 0; i < NOPTS; i++) {
     int arg = table[i].kind != OPT_BOOL;
-    lo[i] = (struct option){table[i].name, arg ? required_argument : no_argument,
+    lo[i] = (struct option){table[i].name,
+                            table[i].kind == OPT_PATHS ? optional_argument
+                            : arg                      ? required_argument
+                                                       : no_argument,
                             NULL, OPT_VAL + (int)i};
     if (table[i].sname) {
       shortopts[k++] = table[i].sname;
@@ -533,7 +554,14 @@ static int set_text(struct app *a, const struct opt *o, const char *val, char *e
                     size_t n) {
   if (o->check && o->check(val, err, n) < 0)
     return -1;
-  int *cnt = o->kind == OPT_LIST ? field(a, o->off2) : NULL;
+  int *cnt = o->kind == OPT_LIST || o->kind == OPT_PATHS ? field(a, o->off2) : NULL;
+  if (o->kind == OPT_PATHS && !strcmp(val, "false")) {
+    *cnt = 0;
+    ((const char **)field(a, o->off))[0] = NULL;
+    return 0;
+  }
+  if (o->kind == OPT_PATHS && !strcmp(val, "true"))
+    val = ".";
   int at = cnt ? *cnt : 0;
   if (cnt && o->check == check_env) {
     /* a variable set again replaces its value: the later setting wins */
@@ -655,7 +683,7 @@ void opt_help(FILE *out) {
     char head[64], text[1024], dflt[64];
     int h = snprintf(head, sizeof head, "  %c%c%s--%s%s%s", o->sname ? '-' : ' ',
                      o->sname ? o->sname : ' ', o->sname ? ", " : "  ", o->name,
-                     o->metavar ? " " : "", o->metavar ? o->metavar : "");
+                     o->metavar && o->kind != OPT_PATHS ? " " : "", o->metavar ? o->metavar : "");
     default_text(o, dflt, sizeof dflt);
     snprintf(text, sizeof text, "%s%s%s%s", o->help, *dflt ? " [" : "", dflt,
              *dflt ? "]" : "");

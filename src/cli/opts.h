@@ -25,6 +25,9 @@ enum opt_kind {
   OPT_SIGNAL,   /* TERM, SIGTERM or a number (an int) */
   OPT_MODE,     /* octal 0..max (an unsigned); sets bit in the unsigned
                    at off2 */
+  OPT_PATHS,    /* OPT_LIST whose option may stand alone (getopt's
+                   optional_argument: --watch, --watch=PATH): "true" adds
+                   ".", "false" empties the list */
 };
 
 /* where an option may be given */
@@ -55,6 +58,12 @@ struct opt {
                           gives, written as the kind writes it; "": none */
   const char *help;    /* one paragraph: the help wraps it */
 };
+
+/* The checks of --watch's paths, --watch-ignore's globs (watch.c) and
+ * --cron-restart's line (cronrun.c), as struct opt's check. */
+int watch_check_path(const char *val, char *err, size_t n);
+int watch_check_glob(const char *val, char *err, size_t n);
+int cron_check(const char *val, char *err, size_t n);
 
 /* The table (*n entries). */
 const struct opt *opt_table(size_t *n);

@@ -76,6 +76,7 @@ const char *opt_value_text(const struct opt *o, const struct app *a, int i, char
     snprintf(buf, n, "%03o", *(const unsigned *)f);
     return buf;
   case OPT_LIST: /* the app's own text, whole: a value may be long */
+  case OPT_PATHS:
     if (i < 0 || i >= *(const int *)field_of(a, o->off2))
       return NULL;
     return ((const char *const *)f)[i];
