@@ -198,3 +198,34 @@ TEST_T(env_reload_with_env_is_kept_across_restarts, 90) {
   CHECK_MSG(strstr(out, "herd reload: --env: LISTEN_FDS is herd's to set"), "%s", out);
   stop("renv");
 }
+
+/* start -c that adds --watch to a running app: the master watches the
+ * new path from then on (a change there reloads): the watch is built
+ * again from the new options. */
+TEST_T(env_start_c_adds_watch_to_a_running_app, 60) {
+  char out[4096], wdir[] = "/tmp/herd-watchlive-XXXXXX", file[64];
+  int port = 0;
+  CHECK(mkdtemp(wdir));
+  snprintf(file, sizeof file, "%s/touch.txt", wdir);
+  const char *conf = conf_of("watchlive", "127.0.0.1:0", 1, "");
+  CHECK_MSG(start_conf(conf, out, sizeof out, &port) == 0 && port > 0, "%s", out);
+  char extra[256];
+  snprintf(extra, sizeof extra, "watch = \"%s\"\nwatch_delay = \"100ms\"", wdir);
+  conf = conf_of("watchlive", "127.0.0.1:0", 1, extra);
+  int rc = start_conf(conf, out, sizeof out, NULL);
+  CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+  pid_t p0[2], p1[2];
+  CHECK_EQ(pids_of("watchlive", p0, 2), 1); /* after the update's reload */
+  uint64_t t0 = test_now_ms();
+  do { /* a change, until the worker is a new one (10 s at most) */
+    FILE *f = fopen(file, "w");
+    CHECK(f && fputs("x\n", f) >= 0 && fclose(f) == 0);
+    usleep(200 * 1000);
+    pids_of("watchlive", p1, 2);
+  } while (p1[0] == p0[0] && test_now_ms() - t0 < 10000);
+  CHECK_MSG(p1[0] != p0[0], "a change under the path start -c added to watch did not "
+            "reload (worker %d)", (int)p1[0]);
+  stop("watchlive");
+  CHECK_EQ(unlink(file), 0);
+  CHECK_EQ(rmdir(wdir), 0);
+}

@@ -149,6 +149,17 @@ static int apply(struct master *m, struct app *n, const struct base *base, char 
   if (want != st.workers)
     (void)herd_cluster_scale(m->c, want);
   m->a = n;
+  /* --watch and --cron-restart as the new options say (their paths,
+   * globs and line are read at start: built again; a pending change
+   * needs no reload of its own, the update's follows) */
+  if (o->nwatch || n->nwatch) {
+    watch_stop(m);
+    watch_start(m);
+  }
+  if (o->cron_restart || n->cron_restart) {
+    cron_stop(m);
+    cron_start(m);
+  }
   if (m->live_app) {
     app_free(m->live_app);
     free(m->live_app);
