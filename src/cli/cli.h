@@ -135,6 +135,12 @@ int logw_commit(struct logw *lw);
 int logw_event_fd(struct logw *lw);
 void logw_want_low(struct logw *lw);
 void logw_reopen(struct logw *lw);
+/* herd flush: the writer empties both files (and deletes their rotated
+ * ones) between two batches of whole lines, before it writes the next.
+ * logw_flush returns a ticket; logw_flushed the last ticket done (the
+ * flush is done once it is >= the ticket). */
+uint64_t logw_flush(struct logw *lw);
+uint64_t logw_flushed(struct logw *lw);
 struct logw_stats {
   uint64_t lines[2];   /* written, stdout and stderr */
   uint64_t dropped[2]; /* lost: the queue was full or a write failed */
@@ -192,7 +198,7 @@ struct tline *logs_tail_lines(const char *path, int n, int *count);
 
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
-               CTL_REOPEN, CTL_SEND, CTL_NCMDS };
+               CTL_REOPEN, CTL_SEND, CTL_SIGNAL, CTL_FLUSH, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -200,12 +206,13 @@ struct ctl_req {
   long long workers;  /* scale: 1..HERD_MAX_WORKERS */
   long long add;      /* scale: -HERD_MAX_WORKERS..HERD_MAX_WORKERS */
   int graceful;       /* stop */
-  long long slot;     /* send: 0..HERD_MAX_WORKERS-1, or -1: all */
+  long long slot;     /* send, signal: 0..HERD_MAX_WORKERS-1, or -1: all */
   const char *json;   /* the request as it came (borrowed: during the
                          call only); send takes its "msg" from it */
   size_t len;
   char arg_err[160];  /* a bad argument: the reply, when it comes to it */
   char err[160];      /* not a request (then -1) */
+  int sig;            /* signal: 1..NSIG-1 */
 };
 /* 0 with *req filled (arg_err set if an argument is bad), or -1 with the
  * reply in req->err. */
@@ -220,6 +227,8 @@ int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           scale */
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
+int cmd_signal(int argc, char **argv); /* ctlsig.c */
+int cmd_flush(int argc, char **argv);  /* ctlflush.c */
 int cmd_startup(int argc, char **argv); /* startup.c */
 /* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
 void usage_error(const char *cmd, const char *fmt, ...)

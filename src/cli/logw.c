@@ -59,6 +59,7 @@ struct logw {
   size_t cap, head, used;
   int deep;       /* a record went past KEEP_BYTES: trim once empty */
   int quit, reopen;
+  uint64_t flush_req, flush_done; /* flushes asked (loop), done (writer) */
   uint64_t max_size;
   int keep;
   struct lfile f[2];
@@ -239,14 +240,50 @@ static void flush_stream(struct logw *lw, int i) {
   }
 }
 
+static void set_error(struct logw *lw, int err) {
+  pthread_mutex_lock(&lw->mu);
+  lw->st.last_error = err;
+  pthread_mutex_unlock(&lw->mu);
+}
+
+/* herd flush: the rotated files deleted (PATH.1, PATH.2, ... up to the
+ * first missing one), and the file itself opened again by name (a file
+ * moved away by logrotate is not ours to empty) and truncated. The
+ * writer's fd has O_APPEND: its next line goes to offset 0. */
+static void empty_log(struct logw *lw, struct lfile *f) {
+  if (!f->path)
+    return;
+  char rp[PATH_MAX + 16];
+  for (int j = 1; j <= 100000; j++) {
+    snprintf(rp, sizeof rp, "%s.%d", f->path, j);
+    if (unlink(rp) < 0) {
+      if (errno != ENOENT)
+        set_error(lw, errno);
+      break;
+    }
+  }
+  int r = open_log(f);
+  if (r < 0) {
+    set_error(lw, -r);
+    return;
+  }
+  if (ftruncate(f->fd, 0) < 0) {
+    set_error(lw, errno);
+    return;
+  }
+  f->size = 0;
+  f->broken_line = 0;
+}
+
 static void *writer(void *arg) {
   struct logw *lw = arg;
   pthread_mutex_lock(&lw->mu);
   for (;;) {
-    while (!lw->used && !lw->quit && !lw->reopen)
+    while (!lw->used && !lw->quit && !lw->reopen && lw->flush_req == lw->flush_done)
       pthread_cond_wait(&lw->cv, &lw->mu);
     int reopen = lw->reopen;
     lw->reopen = 0;
+    uint64_t flush = lw->flush_req;
     /* take records out, splitting them by stream */
     while (lw->used && lw->f[0].len + lw->f[1].len < BATCH) {
       unsigned char hdr[5];
@@ -288,6 +325,15 @@ static void *writer(void *arg) {
           pthread_mutex_unlock(&lw->mu);
         }
       }
+    if (flush != lw->flush_done) {
+      /* between two batches: every line before is whole in the file,
+       * and those taken out just now go to the emptied one */
+      for (int i = 0; i < 2; i++)
+        empty_log(lw, &lw->f[i]);
+      pthread_mutex_lock(&lw->mu);
+      lw->flush_done = flush;
+      pthread_mutex_unlock(&lw->mu);
+    }
     for (int i = 0; i < 2; i++)
       if (lw->f[i].len)
         flush_stream(lw, i);
@@ -517,6 +563,21 @@ void logw_reopen(struct logw *lw) {
   lw->reopen = 1;
   pthread_cond_signal(&lw->cv);
   pthread_mutex_unlock(&lw->mu);
+}
+
+uint64_t logw_flush(struct logw *lw) {
+  pthread_mutex_lock(&lw->mu);
+  uint64_t ticket = ++lw->flush_req;
+  pthread_cond_signal(&lw->cv);
+  pthread_mutex_unlock(&lw->mu);
+  return ticket;
+}
+
+uint64_t logw_flushed(struct logw *lw) {
+  pthread_mutex_lock(&lw->mu);
+  uint64_t done = lw->flush_done;
+  pthread_mutex_unlock(&lw->mu);
+  return done;
 }
 
 void logw_stats(struct logw *lw, struct logw_stats *st) {

@@ -55,6 +55,8 @@ static const char usage_main[] =
     "  scale NAME N|+N|-N                 change the number of workers\n"
     "  stop [--graceful] NAME|all         stop; returns once it has exited\n"
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
+    "  signal NAME|all SIG [--slot N]     a signal to the workers (of slot N)\n"
+    "  flush NAME|all                     empty the workers' log files\n"
     "  startup systemd -c FILE [--user]   print a systemd unit for the apps\n"
     "  help [COMMAND]                     show help\n"
     "\n"
@@ -490,6 +492,7 @@ static const struct {
     {"list", NULL, 1},         {"stop", NULL, 1},        {"reload", NULL, 1},
     {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
     {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
+    {"signal", cmd_signal, 0},   {"flush", cmd_flush, 0},
 };
 
 int main(int argc, char **argv) {

@@ -31,13 +31,14 @@
                                  the last removal seen */
 enum { GONE_HOME = 1, GONE_LOGS = 2, GONE_SOCK = 4, GONE_PID = 8 };
 
-enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP };
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP, WAIT_FLUSH };
 
 struct conn {
   struct master *m;
   herd_chan_t *ch;
   int wait;
-  uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done */
+  uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done;
+                           WAIT_FLUSH: the log writer's ticket */
   int eof;              /* the client has shut its side: close once
                            the reply it waits for is sent */
   uint64_t last_ms;     /* connected, or its last request */
@@ -117,6 +118,8 @@ struct master {
   char metrics_addr[128];
   struct cpu_sample *cpu;
   size_t ncpu, cap_cpu;
+  herd_timer_t flush_timer; /* herd flush: looks for the writer's answer */
+  int flush_armed;
 };
 
 /* ctlsrv.c */

@@ -187,12 +187,19 @@ static int signal_of(const char *s) {
   for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
     if (!strcasecmp(s, signames[i].name))
       return signames[i].sig;
+  for (int sig = 1; sig < NSIG; sig++) { /* the others glibc names */
+    const char *ab = sigabbrev_np(sig);
+    if (ab && !strcasecmp(s, ab))
+      return sig;
+  }
   char *end;
   long v = strtol(s, &end, 10);
   if (*s && !*end && v > 0 && v < NSIG)
     return (int)v;
   return -1;
 }
+
+int opt_signal(const char *s) { return signal_of(s); }
 
 /* ---- checks beyond the kinds ----------------------------------------- */
 

@@ -76,6 +76,9 @@ const struct opt *opt_of_getopt(int ch);
  * each with its default (as app_init makes it). */
 void opt_help(FILE *out);
 
+/* A signal: TERM, SIGTERM, term or a number (1..NSIG-1); -1 if not. */
+int opt_signal(const char *s);
+
 /* The app's own copy of s (NULL when out of memory): freed by app_free. */
 char *app_keep(struct app *a, const char *s);
 /* err = the message, on one line; returns -1. */
