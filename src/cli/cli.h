@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "herd.h"
 #include "../lib/utf8.h"
@@ -51,6 +52,8 @@ struct app {
   char **kept;           /* the copies the pointers above hold (owned) */
   size_t nkept, kept_cap;
   const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
+  int log_format;        /* LOG_FORMAT_TEXT, LOG_FORMAT_JSON */
+  const char *log_date_format; /* strftime, local time; NULL: ISO UTC */
 };
 
 /* o.ready until app_finish: immediate, or listening with --node-cluster */
@@ -165,6 +168,44 @@ int log_shift(const char *path, int keep);
 
 /* An ISO-8601 UTC time with milliseconds: "2026-11-28T01:02:03.456Z". */
 size_t iso_stamp(char *buf, size_t n);
+
+/* The log files' format (--log-format, --log-date-format): lines
+ * "TIME [SLOT] text" or JSON objects {"time","app","slot","stream",
+ * "line"}, TIME as fmt says (NULL: ISO-8601 UTC). app is borrowed for
+ * the writer's life. 0, or -ENOMEM. Before the first line. */
+enum { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+int logw_format(struct logw *lw, int format, const char *date_fmt, const char *app);
+
+/* logfmt.c: the lines of the log files, written and read back. */
+#define LOG_TIME_MAX 80        /* a line's time, NUL included */
+#define LOG_DATE_FORMAT_MAX 64 /* --log-date-format's bytes */
+#define LOG_TIME_UNKNOWN INT64_MIN
+/* The time ts as fmt says: strftime(3) in local time, %L the
+ * milliseconds; NULL: ISO-8601 UTC with milliseconds. Its length, 0 if
+ * it does not fit in n (or makes nothing). */
+size_t log_time_text(char *buf, size_t n, const char *fmt, const struct timespec *ts);
+/* --log-date-format's check: 0, or -1 with a one-line message. */
+int log_date_format_check(const char *fmt, char *err, size_t n);
+/* --since: a duration before now (10s, 10m, 2h, 1d) or an ISO-8601 time
+ * (2026-11-28, 2026-11-28T02:06, 2026-11-28 02:06:53.5Z, ...+01:00; no
+ * zone: local time). 0 with *ms since the epoch, or -1. */
+int log_since_parse(const char *arg, int64_t now_ms, int64_t *ms);
+/* One line of a log file, read: time as written (ms its value, or
+ * LOG_TIME_UNKNOWN when it is not an ISO-8601 time), slot (-1: none,
+ * as in the master's own lines), stream (0 out, 1 err, 2 herd's: the
+ * file's, or a JSON line's own), text (the worker's line, without the
+ * newline). Pointers into the line, or into tree (a JSON line's). */
+struct logline {
+  const char *time, *text;
+  size_t tlen, len;
+  int64_t ms;
+  long slot;
+  int stream;
+  herd_val_t *tree;
+};
+void logline_parse(const char *s, size_t len, int stream, struct logline *l);
+void logline_free(struct logline *l);
+const char *log_stream_name(int stream);
 
 /* Why a worker died, from its stderr as it streams (why.c): the line
  * that names the error (Node's "Error: boom", Python's last traceback
