@@ -76,9 +76,10 @@ int log_date_format_check(const char *fmt, char *err, size_t n) {
   for (size_t i = 0; i < k; i++)
     bad |= (unsigned char)out[i] < 0x20 || out[i] == 0x7f;
   if (bad) {
-    snprintf(err, n, "log-date-format: '%.*s' makes no time of 1 to %d characters "
-             "on one line (strftime(3), %%L for milliseconds)", LOG_DATE_FORMAT_MAX,
-             fmt, LOG_TIME_MAX - 1);
+    char shown[LOG_DATE_FORMAT_MAX * 4 + 1]; /* its control characters as \xNN */
+    cli_printable(shown, sizeof shown, fmt, len);
+    snprintf(err, n, "log-date-format: '%s' makes no time of 1 to %d characters "
+             "on one line (strftime(3), %%L for milliseconds)", shown, LOG_TIME_MAX - 1);
     return -1;
   }
   return 0;
@@ -194,7 +195,7 @@ const char *log_stream_name(int stream) {
 
 /* "TIME [SLOT] text": the first " [digits] " ends the time. Else (the
  * master's own lines, "TIME herd[NAME]: ...") the time is the first
- * word. */
+ * word if it is an ISO-8601 time; else the line is all text. */
 static void parse_text(const char *s, size_t len, struct logline *l) {
   for (const char *p = s; (p = memchr(p, ' ', len - (size_t)(p - s))); p++) {
     const char *q = p + 1, *end = s + len;
@@ -214,9 +215,11 @@ static void parse_text(const char *s, size_t len, struct logline *l) {
     return;
   }
   const char *sp = memchr(s, ' ', len);
+  int64_t ms;
+  int timed = sp && iso_parse(s, (size_t)(sp - s), 0, &ms) == (size_t)(sp - s);
   l->time = s;
-  l->tlen = sp ? (size_t)(sp - s) : 0;
-  l->text = sp ? sp + 1 : s;
+  l->tlen = timed ? (size_t)(sp - s) : 0;
+  l->text = timed ? sp + 1 : s;
   l->len = len - (size_t)(l->text - s);
 }
 
