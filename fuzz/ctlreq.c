@@ -16,9 +16,14 @@
  *  - send: arg_err is empty exactly when "msg" is there and "slot" is
  *    absent or a whole number in 0..HERD_MAX_WORKERS-1; slot is then
  *    that number, or -1 without "slot"; json and len are the line;
- *  - other commands: no argument and no arg_err.
+ *  - signal: arg_err is empty exactly when "sig" is a whole number in
+ *    1..NSIG-1 and "slot" is absent or a whole number in
+ *    0..HERD_MAX_WORKERS-1; sig and slot are then those (slot -1
+ *    without "slot"), sig 0 otherwise;
+ *  - other commands (flush too): no argument and no arg_err.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,11 +105,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     if (rq.json != (const char *)data || rq.len != size)
       abort();
+  } else if (want == CTL_SIGNAL) {
+    const herd_val_t *sv = jget(v, "slot"), *gv = jget(v, "sig");
+    int ok = whole_in(gv, 1, NSIG - 1) && (!sv || whole_in(sv, 0, HERD_MAX_WORKERS - 1));
+    if (ok == !!rq.arg_err[0] || rq.has_workers || rq.workers || rq.add || rq.json ||
+        rq.len)
+      abort();
+    if (ok && (rq.sig != (int)jnum(gv, 0) || rq.slot != (sv ? (long long)jnum(sv, 0) : -1)))
+      abort();
+    if (!ok && rq.sig)
+      abort();
   } else {
     if (rq.arg_err[0] || rq.has_workers || rq.workers || rq.add || rq.slot ||
         rq.json || rq.len)
       abort();
   }
+  if (want != CTL_SIGNAL && rq.sig)
+    abort();
   const herd_val_t *gv = jget(v, "graceful");
   if (rq.graceful != (want == CTL_STOP && (gv && gv->type == HERD_VAL_BOOL) && jbool(gv, 0)))
     abort();

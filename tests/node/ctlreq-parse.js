@@ -19,8 +19,16 @@
 //   scale badw   "workers" a number, but not a whole one in range
 //   scale bada   the same for "add"
 //   stop g1      stop, "graceful" is true (g0: anything else)
+//   send         "msg" there, "slot" absent or a whole number in 0..4095
+//                (send arg_err: not so)
+//   signal S     "sig": a whole number S in 1..64, "slot" absent; with
+//                slot N: "signal S slot N" (signal arg_err: not so)
+//   flush
 const MAX = 4096;
-const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen'];
+const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen', 'send',
+  'signal', 'flush'];
+const slotOk = (v) => !own(v, 'slot') ||
+  (Number.isInteger(v.slot) && v.slot >= 0 && v.slot <= MAX - 1);
 const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
 // In a text JSON.parse took: the deepest nesting of arrays and objects
@@ -66,6 +74,12 @@ function meaning(text) {
       ? 'scale a ' + v.add : 'scale bada';
   }
   if (v.cmd === 'stop') return 'stop g' + (v.graceful === true ? 1 : 0);
+  if (v.cmd === 'send') return own(v, 'msg') && slotOk(v) ? 'send' : 'send arg_err';
+  if (v.cmd === 'signal') {
+    if (!Number.isInteger(v.sig) || v.sig < 1 || v.sig > 64 || !slotOk(v))
+      return 'signal arg_err';
+    return 'signal ' + v.sig + (own(v, 'slot') ? ' slot ' + v.slot : '');
+  }
   return v.cmd;
 }
 
