@@ -358,6 +358,45 @@ TEST_T(herd_logs_date_format_stamps_local_time, 60) {
 
 /* ---- herd flush ---------------------------------------------------------- */
 
+/* "n K" lines (as --raw prints them, or the log file's "TIME [0] n K"),
+ * numbered one after the other: the first K (-1 if none) and the count,
+ * or a failed CHECK naming the first line that breaks the run. */
+static long consecutive(char *s, const char *what, long *first) {
+  long want = -1, n = 0;
+  *first = -1;
+  for (char *l = s; *l; n++) {
+    char *nl = strchr(l, '\n');
+    CHECK_MSG(nl, "%s: a line not whole at the end: '%s'", what, l);
+    *nl = '\0';
+    char *m = l[0] == 'n' ? l : strstr(l, "Z [0] n ");
+    CHECK_MSG(m == l || (m == l + 23 && l[0] == '2'), "%s: line %ld is not whole: '%s'",
+              what, n + 1, l);
+    char *end;
+    long k = strtol(m + (m == l ? 2 : 8), &end, 10);
+    CHECK_MSG(!*end && (want < 0 || k == want), "%s: line %ld: '%s', expected n %ld", what,
+              n + 1, l, want);
+    if (want < 0)
+      *first = k;
+    want = k + 1;
+    l = nl + 1;
+  }
+  return n;
+}
+
+/* herd logs -f --raw --out fl, its output to a file of HERD_HOME. */
+static void follower_start(herd_child_t *c, const char *out) {
+  int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  CHECK(fd >= 0);
+  char *argv[HP_ARGV_MAX];
+  hp_argv(argv, (const char *const[]){"logs", "fl", "-f", "--raw", "--out", NULL});
+  herd_spawn_opts_t o = {0};
+  o.stdio[0].kind = HERD_STDIO_IGNORE;
+  o.stdio[1].kind = HERD_STDIO_FD;
+  o.stdio[1].fd = fd;
+  CHECK_OK(herd_spawn(c, argv[0], argv, &o));
+  close(fd);
+}
+
 /* A worker that writes numbered lines without a pause (bursts of 200,
  * 10 ms apart: fast, but not so fast that the writer falls behind and
  * drops lines on a busy machine), and a flush while it writes: after
@@ -377,6 +416,11 @@ TEST_T(herd_flush_under_a_writing_worker, 90) {
   in_home(old, sizeof old, "logs/fl-out.log.1");
   HERD_OK(&r, "start", "-n", "fl", "-w", "1", "--log-max-size", "0", "--", "sh", sh);
   FILE_HAS(out_log, "] n 5000\n");
+  /* a follower across the flush: it must print every line once */
+  char fout[PATH_MAX];
+  herd_child_t fw;
+  follower_start(&fw, in_home(fout, sizeof fout, "follow.out"));
+  FILE_HAS(fout, "\n");
   write_file(old, "a rotated file of before\n");
   HERD_OK(&r, "flush", "fl");
   CHECK_MSG(!strcmp(r.out, "fl: log files flushed\n"), "%s", r.out);
@@ -394,22 +438,23 @@ TEST_T(herd_flush_under_a_writing_worker, 90) {
 
   s = slurp(out_log);
   CHECK(s);
-  long want = -1, n = 0;
-  for (char *l = s; *l; n++) {
-    char *nl = strchr(l, '\n');
-    CHECK_MSG(nl, "a line not whole at the end: '%s'", l);
-    *nl = '\0';
-    char *m = strstr(l, "Z [0] n ");
-    CHECK_MSG(m == l + 23 && l[0] == '2', "line %ld is not whole: '%s'", n + 1, l);
-    char *end;
-    long k = strtol(m + 8, &end, 10);
-    CHECK_MSG(!*end && (want < 0 || k == want), "line %ld: '%s', expected n %ld", n + 1, l,
-              want);
-    CHECK_MSG(want >= 0 || k > 0, "the first line is n 0: nothing was flushed");
-    want = k + 1;
-    l = nl + 1;
-  }
+  char last[64];
+  const char *lp = s[0] ? strrchr(s, ' ') : NULL; /* "... n K\n": K */
+  snprintf(last, sizeof last, "n %ld\n", lp ? atol(lp + 1) : -1L);
+  long first0, n = consecutive(s, out_log, &first0);
+  CHECK_MSG(first0 > 0, "the first line is n %ld: nothing was flushed", first0);
   CHECK_MSG(n >= 5000, "%ld lines after the flush", n);
+  free(s);
+  /* the follower printed each line once, in order, to the last */
+  CHECK_MSG(file_has(fout, last, 1, 15000), "herd logs -f never printed %s", last);
+  CHECK_OK(herd_child_kill(&fw, SIGTERM, 0));
+  CHECK_EQ(herd_child_wait(&fw, 10000), 0);
+  herd_child_close(&fw);
+  s = slurp(fout);
+  long ffirst, fn = consecutive(s, "herd logs -f", &ffirst);
+  CHECK_MSG(ffirst < first0 && ffirst + fn > first0 + n - 1,
+            "herd logs -f printed n %ld..%ld; the file after the flush n %ld..%ld", ffirst,
+            ffirst + fn - 1, first0, first0 + n - 1);
   free(s);
   /* the master said so in its own log, which a flush keeps */
   char herd_log[PATH_MAX];

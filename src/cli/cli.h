@@ -138,8 +138,9 @@ int logw_commit(struct logw *lw);
 int logw_event_fd(struct logw *lw);
 void logw_want_low(struct logw *lw);
 void logw_reopen(struct logw *lw);
-/* herd flush: the writer empties both files (and deletes their rotated
- * ones) between two batches of whole lines, before it writes the next.
+/* herd flush: the writer replaces both files with empty ones (and
+ * deletes their rotated ones) between two batches of whole lines,
+ * before it writes the next.
  * logw_flush returns a ticket; logw_flushed the last ticket done (the
  * flush is done once it is >= the ticket). */
 uint64_t logw_flush(struct logw *lw);

@@ -1,8 +1,9 @@
 /*
  * ctlflush.c - herd flush NAME|all: empty an app's log files while it
- * writes them (PM2's flush). The master's log writer thread truncates
- * NAME-out.log and NAME-err.log between two whole lines and deletes
- * their rotated files (logw.c's empty_log); the reply comes once it has.
+ * writes them (PM2's flush). The master's log writer thread replaces
+ * NAME-out.log and NAME-err.log with empty files between two whole
+ * lines and deletes their rotated files (logw.c's empty_log); the reply
+ * comes once it has.
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,9 +16,9 @@ static const char usage_flush[] =
     "Usage: herd flush NAME|all\n"
     "\n"
     "Empty the workers' log files of NAME (of every app with all):\n"
-    "NAME-out.log and NAME-err.log are truncated between two whole lines\n"
-    "while the workers go on writing, and their rotated files (.1, .2, ...)\n"
-    "are deleted. NAME-herd.log, the master's own, is kept. With all, a\n"
+    "NAME-out.log and NAME-err.log are replaced by empty files between two\n"
+    "whole lines while the workers go on writing, and their rotated files\n"
+    "(.1, .2, ...) are deleted. NAME-herd.log, the master's own, is kept. With all, a\n"
     "herd run app without --log-files (it has no log files) is skipped.\n";
 
 int cmd_flush(int argc, char **argv) {

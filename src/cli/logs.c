@@ -64,28 +64,24 @@ struct src {
   const char *base; /* file name within the logs directory */
   int fd;
   int64_t last_ms;  /* the time of the last line read (--since) */
+  off_t end;        /* where the tail was read up to */
   char part[LOG_LINE_MAX]; /* a line not complete yet */
   size_t plen;
 };
 
-/* The last n lines of a file: malloc'd (cli.h). */
-struct tline *logs_tail_lines(const char *path, int n, int *count) {
+/* The last n lines of fd's file before offset end (pread: the offset
+ * is not moved): malloc'd, as logs_tail_lines. */
+static struct tline *tail_fd(int fd, off_t end, int n, int *count) {
   *count = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (n <= 0)
     return NULL;
-  struct stat st;
-  if (fstat(fd, &st) < 0 || n <= 0) {
-    (void)close(fd);
-    return NULL;
-  }
   /* Read backwards in blocks until n newlines are seen. The blocks fill
    * buf from its end; when it is full it doubles (up to the file's
    * size), so that a file read whole - one long line, or fewer lines
    * than n - costs a copy per doubling: a new buffer and a copy per
    * block made a 64 MiB line take 28 s. buf[cap - have, cap) holds the
    * file from start to end. */
-  off_t end = st.st_size, start = end;
+  off_t start = end;
   size_t cap = 0, have = 0;
   char *buf = NULL;
   int nl = 0;
@@ -112,7 +108,6 @@ struct tline *logs_tail_lines(const char *path, int n, int *count) {
     for (size_t i = 0; i < blk; i++)
       nl += at[i] == '\n';
   }
-  (void)close(fd);
   if (!have) {
     free(buf);
     return NULL;
@@ -160,6 +155,18 @@ struct tline *logs_tail_lines(const char *path, int n, int *count) {
   free(buf);
   *count = k;
   return lines;
+}
+
+/* The last n lines of a file: malloc'd (cli.h). */
+struct tline *logs_tail_lines(const char *path, int n, int *count) {
+  *count = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  struct stat st;
+  struct tline *l = fstat(fd, &st) == 0 ? tail_fd(fd, st.st_size, n, count) : NULL;
+  (void)close(fd);
+  return l;
 }
 
 /* A line as the form says. raw[0..len) is the line as read (its '\n'
@@ -245,7 +252,7 @@ static void drain(const struct show *sh, struct src *s) {
   struct stat st;
   off_t at = lseek(s->fd, 0, SEEK_CUR);
   if (fstat(s->fd, &st) == 0 && at >= 0 && st.st_size < at) {
-    (void)lseek(s->fd, 0, SEEK_SET); /* truncated (herd flush): from the start */
+    (void)lseek(s->fd, 0, SEEK_SET); /* truncated: from the start */
     s->plen = 0;
   }
 }
@@ -312,7 +319,9 @@ static void print_tail(const struct show *sh, struct src *src, int nsrc, int nli
   int cnt[256];
   int total = 0, ns = nsrc < 256 ? nsrc : 256;
   for (int i = 0; i < ns; i++) {
-    ls[i] = logs_tail_lines(src[i].path, nlines, &cnt[i]);
+    ls[i] = src[i].fd >= 0 ? tail_fd(src[i].fd, src[i].end, nlines, &cnt[i]) : NULL;
+    if (!ls[i])
+      cnt[i] = 0;
     total += cnt[i];
   }
   struct shown *shw = calloc((size_t)total + 1, sizeof *shw);
@@ -393,10 +402,13 @@ static int follow(const char *home, const struct show *sh, struct src *src, int 
       (void)close(in);
     return 1;
   }
+  /* on from where the tail ended: what came since is printed now, and
+   * a file that was replaced since (rotated, flushed) is followed */
   for (int i = 0; i < nsrc; i++) {
-    src[i].fd = open(src[i].path, O_RDONLY | O_CLOEXEC);
     if (src[i].fd >= 0)
-      (void)lseek(src[i].fd, 0, SEEK_END);
+      (void)lseek(src[i].fd, src[i].end, SEEK_SET);
+    drain(sh, &src[i]);
+    follow_rotation(sh, &src[i]);
   }
   for (;;) {
     char ev[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -596,8 +608,15 @@ int cmd_logs(int argc, char **argv) {
     rc = 1;
     goto out;
   }
-  for (int i = 0; i < nsrc; i++)
-    any |= access(src[i].path, F_OK) == 0;
+  /* each file opened once: the tail is read up to its size now, and -f
+   * goes on from there on the same file */
+  for (int i = 0; i < nsrc; i++) {
+    struct stat st;
+    src[i].fd = open(src[i].path, O_RDONLY | O_CLOEXEC);
+    if (src[i].fd >= 0 && fstat(src[i].fd, &st) == 0)
+      src[i].end = st.st_size;
+    any |= src[i].fd >= 0;
+  }
   if (!any && (rc = no_logs(home, names == one ? argv[optind] : NULL, o.follow)) >= 0)
     goto out;
   rc = 0;

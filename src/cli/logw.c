@@ -237,9 +237,11 @@ static void flush_stream(struct logw *lw, int i) {
 }
 
 /* herd flush: the rotated files deleted (PATH.1, PATH.2, ... up to the
- * first missing one), and the file itself opened again by name (a file
- * moved away by logrotate is not ours to empty) and truncated. The
- * writer's fd has O_APPEND: its next line goes to offset 0. */
+ * first missing one), then PATH, and a new PATH started: a reader that
+ * follows the name (herd logs -f, tail -F) sees a new file, as after a
+ * rotation, and reads it from its start; a truncation it could miss if
+ * the file grew back past its offset before it looked. Only if PATH
+ * cannot be deleted is it truncated instead. */
 static void empty_log(struct logw *lw, struct lfile *f) {
   if (!f->path)
     return;
@@ -252,17 +254,17 @@ static void empty_log(struct logw *lw, struct lfile *f) {
       break;
     }
   }
+  int gone = unlink(f->path) == 0 || errno == ENOENT;
   int r = open_log(f);
   if (r < 0) {
     set_error(lw, -r);
     return;
   }
-  if (ftruncate(f->fd, 0) < 0) {
+  if (!gone && ftruncate(f->fd, 0) < 0) {
     set_error(lw, errno);
     return;
   }
   f->size = 0;
-  f->broken_line = 0;
 }
 
 static void *writer(void *arg) {
