@@ -170,7 +170,15 @@ static void check_forms(const char *format) {
   script(sh, sizeof sh, "forms.sh", forms_worker);
   in_home(out_log, sizeof out_log, "logs/fm-out.log");
   in_home(err_log, sizeof err_log, "logs/fm-err.log");
-  HERD_OK(&r, "start", "-n", "fm", "-w", "2", "--log-format", format, "--", "sh", sh);
+  if (!strcmp(format, "json")) { /* its config key, log_format */
+    char conf[PATH_MAX], text[PATH_MAX + 128];
+    snprintf(text, sizeof text, "[fm]\ncommand = [\"sh\", \"%s\"]\nworkers = 2\n"
+             "log_format = \"json\"\n", sh);
+    write_file(in_home(conf, sizeof conf, "fm.conf"), text);
+    HERD_OK(&r, "start", "-c", conf);
+  } else {
+    HERD_OK(&r, "start", "-n", "fm", "-w", "2", "--log-format", format, "--", "sh", sh);
+  }
   CHECK(file_has(out_log, "\xc3\xbc 1", 1, 15000) && file_has(out_log, "\xc3\xbc 0", 1, 15000));
   CHECK(file_has(err_log, "an error 1", 1, 15000) && file_has(err_log, "an error 0", 1, 15000));
 
@@ -522,5 +530,28 @@ TEST_T(herd_signal_reaches_one_slot_only, 60) {
                 strstr(s, ", SIGUSR1 (requested)"), "%s", s);
   free(s);
   HERD_OK(&r, "stop", "sg");
+  herd_exec_result_free(&r);
+}
+
+/* A herd run app without --log-files has no log files: flush names it
+ * (exit 1, one line), flush all skips it; its workers still take a
+ * signal. */
+TEST_T(herd_flush_refuses_an_app_without_log_files, 60) {
+  struct hp h;
+  hp_start(&h, (const char *const[]){"run", "-n", "fg", "-w", "1", "--", "sh", "-c",
+                                     "trap 'echo got HUP' HUP; echo up; "
+                                     "while :; do sleep 60 & wait $!; done",
+                                     NULL});
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  herd_exec_result_t r = {0};
+  CHECK_EQ(HERD(&r, "flush", "fg"), 1);
+  CHECK_MSG(!strcmp(r.err, "herd flush: fg: no log files to flush: this app writes to its "
+                           "terminal (herd run)\n"), "%s", r.err);
+  HERD_OK(&r, "flush", "all");
+  CHECK_MSG(!strcmp(r.out, "") && !strcmp(r.err, ""), "%s%s", r.out, r.err);
+  HERD_OK(&r, "signal", "all", "HUP");
+  CHECK_MSG(!strcmp(r.out, "fg: signalled 1 worker\n"), "%s", r.out);
+  HP_WAIT(&h, "worker 0 signalled, pid ", 1);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
   herd_exec_result_free(&r);
 }
