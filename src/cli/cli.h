@@ -206,6 +206,9 @@ struct logline {
 };
 void logline_parse(const char *s, size_t len, int stream, struct logline *l);
 void logline_free(struct logline *l);
+/* Only the time of a line, as logline_parse reads it (a JSON line of
+ * herd's writer, {"time":"..." first, without parsing all of it). */
+int64_t logline_ms(const char *s, size_t len, int stream);
 const char *log_stream_name(int stream);
 
 /* Why a worker died, from its stderr as it streams (why.c): the line

@@ -213,9 +213,9 @@ static void emit_line(const struct show *sh, const struct src *s, const struct l
 /* --since: a line whose time cannot be read (a --log-date-format that is
  * no ISO-8601 time, a piece of a long line) counts with the time of the
  * line before it in its file; with none before it, it is kept. */
-static int since_ok(const struct show *sh, struct src *s, const struct logline *l) {
-  if (l->ms != LOG_TIME_UNKNOWN)
-    s->last_ms = l->ms;
+static int since_ok(const struct show *sh, struct src *s, int64_t ms) {
+  if (ms != LOG_TIME_UNKNOWN)
+    s->last_ms = ms;
   return sh->since == LOG_TIME_UNKNOWN || s->last_ms == LOG_TIME_UNKNOWN ||
          s->last_ms >= sh->since;
 }
@@ -223,7 +223,7 @@ static int since_ok(const struct show *sh, struct src *s, const struct logline *
 static void show_line(const struct show *sh, struct src *s, const char *line, size_t len) {
   struct logline l;
   logline_parse(line, len, s->stream, &l);
-  if (since_ok(sh, s, &l))
+  if (since_ok(sh, s, l.ms))
     emit_line(sh, s, &l, line, len);
   logline_free(&l);
 }
@@ -327,13 +327,9 @@ static void print_tail(const struct show *sh, struct src *src, int nsrc, int nli
   struct shown *shw = calloc((size_t)total + 1, sizeof *shw);
   int k = 0;
   for (int i = 0; shw && i < ns; i++)
-    for (int j = 0; j < cnt[i]; j++) {
-      struct logline l;
-      logline_parse(ls[i][j].s, ls[i][j].len, src[i].stream, &l);
-      if (since_ok(sh, &src[i], &l))
+    for (int j = 0; j < cnt[i]; j++)
+      if (since_ok(sh, &src[i], logline_ms(ls[i][j].s, ls[i][j].len, src[i].stream)))
         shw[k++] = (struct shown){&ls[i][j], i, j, src[i].last_ms};
-      logline_free(&l);
-    }
   if (shw) {
     qsort(shw, (size_t)k, sizeof *shw, cmp_shown);
     for (int j = k > nlines ? k - nlines : 0; j < k; j++) {
