@@ -98,6 +98,17 @@ static const char *script(char *buf, size_t n, const char *name, const char *tex
   return buf;
 }
 
+/* After a stop: NAME-herd.log, the daemon's stderr, holds no report of
+ * a sanitizer (make test SANITIZE=1), leaks at exit included. */
+static void no_sanitizer_report(const char *name) {
+  char rel[128], path[PATH_MAX];
+  snprintf(rel, sizeof rel, "logs/%s-herd.log", name);
+  char *s = slurp(in_home(path, sizeof path, rel));
+  CHECK_MSG(s && !strstr(s, "Sanitizer") && !strstr(s, "runtime error"), "%s: %s", path,
+            s ? s : "missing");
+  free(s);
+}
+
 static int count_lines(const char *s) {
   int n = 0;
   for (; s && (s = strchr(s, '\n')); s++)
@@ -224,6 +235,7 @@ static void check_forms(const char *format) {
   CHECK_MSG(!strncmp(r.err, "herd logs: ", 11) && count_lines(r.err) == 1, "%s", r.err);
 
   HERD_OK(&r, "stop", "fm");
+  no_sanitizer_report("fm");
   herd_exec_result_free(&r);
 }
 
@@ -353,6 +365,7 @@ TEST_T(herd_logs_date_format_stamps_local_time, 60) {
   HERD_OK(&r, "logs", "dt", "--out", "--raw", "--since", "2099-01-01");
   CHECK_MSG(!strcmp(r.out, ""), "%s", r.out);
   HERD_OK(&r, "stop", "dt");
+  no_sanitizer_report("dt");
   /* formats that make no time of one line: exit 2 before anything runs */
   const char *bad[] = {"", "%n", "a\nb", "%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y%Y"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -445,6 +458,7 @@ TEST_T(herd_flush_under_a_writing_worker, 90) {
   snprintf(more, sizeof more, "] n %ld\n", first + 5000);
   FILE_HAS(out_log, more);
   HERD_OK(&r, "stop", "fl");
+  no_sanitizer_report("fl");
 
   s = slurp(out_log);
   CHECK(s);
@@ -532,6 +546,7 @@ TEST_T(herd_signal_reaches_one_slot_only, 60) {
                 strstr(s, ", SIGUSR1 (requested)"), "%s", s);
   free(s);
   HERD_OK(&r, "stop", "sg");
+  no_sanitizer_report("sg");
   herd_exec_result_free(&r);
 }
 
