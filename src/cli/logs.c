@@ -39,9 +39,9 @@ static const char usage_logs[] =
     "      --herd       the master's own event log\n"
     "      --raw        the workers' lines alone: no file, time or slot\n"
     "      --json       one JSON object a line: time, app, slot, stream, line\n"
-    "      --since T    lines from T on: a duration before now (30s, 10m, 2h,\n"
-    "                   1d) or an ISO-8601 time (2026-11-28T02:06, local time\n"
-    "                   without Z or +HH:MM)\n"
+    "      --since T    lines from T on: a whole number of s, m, h or d before\n"
+    "                   now (30s, 10m, 2h, 1d) or an ISO-8601 time\n"
+    "                   (2026-11-28T02:06, local time without Z or +HH:MM)\n"
     "      --reopen     make the master reopen its log files (after moving\n"
     "                   them away, as logrotate does; SIGUSR1 does the same)\n"
     "  -h, --help       show this help\n";

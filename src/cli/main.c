@@ -48,7 +48,7 @@ static const char usage_main[] =
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
     "  list [--json]                      every app of this user\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
-    "                                     print or follow the logs\n"
+    "       [--raw|--json] [--since T]    print or follow the logs\n"
     "  logs --reopen NAME|all             reopen the log files (logrotate)\n"
     "  reload NAME|all                    rolling reload, zero downtime\n"
     "  restart NAME|all                   stop every worker, start anew\n"
