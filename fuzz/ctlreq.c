@@ -16,11 +16,14 @@
  *  - send: arg_err is empty exactly when "msg" is there and "slot" is
  *    absent or a whole number in 0..HERD_MAX_WORKERS-1; slot is then
  *    that number, or -1 without "slot"; json and len are the line;
+ *  - describe: show_env is 1 exactly when "show_env" is true, no arg_err;
  *  - signal: arg_err is empty exactly when "sig" is a whole number in
  *    1..NSIG-1 and "slot" is absent or a whole number in
  *    0..HERD_MAX_WORKERS-1; sig and slot are then those (slot -1
  *    without "slot"), sig 0 otherwise;
- *  - other commands (flush too): no argument and no arg_err.
+ *  - other commands (ping, status, reload, restart, reopen, config,
+ *    flush): no argument and no arg_err, whatever other members they
+ *    have.
  */
 #include <math.h>
 #include <signal.h>
@@ -121,6 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
   }
   if (want != CTL_SIGNAL && rq.sig)
+    abort();
+  const herd_val_t *ev = jget(v, "show_env");
+  if (rq.show_env != (want == CTL_DESCRIBE && ev && ev->type == HERD_VAL_BOOL && ev->boolean))
     abort();
   const herd_val_t *gv = jget(v, "graceful");
   if (rq.graceful != (want == CTL_STOP && (gv && gv->type == HERD_VAL_BOOL) && jbool(gv, 0)))

@@ -82,7 +82,11 @@ static int node_script(struct app *a, char *err, size_t errlen) {
   memcpy(cmd + 1, a->cmd, argc * sizeof *cmd);
   free(a->cmd_owned); /* (its strings are kept, or argv's) */
   a->cmd = a->cmd_owned = cmd;
-  a->o.flags |= HERD_CLUSTER_NODE;
+  if (!(a->o.flags & HERD_CLUSTER_NODE)) {
+    a->o.flags |= HERD_CLUSTER_NODE;
+    app_origin_set(a, "node-cluster", &(struct origin){ORIGIN_HERD, 0, NULL,
+                                                        "the command is a Node script"});
+  }
   if (!a->name) {
     const char *b = strrchr(s, '/');
     b = b ? b + 1 : s;
@@ -106,8 +110,10 @@ static int node_options(struct app *a, char *err, size_t errlen) {
   if (!node && a->o.ready == HERD_READY_LISTENING)
     return app_fail(err, errlen, "ready listening: only with --node-cluster (the "
                                  "message is Node's cluster's)");
-  if (a->o.ready == HERD_READY_IPC)
+  if (a->o.ready == HERD_READY_IPC && !(a->o.flags & HERD_CLUSTER_IPC)) {
     a->o.flags |= HERD_CLUSTER_IPC;
+    app_origin_set(a, "ipc", &(struct origin){ORIGIN_HERD, 0, NULL, "ready ipc"});
+  }
   if ((a->o.flags & HERD_CLUSTER_STICKY) && (!node || a->o.balance != HERD_BALANCE_ROUNDROBIN))
     return app_fail(err, errlen, "--sticky: only with --node-cluster and --balance "
                                  "roundrobin (herd then chooses the worker)");
@@ -203,6 +209,18 @@ int app_finish(struct app *a, char *err, size_t errlen) {
 
 /* ---- config files ------------------------------------------------ */
 
+const char *app_keep_file(struct app *a, const char *path, const char *dir) {
+  if (path[0] == '/')
+    return app_keep(a, path);
+  const char *b = strrchr(path, '/');
+  char *abs;
+  if (asprintf(&abs, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", b ? b + 1 : path) < 0)
+    return NULL;
+  const char *k = app_keep(a, abs);
+  free(abs);
+  return k;
+}
+
 /* A value as the option parser's text: strings as they are, integers
  * and booleans printed (into buf, which lives only as long as the
  * caller's turn: app_set copies what the app keeps). */
@@ -256,12 +274,17 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
    * systemd unit starts it in /). */
   if (snprintf(a->base_dir, sizeof a->base_dir, "%s", dir) >= (int)sizeof a->base_dir)
     return app_fail(err, errlen, "%s: its directory's path is too long", path);
+  /* each option's origin: this file, at the line of its key */
+  a->from = (struct origin){ORIGIN_CONFIG, ca->line, app_keep_file(a, path, dir), NULL};
+  if (!a->from.file)
+    return app_fail(err, errlen, "%s: out of memory", path);
   if (app_set(a, "name", ca->name, e, sizeof e) < 0)
     return app_fail(err, errlen, "%s:%d: app %s", path, ca->line, e);
   for (size_t i = 0; i < ca->nkeys; i++) {
     const struct conf_key *k = &ca->keys[i];
     const struct conf_value *v = &k->v;
     char num[32];
+    a->from.line = k->line;
     if (!strcmp(k->key, "command")) {
       if (v->kind == CONF_STR) {
         if (command_words(a, v->str) < 0)
@@ -286,6 +309,7 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
       if (!a->cmd_owned[0] || !a->cmd_owned[0][0])
         return app_fail(err, errlen, "%s:%d: command: empty", path, k->line);
       a->cmd = a->cmd_owned;
+      a->cmd_from = a->from;
       continue;
     }
     if (!strcmp(k->key, "name"))

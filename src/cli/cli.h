@@ -21,6 +21,19 @@
 
 extern const char *prog_name;
 
+/* Where an option's value came from (herd describe): a default, the
+ * command line, a config file's line, a PM2 ecosystem file's app, or
+ * herd itself (implied by another setting, note saying by which). The
+ * strings are the app's own (app_keep), or static. */
+enum { ORIGIN_DEFAULT, ORIGIN_CMDLINE, ORIGIN_CONFIG, ORIGIN_ECO, ORIGIN_HERD };
+struct origin {
+  int kind;         /* ORIGIN_* (0: the default) */
+  int line;         /* ORIGIN_CONFIG: 1-based */
+  const char *file; /* ORIGIN_CONFIG, ORIGIN_ECO: absolute */
+  const char *note; /* ORIGIN_ECO: the app's name; ORIGIN_HERD: why */
+};
+#define APP_MAX_ORIGINS 64 /* >= opts.h's OPT_MAX (opts.c checks) */
+
 /* One app: what `herd run`/`start` options or a config file say. Every
  * string the app keeps is its own copy (app_free frees them), whatever
  * the option's text was (argv, a config's value, a number printed into a
@@ -54,6 +67,11 @@ struct app {
   const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
   int log_format;        /* LOG_FORMAT_TEXT, LOG_FORMAT_JSON */
   const char *log_date_format; /* strftime, local time; NULL: ISO UTC */
+  struct origin from;     /* app_set records this for what it sets */
+  struct origin origin[APP_MAX_ORIGINS]; /* per option of opts.c's table
+                                            (by index; an alias's in its
+                                            option's): where it came from */
+  struct origin cmd_from; /* where cmd came from */
 };
 
 /* o.ready until app_finish: immediate, or listening with --node-cluster */
@@ -241,9 +259,18 @@ struct tline {
 };
 struct tline *logs_tail_lines(const char *path, int n, int *count);
 
+/* descjson.c: 1 if an environment variable's name (name[0..len)) looks
+ * like a secret's (herd describe masks its value): it holds SECRET,
+ * PASSWORD, PASSWD, PASSPHRASE, TOKEN, APIKEY or CREDENTIAL anywhere,
+ * or one of its parts between '_', '-' and '.' is KEY, KEYS, PASS, PWD,
+ * AUTH, PRIVATE, DSN, COOKIE, COOKIES, SESSION, SALT or CREDS; case
+ * ignored. */
+int env_secret_name(const char *name, size_t len);
+
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
-               CTL_REOPEN, CTL_SEND, CTL_SIGNAL, CTL_FLUSH, CTL_NCMDS };
+               CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_DESCRIBE, CTL_SIGNAL, CTL_FLUSH,
+               CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -252,11 +279,13 @@ struct ctl_req {
   long long add;      /* scale: -HERD_MAX_WORKERS..HERD_MAX_WORKERS */
   int graceful;       /* stop */
   long long slot;     /* send, signal: 0..HERD_MAX_WORKERS-1, or -1: all */
+  int show_env;       /* describe: "show_env": true (values unmasked) */
   const char *json;   /* the request as it came (borrowed: during the
                          call only); send takes its "msg" from it */
   size_t len;
   char arg_err[160];  /* a bad argument: the reply, when it comes to it */
-  char err[160];      /* not a request (then -1) */
+  char err[320];      /* not a request (then -1): up to 64 bytes of the
+                         name and the list of requests */
   int sig;            /* signal: 1..NSIG-1 */
 };
 /* 0 with *req filled (arg_err set if an argument is bad), or -1 with the
@@ -275,6 +304,8 @@ int cmd_send(int argc, char **argv); /* ctlsend.c */
 int cmd_signal(int argc, char **argv); /* ctlsig.c */
 int cmd_flush(int argc, char **argv);  /* ctlflush.c */
 int cmd_startup(int argc, char **argv); /* startup.c */
+int cmd_describe(int argc, char **argv); /* describe.c (and show) */
+int cmd_top(int argc, char **argv); /* top.c */
 /* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
 void usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -300,5 +331,29 @@ void home_apps_free(char **names, int n);
  * every app of home for NULL or "all". Returns the count, or -1 having
  * said why. Free with home_apps_free unless *names == one. */
 int home_targets(const char *home, const char *target, char *one[1], char ***names);
+
+/* confout.c: app a as a config file's table [NAME], appended to w
+ * (struct jw: jw.h), which appconf.c reads back to the same app: the
+ * command, cwd, workers (the count given), env (NULL-terminated, or
+ * NULL: none) and every other option that differs from its default.
+ * 0, or -1 with err set (a value that is not UTF-8 or is longer than a
+ * config line). */
+struct jw;
+int app_toml(const struct app *a, int workers, const char *const *env, struct jw *w,
+             char *err, size_t errlen);
+/* The environment herd save keeps for an app (confout.c): its --env
+ * entries, and the variables of inherited (the master's environ) that
+ * they do not set, but for herd's own (the worker contract's and
+ * HERD_HOME), sorted by name. The count, with *out a malloc'd
+ * NULL-terminated array of borrowed strings; or -1 with err set (more
+ * than MAX_ENV). */
+int app_saved_env(const struct app *a, char *const *inherited, const char ***out,
+                  char *err, size_t errlen);
+
+/* save.c: herd save, herd resurrect; the exit status. The file they
+ * default to, HOME/dump.toml, into buf: 0 or -ENAMETOOLONG. */
+int cmd_save(int argc, char **argv);
+int cmd_resurrect(int argc, char **argv);
+int saved_path(char *buf, size_t n, const char *home);
 
 #endif

@@ -22,6 +22,8 @@ static const struct {
     [CTL_RELOAD] = {"reload", 1}, [CTL_RESTART] = {"restart", 1},
     [CTL_SCALE] = {"scale", 1},   [CTL_STOP] = {"stop", 0},
     [CTL_REOPEN] = {"reopen", 0}, [CTL_SEND] = {"send", 1},
+    [CTL_CONFIG] = {"config", 0},
+    [CTL_DESCRIBE] = {"describe", 0},
     [CTL_SIGNAL] = {"signal", 0}, [CTL_FLUSH] = {"flush", 0},
 };
 
@@ -75,8 +77,13 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
      * \xNN: err is one line ({"cmd":"a\nb"} put a newline in it) */
     char shown[65];
     cli_printable(shown, sizeof shown, cmd, jstrlen(cv));
-    snprintf(rq->err, sizeof rq->err, "unknown command '%s' (ping, status, reload, "
-             "restart, scale, stop, reopen, send, signal, flush)", shown);
+    /* the list from the table: a request added is named by itself */
+    char known[CTL_NCMDS * 12] = "";
+    size_t kn = 0;
+    for (int i = 0; i < CTL_NCMDS && kn < sizeof known; i++)
+      kn += (size_t)snprintf(known + kn, sizeof known - kn, "%s%s", i ? ", " : "",
+                             cmds[i].name);
+    snprintf(rq->err, sizeof rq->err, "unknown command '%s' (%s)", shown, known);
     snprintf(rq->name, sizeof rq->name, "%.31s", cmd);
     herd_val_free(req);
     return -1;
@@ -112,6 +119,8 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
                HERD_MAX_WORKERS - 1);
     rq->json = json;
     rq->len = len;
+  } else if (rq->cmd == CTL_DESCRIBE) {
+    rq->show_env = jbool(jget(req, "show_env"), 0);
   } else if (rq->cmd == CTL_SIGNAL) {
     const herd_val_t *sv = jget(req, "slot");
     long long sig = 0;

@@ -299,6 +299,52 @@ static void do_send(struct master *m, struct conn *cn, const struct ctl_req *rq)
   }
 }
 
+/* The app as a config file's table (confout.c): its options, the scale
+ * it runs at now, and the environment its workers get from us. */
+static void do_config(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  (void)rq;
+  extern char **environ;
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  const char **env = NULL;
+  char err[256];
+  struct jw t, w;
+  jw_init(&t);
+  jw_init(&w);
+  if (app_saved_env(m->a, environ, &env, err, sizeof err) < 0 ||
+      app_toml(m->a, st.workers, env, &t, err, sizeof err) < 0) {
+    reply_error(cn, "config: %s", err);
+  } else {
+    jw_raw(&w, "{\"ok\":true,\"name\":", 18);
+    jw_str(&w, m->a->name, strlen(m->a->name));
+    jw_raw(&w, ",\"config\":", 10);
+    jw_str(&w, t.buf, t.len);
+    jw_raw(&w, "}", 1);
+    if (w.err || t.err)
+      reply_error(cn, "out of memory");
+    else
+      reply(cn, w.buf, w.len);
+  }
+  free(env);
+  jw_free(&t);
+  jw_free(&w);
+}
+
+/* Everything in effect (descjson.c); secret-looking env values masked
+ * unless asked: the socket is the owner's (and root's), who can read
+ * the workers' environment in /proc anyway; the mask keeps them off a
+ * screen or a pasted report by default, it guards no access. */
+static void do_describe(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  struct jw w;
+  jw_init(&w);
+  describe_json(m, &w, rq->show_env);
+  if (w.err)
+    reply_error(cn, "out of memory");
+  else
+    reply(cn, w.buf, w.len);
+  jw_free(&w);
+}
+
 /* A signal to the running workers (of one slot): herd_cluster_workers'
  * rows name only workers not reaped yet, and this runs on the loop that
  * reaps, so no pid here can have been reused (an exited one not reaped
@@ -345,6 +391,7 @@ static handler_fn *const handlers[CTL_NCMDS] = {
     [CTL_PING] = do_ping,       [CTL_STATUS] = do_status, [CTL_RELOAD] = do_reload,
     [CTL_RESTART] = do_restart, [CTL_SCALE] = do_scale,   [CTL_STOP] = do_stop,
     [CTL_REOPEN] = do_reopen,   [CTL_SEND] = do_send,
+    [CTL_CONFIG] = do_config,   [CTL_DESCRIBE] = do_describe,
     [CTL_SIGNAL] = do_signal,   [CTL_FLUSH] = do_flush,
 };
 

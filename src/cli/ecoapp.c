@@ -592,6 +592,10 @@ int eco_app(struct app *a, const struct eco *e, const herd_val_t *obj, size_t id
   in.name = nv ? app_keep(a, nv->str.s) : default_name(a, sv->str.s);
   if (!a->conf_path || !in.name)
     return app_fail(err, errlen, "%s: out of memory", e->path);
+  /* each option's origin: this file's app (PM2's defaults too) */
+  a->from = (struct origin){ORIGIN_ECO, 0, app_keep_file(a, e->path, e->dir), in.name};
+  if (!a->from.file)
+    return app_fail(err, errlen, "%s: out of memory", e->path);
   if (app_set(a, "name", in.name, msg, sizeof msg) < 0)
     return app_fail(err, errlen, "%s: app %s: %s", e->path, label, msg);
   /* the working directory: a relative cwd is from the file's directory */
@@ -613,6 +617,7 @@ int eco_app(struct app *a, const struct eco *e, const herd_val_t *obj, size_t id
     return app_fail(err, errlen, "%s: app '%s': %s", e->path, in.name, msg);
   int node = 0, python = 0;
   long instances = 1;
+  a->cmd_from = a->from; /* script, args, interpreter */
   if (build_cmd(a, e, &in, wd, &node, &python, msg, sizeof msg) < 0 ||
       app_set(a, "workers", "1", msg, sizeof msg) < 0 ||
       (in.f[F_INSTANCES] && app_instances(a, in.f[F_INSTANCES], &instances, msg,

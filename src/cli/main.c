@@ -47,6 +47,11 @@ static const char usage_main[] =
     "                                     a PM2 ecosystem file's apps\n"
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
     "  list [--json]                      every app of this user\n"
+    "  describe NAME [--json] [--show-env]\n"
+    "                                     everything in effect for an app, each\n"
+    "                                     option's origin (alias: show)\n"
+    "  top [NAME]                         a live view: workers, CPU, memory; keys\n"
+    "                                     reload, restart, scale, stop\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "       [--raw|--json] [--since T]    print or follow the logs\n"
     "  logs --reopen NAME|all             reopen the log files (logrotate)\n"
@@ -57,7 +62,9 @@ static const char usage_main[] =
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
     "  signal NAME|all SIG [--slot N]     a signal to the workers (of slot N)\n"
     "  flush NAME|all                     empty the workers' log files\n"
-    "  startup systemd -c FILE [--user]   print a systemd unit for the apps\n"
+    "  startup systemd [-c FILE] [--user] print a systemd unit for the apps\n"
+    "  save [FILE]                        write the running apps as a config file\n"
+    "  resurrect [FILE]                   start the apps saved (those not running)\n"
     "  help [COMMAND]                     show help\n"
     "\n"
     "Options:\n"
@@ -209,6 +216,7 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     return 1;
   }
   app_init(a);
+  a->from.kind = ORIGIN_CMDLINE; /* what app_set records for each option */
   p->apps = a;
   p->napps = 1;
   int nopts = 0, quiet = 0;
@@ -296,8 +304,11 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
         return 2;
       }
     }
-    for (int i = 0; i < p->napps; i++)
+    for (int i = 0; i < p->napps; i++) {
       p->apps[i].quiet = quiet;
+      if (quiet)
+        app_origin_set(&p->apps[i], "quiet", &(struct origin){ORIGIN_CMDLINE, 0, NULL, NULL});
+    }
     return 0;
   }
   if (optind >= argc) {
@@ -305,7 +316,10 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     return 2;
   }
   a->cmd = argv + optind;
+  a->cmd_from = a->from;
   a->quiet = quiet;
+  if (quiet)
+    app_origin_set(a, "quiet", &a->from);
   if (app_finish(a, err, sizeof err) < 0) {
     usage_error(cmd, "%s", err);
     return 2;
@@ -492,6 +506,9 @@ static const struct {
     {"list", NULL, 1},         {"stop", NULL, 1},        {"reload", NULL, 1},
     {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
     {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
+    {"save", cmd_save, 0},     {"resurrect", cmd_resurrect, 0},
+    {"describe", cmd_describe, 0}, {"show", cmd_describe, 0},
+    {"top", cmd_top, 0},
     {"signal", cmd_signal, 0},   {"flush", cmd_flush, 0},
 };
 

@@ -5,6 +5,7 @@
  *   ctlsrv.c    the control server
  *   status.c    the status reply, the app's state, --max-memory
  *   metrics.c   the --metrics HTTP server
+ *   web.c       its read-only web page (src/cli/web/) and /status.json
  *   mlog.c      the master's own lines, the workers' lines to the logs
  *   homewatch.c HERD_HOME's files put back when removed
  */
@@ -118,10 +119,14 @@ struct master {
   char metrics_addr[128];
   struct cpu_sample *cpu;
   size_t ncpu, cap_cpu;
+  char sd_status[96];     /* the last STATUS= line our supervisor heard */
   herd_timer_t flush_timer; /* herd flush: looks for the writer's answer */
   int flush_armed;
 };
 
+/* descjson.c: the describe reply (docs/control.md); env values of
+ * secret-looking names masked unless show_env */
+void describe_json(struct master *m, struct jw *w, int show_env);
 /* ctlsrv.c */
 void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data);
 /* accept4 on the control socket or the metrics one (what: "control
@@ -184,5 +189,15 @@ herd_worker_info_t *get_rows(struct master *m, int *n);
 void mem_check(herd_loop_t *loop, herd_timer_t *t, void *data);
 /* status.c */
 void status_json(struct master *m, struct jw *w);
+/* web.c */
+/* The web page's answer for GET PATH (plen bytes, without the query):
+ * its body appended to body and its Content-Type in *type; 1, or 0 if
+ * PATH is none of the page's (/, its files, /status.json). */
+int web_route(struct master *m, const char *path, size_t plen, struct jw *body,
+              const char **type);
+/* web.c */
+/* The headers every answer of the --metrics address carries (no-store,
+ * nosniff, the Content-Security-Policy), appended to w. */
+void web_headers(struct jw *w);
 
 #endif

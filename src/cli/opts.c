@@ -347,8 +347,8 @@ static const struct opt table[] = {
      HERD_MAX_WORKERS, 0, max_word, NULL, NULL, "PM2's spelling of --workers"},
     {"metrics", 0, OPT_STRING, OPT_ANYWHERE, "HOST:PORT", AT(metrics), 0, 0, 0, 0,
      NULL, check_metrics, "",
-     "serve Prometheus metrics at /metrics, and the health checks /healthz and "
-     "/readyz"},
+     "serve Prometheus metrics at /metrics, the health checks /healthz and "
+     "/readyz, and a read-only web page at /"},
     {"log-max-size", 0, OPT_SIZE, OPT_ANYWHERE, "SIZE", AT(log_max_size), 0, 0,
      MAX_SIZE_BYTES, 0, NULL, NULL, NULL, "rotate a log file at SIZE (0: never)"},
     {"log-keep", 0, OPT_COUNT, OPT_ANYWHERE, "N", AT(log_keep), 0, 0, 1000, 0,
@@ -374,6 +374,7 @@ static const struct opt table[] = {
 };
 #define NOPTS (sizeof table / sizeof table[0])
 _Static_assert(NOPTS <= OPT_MAX, "the getopt tables callers make hold OPT_MAX");
+_Static_assert(OPT_MAX <= APP_MAX_ORIGINS, "struct app keeps an origin per option");
 
 const struct opt *opt_table(size_t *n) {
   *n = NOPTS;
@@ -553,11 +554,22 @@ static int set_text(struct app *a, const struct opt *o, const char *val, char *e
   return 0;
 }
 
-int app_set(struct app *a, const char *key, const char *val, char *err,
-            size_t errlen) {
+size_t opt_canon(const struct opt *o) {
+  for (size_t i = 0; i < NOPTS; i++)
+    if (table[i].off == o->off && table[i].kind == o->kind && table[i].bit == o->bit)
+      return i;
+  return (size_t)(o - table);
+}
+
+void app_origin_set(struct app *a, const char *key, const struct origin *from) {
   const struct opt *o = opt_find(key);
-  if (!o || o->where != OPT_ANYWHERE)
-    return app_fail(err, errlen, "unknown option '%s'", key);
+  if (o)
+    a->origin[opt_canon(o)] = *from;
+}
+
+/* One option's value into the app (its origin aside). */
+static int apply(struct app *a, const struct opt *o, const char *val, char *err,
+                 size_t errlen) {
   switch (o->kind) {
   case OPT_COUNT:
     return set_count(a, o, val, err, errlen);
@@ -588,37 +600,43 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
   }
 }
 
+int app_set(struct app *a, const char *key, const char *val, char *err,
+            size_t errlen) {
+  const struct opt *o = opt_find(key);
+  if (!o || o->where != OPT_ANYWHERE)
+    return app_fail(err, errlen, "unknown option '%s'", key);
+  if (apply(a, o, val, err, errlen) < 0)
+    return -1;
+  /* where it came from, for herd describe: the caller's a->from, kept
+   * under the option an alias stands for (-i is -w's) */
+  a->origin[opt_canon(o)] = a->from;
+  return 0;
+}
+
 /* ---- the help --------------------------------------------------------- */
 
-/* The default as the kind writes it, from an app_init'ed app ("" none). */
+const char *opt_signal_name(int sig) {
+  for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
+    if (signames[i].sig == sig)
+      return signames[i].name;
+  return NULL;
+}
+
+/* The default as the kind writes it, from an app_init'ed app ("" none:
+ * strings, lists, flags and modes say theirs in o->dflt). */
 static void default_text(const struct opt *o, char *buf, size_t n) {
-  struct app a;
-  app_init(&a);
   buf[0] = '\0';
   if (o->dflt) {
     snprintf(buf, n, "%s", o->dflt);
-  } else if (o->kind == OPT_COUNT || o->kind == OPT_ENUM || o->kind == OPT_SIGNAL) {
-    int v = *(int *)field(&a, o->off);
-    snprintf(buf, n, "%d", v);
-    for (const struct opt_word *w = o->words; w && w->name; w++)
-      if (w->value == v)
-        snprintf(buf, n, "%s", w->name);
-    for (size_t i = 0; o->kind == OPT_SIGNAL && i < sizeof signames / sizeof *signames;
-         i++)
-      if (signames[i].sig == v)
-        snprintf(buf, n, "%s", signames[i].name);
-  } else if (o->kind == OPT_DURATION) {
-    int ms = *(int *)field(&a, o->off);
-    snprintf(buf, n, ms % 1000 || !ms ? "%dms" : "%ds", ms % 1000 || !ms ? ms : ms / 1000);
-  } else if (o->kind == OPT_SIZE) {
-    uint64_t b = *(uint64_t *)field(&a, o->off);
-    const char *unit = "";
-    for (const char *u = "KMG"; *u && b && b % 1024 == 0; u++) {
-      b /= 1024;
-      unit = u;
-    }
-    snprintf(buf, n, "%llu%.1s", (unsigned long long)b, unit);
+    return;
   }
+  if (o->kind != OPT_COUNT && o->kind != OPT_ENUM && o->kind != OPT_SIGNAL &&
+      o->kind != OPT_DURATION && o->kind != OPT_SIZE)
+    return;
+  struct app a;
+  app_init(&a);
+  if (!opt_value_text(o, &a, 0, buf, n))
+    buf[0] = '\0';
   app_free(&a);
 }
 

@@ -12,21 +12,22 @@
 //   C            no "cmd" member that is a string
 //   Z            "cmd" holds a NUL character
 //   U            an unknown command
-//   ping status reload restart reopen
+//   ping status reload restart reopen config
 //   scale w N    "workers": a whole number N in 1..4096
 //   scale a N    no "workers", "add": a whole number N in -4096..4096
 //   scale give   neither, or one that is not a number
 //   scale badw   "workers" a number, but not a whole one in range
 //   scale bada   the same for "add"
 //   stop g1      stop, "graceful" is true (g0: anything else)
-//   send         "msg" there, "slot" absent or a whole number in 0..4095
-//                (send arg_err: not so)
+//   send         "msg" is there, "slot" absent or a whole number in 0..4095
+//   send arg_err not so
+//   describe s1  describe, "show_env" is true (s0: anything else)
 //   signal S     "sig": a whole number S in 1..64, "slot" absent; with
 //                slot N: "signal S slot N" (signal arg_err: not so)
 //   flush
 const MAX = 4096;
 const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen', 'send',
-  'signal', 'flush'];
+              'config', 'describe', 'signal', 'flush'];
 const slotOk = (v) => !own(v, 'slot') ||
   (Number.isInteger(v.slot) && v.slot >= 0 && v.slot <= MAX - 1);
 const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
@@ -74,7 +75,10 @@ function meaning(text) {
       ? 'scale a ' + v.add : 'scale bada';
   }
   if (v.cmd === 'stop') return 'stop g' + (v.graceful === true ? 1 : 0);
-  if (v.cmd === 'send') return own(v, 'msg') && slotOk(v) ? 'send' : 'send arg_err';
+  if (v.cmd === 'send')
+    return own(v, 'msg') && (!own(v, 'slot') || (Number.isInteger(v.slot) && v.slot >= 0 &&
+                                                 v.slot < MAX)) ? 'send' : 'send arg_err';
+  if (v.cmd === 'describe') return 'describe s' + (v.show_env === true ? 1 : 0);
   if (v.cmd === 'signal') {
     if (!Number.isInteger(v.sig) || v.sig < 1 || v.sig > 64 || !slotOk(v))
       return 'signal arg_err';
