@@ -203,6 +203,10 @@ static void herd_meaning(const char *s, size_t n, char *out, size_t cap) {
     snprintf(out, cap, "stop g%d", rq.graceful);
   } else if (rq.cmd == CTL_DESCRIBE) {
     snprintf(out, cap, "describe s%d", rq.show_env);
+  } else if (rq.cmd == CTL_SIGNAL && !rq.arg_err[0]) {
+    int k = snprintf(out, cap, "signal %d", rq.sig);
+    if (rq.slot >= 0 && k > 0 && (size_t)k < cap)
+      snprintf(out + k, cap - (size_t)k, " slot %lld", rq.slot);
   } else {
     snprintf(out, cap, "%s%s", ctl_cmd_name(rq.cmd), rq.arg_err[0] ? " arg_err" : "");
   }

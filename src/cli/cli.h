@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "herd.h"
 #include "../lib/utf8.h"
@@ -66,6 +67,8 @@ struct app {
   char **kept;           /* the copies the pointers above hold (owned) */
   size_t nkept, kept_cap;
   const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
+  int log_format;        /* LOG_FORMAT_TEXT, LOG_FORMAT_JSON */
+  const char *log_date_format; /* strftime, local time; NULL: ISO UTC */
   struct origin from;     /* app_set records this for what it sets */
   struct origin origin[APP_MAX_ORIGINS]; /* per option of opts.c's table
                                             (by index; an alias's in its
@@ -176,6 +179,13 @@ int logw_commit(struct logw *lw);
 int logw_event_fd(struct logw *lw);
 void logw_want_low(struct logw *lw);
 void logw_reopen(struct logw *lw);
+/* herd flush: the writer replaces both files with empty ones (and
+ * deletes their rotated ones) between two batches of whole lines,
+ * before it writes the next.
+ * logw_flush returns a ticket; logw_flushed the last ticket done (the
+ * flush is done once it is >= the ticket). */
+uint64_t logw_flush(struct logw *lw);
+uint64_t logw_flushed(struct logw *lw);
 struct logw_stats {
   uint64_t lines[2];   /* written, stdout and stderr */
   uint64_t dropped[2]; /* lost: the queue was full or a write failed */
@@ -200,6 +210,47 @@ int log_shift(const char *path, int keep);
 
 /* An ISO-8601 UTC time with milliseconds: "2026-11-28T01:02:03.456Z". */
 size_t iso_stamp(char *buf, size_t n);
+
+/* The log files' format (--log-format, --log-date-format): lines
+ * "TIME [SLOT] text" or JSON objects {"time","app","slot","stream",
+ * "line"}, TIME as fmt says (NULL: ISO-8601 UTC). app is borrowed for
+ * the writer's life. 0, or -ENOMEM. Before the first line. */
+enum { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+int logw_format(struct logw *lw, int format, const char *date_fmt, const char *app);
+
+/* logfmt.c: the lines of the log files, written and read back. */
+#define LOG_TIME_MAX 80        /* a line's time, NUL included */
+#define LOG_DATE_FORMAT_MAX 64 /* --log-date-format's bytes */
+#define LOG_TIME_UNKNOWN INT64_MIN
+/* The time ts as fmt says: strftime(3) in local time, %L the
+ * milliseconds; NULL: ISO-8601 UTC with milliseconds. Its length, 0 if
+ * it does not fit in n (or makes nothing). */
+size_t log_time_text(char *buf, size_t n, const char *fmt, const struct timespec *ts);
+/* --log-date-format's check: 0, or -1 with a one-line message. */
+int log_date_format_check(const char *fmt, char *err, size_t n);
+/* --since: a duration before now (10s, 10m, 2h, 1d) or an ISO-8601 time
+ * (2026-11-28, 2026-11-28T02:06, 2026-11-28 02:06:53.5Z, ...+01:00; no
+ * zone: local time). 0 with *ms since the epoch, or -1. */
+int log_since_parse(const char *arg, int64_t now_ms, int64_t *ms);
+/* One line of a log file, read: time as written (ms its value, or
+ * LOG_TIME_UNKNOWN when it is not an ISO-8601 time), slot (-1: none,
+ * as in the master's own lines), stream (0 out, 1 err, 2 herd's: the
+ * file's, or a JSON line's own), text (the worker's line, without the
+ * newline). Pointers into the line, or into tree (a JSON line's). */
+struct logline {
+  const char *time, *text;
+  size_t tlen, len;
+  int64_t ms;
+  long slot;
+  int stream;
+  herd_val_t *tree;
+};
+void logline_parse(const char *s, size_t len, int stream, struct logline *l);
+void logline_free(struct logline *l);
+/* Only the time of a line, as logline_parse reads it (a JSON line of
+ * herd's writer, {"time":"..." first, without parsing all of it). */
+int64_t logline_ms(const char *s, size_t len, int stream);
+const char *log_stream_name(int stream);
 
 /* Why a worker died, from its stderr as it streams (why.c): the line
  * that names the error (Node's "Error: boom", Python's last traceback
@@ -241,7 +292,8 @@ int env_secret_name(const char *name, size_t len);
 
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
-               CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_DESCRIBE, CTL_UPDATE, CTL_NCMDS };
+               CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_DESCRIBE, CTL_UPDATE, CTL_SIGNAL,
+               CTL_FLUSH, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -249,7 +301,7 @@ struct ctl_req {
   long long workers;  /* scale: 1..HERD_MAX_WORKERS */
   long long add;      /* scale: -HERD_MAX_WORKERS..HERD_MAX_WORKERS */
   int graceful;       /* stop */
-  long long slot;     /* send: 0..HERD_MAX_WORKERS-1, or -1: all */
+  long long slot;     /* send, signal: 0..HERD_MAX_WORKERS-1, or -1: all */
   int show_env;       /* describe: "show_env": true (values unmasked) */
   const char *json;   /* the request as it came (borrowed: during the
                          call only); send takes its "msg" from it, update
@@ -258,6 +310,7 @@ struct ctl_req {
   char arg_err[160];  /* a bad argument: the reply, when it comes to it */
   char err[320];      /* not a request (then -1): up to 64 bytes of the
                          name and the list of requests */
+  int sig;            /* signal: 1..NSIG-1 */
 };
 /* 0 with *req filled (arg_err set if an argument is bad), or -1 with the
  * reply in req->err. */
@@ -289,6 +342,8 @@ int cmd_send(int argc, char **argv); /* ctlsend.c */
 /* herd reload [--env K=V]... [--update-env] NAME|all (ctlupd.c); usage:
  * its help text */
 int cmd_reload(int argc, char **argv, const char *usage);
+int cmd_signal(int argc, char **argv); /* ctlsig.c */
+int cmd_flush(int argc, char **argv);  /* ctlflush.c */
 int cmd_startup(int argc, char **argv); /* startup.c */
 int cmd_describe(int argc, char **argv); /* describe.c (and show) */
 int cmd_top(int argc, char **argv); /* top.c */

@@ -296,7 +296,14 @@ int ctl__each_app(const char *home, const char *target, const char *req,
       continue;
     }
     struct rd rdr = {""};
-    const char *num = strcmp(verb, "sent") ? "workers" : "sent";
+    const char *num = !strcmp(verb, "sent") || !strcmp(verb, "signalled") ? verb
+                                                                           : "workers";
+    /* flush all: an app of herd run without --log-files has none */
+    if (quiet && !strcmp(verb, "flushed") && !jbool(jget(v, "ok"), 0) &&
+        !strncmp(jstr(jget(v, "error"), ""), "no log files", 12)) {
+      herd_val_free(v);
+      continue;
+    }
     long long w = rd_int(&rdr, jget(v, num), num, 0, INT_MAX);
     if (ctl__failed_reply(names[i], v))
       rc = 1;
@@ -315,6 +322,10 @@ int ctl__each_app(const char *home, const char *target, const char *req,
         printf("%s: scaled to %lld worker%s\n", names[i], w, w == 1 ? "" : "s");
       else if (!strcmp(verb, "sent"))
         printf("%s: sent to %lld worker%s\n", names[i], w, w == 1 ? "" : "s");
+      else if (!strcmp(verb, "signalled"))
+        printf("%s: signalled %lld worker%s\n", names[i], w, w == 1 ? "" : "s");
+      else if (!strcmp(verb, "flushed"))
+        printf("%s: log files flushed\n", names[i]);
       else
         printf("%s: %s, %lld worker%s ready\n", names[i], verb, w, w == 1 ? "" : "s");
     }

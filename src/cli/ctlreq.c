@@ -6,6 +6,7 @@
  * feeds it anything.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ static const struct {
     [CTL_CONFIG] = {"config", 0},
     [CTL_DESCRIBE] = {"describe", 0},
     [CTL_UPDATE] = {"update", 1},
+    [CTL_SIGNAL] = {"signal", 0}, [CTL_FLUSH] = {"flush", 0},
 };
 
 const char *ctl_cmd_name(int cmd) {
@@ -150,6 +152,17 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
     env_args(req, rq);
     rq->json = json;
     rq->len = len;
+  } else if (rq->cmd == CTL_SIGNAL) {
+    const herd_val_t *sv = jget(req, "slot");
+    long long sig = 0;
+    rq->slot = -1;
+    if (jint(jget(req, "sig"), 1, NSIG - 1, &sig) != 0)
+      snprintf(rq->arg_err, sizeof rq->arg_err,
+               "signal: give \"sig\": a signal number (1..%d)", NSIG - 1);
+    else if (sv && jint(sv, 0, HERD_MAX_WORKERS - 1, &rq->slot) != 0)
+      snprintf(rq->arg_err, sizeof rq->arg_err, "signal: \"slot\" is not a slot (0..%d)",
+               HERD_MAX_WORKERS - 1);
+    rq->sig = rq->arg_err[0] ? 0 : (int)sig;
   }
   herd_val_free(req);
   return 0;

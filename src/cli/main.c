@@ -54,13 +54,15 @@ static const char usage_main[] =
     "  top [NAME]                         a live view: workers, CPU, memory; keys\n"
     "                                     reload, restart, scale, stop\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
-    "                                     print or follow the logs\n"
+    "       [--raw|--json] [--since T]    print or follow the logs\n"
     "  logs --reopen NAME|all             reopen the log files (logrotate)\n"
     "  reload NAME|all [--env K=V]        rolling reload, zero downtime\n"
     "  restart NAME|all                   stop every worker, start anew\n"
     "  scale NAME N|+N|-N                 change the number of workers\n"
     "  stop [--graceful] NAME|all         stop; returns once it has exited\n"
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
+    "  signal NAME|all SIG [--slot N]     a signal to the workers (of slot N)\n"
+    "  flush NAME|all                     empty the workers' log files\n"
     "  startup systemd [-c FILE] [--user] print a systemd unit for the apps\n"
     "  save [FILE]                        write the running apps as a config file\n"
     "  resurrect [FILE]                   start the apps saved (those not running)\n"
@@ -519,6 +521,7 @@ static const struct {
     {"save", cmd_save, 0},     {"resurrect", cmd_resurrect, 0},
     {"describe", cmd_describe, 0}, {"show", cmd_describe, 0},
     {"top", cmd_top, 0},
+    {"signal", cmd_signal, 0},   {"flush", cmd_flush, 0},
 };
 
 int main(int argc, char **argv) {

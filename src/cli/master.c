@@ -128,6 +128,10 @@ static int home_open(struct master *m, herd_pidfile_t **pidfile, char *err,
     say(err, errlen, "logs %s: %s", m->out_path, herd_strerror(r));
     return -1;
   }
+  if (m->lw && (r = logw_format(m->lw, a->log_format, a->log_date_format, a->name)) < 0) {
+    say(err, errlen, "logs: %s", herd_strerror(r));
+    return -1;
+  }
   return 0;
 }
 

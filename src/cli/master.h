@@ -34,13 +34,14 @@
                                  the last removal seen */
 enum { GONE_HOME = 1, GONE_LOGS = 2, GONE_SOCK = 4, GONE_PID = 8 };
 
-enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP };
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP, WAIT_FLUSH };
 
 struct conn {
   struct master *m;
   herd_chan_t *ch;
   int wait;
-  uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done */
+  uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done;
+                           WAIT_FLUSH: the log writer's ticket */
   int eof;              /* the client has shut its side: close once
                            the reply it waits for is sent */
   uint64_t last_ms;     /* connected, or its last request */
@@ -128,6 +129,8 @@ struct master {
   int live_nbase;
   struct watch *watch;    /* --watch (watch.c), or NULL */
   struct cronrun *cron;   /* --cron-restart (cronrun.c), or NULL */
+  herd_timer_t flush_timer; /* herd flush: looks for the writer's answer */
+  int flush_armed;
 };
 
 /* descjson.c: the describe reply (docs/control.md); env values of

@@ -189,12 +189,19 @@ static int signal_of(const char *s) {
   for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
     if (!strcasecmp(s, signames[i].name))
       return signames[i].sig;
+  for (int sig = 1; sig < NSIG; sig++) { /* the others glibc names */
+    const char *ab = sigabbrev_np(sig);
+    if (ab && !strcasecmp(s, ab))
+      return sig;
+  }
   char *end;
   long v = strtol(s, &end, 10);
   if (*s && !*end && v > 0 && v < NSIG)
     return (int)v;
   return -1;
 }
+
+int opt_signal(const char *s) { return signal_of(s); }
 
 /* ---- checks beyond the kinds ----------------------------------------- */
 
@@ -271,6 +278,10 @@ static const struct opt_word readies[] = {{"immediate", HERD_READY_IMMEDIATE},
                                           {"ipc", HERD_READY_IPC},
                                           {NULL, HERD_READY_DELAY}};
 static const struct opt_word max_word[] = {{"max", 0}, {"auto", 0}, {NULL, -1}};
+
+static const struct opt_word log_formats[] = {{"text", LOG_FORMAT_TEXT},
+                                              {"json", LOG_FORMAT_JSON},
+                                              {NULL, -1}};
 
 static const struct opt table[] = {
     {"workers", 'w', OPT_COUNT, OPT_ANYWHERE, "N|auto", AT(o.workers), 0, 1,
@@ -358,6 +369,14 @@ static const struct opt table[] = {
      MAX_SIZE_BYTES, 0, NULL, NULL, NULL, "rotate a log file at SIZE (0: never)"},
     {"log-keep", 0, OPT_COUNT, OPT_ANYWHERE, "N", AT(log_keep), 0, 0, 1000, 0,
      NULL, NULL, NULL, "rotated files kept (NAME-*.log.1..N)"},
+    {"log-format", 0, OPT_ENUM, OPT_ANYWHERE, "FORMAT", AT(log_format), 0, 0, 0, 0,
+     log_formats, NULL, NULL,
+     "the log files' lines: text (TIME [SLOT] line) or json (one object a line: "
+     "time, app, slot, stream, line)"},
+    {"log-date-format", 0, OPT_STRING, OPT_ANYWHERE, "FMT", AT(log_date_format), 0, 0, 0,
+     0, NULL, log_date_format_check, "ISO-8601 UTC",
+     "the time of each line in the log files: a strftime(3) format, local time, %L "
+     "the milliseconds (%Y-%m-%d %H:%M:%S.%L)"},
     {"log-files", 0, OPT_BOOL, OPT_ANYWHERE, NULL, AT(log_files), 0, 0, 0, 0, NULL,
      NULL, "",
      "run: write the workers' output to the log files, not to stdout/stderr "

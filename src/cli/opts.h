@@ -99,6 +99,8 @@ const char *opt_value_text(const struct opt *o, const struct app *a, int i, char
                            size_t n);
 /* TERM for SIGTERM (the names herd takes), or NULL. */
 const char *opt_signal_name(int sig);
+/* A signal: TERM, SIGTERM, term or a number (1..NSIG-1); -1 if not. */
+int opt_signal(const char *s);
 
 /* The app's own copy of s (NULL when out of memory): freed by app_free. */
 char *app_keep(struct app *a, const char *s);

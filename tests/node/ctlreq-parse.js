@@ -25,9 +25,14 @@
 //   reload       "env" and "update_env" absent or arrays of "K=V"
 //                strings (else: reload arg_err)
 //   describe s1  describe, "show_env" is true (s0: anything else)
+//   signal S     "sig": a whole number S in 1..64, "slot" absent; with
+//                slot N: "signal S slot N" (signal arg_err: not so)
+//   flush
 const MAX = 4096;
 const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen', 'send',
-              'config', 'describe', 'update'];
+              'config', 'describe', 'update', 'signal', 'flush'];
+const slotOk = (v) => !own(v, 'slot') ||
+  (Number.isInteger(v.slot) && v.slot >= 0 && v.slot <= MAX - 1);
 const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
 // In a text JSON.parse took: the deepest nesting of arrays and objects
@@ -89,6 +94,11 @@ function meaning(text) {
       if (own(v, k) && !(Array.isArray(v[k]) && v[k].every(kv))) return 'reload arg_err';
   }
   if (v.cmd === 'describe') return 'describe s' + (v.show_env === true ? 1 : 0);
+  if (v.cmd === 'signal') {
+    if (!Number.isInteger(v.sig) || v.sig < 1 || v.sig > 64 || !slotOk(v))
+      return 'signal arg_err';
+    return 'signal ' + v.sig + (own(v, 'slot') ? ' slot ' + v.slot : '');
+  }
   return v.cmd;
 }
 
