@@ -171,6 +171,17 @@ fuzz: SECS ?= 60
 fuzz: fuzz-build
 	sh fuzz/run.sh $(FUZZ_OUT) $(SECS) $(FUZZ_NAMES)
 
+# The --metrics address's web page: kept as readable files in
+# src/cli/web/, made C arrays (od and awk: src/cli/web/embed.sh) in a
+# generated header that src/cli/web.c includes.
+WEB_FILES := $(sort $(wildcard src/cli/web/*.html src/cli/web/*.css src/cli/web/*.js))
+$(BUILD)/gen/webfiles.h: $(WEB_FILES) src/cli/web/embed.sh
+	@mkdir -p $(dir $@)
+	sh src/cli/web/embed.sh $(WEB_FILES) > $@.new && mv $@.new $@
+$(BUILD)/obj/src/cli/web.o $(FUZZ_OUT)/obj/src/cli/web.o: $(BUILD)/gen/webfiles.h
+$(BUILD)/obj/src/cli/web.o: ALL_CFLAGS += -I$(BUILD)/gen
+$(FUZZ_OUT)/obj/src/cli/web.o: FUZZ_CFLAGS += -I$(BUILD)/gen
+
 # One runner for everything: the C unit tests and the shell tests in
 # tests/sh/, each in its own process with a timeout; the last line is
 # "N passed, N failed[, N skipped]".

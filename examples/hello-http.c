@@ -18,7 +18,8 @@
  *    the master over the channel (NODE_CHANNEL_FD) instead of accepting.
  *
  * Paths: / answers "Hello, World!"; /pid answers the worker's pid and
- * slot; /slow?ms=N answers after N ms (for graceful-stop tests);
+ * slot; /env?NAME answers the value of the environment variable NAME
+ * (404 if it is unset); /slow?ms=N answers after N ms (for graceful-stop tests);
  * /log?n=N prints N lines (about 100 bytes each, at most 100000) to
  * stdout before it answers, to fill the supervisor's logs (bench/chaos.c):
  * the worker waits in write() while its stdout pipe is full, as any
@@ -202,6 +203,11 @@ static int handle_requests(struct conn *c) {
       char body[64];
       snprintf(body, sizeof body, "logged %ld\n", lines);
       respond(c, 200, "OK", body, close_it);
+    } else if (!strncmp(path, "/env?", 5)) {
+      const char *v = getenv(path + 5);
+      char body[512];
+      snprintf(body, sizeof body, "%s\n", v ? v : "");
+      respond(c, v ? 200 : 404, v ? "OK" : "Not Found", body, close_it);
     } else if (!strncmp(path, "/slow", 5)) {
       const char *q = strstr(path, "ms=");
       long ms = q ? strtol(q + 3, NULL, 10) : 1000;

@@ -16,9 +16,20 @@
  *  - send: arg_err is empty exactly when "msg" is there and "slot" is
  *    absent or a whole number in 0..HERD_MAX_WORKERS-1; slot is then
  *    that number, or -1 without "slot"; json and len are the line;
- *  - other commands: no argument and no arg_err.
+ *  - describe: show_env is 1 exactly when "show_env" is true, no arg_err;
+ *  - update: arg_err is empty exactly when "app" is an object; reload:
+ *    exactly when "env" and "update_env" are absent or arrays of
+ *    strings with an '=' after their first character and no NUL; json
+ *    and len are then the line;
+ *  - signal: arg_err is empty exactly when "sig" is a whole number in
+ *    1..NSIG-1 and "slot" is absent or a whole number in
+ *    0..HERD_MAX_WORKERS-1; sig and slot are then those (slot -1
+ *    without "slot"), sig 0 otherwise;
+ *  - other commands (ping, status, restart, reopen, config, flush): no
+ *    argument and no arg_err, whatever other members they have.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,11 +111,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     if (rq.json != (const char *)data || rq.len != size)
       abort();
+  } else if (want == CTL_UPDATE || want == CTL_RELOAD) {
+    int ok = want == CTL_RELOAD || jis_obj(jget(v, "app"));
+    static const char *const keys[] = {"env", "update_env"};
+    for (int k = 0; k < 2 && want == CTL_RELOAD; k++) {
+      const herd_val_t *ev = jget(v, keys[k]);
+      if (ev && ev->type != HERD_VAL_ARRAY)
+        ok = 0;
+      for (size_t i = 0; ev && ok && i < jlen(ev); i++) {
+        const char *t = jstr(jat(ev, i), NULL);
+        ok = t && strlen(t) == jstrlen(jat(ev, i)) && t[0] != '=' && strchr(t, '=');
+      }
+    }
+    if (ok == !!rq.arg_err[0] || rq.has_workers || rq.workers || rq.add || rq.slot)
+      abort();
+    if (rq.json != (const char *)data || rq.len != size)
+      abort();
+  } else if (want == CTL_SIGNAL) {
+    const herd_val_t *sv = jget(v, "slot"), *gv = jget(v, "sig");
+    int ok = whole_in(gv, 1, NSIG - 1) && (!sv || whole_in(sv, 0, HERD_MAX_WORKERS - 1));
+    if (ok == !!rq.arg_err[0] || rq.has_workers || rq.workers || rq.add || rq.json ||
+        rq.len)
+      abort();
+    if (ok && (rq.sig != (int)jnum(gv, 0) || rq.slot != (sv ? (long long)jnum(sv, 0) : -1)))
+      abort();
+    if (!ok && rq.sig)
+      abort();
   } else {
     if (rq.arg_err[0] || rq.has_workers || rq.workers || rq.add || rq.slot ||
         rq.json || rq.len)
       abort();
   }
+  if (want != CTL_SIGNAL && rq.sig)
+    abort();
+  const herd_val_t *ev = jget(v, "show_env");
+  if (rq.show_env != (want == CTL_DESCRIBE && ev && ev->type == HERD_VAL_BOOL && ev->boolean))
+    abort();
   const herd_val_t *gv = jget(v, "graceful");
   if (rq.graceful != (want == CTL_STOP && (gv && gv->type == HERD_VAL_BOOL) && jbool(gv, 0)))
     abort();

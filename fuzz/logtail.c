@@ -13,6 +13,12 @@
  * right and s NUL-terminated after it; otherwise NULL and a count of 0.
  * No leak: of memory (LeakSanitizer, when there is one) or of fds (the
  * next fd is the same number before and after).
+ *
+ * Each line returned is also read as herd logs reads it (logline_parse,
+ * src/cli/logfmt.c): a text line's time and text lie inside it, in that
+ * order, the newline left out; a JSON line's text is its "line" member;
+ * the slot is -1 or a slot number, the stream 0..2. The file's start,
+ * as a string, goes through --since's parser (log_since_parse): 0 or -1.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +45,26 @@ static size_t split(const char *f, size_t len, size_t *starts) {
   }
   starts[k] = len;
   return k;
+}
+
+static void check_parse(const struct tline *t, int stream) {
+  struct logline l;
+  logline_parse(t->s, t->len, stream, &l);
+  const char *s = t->s, *e = t->s + t->len - 1; /* the '\n' left out */
+  if (l.slot < -1 || l.stream < 0 || l.stream > 2 || !l.text)
+    abort();
+  if (l.tree) {
+    const herd_val_t *line = herd_val_obj_get(l.tree, "line");
+    if (!line || line->type != HERD_VAL_STRING || l.text != line->str.s ||
+        l.len != line->str.len || l.slot >= HERD_MAX_WORKERS)
+      abort();
+  } else if (l.text < s || l.text + l.len != e || (l.tlen && (l.time != s ||
+             l.time + l.tlen > l.text))) {
+    abort();
+  }
+  logline_free(&l);
+  if (l.tree)
+    abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -90,11 +116,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (!t->s || t->len != l || memcmp(t->s, f + a, b - a) || t->s[l - 1] != '\n' ||
           t->s[l] != '\0')
         abort();
+      check_parse(t, (int)(i % 3));
       free(t->s);
     }
   }
   free(lines);
   free(starts);
+  char arg[64];
+  size_t al = blen < sizeof arg - 1 ? blen : sizeof arg - 1;
+  memcpy(arg, body, al);
+  arg[al] = '\0';
+  int64_t ms;
+  int r = log_since_parse(arg, 1764000000000, &ms);
+  if (r != 0 && r != -1)
+    abort();
   free(f);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "cli.h"
+#include "cron.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -83,6 +84,23 @@ static void check_ranges(const struct app *a, uint64_t max_memory_was, int finis
   }
 }
 
+/* --watch, --watch-ignore, --watch-delay, --cron-restart: counts in
+ * range, lists ended, a kept cron line one that parses; after
+ * app_finish, absolute watch paths. */
+static void check_watch(const struct app *a, int finished) {
+  if (a->nwatch < 0 || a->nwatch > MAX_WATCH || a->watch[a->nwatch] ||
+      a->nwatch_ignore < 0 || a->nwatch_ignore > MAX_WATCH ||
+      a->watch_ignore[a->nwatch_ignore] || a->watch_delay_ms < 0)
+    abort();
+  for (int i = 0; i < a->nwatch; i++)
+    if (!a->watch[i][0] || (finished && a->watch[i][0] != '/'))
+      abort();
+  struct cron c;
+  char e[200];
+  if (a->cron_restart && cron_parse(a->cron_restart, &c, e, sizeof e) < 0)
+    abort();
+}
+
 static void check_err(const char *err, size_t cap) {
   size_t n = strnlen(err, cap);
   if (n == 0 || n == cap)
@@ -114,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (app_set(&a, key, val, err, sizeof err) < 0)
       check_err(err, sizeof err);
     check_ranges(&a, mm, 0);
+    check_watch(&a, 0);
     if (eq)
       *eq = '=';
   }
@@ -126,6 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_err(err, sizeof err);
   } else {
     check_ranges(&a, mm, 1);
+    check_watch(&a, 1);
     if (a.cwd[0] != '/' || strcmp(a.o.spawn.cwd, a.cwd))
       abort();
   }

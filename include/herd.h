@@ -949,6 +949,23 @@ herd_loop_t *herd_cluster_loop(herd_cluster_t *c);
  * HERD_REASON_RELOAD_DONE (or _FAILED). */
 int herd_cluster_reload(herd_cluster_t *c);
 
+/* New settings for the workers started from now on (restarts, a
+ * reload's successors, new slots): herd_cluster_reload after it
+ * replaces the running ones with zero downtime. Taken from opts: file,
+ * argv, spawn (env, env_mode, cwd, umask, flags; not uid, gid and their
+ * flags), ready (not HERD_READY_LISTENING without HERD_CLUSTER_NODE, nor
+ * HERD_READY_IPC without HERD_CLUSTER_IPC), ready_delay_ms, settle_ms,
+ * ready_timeout_ms, kill_timeout_ms, stop_signal, max_restarts (the
+ * early deaths counted so far are forgotten when it changes),
+ * restart_window_ms, min_uptime_ms, cooldown_ms. The rest (workers:
+ * herd_cluster_scale; the sockets, balance, flags, the user, the
+ * callbacks) stays as the cluster started: it is not read. Borrows
+ * opts' strings and arrays until the next update, or until
+ * herd_cluster_run returns. Returns 0, -EINVAL (a value
+ * herd_cluster_run would refuse; nothing changed), -ECANCELED if the
+ * cluster is stopping. */
+int herd_cluster_update(herd_cluster_t *c, const herd_cluster_opts_t *opts);
+
 /* A hard restart (not rolling): every worker is stopped now and a new
  * one started in its slot as soon as it has exited. Returns 0,
  * -EBUSY during a reload, -ECANCELED if stopping. HERD_EV_ALL_READY

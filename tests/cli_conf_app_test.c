@@ -354,7 +354,9 @@ TEST(cli_opts_table_help_docs_and_defaults_agree) {
   }
   for (size_t i = 0; i < n; i++) {
     char want[80];
-    snprintf(want, sizeof want, "--%s%s", t[i].name, t[i].metavar ? " " : "");
+    /* --watch[=PATH]: an optional value is written without a blank */
+    snprintf(want, sizeof want, "--%s%s", t[i].name,
+             t[i].metavar && t[i].kind != OPT_PATHS ? " " : "");
     CHECK_MSG(strstr(help, want), "the help lacks %s", want);
     snprintf(want, sizeof want, "`--%s", t[i].name);
     CHECK_MSG(!strcmp(t[i].name, "help") || strstr(md, want),
@@ -437,9 +439,10 @@ TEST(cli_opts_table_keys_and_refusals) {
       CHECK_MSG(!strncmp(err, t[i].name, strlen(t[i].name)), "%s: %s", t[i].name, err);
       CHECK_MSG(!strpbrk(err, "\n\033"), "%s: not one line: %s", t[i].name, err);
     } else {
-      /* only what takes any text: a user or a directory (checked by
-       * app_finish) */
-      CHECK_MSG(!strcmp(t[i].name, "user") || !strcmp(t[i].name, "cwd"),
+      /* only what takes any text: a user, a directory or a path to
+       * watch (checked by app_finish), a glob */
+      CHECK_MSG(!strcmp(t[i].name, "user") || !strcmp(t[i].name, "cwd") ||
+                    !strcmp(t[i].name, "watch") || !strcmp(t[i].name, "watch-ignore"),
                 "--%s took anything", t[i].name);
     }
     app_free(&a);

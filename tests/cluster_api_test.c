@@ -438,3 +438,89 @@ TEST_T(cluster_api_loop_failure_is_returned_and_kills_everything, 30) {
   o.on_event = loopfail_event;
   CHECK_EQ(herd_cluster_run(&o, idle_worker, NULL), -EINVAL);
 }
+
+/* ---- herd_cluster_update: new settings for the workers to come ------- */
+
+struct upd {
+  herd_cluster_t *c;
+  int all_ready, old_seen, new_seen, done;
+};
+
+static char *const upd_argv[] = {"/bin/sh", "-c", "echo \"X=$X\"; exec sleep 100", NULL};
+static const char *const upd_env_old[] = {"X=old", NULL};
+static const char *const upd_env_new[] = {"X=new", NULL};
+
+static herd_cluster_opts_t upd_opts(const char *const *env) {
+  herd_cluster_opts_t o = HERD_CLUSTER_OPTS_INIT;
+  o.workers = 2;
+  o.file = upd_argv[0];
+  o.argv = upd_argv;
+  o.spawn.env = env;
+  o.spawn.env_mode = HERD_ENV_ADD;
+  o.flags = HERD_CLUSTER_PIPE_OUTPUT;
+  return o;
+}
+
+static int upd_init(herd_cluster_t *c, void *data) {
+  struct upd *s = data;
+  s->c = c;
+  /* refused, and nothing changed: what herd_cluster_run would refuse */
+  herd_cluster_opts_t o = upd_opts(upd_env_new);
+  o.stop_signal = 0;
+  CHECK_EQ(herd_cluster_update(c, &o), -EINVAL);
+  o = upd_opts(upd_env_new);
+  o.ready = HERD_READY_LISTENING; /* not a Node cluster */
+  CHECK_EQ(herd_cluster_update(c, &o), -EINVAL);
+  o.ready = HERD_READY_IPC; /* no channels */
+  CHECK_EQ(herd_cluster_update(c, &o), -EINVAL);
+  o = upd_opts(upd_env_new);
+  o.argv = NULL;
+  CHECK_EQ(herd_cluster_update(c, &o), -EINVAL);
+  o.abi = 0;
+  CHECK_EQ(herd_cluster_update(c, &o), -EINVAL);
+  return 0;
+}
+
+static void upd_output(herd_cluster_t *c, int slot, pid_t pid, int stream,
+                       const char *line, size_t len, void *data) {
+  (void)c;
+  (void)slot;
+  (void)pid;
+  (void)stream;
+  struct upd *s = data;
+  s->old_seen += len == 5 && !memcmp(line, "X=old", 5);
+  s->new_seen += len == 5 && !memcmp(line, "X=new", 5);
+}
+
+static void upd_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
+  struct upd *s = data;
+  if (ev->type == HERD_EV_ALL_READY && ++s->all_ready == 1) {
+    /* the workers of the reload get the new environment, and max_restarts
+     * (its rings are dropped) may change with it */
+    herd_cluster_opts_t o = upd_opts(upd_env_new);
+    o.max_restarts = 3;
+    CHECK_EQ(herd_cluster_update(c, &o), 0);
+    CHECK_EQ(herd_cluster_reload(c), 0);
+  }
+  if (ev->type == HERD_EV_RELOAD && ev->reason == HERD_REASON_RELOAD_DONE) {
+    s->done = 1;
+    CHECK_EQ(herd_cluster_stop(c, 0), 0);
+    herd_cluster_opts_t o = upd_opts(upd_env_old);
+    CHECK_EQ(herd_cluster_update(c, &o), -ECANCELED);
+  }
+}
+
+TEST_T(cluster_api_update_gives_a_reload_new_settings, 30) {
+  struct upd s;
+  memset(&s, 0, sizeof s);
+  herd_cluster_opts_t o = upd_opts(upd_env_old);
+  o.on_init = upd_init;
+  o.on_event = upd_event;
+  o.on_output = upd_output;
+  o.data = &s;
+  CHECK_EQ(herd_cluster_run(&o, NULL, NULL), 0);
+  CHECK_EQ(s.done, 1);
+  /* the first two said old, the reload's two said new */
+  CHECK_EQ(s.old_seen, 2);
+  CHECK_EQ(s.new_seen, 2);
+}

@@ -201,6 +201,12 @@ static void herd_meaning(const char *s, size_t n, char *out, size_t cap) {
       snprintf(out, cap, "scale badw");
   } else if (rq.cmd == CTL_STOP) {
     snprintf(out, cap, "stop g%d", rq.graceful);
+  } else if (rq.cmd == CTL_DESCRIBE) {
+    snprintf(out, cap, "describe s%d", rq.show_env);
+  } else if (rq.cmd == CTL_SIGNAL && !rq.arg_err[0]) {
+    int k = snprintf(out, cap, "signal %d", rq.sig);
+    if (rq.slot >= 0 && k > 0 && (size_t)k < cap)
+      snprintf(out + k, cap - (size_t)k, " slot %lld", rq.slot);
   } else {
     snprintf(out, cap, "%s%s", ctl_cmd_name(rq.cmd), rq.arg_err[0] ? " arg_err" : "");
   }
@@ -308,7 +314,7 @@ TEST(ctlreq_decode_matches_node_json_parse) {
     off += sizeof len + len;
     const char *eol = line ? strchr(line, '\n') : NULL;
     CHECK_MSG(eol != NULL, "node answered %d of %d texts", i, n);
-    char theirs[64], ours[200];
+    char theirs[64], ours[400];
     snprintf(theirs, sizeof theirs, "%.*s", (int)(eol - line), line);
     line = eol + 1;
     for (size_t a = 0; a < sizeof answers / sizeof answers[0]; a++)

@@ -928,7 +928,7 @@ TEST_T(reuseport_scale_down_of_a_starting_slot_resets_nothing, 60) {
   }
   hp_mark(&h);
   CHECK_OK(herd_child_kill(&h.c, SIGTTOU, 0));
-  HP_WAIT_NEW(&h, "scaled to 1 workers");
+  HP_WAIT_NEW(&h, "scaled to 1 worker");
   /* let the workers serve (slot 1's drains what waited, then goes) */
   for (int i = 1; i >= 0; i--) {
     int w = open(fifo[i], O_WRONLY | O_NONBLOCK | O_CLOEXEC); /* ENXIO: no reader */

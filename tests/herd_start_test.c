@@ -1693,8 +1693,8 @@ TEST_T(herd_startup_systemd_prints_a_unit, 30) {
   HERD_OK("startup", "systemd", "-c", conf);
   char want[PATH_MAX * 3];
   const char *must[] = {"[Unit]\n", "[Service]\n", "Type=notify\n", "KillMode=mixed\n",
-                        "[Install]\n", "WantedBy=multi-user.target\n", "herd@web",
-                        "herd@api", "TimeoutStopSec=30\n"};
+                        "[Install]\n", "WantedBy=multi-user.target\n", "herd-apps@web",
+                        "herd-apps@api", "# herd-apps@.service: ", "TimeoutStopSec=30\n"};
   for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
     CHECK_MSG(strstr(R.out, must[i]), "no '%s' in:\n%s", must[i], R.out);
   snprintf(want, sizeof want, "\nExecReload=%s reload %%i\n", herd_bin());

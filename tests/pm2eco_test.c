@@ -106,7 +106,8 @@ static const char ECOSYSTEM[] =
     "    name: 'web', script: './app.js', instances: 2, exec_mode: 'cluster',\n"
     "    env: { ROLE: 'web', GREETING: 'hello' },\n"
     "    env_production: { GREETING: 'production' },\n"
-    "    max_memory_restart: '300M', kill_timeout: 3000, watch: true, frobnicate: 1,\n"
+    "    max_memory_restart: '300M', kill_timeout: 3000, frobnicate: 1,\n"
+    "    watch: ['app.js', /x/], watch_delay: 500,\n"
     "  }, {\n"
     "    name: 'api', script: 'app.js', exec_mode: 'fork', wait_ready: true,\n"
     "    env: { ROLE: 'api', SOCK: 'api.sock' }, env_production: { GREETING: 'prod-api' },\n"
@@ -127,10 +128,9 @@ TEST_T(pm2eco_two_apps_cluster_and_fork_with_env_production, 90) {
                 strstr(R.out, "started api: 1 worker ready"), "%s", R.out);
   /* one line for each option that does not map, and nothing else */
   static const char *const warned[] = {
-      "app 'web': option 'watch' is not supported by herd (ignored)",
+      "app 'web': option 'watch': item 2 is a RegExp, which herd cannot read (ignored)",
       "app 'web': option 'frobnicate' is not a PM2 option (ignored)",
       "app 'api': option 'ignore_watch' is a RegExp, which herd cannot read (ignored)",
-      "app 'api': option 'cron_restart' is not supported by herd (ignored)",
       "top-level 'deploy' is not supported by herd (ignored, but for the env of "
       "deploy.NAME with --env NAME)",
       NULL};
@@ -160,6 +160,15 @@ TEST_T(pm2eco_two_apps_cluster_and_fork_with_env_production, 90) {
   get_unix("api.sock", body, sizeof body);
   CHECK_MSG(strstr(body, "role=api greeting=prod-api deployed=yes slot=0 cluster=false"),
             "%s", body);
+  /* watch, watch_delay and cron_restart are herd's --watch,
+   * --watch-delay and --cron-restart */
+  char log[4200], text[8192];
+  snprintf(log, sizeof log, "cat %s/logs/web-herd.log %s/logs/api-herd.log",
+           getenv("HERD_HOME"), getenv("HERD_HOME"));
+  CHECK_EQ(sh_out(log, text, sizeof text), 0);
+  CHECK_MSG(strstr(text, "herd[web]: watch: 1 directory watched (") &&
+                strstr(text, "a change reloads after 500 ms") &&
+                strstr(text, "herd[api]: cron: next reload at "), "%s", text);
   CHECK_EQ(herd(ARGS("status")), 0);
   CHECK_MSG(strstr(R.out, "web  master pid") && strstr(R.out, "api  master pid"), "%s",
             R.out);
@@ -218,7 +227,8 @@ TEST_T(pm2eco_json_file_and_herd_run_by_name, 60) {
 TEST(pm2eco_env_name_without_an_ecosystem_file_is_refused) {
   CHECK_EQ(herd(ARGS("start", "--env", "production", "--", "true")), 2);
   CHECK_MSG(strstr(R.err, "--env: 'production' is not K=V (a name alone selects "
-                          "env_production of a PM2 ecosystem file)"), "%s", R.err);
+                          "env_production of a herd config file or a PM2 ecosystem "
+                          "file: -c FILE)"), "%s", R.err);
   CHECK_EQ(herd(ARGS("run", "-w", "2", "ecosystem.config.js")), 2);
   CHECK_MSG(strstr(R.err, "ecosystem.config.js: the options come from the config file"),
             "%s", R.err);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "dotenv.h"
 #include "eco.h"
 #include "opts.h"
 
@@ -82,7 +83,11 @@ static int node_script(struct app *a, char *err, size_t errlen) {
   memcpy(cmd + 1, a->cmd, argc * sizeof *cmd);
   free(a->cmd_owned); /* (its strings are kept, or argv's) */
   a->cmd = a->cmd_owned = cmd;
-  a->o.flags |= HERD_CLUSTER_NODE;
+  if (!(a->o.flags & HERD_CLUSTER_NODE)) {
+    a->o.flags |= HERD_CLUSTER_NODE;
+    app_origin_set(a, "node-cluster", &(struct origin){ORIGIN_HERD, 0, NULL,
+                                                        "the command is a Node script"});
+  }
   if (!a->name) {
     const char *b = strrchr(s, '/');
     b = b ? b + 1 : s;
@@ -106,8 +111,10 @@ static int node_options(struct app *a, char *err, size_t errlen) {
   if (!node && a->o.ready == HERD_READY_LISTENING)
     return app_fail(err, errlen, "ready listening: only with --node-cluster (the "
                                  "message is Node's cluster's)");
-  if (a->o.ready == HERD_READY_IPC)
+  if (a->o.ready == HERD_READY_IPC && !(a->o.flags & HERD_CLUSTER_IPC)) {
     a->o.flags |= HERD_CLUSTER_IPC;
+    app_origin_set(a, "ipc", &(struct origin){ORIGIN_HERD, 0, NULL, "ready ipc"});
+  }
   if ((a->o.flags & HERD_CLUSTER_STICKY) && (!node || a->o.balance != HERD_BALANCE_ROUNDROBIN))
     return app_fail(err, errlen, "--sticky: only with --node-cluster and --balance "
                                  "roundrobin (herd then chooses the worker)");
@@ -198,10 +205,64 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     return app_fail(err, errlen, "out of memory");
   a->o.file = a->cmd[0];
   a->o.argv = a->cmd;
-  return 0;
+  return watch_finish(a, err, errlen);
+}
+
+/* ---- env files ---------------------------------------------------- */
+
+/* A file's variables go to a scratch app first: app_set checks each
+ * (herd's own variables refused) with the file's line in front, and a
+ * later one replaces an earlier one. */
+static int env_put(void *data, const char *kv, char *err, size_t errlen) {
+  return app_set(data, "env", kv, err, errlen);
+}
+
+int app_env_files(struct app *a, const char *dir, char *err, size_t errlen) {
+  if (!a->nenv_files)
+    return 0;
+  struct app *t = malloc(sizeof *t);
+  if (!t)
+    return app_fail(err, errlen, "out of memory");
+  app_init(t);
+  int rc = 0;
+  for (int i = 0; i < a->nenv_files && !rc; i++) {
+    const char *f = a->env_files[i];
+    char *path = NULL;
+    if (dir && f[0] != '/' && asprintf(&path, "%s/%s", dir, f) < 0) {
+      rc = app_fail(err, errlen, "out of memory");
+      break;
+    }
+    rc = dotenv_load(path ? path : f, env_put, t, err, errlen);
+    free(path);
+  }
+  /* under what the app sets itself: only the variables it leaves unset */
+  for (int i = 0; i < t->nenv && !rc; i++) {
+    size_t kl = (size_t)(strchr(t->env[i], '=') - t->env[i]) + 1;
+    int set = 0;
+    for (int j = 0; j < a->nenv && !set; j++)
+      set = !strncmp(a->env[j], t->env[i], kl);
+    char e[300];
+    if (!set && app_set(a, "env", t->env[i], e, sizeof e) < 0)
+      rc = app_fail(err, errlen, "%s: %s", a->env_files[0], e);
+  }
+  app_free(t);
+  free(t);
+  return rc;
 }
 
 /* ---- config files ------------------------------------------------ */
+
+const char *app_keep_file(struct app *a, const char *path, const char *dir) {
+  if (path[0] == '/')
+    return app_keep(a, path);
+  const char *b = strrchr(path, '/');
+  char *abs;
+  if (asprintf(&abs, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", b ? b + 1 : path) < 0)
+    return NULL;
+  const char *k = app_keep(a, abs);
+  free(abs);
+  return k;
+}
 
 /* A value as the option parser's text: strings as they are, integers
  * and booleans printed (into buf, which lives only as long as the
@@ -244,11 +305,58 @@ static int command_words(struct app *a, const char *str) {
   return 0;
 }
 
+/* env = { K = "V" } or ["K=V", ...] (and env_NAME's): each set with
+ * app_set, a later K over an earlier one. */
+static int conf_env(struct app *a, const struct conf_key *k, const char *path,
+                    char *err, size_t errlen) {
+  const struct conf_value *v = &k->v;
+  char e[512], num[32];
+  if (v->kind != CONF_TABLE && v->kind != CONF_ARRAY)
+    return app_fail(err, errlen, "%s:%d: env: expected a table { K = \"V\" } "
+                "or an array of \"K=V\", not %s", path, k->line,
+                conf_kind_name(v->kind));
+  for (size_t j = 0; j < v->nitems; j++) {
+    const struct conf_value *it = &v->items[j];
+    int r;
+    if (v->kind == CONF_TABLE) {
+      const char *t = value_text(it, num, sizeof num);
+      if (!t)
+        return app_fail(err, errlen, "%s:%d: %s: %s is %s", path, k->line, k->key,
+                    v->keys[j], conf_kind_name(it->kind));
+      /* { "A=B" = "c" } would be A="B=c" in the environment */
+      if (strchr(v->keys[j], '='))
+        return app_fail(err, errlen, "%s:%d: %s: '%s' has '=', which no "
+                    "variable name has", path, k->line, k->key, v->keys[j]);
+      char *kv;
+      if (asprintf(&kv, "%s=%s", v->keys[j], t) < 0)
+        return app_fail(err, errlen, "%s:%d: out of memory", path, k->line);
+      r = app_set(a, "env", kv, e, sizeof e); /* it keeps a copy */
+      free(kv);
+    } else {
+      if (it->kind != CONF_STR)
+        return app_fail(err, errlen, "%s:%d: %s: item %zu is not a string",
+                    path, k->line, k->key, j + 1);
+      r = app_set(a, "env", it->str, e, sizeof e);
+    }
+    if (r < 0)
+      return app_fail(err, errlen, "%s:%d: %s", path, k->line, e);
+  }
+  return 0;
+}
+
+/* env_NAME (env_production): an environment --env NAME selects; not
+ * env_file, an option. */
+static int env_table_key(const char *key) {
+  return (!strncmp(key, "env_", 4) || !strncmp(key, "env-", 4)) && key[4] &&
+         !opt_find(key);
+}
+
 /* One app table into a (app_init'ed). Durations given as integers are
  * milliseconds (as on the command line). */
 static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
-                    const char *dir, char *err, size_t errlen) {
+                    const char *dir, const char *env_name, char *err, size_t errlen) {
   char e[512];
+  const struct conf_key *env_sel = NULL;
   if (!(a->conf_path = app_keep(a, path)))
     return app_fail(err, errlen, "%s: out of memory", path);
   /* A config's relative paths (cwd, and so the command) are from the
@@ -256,12 +364,17 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
    * systemd unit starts it in /). */
   if (snprintf(a->base_dir, sizeof a->base_dir, "%s", dir) >= (int)sizeof a->base_dir)
     return app_fail(err, errlen, "%s: its directory's path is too long", path);
+  /* each option's origin: this file, at the line of its key */
+  a->from = (struct origin){ORIGIN_CONFIG, ca->line, app_keep_file(a, path, dir), NULL};
+  if (!a->from.file)
+    return app_fail(err, errlen, "%s: out of memory", path);
   if (app_set(a, "name", ca->name, e, sizeof e) < 0)
     return app_fail(err, errlen, "%s:%d: app %s", path, ca->line, e);
   for (size_t i = 0; i < ca->nkeys; i++) {
     const struct conf_key *k = &ca->keys[i];
     const struct conf_value *v = &k->v;
     char num[32];
+    a->from.line = k->line;
     if (!strcmp(k->key, "command")) {
       if (v->kind == CONF_STR) {
         if (command_words(a, v->str) < 0)
@@ -286,55 +399,39 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
       if (!a->cmd_owned[0] || !a->cmd_owned[0][0])
         return app_fail(err, errlen, "%s:%d: command: empty", path, k->line);
       a->cmd = a->cmd_owned;
+      a->cmd_from = a->from;
       continue;
     }
     if (!strcmp(k->key, "name"))
       return app_fail(err, errlen, "%s:%d: unknown key 'name': the table's name "
                   "[%s] is the app's name", path, k->line, ca->name);
     if (!strcmp(k->key, "env")) {
-      if (v->kind != CONF_TABLE && v->kind != CONF_ARRAY)
-        return app_fail(err, errlen, "%s:%d: env: expected a table { K = \"V\" } "
-                    "or an array of \"K=V\", not %s", path, k->line,
-                    conf_kind_name(v->kind));
-      for (size_t j = 0; j < v->nitems; j++) {
-        const struct conf_value *it = &v->items[j];
-        int r;
-        if (v->kind == CONF_TABLE) {
-          const char *t = value_text(it, num, sizeof num);
-          if (!t)
-            return app_fail(err, errlen, "%s:%d: env: %s is %s", path, k->line,
-                        v->keys[j], conf_kind_name(it->kind));
-          /* { "A=B" = "c" } would be A="B=c" in the environment */
-          if (strchr(v->keys[j], '='))
-            return app_fail(err, errlen, "%s:%d: env: '%s' has '=', which no "
-                        "variable name has", path, k->line, v->keys[j]);
-          char *kv;
-          if (asprintf(&kv, "%s=%s", v->keys[j], t) < 0)
-            return app_fail(err, errlen, "%s:%d: out of memory", path, k->line);
-          r = app_set(a, "env", kv, e, sizeof e); /* it keeps a copy */
-          free(kv);
-        } else {
-          if (it->kind != CONF_STR)
-            return app_fail(err, errlen, "%s:%d: env: item %zu is not a string",
-                        path, k->line, j + 1);
-          r = app_set(a, "env", it->str, e, sizeof e);
-        }
-        if (r < 0)
-          return app_fail(err, errlen, "%s:%d: %s", path, k->line, e);
-      }
+      if (conf_env(a, k, path, err, errlen) < 0)
+        return -1;
       continue;
     }
-    if (!strcmp(k->key, "listen") && v->kind == CONF_ARRAY) {
-      for (size_t j = 0; j < v->nitems; j++) {
-        if (v->items[j].kind != CONF_STR)
-          return app_fail(err, errlen, "%s:%d: listen: item %zu is not a string",
-                      path, k->line, j + 1);
-        if (app_set(a, "listen", v->items[j].str, e, sizeof e) < 0)
-          return app_fail(err, errlen, "%s:%d: %s", path, k->line, e);
-      }
+    if (env_table_key(k->key)) {
+      /* env_NAME: --env NAME's, over env (applied after every key) */
+      if (v->kind != CONF_TABLE && v->kind != CONF_ARRAY)
+        return app_fail(err, errlen, "%s:%d: %s: expected a table { K = \"V\" } "
+                        "or an array of \"K=V\", not %s", path, k->line, k->key,
+                        conf_kind_name(v->kind));
+      if (env_name && !strcmp(k->key + 4, env_name))
+        env_sel = k;
       continue;
     }
     const struct opt *o = opt_find(k->key);
+    /* listen, watch, watch-ignore: an array of strings, each given */
+    if (o && (o->kind == OPT_LIST || o->kind == OPT_PATHS) && v->kind == CONF_ARRAY) {
+      for (size_t j = 0; j < v->nitems; j++) {
+        if (v->items[j].kind != CONF_STR)
+          return app_fail(err, errlen, "%s:%d: %s: item %zu is not a string",
+                      path, k->line, k->key, j + 1);
+        if (app_set(a, k->key, v->items[j].str, e, sizeof e) < 0)
+          return app_fail(err, errlen, "%s:%d: %s", path, k->line, e);
+      }
+      continue;
+    }
     if (o && o->kind == OPT_MODE && v->kind != CONF_STR)
       /* as an integer it would be decimal: 22 is not 022 */
       return app_fail(err, errlen, "%s:%d: %s: give it as a string of octal digits "
@@ -353,6 +450,17 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
   if (!a->cmd)
     return app_fail(err, errlen, "%s:%d: [%s] has no command", path, ca->line,
                 ca->name);
+  if (env_sel && conf_env(a, env_sel, path, err, errlen) < 0)
+    return -1;
+  if (env_name && !env_sel)
+    fprintf(stderr, "%s: %s: [%s] has no env_%s (--env %s): its env alone is used\n",
+            prog_name, path, ca->name, env_name, env_name);
+  if (app_env_files(a, dir, e, sizeof e) < 0) {
+    /* where the file is named, then where in it */
+    const struct conf_key *ek = conf_get(ca, "env_file");
+    return app_fail(err, errlen, "%s:%d: env_file: %s", path, ek ? ek->line : ca->line,
+                    e);
+  }
   if (app_finish(a, e, sizeof e) < 0)
     return app_fail(err, errlen, "%s:%d: [%s]: %s", path, ca->line, ca->name, e);
   return 0;
@@ -360,7 +468,8 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
 
 /* Every app of a parsed file (relative paths from dir). */
 static int conf_apps(const struct conf *c, const char *path, const char *dir,
-                     struct app **apps, char *err, size_t errlen) {
+                     const char *env_name, struct app **apps, char *err,
+                     size_t errlen) {
   if (c->napps == 0)
     return app_fail(err, errlen, "%s: no apps in it (a table [NAME] per app)", path);
   struct app *as = calloc(c->napps, sizeof *as);
@@ -368,7 +477,7 @@ static int conf_apps(const struct conf *c, const char *path, const char *dir,
     return app_fail(err, errlen, "%s: out of memory", path);
   for (size_t i = 0; i < c->napps; i++) {
     app_init(&as[i]);
-    if (conf_app(&as[i], &c->apps[i], path, dir, err, errlen) < 0) {
+    if (conf_app(&as[i], &c->apps[i], path, dir, env_name, err, errlen) < 0) {
       for (size_t j = 0; j <= i; j++)
         app_free(&as[j]);
       free(as);
@@ -384,7 +493,7 @@ int app_parse_config(const char *path, const char *dir, const char *text,
   struct conf c;
   if (conf_parse(path, text, len, &c, err, errlen) < 0)
     return -1;
-  int n = conf_apps(&c, path, dir, apps, err, errlen);
+  int n = conf_apps(&c, path, dir, NULL, apps, err, errlen);
   conf_free(&c);
   return n;
 }
@@ -399,10 +508,6 @@ int app_load_config_env(const char *path, const char *env_name, struct app **app
                         char *err, size_t errlen) {
   if (eco_file_kind(path) != ECO_NONE)
     return eco_load(path, env_name, apps, err, errlen);
-  if (env_name)
-    return app_fail(err, errlen, "--env %s: a name selects env_%s of a PM2 ecosystem "
-                    "file; %s is a herd config file (env = { K = \"V\" })", env_name,
-                    env_name, path);
   struct conf c;
   if (conf_load(path, &c, err, errlen) < 0)
     return -1;
@@ -418,7 +523,7 @@ int app_load_config_env(const char *path, const char *env_name, struct app **app
     slash[1] = '\0';
   else
     *slash = '\0';
-  int n = conf_apps(&c, path, rp, apps, err, errlen);
+  int n = conf_apps(&c, path, rp, env_name, apps, err, errlen);
   conf_free(&c);
   return n;
 }

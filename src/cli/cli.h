@@ -9,16 +9,32 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "herd.h"
 #include "../lib/utf8.h"
 
 #define MAX_LISTEN 64
 #define MAX_ENV 256
+#define MAX_ENV_FILES 16
+#define MAX_WATCH 64 /* --watch paths, --watch-ignore globs */
 #define NAME_MAX_LEN 64
 #define CTL_MAX_REQUEST 65536 /* bytes of one control request line */
 
 extern const char *prog_name;
+
+/* Where an option's value came from (herd describe): a default, the
+ * command line, a config file's line, a PM2 ecosystem file's app, or
+ * herd itself (implied by another setting, note saying by which). The
+ * strings are the app's own (app_keep), or static. */
+enum { ORIGIN_DEFAULT, ORIGIN_CMDLINE, ORIGIN_CONFIG, ORIGIN_ECO, ORIGIN_HERD };
+struct origin {
+  int kind;         /* ORIGIN_* (0: the default) */
+  int line;         /* ORIGIN_CONFIG: 1-based */
+  const char *file; /* ORIGIN_CONFIG, ORIGIN_ECO: absolute */
+  const char *note; /* ORIGIN_ECO: the app's name; ORIGIN_HERD: why */
+};
+#define APP_MAX_ORIGINS 64 /* >= opts.h's OPT_MAX (opts.c checks) */
 
 /* One app: what `herd run`/`start` options or a config file say. Every
  * string the app keeps is its own copy (app_free frees them), whatever
@@ -51,6 +67,23 @@ struct app {
   char **kept;           /* the copies the pointers above hold (owned) */
   size_t nkept, kept_cap;
   const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
+  int log_format;        /* LOG_FORMAT_TEXT, LOG_FORMAT_JSON */
+  const char *log_date_format; /* strftime, local time; NULL: ISO UTC */
+  struct origin from;     /* app_set records this for what it sets */
+  struct origin origin[APP_MAX_ORIGINS]; /* per option of opts.c's table
+                                            (by index; an alias's in its
+                                            option's): where it came from */
+  struct origin cmd_from; /* where cmd came from */
+  const char *env_files[MAX_ENV_FILES + 1]; /* --env-file, env_file: read by
+                                               app_env_files into env */
+  int nenv_files;
+  const char *watch[MAX_WATCH + 1]; /* --watch: from the app's cwd; absolute
+                                       after app_finish (watch.c) */
+  int nwatch;
+  const char *watch_ignore[MAX_WATCH + 1]; /* --watch-ignore globs */
+  int nwatch_ignore;
+  int watch_delay_ms;    /* reload this long after the last change */
+  const char *cron_restart; /* --cron-restart's line (cron.h) */
 };
 
 /* o.ready until app_finish: immediate, or listening with --node-cluster */
@@ -69,6 +102,17 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
 /* After all options: the default name, --user, --env, an absolute cwd.
  * Returns 0, or -1 with err set. */
 int app_finish(struct app *a, char *err, size_t errlen);
+/* app_finish's part for --watch (watch.c): each path made absolute from
+ * the app's cwd, and there. 0, or -1 with err set. */
+int watch_finish(struct app *a, char *err, size_t errlen);
+
+/* --env-file/env_file: each file's variables (dotenv.h) set in env
+ * where env does not set them already (env files are the lowest of the
+ * app's settings; a later file over an earlier one); relative paths
+ * from dir (NULL: as they are). 0, or -1 with err = "FILE:LINE: ..." or
+ * "FILE: strerror". Called once per app, before app_finish: by the
+ * command line's parser and a config file's loader. */
+int app_env_files(struct app *a, const char *dir, char *err, size_t errlen);
 
 /* Load a config file's apps (all of them). Returns the number of apps
  * (*apps malloc'd, each app_init'ed and finished: free each with
@@ -135,6 +179,13 @@ int logw_commit(struct logw *lw);
 int logw_event_fd(struct logw *lw);
 void logw_want_low(struct logw *lw);
 void logw_reopen(struct logw *lw);
+/* herd flush: the writer replaces both files with empty ones (and
+ * deletes their rotated ones) between two batches of whole lines,
+ * before it writes the next.
+ * logw_flush returns a ticket; logw_flushed the last ticket done (the
+ * flush is done once it is >= the ticket). */
+uint64_t logw_flush(struct logw *lw);
+uint64_t logw_flushed(struct logw *lw);
 struct logw_stats {
   uint64_t lines[2];   /* written, stdout and stderr */
   uint64_t dropped[2]; /* lost: the queue was full or a write failed */
@@ -159,6 +210,47 @@ int log_shift(const char *path, int keep);
 
 /* An ISO-8601 UTC time with milliseconds: "2026-11-28T01:02:03.456Z". */
 size_t iso_stamp(char *buf, size_t n);
+
+/* The log files' format (--log-format, --log-date-format): lines
+ * "TIME [SLOT] text" or JSON objects {"time","app","slot","stream",
+ * "line"}, TIME as fmt says (NULL: ISO-8601 UTC). app is borrowed for
+ * the writer's life. 0, or -ENOMEM. Before the first line. */
+enum { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+int logw_format(struct logw *lw, int format, const char *date_fmt, const char *app);
+
+/* logfmt.c: the lines of the log files, written and read back. */
+#define LOG_TIME_MAX 80        /* a line's time, NUL included */
+#define LOG_DATE_FORMAT_MAX 64 /* --log-date-format's bytes */
+#define LOG_TIME_UNKNOWN INT64_MIN
+/* The time ts as fmt says: strftime(3) in local time, %L the
+ * milliseconds; NULL: ISO-8601 UTC with milliseconds. Its length, 0 if
+ * it does not fit in n (or makes nothing). */
+size_t log_time_text(char *buf, size_t n, const char *fmt, const struct timespec *ts);
+/* --log-date-format's check: 0, or -1 with a one-line message. */
+int log_date_format_check(const char *fmt, char *err, size_t n);
+/* --since: a duration before now (10s, 10m, 2h, 1d) or an ISO-8601 time
+ * (2026-11-28, 2026-11-28T02:06, 2026-11-28 02:06:53.5Z, ...+01:00; no
+ * zone: local time). 0 with *ms since the epoch, or -1. */
+int log_since_parse(const char *arg, int64_t now_ms, int64_t *ms);
+/* One line of a log file, read: time as written (ms its value, or
+ * LOG_TIME_UNKNOWN when it is not an ISO-8601 time), slot (-1: none,
+ * as in the master's own lines), stream (0 out, 1 err, 2 herd's: the
+ * file's, or a JSON line's own), text (the worker's line, without the
+ * newline). Pointers into the line, or into tree (a JSON line's). */
+struct logline {
+  const char *time, *text;
+  size_t tlen, len;
+  int64_t ms;
+  long slot;
+  int stream;
+  herd_val_t *tree;
+};
+void logline_parse(const char *s, size_t len, int stream, struct logline *l);
+void logline_free(struct logline *l);
+/* Only the time of a line, as logline_parse reads it (a JSON line of
+ * herd's writer, {"time":"..." first, without parsing all of it). */
+int64_t logline_ms(const char *s, size_t len, int stream);
+const char *log_stream_name(int stream);
 
 /* Why a worker died, from its stderr as it streams (why.c): the line
  * that names the error (Node's "Error: boom", Python's last traceback
@@ -190,9 +282,18 @@ struct tline {
 };
 struct tline *logs_tail_lines(const char *path, int n, int *count);
 
+/* descjson.c: 1 if an environment variable's name (name[0..len)) looks
+ * like a secret's (herd describe masks its value): it holds SECRET,
+ * PASSWORD, PASSWD, PASSPHRASE, TOKEN, APIKEY or CREDENTIAL anywhere,
+ * or one of its parts between '_', '-' and '.' is KEY, KEYS, PASS, PWD,
+ * AUTH, PRIVATE, DSN, COOKIE, COOKIES, SESSION, SALT or CREDS; case
+ * ignored. */
+int env_secret_name(const char *name, size_t len);
+
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
-               CTL_REOPEN, CTL_SEND, CTL_NCMDS };
+               CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_DESCRIBE, CTL_UPDATE, CTL_SIGNAL,
+               CTL_FLUSH, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -200,12 +301,16 @@ struct ctl_req {
   long long workers;  /* scale: 1..HERD_MAX_WORKERS */
   long long add;      /* scale: -HERD_MAX_WORKERS..HERD_MAX_WORKERS */
   int graceful;       /* stop */
-  long long slot;     /* send: 0..HERD_MAX_WORKERS-1, or -1: all */
+  long long slot;     /* send, signal: 0..HERD_MAX_WORKERS-1, or -1: all */
+  int show_env;       /* describe: "show_env": true (values unmasked) */
   const char *json;   /* the request as it came (borrowed: during the
-                         call only); send takes its "msg" from it */
+                         call only); send takes its "msg" from it, update
+                         its "app", reload its "env" and "update_env" */
   size_t len;
   char arg_err[160];  /* a bad argument: the reply, when it comes to it */
-  char err[160];      /* not a request (then -1) */
+  char err[320];      /* not a request (then -1): up to 64 bytes of the
+                         name and the list of requests */
+  int sig;            /* signal: 1..NSIG-1 */
 };
 /* 0 with *req filled (arg_err set if an argument is bad), or -1 with the
  * reply in req->err. */
@@ -214,16 +319,37 @@ const char *ctl_cmd_name(int cmd);
 /* Refused while the app is stopping. */
 int ctl_cmd_steers(int cmd);
 
+/* optjson.c: a finished app's settings as a JSON object ({"cmd": [...],
+ * "options": {NAME: "text" or ["text", ...]}}: each option as app_set
+ * reads it; env files are in env already), and back into an
+ * app_init'ed app (then app_finish it): 0, or -1 with err. The request
+ * that changes a running app carries them (docs/control.md). */
+struct jw;
+void app_settings_json(const struct app *a, struct jw *w);
+int app_from_settings(struct app *a, const herd_val_t *s, char *err, size_t errlen);
+
+/* ctlupd.c: herd start -c FILE, for an app of the file that runs: its
+ * options sent to its master, which applies them with a rolling reload.
+ * The exit status (2: a change the master refused, nothing changed). */
+int start_update(const struct app *a, const char *home);
+
 /* Commands. Each returns the process's exit status. */
 int cmd_ctl(const char *cmd, int argc, char **argv);   /* status list stop
                                                           reload restart
                                                           scale */
 int cmd_logs(int argc, char **argv);
 int cmd_send(int argc, char **argv); /* ctlsend.c */
+/* herd reload [--env K=V]... [--update-env] NAME|all (ctlupd.c); usage:
+ * its help text */
+int cmd_reload(int argc, char **argv, const char *usage);
+int cmd_signal(int argc, char **argv); /* ctlsig.c */
+int cmd_flush(int argc, char **argv);  /* ctlflush.c */
+int cmd_startup(int argc, char **argv); /* startup.c */
+int cmd_describe(int argc, char **argv); /* describe.c (and show) */
+int cmd_top(int argc, char **argv); /* top.c */
 int cmd_ping(int argc, char **argv); /* ctlping.c */
 /* herd completion (complete.c), with the command names (and help). */
 int complete_main(int argc, char **argv, const char *const *cmds, size_t ncmds);
-int cmd_startup(int argc, char **argv); /* startup.c */
 /* suggest.c. The optimal string alignment distance of a and b (edits:
  * insert, delete, replace, swap two neighbours), more than 64 for longer
  * words; the candidate nearest to word, if one is close enough to be a
@@ -267,5 +393,29 @@ void home_apps_free(char **names, int n);
  * every app of home for NULL or "all". Returns the count, or -1 having
  * said why. Free with home_apps_free unless *names == one. */
 int home_targets(const char *home, const char *target, char *one[1], char ***names);
+
+/* confout.c: app a as a config file's table [NAME], appended to w
+ * (struct jw: jw.h), which appconf.c reads back to the same app: the
+ * command, cwd, workers (the count given), env (NULL-terminated, or
+ * NULL: none) and every other option that differs from its default.
+ * 0, or -1 with err set (a value that is not UTF-8 or is longer than a
+ * config line). */
+struct jw;
+int app_toml(const struct app *a, int workers, const char *const *env, struct jw *w,
+             char *err, size_t errlen);
+/* The environment herd save keeps for an app (confout.c): its --env
+ * entries, and the variables of inherited (the master's environ) that
+ * they do not set, but for herd's own (the worker contract's and
+ * HERD_HOME), sorted by name. The count, with *out a malloc'd
+ * NULL-terminated array of borrowed strings; or -1 with err set (more
+ * than MAX_ENV). */
+int app_saved_env(const struct app *a, char *const *inherited, const char ***out,
+                  char *err, size_t errlen);
+
+/* save.c: herd save, herd resurrect; the exit status. The file they
+ * default to, HOME/dump.toml, into buf: 0 or -ENAMETOOLONG. */
+int cmd_save(int argc, char **argv);
+int cmd_resurrect(int argc, char **argv);
+int saved_path(char *buf, size_t n, const char *home);
 
 #endif

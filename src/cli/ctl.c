@@ -57,12 +57,17 @@ static const char *const usage_stop =
     "Returns once the master has exited (at most 10 s after its last reply).\n";
 
 static const char *const usage_reload =
-    "Usage: herd reload NAME|all\n"
+    "Usage: herd reload [--env K=V]... [--update-env] NAME|all\n"
     "\n"
     "Rolling reload with zero downtime: slot by slot, a new worker starts,\n"
     "and the old one stops once the new one is ready. Returns when the\n"
     "reload is done (exit 0) or has failed (exit 1, the old workers of the\n"
-    "slots not reached yet keep running).\n";
+    "slots not reached yet keep running).\n"
+    "\n"
+    "  --env K=V      set K in the workers' environment (repeatable), over\n"
+    "                 the app's own settings; kept for later restarts\n"
+    "  --update-env   this shell's environment in place of the one herd\n"
+    "                 started with (the app's settings still win over it)\n";
 
 static const char *const usage_restart =
     "Usage: herd restart NAME|all\n"
@@ -291,7 +296,14 @@ int ctl__each_app(const char *home, const char *target, const char *req,
       continue;
     }
     struct rd rdr = {""};
-    const char *num = strcmp(verb, "sent") ? "workers" : "sent";
+    const char *num = !strcmp(verb, "sent") || !strcmp(verb, "signalled") ? verb
+                                                                           : "workers";
+    /* flush all: an app of herd run without --log-files has none */
+    if (quiet && !strcmp(verb, "flushed") && !jbool(jget(v, "ok"), 0) &&
+        !strncmp(jstr(jget(v, "error"), ""), "no log files", 12)) {
+      herd_val_free(v);
+      continue;
+    }
     long long w = rd_int(&rdr, jget(v, num), num, 0, INT_MAX);
     if (ctl__failed_reply(names[i], v))
       rc = 1;
@@ -310,6 +322,10 @@ int ctl__each_app(const char *home, const char *target, const char *req,
         printf("%s: scaled to %lld worker%s\n", names[i], w, w == 1 ? "" : "s");
       else if (!strcmp(verb, "sent"))
         printf("%s: sent to %lld worker%s\n", names[i], w, w == 1 ? "" : "s");
+      else if (!strcmp(verb, "signalled"))
+        printf("%s: signalled %lld worker%s\n", names[i], w, w == 1 ? "" : "s");
+      else if (!strcmp(verb, "flushed"))
+        printf("%s: log files flushed\n", names[i]);
       else
         printf("%s: %s, %lld worker%s ready\n", names[i], verb, w, w == 1 ? "" : "s");
     }
@@ -329,6 +345,8 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
     return ctl__cmd_status(argc, argv);
   if (!strcmp(cmd, "list"))
     return ctl__cmd_list(argc, argv);
+  if (!strcmp(cmd, "reload"))
+    return cmd_reload(argc, argv, usage_reload);
   const char *usage = !strcmp(cmd, "stop")      ? usage_stop
                       : !strcmp(cmd, "reload")  ? usage_reload
                       : !strcmp(cmd, "restart") ? usage_restart

@@ -54,6 +54,10 @@ int ctl__failed_reply(const char *name, herd_val_t *v);
 int ctl__each_app(const char *home, const char *target, const char *req,
                   const char *verb);
 
+/* ctlshow.c: "5m", "2h" (the unit that fits, cut down); "1.5M". */
+void ctl__human_ms(char *buf, size_t n, uint64_t ms);
+void ctl__human_bytes(char *buf, size_t n, double b);
+
 /* ctlshow.c: herd status and herd list; the exit status. */
 int ctl__cmd_status(int argc, char **argv);
 int ctl__cmd_list(int argc, char **argv);

@@ -6,6 +6,7 @@
  * feeds it anything.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,10 @@ static const struct {
     [CTL_RELOAD] = {"reload", 1}, [CTL_RESTART] = {"restart", 1},
     [CTL_SCALE] = {"scale", 1},   [CTL_STOP] = {"stop", 0},
     [CTL_REOPEN] = {"reopen", 0}, [CTL_SEND] = {"send", 1},
+    [CTL_CONFIG] = {"config", 0},
+    [CTL_DESCRIBE] = {"describe", 0},
+    [CTL_UPDATE] = {"update", 1},
+    [CTL_SIGNAL] = {"signal", 0}, [CTL_FLUSH] = {"flush", 0},
 };
 
 const char *ctl_cmd_name(int cmd) {
@@ -38,6 +43,32 @@ static const char *num_text(double x, char *buf, size_t n) {
     return x < 0 ? "-Infinity" : "Infinity";
   snprintf(buf, n, "%.17g", x);
   return buf;
+}
+
+/* update's "app" (an object: the master reads it), reload's "env" (an
+ * array of "K=V") and "update_env" (an array of strings). */
+static void env_args(const herd_val_t *req, struct ctl_req *rq) {
+  const herd_val_t *app = jget(req, "app");
+  if (rq->cmd == CTL_UPDATE && !jis_obj(app)) {
+    snprintf(rq->arg_err, sizeof rq->arg_err, "update: give \"app\": the options");
+    return;
+  }
+  static const char *const keys[] = {"env", "update_env"};
+  for (int k = 0; k < 2 && rq->cmd == CTL_RELOAD; k++) {
+    const herd_val_t *v = jget(req, keys[k]);
+    if (!v)
+      continue;
+    int bad = v->type != HERD_VAL_ARRAY;
+    for (size_t i = 0; !bad && i < jlen(v); i++) {
+      const char *s = jstr(jat(v, i), NULL);
+      bad = !s || strlen(s) != jstrlen(jat(v, i)) || !strchr(s, '=') || *s == '=';
+    }
+    if (bad) {
+      snprintf(rq->arg_err, sizeof rq->arg_err, "reload: \"%s\" must be an array of "
+               "\"K=V\" strings", keys[k]);
+      return;
+    }
+  }
 }
 
 int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
@@ -73,8 +104,13 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
      * \xNN: err is one line ({"cmd":"a\nb"} put a newline in it) */
     char shown[65];
     cli_printable(shown, sizeof shown, cmd, jstrlen(cv));
-    snprintf(rq->err, sizeof rq->err, "unknown command '%s' (ping, status, reload, "
-             "restart, scale, stop, reopen, send)", shown);
+    /* the list from the table: a request added is named by itself */
+    char known[CTL_NCMDS * 12] = "";
+    size_t kn = 0;
+    for (int i = 0; i < CTL_NCMDS && kn < sizeof known; i++)
+      kn += (size_t)snprintf(known + kn, sizeof known - kn, "%s%s", i ? ", " : "",
+                             cmds[i].name);
+    snprintf(rq->err, sizeof rq->err, "unknown command '%s' (%s)", shown, known);
     snprintf(rq->name, sizeof rq->name, "%.31s", cmd);
     herd_val_free(req);
     return -1;
@@ -110,6 +146,23 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
                HERD_MAX_WORKERS - 1);
     rq->json = json;
     rq->len = len;
+  } else if (rq->cmd == CTL_DESCRIBE) {
+    rq->show_env = jbool(jget(req, "show_env"), 0);
+  } else if (rq->cmd == CTL_UPDATE || rq->cmd == CTL_RELOAD) {
+    env_args(req, rq);
+    rq->json = json;
+    rq->len = len;
+  } else if (rq->cmd == CTL_SIGNAL) {
+    const herd_val_t *sv = jget(req, "slot");
+    long long sig = 0;
+    rq->slot = -1;
+    if (jint(jget(req, "sig"), 1, NSIG - 1, &sig) != 0)
+      snprintf(rq->arg_err, sizeof rq->arg_err,
+               "signal: give \"sig\": a signal number (1..%d)", NSIG - 1);
+    else if (sv && jint(sv, 0, HERD_MAX_WORKERS - 1, &rq->slot) != 0)
+      snprintf(rq->arg_err, sizeof rq->arg_err, "signal: \"slot\" is not a slot (0..%d)",
+               HERD_MAX_WORKERS - 1);
+    rq->sig = rq->arg_err[0] ? 0 : (int)sig;
   }
   herd_val_free(req);
   return 0;

@@ -75,6 +75,14 @@ static void human_bytes(char *buf, size_t n, double b) {
     snprintf(buf, n, "%.1fG", b / 1073741824);
 }
 
+void ctl__human_ms(char *buf, size_t n, uint64_t ms) {
+  human_ms(buf, n, ms);
+}
+
+void ctl__human_bytes(char *buf, size_t n, double b) {
+  human_bytes(buf, n, b);
+}
+
 /* ---- status ------------------------------------------------------- */
 
 /* status's exit status for an app's state (see usage_status): as

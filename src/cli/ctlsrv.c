@@ -147,7 +147,12 @@ static void do_status(struct master *m, struct conn *cn, const struct ctl_req *r
 }
 
 static void do_reload(struct master *m, struct conn *cn, const struct ctl_req *rq) {
-  (void)rq;
+  /* update, and reload with env: the options first (live.c) */
+  char err[600];
+  if (rq->arg_err[0] || live_update(m, rq, err, sizeof err) < 0) {
+    reply_error(cn, "%s", rq->arg_err[0] ? rq->arg_err : err);
+    return;
+  }
   /* Waiting before the call: with immediate readiness the reload may be
    * over (or failed) by the time it returns. This one is the next to
    * begin, now or after the running one. */
@@ -224,6 +229,53 @@ static void do_reopen(struct master *m, struct conn *cn, const struct ctl_req *r
   reply_ok(cn, NULL);
 }
 
+/* herd flush: answered once the writer thread has emptied the files.
+ * It does so between two batches, so this polls its counter (every
+ * FLUSH_POLL_MS, only while a flush is pending) rather than wait for it:
+ * the loop never waits for the disk. */
+#define FLUSH_POLL_MS 10
+
+static void flush_poll(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)t;
+  struct master *m = data;
+  m->flush_armed = 0;
+  uint64_t done = logw_flushed(m->lw);
+  int pending = 0;
+  for (struct conn *cn = m->conns, *next; cn; cn = next) {
+    next = cn->next;
+    if (cn->wait != WAIT_FLUSH)
+      continue;
+    if (cn->wait_target > done) {
+      pending = 1;
+      continue;
+    }
+    cn->wait = WAIT_NONE;
+    reply_ok(cn, NULL);
+    if (cn->eof)
+      conn_free(m, cn);
+  }
+  if (pending) {
+    m->flush_armed = 1;
+    (void)herd_loop_timer_start(loop, &m->flush_timer, FLUSH_POLL_MS, flush_poll, m);
+  }
+}
+
+static void do_flush(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  (void)rq;
+  if (!m->lw) {
+    reply_error(cn, "no log files to flush: this app writes to its terminal "
+                    "(herd run)");
+    return;
+  }
+  cn->wait = WAIT_FLUSH;
+  cn->wait_target = logw_flush(m->lw);
+  logf_(m, "flushing the log files (requested)");
+  if (!m->flush_armed) {
+    m->flush_armed = 1;
+    (void)herd_loop_timer_start(m->loop, &m->flush_timer, FLUSH_POLL_MS, flush_poll, m);
+  }
+}
+
 /* A message to the workers' channels: "msg" written again as JSON (one
  * line, whatever its spacing was). */
 static void do_send(struct master *m, struct conn *cn, const struct ctl_req *rq) {
@@ -252,11 +304,101 @@ static void do_send(struct master *m, struct conn *cn, const struct ctl_req *rq)
   }
 }
 
+/* The app as a config file's table (confout.c): its options, the scale
+ * it runs at now, and the environment its workers get from us. */
+static void do_config(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  (void)rq;
+  extern char **environ;
+  herd_cluster_stats_t st;
+  herd_cluster_stats(m->c, &st);
+  const char **env = NULL;
+  char err[256];
+  struct jw t, w;
+  jw_init(&t);
+  jw_init(&w);
+  if (app_saved_env(m->a, environ, &env, err, sizeof err) < 0 ||
+      app_toml(m->a, st.workers, env, &t, err, sizeof err) < 0) {
+    reply_error(cn, "config: %s", err);
+  } else {
+    jw_raw(&w, "{\"ok\":true,\"name\":", 18);
+    jw_str(&w, m->a->name, strlen(m->a->name));
+    jw_raw(&w, ",\"config\":", 10);
+    jw_str(&w, t.buf, t.len);
+    jw_raw(&w, "}", 1);
+    if (w.err || t.err)
+      reply_error(cn, "out of memory");
+    else
+      reply(cn, w.buf, w.len);
+  }
+  free(env);
+  jw_free(&t);
+  jw_free(&w);
+}
+
+/* Everything in effect (descjson.c); secret-looking env values masked
+ * unless asked: the socket is the owner's (and root's), who can read
+ * the workers' environment in /proc anyway; the mask keeps them off a
+ * screen or a pasted report by default, it guards no access. */
+static void do_describe(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  struct jw w;
+  jw_init(&w);
+  describe_json(m, &w, rq->show_env);
+  if (w.err)
+    reply_error(cn, "out of memory");
+  else
+    reply(cn, w.buf, w.len);
+  jw_free(&w);
+}
+
+/* A signal to the running workers (of one slot): herd_cluster_workers'
+ * rows name only workers not reaped yet, and this runs on the loop that
+ * reaps, so no pid here can have been reused (an exited one not reaped
+ * yet is a zombie: kill(2) reaches nothing and succeeds). */
+static void do_signal(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  if (rq->arg_err[0]) {
+    reply_error(cn, "%s", rq->arg_err);
+    return;
+  }
+  int n = 0, sent = 0, err = 0;
+  herd_worker_info_t *rows = get_rows(m, &n);
+  const char *name = sigabbrev_np(rq->sig);
+  if (!rows) {
+    reply_error(cn, "signal: out of memory");
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    if (rows[i].pid <= 0 || (rq->slot >= 0 && rows[i].slot != rq->slot))
+      continue;
+    if (kill(rows[i].pid, rq->sig) < 0) {
+      err = errno;
+      continue;
+    }
+    sent++;
+    logf_(m, "worker %d signalled, pid %d, SIG%s (requested)", rows[i].slot,
+          (int)rows[i].pid, name ? name : "?");
+  }
+  free(rows);
+  if (sent) {
+    char extra[32];
+    snprintf(extra, sizeof extra, "\"signalled\":%d", sent);
+    reply_ok(cn, extra);
+  } else if (err) {
+    reply_error(cn, "signal: %s", strerror(err));
+  } else if (rq->slot >= 0) {
+    reply_error(cn, "signal: slot %lld has no running worker", rq->slot);
+  } else {
+    reply_error(cn, "signal: no worker is running");
+  }
+}
+
 typedef void handler_fn(struct master *m, struct conn *cn, const struct ctl_req *rq);
 static handler_fn *const handlers[CTL_NCMDS] = {
     [CTL_PING] = do_ping,       [CTL_STATUS] = do_status, [CTL_RELOAD] = do_reload,
     [CTL_RESTART] = do_restart, [CTL_SCALE] = do_scale,   [CTL_STOP] = do_stop,
     [CTL_REOPEN] = do_reopen,   [CTL_SEND] = do_send,
+    [CTL_CONFIG] = do_config,   [CTL_DESCRIBE] = do_describe,
+    [CTL_UPDATE] = do_reload,
+    [CTL_SIGNAL] = do_signal,   [CTL_FLUSH] = do_flush,
 };
 
 static void do_request(struct master *m, struct conn *cn, const char *json,

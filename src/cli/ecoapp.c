@@ -72,6 +72,7 @@ enum {
   F_IF_TRUE,    /* what herd always does when true; false: not supported */
   F_BUILTIN,    /* what herd does its own way: accepted */
   F_INSTANCE_VAR, /* NODE_APP_INSTANCE only */
+  F_LIST,       /* herd's list option: a string, strings, true (watch) */
   F_NO,         /* not supported: one warning line */
 };
 
@@ -92,6 +93,9 @@ static const struct key {
     {"max_memory_restart", F_HERD, "max-memory"}, {"kill_timeout", F_HERD, "kill-timeout"},
     {"listen_timeout", F_HERD, "ready-timeout"}, {"min_uptime", F_HERD, "min-uptime"},
     {"max_restarts", F_HERD, "max-restarts"},
+    {"watch", F_LIST, "watch"}, {"ignore_watch", F_LIST, "watch-ignore"},
+    {"watch_delay", F_HERD, "watch-delay"}, {"cron_restart", F_HERD, "cron-restart"},
+    {"cron", F_HERD, "cron-restart"},
     {"out_file", F_LOGS, "out"}, {"out", F_LOGS, "out"}, {"output", F_LOGS, "out"},
     {"out_log", F_LOGS, "out"}, {"error_file", F_LOGS, "err"}, {"error", F_LOGS, "err"},
     {"err", F_LOGS, "err"}, {"err_file", F_LOGS, "err"}, {"err_log", F_LOGS, "err"},
@@ -107,8 +111,8 @@ static const struct key {
 static const char *const unsupported[] = {
     "name_prefix", "filter_env", "namespace", "install_url", "disable_logs", "log_type",
     "log_date_format", "pid_file", "pid", "restart_delay", "source_map_support",
-    "disable_source_map_support", "shutdown_with_message", "cron_restart", "cron",
-    "watch_delay", "watch", "ignore_watch", "watch_options", "execute_command", "force",
+    "disable_source_map_support", "shutdown_with_message",
+    "watch_options", "execute_command", "force",
     "append_env_to_name", "post_update", "trace", "disable_trace", "v8",
     "event_loop_inspector", "deep_monitoring", "increment_var", "windowsHide",
     "kill_retry_time", "write", "io", "stop_exit_codes", "vizion", "pmx", "automation",
@@ -464,6 +468,33 @@ static int app_mode(struct app *a, const struct eco *e, const struct in *in, int
   return 0;
 }
 
+/* watch (true, a path or an array of paths), ignore_watch (a glob or
+ * an array): each item to herd's list option opt; an item herd cannot
+ * read (a RegExp) is warned about and left out. */
+static int list_option(struct app *a, const struct eco *e, const struct in *in,
+                       const char *opt, const char *k, const herd_val_t *v, char *err,
+                       size_t errlen) {
+  char msg[512];
+  int arr = v->type == HERD_VAL_ARRAY;
+  for (size_t i = 0; i < (arr ? jlen(v) : 1); i++) {
+    const herd_val_t *it = arr ? jat(v, i) : v;
+    if (nonjson(it)) {
+      eco_warn(e, in->name, "option '%s': item %zu is %s, which herd cannot read (ignored)",
+               k, i + 1, nonjson(it));
+      continue;
+    }
+    int yes_no = !arr && it->type == HERD_VAL_BOOL && !strcmp(opt, "watch");
+    if (it->type != HERD_VAL_STRING && !yes_no)
+      return app_fail(err, errlen, "%s: expected %s, not %s", k, strcmp(opt, "watch") ?
+                      "a string or an array of strings" : "true, a path or an array of "
+                      "paths", kind_name(it));
+    if (app_set(a, opt, yes_no ? (it->boolean ? "true" : "false") : it->str.s, msg,
+                sizeof msg) < 0)
+      return app_fail(err, errlen, "%s: %s", k, msg);
+  }
+  return 0;
+}
+
 /* The options read after the command (pass 2): herd's own, the log
  * files, and what herd does not support, one warning line each. */
 static int app_option(struct app *a, const struct eco *e, const struct in *in,
@@ -500,6 +531,8 @@ static int app_option(struct app *a, const struct eco *e, const struct in *in,
     if (app_set(a, ky->herd, t, msg, sizeof msg) < 0)
       return app_fail(err, errlen, "%s: %s", k, msg);
     return 0;
+  case F_LIST:
+    return list_option(a, e, in, ky->herd, k, v, err, errlen);
   case F_LOGS:
     if (home_dir(home, sizeof home) < 0)
       snprintf(home, sizeof home, "HERD_HOME");
@@ -592,6 +625,10 @@ int eco_app(struct app *a, const struct eco *e, const herd_val_t *obj, size_t id
   in.name = nv ? app_keep(a, nv->str.s) : default_name(a, sv->str.s);
   if (!a->conf_path || !in.name)
     return app_fail(err, errlen, "%s: out of memory", e->path);
+  /* each option's origin: this file's app (PM2's defaults too) */
+  a->from = (struct origin){ORIGIN_ECO, 0, app_keep_file(a, e->path, e->dir), in.name};
+  if (!a->from.file)
+    return app_fail(err, errlen, "%s: out of memory", e->path);
   if (app_set(a, "name", in.name, msg, sizeof msg) < 0)
     return app_fail(err, errlen, "%s: app %s: %s", e->path, label, msg);
   /* the working directory: a relative cwd is from the file's directory */
@@ -613,6 +650,7 @@ int eco_app(struct app *a, const struct eco *e, const herd_val_t *obj, size_t id
     return app_fail(err, errlen, "%s: app '%s': %s", e->path, in.name, msg);
   int node = 0, python = 0;
   long instances = 1;
+  a->cmd_from = a->from; /* script, args, interpreter */
   if (build_cmd(a, e, &in, wd, &node, &python, msg, sizeof msg) < 0 ||
       app_set(a, "workers", "1", msg, sizeof msg) < 0 ||
       (in.f[F_INSTANCES] && app_instances(a, in.f[F_INSTANCES], &instances, msg,

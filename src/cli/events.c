@@ -323,7 +323,48 @@ static void on_words(struct master *m, const herd_event_t *ev, char *what, size_
     say(m->first_error, sizeof m->first_error, "%s", what);
 }
 
+/* STATUS= for our own supervisor (NOTIFY_SOCKET: systemctl status shows
+ * it), "2/2 workers ready, 0 restarts": sent on the events that may
+ * change it, and only when it has changed (no timer: an idle master
+ * sends nothing). */
+static void sd_status(struct master *m) {
+  const char *ns = getenv("NOTIFY_SOCKET");
+  herd_cluster_stats_t st;
+  if (!ns || !*ns || !m->c)
+    return;
+  herd_cluster_stats(m->c, &st);
+  if (st.stopping) /* "stopping" went with STOPPING=1 */
+    return;
+  int nready = 0;
+  (void)app_readiness(m, &nready, NULL, 0);
+  char msg[sizeof m->sd_status];
+  snprintf(msg, sizeof msg, "STATUS=%d/%d workers ready, %llu restart%s", nready,
+           st.workers, (unsigned long long)st.restarts, st.restarts == 1 ? "" : "s");
+  if (strcmp(msg, m->sd_status) && herd_notify(msg) >= 0)
+    memcpy(m->sd_status, msg, sizeof msg);
+}
+
+static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data);
+
 void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
+  word_event(c, ev, data);
+  switch (ev->type) {
+  case HERD_EV_STARTED:
+  case HERD_EV_READY:
+  case HERD_EV_ALL_READY:
+  case HERD_EV_EXITED:
+  case HERD_EV_RESTART:
+  case HERD_EV_PARKED:
+  case HERD_EV_SCALE:
+  case HERD_EV_RELOAD:
+    sd_status(data);
+    break;
+  default:
+    break;
+  }
+}
+
+static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
   (void)c;
   struct master *m = data;
   char what[640];
@@ -419,7 +460,7 @@ void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
     snprintf(what, sizeof what, "scaled to %d worker%s", ev->code, ev->code == 1 ? "" : "s");
     break;
   case HERD_EV_SHUTDOWN: {
-    (void)herd_notify("STOPPING=1");
+    (void)herd_notify("STOPPING=1\nSTATUS=stopping");
     const char *kind = ev->reason == HERD_REASON_GRACEFUL ? "graceful" : "stop";
     if (ev->sig)
       snprintf(what, sizeof what, "%s on SIG%s", kind, sig ? sig : "?");

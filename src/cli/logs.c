@@ -20,8 +20,12 @@
 #include "jval.h"
 #include "jw.h"
 
+/* a line read back: a JSON line of a worker's 16 KiB line fits */
+#define LOG_LINE_MAX (128u << 10)
+
 static const char usage_logs[] =
-    "Usage: herd logs [NAME] [-f] [-n N] [--out|--err|--herd]\n"
+    "Usage: herd logs [NAME] [-f] [-n N] [--out|--err|--herd] [--raw|--json]\n"
+    "                 [--since T]\n"
     "       herd logs --reopen NAME|all\n"
     "\n"
     "Print the last lines of an app's logs (every app's without NAME, or all):\n"
@@ -29,41 +33,55 @@ static const char usage_logs[] =
     "the worker's slot, merged in time order.\n"
     "\n"
     "  -f, --follow     keep printing new lines (across rotations)\n"
-    "  -n, --lines N    lines to print first [20]\n"
+    "  -n, --lines N    lines to print first [20; all of them with --since]\n"
     "      --out        stdout only\n"
     "      --err        stderr only\n"
     "      --herd       the master's own event log\n"
+    "      --raw        the workers' lines alone: no file, time or slot\n"
+    "      --json       one JSON object a line: time, app, slot, stream, line\n"
+    "      --since T    lines from T on: a whole number of s, m, h or d before\n"
+    "                   now (30s, 10m, 2h, 1d) or an ISO-8601 time\n"
+    "                   (2026-11-28T02:06, local time without Z or +HH:MM)\n"
     "      --reopen     make the master reopen its log files (after moving\n"
     "                   them away, as logrotate does; SIGUSR1 does the same)\n"
     "  -h, --help       show this help\n";
 
+enum { SHOW_TEXT, SHOW_RAW, SHOW_JSON };
+
+/* How lines are shown: the form, and --since's bound (or
+ * LOG_TIME_UNKNOWN: none). */
+struct show {
+  int form;
+  int tagged;
+  int64_t since;
+};
+
 struct src {
   char path[PATH_MAX];
   char tag[NAME_MAX_LEN + 8];
+  const char *app;  /* the app's name */
+  int stream;       /* 0 out, 1 err, 2 the master's own */
   const char *base; /* file name within the logs directory */
   int fd;
-  char part[16384]; /* a line not complete yet */
+  int64_t last_ms;  /* the time of the last line read (--since) */
+  off_t end;        /* where the tail was read up to */
+  char part[LOG_LINE_MAX]; /* a line not complete yet */
   size_t plen;
 };
 
-/* The last n lines of a file: malloc'd (cli.h). */
-struct tline *logs_tail_lines(const char *path, int n, int *count) {
+/* The last n lines of fd's file before offset end (pread: the offset
+ * is not moved): malloc'd, as logs_tail_lines. */
+static struct tline *tail_fd(int fd, off_t end, int n, int *count) {
   *count = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (n <= 0)
     return NULL;
-  struct stat st;
-  if (fstat(fd, &st) < 0 || n <= 0) {
-    (void)close(fd);
-    return NULL;
-  }
   /* Read backwards in blocks until n newlines are seen. The blocks fill
    * buf from its end; when it is full it doubles (up to the file's
    * size), so that a file read whole - one long line, or fewer lines
    * than n - costs a copy per doubling: a new buffer and a copy per
    * block made a 64 MiB line take 28 s. buf[cap - have, cap) holds the
    * file from start to end. */
-  off_t end = st.st_size, start = end;
+  off_t start = end;
   size_t cap = 0, have = 0;
   char *buf = NULL;
   int nl = 0;
@@ -90,7 +108,6 @@ struct tline *logs_tail_lines(const char *path, int n, int *count) {
     for (size_t i = 0; i < blk; i++)
       nl += at[i] == '\n';
   }
-  (void)close(fd);
   if (!have) {
     free(buf);
     return NULL;
@@ -140,27 +157,79 @@ struct tline *logs_tail_lines(const char *path, int n, int *count) {
   return lines;
 }
 
-struct shown {
-  const struct tline *line;
-  int src;
-};
-
-/* Lines start with their ISO time: the string order is the time order. */
-static int cmp_shown(const void *a, const void *b) {
-  const struct shown *x = a, *y = b;
-  int c = strncmp(x->line->s, y->line->s, 24);
-  return c ? c : x->src - y->src;
+/* The last n lines of a file: malloc'd (cli.h). */
+struct tline *logs_tail_lines(const char *path, int n, int *count) {
+  *count = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  struct stat st;
+  struct tline *l = fstat(fd, &st) == 0 ? tail_fd(fd, st.st_size, n, count) : NULL;
+  (void)close(fd);
+  return l;
 }
 
-static void emit_line(const struct src *s, const char *line, size_t len,
-                      int tagged) {
-  if (tagged)
+/* A line as the form says. raw[0..len) is the line as read (its '\n'
+ * included, or a piece of a line too long for the buffer, without). */
+static void emit_line(const struct show *sh, const struct src *s, const struct logline *l,
+                      const char *raw, size_t len) {
+  if (sh->form == SHOW_RAW) {
+    fwrite(l->text, 1, l->len, stdout);
+    putchar('\n');
+    return;
+  }
+  if (sh->form == SHOW_JSON) {
+    struct jw w;
+    jw_init(&w);
+    jw_raw(&w, "{\"time\":", 8);
+    jw_str(&w, l->time ? l->time : "", l->tlen);
+    jw_raw(&w, ",\"app\":", 7);
+    jw_str(&w, s->app, strlen(s->app));
+    if (l->slot >= 0)
+      jw_printf(&w, ",\"slot\":%ld", l->slot);
+    else
+      jw_raw(&w, ",\"slot\":null", 12);
+    jw_printf(&w, ",\"stream\":\"%s\",\"line\":", log_stream_name(l->stream));
+    jw_str(&w, l->text, l->len);
+    jw_raw(&w, "}\n", 2);
+    if (!w.err)
+      fwrite(w.buf, 1, w.len, stdout);
+    jw_free(&w);
+    return;
+  }
+  if (sh->tagged)
     printf("%s | ", s->tag);
-  fwrite(line, 1, len, stdout);
+  if (l->tree) { /* a line of --log-format json, shown as text */
+    printf("%.*s [%ld] ", (int)l->tlen, l->time, l->slot < 0 ? 0 : l->slot);
+    fwrite(l->text, 1, l->len, stdout);
+    putchar('\n');
+    return;
+  }
+  fwrite(raw, 1, len, stdout);
+  if (!len || raw[len - 1] != '\n')
+    putchar('\n');
+}
+
+/* --since: a line whose time cannot be read (a --log-date-format that is
+ * no ISO-8601 time, a piece of a long line) counts with the time of the
+ * line before it in its file; with none before it, it is kept. */
+static int since_ok(const struct show *sh, struct src *s, int64_t ms) {
+  if (ms != LOG_TIME_UNKNOWN)
+    s->last_ms = ms;
+  return sh->since == LOG_TIME_UNKNOWN || s->last_ms == LOG_TIME_UNKNOWN ||
+         s->last_ms >= sh->since;
+}
+
+static void show_line(const struct show *sh, struct src *s, const char *line, size_t len) {
+  struct logline l;
+  logline_parse(line, len, s->stream, &l);
+  if (since_ok(sh, s, l.ms))
+    emit_line(sh, s, &l, line, len);
+  logline_free(&l);
 }
 
 /* Print what is new in s's file, whole lines only. */
-static void drain(struct src *s, int tagged) {
+static void drain(const struct show *sh, struct src *s) {
   if (s->fd < 0)
     return;
   for (;;) {
@@ -170,21 +239,22 @@ static void drain(struct src *s, int tagged) {
     s->plen += (size_t)k;
     char *start = s->part, *e = s->part + s->plen, *nl;
     while ((nl = memchr(start, '\n', (size_t)(e - start)))) {
-      emit_line(s, start, (size_t)(nl - start) + 1, tagged);
+      show_line(sh, s, start, (size_t)(nl - start) + 1);
       start = nl + 1;
     }
     s->plen = (size_t)(e - start);
     if (s->plen == sizeof s->part) {
-      emit_line(s, s->part, s->plen, tagged);
-      printf("\n");
+      show_line(sh, s, s->part, s->plen);
       s->plen = 0;
     }
     memmove(s->part, start, s->plen);
   }
   struct stat st;
   off_t at = lseek(s->fd, 0, SEEK_CUR);
-  if (fstat(s->fd, &st) == 0 && at >= 0 && st.st_size < at)
+  if (fstat(s->fd, &st) == 0 && at >= 0 && st.st_size < at) {
     (void)lseek(s->fd, 0, SEEK_SET); /* truncated: from the start */
+    s->plen = 0;
+  }
 }
 
 static int reopen_cmd(const char *home, const char *target) {
@@ -227,26 +297,50 @@ static int reopen_cmd(const char *home, const char *target) {
   return rc;
 }
 
-/* The last nlines of every source, merged by time. */
-static void print_tail(struct src *src, int nsrc, int nlines, int tagged) {
+struct shown {
+  const struct tline *line;
+  int src, idx;
+  int64_t ms;
+};
+
+/* By time (a line without one: the time of the line before it in its
+ * file), then file, then place in the file: qsort is not stable, and
+ * lines of one millisecond must keep their order. */
+static int cmp_shown(const void *a, const void *b) {
+  const struct shown *x = a, *y = b;
+  if (x->ms != y->ms)
+    return x->ms < y->ms ? -1 : 1;
+  return x->src != y->src ? x->src - y->src : x->idx - y->idx;
+}
+
+/* The last nlines of every source (since --since), merged by time. */
+static void print_tail(const struct show *sh, struct src *src, int nsrc, int nlines) {
   struct tline *ls[256];
   int cnt[256];
   int total = 0, ns = nsrc < 256 ? nsrc : 256;
   for (int i = 0; i < ns; i++) {
-    ls[i] = logs_tail_lines(src[i].path, nlines, &cnt[i]);
+    ls[i] = src[i].fd >= 0 ? tail_fd(src[i].fd, src[i].end, nlines, &cnt[i]) : NULL;
+    if (!ls[i])
+      cnt[i] = 0;
     total += cnt[i];
   }
-  struct shown *sh = calloc((size_t)total + 1, sizeof *sh);
+  struct shown *shw = calloc((size_t)total + 1, sizeof *shw);
   int k = 0;
-  for (int i = 0; sh && i < ns; i++)
+  for (int i = 0; shw && i < ns; i++)
     for (int j = 0; j < cnt[i]; j++)
-      sh[k++] = (struct shown){&ls[i][j], i};
-  if (sh) {
-    qsort(sh, (size_t)k, sizeof *sh, cmp_shown);
-    for (int j = k > nlines ? k - nlines : 0; j < k; j++)
-      emit_line(&src[sh[j].src], sh[j].line->s, sh[j].line->len, tagged);
+      if (since_ok(sh, &src[i], logline_ms(ls[i][j].s, ls[i][j].len, src[i].stream)))
+        shw[k++] = (struct shown){&ls[i][j], i, j, src[i].last_ms};
+  if (shw) {
+    qsort(shw, (size_t)k, sizeof *shw, cmp_shown);
+    for (int j = k > nlines ? k - nlines : 0; j < k; j++) {
+      struct logline l;
+      struct src *s = &src[shw[j].src];
+      logline_parse(shw[j].line->s, shw[j].line->len, s->stream, &l);
+      emit_line(sh, s, &l, shw[j].line->s, shw[j].line->len);
+      logline_free(&l);
+    }
   }
-  free(sh);
+  free(shw);
   for (int i = 0; i < ns; i++) {
     for (int j = 0; j < cnt[i]; j++)
       free(ls[i][j].s);
@@ -257,7 +351,7 @@ static void print_tail(struct src *src, int nsrc, int nlines, int tagged) {
 /* A new file of s's name appeared: unless it is the one we read already
  * (an event of a rotation we have followed), the files rotated since
  * ours are read in order, then the new one from its start. */
-static void follow_rotation(struct src *s, int tagged) {
+static void follow_rotation(const struct show *sh, struct src *s) {
   struct stat mine, now;
   if (stat(s->path, &now) < 0)
     return;
@@ -281,19 +375,19 @@ static void follow_rotation(struct src *s, int tagged) {
       snprintf(rp, sizeof rp, "%s.%d", s->path, j);
       s->fd = open(rp, O_RDONLY | O_CLOEXEC);
       if (s->fd >= 0) {
-        drain(s, tagged);
+        drain(sh, s);
         (void)close(s->fd);
         s->fd = -1;
       }
     }
   }
   s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
-  drain(s, tagged);
+  drain(sh, s);
 }
 
 /* -f: from the current ends on, across rotations, until stdout fails.
  * Returns the exit status. */
-static int follow(const char *home, struct src *src, int nsrc, int tagged) {
+static int follow(const char *home, const struct show *sh, struct src *src, int nsrc) {
   char dir[PATH_MAX + 8];
   snprintf(dir, sizeof dir, "%s/logs", home);
   int in = inotify_init1(IN_CLOEXEC);
@@ -304,10 +398,13 @@ static int follow(const char *home, struct src *src, int nsrc, int tagged) {
       (void)close(in);
     return 1;
   }
+  /* on from where the tail ended: what came since is printed now, and
+   * a file that was replaced since (rotated, flushed) is followed */
   for (int i = 0; i < nsrc; i++) {
-    src[i].fd = open(src[i].path, O_RDONLY | O_CLOEXEC);
     if (src[i].fd >= 0)
-      (void)lseek(src[i].fd, 0, SEEK_END);
+      (void)lseek(src[i].fd, src[i].end, SEEK_SET);
+    drain(sh, &src[i]);
+    follow_rotation(sh, &src[i]);
   }
   for (;;) {
     char ev[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -322,9 +419,9 @@ static int follow(const char *home, struct src *src, int nsrc, int tagged) {
       for (int i = 0; ie->len && i < nsrc; i++) {
         if (strcmp(ie->name, src[i].base))
           continue;
-        drain(&src[i], tagged);
+        drain(sh, &src[i]);
         if (ie->mask & (IN_CREATE | IN_MOVED_TO))
-          follow_rotation(&src[i], tagged);
+          follow_rotation(sh, &src[i]);
       }
     }
     if (fflush(stdout) == EOF || ferror(stdout))
@@ -356,6 +453,9 @@ static int sources(const char *home, char **names, int napps, int which, int fol
       snprintf(s->tag, sizeof s->tag, "%s%s", names[i], k == 0 ? "-out"
                                                        : k == 1 ? "-err" : "");
       s->base = strrchr(s->path, '/') + 1;
+      s->app = names[i];
+      s->stream = k;
+      s->last_ms = LOG_TIME_UNKNOWN;
       s->fd = -1;
       nsrc++;
     }
@@ -385,21 +485,37 @@ static int no_logs(const char *home, const char *name, int follow_) {
   return -1;
 }
 
-int cmd_logs(int argc, char **argv) {
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct logs_opts {
+  int follow, nlines, which, reopen;
+  struct show show;
+};
+
+/* herd logs' options into *o: -1 to go on, else the exit status. */
+static int logs_options(int argc, char **argv, struct logs_opts *o) {
   static const struct option lo[] = {{"follow", no_argument, NULL, 'f'},
                                      {"lines", required_argument, NULL, 'n'},
                                      {"out", no_argument, NULL, 'O'},
                                      {"err", no_argument, NULL, 'E'},
                                      {"herd", no_argument, NULL, 'H'},
                                      {"reopen", no_argument, NULL, 'R'},
+                                     {"raw", no_argument, NULL, 'r'},
+                                     {"json", no_argument, NULL, 'j'},
+                                     {"since", required_argument, NULL, 'S'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
-  int follow_ = 0, nlines = 20, which = 0, reopen = 0, ch;
+  int ch, nset = 0;
+  *o = (struct logs_opts){.nlines = 20, .show = {.since = LOG_TIME_UNKNOWN}};
   optind = 1;
   while ((ch = cli_getopt("logs", argc, argv, "fn:h", lo)) != -1) {
     switch (ch) {
     case 'f':
-      follow_ = 1;
+      o->follow = 1;
       break;
     case 'n': {
       char *end;
@@ -410,16 +526,33 @@ int cmd_logs(int argc, char **argv) {
                 prog_name, optarg);
         return 2;
       }
-      nlines = (int)v;
+      o->nlines = (int)v;
+      nset = 1;
       break;
     }
     case 'O':
     case 'E':
     case 'H':
-      which = ch == 'O' ? 1 : ch == 'E' ? 2 : 3;
+      o->which = ch == 'O' ? 1 : ch == 'E' ? 2 : 3;
       break;
     case 'R':
-      reopen = 1;
+      o->reopen = 1;
+      break;
+    case 'r':
+    case 'j':
+      if (o->show.form != SHOW_TEXT && o->show.form != (ch == 'r' ? SHOW_RAW : SHOW_JSON)) {
+        fprintf(stderr, "%s: --raw or --json, not both\n", prog_name);
+        return 2;
+      }
+      o->show.form = ch == 'r' ? SHOW_RAW : SHOW_JSON;
+      break;
+    case 'S':
+      if (log_since_parse(optarg, wall_ms(), &o->show.since) < 0) {
+        fprintf(stderr, "%s: --since: '%.60s' is neither a duration (30s, 10m, 2h, 1d) "
+                "nor an ISO-8601 time (2026-11-28T02:06:53, 2026-11-28 02:06Z)\n",
+                prog_name, optarg);
+        return 2;
+      }
       break;
     case 'h':
       fputs(usage_logs, stdout);
@@ -428,14 +561,24 @@ int cmd_logs(int argc, char **argv) {
       return 2; /* said by cli_getopt */
     }
   }
+  if (o->show.since != LOG_TIME_UNKNOWN && !nset)
+    o->nlines = 1000000; /* every line since T */
   if (argc - optind > 1) {
     fprintf(stderr, "%s: one NAME at most\n", prog_name);
     return 2;
   }
+  return -1;
+}
+
+int cmd_logs(int argc, char **argv) {
+  struct logs_opts o;
+  int rc = logs_options(argc, argv, &o);
+  if (rc >= 0)
+    return rc;
   char home[PATH_MAX];
   if (cli_home(home, sizeof home) < 0)
     return 1;
-  if (reopen) {
+  if (o.reopen) {
     if (optind == argc) {
       fprintf(stderr, "%s: --reopen: give NAME or all\n", prog_name);
       return 2;
@@ -452,23 +595,31 @@ int cmd_logs(int argc, char **argv) {
   if (napps < 0)
     return 1;
   struct src *src = NULL;
-  int nsrc = sources(home, names, napps, which, follow_, &src);
-  int rc = 0, any = 0;
+  int nsrc = sources(home, names, napps, o.which, o.follow, &src);
+  int any = 0;
+  rc = 0;
   if (nsrc < 0) {
     fprintf(stderr, "%s: out of memory\n", prog_name);
     rc = 1;
     goto out;
   }
-  for (int i = 0; i < nsrc; i++)
-    any |= access(src[i].path, F_OK) == 0;
-  if (!any && (rc = no_logs(home, names == one ? argv[optind] : NULL, follow_)) >= 0)
+  /* each file opened once: the tail is read up to its size now, and -f
+   * goes on from there on the same file */
+  for (int i = 0; i < nsrc; i++) {
+    struct stat st;
+    src[i].fd = open(src[i].path, O_RDONLY | O_CLOEXEC);
+    if (src[i].fd >= 0 && fstat(src[i].fd, &st) == 0)
+      src[i].end = st.st_size;
+    any |= src[i].fd >= 0;
+  }
+  if (!any && (rc = no_logs(home, names == one ? argv[optind] : NULL, o.follow)) >= 0)
     goto out;
   rc = 0;
-  int tagged = nsrc > 1;
-  print_tail(src, nsrc, nlines, tagged);
+  o.show.tagged = nsrc > 1;
+  print_tail(&o.show, src, nsrc, o.nlines);
   fflush(stdout);
-  if (follow_)
-    rc = follow(home, src, nsrc, tagged);
+  if (o.follow)
+    rc = follow(home, &o.show, src, nsrc);
 out:
   for (int i = 0; i < nsrc; i++)
     if (src[i].fd >= 0)

@@ -59,6 +59,7 @@ struct logw {
   size_t cap, head, used;
   int deep;       /* a record went past KEEP_BYTES: trim once empty */
   int quit, reopen;
+  uint64_t flush_req, flush_done; /* flushes asked (loop), done (writer) */
   uint64_t max_size;
   int keep;
   struct lfile f[2];
@@ -75,6 +76,10 @@ struct logw {
   time_t stamp_sec;
   char stamp_prefix[24];
   const char *tag; /* terminal mode: lines "[tag:slot] text", no time */
+  int json;        /* --log-format json: one object a line */
+  char *date_fmt;  /* --log-date-format (owned), or NULL: ISO UTC */
+  char *app_q;     /* json: the app's name, quoted (owned) */
+  size_t app_qlen;
   int done;        /* the thread has ended (under mu; cv broadcast) */
   char *batch;
 };
@@ -97,16 +102,6 @@ static void big_trim(char *p, size_t n) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   if (n > KEEP_BYTES)
     (void)madvise(p + KEEP_BYTES, (n - KEEP_BYTES) / page * page, MADV_DONTNEED);
-}
-
-size_t iso_stamp(char *buf, size_t n) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-  int m = snprintf(buf + k, n - k, ".%03dZ", (int)(ts.tv_nsec / 1000000));
-  return k + (m > 0 ? (size_t)m : 0);
 }
 
 static int open_log(struct lfile *f) {
@@ -153,6 +148,12 @@ static int rotate(struct logw *lw, struct lfile *f) {
   return open_log(f);
 }
 
+static void set_error(struct logw *lw, int err) {
+  pthread_mutex_lock(&lw->mu);
+  lw->st.last_error = err;
+  pthread_mutex_unlock(&lw->mu);
+}
+
 static uint64_t count_lines(const char *p, size_t n) {
   uint64_t k = 0;
   for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
@@ -176,9 +177,7 @@ static uint64_t put(struct logw *lw, struct lfile *f, const char *p, size_t n) {
     if (w < 0 && errno == EINTR)
       continue;
     if (w <= 0) {
-      pthread_mutex_lock(&lw->mu);
-      lw->st.last_error = w < 0 ? errno : ENOSPC;
-      pthread_mutex_unlock(&lw->mu);
+      set_error(lw, w < 0 ? errno : ENOSPC);
       /* what was written of the current line stays, cut: a newline
        * comes first next time; every line not written whole is lost */
       if (done && p[done - 1] != '\n')
@@ -219,9 +218,7 @@ static void flush_stream(struct logw *lw, int i) {
     if (p < end) {
       int r = rotate(lw, f);
       if (r < 0) {
-        pthread_mutex_lock(&lw->mu);
-        lw->st.last_error = -r;
-        pthread_mutex_unlock(&lw->mu);
+        set_error(lw, -r);
         /* cannot rotate: keep appending rather than lose lines */
         lost += put(lw, f, p, (size_t)(end - p));
         p = end;
@@ -239,14 +236,46 @@ static void flush_stream(struct logw *lw, int i) {
   }
 }
 
+/* herd flush: the rotated files deleted (PATH.1, PATH.2, ... up to the
+ * first missing one), then PATH, and a new PATH started: a reader that
+ * follows the name (herd logs -f, tail -F) sees a new file, as after a
+ * rotation, and reads it from its start; a truncation it could miss if
+ * the file grew back past its offset before it looked. Only if PATH
+ * cannot be deleted is it truncated instead. */
+static void empty_log(struct logw *lw, struct lfile *f) {
+  if (!f->path)
+    return;
+  char rp[PATH_MAX + 16];
+  for (int j = 1; j <= 100000; j++) {
+    snprintf(rp, sizeof rp, "%s.%d", f->path, j);
+    if (unlink(rp) < 0) {
+      if (errno != ENOENT)
+        set_error(lw, errno);
+      break;
+    }
+  }
+  int gone = unlink(f->path) == 0 || errno == ENOENT;
+  int r = open_log(f);
+  if (r < 0) {
+    set_error(lw, -r);
+    return;
+  }
+  if (!gone && ftruncate(f->fd, 0) < 0) {
+    set_error(lw, errno);
+    return;
+  }
+  f->size = 0;
+}
+
 static void *writer(void *arg) {
   struct logw *lw = arg;
   pthread_mutex_lock(&lw->mu);
   for (;;) {
-    while (!lw->used && !lw->quit && !lw->reopen)
+    while (!lw->used && !lw->quit && !lw->reopen && lw->flush_req == lw->flush_done)
       pthread_cond_wait(&lw->cv, &lw->mu);
     int reopen = lw->reopen;
     lw->reopen = 0;
+    uint64_t flush = lw->flush_req;
     /* take records out, splitting them by stream */
     while (lw->used && lw->f[0].len + lw->f[1].len < BATCH) {
       unsigned char hdr[5];
@@ -282,12 +311,18 @@ static void *writer(void *arg) {
     if (reopen)
       for (int i = 0; i < 2; i++) {
         int r = open_log(&lw->f[i]);
-        if (r < 0) {
-          pthread_mutex_lock(&lw->mu);
-          lw->st.last_error = -r;
-          pthread_mutex_unlock(&lw->mu);
-        }
+        if (r < 0)
+          set_error(lw, -r);
       }
+    if (flush != lw->flush_done) {
+      /* between two batches: every line before is whole in the file,
+       * and those taken out just now go to the emptied one */
+      for (int i = 0; i < 2; i++)
+        empty_log(lw, &lw->f[i]);
+      pthread_mutex_lock(&lw->mu);
+      lw->flush_done = flush;
+      pthread_mutex_unlock(&lw->mu);
+    }
     for (int i = 0; i < 2; i++)
       if (lw->f[i].len)
         flush_stream(lw, i);
@@ -447,9 +482,81 @@ void logw_raw(struct logw *lw, int stream, const char *text, size_t len) {
     memcpy(p, text, len);
 }
 
+int logw_format(struct logw *lw, int format, const char *date_fmt, const char *app) {
+  lw->json = format == LOG_FORMAT_JSON;
+  if (date_fmt && !(lw->date_fmt = strdup(date_fmt)))
+    return -ENOMEM;
+  if (lw->json) {
+    ssize_t q = herd_json_quote(app, strlen(app), NULL, 0);
+    if (q < 0 || !(lw->app_q = malloc((size_t)q + 1)))
+      return -ENOMEM;
+    lw->app_qlen = (size_t)herd_json_quote(app, strlen(app), lw->app_q, (size_t)q + 1);
+  }
+  return 0;
+}
+
+/* The time of a line now: "YYYY-MM-DDTHH:MM:SS.mmmZ" by hand (snprintf
+ * was the largest cost per line), or --log-date-format's. Its length. */
+static size_t stamp_now(struct logw *lw, char *buf, size_t n) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  if (lw->date_fmt) {
+    size_t k = log_time_text(buf, n, lw->date_fmt, &ts);
+    return k ? k : log_time_text(buf, n, NULL, &ts);
+  }
+  if (ts.tv_sec != lw->stamp_sec) {
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(lw->stamp_prefix, sizeof lw->stamp_prefix, "%Y-%m-%dT%H:%M:%S",
+             &tm);
+    lw->stamp_sec = ts.tv_sec;
+  }
+  memcpy(buf, lw->stamp_prefix, 19);
+  int ms = (int)(ts.tv_nsec / 1000000);
+  buf[19] = '.';
+  buf[20] = (char)('0' + ms / 100);
+  buf[21] = (char)('0' + ms / 10 % 10);
+  buf[22] = (char)('0' + ms % 10);
+  buf[23] = 'Z';
+  return 24;
+}
+
+/* {"time":T,"app":A,"slot":N,"stream":"out","line":L}: every string by
+ * libherd's herd_json_quote (ill-formed UTF-8 becomes U+FFFD). */
+static void json_line(struct logw *lw, int stream, int slot, const char *t, size_t tlen,
+                      const char *line, size_t len) {
+  char head[LOG_TIME_MAX * 6 + 64];
+  size_t h = 0;
+  memcpy(head, "{\"time\":", 8);
+  h = 8;
+  ssize_t q = herd_json_quote(t, tlen, head + h, sizeof head - h);
+  ssize_t ql = herd_json_quote(line, len, NULL, 0);
+  if (q < 0 || (size_t)q >= sizeof head - h || ql < 0)
+    return;
+  h += (size_t)q;
+  char mid[48];
+  int mn = snprintf(mid, sizeof mid, ",\"slot\":%d,\"stream\":\"%s\",\"line\":",
+                    slot < 0 ? 0 : slot, stream == 2 ? "err" : "out");
+  size_t rec = h + 7 + lw->app_qlen + (size_t)mn + (size_t)ql + 2;
+  char *p = stage_record(lw, stream == 2, rec);
+  if (!p)
+    return;
+  memcpy(p, head, h);
+  memcpy(p + h, ",\"app\":", 7);
+  memcpy(p + h + 7, lw->app_q, lw->app_qlen);
+  size_t at = h + 7 + lw->app_qlen;
+  memcpy(p + at, mid, (size_t)mn);
+  at += (size_t)mn;
+  /* quote writes a NUL after the string: room for it is the '}' */
+  (void)herd_json_quote(line, len, p + at, (size_t)ql + 1);
+  at += (size_t)ql;
+  p[at++] = '}';
+  p[at++] = '\n';
+}
+
 void logw_line(struct logw *lw, int stream, int slot, const char *line,
                size_t len) {
-  char pre[NAME_MAX_LEN + 64];
+  char pre[LOG_TIME_MAX + NAME_MAX_LEN + 64];
   if (lw->tag) {
     int pn = snprintf(pre, sizeof pre, "[%s:%d] ", lw->tag, slot);
     char *p = stage_record(lw, stream == 2, (size_t)pn + len + 1);
@@ -460,25 +567,14 @@ void logw_line(struct logw *lw, int stream, int slot, const char *line,
     }
     return;
   }
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  if (ts.tv_sec != lw->stamp_sec) {
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(lw->stamp_prefix, sizeof lw->stamp_prefix, "%Y-%m-%dT%H:%M:%S",
-             &tm);
-    lw->stamp_sec = ts.tv_sec;
+  size_t pn = stamp_now(lw, pre, LOG_TIME_MAX);
+  if (lw->json) {
+    json_line(lw, stream, slot, pre, pn, line, len);
+    return;
   }
-  /* "YYYY-MM-DDTHH:MM:SS.mmmZ [slot] ", by hand: snprintf was the
-   * largest cost per line */
-  memcpy(pre, lw->stamp_prefix, 19);
-  int ms = (int)(ts.tv_nsec / 1000000);
-  pre[19] = '.';
-  pre[20] = (char)('0' + ms / 100);
-  pre[21] = (char)('0' + ms / 10 % 10);
-  pre[22] = (char)('0' + ms % 10);
-  memcpy(pre + 23, "Z [", 3);
-  int pn = 26;
+  /* "TIME [slot] " */
+  pre[pn++] = ' ';
+  pre[pn++] = '[';
   char digits[12];
   int nd = 0;
   unsigned u = slot < 0 ? 0u : (unsigned)slot;
@@ -490,11 +586,11 @@ void logw_line(struct logw *lw, int stream, int slot, const char *line,
     pre[pn++] = digits[--nd];
   pre[pn++] = ']';
   pre[pn++] = ' ';
-  size_t rec = (size_t)pn + len + 1;
+  size_t rec = pn + len + 1;
   char *p = stage_record(lw, stream == 2, rec);
   if (!p)
     return;
-  memcpy(p, pre, (size_t)pn);
+  memcpy(p, pre, pn);
   memcpy(p + pn, line, len);
   p[rec - 1] = '\n';
 }
@@ -517,6 +613,21 @@ void logw_reopen(struct logw *lw) {
   lw->reopen = 1;
   pthread_cond_signal(&lw->cv);
   pthread_mutex_unlock(&lw->mu);
+}
+
+uint64_t logw_flush(struct logw *lw) {
+  pthread_mutex_lock(&lw->mu);
+  uint64_t ticket = ++lw->flush_req;
+  pthread_cond_signal(&lw->cv);
+  pthread_mutex_unlock(&lw->mu);
+  return ticket;
+}
+
+uint64_t logw_flushed(struct logw *lw) {
+  pthread_mutex_lock(&lw->mu);
+  uint64_t done = lw->flush_done;
+  pthread_mutex_unlock(&lw->mu);
+  return done;
 }
 
 void logw_stats(struct logw *lw, struct logw_stats *st) {
@@ -566,6 +677,8 @@ int logw_close_within(struct logw *lw, int timeout_ms) {
   (void)close(lw->efd);
   big_free(lw->stage, STAGE_MAX + 64);
   big_free(lw->ring, lw->cap);
+  free(lw->date_fmt);
+  free(lw->app_q);
   free(lw);
   return 0;
 }

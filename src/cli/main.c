@@ -42,22 +42,32 @@ static const char usage_main[] =
     "  run -c FILE NAME                   ... an app of a config file\n"
     "  start [OPTIONS] -- CMD [ARGS...]   the same as a daemon; returns once\n"
     "                                     the workers are ready\n"
-    "  start -c FILE [NAME...]            every app of a config file\n"
+    "  start -c FILE [NAME...]            every app of a config file (one that\n"
+    "                                     runs: its new options, reloaded)\n"
     "  start ecosystem.config.js [--env NAME] [NAME...]\n"
     "                                     a PM2 ecosystem file's apps\n"
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
     "  list [--json|--names]              every app of this user\n"
+    "  describe NAME [--json] [--show-env]\n"
+    "                                     everything in effect for an app, each\n"
+    "                                     option's origin (alias: show)\n"
+    "  top [NAME]                         a live view: workers, CPU, memory; keys\n"
+    "                                     reload, restart, scale, stop\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
-    "                                     print or follow the logs\n"
+    "       [--raw|--json] [--since T]    print or follow the logs\n"
     "  logs --reopen NAME|all             reopen the log files (logrotate)\n"
-    "  reload NAME|all                    rolling reload, zero downtime\n"
+    "  reload NAME|all [--env K=V]        rolling reload, zero downtime\n"
     "  restart NAME|all                   stop every worker, start anew\n"
     "  scale NAME N|+N|-N                 change the number of workers\n"
     "  stop [--graceful] NAME|all         stop; returns once it has exited\n"
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
+    "  signal NAME|all SIG [--slot N]     a signal to the workers (of slot N)\n"
+    "  flush NAME|all                     empty the workers' log files\n"
     "  ping NAME|all                      does its master answer? how fast\n"
     "  completion bash|zsh|fish           a shell completion script\n"
-    "  startup systemd -c FILE [--user]   print a systemd unit for the apps\n"
+    "  startup systemd [-c FILE] [--user] print a systemd unit for the apps\n"
+    "  save [FILE]                        write the running apps as a config file\n"
+    "  resurrect [FILE]                   start the apps saved (those not running)\n"
     "  help [COMMAND]                     show help\n"
     "\n"
     "Options:\n"
@@ -83,7 +93,7 @@ static const char usage_run_head[] =
 
 static const char usage_start_head[] =
     "Usage: herd start [OPTIONS] -- CMD [ARGS...]\n"
-    "       herd start -c FILE [NAME...]\n"
+    "       herd start -c FILE [--env NAME] [NAME...]\n"
     "       herd start ecosystem.config.js [--env NAME] [NAME...]\n"
     "\n"
     "Start an app's master as a daemon (its workers' output goes to\n"
@@ -95,6 +105,9 @@ static const char usage_start_head[] =
     "A PM2 ecosystem file (*.config.js, .cjs, .mjs, *.json) is read by node and\n"
     "its apps started with the options that map (docs/pm2.md); each option that\n"
     "does not is named on stderr. --env NAME selects its env_NAME.\n"
+    "\n"    "With -c FILE (or an ecosystem file), an app that runs already gets the\n"
+    "file's options with a rolling reload (what cannot change while it runs\n"
+    "is refused, exit 2). --env NAME selects a herd config's env_NAME too.\n"
     "\n"
     "A CMD that is a .js, .mjs or .cjs script (herd start -i max app.js) is\n"
     "run as `node SCRIPT` with --node-cluster, named after the script (app):\n"
@@ -207,6 +220,7 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     return 1;
   }
   app_init(a);
+  a->from.kind = ORIGIN_CMDLINE; /* what app_set records for each option */
   p->apps = a;
   p->napps = 1;
   int nopts = 0, quiet = 0;
@@ -237,8 +251,8 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     optind += base;
   }
   if (!p->config && p->env_name) {
-    usage_error(cmd, "--env: '%s' is not K=V (a name alone selects env_%s of a PM2 "
-                "ecosystem file)", p->env_name, p->env_name);
+    usage_error(cmd, "--env: '%s' is not K=V (a name alone selects env_%s of a "
+                "herd config file or a PM2 ecosystem file: -c FILE)", p->env_name, p->env_name);
     return 2;
   }
   if (p->config) {
@@ -294,8 +308,11 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
         return 2;
       }
     }
-    for (int i = 0; i < p->napps; i++)
+    for (int i = 0; i < p->napps; i++) {
       p->apps[i].quiet = quiet;
+      if (quiet)
+        app_origin_set(&p->apps[i], "quiet", &(struct origin){ORIGIN_CMDLINE, 0, NULL, NULL});
+    }
     return 0;
   }
   if (optind >= argc) {
@@ -303,7 +320,14 @@ static int parse_app(const char *cmd, int argc, char **argv, struct parsed *p,
     return 2;
   }
   a->cmd = argv + optind;
+  a->cmd_from = a->from;
   a->quiet = quiet;
+  if (quiet)
+    app_origin_set(a, "quiet", &a->from);
+  if (app_env_files(a, NULL, err, sizeof err) < 0) {
+    fprintf(stderr, "%s: %s\n", prog_name, err);
+    return 2;
+  }
   if (app_finish(a, err, sizeof err) < 0) {
     usage_error(cmd, "%s", err);
     return 2;
@@ -380,6 +404,8 @@ static int start_one(struct app *a, const char *home) {
   herd_pidfile_t *pf = NULL;
   pid_t holder = 0;
   int r = herd_pidfile_open(&pf, pid_path, &holder);
+  if (r == -EBUSY && a->conf_path) /* start -c FILE: PM2's startOrReload */
+    return start_update(a, home);
   if (r == -EBUSY) {
     fprintf(stderr, "%s: app '%s' is already running (master pid %d); stop it "
             "first or pick another --name\n", prog_name, a->name, (int)holder);
@@ -473,9 +499,11 @@ static int cmd_start(int argc, char **argv) {
         return 2;
       }
   int rc = 0;
-  for (int i = 0; i < p.napps; i++)
-    if (start_one(&p.apps[i], home))
-      rc = 1;
+  for (int i = 0; i < p.napps; i++) {
+    int one = start_one(&p.apps[i], home);
+    if (one > rc)
+      rc = one;
+  }
   parsed_free(&p);
   return rc;
 }
@@ -494,6 +522,10 @@ static const struct {
     {"list", NULL, 1},         {"stop", NULL, 1},        {"reload", NULL, 1},
     {"restart", NULL, 1},      {"scale", NULL, 1},       {"logs", cmd_logs, 0},
     {"startup", cmd_startup, 0}, {"send", cmd_send, 0},
+    {"save", cmd_save, 0},     {"resurrect", cmd_resurrect, 0},
+    {"describe", cmd_describe, 0}, {"show", cmd_describe, 0},
+    {"top", cmd_top, 0},
+    {"signal", cmd_signal, 0},   {"flush", cmd_flush, 0},
     {"ping", cmd_ping, 0},       {"completion", cmd_completion, 0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -49,6 +49,8 @@ static int on_init(herd_cluster_t *c, void *data) {
     (void)herd_loop_timer_start(m->loop, &m->mem_timer, MEM_CHECK_MS, mem_check, m);
   if (m->ctl_fd >= 0)
     home_watch(m);
+  watch_start(m);
+  cron_start(m);
   return 0;
 }
 
@@ -124,6 +126,10 @@ static int home_open(struct master *m, herd_pidfile_t **pidfile, char *err,
       (r = logw_open(&m->lw, m->out_path, m->err_path, a->log_max_size,
                      a->log_keep, 8u << 20)) < 0) {
     say(err, errlen, "logs %s: %s", m->out_path, herd_strerror(r));
+    return -1;
+  }
+  if (m->lw && (r = logw_format(m->lw, a->log_format, a->log_date_format, a->name)) < 0) {
+    say(err, errlen, "logs: %s", herd_strerror(r));
     return -1;
   }
   return 0;
@@ -300,6 +306,8 @@ static void teardown(struct master *m, int killed, herd_pidfile_t *pidfile) {
     conn_free(m, m->conns);
   while (m->mconns)
     mconn_free(m, m->mconns);
+  watch_stop(m);
+  cron_stop(m);
   if (m->ino_fd >= 0) {
     (void)close(m->ino_fd); /* our own removals below are no news */
     m->ino_fd = -1;
@@ -359,5 +367,6 @@ fail:
 out:
   /* r: the run's result, 0 if it never ran */
   teardown(m, code == 1 && r > 0, pidfile);
+  live_free(m);
   return code;
 }

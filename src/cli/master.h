@@ -5,8 +5,11 @@
  *   ctlsrv.c    the control server
  *   status.c    the status reply, the app's state, --max-memory
  *   metrics.c   the --metrics HTTP server
+ *   web.c       its read-only web page (src/cli/web/) and /status.json
  *   mlog.c      the master's own lines, the workers' lines to the logs
  *   homewatch.c HERD_HOME's files put back when removed
+ *   watch.c     --watch: a reload when files change
+ *   cronrun.c   --cron-restart: a reload at the line's times
  */
 #ifndef HERD_MASTER_H
 #define HERD_MASTER_H
@@ -31,13 +34,14 @@
                                  the last removal seen */
 enum { GONE_HOME = 1, GONE_LOGS = 2, GONE_SOCK = 4, GONE_PID = 8 };
 
-enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP };
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP, WAIT_FLUSH };
 
 struct conn {
   struct master *m;
   herd_chan_t *ch;
   int wait;
-  uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done */
+  uint64_t wait_target; /* WAIT_RELOAD: reply once this many are done;
+                           WAIT_FLUSH: the log writer's ticket */
   int eof;              /* the client has shut its side: close once
                            the reply it waits for is sent */
   uint64_t last_ms;     /* connected, or its last request */
@@ -117,8 +121,21 @@ struct master {
   char metrics_addr[128];
   struct cpu_sample *cpu;
   size_t ncpu, cap_cpu;
+  char sd_status[96];     /* the last STATUS= line our supervisor heard */
+  struct app *live_app;   /* a (live.c: options changed while running;
+                             owned) */
+  char **live_base;       /* herd reload --update-env: the caller's
+                             environment (owned) */
+  int live_nbase;
+  struct watch *watch;    /* --watch (watch.c), or NULL */
+  struct cronrun *cron;   /* --cron-restart (cronrun.c), or NULL */
+  herd_timer_t flush_timer; /* herd flush: looks for the writer's answer */
+  int flush_armed;
 };
 
+/* descjson.c: the describe reply (docs/control.md); env values of
+ * secret-looking names masked unless show_env */
+void describe_json(struct master *m, struct jw *w, int show_env);
 /* ctlsrv.c */
 void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data);
 /* accept4 on the control socket or the metrics one (what: "control
@@ -148,6 +165,20 @@ void on_event(herd_cluster_t *c, const herd_event_t *ev, void *data);
 void tell_starter_failed(struct master *m, const char *why);
 /* homewatch.c */
 void home_watch(struct master *m);
+/* live.c: a request that changes the app's options (update; reload
+ * with env or update_env) applied to the engine, a reload to follow:
+ * 0 (a plain reload: nothing to do), or -1 with a one-line err and
+ * nothing changed. */
+int live_update(struct master *m, const struct ctl_req *rq, char *err, size_t errlen);
+/* live.c: at the end, what it holds */
+void live_free(struct master *m);
+/* watch.c: --watch's inotify fd on the loop (nothing without --watch;
+ * a failure is said, and the app runs unwatched); its end */
+void watch_start(struct master *m);
+void watch_stop(struct master *m);
+/* cronrun.c: --cron-restart's timer (the same) */
+void cron_start(struct master *m);
+void cron_stop(struct master *m);
 /* metrics.c */
 void mconn_free(struct master *m, struct mconn *mc);
 /* metrics.c */
@@ -181,5 +212,15 @@ herd_worker_info_t *get_rows(struct master *m, int *n);
 void mem_check(herd_loop_t *loop, herd_timer_t *t, void *data);
 /* status.c */
 void status_json(struct master *m, struct jw *w);
+/* web.c */
+/* The web page's answer for GET PATH (plen bytes, without the query):
+ * its body appended to body and its Content-Type in *type; 1, or 0 if
+ * PATH is none of the page's (/, its files, /status.json). */
+int web_route(struct master *m, const char *path, size_t plen, struct jw *body,
+              const char **type);
+/* web.c */
+/* The headers every answer of the --metrics address carries (no-store,
+ * nosniff, the Content-Security-Policy), appended to w. */
+void web_headers(struct jw *w);
 
 #endif

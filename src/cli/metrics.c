@@ -1,7 +1,8 @@
 /*
  * metrics.c - the --metrics address: a small HTTP/1.1 server (GET and
  * HEAD, one request per connection) with /metrics (Prometheus' text
- * format), /healthz and /readyz. See docs/metrics.md.
+ * format), /healthz and /readyz, and the read-only web page (web.c).
+ * See docs/metrics.md.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -173,6 +174,55 @@ static void metrics_text(struct master *m, struct jw *w) {
   }
 }
 
+/* The answer to the request head req (complete: it ended with an empty
+ * line, else it filled the buffer), whole in *w: the status line, the
+ * headers, and the body unless the method was HEAD. */
+static void answer(struct master *m, const char *req, int complete, struct jw *w) {
+  struct jw body;
+  jw_init(&body);
+  const char *status = "200 OK", *extra = "";
+  const char *type = "text/plain; version=0.0.4; charset=utf-8";
+  /* "METHOD SP PATH[?QUERY] SP VERSION" */
+  const char *sp = strchr(req, ' ');
+  size_t mlen = sp ? (size_t)(sp - req) : 0;
+  const char *path = sp ? sp + 1 : "";
+  size_t plen = strcspn(path, " ?\r\n");
+  int head = mlen == 4 && !memcmp(req, "HEAD", 4);
+#define IS_PATH(lit) (plen == sizeof lit - 1 && !memcmp(path, lit, plen))
+  if (!complete) {
+    status = "431 Request Header Fields Too Large";
+    jw_printf(&body, "a request of at most %d bytes\n", METRICS_MAX_REQ - 1);
+  } else if (!(mlen == 3 && !memcmp(req, "GET", 3)) && !head) {
+    status = "405 Method Not Allowed";
+    extra = "Allow: GET, HEAD\r\n";
+    jw_raw(&body, "only GET and HEAD\n", 18);
+  } else if (IS_PATH("/metrics")) {
+    metrics_text(m, &body);
+  } else if (IS_PATH("/healthz")) {
+    /* liveness: this answer comes from the master's own loop */
+    jw_raw(&body, "ok\n", 3);
+  } else if (IS_PATH("/readyz")) {
+    char why[256];
+    if (!app_readiness(m, NULL, why, sizeof why))
+      status = "503 Service Unavailable";
+    jw_printf(&body, "%s\n", why);
+  } else if (!web_route(m, path, plen, &body, &type)) {
+    status = "404 Not Found";
+    static const char nf[] = "not found: /, /status.json, /metrics, /healthz or /readyz\n";
+    jw_raw(&body, nf, sizeof nf - 1);
+  }
+#undef IS_PATH
+  jw_printf(w, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s", status,
+            type, body.len, extra);
+  web_headers(w);
+  jw_raw(w, "Connection: close\r\n\r\n", 21);
+  if (!head)
+    jw_raw(w, body.buf ? body.buf : "", body.len);
+  if (body.err) /* a body cut short is not sent: the connection is closed */
+    w->err = 1;
+  jw_free(&body);
+}
+
 static void mconn_io(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   (void)loop;
   (void)events;
@@ -188,49 +238,12 @@ static void mconn_io(herd_loop_t *loop, int fd, uint32_t events, void *data) {
     }
     mc->rlen += (size_t)n;
     mc->req[mc->rlen] = '\0';
-    if (!strstr(mc->req, "\r\n\r\n") && !strstr(mc->req, "\n\n") &&
-        mc->rlen < sizeof mc->req - 1)
-      return; /* more to come (a full buffer is answered: too large) */
     int complete = strstr(mc->req, "\r\n\r\n") || strstr(mc->req, "\n\n");
-    struct jw body, w;
-    jw_init(&body);
+    if (!complete && mc->rlen < sizeof mc->req - 1)
+      return; /* more to come (a full buffer is answered: too large) */
+    struct jw w;
     jw_init(&w);
-    const char *status = "200 OK", *extra = "";
-    /* "METHOD SP PATH[?QUERY] SP VERSION" */
-    const char *sp = strchr(mc->req, ' ');
-    size_t mlen = sp ? (size_t)(sp - mc->req) : 0;
-    const char *path = sp ? sp + 1 : "";
-    size_t plen = strcspn(path, " ?\r\n");
-    int head = mlen == 4 && !memcmp(mc->req, "HEAD", 4);
-#define IS_PATH(lit) (plen == sizeof lit - 1 && !memcmp(path, lit, plen))
-    if (!complete) {
-      status = "431 Request Header Fields Too Large";
-      jw_printf(&body, "a request of at most %d bytes\n", METRICS_MAX_REQ - 1);
-    } else if (!(mlen == 3 && !memcmp(mc->req, "GET", 3)) && !head) {
-      status = "405 Method Not Allowed";
-      extra = "Allow: GET, HEAD\r\n";
-      jw_raw(&body, "only GET and HEAD\n", 18);
-    } else if (IS_PATH("/metrics")) {
-      metrics_text(m, &body);
-    } else if (IS_PATH("/healthz")) {
-      /* liveness: this answer comes from the master's own loop */
-      jw_raw(&body, "ok\n", 3);
-    } else if (IS_PATH("/readyz")) {
-      char why[256];
-      if (!app_readiness(m, NULL, why, sizeof why))
-        status = "503 Service Unavailable";
-      jw_printf(&body, "%s\n", why);
-    } else {
-      status = "404 Not Found";
-      jw_raw(&body, "not found: /metrics, /healthz or /readyz\n", 41);
-    }
-#undef IS_PATH
-    jw_printf(&w, "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; "
-              "charset=utf-8\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-              status, body.len, extra);
-    if (!head)
-      jw_raw(&w, body.buf ? body.buf : "", body.len);
-    jw_free(&body);
+    answer(m, mc->req, complete, &w);
     if (w.err) {
       jw_free(&w);
       mconn_free(m, mc);

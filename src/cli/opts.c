@@ -22,6 +22,7 @@ const char *prog_name = "herd";
 
 #define DEFAULT_LOG_MAX_SIZE (10u << 20)
 #define DEFAULT_LOG_KEEP 5
+#define DEFAULT_WATCH_DELAY_MS 1000
 #define MAX_SIZE_BYTES 1000000000000000000LL /* 10^18: sizes in a double */
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -32,6 +33,7 @@ void app_init(struct app *a) {
   a->o.ready = READY_UNSET;      /* app_finish: by --node-cluster */
   a->log_max_size = DEFAULT_LOG_MAX_SIZE;
   a->log_keep = DEFAULT_LOG_KEEP;
+  a->watch_delay_ms = DEFAULT_WATCH_DELAY_MS;
 }
 
 void app_free(struct app *a) {
@@ -187,12 +189,19 @@ static int signal_of(const char *s) {
   for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
     if (!strcasecmp(s, signames[i].name))
       return signames[i].sig;
+  for (int sig = 1; sig < NSIG; sig++) { /* the others glibc names */
+    const char *ab = sigabbrev_np(sig);
+    if (ab && !strcasecmp(s, ab))
+      return sig;
+  }
   char *end;
   long v = strtol(s, &end, 10);
   if (*s && !*end && v > 0 && v < NSIG)
     return (int)v;
   return -1;
 }
+
+int opt_signal(const char *s) { return signal_of(s); }
 
 /* ---- checks beyond the kinds ----------------------------------------- */
 
@@ -244,6 +253,15 @@ static int check_env(const char *val, char *err, size_t n) {
   return 0;
 }
 
+static int check_env_file(const char *val, char *err, size_t n) {
+  if (!*val)
+    return app_fail(err, n, "env-file: empty");
+  for (const char *c = val; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f)
+      return app_fail(err, n, "env-file: '%s' has a control character", val);
+  return 0;
+}
+
 /* ---- the table ---------------------------------------------------- */
 
 #define AT(field) offsetof(struct app, field)
@@ -260,6 +278,10 @@ static const struct opt_word readies[] = {{"immediate", HERD_READY_IMMEDIATE},
                                           {"ipc", HERD_READY_IPC},
                                           {NULL, HERD_READY_DELAY}};
 static const struct opt_word max_word[] = {{"max", 0}, {"auto", 0}, {NULL, -1}};
+
+static const struct opt_word log_formats[] = {{"text", LOG_FORMAT_TEXT},
+                                              {"json", LOG_FORMAT_JSON},
+                                              {NULL, -1}};
 
 static const struct opt table[] = {
     {"workers", 'w', OPT_COUNT, OPT_ANYWHERE, "N|auto", AT(o.workers), 0, 1,
@@ -315,7 +337,12 @@ static const struct opt table[] = {
     {"env", 0, OPT_LIST, OPT_ANYWHERE, "K=V", AT(env), AT(nenv), 0, MAX_ENV, 0,
      NULL, check_env, "",
      "add to the workers' environment; repeatable (not the variables herd sets "
-     "for them). A NAME alone selects env_NAME of a PM2 ecosystem file"},
+     "for them). A NAME alone selects env_NAME of a config file's app or a PM2 "
+     "ecosystem file"},
+    {"env-file", 0, OPT_LIST, OPT_ANYWHERE, "FILE", AT(env_files), AT(nenv_files), 0,
+     MAX_ENV_FILES, 0, NULL, check_env_file, "",
+     "add a dotenv file's KEY=value lines to the workers' environment; repeatable "
+     "(--env and env tables win over it)"},
     {"user", 0, OPT_STRING, OPT_ANYWHERE, "USER[:GROUP]", AT(user), 0, 0, 0, 0,
      NULL, NULL, "", "run the workers as USER (herd as root)"},
     {"umask", 0, OPT_MODE, OPT_ANYWHERE, "MODE", AT(o.spawn.umask),
@@ -337,12 +364,20 @@ static const struct opt table[] = {
      HERD_MAX_WORKERS, 0, max_word, NULL, NULL, "PM2's spelling of --workers"},
     {"metrics", 0, OPT_STRING, OPT_ANYWHERE, "HOST:PORT", AT(metrics), 0, 0, 0, 0,
      NULL, check_metrics, "",
-     "serve Prometheus metrics at /metrics, and the health checks /healthz and "
-     "/readyz"},
+     "serve Prometheus metrics at /metrics, the health checks /healthz and "
+     "/readyz, and a read-only web page at /"},
     {"log-max-size", 0, OPT_SIZE, OPT_ANYWHERE, "SIZE", AT(log_max_size), 0, 0,
      MAX_SIZE_BYTES, 0, NULL, NULL, NULL, "rotate a log file at SIZE (0: never)"},
     {"log-keep", 0, OPT_COUNT, OPT_ANYWHERE, "N", AT(log_keep), 0, 0, 1000, 0,
      NULL, NULL, NULL, "rotated files kept (NAME-*.log.1..N)"},
+    {"log-format", 0, OPT_ENUM, OPT_ANYWHERE, "FORMAT", AT(log_format), 0, 0, 0, 0,
+     log_formats, NULL, NULL,
+     "the log files' lines: text (TIME [SLOT] line) or json (one object a line: "
+     "time, app, slot, stream, line)"},
+    {"log-date-format", 0, OPT_STRING, OPT_ANYWHERE, "FMT", AT(log_date_format), 0, 0, 0,
+     0, NULL, log_date_format_check, "ISO-8601 UTC",
+     "the time of each line in the log files: a strftime(3) format, local time, %L "
+     "the milliseconds (%Y-%m-%d %H:%M:%S.%L)"},
     {"log-files", 0, OPT_BOOL, OPT_ANYWHERE, NULL, AT(log_files), 0, 0, 0, 0, NULL,
      NULL, "",
      "run: write the workers' output to the log files, not to stdout/stderr "
@@ -351,11 +386,28 @@ static const struct opt table[] = {
      "",
      "no event lines (run: on stderr; start: in NAME-herd.log); run without "
      "--log-files: workers' output is passed through unprefixed"},
+    {"watch", 0, OPT_PATHS, OPT_ANYWHERE, "[=PATH]", AT(watch), AT(nwatch), 0,
+     MAX_WATCH, 0, NULL, watch_check_path, "",
+     "for development: a rolling reload when a file changes under PATH (from "
+     "--cwd; alone: the app's cwd), recursively; repeatable. Not under "
+     "node_modules, .git or HERD_HOME"},
+    {"watch-ignore", 0, OPT_LIST, OPT_ANYWHERE, "GLOB", AT(watch_ignore),
+     AT(nwatch_ignore), 0, MAX_WATCH, 0, NULL, watch_check_glob, "",
+     "--watch: changes to matching files are no reason to reload (*.log: a base "
+     "name; with a '/': the path from --cwd); repeatable"},
+    {"watch-delay", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(watch_delay_ms), 0, 0,
+     INT_MAX, 0, NULL, NULL, NULL,
+     "--watch: reload T after the last change of a burst"},
+    {"cron-restart", 0, OPT_STRING, OPT_ANYWHERE, "CRON",
+     AT(cron_restart), 0, 0, 0, 0, NULL, cron_check, "",
+     "a rolling reload at these times: \"MIN HOUR DOM MON DOW\" as in crontab(5), "
+     "local time (PM2's cron_restart)"},
     {"help", 'h', OPT_BOOL, OPT_CMDLINE, NULL, 0, 0, 0, 0, 0, NULL, NULL, "",
      "show this help"},
 };
 #define NOPTS (sizeof table / sizeof table[0])
 _Static_assert(NOPTS <= OPT_MAX, "the getopt tables callers make hold OPT_MAX");
+_Static_assert(OPT_MAX <= APP_MAX_ORIGINS, "struct app keeps an origin per option");
 
 const struct opt *opt_table(size_t *n) {
   *n = NOPTS;
@@ -382,7 +434,10 @@ void opt_getopt(struct option *lo, char *shortopts) {
   shortopts[k++] = '+'; /* options end at the command: its own are its own */
   for (size_t i = 0; i < NOPTS; i++) {
     int arg = table[i].kind != OPT_BOOL;
-    lo[i] = (struct option){table[i].name, arg ? required_argument : no_argument,
+    lo[i] = (struct option){table[i].name,
+                            table[i].kind == OPT_PATHS ? optional_argument
+                            : arg                      ? required_argument
+                                                       : no_argument,
                             NULL, OPT_VAL + (int)i};
     if (table[i].sname) {
       shortopts[k++] = table[i].sname;
@@ -519,13 +574,31 @@ static int set_text(struct app *a, const struct opt *o, const char *val, char *e
                     size_t n) {
   if (o->check && o->check(val, err, n) < 0)
     return -1;
-  int *cnt = o->kind == OPT_LIST ? field(a, o->off2) : NULL;
-  if (cnt && *cnt == o->max)
+  int *cnt = o->kind == OPT_LIST || o->kind == OPT_PATHS ? field(a, o->off2) : NULL;
+  if (o->kind == OPT_PATHS && !strcmp(val, "false")) {
+    *cnt = 0;
+    ((const char **)field(a, o->off))[0] = NULL;
+    return 0;
+  }
+  if (o->kind == OPT_PATHS && !strcmp(val, "true"))
+    val = ".";
+  int at = cnt ? *cnt : 0;
+  if (cnt && o->check == check_env) {
+    /* a variable set again replaces its value: the later setting wins */
+    size_t kl = (size_t)(strchr(val, '=') - val) + 1;
+    const char **arr = field(a, o->off);
+    for (int i = 0; i < *cnt; i++)
+      if (!strncmp(arr[i], val, kl))
+        at = i;
+  }
+  if (cnt && at == o->max)
     return app_fail(err, n, "%s: at most %lld", o->name, o->max);
   const char *k = app_keep(a, val);
   if (!k)
     return app_fail(err, n, "out of memory");
-  if (cnt) {
+  if (cnt && at < *cnt) {
+    ((const char **)field(a, o->off))[at] = k;
+  } else if (cnt) {
     const char **arr = field(a, o->off);
     arr[(*cnt)++] = k;
     arr[*cnt] = NULL;
@@ -535,11 +608,22 @@ static int set_text(struct app *a, const struct opt *o, const char *val, char *e
   return 0;
 }
 
-int app_set(struct app *a, const char *key, const char *val, char *err,
-            size_t errlen) {
+size_t opt_canon(const struct opt *o) {
+  for (size_t i = 0; i < NOPTS; i++)
+    if (table[i].off == o->off && table[i].kind == o->kind && table[i].bit == o->bit)
+      return i;
+  return (size_t)(o - table);
+}
+
+void app_origin_set(struct app *a, const char *key, const struct origin *from) {
   const struct opt *o = opt_find(key);
-  if (!o || o->where != OPT_ANYWHERE)
-    return app_fail(err, errlen, "unknown option '%s'", key);
+  if (o)
+    a->origin[opt_canon(o)] = *from;
+}
+
+/* One option's value into the app (its origin aside). */
+static int apply(struct app *a, const struct opt *o, const char *val, char *err,
+                 size_t errlen) {
   switch (o->kind) {
   case OPT_COUNT:
     return set_count(a, o, val, err, errlen);
@@ -570,37 +654,43 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
   }
 }
 
+int app_set(struct app *a, const char *key, const char *val, char *err,
+            size_t errlen) {
+  const struct opt *o = opt_find(key);
+  if (!o || o->where != OPT_ANYWHERE)
+    return app_fail(err, errlen, "unknown option '%s'", key);
+  if (apply(a, o, val, err, errlen) < 0)
+    return -1;
+  /* where it came from, for herd describe: the caller's a->from, kept
+   * under the option an alias stands for (-i is -w's) */
+  a->origin[opt_canon(o)] = a->from;
+  return 0;
+}
+
 /* ---- the help --------------------------------------------------------- */
 
-/* The default as the kind writes it, from an app_init'ed app ("" none). */
+const char *opt_signal_name(int sig) {
+  for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
+    if (signames[i].sig == sig)
+      return signames[i].name;
+  return NULL;
+}
+
+/* The default as the kind writes it, from an app_init'ed app ("" none:
+ * strings, lists, flags and modes say theirs in o->dflt). */
 static void default_text(const struct opt *o, char *buf, size_t n) {
-  struct app a;
-  app_init(&a);
   buf[0] = '\0';
   if (o->dflt) {
     snprintf(buf, n, "%s", o->dflt);
-  } else if (o->kind == OPT_COUNT || o->kind == OPT_ENUM || o->kind == OPT_SIGNAL) {
-    int v = *(int *)field(&a, o->off);
-    snprintf(buf, n, "%d", v);
-    for (const struct opt_word *w = o->words; w && w->name; w++)
-      if (w->value == v)
-        snprintf(buf, n, "%s", w->name);
-    for (size_t i = 0; o->kind == OPT_SIGNAL && i < sizeof signames / sizeof *signames;
-         i++)
-      if (signames[i].sig == v)
-        snprintf(buf, n, "%s", signames[i].name);
-  } else if (o->kind == OPT_DURATION) {
-    int ms = *(int *)field(&a, o->off);
-    snprintf(buf, n, ms % 1000 || !ms ? "%dms" : "%ds", ms % 1000 || !ms ? ms : ms / 1000);
-  } else if (o->kind == OPT_SIZE) {
-    uint64_t b = *(uint64_t *)field(&a, o->off);
-    const char *unit = "";
-    for (const char *u = "KMG"; *u && b && b % 1024 == 0; u++) {
-      b /= 1024;
-      unit = u;
-    }
-    snprintf(buf, n, "%llu%.1s", (unsigned long long)b, unit);
+    return;
   }
+  if (o->kind != OPT_COUNT && o->kind != OPT_ENUM && o->kind != OPT_SIGNAL &&
+      o->kind != OPT_DURATION && o->kind != OPT_SIZE)
+    return;
+  struct app a;
+  app_init(&a);
+  if (!opt_value_text(o, &a, 0, buf, n))
+    buf[0] = '\0';
   app_free(&a);
 }
 
@@ -613,7 +703,7 @@ void opt_help(FILE *out) {
     char head[64], text[1024], dflt[64];
     int h = snprintf(head, sizeof head, "  %c%c%s--%s%s%s", o->sname ? '-' : ' ',
                      o->sname ? o->sname : ' ', o->sname ? ", " : "  ", o->name,
-                     o->metavar ? " " : "", o->metavar ? o->metavar : "");
+                     o->metavar && o->kind != OPT_PATHS ? " " : "", o->metavar ? o->metavar : "");
     default_text(o, dflt, sizeof dflt);
     snprintf(text, sizeof text, "%s%s%s%s", o->help, *dflt ? " [" : "", dflt,
              *dflt ? "]" : "");

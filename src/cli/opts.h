@@ -25,6 +25,9 @@ enum opt_kind {
   OPT_SIGNAL,   /* TERM, SIGTERM or a number (an int) */
   OPT_MODE,     /* octal 0..max (an unsigned); sets bit in the unsigned
                    at off2 */
+  OPT_PATHS,    /* OPT_LIST whose option may stand alone (getopt's
+                   optional_argument: --watch, --watch=PATH): "true" adds
+                   ".", "false" empties the list */
 };
 
 /* where an option may be given */
@@ -56,6 +59,12 @@ struct opt {
   const char *help;    /* one paragraph: the help wraps it */
 };
 
+/* The checks of --watch's paths, --watch-ignore's globs (watch.c) and
+ * --cron-restart's line (cronrun.c), as struct opt's check. */
+int watch_check_path(const char *val, char *err, size_t n);
+int watch_check_glob(const char *val, char *err, size_t n);
+int cron_check(const char *val, char *err, size_t n);
+
 /* The table (*n entries). */
 const struct opt *opt_table(size_t *n);
 /* The entry of a long name or config key ("kill_timeout" or
@@ -76,8 +85,29 @@ const struct opt *opt_of_getopt(int ch);
  * each with its default (as app_init makes it). */
 void opt_help(FILE *out);
 
+/* The index of the option o stands for: an alias's (-i, --instances) is
+ * its option's (-w): where struct app keeps its origin. */
+size_t opt_canon(const struct opt *o);
+/* The origin of the option key, set (what herd derives from others). */
+void app_origin_set(struct app *a, const char *key, const struct origin *from);
+/* The value of o in the app, as its kind is written on the command line
+ * ("5s", "10M", "TERM", "022", "true"), into buf; lists: item i (i <
+ * the count). Returns buf, or for a string or a list item the app's own
+ * text (whole, borrowed), or NULL for a value that is not set (a string,
+ * a mode, --max-memory, a list item past the end). */
+const char *opt_value_text(const struct opt *o, const struct app *a, int i, char *buf,
+                           size_t n);
+/* TERM for SIGTERM (the names herd takes), or NULL. */
+const char *opt_signal_name(int sig);
+/* A signal: TERM, SIGTERM, term or a number (1..NSIG-1); -1 if not. */
+int opt_signal(const char *s);
+
 /* The app's own copy of s (NULL when out of memory): freed by app_free. */
 char *app_keep(struct app *a, const char *s);
+/* The app's own copy of a config file's path made absolute: path, or
+ * dir (its directory, absolute) and path's last component; NULL when
+ * out of memory. */
+const char *app_keep_file(struct app *a, const char *path, const char *dir);
 /* err = the message, on one line; returns -1. */
 int app_fail(char *err, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

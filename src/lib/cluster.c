@@ -374,6 +374,52 @@ int herd_cluster_reload(herd_cluster_t *c) {
   return queued ? 1 : 0;
 }
 
+int herd_cluster_update(herd_cluster_t *c, const herd_cluster_opts_t *opts) {
+  if (!c || !opts || opts->abi != sizeof(herd_cluster_opts_t))
+    return -EINVAL;
+  if (c->state >= C_STOPPING)
+    return -ECANCELED;
+  /* The rest stays the cluster's: the sockets were bound for its
+   * balance, the notify socket made for its user, the channels for its
+   * flags. */
+  const unsigned ids = HERD_SPAWN_SETUID | HERD_SPAWN_SETGID;
+  herd_cluster_opts_t o = c->o;
+  o.file = opts->file;
+  o.argv = opts->argv;
+  o.spawn = opts->spawn;
+  o.spawn.uid = c->o.spawn.uid;
+  o.spawn.gid = c->o.spawn.gid;
+  o.spawn.flags = (opts->spawn.flags & ~ids) | (c->o.spawn.flags & ids);
+  o.ready = opts->ready;
+  o.ready_delay_ms = opts->ready_delay_ms;
+  o.settle_ms = opts->settle_ms;
+  o.ready_timeout_ms = opts->ready_timeout_ms;
+  o.kill_timeout_ms = opts->kill_timeout_ms;
+  o.stop_signal = opts->stop_signal;
+  o.max_restarts = opts->max_restarts;
+  o.restart_window_ms = opts->restart_window_ms;
+  o.min_uptime_ms = opts->min_uptime_ms;
+  o.cooldown_ms = opts->cooldown_ms;
+  if ((!c->worker_main && (!o.file || !o.argv)) || o.ready_delay_ms < 0 ||
+      o.settle_ms < 0 || o.ready_timeout_ms < 0 || o.kill_timeout_ms < 0 ||
+      o.max_restarts < 1 || o.restart_window_ms < 0 || o.min_uptime_ms < 0 ||
+      o.cooldown_ms < 0 || o.stop_signal <= 0 || o.stop_signal >= _NSIG ||
+      o.ready < HERD_READY_IMMEDIATE || o.ready > HERD_READY_IPC ||
+      (o.ready == HERD_READY_LISTENING && !(o.flags & HERD_CLUSTER_NODE)) ||
+      (o.ready == HERD_READY_IPC && !(o.flags & HERD_CLUSTER_IPC)) ||
+      (o.spawn.flags & HERD_SPAWN_UMASK && (o.spawn.umask & ~0777u)))
+    return -EINVAL;
+  /* the early deaths counted so far are in rings max_restarts long */
+  for (int i = 0; o.max_restarts != c->o.max_restarts && i < c->nslots; i++) {
+    struct slot *s = c->slots[i];
+    free(s->starts);
+    s->starts = NULL;
+    s->nstarts = s->starts_head = 0;
+  }
+  c->o = o;
+  return 0;
+}
+
 int herd_cluster_restart(herd_cluster_t *c) {
   if (c->state >= C_STOPPING)
     return -ECANCELED;

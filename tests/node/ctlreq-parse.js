@@ -12,15 +12,27 @@
 //   C            no "cmd" member that is a string
 //   Z            "cmd" holds a NUL character
 //   U            an unknown command
-//   ping status reload restart reopen
+//   ping status reload restart reopen config
 //   scale w N    "workers": a whole number N in 1..4096
 //   scale a N    no "workers", "add": a whole number N in -4096..4096
 //   scale give   neither, or one that is not a number
 //   scale badw   "workers" a number, but not a whole one in range
 //   scale bada   the same for "add"
 //   stop g1      stop, "graceful" is true (g0: anything else)
+//   send         "msg" is there, "slot" absent or a whole number in
+//                0..4095 (else: send arg_err)
+//   update       "app" is an object (else: update arg_err)
+//   reload       "env" and "update_env" absent or arrays of "K=V"
+//                strings (else: reload arg_err)
+//   describe s1  describe, "show_env" is true (s0: anything else)
+//   signal S     "sig": a whole number S in 1..64, "slot" absent; with
+//                slot N: "signal S slot N" (signal arg_err: not so)
+//   flush
 const MAX = 4096;
-const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen'];
+const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen', 'send',
+              'config', 'describe', 'update', 'signal', 'flush'];
+const slotOk = (v) => !own(v, 'slot') ||
+  (Number.isInteger(v.slot) && v.slot >= 0 && v.slot <= MAX - 1);
 const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
 // In a text JSON.parse took: the deepest nesting of arrays and objects
@@ -66,6 +78,27 @@ function meaning(text) {
       ? 'scale a ' + v.add : 'scale bada';
   }
   if (v.cmd === 'stop') return 'stop g' + (v.graceful === true ? 1 : 0);
+  if (v.cmd === 'send') {
+    const ok = own(v, 'msg') && (!own(v, 'slot') ||
+      (Number.isInteger(v.slot) && v.slot >= 0 && v.slot < MAX));
+    return ok ? 'send' : 'send arg_err';
+  }
+  if (v.cmd === 'update') {
+    const a = v.app;
+    return own(v, 'app') && a !== null && typeof a === 'object' && !Array.isArray(a)
+      ? 'update' : 'update arg_err';
+  }
+  if (v.cmd === 'reload') {
+    const kv = (e) => typeof e === 'string' && !e.includes('\0') && e.indexOf('=') > 0;
+    for (const k of ['env', 'update_env'])
+      if (own(v, k) && !(Array.isArray(v[k]) && v[k].every(kv))) return 'reload arg_err';
+  }
+  if (v.cmd === 'describe') return 'describe s' + (v.show_env === true ? 1 : 0);
+  if (v.cmd === 'signal') {
+    if (!Number.isInteger(v.sig) || v.sig < 1 || v.sig > 64 || !slotOk(v))
+      return 'signal arg_err';
+    return 'signal ' + v.sig + (own(v, 'slot') ? ' slot ' + v.slot : '');
+  }
   return v.cmd;
 }
 
