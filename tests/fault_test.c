@@ -995,7 +995,11 @@ TEST_T(fault_wall_clock_jumps_move_log_stamps_not_timers, 90) {
   /* ahead, while the ready timeout runs: it fires after 2 s, not at once */
   set_clock(clock, "+0");
   const char *a1[] = {"run", "-n", "clock", "-w", "1", "--ready", "notify",
-                      "--ready-timeout", "2s", "--", "/bin/sh", "-c", "exec sleep 600", NULL};
+                      "--ready-timeout", "2s", "--", "/bin/sh", "-c",
+                      /* the worker's sleep off libfaketime: under it a
+                       * clock jump may end the sleep, and the worker's
+                       * own exit looked like an early timeout */
+                      "unset LD_PRELOAD; exec sleep 600", NULL};
   hp_start_env(&h, geteuid(), getegid(), env, a1);
   HP_WAIT(&h, "worker 0 started, pid ", 1);
   uint64_t t0 = test_now_ms();
@@ -1018,7 +1022,7 @@ TEST_T(fault_wall_clock_jumps_move_log_stamps_not_timers, 90) {
   /* back, while the kill timeout runs: the kill comes after 2 s, not in
    * 10 years */
   const char *a2[] = {"run", "-n", "clock", "-w", "1", "--kill-timeout", "2s", "--",
-                      "/bin/sh", "-c", "trap '' TERM; exec sleep 600", NULL};
+                      "/bin/sh", "-c", "trap '' TERM; unset LD_PRELOAD; exec sleep 600", NULL};
   hp_start_env(&h, geteuid(), getegid(), env, a2);
   HP_WAIT(&h, "1 worker ready", 1);
   pfd = (int)syscall(SYS_pidfd_open, hp_worker_pid(&h, 0), 0);
