@@ -63,6 +63,8 @@ static const char usage_main[] =
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
     "  signal NAME|all SIG [--slot N]     a signal to the workers (of slot N)\n"
     "  flush NAME|all                     empty the workers' log files\n"
+    "  upgrade NAME [--binary PATH]       replace the master with the herd on\n"
+    "                                     disk, no connection refused\n"
     "  startup systemd [-c FILE] [--user] print a systemd unit for the apps\n"
     "  save [FILE]                        write the running apps as a config file\n"
     "  resurrect [FILE]                   start the apps saved (those not running)\n"
@@ -522,6 +524,7 @@ static const struct {
     {"describe", cmd_describe, 0}, {"show", cmd_describe, 0},
     {"top", cmd_top, 0},
     {"signal", cmd_signal, 0},   {"flush", cmd_flush, 0},
+    {"upgrade", cmd_upgrade, 0}, {"__upgrade", cmd_upgrade_master, 0},
 };
 
 int main(int argc, char **argv) {

@@ -526,3 +526,8 @@ void herd_cluster_stats(herd_cluster_t *c, herd_cluster_stats_t *st) {
   st->reloading = c->state == C_RELOADING;
   st->stopping = c->state >= C_STOPPING;
 }
+
+int herd_cluster_listen_fds(herd_cluster_t *c, const int **fds) {
+  *fds = c->fds;
+  return c->nlisten;
+}
