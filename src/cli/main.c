@@ -120,7 +120,8 @@ static const char usage_tail[] =
     "Durations: 500ms, 1.5s, 2m, 1h, or a number of milliseconds. Sizes: bytes,\n"
     "or with K, M, G (powers of 1024).\n"
     "Signals to the master: HUP reload, TTIN/TTOU add/remove a worker, USR1\n"
-    "reopen logs, TERM/INT stop, QUIT stop gracefully (no kill timeout).\n"
+    "reopen logs, TERM/INT stop, QUIT stop gracefully (no kill timeout), USR2\n"
+    "upgrade the daemon to the herd binary on disk (herd upgrade).\n"
     "Workers get HERD_WORKER_ID (their slot, 0..N-1) and NOTIFY_SOCKET.\n";
 
 /* ---- option parsing (run, start) --------------------------------- */
