@@ -1078,6 +1078,11 @@ void herd_cluster_stats(herd_cluster_t *c, herd_cluster_stats_t *st);
  * worker asks, are not among them). Added in 0.3. */
 int herd_cluster_listen_fds(herd_cluster_t *c, const int **fds);
 
+/* The Unix socket paths bound from opts.listen are left in place when
+ * herd_cluster_run ends (by default they are removed): another process
+ * serves those sockets now, as after handing them over. Added in 0.3. */
+void herd_cluster_keep_paths(herd_cluster_t *c);
+
 /* ------------------------------------------------------------------ */
 /* Process helpers                                                     */
 /* ------------------------------------------------------------------ */

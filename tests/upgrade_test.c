@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../src/cli/jval.h"
@@ -206,4 +208,45 @@ TEST_T(upgrade_refuses_a_foreground_master, 60) {
   char body[64];
   CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* A connection to the Unix socket at path: 1 if accepted and answered. */
+static int unix_http(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  CHECK(strlen(path) < sizeof sa.sun_path);
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  char body[64];
+  int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+           http_on(fd, "/", 0, body, sizeof body) == 200;
+  if (fd >= 0)
+    close(fd);
+  return ok;
+}
+
+/* What else the master holds goes across too, twice in a row: a Unix
+ * socket of --listen (its path kept by the old master, removed by the
+ * last one's stop), --metrics' address, round robin's accepting. */
+TEST_T(upgrade_hands_over_unix_sockets_and_metrics, 90) {
+  char out[4096], hh[PATH_MAX], sock[PATH_MAX];
+  CHECK(realpath(hello_http(), hh));
+  snprintf(sock, sizeof sock, "%s/app.http", env_home());
+  int rc = env_sh(out, sizeof out, "%s start -n ux -w 2 -l 127.0.0.1:0 -l unix:%s "
+                  "--metrics 127.0.0.1:0 --balance roundrobin -- %s 2>&1", env_herd(),
+                  sock, hh);
+  const char *on = strstr(out, " on 127.0.0.1:"), *mon = strstr(out, "metrics on 127.0.0.1:");
+  CHECK_MSG(rc == 0 && on && mon, "exit %d: %s", rc, out);
+  int port = atoi(on + 14), mport = atoi(mon + 21);
+  for (int round = 0; round < 2; round++) {
+    pid_t old = pid_file("ux");
+    rc = env_sh(out, sizeof out, "%s upgrade ux 2>&1", env_herd());
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+    CHECK(pid_gone(old, 1000));
+    CHECK_MSG(unix_http(sock), "round %d: %s does not serve", round, sock);
+    char body[256];
+    CHECK_EQ(http_get(port, "/", body, sizeof body), 200);
+    CHECK_EQ(http_get(mport, "/healthz", body, sizeof body), 200);
+  }
+  stop("ux");
+  CHECK_MSG(access(sock, F_OK) < 0, "%s is left behind", sock);
 }

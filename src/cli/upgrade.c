@@ -194,6 +194,7 @@ static void on_line(struct master *m, char *line) {
     close_chan(m);
     u->state = UP_DONE;
     m->lost_name = 1; /* the socket and pid file paths are the new master's */
+    herd_cluster_keep_paths(m->c); /* and so are --listen's Unix sockets */
     if (m->ctl_fd >= 0) {
       (void)herd_loop_del(m->loop, m->ctl_fd);
       (void)close(m->ctl_fd);
@@ -409,9 +410,10 @@ void upgrade_free(struct master *m) {
   if (u->fd >= 0)
     (void)close(u->fd);
   /* A new master still starting when we stop goes with us (it never took
-   * the names); one that took over lives on. */
+   * the names): it stops its workers and removes its files (one that
+   * never said hello is killed); one that took over lives on. */
   if (u->child.pidfd >= 0 && u->state != UP_DONE && u->state != UP_NONE)
-    (void)herd_child_kill(&u->child, SIGKILL, 0);
+    (void)herd_child_kill(&u->child, u->state == UP_HELLO ? SIGKILL : SIGTERM, 0);
   if (u->child.pidfd >= 0 && u->state != UP_NONE)
     (void)close(u->child.pidfd);
   free(u);

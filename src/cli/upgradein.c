@@ -95,6 +95,12 @@ int upin_watch(struct master *m) {
 void upin_end(struct master *m) {
   if (m->upin->took && !m->lost_name && herd_pidfile_check(m->pid_path) == getpid())
     (void)unlink(m->pid_path);
+  /* --listen's Unix sockets came bound: the engine leaves their paths
+   * (as systemd's), but they are the app's, gone with it (unless handed
+   * over again; not before we took the name: the old master's still) */
+  for (int i = 0; m->upin->took && !m->lost_name && i < m->upin->nlisten; i++)
+    if (!strncmp(m->upin->listen[i], "unix:", 5))
+      (void)unlink(m->upin->listen[i] + 5);
 }
 
 /* Hello, and the old master's start (1), or its no (0). */
