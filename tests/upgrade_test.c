@@ -183,8 +183,18 @@ TEST_T(upgrade_to_a_bad_binary_leaves_the_old_master_serving, 90) {
   /* no hello at all: 5 s, then killed */
   const char *hang = script("hang", "exec sleep 30");
   refused(port, old, before, hang, 1, "no answer in 5 s");
-  char out[256];
+  char out[1024];
   CHECK_EQ(env_sh(out, sizeof out, "pgrep -f 'sleep 30' -P %d | wc -l", (int)old), 0);
+  /* while an upgrade runs, what would change the app the new master
+   * copies is refused (the log's second start of hang: this one) */
+  int rc = env_sh(out, sizeof out,
+                  "%s upgrade bad --binary %s >/dev/null 2>&1 & "
+                  "i=0; until [ $(grep -c 'upgrade: starting %s' %s/logs/bad-herd.log) = 2 ]; do "
+                  "i=$((i+1)); [ $i -gt 200 ] && exit 99; sleep 0.05; done; "
+                  "%s scale bad 3 2>&1; r=$?; wait; exit $r",
+                  env_herd(), hang, hang, env_home(), env_herd());
+  CHECK_MSG(rc == 1 && strstr(out, "cannot scale: an upgrade is running"), "exit %d: %s",
+            rc, out);
   CHECK_MSG(atoi(out) == 0, "a refused binary is still running under the master: %s", out);
   /* and a good upgrade after all of them */
   CHECK_EQ(env_sh(out, sizeof out, "%s upgrade bad 2>&1", env_herd()), 0);

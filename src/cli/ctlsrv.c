@@ -120,6 +120,9 @@ static const char *refusal(struct master *m, int cmd) {
     return "stopping";
   if (cmd == CTL_RESTART && st.reloading)
     return "a reload is running";
+  /* the new master starts with the options and scale of the moment */
+  if (upgrade_running(m))
+    return "an upgrade is running";
   return NULL;
 }
 
