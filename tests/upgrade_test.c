@@ -7,6 +7,7 @@
  */
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,9 @@ TEST_T(upgrade_under_load_fails_no_request, 90) {
   loader_start(&l1, port, 1);
   loader_start(&l2, port, 0);
   char out[4096], want[128];
+  uint64_t t0 = test_now_ms();
   int rc = env_sh(out, sizeof out, "%s upgrade up 2>&1", env_herd());
+  uint64_t took = test_now_ms() - t0;
   snprintf(want, sizeof want, "(was %d)\n", (int)old);
   CHECK_MSG(rc == 0 && !strncmp(out, "up: upgraded: master pid ", 25) && strstr(out, want),
             "exit %d: %s", rc, out);
@@ -106,6 +109,8 @@ TEST_T(upgrade_under_load_fails_no_request, 90) {
   CHECK_MSG(bad1 == 0 && bad2 == 0, "failed: %ld keep-alive, %ld new-connection", bad1,
             bad2);
   CHECK(ok1 > 0 && ok2 > 0);
+  printf("upgrade_under_load_fails_no_request: %ld requests, 0 failed; herd upgrade "
+         "took %llu ms\n", ok1 + ok2, (unsigned long long)took);
   CHECK_EQ(status_of("up", &master, after, 4), 2);
   CHECK_MSG(master == said && master != old, "status: master %d, upgrade said %d",
             (int)master, (int)said);
@@ -119,6 +124,8 @@ TEST_T(upgrade_under_load_fails_no_request, 90) {
   CHECK(access(path, F_OK) < 0);
   snprintf(path, sizeof path, "%s/.up.up.pid", env_home());
   CHECK(access(path, F_OK) < 0);
+  /* driven by name as any app: a reload, a stop */
+  CHECK_EQ(env_sh(out, sizeof out, "%s reload up 2>&1", env_herd()), 0);
   stop("up");
   CHECK(pid_gone(master, 5000));
   CHECK_EQ(pid_file("up"), 0);
