@@ -189,13 +189,15 @@ static int listen_plan(struct master *m, int *act_fds, char *err,
   if (m->upin) { /* herd upgrade: the old master's sockets */
     for (int i = 0; i < m->upin->nlisten; i++) {
       act_fds[i] = m->upin->fds[i];
-      say(m->listen_text[i], sizeof m->listen_text[i], "%s", m->upin->listen[i]);
+      if (!m->upin->listen[i][0])
+        continue;
+      say(m->listen_text[m->nlisten_text++], sizeof m->listen_text[0], "%s",
+          m->upin->listen[i]);
       char msg[200];
       say(msg, sizeof msg, "listening on %s (from master pid %d)", m->upin->listen[i],
           (int)m->upin->old);
       own_line(m, msg);
     }
-    m->nlisten_text = m->upin->nlisten;
     a->o.listen_fds = m->upin->nlisten ? act_fds : NULL;
     a->o.nlisten_fds = (size_t)m->upin->nlisten;
     a->o.listen = NULL;

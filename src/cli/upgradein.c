@@ -123,11 +123,8 @@ static int take_fds(struct upin *u, const herd_val_t *v) {
   const herd_val_t *ls = jget(v, "listen");
   for (int i = 0; i < u->nlisten; i++) {
     u->fds[i] = 4 + i;
-    const char *t = jstr(jat(ls, (size_t)i), NULL); /* none: systemd's */
-    if (t)
-      snprintf(u->listen[i], sizeof u->listen[i], "%s", t);
-    else
-      snprintf(u->listen[i], sizeof u->listen[i], "the inherited socket %d", i);
+    /* none: systemd's, which the old master did not name either */
+    snprintf(u->listen[i], sizeof u->listen[i], "%s", jstr(jat(ls, (size_t)i), ""));
   }
   const char *ma = jstr(jget(v, "metrics"), NULL);
   u->metrics_fd = ma ? 4 + u->nlisten : -1;
