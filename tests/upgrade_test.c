@@ -122,7 +122,7 @@ TEST_T(upgrade_under_load_fails_no_request, 90) {
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/.up.up", env_home());
   CHECK(access(path, F_OK) < 0);
-  snprintf(path, sizeof path, "%s/.up.up.pid", env_home());
+  snprintf(path, sizeof path, "%s/.up.up-pid", env_home());
   CHECK(access(path, F_OK) < 0);
   /* driven by name as any app: a reload, a stop */
   CHECK_EQ(env_sh(out, sizeof out, "%s reload up 2>&1", env_herd()), 0);

@@ -3,11 +3,11 @@
  * started by the old master: upgrade.c has the protocol). It answers
  * hello, builds the app from HERD_UPGRADE's settings, and runs
  * master_main on the sockets it was given (fds 4..), its control socket
- * and pid file at temporary names (.NAME.up, .NAME.up.pid: not an app
- * name, so herd list does not see them) until the old master says go;
- * then both are renamed over NAME.sock and NAME.pid (atomic: a client
- * connects to one master or the other, never to nothing) and it says
- * done.
+ * and pid file at temporary names (.NAME.up, .NAME.up-pid: neither ends
+ * in .sock or .pid, so herd list does not see them) until the old
+ * master says go; then both are renamed over NAME.sock and NAME.pid
+ * (atomic: a client connects to one master or the other, never to
+ * nothing) and it says done.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +37,7 @@ int upin_paths(struct master *m, char *err, size_t errlen) {
   snprintf(u->real_pid, sizeof u->real_pid, "%s", m->pid_path);
   if (snprintf(m->sock_path, sizeof m->sock_path, "%s/.%s.up", m->home, m->a->name) >=
           (int)sizeof m->sock_path ||
-      snprintf(m->pid_path, sizeof m->pid_path, "%s/.%s.up.pid", m->home, m->a->name) >=
+      snprintf(m->pid_path, sizeof m->pid_path, "%s/.%s.up-pid", m->home, m->a->name) >=
           (int)sizeof m->pid_path)
     return app_fail(err, errlen, "HERD_HOME %s: path too long", m->home);
   return 0;
