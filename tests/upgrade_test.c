@@ -267,3 +267,35 @@ TEST_T(upgrade_hands_over_unix_sockets_and_metrics, 90) {
   stop("ux");
   CHECK_MSG(access(sock, F_OK) < 0, "%s is left behind", sock);
 }
+
+/* The new master cannot start its workers (the command is gone from
+ * disk): its failure is the one line, and the old master serves on with
+ * its workers; the new one's temporary files are gone with it. */
+TEST_T(upgrade_whose_workers_cannot_start_leaves_the_old_master, 60) {
+  char out[4096], hh[PATH_MAX], copy[PATH_MAX];
+  CHECK(realpath(hello_http(), hh));
+  snprintf(copy, sizeof copy, "%s/worker", env_home());
+  CHECK_EQ(env_sh(out, sizeof out, "cp %s %s", hh, copy), 0);
+  int rc = env_sh(out, sizeof out, "%s start -n gone -w 2 -l 127.0.0.1:0 -- %s 2>&1",
+                  env_herd(), copy);
+  const char *on = strstr(out, " on 127.0.0.1:");
+  CHECK_MSG(rc == 0 && on, "exit %d: %s", rc, out);
+  int port = atoi(on + 14);
+  pid_t old, before[4], master, now[4];
+  CHECK_EQ(status_of("gone", &old, before, 4), 2);
+  CHECK_EQ(unlink(copy), 0);
+  rc = env_sh(out, sizeof out, "%s upgrade gone 2>&1", env_herd());
+  CHECK_MSG(rc == 1 && strstr(out, "the new master: worker 0: could not start a worker: "
+                              "No such file or directory; this master") &&
+                strchr(out, '\n') == out + strlen(out) - 1,
+            "exit %d: %s", rc, out);
+  CHECK_EQ(status_of("gone", &master, now, 4), 2);
+  CHECK(master == old && now[0] == before[0] && now[1] == before[1]);
+  char body[64], path[PATH_MAX];
+  CHECK_EQ(http_get(port, "/", body, sizeof body), 200);
+  snprintf(path, sizeof path, "%s/.gone.up", env_home());
+  for (int i = 0; i < 100 && access(path, F_OK) == 0; i++)
+    usleep(20000); /* the new master's exit has no event for us to wait on */
+  CHECK(access(path, F_OK) < 0);
+  stop("gone");
+}
