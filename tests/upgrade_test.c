@@ -256,9 +256,18 @@ TEST_T(upgrade_hands_over_unix_sockets_and_metrics, 90) {
   int port = atoi(on + 14), mport = atoi(mon + 21);
   for (int round = 0; round < 2; round++) {
     pid_t old = pid_file("ux");
+    int nfds = count_fds_of(old);
     rc = env_sh(out, sizeof out, "%s upgrade ux 2>&1", env_herd());
     CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
     CHECK(pid_gone(old, 1000));
+    /* the new master holds no more than the old one did: no fd of the
+     * hand-over left open (the channel, a dup of a socket); a daemon
+     * of herd start also keeps what its caller left open without
+     * CLOEXEC (a shell's fds), which the new master, spawned with
+     * exactly its fds, does not */
+    int now = count_fds_of(pid_file("ux"));
+    CHECK_MSG(now > 0 && now <= nfds, "round %d: %d fds, the old master had %d", round,
+              now, nfds);
     CHECK_MSG(unix_http(sock), "round %d: %s does not serve", round, sock);
     char body[256];
     CHECK_EQ(http_get(port, "/", body, sizeof body), 200);
