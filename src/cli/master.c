@@ -156,6 +156,7 @@ static int metrics_open(struct master *m, char *err, size_t errlen) {
     return 0;
   if (m->upin && m->upin->metrics_fd >= 0) { /* the old master's */
     m->metrics_fd = m->upin->metrics_fd;
+    m->upin->metrics_fd = -1; /* ours to close now */
     say(m->metrics_addr, sizeof m->metrics_addr, "%s", m->upin->metrics);
     if (fcntl(m->metrics_fd, F_SETFL, O_NONBLOCK) < 0) {
       say(err, errlen, "--metrics: %s", strerror(errno));

@@ -201,5 +201,13 @@ int cmd_upgrade_master(int argc, char **argv) {
   }
   herd_val_free(v);
   have_upin = 1;
-  return master_main(a, 1, u->chan, NULL);
+  int code = master_main(a, 1, u->chan, NULL);
+  /* the sockets were lent to the engine (as systemd's are) */
+  for (int i = 0; i < u->nlisten; i++)
+    (void)close(u->fds[i]);
+  if (u->metrics_fd >= 0) /* (unless the master took it: closed there) */
+    (void)close(u->metrics_fd);
+  app_free(a);
+  free(a);
+  return code;
 }
