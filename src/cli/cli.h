@@ -293,7 +293,7 @@ int env_secret_name(const char *name, size_t len);
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
                CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_DESCRIBE, CTL_UPDATE, CTL_SIGNAL,
-               CTL_FLUSH, CTL_NCMDS };
+               CTL_FLUSH, CTL_UPGRADE, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -368,6 +368,8 @@ struct option;
 int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
                const struct option *lo);
 
+int cmd_upgrade(int argc, char **argv); /* ctlupgrade.c */
+int cmd_upgrade_master(int argc, char **argv); /* upgradein.c: __upgrade */
 /* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
 void usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

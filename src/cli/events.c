@@ -30,6 +30,8 @@ static void report(struct master *m, struct jw *w) {
     jw_raw(w, "\n", 1);
     (void)!write(m->status_fd, w->buf, w->len);
   }
+  if (m->upin)
+    return; /* herd upgrade: the channel goes on (upgradein.c) */
   if (m->status_fd >= 0)
     (void)close(m->status_fd);
   m->status_fd = -1; /* told, or not a daemon */
@@ -471,6 +473,11 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
     break;
   }
   case HERD_EV_SIGNAL:
+    if (ev->sig == SIGUSR2 && m->daemon) { /* nginx's binary upgrade */
+      if (upgrade_start(m, NULL, 1, what, sizeof what) < 0)
+        logf_(m, "SIGUSR2: %s", what);
+      return;
+    }
     if (ev->reason == HERD_REASON_REOPEN && m->lw)
       reopen_logs(m);
     snprintf(what, sizeof what, "SIG%s: %s", sig ? sig : "?",

@@ -65,6 +65,8 @@ static const char usage_main[] =
     "  flush NAME|all                     empty the workers' log files\n"
     "  ping NAME|all                      does its master answer? how fast\n"
     "  completion bash|zsh|fish           a shell completion script\n"
+    "  upgrade NAME [--binary PATH]       replace the master with the herd on\n"
+    "                                     disk, no connection refused\n"
     "  startup systemd [-c FILE] [--user] print a systemd unit for the apps\n"
     "  save [FILE]                        write the running apps as a config file\n"
     "  resurrect [FILE]                   start the apps saved (those not running)\n"
@@ -120,7 +122,8 @@ static const char usage_tail[] =
     "Durations: 500ms, 1.5s, 2m, 1h, or a number of milliseconds. Sizes: bytes,\n"
     "or with K, M, G (powers of 1024).\n"
     "Signals to the master: HUP reload, TTIN/TTOU add/remove a worker, USR1\n"
-    "reopen logs, TERM/INT stop, QUIT stop gracefully (no kill timeout).\n"
+    "reopen logs, TERM/INT stop, QUIT stop gracefully (no kill timeout), USR2\n"
+    "upgrade the daemon to the herd binary on disk (herd upgrade).\n"
     "Workers get HERD_WORKER_ID (their slot, 0..N-1) and NOTIFY_SOCKET.\n";
 
 /* ---- option parsing (run, start) --------------------------------- */
@@ -527,14 +530,17 @@ static const struct {
     {"top", cmd_top, 0},
     {"signal", cmd_signal, 0},   {"flush", cmd_flush, 0},
     {"ping", cmd_ping, 0},       {"completion", cmd_completion, 0},
+    {"upgrade", cmd_upgrade, 0}, {"__upgrade", cmd_upgrade_master, 0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-/* The commands' names, and help: n + 1 entries. */
+/* The commands' names, and help (not the internal ones, "__upgrade":
+ * neither completed nor suggested): at most NCOMMANDS + 1 entries. */
 static size_t command_names(const char *names[NCOMMANDS + 1]) {
   size_t n = 0;
-  for (; n < NCOMMANDS; n++)
-    names[n] = commands[n].name;
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strncmp(commands[i].name, "__", 2))
+      names[n++] = commands[i].name;
   names[n++] = "help";
   return n;
 }

@@ -458,10 +458,15 @@ void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid) {
   if (!f)
     return;
   int pid;
+  /* Workers lead process groups of their own, and what they leave keeps
+   * theirs or makes new ones: a child in our own group is the caller's
+   * (a program that runs the cluster and spawns beside it: herd
+   * upgrade's new master), not left behind. */
+  pid_t own = getpgrp();
   while (fscanf(f, "%d", &pid) == 1) {
     herd_proc_stat_t ps;
     if (sup__find_pid(c, pid) || wio__find_orphan(c, pid) || herd_proc_stat(pid, &ps) < 0 ||
-        (wpid && ps.pgrp == wpid) || ps.state == 'Z' || ps.state == 'X')
+        (wpid && ps.pgrp == wpid) || ps.pgrp == own || ps.state == 'Z' || ps.state == 'X')
       continue;
     int pfd = herd__os_pidfd_open(pid);
     struct orphan *o = pfd >= 0 ? calloc(1, sizeof *o) : NULL;
