@@ -74,7 +74,7 @@ SHARED_SONAME := libherd.so.$(SOMAJOR)
 SHARED := $(BUILD)/libherd.so
 
 .PHONY: all lib herd examples tests test demo tour install uninstall clean bench fuzz fuzz-build \
-	chaos soak
+	chaos soak static
 all: lib herd examples
 
 # Keep the objects of pattern rules (examples, fuzz harnesses): deleted as
@@ -181,6 +181,27 @@ $(BUILD)/gen/webfiles.h: $(WEB_FILES) src/cli/web/embed.sh
 $(BUILD)/obj/src/cli/web.o $(FUZZ_OUT)/obj/src/cli/web.o: $(BUILD)/gen/webfiles.h
 $(BUILD)/obj/src/cli/web.o: ALL_CFLAGS += -I$(BUILD)/gen
 $(FUZZ_OUT)/obj/src/cli/web.o: FUZZ_CFLAGS += -I$(BUILD)/gen
+
+# `make static`: build/static/herd and the examples, linked statically
+# with musl (musl-gcc, Debian's musl-tools; not installed by the build),
+# -Os, unused sections dropped, stripped; objects in build/static/obj.
+# musl-gcc sees musl's headers only: the kernel's (linux/, asm/ -
+# reuseport.c's BPF) come from a folder of links to the system's.
+# `make test HERD_PROGS=build/static` runs the end-to-end tests against
+# them (the test binary itself stays a glibc one).
+MUSL_CC ?= musl-gcc
+STATIC_OUT := build/static
+static:
+	@command -v $(MUSL_CC) >/dev/null 2>&1 || \
+		{ echo "make static: $(MUSL_CC) not found (Debian: apt-get install musl-tools)"; exit 1; }
+	@mkdir -p $(STATIC_OUT)/kinc
+	@a=/usr/include/$$($(MUSL_CC) -print-multiarch 2>/dev/null)/asm; [ -d "$$a" ] || a=/usr/include/asm; \
+		ln -sfn "$$a" $(STATIC_OUT)/kinc/asm && ln -sfn /usr/include/asm-generic $(STATIC_OUT)/kinc/asm-generic && \
+		ln -sfn /usr/include/linux $(STATIC_OUT)/kinc/linux
+	$(MAKE) BUILD=$(STATIC_OUT) CC=$(MUSL_CC) SANITIZE= CPPFLAGS="-isystem $(STATIC_OUT)/kinc" \
+		CFLAGS="-Os -ffunction-sections -fdata-sections" LDFLAGS="-static -Wl,--gc-sections -s" \
+		herd examples
+	@ls -l $(STATIC_OUT)/herd $(STATIC_OUT)/examples/hello-http | awk '{ print $$5, $$NF }'
 
 # One runner for everything: the C unit tests and the shell tests in
 # tests/sh/, each in its own process with a timeout; the last line is

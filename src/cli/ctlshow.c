@@ -169,7 +169,7 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
     const herd_val_t *le = jget(w, "last_exit");
     if (jis_obj(le)) {
       int sig = (int)rd_int(r, jget(le, "signal"), "last_exit.signal", 0, INT_MAX);
-      const char *ab = sig ? sigabbrev_np(sig) : NULL;
+      const char *ab = sig ? sig_abbrev(sig) : NULL;
       if (sig)
         snprintf(last, sizeof last, "%s, SIG%s", jstr(jget(le, "cause"), "?"),
                  ab ? ab : "?");

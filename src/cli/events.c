@@ -93,7 +93,7 @@ static const char *exit_word(struct master *m, const herd_event_t *ev) {
 }
 
 static void on_exited(struct master *m, const herd_event_t *ev, char *what, size_t n) {
-  const char *word = exit_word(m, ev), *sig = ev->sig ? sigabbrev_np(ev->sig) : NULL;
+  const char *word = exit_word(m, ev), *sig = ev->sig ? sig_abbrev(ev->sig) : NULL;
   int died = !strcmp(word, "died");
   if (ev->sig)
     snprintf(what, n, "worker %d exited, pid %d, killed by signal %d (%s), %s, up %llu ms",
@@ -342,7 +342,7 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
   (void)c;
   struct master *m = data;
   char what[640];
-  const char *sig = ev->sig ? sigabbrev_np(ev->sig) : NULL;
+  const char *sig = ev->sig ? sig_abbrev(ev->sig) : NULL;
   switch (ev->type) {
   case HERD_EV_LISTEN:
     if (m->nlisten_text < MAX_LISTEN)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "linux/os.h"
 
 ssize_t herd__read(int fd, void *buf, size_t len) {
   for (;;) {
@@ -207,7 +208,7 @@ const char *herd_strerror(int err) {
   }
   if (err < HERD_E_BASE)
     return "Unknown libherd error";
-  /* strerrordesc_np is thread-safe and never formats into a buffer. */
-  const char *s = strerrordesc_np(-err);
+  /* thread-safe and static under either libc (linux/libc.c) */
+  const char *s = herd__os_errtext(-err);
   return s ? s : "Unknown error";
 }
