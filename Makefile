@@ -74,7 +74,7 @@ SHARED_SONAME := libherd.so.$(SOMAJOR)
 SHARED := $(BUILD)/libherd.so
 
 .PHONY: all lib herd examples tests test demo tour install uninstall clean bench fuzz fuzz-build \
-	chaos soak static
+	chaos soak static test-static
 all: lib herd examples
 
 # Keep the objects of pattern rules (examples, fuzz harnesses): deleted as
@@ -208,6 +208,11 @@ static:
 # "N passed, N failed[, N skipped]".
 test: all tests
 	HERD_BUILD=$(BUILD) HERD_SANITIZE=$(SANITIZE) $(TEST_BIN) $(TEST_FLAGS) $(TESTS)
+
+# The same suite against the static build: herd and the examples from
+# build/static (HERD_PROGS), the test binary and its helpers glibc ones.
+test-static: static all tests
+	HERD_BUILD=$(BUILD) HERD_PROGS=$(STATIC_OUT) $(TEST_BIN) $(TEST_FLAGS) $(TESTS)
 
 # herd's main job on a built-in default (see examples/cluster-demo.sh)
 demo: all

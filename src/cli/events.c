@@ -286,7 +286,7 @@ static void on_words(struct master *m, const herd_event_t *ev, char *what, size_
     snprintf(what, cap, "worker %d, pid %d, sends: %s", ev->slot, (int)ev->pid, text);
   else if (ev->reason == HERD_REASON_NODE_SOCKET)
     snprintf(what, cap, "worker %d, pid %d, asked for %s: %s (its listen() fails)",
-             ev->slot, (int)ev->pid, text, strerror(-ev->code));
+             ev->slot, (int)ev->pid, text, herd_strerror(ev->code));
   else if (ev->reason == HERD_REASON_NODE_REFUSED)
     snprintf(what, cap, "worker %d, pid %d, refuses connections on %s (maxConnections?): "
              "handed to the others", ev->slot, (int)ev->pid, text);

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "linux/os.h"
 
 ssize_t herd__read(int fd, void *buf, size_t len) {
   for (;;) {
@@ -208,7 +207,7 @@ const char *herd_strerror(int err) {
   }
   if (err < HERD_E_BASE)
     return "Unknown libherd error";
-  /* thread-safe and static under either libc (linux/libc.c) */
-  const char *s = herd__os_errtext(-err);
+  /* herd's own table (errtext.c): the same text under glibc and musl */
+  const char *s = herd__errtext(-err);
   return s ? s : "Unknown error";
 }

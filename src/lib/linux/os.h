@@ -32,9 +32,4 @@ int herd__os_pidfd_kill(int pidfd, int sig);
 /* Open a pidfd (CLOEXEC) for a child of ours. Returns the fd or -errno. */
 int herd__os_pidfd_open(pid_t pid);
 
-/* errno e's text ("Permission denied"), static and thread-safe; NULL for
- * an e the libc does not know (glibc; musl has a text for any e).
- * libc.c: the one function whose body depends on the libc. */
-const char *herd__os_errtext(int e);
-
 #endif
