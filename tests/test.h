@@ -104,4 +104,7 @@ int test_helper_main(int argc, char **argv);
  * "build"). */
 const char *prog_dir(void);
 
+/* --helper chroot DIR PROG ARGS (emptyroot_test.c). */
+int emptyroot_helper(int argc, char **argv);
+
 #endif
