@@ -11,7 +11,8 @@
 
 #include "cli.h"
 
-static const char *const names[] = {
+/* chars, not pointers: nothing to relocate (see src/lib/errtext.c) */
+static const char names[][8] = {
     [SIGHUP] = "HUP",       [SIGINT] = "INT",       [SIGQUIT] = "QUIT",
     [SIGILL] = "ILL",       [SIGTRAP] = "TRAP",     [SIGABRT] = "ABRT",
     [SIGBUS] = "BUS",       [SIGFPE] = "FPE",       [SIGKILL] = "KILL",
@@ -28,5 +29,5 @@ static const char *const names[] = {
 const char *sig_abbrev(int sig) {
   if (sig <= 0 || (size_t)sig >= sizeof names / sizeof names[0])
     return NULL;
-  return names[sig];
+  return names[sig][0] ? names[sig] : NULL;
 }

@@ -5,13 +5,16 @@
  * use"); the messages, the docs and the tests are one. The texts are
  * glibc's (strerrordesc_np), keyed by name, so the table follows the
  * architecture's numbers. Static strings: thread-safe, never formatted.
+ * Arrays of chars, not pointers: nothing for the loader to relocate, so
+ * the table stays in the file's shared pages (a table of pointers in a
+ * PIE is a dirty page of every process).
  */
 #include <errno.h>
 #include <stddef.h>
 
 #include "internal.h"
 
-static const char *const texts[] = {
+static const char texts[][52] = {
   [EPERM] = "Operation not permitted",
   [ENOENT] = "No such file or directory",
   [ESRCH] = "No such process",
@@ -148,5 +151,5 @@ static const char *const texts[] = {
 const char *herd__errtext(int e) {
   if (e <= 0 || (size_t)e >= sizeof texts / sizeof texts[0])
     return NULL;
-  return texts[e];
+  return texts[e][0] ? texts[e] : NULL;
 }
