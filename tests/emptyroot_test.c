@@ -238,3 +238,47 @@ TEST_T(emptyroot_static_herd_serves_reloads_and_stops_with_proc, 90) {
   serve_reload_stop(root, 1);
   CHECK_MSG(umount(proc) == 0, "umount %s: %s", proc, strerror(errno));
 }
+
+static void write_file(const char *root, const char *rel, const char *text) {
+  char p[PATH_MAX + 32];
+  snprintf(p, sizeof p, "%s/%s", root, rel);
+  int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  CHECK_MSG(fd >= 0, "%s: %s", p, strerror(errno));
+  CHECK_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  CHECK_EQ(close(fd), 0);
+}
+
+/* --user in a static herd: musl reads /etc/passwd and /etc/group itself
+ * (no NSS modules to load). Without them, a user name is a usage error
+ * (2); with them, the workers run as that user. */
+TEST_T(emptyroot_static_herd_user_from_etc_passwd, 60) {
+  char root[PATH_MAX], out[8192];
+  make_root(root);
+  const char *run[] = {"/herd", "run", "-n", "asuser", "-w", "1", "--user", "app:app",
+                       "-l", "127.0.0.1:0", "--", "/hello-http", NULL};
+  CHECK_EQ(herd_in(root, run, out, sizeof out), 2);
+  CHECK_MSG(strstr(out, "herd run: user: no such user 'app'\n"), "%s", out);
+  char etc[PATH_MAX + 8];
+  snprintf(etc, sizeof etc, "%s/etc", root);
+  CHECK_EQ(mkdir(etc, 0755), 0);
+  write_file(root, "etc/passwd", "root:x:0:0::/:/herd\napp:x:4242:4343::/:/herd\n");
+  write_file(root, "etc/group", "root:x:0:\napp:x:4343:\n");
+  struct hp h;
+  start_in(&h, root, run);
+  hp_port(&h);
+  HP_WAIT(&h, "all 1 workers ready", 1);
+  char body[64], path[64], st[4096];
+  CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+  snprintf(path, sizeof path, "/proc/%d/status", (int)hp_worker_pid(&h, 0));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  CHECK(fd >= 0);
+  ssize_t n = read(fd, st, sizeof st - 1);
+  CHECK(n > 0);
+  st[n] = '\0';
+  CHECK_EQ(close(fd), 0);
+  CHECK_MSG(strstr(st, "\nUid:\t4242\t4242\t4242\t4242\n") &&
+                strstr(st, "\nGid:\t4343\t4343\t4343\t4343\n") &&
+                strstr(st, "\nGroups:\t4343 \n"),
+            "%s", st);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
