@@ -184,7 +184,8 @@ $(FUZZ_OUT)/obj/src/cli/web.o: FUZZ_CFLAGS += -I$(BUILD)/gen
 
 # `make static`: build/static/herd and the examples, linked statically
 # with musl (musl-gcc, Debian's musl-tools; not installed by the build),
-# -Os, unused sections dropped, stripped; objects in build/static/obj.
+# -Os, unused sections dropped, no unwind tables (C without exceptions:
+# 35 KB of .eh_frame nothing reads), stripped; objects in build/static/obj.
 # musl-gcc sees musl's headers only: the kernel's (linux/, asm/ -
 # reuseport.c's BPF) come from a folder of links to the system's.
 # `make test HERD_PROGS=build/static` runs the end-to-end tests against
@@ -199,7 +200,8 @@ static:
 		ln -sfn "$$a" $(STATIC_OUT)/kinc/asm && ln -sfn /usr/include/asm-generic $(STATIC_OUT)/kinc/asm-generic && \
 		ln -sfn /usr/include/linux $(STATIC_OUT)/kinc/linux
 	$(MAKE) BUILD=$(STATIC_OUT) CC=$(MUSL_CC) SANITIZE= CPPFLAGS="-isystem $(STATIC_OUT)/kinc" \
-		CFLAGS="-Os -ffunction-sections -fdata-sections" LDFLAGS="-static -Wl,--gc-sections -s" \
+		CFLAGS="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" \
+		LDFLAGS="-static -Wl,--gc-sections -s" \
 		herd examples
 	@ls -l $(STATIC_OUT)/herd $(STATIC_OUT)/examples/hello-http | awk '{ print $$5, $$NF }'
 
