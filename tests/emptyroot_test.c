@@ -6,7 +6,8 @@
  * herd serves, reloads on SIGHUP without a failed request, and stops on
  * SIGTERM with 0 and nothing left; `herd status` from inside says what
  * it cannot read. Then again with /proc mounted (in a mount namespace
- * of the test's own, so that the mount goes with it).
+ * of the test's own, so that the mount goes with it); as PID 1 of a PID
+ * namespace; and with --user, from the root's /etc/passwd.
  *
  * Root only (chroot, mknod, mount); the network namespace is the
  * test's, so it talks to the workers over loopback.
@@ -281,4 +282,34 @@ TEST_T(emptyroot_static_herd_user_from_etc_passwd, 60) {
                 strstr(st, "\nGroups:\t4343 \n"),
             "%s", st);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* herd as PID 1 of a PID namespace of its own, as a container runs it:
+ * the kernel drops a signal whose action is the default there, and herd
+ * blocks its signals and reads them from a signalfd, so HUP still
+ * reloads and TERM still stops, with 0. (Every process of the namespace
+ * dies with its PID 1: nothing can be left after.) */
+TEST_T(emptyroot_static_herd_as_pid_1_reloads_and_stops, 60) {
+  char root[PATH_MAX];
+  make_root(root);
+  if (unshare(CLONE_NEWPID) < 0)
+    SKIP("unshare(CLONE_NEWPID): %s", strerror(errno));
+  struct hp h;
+  const char *args[] = {"/herd", "run", "-n", "init", "-w", "2", "-l", "127.0.0.1:0",
+                        "--", "/hello-http", NULL};
+  start_in(&h, root, args); /* the namespace's first process: its PID 1 */
+  hp_port(&h);
+  HP_WAIT(&h, "all 2 workers ready", 1);
+  /* the workers' pids are the namespace's, after 1 */
+  for (int i = 0; i < 2; i++) {
+    pid_t w = hp_worker_pid(&h, i);
+    CHECK_MSG(w > 1 && w < 10, "worker %d has pid %d: herd is not PID 1 here", i, (int)w);
+  }
+  char body[64];
+  CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+  CHECK_OK(herd_child_kill(&h.c, SIGHUP, 0));
+  HP_WAIT(&h, "reload done", 1);
+  CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  CHECK_MSG(strstr(h.log, "stop on SIGTERM") && strstr(h.log, "stopped\n"), "%s", h.log);
 }
