@@ -27,9 +27,8 @@
 static const char *herd_bin(void) {
   static char b[PATH_MAX];
   if (!b[0]) {
-    const char *d = getenv("HERD_BUILD");
     char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s/herd", d ? d : "build");
+    snprintf(tmp, sizeof tmp, "%s/herd", prog_dir());
     CHECK_MSG(realpath(tmp, b) != NULL, "%s: %s", tmp, strerror(errno));
   }
   return b;

@@ -980,6 +980,10 @@ TEST_T(fault_wall_clock_jumps_move_log_stamps_not_timers, 90) {
   const char *lib = libfaketime();
   if (!lib)
     SKIP("libfaketime not found (apt-get install faketime)");
+  char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  if (hp_static(herd) == 1)
+    SKIP("%s is statically linked: LD_PRELOAD (libfaketime) cannot reach it", herd);
   char clock[4200], marks[4200], e_file[4300], e_pre[4200];
   snprintf(clock, sizeof clock, "%s/clock", getenv("HERD_HOME"));
   snprintf(marks, sizeof marks, "%s/marks", getenv("HERD_HOME"));

@@ -33,15 +33,10 @@
 
 /* ---- paths ---------------------------------------------------------- */
 
-static const char *build_dir(void) {
-  const char *b = getenv("HERD_BUILD");
-  return b ? b : "build";
-}
-
-/* An absolute path of a file of the build (a daemon's directory is /). */
+/* An absolute path of a program under test (a daemon's directory is /). */
 static const char *built(char buf[PATH_MAX], const char *rel) {
   char tmp[PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s/%s", build_dir(), rel);
+  snprintf(tmp, sizeof tmp, "%s/%s", prog_dir(), rel);
   CHECK_MSG(realpath(tmp, buf) != NULL, "%s: %s", tmp, strerror(errno));
   return buf;
 }

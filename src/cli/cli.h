@@ -23,6 +23,10 @@
 
 extern const char *prog_name;
 
+/* A signal's short name, TERM for SIGTERM (signame.c: the same table
+ * under glibc and musl), or NULL for 0, a real-time or unknown signal. */
+const char *sig_abbrev(int sig);
+
 /* Where an option's value came from (herd describe): a default, the
  * command line, a config file's line, a PM2 ecosystem file's app, or
  * herd itself (implied by another setting, note saying by which). The

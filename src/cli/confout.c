@@ -85,7 +85,7 @@ static void duration_text(int ms, char *buf, size_t n) {
 /* The signal's name if app_set reads it back as the same signal, else
  * its number. */
 static void signal_text(int sig, char *buf, size_t n) {
-  const char *abbrev = sigabbrev_np(sig);
+  const char *abbrev = sig_abbrev(sig);
   snprintf(buf, n, "%d", sig);
   if (!abbrev)
     return;

@@ -107,11 +107,18 @@ static const char *state_colour(const char *state) {
 
 /* The text of one app's status, to out; r says if a number was out of
  * its range (then the text is not to be shown). */
-static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *r) {
+/* The app's first line: the master. Its uptime and memory are "?"
+ * where the master could not read /proc (then a line says why). */
+static void print_master(const herd_val_t *v, int colour, FILE *out, struct rd *r,
+                         const char *proc_err) {
   const char *name = jstr(jget(v, "name"), "?");
-  char up[16], rss[16];
-  human_ms(up, sizeof up, (uint64_t)rd_int(r, jget(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX));
-  human_bytes(rss, sizeof rss, (double)rd_int(r, jget(v, "rss"), "rss", 0, LLONG_MAX));
+  char up[16] = "?", rss[16] = "?";
+  long long up_ms = rd_int(r, jget(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX);
+  long long rss_b = rd_int(r, jget(v, "rss"), "rss", 0, LLONG_MAX);
+  if (!proc_err) {
+    human_ms(up, sizeof up, (uint64_t)up_ms);
+    human_bytes(rss, sizeof rss, (double)rss_b);
+  }
   const herd_val_t *ws = jget(v, "workers");
   int ready = 0;
   for (size_t i = 0; i < jlen(ws); i++)
@@ -125,6 +132,17 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
           wanted == 1 ? "" : "s",
           jbool(jget(v, "reloading"), 0) ? ", reloading" : "",
           jbool(jget(v, "stopping"), 0) ? ", stopping" : "");
+  if (proc_err) {
+    char safe[200];
+    cli_printable(safe, sizeof safe, proc_err, strlen(proc_err));
+    fprintf(out, "  no /proc (%s): memory, CPU and the master's uptime not known\n", safe);
+  }
+}
+
+static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *r) {
+  const char *proc_err = jstr(jget(v, "proc_error"), NULL);
+  print_master(v, colour, out, r, proc_err);
+  const herd_val_t *ws = jget(v, "workers");
   const herd_val_t *ls = jget(v, "listen");
   if (jlen(ls)) {
     fprintf(out, "  listen");
@@ -159,9 +177,11 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
       human_ms(wup, sizeof wup,
                (uint64_t)rd_int(r, jget(w, "uptime_ms"), "workers[].uptime_ms", 0,
                                 LLONG_MAX));
-      human_bytes(wrss, sizeof wrss,
-                  (double)rd_int(r, jget(w, "rss"), "workers[].rss", 0, LLONG_MAX));
-      snprintf(cpu, sizeof cpu, "%.1f%%", jnum(jget(w, "cpu"), 0));
+      long long b = rd_int(r, jget(w, "rss"), "workers[].rss", 0, LLONG_MAX);
+      if (!proc_err) { /* else "-": not known */
+        human_bytes(wrss, sizeof wrss, (double)b);
+        snprintf(cpu, sizeof cpu, "%.1f%%", jnum(jget(w, "cpu"), 0));
+      }
     }
     long long retry = rd_int(r, jget(w, "retry_ms"), "workers[].retry_ms", 0, LLONG_MAX);
     if (retry > 0) {
@@ -177,7 +197,7 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
     const herd_val_t *le = jget(w, "last_exit");
     if (jis_obj(le)) {
       int sig = (int)rd_int(r, jget(le, "signal"), "last_exit.signal", 0, INT_MAX);
-      const char *ab = sig ? sigabbrev_np(sig) : NULL;
+      const char *ab = sig ? sig_abbrev(sig) : NULL;
       if (sig)
         snprintf(last, sizeof last, "%s, SIG%s", jstr(jget(le, "cause"), "?"),
                  ab ? ab : "?");

@@ -364,7 +364,7 @@ static void do_signal(struct master *m, struct conn *cn, const struct ctl_req *r
   }
   int n = 0, sent = 0, err = 0;
   herd_worker_info_t *rows = get_rows(m, &n);
-  const char *name = sigabbrev_np(rq->sig);
+  const char *name = sig_abbrev(rq->sig);
   if (!rows) {
     reply_error(cn, "signal: out of memory");
     return;

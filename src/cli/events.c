@@ -95,7 +95,7 @@ static const char *exit_word(struct master *m, const herd_event_t *ev) {
 }
 
 static void on_exited(struct master *m, const herd_event_t *ev, char *what, size_t n) {
-  const char *word = exit_word(m, ev), *sig = ev->sig ? sigabbrev_np(ev->sig) : NULL;
+  const char *word = exit_word(m, ev), *sig = ev->sig ? sig_abbrev(ev->sig) : NULL;
   int died = !strcmp(word, "died");
   if (ev->sig)
     snprintf(what, n, "worker %d exited, pid %d, killed by signal %d (%s), %s, up %llu ms",
@@ -314,7 +314,7 @@ static void on_words(struct master *m, const herd_event_t *ev, char *what, size_
     snprintf(what, cap, "worker %d, pid %d, sends: %s", ev->slot, (int)ev->pid, text);
   else if (ev->reason == HERD_REASON_NODE_SOCKET)
     snprintf(what, cap, "worker %d, pid %d, asked for %s: %s (its listen() fails)",
-             ev->slot, (int)ev->pid, text, strerror(-ev->code));
+             ev->slot, (int)ev->pid, text, herd_strerror(ev->code));
   else if (ev->reason == HERD_REASON_NODE_REFUSED)
     snprintf(what, cap, "worker %d, pid %d, refuses connections on %s (maxConnections?): "
              "handed to the others", ev->slot, (int)ev->pid, text);
@@ -370,7 +370,7 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
   (void)c;
   struct master *m = data;
   char what[640];
-  const char *sig = ev->sig ? sigabbrev_np(ev->sig) : NULL;
+  const char *sig = ev->sig ? sig_abbrev(ev->sig) : NULL;
   switch (ev->type) {
   case HERD_EV_LISTEN:
     if (m->nlisten_text < MAX_LISTEN)

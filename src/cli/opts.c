@@ -189,8 +189,8 @@ static int signal_of(const char *s) {
   for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
     if (!strcasecmp(s, signames[i].name))
       return signames[i].sig;
-  for (int sig = 1; sig < NSIG; sig++) { /* the others glibc names */
-    const char *ab = sigabbrev_np(sig);
+  for (int sig = 1; sig < NSIG; sig++) { /* the others signame.c names */
+    const char *ab = sig_abbrev(sig);
     if (ab && !strcasecmp(s, ab))
       return sig;
   }
