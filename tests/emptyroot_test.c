@@ -267,7 +267,7 @@ TEST_T(emptyroot_static_herd_user_from_etc_passwd, 60) {
   struct hp h;
   start_in(&h, root, run);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   char body[64], path[64], st[4096];
   CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
   snprintf(path, sizeof path, "/proc/%d/status", (int)hp_worker_pid(&h, 0));
