@@ -473,8 +473,26 @@ static int start_one(struct app *a, const char *home) {
   return 1;
 }
 
+/* What the caller left open without close-on-exec (a shell's saved
+ * fds, a CI runner's or ssh's pipes) must not live on in the daemons we
+ * start: a reader of such a pipe would wait for its end for as long as
+ * they run (daemon(7): close every fd but 0-2). Kept: the sockets of a
+ * socket activation meant for us (LISTEN_PID, LISTEN_FDS). */
+static void close_inherited(void) {
+  int from = 3;
+  const char *lp = getenv("LISTEN_PID"), *lf = getenv("LISTEN_FDS");
+  if (lp && lf && atol(lp) == (long)getpid() && atoi(lf) > 0 && atoi(lf) < 4096)
+    from += atoi(lf);
+  if (syscall(SYS_close_range, (unsigned)from, ~0u, 0) == 0)
+    return;
+  long max = sysconf(_SC_OPEN_MAX); /* an old kernel: one by one */
+  for (long fd = from; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+    (void)close((int)fd);
+}
+
 static int cmd_start(int argc, char **argv) {
   struct parsed p;
+  close_inherited();
   int done;
   int r = parse_app("start", argc, argv, &p, &done);
   if (r || done) {
