@@ -51,7 +51,7 @@ static const char usage_main[] =
     "  describe NAME [--json] [--show-env]\n"
     "                                     everything in effect for an app, each\n"
     "                                     option's origin (alias: show)\n"
-    "  top [NAME]                         a live view: workers, CPU, memory; keys\n"
+    "  top [NAME|all]                     a live view: workers, CPU, memory; keys\n"
     "                                     reload, restart, scale, stop\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "       [--raw|--json] [--since T]    print or follow the logs\n"
