@@ -78,7 +78,7 @@ static const char usage_main[] =
 
 static const char usage_run_head[] =
     "Usage: herd run [OPTIONS] -- CMD [ARGS...]\n"
-    "       herd run -c FILE NAME\n"
+    "       herd run -c FILE [--env NAME] NAME\n"
     "       herd run ecosystem.config.js [--env NAME] NAME\n"
     "\n"
     "Bind the listening sockets, start CMD as N workers that share them\n"
