@@ -237,6 +237,37 @@ TEST_T(herd_run_uses_inherited_listen_fds, 60) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 
+/* systemd's sockets win over --listen, and herd says so: "1 inherited
+ * socket" (singular, as every count of one herd prints). */
+TEST_T(herd_run_inherited_fds_over_listen_said_in_the_singular, 60) {
+  herd_addr_t a, bound;
+  CHECK_OK(herd_addr_parse("127.0.0.1:0", &a));
+  int lfd = herd_listen_open(&a, 0, 0, &bound);
+  CHECK_OK(lfd);
+  int port = atoi(strrchr(bound.text, ':') + 1);
+  static char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  char *argv[] = {herd, "run", "-n", "sa", "-w", "1", "-l", "127.0.0.1:0", "--",
+                  (char *)hello_http(), NULL};
+  const char *env[] = {"LISTEN_FDS=1", NULL};
+  herd_fdmap_t map[] = {{lfd, 3}};
+  herd_spawn_opts_t o = {.env_mode = HERD_ENV_ADD, .env = env, .fds = map, .nfds = 1,
+                         .flags = HERD_SPAWN_LISTEN_PID};
+  o.stdio[1].kind = HERD_STDIO_IGNORE;
+  o.stdio[2].kind = HERD_STDIO_PIPE;
+  struct hp h;
+  memset(&h, 0, sizeof h);
+  CHECK_OK(herd_spawn(&h.c, herd, argv, &o));
+  close(lfd);
+  HP_WAIT(&h, "1 worker ready", 1);
+  char body[64];
+  CHECK_EQ(http_get(port, "/", body, sizeof body), 200);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  CHECK_MSG(strstr(h.log, "herd[sa]: socket activation: using the 1 inherited socket, "
+                          "not --listen\n"),
+            "%s", h.log);
+}
+
 TEST_T(herd_run_leaks_no_fd_into_workers, 60) {
   struct hp h;
   static char self[4096];

@@ -18,8 +18,9 @@ static const char usage_flush[] =
     "Empty the workers' log files of NAME (of every app with all):\n"
     "NAME-out.log and NAME-err.log are replaced by empty files between two\n"
     "whole lines while the workers go on writing, and their rotated files\n"
-    "(.1, .2, ...) are deleted. NAME-herd.log, the master's own, is kept. With all, a\n"
-    "herd run app without --log-files (it has no log files) is skipped.\n"
+    "(.1, .2, ...) are deleted. NAME-herd.log, the master's own, is kept.\n"
+    "With all, a herd run app without --log-files (it has no log files) is\n"
+    "skipped.\n"
     "\n"
     "  -h, --help     show this help\n";
 

@@ -16,11 +16,12 @@
 static const char *const usage_status =
     "Usage: herd status [NAME|all] [--json]\n"
     "\n"
-    "Show an app's workers (every app's, without NAME or with all): slot, pid, state\n"
-    "(starting, ready, stopping; +starting for a successor; backoff or\n"
-    "parked with the time to the next try; waiting: none to start, during\n"
-    "a stop), uptime, restarts (RST), CPU%, RSS and the last exit of the\n"
-    "slot; then what each slot's last dead worker said (slot N said: ...).\n"
+    "Show an app's workers (every app's, without NAME or with all): slot,\n"
+    "pid, state (starting, ready, stopping; +starting for a successor;\n"
+    "backoff or parked with the time to the next try; waiting: none to\n"
+    "start, during a stop), uptime, restarts (RST), CPU%, RSS and the last\n"
+    "exit of the slot; then what each slot's last dead worker said (slot N\n"
+    "said: ...).\n"
     "\n"
     "      --json     the masters' replies as JSON (an array without NAME)\n"
     "  -h, --help     show this help\n"
@@ -32,7 +33,7 @@ static const char *const usage_status =
     "Colour only on a terminal; NO_COLOR turns it off.\n";
 
 static const char *const usage_list =
-    "Usage: herd list [--json]\n"
+    "Usage: herd list [--json|--names]\n"
     "\n"
     "Every app of this user on this machine (found by its socket or pid\n"
     "file in HERD_HOME), one line each: online (every worker ready);\n"
@@ -44,7 +45,8 @@ static const char *const usage_list =
     "\n"
     "      --json     one JSON array\n"
     "      --names    the names of the running apps, one a line, asking no\n"
-    "                 master (for scripts and shell completion)\n";
+    "                 master (for scripts and shell completion)\n"
+    "  -h, --help     show this help\n";
 
 static int use_colour(void) {
   const char *nc = getenv("NO_COLOR");

@@ -51,7 +51,7 @@ static const char usage_main[] =
     "  describe NAME [--json] [--show-env]\n"
     "                                     everything in effect for an app, each\n"
     "                                     option's origin (alias: show)\n"
-    "  top [NAME]                         a live view: workers, CPU, memory; keys\n"
+    "  top [NAME|all]                     a live view: workers, CPU, memory; keys\n"
     "                                     reload, restart, scale, stop\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "       [--raw|--json] [--since T]    print or follow the logs\n"
@@ -80,7 +80,7 @@ static const char usage_main[] =
 
 static const char usage_run_head[] =
     "Usage: herd run [OPTIONS] -- CMD [ARGS...]\n"
-    "       herd run -c FILE NAME\n"
+    "       herd run -c FILE [--env NAME] NAME\n"
     "       herd run ecosystem.config.js [--env NAME] NAME\n"
     "\n"
     "Bind the listening sockets, start CMD as N workers that share them\n"

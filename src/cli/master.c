@@ -224,7 +224,7 @@ static int listen_plan(struct master *m, int *act_fds, char *err,
   }
   if (a->nlisten)
     plain_line(m, "herd[%s]: socket activation: using the %d inherited "
-               "sockets, not --listen", a->name, nact);
+               "socket%s, not --listen", a->name, nact, nact == 1 ? "" : "s");
   for (int i = 0; i < nact; i++)
     act_fds[i] = 3 + i;
   a->o.listen_fds = act_fds;
