@@ -295,7 +295,7 @@ static int upgrade_json(struct master *m, const struct plan *p, struct jw *w) {
       jw_printf(w, "%s%d", k ? "," : "", p->at[k]);
     jw_raw(w, "]", 1);
   }
-  jw_raw(w, ",\"metrics\":", 12);
+  jw_raw(w, ",\"metrics\":", 11);
   if (p->keep_metrics)
     jw_str(w, m->metrics_addr, strlen(m->metrics_addr));
   else
