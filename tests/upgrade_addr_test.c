@@ -108,24 +108,39 @@ static int upgrade(char *out, size_t n) {
   return env_sh(out, n, "%s upgrade ua -c %s/app.conf 2>&1", env_herd(), env_home());
 }
 
+/* herd start -c app.conf (listen 127.0.0.1:0): the port it got. */
+static int start_ua(void) {
+  char out[4096];
+  CHECK_MSG(env_sh(out, sizeof out, "%s start -c %s 2>&1", env_herd(),
+                   conf_of("\"127.0.0.1:0\"", "one")) == 0, "%s", out);
+  const char *on = strstr(out, " on 127.0.0.1:");
+  CHECK_MSG(on, "%s", out);
+  return atoi(on + 14);
+}
+
+/* The same master and workers as before, serving GREETING on port. */
+static void unchanged(pid_t m0, const pid_t *w0, int port, const char *greeting) {
+  pid_t m1, w1[4];
+  char ls[1024];
+  CHECK_EQ(status_of(&m1, w1, ls, sizeof ls), 2);
+  CHECK_MSG(m1 == m0 && w1[0] == w0[0] && w1[1] == w0[1], "the app changed: master %d "
+            "(was %d)", (int)m1, (int)m0);
+  greeting_is(port, greeting);
+}
+
 /* One line only. */
 static int one_line(const char *out) {
   const char *nl = strchr(out, '\n');
   return nl && !nl[1];
 }
 
+/* A kept and B added under load on A, then B only under load on B. */
 TEST_T(upgrade_c_moves_listen_without_a_failed_request, 120) {
-  char out[4096], want[256], ls[1024];
-  CHECK_MSG(env_sh(out, sizeof out, "%s start -c %s 2>&1", env_herd(),
-                   conf_of("\"127.0.0.1:0\"", "one")) == 0, "%s", out);
-  const char *on = strstr(out, " on 127.0.0.1:");
-  CHECK_MSG(on, "%s", out);
-  int a = atoi(on + 14), b = free_port();
+  char out[4096], want[256], ls[1024], two[128];
+  int a = start_ua(), b = free_port();
   pid_t m0, w0[4], m1, w1[4];
   CHECK_EQ(status_of(&m0, w0, ls, sizeof ls), 2);
 
-  /* A kept, B added, under load on A */
-  char two[128];
   snprintf(two, sizeof two, "[\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", a, b);
   conf_of(two, "two");
   struct loader l1, l2;
@@ -150,6 +165,7 @@ TEST_T(upgrade_c_moves_listen_without_a_failed_request, 120) {
   /* B only, under load on B: A refuses once the old master is gone */
   snprintf(two, sizeof two, "\"127.0.0.1:%d\"", b);
   conf_of(two, "three");
+  int fds_before = count_fds_of(m1);
   loader_start(&l1, b, 1);
   loader_start(&l2, b, 0);
   rc = upgrade(out, sizeof out);
@@ -166,42 +182,70 @@ TEST_T(upgrade_c_moves_listen_without_a_failed_request, 120) {
   CHECK_EQ(status_of(&m0, w0, ls, sizeof ls), 2);
   snprintf(want, sizeof want, "127.0.0.1:%d", b);
   CHECK_MSG(!strcmp(ls, want), "listen '%s'", ls);
+  /* one socket fewer than the master that held two (A's is not kept) */
+  int fds_after = count_fds_of(m0);
+  CHECK_MSG(fds_after > 0 && fds_after <= fds_before - 1, "the new master has %d fds, "
+            "the old one had %d",
+            fds_after, fds_before);
+  CHECK_EQ(env_sh(out, sizeof out, "%s stop ua 2>&1", env_herd()), 0);
+  CHECK(pid_gone(m0, 5000));
+}
 
-  /* an address in use: one line naming it, the old master untouched */
+/* What fails leaves the old master and its workers serving: an address
+ * in use, an option an upgrade cannot change (exit 1, one line); a file
+ * that does not parse, or without the app (exit 2). A new metrics
+ * address is bound by the new master. */
+TEST_T(upgrade_c_failures_leave_the_app_as_it_was, 90) {
+  char out[4096], want[512], ls[1024], two[160];
+  int a = start_ua();
+  pid_t m0, w0[4];
+  CHECK_EQ(status_of(&m0, w0, ls, sizeof ls), 2);
+
   int c, busy = listener(&c);
-  snprintf(two, sizeof two, "[\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", b, c);
-  conf_of(two, "four");
-  rc = upgrade(out, sizeof out);
-  snprintf(want, sizeof want, "127.0.0.1:%d: Address already in use", c);
+  snprintf(two, sizeof two, "[\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", a, c);
+  conf_of(two, "two");
+  int rc = upgrade(out, sizeof out);
+  snprintf(want, sizeof want, "the new master: --listen 127.0.0.1:%d: Address already in use",
+           c);
   CHECK_MSG(rc == 1 && one_line(out) && strstr(out, want) && strstr(out, "goes on serving"),
             "exit %d: %s", rc, out);
-  CHECK_EQ(status_of(&m1, w1, ls, sizeof ls), 2);
-  CHECK_MSG(m1 == m0 && w1[0] == w0[0] && w1[1] == w0[1], "the app changed: master %d "
-            "(was %d)", (int)m1, (int)m0);
-  greeting_is(b, "three");
+  unchanged(m0, w0, a, "one");
   CHECK_EQ(close(busy), 0);
 
-  /* a file that does not parse: exit 2, nothing asked */
+  snprintf(two, sizeof two, "\"127.0.0.1:%d\"\nbalance = \"roundrobin\"", a);
+  conf_of(two, "two");
+  rc = upgrade(out, sizeof out);
+  CHECK_MSG(rc == 1 && one_line(out) && strstr(out, "cannot upgrade: cannot change balance "
+                                                    "with an upgrade"), "exit %d: %s", rc, out);
+  unchanged(m0, w0, a, "one");
+
   env_write("app.conf", "[ua\ncommand = \"x\"\n");
   rc = upgrade(out, sizeof out);
   CHECK_MSG(rc == 2 && one_line(out), "exit %d: %s", rc, out);
-  /* nor one without the app */
-  conf_of(two, "four");
+  conf_of("\"127.0.0.1:0\"", "two");
   rc = env_sh(out, sizeof out, "%s upgrade other -c %s/app.conf 2>&1", env_herd(),
               env_home());
   CHECK_MSG(rc == 2 && strstr(out, "has no app named 'other'") && one_line(out),
             "exit %d: %s", rc, out);
-  CHECK_EQ(status_of(&m1, w1, ls, sizeof ls), 2);
-  CHECK_MSG(m1 == m0 && w1[0] == w0[0] && w1[1] == w0[1], "the app changed");
-  greeting_is(b, "three");
+  unchanged(m0, w0, a, "one");
 
   /* herd start -c on the running app, listen changed: the way named */
-  snprintf(two, sizeof two, "\"127.0.0.1:%d\"", a);
-  const char *conf = conf_of(two, "five");
+  snprintf(two, sizeof two, "\"127.0.0.1:%d\"", free_port());
+  const char *conf = conf_of(two, "two");
   rc = env_sh(out, sizeof out, "%s start -c %s 2>&1", env_herd(), conf);
   snprintf(want, sizeof want, "cannot change listen while the app runs (herd upgrade ua "
            "-c %s does it without downtime)", conf);
   CHECK_MSG(rc == 2 && strstr(out, want) && one_line(out), "exit %d: %s", rc, out);
+  unchanged(m0, w0, a, "one");
+
+  /* and metrics: bound by the new master */
+  int mp = free_port();
+  snprintf(two, sizeof two, "\"127.0.0.1:%d\"\nmetrics = \"127.0.0.1:%d\"", a, mp);
+  conf_of(two, "two");
+  CHECK_MSG(upgrade(out, sizeof out) == 0, "%s", out);
+  greeting_is(a, "two");
+  char body[256];
+  CHECK_EQ(http_get(mp, "/healthz", body, sizeof body), 200);
+  CHECK(pid_gone(m0, 1000));
   CHECK_EQ(env_sh(out, sizeof out, "%s stop ua 2>&1", env_herd()), 0);
-  CHECK(pid_gone(m0, 5000));
 }
