@@ -399,8 +399,9 @@ static void do_signal(struct master *m, struct conn *cn, const struct ctl_req *r
 static void do_upgrade(struct master *m, struct conn *cn, const struct ctl_req *rq) {
   char err[700];
   herd_val_t *req = rq->arg_err[0] ? NULL : jparse(rq->json, rq->len);
-  if (rq->arg_err[0] || upgrade_start(m, jstr(jget(req, "binary"), NULL), 0, err,
-                                      sizeof err) < 0)
+  if (rq->arg_err[0] || upgrade_start(m, jstr(jget(req, "binary"), NULL), 0,
+                                      jget(req, "app"), jstr(jget(req, "conf"), NULL),
+                                      err, sizeof err) < 0)
     reply_error(cn, "%s", rq->arg_err[0] ? rq->arg_err : err);
   else {
     char extra[64];

@@ -25,6 +25,10 @@ int start_update(const struct app *a, const char *home) {
   jw_init(&w);
   jw_raw(&w, "{\"cmd\":\"update\",\"app\":", 22);
   app_settings_json(a, &w);
+  if (a->conf_path) { /* for the master's words: herd upgrade NAME -c FILE */
+    jw_raw(&w, ",\"conf\":", 8);
+    jw_str(&w, a->conf_path, strlen(a->conf_path));
+  }
   jw_raw(&w, "}", 1);
   if (w.err || w.len > CTL_MAX_REQUEST) {
     fprintf(stderr, "%s: %s: %s\n", prog_name, a->name,

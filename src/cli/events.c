@@ -474,7 +474,7 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
   }
   case HERD_EV_SIGNAL:
     if (ev->sig == SIGUSR2 && m->daemon) { /* nginx's binary upgrade */
-      if (upgrade_start(m, NULL, 1, what, sizeof what) < 0)
+      if (upgrade_start(m, NULL, 1, NULL, NULL, what, sizeof what) < 0)
         logf_(m, "SIGUSR2: %s", what);
       return;
     }

@@ -21,9 +21,11 @@
 /* What the running master holds for good: the sockets it bound (and
  * their balance, the channels' and Node's protocol, the notify socket
  * made for the user), the metrics endpoint, the log writer. Their
- * names, into buf ("" if none differs). */
-static void fixed_changes(const struct app *o, const struct app *n, char *buf,
-                          size_t len) {
+ * names, into buf ("" if none differs). upgrade: what a new master
+ * (herd upgrade -c) cannot take either: it binds listen and metrics
+ * afresh, the rest it would hold as this one does. */
+void live_fixed(const struct app *o, const struct app *n, int upgrade, char *buf,
+                size_t len) {
   char *p = buf;
   size_t left = len;
   buf[0] = '\0';
@@ -38,7 +40,7 @@ static void fixed_changes(const struct app *o, const struct app *n, char *buf,
   int same = o->nlisten == n->nlisten;
   for (int i = 0; same && i < o->nlisten; i++)
     same = !strcmp(o->listen[i], n->listen[i]);
-  if (!same)
+  if (!same && !upgrade)
     SAY("listen");
   if (o->o.balance != n->o.balance)
     SAY("balance");
@@ -56,8 +58,8 @@ static void fixed_changes(const struct app *o, const struct app *n, char *buf,
       ((o->o.spawn.flags & ids) &&
        (o->o.spawn.uid != n->o.spawn.uid || o->o.spawn.gid != n->o.spawn.gid)))
     SAY("user");
-  if ((o->metrics == NULL) != (n->metrics == NULL) ||
-      (o->metrics && strcmp(o->metrics, n->metrics)))
+  if (!upgrade && ((o->metrics == NULL) != (n->metrics == NULL) ||
+                   (o->metrics && strcmp(o->metrics, n->metrics))))
     SAY("metrics");
   if (o->log_max_size != n->log_max_size)
     SAY("log-max-size");
@@ -117,15 +119,21 @@ static int spawn_env(const struct base *base, struct app *a) {
 }
 
 /* n (finished; taken) in place of the running app, on base, or -1 with
- * err and nothing changed. */
-static int apply(struct master *m, struct app *n, const struct base *base, char *err,
-                 size_t errlen) {
+ * err and nothing changed. conf: the file the client read (its "conf"),
+ * or NULL. */
+static int apply(struct master *m, struct app *n, const struct base *base,
+                 const char *conf, char *err, size_t errlen) {
   struct app *o = m->a;
-  char fixed[200];
-  fixed_changes(o, n, fixed, sizeof fixed);
+  char fixed[200], up[200];
+  live_fixed(o, n, 0, fixed, sizeof fixed);
+  live_fixed(o, n, 1, up, sizeof up);
   if (fixed[0]) {
     app_free(n);
     free(n);
+    if (!up[0]) /* listen, metrics: a new master binds them */
+      return app_fail(err, errlen, "cannot change %s while the app runs (herd upgrade "
+                      "%s -c %s does it without downtime): nothing was changed", fixed,
+                      o->name, conf ? conf : "FILE");
     return app_fail(err, errlen, "cannot change %s while the app runs (stop and "
                     "start it for that): nothing was changed", fixed);
   }
@@ -250,7 +258,7 @@ int live_update(struct master *m, const struct ctl_req *rq, char *err, size_t er
   struct base cur = {m->live_base, m->live_nbase}, nb = {NULL, 0};
   if (ue && new_base(&nb, ue, err, errlen) < 0)
     goto out;
-  rc = apply(m, n, ue ? &nb : &cur, err, errlen);
+  rc = apply(m, n, ue ? &nb : &cur, jstr(jget(req, "conf"), NULL), err, errlen);
   n = NULL;
   if (rc < 0) {
     base_free(&nb);

@@ -187,6 +187,8 @@ static int metrics_open(struct master *m, char *err, size_t errlen) {
 static int listen_plan(struct master *m, int *act_fds, char *err,
                        size_t errlen) {
   struct app *a = m->a;
+  if (m->upin && m->upin->remap) /* herd upgrade -c: some bound anew */
+    return upin_listen(m, act_fds, err, errlen);
   if (m->upin) { /* herd upgrade: the old master's sockets */
     for (int i = 0; i < m->upin->nlisten; i++) {
       act_fds[i] = m->upin->fds[i];

@@ -139,10 +139,12 @@ struct master {
 
 /* upgrade.c: the old master's side of herd upgrade: BINARY (NULL: ours,
  * self_exe) started as the new master; the answer goes to the
- * connections waiting with WAIT_UPGRADE. 0, or -1 with a one-line err
- * and nothing started. */
-int upgrade_start(struct master *m, const char *binary, int sigusr2, char *err,
-                  size_t errlen);
+ * connections waiting with WAIT_UPGRADE. app (borrowed; NULL: the
+ * running app's): herd upgrade -c CONF's settings for the new master,
+ * which gets only our sockets bound to its addresses and binds the
+ * others. 0, or -1 with a one-line err and nothing started. */
+int upgrade_start(struct master *m, const char *binary, int sigusr2,
+                  const herd_val_t *app, const char *conf, char *err, size_t errlen);
 int upgrade_running(const struct master *m);
 void upgrade_free(struct master *m);
 
@@ -154,6 +156,8 @@ struct upin {
   int nlisten;
   int fds[MAX_LISTEN];              /* 4.. */
   char listen[MAX_LISTEN][128];
+  int remap;                        /* herd upgrade -c: at[] says where */
+  int at[MAX_LISTEN];               /* fds[i] is the app's listen[at[i]] */
   int metrics_fd;                   /* or -1 */
   char metrics[128];
   char real_sock[PATH_MAX], real_pid[PATH_MAX]; /* where they go at "go" */
@@ -163,6 +167,11 @@ struct upin *upin_get(void);
 /* In home_open: the control socket and the pid file at their temporary
  * names (renamed into place when the old master says go). */
 int upin_paths(struct master *m, char *err, size_t errlen);
+/* In listen_plan, for herd upgrade -c: the app's listen addresses,
+ * each the old master's socket or one bound now, into act_fds (and
+ * upin's fds, listen: closed and removed at the end). 0, or -1 with err
+ * naming the address (nothing bound is left). */
+int upin_listen(struct master *m, int *act_fds, char *err, size_t errlen);
 /* In on_init: the channel on the loop. */
 int upin_watch(struct master *m);
 /* In teardown, before the pid file's close: our renamed pid file
@@ -206,6 +215,11 @@ void home_watch(struct master *m);
  * 0 (a plain reload: nothing to do), or -1 with a one-line err and
  * nothing changed. */
 int live_update(struct master *m, const struct ctl_req *rq, char *err, size_t errlen);
+/* live.c: the options of o that n changes and that the master cannot
+ * change while it runs (upgrade: nor a new master, herd upgrade -c),
+ * their names into buf, comma-separated ("" if none) */
+void live_fixed(const struct app *o, const struct app *n, int upgrade, char *buf,
+                size_t len);
 /* live.c: at the end, what it holds */
 void live_free(struct master *m);
 /* watch.c: --watch's inotify fd on the loop (nothing without --watch;

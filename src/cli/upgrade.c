@@ -25,6 +25,7 @@
  * The new master's side is upgradein.c.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "jval.h"
@@ -56,6 +58,18 @@ struct upgrade {
   herd_timer_t timer;
   char binary[PATH_MAX];
   int sigusr2;        /* started by SIGUSR2: nobody waits for the reply */
+  int handed[MAX_LISTEN]; /* our sockets the new master got */
+};
+
+/* herd upgrade -c FILE: the new app, and what of ours it takes: hand[k],
+ * our socket at the new app's listen[at[k]]; keep_metrics: our metrics
+ * socket. Without a file, everything as it is. */
+struct plan {
+  struct app *n;          /* the file's app, finished (owned), or NULL */
+  const char *conf;
+  int nhand;
+  int hand[MAX_LISTEN], at[MAX_LISTEN];
+  int keep_metrics;
 };
 
 int upgrade_running(const struct master *m) {
@@ -195,6 +209,9 @@ static void on_line(struct master *m, char *line) {
     u->state = UP_DONE;
     m->lost_name = 1; /* the socket and pid file paths are the new master's */
     herd_cluster_keep_paths(m->c); /* and so are --listen's Unix sockets */
+    for (int i = 0; i < m->nlisten_text; i++) /* but those it dropped: ours */
+      if (!u->handed[i] && !strncmp(m->listen_text[i], "unix:", 5))
+        (void)unlink(m->listen_text[i] + 5);
     if (m->ctl_fd >= 0) {
       (void)herd_loop_del(m->loop, m->ctl_fd);
       (void)close(m->ctl_fd);
@@ -245,35 +262,123 @@ static void chan_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
 
 /* HERD_UPGRADE's value: the settings and what the new master needs
  * besides. 0, or -1 (out of memory). */
-static int upgrade_json(struct master *m, int nlisten, struct jw *w) {
+static int upgrade_json(struct master *m, const struct plan *p, struct jw *w) {
   herd_cluster_stats_t st;
   herd_cluster_stats(m->c, &st);
+  const struct app *a = p->n ? p->n : m->a;
   jw_raw(w, "HERD_UPGRADE={\"version\":", 24);
   jw_str(w, HERD_VERSION_STRING, strlen(HERD_VERSION_STRING));
-  jw_printf(w, ",\"old\":%d,\"workers\":%d,\"nlisten\":%d,\"home\":", (int)getpid(),
-            st.workers, nlisten);
+  jw_printf(w, ",\"old\":%d,\"nlisten\":%d", (int)getpid(), p->nhand);
+  if (!p->n) /* the scale as it is now (a file's workers count instead) */
+    jw_printf(w, ",\"workers\":%d", st.workers);
+  jw_raw(w, ",\"home\":", 8);
   jw_str(w, m->home, strlen(m->home));
   jw_raw(w, ",\"cwd\":", 7);
-  jw_str(w, m->a->cwd, strlen(m->a->cwd));
+  jw_str(w, a->cwd, strlen(a->cwd));
   jw_raw(w, ",\"conf\":", 8);
-  if (m->a->conf_path)
-    jw_str(w, m->a->conf_path, strlen(m->a->conf_path));
+  const char *conf = p->n ? p->conf : m->a->conf_path;
+  if (conf)
+    jw_str(w, conf, strlen(conf));
   else
     jw_raw(w, "null", 4);
   jw_raw(w, ",\"listen\":[", 11);
-  for (int i = 0; i < m->nlisten_text && i < nlisten; i++) {
-    jw_raw(w, i ? "," : "", i ? 1 : 0);
-    jw_str(w, m->listen_text[i], strlen(m->listen_text[i]));
+  for (int k = 0; k < p->nhand; k++) {
+    int i = p->hand[k];
+    const char *t = i < m->nlisten_text ? m->listen_text[i] : "";
+    jw_raw(w, k ? "," : "", k ? 1 : 0);
+    jw_str(w, t, strlen(t));
   }
-  jw_raw(w, "],\"metrics\":", 12);
-  if (m->metrics_fd >= 0)
+  jw_raw(w, "]", 1);
+  if (p->n) { /* where each goes in the file's listen; the rest: bound anew */
+    jw_raw(w, ",\"at\":[", 7);
+    for (int k = 0; k < p->nhand; k++)
+      jw_printf(w, "%s%d", k ? "," : "", p->at[k]);
+    jw_raw(w, "]", 1);
+  }
+  jw_raw(w, ",\"metrics\":", 11);
+  if (p->keep_metrics)
     jw_str(w, m->metrics_addr, strlen(m->metrics_addr));
   else
     jw_raw(w, "null", 4);
   jw_raw(w, ",\"app\":", 7);
-  app_settings_json(m->a, w);
+  app_settings_json(a, w);
   jw_raw(w, "}", 1);
   return w->err ? -1 : 0;
+}
+
+/* Our socket fd is bound to spec's address (as bound: a port 0 is never
+ * the same, a name such as localhost as the address it stands for). */
+static int same_addr(int fd, const char *spec) {
+  herd_addr_t want;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (herd_addr_parse(spec, &want) < 0 ||
+      getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+      ss.ss_family != want.ss.ss_family)
+    return 0;
+  if (ss.ss_family == AF_UNIX)
+    return !strcmp(((struct sockaddr_un *)&ss)->sun_path,
+                   ((struct sockaddr_un *)&want.ss)->sun_path);
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *h = (void *)&ss, *w = (void *)&want.ss;
+    return w->sin_port && h->sin_port == w->sin_port &&
+           h->sin_addr.s_addr == w->sin_addr.s_addr;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *h = (void *)&ss, *w = (void *)&want.ss;
+    return w->sin6_port && h->sin6_port == w->sin6_port &&
+           !memcmp(&h->sin6_addr, &w->sin6_addr, sizeof h->sin6_addr);
+  }
+  return 0;
+}
+
+/* The plan for the app the request gives (NULL: the running one, all
+ * its sockets): 0, or -1 with err, nothing started. */
+static int plan_make(struct master *m, const herd_val_t *app, const char *conf,
+                     struct plan *p, char *err, size_t errlen) {
+  const int *fds;
+  int nfd = herd_cluster_listen_fds(m->c, &fds);
+  memset(p, 0, sizeof *p);
+  p->conf = conf;
+  if (!app) {
+    for (int i = 0; i < nfd && i < MAX_LISTEN; i++)
+      p->hand[p->nhand++] = i;
+    p->keep_metrics = m->metrics_fd >= 0;
+    return 0;
+  }
+  char e[512], fixed[200];
+  if (!(p->n = malloc(sizeof *p->n)))
+    return app_fail(err, errlen, "cannot upgrade: out of memory");
+  app_init(p->n);
+  if (app_from_settings(p->n, app, e, sizeof e) < 0 || app_finish(p->n, e, sizeof e) < 0)
+    return app_fail(err, errlen, "cannot upgrade: %s", e);
+  if (strcmp(p->n->name, m->a->name))
+    return app_fail(err, errlen, "cannot upgrade: the file's app is '%s', not '%s'",
+                    p->n->name, m->a->name);
+  live_fixed(m->a, p->n, 1, fixed, sizeof fixed);
+  if (fixed[0])
+    return app_fail(err, errlen, "cannot upgrade: cannot change %s with an upgrade "
+                    "(stop and start the app for that): nothing was changed", fixed);
+  int used[MAX_LISTEN] = {0};
+  for (int i = 0; i < p->n->nlisten; i++)
+    for (int j = 0; j < nfd && j < MAX_LISTEN; j++)
+      if (!used[j] && same_addr(fds[j], p->n->listen[i])) {
+        used[j] = 1;
+        p->hand[p->nhand] = j;
+        p->at[p->nhand++] = i;
+        break;
+      }
+  p->keep_metrics = m->metrics_fd >= 0 && p->n->metrics &&
+                    same_addr(m->metrics_fd, p->n->metrics);
+  return 0;
+}
+
+static void plan_free(struct plan *p) {
+  if (p->n) {
+    app_free(p->n);
+    free(p->n);
+  }
+  p->n = NULL;
 }
 
 /* What refuses an upgrade now, or NULL. */
@@ -297,17 +402,17 @@ static const char *refusal(struct master *m) {
 
 /* The new master started: fds 3 (the channel), 4.. (the sockets), its
  * environment ours (or --update-env's) with HERD_UPGRADE and HERD_HOME. */
-static int spawn_new(struct master *m, int chan, const char *envvar, char *err,
-                     size_t errlen) {
+static int spawn_new(struct master *m, const struct plan *p, int chan,
+                     const char *envvar, char *err, size_t errlen) {
   struct upgrade *u = m->up;
   const int *fds;
-  int n = herd_cluster_listen_fds(m->c, &fds);
+  (void)herd_cluster_listen_fds(m->c, &fds);
   herd_fdmap_t map[MAX_LISTEN + 2];
   size_t k = 0;
   map[k++] = (herd_fdmap_t){chan, 3};
-  for (int i = 0; i < n && i < MAX_LISTEN; i++, k++)
-    map[k] = (herd_fdmap_t){fds[i], 4 + (int)k - 1};
-  if (m->metrics_fd >= 0) {
+  for (int i = 0; i < p->nhand; i++, k++)
+    map[k] = (herd_fdmap_t){fds[p->hand[i]], 4 + (int)k - 1};
+  if (p->keep_metrics) {
     map[k] = (herd_fdmap_t){m->metrics_fd, 3 + (int)k};
     k++;
   }
@@ -339,8 +444,8 @@ static int spawn_new(struct master *m, int chan, const char *envvar, char *err,
   return 0;
 }
 
-int upgrade_start(struct master *m, const char *binary, int sigusr2, char *err,
-                  size_t errlen) {
+int upgrade_start(struct master *m, const char *binary, int sigusr2,
+                  const herd_val_t *app, const char *conf, char *err, size_t errlen) {
   const char *no = refusal(m);
   if (no)
     return app_fail(err, errlen, "cannot upgrade: %s", no);
@@ -357,19 +462,23 @@ int upgrade_start(struct master *m, const char *binary, int sigusr2, char *err,
     return app_fail(err, errlen, "cannot upgrade: %s: not an absolute path", binary);
   if (access(u->binary, X_OK) < 0)
     return app_fail(err, errlen, "cannot upgrade: %s: %s", u->binary, strerror(errno));
-  const int *fds;
-  int nlisten = herd_cluster_listen_fds(m->c, &fds);
+  struct plan p = {0};
   struct jw w;
   jw_init(&w);
   int sp[2] = {-1, -1};
   int rc = -1;
-  if (upgrade_json(m, nlisten, &w) < 0 ||
+  if (plan_make(m, app, conf, &p, err, errlen) < 0)
+    goto out;
+  memset(u->handed, 0, sizeof u->handed);
+  for (int k = 0; k < p.nhand; k++)
+    u->handed[p.hand[k]] = 1;
+  if (upgrade_json(m, &p, &w) < 0 ||
       socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
     app_fail(err, errlen, "cannot upgrade: %s", w.err ? "out of memory" : strerror(errno));
     goto out;
   }
   jw_raw(&w, "", 1); /* the NUL */
-  if (w.err || spawn_new(m, sp[1], w.buf, err, errlen) < 0) {
+  if (w.err || spawn_new(m, &p, sp[1], w.buf, err, errlen) < 0) {
     if (w.err)
       app_fail(err, errlen, "cannot upgrade: out of memory");
     goto out;
@@ -391,10 +500,12 @@ int upgrade_start(struct master *m, const char *binary, int sigusr2, char *err,
   }
   u->state = UP_HELLO;
   (void)herd_loop_timer_start(m->loop, &u->timer, HELLO_MS, timeout_cb, m);
-  logf_(m, "upgrade: starting %s as the new master, pid %d%s", u->binary,
-        (int)u->child.pid, sigusr2 ? " (SIGUSR2)" : "");
+  logf_(m, "upgrade: starting %s as the new master, pid %d%s%s%s", u->binary,
+        (int)u->child.pid, sigusr2 ? " (SIGUSR2)" : "", conf ? ", with the options of " : "",
+        conf ? conf : "");
   rc = 0;
 out:
+  plan_free(&p);
   if (sp[0] >= 0)
     (void)close(sp[0]);
   if (sp[1] >= 0)

@@ -103,6 +103,68 @@ void upin_end(struct master *m) {
       (void)unlink(m->upin->listen[i] + 5);
 }
 
+/* The app's listen[i] bound now (a fresh port, a new address): the fd,
+ * its bound text into text; or -1 with err. */
+static int bind_one(const char *spec, char *text, size_t tlen, char *err, size_t errlen) {
+  herd_addr_t ad, bound;
+  int r = herd_addr_parse(spec, &ad);
+  if (r == 0)
+    r = herd_listen_open(&ad, 0, 0, &bound);
+  if (r < 0)
+    return app_fail(err, errlen, "--listen %s: %s", spec, herd_strerror(r));
+  snprintf(text, tlen, "%s", bound.text);
+  return r;
+}
+
+int upin_listen(struct master *m, int *act_fds, char *err, size_t errlen) {
+  struct upin *u = m->upin;
+  struct app *a = m->a;
+  char text[MAX_LISTEN][128];
+  int from[MAX_LISTEN]; /* the old master's socket k, or -1: bound here */
+  int i;
+  for (i = 0; i < a->nlisten; i++) {
+    from[i] = -1;
+    for (int k = 0; k < u->nlisten; k++)
+      if (u->at[k] == i)
+        from[i] = k;
+    if (from[i] >= 0) {
+      act_fds[i] = u->fds[from[i]];
+      snprintf(text[i], sizeof text[i], "%s", u->listen[from[i]]);
+    } else if ((act_fds[i] = bind_one(a->listen[i], text[i], sizeof text[i], err,
+                                      errlen)) < 0) {
+      break;
+    }
+  }
+  if (i < a->nlisten) { /* what was bound here, undone: the old master serves on */
+    for (int j = 0; j < i; j++)
+      if (from[j] < 0) {
+        if (!strncmp(text[j], "unix:", 5))
+          (void)unlink(text[j] + 5);
+        (void)close(act_fds[j]);
+      }
+    return -1;
+  }
+  for (int k = 0; k < u->nlisten; k++) /* none is left over: at[] is the old's plan */
+    if (u->at[k] >= a->nlisten)
+      (void)close(u->fds[k]);
+  for (i = 0; i < a->nlisten; i++) {
+    u->fds[i] = act_fds[i];
+    snprintf(u->listen[i], sizeof u->listen[i], "%s", text[i]);
+    snprintf(m->listen_text[m->nlisten_text++], sizeof m->listen_text[0], "%s", text[i]);
+    char msg[200];
+    if (from[i] >= 0)
+      say(msg, sizeof msg, "listening on %s (from master pid %d)", text[i], (int)u->old);
+    else
+      say(msg, sizeof msg, "listening on %s", text[i]);
+    own_line(m, msg);
+  }
+  u->nlisten = a->nlisten;
+  a->o.listen_fds = a->nlisten ? act_fds : NULL;
+  a->o.nlisten_fds = (size_t)a->nlisten;
+  a->o.listen = NULL;
+  return 0;
+}
+
 /* Hello, and the old master's start (1), or its no (0). */
 static int hello(int fd) {
   char line[128];
@@ -125,6 +187,14 @@ static int take_fds(struct upin *u, const herd_val_t *v) {
     u->fds[i] = 4 + i;
     /* none: systemd's, which the old master did not name either */
     snprintf(u->listen[i], sizeof u->listen[i], "%s", jstr(jat(ls, (size_t)i), ""));
+  }
+  const herd_val_t *at = jget(v, "at"); /* herd upgrade -c */
+  u->remap = at != NULL;
+  for (int i = 0; at && i < u->nlisten; i++) {
+    long long k = -1;
+    if (jint(jat(at, (size_t)i), 0, MAX_LISTEN - 1, &k) != 0)
+      return -1;
+    u->at[i] = (int)k;
   }
   const char *ma = jstr(jget(v, "metrics"), NULL);
   u->metrics_fd = ma ? 4 + u->nlisten : -1;
