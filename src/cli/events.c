@@ -167,12 +167,16 @@ static void on_notice(struct master *m, const herd_event_t *ev) {
              "herd reads its message cannot be told apart: send from the worker, "
              "or wait as systemd-notify does)", (int)ev->pid);
     break;
-  case HERD_REASON_LEFT_BEHIND:
+  case HERD_REASON_LEFT_BEHIND: {
+    char who[32] = ""; /* none: workers of several slots exited together */
+    if (ev->slot >= 0)
+      snprintf(who, sizeof who, "worker %d, ", ev->slot);
     snprintf(what, sizeof what,
-             "worker %d, pid %d: a worker left this process behind (does the "
+             "%spid %d: a worker left this process behind (does the "
              "program daemonize itself? run it in the foreground): it is not "
-             "supervised, and herd ends it when it stops", ev->slot, (int)ev->pid);
+             "supervised, and herd ends it when it stops", who, (int)ev->pid);
     break;
+  }
   case HERD_REASON_LISTEN_STALL:
     snprintf(what, sizeof what,
              "%s%s: %d connection%s waited %d s in the listen queue and no worker "
@@ -413,7 +417,10 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
         say(m->first_error, sizeof m->first_error, "%s", what);
       return;
     }
-    if (ev->reason == HERD_REASON_LEFT_BEHIND)
+    if (ev->reason == HERD_REASON_LEFT_BEHIND && ev->slot < 0)
+      snprintf(what, sizeof what, "pid %d, left behind by a worker, did not stop in "
+               "time: SIGKILL", (int)ev->pid);
+    else if (ev->reason == HERD_REASON_LEFT_BEHIND)
       snprintf(what, sizeof what, "pid %d, left behind by worker %d, did not stop in "
                "time: SIGKILL", (int)ev->pid, ev->slot);
     else

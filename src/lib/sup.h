@@ -7,6 +7,7 @@
  *   sup.c       the supervisor's state machine: worker, slot and cluster
  *               states, every transition through one function per level
  *   launch.c    a worker's environment and fd plan, forked or exec'd
+ *   pidx.c      the running workers by pid
  *   wio.c       what workers say: output pipes, the notify socket, their
  *               channels; processes they leave behind
  *   rr.c        round robin: the master accepts and hands connections
@@ -128,6 +129,7 @@ struct worker {
   int node_sock_errs;   /* socket requests refused (the first few said) */
   int node_sig_due;     /* the stop signal follows its disconnection */
   struct worker *next;
+  struct worker *pnext; /* its chain in c->pidx (pidx.c) */
 };
 
 /* Node roundrobin: a connection handed to a worker, kept until it says
@@ -195,6 +197,7 @@ struct slot {
                             steered (reuseport.c) */
   uint64_t drain_since;  /* S_DRAINING */
   herd_timer_t drain_timer;
+  int view_at;           /* herd_cluster_workers' scratch */
 };
 
 /* A process a worker left behind (it daemonized) that came back to us,
@@ -235,6 +238,11 @@ struct herd_cluster {
   int nslots;            /* allocated */
   int want;              /* active slots wanted */
   struct worker *workers;
+  struct worker **pidx;  /* the running ones by pid (pidx.c) */
+  size_t npidx;          /* its buckets, a power of two (or 0) */
+  size_t nrunning;       /* workers launched and not reaped */
+  int ready_hint;        /* a slot not ready when last looked at (sup.c's
+                            all_ready starts there) */
   struct orphan *orphans;
   /* the notify socket */
   int notify_fd;
@@ -296,7 +304,11 @@ void sup__check_done(herd_cluster_t *c);
 void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w);
 int sup__grow_slots(herd_cluster_t *c, int n);
 int sup__public_state(const struct slot *s, const struct worker *w);
+/* pidx.c: the running workers by pid */
 struct worker *sup__find_pid(herd_cluster_t *c, pid_t pid);
+void sup__pid_add(herd_cluster_t *c, struct worker *w);
+void sup__pid_del(herd_cluster_t *c, struct worker *w);
+void sup__pid_free(herd_cluster_t *c);
 /* shared by sup.c (workers, slots) and supop.c (the cluster) */
 void sup__maybe_all_ready(herd_cluster_t *c);
 void sup__to_killing(herd_cluster_t *c, struct worker *w, int reason);
@@ -336,7 +348,7 @@ void wio__watch_output(herd_cluster_t *c, struct worker *w);
 void wio__watch_chan(herd_cluster_t *c, struct worker *w);
 int wio__open_notify(herd_cluster_t *c);
 void wio__close_notify(herd_cluster_t *c);
-void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid);
+void wio__find_orphans(herd_cluster_t *c, int slot, const pid_t *groups, int n);
 struct orphan *wio__find_orphan(herd_cluster_t *c, pid_t pid);
 void wio__orphan_free(herd_cluster_t *c, struct orphan *o);
 void wio__orphan_stop(herd_cluster_t *c, struct orphan *o);

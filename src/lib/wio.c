@@ -445,13 +445,21 @@ void wio__orphan_stop(herd_cluster_t *c, struct orphan *o) {
                                 orphan_kill_cb, o);
 }
 
-/* After worker WPID of SLOT exited (or a process it had left behind,
- * then WPID 0): the children of ours that are not workers came back to
- * us from it. What a worker left in its own process group was killed with
- * it and is not news (it may not have died yet: SIGKILL is not instant);
- * nor is what is dead already. Any other child counts: the cluster owns
- * every child of its process (it reaps them all). */
-void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid) {
+static int in_groups(pid_t pgrp, const pid_t *groups, int n) {
+  for (int i = 0; i < n; i++)
+    if (groups[i] == pgrp)
+      return 1;
+  return 0;
+}
+
+/* After workers of SLOT (-1: of several) exited, whose pids - their
+ * process groups - are groups[0..n) (or processes they had left behind):
+ * the children of ours that are not workers came back to us from them.
+ * What a worker left in its own process group was killed with it and is
+ * not news (it may not have died yet: SIGKILL is not instant); nor is
+ * what is dead already. Any other child counts: the cluster owns every
+ * child of its process (it reaps them all). */
+void wio__find_orphans(herd_cluster_t *c, int slot, const pid_t *groups, int n) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
   FILE *f = fopen(path, "re");
@@ -461,7 +469,7 @@ void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid) {
   while (fscanf(f, "%d", &pid) == 1) {
     herd_proc_stat_t ps;
     if (sup__find_pid(c, pid) || wio__find_orphan(c, pid) || herd_proc_stat(pid, &ps) < 0 ||
-        (wpid && ps.pgrp == wpid) || ps.state == 'Z' || ps.state == 'X')
+        in_groups(ps.pgrp, groups, n) || ps.state == 'Z' || ps.state == 'X')
       continue;
     int pfd = herd__os_pidfd_open(pid);
     struct orphan *o = pfd >= 0 ? calloc(1, sizeof *o) : NULL;
