@@ -79,7 +79,7 @@ static void started_ok(struct master *m) {
  * timeout too), "retired", or "died" (crashed, exited by itself, killed
  * at the ready timeout). */
 static const char *exit_word(struct master *m, const herd_event_t *ev) {
-  struct slot_note *sn = note_of(m, ev->slot);
+  struct slot_note *sn = note_peek(m, ev->slot);
   switch (ev->reason) {
   case HERD_REASON_STOPPED:
     return "stopped";
@@ -103,7 +103,7 @@ static void on_exited(struct master *m, const herd_event_t *ev, char *what, size
     snprintf(what, n, "worker %d exited, pid %d, code %d, %s, up %llu ms", ev->slot,
              (int)ev->pid, ev->code, word, (unsigned long long)ev->uptime_ms);
   /* why it died: what it said so far, and what is still in its pipe */
-  struct slot_note *sn = note_of(m, ev->slot);
+  struct slot_note *sn = died ? note_of(m, ev->slot) : note_peek(m, ev->slot);
   if (sn) {
     sn->exit_pid = died ? ev->pid : 0; /* asked to stop: no reason to tell */
     if (died && sn->pid == ev->pid)
@@ -146,6 +146,8 @@ static void on_exited(struct master *m, const herd_event_t *ev, char *what, size
     else
       m->start_fail[0] = '\0'; /* the foreground goes on: restarts */
   }
+  if (!died)
+    note_forget(m, ev->slot, ev->pid); /* a reload leaves no notes behind */
 }
 
 /* reuseport: each slot has its own socket of an address */

@@ -26,6 +26,8 @@
 #include "internal.h"
 
 #define LINE_MAX_OUT 16384
+#define OUT_MIN_CAP 256         /* a partial line's buffer, at first */
+#define OUT_IDLE_MS 2000        /* ... given back once empty this long */
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 30000
 #define RR_MAX_QUEUED 4096      /* bytes: about 60 handed connections */
@@ -87,9 +89,11 @@ enum cstate {
 
 struct outbuf {
   int fd;
-  size_t len;
-  char *data; /* LINE_MAX_OUT bytes while a partial line waits, else NULL:
-                 an idle worker costs the master no line buffer */
+  int used;   /* a partial line went through it since the last sweep */
+  size_t len, cap;
+  char *data; /* a partial line (wio.c says when it is taken, grown and
+                 given back), or NULL: an idle worker costs the master
+                 no line buffer */
 };
 
 struct worker {
@@ -268,6 +272,9 @@ struct herd_cluster {
   int stop_sig;
   herd_timer_t output_timer; /* C_DRAINING */
   int out_paused;        /* herd_cluster_pause_output */
+  herd_timer_t out_sweep; /* partial lines' buffers: the empty ones given
+                             back (wio.c), armed while some are kept */
+  int sweep_armed;
   /* round robin */
   int rr_next;           /* the slot to try first */
   int rr_paused;         /* accepting is off, no worker free */
@@ -354,6 +361,7 @@ void wio__orphan_free(herd_cluster_t *c, struct orphan *o);
 void wio__orphan_stop(herd_cluster_t *c, struct orphan *o);
 void wio__resume_output(herd_cluster_t *c);
 void wio__pause_output(herd_cluster_t *c, int pause);
+void wio__arm_sweep(herd_cluster_t *c);
 
 /* rr.c */
 int rr__watch(herd_cluster_t *c);
