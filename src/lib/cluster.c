@@ -38,37 +38,7 @@ void herd_cluster_opts_init(herd_cluster_opts_t *opts) {
 
 /* ---- events from the kernel ------------------------------------------ */
 
-/* The workers reaped in one batch: whose process groups were killed, and
- * the slot their orphans are told under (-1 if they were of different
- * slots: an orphan's old parent cannot be known once it is ours). */
-#define BATCH_GROUPS 64
-struct batch {
-  pid_t groups[BATCH_GROUPS];
-  int n;
-  int slot, any;
-};
-
-/* What the batch's workers left behind came back to us: one look at our
- * children for the whole batch (the list is as long as the pool: a look
- * per exit made a stop of N workers O(N^2)). */
-static void batch_look(herd_cluster_t *c, struct batch *b) {
-  if (b->any)
-    wio__find_orphans(c, b->slot, b->groups, b->n);
-  b->n = 0;
-  b->any = 0;
-}
-
-static void batch_add(herd_cluster_t *c, struct batch *b, int slot, pid_t group) {
-  if (group && b->n == BATCH_GROUPS)
-    batch_look(c, b);
-  b->slot = b->any && b->slot != slot ? -1 : slot;
-  b->any = 1;
-  if (group)
-    b->groups[b->n++] = group;
-}
-
 static void reap_all(herd_cluster_t *c) {
-  struct batch b = {.n = 0};
   for (;;) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
@@ -92,16 +62,18 @@ static void reap_all(herd_cluster_t *c) {
     struct orphan *o = w ? NULL : wio__find_orphan(c, pid);
     if (o) {
       /* what it started comes back to us now */
-      batch_add(c, &b, o->slot, 0);
+      wio__exited(c, o->slot, 0);
       wio__orphan_free(c, o);
     }
     if (w) {
-      batch_add(c, &b, w->slot, pid);
+      wio__exited(c, w->slot, pid);
       sup__worker_exited(c, w, status);
     }
     /* else: an orphan re-parented to us (PID 1, subreaper): reaped. */
   }
-  batch_look(c, &b);
+  /* stopping: what they left is stopped with the rest, now */
+  if (c->state >= C_STOPPING)
+    wio__look_now(c);
   sup__check_done(c);
 }
 

@@ -299,11 +299,12 @@ void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w) {
     (void)herd_loop_chan_stop(c->loop, w->chan);
     herd_chan_close(w->chan);
   }
-  for (struct worker **pp = &c->workers; *pp; pp = &(*pp)->next)
-    if (*pp == w) {
-      *pp = w->next;
-      break;
-    }
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    c->workers = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
   node__worker_free(w);
   free(w->replace_text);
   free(w);
@@ -595,6 +596,8 @@ int sup__start_worker(herd_cluster_t *c, int slot, int successor) {
   s->nspawns++;
   sup__pid_add(c, w);
   w->next = c->workers;
+  if (w->next)
+    w->next->prev = w;
   c->workers = w;
   if (successor) {
     s->succ = w;

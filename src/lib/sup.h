@@ -38,6 +38,9 @@
 #define DRAIN_GRACE_MS 500      /* ... this long at least, for handshakes
                                    begun before it stopped being chosen */
 #define OUTPUT_DRAIN_MS 1000    /* at the end: the last output, bounded */
+#define ORPHAN_LOOK_MS 50       /* the children looked at this long after
+                                   an exit, for all the exits meanwhile */
+#define ORPHAN_GROUPS 64        /* ... at most this many of them */
 #define NODE_PEND 32            /* Node roundrobin: connections handed to a
                                    worker and not answered yet, at most */
 #define NODE_HELD 64            /* ... refused by every worker, held by a
@@ -132,7 +135,7 @@ struct worker {
   int node_bad_told;    /* said once: a message herd could not act on */
   int node_sock_errs;   /* socket requests refused (the first few said) */
   int node_sig_due;     /* the stop signal follows its disconnection */
-  struct worker *next;
+  struct worker *next, *prev; /* c->workers, newest first */
   struct worker *pnext; /* its chain in c->pidx (pidx.c) */
 };
 
@@ -248,6 +251,14 @@ struct herd_cluster {
   int ready_hint;        /* a slot not ready when last looked at (sup.c's
                             all_ready starts there) */
   struct orphan *orphans;
+  struct {               /* workers exited since we last looked for what
+                            they left behind (wio.c) */
+    pid_t groups[ORPHAN_GROUPS]; /* their process groups, killed */
+    int n;
+    int slot;            /* their slot, -1 if of several */
+    int any;             /* a look is due */
+    herd_timer_t timer;
+  } look;
   /* the notify socket */
   int notify_fd;
   char notify_name[108];
@@ -356,6 +367,8 @@ void wio__watch_chan(herd_cluster_t *c, struct worker *w);
 int wio__open_notify(herd_cluster_t *c);
 void wio__close_notify(herd_cluster_t *c);
 void wio__find_orphans(herd_cluster_t *c, int slot, const pid_t *groups, int n);
+void wio__exited(herd_cluster_t *c, int slot, pid_t group);
+void wio__look_now(herd_cluster_t *c);
 struct orphan *wio__find_orphan(herd_cluster_t *c, pid_t pid);
 void wio__orphan_free(herd_cluster_t *c, struct orphan *o);
 void wio__orphan_stop(herd_cluster_t *c, struct orphan *o);

@@ -243,7 +243,7 @@ static void output_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
 void sup__check_done(herd_cluster_t *c) {
   if (c->state < C_STOPPING || c->state == C_DONE)
     return;
-  if (c->orphans)
+  if (c->orphans || c->look.any)
     return; /* left behind by workers: they go before we do */
   int pipes = 0;
   for (struct worker *w = c->workers; w; w = w->next) {

@@ -517,6 +517,49 @@ void wio__orphan_stop(herd_cluster_t *c, struct orphan *o) {
                                 orphan_kill_cb, o);
 }
 
+/* What exited workers left behind came back to us: found by a look at
+ * our children, as long a list as the pool. One look per exit made a
+ * reload of N workers O(N^2) (4096: 15 s, most of it in the kernel's
+ * list), so exits are gathered for ORPHAN_LOOK_MS (or ORPHAN_GROUPS of
+ * them) and looked at once; a stop looks at once (reap_all). The slot a
+ * process is told under is its worker's when the exits looked at were
+ * all of one slot, else none (-1): an orphan's old parent cannot be
+ * known once it is ours. */
+static void look_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  herd_cluster_t *c = data;
+  wio__look_now(c);
+  sup__check_done(c);
+}
+
+void wio__look_now(herd_cluster_t *c) {
+  herd_loop_timer_stop(c->loop, &c->look.timer);
+  if (!c->look.any)
+    return;
+  c->look.any = 0;
+  int n = c->look.n;
+  c->look.n = 0;
+  wio__find_orphans(c, c->look.slot, c->look.groups, n);
+}
+
+/* A worker of slot (process group group) or a process left behind (group
+ * 0) was reaped. */
+void wio__exited(herd_cluster_t *c, int slot, pid_t group) {
+  if (group && c->look.n == ORPHAN_GROUPS)
+    wio__look_now(c);
+  c->look.slot = c->look.any && c->look.slot != slot ? -1 : slot;
+  if (group)
+    c->look.groups[c->look.n++] = group;
+  if (!c->look.any &&
+      herd_loop_timer_start(c->loop, &c->look.timer, ORPHAN_LOOK_MS, look_cb, c) < 0) {
+    c->look.any = 1;
+    wio__look_now(c);
+    return;
+  }
+  c->look.any = 1;
+}
+
 static int in_groups(pid_t pgrp, const pid_t *groups, int n) {
   for (int i = 0; i < n; i++)
     if (groups[i] == pgrp)
@@ -537,6 +580,9 @@ void wio__find_orphans(herd_cluster_t *c, int slot, const pid_t *groups, int n) 
   FILE *f = fopen(path, "re");
   if (!f)
     return;
+  /* in one read: each read of the file walks the kernel's list of our
+   * children from its start to where the last one ended */
+  (void)setvbuf(f, NULL, _IOFBF, 1 << 16);
   int pid;
   while (fscanf(f, "%d", &pid) == 1) {
     herd_proc_stat_t ps;
