@@ -230,6 +230,7 @@ void sup__shutdown(herd_cluster_t *c, int graceful, int sig) {
     sup__worker_stop(c, w, HERD_REASON_SHUTDOWN);
   for (struct orphan *o = c->orphans; o; o = o->next)
     wio__orphan_stop(c, o);
+  wio__look_now(c); /* a look due after recent exits: now (stops what it finds) */
   sup__check_done(c);
 }
 
