@@ -62,6 +62,7 @@ SECTION=$OUT/scale-section.md
 load_begin=$(cut -d' ' -f1-3 /proc/loadavg)
 failed=0
 skipped=
+fails=
 
 cleanup() {
   for p in "$HERD_HOME"/*.pid; do
@@ -103,6 +104,9 @@ timed() {
     echo "$t_who $t_r $t_n $t_what $(($(now_us) - t0))" >> "$RAW"
   else
     echo "scale.sh: $t_who: $t_what of $t_n workers failed: $(head -c 300 "$OUT/scale-err.txt")" >&2
+    case $fails in *"$t_who: $t_what of $t_n workers"*) ;; *)
+      fails="$fails $t_who: $t_what of $t_n workers ($(head -n 1 "$OUT/scale-err.txt" | cut -c 1-120));" ;;
+    esac
     failed=1
     return 1
   fi
@@ -152,6 +156,8 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "- command: \`ROUNDS=$ROUNDS${BASE:+ BASE=$BASE} sh bench/run.sh scale\` (bench/scale.sh): per count, \`herd start -n sN -w N --ready 0 --kill-timeout 30s -- /bin/sleep 100000\`, 1 s idle, the master's VmRSS, \`herd status sN\`, \`herd reload sN\`, \`herd stop sN\`, each timed by its wall time; rounds: $ROUNDS"
   echo "- median over the rounds; µs/worker = the time / N; vs 64 = µs/worker at N over µs/worker at 64 (1.00x: linear). RSS/worker = (RSS at N - RSS at 1) / (N - 1)."
   [ -z "$skipped" ] || echo "- skipped:$skipped"
+  [ -z "$fails" ] || echo "- failed:$fails"
+  echo "- linear? status and stop cost less per worker as N grows (fixed costs spread); start and reload cost more: each spawn copies and then closes the master's fd table (3 fds per worker), in the kernel (bench/README.md, scale, says more)."
   echo
   for who in $WHO; do
     if [ "$who" = base ]; then
