@@ -123,6 +123,7 @@ struct worker {
   herd_timer_t handoff_timer; /* roundrobin: handed, not answered */
   struct outbuf out[2]; /* stdout, stderr pipes (fd -1 if none) */
   herd_chan_t *chan;    /* our end of the worker's channel, or NULL */
+  int chan_used;        /* a message came or went since the last sweep */
   /* HERD_CLUSTER_NODE (node.c) */
   unsigned node_id;     /* its NODE_UNIQUE_ID (cluster.worker.id) */
   struct nsock **subs;  /* the sockets it asked for and has not closed */
@@ -375,6 +376,7 @@ void wio__orphan_stop(herd_cluster_t *c, struct orphan *o);
 void wio__resume_output(herd_cluster_t *c);
 void wio__pause_output(herd_cluster_t *c, int pause);
 void wio__arm_sweep(herd_cluster_t *c);
+void wio__chan_used(struct worker *w);
 
 /* rr.c */
 int rr__watch(herd_cluster_t *c);

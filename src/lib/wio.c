@@ -95,13 +95,21 @@ static void out_feed(struct worker *w, int stream, struct outbuf *b, const char 
   }
 }
 
+/* The sweep also gives back the buffers of channels that saw no message
+ * since the last one (herd__chan_trim): a worker that sent a message
+ * once costs no 256 KiB of reading room for ever. */
 static void out_sweep_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
   (void)loop;
   (void)t;
   herd_cluster_t *c = data;
   c->sweep_armed = 0;
   int again = 0;
-  for (struct worker *w = c->workers; w; w = w->next)
+  for (struct worker *w = c->workers; w; w = w->next) {
+    if (w->chan && w->chan_used)
+      again = 1;
+    else if (w->chan)
+      herd__chan_trim(w->chan);
+    w->chan_used = 0;
     for (int i = 0; i < 2; i++) {
       struct outbuf *b = &w->out[i];
       if (!b->data)
@@ -122,6 +130,7 @@ static void out_sweep_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
       }
       b->used = 0;
     }
+  }
   if (again)
     wio__arm_sweep(c);
 }
@@ -200,6 +209,7 @@ static void chan_cb(herd_loop_t *loop, herd_chan_t *ch, int err, herd_chan_msg_t
   (void)ch;
   struct worker *w = data;
   herd_cluster_t *c = w->c;
+  wio__chan_used(w);
   if (msg && msg->fd >= 0)
     herd__close(msg->fd);
   if (err == 0 && msg && (!node__on(c) || !node__message(c, w, msg->json, msg->len))) {
@@ -227,8 +237,16 @@ static void chan_cb(herd_loop_t *loop, herd_chan_t *ch, int err, herd_chan_msg_t
 
 /* One message to w; 1 if queued. */
 static int send_one(struct worker *w, const char *json, size_t len) {
-  return w && w->chan && !herd__chan_gone(w->chan) &&
-         herd_chan_send(w->chan, json, len, -1) >= 0;
+  if (!w || !w->chan || herd__chan_gone(w->chan) || herd_chan_send(w->chan, json, len, -1) < 0)
+    return 0;
+  wio__chan_used(w);
+  return 1;
+}
+
+/* w's channel carried a message: its buffers are kept for a while. */
+void wio__chan_used(struct worker *w) {
+  w->chan_used = 1;
+  wio__arm_sweep(w->c);
 }
 
 int herd_cluster_send(herd_cluster_t *c, int slot, const char *json, size_t len) {
