@@ -4,6 +4,9 @@
 #   make test TESTS=name   only the tests whose names contain name;
 #                          TEST_FLAGS="-j 2 --tap" for the runner's options
 #   make install PREFIX=/usr/local DESTDIR=
+#                          LIBDIR=$(PREFIX)/lib (Debian: /usr/lib/<multiarch>),
+#                          SYSTEMDUNITDIR=$(PREFIX)/lib/systemd/system (empty:
+#                          no unit), LDCONFIG=ldconfig (empty: not run)
 #   make WERROR=0          warnings are not errors (for packagers: a newer
 #                          compiler's new warnings must not fail a build)
 #
@@ -12,6 +15,11 @@
 CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+# herd@.service (herd@.service.in): one app per instance, its config file
+# /etc/herd/NAME.conf (docs/herd.md, "Under systemd")
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+LDCONFIG ?= ldconfig
 SANITIZE ?=
 
 VERSION := 0.2.0
@@ -74,7 +82,7 @@ SHARED_SONAME := libherd.so.$(SOMAJOR)
 SHARED := $(BUILD)/libherd.so
 
 .PHONY: all lib herd examples tests test demo tour install uninstall clean bench fuzz fuzz-build \
-	chaos soak
+	chaos soak static test-static
 all: lib herd examples
 
 # Keep the objects of pattern rules (examples, fuzz harnesses): deleted as
@@ -182,11 +190,39 @@ $(BUILD)/obj/src/cli/web.o $(FUZZ_OUT)/obj/src/cli/web.o: $(BUILD)/gen/webfiles.
 $(BUILD)/obj/src/cli/web.o: ALL_CFLAGS += -I$(BUILD)/gen
 $(FUZZ_OUT)/obj/src/cli/web.o: FUZZ_CFLAGS += -I$(BUILD)/gen
 
+# `make static`: build/static/herd and the examples, linked statically
+# with musl (musl-gcc, Debian's musl-tools; not installed by the build),
+# -Os, unused sections dropped, no unwind tables (C without exceptions:
+# 35 KB of .eh_frame nothing reads), stripped; objects in build/static/obj.
+# musl-gcc sees musl's headers only: the kernel's (linux/, asm/ -
+# reuseport.c's BPF) come from a folder of links to the system's.
+# `make test HERD_PROGS=build/static` runs the end-to-end tests against
+# them (the test binary itself stays a glibc one).
+MUSL_CC ?= musl-gcc
+STATIC_OUT := build/static
+static:
+	@command -v $(MUSL_CC) >/dev/null 2>&1 || \
+		{ echo "make static: $(MUSL_CC) not found (Debian: apt-get install musl-tools)"; exit 1; }
+	@mkdir -p $(STATIC_OUT)/kinc
+	@a=/usr/include/$$($(MUSL_CC) -print-multiarch 2>/dev/null)/asm; [ -d "$$a" ] || a=/usr/include/asm; \
+		ln -sfn "$$a" $(STATIC_OUT)/kinc/asm && ln -sfn /usr/include/asm-generic $(STATIC_OUT)/kinc/asm-generic && \
+		ln -sfn /usr/include/linux $(STATIC_OUT)/kinc/linux
+	$(MAKE) BUILD=$(STATIC_OUT) CC=$(MUSL_CC) SANITIZE= CPPFLAGS="-isystem $(STATIC_OUT)/kinc" \
+		CFLAGS="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" \
+		LDFLAGS="-static -Wl,--gc-sections -s" \
+		herd examples
+	@ls -l $(STATIC_OUT)/herd $(STATIC_OUT)/examples/hello-http | awk '{ print $$5, $$NF }'
+
 # One runner for everything: the C unit tests and the shell tests in
 # tests/sh/, each in its own process with a timeout; the last line is
 # "N passed, N failed[, N skipped]".
 test: all tests
 	HERD_BUILD=$(BUILD) HERD_SANITIZE=$(SANITIZE) $(TEST_BIN) $(TEST_FLAGS) $(TESTS)
+
+# The same suite against the static build: herd and the examples from
+# build/static (HERD_PROGS), the test binary and its helpers glibc ones.
+test-static: static all tests
+	HERD_BUILD=$(BUILD) HERD_PROGS=$(STATIC_OUT) $(TEST_BIN) $(TEST_FLAGS) $(TESTS)
 
 # herd's main job on a built-in default (see examples/cluster-demo.sh)
 demo: all
@@ -211,26 +247,51 @@ soak: SECS ?= 200
 soak: all $(CHAOS_BIN)
 	$(CHAOS_BIN) --mode all --secs $(SECS) --warmup 10 --series 10
 
-# herd.pc is made at install time: it must name this install's PREFIX.
+# herd.pc and herd@.service are made at install time: they name this
+# install's paths. A LIBDIR the dynamic linker does not search by itself
+# (ld.so(8): /lib, /usr/lib, their multiarch and lib64 dirs) goes in
+# herd.pc's Libs as a run path too, so that a program built with
+# `pkg-config --libs herd` runs without LD_LIBRARY_PATH; PC_RPATH= drops it.
+MULTIARCH = $(shell $(CC) -print-multiarch 2>/dev/null)
+SYS_LIBDIRS = /lib /usr/lib /lib64 /usr/lib64 $(if $(MULTIARCH),/lib/$(MULTIARCH) /usr/lib/$(MULTIARCH))
+, := ,
+PC_RPATH = $(if $(filter $(SYS_LIBDIRS),$(patsubst %/,%,$(LIBDIR))),,-Wl$(,)-rpath$(,)$${libdir} )
 install: lib herd
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
 	install -m 755 $(HERD_BIN) $(DESTDIR)$(PREFIX)/bin/herd
 	install -m 644 include/herd.h $(DESTDIR)$(PREFIX)/include/herd.h
-	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libherd.a
-	install -m 755 $(SHARED_REAL) $(DESTDIR)$(PREFIX)/lib/libherd.so.$(VERSION)
-	ln -sf libherd.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SHARED_SONAME)
-	ln -sf libherd.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libherd.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' herd.pc.in > $(BUILD)/herd.pc
-	install -m 644 $(BUILD)/herd.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libherd.a
+	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libherd.so.$(VERSION)
+	ln -sf libherd.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
+	ln -sf libherd.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libherd.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@RPATH@|$(PC_RPATH)|g' herd.pc.in > $(BUILD)/herd.pc
+	install -m 644 $(BUILD)/herd.pc $(DESTDIR)$(LIBDIR)/pkgconfig/herd.pc
 	for m in $(wildcard docs/man/*.1); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
 	for m in $(wildcard docs/man/*.3); do install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man3/; done
+ifneq ($(SYSTEMDUNITDIR),)
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' herd@.service.in > $(BUILD)/herd@.service
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 644 $(BUILD)/herd@.service $(DESTDIR)$(SYSTEMDUNITDIR)/herd@.service
+endif
+# The linker's cache, when the library went to a dir it caches (such as
+# /usr/local/lib) on this machine, as root: not for DESTDIR (a package
+# runs it when installed) nor for a dir of one's own (the run path above).
+ifneq ($(LDCONFIG),)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v $(LDCONFIG) >/dev/null 2>&1 && \
+		$(LDCONFIG) -N -X -v 2>/dev/null | grep -q '^$(patsubst %/,%,$(LIBDIR)):'; then \
+		echo "$(LDCONFIG)"; $(LDCONFIG); fi
+endif
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/herd $(DESTDIR)$(PREFIX)/include/herd.h $(DESTDIR)$(PREFIX)/lib/libherd.a \
-		$(DESTDIR)$(PREFIX)/lib/libherd.so* $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
+	rm -f $(DESTDIR)$(PREFIX)/bin/herd $(DESTDIR)$(PREFIX)/include/herd.h $(DESTDIR)$(LIBDIR)/libherd.a \
+		$(DESTDIR)$(LIBDIR)/libherd.so* $(DESTDIR)$(LIBDIR)/pkgconfig/herd.pc
 	for m in $(notdir $(wildcard docs/man/*.1)); do rm -f $(DESTDIR)$(PREFIX)/share/man/man1/$$m; done
 	for m in $(notdir $(wildcard docs/man/*.3)); do rm -f $(DESTDIR)$(PREFIX)/share/man/man3/$$m; done
+ifneq ($(SYSTEMDUNITDIR),)
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/herd@.service
+endif
 
 clean:
 	rm -rf build

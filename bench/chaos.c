@@ -490,7 +490,8 @@ static void ev_add(struct run *r, const char *line) {
     e.type = EV_LISTEN;
     if (!r->port)
       r->port = a;
-  } else if (M("all %d workers ready%n", &a, &k)) {
+  } else if (M("all %d workers ready%n", &a, &k) ||
+             (a = 1, M("1 worker ready%n", &k))) { /* the one of -w 1 */
     e.type = EV_ALL_READY;
     e.n = a;
     r->all_ready++;
@@ -523,7 +524,7 @@ static void ev_add(struct run *r, const char *line) {
     e.slot = a;
   } else if (!strncmp(text, "reload ", 7)) {
     e.type = EV_RELOAD;
-  } else if (M("scaled to %d workers%n", &a, &k)) {
+  } else if (M("scaled to %d worker%n", &a, &k)) { /* "workers" but for 1 */
     e.type = EV_SCALED;
     e.n = a;
     r->cur_workers = a;

@@ -25,6 +25,8 @@
  *    1..NSIG-1 and "slot" is absent or a whole number in
  *    0..HERD_MAX_WORKERS-1; sig and slot are then those (slot -1
  *    without "slot"), sig 0 otherwise;
+ *  - upgrade: arg_err is empty exactly when "binary" is absent or a
+ *    string without NUL that begins with '/'; json and len are the line;
  *  - other commands (ping, status, restart, reopen, config, flush): no
  *    argument and no arg_err, whatever other members they have.
  */
@@ -136,6 +138,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ok && (rq.sig != (int)jnum(gv, 0) || rq.slot != (sv ? (long long)jnum(sv, 0) : -1)))
       abort();
     if (!ok && rq.sig)
+      abort();
+  } else if (want == CTL_UPGRADE) {
+    const herd_val_t *bv = jget(v, "binary");
+    const char *b = jstr(bv, NULL);
+    int ok = !bv || (b && strlen(b) == jstrlen(bv) && b[0] == '/');
+    if (ok == !!rq.arg_err[0] || rq.has_workers || rq.workers || rq.add || rq.slot)
+      abort();
+    if (rq.json != (const char *)data || rq.len != size)
       abort();
   } else {
     if (rq.arg_err[0] || rq.has_workers || rq.workers || rq.add || rq.slot ||

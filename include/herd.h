@@ -853,9 +853,10 @@ typedef struct herd_cluster_opts {
   int ready_delay_ms;         /* HERD_READY_DELAY: alive this long [0] */
   int settle_ms;              /* HERD_READY_IMMEDIATE: how long a new
                                  worker must live to count as ready [200] */
-  int ready_timeout_ms;       /* HERD_READY_NOTIFY: a starting worker not
-                                 ready by then is killed and counts as a
-                                 failed start [60000] */
+  int ready_timeout_ms;       /* HERD_READY_NOTIFY, _LISTENING, _IPC: a
+                                 starting worker not ready by then is
+                                 killed and counts as a failed start
+                                 [60000] */
   int kill_timeout_ms;        /* stop signal -> SIGKILL [5000] */
   int stop_signal;            /* [SIGTERM] */
   int max_restarts;           /* early deaths of a slot within
@@ -1069,6 +1070,19 @@ typedef struct herd_cluster_stats {
 
 /* The master's counters since herd_cluster_run began. */
 void herd_cluster_stats(herd_cluster_t *c, herd_cluster_stats_t *st);
+
+/* The listening sockets the cluster serves (bound by it from
+ * opts.listen, or opts.listen_fds as given), in the order of opts:
+ * *fds points at n of them, borrowed, valid until herd_cluster_run
+ * returns (e.g. to hand them to a new master across an exec: dup them,
+ * they are CLOEXEC). Returns n (0: none; Node's sockets, bound when a
+ * worker asks, are not among them). Added in 0.3. */
+int herd_cluster_listen_fds(herd_cluster_t *c, const int **fds);
+
+/* The Unix socket paths bound from opts.listen are left in place when
+ * herd_cluster_run ends (by default they are removed): another process
+ * serves those sockets now, as after handing them over. Added in 0.3. */
+void herd_cluster_keep_paths(herd_cluster_t *c);
 
 /* ------------------------------------------------------------------ */
 /* Process helpers                                                     */

@@ -1038,10 +1038,9 @@ TEST_T(pidfile_check_never_makes_open_fail, 60) {
 
 static const char *example(void) {
   static char path[PATH_MAX], real[PATH_MAX];
-  const char *b = getenv("HERD_BUILD");
-  snprintf(path, sizeof path, "%s/examples/daemon", b ? b : "build");
+  snprintf(path, sizeof path, "%s/examples/daemon", prog_dir());
   CHECK_MSG(access(path, X_OK) == 0,
-            "%s: %s (make examples; HERD_BUILD names the build dir)", path,
+            "%s: %s (make examples; HERD_BUILD or HERD_PROGS names the build dir)", path,
             strerror(errno));
   /* absolute: it runs in another directory */
   CHECK(realpath(path, real) != NULL);

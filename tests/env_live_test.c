@@ -145,6 +145,13 @@ TEST(env_start_c_refuses_a_fixed_change) {
   rc = start_conf(conf, out, sizeof out, NULL);
   CHECK_EQ(rc, 2);
   CHECK_MSG(strstr(out, "cannot change listen while the app runs"), "%s", out);
+  /* the log lines' format: the log writer took it at the start */
+  conf = conf_of("fixed", "127.0.0.1:0", 2,
+                 "log-format = \"json\"\nlog-date-format = \"%H:%M\"");
+  rc = start_conf(conf, out, sizeof out, NULL);
+  CHECK_EQ(rc, 2);
+  CHECK_MSG(strstr(out, "cannot change log-format, log-date-format while the app runs"),
+            "%s", out);
   var_is(port, "GREETING", "one");
   pid_t after[4];
   CHECK_EQ(pids_of("fixed", after, 4), 2);

@@ -80,16 +80,16 @@ TEST(fuzzfix_ctl_unknown_command_err_is_one_line) {
   const char *req = "{\"cmd\":\"pi\\nng\"}";
   CHECK_EQ(ctl_decode(req, strlen(req), &rq), -1);
   CHECK_STR(rq.err, "unknown command 'pi\\x0ang' (ping, status, reload, restart, "
-                    "scale, stop, reopen, send, config, describe, update, signal, flush)");
+                    "scale, stop, reopen, send, config, describe, update, signal, flush, upgrade)");
   req = "{\"cmd\":\"\\u001b[2J\\u0085\\r\\u007f\"}";
   CHECK_EQ(ctl_decode(req, strlen(req), &rq), -1);
   CHECK_STR(rq.err, "unknown command '\\x1b[2J\\x85\\x0d\\x7f' (ping, status, reload, "
-                    "restart, scale, stop, reopen, send, config, describe, update, signal, flush)");
+                    "restart, scale, stop, reopen, send, config, describe, update, signal, flush, upgrade)");
   /* cut as before, at 64 bytes of what is shown */
   req = "{\"cmd\":\"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\"}";
   CHECK_EQ(ctl_decode(req, strlen(req), &rq), -1);
   CHECK_STR(rq.err, "unknown command 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz'"
-                    " (ping, status, reload, restart, scale, stop, reopen, send, config, describe, update, signal, flush)");
+                    " (ping, status, reload, restart, scale, stop, reopen, send, config, describe, update, signal, flush, upgrade)");
 }
 
 /* Found reading the code, not by the fuzzer (its files are small):

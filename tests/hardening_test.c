@@ -179,7 +179,7 @@ TEST_T(notify_from_systemd_notify_under_the_worker_counts, 60) {
     args[n++] = "systemd-notify --ready && exec sleep 60";
     args[n] = NULL;
     hp_start(&h, args);
-    HP_WAIT(&h, "all 1 workers ready", 1);
+    HP_WAIT(&h, "1 worker ready", 1);
     CHECK(!strstr(h.log, "was ignored"));
     CHECK_EQ(hp_stop(&h, SIGTERM), 0);
   }
@@ -223,7 +223,7 @@ TEST_T(notify_from_a_stranger_is_ignored_and_said, 60) {
   for (const char *p = h.log; (p = strstr(p, "was ignored")); p++)
     said++;
   CHECK_EQ(said, 1);
-  CHECK(!strstr(h.log, "all 1 workers ready"));
+  CHECK(!strstr(h.log, "1 worker ready"));
   CHECK(!strstr(h.log, "timed out"));
   char out[8192], cmd[4200];
   path_of(cmd, 4096, "herd");
@@ -408,7 +408,7 @@ TEST_T(control_scale_out_of_range_is_refused_before_any_cast, 60) {
   struct hp h;
   const char *args[] = {"run", "-n", "sc", "-w", "1", "--", "sleep", "60", NULL};
   hp_start(&h, args);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   char r[512];
   static const struct {
     const char *req, *said;
@@ -834,7 +834,7 @@ TEST_T(a_listen_queue_nobody_accepts_from_is_told, 60) {
                         "sleep", "60", NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   int fd = test_connect_port(h.port); /* completes: the kernel queues it */
   CHECK(fd >= 0);
   char want[160];
@@ -928,7 +928,7 @@ TEST_T(reuseport_scale_down_of_a_starting_slot_resets_nothing, 60) {
   }
   hp_mark(&h);
   CHECK_OK(herd_child_kill(&h.c, SIGTTOU, 0));
-  HP_WAIT_NEW(&h, "scaled to 1 workers");
+  HP_WAIT_NEW(&h, "scaled to 1 worker");
   /* let the workers serve (slot 1's drains what waited, then goes) */
   for (int i = 1; i >= 0; i--) {
     int w = open(fifo[i], O_WRONLY | O_NONBLOCK | O_CLOEXEC); /* ENXIO: no reader */
@@ -1051,7 +1051,7 @@ TEST_T(roundrobin_worker_that_never_reads_its_channel_is_replaced, 60) {
                         "-l", "127.0.0.1:0", "--", "sleep", "600", NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   int fd = test_connect_port(h.port);
   CHECK(fd >= 0);
   CHECK(send(fd, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL) == 18);
@@ -1166,7 +1166,7 @@ TEST(stale_notify_directories_are_swept) {
   struct hp h;
   const char *args[] = {"run", "-w", "1", "--", "sleep", "30", NULL};
   hp_start(&h, args);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   CHECK_MSG(access(dir, F_OK) < 0, "%s is still there", dir);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }

@@ -366,6 +366,8 @@ int test_helper_main(int argc, char **argv) {
   int na = argc - 3;
   if (!strcmp(role, "listfds"))
     return listfds(na ? atoi(a[0]) : 1);
+  if (!strcmp(role, "chroot")) /* emptyroot_test.c */
+    return emptyroot_helper(na, a);
   if (!strcmp(role, "exit"))
     return na ? atoi(a[0]) : 0;
   if (!strcmp(role, "killself")) {

@@ -559,7 +559,7 @@ TEST_T(herd_flush_refuses_an_app_without_log_files, 60) {
                                      "trap 'echo got HUP' HUP; echo up; "
                                      "while :; do sleep 60 & wait $!; done",
                                      NULL});
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   herd_exec_result_t r = {0};
   CHECK_EQ(HERD(&r, "flush", "fg"), 1);
   CHECK_MSG(!strcmp(r.err, "herd flush: fg: no log files to flush: this app writes to its "

@@ -153,7 +153,7 @@ TEST_T(herd_run_graceful_stop_finishes_in_flight_request, 60) {
   const char *args[] = {"run", "-w", "1", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   int fd = test_connect_port(h.port);
   CHECK(fd >= 0);
   const char req[] = "GET /slow?ms=800 HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -237,6 +237,37 @@ TEST_T(herd_run_uses_inherited_listen_fds, 60) {
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
 
+/* systemd's sockets win over --listen, and herd says so: "1 inherited
+ * socket" (singular, as every count of one herd prints). */
+TEST_T(herd_run_inherited_fds_over_listen_said_in_the_singular, 60) {
+  herd_addr_t a, bound;
+  CHECK_OK(herd_addr_parse("127.0.0.1:0", &a));
+  int lfd = herd_listen_open(&a, 0, 0, &bound);
+  CHECK_OK(lfd);
+  int port = atoi(strrchr(bound.text, ':') + 1);
+  static char herd[4096];
+  path_of(herd, sizeof herd, "herd");
+  char *argv[] = {herd, "run", "-n", "sa", "-w", "1", "-l", "127.0.0.1:0", "--",
+                  (char *)hello_http(), NULL};
+  const char *env[] = {"LISTEN_FDS=1", NULL};
+  herd_fdmap_t map[] = {{lfd, 3}};
+  herd_spawn_opts_t o = {.env_mode = HERD_ENV_ADD, .env = env, .fds = map, .nfds = 1,
+                         .flags = HERD_SPAWN_LISTEN_PID};
+  o.stdio[1].kind = HERD_STDIO_IGNORE;
+  o.stdio[2].kind = HERD_STDIO_PIPE;
+  struct hp h;
+  memset(&h, 0, sizeof h);
+  CHECK_OK(herd_spawn(&h.c, herd, argv, &o));
+  close(lfd);
+  HP_WAIT(&h, "1 worker ready", 1);
+  char body[64];
+  CHECK_EQ(http_get(port, "/", body, sizeof body), 200);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+  CHECK_MSG(strstr(h.log, "herd[sa]: socket activation: using the 1 inherited socket, "
+                          "not --listen\n"),
+            "%s", h.log);
+}
+
 TEST_T(herd_run_leaks_no_fd_into_workers, 60) {
   struct hp h;
   static char self[4096];
@@ -258,7 +289,7 @@ TEST_T(herd_run_leaks_no_fd_into_workers, 60) {
   o.stdio[1].kind = HERD_STDIO_PIPE;
   o.stdio[2].kind = HERD_STDIO_PIPE;
   CHECK_OK(herd_spawn(&h.c, herd, argv, &o));
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   char line[256] = {0};
   size_t got = 0;
   while (!strchr(line, '\n') && got < sizeof line - 1) {
@@ -312,7 +343,7 @@ TEST_T(herd_run_bad_input, 60) {
   close(lfd);
   const char *unknown[] = {"run", "--frobnicate", "--", "true", NULL};
   CHECK_EQ(hp_run(&h, unknown), 2);
-  CHECK(strstr(h.log, "Try 'herd run --help'"));
+  CHECK(strstr(h.log, "See 'herd run --help'"));
   const char *addr[] = {"run", "-l", "127.0.0.1:99999", "--", "true", NULL};
   CHECK_EQ(hp_run(&h, addr), 2);
   CHECK(strstr(h.log, "is not an address"));
@@ -674,7 +705,7 @@ TEST_T(herd_run_user_keeps_parent_death_signal, 60) {
                         hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   pid_t pids[2];
   CHECK_EQ(distinct_pids(h.port, 10, pids, 2), 1);
   char path[64];
@@ -700,7 +731,7 @@ TEST_T(herd_run_reload_survives_old_worker_dying_meanwhile, 60) {
                         hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   pid_t old[2];
   CHECK_EQ(distinct_pids(h.port, 10, old, 2), 1);
   CHECK_OK(herd_child_kill(&h.c, SIGHUP, 0));
@@ -720,7 +751,7 @@ TEST_T(herd_run_unhandled_signals_do_not_kill_the_master, 60) {
   const char *args[] = {"run", "-w", "1", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   CHECK_OK(herd_child_kill(&h.c, SIGUSR2, 0));
   HP_WAIT(&h, "SIGUSR2: ignored", 1);
   char body[64];
@@ -743,7 +774,7 @@ TEST_T(herd_run_restarts_even_with_sigchld_ignored_at_start, 60) {
   memset(&h, 0, sizeof h);
   CHECK_OK(herd_spawn(&h.c, "sh", argv, &o));
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   pid_t pids[2];
   CHECK_EQ(distinct_pids(h.port, 10, pids, 2), 1);
   CHECK(kill(pids[0], SIGKILL) == 0);
@@ -834,7 +865,7 @@ TEST_T(herd_run_parks_only_crash_loops, 60) {
                         "--ready", "0", "-l", "127.0.0.1:0", "--", hello_http(), NULL};
   hp_start(&h, args);
   hp_port(&h);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   for (int k = 0; k < 5; k++) {
     pid_t p[2];
     CHECK_EQ(distinct_pids(h.port, 5, p, 2), 1);

@@ -33,15 +33,10 @@
 
 /* ---- paths ---------------------------------------------------------- */
 
-static const char *build_dir(void) {
-  const char *b = getenv("HERD_BUILD");
-  return b ? b : "build";
-}
-
-/* An absolute path of a file of the build (a daemon's directory is /). */
+/* An absolute path of a program under test (a daemon's directory is /). */
 static const char *built(char buf[PATH_MAX], const char *rel) {
   char tmp[PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s/%s", build_dir(), rel);
+  snprintf(tmp, sizeof tmp, "%s/%s", prog_dir(), rel);
   CHECK_MSG(realpath(tmp, buf) != NULL, "%s: %s", tmp, strerror(errno));
   return buf;
 }
@@ -1654,7 +1649,7 @@ TEST_T(herd_start_config_errors_name_file_and_line, 60) {
   HERD_OK("status");
   char line[512];
   CHECK_MSG(line_with(R.out, "web  master pid", line, sizeof line) &&
-                strstr(line, "1/1 workers ready"),
+                strstr(line, "1/1 worker ready"),
             "%s", R.out);
   CHECK_MSG(line_with(R.out, "api  master pid", line, sizeof line) &&
                 strstr(line, "2/2 workers ready"),
@@ -2118,7 +2113,7 @@ TEST_T(herd_run_log_files_writes_the_workers_output_to_files, 30) {
   struct bg h;
   bg_start(&h, ARGS("run", "-n", "lf", "-w", "1", "--log-files", "--", "/bin/sh", "-c",
                     "echo to-out; echo to-err >&2; exec sleep 1000"), 0);
-  CHECK_MSG(bg_wait(&h, "all 1 workers ready", 15000), "herd run said: %s", h.log);
+  CHECK_MSG(bg_wait(&h, "1 worker ready", 15000), "herd run said: %s", h.log);
   const herd_val_t *st = status_of("lf");
   CHECK_EQ(jtype(jget(st, "logs")), HERD_VAL_OBJECT);
   int seen = 0;

@@ -3,6 +3,7 @@
  */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -24,8 +25,35 @@ const char *build_dir(void) {
   return b ? b : "build";
 }
 
+const char *prog_dir(void) {
+  const char *p = getenv("HERD_PROGS");
+  return p && *p ? p : build_dir();
+}
+
+int hp_static(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  Elf64_Ehdr eh;
+  int r = -1;
+  if (pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh && !memcmp(eh.e_ident, ELFMAG, SELFMAG) &&
+      eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr)) {
+    r = 1;
+    for (int i = 0; i < eh.e_phnum && r == 1; i++) {
+      Elf64_Phdr ph;
+      if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * sizeof ph)) !=
+          (ssize_t)sizeof ph)
+        r = -1;
+      else if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
+        r = 0;
+    }
+  }
+  (void)close(fd);
+  return r;
+}
+
 void path_of(char *buf, size_t n, const char *rel) {
-  snprintf(buf, n, "%s/%s", build_dir(), rel);
+  snprintf(buf, n, "%s/%s", prog_dir(), rel);
 }
 
 void hp_argv(char *argv[HP_ARGV_MAX], const char *const *args) {

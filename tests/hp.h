@@ -20,10 +20,15 @@ struct hp {
   size_t mark; /* hp_wait_new looks from here (kept right on a slide) */
 };
 
-/* The build directory (HERD_BUILD, default "build") and paths in it. */
+/* The build directory (HERD_BUILD, default "build"); path_of: a path in
+ * prog_dir() (test.h), where herd and examples/ are. */
 const char *build_dir(void);
 void path_of(char *buf, size_t n, const char *rel);
 const char *hello_http(void);
+/* Is the program at path statically linked (a 64-bit ELF file with
+ * neither an interpreter nor a dynamic section: make static's)? 1 yes,
+ * 0 no, -1 not readable or not such a file. */
+int hp_static(const char *path);
 
 /* argv of the herd binary (its absolute path first) with ARGS
  * (NULL-terminated, without "herd"; at most HP_ARGV_MAX - 2 of them). */

@@ -231,6 +231,39 @@ TEST_T(save_resurrect_with_nothing_to_keep, 30) {
   has(out, "Usage: herd resurrect [FILE]");
 }
 
+/* An app with an env file (a relative path, as a config file names it)
+ * is saved with the file's variables in its env, and no env_file: the
+ * file was read at its start (and its relative path would not read
+ * back from the dump's directory). */
+TEST_T(save_keeps_an_env_files_variables_not_the_file, 60) {
+  char dir[PATH_MAX], conf[PATH_MAX + 16], envf[PATH_MAX + 16], dump[PATH_MAX + 16];
+  snprintf(dir, sizeof dir, "%s/ef", home());
+  CHECK(mkdir(dir, 0700) == 0);
+  snprintf(conf, sizeof conf, "%s/herd.conf", dir);
+  snprintf(envf, sizeof envf, "%s/app.env", dir);
+  snprintf(dump, sizeof dump, "%s/dump.toml", home());
+  write_at(envf, "FROM_FILE=yes\n");
+  char text[4096];
+  snprintf(text, sizeof text,
+           "[ef]\ncommand = [\"%s\", \"--helper\", \"sleep\", \"600000\"]\n"
+           "workers = 1\nenv_file = \"app.env\"\n",
+           test_self());
+  write_at(conf, text);
+  HERD_RC(0, "start -c '%s'", conf);
+  HERD_RC(0, "save");
+  char *saved = config_of("ef");
+  has(saved, "\"FROM_FILE=yes\"");
+  CHECK_MSG(!strstr(saved, "env-file") && !strstr(saved, "env_file"), "%s", saved);
+  free(saved);
+  HERD_RC(0, "stop ef");
+  CHECK(unlink(envf) == 0); /* the dump does not need it */
+  HERD_RC(0, "resurrect");
+  saved = config_of("ef");
+  has(saved, "\"FROM_FILE=yes\"");
+  free(saved);
+  HERD_RC(0, "stop ef");
+}
+
 /* An app that cannot be written in a config file (an argument of bytes
  * that are not UTF-8) fails the save, and the file saved before stays
  * as it was. */

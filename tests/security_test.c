@@ -80,7 +80,7 @@ TEST_T(security_user_worker_has_its_ids_and_no_groups_of_roots, 60) {
                           "--", hello_http(), NULL};
     hp_start(&h, args);
     hp_port(&h);
-    HP_WAIT(&h, "all 1 workers ready", 1);
+    HP_WAIT(&h, "1 worker ready", 1);
     pid_t w = hp_worker_pid(&h, 0);
     char v[256], want[256];
     snprintf(want, sizeof want, "%d\t%d\t%d\t%d", (int)nuid, (int)nuid, (int)nuid, (int)nuid);
@@ -500,7 +500,7 @@ TEST_T(security_control_socket_is_the_owners_alone, 60) {
   o.uid = nuid;
   o.gid = ngid;
   CHECK_OK(herd_spawn(&h.c, herd, argv, &o));
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   CHECK_EQ(mode_of(home), 0700);
   CHECK_EQ(owner_of(home), nuid);
   CHECK_EQ(mode_of(logs), 0700);
@@ -561,7 +561,7 @@ TEST_T(security_control_socket_is_the_owners_alone, 60) {
   const char *a2[] = {"run", "-n", "ctl2", "-w", "1", "--user", "nobody", "--", "sleep", "600",
                       NULL};
   hp_start(&h, a2);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   w = hp_worker_pid(&h, 0);
   snprintf(path, sizeof path, "/proc/%d/environ", (int)w);
   fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -98,4 +98,13 @@ uint64_t test_now_ms(void);
 /* Helper roles (helpers.c); returns the exit status. */
 int test_helper_main(int argc, char **argv);
 
+/* The folder of the programs under test, herd and examples/ (hp.c):
+ * HERD_PROGS if set (build/static: CI runs the end-to-end tests against
+ * the static build too), else the build dir (HERD_BUILD, default
+ * "build"). */
+const char *prog_dir(void);
+
+/* --helper chroot DIR PROG ARGS (emptyroot_test.c). */
+int emptyroot_helper(int argc, char **argv);
+
 #endif

@@ -330,7 +330,7 @@ TEST_T(top_without_a_terminal_prints_one_snapshot, 60) {
   CHECK_EQ(run(out, sizeof out, "'%s' help top", herd()), 0);
   CHECK_MSG(strstr(out, "Usage: herd top"), "%s", out);
   CHECK_EQ(run(out, sizeof out, "'%s' --help", herd()), 0);
-  CHECK_MSG(strstr(out, "\n  top [NAME] "), "herd --help lacks top:\n%s", out);
+  CHECK_MSG(strstr(out, "\n  top [NAME|all] "), "herd --help lacks top:\n%s", out);
   stop_app("web");
 }
 

@@ -126,7 +126,7 @@ TEST_T(watch_ignores_node_modules_and_the_apps_own_logs, 60) {
                         "200ms", "--", "/bin/sh", "-c",
                         "while :; do echo hi; sleep 0.05; done", NULL};
   hp_start_env(&h, geteuid(), getegid(), env, args);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   HP_WAIT(&h, "watch: 1 directory watched", 1);
   touch(app, "node_modules/x.js");
   /* nothing to wait for but time: a reload would come after 200 ms */
@@ -149,7 +149,7 @@ TEST_T(watch_and_cron_bad_input_exit_2_app_untouched, 60) {
   const char *args[] = {"run", "-n", "keep", "-w", "1", "--", "/bin/sh", "-c",
                         "exec sleep 600", NULL};
   hp_start(&h, args);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   pid_t w = hp_worker_pid(&h, 0);
   size_t len = h.len;
   char herd[4200], cmd[9000], out[2048];
@@ -362,7 +362,7 @@ TEST_T(watch_a_file_sees_a_save_by_rename, 60) {
   const char *args[] = {"run", "-n", "f", "-w", "1", opt, "--watch-delay", "300ms", "--",
                         "/bin/sh", "-c", "exec sleep 600", NULL};
   hp_start_env(&h, geteuid(), getegid(), env, args);
-  HP_WAIT(&h, "all 1 workers ready", 1);
+  HP_WAIT(&h, "1 worker ready", 1);
   HP_WAIT(&h, "watch: 1 directory watched", 1);
   touch(app, "other.js"); /* first: it would name the reload if it counted */
   touch(app, ".server.js.swp");

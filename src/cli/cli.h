@@ -23,6 +23,10 @@
 
 extern const char *prog_name;
 
+/* A signal's short name, TERM for SIGTERM (signame.c: the same table
+ * under glibc and musl), or NULL for 0, a real-time or unknown signal. */
+const char *sig_abbrev(int sig);
+
 /* Where an option's value came from (herd describe): a default, the
  * command line, a config file's line, a PM2 ecosystem file's app, or
  * herd itself (implied by another setting, note saying by which). The
@@ -293,7 +297,7 @@ int env_secret_name(const char *name, size_t len);
 /* A control request, decoded (ctlreq.c). */
 enum ctl_cmd { CTL_PING, CTL_STATUS, CTL_RELOAD, CTL_RESTART, CTL_SCALE, CTL_STOP,
                CTL_REOPEN, CTL_SEND, CTL_CONFIG, CTL_DESCRIBE, CTL_UPDATE, CTL_SIGNAL,
-               CTL_FLUSH, CTL_NCMDS };
+               CTL_FLUSH, CTL_UPGRADE, CTL_NCMDS };
 struct ctl_req {
   int cmd;            /* enum ctl_cmd, -1 if unknown */
   char name[32];      /* as the client wrote it (cut) */
@@ -347,6 +351,29 @@ int cmd_flush(int argc, char **argv);  /* ctlflush.c */
 int cmd_startup(int argc, char **argv); /* startup.c */
 int cmd_describe(int argc, char **argv); /* describe.c (and show) */
 int cmd_top(int argc, char **argv); /* top.c */
+int cmd_ping(int argc, char **argv); /* ctlping.c */
+/* herd completion (complete.c), with the command names (and help). */
+int complete_main(int argc, char **argv, const char *const *cmds, size_t ncmds);
+/* suggest.c. The optimal string alignment distance of a and b (edits:
+ * insert, delete, replace, swap two neighbours), more than 64 for longer
+ * words; the candidate nearest to word, if one is close enough to be a
+ * typo of it (NULL entries skipped), else NULL. */
+int cli_osa(const char *a, const char *b);
+const char *cli_nearest(const char *word, const char *const *cands, size_t n);
+/* "herd[ CMD]: unknown WHAT 'WORD'; did you mean 'PREFIXNEAR'? See 'herd[
+ * CMD] --help'." (without near: no question), one line on stderr. */
+void cli_unknown(const char *cmd, const char *what, const char *word,
+                 const char *prefix, const char *near);
+/* getopt_long(argc, argv, shortopts, lo, NULL) for the command cmd
+ * ("status"), but a bad option (unknown, with the nearest long one
+ * suggested; ambiguous; a value missing or not taken) is said in one
+ * line by us, not getopt, and comes back as '?' (exit 2). */
+struct option;
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+               const struct option *lo);
+
+int cmd_upgrade(int argc, char **argv); /* ctlupgrade.c */
+int cmd_upgrade_master(int argc, char **argv); /* upgradein.c: __upgrade */
 /* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
 void usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

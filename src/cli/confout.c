@@ -85,7 +85,7 @@ static void duration_text(int ms, char *buf, size_t n) {
 /* The signal's name if app_set reads it back as the same signal, else
  * its number. */
 static void signal_text(int sig, char *buf, size_t n) {
-  const char *abbrev = sigabbrev_np(sig);
+  const char *abbrev = sig_abbrev(sig);
   snprintf(buf, n, "%d", sig);
   if (!abbrev)
     return;
@@ -157,10 +157,12 @@ static char value_text(const struct opt *o, const struct app *a, char *buf,
   }
 }
 
-/* The options app_toml writes on its own, or not at all. */
+/* The options app_toml writes on its own, or not at all (env-file: its
+ * variables were read at the start and are in env; its paths are the
+ * starter's, relative to a directory the file does not know). */
 static int written_apart(const struct opt *o) {
   static const char *const apart[] = {"name", "workers", "instances", "env", "cwd",
-                                      "ready", NULL};
+                                      "ready", "env-file", NULL};
   for (const char *const *p = apart; *p; p++)
     if (!strcmp(o->name, *p))
       return 1;

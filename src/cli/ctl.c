@@ -368,17 +368,15 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
       argv[i] = marker[nhidden++];
     }
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+  /* --graceful is stop's only */
+  const struct option *own = lo + (strcmp(cmd, "stop") ? 1 : 0);
+  while ((ch = cli_getopt(cmd, argc, argv, "h", own)) != -1) {
     if (ch == 'h') {
       fputs(usage, stdout);
       return 0;
     }
-    if (ch != 'g' || strcmp(cmd, "stop")) {
-      if (ch == 'g')
-        fprintf(stderr, "%s: unknown option '--graceful'\n", prog_name);
-      fputs(usage, stderr);
-      return 2;
-    }
+    if (ch != 'g')
+      return 2; /* said by cli_getopt */
     graceful = 1;
   }
   const char *ops[3];

@@ -18,8 +18,11 @@ static const char usage_flush[] =
     "Empty the workers' log files of NAME (of every app with all):\n"
     "NAME-out.log and NAME-err.log are replaced by empty files between two\n"
     "whole lines while the workers go on writing, and their rotated files\n"
-    "(.1, .2, ...) are deleted. NAME-herd.log, the master's own, is kept. With all, a\n"
-    "herd run app without --log-files (it has no log files) is skipped.\n";
+    "(.1, .2, ...) are deleted. NAME-herd.log, the master's own, is kept.\n"
+    "With all, a herd run app without --log-files (it has no log files) is\n"
+    "skipped.\n"
+    "\n"
+    "  -h, --help     show this help\n";
 
 int cmd_flush(int argc, char **argv) {
   if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -27,10 +30,13 @@ int cmd_flush(int argc, char **argv) {
     return 0;
   }
   if (argc != 2 || argv[1][0] == '-') {
-    if (argc == 2)
-      fprintf(stderr, "%s: unknown option '%s'\n", prog_name, argv[1]);
-    else
-      fprintf(stderr, "%s: give NAME or all\n", prog_name);
+    if (argc == 2) {
+      static const char *const own[] = {"help"};
+      cli_unknown("flush", "option", argv[1], "--",
+                  argv[1][1] == '-' ? cli_nearest(argv[1] + 2, own, 1) : NULL);
+      return 2;
+    }
+    fprintf(stderr, "%s: give NAME or all\n", prog_name);
     fputs(usage_flush, stderr);
     return 2;
   }

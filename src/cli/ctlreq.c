@@ -26,6 +26,7 @@ static const struct {
     [CTL_DESCRIBE] = {"describe", 0},
     [CTL_UPDATE] = {"update", 1},
     [CTL_SIGNAL] = {"signal", 0}, [CTL_FLUSH] = {"flush", 0},
+    [CTL_UPGRADE] = {"upgrade", 1},
 };
 
 const char *ctl_cmd_name(int cmd) {
@@ -163,6 +164,14 @@ int ctl_decode(const char *json, size_t len, struct ctl_req *rq) {
       snprintf(rq->arg_err, sizeof rq->arg_err, "signal: \"slot\" is not a slot (0..%d)",
                HERD_MAX_WORKERS - 1);
     rq->sig = rq->arg_err[0] ? 0 : (int)sig;
+  } else if (rq->cmd == CTL_UPGRADE) {
+    const herd_val_t *bv = jget(req, "binary");
+    const char *b = jstr(bv, NULL);
+    if (bv && (!b || strlen(b) != jstrlen(bv) || b[0] != '/'))
+      snprintf(rq->arg_err, sizeof rq->arg_err,
+               "upgrade: \"binary\" must be an absolute path");
+    rq->json = json;
+    rq->len = len;
   }
   herd_val_free(req);
   return 0;

@@ -31,7 +31,7 @@ int cmd_send(int argc, char **argv) {
   long slot = -1;
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt("send", argc, argv, "s:h", lo)) != -1) {
     if (ch == 'h') {
       fputs(usage_send, stdout);
       return 0;
@@ -42,10 +42,11 @@ int cmd_send(int argc, char **argv) {
       slot = strtol(optarg, &end, 10);
     if (ch != 's' || errno || end == optarg || *end || slot < 0 ||
         slot >= HERD_MAX_WORKERS) {
-      if (ch == 's')
+      if (ch == 's') {
         fprintf(stderr, "%s: --slot: '%s' is not a slot (0..%d)\n", prog_name, optarg,
                 HERD_MAX_WORKERS - 1);
-      fputs(usage_send, stderr);
+        fputs(usage_send, stderr);
+      }
       return 2;
     }
   }

@@ -16,11 +16,12 @@
 static const char *const usage_status =
     "Usage: herd status [NAME|all] [--json]\n"
     "\n"
-    "Show an app's workers (every app's, without NAME or with all): slot, pid, state\n"
-    "(starting, ready, stopping; +starting for a successor; backoff or\n"
-    "parked with the time to the next try; waiting: none to start, during\n"
-    "a stop), uptime, restarts (RST), CPU%, RSS and the last exit of the\n"
-    "slot; then what each slot's last dead worker said (slot N said: ...).\n"
+    "Show an app's workers (every app's, without NAME or with all): slot,\n"
+    "pid, state (starting, ready, stopping; +starting for a successor;\n"
+    "backoff or parked with the time to the next try; waiting: none to\n"
+    "start, during a stop), uptime, restarts (RST), CPU%, RSS and the last\n"
+    "exit of the slot; then what each slot's last dead worker said (slot N\n"
+    "said: ...).\n"
     "\n"
     "      --json     the masters' replies as JSON (an array without NAME)\n"
     "  -h, --help     show this help\n"
@@ -32,7 +33,7 @@ static const char *const usage_status =
     "Colour only on a terminal; NO_COLOR turns it off.\n";
 
 static const char *const usage_list =
-    "Usage: herd list [--json]\n"
+    "Usage: herd list [--json|--names]\n"
     "\n"
     "Every app of this user on this machine (found by its socket or pid\n"
     "file in HERD_HOME), one line each: online (every worker ready);\n"
@@ -42,7 +43,10 @@ static const char *const usage_list =
     "or too many control connections); not-herd (a socket that is not\n"
     "herd's). Colour only on a terminal; NO_COLOR turns it off.\n"
     "\n"
-    "      --json     one JSON array\n";
+    "      --json     one JSON array\n"
+    "      --names    the names of the running apps, one a line, asking no\n"
+    "                 master (for scripts and shell completion)\n"
+    "  -h, --help     show this help\n";
 
 static int use_colour(void) {
   const char *nc = getenv("NO_COLOR");
@@ -105,23 +109,42 @@ static const char *state_colour(const char *state) {
 
 /* The text of one app's status, to out; r says if a number was out of
  * its range (then the text is not to be shown). */
-static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *r) {
+/* The app's first line: the master. Its uptime and memory are "?"
+ * where the master could not read /proc (then a line says why). */
+static void print_master(const herd_val_t *v, int colour, FILE *out, struct rd *r,
+                         const char *proc_err) {
   const char *name = jstr(jget(v, "name"), "?");
-  char up[16], rss[16];
-  human_ms(up, sizeof up, (uint64_t)rd_int(r, jget(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX));
-  human_bytes(rss, sizeof rss, (double)rd_int(r, jget(v, "rss"), "rss", 0, LLONG_MAX));
+  char up[16] = "?", rss[16] = "?";
+  long long up_ms = rd_int(r, jget(v, "uptime_ms"), "uptime_ms", 0, LLONG_MAX);
+  long long rss_b = rd_int(r, jget(v, "rss"), "rss", 0, LLONG_MAX);
+  if (!proc_err) {
+    human_ms(up, sizeof up, (uint64_t)up_ms);
+    human_bytes(rss, sizeof rss, (double)rss_b);
+  }
   const herd_val_t *ws = jget(v, "workers");
   int ready = 0;
   for (size_t i = 0; i < jlen(ws); i++)
     if (!strcmp(jstr(jget(jat(ws, i), "state"), ""), "ready") &&
         !jbool(jget(jat(ws, i), "successor"), 0))
       ready++;
-  fprintf(out, "%s%s%s  master pid %lld, up %s, %s, %d/%lld workers ready%s%s\n",
+  long long wanted = rd_int(r, jget(v, "workers_wanted"), "workers_wanted", 0, INT_MAX);
+  fprintf(out, "%s%s%s  master pid %lld, up %s, %s, %d/%lld worker%s ready%s%s\n",
           colour ? "\033[1m" : "", name, colour ? "\033[0m" : "",
-          rd_int(r, jget(v, "pid"), "pid", 0, INT_MAX), up, rss, ready,
-          rd_int(r, jget(v, "workers_wanted"), "workers_wanted", 0, INT_MAX),
+          rd_int(r, jget(v, "pid"), "pid", 0, INT_MAX), up, rss, ready, wanted,
+          wanted == 1 ? "" : "s",
           jbool(jget(v, "reloading"), 0) ? ", reloading" : "",
           jbool(jget(v, "stopping"), 0) ? ", stopping" : "");
+  if (proc_err) {
+    char safe[200];
+    cli_printable(safe, sizeof safe, proc_err, strlen(proc_err));
+    fprintf(out, "  no /proc (%s): memory, CPU and the master's uptime not known\n", safe);
+  }
+}
+
+static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *r) {
+  const char *proc_err = jstr(jget(v, "proc_error"), NULL);
+  print_master(v, colour, out, r, proc_err);
+  const herd_val_t *ws = jget(v, "workers");
   const herd_val_t *ls = jget(v, "listen");
   if (jlen(ls)) {
     fprintf(out, "  listen");
@@ -137,9 +160,9 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
         (unsigned long long)rd_int(r, jat(dr, 0), "logs.dropped", 0, LLONG_MAX) +
         (unsigned long long)rd_int(r, jat(dr, 1), "logs.dropped", 0, LLONG_MAX);
     const char *le = jstr(jget(logs, "error"), NULL);
-    fprintf(out, "  logs %s%s%llu lines dropped%s%s\n",
+    fprintf(out, "  logs %s%s%llu line%s dropped%s\n",
             jstr(jget(logs, "out"), "?"), d > 0 && colour ? ", \033[31m" : ", ",
-            d, d > 0 && colour ? "\033[0m" : "", "");
+            d, d == 1 ? "" : "s", d > 0 && colour ? "\033[0m" : "");
     if (le)
       fprintf(out, "  last log error: %s\n", le);
   }
@@ -156,33 +179,33 @@ static void print_status(const herd_val_t *v, int colour, FILE *out, struct rd *
       human_ms(wup, sizeof wup,
                (uint64_t)rd_int(r, jget(w, "uptime_ms"), "workers[].uptime_ms", 0,
                                 LLONG_MAX));
-      human_bytes(wrss, sizeof wrss,
-                  (double)rd_int(r, jget(w, "rss"), "workers[].rss", 0, LLONG_MAX));
-      snprintf(cpu, sizeof cpu, "%.1f%%", jnum(jget(w, "cpu"), 0));
+      long long b = rd_int(r, jget(w, "rss"), "workers[].rss", 0, LLONG_MAX);
+      if (!proc_err) { /* else "-": not known */
+        human_bytes(wrss, sizeof wrss, (double)b);
+        snprintf(cpu, sizeof cpu, "%.1f%%", jnum(jget(w, "cpu"), 0));
+      }
     }
     long long retry = rd_int(r, jget(w, "retry_ms"), "workers[].retry_ms", 0, LLONG_MAX);
-    if (retry > 0)
-      snprintf(st, sizeof st, "%s", !strcmp(state, "parked") ? "parked" : "backoff");
-    else
+    if (retry > 0) {
+      /* the time to the next try, in the STATE column ("parked 58s"):
+       * in LAST EXIT it made the row longer than 80 columns */
+      char in[16];
+      human_ms(in, sizeof in, (uint64_t)retry + 999);
+      snprintf(st, sizeof st, "%s %s", !strcmp(state, "parked") ? "parked" : "backoff",
+               in);
+    } else
       snprintf(st, sizeof st, "%s%s", jbool(jget(w, "successor"), 0) ? "+" : "",
                state);
     const herd_val_t *le = jget(w, "last_exit");
     if (jis_obj(le)) {
       int sig = (int)rd_int(r, jget(le, "signal"), "last_exit.signal", 0, INT_MAX);
-      const char *ab = sig ? sigabbrev_np(sig) : NULL;
+      const char *ab = sig ? sig_abbrev(sig) : NULL;
       if (sig)
         snprintf(last, sizeof last, "%s, SIG%s", jstr(jget(le, "cause"), "?"),
                  ab ? ab : "?");
       else
         snprintf(last, sizeof last, "%s, code %lld", jstr(jget(le, "cause"), "?"),
                  rd_int(r, jget(le, "code"), "last_exit.code", INT_MIN, INT_MAX));
-    }
-    if (retry > 0) {
-      char in[16];
-      human_ms(in, sizeof in, (uint64_t)retry + 999);
-      int had = jis_obj(le); /* else last is "-" */
-      size_t k = had ? strlen(last) : 0;
-      snprintf(last + k, sizeof last - k, "%sretry in %s", had ? "; " : "", in);
     }
     const char *c0 = "", *c1 = "";
     if (colour) {
@@ -220,14 +243,13 @@ int ctl__cmd_status(int argc, char **argv) {
                                      {NULL, 0, NULL, 0}};
   int json = 0, ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt("status", argc, argv, "h", lo)) != -1) {
     if (ch == 'j')
       json = 1;
     else if (ch == 'h') {
       fputs(usage_status, stdout);
       return 0;
     } else {
-      fputs(usage_status, stderr);
       return 2;
     }
   }
@@ -405,11 +427,11 @@ static void list_app(const char *home, const char *name, int first, int nw,
     for (size_t j = 0; j < jlen(ls) && k + 64 < sizeof addrs; j++)
       k += (size_t)snprintf(addrs + k, sizeof addrs - k, "%s%s", j ? " " : "",
                             jstr(jat(ls, j), ""));
-    printf("%-*s %s%-9s%s %7lld %7s %6s  %s\n", nw, name,
+    printf("%-*s %s%-9s%s %7lld %9s %6s  %s\n", nw, name,
            colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", pid,
            wk, up, addrs);
   } else {
-    printf("%-*s %s%-9s%s %7s %7s %6s  %s\n", nw, name,
+    printf("%-*s %s%-9s%s %7s %9s %6s  %s\n", nw, name,
            colour ? state_colour(state) : "", state, colour ? "\033[0m" : "", "-",
            "-", "-",
            !strcmp(state, "stale") ? "(its master is gone; `herd start` "
@@ -423,20 +445,40 @@ static void list_app(const char *home, const char *name, int first, int nw,
   free(line);
 }
 
+/* herd list --names: the apps whose master holds its pid file's lock */
+static int list_names(const char *home) {
+  char **names;
+  int n = home_apps(home, &names);
+  if (n < 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog_name, home, strerror(-n));
+    return 1;
+  }
+  for (int i = 0; i < n; i++) {
+    char pid[PATH_MAX];
+    if (home_path(pid, sizeof pid, home, names[i], ".pid") == 0 &&
+        herd_pidfile_check(pid) > 0)
+      printf("%s\n", names[i]);
+  }
+  home_apps_free(names, n);
+  return 0;
+}
+
 int ctl__cmd_list(int argc, char **argv) {
   static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                     {"names", no_argument, NULL, 'N'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
-  int json = 0, opt;
+  int json = 0, names_only = 0, opt;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+  while ((opt = cli_getopt("list", argc, argv, "h", lo)) != -1) {
     if (opt == 'j') {
       json = 1;
+    } else if (opt == 'N') {
+      names_only = 1;
     } else if (opt == 'h') {
       fputs(usage_list, stdout);
       return 0;
     } else {
-      fputs(usage_list, stderr);
       return 2;
     }
   }
@@ -448,6 +490,8 @@ int ctl__cmd_list(int argc, char **argv) {
   char home[PATH_MAX];
   if (cli_home(home, sizeof home) < 0)
     return 1;
+  if (names_only)
+    return list_names(home);
   char **names;
   int n = home_apps(home, &names);
   if (n < 0) {
@@ -462,7 +506,7 @@ int ctl__cmd_list(int argc, char **argv) {
   if (json)
     printf("[");
   else if (n)
-    printf("%-*s %-9s %7s %7s %6s  %s\n", nw, "NAME", "STATUS", "PID", "WORKERS",
+    printf("%-*s %-9s %7s %9s %6s  %s\n", nw, "NAME", "STATUS", "PID", "WORKERS",
            "UPTIME", "LISTEN");
   for (int i = 0; i < n; i++)
     list_app(home, names[i], i == 0, nw, colour, json);

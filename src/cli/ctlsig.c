@@ -29,7 +29,9 @@ int cmd_signal(int argc, char **argv) {
   long slot = -1;
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt("signal", argc, argv, "s:h", lo)) != -1) {
+    if (ch == '?')
+      return 2; /* said by cli_getopt */
     if (ch == 'h') {
       fputs(usage_signal, stdout);
       return 0;

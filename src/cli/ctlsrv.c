@@ -120,6 +120,9 @@ static const char *refusal(struct master *m, int cmd) {
     return "stopping";
   if (cmd == CTL_RESTART && st.reloading)
     return "a reload is running";
+  /* the new master starts with the options and scale of the moment */
+  if (upgrade_running(m))
+    return "an upgrade is running";
   return NULL;
 }
 
@@ -361,7 +364,7 @@ static void do_signal(struct master *m, struct conn *cn, const struct ctl_req *r
   }
   int n = 0, sent = 0, err = 0;
   herd_worker_info_t *rows = get_rows(m, &n);
-  const char *name = sigabbrev_np(rq->sig);
+  const char *name = sig_abbrev(rq->sig);
   if (!rows) {
     reply_error(cn, "signal: out of memory");
     return;
@@ -391,6 +394,23 @@ static void do_signal(struct master *m, struct conn *cn, const struct ctl_req *r
   }
 }
 
+/* herd upgrade: the answer comes once the new master has taken over, or
+ * has failed (upgrade.c) */
+static void do_upgrade(struct master *m, struct conn *cn, const struct ctl_req *rq) {
+  char err[700];
+  herd_val_t *req = rq->arg_err[0] ? NULL : jparse(rq->json, rq->len);
+  if (rq->arg_err[0] || upgrade_start(m, jstr(jget(req, "binary"), NULL), 0, err,
+                                      sizeof err) < 0)
+    reply_error(cn, "%s", rq->arg_err[0] ? rq->arg_err : err);
+  else {
+    char extra[64];
+    snprintf(extra, sizeof extra, "\"pending\":\"upgrade\",\"pid\":%d", (int)getpid());
+    reply_ok(cn, extra);
+    cn->wait = WAIT_UPGRADE;
+  }
+  herd_val_free(req);
+}
+
 typedef void handler_fn(struct master *m, struct conn *cn, const struct ctl_req *rq);
 static handler_fn *const handlers[CTL_NCMDS] = {
     [CTL_PING] = do_ping,       [CTL_STATUS] = do_status, [CTL_RELOAD] = do_reload,
@@ -399,6 +419,7 @@ static handler_fn *const handlers[CTL_NCMDS] = {
     [CTL_CONFIG] = do_config,   [CTL_DESCRIBE] = do_describe,
     [CTL_UPDATE] = do_reload,
     [CTL_SIGNAL] = do_signal,   [CTL_FLUSH] = do_flush,
+    [CTL_UPGRADE] = do_upgrade,
 };
 
 static void do_request(struct master *m, struct conn *cn, const char *json,

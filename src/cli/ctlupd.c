@@ -127,7 +127,9 @@ int cmd_reload(int argc, char **argv, const char *usage) {
   char *env[MAX_ENV];
   int nenv = 0, update = 0, ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt("reload", argc, argv, "h", lo)) != -1) {
+    if (ch == '?')
+      return 2; /* said by cli_getopt */
     if (ch == 'h') {
       fputs(usage, stdout);
       return 0;

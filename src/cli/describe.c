@@ -251,15 +251,13 @@ int cmd_describe(int argc, char **argv) {
   /* describe, or show: as it was called */
   const char *cmd = strncmp(prog_name, "herd ", 5) ? "describe" : prog_name + 5;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt(cmd, argc, argv, "h", lo)) != -1) {
     if (ch == 'h') {
       fputs(usage_describe, stdout);
       return 0;
     }
-    if (ch != 'j' && ch != 's') {
-      fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
-      return 2;
-    }
+    if (ch != 'j' && ch != 's')
+      return 2; /* said by cli_getopt */
     json |= ch == 'j';
     show |= ch == 's';
   }

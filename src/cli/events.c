@@ -30,6 +30,8 @@ static void report(struct master *m, struct jw *w) {
     jw_raw(w, "\n", 1);
     (void)!write(m->status_fd, w->buf, w->len);
   }
+  if (m->upin)
+    return; /* herd upgrade: the channel goes on (upgradein.c) */
   if (m->status_fd >= 0)
     (void)close(m->status_fd);
   m->status_fd = -1; /* told, or not a daemon */
@@ -93,7 +95,7 @@ static const char *exit_word(struct master *m, const herd_event_t *ev) {
 }
 
 static void on_exited(struct master *m, const herd_event_t *ev, char *what, size_t n) {
-  const char *word = exit_word(m, ev), *sig = ev->sig ? sigabbrev_np(ev->sig) : NULL;
+  const char *word = exit_word(m, ev), *sig = ev->sig ? sig_abbrev(ev->sig) : NULL;
   int died = !strcmp(word, "died");
   if (ev->sig)
     snprintf(what, n, "worker %d exited, pid %d, killed by signal %d (%s), %s, up %llu ms",
@@ -214,10 +216,36 @@ static void on_notice(struct master *m, const herd_event_t *ev) {
   own_line(m, what); /* said even when quiet: something is wrong */
 }
 
+/* What a worker's spawn failure with code (-errno) is about, when it is
+ * the program or the directory rather than the system: "'prog': " (the
+ * command as given: "'no-such-prog': No such file or directory" says
+ * what is missing), "cwd /x: " (removed since the start), else "". */
+static void spawn_subject(const struct master *m, int code, char *buf, size_t n) {
+  buf[0] = '\0';
+  if (code != -ENOENT && code != -EACCES && code != -ENOEXEC && code != -ENOTDIR &&
+      code != -ELOOP && code != -ENAMETOOLONG && code != -ETXTBSY)
+    return;
+  struct stat st;
+  if (m->a->cwd[0] && stat(m->a->cwd, &st) < 0) {
+    char safe[160];
+    cli_printable(safe, sizeof safe, m->a->cwd, strlen(m->a->cwd));
+    snprintf(buf, n, "cwd %s: ", safe);
+    return;
+  }
+  const char *prog = m->a->o.file;
+  if (prog) {
+    char safe[160];
+    cli_printable(safe, sizeof safe, prog, strlen(prog));
+    snprintf(buf, n, "'%s': ", safe);
+  }
+}
+
 static void on_error(struct master *m, const herd_event_t *ev) {
-  char what[640], who[64] = "";
+  char what[640], who[64] = "", subj[200] = "";
   if (ev->slot >= 0)
     snprintf(who, sizeof who, "worker %d: ", ev->slot);
+  if (ev->reason == HERD_REASON_SPAWN_FAILED)
+    spawn_subject(m, ev->code, subj, sizeof subj);
   const char *ctx = ev->reason == HERD_REASON_SPAWN_FAILED ? "could not start a worker"
                     : ev->reason == HERD_REASON_HAND_FAILED
                         ? "could not hand a connection to the worker"
@@ -225,7 +253,7 @@ static void on_error(struct master *m, const herd_event_t *ev) {
                         ? "cannot steer the reuseport group away from a slot being "
                           "scaled down (its queued connections may be reset)"
                         : ev->text; /* BIND_FAILED: the address */
-  snprintf(what, sizeof what, "%s%s%s%s", who, ctx ? ctx : "", ctx ? ": " : "",
+  snprintf(what, sizeof what, "%s%s%s%s%s", who, ctx ? ctx : "", ctx ? ": " : "", subj,
            herd_strerror(ev->code));
   own_line(m, what);
   struct slot_note *sn = ev->slot >= 0 ? note_of(m, ev->slot) : NULL;
@@ -292,7 +320,7 @@ static void on_words(struct master *m, const herd_event_t *ev, char *what, size_
     snprintf(what, cap, "worker %d, pid %d, sends: %s", ev->slot, (int)ev->pid, text);
   else if (ev->reason == HERD_REASON_NODE_SOCKET)
     snprintf(what, cap, "worker %d, pid %d, asked for %s: %s (its listen() fails)",
-             ev->slot, (int)ev->pid, text, strerror(-ev->code));
+             ev->slot, (int)ev->pid, text, herd_strerror(ev->code));
   else if (ev->reason == HERD_REASON_NODE_REFUSED)
     snprintf(what, cap, "worker %d, pid %d, refuses connections on %s (maxConnections?): "
              "handed to the others", ev->slot, (int)ev->pid, text);
@@ -348,7 +376,7 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
   (void)c;
   struct master *m = data;
   char what[640];
-  const char *sig = ev->sig ? sigabbrev_np(ev->sig) : NULL;
+  const char *sig = ev->sig ? sig_abbrev(ev->sig) : NULL;
   switch (ev->type) {
   case HERD_EV_LISTEN:
     if (m->nlisten_text < MAX_LISTEN)
@@ -368,7 +396,10 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
     if (!m->sd_ready) /* to systemd, if it runs us; once per change */
       (void)herd_notify("READY=1");
     m->sd_ready = 1;
-    snprintf(what, sizeof what, "all %d workers ready", ev->code);
+    if (ev->code == 1)
+      snprintf(what, sizeof what, "1 worker ready");
+    else
+      snprintf(what, sizeof what, "all %d workers ready", ev->code);
     if (!m->reported)
       started_ok(m);
     answer_waiters(m, WAIT_READY, NULL);
@@ -437,7 +468,7 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
     on_reload(m, ev, what, sizeof what);
     break;
   case HERD_EV_SCALE:
-    snprintf(what, sizeof what, "scaled to %d workers", ev->code);
+    snprintf(what, sizeof what, "scaled to %d worker%s", ev->code, ev->code == 1 ? "" : "s");
     break;
   case HERD_EV_SHUTDOWN: {
     (void)herd_notify("STOPPING=1\nSTATUS=stopping");
@@ -451,6 +482,11 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
     break;
   }
   case HERD_EV_SIGNAL:
+    if (ev->sig == SIGUSR2 && m->daemon) { /* nginx's binary upgrade */
+      if (upgrade_start(m, NULL, 1, what, sizeof what) < 0)
+        logf_(m, "SIGUSR2: %s", what);
+      return;
+    }
     if (ev->reason == HERD_REASON_REOPEN && m->lw)
       reopen_logs(m);
     snprintf(what, sizeof what, "SIG%s: %s", sig ? sig : "?",

@@ -65,6 +65,12 @@ static void fixed_changes(const struct app *o, const struct app *n, char *buf,
     SAY("log-keep");
   if (o->log_files != n->log_files)
     SAY("log-files");
+  /* the log writer takes these once, at the start */
+  if (o->log_format != n->log_format)
+    SAY("log-format");
+  if ((o->log_date_format == NULL) != (n->log_date_format == NULL) ||
+      (o->log_date_format && strcmp(o->log_date_format, n->log_date_format)))
+    SAY("log-date-format");
 #undef SAY
 }
 

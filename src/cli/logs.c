@@ -512,7 +512,7 @@ static int logs_options(int argc, char **argv, struct logs_opts *o) {
   int ch, nset = 0;
   *o = (struct logs_opts){.nlines = 20, .show = {.since = LOG_TIME_UNKNOWN}};
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "fn:h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt("logs", argc, argv, "fn:h", lo)) != -1) {
     switch (ch) {
     case 'f':
       o->follow = 1;
@@ -558,8 +558,7 @@ static int logs_options(int argc, char **argv, struct logs_opts *o) {
       fputs(usage_logs, stdout);
       return 0;
     default:
-      fputs(usage_logs, stderr);
-      return 2;
+      return 2; /* said by cli_getopt */
     }
   }
   if (o->show.since != LOG_TIME_UNKNOWN && !nset)

@@ -49,11 +49,11 @@ static const char usage_main[] =
     "  start ecosystem.config.js [--env NAME] [NAME...]\n"
     "                                     a PM2 ecosystem file's apps\n"
     "  status [NAME|all] [--json]         workers: pid, state, uptime, CPU, RSS\n"
-    "  list [--json]                      every app of this user\n"
+    "  list [--json|--names]              every app of this user\n"
     "  describe NAME [--json] [--show-env]\n"
     "                                     everything in effect for an app, each\n"
     "                                     option's origin (alias: show)\n"
-    "  top [NAME]                         a live view: workers, CPU, memory; keys\n"
+    "  top [NAME|all]                     a live view: workers, CPU, memory; keys\n"
     "                                     reload, restart, scale, stop\n"
     "  logs [NAME] [-f] [-n N] [--err|--out|--herd]\n"
     "       [--raw|--json] [--since T]    print or follow the logs\n"
@@ -65,20 +65,24 @@ static const char usage_main[] =
     "  send NAME|all [--slot N] JSON      a message to the workers' channel\n"
     "  signal NAME|all SIG [--slot N]     a signal to the workers (of slot N)\n"
     "  flush NAME|all                     empty the workers' log files\n"
+    "  ping NAME|all                      does its master answer? how fast\n"
+    "  completion bash|zsh|fish           a shell completion script\n"
+    "  upgrade NAME [--binary PATH]       replace the master with the herd on\n"
+    "                                     disk, no connection refused\n"
     "  startup systemd [-c FILE] [--user] print a systemd unit for the apps\n"
     "  save [FILE]                        write the running apps as a config file\n"
     "  resurrect [FILE]                   start the apps saved (those not running)\n"
     "  help [COMMAND]                     show help\n"
     "\n"
     "Options:\n"
-    "  -h, --help       show this help\n"
-    "  -V, --version    show the version\n"
+    "  -h, --help         show this help\n"
+    "  -v, -V, --version  show the version\n"
     "\n"
     "Apps are found by name in HERD_HOME (~/.herd by default). See herd(1).\n";
 
 static const char usage_run_head[] =
     "Usage: herd run [OPTIONS] -- CMD [ARGS...]\n"
-    "       herd run -c FILE NAME\n"
+    "       herd run -c FILE [--env NAME] NAME\n"
     "       herd run ecosystem.config.js [--env NAME] NAME\n"
     "\n"
     "Bind the listening sockets, start CMD as N workers that share them\n"
@@ -120,7 +124,8 @@ static const char usage_tail[] =
     "Durations: 500ms, 1.5s, 2m, 1h, or a number of milliseconds. Sizes: bytes,\n"
     "or with K, M, G (powers of 1024).\n"
     "Signals to the master: HUP reload, TTIN/TTOU add/remove a worker, USR1\n"
-    "reopen logs, TERM/INT stop, QUIT stop gracefully (no kill timeout).\n"
+    "reopen logs, TERM/INT stop, QUIT stop gracefully (no kill timeout), USR2\n"
+    "upgrade the daemon to the herd binary on disk (herd upgrade).\n"
     "Workers get HERD_WORKER_ID (their slot, 0..N-1) and NOTIFY_SOCKET.\n";
 
 /* ---- option parsing (run, start) --------------------------------- */
@@ -169,12 +174,10 @@ static int read_options(const char *cmd, int argc, char **argv, const char *shor
   char err[600];
   int ch;
   struct app *a = &p->apps[0];
-  while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+  while ((ch = cli_getopt(cmd, argc, argv, shortopts, lo)) != -1) {
     const struct opt *o = opt_of_getopt(ch);
-    if (!o) {
-      fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
-      return 2;
-    }
+    if (!o)
+      return 2; /* said by cli_getopt */
     if (o->where == OPT_CMDLINE) { /* the caller's: -c, -q, -h */
       if (!strcmp(o->name, "config")) {
         p->config = optarg;
@@ -486,8 +489,26 @@ static int start_one(struct app *a, const char *home) {
   return 1;
 }
 
+/* What the caller left open without close-on-exec (a shell's saved
+ * fds, a CI runner's or ssh's pipes) must not live on in the daemons we
+ * start: a reader of such a pipe would wait for its end for as long as
+ * they run (daemon(7): close every fd but 0-2). Kept: the sockets of a
+ * socket activation meant for us (LISTEN_PID, LISTEN_FDS). */
+static void close_inherited(void) {
+  int from = 3;
+  const char *lp = getenv("LISTEN_PID"), *lf = getenv("LISTEN_FDS");
+  if (lp && lf && atol(lp) == (long)getpid() && atoi(lf) > 0 && atoi(lf) < 4096)
+    from += atoi(lf);
+  if (syscall(SYS_close_range, (unsigned)from, ~0u, 0) == 0)
+    return;
+  long max = sysconf(_SC_OPEN_MAX); /* an old kernel: one by one */
+  for (long fd = from; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+    (void)close((int)fd);
+}
+
 static int cmd_start(int argc, char **argv) {
   struct parsed p;
+  close_inherited();
   int done;
   int r = parse_app("start", argc, argv, &p, &done);
   if (r || done) {
@@ -524,7 +545,11 @@ static int cmd_start(int argc, char **argv) {
   return rc;
 }
 
-/* The commands: each gets its own argv (argv[0] its name). */
+static int cmd_completion(int argc, char **argv);
+
+/* The commands: each gets its own argv (argv[0] its name). Their names
+ * are what herd suggests for a mistyped one, and what the completion
+ * scripts offer. */
 static const struct {
   const char *name;
   int (*fn)(int argc, char **argv);
@@ -538,7 +563,27 @@ static const struct {
     {"describe", cmd_describe, 0}, {"show", cmd_describe, 0},
     {"top", cmd_top, 0},
     {"signal", cmd_signal, 0},   {"flush", cmd_flush, 0},
+    {"ping", cmd_ping, 0},       {"completion", cmd_completion, 0},
+    {"upgrade", cmd_upgrade, 0}, {"__upgrade", cmd_upgrade_master, 0},
 };
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* The commands' names, and help (not the internal ones, "__upgrade":
+ * neither completed nor suggested): at most NCOMMANDS + 1 entries. */
+static size_t command_names(const char *names[NCOMMANDS + 1]) {
+  size_t n = 0;
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strncmp(commands[i].name, "__", 2))
+      names[n++] = commands[i].name;
+  names[n++] = "help";
+  return n;
+}
+
+static int cmd_completion(int argc, char **argv) {
+  const char *names[NCOMMANDS + 1];
+  size_t n = command_names(names);
+  return complete_main(argc, argv, names, n);
+}
 
 int main(int argc, char **argv) {
   /* Started with stdin, stdout or stderr closed: /dev/null there, so no
@@ -557,7 +602,7 @@ int main(int argc, char **argv) {
     fputs(usage_main, stdout);
     return 0;
   }
-  if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+  if (!strcmp(cmd, "-V") || !strcmp(cmd, "-v") || !strcmp(cmd, "--version")) {
     printf("herd %s\n", HERD_VERSION_STRING);
     return 0;
   }
@@ -581,12 +626,19 @@ int main(int argc, char **argv) {
   snprintf(name, sizeof name, "herd %s", cmd);
   prog_name = name;
   argv[1] = name; /* getopt's messages begin with it */
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+  for (size_t i = 0; i < NCOMMANDS; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].ctl ? cmd_ctl(cmd, argc - 1, argv + 1)
                              : commands[i].fn(argc - 1, argv + 1);
   prog_name = "herd";
-  fprintf(stderr, "herd: unknown command '%s'\n", cmd);
-  fputs(usage_main, stderr);
+  const char *names[NCOMMANDS + 1];
+  size_t n = command_names(names);
+  if (cmd[0] == '-' && cmd[1] == '-') {
+    static const char *const top[] = {"help", "version"};
+    cli_unknown(NULL, "option", cmd, "--", cli_nearest(cmd + 2, top, 2));
+  } else {
+    cli_unknown(NULL, cmd[0] == '-' ? "option" : "command", cmd, "",
+                cmd[0] == '-' ? NULL : cli_nearest(cmd, names, n));
+  }
   return 2;
 }

@@ -47,8 +47,10 @@ static int on_init(herd_cluster_t *c, void *data) {
     return r;
   if (m->a->max_memory)
     (void)herd_loop_timer_start(m->loop, &m->mem_timer, MEM_CHECK_MS, mem_check, m);
-  if (m->ctl_fd >= 0)
+  if (m->ctl_fd >= 0 && !m->upin) /* upgradein.c: once the names are ours */
     home_watch(m);
+  if (m->upin && (r = upin_watch(m)) < 0)
+    return r;
   watch_start(m);
   cron_start(m);
   return 0;
@@ -73,6 +75,12 @@ static void master_init(struct master *m, struct app *a, int daemon,
    * the loop (without one, the lines are written directly) */
   if (!daemon)
     (void)logw_open_term(&m->tw, a->name, 8u << 20);
+  m->upin = upin_get();
+  /* SIGUSR2's binary: the path we were started from, read now (once the
+   * file is replaced, the link says "(deleted)"); re-resolved by the
+   * exec then, so a package's new binary at that path is the one run */
+  ssize_t n = readlink("/proc/self/exe", m->self_exe, sizeof m->self_exe - 1);
+  m->self_exe[n > 0 ? n : 0] = '\0';
 }
 
 /* HERD_HOME's files: the paths, the pid file (*pidfile: the one the
@@ -100,6 +108,8 @@ static int home_open(struct master *m, herd_pidfile_t **pidfile, char *err,
     say(err, errlen, "HERD_HOME %s: path too long", m->home);
     return -1;
   }
+  if (m->upin && upin_paths(m, err, errlen) < 0)
+    return -1;
   if (!*pidfile) {
     pid_t holder = 0;
     r = herd_pidfile_open(pidfile, pid_path, &holder);
@@ -144,6 +154,16 @@ static int metrics_open(struct master *m, char *err, size_t errlen) {
   int r;
   if (!a->metrics)
     return 0;
+  if (m->upin && m->upin->metrics_fd >= 0) { /* the old master's */
+    m->metrics_fd = m->upin->metrics_fd;
+    m->upin->metrics_fd = -1; /* ours to close now */
+    say(m->metrics_addr, sizeof m->metrics_addr, "%s", m->upin->metrics);
+    if (fcntl(m->metrics_fd, F_SETFL, O_NONBLOCK) < 0) {
+      say(err, errlen, "--metrics: %s", strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
   if ((r = herd_addr_parse(a->metrics, &ad)) < 0 ||
       (r = herd_listen_open(&ad, 64, 0, &bound)) < 0) {
     say(err, errlen, "--metrics %s: %s", a->metrics, herd_strerror(r));
@@ -167,6 +187,23 @@ static int metrics_open(struct master *m, char *err, size_t errlen) {
 static int listen_plan(struct master *m, int *act_fds, char *err,
                        size_t errlen) {
   struct app *a = m->a;
+  if (m->upin) { /* herd upgrade: the old master's sockets */
+    for (int i = 0; i < m->upin->nlisten; i++) {
+      act_fds[i] = m->upin->fds[i];
+      if (!m->upin->listen[i][0])
+        continue;
+      say(m->listen_text[m->nlisten_text++], sizeof m->listen_text[0], "%s",
+          m->upin->listen[i]);
+      char msg[200];
+      say(msg, sizeof msg, "listening on %s (from master pid %d)", m->upin->listen[i],
+          (int)m->upin->old);
+      own_line(m, msg);
+    }
+    a->o.listen_fds = m->upin->nlisten ? act_fds : NULL;
+    a->o.nlisten_fds = (size_t)m->upin->nlisten;
+    a->o.listen = NULL;
+    return 0;
+  }
   int nact = herd_listen_fds(1);
   if (nact < 0) {
     say(err, errlen, "LISTEN_FDS: %s", herd_strerror(nact));
@@ -187,7 +224,7 @@ static int listen_plan(struct master *m, int *act_fds, char *err,
   }
   if (a->nlisten)
     plain_line(m, "herd[%s]: socket activation: using the %d inherited "
-               "sockets, not --listen", a->name, nact);
+               "socket%s, not --listen", a->name, nact, nact == 1 ? "" : "s");
   for (int i = 0; i < nact; i++)
     act_fds[i] = 3 + i;
   a->o.listen_fds = act_fds;
@@ -271,15 +308,16 @@ static int run_report(struct master *m, int r, char *err, size_t errlen) {
   return code;
 }
 
-/* A failure, err, told: on the terminal, or stderr (the daemon's log)
- * unless logged, and to the starter. daemon and status_fd: as
- * master_main was given them (m->status_fd is -1 once the starter was
- * told). */
+/* A failure, err, told: on the terminal or stderr (the daemon's log),
+ * unless logged there already (herd run said it twice: as the event
+ * line, then as "herd run: ..."), and to the starter. daemon and
+ * status_fd: as master_main was given them (m->status_fd is -1 once the
+ * starter was told). */
 static void fail_report(struct master *m, int daemon, int status_fd,
                         const char *err, int logged) {
   if (!err[0])
     return;
-  if (!daemon || status_fd < 0)
+  if ((!daemon || status_fd < 0) && !logged)
     plain_line(m, "%s: %s", prog_name, err);
   else if (!logged) {
     char ts[40];
@@ -332,6 +370,8 @@ static void teardown(struct master *m, int killed, herd_pidfile_t *pidfile) {
   free(m->notes);
   if (m->status_fd >= 0)
     (void)close(m->status_fd);
+  if (m->upin)
+    upin_end(m);
   herd_pidfile_close(m->pf ? m->pf : pidfile, !m->lost_name);
 }
 
@@ -368,6 +408,7 @@ fail:
 out:
   /* r: the run's result, 0 if it never ran */
   teardown(m, code == 1 && r > 0, pidfile);
+  upgrade_free(m);
   live_free(m);
   return code;
 }

@@ -34,7 +34,7 @@
                                  the last removal seen */
 enum { GONE_HOME = 1, GONE_LOGS = 2, GONE_SOCK = 4, GONE_PID = 8 };
 
-enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP, WAIT_FLUSH };
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_READY, WAIT_STOP, WAIT_FLUSH, WAIT_UPGRADE };
 
 struct conn {
   struct master *m;
@@ -131,7 +131,43 @@ struct master {
   struct cronrun *cron;   /* --cron-restart (cronrun.c), or NULL */
   herd_timer_t flush_timer; /* herd flush: looks for the writer's answer */
   int flush_armed;
+  struct upgrade *up;     /* herd upgrade, as the old master (upgrade.c) */
+  struct upin *upin;      /* ... as the new one (upgradein.c), or NULL */
+  char self_exe[PATH_MAX]; /* our binary, as /proc/self/exe named it at
+                              start: SIGUSR2's upgrade runs this path */
 };
+
+/* upgrade.c: the old master's side of herd upgrade: BINARY (NULL: ours,
+ * self_exe) started as the new master; the answer goes to the
+ * connections waiting with WAIT_UPGRADE. 0, or -1 with a one-line err
+ * and nothing started. */
+int upgrade_start(struct master *m, const char *binary, int sigusr2, char *err,
+                  size_t errlen);
+int upgrade_running(const struct master *m);
+void upgrade_free(struct master *m);
+
+/* upgradein.c: the new master's side. The sockets, channel and names it
+ * was given (NULL unless this process is `herd __upgrade`). */
+struct upin {
+  int chan;                         /* fd 3: the old master */
+  pid_t old;
+  int nlisten;
+  int fds[MAX_LISTEN];              /* 4.. */
+  char listen[MAX_LISTEN][128];
+  int metrics_fd;                   /* or -1 */
+  char metrics[128];
+  char real_sock[PATH_MAX], real_pid[PATH_MAX]; /* where they go at "go" */
+  int took;                         /* the names are ours */
+};
+struct upin *upin_get(void);
+/* In home_open: the control socket and the pid file at their temporary
+ * names (renamed into place when the old master says go). */
+int upin_paths(struct master *m, char *err, size_t errlen);
+/* In on_init: the channel on the loop. */
+int upin_watch(struct master *m);
+/* In teardown, before the pid file's close: our renamed pid file
+ * removed (herd_pidfile_close knows it by its first name). */
+void upin_end(struct master *m);
 
 /* descjson.c: the describe reply (docs/control.md); env values of
  * secret-looking names masked unless show_env */

@@ -68,6 +68,20 @@ static void metric(struct jw *w, const char *m_name, const char *app,
   jw_printf(w, "\"%s%s} %.15g\n", labels ? "," : "", labels ? labels : "", v);
 }
 
+/* The master's memory; without /proc (a chroot) a comment instead, which
+ * scrapers skip and a reader sees: why the memory and CPU samples are
+ * missing. */
+static void master_rss(struct jw *w, const char *app) {
+  herd_proc_stat_t self;
+  int pr = herd_proc_stat(0, &self);
+  if (pr == 0) {
+    metric_head(w, "herd_master_rss_bytes", "gauge", "Resident memory of the master.");
+    metric(w, "herd_master_rss_bytes", app, NULL, (double)self.rss_bytes);
+  } else
+    jw_printf(w, "# herd: no /proc (/proc/self/stat: %s): memory and CPU not known\n",
+              herd_strerror(pr));
+}
+
 static void metrics_text(struct master *m, struct jw *w) {
   const char *app = m->a->name;
   herd_cluster_stats_t st;
@@ -167,11 +181,7 @@ static void metrics_text(struct master *m, struct jw *w) {
     metric(w, "herd_log_dropped_lines_total", app, "stream=\"out\"", (double)ls.dropped[0]);
     metric(w, "herd_log_dropped_lines_total", app, "stream=\"err\"", (double)ls.dropped[1]);
   }
-  herd_proc_stat_t self;
-  if (herd_proc_stat(0, &self) == 0) {
-    metric_head(w, "herd_master_rss_bytes", "gauge", "Resident memory of the master.");
-    metric(w, "herd_master_rss_bytes", app, NULL, (double)self.rss_bytes);
-  }
+  master_rss(w, app);
 }
 
 /* The answer to the request head req (complete: it ended with an empty

@@ -23,7 +23,6 @@ const char *prog_name = "herd";
 #define DEFAULT_LOG_MAX_SIZE (10u << 20)
 #define DEFAULT_LOG_KEEP 5
 #define DEFAULT_WATCH_DELAY_MS 1000
-#define MAX_SIZE_BYTES 1000000000000000000LL /* 10^18: sizes in a double */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -97,111 +96,6 @@ int app_fail(char *err, size_t n, const char *fmt, ...) {
   one_line(err, n);
   return -1;
 }
-
-/* ---- the kinds' texts ----------------------------------------------- */
-
-/* A plain decimal number leads s (no sign, hex, exponent, inf or nan,
- * which strtod would take): its length, or 0. */
-static size_t decimal_len(const char *s) {
-  size_t n = strspn(s, "0123456789.");
-  return n && s[0] != '.' && memchr(s, '.', n) == memrchr(s, '.', n) ? n : 0;
-}
-
-/* 0 with *ms_out, -1 not a duration, -2 beyond INT_MAX ms */
-static int duration(const char *s, long *ms_out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || !(v >= 0) || (size_t)(end - s) != decimal_len(s))
-    return -1;
-  double ms;
-  if (!*end || !strcmp(end, "ms"))
-    ms = v;
-  else if (!strcmp(end, "s"))
-    ms = v * 1000;
-  else if (!strcmp(end, "m"))
-    ms = v * 60000;
-  else if (!strcmp(end, "h"))
-    ms = v * 3600000;
-  else
-    return -1;
-  if (ms > INT_MAX)
-    return -2;
-  *ms_out = (long)ms;
-  return 0;
-}
-
-/* 0 with *out, -1 not a number, -2 out of min..max */
-static int count(const char *s, long long min, long long max, long long *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (end == s || *end)
-    return -1;
-  if (errno || v < min || v > max)
-    return -2;
-  *out = v;
-  return 0;
-}
-
-/* 200M, 1.5G, 512K, 4096 (bytes); K/M/G are powers of 1024. */
-static int size(const char *s, uint64_t *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || !(v >= 0) || (size_t)(end - s) != decimal_len(s))
-    return -1;
-  double mul = 1;
-  if (*end == 'k' || *end == 'K')
-    mul = 1024.0;
-  else if (*end == 'm' || *end == 'M')
-    mul = 1024.0 * 1024;
-  else if (*end == 'g' || *end == 'G')
-    mul = 1024.0 * 1024 * 1024;
-  else if (*end)
-    return -1;
-  if (*end) {
-    end++;
-    if (*end == 'i')
-      end++;
-    if (*end == 'B' || *end == 'b')
-      end++;
-    if (*end)
-      return -1;
-  }
-  if (v * mul > (double)MAX_SIZE_BYTES)
-    return -1;
-  *out = (uint64_t)(v * mul);
-  return 0;
-}
-
-static const struct {
-  const char *name;
-  int sig;
-} signames[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},
-                {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
-                {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
-                {"WINCH", SIGWINCH}, {"ALRM", SIGALRM}, {"PWR", SIGPWR}};
-
-static int signal_of(const char *s) {
-  if (!strncasecmp(s, "SIG", 3))
-    s += 3;
-  for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
-    if (!strcasecmp(s, signames[i].name))
-      return signames[i].sig;
-  for (int sig = 1; sig < NSIG; sig++) { /* the others glibc names */
-    const char *ab = sigabbrev_np(sig);
-    if (ab && !strcasecmp(s, ab))
-      return sig;
-  }
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*s && !*end && v > 0 && v < NSIG)
-    return (int)v;
-  return -1;
-}
-
-int opt_signal(const char *s) { return signal_of(s); }
 
 /* ---- checks beyond the kinds ----------------------------------------- */
 
@@ -301,8 +195,8 @@ static const struct opt table[] = {
      "shared: every worker accepts on one socket; reuseport: one SO_REUSEPORT "
      "socket per worker slot; roundrobin: herd accepts and hands each "
      "connection to the next worker over its channel (implies --ipc): only for "
-     "workers that read it (Node.js, libherd); one that takes none in 3 s is "
-     "replaced"},
+     "workers that read it (Node.js, libherd), or an unmodified Node app with "
+     "--node-cluster; one that takes none in 3 s is replaced"},
     {"ready", 0, OPT_ENUM, OPT_ANYWHERE, "MODE", AT(o.ready), AT(o.ready_delay_ms),
      0, INT_MAX, 0, readies, NULL, "immediate; listening with --node-cluster",
      "immediate (alive " STR(HERD_SETTLE_MS_DEFAULT) " ms) | notify (READY=1 on "
@@ -311,7 +205,8 @@ static const struct opt table[] = {
      "--ipc) | a duration after start (0: at once)"},
     {"ready-timeout", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.ready_timeout_ms),
      0, 1, INT_MAX, 0, NULL, NULL, NULL,
-     "notify, listening, ipc: a worker not ready by then is killed"},
+     "notify, listening, ipc: a worker not ready by then is killed (immediate and "
+     "a duration need none: they are ready at a set time)"},
     {"kill-timeout", 0, OPT_DURATION, OPT_ANYWHERE, "T", AT(o.kill_timeout_ms), 0,
      0, INT_MAX, 0, NULL, NULL, NULL, "stop signal, then SIGKILL after T (0: at once)"},
     {"stop-signal", 0, OPT_SIGNAL, OPT_ANYWHERE, "SIG", AT(o.stop_signal), 0, 1,
@@ -489,7 +384,7 @@ static int set_count(struct app *a, const struct opt *o, const char *val, char *
       return 0;
     }
   long long v;
-  int r = count(val, o->min, o->max, &v);
+  int r = opt_parse_count(val, o->min, o->max, &v);
   if (r == -2)
     return app_fail(err, n, "%s: %s is out of range (%lld..%lld)", o->name, val,
                     o->min, o->max);
@@ -504,7 +399,7 @@ static int set_count(struct app *a, const struct opt *o, const char *val, char *
 static int set_duration(const struct opt *o, const char *val, int *to, char *err,
                         size_t n) {
   long ms;
-  int r = duration(val, &ms);
+  int r = opt_parse_duration(val, &ms);
   if (r == -2 || (r == 0 && ms > o->max))
     return app_fail(err, n, "%s: '%s' is too long", o->name, val);
   if (r < 0)
@@ -630,7 +525,7 @@ static int apply(struct app *a, const struct opt *o, const char *val, char *err,
     return set_duration(o, val, field(a, o->off), err, errlen);
   case OPT_SIZE: {
     uint64_t m; /* a refused value leaves the field as it was */
-    if (size(val, &m) < 0 || m < (uint64_t)o->min)
+    if (opt_parse_size(val, &m) < 0 || m < (uint64_t)o->min)
       return app_fail(err, errlen, "%s: '%s' is not a size (200M, 1G)", o->name, val);
     *(uint64_t *)field(a, o->off) = m;
     return 0;
@@ -640,7 +535,7 @@ static int apply(struct app *a, const struct opt *o, const char *val, char *err,
   case OPT_ENUM:
     return set_enum(a, o, val, err, errlen);
   case OPT_SIGNAL: {
-    int sig = signal_of(val);
+    int sig = opt_signal(val);
     if (sig < o->min || sig > o->max)
       return app_fail(err, errlen, "%s: unknown signal '%s'", o->name, val);
     *(int *)field(a, o->off) = sig;
@@ -667,13 +562,6 @@ int app_set(struct app *a, const char *key, const char *val, char *err,
 }
 
 /* ---- the help --------------------------------------------------------- */
-
-const char *opt_signal_name(int sig) {
-  for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
-    if (signames[i].sig == sig)
-      return signames[i].name;
-  return NULL;
-}
 
 /* The default as the kind writes it, from an app_init'ed app ("" none:
  * strings, lists, flags and modes say theirs in o->dflt). */

@@ -8,6 +8,7 @@
 #define HERD_CLI_OPTS_H
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -97,6 +98,14 @@ void app_origin_set(struct app *a, const char *key, const struct origin *from);
  * a mode, --max-memory, a list item past the end). */
 const char *opt_value_text(const struct opt *o, const struct app *a, int i, char *buf,
                            size_t n);
+/* optkind.c: the kinds' texts. 0 with the value; -1 not one; -2 out of
+ * range (a duration over INT_MAX ms; a count out of min..max). A size:
+ * 200M, 1.5G, 512K or bytes (K, M, G powers of 1024) up to
+ * MAX_SIZE_BYTES. */
+#define MAX_SIZE_BYTES 1000000000000000000LL /* 10^18: sizes in a double */
+int opt_parse_duration(const char *s, long *ms_out);
+int opt_parse_count(const char *s, long long min, long long max, long long *out);
+int opt_parse_size(const char *s, uint64_t *out);
 /* TERM for SIGTERM (the names herd takes), or NULL. */
 const char *opt_signal_name(int sig);
 /* A signal: TERM, SIGTERM, term or a number (1..NSIG-1); -1 if not. */

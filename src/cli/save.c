@@ -52,13 +52,14 @@ static int one_operand(int argc, char **argv, const char *usage, const char **fi
                                      {NULL, 0, NULL, 0}};
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+  /* save or resurrect: as it was called */
+  const char *cmd = strncmp(prog_name, "herd ", 5) ? "save" : prog_name + 5;
+  while ((ch = cli_getopt(cmd, argc, argv, "h", lo)) != -1) {
     if (ch == 'h') {
       fputs(usage, stdout);
       return 0;
     }
-    fputs(usage, stderr);
-    return 2;
+    return 2; /* said by cli_getopt */
   }
   if (argc - optind > 1) {
     fprintf(stderr, "%s: unexpected '%s' (one FILE at most)\n", prog_name,

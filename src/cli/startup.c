@@ -201,7 +201,7 @@ int cmd_startup(int argc, char **argv) {
   const char *config = NULL;
   int user = 0, ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
+  while ((ch = cli_getopt("startup", argc, argv, "c:h", lo)) != -1) {
     if (ch == 'c') {
       config = optarg;
     } else if (ch == 'u') {
@@ -210,8 +210,7 @@ int cmd_startup(int argc, char **argv) {
       fputs(usage_startup, stdout);
       return 0;
     } else {
-      fprintf(stderr, "Try 'herd startup --help'.\n");
-      return 2;
+      return 2; /* said by cli_getopt */
     }
   }
   if (optind == argc || strcmp(argv[optind], "systemd")) {

@@ -104,7 +104,8 @@ void status_json(struct master *m, struct jw *w) {
   herd_cluster_stats_t st;
   herd_cluster_stats(m->c, &st);
   herd_proc_stat_t self;
-  if (herd_proc_stat(0, &self) < 0)
+  int proc_err = herd_proc_stat(0, &self);
+  if (proc_err < 0)
     memset(&self, 0, sizeof self);
   jw_raw(w, "{\"ok\":true,\"name\":", 18);
   jw_str(w, m->a->name, strlen(m->a->name));
@@ -112,6 +113,15 @@ void status_json(struct master *m, struct jw *w) {
             (int)getpid(), HERD_VERSION_STRING, m->daemon ? "start" : "run",
             (long long)(self.uptime_ms > 0 ? self.uptime_ms : 0));
   jw_printf(w, ",\"rss\":%llu", (unsigned long long)self.rss_bytes);
+  /* no /proc (a chroot, a container without it): the uptimes, memory
+   * and CPU above and below are 0 for not known, and this says why */
+  if (proc_err < 0) {
+    char why[160];
+    int wl = snprintf(why, sizeof why, "/proc/self/stat: %s", herd_strerror(proc_err));
+    jw_raw(w, ",\"proc_error\":", 14);
+    jw_str(w, why, (size_t)wl < sizeof why ? (size_t)wl : sizeof why - 1);
+  } else
+    jw_raw(w, ",\"proc_error\":null", 18);
   jw_raw(w, ",\"cmd\":[", 8);
   for (int i = 0; m->a->cmd[i]; i++) {
     if (i)
@@ -251,8 +261,8 @@ int app_readiness(struct master *m, int *nready, char *why, size_t whylen) {
   if (why) {
     size_t k = (size_t)snprintf(why, whylen, "%s", state);
     if (!st.stopping && k < whylen)
-      k += (size_t)snprintf(why + k, whylen - k, ": %d of %d workers ready", ready,
-                            st.workers);
+      k += (size_t)snprintf(why + k, whylen - k, ": %d of %d worker%s ready", ready,
+                            st.workers, st.workers == 1 ? "" : "s");
     if (!st.stopping && parked && k < whylen)
       k += (size_t)snprintf(why + k, whylen - k, ", %d %s parked (crash loop)",
                             parked, parked == 1 ? "slot" : "slots");

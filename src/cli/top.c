@@ -441,9 +441,10 @@ int cmd_top(int argc, char **argv) {
                                      {NULL, 0, NULL, 0}};
   int ch;
   optind = 1;
-  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-    fputs(usage_top, ch == 'h' ? stdout : stderr);
-    return ch == 'h' ? 0 : 2;
+  while ((ch = cli_getopt("top", argc, argv, "h", lo)) != -1) {
+    if (ch == 'h')
+      fputs(usage_top, stdout);
+    return ch == 'h' ? 0 : 2; /* '?': said by cli_getopt */
   }
   if (argc - optind > 1) {
     fprintf(stderr, "%s: one NAME at most\n", prog_name);

@@ -300,7 +300,7 @@ static void teardown(herd_cluster_t *c, int failed) {
   if (c->own_fds)
     for (int i = 0; i < c->nlisten; i++) {
       herd__close(c->fds[i]);
-      if (c->addrs && c->addrs[i].family == AF_UNIX)
+      if (c->addrs && c->addrs[i].family == AF_UNIX && !c->keep_paths)
         (void)unlink(((struct sockaddr_un *)&c->addrs[i].ss)->sun_path);
     }
   for (int i = 0; c->rp_order && i < c->nlisten; i++)
@@ -537,4 +537,13 @@ void herd_cluster_stats(herd_cluster_t *c, herd_cluster_stats_t *st) {
   st->workers = c->want;
   st->reloading = c->state == C_RELOADING;
   st->stopping = c->state >= C_STOPPING;
+}
+
+int herd_cluster_listen_fds(herd_cluster_t *c, const int **fds) {
+  *fds = c->fds;
+  return c->nlisten;
+}
+
+void herd_cluster_keep_paths(herd_cluster_t *c) {
+  c->keep_paths = 1;
 }

@@ -277,4 +277,9 @@ enum {
 extern const unsigned char herd__v8_elsize[HERD__V8_NVIEW];
 extern const char herd__v8_err_proto[HERD_ERROR_URI + 1];
 
+/* errno e's text ("Permission denied"; errtext.c: herd's own, the same
+ * under glibc and musl), static and thread-safe; NULL for an e it does
+ * not know. */
+const char *herd__errtext(int e);
+
 #endif

@@ -231,6 +231,8 @@ struct herd_cluster {
   int *fds;              /* shared sockets (reuseport: until slot 0 takes
                             them) */
   int own_fds;           /* we bound them (close them at the end) */
+  int keep_paths;        /* ... but leave their Unix paths: another
+                            process serves them now */
   char (*texts)[128];    /* the addresses as text */
   struct lqw *lq;        /* their accept-queue watches (shared mode) */
   int **rp_order;        /* reuseport: per address, the slots whose

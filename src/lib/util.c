@@ -207,7 +207,7 @@ const char *herd_strerror(int err) {
   }
   if (err < HERD_E_BASE)
     return "Unknown libherd error";
-  /* strerrordesc_np is thread-safe and never formats into a buffer. */
-  const char *s = strerrordesc_np(-err);
+  /* herd's own table (errtext.c): the same text under glibc and musl */
+  const char *s = herd__errtext(-err);
   return s ? s : "Unknown error";
 }

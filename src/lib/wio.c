@@ -602,10 +602,16 @@ void wio__find_orphans(herd_cluster_t *c, int slot, const pid_t *groups, int n) 
    * children from its start to where the last one ended */
   (void)setvbuf(f, NULL, _IOFBF, 1 << 16);
   int pid;
+  /* Workers lead process groups of their own, and what they leave keeps
+   * theirs or makes new ones: a child in our own group is the caller's
+   * (a program that runs the cluster and spawns beside it: herd
+   * upgrade's new master), not left behind. */
+  pid_t own = getpgrp();
   while (fscanf(f, "%d", &pid) == 1) {
     herd_proc_stat_t ps;
     if (sup__find_pid(c, pid) || wio__find_orphan(c, pid) || herd_proc_stat(pid, &ps) < 0 ||
-        in_groups(ps.pgrp, groups, n) || ps.state == 'Z' || ps.state == 'X')
+        in_groups(ps.pgrp, groups, n) || ps.pgrp == own || ps.state == 'Z' ||
+        ps.state == 'X')
       continue;
     int pfd = herd__os_pidfd_open(pid);
     struct orphan *o = pfd >= 0 ? calloc(1, sizeof *o) : NULL;

@@ -28,9 +28,11 @@
 //   signal S     "sig": a whole number S in 1..64, "slot" absent; with
 //                slot N: "signal S slot N" (signal arg_err: not so)
 //   flush
+//   upgrade      "binary" absent, or a string without NUL that begins
+//                with '/' (else: upgrade arg_err)
 const MAX = 4096;
 const cmds = ['ping', 'status', 'reload', 'restart', 'scale', 'stop', 'reopen', 'send',
-              'config', 'describe', 'update', 'signal', 'flush'];
+              'config', 'describe', 'update', 'signal', 'flush', 'upgrade'];
 const slotOk = (v) => !own(v, 'slot') ||
   (Number.isInteger(v.slot) && v.slot >= 0 && v.slot <= MAX - 1);
 const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
@@ -93,6 +95,9 @@ function meaning(text) {
     for (const k of ['env', 'update_env'])
       if (own(v, k) && !(Array.isArray(v[k]) && v[k].every(kv))) return 'reload arg_err';
   }
+  if (v.cmd === 'upgrade' && own(v, 'binary') && !(typeof v.binary === 'string' &&
+      !v.binary.includes('\0') && v.binary.startsWith('/')))
+    return 'upgrade arg_err';
   if (v.cmd === 'describe') return 'describe s' + (v.show_env === true ? 1 : 0);
   if (v.cmd === 'signal') {
     if (!Number.isInteger(v.sig) || v.sig < 1 || v.sig > 64 || !slotOk(v))

@@ -6,7 +6,8 @@
 # explain, the master's fds equal and RSS within 64 kB, no zombie, herd
 # exits 0). About 20 s in all; `make chaos` is the 60 s version.
 #
-# Environment: HERD_BUILD (the build dir, default build), HERD_SANITIZE=1
+# Environment: HERD_BUILD (the build dir, default build), HERD_PROGS (the
+# folder of herd and examples/ under test, default the build dir), HERD_SANITIZE=1
 # when built with ASan+UBSan (the RSS bar is then left out: ASan's
 # quarantine holds freed memory by design).
 set -eu
@@ -14,8 +15,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 build=${HERD_BUILD:-build}
 chaos=$build/bench/chaos
+progs=${HERD_PROGS:-$build}
 
-for f in "$chaos" "$build/herd" "$build/examples/hello-http"; do
+for f in "$chaos" "$progs/herd" "$progs/examples/hello-http"; do
 	if [ ! -x "$f" ]; then
 		echo "skip: $f not built (make all tests)"
 		exit 77
@@ -40,6 +42,7 @@ command -v timeout >/dev/null 2>&1 && limit="timeout -s INT 150"
 status=0
 # shellcheck disable=SC2086
 $limit "$chaos" --mode all --secs 5 --warmup 1 --evidence 1 $rssbar \
+	--herd "$progs/herd" --worker "$progs/examples/hello-http" \
 	>"$tmp/out" 2>&1 || status=$?
 
 if [ "$status" -ne 0 ]; then

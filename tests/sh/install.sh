@@ -1,8 +1,11 @@
 #!/bin/sh
 # install.sh - `make install` puts a usable libherd under PREFIX (and under
 # DESTDIR): header, static and shared library with the right soname, a
-# pkg-config file that works, the man pages; a program built against the
-# installed copy only, dynamically and statically, runs herd_exec_file.
+# pkg-config file that works, the man pages, herd@.service; a program
+# built against the installed copy only, dynamically (with nothing but
+# `pkg-config --cflags --libs herd`: no LD_LIBRARY_PATH) and statically,
+# runs herd_exec_file. LIBDIR (Debian's multiarch dir) moves the library
+# and herd.pc, whose libdir says so.
 #
 # Environment: HERD_BUILD (the build dir, default build), HERD_SANITIZE=1
 # when the libraries are built with ASan+UBSan.
@@ -56,6 +59,13 @@ for l in libherd.so $so; do
 		fail "lib/$l -> $(readlink "$lib/$l"), expected libherd.so.$ver"
 done
 [ -f "$lib/pkgconfig/herd.pc" ] || fail "no lib/pkgconfig/herd.pc"
+[ -f "$lib/systemd/system/herd@.service" ] || fail "no lib/systemd/system/herd@.service"
+grep -qx "ExecStart=$prefix/bin/herd run -c /etc/herd/%i.conf %i" "$lib/systemd/system/herd@.service" ||
+	fail "herd@.service: $(grep '^ExecStart=' "$lib/systemd/system/herd@.service")"
+# a prefix of one's own is not the linker's cache's business
+if grep -q ldconfig "$tmp/make.log"; then
+	fail "make install ran ldconfig for $prefix"
+fi
 grep -qx "prefix=$prefix" "$lib/pkgconfig/herd.pc" ||
 	fail "herd.pc does not say prefix=$prefix: $(grep '^prefix=' "$lib/pkgconfig/herd.pc")"
 
@@ -107,15 +117,19 @@ sanflags=
 want="installed
 version $ver"
 
-# Dynamic: through the .so, found only with LD_LIBRARY_PATH.
+# Dynamic: through the .so, found through the run path herd.pc gives
+# for a LIBDIR the dynamic linker does not search (once: "cannot open
+# shared object file" without LD_LIBRARY_PATH).
 # shellcheck disable=SC2046,SC2086
 cc $sanflags -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs herd) ||
 	fail "cc with pkg-config --cflags --libs herd"
-out=$(LD_LIBRARY_PATH=$lib "$tmp/prog") || fail "the dynamic program failed: $out"
+out=$(unset LD_LIBRARY_PATH; "$tmp/prog" 2>&1) || fail "the dynamic program failed: $out"
 [ "$out" = "$want" ] || fail "dynamic program printed '$out'"
 if command -v readelf >/dev/null 2>&1; then
 	readelf -d "$tmp/prog" | grep -qF "[$so]" ||
 		fail "the dynamic program does not need $so"
+	readelf -d "$tmp/prog" | grep -E 'R(UN)?PATH' | grep -qF "[$lib]" ||
+		fail "the dynamic program has no run path $lib: $(readelf -d "$tmp/prog" | grep PATH)"
 fi
 
 # Static: the .a, plus whatever pkg-config --static adds besides -lherd.
@@ -155,6 +169,33 @@ for m in docs/man/*.1 docs/man/*.3; do
 done
 # Nothing outside DESTDIR: the only top folder is usr.
 [ "$(ls "$dest")" = usr ] || fail "DESTDIR holds $(ls "$dest")"
+# /usr/lib is the linker's own: no run path, and no ldconfig for DESTDIR
+if grep -q rpath "$dest/usr/lib/pkgconfig/herd.pc"; then
+	fail "herd.pc for /usr/lib has a run path: $(grep '^Libs:' "$dest/usr/lib/pkgconfig/herd.pc")"
+fi
+grep -q ldconfig "$tmp/make.log" && fail "make install DESTDIR= ran ldconfig"
+[ -f "$dest/usr/lib/systemd/system/herd@.service" ] ||
+	fail "DESTDIR install: no usr/lib/systemd/system/herd@.service"
+grep -qx 'ExecStart=/usr/bin/herd run -c /etc/herd/%i.conf %i' "$dest/usr/lib/systemd/system/herd@.service" ||
+	fail "DESTDIR herd@.service: $(grep '^ExecStart=' "$dest/usr/lib/systemd/system/herd@.service")"
+
+# --- LIBDIR: Debian's multiarch dir; the unit where Debian 12 keeps them --
+ma=$(cc -print-multiarch 2>/dev/null || true)
+[ -n "$ma" ] || ma=x86_64-linux-gnu
+dest2=$tmp/dest2
+make -s install DESTDIR="$dest2" PREFIX=/usr LIBDIR=/usr/lib/$ma SYSTEMDUNITDIR=/lib/systemd/system \
+	BUILD="$build" SANITIZE="$san" >"$tmp/make.log" 2>&1 ||
+	{ cat "$tmp/make.log"; fail "make install LIBDIR=/usr/lib/$ma"; }
+for f in usr/lib/$ma/libherd.a usr/lib/$ma/libherd.so.$ver usr/lib/$ma/$so usr/lib/$ma/libherd.so \
+	usr/lib/$ma/pkgconfig/herd.pc usr/bin/herd usr/include/herd.h lib/systemd/system/herd@.service; do
+	[ -e "$dest2/$f" ] || fail "LIBDIR install: no $f"
+done
+[ ! -e "$dest2/usr/lib/libherd.a" ] || fail "LIBDIR install: libherd.a in usr/lib too"
+grep -qx "libdir=/usr/lib/$ma" "$dest2/usr/lib/$ma/pkgconfig/herd.pc" ||
+	fail "LIBDIR install: herd.pc says $(grep '^libdir=' "$dest2/usr/lib/$ma/pkgconfig/herd.pc")"
+if grep -q rpath "$dest2/usr/lib/$ma/pkgconfig/herd.pc"; then
+	fail "herd.pc for /usr/lib/$ma has a run path"
+fi
 
 # --- uninstall removes what install put there --------------------------
 make -s uninstall PREFIX="$prefix" BUILD="$build" SANITIZE="$san" \

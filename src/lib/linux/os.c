@@ -6,10 +6,15 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <linux/close_range.h>
 
 #include "../internal.h"
 #include "os.h"
+
+/* glibc's <unistd.h> has it (2.34+), musl's does not: the kernel's value
+ * (linux/close_range.h, a header musl-gcc does not see) */
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 /* The vfork child's stack. The parent is asleep until the child execs
  * or exits, so a buffer in this frame is free for it; 32 KiB holds the
