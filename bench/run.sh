@@ -6,7 +6,8 @@
 # then the worker-pool benchmarks of bench/cluster.sh (their own section);
 # then herd start/status/logs next to PM2, bench/daemon.sh (its own section);
 # then one unmodified Node app under herd --node-cluster, Node's cluster and
-# PM2, bench/nodecluster.sh (its own section).
+# PM2, bench/nodecluster.sh (its own section); then one master with 1 to
+# 4096 workers, bench/scale.sh (its own section).
 #
 #   sh bench/run.sh          (or `make bench`, which builds the library first)
 #   sh bench/run.sh spawn    the process-creation part only
@@ -17,6 +18,8 @@
 #                            (bench/daemon.sh)
 #   sh bench/run.sh nodecluster  the herd --node-cluster vs Node's cluster
 #                            vs PM2 part only (bench/nodecluster.sh)
+#   sh bench/run.sh scale    start/status/reload/stop and the master's RSS
+#                            with 1, 64, 1024, 4096 workers (bench/scale.sh)
 #
 # Environment:
 #   ROUNDS=3     rounds; each round runs every case once, interleaved
@@ -40,7 +43,8 @@ case $PART in
   cluster) exec sh bench/cluster.sh ;;
   daemon) exec sh bench/daemon.sh ;;
   nodecluster) exec sh bench/nodecluster.sh ;;
-  *) echo "usage: sh bench/run.sh [all|spawn|channel|cluster|daemon|nodecluster]" >&2; exit 2 ;;
+  scale) exec sh bench/scale.sh ;;
+  *) echo "usage: sh bench/run.sh [all|spawn|channel|cluster|daemon|nodecluster|scale]" >&2; exit 2 ;;
 esac
 
 ROUNDS=${ROUNDS:-3}
@@ -290,5 +294,7 @@ if [ "$PART" = all ]; then
   sh bench/daemon.sh || failed=1
   echo
   sh bench/nodecluster.sh || failed=1
+  echo
+  sh bench/scale.sh || failed=1
 fi
 exit "$failed"

@@ -81,7 +81,7 @@ static void started_ok(struct master *m) {
  * timeout too), "retired", or "died" (crashed, exited by itself, killed
  * at the ready timeout). */
 static const char *exit_word(struct master *m, const herd_event_t *ev) {
-  struct slot_note *sn = note_of(m, ev->slot);
+  struct slot_note *sn = note_peek(m, ev->slot);
   switch (ev->reason) {
   case HERD_REASON_STOPPED:
     return "stopped";
@@ -105,7 +105,7 @@ static void on_exited(struct master *m, const herd_event_t *ev, char *what, size
     snprintf(what, n, "worker %d exited, pid %d, code %d, %s, up %llu ms", ev->slot,
              (int)ev->pid, ev->code, word, (unsigned long long)ev->uptime_ms);
   /* why it died: what it said so far, and what is still in its pipe */
-  struct slot_note *sn = note_of(m, ev->slot);
+  struct slot_note *sn = died ? note_of(m, ev->slot) : note_peek(m, ev->slot);
   if (sn) {
     sn->exit_pid = died ? ev->pid : 0; /* asked to stop: no reason to tell */
     if (died && sn->pid == ev->pid)
@@ -148,6 +148,8 @@ static void on_exited(struct master *m, const herd_event_t *ev, char *what, size
     else
       m->start_fail[0] = '\0'; /* the foreground goes on: restarts */
   }
+  if (!died)
+    note_forget(m, ev->slot, ev->pid); /* a reload leaves no notes behind */
 }
 
 /* reuseport: each slot has its own socket of an address */
@@ -169,12 +171,16 @@ static void on_notice(struct master *m, const herd_event_t *ev) {
              "herd reads its message cannot be told apart: send from the worker, "
              "or wait as systemd-notify does)", (int)ev->pid);
     break;
-  case HERD_REASON_LEFT_BEHIND:
+  case HERD_REASON_LEFT_BEHIND: {
+    char who[32] = ""; /* none: workers of several slots exited together */
+    if (ev->slot >= 0)
+      snprintf(who, sizeof who, "worker %d, ", ev->slot);
     snprintf(what, sizeof what,
-             "worker %d, pid %d: a worker left this process behind (does the "
+             "%spid %d: a worker left this process behind (does the "
              "program daemonize itself? run it in the foreground): it is not "
-             "supervised, and herd ends it when it stops", ev->slot, (int)ev->pid);
+             "supervised, and herd ends it when it stops", who, (int)ev->pid);
     break;
+  }
   case HERD_REASON_LISTEN_STALL:
     snprintf(what, sizeof what,
              "%s%s: %d connection%s waited %d s in the listen queue and no worker "
@@ -444,7 +450,10 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
         say(m->first_error, sizeof m->first_error, "%s", what);
       return;
     }
-    if (ev->reason == HERD_REASON_LEFT_BEHIND)
+    if (ev->reason == HERD_REASON_LEFT_BEHIND && ev->slot < 0)
+      snprintf(what, sizeof what, "pid %d, left behind by a worker, did not stop in "
+               "time: SIGKILL", (int)ev->pid);
+    else if (ev->reason == HERD_REASON_LEFT_BEHIND)
       snprintf(what, sizeof what, "pid %d, left behind by worker %d, did not stop in "
                "time: SIGKILL", (int)ev->pid, ev->slot);
     else

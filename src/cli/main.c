@@ -27,6 +27,8 @@
 #include "jw.h"
 #include "opts.h"
 
+#define START_REPORT_MAX (1u << 20) /* the start report: its line at most */
+
 
 
 static const char usage_main[] =
@@ -440,22 +442,36 @@ static int start_one(struct app *a, const char *home) {
   /* The daemon holds the lock now (the same open file): our copy goes
    * without unlocking it. */
   herd_pidfile_close(pf, 0);
-  /* the start report: one JSON line (events.c) */
-  char buf[16384];
-  size_t len = 0;
-  for (;;) {
-    ssize_t n = read(sfd, buf + len, sizeof buf - 1 - len);
+  /* the start report: one JSON line (events.c), as long as the pids of
+   * the workers make it (4096 of them: 30 KiB) */
+  size_t len = 0, cap = 16384;
+  char *buf = malloc(cap);
+  while (buf) {
+    if (len + 1 == cap) {
+      char *nb = cap < START_REPORT_MAX ? realloc(buf, cap * 2) : NULL;
+      if (!nb)
+        break;
+      buf = nb;
+      cap *= 2;
+    }
+    ssize_t n = read(sfd, buf + len, cap - 1 - len);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n <= 0 || (len += (size_t)n) == sizeof buf - 1)
+    if (n <= 0)
+      break;
+    int whole = memchr(buf + len, '\n', (size_t)n) != NULL;
+    len += (size_t)n;
+    if (whole)
       break;
   }
   (void)close(sfd);
-  buf[len] = '\0';
-  char *nl = strchr(buf, '\n');
+  if (buf)
+    buf[len] = '\0';
+  char *nl = buf ? strchr(buf, '\n') : NULL;
   if (nl)
     *nl = '\0';
-  herd_val_t *rep = jparse(buf, strlen(buf));
+  herd_val_t *rep = buf ? jparse(buf, strlen(buf)) : NULL;
+  free(buf);
   if (rep && jbool(jget(rep, "ok"), 0)) {
     print_started(rep);
     herd_val_free(rep);

@@ -367,6 +367,8 @@ static void teardown(struct master *m, int killed, herd_pidfile_t *pidfile) {
   (void)logw_close_within(m->tw, 1000);
   m->tw = NULL;
   free(m->cpu);
+  for (int i = 0; i < m->nnotes; i++)
+    free(m->notes[i]);
   free(m->notes);
   if (m->status_fd >= 0)
     (void)close(m->status_fd);

@@ -113,7 +113,7 @@ struct master {
   uint64_t mem_replaced;
   char listen_text[MAX_LISTEN][128];
   int nlisten_text;
-  struct slot_note *notes;   /* per slot, for start failures */
+  struct slot_note **notes;  /* per slot, for start failures (mlog.c) */
   int nnotes;
   char start_fail[256];       /* a worker died at start: why (told once
                                  its last output has been read) */
@@ -241,6 +241,8 @@ void logf_(struct master *m, const char *fmt, ...) __attribute__((format(printf,
 void notice(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* mlog.c */
 struct slot_note *note_of(struct master *m, int slot);
+struct slot_note *note_peek(struct master *m, int slot);
+void note_forget(struct master *m, int slot, pid_t pid);
 /* mlog.c */
 void on_output(herd_cluster_t *c, int slot, pid_t pid, int stream, const char *line,
                size_t len, void *data);

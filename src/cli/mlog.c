@@ -106,20 +106,42 @@ void notice(struct master *m, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* The notes of a slot, grown on demand (NULL if out of memory). */
+/* The notes of a slot, made on demand (NULL if out of memory): only a
+ * slot whose workers wrote to stderr, died or failed to start has them
+ * (about 500 bytes); the array of pointers doubles. */
 struct slot_note *note_of(struct master *m, int slot) {
   if (slot < 0 || slot >= HERD_MAX_WORKERS)
     return NULL;
   if (slot >= m->nnotes) {
-    int n = slot + 8;
-    struct slot_note *nn = realloc(m->notes, (size_t)n * sizeof *nn);
+    int n = m->nnotes ? m->nnotes : 16;
+    while (n <= slot)
+      n *= 2;
+    struct slot_note **nn = realloc(m->notes, (size_t)n * sizeof *nn);
     if (!nn)
       return NULL;
     memset(nn + m->nnotes, 0, (size_t)(n - m->nnotes) * sizeof *nn);
     m->notes = nn;
     m->nnotes = n;
   }
-  return &m->notes[slot];
+  if (!m->notes[slot])
+    m->notes[slot] = calloc(1, sizeof *m->notes[slot]);
+  return m->notes[slot];
+}
+
+/* The notes of a slot if it has any (NULL if not). */
+struct slot_note *note_peek(struct master *m, int slot) {
+  return slot >= 0 && slot < m->nnotes ? m->notes[slot] : NULL;
+}
+
+/* Its worker PID stopped as asked: what it said is of no more use. A
+ * slot left with nothing to tell has its notes freed. */
+void note_forget(struct master *m, int slot, pid_t pid) {
+  struct slot_note *sn = note_peek(m, slot);
+  if (!sn || (sn->pid && sn->pid != pid) || sn->exit_pid || sn->unready_kill ||
+      sn->error[0])
+    return;
+  free(sn);
+  m->notes[slot] = NULL;
 }
 
 /* ---- replies ------------------------------------------------------- */

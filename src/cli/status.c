@@ -22,50 +22,48 @@
 
 static const char *app_state(struct master *m, int *nready);
 
-static double cpu_pct(struct master *m, pid_t pid, const herd_proc_stat_t *ps) {
+/* The workers' CPU use: samples kept from one status to the next, by
+ * pid, sorted (bsearch: a status of 4096 workers looked each one up in
+ * a list). Each status makes the new set from the old: the samples of
+ * pids that are no longer workers go with it. */
+static int cpu_cmp(const void *a, const void *b) {
+  pid_t x = ((const struct cpu_sample *)a)->pid, y = ((const struct cpu_sample *)b)->pid;
+  return (x > y) - (x < y);
+}
+
+static double cpu_pct(struct master *m, struct cpu_sample *out, pid_t pid,
+                      const herd_proc_stat_t *ps) {
   uint64_t cpu = ps->utime_ms + ps->stime_ms, now = herd_now_ms();
-  struct cpu_sample *s = NULL;
-  for (size_t i = 0; i < m->ncpu; i++)
-    if (m->cpu[i].pid == pid)
-      s = &m->cpu[i];
+  struct cpu_sample key = {.pid = pid};
+  const struct cpu_sample *s =
+      m->ncpu ? bsearch(&key, m->cpu, m->ncpu, sizeof *m->cpu, cpu_cmp) : NULL;
   if (!s) {
-    if (m->ncpu == m->cap_cpu) {
-      size_t nc = m->cap_cpu ? m->cap_cpu * 2 : 16;
-      struct cpu_sample *n = realloc(m->cpu, nc * sizeof *n);
-      if (!n)
-        return 0;
-      m->cpu = n;
-      m->cap_cpu = nc;
-    }
-    s = &m->cpu[m->ncpu++];
     /* first look: the average over its life so far, as ps does */
-    s->pid = pid;
-    s->cpu_ms = cpu;
-    s->at_ms = now;
-    s->pct = ps->uptime_ms > 0 ? 100.0 * (double)cpu / (double)ps->uptime_ms : 0;
-    return s->pct;
+    *out = (struct cpu_sample){.pid = pid, .cpu_ms = cpu, .at_ms = now,
+                               .pct = ps->uptime_ms > 0
+                                          ? 100.0 * (double)cpu / (double)ps->uptime_ms
+                                          : 0};
+    return out->pct;
   }
   /* later: over the time since the last look (if long enough to mean
    * something; else the last figure) */
-  if (now - s->at_ms >= 200) {
-    s->pct = 100.0 * (double)(cpu - s->cpu_ms) / (double)(now - s->at_ms);
-    s->cpu_ms = cpu;
-    s->at_ms = now;
-  }
-  return s->pct;
+  *out = *s;
+  if (now - s->at_ms >= 200)
+    *out = (struct cpu_sample){.pid = pid, .cpu_ms = cpu, .at_ms = now,
+                               .pct = 100.0 * (double)(cpu - s->cpu_ms) /
+                                      (double)(now - s->at_ms)};
+  return out->pct;
 }
 
-/* Forget the samples of pids that are no longer workers. */
-static void cpu_prune(struct master *m, const herd_worker_info_t *rows, int n) {
-  size_t k = 0;
-  for (size_t i = 0; i < m->ncpu; i++) {
-    int live = 0;
-    for (int j = 0; j < n && !live; j++)
-      live = rows[j].pid == m->cpu[i].pid;
-    if (live)
-      m->cpu[k++] = m->cpu[i];
-  }
-  m->ncpu = k;
+/* The samples taken by this status (n of them) replace the old ones. */
+static void cpu_keep(struct master *m, struct cpu_sample *fresh, size_t n) {
+  if (!fresh)
+    return; /* out of memory: the old ones stay */
+  qsort(fresh, n, sizeof *fresh, cpu_cmp);
+  free(m->cpu);
+  m->cpu = fresh;
+  m->ncpu = n;
+  m->cap_cpu = n;
 }
 
 static const char *state_name(int s) {
@@ -198,11 +196,14 @@ void status_json(struct master *m, struct jw *w) {
             (unsigned long long)st.handoff_failures);
   int n;
   herd_worker_info_t *rows = get_rows(m, &n);
+  struct cpu_sample *fresh = malloc(((size_t)n + 1) * sizeof *fresh), spare;
+  size_t nfresh = 0;
   jw_raw(w, ",\"workers\":[", 12);
   for (int i = 0; i < n; i++) {
     herd_worker_info_t *r = &rows[i];
     herd_proc_stat_t ps;
     int have = r->pid > 0 && herd_proc_stat(r->pid, &ps) == 0;
+    double pct = have ? cpu_pct(m, fresh ? &fresh[nfresh++] : &spare, r->pid, &ps) : 0.0;
     jw_printf(w, "%s{\"slot\":%d,\"pid\":%d,\"state\":\"%s\",\"successor\":%s,"
               "\"uptime_ms\":%llu,\"retry_ms\":%llu,\"restarts\":%u,"
               "\"cpu\":%.1f,\"rss\":%llu,\"last_exit\":",
@@ -210,12 +211,12 @@ void status_json(struct master *m, struct jw *w) {
               r->successor ? "true" : "false",
               (unsigned long long)(r->pid ? r->uptime_ms : 0),
               (unsigned long long)r->retry_ms, r->restarts,
-              have ? cpu_pct(m, r->pid, &ps) : 0.0,
+              pct,
               (unsigned long long)(have ? ps.rss_bytes : 0));
     if (r->exited) {
       jw_printf(w, "{\"code\":%d,\"signal\":%d,\"cause\":\"%s\"",
                 r->exit_code, r->exit_signal, herd_reason_name(r->exit_reason));
-      struct slot_note *sn = r->slot < m->nnotes ? &m->notes[r->slot] : NULL;
+      struct slot_note *sn = note_peek(m, r->slot);
       if (sn && sn->exit_pid && sn->exit.line[0]) {
         jw_raw(w, ",\"line\":", 8);
         jw_str(w, sn->exit.line, strlen(sn->exit.line));
@@ -225,7 +226,7 @@ void status_json(struct master *m, struct jw *w) {
       jw_raw(w, "null}", 5);
   }
   jw_raw(w, "]}", 2);
-  cpu_prune(m, rows, n);
+  cpu_keep(m, fresh, nfresh);
   free(rows);
 }
 
@@ -292,9 +293,10 @@ void mem_check(herd_loop_t *loop, herd_timer_t *t, void *data) {
     if (r->pid <= 0 || r->state != HERD_WORKER_READY || r->successor ||
         herd_proc_stat(r->pid, &ps) < 0 || ps.rss_bytes <= m->a->max_memory)
       continue;
-    int replacing = 0; /* its successor is starting already */
-    for (int j = 0; j < n; j++)
-      replacing |= rows[j].slot == r->slot && rows[j].successor;
+    int replacing = 0; /* its successor is starting already (a slot's
+                          rows are together, the current worker first) */
+    for (int j = i + 1; j < n && rows[j].slot == r->slot; j++)
+      replacing |= rows[j].successor;
     if (replacing)
       continue;
     logf_(m, "worker %d, pid %d, uses %.1f MiB, over --max-memory %.1f MiB: "

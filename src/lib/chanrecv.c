@@ -321,6 +321,20 @@ int herd__chan_gone(const herd_chan_t *ch) {
   return ch->gone;
 }
 
+void herd__chan_trim(herd_chan_t *ch) {
+  /* as a new channel's: nothing read, nothing to scan */
+  if (ch->rbuf && ch->rstart == ch->rlen && !ch->discarding && !ch->answered) {
+    free(ch->rbuf);
+    ch->rbuf = NULL;
+    ch->rcap = ch->rlen = ch->rstart = ch->rscan = ch->cscan = ch->cnl = 0;
+  }
+  if (ch->obuf && ch->ohead == ch->olen && !ch->mark_n) {
+    free(ch->obuf);
+    ch->obuf = NULL;
+    ch->ocap = ch->olen = ch->ohead = 0;
+  }
+}
+
 int herd__chan_pending(const herd_chan_t *ch) {
   if (ch->eof || ch->toolong_pending)
     return 1;

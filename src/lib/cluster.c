@@ -49,10 +49,10 @@ static void reap_all(herd_cluster_t *c) {
     if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
       if (errno == EINTR)
         continue;
-      return; /* ECHILD: no children */
+      break; /* ECHILD: no children */
     }
     if (si.si_pid == 0)
-      return; /* none left to reap now */
+      break; /* none left to reap now */
     pid_t pid = si.si_pid;
     struct worker *w = sup__find_pid(c, pid);
     if (w)
@@ -62,18 +62,19 @@ static void reap_all(herd_cluster_t *c) {
     struct orphan *o = w ? NULL : wio__find_orphan(c, pid);
     if (o) {
       /* what it started comes back to us now */
-      int slot = o->slot;
+      wio__exited(c, o->slot, 0);
       wio__orphan_free(c, o);
-      wio__find_orphans(c, slot, 0);
     }
     if (w) {
-      int slot = w->slot;
+      wio__exited(c, w->slot, pid);
       sup__worker_exited(c, w, status);
-      wio__find_orphans(c, slot, pid);
     }
     /* else: an orphan re-parented to us (PID 1, subreaper): reaped. */
-    sup__check_done(c);
   }
+  /* stopping: what they left is stopped with the rest, now */
+  if (c->state >= C_STOPPING)
+    wio__look_now(c);
+  sup__check_done(c);
 }
 
 static void signal_cb(herd_loop_t *loop, int sig, pid_t from, void *data) {
@@ -289,6 +290,7 @@ static void teardown(herd_cluster_t *c, int failed) {
     free(c->slots[i]->starts);
     free(c->slots[i]);
   }
+  sup__pid_free(c);
   lq__unwatch(c->lq, c->nlisten);
   wio__close_notify(c);
   node__free(c);
@@ -489,33 +491,43 @@ static void fill_row(herd_worker_info_t *r, const struct slot *s, const struct w
   r->exit_reason = s->exit_reason;
 }
 
+/* In slot order; in a slot the current worker, its successor, then old
+ * ones still stopping (newest first). Two passes over the workers, one
+ * over the slots (s->view_at counts a slot's old ones, then is where the
+ * next goes): a status of 4096 workers looked through them all per slot. */
 int herd_cluster_workers(herd_cluster_t *c, herd_worker_info_t *rows, int max) {
-  int n = 0;
   uint64_t now = herd__now_ms();
+  for (int i = 0; i < c->nslots; i++)
+    c->slots[i]->view_at = 0;
+  for (struct worker *w = c->workers; w; w = w->next) {
+    struct slot *s = c->slots[w->slot];
+    if (w->state != W_EXITED && w != s->cur && w != s->succ)
+      s->view_at++;
+  }
+  int n = 0;
   for (int i = 0; i < c->nslots; i++) {
     struct slot *s = c->slots[i];
-    int any = 0;
-    /* the current worker first, then its successor, then old ones
-     * still stopping */
-    for (int pass = 0; pass < 3; pass++)
-      for (struct worker *w = c->workers; w; w = w->next) {
-        if (w->slot != i || w->state == W_EXITED)
-          continue;
-        int is = pass == 0 ? w == s->cur
-                 : pass == 1 ? w == s->succ
-                             : w != s->cur && w != s->succ;
-        if (!is)
-          continue;
-        any = 1;
+    int old = s->view_at, any = old > 0;
+    const struct worker *two[2] = {s->cur, s->succ};
+    for (int k = 0; k < 2; k++)
+      if (sup__alive(two[k])) {
         if (n < max)
-          fill_row(&rows[n], s, w, now);
+          fill_row(&rows[n], s, two[k], now);
         n++;
+        any = 1;
       }
+    s->view_at = n;
+    n += old;
     if (s->active && !any) {
       if (n < max)
         fill_row(&rows[n], s, NULL, now);
       n++;
     }
+  }
+  for (struct worker *w = c->workers; w; w = w->next) {
+    struct slot *s = c->slots[w->slot];
+    if (w->state != W_EXITED && w != s->cur && w != s->succ && s->view_at < max)
+      fill_row(&rows[s->view_at++], s, w, now);
   }
   return n;
 }

@@ -71,6 +71,11 @@ int herd__chan_take_handles(herd_chan_t *ch, int *fds, int max);
 
 /* Has the channel met its end (EOF, or a write that failed)? */
 int herd__chan_gone(const herd_chan_t *ch);
+/* Give back the channel's buffers that hold nothing (the input read, the
+ * output written, no handle waiting): an idle channel costs no buffer
+ * (the input one is 256 KiB once a message came). They come back with
+ * the next message. */
+void herd__chan_trim(herd_chan_t *ch);
 /* What a message's top-level "cmd" value (raw JSON, NULL if none) makes
  * it, as Node sees it: CMD_USER (not one of Node's own), or internal:
  * the handle protocol's, NODE_CLUSTER, or another NODE_ one. */

@@ -38,6 +38,7 @@ int node__send(struct worker *w, const char *json, size_t len, int fd,
                    const char *type) {
   if (!w->chan)
     return -EPIPE;
+  wio__chan_used(w);
   return herd__chan_send_typed(w->chan, json, len, fd, type);
 }
 

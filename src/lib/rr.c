@@ -76,6 +76,7 @@ static void handoff_check(herd_loop_t *loop, herd_timer_t *t, void *data);
 static int rr_give(herd_cluster_t *c, struct worker *w, int conn) {
   c->rr_next = (w->slot + 1) % c->nslots;
   int r = herd_chan_send(w->chan, "\"herd:connection\"", 17, conn);
+  wio__chan_used(w);
   if (r < 0) {
     sup__emit(c, HERD_EV_ERROR, HERD_REASON_HAND_FAILED, w->slot, w->pid, r, 0, 0, 0, NULL);
     struct worker *o = rr_pick(c); /* not w: its channel is gone or full */

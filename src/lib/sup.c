@@ -121,13 +121,6 @@ const char *herd_reason_name(int reason) {
 
 /* ---- helpers ---------------------------------------------------- */
 
-struct worker *sup__find_pid(herd_cluster_t *c, pid_t pid) {
-  for (struct worker *w = c->workers; w; w = w->next)
-    if (w->pid == pid && w->state != W_EXITED)
-      return w;
-  return NULL;
-}
-
 int sup__public_state(const struct slot *s, const struct worker *w) {
   if (w) {
     if (w->state == W_STARTING)
@@ -144,11 +137,19 @@ int sup__public_state(const struct slot *s, const struct worker *w) {
   return HERD_WORKER_WAITING;
 }
 
+/* Every active slot has a ready worker. Asked at each worker's
+ * readiness: the look starts at the slot found not ready last time and
+ * goes round, so that N workers getting ready one by one cost O(N) in
+ * all, not O(N^2). */
 static int all_ready(herd_cluster_t *c) {
-  for (int i = 0; i < c->nslots; i++) {
+  int n = c->nslots, start = c->ready_hint < n ? c->ready_hint : 0;
+  for (int k = 0; k < n; k++) {
+    int i = (start + k) % n;
     struct slot *s = c->slots[i];
-    if (s->active && (!s->cur || s->cur->state != W_READY))
+    if (s->active && (!s->cur || s->cur->state != W_READY)) {
+      c->ready_hint = i;
       return 0;
+    }
   }
   return 1;
 }
@@ -298,11 +299,12 @@ void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w) {
     (void)herd_loop_chan_stop(c->loop, w->chan);
     herd_chan_close(w->chan);
   }
-  for (struct worker **pp = &c->workers; *pp; pp = &(*pp)->next)
-    if (*pp == w) {
-      *pp = w->next;
-      break;
-    }
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    c->workers = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
   node__worker_free(w);
   free(w->replace_text);
   free(w);
@@ -469,6 +471,7 @@ static void slot_on_exit(herd_cluster_t *c, struct slot *s, struct worker *w,
 
 void sup__worker_exited(herd_cluster_t *c, struct worker *w, int status) {
   enum wstate was = w->state;
+  sup__pid_del(c, w);
   w->state = W_EXITED;
   herd_loop_timer_stop(c->loop, &w->ready_timer);
   herd_loop_timer_stop(c->loop, &w->kill_timer);
@@ -591,7 +594,10 @@ int sup__start_worker(herd_cluster_t *c, int slot, int successor) {
   w->started_ms = herd__now_ms();
   c->st.spawns++;
   s->nspawns++;
+  sup__pid_add(c, w);
   w->next = c->workers;
+  if (w->next)
+    w->next->prev = w;
   c->workers = w;
   if (successor) {
     s->succ = w;

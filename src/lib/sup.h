@@ -7,6 +7,7 @@
  *   sup.c       the supervisor's state machine: worker, slot and cluster
  *               states, every transition through one function per level
  *   launch.c    a worker's environment and fd plan, forked or exec'd
+ *   pidx.c      the running workers by pid
  *   wio.c       what workers say: output pipes, the notify socket, their
  *               channels; processes they leave behind
  *   rr.c        round robin: the master accepts and hands connections
@@ -25,6 +26,8 @@
 #include "internal.h"
 
 #define LINE_MAX_OUT 16384
+#define OUT_MIN_CAP 256         /* a partial line's buffer, at first */
+#define OUT_IDLE_MS 2000        /* ... given back once empty this long */
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 30000
 #define RR_MAX_QUEUED 4096      /* bytes: about 60 handed connections */
@@ -35,6 +38,9 @@
 #define DRAIN_GRACE_MS 500      /* ... this long at least, for handshakes
                                    begun before it stopped being chosen */
 #define OUTPUT_DRAIN_MS 1000    /* at the end: the last output, bounded */
+#define ORPHAN_LOOK_MS 50       /* the children looked at this long after
+                                   an exit, for all the exits meanwhile */
+#define ORPHAN_GROUPS 64        /* ... at most this many of them */
 #define NODE_PEND 32            /* Node roundrobin: connections handed to a
                                    worker and not answered yet, at most */
 #define NODE_HELD 64            /* ... refused by every worker, held by a
@@ -86,9 +92,11 @@ enum cstate {
 
 struct outbuf {
   int fd;
-  size_t len;
-  char *data; /* LINE_MAX_OUT bytes while a partial line waits, else NULL:
-                 an idle worker costs the master no line buffer */
+  int used;   /* a partial line went through it since the last sweep */
+  size_t len, cap;
+  char *data; /* a partial line (wio.c says when it is taken, grown and
+                 given back), or NULL: an idle worker costs the master
+                 no line buffer */
 };
 
 struct worker {
@@ -115,6 +123,7 @@ struct worker {
   herd_timer_t handoff_timer; /* roundrobin: handed, not answered */
   struct outbuf out[2]; /* stdout, stderr pipes (fd -1 if none) */
   herd_chan_t *chan;    /* our end of the worker's channel, or NULL */
+  int chan_used;        /* a message came or went since the last sweep */
   /* HERD_CLUSTER_NODE (node.c) */
   unsigned node_id;     /* its NODE_UNIQUE_ID (cluster.worker.id) */
   struct nsock **subs;  /* the sockets it asked for and has not closed */
@@ -127,7 +136,8 @@ struct worker {
   int node_bad_told;    /* said once: a message herd could not act on */
   int node_sock_errs;   /* socket requests refused (the first few said) */
   int node_sig_due;     /* the stop signal follows its disconnection */
-  struct worker *next;
+  struct worker *next, *prev; /* c->workers, newest first */
+  struct worker *pnext; /* its chain in c->pidx (pidx.c) */
 };
 
 /* Node roundrobin: a connection handed to a worker, kept until it says
@@ -195,6 +205,7 @@ struct slot {
                             steered (reuseport.c) */
   uint64_t drain_since;  /* S_DRAINING */
   herd_timer_t drain_timer;
+  int view_at;           /* herd_cluster_workers' scratch */
 };
 
 /* A process a worker left behind (it daemonized) that came back to us,
@@ -237,7 +248,20 @@ struct herd_cluster {
   int nslots;            /* allocated */
   int want;              /* active slots wanted */
   struct worker *workers;
+  struct worker **pidx;  /* the running ones by pid (pidx.c) */
+  size_t npidx;          /* its buckets, a power of two (or 0) */
+  size_t nrunning;       /* workers launched and not reaped */
+  int ready_hint;        /* a slot not ready when last looked at (sup.c's
+                            all_ready starts there) */
   struct orphan *orphans;
+  struct {               /* workers exited since we last looked for what
+                            they left behind (wio.c) */
+    pid_t groups[ORPHAN_GROUPS]; /* their process groups, killed */
+    int n;
+    int slot;            /* their slot, -1 if of several */
+    int any;             /* a look is due */
+    herd_timer_t timer;
+  } look;
   /* the notify socket */
   int notify_fd;
   char notify_name[108];
@@ -262,6 +286,9 @@ struct herd_cluster {
   int stop_sig;
   herd_timer_t output_timer; /* C_DRAINING */
   int out_paused;        /* herd_cluster_pause_output */
+  herd_timer_t out_sweep; /* partial lines' buffers: the empty ones given
+                             back (wio.c), armed while some are kept */
+  int sweep_armed;
   /* round robin */
   int rr_next;           /* the slot to try first */
   int rr_paused;         /* accepting is off, no worker free */
@@ -298,7 +325,11 @@ void sup__check_done(herd_cluster_t *c);
 void sup__worker_free_if_done(herd_cluster_t *c, struct worker *w);
 int sup__grow_slots(herd_cluster_t *c, int n);
 int sup__public_state(const struct slot *s, const struct worker *w);
+/* pidx.c: the running workers by pid */
 struct worker *sup__find_pid(herd_cluster_t *c, pid_t pid);
+void sup__pid_add(herd_cluster_t *c, struct worker *w);
+void sup__pid_del(herd_cluster_t *c, struct worker *w);
+void sup__pid_free(herd_cluster_t *c);
 /* shared by sup.c (workers, slots) and supop.c (the cluster) */
 void sup__maybe_all_ready(herd_cluster_t *c);
 void sup__to_killing(herd_cluster_t *c, struct worker *w, int reason);
@@ -338,12 +369,16 @@ void wio__watch_output(herd_cluster_t *c, struct worker *w);
 void wio__watch_chan(herd_cluster_t *c, struct worker *w);
 int wio__open_notify(herd_cluster_t *c);
 void wio__close_notify(herd_cluster_t *c);
-void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid);
+void wio__find_orphans(herd_cluster_t *c, int slot, const pid_t *groups, int n);
+void wio__exited(herd_cluster_t *c, int slot, pid_t group);
+void wio__look_now(herd_cluster_t *c);
 struct orphan *wio__find_orphan(herd_cluster_t *c, pid_t pid);
 void wio__orphan_free(herd_cluster_t *c, struct orphan *o);
 void wio__orphan_stop(herd_cluster_t *c, struct orphan *o);
 void wio__resume_output(herd_cluster_t *c);
 void wio__pause_output(herd_cluster_t *c, int pause);
+void wio__arm_sweep(herd_cluster_t *c);
+void wio__chan_used(struct worker *w);
 
 /* rr.c */
 int rr__watch(herd_cluster_t *c);

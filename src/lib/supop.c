@@ -230,6 +230,7 @@ void sup__shutdown(herd_cluster_t *c, int graceful, int sig) {
     sup__worker_stop(c, w, HERD_REASON_SHUTDOWN);
   for (struct orphan *o = c->orphans; o; o = o->next)
     wio__orphan_stop(c, o);
+  wio__look_now(c); /* a look due after recent exits: now (stops what it finds) */
   sup__check_done(c);
 }
 
@@ -243,7 +244,7 @@ static void output_timer_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
 void sup__check_done(herd_cluster_t *c) {
   if (c->state < C_STOPPING || c->state == C_DONE)
     return;
-  if (c->orphans)
+  if (c->orphans || c->look.any)
     return; /* left behind by workers: they go before we do */
   int pipes = 0;
   for (struct worker *w = c->workers; w; w = w->next) {

@@ -30,31 +30,115 @@ static void out_emit(herd_cluster_t *c, struct worker *w, int stream, const char
     c->o.on_output(c, w->slot, w->pid, stream, p, n, c->o.data);
 }
 
-/* Pass on the whole lines of p[0..n) and keep the rest in b (a line
- * longer than LINE_MAX_OUT goes in pieces; a rest that cannot be kept
- * for want of memory is passed on as it is). */
-static void out_lines(struct worker *w, int stream, struct outbuf *b, char *p, size_t n) {
-  char *start = p, *end = p + n, *nl;
-  while ((nl = memchr(start, '\n', (size_t)(end - start)))) {
-    out_emit(w->c, w, stream, start, (size_t)(nl - start));
-    start = nl + 1;
+/* A partial line's buffer (b->data) is taken when the first bytes of a
+ * line without its newline come, at the size they need (OUT_MIN_CAP at
+ * least), doubled as the line grows, up to LINE_MAX_OUT: a worker that
+ * never writes a partial line costs the master no buffer at all, one
+ * that writes short ones a small one. Emptied (the line ended), it is
+ * kept, so that a worker whose lines come in pieces does not take and
+ * give back memory at every read; the sweep (out_sweep_cb) gives back
+ * those that stayed empty for a whole OUT_IDLE_MS, and fits to size
+ * those that hold an unfinished line. */
+static int out_reserve(struct outbuf *b, size_t need) {
+  if (need <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : OUT_MIN_CAP;
+  while (cap < need)
+    cap *= 2;
+  if (cap > LINE_MAX_OUT)
+    cap = LINE_MAX_OUT;
+  char *nd = realloc(b->data, cap);
+  if (!nd)
+    return -ENOMEM;
+  b->data = nd;
+  b->cap = cap;
+  return 0;
+}
+
+/* Pass on the whole lines of p[0..n), the partial line waiting in b
+ * first; keep the rest in b. A line longer than LINE_MAX_OUT goes in
+ * pieces of LINE_MAX_OUT bytes; a rest that cannot be kept for want of
+ * memory is passed on as it is (cut, rather than lost). */
+static void out_feed(struct worker *w, int stream, struct outbuf *b, const char *p,
+                     size_t n) {
+  while (n) {
+    const char *nl = memchr(p, '\n', n);
+    size_t take = nl ? (size_t)(nl - p) : n;
+    if (!b->len && nl) { /* a whole line: as it is */
+      out_emit(w->c, w, stream, p, take);
+    } else if (!b->len && take >= LINE_MAX_OUT) {
+      take = LINE_MAX_OUT;
+      out_emit(w->c, w, stream, p, take);
+      take--; /* no newline to skip */
+    } else {
+      if (take > LINE_MAX_OUT - b->len)
+        take = LINE_MAX_OUT - b->len;
+      if (out_reserve(b, b->len + take) < 0) {
+        if (b->len)
+          out_emit(w->c, w, stream, b->data, b->len);
+        out_emit(w->c, w, stream, p, take);
+        b->len = 0;
+      } else {
+        memcpy(b->data + b->len, p, take);
+        b->len += take;
+        if (p + take == nl || b->len == LINE_MAX_OUT) {
+          out_emit(w->c, w, stream, b->data, b->len);
+          b->len = 0;
+        }
+      }
+      b->used = 1;
+      if (p + take != nl)
+        take--; /* no newline to skip */
+    }
+    p += take + 1;
+    n -= take + 1;
   }
-  size_t rest = (size_t)(end - start);
-  if (rest == LINE_MAX_OUT) {
-    out_emit(w->c, w, stream, start, rest);
-    rest = 0;
+}
+
+/* The sweep also gives back the buffers of channels that saw no message
+ * since the last one (herd__chan_trim): a worker that sent a message
+ * once costs no 256 KiB of reading room for ever. */
+static void out_sweep_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  herd_cluster_t *c = data;
+  c->sweep_armed = 0;
+  int again = 0;
+  for (struct worker *w = c->workers; w; w = w->next) {
+    if (w->chan && w->chan_used)
+      again = 1;
+    else if (w->chan)
+      herd__chan_trim(w->chan);
+    w->chan_used = 0;
+    for (int i = 0; i < 2; i++) {
+      struct outbuf *b = &w->out[i];
+      if (!b->data)
+        continue;
+      if (b->used && !b->len) {
+        again = 1; /* in use: looked at again */
+      } else if (!b->len) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+      } else if (b->cap > b->len) {
+        /* an unfinished line (a prompt): kept, at its size */
+        char *nd = realloc(b->data, b->len);
+        if (nd) {
+          b->data = nd;
+          b->cap = b->len;
+        }
+      }
+      b->used = 0;
+    }
   }
-  if (rest && !b->data && !(b->data = malloc(LINE_MAX_OUT))) {
-    out_emit(w->c, w, stream, start, rest); /* cut, rather than lost */
-    rest = 0;
-  }
-  if (rest)
-    memmove(b->data, start, rest);
-  b->len = rest;
-  if (!rest) {
-    free(b->data);
-    b->data = NULL;
-  }
+  if (again)
+    wio__arm_sweep(c);
+}
+
+void wio__arm_sweep(herd_cluster_t *c) {
+  if (!c->sweep_armed &&
+      herd_loop_timer_start(c->loop, &c->out_sweep, OUT_IDLE_MS, out_sweep_cb, c) == 0)
+    c->sweep_armed = 1;
 }
 
 static void out_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
@@ -65,27 +149,24 @@ static void out_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   char tmp[LINE_MAX_OUT];
   ssize_t n = 0;
   /* A few reads per wakeup (a fast writer fills a big pipe), bounded so
-   * that one worker's flood cannot hold up the loop. Whole lines are
-   * read into tmp; only a partial line's rest is kept in b. */
+   * that one worker's flood cannot hold up the loop. Whole lines go from
+   * tmp as they are; only a partial line's bytes are copied into b. */
   for (int round = 0; round < 16; round++) {
-    char *into = b->data ? b->data + b->len : tmp;
-    size_t room = b->data ? LINE_MAX_OUT - b->len : sizeof tmp;
-    n = herd__read(fd, into, room);
+    n = herd__read(fd, tmp, sizeof tmp);
     if (n <= 0)
       break;
-    if (b->data)
-      out_lines(w, i + 1, b, b->data, b->len + (size_t)n);
-    else
-      out_lines(w, i + 1, b, tmp, (size_t)n);
+    out_feed(w, i + 1, b, tmp, (size_t)n);
     if (w->c->out_paused)
-      return; /* the consumer asked for a pause from out_emit */
+      break; /* the consumer asked for a pause from out_emit */
   }
+  if (b->data)
+    wio__arm_sweep(w->c);
   if (n > 0 || n == -EAGAIN)
     return;
   /* EOF or error: flush the partial line, stop watching. */
   if (b->len)
     out_emit(w->c, w, i + 1, b->data, b->len);
-  b->len = 0;
+  b->len = b->cap = 0;
   free(b->data);
   b->data = NULL;
   (void)herd_loop_del(loop, fd);
@@ -128,6 +209,7 @@ static void chan_cb(herd_loop_t *loop, herd_chan_t *ch, int err, herd_chan_msg_t
   (void)ch;
   struct worker *w = data;
   herd_cluster_t *c = w->c;
+  wio__chan_used(w);
   if (msg && msg->fd >= 0)
     herd__close(msg->fd);
   if (err == 0 && msg && (!node__on(c) || !node__message(c, w, msg->json, msg->len))) {
@@ -155,8 +237,16 @@ static void chan_cb(herd_loop_t *loop, herd_chan_t *ch, int err, herd_chan_msg_t
 
 /* One message to w; 1 if queued. */
 static int send_one(struct worker *w, const char *json, size_t len) {
-  return w && w->chan && !herd__chan_gone(w->chan) &&
-         herd_chan_send(w->chan, json, len, -1) >= 0;
+  if (!w || !w->chan || herd__chan_gone(w->chan) || herd_chan_send(w->chan, json, len, -1) < 0)
+    return 0;
+  wio__chan_used(w);
+  return 1;
+}
+
+/* w's channel carried a message: its buffers are kept for a while. */
+void wio__chan_used(struct worker *w) {
+  w->chan_used = 1;
+  wio__arm_sweep(w->c);
 }
 
 int herd_cluster_send(herd_cluster_t *c, int slot, const char *json, size_t len) {
@@ -445,18 +535,72 @@ void wio__orphan_stop(herd_cluster_t *c, struct orphan *o) {
                                 orphan_kill_cb, o);
 }
 
-/* After worker WPID of SLOT exited (or a process it had left behind,
- * then WPID 0): the children of ours that are not workers came back to
- * us from it. What a worker left in its own process group was killed with
- * it and is not news (it may not have died yet: SIGKILL is not instant);
- * nor is what is dead already. Any other child counts: the cluster owns
- * every child of its process (it reaps them all). */
-void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid) {
+/* What exited workers left behind came back to us: found by a look at
+ * our children, as long a list as the pool. One look per exit made a
+ * reload of N workers O(N^2) (4096: 15 s, most of it in the kernel's
+ * list), so exits are gathered for ORPHAN_LOOK_MS (or ORPHAN_GROUPS of
+ * them) and looked at once; a stop looks at once (reap_all). The slot a
+ * process is told under is its worker's when the exits looked at were
+ * all of one slot, else none (-1): an orphan's old parent cannot be
+ * known once it is ours. */
+static void look_cb(herd_loop_t *loop, herd_timer_t *t, void *data) {
+  (void)loop;
+  (void)t;
+  herd_cluster_t *c = data;
+  wio__look_now(c);
+  sup__check_done(c);
+}
+
+void wio__look_now(herd_cluster_t *c) {
+  herd_loop_timer_stop(c->loop, &c->look.timer);
+  if (!c->look.any)
+    return;
+  c->look.any = 0;
+  int n = c->look.n;
+  c->look.n = 0;
+  wio__find_orphans(c, c->look.slot, c->look.groups, n);
+}
+
+/* A worker of slot (process group group) or a process left behind (group
+ * 0) was reaped. */
+void wio__exited(herd_cluster_t *c, int slot, pid_t group) {
+  if (group && c->look.n == ORPHAN_GROUPS)
+    wio__look_now(c);
+  c->look.slot = c->look.any && c->look.slot != slot ? -1 : slot;
+  if (group)
+    c->look.groups[c->look.n++] = group;
+  if (!c->look.any &&
+      herd_loop_timer_start(c->loop, &c->look.timer, ORPHAN_LOOK_MS, look_cb, c) < 0) {
+    c->look.any = 1;
+    wio__look_now(c);
+    return;
+  }
+  c->look.any = 1;
+}
+
+static int in_groups(pid_t pgrp, const pid_t *groups, int n) {
+  for (int i = 0; i < n; i++)
+    if (groups[i] == pgrp)
+      return 1;
+  return 0;
+}
+
+/* After workers of SLOT (-1: of several) exited, whose pids - their
+ * process groups - are groups[0..n) (or processes they had left behind):
+ * the children of ours that are not workers came back to us from them.
+ * What a worker left in its own process group was killed with it and is
+ * not news (it may not have died yet: SIGKILL is not instant); nor is
+ * what is dead already. Any other child counts: the cluster owns every
+ * child of its process (it reaps them all). */
+void wio__find_orphans(herd_cluster_t *c, int slot, const pid_t *groups, int n) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
   FILE *f = fopen(path, "re");
   if (!f)
     return;
+  /* in one read: each read of the file walks the kernel's list of our
+   * children from its start to where the last one ended */
+  (void)setvbuf(f, NULL, _IOFBF, 1 << 16);
   int pid;
   /* Workers lead process groups of their own, and what they leave keeps
    * theirs or makes new ones: a child in our own group is the caller's
@@ -466,7 +610,8 @@ void wio__find_orphans(herd_cluster_t *c, int slot, pid_t wpid) {
   while (fscanf(f, "%d", &pid) == 1) {
     herd_proc_stat_t ps;
     if (sup__find_pid(c, pid) || wio__find_orphan(c, pid) || herd_proc_stat(pid, &ps) < 0 ||
-        (wpid && ps.pgrp == wpid) || ps.pgrp == own || ps.state == 'Z' || ps.state == 'X')
+        in_groups(ps.pgrp, groups, n) || ps.pgrp == own || ps.state == 'Z' ||
+        ps.state == 'X')
       continue;
     int pfd = herd__os_pidfd_open(pid);
     struct orphan *o = pfd >= 0 ? calloc(1, sizeof *o) : NULL;
