@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,6 +59,23 @@ static int on_init(herd_cluster_t *c, void *data) {
 
 /* The master's state at rest: no fds yet but the spare, and herd run's
  * terminal writer. */
+/* The fd table grown now to hold the workers' fds (3 each, and some),
+ * before a thread shares it: grown later, each growth waits for an RCU
+ * grace period (milliseconds; a start of 64 workers took 2.5x as long
+ * when the table started small). Within RLIMIT_NOFILE; a table never
+ * shrinks, so this is its size anyway once the workers run. */
+static void fdtable_reserve(int fd, int workers) {
+  struct rlimit rl;
+  long want = 64 + 4L * (workers > 0 ? workers : sysconf(_SC_NPROCESSORS_ONLN));
+  if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return;
+  if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)want >= rl.rlim_cur)
+    want = (long)rl.rlim_cur - 1;
+  int hi = want > 64 ? fcntl(fd, F_DUPFD_CLOEXEC, (int)want) : -1;
+  if (hi >= 0)
+    (void)close(hi);
+}
+
 static void master_init(struct master *m, struct app *a, int daemon,
                         int status_fd) {
   memset(m, 0, sizeof *m);
@@ -70,6 +88,7 @@ static void master_init(struct master *m, struct app *a, int daemon,
   m->metrics_fd = -1;
   /* a fd in reserve, for when there are none left (ctlsrv.c) */
   m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  fdtable_reserve(m->spare_fd, a->o.workers);
   /* herd run: its output through a thread of its own, so that a reader
    * that stalls (a paused terminal, a pipe nobody drains) never stops
    * the loop (without one, the lines are written directly) */
