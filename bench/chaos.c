@@ -1344,6 +1344,11 @@ static int quiet_sample(struct run *r, long *rss, int *fds, struct map **maps, i
   if (!settle(r))
     return 0;
   int paused = load_pause(r);
+  /* the master gives back the buffers of output and channels that have
+   * been idle for OUT_IDLE_MS (2 s, src/lib/sup.h) at its next sweep:
+   * sampled after that, both samples hold what the master keeps, not
+   * what the load had in flight at the moment it paused */
+  sleep_ms(2 * 2000 + 200);
   *rss = proc_rss_kb(r->herd.pid);
   *fds = proc_fds(r->herd.pid);
   *maps = calloc(MAX_MAPS, sizeof **maps);
