@@ -304,7 +304,11 @@ TEST_T(herd_start_of_4000_workers_reads_the_whole_start_report, 120) {
  * channel, which took the master 256 KiB of reading room per worker
  * (5.7 KiB of RSS, 256 KiB of VmData), kept for ever; an idle channel's
  * buffers are given back by the sweep (within 4 s), which this waits
- * for by looking at the RSS (there is no event to wait on). */
+ * for by looking at the RSS (there is no event to wait on). A worker
+ * with a channel keeps the channel's state too: about 1.8 KiB under
+ * glibc and 2.0 KiB under musl's allocator (make test-static), so its
+ * bar is 2.5 KiB, above the 2 KiB of a worker without one. */
+#define IPC_BAR 2560
 TEST_T(master_memory_per_worker_with_1024_ipc_workers, 180) {
   if (getenv("HERD_SANITIZE") && *getenv("HERD_SANITIZE"))
     SKIP("under ASan freed memory waits in its quarantine: RSS is not the master's own");
@@ -329,12 +333,12 @@ TEST_T(master_memory_per_worker_with_1024_ipc_workers, 180) {
   for (int i = 0; i < 40; i++) { /* the sweep: 2 to 4 s after the last message */
     after = settled_kb(h.c.pid, "VmRSS");
     per = (double)(after - before) * 1024.0 / (MANY - FEW);
-    if (per <= 2048)
+    if (per <= IPC_BAR)
       break;
   }
   fprintf(stderr, "master RSS %ld kB with %d ipc workers, %ld kB with %d: %.0f bytes per "
           "worker\n", before, FEW, after, MANY, per);
-  CHECK_MSG(per <= 2048, "the master grew by %.0f bytes per ipc worker (%ld kB with %d "
+  CHECK_MSG(per <= IPC_BAR, "the master grew by %.0f bytes per ipc worker (%ld kB with %d "
             "workers, %ld kB with %d)", per, before, FEW, after, MANY);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
 }
