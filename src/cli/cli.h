@@ -374,6 +374,9 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 
 int cmd_upgrade(int argc, char **argv); /* ctlupgrade.c */
 int cmd_upgrade_master(int argc, char **argv); /* upgradein.c: __upgrade */
+/* --slot's value (text.c): 0 with *slot in 0..HERD_MAX_WORKERS-1, or -1
+ * said in one line on stderr. */
+int cli_slot_arg(const char *arg, long *slot);
 /* "herd CMD: MESSAGE" and "Try 'herd CMD --help'." on stderr (text.c). */
 void usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

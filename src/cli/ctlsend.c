@@ -36,18 +36,10 @@ int cmd_send(int argc, char **argv) {
       fputs(usage_send, stdout);
       return 0;
     }
-    char *end;
-    errno = 0;
-    if (ch == 's')
-      slot = strtol(optarg, &end, 10);
-    if (ch != 's' || errno || end == optarg || *end || slot < 0 ||
-        slot >= HERD_MAX_WORKERS) {
-      if (ch == 's') {
-        fprintf(stderr, "%s: --slot: '%s' is not a slot (0..%d)\n", prog_name, optarg,
-                HERD_MAX_WORKERS - 1);
+    if (ch == '?' || cli_slot_arg(optarg, &slot) < 0) {
+      if (ch != '?')
         fputs(usage_send, stderr);
-      }
-      return 2;
+      return 2; /* said by cli_getopt or cli_slot_arg */
     }
   }
   if (argc - optind != 2) {

@@ -36,15 +36,7 @@ int cmd_signal(int argc, char **argv) {
       fputs(usage_signal, stdout);
       return 0;
     }
-    char *end;
-    errno = 0;
-    if (ch == 's')
-      slot = strtol(optarg, &end, 10);
-    if (ch != 's' || errno || end == optarg || *end || slot < 0 ||
-        slot >= HERD_MAX_WORKERS) {
-      if (ch == 's')
-        fprintf(stderr, "%s: --slot: '%s' is not a slot (0..%d)\n", prog_name, optarg,
-                HERD_MAX_WORKERS - 1);
+    if (cli_slot_arg(optarg, &slot) < 0) {
       fputs(usage_signal, stderr);
       return 2;
     }

@@ -3,7 +3,9 @@
  * lines. (UTF-8 and hex digits are libherd's, src/lib/utf8.h.) And
  * usage_error, the commands' one way to say a usage error.
  */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -45,4 +47,17 @@ void usage_error(const char *cmd, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fprintf(stderr, "\nTry 'herd %s --help'.\n", cmd);
+}
+
+int cli_slot_arg(const char *arg, long *slot) {
+  char *end;
+  errno = 0;
+  long v = strtol(arg, &end, 10);
+  if (errno || end == arg || *end || v < 0 || v >= HERD_MAX_WORKERS) {
+    fprintf(stderr, "%s: --slot: '%s' is not a slot (0..%d)\n", prog_name, arg,
+            HERD_MAX_WORKERS - 1);
+    return -1;
+  }
+  *slot = v;
+  return 0;
 }
