@@ -12,6 +12,7 @@
 
 #include "../src/cli/cli.h"
 #include "../src/cli/dotenv.h"
+#include "../src/cli/jval.h"
 #include "envt.h"
 #include "hp.h"
 #include "test.h"
@@ -48,6 +49,28 @@ int env_sh(char *out, size_t n, const char *fmt, ...) {
   va_end(ap);
   CHECK(k > 0 && (size_t)k < sizeof cmd);
   return sh_out(cmd, out, n);
+}
+
+int env_status_pids(const char *name, pid_t *master, pid_t *pids, int max) {
+  static char out[65536];
+  int rc = env_sh(out, sizeof out, "%s status %s --json", env_herd(), name);
+  CHECK_MSG(rc == 0, "status: %d %s", rc, out);
+  herd_val_t *v = jparse(out, strlen(out));
+  CHECK_MSG(v, "%s", out);
+  if (master)
+    *master = (pid_t)jnum(jget(v, "pid"), 0);
+  const herd_val_t *w = jget(v, "workers");
+  int n = 0;
+  for (size_t i = 0; i < jlen(w) && n < max; i++)
+    pids[n++] = (pid_t)jnum(jget(jat(w, i), "pid"), 0);
+  herd_val_free(v);
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && pids[j] < pids[j - 1]; j--) {
+      pid_t t = pids[j];
+      pids[j] = pids[j - 1];
+      pids[j - 1] = t;
+    }
+  return n;
 }
 
 /* ---- the dotenv format ---- */

@@ -34,24 +34,7 @@ static int start_app(const char *name) {
 
 /* The master's pid and its workers' (sorted), from status --json. */
 static int status_of(const char *name, pid_t *master, pid_t *pids, int max) {
-  static char out[65536];
-  int rc = env_sh(out, sizeof out, "%s status %s --json", env_herd(), name);
-  CHECK_MSG(rc == 0, "status: %d %s", rc, out);
-  herd_val_t *v = jparse(out, strlen(out));
-  CHECK_MSG(v, "%s", out);
-  *master = (pid_t)jnum(jget(v, "pid"), 0);
-  const herd_val_t *w = jget(v, "workers");
-  int n = 0;
-  for (size_t i = 0; i < jlen(w) && n < max; i++)
-    pids[n++] = (pid_t)jnum(jget(jat(w, i), "pid"), 0);
-  herd_val_free(v);
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && pids[j] < pids[j - 1]; j--) {
-      pid_t t = pids[j];
-      pids[j] = pids[j - 1];
-      pids[j - 1] = t;
-    }
-  return n;
+  return env_status_pids(name, master, pids, max);
 }
 
 static pid_t pid_file(const char *name) {
