@@ -234,6 +234,11 @@ TEST(loop_exec_abort_cancels_every_exec_sharing_it) {
   uint64_t t0 = test_now_ms();
   CHECK_EQ(herd_loop_run(l), 0);
   CHECK(test_now_ms() - t0 < 5000);
+  /* Nothing of the execs is left in the epoll set: the abort's fd, which
+   * stays readable, would make the loop's fd readable for ever (a dup
+   * closed before EPOLL_CTL_DEL stays registered). */
+  struct pollfd lp = {.fd = herd_loop_fd(l), .events = POLLIN};
+  CHECK_EQ(poll(&lp, 1, 0), 0);
   for (int i = 0; i < 2; i++) {
     CHECK_EQ(e[i].calls, 1);
     CHECK_EQ(e[i].err, 0);
@@ -271,6 +276,8 @@ TEST(loop_child_honours_timeout_and_abort) {
   herd_timer_t t = {0};
   CHECK_OK(herd_loop_timer_start(l, &t, 300, fire_cb, a));
   CHECK_EQ(herd_loop_run(l), 0);
+  struct pollfd lp = {.fd = herd_loop_fd(l), .events = POLLIN};
+  CHECK_EQ(poll(&lp, 1, 0), 0); /* the guards left the epoll set */
   CHECK_EQ(r[0].calls, 1);
   CHECK_EQ(r[0].term_signal, SIGKILL);
   CHECK_EQ(r[0].killed, 1);

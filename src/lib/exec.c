@@ -45,7 +45,8 @@ struct herd_exec {
                              once sent */
   int done;
   const herd_abort_t *abort; /* the caller's, or NULL */
-  int abort_fd;           /* our copy of its fd until acted on, else -1 */
+  int abort_fd;           /* our copy of its fd (closed by free), or -1 */
+  int abort_watch;        /* abort_fd is in herd_exec_fds' set */
 };
 
 void herd_exec_opts_init(herd_exec_opts_t *opts) {
@@ -75,8 +76,11 @@ static void kill_group(herd_exec_t *x, int sig) {
 
 static void start_kill(herd_exec_t *x, int why) {
   /* The abort's fd stays readable once fired: after a kill, of any
-   * cause, it is no longer watched. */
-  herd__closep(&x->abort_fd);
+   * cause, it is no longer watched. It stays open until free: it is a
+   * dup, so closing it would not take it out of a caller's epoll set
+   * (epoll forgets a file only when its last fd closes), and the
+   * caller's EPOLL_CTL_DEL would fail with EBADF and leave it there. */
+  x->abort_watch = 0;
   if (x->killed)
     return;
   x->killed = why;
@@ -116,6 +120,7 @@ int herd_exec_start(herd_exec_t **out, const char *file, char *const argv[],
       free(x);
       return err;
     }
+    x->abort_watch = 1;
   }
   x->input = opts->input;
   x->input_len = opts->input_len;
@@ -185,7 +190,7 @@ int herd_exec_fds(const herd_exec_t *x, int *fds, short *events, int max) {
     fds[n] = x->child.pidfd;
     events[n++] = POLLIN;
   }
-  if (x->abort_fd >= 0 && n < max) {
+  if (x->abort_watch && n < max) {
     fds[n] = x->abort_fd;
     events[n++] = POLLIN;
   }
@@ -277,7 +282,7 @@ int herd_exec_step(herd_exec_t *x) {
   if (x->child.stdio[2] >= 0 && (r = drain(x, &x->child.stdio[2], &x->err)) < 0)
     goto fail;
 
-  if (x->abort_fd >= 0 && herd_abort_fired(x->abort) == 1)
+  if (x->abort_watch && herd_abort_fired(x->abort) == 1)
     start_kill(x, HERD_EXEC_CANCELED);
   uint64_t now = 0;
   if (!x->killed && x->deadline) {
@@ -307,12 +312,12 @@ int herd_exec_step(herd_exec_t *x) {
   if (x->child.stdio[1] >= 0 || x->child.stdio[2] >= 0)
     return 0; /* exited; output may still come from its descendants */
   herd__closep(&x->child.stdio[0]);
-  herd__closep(&x->abort_fd);
+  x->abort_watch = 0;
   x->done = 1;
   return 1;
 
 fail:
-  herd__closep(&x->abort_fd);
+  x->abort_watch = 0;
   kill_group(x, SIGKILL);
   for (int i = 0; i < 3; i++)
     herd__closep(&x->child.stdio[i]);
