@@ -324,3 +324,32 @@ TEST(loop_child_guard_freed_with_the_loop) {
   herd_abort_free(a);
   check_no_children();
 }
+
+TEST(loop_child_abort_after_exit_does_nothing) {
+  /* The child has exited (its pidfd is readable) and the abort fires
+   * before the loop has reaped it: no signal goes to the zombie, as
+   * Node's exit drops its abort listener. (epoll reports the pidfd
+   * first here, as it was ready first; the guard also reaps before it
+   * signals, for a batch where its fd or timer comes first.) */
+  herd_abort_t *a;
+  CHECK_OK(herd_abort_new(&a));
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  char *argv[] = {"sh", "-c", "exit 4", NULL};
+  herd_spawn_opts_t o = {.abort = a, .timeout_ms = 1};
+  herd_child_t c;
+  CHECK_OK(herd_spawn(&c, "sh", argv, &o));
+  struct pollfd p = {.fd = c.pidfd, .events = POLLIN};
+  CHECK_EQ(poll(&p, 1, 10000), 1);
+  CHECK_OK(herd_abort_fire(a));
+  struct childrec r;
+  memset(&r, 0, sizeof r);
+  CHECK_OK(herd_loop_child(l, &c, child_cb, &r));
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK_EQ(r.calls, 1);
+  CHECK_EQ(r.exit_code, 4);
+  CHECK_EQ(r.killed, 0);
+  herd_child_close(&c);
+  herd_loop_free(l);
+  herd_abort_free(a);
+}

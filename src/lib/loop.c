@@ -276,7 +276,11 @@ static void guard_free(herd_loop_t *l, struct child_guard *g) {
 /* The timer or the abort's fd: the child gets its kill signal (once;
  * herd__child_enforce clears both), and what watched them goes. */
 static void guard_check(herd_loop_t *l, struct child_guard *g) {
-  herd__child_enforce(g->child);
+  /* A child that has exited is not signalled, as Node's exit clears its
+   * timer: reap it here; its pidfd stays readable, so run_child still
+   * reports it in this turn or the next. */
+  if (herd__reap(g->child, WNOHANG) == 0)
+    herd__child_enforce(g->child);
   if (!g->child->deadline_ms)
     herd_loop_timer_stop(l, &g->timer);
   if (!g->child->abort && g->afd >= 0) {
