@@ -85,6 +85,39 @@ const char *herd_strerror(int err);
 /* Child processes: herd_spawn (Node's child_process.spawn)            */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A cancel switch, as Node's AbortController: give it to children
+ * (herd_spawn_opts_t.abort) and execs, fire it from anywhere, and each of
+ * them is killed with its kill_signal. Once fired it stays fired.
+ */
+typedef struct herd_abort herd_abort_t;
+
+/* A new, unfired abort in *out (an eventfd, O_CLOEXEC). Returns 0,
+ * -EINVAL (out NULL), -ENOMEM, -EMFILE. */
+int herd_abort_new(herd_abort_t **out);
+
+/* Fire it. Thread-safe and async-signal-safe (an atomic store and a
+ * write(2) to the eventfd; errno is kept): call it from another thread,
+ * any callback or a signal handler. Firing twice is harmless. Returns 0,
+ * or -EINVAL for NULL. The children and execs using it see it when they
+ * are next waited for, polled or stepped, or when their loop wakes on
+ * the fd (a blocked herd_child_wait, herd_exec or herd_exec_file returns
+ * at once). */
+int herd_abort_fire(herd_abort_t *a);
+
+/* 1 once fired, else 0 (-EINVAL for NULL). Thread-safe. */
+int herd_abort_fired(const herd_abort_t *a);
+
+/* An fd readable (POLLIN) once fired, and from then on (it is never
+ * read): for the caller's own loop. Borrowed: valid until herd_abort_free. */
+int herd_abort_fd(const herd_abort_t *a);
+
+/* Free it. Not while a child or exec that uses it may still be waited
+ * for, polled, stepped or watched by a loop: the abort must outlive them
+ * (herd_child_close, herd_exec_free, or the end of the exec or the loop's
+ * child watch). Safe on NULL. */
+void herd_abort_free(herd_abort_t *a);
+
 /* What a child's fd 0, 1 or 2 is. */
 enum herd_stdio_kind {
   HERD_STDIO_INHERIT = 0, /* the parent's own fd of that number (default) */
@@ -130,8 +163,12 @@ enum {
   HERD_SPAWN_LISTEN_PID = 1u << 6, /* set LISTEN_PID to the child's own pid
                                    in its environment (systemd's socket
                                    activation; replaces any LISTEN_PID) */
-  HERD_SPAWN_UMASK = 1u << 7    /* umask(opts.umask) in the child (else it
+  HERD_SPAWN_UMASK = 1u << 7,   /* umask(opts.umask) in the child (else it
                                    keeps the parent's) */
+  HERD_SPAWN_KILL_GROUP = 1u << 8 /* the timeout's and abort's kill_signal
+                                   goes to the child's process group (needs
+                                   SETSID or SETPGID, else -EINVAL); without
+                                   it, to the child alone, as Node */
 };
 
 typedef struct herd_spawn_opts {
@@ -150,6 +187,25 @@ typedef struct herd_spawn_opts {
                                    thread dies (PR_SET_PDEATHSIG), or 0 */
   unsigned umask;               /* with HERD_SPAWN_UMASK: 0 to 0777, else
                                    -EINVAL */
+  const char *shell;            /* NULL: no shell. Else run through this
+                                   shell, as Node's shell option: argv is
+                                   {shell, "-c", command}, command being
+                                   file and argv[1..] joined by single
+                                   spaces, NOT quoted: spaces, $, ;, * in
+                                   them are the shell's. "" = "/bin/sh".
+                                   argv0 replaces the shell's argv[0]. A
+                                   shell name without '/' is looked up in
+                                   PATH (unless HERD_SPAWN_NOPATH). */
+  int timeout_ms;               /* kill the child with kill_signal this
+                                   long after the start; 0 = none,
+                                   negative = -EINVAL. Enforced while
+                                   herd_child_wait or herd_child_poll run,
+                                   and by herd_loop_child. */
+  int kill_signal;              /* for timeout_ms and abort; 0 = SIGTERM */
+  herd_abort_t *abort;          /* borrowed, or NULL: when fired, the child
+                                   gets kill_signal (as timeout_ms); already
+                                   fired at the spawn: -ECANCELED and no
+                                   child. Must outlive the child handle. */
 } herd_spawn_opts_t;
 
 /* A running or finished child. Caller storage; fill with herd_spawn,
@@ -164,6 +220,17 @@ typedef struct herd_child {
   int reaped;    /* 1 once the exit status below is valid */
   int exit_code; /* exit status 0-255, or -1 if killed by a signal */
   int term_signal; /* signal that killed it, or 0 */
+  int killed;    /* 1 once libherd sent it a signal with success:
+                    herd_child_kill (any signal, 0 too) or the kill of
+                    opts.timeout_ms or opts.abort; as Node's
+                    subprocess.killed (it does not say the child died of
+                    it: see term_signal) */
+  /* private: the timeout and abort of its options, for wait, poll and
+   * the loop */
+  uint64_t deadline_ms;  /* herd_now_ms() of the timeout, 0 = none */
+  int kill_signal;
+  unsigned kill_flags;   /* HERD_KILL_GROUP or 0 */
+  herd_abort_t *abort;   /* NULL once acted on */
 } herd_child_t;
 
 /*
@@ -195,13 +262,24 @@ int herd_spawn(herd_child_t *child, const char *file, char *const argv[],
                const herd_spawn_opts_t *opts);
 
 /* Reap the child if it has exited (non-blocking). Returns 1 when reaped
- * (now or before), 0 if it still runs, -errno on failure. */
+ * (now or before), 0 if it still runs, -errno on failure. A running child
+ * whose opts.timeout_ms has passed, or whose opts.abort has fired, is
+ * sent its kill_signal (once). */
 int herd_child_poll(herd_child_t *child);
 
 /* Wait for the child to exit, up to timeout_ms (-1 = forever, 0 = poll).
  * Returns 0 once reaped, -ETIMEDOUT if still running at the deadline,
- * -EINVAL for a timeout below -1. */
+ * -EINVAL for a timeout below -1. Meanwhile it enforces opts.timeout_ms
+ * and opts.abort: at the spawn's deadline, or as soon as the abort
+ * fires (from another thread or a signal handler), the child gets its
+ * kill_signal, and the wait goes on for its exit. */
 int herd_child_wait(herd_child_t *child, int timeout_ms);
+
+/* For a caller with its own loop: milliseconds until the child's
+ * opts.timeout_ms deadline (0 if passed: call herd_child_poll), or -1 if
+ * it has none (none set, already acted on, or reaped). Watch
+ * herd_abort_fd too if the child has an abort. */
+int herd_child_timeout(const herd_child_t *child);
 
 enum {
   HERD_KILL_GROUP = 1u << 0 /* signal the child's whole process group (the
@@ -232,7 +310,8 @@ enum herd_exec_reason {
   HERD_EXEC_EXITED = 1,     /* exited by itself (any code) */
   HERD_EXEC_SIGNALED,       /* killed by a signal we did not send */
   HERD_EXEC_TIMEDOUT,       /* killed by us: timeout_ms passed */
-  HERD_EXEC_MAXBUFFER       /* killed by us: an output exceeded max_buffer */
+  HERD_EXEC_MAXBUFFER,      /* killed by us: an output exceeded max_buffer */
+  HERD_EXEC_CANCELED        /* killed by us: spawn.abort fired */
 };
 
 #define HERD_EXEC_DEFAULT_MAXBUF (1024u * 1024u) /* as Node's maxBuffer */
@@ -242,14 +321,20 @@ typedef struct herd_exec_opts {
                               (stdin is a pipe fed with input, stdout and
                               stderr are captured). HERD_SPAWN_SETPGID is
                               added unless HERD_SPAWN_SETSID is set, so the
-                              kill reaches the whole group. */
+                              kill reaches the whole group. spawn.shell
+                              picks the shell (herd_exec) or adds one
+                              (herd_exec_file). spawn.abort cancels (reason
+                              HERD_EXEC_CANCELED). spawn.timeout_ms and
+                              spawn.kill_signal must be 0 (-EINVAL): the
+                              exec's own fields below apply. */
   const void *input;       /* written to the child's stdin, then closed */
   size_t input_len;
   size_t max_buffer;       /* bytes per stream; MUST be > 0 (0 is -EINVAL:
                               use HERD_EXEC_OPTS_INIT or
                               herd_exec_opts_init()). SIZE_MAX = no limit */
   int timeout_ms;          /* 0 = none; negative is -EINVAL */
-  int kill_signal;         /* sent on timeout or max buffer; 0 = SIGTERM */
+  int kill_signal;         /* sent on timeout, max buffer or abort;
+                              0 = SIGTERM */
 } herd_exec_opts_t;
 
 #define HERD_EXEC_OPTS_INIT { .max_buffer = HERD_EXEC_DEFAULT_MAXBUF }
@@ -269,17 +354,21 @@ typedef struct herd_exec_result {
   size_t err_len;
 } herd_exec_result_t;
 
-/* exec: run COMMAND with /bin/sh -c. Blocks until the child is gone and
+/* exec: run COMMAND with /bin/sh -c (or opts->spawn.shell -c). Blocks until the child is gone and
  * its output read to the end (pipes of grand-children that outlive it are
  * not waited for once it has been killed). opts may be NULL (defaults).
  * Returns 0 with *res filled whatever the child did (see res->reason), or
  * -errno with *res zeroed: a spawn error, -EINVAL for bad options, -ENOMEM.
- * On a timeout or max buffer, kill_signal goes to the whole process group,
- * so grand-children die too. */
+ * On a timeout, max buffer or abort, kill_signal goes to the whole
+ * process group, so grand-children die too. An abort fired before the
+ * start: -ECANCELED, no child. Fired while it runs (another thread, a
+ * signal handler), the call returns as soon as the child is gone, with
+ * reason HERD_EXEC_CANCELED. */
 int herd_exec(const char *command, const herd_exec_opts_t *opts,
               herd_exec_result_t *res);
 
-/* execFile: run FILE with ARGV, no shell. As herd_exec otherwise. */
+/* execFile: run FILE with ARGV, no shell (unless opts->spawn.shell). As
+ * herd_exec otherwise. */
 int herd_exec_file(const char *file, char *const argv[],
                    const herd_exec_opts_t *opts, herd_exec_result_t *res);
 
@@ -293,15 +382,18 @@ void herd_exec_result_free(herd_exec_result_t *res);
  */
 typedef struct herd_exec herd_exec_t;
 
-/* Start an exec (shell != 0: FILE is a command for /bin/sh -c; argv
- * ignored). Returns 0 and *out, or -errno (spawn errors as herd_spawn). */
+/* Start an exec (shell != 0: FILE is a command for /bin/sh -c, or
+ * opts->spawn.shell -c; argv ignored). Returns 0 and *out, or -errno
+ * (spawn errors as herd_spawn, -ECANCELED for an abort already fired). */
 int herd_exec_start(herd_exec_t **out, const char *file, char *const argv[],
                     int shell, const herd_exec_opts_t *opts);
 
 /* The fds to watch now: fills up to max entries of fds[] and events[]
  * (EPOLLIN/EPOLLOUT as poll's POLLIN/POLLOUT, which have the same values)
- * and returns how many. The set changes as streams close: ask again after
- * each step. */
+ * and returns how many, at most HERD_EXEC_FDS_MAX. The set changes as
+ * streams close: ask again after each step. With spawn.abort it holds
+ * the exec's own copy of the abort's fd until the exec has acted on it. */
+#define HERD_EXEC_FDS_MAX 5
 int herd_exec_fds(const herd_exec_t *x, int *fds, short *events, int max);
 
 /* Milliseconds until step must be called even if no fd is ready (the
@@ -540,7 +632,10 @@ int herd_loop_signal(herd_loop_t *loop, int sig, herd_signal_cb cb,
 
 /* Watch a child (borrowed; must outlive the watch) through its pidfd; the
  * loop reaps it and calls cb once. Stop watching before closing the child
- * if it may still run (herd_loop_child_stop; -ENOENT if not watched). */
+ * if it may still run (herd_loop_child_stop; -ENOENT if not watched).
+ * The child's opts.timeout_ms and opts.abort are honoured: a timer and a
+ * copy of the abort's fd (O_CLOEXEC) are kept with the watch, and the
+ * child gets its kill_signal when either comes; cb runs at its exit. */
 int herd_loop_child(herd_loop_t *loop, herd_child_t *child, herd_child_cb cb,
                     void *data);
 int herd_loop_child_stop(herd_loop_t *loop, herd_child_t *child);

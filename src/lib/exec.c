@@ -8,6 +8,7 @@
  * while we wait on the other never deadlocks.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -40,8 +41,12 @@ struct herd_exec {
   int kill_signal;
   uint64_t deadline;      /* timeout, 0 = none */
   uint64_t kill_deadline; /* SIGKILL escalation, 0 = none */
-  int killed;             /* HERD_EXEC_TIMEDOUT or _MAXBUFFER once sent */
+  int killed;             /* HERD_EXEC_TIMEDOUT, _MAXBUFFER or _CANCELED
+                             once sent */
   int done;
+  const herd_abort_t *abort; /* the caller's, or NULL */
+  int abort_fd;           /* our copy of its fd (closed by free), or -1 */
+  int abort_watch;        /* abort_fd is in herd_exec_fds' set */
 };
 
 void herd_exec_opts_init(herd_exec_opts_t *opts) {
@@ -70,6 +75,12 @@ static void kill_group(herd_exec_t *x, int sig) {
 }
 
 static void start_kill(herd_exec_t *x, int why) {
+  /* The abort's fd stays readable once fired: after a kill, of any
+   * cause, it is no longer watched. It stays open until free: it is a
+   * dup, so closing it would not take it out of a caller's epoll set
+   * (epoll forgets a file only when its last fd closes), and the
+   * caller's EPOLL_CTL_DEL would fail with EBADF and leave it there. */
+  x->abort_watch = 0;
   if (x->killed)
     return;
   x->killed = why;
@@ -89,12 +100,28 @@ int herd_exec_start(herd_exec_t **out, const char *file, char *const argv[],
     return -EINVAL;
   if (opts->max_buffer == 0 || opts->timeout_ms < 0 ||
       opts->kill_signal < 0 || opts->kill_signal >= _NSIG ||
-      (opts->input_len && !opts->input))
+      (opts->input_len && !opts->input) || opts->spawn.timeout_ms ||
+      opts->spawn.kill_signal)
     return -EINVAL;
+  if (opts->spawn.abort && herd_abort_fired(opts->spawn.abort))
+    return -ECANCELED;
 
   herd_exec_t *x = calloc(1, sizeof *x);
   if (!x)
     return -ENOMEM;
+  x->abort_fd = -1;
+  if (opts->spawn.abort) {
+    /* A copy of our own: a loop watches each fd once, and one abort may
+     * cancel many execs of one loop. */
+    x->abort = opts->spawn.abort;
+    x->abort_fd = fcntl(herd_abort_fd(x->abort), F_DUPFD_CLOEXEC, 3);
+    if (x->abort_fd < 0) {
+      int err = -errno;
+      free(x);
+      return err;
+    }
+    x->abort_watch = 1;
+  }
   x->input = opts->input;
   x->input_len = opts->input_len;
   x->max_buffer = opts->max_buffer;
@@ -108,16 +135,21 @@ int herd_exec_start(herd_exec_t **out, const char *file, char *const argv[],
   so.stdio[2].kind = HERD_STDIO_PIPE;
   if (!(so.flags & HERD_SPAWN_SETSID))
     so.flags |= HERD_SPAWN_SETPGID;
+  /* The exec enforces its own timeout and abort (step, below). */
+  so.abort = NULL;
 
-  char *shargv[] = {"/bin/sh", "-c", (char *)file, NULL};
+  /* exec: the command alone, with spawn's shell rules ("" = /bin/sh). */
+  char *cmdargv[] = {(char *)file, NULL};
   int r;
   if (shell) {
-    so.flags |= HERD_SPAWN_NOPATH;
-    r = herd_spawn(&x->child, "/bin/sh", shargv, &so);
+    if (!so.shell)
+      so.shell = "";
+    r = herd_spawn(&x->child, file, cmdargv, &so);
   } else {
     r = herd_spawn(&x->child, file, argv, &so);
   }
   if (r < 0) {
+    herd__close(x->abort_fd);
     free(x);
     return r;
   }
@@ -156,6 +188,10 @@ int herd_exec_fds(const herd_exec_t *x, int *fds, short *events, int max) {
   int need_exit = x->killed || (x->child.stdio[1] < 0 && x->child.stdio[2] < 0);
   if (need_exit && !x->child.reaped && x->child.pidfd >= 0 && n < max) {
     fds[n] = x->child.pidfd;
+    events[n++] = POLLIN;
+  }
+  if (x->abort_watch && n < max) {
+    fds[n] = x->abort_fd;
     events[n++] = POLLIN;
   }
   return n;
@@ -246,6 +282,8 @@ int herd_exec_step(herd_exec_t *x) {
   if (x->child.stdio[2] >= 0 && (r = drain(x, &x->child.stdio[2], &x->err)) < 0)
     goto fail;
 
+  if (x->abort_watch && herd_abort_fired(x->abort) == 1)
+    start_kill(x, HERD_EXEC_CANCELED);
   uint64_t now = 0;
   if (!x->killed && x->deadline) {
     now = herd__now_ms();
@@ -274,10 +312,12 @@ int herd_exec_step(herd_exec_t *x) {
   if (x->child.stdio[1] >= 0 || x->child.stdio[2] >= 0)
     return 0; /* exited; output may still come from its descendants */
   herd__closep(&x->child.stdio[0]);
+  x->abort_watch = 0;
   x->done = 1;
   return 1;
 
 fail:
+  x->abort_watch = 0;
   kill_group(x, SIGKILL);
   for (int i = 0; i < 3; i++)
     herd__closep(&x->child.stdio[i]);
@@ -328,6 +368,7 @@ void herd_exec_free(herd_exec_t *x) {
   if (!x->child.reaped)
     kill_group(x, SIGKILL);
   herd_child_close(&x->child);
+  herd__close(x->abort_fd);
   free(x->out.data);
   free(x->err.data);
   free(x);
@@ -346,10 +387,10 @@ static int run_sync(const char *file, char *const argv[], int shell,
     r = herd_exec_step(x);
     if (r != 0)
       break;
-    int fds[4];
-    short ev[4];
-    struct pollfd pfd[4];
-    int n = herd_exec_fds(x, fds, ev, 4);
+    int fds[HERD_EXEC_FDS_MAX];
+    short ev[HERD_EXEC_FDS_MAX];
+    struct pollfd pfd[HERD_EXEC_FDS_MAX];
+    int n = herd_exec_fds(x, fds, ev, HERD_EXEC_FDS_MAX);
     for (int i = 0; i < n; i++)
       pfd[i] = (struct pollfd){.fd = fds[i], .events = ev[i]};
     if (poll(pfd, (nfds_t)n, herd_exec_timeout(x)) < 0 && errno != EINTR) {

@@ -53,6 +53,10 @@ int herd__ms_left(uint64_t deadline);
  * exit fields. Returns 1 if reaped, 0 if not yet (WNOHANG), -errno. */
 int herd__reap(herd_child_t *child, int flags);
 
+/* A running child whose opts.timeout_ms has passed or whose opts.abort
+ * has fired gets its kill_signal, once (spawn.c). */
+void herd__child_enforce(herd_child_t *c);
+
 /* JSON: the grammar, the reader and the writer (json.h). */
 #include "json.h"
 

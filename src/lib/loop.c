@@ -16,6 +16,7 @@
  * holds what the three share.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -251,6 +252,82 @@ int herd_loop_del(herd_loop_t *l, int fd) {
   return herd__loop_unwatch(l, fd);
 }
 
+/* A watched child's opts.timeout_ms and opts.abort: a timer, and a copy
+ * of the abort's fd (the loop watches each fd once, and one abort may
+ * cancel many children of one loop). Both go once the child has been
+ * sent its kill signal, or at the end of the watch. */
+struct child_guard {
+  herd_child_t *child;
+  herd_timer_t timer;
+  int afd; /* watched copy of the abort's fd, or -1 */
+};
+
+static void guard_free(herd_loop_t *l, struct child_guard *g) {
+  if (!g)
+    return;
+  herd_loop_timer_stop(l, &g->timer);
+  if (g->afd >= 0) {
+    (void)herd_loop_del(l, g->afd);
+    herd__closep(&g->afd);
+  }
+  free(g);
+}
+
+/* The timer or the abort's fd: the child gets its kill signal (once;
+ * herd__child_enforce clears both), and what watched them goes. */
+static void guard_check(herd_loop_t *l, struct child_guard *g) {
+  /* A child that has exited is not signalled, as Node's exit clears its
+   * timer: reap it here; its pidfd stays readable, so run_child still
+   * reports it in this turn or the next. */
+  if (herd__reap(g->child, WNOHANG) == 0)
+    herd__child_enforce(g->child);
+  if (!g->child->deadline_ms)
+    herd_loop_timer_stop(l, &g->timer);
+  if (!g->child->abort && g->afd >= 0) {
+    (void)herd_loop_del(l, g->afd);
+    herd__closep(&g->afd);
+  }
+}
+
+static void guard_timer_cb(herd_loop_t *l, herd_timer_t *t, void *data) {
+  (void)t;
+  guard_check(l, data);
+}
+
+static void guard_abort_cb(herd_loop_t *l, int fd, uint32_t events, void *data) {
+  (void)fd;
+  (void)events;
+  guard_check(l, data);
+}
+
+static int guard_new(herd_loop_t *l, herd_child_t *c, struct child_guard **out) {
+  *out = NULL;
+  if (c->reaped || (!c->deadline_ms && !c->abort))
+    return 0;
+  struct child_guard *g = calloc(1, sizeof *g);
+  if (!g)
+    return -ENOMEM;
+  g->child = c;
+  g->afd = -1;
+  int r = 0;
+  if (c->deadline_ms)
+    r = herd_loop_timer_start(l, &g->timer,
+                              (uint64_t)herd_child_timeout(c), guard_timer_cb, g);
+  if (r == 0 && c->abort) {
+    g->afd = fcntl(herd_abort_fd(c->abort), F_DUPFD_CLOEXEC, 3);
+    if (g->afd < 0)
+      r = -errno;
+    else if ((r = herd_loop_add(l, g->afd, EPOLLIN, guard_abort_cb, g)) < 0)
+      herd__closep(&g->afd);
+  }
+  if (r < 0) {
+    guard_free(l, g);
+    return r;
+  }
+  *out = g;
+  return 0;
+}
+
 int herd_loop_child(herd_loop_t *l, herd_child_t *child, herd_child_cb cb,
                     void *data) {
   if (!l || !child || !cb || child->pid <= 0)
@@ -264,7 +341,10 @@ int herd_loop_child(herd_loop_t *l, herd_child_t *child, herd_child_cb cb,
   w->child = child;
   w->child_cb = cb;
   w->data = data;
-  return 0;
+  r = guard_new(l, child, &w->guard);
+  if (r < 0)
+    (void)herd__loop_unwatch(l, child->pidfd);
+  return r;
 }
 
 int herd_loop_child_stop(herd_loop_t *l, herd_child_t *child) {
@@ -273,6 +353,8 @@ int herd_loop_child_stop(herd_loop_t *l, herd_child_t *child) {
   struct watcher *w = find(l, child->pidfd);
   if (!w || w->kind != W_CHILD || w->child != child)
     return -ENOENT;
+  guard_free(l, w->guard);
+  w->guard = NULL;
   return herd__loop_unwatch(l, w->fd);
 }
 
@@ -283,6 +365,8 @@ static void run_child(herd_loop_t *l, struct watcher *w) {
   herd_child_t *c = w->child;
   herd_child_cb cb = w->child_cb;
   void *data = w->data;
+  guard_free(l, w->guard);
+  w->guard = NULL;
   (void)herd__loop_unwatch(l, w->fd);
   if (r < 0) {
     /* ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN, or a
@@ -477,6 +561,13 @@ void herd_loop_free(herd_loop_t *l) {
     struct watcher *w = l->buckets[i];
     while (w) {
       struct watcher *next = w->next;
+      if (w->kind == W_CHILD && w->guard) {
+        /* Its timer leaves the heap and its fd copy is closed; the abort
+         * fd's own watcher is freed by this walk. */
+        herd_loop_timer_stop(l, &w->guard->timer);
+        herd__close(w->guard->afd);
+        free(w->guard);
+      }
       free(w);
       w = next;
     }

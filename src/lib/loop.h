@@ -19,6 +19,7 @@
 enum wkind { W_IO, W_TIMER, W_SIGNAL, W_CHILD, W_EXEC, W_CHAN };
 
 struct exec_rec;
+struct child_guard;
 
 struct watcher {
   int fd;
@@ -29,6 +30,7 @@ struct watcher {
   void *data;
   herd_child_t *child;   /* W_CHILD */
   herd_child_cb child_cb;
+  struct child_guard *guard; /* W_CHILD: its timeout and abort, or NULL */
   struct exec_rec *exec; /* W_EXEC */
   herd_chan_t *chan;     /* W_CHAN */
   herd_chan_cb chan_cb;

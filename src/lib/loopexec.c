@@ -11,7 +11,7 @@
 
 #include "loop.h"
 
-#define EXEC_FDS 4
+#define EXEC_FDS HERD_EXEC_FDS_MAX
 
 struct exec_rec {
   herd_exec_t *x;

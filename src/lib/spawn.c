@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -123,6 +124,17 @@ static int plan_init(struct plan *p, const char *file, char *const argv[],
     return -EINVAL;
   if ((opts->flags & HERD_SPAWN_UMASK) && (opts->umask & ~0777u))
     return -EINVAL;
+  if (opts->timeout_ms < 0 || opts->kill_signal < 0 ||
+      opts->kill_signal >= _NSIG)
+    return -EINVAL;
+  if ((opts->flags & HERD_SPAWN_KILL_GROUP) &&
+      !(opts->flags & (HERD_SPAWN_SETSID | HERD_SPAWN_SETPGID)))
+    return -EINVAL;
+  if (opts->shell && fn)
+    return -EINVAL; /* a function child execs nothing */
+  /* As Node's spawn with an aborted signal: no child at all. */
+  if (opts->abort && herd_abort_fired(opts->abort))
+    return -ECANCELED;
 
   memset(p, 0, sizeof *p);
   p->file = file;
@@ -140,6 +152,43 @@ static int plan_init(struct plan *p, const char *file, char *const argv[],
   return 0;
 }
 
+/* The shell's argv, as Node's normalizeSpawnArguments: {argv0 or the
+ * shell, "-c", command}, the command being file and argv[1..] joined by
+ * single spaces, unquoted. The array and the command are one allocation,
+ * in *argv_alloc for the caller to free. 0 or -ENOMEM. */
+static int plan_shell(struct plan *p, const herd_spawn_opts_t *opts,
+                      char *const argv[], char ***argv_alloc) {
+  const char *sh = *opts->shell ? opts->shell : "/bin/sh";
+  size_t len = strlen(p->file) + 1;
+  for (size_t i = 1; argv[i]; i++) {
+    size_t n = strlen(argv[i]) + 1;
+    if (len > SIZE_MAX / 2 - n)
+      return -ENOMEM;
+    len += n;
+  }
+  char **a = *argv_alloc = malloc(4 * sizeof *a + len);
+  if (!a)
+    return -ENOMEM;
+  char *cmd = (char *)(a + 4);
+  size_t off = strlen(p->file);
+  memcpy(cmd, p->file, off);
+  for (size_t i = 1; argv[i]; i++) {
+    size_t n = strlen(argv[i]);
+    cmd[off++] = ' ';
+    memcpy(cmd + off, argv[i], n);
+    off += n;
+  }
+  cmd[off] = '\0';
+  a[0] = (char *)(opts->argv0 ? opts->argv0 : sh);
+  a[1] = "-c";
+  a[2] = cmd;
+  a[3] = NULL;
+  p->argv = a;
+  p->file = sh;
+  p->search = !(opts->flags & HERD_SPAWN_NOPATH) && !strchr(sh, '/');
+  return 0;
+}
+
 /* What the child execs with: argv with opts->argv0 laid over argv[0],
  * envp by opts->env_mode with LISTEN_PID's entry (lpid, the caller's
  * buffer) in it, and the PATH of the lookup. The arrays made go to
@@ -148,7 +197,11 @@ static int plan_init(struct plan *p, const char *file, char *const argv[],
 static int plan_exec(struct plan *p, const herd_spawn_opts_t *opts,
                      char *const argv[], char ***argv_alloc,
                      char ***envp_alloc, char ***envp_lpid, char *lpid) {
-  if (opts->argv0 && argv) {
+  if (opts->shell && argv) {
+    int r = plan_shell(p, opts, argv, argv_alloc);
+    if (r < 0)
+      return r;
+  } else if (opts->argv0 && argv) {
     size_t n = 0;
     while (argv[n])
       n++;
@@ -374,6 +427,12 @@ static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
 
   child->pid = pid;
   child->pidfd = pidfd;
+  /* The timeout counts from the exec, as Node's timer from the spawn. */
+  if (opts->timeout_ms > 0)
+    child->deadline_ms = herd__now_ms() + (uint64_t)opts->timeout_ms;
+  child->kill_signal = opts->kill_signal ? opts->kill_signal : SIGTERM;
+  child->kill_flags = (opts->flags & HERD_SPAWN_KILL_GROUP) ? HERD_KILL_GROUP : 0;
+  child->abort = opts->abort;
   for (int i = 0; i < 3; i++)
     child->stdio[i] = pipes[i][i == 0 ? 1 : 0];
   free(pairs);
@@ -411,10 +470,35 @@ fail:
   return err;
 }
 
+void herd__child_enforce(herd_child_t *c) {
+  if (c->reaped || (!c->deadline_ms && !c->abort))
+    return;
+  int due = c->abort && herd_abort_fired(c->abort) == 1;
+  if (c->deadline_ms && herd__now_ms() >= c->deadline_ms)
+    due = 1;
+  if (!due)
+    return;
+  /* Once, as Node's timer and abort listener: whichever comes first
+   * kills, the other is dropped. A failure (the child is a zombie now,
+   * or left its group) has no one to go to; the caller sees the exit. */
+  c->deadline_ms = 0;
+  c->abort = NULL;
+  (void)herd_child_kill(c, c->kill_signal, c->kill_flags);
+}
+
+int herd_child_timeout(const herd_child_t *child) {
+  if (!child || child->reaped)
+    return -1;
+  return herd__ms_left(child->deadline_ms);
+}
+
 int herd_child_poll(herd_child_t *child) {
   if (!child || child->pid <= 0)
     return -EINVAL;
-  return herd__reap(child, WNOHANG);
+  int r = herd__reap(child, WNOHANG);
+  if (r == 0)
+    herd__child_enforce(child);
+  return r;
 }
 
 int herd_child_wait(herd_child_t *child, int timeout_ms) {
@@ -422,22 +506,32 @@ int herd_child_wait(herd_child_t *child, int timeout_ms) {
     return -EINVAL;
   if (child->reaped)
     return 0;
-  if (timeout_ms == -1 || child->pidfd < 0) {
+  int guarded = child->deadline_ms || child->abort;
+  if ((timeout_ms == -1 && !guarded) || child->pidfd < 0) {
     if (timeout_ms != -1)
       return -EBADF; /* no pidfd to wait on with a deadline */
     int r = herd__reap(child, 0);
     return r < 0 ? r : 0;
   }
-  uint64_t deadline = herd__now_ms() + (uint64_t)timeout_ms;
+  uint64_t deadline = timeout_ms < 0 ? 0 : herd__now_ms() + (uint64_t)timeout_ms;
   for (;;) {
     int r = herd__reap(child, WNOHANG);
     if (r != 0)
       return r < 0 ? r : 0;
-    int left = herd__ms_left(deadline);
+    herd__child_enforce(child);
+    int left = timeout_ms < 0 ? -1 : herd__ms_left(deadline);
     if (left == 0)
       return -ETIMEDOUT;
-    struct pollfd pfd = {.fd = child->pidfd, .events = POLLIN};
-    if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+    int kill_left = herd_child_timeout(child);
+    if (kill_left >= 0 && (left < 0 || kill_left < left))
+      left = kill_left;
+    /* The abort's fd stays readable once fired, so it is watched only
+     * until acted on (enforce clears child->abort). */
+    struct pollfd pfd[2] = {
+        {.fd = child->pidfd, .events = POLLIN},
+        {.fd = child->abort ? herd_abort_fd(child->abort) : -1, .events = POLLIN},
+    };
+    if (poll(pfd, 2, left) < 0 && errno != EINTR)
       return -errno;
   }
 }
@@ -456,11 +550,14 @@ int herd_child_kill(herd_child_t *child, int sig, unsigned flags) {
       return -EINVAL;
     if (kill(-pg, sig) < 0)
       return -errno;
+    child->killed = 1;
     return 0;
   }
-  if (child->pidfd >= 0)
-    return herd__os_pidfd_kill(child->pidfd, sig);
-  return kill(child->pid, sig) < 0 ? -errno : 0;
+  int r = child->pidfd >= 0 ? herd__os_pidfd_kill(child->pidfd, sig)
+                            : (kill(child->pid, sig) < 0 ? -errno : 0);
+  if (r == 0)
+    child->killed = 1; /* as Node: any signal sent, 0 included */
+  return r;
 }
 
 int herd_child_status(const herd_child_t *child) {
