@@ -1194,6 +1194,65 @@ typedef struct herd_proc_stat {
  * process, or -errno. */
 int herd_proc_stat(pid_t pid, herd_proc_stat_t *st);
 
+/* Memory of any process, from /proc/PID/status (docs/proc.md): what
+ * Node's process.memoryUsage() has outside V8 (rss) and what the kernel
+ * adds. Bytes; 0 where the kernel gives no figure (a zombie, a kernel
+ * thread). Added in 0.2. */
+typedef struct herd_proc_mem {
+  uint64_t rss_bytes;       /* VmRSS: resident now (memoryUsage().rss) */
+  uint64_t rss_peak_bytes;  /* VmHWM: the most it has been resident */
+  uint64_t rss_anon_bytes;  /* RssAnon: resident anonymous memory (heap,
+                               stacks) */
+  uint64_t rss_file_bytes;  /* RssFile: resident file mappings (code) */
+  uint64_t rss_shmem_bytes; /* RssShmem: resident shared memory */
+  uint64_t swap_bytes;      /* VmSwap: swapped out */
+  uint64_t vsize_bytes;     /* VmSize: virtual size */
+  uint64_t vsize_peak_bytes; /* VmPeak */
+  uint64_t data_bytes;      /* VmData: data + heap + anonymous mappings */
+} herd_proc_mem_t;
+
+/* Read /proc/PID/status (pid 0 = self) into *m. Costs more than
+ * herd_proc_stat (the kernel walks more to write it): for the rss alone,
+ * herd_proc_stat's rss_bytes is the same figure. Returns 0, -ESRCH if no
+ * such process, -EINVAL (pid < 0, m NULL), or -errno. */
+int herd_proc_mem(pid_t pid, herd_proc_mem_t *m);
+
+/* Whose resources herd_proc_usage counts. */
+enum herd_usage_who {
+  HERD_USAGE_SELF = 0,  /* this process, all its threads (Node's
+                           process.resourceUsage()) */
+  HERD_USAGE_CHILDREN,  /* its children that have been waited for, and
+                           theirs that they waited for (RUSAGE_CHILDREN) */
+  HERD_USAGE_THREAD     /* the calling thread only */
+};
+
+/* getrusage(2), with the fields and units of Node's
+ * process.resourceUsage() (its name after each; docs/proc.md). Linux
+ * leaves the ones marked "0" at zero. Added in 0.2. */
+typedef struct herd_proc_usage {
+  uint64_t user_us;       /* userCPUTime: user CPU, microseconds */
+  uint64_t system_us;     /* systemCPUTime: system CPU, microseconds */
+  uint64_t max_rss_kib;   /* maxRSS: the peak resident set, KiB (for
+                             CHILDREN: the largest child's) */
+  uint64_t shared_kib;    /* sharedMemorySize (ru_ixrss), 0 */
+  uint64_t unshared_data_kib;  /* unsharedDataSize (ru_idrss), 0 */
+  uint64_t unshared_stack_kib; /* unsharedStackSize (ru_isrss), 0 */
+  uint64_t minor_faults;  /* minorPageFault: served without I/O */
+  uint64_t major_faults;  /* majorPageFault: needing I/O */
+  uint64_t swaps;         /* swappedOut (ru_nswap), 0 */
+  uint64_t fs_read;       /* fsRead: blocks read from storage (512 B) */
+  uint64_t fs_write;      /* fsWrite: blocks written (512 B) */
+  uint64_t ipc_sent;      /* ipcSent (ru_msgsnd), 0 */
+  uint64_t ipc_received;  /* ipcReceived (ru_msgrcv), 0 */
+  uint64_t signals;       /* signalsCount (ru_nsignals), 0 */
+  uint64_t ctx_voluntary;   /* voluntaryContextSwitches */
+  uint64_t ctx_involuntary; /* involuntaryContextSwitches */
+} herd_proc_usage_t;
+
+/* Fill *u for who (enum herd_usage_who). Returns 0, or -EINVAL (u NULL,
+ * an unknown who). Thread-safe. */
+int herd_proc_usage(int who, herd_proc_usage_t *u);
+
 /* A pidfd for process pid, any process (not only a child; it is not
  * reaped by it): O_CLOEXEC, and readable once the process has exited.
  * Hold it from before you act, and a pid reused later cannot fool you.
