@@ -357,7 +357,7 @@ static void node_cleanup(void) {
   (void)rmdir(node_dir);
 }
 
-TEST_T(cluster_disconnect_node_worker_finishes_and_exits, 60) {
+static void node_disconnect(int balance) {
   if (!have_node())
     SKIP("node not found (apt-get install nodejs)");
   snprintf(node_dir, sizeof node_dir, "/tmp/herd-disc-XXXXXX");
@@ -374,6 +374,7 @@ TEST_T(cluster_disconnect_node_worker_finishes_and_exits, 60) {
   o.workers = 1;
   o.flags = HERD_CLUSTER_NODE | HERD_CLUSTER_IPC;
   o.ready = HERD_READY_LISTENING;
+  o.balance = balance;
   o.kill_timeout_ms = 20000; /* a kill would be a killed exit, long after */
   o.file = "node";
   o.argv = argv;
@@ -384,4 +385,14 @@ TEST_T(cluster_disconnect_node_worker_finishes_and_exits, 60) {
   CHECK_EQ(herd_cluster_run(&o, NULL, NULL), 0);
   CHECK_EQ(s.said_v, 2);
   CHECK_EQ(s.calls, 2);
+}
+
+TEST_T(cluster_disconnect_node_worker_finishes_and_exits, 60) {
+  node_disconnect(HERD_BALANCE_SHARED);
+}
+
+/* The same with the master accepting: the request in flight was handed
+ * (newconn) before the disconnect; none is offered to it after. */
+TEST_T(cluster_disconnect_node_worker_roundrobin, 60) {
+  node_disconnect(HERD_BALANCE_ROUNDROBIN);
 }
