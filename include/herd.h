@@ -782,13 +782,14 @@ enum herd_event_type {
                          per start, restart, scale-up or reload) */
   HERD_EV_EXITED,     /* slot, pid, code or sig, uptime_ms; reason: the
                          exit's (STOPPED, KILLED, CRASHED, EXITED,
-                         RETIRED) */
+                         RETIRED, DISCONNECTED) */
   HERD_EV_RESTART,    /* slot: next start after delay_ms (0 = now) */
   HERD_EV_PARKED,     /* slot: code early deaths in the restart window;
                          retried after delay_ms */
   HERD_EV_STOPPING,   /* slot, pid, sig: asked to stop; reason: why
                          (SHUTDOWN, RELOAD, RESTART, SCALE_DOWN, RETIRED,
-                         REPLACED with text the caller's why, HANDOFF) */
+                         REPLACED with text the caller's why, HANDOFF,
+                         DISCONNECTED: herd_cluster_disconnect, sig 0) */
   HERD_EV_KILLED,     /* slot, pid: SIGKILLed (reason: READY_TIMEOUT, or
                          KILLED: the kill timeout or a second stop; or
                          LEFT_BEHIND: pid is a process a worker of slot
@@ -877,7 +878,11 @@ enum herd_reason {
   /* Node's cluster (added in 0.3) */
   HERD_REASON_NODE_SOCKET,    /* "node socket" */
   HERD_REASON_NODE_BAD_MESSAGE, /* "node bad message" */
-  HERD_REASON_NODE_REFUSED    /* "node refused" */
+  HERD_REASON_NODE_REFUSED,   /* "node refused" */
+  /* a worker's exit (added in 0.3) */
+  HERD_REASON_DISCONNECTED    /* "disconnected": it exited after
+                                 herd_cluster_disconnect (Node's
+                                 worker.exitedAfterDisconnect) */
 };
 
 /* The reason's name (the quoted words above); "?" for an unknown one.
@@ -979,6 +984,20 @@ typedef struct herd_cluster_opts {
    * herd_cluster_stop makes herd_cluster_run return 0 with none started,
    * reload and restart do nothing (return 0), replace gives -ENOENT. */
   int (*on_init)(herd_cluster_t *c, void *data);
+  /* Extra environment for one slot's worker, as Node's cluster.fork(env):
+   * called before each worker of slot starts (its first, a restart, a
+   * reload's or a replacement's successor), with data. It returns
+   * NULL-terminated "K=V" entries ("K" alone: unset), borrowed until
+   * that start is over (a static or per-slot buffer will do), or NULL
+   * for none. They win over spawn.env and the inherited environment;
+   * herd's own variables win over them (an entry naming LISTEN_FDS,
+   * LISTEN_PID, LISTEN_FDNAMES, NOTIFY_SOCKET, HERD_WORKER_ID,
+   * NODE_APP_INSTANCE, NODE_UNIQUE_ID, NODE_CHANNEL_FD or
+   * NODE_CHANNEL_SERIALIZATION_MODE is left out, as in spawn.env). A
+   * forked worker (worker_main) finds them in its environ (getenv). It
+   * may not steer the cluster (it runs inside a start). Not read by
+   * herd_cluster_update. Added in 0.3. */
+  const char *const *(*worker_env)(herd_cluster_t *c, int slot, void *data);
 } herd_cluster_opts_t;
 
 #define HERD_SETTLE_MS_DEFAULT 200
@@ -1096,6 +1115,27 @@ int herd_cluster_stop(herd_cluster_t *c, int graceful);
  * slot, or none running there). */
 int herd_cluster_send(herd_cluster_t *c, int slot, const char *json, size_t len);
 
+/* Disconnect slot's worker, as worker.disconnect() in Node's cluster:
+ * herd closes its end of the worker's channel (what is queued on it and
+ * cannot be written at once is dropped; roundrobin connections not sent
+ * yet go to the others) and the worker, which reads EOF, finishes and
+ * exits by itself. A HERD_CLUSTER_NODE worker is sent Node's internal
+ * disconnect message instead, as Node's primary does: it closes its
+ * servers and then its channel, and no connection is offered to it any
+ * more. HERD_EV_STOPPING (reason HERD_REASON_DISCONNECTED, sig 0) says
+ * so; the worker shows as HERD_WORKER_STOPPING. No signal and no kill
+ * timeout follow while the cluster runs (as Node: it may take as long as
+ * it needs; a stop, restart, reload or scale-down then treats it as any
+ * worker). Its exit, whatever its code, has the reason
+ * HERD_REASON_DISCONNECTED (Node's exitedAfterDisconnect), is no crash
+ * and no early death, and a new worker starts in the slot at once (herd
+ * keeps its N workers; Node's cluster would not). Returns 0; -ENOENT (no
+ * such slot, or no running worker there that is not already stopping),
+ * -ENOTCONN (no channel: HERD_CLUSTER_IPC is off, or the worker closed
+ * its end), -EALREADY (disconnected already), -ECANCELED if stopping.
+ * Added in 0.3. */
+int herd_cluster_disconnect(herd_cluster_t *c, int slot);
+
 /* Stop (pause != 0) or resume reading the workers' output pipes
  * (HERD_CLUSTER_PIPE_OUTPUT), for an on_output consumer that has fallen
  * behind: meanwhile a worker that fills its pipe blocks in write(). At
@@ -1125,7 +1165,8 @@ typedef struct herd_worker_info {
   int exit_code;        /*   its exit code (-1 if killed by a signal) */
   int exit_signal;      /*   the signal, or 0 */
   int exit_reason;      /*   HERD_REASON_STOPPED, _KILLED, _CRASHED,
-                             _EXITED (code 0, unasked) or _RETIRED */
+                             _EXITED (code 0, unasked), _RETIRED or
+                             _DISCONNECTED */
 } herd_worker_info_t;
 
 /* Fill up to max rows, one per running worker (a slot whose worker is
@@ -1161,6 +1202,8 @@ typedef struct herd_cluster_stats {
                                3 s: no worker accepted from it */
   uint64_t handoff_failures; /* roundrobin: workers replaced for taking no
                                 handed connection in 3 s */
+  uint64_t exits_disconnected; /* exited after herd_cluster_disconnect
+                                  (added in 0.3) */
 } herd_cluster_stats_t;
 
 /* The master's counters since herd_cluster_run began. */
@@ -1288,6 +1331,65 @@ typedef struct herd_proc_stat {
 /* Read /proc/PID/stat (pid 0 = self). Returns 0, -ESRCH if no such
  * process, or -errno. */
 int herd_proc_stat(pid_t pid, herd_proc_stat_t *st);
+
+/* Memory of any process, from /proc/PID/status (docs/proc.md): what
+ * Node's process.memoryUsage() has outside V8 (rss) and what the kernel
+ * adds. Bytes; 0 where the kernel gives no figure (a zombie, a kernel
+ * thread). Added in 0.3. */
+typedef struct herd_proc_mem {
+  uint64_t rss_bytes;       /* VmRSS: resident now (memoryUsage().rss) */
+  uint64_t rss_peak_bytes;  /* VmHWM: the most it has been resident */
+  uint64_t rss_anon_bytes;  /* RssAnon: resident anonymous memory (heap,
+                               stacks) */
+  uint64_t rss_file_bytes;  /* RssFile: resident file mappings (code) */
+  uint64_t rss_shmem_bytes; /* RssShmem: resident shared memory */
+  uint64_t swap_bytes;      /* VmSwap: swapped out */
+  uint64_t vsize_bytes;     /* VmSize: virtual size */
+  uint64_t vsize_peak_bytes; /* VmPeak */
+  uint64_t data_bytes;      /* VmData: data + heap + anonymous mappings */
+} herd_proc_mem_t;
+
+/* Read /proc/PID/status (pid 0 = self) into *m. Costs more than
+ * herd_proc_stat (the kernel walks more to write it): for the rss alone,
+ * herd_proc_stat's rss_bytes is the same figure. Returns 0, -ESRCH if no
+ * such process, -EINVAL (pid < 0, m NULL), or -errno. */
+int herd_proc_mem(pid_t pid, herd_proc_mem_t *m);
+
+/* Whose resources herd_proc_usage counts. */
+enum herd_usage_who {
+  HERD_USAGE_SELF = 0,  /* this process, all its threads (Node's
+                           process.resourceUsage()) */
+  HERD_USAGE_CHILDREN,  /* its children that have been waited for, and
+                           theirs that they waited for (RUSAGE_CHILDREN) */
+  HERD_USAGE_THREAD     /* the calling thread only */
+};
+
+/* getrusage(2), with the fields and units of Node's
+ * process.resourceUsage() (its name after each; docs/proc.md). Linux
+ * leaves the ones marked "0" at zero. Added in 0.3. */
+typedef struct herd_proc_usage {
+  uint64_t user_us;       /* userCPUTime: user CPU, microseconds */
+  uint64_t system_us;     /* systemCPUTime: system CPU, microseconds */
+  uint64_t max_rss_kib;   /* maxRSS: the peak resident set, KiB (for
+                             CHILDREN: the largest child's) */
+  uint64_t shared_kib;    /* sharedMemorySize (ru_ixrss), 0 */
+  uint64_t unshared_data_kib;  /* unsharedDataSize (ru_idrss), 0 */
+  uint64_t unshared_stack_kib; /* unsharedStackSize (ru_isrss), 0 */
+  uint64_t minor_faults;  /* minorPageFault: served without I/O */
+  uint64_t major_faults;  /* majorPageFault: needing I/O */
+  uint64_t swaps;         /* swappedOut (ru_nswap), 0 */
+  uint64_t fs_read;       /* fsRead: blocks read from storage (512 B) */
+  uint64_t fs_write;      /* fsWrite: blocks written (512 B) */
+  uint64_t ipc_sent;      /* ipcSent (ru_msgsnd), 0 */
+  uint64_t ipc_received;  /* ipcReceived (ru_msgrcv), 0 */
+  uint64_t signals;       /* signalsCount (ru_nsignals), 0 */
+  uint64_t ctx_voluntary;   /* voluntaryContextSwitches */
+  uint64_t ctx_involuntary; /* involuntaryContextSwitches */
+} herd_proc_usage_t;
+
+/* Fill *u for who (enum herd_usage_who). Returns 0, or -EINVAL (u NULL,
+ * an unknown who). Thread-safe. */
+int herd_proc_usage(int who, herd_proc_usage_t *u);
 
 /* A pidfd for process pid, any process (not only a child; it is not
  * reaped by it): O_CLOEXEC, and readable once the process has exited.

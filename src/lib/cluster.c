@@ -438,6 +438,12 @@ int herd_cluster_replace(herd_cluster_t *c, int slot, const char *why) {
   return sup__replace(c, slot, HERD_REASON_REPLACED, why);
 }
 
+int herd_cluster_disconnect(herd_cluster_t *c, int slot) {
+  if (c->state == C_STARTING && !c->workers)
+    return -ENOENT; /* from on_init: none started yet */
+  return sup__disconnect(c, slot);
+}
+
 int herd_cluster_scale(herd_cluster_t *c, int workers) {
   if (workers < 1 || workers > HERD_MAX_WORKERS)
     return -EINVAL;

@@ -130,6 +130,12 @@ void herd__notify_parse(char *buf, size_t n, struct herd__notify *out);
 int herd__proc_stat_parse(const char *buf, size_t n, long hz, long page,
                           int64_t boot_now, int64_t real_now, herd_proc_stat_t *st);
 
+/* procmem.c: the memory lines of /proc/PID/status: one line (without its
+ * '\n') into the field it names, or nothing; a whole text into a zeroed
+ * *m. Lines that are not the kernel's leave their field 0. */
+void herd__proc_mem_line(const char *line, size_t len, herd_proc_mem_t *m);
+void herd__proc_mem_parse(const char *buf, size_t n, herd_proc_mem_t *m);
+
 /* spawn.c: herd_spawn's plan (env, fds, stdio, ids, group, pdeathsig,
  * signals reset) for a forked copy of this process that runs fn(arg)
  * and exits with its return value (& 0xff) instead of an exec: every fd

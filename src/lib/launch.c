@@ -9,7 +9,8 @@
  *   fd 3+n         the channel, with HERD_CLUSTER_IPC (roundrobin too)
  *   stdin          /dev/null (exec'd) or the master's (forked)
  *   stdout/stderr  pipes to the master (HERD_CLUSTER_PIPE_OUTPUT)
- *   env            the caller's, then LISTEN_FDS, LISTEN_PID (the
+ *   env            the slot's (worker_env), the caller's (spawn.env)
+ *                  but for the names the slot's has, then LISTEN_FDS, LISTEN_PID (the
  *                  worker's own), LISTEN_FDNAMES (listen0:listen1:...),
  *                  NOTIFY_SOCKET, HERD_WORKER_ID; NODE_CHANNEL_FD and
  *                  NODE_CHANNEL_SERIALIZATION_MODE=json with a channel
@@ -55,12 +56,43 @@ static int ours(const char *e) {
   return 0;
 }
 
+/* Does entry e ("K=V" or "K") name a variable that one of set has? */
+static int named_in(const char *e, const char *const *set) {
+  size_t n = strcspn(e, "=");
+  for (; set && *set; set++)
+    if (!strncmp(*set, e, n) && ((*set)[n] == '=' || (*set)[n] == '\0'))
+      return 1;
+  return 0;
+}
+
+/* The caller's entries for this worker, in env from k on: the slot's
+ * (worker_env) first, then spawn.env's but those the slot's override,
+ * none of herd's own (launch__worker adds them after), none without a
+ * name. Returns the new k. */
+static size_t user_env(const herd_cluster_t *c, const char *const *slot_env, const char **env,
+                       size_t k) {
+  int replace = c->o.spawn.env_mode == HERD_ENV_REPLACE;
+  for (const char *const *e = slot_env; e && *e; e++)
+    if (**e && **e != '=' && !ours(*e) && (!replace || strchr(*e, '=')))
+      env[k++] = *e; /* (an unset in a replaced environment: nothing) */
+  if (c->o.spawn.env_mode == HERD_ENV_INHERIT)
+    return k;
+  for (const char *const *e = c->o.spawn.env; e && *e; e++)
+    if (!ours(*e) && !named_in(*e, slot_env))
+      env[k++] = *e;
+  return k;
+}
+
 int launch__worker(herd_cluster_t *c, struct worker *w) {
   int nfds = worker_nfds(c);
   const int *fds = slot_fds(c, w->slot);
   int ipc = (c->o.flags & HERD_CLUSTER_IPC) != 0;
   int pipes[2][2] = {{-1, -1}, {-1, -1}}, sv[2] = {-1, -1};
+  /* borrowed until this start is over */
+  const char *const *slot_env = c->o.worker_env ? c->o.worker_env(c, w->slot, c->o.data) : NULL;
   size_t nuser = 0;
+  for (const char *const *e = slot_env; e && *e; e++)
+    nuser++;
   if (c->o.spawn.env_mode != HERD_ENV_INHERIT)
     for (const char *const *e = c->o.spawn.env; e && *e; e++)
       nuser++;
@@ -91,10 +123,7 @@ int launch__worker(herd_cluster_t *c, struct worker *w) {
     goto out;
   }
   char vfds[32], vid[32], vnotify[160], vchan[40], vinst[40], vnode[40];
-  size_t k = 0;
-  for (size_t i = 0; i < nuser; i++)
-    if (!ours(c->o.spawn.env[i]))
-      env[k++] = c->o.spawn.env[i];
+  size_t k = user_env(c, slot_env, env, 0);
   snprintf(vfds, sizeof vfds, "LISTEN_FDS=%d", nfds);
   snprintf(vid, sizeof vid, "HERD_WORKER_ID=%d", w->slot);
   snprintf(vnotify, sizeof vnotify, "NOTIFY_SOCKET=%s", c->notify_name);

@@ -576,6 +576,18 @@ int node__disconnect(herd_cluster_t *c, struct worker *w) {
   return 0;
 }
 
+/* herd_cluster_disconnect: as Node's Worker.prototype.disconnect, the
+ * message, then no connection offered to it any more (its handles
+ * removed); those handed already it still answers. */
+int node__leave(herd_cluster_t *c, struct worker *w) {
+  int r = node__disconnect(c, w);
+  if (r < 0)
+    return r;
+  w->nsubs = 0;
+  node__kick(c); /* what waited for it, to the others */
+  return 0;
+}
+
 void node__chan_gone(herd_cluster_t *c, struct worker *w) {
   /* what the channel had not sent yet: our own copies are in the ring */
   int fds[NODE_PEND], n;

@@ -24,8 +24,8 @@ static struct worker *rr_pick(herd_cluster_t *c) {
     struct worker *w = s->active ? s->cur : NULL;
     /* A few handles may wait for the ACK of the one before; a worker
      * with more queued is not reading its channel: skip it. */
-    if (w && w->state == W_READY && w->chan && !w->deaf && !herd__chan_gone(w->chan) &&
-        herd_chan_queued(w->chan) < RR_MAX_QUEUED)
+    if (w && w->state == W_READY && w->chan && !w->deaf && !w->disc &&
+        !herd__chan_gone(w->chan) && herd_chan_queued(w->chan) < RR_MAX_QUEUED)
       return w;
   }
   return NULL;

@@ -15,6 +15,7 @@
  *   kill timeout    -               -              STOPPING(3) KILLING    -
  *   second stop     KILLING         KILLING        KILLING     KILLING    -
  *   retire          (4)             (4)            -           -          -
+ *   disconnect      (6)             (6)            -           -          -
  *   exit            EXITED (5)      EXITED         EXITED      EXITED     EXITED
  *
  *   (1) settle time, delay or READY=1 by mode; the slot hears it.
@@ -22,9 +23,13 @@
  *       first: they would be lost otherwise.
  *   (3) at most the kill timeout waiting for them.
  *   (4) it said STOPPING=1 (or retired): its successor starts now.
- *   (5) exit reason: killed, stopped (asked), retired, exited (0), or
- *       crashed; the slot hears it, with "early" if it had not been
- *       ready or lived less than min_uptime.
+ *   (5) exit reason: killed, stopped (asked), disconnected, retired,
+ *       exited (0), or crashed; the slot hears it, with "early" if it
+ *       had not been ready or lived less than min_uptime (never for a
+ *       disconnected one: its slot starts a new worker at once).
+ *   (6) herd_cluster_disconnect (supop.c): its channel closed (Node: the
+ *       disconnect message), no signal; the state stays, marked disc (a
+ *       stop later acts as on any worker).
  *
  * A slot (enum sstate):
  *
@@ -110,6 +115,7 @@ static const char *const reason_names[] = {
     [HERD_REASON_NODE_SOCKET] = "node socket",
     [HERD_REASON_NODE_BAD_MESSAGE] = "node bad message",
     [HERD_REASON_NODE_REFUSED] = "node refused",
+    [HERD_REASON_DISCONNECTED] = "disconnected",
 };
 
 const char *herd_reason_name(int reason) {
@@ -123,6 +129,8 @@ const char *herd_reason_name(int reason) {
 
 int sup__public_state(const struct slot *s, const struct worker *w) {
   if (w) {
+    if (w->disc && w->state != W_EXITED)
+      return HERD_WORKER_STOPPING; /* disconnected: on its way out */
     if (w->state == W_STARTING)
       return HERD_WORKER_STARTING;
     if (w->state == W_READY && s->state != S_DRAINING)
@@ -460,6 +468,11 @@ static void slot_on_exit(herd_cluster_t *c, struct slot *s, struct worker *w,
         s->cur = s->succ;
         s->succ = NULL;
         s->state = S_RUNNING;
+      } else if (w->disc) {
+        /* it left when asked to: a fresh one now, no early death */
+        c->st.restarts++;
+        sup__emit(c, HERD_EV_RESTART, 0, s->id, 0, 0, 0, 0, 0, NULL);
+        (void)sup__start_worker(c, s->id, 0);
       } else {
         schedule_restart(c, s, uptime);
       }
@@ -486,6 +499,9 @@ void sup__worker_exited(herd_cluster_t *c, struct worker *w, int status) {
   } else if (w->stop_reason) {
     w->exit_reason = HERD_REASON_STOPPED;
     c->st.exits_stopped++;
+  } else if (w->disc) {
+    w->exit_reason = HERD_REASON_DISCONNECTED; /* whatever its code */
+    c->st.exits_disconnected++;
   } else if (w->retiring) {
     w->exit_reason = HERD_REASON_RETIRED;
     c->st.exits_retired++;

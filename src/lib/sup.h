@@ -136,6 +136,7 @@ struct worker {
   int node_bad_told;    /* said once: a message herd could not act on */
   int node_sock_errs;   /* socket requests refused (the first few said) */
   int node_sig_due;     /* the stop signal follows its disconnection */
+  int disc;             /* herd_cluster_disconnect: it leaves by itself */
   struct worker *next, *prev; /* c->workers, newest first */
   struct worker *pnext; /* its chain in c->pidx (pidx.c) */
 };
@@ -318,6 +319,7 @@ void sup__worker_stop(herd_cluster_t *c, struct worker *w, int reason);
 int sup__replace(herd_cluster_t *c, int slot, int reason, const char *text);
 void sup__reload(herd_cluster_t *c);
 int sup__restart(herd_cluster_t *c);
+int sup__disconnect(herd_cluster_t *c, int slot);
 void sup__scale(herd_cluster_t *c, int n);
 void sup__shutdown(herd_cluster_t *c, int graceful, int sig);
 void sup__slot_drained(herd_cluster_t *c, struct slot *s);
@@ -353,6 +355,7 @@ void node__rr_answer(herd_cluster_t *c, struct worker *w, uint32_t seq, int acce
 void node__rr_rehand(herd_cluster_t *c, struct worker *w);
 int node__message(herd_cluster_t *c, struct worker *w, const char *json, size_t len);
 int node__disconnect(herd_cluster_t *c, struct worker *w);
+int node__leave(herd_cluster_t *c, struct worker *w);
 void node__chan_gone(herd_cluster_t *c, struct worker *w);
 void node__worker_free(struct worker *w);
 void node__free(herd_cluster_t *c);

@@ -79,6 +79,47 @@ int sup__restart(herd_cluster_t *c) {
   return 0;
 }
 
+/* Node's worker.disconnect(): its channel ends (a Node worker is told
+ * first, as Node's primary tells it), and it leaves by itself. No signal
+ * and no timer: sup.c's table, (6); its exit restarts the slot at once
+ * (slot_on_exit). */
+int sup__disconnect(herd_cluster_t *c, int slot) {
+  if (c->state >= C_STOPPING)
+    return -ECANCELED;
+  if (slot < 0 || slot >= c->nslots)
+    return -ENOENT;
+  struct slot *s = c->slots[slot];
+  struct worker *w = s->cur;
+  if (!s->active || !sup__alive(w) || sup__stopping(w) || s->state == S_RESTART)
+    return -ENOENT;
+  if (w->disc)
+    return -EALREADY;
+  if (!w->chan || herd__chan_gone(w->chan))
+    return -ENOTCONN;
+  if (node__on(c)) {
+    int r = node__leave(c, w);
+    if (r < 0)
+      return r == -EPIPE ? -ENOTCONN : r;
+    w->disc = 1;
+  } else {
+    /* Marked first: round robin picks it no more. What was handed and
+     * not sent yet goes to the others; the rest of the queue gets one
+     * try, then the end. */
+    w->disc = 1;
+    if (c->o.balance == HERD_BALANCE_ROUNDROBIN) {
+      rr__rehand(c, w);
+      rr__stop_timers(c, w);
+    }
+    (void)herd_chan_flush(w->chan);
+    (void)herd_loop_chan_stop(c->loop, w->chan);
+    herd_chan_close(w->chan);
+    w->chan = NULL;
+  }
+  sup__emit(c, HERD_EV_STOPPING, HERD_REASON_DISCONNECTED, w->slot, w->pid, 0, 0, 0, 0,
+            NULL);
+  return 0;
+}
+
 int sup__grow_slots(herd_cluster_t *c, int n) {
   if (n <= c->nslots)
     return 0;
