@@ -972,7 +972,9 @@ typedef struct herd_cluster_opts {
   char *const *argv;
   herd_spawn_opts_t spawn;    /* env, cwd, uid/gid, umask for the workers
                                  (stdio, fds, pdeathsig and the group are
-                                 herd's) */
+                                 herd's; shell, timeout_ms, kill_signal,
+                                 abort and HERD_SPAWN_KILL_GROUP are one
+                                 child's and -EINVAL here) */
   herd_event_cb on_event;
   herd_output_cb on_output;
   void *data;                 /* for the callbacks */

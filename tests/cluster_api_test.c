@@ -366,6 +366,32 @@ TEST(cluster_opts_not_initialized_is_refused) {
   CHECK_EQ(herd_cluster_run(&o, names_worker, NULL), -EINVAL);
 }
 
+/* The spawn options of one child's life (shell, timeout, kill signal,
+ * abort, group kill) are not a slot's: the cluster reaps and kills its
+ * workers itself, so they are refused rather than half applied (a
+ * fired abort made every start fail, a timeout was never enforced). */
+TEST(cluster_opts_refuse_one_childs_spawn_options) {
+  herd_abort_t *ab;
+  CHECK_EQ(herd_abort_new(&ab), 0);
+  for (int k = 0; k < 5; k++) {
+    herd_cluster_opts_t o;
+    herd_cluster_opts_init(&o);
+    o.workers = 1;
+    if (k == 0)
+      o.spawn.shell = "";
+    if (k == 1)
+      o.spawn.timeout_ms = 1000;
+    if (k == 2)
+      o.spawn.kill_signal = SIGINT;
+    if (k == 3)
+      o.spawn.abort = ab;
+    if (k == 4)
+      o.spawn.flags |= HERD_SPAWN_KILL_GROUP | HERD_SPAWN_SETPGID;
+    CHECK_EQ(herd_cluster_run(&o, names_worker, NULL), -EINVAL);
+  }
+  herd_abort_free(ab);
+}
+
 /* min_uptime_ms = 0 is expressible (HERD_CLUSTER_OPTS_INIT fills the
  * defaults; 0 once meant "the default"): a worker that was ready and
  * dies is never an early death, so it is replaced at once, however

@@ -119,8 +119,15 @@ static int online_cpus(void) {
   return n > 0 ? (int)n : 1;
 }
 
+/* The spawn options that belong to one child's life, not to a slot's
+ * workers: the cluster reaps and kills its workers itself. */
+static int spawn_ok(const herd_spawn_opts_t *s) {
+  return !s->shell && !s->timeout_ms && !s->kill_signal && !s->abort &&
+         !(s->flags & HERD_SPAWN_KILL_GROUP);
+}
+
 static int opts_ok(const herd_cluster_opts_t *o, int (*worker_main)(void *)) {
-  return o && o->abi == sizeof(herd_cluster_opts_t) &&
+  return o && o->abi == sizeof(herd_cluster_opts_t) && spawn_ok(&o->spawn) &&
          (worker_main || (o->file && o->argv)) && o->workers >= 0 &&
          o->workers <= HERD_MAX_WORKERS && o->ready_delay_ms >= 0 && o->settle_ms >= 0 &&
          o->ready_timeout_ms >= 0 && o->kill_timeout_ms >= 0 && o->max_restarts >= 1 &&
@@ -377,7 +384,7 @@ int herd_cluster_reload(herd_cluster_t *c) {
 }
 
 int herd_cluster_update(herd_cluster_t *c, const herd_cluster_opts_t *opts) {
-  if (!c || !opts || opts->abi != sizeof(herd_cluster_opts_t))
+  if (!c || !opts || opts->abi != sizeof(herd_cluster_opts_t) || !spawn_ok(&opts->spawn))
     return -EINVAL;
   if (c->state >= C_STOPPING)
     return -ECANCELED;
