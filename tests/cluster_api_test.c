@@ -4,6 +4,7 @@
  * The workers are forked functions that wait for their stop signal.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -549,4 +550,48 @@ TEST_T(cluster_api_update_gives_a_reload_new_settings, 30) {
   /* the first two said old, the reload's two said new */
   CHECK_EQ(s.old_seen, 2);
   CHECK_EQ(s.new_seen, 2);
+}
+
+/* HERD_ENV_REPLACE: herd's own unsets ("NODE_UNIQUE_ID" without '=',
+ * which mean "remove" over an inherited environment) are not handed to
+ * execve as they are: every entry an executed worker starts with is
+ * NAME=VALUE. */
+struct replenv {
+  int lines, bad, end;
+  char first_bad[128];
+};
+
+static void replenv_output(herd_cluster_t *c, int slot, pid_t pid, int stream,
+                           const char *line, size_t len, void *data) {
+  (void)slot, (void)pid, (void)stream;
+  struct replenv *s = data;
+  if (len == 3 && !memcmp(line, "END", 3)) {
+    s->end = 1;
+    herd_cluster_stop(c, 0);
+    return;
+  }
+  s->lines++;
+  if (!memchr(line, '=', len) && !s->bad++)
+    snprintf(s->first_bad, sizeof s->first_bad, "%.*s", (int)len, line);
+}
+
+TEST_T(cluster_replaced_env_has_no_entry_without_a_value, 30) {
+  static const char *const env[] = {"PATH=/usr/bin:/bin", "MINE=1", NULL};
+  char *const argv[] = {"sh", "-c", "tr '\\0' '\\n' < /proc/$$/environ; echo END; exec sleep 30",
+                        NULL};
+  struct replenv s = {0};
+  herd_cluster_opts_t o;
+  herd_cluster_opts_init(&o);
+  o.workers = 1;
+  o.file = "/bin/sh";
+  o.argv = argv;
+  o.spawn.env_mode = HERD_ENV_REPLACE;
+  o.spawn.env = env;
+  o.flags = HERD_CLUSTER_PIPE_OUTPUT;
+  o.on_output = replenv_output;
+  o.data = &s;
+  CHECK_EQ(herd_cluster_run(&o, NULL, NULL), 0);
+  CHECK(s.end);
+  CHECK(s.lines >= 5); /* PATH, MINE, LISTEN_*, HERD_WORKER_ID, ... */
+  CHECK_MSG(!s.bad, "%d entries without '=', the first: %s", s.bad, s.first_bad);
 }

@@ -124,6 +124,9 @@ int launch__worker(herd_cluster_t *c, struct worker *w) {
   }
   char vfds[32], vid[32], vnotify[160], vchan[40], vinst[40], vnode[40];
   size_t k = user_env(c, slot_env, env, 0);
+  /* an unset ("K") means something only over an inherited environment;
+   * a replaced one would hand it to execve as it is */
+  int replace = c->o.spawn.env_mode == HERD_ENV_REPLACE;
   snprintf(vfds, sizeof vfds, "LISTEN_FDS=%d", nfds);
   snprintf(vid, sizeof vid, "HERD_WORKER_ID=%d", w->slot);
   snprintf(vnotify, sizeof vnotify, "NOTIFY_SOCKET=%s", c->notify_name);
@@ -139,11 +142,14 @@ int launch__worker(herd_cluster_t *c, struct worker *w) {
     w->node_id = ++c->node_ids;
     snprintf(vnode, sizeof vnode, "NODE_UNIQUE_ID=%u", w->node_id);
     env[k++] = vnode;
-  } else {
+  } else if (!replace) {
     env[k++] = "NODE_UNIQUE_ID"; /* a cluster worker's master is not one */
   }
   env[k++] = vnotify;
-  env[k++] = nfds ? names : "LISTEN_FDNAMES"; /* none: unset */
+  if (nfds)
+    env[k++] = names;
+  else if (!replace)
+    env[k++] = "LISTEN_FDNAMES"; /* none: unset */
   for (int i = 0; i < nfds; i++)
     map[i] = (herd_fdmap_t){fds[i], 3 + i};
   if (ipc) {
@@ -151,7 +157,7 @@ int launch__worker(herd_cluster_t *c, struct worker *w) {
     snprintf(vchan, sizeof vchan, "NODE_CHANNEL_FD=%d", 3 + nfds);
     env[k++] = vchan;
     env[k++] = "NODE_CHANNEL_SERIALIZATION_MODE=json";
-  } else {
+  } else if (!replace) {
     env[k++] = "NODE_CHANNEL_FD"; /* a master's own channel is not theirs */
     env[k++] = "NODE_CHANNEL_SERIALIZATION_MODE";
   }
