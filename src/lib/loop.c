@@ -12,8 +12,9 @@
  * marked dead and freed after the batch, since a later event of the same
  * batch may still point at it.
  *
- * The timer heap is in looptimer.c, herd_loop_exec in loopexec.c; loop.h
- * holds what the three share.
+ * The timer heap is in looptimer.c, herd_loop_exec in loopexec.c, the
+ * child-io watches in loopchild.c, ref/unref in loopref.c; loop.h holds
+ * what they share.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -38,6 +39,11 @@ static struct watcher *find(const herd_loop_t *l, int fd) {
     if (w->fd == fd)
       return w;
   return NULL;
+}
+
+struct watcher *herd__loop_find(const herd_loop_t *l, int fd) {
+  struct watcher *w = find(l, fd);
+  return w && !w->dead ? w : NULL;
 }
 
 static int grow(herd_loop_t *l) {
@@ -105,8 +111,11 @@ int herd__loop_unwatch(herd_loop_t *l, int fd) {
     if (epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 && errno != EBADF &&
         errno != ENOENT)
       r = -errno;
-    if (w->kind != W_TIMER && w->kind != W_SIGNAL)
+    if (w->kind != W_TIMER && w->kind != W_SIGNAL) {
       l->nwatch--;
+      if (w->unref)
+        l->nunref--;
+    }
     if (w->kind == W_CHAN) {
       if (w->cprev)
         w->cprev->cnext = w->cnext;
@@ -143,6 +152,10 @@ int herd_loop_signal(herd_loop_t *l, int sig, herd_signal_cb cb, void *data) {
     sigdelset(&l->sigs, sig);
     l->sigcb[sig] = NULL;
     l->nsigs--;
+    if (sigismember(&l->sig_unref, sig)) {
+      sigdelset(&l->sig_unref, sig);
+      l->nsig_unref--;
+    }
     if (signalfd(l->sfd, &l->sigs, SFD_NONBLOCK | SFD_CLOEXEC) < 0)
       return -errno;
     if (sigismember(&l->blocked_by_us, sig)) {
@@ -441,6 +454,7 @@ int herd_loop_new(herd_loop_t **out) {
   l->epfd = l->tfd = l->sfd = -1;
   sigemptyset(&l->sigs);
   sigemptyset(&l->blocked_by_us);
+  sigemptyset(&l->sig_unref);
   int r = 0;
   l->nbuckets = 16;
   l->buckets = calloc(l->nbuckets, sizeof *l->buckets);
@@ -473,6 +487,7 @@ void herd_loop_free(herd_loop_t *l) {
   if (!l)
     return;
   herd__loop_execs_free(l);
+  herd__loop_cios_free(l);
   for (size_t i = 0; l->buckets && i < l->nbuckets; i++) {
     struct watcher *w = l->buckets[i];
     while (w) {
@@ -486,6 +501,7 @@ void herd_loop_free(herd_loop_t *l) {
   for (size_t i = 0; i < l->nheap; i++)
     l->heap[i]->heap_index = 0;
   free(l->heap);
+  free(l->iobuf);
   herd__close(l->sfd);
   herd__close(l->tfd);
   herd__close(l->epfd);
@@ -541,6 +557,10 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
       run_chan(l, w, evs[i].events);
       r = 1;
       break;
+    case W_CIO:
+      herd__loop_cio_event(l, w);
+      r = 1;
+      break;
     }
     if (r < 0 && !err)
       err = r;
@@ -550,6 +570,7 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
   ran += run_pending_chans(l);
   (void)flush_chans(l);
   reap_dead(l);
+  herd__loop_cios_reap(l);
   return err ? err : ran;
 }
 
@@ -557,7 +578,7 @@ int herd_loop_run(herd_loop_t *l) {
   if (!l)
     return -EINVAL;
   l->stopped = 0;
-  while (!l->stopped && (l->nwatch > 0 || l->nheap > 0 || l->nsigs > 0)) {
+  while (!l->stopped && herd__loop_alive(l)) {
     int r = herd_loop_run_once(l, -1);
     if (r < 0)
       return r;
