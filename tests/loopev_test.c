@@ -25,6 +25,13 @@
 
 /* ---- a child with its output -------------------------------------- */
 
+static void never_io_cb(herd_loop_t *l, int fd, uint32_t events, void *data) {
+  (void)l;
+  (void)data;
+  test_fail(__FILE__, __LINE__, "unexpected io callback: fd %d events %#x",
+            fd, (unsigned)events);
+}
+
 struct evlog {
   char text[4096];
   size_t len;
@@ -167,4 +174,419 @@ TEST_T(loop_child_io_close_waits_for_grandchild_like_node, 60) {
   fifo_done(dir, fifo);
   CHECK_STR(e.text, node);
   free(node);
+}
+
+TEST(loop_child_io_pipes_closed_early_close_waits_for_exit) {
+  /* The child closes stdout and stderr, then runs on (waits for a line
+   * on stdin): both ends come first, 'close' only after the exit. */
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct evlog e;
+  memset(&e, 0, sizeof e);
+  herd_child_t c;
+  spawn_sh(&c, "exec >&- 2>&-; read x; exit 7", NULL, 1);
+  CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
+  for (int i = 0; i < 10 && (c.stdio[1] >= 0 || c.stdio[2] >= 0); i++)
+    CHECK(herd_loop_run_once(l, 5000) > 0);
+  CHECK_EQ(c.stdio[1], -1); /* the loop closed both at their end */
+  CHECK_EQ(c.stdio[2], -1);
+  CHECK_EQ(e.exits, 0);
+  CHECK_EQ(e.closes, 0);
+  CHECK_EQ(write(c.stdio[0], "x\n", 2), 2);
+  CHECK_EQ(herd_loop_run(l), 0);
+  e.text[e.len] = '\0';
+  CHECK_STR(e.text, "exit 7 null\nclose 7 null\n");
+  herd_loop_free(l);
+}
+
+TEST(loop_child_io_delivers_all_output_before_close) {
+  /* 1 MiB on stdout and 64 KiB on stderr, the child exits at once: every
+   * byte comes, and before the close. */
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct evlog e;
+  memset(&e, 0, sizeof e);
+  herd_child_t c;
+  spawn_sh(&c,
+           "head -c 1048576 /dev/zero & head -c 65536 /dev/zero >&2; wait",
+           NULL, 0);
+  CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK_EQ(e.bytes[1], 1048576);
+  CHECK_EQ(e.bytes[2], 65536);
+  CHECK_EQ(e.exits, 1);
+  CHECK_EQ(e.closes, 1);
+  herd_loop_free(l);
+}
+
+TEST(loop_child_io_without_pipes_closes_with_the_exit) {
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct evlog e;
+  memset(&e, 0, sizeof e);
+  herd_child_t c;
+  char *argv[] = {"herd-test", "--helper", "exit", "4", NULL};
+  CHECK_OK(herd_spawn(&c, test_self(), argv, NULL));
+  CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
+  CHECK(herd_loop_run_once(l, 5000) == 1); /* one turn: exit, then close */
+  e.text[e.len] = '\0';
+  CHECK_STR(e.text, "exit 4 null\nclose 4 null\n");
+  CHECK_EQ(herd_loop_child_io_stop(l, &c), -ENOENT); /* over */
+  CHECK_EQ(herd_loop_run(l), 0);
+  herd_loop_free(l);
+}
+
+TEST(loop_child_io_stop_leaves_the_pipes_open) {
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct evlog e;
+  memset(&e, 0, sizeof e);
+  herd_child_t c;
+  spawn_sh(&c, "read x; echo out", NULL, 1);
+  CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
+  CHECK_OK(herd_loop_child_io_stop(l, &c));
+  CHECK_EQ(herd_loop_child_io_stop(l, &c), -ENOENT);
+  uint64_t t0 = test_now_ms();
+  CHECK_EQ(herd_loop_run(l), 0); /* nothing watched: returns at once */
+  CHECK(test_now_ms() - t0 < 1000);
+  /* The pipes are the caller's again, open: the output is all there. */
+  CHECK(c.stdio[1] >= 0 && c.stdio[2] >= 0);
+  CHECK_EQ(write(c.stdio[0], "x\n", 2), 2);
+  int fl = fcntl(c.stdio[1], F_GETFL);
+  CHECK(fl >= 0 && fcntl(c.stdio[1], F_SETFL, fl & ~O_NONBLOCK) == 0);
+  char *out = test_read_all(c.stdio[1], NULL);
+  CHECK_STR(out, "out\n");
+  free(out);
+  CHECK_OK(herd_child_wait(&c, 5000));
+  CHECK_EQ(e.exits + e.closes + (int)e.bytes[1], 0);
+  /* Watched again after the stop, and stopped from its exit callback:
+   * no close follows, the stderr pipe stays open. */
+  e.stop_at_exit = 1;
+  CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK_EQ(e.exits, 1);
+  CHECK_EQ(e.closes, 0);
+  herd_child_close(&c);
+  herd_loop_free(l);
+}
+
+TEST(loop_child_io_bad_args) {
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  herd_child_t c;
+  spawn_sh(&c, "read x", NULL, 1);
+  CHECK_EQ(herd_loop_child_io(NULL, &c, &ev_cbs, NULL), -EINVAL);
+  CHECK_EQ(herd_loop_child_io(l, NULL, &ev_cbs, NULL), -EINVAL);
+  CHECK_EQ(herd_loop_child_io(l, &c, NULL, NULL), -EINVAL);
+  CHECK_EQ(herd_loop_child_io_stop(NULL, &c), -EINVAL);
+  CHECK_EQ(herd_loop_child_io_stop(l, NULL), -EINVAL);
+  CHECK_EQ(herd_loop_child_io_stop(l, &c), -ENOENT);
+  herd_child_t none;
+  memset(&none, 0, sizeof none);
+  none.pidfd = none.stdio[0] = none.stdio[1] = none.stdio[2] = -1;
+  CHECK_EQ(herd_loop_child_io(l, &none, &ev_cbs, NULL), -EINVAL);
+  none.pid = c.pid;
+  CHECK_EQ(herd_loop_child_io(l, &none, &ev_cbs, NULL), -EBADF);
+  /* A pipe watched already: refused before anything changed (the pipe
+   * is still blocking, the pidfd free to watch). */
+  CHECK_OK(herd_loop_add(l, c.stdio[2], EPOLLIN, never_io_cb, NULL));
+  CHECK_EQ(herd_loop_child_io(l, &c, &ev_cbs, NULL), -EEXIST);
+  CHECK_EQ(fcntl(c.stdio[1], F_GETFL) & O_NONBLOCK, 0);
+  CHECK_OK(herd_loop_del(l, c.stdio[2]));
+  struct evlog e;
+  memset(&e, 0, sizeof e);
+  CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
+  CHECK_EQ(herd_loop_child_io(l, &c, &ev_cbs, &e), -EEXIST);
+  CHECK_EQ(herd_loop_child(l, &c, ev_exit, &e), -EEXIST);
+  CHECK(fcntl(c.stdio[1], F_GETFL) & O_NONBLOCK);
+  CHECK_EQ(write(c.stdio[0], "x\n", 2), 2);
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK_EQ(e.closes, 1);
+  herd_loop_free(l);
+}
+
+/* ---- ref and unref ------------------------------------------------ */
+
+struct reflog {
+  char text[256];
+  size_t len;
+  int ticks;
+  herd_timer_t tick, timeout;
+};
+
+static void reflog_add(struct reflog *r, const char *s) {
+  size_t n = strlen(s);
+  CHECK(r->len + n + 2 <= sizeof r->text);
+  memcpy(r->text + r->len, s, n);
+  r->len += n;
+  r->text[r->len++] = '\n';
+  r->text[r->len] = '\0';
+}
+
+static void tick_cb(herd_loop_t *l, herd_timer_t *t, void *data) {
+  struct reflog *r = data;
+  if (r->ticks++ == 0)
+    reflog_add(r, "tick");
+  CHECK_OK(herd_loop_timer_start(l, t, 5, tick_cb, r)); /* an interval */
+}
+
+static void timeout_cb(herd_loop_t *l, herd_timer_t *t, void *data) {
+  (void)l;
+  (void)t;
+  reflog_add(data, "timeout");
+}
+
+/* Run a case: the loop's events, then "end", as unref.js prints them. */
+static void ref_case_check(struct reflog *r, const char *name) {
+  reflog_add(r, "end");
+  char *node = node_run("unref.js", name, NULL, 0);
+  CHECK_STR(r->text, node);
+  free(node);
+}
+
+TEST(loop_unref_timer_fires_while_a_ref_one_keeps_the_loop_like_node) {
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct reflog r;
+  memset(&r, 0, sizeof r);
+  CHECK_OK(herd_loop_timer_start(l, &r.tick, 5, tick_cb, &r));
+  CHECK_OK(herd_loop_timer_ref(l, &r.tick, 0));
+  CHECK_OK(herd_loop_timer_start(l, &r.timeout, 100, timeout_cb, &r));
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK(r.ticks >= 2);         /* it fired, and kept firing, */
+  CHECK(r.tick.heap_index > 0); /* and is still queued: not waited for */
+  ref_case_check(&r, "timers");
+  herd_loop_free(l);
+}
+
+TEST(loop_unref_timer_alone_lets_run_return_like_node) {
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct reflog r;
+  memset(&r, 0, sizeof r);
+  CHECK_OK(herd_loop_timer_ref(l, &r.timeout, 0)); /* idle: kept */
+  CHECK_OK(herd_loop_timer_start(l, &r.timeout, 10000, timeout_cb, &r));
+  uint64_t t0 = test_now_ms();
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK(test_now_ms() - t0 < 1000);
+  ref_case_check(&r, "unref");
+  /* Stopped and started again, it stays unreferenced. */
+  herd_loop_timer_stop(l, &r.timeout);
+  CHECK_OK(herd_loop_timer_start(l, &r.timeout, 10000, timeout_cb, &r));
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK(test_now_ms() - t0 < 1000);
+  CHECK_EQ(herd_loop_timer_ref(NULL, &r.timeout, 1), -EINVAL);
+  CHECK_EQ(herd_loop_timer_ref(l, NULL, 1), -EINVAL);
+  herd_loop_free(l);
+}
+
+TEST(loop_timer_ref_again_keeps_the_loop_like_node) {
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct reflog r;
+  memset(&r, 0, sizeof r);
+  CHECK_OK(herd_loop_timer_start(l, &r.timeout, 50, timeout_cb, &r));
+  CHECK_OK(herd_loop_timer_ref(l, &r.timeout, 0));
+  CHECK_OK(herd_loop_timer_ref(l, &r.timeout, 0)); /* twice: no count */
+  CHECK_OK(herd_loop_timer_ref(l, &r.timeout, 1));
+  CHECK_EQ(herd_loop_run(l), 0);
+  ref_case_check(&r, "reref");
+  herd_loop_free(l);
+}
+
+struct childref {
+  int calls, status;
+};
+
+static void childref_cb(herd_loop_t *l, herd_child_t *c, void *data) {
+  (void)l;
+  struct childref *r = data;
+  r->calls++;
+  r->status = herd_child_status(c);
+}
+
+TEST(loop_unref_child_lets_run_return_and_ref_keeps_it) {
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  herd_child_t c;
+  char *argv[] = {"herd-test", "--helper", "sleep", "20000", NULL};
+  CHECK_OK(herd_spawn(&c, test_self(), argv, NULL));
+  struct childref r = {0, 0};
+  CHECK_EQ(herd_loop_child_ref(l, &c, 0), -ENOENT);
+  CHECK_OK(herd_loop_child(l, &c, childref_cb, &r));
+  CHECK_OK(herd_loop_child_ref(l, &c, 0));
+  uint64_t t0 = test_now_ms();
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK(test_now_ms() - t0 < 1000);
+  CHECK_EQ(r.calls, 0);
+  /* Referenced again: run waits for its exit. */
+  CHECK_OK(herd_loop_child_ref(l, &c, 1));
+  CHECK_OK(herd_child_kill(&c, SIGTERM, 0));
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK_EQ(r.calls, 1);
+  CHECK_EQ(r.status, 128 + SIGTERM);
+  CHECK_EQ(herd_loop_child_ref(l, &c, 1), -ENOENT); /* the watch is over */
+  herd_child_close(&c);
+  herd_loop_free(l);
+}
+
+TEST(loop_child_ref_matches_node) {
+  /* Node: child.unref(), then child.ref(): its exit is waited for. */
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  herd_child_t c;
+  char *argv[] = {"sleep", "0.3", NULL};
+  CHECK_OK(herd_spawn(&c, "sleep", argv, NULL));
+  struct childref cr = {0, -1};
+  CHECK_OK(herd_loop_child(l, &c, childref_cb, &cr));
+  CHECK_OK(herd_loop_child_ref(l, &c, 0));
+  CHECK_OK(herd_loop_child_ref(l, &c, 1));
+  CHECK_EQ(herd_loop_run(l), 0);
+  struct reflog r;
+  memset(&r, 0, sizeof r);
+  char line[32];
+  snprintf(line, sizeof line, "exit %d", cr.status);
+  reflog_add(&r, line);
+  ref_case_check(&r, "child");
+  herd_child_close(&c);
+  herd_loop_free(l);
+}
+
+static void write_x_cb(herd_loop_t *l, herd_timer_t *t, void *data) {
+  (void)l;
+  (void)t;
+  herd_child_t *c = data;
+  CHECK_EQ(write(c->stdio[0], "x\n", 2), 2);
+}
+
+TEST(loop_child_io_unref_is_the_exit_only_like_node) {
+  /* Node's child.unref() leaves child.stdout referenced; each stream is
+   * unreferenced by itself (child.stdout.unref()). */
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct evlog e;
+  memset(&e, 0, sizeof e);
+  herd_child_t c;
+  spawn_sh(&c, "read x; echo bye", NULL, 1);
+  CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
+  CHECK_EQ(herd_loop_fd_ref(l, c.pidfd, 0), -ENOENT); /* not an fd watch */
+  CHECK_OK(herd_loop_child_ref(l, &c, 0));
+  CHECK_OK(herd_loop_fd_ref(l, c.stdio[1], 0));
+  CHECK_OK(herd_loop_fd_ref(l, c.stdio[2], 0));
+  uint64_t t0 = test_now_ms();
+  CHECK_EQ(herd_loop_run(l), 0); /* all three unreferenced */
+  CHECK(test_now_ms() - t0 < 1000);
+  CHECK_EQ(e.bytes[1] + (size_t)e.exits, 0);
+  /* The pipes referenced again, the exit not: run waits for the output
+   * that comes once a timer has let the child go on. */
+  CHECK_OK(herd_loop_fd_ref(l, c.stdio[1], 1));
+  CHECK_OK(herd_loop_fd_ref(l, c.stdio[2], 1));
+  herd_timer_t t = {0};
+  CHECK_OK(herd_loop_timer_start(l, &t, 20, write_x_cb, &c));
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK_EQ(e.bytes[1], 4);
+  CHECK_EQ(c.stdio[1], -1); /* run returned after both ends */
+  CHECK_EQ(c.stdio[2], -1);
+  /* The exit, referenced again, is waited for if it has not come. */
+  if (e.exits == 0)
+    CHECK_OK(herd_loop_child_ref(l, &c, 1));
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK_EQ(e.exits, 1);
+  CHECK_EQ(e.closes, 1);
+  herd_loop_free(l);
+}
+
+static void chanref_cb(herd_loop_t *l, herd_chan_t *ch, int err,
+                       herd_chan_msg_t *msg, void *data) {
+  (void)l;
+  (void)ch;
+  int *got = data;
+  if (err == 0) {
+    CHECK(msg != NULL);
+    got[0]++;
+    CHECK_EQ(msg->fd, -1);
+  } else {
+    got[1] = err;
+  }
+}
+
+TEST(loop_unref_channel_and_fd_let_run_return) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
+  int p[2];
+  CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  int got[2] = {0, 0};
+  CHECK_EQ(herd_loop_chan_ref(l, ch, 0), -ENOENT);
+  CHECK_EQ(herd_loop_fd_ref(l, p[0], 0), -ENOENT);
+  CHECK_OK(herd_loop_chan(l, ch, chanref_cb, got));
+  CHECK_OK(herd_loop_add(l, p[0], EPOLLIN, never_io_cb, NULL));
+  CHECK_OK(herd_loop_chan_ref(l, ch, 0));
+  CHECK_OK(herd_loop_fd_ref(l, p[0], 0));
+  CHECK_EQ(herd_loop_chan_ref(NULL, ch, 0), -EINVAL);
+  CHECK_EQ(herd_loop_fd_ref(NULL, p[0], 0), -EINVAL);
+  uint64_t t0 = test_now_ms();
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK(test_now_ms() - t0 < 1000);
+  /* Referenced again, the channel keeps run going to its end, and an
+   * unreferenced watch deleted leaves the counts right. */
+  CHECK_OK(herd_loop_del(l, p[0]));
+  CHECK_OK(herd_loop_chan_ref(l, ch, 1));
+  CHECK_EQ(write(sv[1], "1\n2\n", 4), 4);
+  CHECK_EQ(close(sv[1]), 0);
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK_EQ(got[0], 2);
+  CHECK_EQ(got[1], HERD_EPEERGONE);
+  CHECK_EQ(herd_loop_chan_ref(l, ch, 1), -ENOENT); /* ended */
+  /* A referenced fd watch keeps it again; deleting it ends run. */
+  CHECK_OK(herd_loop_add(l, p[0], EPOLLIN, never_io_cb, NULL));
+  CHECK_OK(herd_loop_fd_ref(l, p[0], 0));
+  CHECK_OK(herd_loop_fd_ref(l, p[0], 1));
+  CHECK_EQ(herd_loop_run_once(l, 0), 0);
+  CHECK_OK(herd_loop_del(l, p[0]));
+  CHECK_EQ(herd_loop_run(l), 0);
+  herd_chan_close(ch);
+  herd_loop_free(l);
+  CHECK_EQ(close(p[0]), 0);
+  CHECK_EQ(close(p[1]), 0);
+}
+
+static void sigref_cb(herd_loop_t *l, int sig, pid_t from, void *data) {
+  (void)l;
+  (void)from;
+  *(int *)data = sig;
+}
+
+TEST(loop_unref_signal_lets_run_return_and_still_fires) {
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  int got = 0;
+  CHECK_EQ(herd_loop_signal_ref(l, SIGUSR1, 0), -ENOENT);
+  CHECK_EQ(herd_loop_signal_ref(l, 0, 0), -EINVAL);
+  CHECK_OK(herd_loop_signal(l, SIGUSR1, sigref_cb, &got));
+  CHECK_OK(herd_loop_signal_ref(l, SIGUSR1, 0));
+  uint64_t t0 = test_now_ms();
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK(test_now_ms() - t0 < 1000);
+  /* Still delivered while something referenced runs the loop. */
+  CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+  struct reflog r;
+  memset(&r, 0, sizeof r);
+  CHECK_OK(herd_loop_timer_start(l, &r.timeout, 50, timeout_cb, &r));
+  CHECK_EQ(herd_loop_run(l), 0);
+  CHECK_EQ(got, SIGUSR1);
+  /* Dropped and registered again: referenced, as every new watch. */
+  CHECK_OK(herd_loop_signal(l, SIGUSR1, NULL, NULL));
+  CHECK_EQ(herd_loop_signal_ref(l, SIGUSR1, 1), -ENOENT);
+  CHECK_OK(herd_loop_signal(l, SIGUSR1, sigref_cb, &got));
+  got = 0;
+  CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+  CHECK_EQ(herd_loop_run_once(l, 5000), 1);
+  CHECK_EQ(got, SIGUSR1);
+  CHECK_OK(herd_loop_signal(l, SIGUSR1, NULL, NULL));
+  CHECK_EQ(herd_loop_run(l), 0);
+  herd_loop_free(l);
 }
