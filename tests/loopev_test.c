@@ -202,6 +202,7 @@ TEST(loop_child_io_pipes_closed_early_close_waits_for_exit) {
 TEST(loop_child_io_delivers_all_output_before_close) {
   /* 1 MiB on stdout and 64 KiB on stderr, the child exits at once: every
    * byte comes, and before the close. */
+  int fds0 = test_count_fds();
   herd_loop_t *l;
   CHECK_OK(herd_loop_new(&l));
   struct evlog e;
@@ -217,6 +218,7 @@ TEST(loop_child_io_delivers_all_output_before_close) {
   CHECK_EQ(e.exits, 1);
   CHECK_EQ(e.closes, 1);
   herd_loop_free(l);
+  CHECK_EQ(test_count_fds(), fds0); /* pipes closed at their end, none left */
 }
 
 TEST(loop_child_io_without_pipes_closes_with_the_exit) {
