@@ -546,38 +546,6 @@ int herd_loop_child(herd_loop_t *loop, herd_child_t *child, herd_child_cb cb,
                     void *data);
 int herd_loop_child_stop(herd_loop_t *loop, herd_child_t *child);
 
-/* A child with its output, as Node's ChildProcess emits it: on_data for
- * each read of child->stdio[1] (stream 1) or stdio[2] (stream 2) -
- * Node's 'data', len > 0, buf valid during the call; on_exit once the
- * child is reaped - Node's 'exit'; on_close once after the exit AND the
- * end of every pipe the watch reads - Node's 'close'. Any of them may be
- * NULL (output is then read and dropped). */
-typedef void (*herd_data_cb)(herd_loop_t *loop, herd_child_t *child,
-                             int stream, const char *buf, size_t len,
-                             void *data);
-typedef struct herd_child_io_cbs {
-  herd_data_cb on_data;
-  herd_child_cb on_exit;
-  herd_child_cb on_close;
-} herd_child_io_cbs_t;
-
-/* Watch a child (borrowed; must outlive the watch) together with its
- * output pipes, child->stdio[1] and stdio[2] (those that are not -1; the
- * loop makes them non-blocking and reads them from now on). At a pipe's
- * end (EOF, or a read error) the loop closes it and sets it to -1.
- * Order: every on_data of a stream before its end; on_exit before
- * on_close; on_exit may come before or after the last on_data (a
- * grandchild may hold a pipe open after the child exits: close waits
- * for it). After on_close the watch is over and the child may be closed.
- * cbs is copied. -EINVAL (NULL loop, child or cbs, no pid), -EBADF (no
- * pidfd), -EEXIST (the child or one of its pipes is watched already).
- * herd_loop_child_io_stop ends it without more callbacks and leaves the
- * pipes not yet at their end open in child->stdio (-ENOENT if this loop
- * does not watch that child, or its close has run). */
-int herd_loop_child_io(herd_loop_t *loop, herd_child_t *child,
-                       const herd_child_io_cbs_t *cbs, void *data);
-int herd_loop_child_io_stop(herd_loop_t *loop, herd_child_t *child);
-
 /* Called for each message of a watched channel (err 0, msg filled: the
  * fd, if any, is the callee's), for HERD_EFRAME / HERD_ETOOLONG (msg NULL;
  * the channel goes on), and once with HERD_EPEERGONE or another error when
@@ -602,6 +570,45 @@ int herd_loop_chan_stop(herd_loop_t *loop, herd_chan_t *ch);
  * replies is not served until it does. -ENOENT if not watched. */
 int herd_loop_chan_limit(herd_loop_t *loop, herd_chan_t *ch, int batch,
                          size_t max_out);
+
+/* A child with its output, as Node's ChildProcess emits it: on_data for
+ * each read of child->stdio[1] (stream 1) or stdio[2] (stream 2) -
+ * Node's 'data', len > 0, buf valid during the call; on_exit once the
+ * child is reaped - Node's 'exit'; on_close once after the exit AND the
+ * end of every pipe the watch reads (and of chan, if any) - Node's
+ * 'close'. Any callback may be NULL (output is then read and dropped). */
+typedef void (*herd_data_cb)(herd_loop_t *loop, herd_child_t *child,
+                             int stream, const char *buf, size_t len,
+                             void *data);
+typedef struct herd_child_io_opts {
+  herd_data_cb on_data;
+  herd_child_cb on_exit;
+  herd_child_cb on_close;
+  herd_chan_t *chan;        /* the child's IPC channel (herd_fork's), or
+                               NULL: watched with it as herd_loop_chan
+                               would, its end counted for on_close */
+  herd_chan_cb on_message;  /* chan's messages and end (herd_chan_cb);
+                               required with chan */
+} herd_child_io_opts_t;
+
+/* Watch a child (borrowed; must outlive the watch) together with its
+ * output pipes, child->stdio[1] and stdio[2] (those that are not -1; the
+ * loop makes them non-blocking and reads them from now on), and
+ * opts->chan (borrowed as by herd_loop_chan; herd_loop_chan_stop on it
+ * is -EBUSY). At a pipe's end (EOF, or a read error) the loop closes it
+ * and sets it to -1. Order: every on_data of a stream before its end;
+ * on_exit before on_close; on_exit may come before or after the last
+ * on_data or message (a grandchild may hold a pipe open after the child
+ * exits: close waits for it). After on_close the watch is over and the
+ * child (and chan) may be closed. opts is copied. -EINVAL (NULL loop,
+ * child or opts, no pid, chan without on_message), -EBADF (no pidfd),
+ * -EEXIST (the child, one of its pipes or chan is watched already).
+ * herd_loop_child_io_stop ends it without more callbacks and leaves the
+ * pipes not yet at their end open in child->stdio (-ENOENT if this loop
+ * does not watch that child, or its close has run). */
+int herd_loop_child_io(herd_loop_t *loop, herd_child_t *child,
+                       const herd_child_io_opts_t *opts, void *data);
+int herd_loop_child_io_stop(herd_loop_t *loop, herd_child_t *child);
 
 /* Run an exec or execFile (shell != 0: file is a command) in the loop. */
 int herd_loop_exec(herd_loop_t *loop, const char *file, char *const argv[],

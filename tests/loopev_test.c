@@ -38,7 +38,7 @@ struct evlog {
   const char *fifo; /* gate: a line written at "early" and at the exit */
   int exits, closes, stop_at_exit;
   size_t bytes[3];
-  herd_loop_t *loop;
+  herd_child_t *child;
 };
 
 static void logf_(struct evlog *e, const char *fmt, ...)
@@ -116,7 +116,8 @@ static void ev_close(herd_loop_t *l, herd_child_t *c, void *data) {
   herd_child_close(c); /* the watch is over: allowed here */
 }
 
-static const herd_child_io_cbs_t ev_cbs = {ev_data, ev_exit, ev_close};
+static const herd_child_io_opts_t ev_cbs = {
+    .on_data = ev_data, .on_exit = ev_exit, .on_close = ev_close};
 
 static void spawn_sh(herd_child_t *c, const char *script, const char *arg,
                      int in_pipe) {
@@ -305,6 +306,97 @@ TEST(loop_child_io_bad_args) {
   CHECK_EQ(herd_loop_run(l), 0);
   CHECK_EQ(e.closes, 1);
   herd_loop_free(l);
+}
+
+static void ev_message(herd_loop_t *l, herd_chan_t *ch, int err,
+                       herd_chan_msg_t *msg, void *data) {
+  struct evlog *e = data;
+  CHECK_MSG(e->closes == 0, "message after close");
+  if (err == 0) {
+    logf_(e, "message %.*s\n", (int)msg->len, msg->json);
+    return;
+  }
+  CHECK_EQ(err, HERD_EPEERGONE);
+  logf_(e, "disconnect\n");
+  CHECK_EQ(herd_loop_chan_stop(l, ch), -ENOENT); /* ended: not watched */
+  if (e->child)
+    CHECK_EQ(write(e->child->stdio[0], "go\n", 3), 3);
+}
+
+TEST(loop_child_io_close_waits_for_the_channel_end) {
+  /* The channel outlives the child and its pipes: no close until its
+   * end (its peer here is the test). */
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  herd_chan_t *ch;
+  CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct evlog e;
+  memset(&e, 0, sizeof e);
+  herd_child_t c;
+  spawn_sh(&c, "exit 2", NULL, 0);
+  herd_child_io_opts_t io = ev_cbs;
+  io.chan = ch;
+  io.on_message = ev_message;
+  CHECK_OK(herd_loop_child_io(l, &c, &io, &e));
+  for (int i = 0; i < 10 && (e.exits == 0 || c.stdio[1] >= 0 ||
+                             c.stdio[2] >= 0); i++)
+    CHECK(herd_loop_run_once(l, 5000) > 0);
+  CHECK_EQ(e.exits, 1);
+  CHECK_EQ(c.stdio[1], -1);
+  CHECK_EQ(c.stdio[2], -1);
+  CHECK_EQ(e.closes, 0);
+  CHECK_EQ(write(sv[1], "{\"a\":1}\n", 8), 8);
+  CHECK_EQ(close(sv[1]), 0);
+  CHECK_EQ(herd_loop_run(l), 0);
+  e.text[e.len] = '\0';
+  CHECK_STR(e.text, "exit 2 null\n"
+                    "message {\"a\":1}\n"
+                    "disconnect\n"
+                    "close 2 null\n");
+  herd_chan_close(ch);
+  herd_loop_free(l);
+}
+
+TEST_T(loop_child_io_counts_the_ipc_channel_like_node, 60) {
+  /* Node counts the IPC channel among the closes 'close' waits for. The
+   * same script, run by node's fork and by herd_fork. */
+  const char *node = node_path();
+  char script[PATH_MAX];
+  node_script(script, sizeof script, "ipc-close.js");
+  herd_spawn_opts_t o;
+  memset(&o, 0, sizeof o);
+  for (int i = 0; i < 3; i++)
+    o.stdio[i].kind = HERD_STDIO_PIPE;
+  char *argv[] = {"node", script, "child", NULL};
+  herd_child_t c;
+  herd_chan_t *ch;
+  CHECK_OK(herd_fork(&c, &ch, node, argv, &o));
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  struct evlog e;
+  memset(&e, 0, sizeof e);
+  e.child = &c;
+  herd_child_io_opts_t io = ev_cbs;
+  io.chan = ch;
+  io.on_message = NULL;
+  CHECK_EQ(herd_loop_child_io(l, &c, &io, &e), -EINVAL); /* chan needs it */
+  io.on_message = ev_message;
+  CHECK_OK(herd_loop_child_io(l, &c, &io, &e));
+  CHECK_EQ(herd_loop_chan(l, ch, ev_message, &e), -EEXIST);
+  CHECK_EQ(herd_loop_chan_stop(l, ch), -EBUSY); /* the watch's own */
+  CHECK_EQ(herd_loop_run(l), 0);
+  e.text[e.len] = '\0';
+  CHECK_STR(e.text, "message \"hi\"\n"
+                    "disconnect\n"
+                    "exit 4 null\n"
+                    "close 4 null\n");
+  herd_chan_close(ch);
+  herd_loop_free(l);
+  char *ref = node_run("ipc-close.js", NULL, NULL, 0);
+  CHECK_STR(e.text, ref);
+  free(ref);
 }
 
 /* ---- ref and unref ------------------------------------------------ */

@@ -334,6 +334,8 @@ int herd_loop_chan_stop(herd_loop_t *l, herd_chan_t *ch) {
   struct watcher *w = find(l, herd_chan_fd(ch));
   if (!w || w->kind != W_CHAN || w->chan != ch)
     return -ENOENT;
+  if (w->cio)
+    return -EBUSY; /* a child-io watch's: herd_loop_child_io_stop */
   return herd__loop_unwatch(l, w->fd);
 }
 

@@ -41,7 +41,7 @@ struct watcher {
   struct watcher *cprev, *cnext; /* the loop's list of channels */
   struct watcher *next;  /* hash chain, or the dead list */
   int unref;             /* herd_loop_*_ref(.., 0): run does not wait for it */
-  struct cio_rec *cio;   /* W_CIO */
+  struct cio_rec *cio;   /* W_CIO, or a W_CHAN of a child-io watch */
   int stream;            /* W_CIO: 0 the pidfd, 1 or 2 that output pipe */
 };
 

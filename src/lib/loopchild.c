@@ -9,8 +9,14 @@
  * last of them came. So 'close' waits for a grandchild that holds a
  * pipe open after the child exited. Here the same count is kept as the
  * watch's fds still open: the pidfd until the reap, each pipe until its
- * end, when the loop closes it (the IPC channel is the caller's, watched
- * with herd_loop_chan: see herd_loop(3)).
+ * end, when the loop closes it, and the channel (opts->chan) until its
+ * end. The channel is watched as herd_loop_chan watches one, its
+ * callback wrapped to count the end; the caller closes it.
+ *
+ * Node's parent-side child.disconnect() closes the channel without
+ * counting it, and 'close' never comes (Node 20). Here the channel can
+ * only end from the peer's side (herd_loop_chan_stop on it is -EBUSY),
+ * so close always comes once the child and its descendants let go.
  *
  * One read per event and pipe, of at most HERD__IOBUF bytes (libuv's
  * 64 KiB), into one buffer per loop: a pipe that never stops cannot
@@ -26,9 +32,10 @@
 
 struct cio_rec {
   herd_child_t *child;
-  herd_child_io_cbs_t cbs;
+  herd_child_io_opts_t opts;
   void *data;
   int fds[3]; /* watched: [0] the pidfd, [1] [2] the pipes; -1 = ended */
+  int chan_open; /* opts.chan is watched and has not ended */
   int dead;
   struct cio_rec *prev, *next; /* l->cios, or l->cio_dead (next only) */
 };
@@ -41,6 +48,12 @@ static void cio_end(herd_loop_t *l, struct cio_rec *c) {
       (void)herd__loop_unwatch(l, c->fds[i]);
       c->fds[i] = -1;
     }
+  if (c->chan_open) {
+    struct watcher *w = herd__loop_find(l, herd_chan_fd(c->opts.chan));
+    if (w && w->cio == c)
+      (void)herd__loop_unwatch(l, w->fd);
+    c->chan_open = 0;
+  }
   c->dead = 1;
   if (c->prev)
     c->prev->next = c->next;
@@ -55,9 +68,10 @@ static void cio_end(herd_loop_t *l, struct cio_rec *c) {
 
 /* Node's maybeClose: the last of the exit and the pipes' ends. */
 static void maybe_close(herd_loop_t *l, struct cio_rec *c) {
-  if (c->dead || c->fds[0] >= 0 || c->fds[1] >= 0 || c->fds[2] >= 0)
+  if (c->dead || c->fds[0] >= 0 || c->fds[1] >= 0 || c->fds[2] >= 0 ||
+      c->chan_open)
     return;
-  herd_child_cb cb = c->cbs.on_close;
+  herd_child_cb cb = c->opts.on_close;
   cio_end(l, c);
   if (cb)
     cb(l, c->child, c->data);
@@ -76,8 +90,8 @@ static void on_pidfd(herd_loop_t *l, struct cio_rec *c) {
     child->exit_code = -1;
     child->term_signal = 0;
   }
-  if (c->cbs.on_exit)
-    c->cbs.on_exit(l, child, c->data);
+  if (c->opts.on_exit)
+    c->opts.on_exit(l, child, c->data);
   maybe_close(l, c);
 }
 
@@ -87,8 +101,8 @@ static void on_pipe(herd_loop_t *l, struct cio_rec *c, int stream) {
   if (n == -EAGAIN)
     return;
   if (n > 0) {
-    if (c->cbs.on_data)
-      c->cbs.on_data(l, c->child, stream, l->iobuf, (size_t)n, c->data);
+    if (c->opts.on_data)
+      c->opts.on_data(l, c->child, stream, l->iobuf, (size_t)n, c->data);
     return;
   }
   /* EOF, or an error (Node: the stream's 'error', then its 'close'):
@@ -100,6 +114,19 @@ static void on_pipe(herd_loop_t *l, struct cio_rec *c, int stream) {
   maybe_close(l, c);
 }
 
+/* The channel's callback: the caller's, then the count at its end (the
+ * loop stopped watching it: every err but those two, as run_chan). */
+static void on_chan(herd_loop_t *l, herd_chan_t *ch, int err,
+                    herd_chan_msg_t *msg, void *data) {
+  struct cio_rec *c = data;
+  c->opts.on_message(l, ch, err, msg, c->data);
+  if (err < 0 && err != HERD_EFRAME && err != HERD_ETOOLONG &&
+      c->chan_open) {
+    c->chan_open = 0;
+    maybe_close(l, c);
+  }
+}
+
 void herd__loop_cio_event(herd_loop_t *l, struct watcher *w) {
   if (w->stream == 0)
     on_pidfd(l, w->cio);
@@ -108,8 +135,9 @@ void herd__loop_cio_event(herd_loop_t *l, struct watcher *w) {
 }
 
 int herd_loop_child_io(herd_loop_t *l, herd_child_t *child,
-                       const herd_child_io_cbs_t *cbs, void *data) {
-  if (!l || !child || !cbs || child->pid <= 0)
+                       const herd_child_io_opts_t *opts, void *data) {
+  if (!l || !child || !opts || child->pid <= 0 ||
+      (opts->chan && !opts->on_message))
     return -EINVAL;
   if (child->pidfd < 0)
     return -EBADF;
@@ -120,13 +148,15 @@ int herd_loop_child_io(herd_loop_t *l, herd_child_t *child,
       return -EEXIST;
   if (fds[1] >= 0 && fds[1] == fds[2])
     return -EEXIST;
+  if (opts->chan && herd__loop_find(l, herd_chan_fd(opts->chan)))
+    return -EEXIST;
   if (!l->iobuf && !(l->iobuf = malloc(HERD__IOBUF)))
     return -ENOMEM;
   struct cio_rec *c = calloc(1, sizeof *c);
   if (!c)
     return -ENOMEM;
   c->child = child;
-  c->cbs = *cbs;
+  c->opts = *opts;
   c->data = data;
   c->fds[0] = c->fds[1] = c->fds[2] = -1;
   c->next = l->cios;
@@ -147,6 +177,11 @@ int herd_loop_child_io(herd_loop_t *l, herd_child_t *child,
     w->cio = c;
     w->stream = i;
     c->fds[i] = fds[i];
+  }
+  if (r == 0 && opts->chan &&
+      (r = herd_loop_chan(l, opts->chan, on_chan, c)) == 0) {
+    herd__loop_find(l, herd_chan_fd(opts->chan))->cio = c;
+    c->chan_open = 1;
   }
   if (r < 0)
     cio_end(l, c); /* freed after the next batch, or by herd_loop_free */
