@@ -556,7 +556,8 @@ typedef void (*herd_chan_cb)(herd_loop_t *loop, herd_chan_t *ch, int err,
 
 /* Watch a channel (borrowed until herd_loop_chan_stop or its end): its
  * messages go to cb, and its queued output is flushed at the end of each
- * loop iteration. */
+ * loop iteration. herd_loop_chan_stop: -ENOENT if not watched, -EBUSY
+ * for the channel of a herd_loop_child_io watch. */
 int herd_loop_chan(herd_loop_t *loop, herd_chan_t *ch, herd_chan_cb cb,
                    void *data);
 int herd_loop_chan_stop(herd_loop_t *loop, herd_chan_t *ch);
