@@ -66,7 +66,8 @@ static void cio_end(herd_loop_t *l, struct cio_rec *c) {
   l->cio_dead = c;
 }
 
-/* Node's maybeClose: the last of the exit and the pipes' ends. */
+/* Node's maybeClose: the last of the exit, the pipes' ends and the
+ * channel's end. */
 static void maybe_close(herd_loop_t *l, struct cio_rec *c) {
   if (c->dead || c->fds[0] >= 0 || c->fds[1] >= 0 || c->fds[2] >= 0 ||
       c->chan_open)
