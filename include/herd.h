@@ -585,6 +585,7 @@ struct herd_timer {
   herd_timer_cb cb;   /* private */
   void *data;         /* private */
   size_t heap_index;  /* private: index + 1 in the loop's heap, 0 = idle */
+  int unref;          /* private: herd_loop_timer_ref */
 };
 
 /* Called with the signal's siginfo fields the loop read from signalfd. */
@@ -650,7 +651,8 @@ typedef void (*herd_chan_cb)(herd_loop_t *loop, herd_chan_t *ch, int err,
 
 /* Watch a channel (borrowed until herd_loop_chan_stop or its end): its
  * messages go to cb, and its queued output is flushed at the end of each
- * loop iteration. */
+ * loop iteration. herd_loop_chan_stop: -ENOENT if not watched, -EBUSY
+ * for the channel of a herd_loop_child_io watch. */
 int herd_loop_chan(herd_loop_t *loop, herd_chan_t *ch, herd_chan_cb cb,
                    void *data);
 int herd_loop_chan_stop(herd_loop_t *loop, herd_chan_t *ch);
@@ -665,17 +667,73 @@ int herd_loop_chan_stop(herd_loop_t *loop, herd_chan_t *ch);
 int herd_loop_chan_limit(herd_loop_t *loop, herd_chan_t *ch, int batch,
                          size_t max_out);
 
+/* A child with its output, as Node's ChildProcess emits it: on_data for
+ * each read of child->stdio[1] (stream 1) or stdio[2] (stream 2) -
+ * Node's 'data', len > 0, buf valid during the call; on_exit once the
+ * child is reaped - Node's 'exit'; on_close once after the exit AND the
+ * end of every pipe the watch reads (and of chan, if any) - Node's
+ * 'close'. Any callback may be NULL (output is then read and dropped). */
+typedef void (*herd_data_cb)(herd_loop_t *loop, herd_child_t *child,
+                             int stream, const char *buf, size_t len,
+                             void *data);
+typedef struct herd_child_io_opts {
+  herd_data_cb on_data;
+  herd_child_cb on_exit;
+  herd_child_cb on_close;
+  herd_chan_t *chan;        /* the child's IPC channel (herd_fork's), or
+                               NULL: watched with it as herd_loop_chan
+                               would, its end counted for on_close */
+  herd_chan_cb on_message;  /* chan's messages and end (herd_chan_cb);
+                               required with chan */
+} herd_child_io_opts_t;
+
+/* Watch a child (borrowed; must outlive the watch) together with its
+ * output pipes, child->stdio[1] and stdio[2] (those that are not -1; the
+ * loop makes them non-blocking and reads them from now on), and
+ * opts->chan (borrowed as by herd_loop_chan; herd_loop_chan_stop on it
+ * is -EBUSY). At a pipe's end (EOF, or a read error) the loop closes it
+ * and sets it to -1. Order: every on_data of a stream before its end;
+ * on_exit before on_close; on_exit may come before or after the last
+ * on_data or message (a grandchild may hold a pipe open after the child
+ * exits: close waits for it). After on_close the watch is over and the
+ * child (and chan) may be closed. opts is copied. -EINVAL (NULL loop,
+ * child or opts, no pid, chan without on_message), -EBADF (no pidfd),
+ * -EEXIST (the child, one of its pipes or chan is watched already).
+ * herd_loop_child_io_stop ends it without more callbacks and leaves the
+ * pipes not yet at their end open in child->stdio (-ENOENT if this loop
+ * does not watch that child, or its close has run). */
+int herd_loop_child_io(herd_loop_t *loop, herd_child_t *child,
+                       const herd_child_io_opts_t *opts, void *data);
+int herd_loop_child_io_stop(herd_loop_t *loop, herd_child_t *child);
+
 /* Run an exec or execFile (shell != 0: file is a command) in the loop. */
 int herd_loop_exec(herd_loop_t *loop, const char *file, char *const argv[],
                    int shell, const herd_exec_opts_t *opts, herd_exec_cb cb,
                    void *data);
 
+/* Reference (ref 1, how every watch starts) or unreference (ref 0) a
+ * watch, as libuv's uv_ref / uv_unref: herd_loop_run does not wait for
+ * unreferenced watches, which still fire while something referenced
+ * keeps the loop running. fd: an fd of herd_loop_add, or an output pipe
+ * of herd_loop_child_io (Node's child.stdout.unref()); child: the
+ * child's exit, not its pipes (Node's child.unref()); a timer keeps its
+ * state across stops and starts (zeroed: referenced); a signal that
+ * herd_loop_signal delivers is referenced until herd_loop_signal_ref
+ * (unlike Node's process.on(signal): herd's callers wait for signals).
+ * Returns 0, -EINVAL, or -ENOENT when not watched by this loop. */
+int herd_loop_fd_ref(herd_loop_t *loop, int fd, int ref);
+int herd_loop_timer_ref(herd_loop_t *loop, herd_timer_t *t, int ref);
+int herd_loop_child_ref(herd_loop_t *loop, herd_child_t *child, int ref);
+int herd_loop_chan_ref(herd_loop_t *loop, herd_chan_t *ch, int ref);
+int herd_loop_signal_ref(herd_loop_t *loop, int sig, int ref);
+
 /* Run one iteration: wait up to timeout_ms (-1 forever) for events, run
  * their callbacks. Returns the number of callbacks run, or -errno. */
 int herd_loop_run_once(herd_loop_t *loop, int timeout_ms);
 
-/* Run until herd_loop_stop or nothing is watched (no fds, timers, signals,
- * children or execs). Returns 0 or -errno. */
+/* Run until herd_loop_stop or nothing referenced is left (no fds,
+ * timers, signals, children, channels or execs, but unreferenced ones).
+ * Returns 0 or -errno. */
 int herd_loop_run(herd_loop_t *loop);
 void herd_loop_stop(herd_loop_t *loop);
 

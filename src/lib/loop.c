@@ -12,8 +12,9 @@
  * marked dead and freed after the batch, since a later event of the same
  * batch may still point at it.
  *
- * The timer heap is in looptimer.c, herd_loop_exec in loopexec.c; loop.h
- * holds what the three share.
+ * The timer heap is in looptimer.c, herd_loop_exec in loopexec.c, the
+ * child-io watches in loopchild.c, ref/unref in loopref.c; loop.h holds
+ * what they share.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,11 @@ static struct watcher *find(const herd_loop_t *l, int fd) {
     if (w->fd == fd)
       return w;
   return NULL;
+}
+
+struct watcher *herd__loop_find(const herd_loop_t *l, int fd) {
+  struct watcher *w = find(l, fd);
+  return w && !w->dead ? w : NULL;
 }
 
 static int grow(herd_loop_t *l) {
@@ -106,8 +112,11 @@ int herd__loop_unwatch(herd_loop_t *l, int fd) {
     if (epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 && errno != EBADF &&
         errno != ENOENT)
       r = -errno;
-    if (w->kind != W_TIMER && w->kind != W_SIGNAL)
+    if (w->kind != W_TIMER && w->kind != W_SIGNAL) {
       l->nwatch--;
+      if (w->unref)
+        l->nunref--;
+    }
     if (w->kind == W_CHAN) {
       if (w->cprev)
         w->cprev->cnext = w->cnext;
@@ -144,6 +153,10 @@ int herd_loop_signal(herd_loop_t *l, int sig, herd_signal_cb cb, void *data) {
     sigdelset(&l->sigs, sig);
     l->sigcb[sig] = NULL;
     l->nsigs--;
+    if (sigismember(&l->sig_unref, sig)) {
+      sigdelset(&l->sig_unref, sig);
+      l->nsig_unref--;
+    }
     if (signalfd(l->sfd, &l->sigs, SFD_NONBLOCK | SFD_CLOEXEC) < 0)
       return -errno;
     if (sigismember(&l->blocked_by_us, sig)) {
@@ -262,7 +275,7 @@ struct child_guard {
   int afd; /* watched copy of the abort's fd, or -1 */
 };
 
-static void guard_free(herd_loop_t *l, struct child_guard *g) {
+void herd__loop_guard_free(herd_loop_t *l, struct child_guard *g) {
   if (!g)
     return;
   herd_loop_timer_stop(l, &g->timer);
@@ -300,7 +313,7 @@ static void guard_abort_cb(herd_loop_t *l, int fd, uint32_t events, void *data) 
   guard_check(l, data);
 }
 
-static int guard_new(herd_loop_t *l, herd_child_t *c, struct child_guard **out) {
+int herd__loop_guard_new(herd_loop_t *l, herd_child_t *c, struct child_guard **out) {
   *out = NULL;
   if (c->reaped || (!c->deadline_ms && !c->abort))
     return 0;
@@ -321,11 +334,31 @@ static int guard_new(herd_loop_t *l, herd_child_t *c, struct child_guard **out) 
       herd__closep(&g->afd);
   }
   if (r < 0) {
-    guard_free(l, g);
+    herd__loop_guard_free(l, g);
     return r;
   }
   *out = g;
   return 0;
+}
+
+/* The guard follows its child's ref: an unreferenced child's timeout
+ * or abort does not keep the loop running either. */
+void herd__loop_guard_ref(herd_loop_t *l, struct child_guard *g, int ref) {
+  if (!g)
+    return;
+  (void)herd_loop_timer_ref(l, &g->timer, ref);
+  if (g->afd >= 0)
+    (void)herd_loop_fd_ref(l, g->afd, ref);
+}
+
+/* herd_loop_free's: the timer leaves the heap and the fd copy is closed;
+ * the copy's own watcher is freed by the loop's walk. */
+void herd__loop_guard_drop(herd_loop_t *l, struct child_guard *g) {
+  if (!g)
+    return;
+  herd_loop_timer_stop(l, &g->timer);
+  herd__close(g->afd);
+  free(g);
 }
 
 int herd_loop_child(herd_loop_t *l, herd_child_t *child, herd_child_cb cb,
@@ -341,7 +374,7 @@ int herd_loop_child(herd_loop_t *l, herd_child_t *child, herd_child_cb cb,
   w->child = child;
   w->child_cb = cb;
   w->data = data;
-  r = guard_new(l, child, &w->guard);
+  r = herd__loop_guard_new(l, child, &w->guard);
   if (r < 0)
     (void)herd__loop_unwatch(l, child->pidfd);
   return r;
@@ -353,7 +386,7 @@ int herd_loop_child_stop(herd_loop_t *l, herd_child_t *child) {
   struct watcher *w = find(l, child->pidfd);
   if (!w || w->kind != W_CHILD || w->child != child)
     return -ENOENT;
-  guard_free(l, w->guard);
+  herd__loop_guard_free(l, w->guard);
   w->guard = NULL;
   return herd__loop_unwatch(l, w->fd);
 }
@@ -365,7 +398,7 @@ static void run_child(herd_loop_t *l, struct watcher *w) {
   herd_child_t *c = w->child;
   herd_child_cb cb = w->child_cb;
   void *data = w->data;
-  guard_free(l, w->guard);
+  herd__loop_guard_free(l, w->guard);
   w->guard = NULL;
   (void)herd__loop_unwatch(l, w->fd);
   if (r < 0) {
@@ -405,6 +438,8 @@ int herd_loop_chan_stop(herd_loop_t *l, herd_chan_t *ch) {
   struct watcher *w = find(l, herd_chan_fd(ch));
   if (!w || w->kind != W_CHAN || w->chan != ch)
     return -ENOENT;
+  if (w->cio)
+    return -EBUSY; /* a child-io watch's: herd_loop_child_io_stop */
   return herd__loop_unwatch(l, w->fd);
 }
 
@@ -525,6 +560,7 @@ int herd_loop_new(herd_loop_t **out) {
   l->epfd = l->tfd = l->sfd = -1;
   sigemptyset(&l->sigs);
   sigemptyset(&l->blocked_by_us);
+  sigemptyset(&l->sig_unref);
   int r = 0;
   l->nbuckets = 16;
   l->buckets = calloc(l->nbuckets, sizeof *l->buckets);
@@ -557,17 +593,13 @@ void herd_loop_free(herd_loop_t *l) {
   if (!l)
     return;
   herd__loop_execs_free(l);
+  herd__loop_cios_free(l);
   for (size_t i = 0; l->buckets && i < l->nbuckets; i++) {
     struct watcher *w = l->buckets[i];
     while (w) {
       struct watcher *next = w->next;
-      if (w->kind == W_CHILD && w->guard) {
-        /* Its timer leaves the heap and its fd copy is closed; the abort
-         * fd's own watcher is freed by this walk. */
-        herd_loop_timer_stop(l, &w->guard->timer);
-        herd__close(w->guard->afd);
-        free(w->guard);
-      }
+      if (w->kind == W_CHILD)
+        herd__loop_guard_drop(l, w->guard);
       free(w);
       w = next;
     }
@@ -577,6 +609,7 @@ void herd_loop_free(herd_loop_t *l) {
   for (size_t i = 0; i < l->nheap; i++)
     l->heap[i]->heap_index = 0;
   free(l->heap);
+  free(l->iobuf);
   herd__close(l->sfd);
   herd__close(l->tfd);
   herd__close(l->epfd);
@@ -632,6 +665,10 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
       run_chan(l, w, evs[i].events);
       r = 1;
       break;
+    case W_CIO:
+      herd__loop_cio_event(l, w);
+      r = 1;
+      break;
     }
     if (r < 0 && !err)
       err = r;
@@ -641,6 +678,7 @@ int herd_loop_run_once(herd_loop_t *l, int timeout_ms) {
   ran += run_pending_chans(l);
   (void)flush_chans(l);
   reap_dead(l);
+  herd__loop_cios_reap(l);
   return err ? err : ran;
 }
 
@@ -648,7 +686,7 @@ int herd_loop_run(herd_loop_t *l) {
   if (!l)
     return -EINVAL;
   l->stopped = 0;
-  while (!l->stopped && (l->nwatch > 0 || l->nheap > 0 || l->nsigs > 0)) {
+  while (!l->stopped && herd__loop_alive(l)) {
     int r = herd_loop_run_once(l, -1);
     if (r < 0)
       return r;

@@ -6,6 +6,9 @@
  *   looptimer.c  the timers: a min-heap behind one timerfd
  *   loopexec.c   herd_loop_exec: the exec state machine driven through
  *                the loop's fds and a timer
+ *   loopchild.c  herd_loop_child_io: a child with its output pipes, and
+ *                Node's 'close' (after the exit and every pipe's end)
+ *   loopref.c    ref/unref: which watches keep herd_loop_run going
  */
 #ifndef HERD_LOOP_H
 #define HERD_LOOP_H
@@ -16,10 +19,11 @@
 
 #include "internal.h"
 
-enum wkind { W_IO, W_TIMER, W_SIGNAL, W_CHILD, W_EXEC, W_CHAN };
+enum wkind { W_IO, W_TIMER, W_SIGNAL, W_CHILD, W_EXEC, W_CHAN, W_CIO };
 
 struct exec_rec;
 struct child_guard;
+struct cio_rec;
 
 struct watcher {
   int fd;
@@ -38,6 +42,9 @@ struct watcher {
   size_t max_out;        /* W_CHAN: no reading while more is queued out */
   struct watcher *cprev, *cnext; /* the loop's list of channels */
   struct watcher *next;  /* hash chain, or the dead list */
+  int unref;             /* herd_loop_*_ref(.., 0): run does not wait for it */
+  struct cio_rec *cio;   /* W_CIO, or a W_CHAN of a child-io watch */
+  int stream;            /* W_CIO: 0 the pidfd, 1 or 2 that output pipe */
 };
 
 struct herd_loop {
@@ -59,7 +66,16 @@ struct herd_loop {
   int nsigs;
   struct exec_rec *execs;
   struct watcher *chans;
+  size_t nunref;        /* of the nwatch, those unref'd */
+  size_t nunref_timers; /* of the queued timers, those unref'd */
+  sigset_t sig_unref;   /* of the signals, those unref'd */
+  int nsig_unref;
+  struct cio_rec *cios;     /* child-io watches, and those ended in this */
+  struct cio_rec *cio_dead; /* batch (freed after it) */
+  char *iobuf;              /* child-io reads, HERD__IOBUF bytes */
 };
+
+#define HERD__IOBUF 65536
 
 /* loop.c: watch fd (events) as a watcher of kind (enum wkind) in *out;
  * -EBADF, -EEXIST (watched already), -ENOMEM or epoll_ctl's -errno.
@@ -68,6 +84,8 @@ struct herd_loop {
 int herd__loop_watch(herd_loop_t *l, int fd, uint32_t events, int kind,
                      struct watcher **out);
 int herd__loop_unwatch(herd_loop_t *l, int fd);
+/* loop.c: the live watcher of fd, or NULL. */
+struct watcher *herd__loop_find(const herd_loop_t *l, int fd);
 
 /* looptimer.c: run the timers that are due (the timerfd fired). Returns
  * how many ran, or -errno. */
@@ -78,5 +96,22 @@ int herd__loop_run_timers(herd_loop_t *l);
  * ended without its callback (herd_exec_free kills and reaps it). */
 void herd__loop_exec_step(herd_loop_t *l, struct exec_rec *e);
 void herd__loop_execs_free(herd_loop_t *l);
+
+/* loopchild.c: an event on a child-io watch's pidfd or pipe; after the
+ * batch, the records of the watches that ended are freed; at
+ * herd_loop_free, all of them (the pipes stay in child->stdio). */
+void herd__loop_cio_event(herd_loop_t *l, struct watcher *w);
+/* A watched child's timeout and abort (loop.c): made with the watch,
+ * freed when it ends, dropped by herd_loop_free, ref'd with the child. */
+int herd__loop_guard_new(herd_loop_t *l, herd_child_t *c, struct child_guard **out);
+void herd__loop_guard_free(herd_loop_t *l, struct child_guard *g);
+void herd__loop_guard_drop(herd_loop_t *l, struct child_guard *g);
+void herd__loop_guard_ref(herd_loop_t *l, struct child_guard *g, int ref);
+void herd__loop_cio_guard_ref(herd_loop_t *l, struct cio_rec *c, int ref);
+void herd__loop_cios_reap(herd_loop_t *l);
+void herd__loop_cios_free(herd_loop_t *l);
+
+/* loopref.c: does anything referenced keep herd_loop_run going? */
+int herd__loop_alive(const herd_loop_t *l);
 
 #endif

@@ -49,6 +49,8 @@ static void heap_remove(herd_loop_t *l, herd_timer_t *t) {
   size_t i = t->heap_index - 1;
   t->heap_index = 0;
   l->nheap--;
+  if (t->unref)
+    l->nunref_timers--;
   if (i == l->nheap)
     return;
   l->heap[i] = l->heap[l->nheap];
@@ -98,6 +100,8 @@ int herd_loop_timer_start(herd_loop_t *l, herd_timer_t *t, uint64_t ms,
   t->data = data;
   l->heap[l->nheap] = t;
   t->heap_index = ++l->nheap;
+  if (t->unref)
+    l->nunref_timers++;
   heap_up(l, l->nheap - 1);
   return arm(l);
 }
