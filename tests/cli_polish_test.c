@@ -418,3 +418,22 @@ TEST(cli_completion_lists_every_commands_options) {
       CHECK_MSG(!strncmp(p, "--", 2), "herd %s: not an option: %s", a, o);
   }
 }
+
+/* A missing or extra argument: the one line and where to look, exit 2,
+ * not the whole usage (signal, flush, top, list, reload, send, stop and
+ * scale printed it after their line). */
+#define TWO_LINES(args, want, cmd) ONE_LINE(args, want "\nTry 'herd " cmd " --help'.")
+
+TEST(cli_missing_arguments_say_one_line_and_where_to_look) {
+  TWO_LINES("signal", "herd signal: give NAME (or all) and SIG", "signal");
+  TWO_LINES("signal web", "herd signal: give NAME (or all) and SIG", "signal");
+  TWO_LINES("flush a b", "herd flush: give NAME or all", "flush");
+  TWO_LINES("top a b", "herd top: one NAME at most", "top");
+  TWO_LINES("list x", "herd list: unexpected 'x'", "list");
+  TWO_LINES("reload", "herd reload: give one NAME, or all", "reload");
+  TWO_LINES("send web", "herd send: give NAME (or all) and one JSON value", "send");
+  TWO_LINES("stop", "herd stop: give one NAME, or all", "stop");
+  TWO_LINES("scale web", "herd scale: give NAME and N, +N or -N", "scale");
+  ONE_LINE("signal web USR1 --slot x", "herd signal: --slot: 'x' is not a slot (0..4095)");
+  ONE_LINE("send web 1 --slot -1", "herd send: --slot: '-1' is not a slot (0..4095)");
+}

@@ -392,9 +392,7 @@ int cmd_ctl(const char *cmd, int argc, char **argv) {
   }
   int want = strcmp(cmd, "scale") ? 1 : 2;
   if (nargs != want) {
-    fprintf(stderr, "%s: %s\n", prog_name,
-            want == 1 ? "give one NAME, or all" : "give NAME and N, +N or -N");
-    fputs(usage, stderr);
+    usage_error(cmd, "%s", want == 1 ? "give one NAME, or all" : "give NAME and N, +N or -N");
     return 2;
   }
   const char *target = ops[0];

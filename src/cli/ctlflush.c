@@ -36,8 +36,7 @@ int cmd_flush(int argc, char **argv) {
                   argv[1][1] == '-' ? cli_nearest(argv[1] + 2, own, 1) : NULL);
       return 2;
     }
-    fprintf(stderr, "%s: give NAME or all\n", prog_name);
-    fputs(usage_flush, stderr);
+    usage_error("flush", "give NAME or all");
     return 2;
   }
   if (!app_name_ok(argv[1])) {

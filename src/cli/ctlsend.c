@@ -36,15 +36,11 @@ int cmd_send(int argc, char **argv) {
       fputs(usage_send, stdout);
       return 0;
     }
-    if (ch == '?' || cli_slot_arg(optarg, &slot) < 0) {
-      if (ch != '?')
-        fputs(usage_send, stderr);
+    if (ch == '?' || cli_slot_arg(optarg, &slot) < 0)
       return 2; /* said by cli_getopt or cli_slot_arg */
-    }
   }
   if (argc - optind != 2) {
-    fprintf(stderr, "%s: give NAME (or all) and one JSON value\n", prog_name);
-    fputs(usage_send, stderr);
+    usage_error("send", "give NAME (or all) and one JSON value");
     return 2;
   }
   const char *target = argv[optind], *msg = argv[optind + 1];

@@ -483,8 +483,7 @@ int ctl__cmd_list(int argc, char **argv) {
     }
   }
   if (optind < argc) {
-    fprintf(stderr, "%s: unexpected '%s'\n", prog_name, argv[optind]);
-    fputs(usage_list, stderr);
+    usage_error("list", "unexpected '%s'", argv[optind]);
     return 2;
   }
   char home[PATH_MAX];

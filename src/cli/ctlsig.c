@@ -36,14 +36,11 @@ int cmd_signal(int argc, char **argv) {
       fputs(usage_signal, stdout);
       return 0;
     }
-    if (cli_slot_arg(optarg, &slot) < 0) {
-      fputs(usage_signal, stderr);
-      return 2;
-    }
+    if (cli_slot_arg(optarg, &slot) < 0)
+      return 2; /* said by cli_slot_arg */
   }
   if (argc - optind != 2) {
-    fprintf(stderr, "%s: give NAME (or all) and SIG\n", prog_name);
-    fputs(usage_signal, stderr);
+    usage_error("signal", "give NAME (or all) and SIG");
     return 2;
   }
   const char *target = argv[optind], *signame = argv[optind + 1];

@@ -143,15 +143,12 @@ int cmd_reload(int argc, char **argv, const char *usage) {
     } else if (ch == 'e' && nenv < MAX_ENV) {
       env[nenv++] = optarg;
     } else {
-      if (ch == 'e')
-        fprintf(stderr, "%s: --env: at most %d\n", prog_name, MAX_ENV);
-      fputs(usage, stderr);
+      usage_error("reload", "--env: at most %d", MAX_ENV);
       return 2;
     }
   }
   if (argc - optind != 1) {
-    fprintf(stderr, "%s: give one NAME, or all\n", prog_name);
-    fputs(usage, stderr);
+    usage_error("reload", "give one NAME, or all");
     return 2;
   }
   const char *target = argv[optind];

@@ -447,8 +447,7 @@ int cmd_top(int argc, char **argv) {
     return ch == 'h' ? 0 : 2; /* '?': said by cli_getopt */
   }
   if (argc - optind > 1) {
-    fprintf(stderr, "%s: one NAME at most\n", prog_name);
-    fputs(usage_top, stderr);
+    usage_error("top", "one NAME at most");
     return 2;
   }
   const char *name = optind < argc ? argv[optind] : NULL;
