@@ -210,6 +210,12 @@ int herd__ptrmap_get(const struct herd__ptrmap *m, const void *k, uint32_t *v);
 void herd__ptrmap_free(struct herd__ptrmap *m);
 /* Check opts: the max depth, or -EINVAL. */
 int herd__v8_depth(const herd_v8_opts_t *opts, unsigned *depth);
+/* The payload of Node's handle frame, as herd_v8_encode writes one into
+ * buf[0..cap): {cmd: 'NODE_HANDLE', type, msg: v, xkey: xval} (xkey
+ * NULL: no 4th key) - the object taking id 0, v's the next ones. */
+ssize_t herd__v8_encode_handle(const herd_val_t *v, const char *type,
+                               const char *xkey, const char *xval,
+                               void *buf, size_t cap);
 #define HERD__V8_OPEN_ERROR 0x80000000u /* in a writer's id map: an Error
                                            being written (Node 20 registers
                                            an Error only at its end) */
