@@ -116,7 +116,9 @@ int herd__v8_read_string_body(struct dec *d, uint8_t tag, herd_val_t **out) {
   if (!v)
     return -ENOMEM;
   uint8_t *o = (uint8_t *)v->str.s;
-  if (tag == V8T_ONE_BYTE) {
+  if (tag == V8T_ONE_BYTE && m == n) {
+    memcpy(o, p, n); /* ASCII: the bytes are the WTF-8 */
+  } else if (tag == V8T_ONE_BYTE) {
     size_t k = 0;
     for (uint32_t i = 0; i < n; i++)
       k += herd__utf8_put(o + k, p[i]);

@@ -125,6 +125,14 @@ static int put_string(struct enc *e, const char *s, size_t len) {
   size_t ncp = 0, units = 0, i = 0;
   uint32_t max = 0, c;
   while (i < len) {
+    if (p[i] < 0x80) { /* ASCII: one unit a byte, counted without decoding */
+      i++;
+      ncp++;
+      units++;
+      if (max < 0x7f)
+        max = 0x7f;
+      continue;
+    }
     i += cp_next(p + i, len - i, &c);
     ncp++;
     units += c >= 0x10000 ? 2 : 1;
