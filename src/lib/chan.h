@@ -61,6 +61,8 @@ struct herd_chan {
   herd_val_t *rval;  /* the tree of the message last delivered */
   herd_val_t *rnone; /* the undefined of a handle sent without message */
   char *rjson;     /* rval's JSON (herd_v8_to_json) */
+  size_t v8_hint;  /* the last payload sent, if at most 1 MiB: the room
+                      the next one is first encoded into */
 };
 
 

@@ -317,12 +317,17 @@ static int send_v8(herd_chan_t *ch, const herd_val_t *v, int fd,
       return -errno; /* EBADF before anything is queued */
     type = typed ? typed : herd__chan_handle_type(dupfd, &dgram);
   }
-  /* Straight into the output buffer: the room there is first; if the
-   * payload needs more, that much room (within max_queued) and again. */
+  /* Straight into the output buffer: room for what the last message
+   * took first (a stream of alike messages is encoded once each); if
+   * the payload needs more, that much room (within max_queued) and
+   * again. */
   size_t room;
   ssize_t n = -ENOMEM;
-  if (herd__chan_obuf_reserve(ch, HERD_V8_FRAME_HEADER + 256) == 0)
+  size_t guess = ch->v8_hint > 256 ? ch->v8_hint : 256;
+  if (herd__chan_obuf_reserve(ch, HERD_V8_FRAME_HEADER + guess) == 0)
     n = encode_at(ch, v, type, dgram, &room);
+  if (n >= 0)
+    ch->v8_hint = (size_t)n <= (1u << 20) ? (size_t)n : 0;
   if (n >= 0 && (size_t)n >= 0x80000000u)
     n = -EMSGSIZE; /* Node reads the length as a signed 32-bit number */
   else if (n >= 0 && herd_chan_queued(ch) + HERD_V8_FRAME_HEADER + (size_t)n >

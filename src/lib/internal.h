@@ -188,6 +188,9 @@ int herd__val_is_object(const herd_val_t *v);
  * WTF-8: a surrogate pair written as two 3-byte sequences is joined into
  * its code point. out NULL: just count. Returns the length. */
 size_t herd__wtf8_norm(const uint8_t *s, size_t n, uint8_t *out);
+/* How many of s[0..n) from the start are ASCII (below 0x80), read a word
+ * at a time: strings on the channel are mostly ASCII. */
+size_t herd__ascii_run(const uint8_t *s, size_t n);
 /* The same into a new NUL-terminated buffer of *len bytes, or NULL. */
 char *herd__wtf8_dup(const char *s, size_t n, size_t *len);
 /* UTF-16 code units as WTF-8 (pairs joined). out NULL: just count. */

@@ -126,11 +126,10 @@ static int put_string(struct enc *e, const char *s, size_t len) {
   uint32_t max = 0, c;
   while (i < len) {
     if (p[i] < 0x80) { /* ASCII: one unit a byte, counted without decoding */
-      i++;
-      ncp++;
-      units++;
-      if (max < 0x7f)
-        max = 0x7f;
+      size_t k = herd__ascii_run(p + i, len - i);
+      i += k;
+      ncp += k;
+      units += k;
       continue;
     }
     i += cp_next(p + i, len - i, &c);
