@@ -33,10 +33,14 @@
  *                      as above, but code written for 'json' mode:
  *                      herd_chan_send of JSON text and msg.json on both
  *                      sides (each message converted both ways)
+ *
+ * Environment: HERD_BENCH_MOVE_TO=CPU, as bench/channel.c: once the child
+ * is started (it inherits our CPU affinity), move this process to CPU.
  */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +111,22 @@ static void flush(herd_chan_t *ch) {
   ssize_t q = herd_chan_flush(ch);
   if (q < 0)
     die("herd_chan_flush", (int)q);
+}
+
+/* HERD_BENCH_MOVE_TO: after the child has started, move to that CPU. */
+static void move_after_start(void) {
+  const char *s = getenv("HERD_BENCH_MOVE_TO");
+  if (!s || !*s)
+    return;
+  char *end;
+  long cpu = strtol(s, &end, 10);
+  if (*end != '\0' || cpu < 0 || cpu >= CPU_SETSIZE)
+    fail("HERD_BENCH_MOVE_TO: not a CPU number");
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET((int)cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0)
+    die("sched_setaffinity", -errno);
 }
 
 /* ---- the child --------------------------------------------------- */
@@ -318,6 +338,7 @@ int main(int argc, char **argv) {
   int r = herd_fork(&child, &ch, self, cargv, &so);
   if (r < 0)
     die("herd_fork", r);
+  move_after_start();
   unsigned every = kind == K_PINGPONG ? 1 : 256;
   double warm = (ms / 10 < 100 ? (double)ms / 10 : 100) / 1e3;
   run_t run;
