@@ -134,8 +134,8 @@ static const char *const TYPES[] = {
     "{\"$v8\":\"Buffer\",\"base64\":\"AAH+/w==\"}",
     "{\"$v8\":\"Float64Array\",\"base64\":\"AAAAAAAA+D8=\"}",
     "{\"$v8\":\"BigInt64Array\",\"base64\":\"//////////8=\"}",
-    "{\"$v8\":\"Error\",\"name\":\"TypeError\",\"message\":\"bad\","
-    "\"cause\":{\"code\":1},\"stack\":\"TypeError: bad\"}",
+    ("{\"$v8\":\"Error\",\"name\":\"TypeError\",\"message\":\"bad\","
+     "\"cause\":{\"code\":1},\"stack\":\"TypeError: bad\"}"),
     "{\"$v8\":\"Boxed\",\"value\":\"s\"}",
     "{\"x\":{\"k\":1},\"y\":{\"$v8\":\"Ref\",\"id\":1}}",
     "{\"self\":{\"$v8\":\"Ref\",\"id\":0}}",
