@@ -31,8 +31,17 @@
  *   node_bulk / node_c_bulk   as *_oneway with a 64 KiB JSON string
  *   node_fork_first  fork of `channel.js child hello`, which calls
  *                    process.send at once; time to the 'message'
+ *   node_v8_pingpong / node_v8_oneway / node_v8_bulk
+ *                    node_pingpong / _oneway / _bulk with
+ *                    fork(..., {serialization: 'advanced'}): V8 values in
+ *                    length-prefixed frames
+ *   node_v8_c_pingpong / node_v8_c_oneway
+ *                    the same with the C child of bench/chanv8.c
+ *                    (spawn(..., {serialization: 'advanced'}): values,
+ *                    herd_chan_send_val)
  *
  * Environment: HERD_BENCH_CBIN, the C program (default build/bench/channel);
+ * HERD_BENCH_V8BIN, bench/chanv8.c's (default build/bench/chanv8);
  * HERD_BENCH_MOVE_TO=CPU: once the child is started (it inherits our CPU
  * affinity), move all our threads to CPU (with `taskset -a -p`), as
  * build/bench/channel does.
@@ -84,11 +93,14 @@ function childMain(mode) {
 /* ---- the parent side ---- */
 
 const CBIN = process.env.HERD_BENCH_CBIN || 'build/bench/channel';
+const V8BIN = process.env.HERD_BENCH_V8BIN || 'build/bench/chanv8';
 
-function startChild(withC, mode) {
+function startChild(withC, mode, advanced) {
+  const serialization = advanced ? 'advanced' : 'json';
   const c = withC
-    ? cp.spawn(CBIN, ['child', mode], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] })
-    : cp.fork(__filename, ['child', mode]);
+    ? cp.spawn(advanced ? V8BIN : CBIN, ['child', mode],
+      { stdio: ['inherit', 'inherit', 'inherit', 'ipc'], serialization })
+    : cp.fork(__filename, ['child', mode], { serialization });
   c.on('error', (e) => die(`child: ${e.message}`));
   c.exitP = new Promise((resolve) => c.on('exit', (code, sig) => {
     if (code !== 0) die(`child failed (code ${code}, signal ${sig})`);
@@ -206,6 +218,11 @@ const cases = {
   node_bulk: { kind: 'bulk', c: false },
   node_c_bulk: { kind: 'bulk', c: true },
   node_fork_first: { kind: 'first' },
+  node_v8_pingpong: { kind: 'pingpong', c: false, v8: true },
+  node_v8_c_pingpong: { kind: 'pingpong', c: true, v8: true },
+  node_v8_oneway: { kind: 'oneway', c: false, v8: true },
+  node_v8_c_oneway: { kind: 'oneway', c: true, v8: true },
+  node_v8_bulk: { kind: 'bulk', c: false, v8: true },
 };
 
 function phase(bc, c, more) {
@@ -248,7 +265,7 @@ async function main() {
     return;
   }
 
-  const c = startChild(bc.c, bc.kind === 'pingpong' ? 'echo' : 'sink');
+  const c = startChild(bc.c, bc.kind === 'pingpong' ? 'echo' : 'sink', bc.v8);
   moveAfterStart();
   if (n === 0) await phase(bc, c, makeMore(0, nowS() + warm, every));
   const t0 = nowS();

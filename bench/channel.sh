@@ -30,6 +30,7 @@ NODE=${NODE:-node}
 RESULTS=${RESULTS:-bench/RESULTS.md}
 OUT=bench/out
 BIN=$BUILD/bench/channel
+V8BIN=$BUILD/bench/chanv8
 CASE_TIMEOUT=$((MS / 1000 + 30))
 
 case $ROUNDS in ''|*[!0-9]*|0) echo "channel.sh: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
@@ -58,13 +59,17 @@ mkdir -p "$BUILD/bench" "$OUT"
 BUILD_CMD="$CC -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -o $BIN bench/channel.c $BUILD/libherd.a -lpthread"
 echo "$BUILD_CMD"
 $BUILD_CMD
+BUILD_V8_CMD="$CC -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -o $V8BIN bench/chanv8.c $BUILD/libherd.a -lpthread"
+echo "$BUILD_V8_CMD"
+$BUILD_V8_CMD
 
 # The programs find each other through these.
 HERD_BENCH_CBIN=$ROOT/$BIN
 HERD_BENCH_JS=$ROOT/bench/channel.js
-export HERD_BENCH_CBIN HERD_BENCH_JS
+HERD_BENCH_V8BIN=$ROOT/$V8BIN
+export HERD_BENCH_CBIN HERD_BENCH_JS HERD_BENCH_V8BIN
 
-C_CASES=$("$BIN" list)
+C_CASES="$("$BIN" list) $("$V8BIN" list)"
 NODE_CASES=
 NODE_SKIP=
 if ! NODE_PATH_=$(command -v "$NODE" 2>/dev/null); then
@@ -149,10 +154,18 @@ for p in $PLACES; do
     ALL="$ALL $c@$p"
   done
 done
+for p in $PLACES; do
+  for c in herd_v8_pingpong herd_v8text_pingpong node_v8_pingpong \
+           node_v8_c_pingpong; do
+    ALL="$ALL $c@$p"
+  done
+done
 for c in raw_oneway herd_oneway node_oneway node_c_oneway herd_node_oneway \
          raw_bulk herd_bulk node_bulk node_c_bulk herd_node_bulk \
          raw_fork_first herd_fork_fn_first raw_spawn_first herd_fork_first \
-         node_fork_first; do
+         node_fork_first \
+         herd_v8_oneway herd_v8text_oneway node_v8_oneway node_v8_c_oneway \
+         herd_v8_bulk node_v8_bulk; do
   ALL="$ALL $c@free"
 done
 # Keep what this machine can run (the case lists are split into words on
@@ -181,6 +194,7 @@ while [ "$r" -le "$ROUNDS" ]; do
     [ "$p" = free ] || row=${c}_$p
     case $c in
       node_*) run_case "$r" "$row" "$p" "$c" "$NODE" bench/channel.js ;;
+      herd_v8*) run_case "$r" "$row" "$p" "$c" "$V8BIN" ;;
       *) run_case "$r" "$row" "$p" "$c" "$BIN" ;;
     esac
   done
@@ -201,8 +215,9 @@ SECTION=$OUT/channel-section.md
   echo "- date: $date_; load average (1/5/15 min) before: $load_start, after: $load_end"
   echo "- command: \`ROUNDS=$ROUNDS MS=$MS sh bench/run.sh channel\` (\`make bench\` and \`sh bench/run.sh\` run it after the spawn part), which builds with"
   echo "  \`$BUILD_CMD\`"
-  if [ -n "$NODE_SKIP" ]; then runs="\`$BIN CASE -t $MS\`"
-  else runs="\`$BIN CASE -t $MS\` and \`$NODE bench/channel.js CASE -t $MS\`"; fi
+  echo "  and \`$BUILD_V8_CMD\`"
+  if [ -n "$NODE_SKIP" ]; then runs="\`$BIN CASE -t $MS\`, \`$V8BIN CASE -t $MS\`"
+  else runs="\`$BIN CASE -t $MS\`, \`$V8BIN CASE -t $MS\` and \`$NODE bench/channel.js CASE -t $MS\`"; fi
   echo "  and runs $runs for every case, interleaved (even rounds backwards), rounds: $ROUNDS"
   echo "- value: median over the rounds (spread = min-max); a ratio is the median over the rounds of"
   echo "  the two values' quotient within one round. See bench/README.md for what each case does."
@@ -231,6 +246,16 @@ SECTION=$OUT/channel-section.md
       if (c == "raw_spawn_first") return "posix_spawn of the C program, socket at fd 3, it write()s a line (the floor of herd_fork)"
       if (c == "herd_fork_first") return "herd_fork of the C program: herd_chan_from_env, send"
       if (c == "node_fork_first") return "child_process.fork of a script that calls process.send at once"
+      if (c == "herd_v8_pingpong") return "C -> C (herd_fork, HERD_FORK_ADVANCED): a tree built per message, herd_chan_send_val; the child sends msg.val back"
+      if (c == "herd_v8text_pingpong") return "the same written for json mode: herd_chan_send of text, msg.json (converted both ways)"
+      if (c == "node_v8_pingpong") return "Node parent, fork Node child, {serialization: advanced}"
+      if (c == "node_v8_c_pingpong") return "Node parent, C child of bench/chanv8.c (spawn, serialization advanced)"
+      if (c == "herd_v8_oneway") return "C -> C: trees {i, s} sent with herd_chan_send_val, the child counts"
+      if (c == "herd_v8text_oneway") return "the same as JSON text (herd_chan_send converts)"
+      if (c == "node_v8_oneway") return "Node -> Node (fork, advanced)"
+      if (c == "node_v8_c_oneway") return "Node -> C child (advanced)"
+      if (c == "herd_v8_bulk") return "C -> C: a 64 KiB string value per message"
+      if (c == "node_v8_bulk") return "Node -> Node (fork, advanced)"
       return ""
     }
     function median(c,   k, i, j, x, a) {
@@ -333,6 +358,35 @@ SECTION=$OUT/channel-section.md
           (fl == "" ? "" : ratio(o[k], fl)), (o[k] == "node_fork_first" ? "1.00x" : ratio("node_fork_first", o[k]))
       }
       print ""
+      print "### serialization: advanced (V8 values in length-prefixed frames), herd C to C next to Node to Node"
+      print ""
+      print "Ping-pong `{i: N}` in round trips/s, one-way `{i: N, s: \"hi\"}` in messages/s, bulk (a 64 KiB string a message) in MB/s"
+      print "counted as the json rows count them (65,539 bytes a message). The json rows above are the reference."
+      print ""
+      hdr = "| case | what |"; sep = "|---|---|"
+      for (i = 1; i <= np; i++) { hdr = hdr " " pname[pl[i]] ": rt/s (spread) | vs node_v8 | vs its json row |"; sep = sep "---:|---:|---:|" }
+      print hdr; print sep
+      split("herd_v8_pingpong herd_v8text_pingpong node_v8_pingpong node_v8_c_pingpong", o, " ")
+      split("herd_pingpong herd_pingpong - node_c_pingpong", js, " ")
+      for (k = 1; k in o; k++) {
+        line = "| " o[k] " | " desc(o[k]) " |"
+        for (i = 1; i <= np; i++) {
+          s = pl[i] == "free" ? "" : "_" pl[i]
+          line = line " " cell(o[k] s, "%.0f") " | " (o[k] == "node_v8_pingpong" ? "1.00x" : ratio(o[k] s, "node_v8_pingpong" s)) " | " (o[k] == "node_v8_pingpong" ? ratio(o[k] s, "node_pingpong" s) : ratio(o[k] s, js[k] s)) " |"
+        }
+        print line
+      }
+      print ""
+      print "| case | what | msgs/s or MB/s (spread) | vs node_v8 | vs its json row |"
+      print "|---|---|---:|---:|---:|"
+      split("herd_v8_oneway herd_v8text_oneway node_v8_oneway node_v8_c_oneway herd_v8_bulk node_v8_bulk", o, " ")
+      split("herd_oneway herd_oneway node_oneway node_c_oneway herd_bulk node_bulk", js, " ")
+      for (k = 1; k in o; k++) {
+        ref = o[k] ~ /bulk/ ? "node_v8_bulk" : "node_v8_oneway"
+        printf "| %s | %s | %s | %s | %s |\n", o[k], desc(o[k]), cell(o[k], "%.0f"),
+          (o[k] == ref ? "1.00x" : ratio(o[k], ref)), ratio(o[k], js[k])
+      }
+      print ""
       if (skip != "") { print "Rows not run: " skip "."; print "" }
       if (pinnote != "") { print "Placement: " pinnote "."; print "" }
       print "Targets (paired ratios as above):"
@@ -354,6 +408,12 @@ SECTION=$OUT/channel-section.md
       }
       target("Node parent: C child vs Node child, one-way", "node_c_oneway", "node_oneway", 1)
       target("Node parent: C child vs Node child, 64 KiB", "node_c_bulk", "node_bulk", 1)
+      for (i = 1; i <= np; i++) {
+        s = pl[i] == "free" ? "" : "_" pl[i]
+        target("advanced: herd_v8_pingpong vs node_v8_pingpong, " pname[pl[i]], "herd_v8_pingpong" s, "node_v8_pingpong" s, 1)
+      }
+      target("advanced: herd_v8_oneway vs node_v8_oneway", "herd_v8_oneway", "node_v8_oneway", 1)
+      target("advanced: herd_v8_bulk vs node_v8_bulk (MB/s)", "herd_v8_bulk", "node_v8_bulk", 1)
     }
   ' "$RAW"
   echo "<!-- channel:end -->"

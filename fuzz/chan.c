@@ -6,7 +6,9 @@
  *
  *   byte 0      options: bit 0 plain mode; bits 1-3 max_message (64 << n
  *               bytes); bit 4 send a handle of our own first (flush_wait
- *               then reads while it waits for the ACK)
+ *               then reads while it waits for the ACK); bit 5 Node's
+ *               'advanced' serialization (length-prefixed V8 frames; not
+ *               plain)
  *   then steps, each a byte h and what it needs:
  *     h & 7 = 0..3  the peer writes the next N = byte bytes, repeated
  *                   1 << (h >> 5) times (up to 128), with an fd attached
@@ -20,7 +22,8 @@
  * When the script ends the peer closes its end and libherd takes what is
  * left. Checked: no crash; every message delivered is one JSON text,
  * NUL-terminated, no longer than max_message, and (in Node mode) not one
- * of Node's internal messages; an fd delivered is CLOEXEC and was sent;
+ * of Node's internal messages (advanced mode: a value, whose JSON
+ * rendering reads back as the same value, not an internal message); an fd delivered is CLOEXEC and was sent;
  * results are among the documented ones; no fd is leaked; and the
  * memory libherd holds stays within a bound set by max_message, however
  * much the peer writes (checked where the sanitizer allocator says how
@@ -49,6 +52,7 @@ struct run {
   herd_chan_t *ch;
   int peer;
   int plain;
+  int adv;
   size_t max_message;
   int fds_sent, fds_got;
   int ended;      /* EPEERGONE (or ESERIAL: nothing more will come) */
@@ -81,6 +85,10 @@ static void check_memory(struct run *r) {
    * output holds our ACKs and at most 9 handles. The peer may write
    * MAX_WRITTEN: held at once, that would take the buffer to 512 KiB. */
   size_t bound = 8 * r->max_message + (320u << 10);
+  /* Advanced mode also holds the last message's tree (at most 90 bytes
+   * a payload byte, docs/v8.md) and its JSON. */
+  if (r->adv)
+    bound += 128 * r->max_message;
   size_t now = __sanitizer_get_current_allocated_bytes();
   if (now > r->mem0 && now - r->mem0 > bound)
     abort();
@@ -97,12 +105,37 @@ static int is_internal(const char *json, size_t len) {
   return n > 5 && memcmp(c, "NODE_", 5) == 0;
 }
 
-static void got_message(struct run *r, const herd_chan_msg_t *m) {
-  if (!m->json || m->json[m->len] != '\0' || m->len > r->max_message)
+/* Advanced mode: a value, not one of Node's internal messages, whose
+ * JSON reads back as that value. */
+static void got_value(const herd_chan_msg_t *m) {
+  const herd_val_t *v = m->val;
+  if (!v || !m->json || m->json[m->len] != '\0')
     abort();
   if (herd__json_validate(m->json, m->len) != 0)
     abort();
-  if (!r->plain && is_internal(m->json, m->len))
+  if (v->type == HERD_VAL_OBJECT) {
+    const herd_val_t *c = herd_val_obj_get(v, "cmd");
+    if (c && c->type == HERD_VAL_STRING && c->str.len > 5 &&
+        memcmp(c->str.s, "NODE_", 5) == 0)
+      abort();
+  }
+  herd_val_t *back;
+  if (herd_v8_from_json(m->json, m->len, NULL, &back, NULL) != 0)
+    abort();
+  if (herd_val_equal(back, v) != 1)
+    abort();
+  herd_val_free(back);
+}
+
+static void got_message(struct run *r, const herd_chan_msg_t *m) {
+  if (r->adv)
+    got_value(m);
+  else if (!m->json || m->json[m->len] != '\0' || m->len > r->max_message ||
+           m->val)
+    abort();
+  if (!r->adv && herd__json_validate(m->json, m->len) != 0)
+    abort();
+  if (!r->plain && !r->adv && is_internal(m->json, m->len))
     abort();
   if (m->fd >= 0) {
     int fl = fcntl(m->fd, F_GETFD);
@@ -119,8 +152,12 @@ static int recv_result(struct run *r, int g, const herd_chan_msg_t *m) {
   case 1:
     got_message(r, m);
     break;
-  case HERD_EPEERGONE:
   case HERD_ESERIAL:
+    if (r->adv)
+      abort(); /* an advanced channel reads frames */
+    r->ended = 1;
+    break;
+  case HERD_EPEERGONE:
     r->ended = 1;
     break;
   case HERD_ETRUNC:
@@ -250,10 +287,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     abort();
   struct run r = {0};
-  r.plain = data[0] & 1;
+  r.adv = (data[0] & 32) != 0;
+  r.plain = (data[0] & 1) && !r.adv;
   r.max_message = (size_t)64 << ((data[0] >> 1) & 7);
   herd_chan_opts_t o = {.max_message = r.max_message,
-                        .flags = r.plain ? HERD_CHAN_PLAIN : 0};
+                        .flags = r.plain ? HERD_CHAN_PLAIN
+                                 : r.adv ? HERD_CHAN_ADVANCED : 0};
   uint8_t *chunk = malloc(256 * 128);
   if (!chunk || herd_chan_open(&r.ch, sv[0], &o) < 0)
     abort();
@@ -328,7 +367,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* The peer is done: libherd takes the rest and sees the end. */
   close(r.peer);
   r.peer_closed = 1;
-  /* each result takes a line (at least its '\n') or ends: a bound */
+  /* each result takes a line (at least its '\n'), or a frame (at least
+   * its length), or ends: a bound */
   for (size_t i = 0; i <= written + 2 && !r.ended; i++) {
     herd_chan_msg_t m;
     if (recv_result(&r, herd_chan_recv(r.ch, &m), &m) == 0)

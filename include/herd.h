@@ -44,16 +44,18 @@ extern "C" {
  * never collide with -errno values. */
 #define HERD_E_BASE (-4000)
 #define HERD_EFRAME (-4001)    /* channel: a line from the peer is not one
-                                  JSON text (it was skipped) */
-#define HERD_ETOOLONG (-4002)  /* channel: a line from the peer is longer
-                                  than max_message (it is being skipped) */
+                                  JSON text, or a frame not one V8 value
+                                  (it was skipped) */
+#define HERD_ETOOLONG (-4002)  /* channel: a line or frame from the peer
+                                  is longer than max_message (it is being
+                                  skipped) */
 #define HERD_EPEERGONE (-4003) /* channel: the peer closed it or died */
-#define HERD_ESERIAL (-4004)   /* channel: the peer asked for Node's
-                                  'advanced' (V8) serialization, which
-                                  the channel does not speak (its
-                                  payloads: herd_v8_decode) */
+#define HERD_ESERIAL (-4004)   /* channel: the peer speaks Node's
+                                  'advanced' (V8) serialization on a
+                                  channel opened for 'json' (open it
+                                  with HERD_CHAN_ADVANCED) */
 #define HERD_ETRUNC (-4005)    /* channel: the peer closed it in the middle
-                                  of a line (that line is dropped) */
+                                  of a line or frame (it is dropped) */
 #define HERD_EV8DATA (-4006)   /* V8 serialization: malformed data (cut
                                   short, a length past the end, counts or
                                   lengths that disagree, a reference to
@@ -416,7 +418,7 @@ pid_t herd_exec_pid(const herd_exec_t *x);
 void herd_exec_free(herd_exec_t *x);
 
 /* ------------------------------------------------------------------ */
-/* The message channel: Node's IPC protocol ('json' serialization)     */
+/* The message channel: Node's IPC protocol ('json' and 'advanced')    */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -424,9 +426,13 @@ void herd_exec_free(herd_exec_t *x);
  * socket; an fd travels as SCM_RIGHTS with a
  * {"cmd":"NODE_HANDLE","type":T,"msg":M} line, which the receiver answers
  * with {"cmd":"NODE_HANDLE_ACK"} - so the same channel talks to a C or a
- * Node.js peer. See docs/channel.md for the exact wire format.
+ * Node.js peer. In Node's 'advanced' serialization (HERD_CHAN_ADVANCED)
+ * each message is instead V8's serialization of a value (herd_val_t)
+ * behind a 4-byte big-endian length, the same internal messages as
+ * objects. See docs/channel.md for the exact wire format.
  */
 typedef struct herd_chan herd_chan_t;
+typedef struct herd_val herd_val_t; /* a JS value: "Values in V8's ..." */
 
 #define HERD_CHAN_MAX_MESSAGE_DEFAULT (64u * 1024u * 1024u) /* 64 MiB */
 #define HERD_CHAN_HIGH_WATER (128u * 1024u) /* as Node's send() false */
@@ -437,7 +443,8 @@ typedef struct herd_chan_opts {
   size_t max_queued;  /* most bytes queued for sending before
                          herd_chan_send returns -ENOBUFS; 0 = 2 x
                          max_message + 1 MiB */
-  unsigned flags;     /* HERD_CHAN_PLAIN */
+  unsigned flags;     /* HERD_CHAN_PLAIN, HERD_CHAN_ADVANCED,
+                         HERD_CHAN_NO_JSON; others: -EINVAL */
 } herd_chan_opts_t;
 
 /* Plain JSON lines, not Node's channel: every line is a message (a "cmd"
@@ -445,6 +452,20 @@ typedef struct herd_chan_opts {
  * descriptors that arrive are closed at once, and herd_chan_send with an
  * fd returns -EINVAL. For protocols of your own over a socket. */
 #define HERD_CHAN_PLAIN 1u
+/* Node's serialization: 'advanced' (fork(..., {serialization:
+ * 'advanced'})): every message a V8 value in a length-prefixed frame. Not
+ * with HERD_CHAN_PLAIN (-EINVAL). herd_chan_from_env ignores it (the
+ * parent chose: NODE_CHANNEL_SERIALIZATION_MODE). */
+#define HERD_CHAN_ADVANCED 2u
+/* 'advanced' mode: herd_chan_recv gives msg->val only (msg->json NULL),
+ * sparing the JSON rendering of every message. */
+#define HERD_CHAN_NO_JSON 4u
+
+/* The channel's serialization (herd_chan_mode). */
+enum herd_chan_mode {
+  HERD_CHAN_MODE_JSON = 0,    /* JSON lines (also HERD_CHAN_PLAIN) */
+  HERD_CHAN_MODE_ADVANCED = 1 /* V8 values in length-prefixed frames */
+};
 
 /* A received message. A received fd shares its file with the sender,
  * which may still hold its own copy for a moment: take it out of any
@@ -455,12 +476,19 @@ typedef struct herd_chan_opts {
  * herd_chan_flush_wait (which reads the socket to see ACKs) or
  * herd_chan_close: copy what you keep. fd (owned by
  * the caller from now on, CLOEXEC) is -1 unless a handle came with it;
- * handle_type is then Node's type ("net.Socket", "net.Server", ...). */
+ * handle_type is then Node's type ("net.Socket", "net.Server", ...).
+ * val: in 'advanced' mode the message as a value (a tree owned by the
+ * channel, valid as long as json: read it, or copy it with
+ * herd_v8_encode / herd_v8_decode), an undefined one for a handle sent
+ * without message; json is then its herd_v8_to_json rendering
+ * (docs/v8.md), or NULL with HERD_CHAN_NO_JSON. NULL in 'json' mode
+ * (herd_json_parse(json) makes one). */
 typedef struct herd_chan_msg {
   const char *json;
   size_t len;
   int fd;
   char handle_type[24];
+  herd_val_t *val;
 } herd_chan_msg_t;
 
 /* Make a channel of a connected AF_UNIX SOCK_STREAM socket (taken: closed
@@ -478,8 +506,20 @@ int herd_chan_open(herd_chan_t **out, int fd, const herd_chan_opts_t *opts);
  * Node does (not thread-safe: it calls unsetenv). Returns 0; -ENOENT if
  * there is no channel; -EINVAL if the variable is not a number; -EBADF if
  * that fd is closed; -ENOTSOCK / -EPROTOTYPE if it is not a stream socket;
- * HERD_ESERIAL for serialization 'advanced'. */
+ * -EINVAL for a serialization other than json (or none) and advanced.
+ * The channel speaks the serialization the parent chose
+ * (HERD_CHAN_ADVANCED and HERD_CHAN_PLAIN in opts are ignored). */
 int herd_chan_from_env(herd_chan_t **out, const herd_chan_opts_t *opts);
+
+/* HERD_CHAN_MODE_JSON or HERD_CHAN_MODE_ADVANCED; -EINVAL for NULL. */
+int herd_chan_mode(const herd_chan_t *ch);
+
+/* 1 while the channel is open and the peer not known to be gone (Node's
+ * subprocess.connected / process.connected), else 0 (NULL too). It
+ * turns 0 once a read met the end or a write failed: after
+ * herd_chan_recv said HERD_EPEERGONE / HERD_ETRUNC, or a send or flush
+ * said -EPIPE. */
+int herd_chan_connected(const herd_chan_t *ch);
 
 /* The socket, to watch for herd_chan_events(). */
 int herd_chan_fd(const herd_chan_t *ch);
@@ -504,8 +544,26 @@ uint32_t herd_chan_events(const herd_chan_t *ch);
  * waiting (slow down, as Node's send() returning false); -EPIPE once the
  * channel is closed or the peer gone (never a SIGPIPE); -EBADF for a bad
  * fd, before anything is queued; -ENOBUFS past max_queued; -EINVAL.
+ *
+ * In 'advanced' mode json is read with herd_v8_from_json (docs/v8.md:
+ * plain JSON is itself, {"$v8": ...} objects the other JS values; a key
+ * twice or a text outside that mapping: -EINVAL) and sent as
+ * herd_chan_send_val sends that value.
  */
 int herd_chan_send(herd_chan_t *ch, const char *json, size_t len, int fd);
+
+/*
+ * Queue one message given as a value (borrowed; read only), with an fd
+ * as herd_chan_send. 'advanced' mode: written as Node 20's V8 serializer
+ * writes it (herd_v8_encode, nesting up to HERD_V8_MAX_DEPTH_DEFAULT);
+ * a frame of 2 GiB or more (Node cannot read it): -EMSGSIZE.
+ * 'json' mode: as Node's process.send does, JSON.stringify's text
+ * (herd_json_stringify: a Map is {}, an undefined property left out;
+ * undefined itself, a BigInt or a cycle: -EINVAL). Returns as
+ * herd_chan_send, or HERD_EV8DEPTH / HERD_EV8UNSUPPORTED / -EINVAL for a
+ * tree the encoder refuses (nothing queued).
+ */
+int herd_chan_send_val(herd_chan_t *ch, const herd_val_t *val, int fd);
 
 /* Write what the socket takes now. Returns the bytes still queued (0 =
  * all sent), or -EPIPE / -errno. Never blocks. */
@@ -525,6 +583,14 @@ size_t herd_chan_queued(const herd_chan_t *ch);
  * bounded; the next call goes on after it); HERD_ESERIAL if the stream
  * starts like Node's 'advanced' serialization. Node's internal messages
  * (a "cmd" starting with "NODE_") are handled, never returned.
+ *
+ * 'advanced' mode: the same, per frame: HERD_ETOOLONG as soon as a
+ * frame's length says more than max_message (nothing is allocated for
+ * it; its bytes are dropped as they arrive), HERD_EFRAME for a frame of
+ * length 0 or whose payload herd_v8_decode refuses (malformed, unknown
+ * tags, nested deeper than HERD_V8_MAX_DEPTH_DEFAULT; any fd that came
+ * with it waits for the next handle frame, as with a line), HERD_ETRUNC
+ * for a frame cut short by the end. msg->val holds the value.
  */
 int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg);
 
@@ -551,7 +617,11 @@ void herd_chan_close(herd_chan_t *ch);
  * end of a socketpair is fd 3 (or, if opts->fds maps something there,
  * the lowest number from 3 up that opts->fds leaves free) and
  * NODE_CHANNEL_FD / NODE_CHANNEL_SERIALIZATION_MODE=json are added to
- * its environment. Otherwise as herd_spawn. */
+ * its environment. HERD_FORK_ADVANCED in opts->flags is Node's
+ * {serialization: 'advanced'}: the mode is advanced, in the child's
+ * environment and on our end. Otherwise as herd_spawn. */
+#define HERD_FORK_ADVANCED (1u << 31) /* herd_spawn_opts_t.flags, herd_fork
+                                         only (herd_spawn ignores it) */
 int herd_fork(herd_child_t *child, herd_chan_t **chan, const char *file,
               char *const argv[], const herd_spawn_opts_t *opts);
 

@@ -54,6 +54,15 @@ struct herd_chan {
   int internal;    /* deliver Node's internal messages (NODE_CLUSTER, ...)
                       too: herd__chan_set_internal */
   uint64_t acks;   /* ACK/NACKs of our handles received */
+  /* Node's 'advanced' serialization (chanv8.c) */
+  int advanced;    /* frames of V8 values, not JSON lines */
+  int nojson;      /* HERD_CHAN_NO_JSON: recv leaves msg->json NULL */
+  size_t skip;     /* bytes of a frame too long still to drop */
+  herd_val_t *rval;  /* the tree of the message last delivered */
+  herd_val_t *rnone; /* the undefined of a handle sent without message */
+  char *rjson;     /* rval's JSON (herd_v8_to_json) */
+  size_t v8_hint;  /* the last payload sent, if at most 1 MiB: the room
+                      the next one is first encoded into */
 };
 
 
@@ -61,5 +70,29 @@ struct herd_chan {
  * waits for the peer's own ACK; no more output (EOF, a write error). */
 void herd__chan_queue_reply(herd_chan_t *ch, const char *line, size_t n);
 void herd__chan_set_gone(herd_chan_t *ch);
+/* channel.c's output, for chanv8.c: room for more bytes at olen; a
+ * handle's mark (its message starts at olen; _end: it ends at olen);
+ * the end of a send (auto flush; 1 above HERD_CHAN_HIGH_WATER); Node's
+ * type of an fd (*dgram: its dgramType or NULL). */
+int herd__chan_obuf_reserve(herd_chan_t *ch, size_t more);
+int herd__chan_mark_add(herd_chan_t *ch, int fd);
+void herd__chan_mark_end(herd_chan_t *ch);
+int herd__chan_queued_done(herd_chan_t *ch);
+const char *herd__chan_handle_type(int fd, const char **dgram);
+
+/* chanrecv.c, for chanv8.c: one recvmsg into rbuf (fds to the FIFO);
+ * the FIFO's next fd (-1: none). */
+ssize_t herd__chan_fill(herd_chan_t *ch, int dontwait);
+int herd__chan_pop_fd(herd_chan_t *ch);
+
+/* chanv8.c: the 'advanced' mode's halves of herd_chan_send (JSON text
+ * converted), herd_chan_recv, herd_chan_flush_wait's look for the handle
+ * protocol, herd__chan_pending; and freeing the last message's tree. */
+int herd__chanv8_send_json(herd_chan_t *ch, const char *json, size_t len,
+                           int fd, const char *typed);
+int herd__chanv8_recv(herd_chan_t *ch, herd_chan_msg_t *msg);
+int herd__chanv8_scan(herd_chan_t *ch);
+int herd__chanv8_pending(const herd_chan_t *ch);
+void herd__chanv8_release(herd_chan_t *ch);
 
 #endif

@@ -47,6 +47,10 @@ static int check_stream_socket(int fd) {
 }
 
 static int chan_new(herd_chan_t **out, int fd, const herd_chan_opts_t *opts) {
+  unsigned want = opts ? opts->flags : 0;
+  if ((want & ~(HERD_CHAN_PLAIN | HERD_CHAN_ADVANCED | HERD_CHAN_NO_JSON)) ||
+      ((want & HERD_CHAN_PLAIN) && (want & HERD_CHAN_ADVANCED)))
+    return -EINVAL;
   int r = check_stream_socket(fd);
   if (r < 0)
     return r;
@@ -66,6 +70,8 @@ static int chan_new(herd_chan_t **out, int fd, const herd_chan_opts_t *opts) {
                        ? opts->max_queued
                        : 2 * ch->max_message + (1u << 20);
   ch->plain = opts && (opts->flags & HERD_CHAN_PLAIN);
+  ch->advanced = opts && (opts->flags & HERD_CHAN_ADVANCED);
+  ch->nojson = opts && (opts->flags & HERD_CHAN_NO_JSON);
   *out = ch;
   return 0;
 }
@@ -108,16 +114,18 @@ int herd_chan_from_env(herd_chan_t **out, const herd_chan_opts_t *opts) {
   /* As Node: the variables are for this process only. */
   (void)unsetenv("NODE_CHANNEL_FD");
   (void)unsetenv("NODE_CHANNEL_SERIALIZATION_MODE");
-  if (bad)
-    return -EINVAL;
-  if (advanced)
-    return HERD_ESERIAL;
-  if (unknown)
+  if (bad || unknown)
     return -EINVAL;
   if (fcntl((int)fd, F_GETFD) < 0)
     return -EBADF;
+  /* The parent chose the serialization: the caller's flags say the rest
+   * (max_message, HERD_CHAN_NO_JSON). */
+  herd_chan_opts_t o = opts ? *opts : (herd_chan_opts_t){0};
+  o.flags &= ~(HERD_CHAN_ADVANCED | HERD_CHAN_PLAIN);
+  if (advanced)
+    o.flags |= HERD_CHAN_ADVANCED;
   /* Not taken on failure: an fd that is no channel is not ours. */
-  return chan_new(out, (int)fd, opts);
+  return chan_new(out, (int)fd, &o);
 }
 
 int herd_chan_fd(const herd_chan_t *ch) {
@@ -143,6 +151,7 @@ void herd_chan_close(herd_chan_t *ch) {
     herd__close(ch->fdq[(ch->fdq_head + i) % MAX_PENDING_FDS]);
   for (size_t i = 0; i < ch->mark_n; i++)
     herd__close(ch->marks[ch->mark_head + i].fd);
+  herd__chanv8_release(ch);
   free(ch->rbuf);
   free(ch->obuf);
   free(ch->marks);
@@ -151,7 +160,7 @@ void herd_chan_close(herd_chan_t *ch) {
 
 /* ---- output ------------------------------------------------------ */
 
-static int obuf_reserve(herd_chan_t *ch, size_t more) {
+int herd__chan_obuf_reserve(herd_chan_t *ch, size_t more) {
   if (ch->ocap - ch->olen >= more)
     return 0;
   /* Reclaim what has been sent before growing. */
@@ -180,6 +189,10 @@ static int obuf_reserve(herd_chan_t *ch, size_t more) {
   return 0;
 }
 
+static int obuf_reserve(herd_chan_t *ch, size_t more) {
+  return herd__chan_obuf_reserve(ch, more);
+}
+
 static void append(herd_chan_t *ch, const char *s, size_t n) {
   memcpy(ch->obuf + ch->olen, s, n);
   ch->olen += n;
@@ -195,9 +208,11 @@ static void append_json(herd_chan_t *ch, const char *json, size_t len) {
   ch->olen += len;
 }
 
-/* Node's type for an fd it will get (lib/internal/child_process.js). */
-static const char *handle_type(int fd, const char **extra) {
-  *extra = "";
+/* Node's type for an fd it will get (lib/internal/child_process.js);
+ * *dgram: "udp4" / "udp6" for a dgram.Socket (Node's dgramType), else
+ * NULL. */
+const char *herd__chan_handle_type(int fd, const char **dgram) {
+  *dgram = NULL;
   int type = 0, domain = 0, listening = 0;
   socklen_t len = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
@@ -213,11 +228,54 @@ static const char *handle_type(int fd, const char **extra) {
   if (type == SOCK_STREAM)
     return listening ? "net.Server" : "net.Socket";
   if (type == SOCK_DGRAM && (domain == AF_INET || domain == AF_INET6)) {
-    *extra = domain == AF_INET ? ",\"dgramType\":\"udp4\""
-                               : ",\"dgramType\":\"udp6\"";
+    *dgram = domain == AF_INET ? "udp4" : "udp6";
     return "dgram.Socket";
   }
   return "herd.Fd";
+}
+
+/* A handle's place in the output: its message starts at olen (the end
+ * is set by herd__chan_mark_end once it is appended). The fd (ours) is
+ * not closed on failure. */
+int herd__chan_mark_add(herd_chan_t *ch, int fd) {
+  if (ch->mark_head > 0 && ch->mark_head + ch->mark_n == ch->mark_cap) {
+    memmove(ch->marks, ch->marks + ch->mark_head,
+            ch->mark_n * sizeof *ch->marks);
+    ch->mark_head = 0;
+  }
+  if (ch->mark_n == ch->mark_cap) {
+    size_t n = ch->mark_cap ? ch->mark_cap * 2 : 8;
+    struct handle_mark *nm = realloc(ch->marks, n * sizeof *nm);
+    if (!nm)
+      return -ENOMEM;
+    ch->marks = nm;
+    ch->mark_cap = n;
+  }
+  struct handle_mark *m = &ch->marks[ch->mark_head + ch->mark_n++];
+  m->off = ch->olen;
+  m->end = ch->olen;
+  m->fd = fd;
+  return 0;
+}
+
+void herd__chan_mark_end(herd_chan_t *ch) {
+  ch->marks[ch->mark_head + ch->mark_n - 1].end = ch->olen;
+}
+
+/* After a message was queued: flush once 64 KiB wait, and say whether
+ * the sender should slow down (herd_chan_send's return). */
+int herd__chan_queued_done(herd_chan_t *ch) {
+  size_t queued = herd_chan_queued(ch);
+  /* After the socket said EAGAIN, trying again on every send is a
+   * system call for nothing: wait for a flush (the loop's, on EPOLLOUT,
+   * or the caller's). */
+  if (queued >= AUTO_FLUSH && !ch->full) {
+    ssize_t r = herd_chan_flush(ch);
+    if (r < 0)
+      return (int)r; /* -EPIPE: the peer is gone, it will never arrive */
+    queued = (size_t)r;
+  }
+  return queued > HERD_CHAN_HIGH_WATER ? 1 : 0;
 }
 
 int herd_chan_send(herd_chan_t *ch, const char *json, size_t len, int fd) {
@@ -230,11 +288,14 @@ int herd__chan_send_typed(herd_chan_t *ch, const char *json, size_t len, int fd,
     return -EINVAL;
   if (ch->gone)
     return -EPIPE;
+  if (ch->advanced)
+    return herd__chanv8_send_json(ch, json, len, fd, typed);
   if (herd__json_validate(json, len) < 0 || (ch->plain && fd != -1))
     return -EINVAL;
   int dupfd = -1;
-  const char *type = NULL, *extra = "";
+  const char *type = NULL, *dgram = NULL;
   static const char head[] = "{\"cmd\":\"NODE_HANDLE\",\"type\":\"";
+  static const char dgtype[] = ",\"dgramType\":\"";
   size_t need = len + 1;
   if (fd >= 0 || fd < -1) {
     if (ch->mark_n >= MAX_HANDLES_QUEUED)
@@ -242,59 +303,36 @@ int herd__chan_send_typed(herd_chan_t *ch, const char *json, size_t len, int fd,
     dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (dupfd < 0)
       return -errno; /* EBADF before anything is queued */
-    type = typed ? typed : handle_type(dupfd, &extra);
-    need += sizeof head + strlen(type) + strlen(extra) + 16;
+    type = typed ? typed : herd__chan_handle_type(dupfd, &dgram);
+    need += sizeof head + strlen(type) + sizeof dgtype + 16;
   }
   if (herd_chan_queued(ch) + need > ch->max_queued) {
     herd__close(dupfd);
     return -ENOBUFS;
   }
-  if (obuf_reserve(ch, need) < 0) {
+  if (obuf_reserve(ch, need) < 0 ||
+      (dupfd >= 0 && herd__chan_mark_add(ch, dupfd) < 0)) {
     herd__close(dupfd);
     return -ENOMEM;
   }
   if (dupfd >= 0) {
-    if (ch->mark_head > 0 && ch->mark_head + ch->mark_n == ch->mark_cap) {
-      memmove(ch->marks, ch->marks + ch->mark_head,
-              ch->mark_n * sizeof *ch->marks);
-      ch->mark_head = 0;
-    }
-    if (ch->mark_n == ch->mark_cap) {
-      size_t n = ch->mark_cap ? ch->mark_cap * 2 : 8;
-      struct handle_mark *nm = realloc(ch->marks, n * sizeof *nm);
-      if (!nm) {
-        herd__close(dupfd);
-        return -ENOMEM;
-      }
-      ch->marks = nm;
-      ch->mark_cap = n;
-    }
-    struct handle_mark *m = &ch->marks[ch->mark_head + ch->mark_n++];
-    m->off = ch->olen;
-    m->fd = dupfd;
     append(ch, head, sizeof head - 1);
     append(ch, type, strlen(type));
     append(ch, "\"", 1);
-    append(ch, extra, strlen(extra));
+    if (dgram) {
+      append(ch, dgtype, sizeof dgtype - 1);
+      append(ch, dgram, 4);
+      append(ch, "\"", 1);
+    }
     append(ch, ",\"msg\":", 7);
     append_json(ch, json, len);
     append(ch, "}\n", 2);
-    m->end = ch->olen;
+    herd__chan_mark_end(ch);
   } else {
     append_json(ch, json, len);
     append(ch, "\n", 1);
   }
-  size_t queued = herd_chan_queued(ch);
-  /* After the socket said EAGAIN, trying again on every send is a
-   * system call for nothing: wait for a flush (the loop's, on EPOLLOUT,
-   * or the caller's). */
-  if (queued >= AUTO_FLUSH && !ch->full) {
-    ssize_t r = herd_chan_flush(ch);
-    if (r < 0)
-      return (int)r; /* -EPIPE: the peer is gone, it will never arrive */
-    queued = (size_t)r;
-  }
-  return queued > HERD_CHAN_HIGH_WATER ? 1 : 0;
+  return herd__chan_queued_done(ch);
 }
 
 void herd__chan_set_gone(herd_chan_t *ch) {

@@ -32,7 +32,7 @@ static void push_fd(herd_chan_t *ch, int fd) {
   ch->fdq[(ch->fdq_head + ch->fdq_n++) % MAX_PENDING_FDS] = fd;
 }
 
-static int pop_fd(herd_chan_t *ch) {
+int herd__chan_pop_fd(herd_chan_t *ch) {
   if (!ch->fdq_n)
     return -1;
   int fd = ch->fdq[ch->fdq_head];
@@ -42,14 +42,12 @@ static int pop_fd(herd_chan_t *ch) {
 }
 
 /* One recvmsg into rbuf. Returns bytes, 0 at EOF, -EAGAIN or -errno. */
-static ssize_t fill_flags(herd_chan_t *ch, int dontwait);
-
 static ssize_t fill(herd_chan_t *ch) {
-  return fill_flags(ch, MSG_DONTWAIT);
+  return herd__chan_fill(ch, MSG_DONTWAIT);
 }
 
 /* One recvmsg into rbuf (dontwait: MSG_DONTWAIT or 0 to block). */
-static ssize_t fill_flags(herd_chan_t *ch, int dontwait) {
+ssize_t herd__chan_fill(herd_chan_t *ch, int dontwait) {
   if (ch->rstart > 0 && (ch->rstart == ch->rlen || ch->rcap - ch->rlen < READ_MIN)) {
     memmove(ch->rbuf, ch->rbuf + ch->rstart, ch->rlen - ch->rstart);
     ch->rlen -= ch->rstart;
@@ -147,7 +145,7 @@ static int internal(herd_chan_t *ch, const char *line, size_t len,
   if (kind == CMD_USER)
     return 0;
   if (kind == CMD_HANDLE) {
-    int fd = pop_fd(ch);
+    int fd = herd__chan_pop_fd(ch);
     if (ch->answered > 0) {
       ch->answered--; /* scan_control saw its fd and acknowledged it */
     } else if (fd < 0) {
@@ -210,6 +208,8 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
     ch->toolong_pending = 0;
     return HERD_ETOOLONG;
   }
+  if (ch->advanced)
+    return herd__chanv8_recv(ch, msg);
   for (;;) {
     char *base = ch->rbuf;
     if (!ch->started && ch->rlen > 0) {
@@ -322,6 +322,7 @@ int herd__chan_gone(const herd_chan_t *ch) {
 }
 
 void herd__chan_trim(herd_chan_t *ch) {
+  herd__chanv8_release(ch); /* the last message is gone with the buffer */
   /* as a new channel's: nothing read, nothing to scan */
   if (ch->rbuf && ch->rstart == ch->rlen && !ch->discarding && !ch->answered) {
     free(ch->rbuf);
@@ -338,6 +339,8 @@ void herd__chan_trim(herd_chan_t *ch) {
 int herd__chan_pending(const herd_chan_t *ch) {
   if (ch->eof || ch->toolong_pending)
     return 1;
+  if (ch->advanced)
+    return herd__chanv8_pending(ch);
   return ch->rlen > ch->rscan &&
          memchr(ch->rbuf + ch->rscan, '\n', ch->rlen - ch->rscan) != NULL;
 }
@@ -467,7 +470,7 @@ int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
      * EAGAIN and we poll). */
     if (timeout_ms != 0 && !herd__chan_pending(ch) && !ch->gone) {
       if (timeout_ms < 0 && !(ev & POLLOUT) && !ch->discarding) {
-        ssize_t n = fill_flags(ch, 0);
+        ssize_t n = herd__chan_fill(ch, 0);
         if (n == 0) {
           ch->eof = 1;
           herd__chan_set_gone(ch);
@@ -505,7 +508,7 @@ int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
       return 0;
     size_t before = herd_chan_queued(ch);
     int awaiting = ch->awaiting_ack;
-    int sc = scan_control(ch);
+    int sc = ch->advanced ? herd__chanv8_scan(ch) : scan_control(ch);
     if (sc < 0)
       return sc;
     if (ch->awaiting_ack != awaiting || herd_chan_queued(ch) != before)

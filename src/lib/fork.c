@@ -63,7 +63,9 @@ int herd_fork(herd_child_t *child, herd_chan_t **chan, const char *file,
     env[k++] = e;
   }
   env[k] = fdvar;
-  env[k + 1] = "NODE_CHANNEL_SERIALIZATION_MODE=json";
+  int advanced = (opts->flags & HERD_FORK_ADVANCED) != 0;
+  env[k + 1] = advanced ? "NODE_CHANNEL_SERIALIZATION_MODE=advanced"
+                        : "NODE_CHANNEL_SERIALIZATION_MODE=json";
   if (opts->nfds)
     memcpy(fds, opts->fds, opts->nfds * sizeof *fds);
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -77,11 +79,13 @@ int herd_fork(herd_child_t *child, herd_chan_t **chan, const char *file,
   o.env_mode = opts->env_mode == HERD_ENV_INHERIT ? HERD_ENV_ADD : opts->env_mode;
   o.fds = fds;
   o.nfds = opts->nfds + 1;
+  o.flags &= ~HERD_FORK_ADVANCED; /* ours, not herd_spawn's */
   r = herd_spawn(child, file, argv, &o);
   herd__closep(&sv[1]);
   if (r < 0)
     goto out;
-  r = herd_chan_open(chan, sv[0], NULL);
+  herd_chan_opts_t co = {.flags = advanced ? HERD_CHAN_ADVANCED : 0};
+  r = herd_chan_open(chan, sv[0], &co);
   sv[0] = -1; /* taken */
   if (r < 0)
     herd_child_close(child); /* kills and reaps: no child without a channel */

@@ -198,6 +198,9 @@ int herd__val_is_object(const herd_val_t *v);
  * WTF-8: a surrogate pair written as two 3-byte sequences is joined into
  * its code point. out NULL: just count. Returns the length. */
 size_t herd__wtf8_norm(const uint8_t *s, size_t n, uint8_t *out);
+/* How many of s[0..n) from the start are ASCII (below 0x80), read a word
+ * at a time: strings on the channel are mostly ASCII. */
+size_t herd__ascii_run(const uint8_t *s, size_t n);
 /* The same into a new NUL-terminated buffer of *len bytes, or NULL. */
 char *herd__wtf8_dup(const char *s, size_t n, size_t *len);
 /* UTF-16 code units as WTF-8 (pairs joined). out NULL: just count. */
@@ -220,6 +223,12 @@ int herd__ptrmap_get(const struct herd__ptrmap *m, const void *k, uint32_t *v);
 void herd__ptrmap_free(struct herd__ptrmap *m);
 /* Check opts: the max depth, or -EINVAL. */
 int herd__v8_depth(const herd_v8_opts_t *opts, unsigned *depth);
+/* The payload of Node's handle frame, as herd_v8_encode writes one into
+ * buf[0..cap): {cmd: 'NODE_HANDLE', type, msg: v, xkey: xval} (xkey
+ * NULL: no 4th key) - the object taking id 0, v's the next ones. */
+ssize_t herd__v8_encode_handle(const herd_val_t *v, const char *type,
+                               const char *xkey, const char *xval,
+                               void *buf, size_t cap);
 #define HERD__V8_OPEN_ERROR 0x80000000u /* in a writer's id map: an Error
                                            being written (Node 20 registers
                                            an Error only at its end) */

@@ -172,15 +172,15 @@ const char *herd_strerror(int err) {
     return "Success";
   switch (err) {
   case HERD_EFRAME:
-    return "Channel message is not one JSON text (line skipped)";
+    return "Channel message is not one JSON text or V8 value (skipped)";
   case HERD_ETOOLONG:
     return "Channel message longer than the channel's max_message "
-           "(64 MiB unless set; line skipped)";
+           "(64 MiB unless set; skipped)";
   case HERD_EPEERGONE:
     return "Channel peer closed the channel or exited";
   case HERD_ESERIAL:
-    return "Channel serialization 'advanced' (V8) is not supported: "
-           "use 'json'";
+    return "Channel peer speaks serialization 'advanced' (V8) on a 'json' "
+           "channel";
   case HERD_ETRUNC:
     return "Channel peer closed the channel in the middle of a message";
   case HERD_EV8DATA:

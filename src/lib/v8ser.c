@@ -105,7 +105,8 @@ int herd__v8_read_string_body(struct dec *d, uint8_t tag, herd_val_t **out) {
     return HERD_EV8DATA;
   size_t m = 0;
   if (tag == V8T_ONE_BYTE) { /* Latin-1 */
-    for (uint32_t i = 0; i < n; i++)
+    m = herd__ascii_run(p, n);
+    for (uint32_t i = (uint32_t)m; i < n; i++)
       m += p[i] < 0x80 ? 1 : 2;
   } else if (tag == V8T_TWO_BYTE) {
     m = u16le_wtf8(p, n / 2, NULL);
@@ -116,7 +117,9 @@ int herd__v8_read_string_body(struct dec *d, uint8_t tag, herd_val_t **out) {
   if (!v)
     return -ENOMEM;
   uint8_t *o = (uint8_t *)v->str.s;
-  if (tag == V8T_ONE_BYTE) {
+  if (tag == V8T_ONE_BYTE && m == n) {
+    memcpy(o, p, n); /* ASCII: the bytes are the WTF-8 */
+  } else if (tag == V8T_ONE_BYTE) {
     size_t k = 0;
     for (uint32_t i = 0; i < n; i++)
       k += herd__utf8_put(o + k, p[i]);

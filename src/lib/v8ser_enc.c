@@ -125,6 +125,13 @@ static int put_string(struct enc *e, const char *s, size_t len) {
   size_t ncp = 0, units = 0, i = 0;
   uint32_t max = 0, c;
   while (i < len) {
+    if (p[i] < 0x80) { /* ASCII: one unit a byte, counted without decoding */
+      size_t k = herd__ascii_run(p + i, len - i);
+      i += k;
+      ncp += k;
+      units += k;
+      continue;
+    }
     i += cp_next(p + i, len - i, &c);
     ncp++;
     units += c >= 0x10000 ? 2 : 1;
@@ -468,4 +475,47 @@ int herd_v8_encode_alloc(const herd_val_t *v, const herd_v8_opts_t *opts,
   *out = e.buf;
   *len = e.len;
   return 0;
+}
+
+ssize_t herd__v8_encode_handle(const herd_val_t *v, const char *type,
+                               const char *xkey, const char *xval,
+                               void *buf, size_t cap) {
+  struct enc e;
+  if (!v || !type || (!buf && cap) || (xkey && !xval))
+    return -EINVAL;
+  memset(&e, 0, sizeof e);
+  e.buf = buf;
+  e.cap = cap;
+  e.host = HERD_V8_HOST_CHANNEL;
+  e.max_depth = HERD_V8_MAX_DEPTH_DEFAULT;
+  put_byte(&e, 0xff);
+  put_u32(&e, HERD__V8_VERSION);
+  /* Node's order (lib/internal/child_process.js, _send): cmd, type, msg,
+   * then what the handle's type adds (dgramType). */
+  put_byte(&e, V8T_OBJECT);
+  e.next_id = 1; /* the object itself is 0 */
+  int rc = put_string(&e, "cmd", 3);
+  if (rc == 0)
+    rc = put_string(&e, "NODE_HANDLE", 11);
+  if (rc == 0)
+    rc = put_string(&e, "type", 4);
+  if (rc == 0)
+    rc = put_string(&e, type, strlen(type));
+  if (rc == 0)
+    rc = put_string(&e, "msg", 3);
+  if (rc == 0)
+    rc = enc_value(&e, v, 1);
+  if (rc == 0 && xkey) {
+    rc = put_string(&e, xkey, strlen(xkey));
+    if (rc == 0)
+      rc = put_string(&e, xval, strlen(xval));
+  }
+  herd__ptrmap_free(&e.ids);
+  if (rc < 0)
+    return rc;
+  put_byte(&e, V8T_END_OBJECT);
+  put_u32(&e, xkey ? 4 : 3);
+  if (e.err)
+    return e.err;
+  return e.len > SSIZE_MAX ? -EOVERFLOW : (ssize_t)e.len;
 }

@@ -1,5 +1,6 @@
 'use strict';
-// parent.js - a Node parent of a C child: node parent.js HERD_TEST_BIN
+// parent.js - a Node parent of a C child:
+//   node parent.js HERD_TEST_BIN [json|advanced]
 //
 // Starts `HERD_TEST_BIN --helper chan-echo` with stdio [0, 1, 2, 'ipc']
 // (the C child opens the channel with herd_chan_from_env and answers every
@@ -25,7 +26,10 @@ function die(why) {
 
 setTimeout(() => die('timed out in phase ' + phase), 40000).unref();
 
-const child = spawn(bin, ['--helper', 'chan-echo'], { stdio: [0, 1, 2, 'ipc'] });
+// argv[3]: the channel's serialization, 'json' (the default) or 'advanced'
+const serialization = process.argv[3] || 'json';
+const child = spawn(bin, ['--helper', 'chan-echo'],
+  { stdio: [0, 1, 2, 'ipc'], serialization });
 let phase = 'messages';
 let got = 0;
 let server = null;

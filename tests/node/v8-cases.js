@@ -17,6 +17,18 @@
 //       {serialization: 'advanced'} (what fork does),
 //       send every case (but undefined and bigints: send refuses them), compare each
 //       echo; prints as check does
+//   node v8-cases.js echo PROGRAM json|advanced
+//       spawn PROGRAM (examples/echo-child.c: sends back every message)
+//       with an 'ipc' channel of that serialization; advanced: send every
+//       case process.send takes as it is, then every case wrapped as
+//       {v: case} (undefined and bigints too); json: every case
+//       JSON.stringify takes, compared with its JSON round trip. Prints
+//       as check does
+//   node v8-cases.js child
+//       a child of a C parent (herd_fork with HERD_FORK_ADVANCED): each
+//       {name, v} is checked against the case and answered with
+//       {name, r: null or why not, v: the case as Node makes it};
+//       {op: 'end'} disconnects
 //   node v8-cases.js numbers
 //       doubles as NUMBER-BITS-HEX TAB String(x): edge cases and random
 
@@ -294,6 +306,50 @@ function chanRead(payload) {
   return got[0];
 }
 
+// Send every case to PROGRAM and compare what comes back.
+function echo(program, serialization) {
+  const { spawn } = require('child_process');
+  const child = spawn(program, [],
+    { serialization, stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
+  const todo = []; // [name, value to send, value expected back]
+  for (const [name, make] of Object.entries(cases)) {
+    if (serialization === 'advanced') {
+      if (['string', 'object', 'number', 'boolean'].includes(typeof make()))
+        todo.push([name, make, (m) => check(name, m, 'echo')]);
+    } else {
+      let text;
+      try {
+        text = JSON.stringify(make());
+      } catch {
+        continue; // bigints, cycles
+      }
+      if (text === undefined) continue;
+      todo.push([name, make, (m) => (util.isDeepStrictEqual(m, JSON.parse(text)) ? null :
+        `echo: ${JSON.stringify(m).slice(0, 80)} vs ${text.slice(0, 80)}`)]);
+    }
+  }
+  if (serialization === 'advanced') {
+    for (const [name, make] of Object.entries(cases)) {
+      todo.push([name + '/wrapped', () => ({ v: make() }), (m) =>
+        (m && typeof m === 'object' && Object.keys(m).join() === 'v' ?
+          check(name, m.v, 'echo wrapped') : 'echo wrapped: not {v}')]);
+    }
+  }
+  let i = 0, n = 0;
+  child.on('message', (m) => {
+    const r = todo[i][2](m);
+    if (r) console.log(`FAIL ${todo[i][0]}: ${r}`);
+    n++;
+    if (++i < todo.length) child.send(todo[i][1]());
+    else child.disconnect();
+  });
+  child.on('exit', (code, sig) => {
+    if (code !== 0) console.log(`FAIL echo child: exit ${code} ${sig}`);
+    console.log(`checked ${n}`);
+  });
+  child.send(todo[0][1]());
+}
+
 function main() {
   const mode = process.argv[2];
   if (mode === 'gen') {
@@ -377,7 +433,28 @@ function main() {
     child.send(cases[names[0]]());
     return;
   }
-  console.error('usage: v8-cases.js gen | check | parent HERD-TEST');
+  if (mode === 'echo') {
+    echo(process.argv[3], process.argv[4]);
+    return;
+  }
+  if (mode === 'child') {
+    process.on('message', (m) => {
+      if (m && m.op === 'end') {
+        process.disconnect();
+        return;
+      }
+      let r;
+      try {
+        r = check(m.name, m.v, 'from C');
+      } catch (e) {
+        r = `threw ${e.message}`;
+      }
+      process.send({ name: m.name, r, v: cases[m.name]() });
+    });
+    return;
+  }
+  console.error('usage: v8-cases.js gen | check | parent HERD-TEST | ' +
+    'echo PROGRAM json|advanced | child');
   process.exit(2);
 }
 
