@@ -38,7 +38,7 @@
 
 #include "test.h"
 
-#define MAX_TESTS 512
+#define MAX_TESTS 2048
 #define SKIP_STATUS 77
 
 struct test {
