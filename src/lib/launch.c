@@ -83,6 +83,52 @@ static size_t user_env(const herd_cluster_t *c, const char *const *slot_env, con
   return k;
 }
 
+/* herd's own variables of a worker, in env from k on (their texts in v
+ * and names, which must live until the spawn). Returns the new k. */
+struct own_vars {
+  char fds[32], id[32], notify[160], chan[40], inst[40], node[40];
+};
+
+static size_t own_env(herd_cluster_t *c, struct worker *w, struct own_vars *v, char *names,
+                      size_t nameslen, int ipc, const char **env, size_t k) {
+  int nfds = worker_nfds(c);
+  /* an unset ("K") means something only over an inherited environment;
+   * a replaced one would hand it to execve as it is */
+  int replace = c->o.spawn.env_mode == HERD_ENV_REPLACE;
+  snprintf(v->fds, sizeof v->fds, "LISTEN_FDS=%d", nfds);
+  snprintf(v->id, sizeof v->id, "HERD_WORKER_ID=%d", w->slot);
+  snprintf(v->notify, sizeof v->notify, "NOTIFY_SOCKET=%s", c->notify_name);
+  size_t nl = (size_t)snprintf(names, nameslen, "LISTEN_FDNAMES=");
+  for (int i = 0; i < nfds; i++)
+    nl += (size_t)snprintf(names + nl, nameslen - nl, "%slisten%d", i ? ":" : "", i);
+  snprintf(v->inst, sizeof v->inst, "NODE_APP_INSTANCE=%d", w->slot);
+  env[k++] = v->fds;
+  env[k++] = v->id;
+  env[k++] = v->inst; /* PM2's name for the slot (the config package reads it) */
+  if (node__on(c)) {
+    /* Node's cluster.worker.id: this worker's, never given twice */
+    w->node_id = ++c->node_ids;
+    snprintf(v->node, sizeof v->node, "NODE_UNIQUE_ID=%u", w->node_id);
+    env[k++] = v->node;
+  } else if (!replace) {
+    env[k++] = "NODE_UNIQUE_ID"; /* a cluster worker's master is not one */
+  }
+  env[k++] = v->notify;
+  if (nfds)
+    env[k++] = names;
+  else if (!replace)
+    env[k++] = "LISTEN_FDNAMES"; /* none: unset */
+  if (ipc) {
+    snprintf(v->chan, sizeof v->chan, "NODE_CHANNEL_FD=%d", 3 + nfds);
+    env[k++] = v->chan;
+    env[k++] = "NODE_CHANNEL_SERIALIZATION_MODE=json";
+  } else if (!replace) {
+    env[k++] = "NODE_CHANNEL_FD"; /* a master's own channel is not theirs */
+    env[k++] = "NODE_CHANNEL_SERIALIZATION_MODE";
+  }
+  return k;
+}
+
 int launch__worker(herd_cluster_t *c, struct worker *w) {
   int nfds = worker_nfds(c);
   const int *fds = slot_fds(c, w->slot);
@@ -122,46 +168,14 @@ int launch__worker(herd_cluster_t *c, struct worker *w) {
     r = -errno;
     goto out;
   }
-  char vfds[32], vid[32], vnotify[160], vchan[40], vinst[40], vnode[40];
+  struct own_vars v;
   size_t k = user_env(c, slot_env, env, 0);
-  /* an unset ("K") means something only over an inherited environment;
-   * a replaced one would hand it to execve as it is */
-  int replace = c->o.spawn.env_mode == HERD_ENV_REPLACE;
-  snprintf(vfds, sizeof vfds, "LISTEN_FDS=%d", nfds);
-  snprintf(vid, sizeof vid, "HERD_WORKER_ID=%d", w->slot);
-  snprintf(vnotify, sizeof vnotify, "NOTIFY_SOCKET=%s", c->notify_name);
-  size_t nl = (size_t)snprintf(names, nameslen, "LISTEN_FDNAMES=");
-  for (int i = 0; i < nfds; i++)
-    nl += (size_t)snprintf(names + nl, nameslen - nl, "%slisten%d", i ? ":" : "", i);
-  snprintf(vinst, sizeof vinst, "NODE_APP_INSTANCE=%d", w->slot);
-  env[k++] = vfds;
-  env[k++] = vid;
-  env[k++] = vinst; /* PM2's name for the slot (the config package reads it) */
-  if (node__on(c)) {
-    /* Node's cluster.worker.id: this worker's, never given twice */
-    w->node_id = ++c->node_ids;
-    snprintf(vnode, sizeof vnode, "NODE_UNIQUE_ID=%u", w->node_id);
-    env[k++] = vnode;
-  } else if (!replace) {
-    env[k++] = "NODE_UNIQUE_ID"; /* a cluster worker's master is not one */
-  }
-  env[k++] = vnotify;
-  if (nfds)
-    env[k++] = names;
-  else if (!replace)
-    env[k++] = "LISTEN_FDNAMES"; /* none: unset */
+  k = own_env(c, w, &v, names, nameslen, ipc, env, k);
+  env[k] = NULL;
   for (int i = 0; i < nfds; i++)
     map[i] = (herd_fdmap_t){fds[i], 3 + i};
-  if (ipc) {
+  if (ipc)
     map[nfds] = (herd_fdmap_t){sv[1], 3 + nfds};
-    snprintf(vchan, sizeof vchan, "NODE_CHANNEL_FD=%d", 3 + nfds);
-    env[k++] = vchan;
-    env[k++] = "NODE_CHANNEL_SERIALIZATION_MODE=json";
-  } else if (!replace) {
-    env[k++] = "NODE_CHANNEL_FD"; /* a master's own channel is not theirs */
-    env[k++] = "NODE_CHANNEL_SERIALIZATION_MODE";
-  }
-  env[k] = NULL;
 
   herd_spawn_opts_t so = c->o.spawn;
   so.env = env;
