@@ -21,7 +21,7 @@ set -eu
 cd "$(dirname "$0")/.."
 PORT=${PORT:-19095}
 OUT=src/cli/static-hot.ld
-B=build/static
+B=${B:-build/static} # the static build whose objects are linked
 for t in valgrind strace python3; do
 	command -v $t >/dev/null || { echo "hot.sh: $t not found" >&2; exit 1; }
 done
