@@ -200,8 +200,8 @@ $(FUZZ_OUT)/obj/src/cli/web.o: FUZZ_CFLAGS += -I$(BUILD)/gen
 # musl-gcc sees musl's headers only: the kernel's (linux/, asm/ -
 # reuseport.c's BPF) come from a folder of links to the system's.
 # herd is linked with src/cli/static-hot.ld: what its master runs and
-# reads, from start-up to idle, first in the code and read-only segments,
-# so that the kernel's 64 KiB fault-around maps fewer of the file's pages
+# reads, from start-up to idle, in segments of their own, so that the
+# kernel's 64 KiB fault-around maps none of the rest of the file
 # (bench/hot.sh writes it; bench/RESULTS.md, "static", measures it).
 # `make test HERD_PROGS=build/static` runs the end-to-end tests against
 # them (the test binary itself stays a glibc one).

@@ -1,22 +1,21 @@
 #!/bin/sh
 # bench/hot.sh - writes src/cli/static-hot.ld, the linker script that
-# lays out the static herd (make static) with the code and read-only data
-# its master touches, from start-up to the idle loop, together at the
-# front of their segments.
+# lays out the static herd (make static): the code and the read-only data
+# its master touches, from start-up to the idle loop, each in a segment of
+# its own, after the rest, from a 64 KiB boundary.
 #
 #   make static && sh bench/hot.sh && make static && sh bench/static.sh
 #
-# Why: the kernel maps a program's file 64 KiB around each page touched
-# (fault-around), so a master whose 96 KB of code is spread over 320 KB of
-# text has all of it resident (bench/RESULTS.md, "static"). How: herd is
-# linked from build/static's objects with a map, its master (herd run -w 2
-# of hello-http, as bench/static.sh measures it) run under valgrind's
-# lackey until it idles, the addresses it touched named by their input
-# sections (bench/hotld.py); again with that script, until no new section
-# turns up (a string shared by a hot and a cold function is kept in one of
-# their sections: linked differently, the other may be the one kept).
+# Why: on a page fault Linux maps up to 16 pages of the file (fault-
+# around), so a master whose 96 KB of code is spread over 320 KB of text
+# has all of it resident (bench/RESULTS.md, "static"). How: herd is linked
+# from build/static's objects (B=) with a map, its master (herd run -w 2 of
+# hello-http, as bench/static.sh measures it) run under valgrind's lackey
+# and under strace (what the kernel reads: paths, signal masks) until it
+# idles, the addresses named by their input sections (bench/hotld.py);
+# again with that script, until no new section turns up.
 # A stale script costs memory, never correctness: what it does not name is
-# laid out as before. Needs valgrind and strace; PORT (19095).
+# laid out as before. Needs valgrind, strace and python3; PORT (19095).
 set -eu
 cd "$(dirname "$0")/.."
 PORT=${PORT:-19095}

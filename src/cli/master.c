@@ -168,9 +168,11 @@ static int home_open(struct master *m, herd_pidfile_t **pidfile, char *err,
       return -1;
     }
   }
-  const char *pid_path = m->pid_path;
   if (m->upin && upin_paths(m, err, errlen) < 0)
     return -1;
+  /* after upin_paths, which gives herd upgrade's new master paths of its
+   * own (and frees the ones it replaces) */
+  const char *pid_path = m->pid_path;
   if (!*pidfile) {
     pid_t holder = 0;
     r = herd_pidfile_open(pidfile, pid_path, &holder);
