@@ -74,7 +74,7 @@ size_of() { wc -c < "$1" | tr -d ' '; }
 	echo "  on a page fault the kernel maps up to 16 pages (64 KiB, fault-around) of the file from the"
 	echo "  64 KiB-aligned block of the page touched (from the mapping's start if that is later), so code spread"
 	echo "  over the whole program counts all of it: make static links herd with src/cli/static-hot.ld"
-	echo "  (bench/hot.sh), the code and read-only data its master touches first in their segments."
+	echo "  (bench/hot.sh), the code and read-only data its master touches in segments of their own."
 	echo "  RssAnon is the master's own memory: heap, stack, data."
 	echo
 	echo "| build | herd bytes | hello-http bytes | master VmRSS KiB | RssAnon KiB | RssFile KiB |"
@@ -96,7 +96,7 @@ size_of() { wc -c < "$1" | tr -d ' '; }
 		echo "- the glibc master unchanged or smaller than BASE's: $g KiB, BASE $b0 KiB: $v"
 	fi
 	echo
-	echo "The static master's mappings, the last round (/proc/PID/smaps; Rss KiB):"
+	echo "The static master's mappings, the last round (/proc/PID/smaps; those with no page resident left out):"
 	echo
 	echo "| mapping | size KiB | Rss KiB | of which anonymous |"
 	echo "|---|---:|---:|---:|"
