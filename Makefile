@@ -119,9 +119,12 @@ $(SHARED): $(SHARED_REAL)
 	ln -sf libherd.so.$(VERSION) $(BUILD)/$(SHARED_SONAME)
 	ln -sf libherd.so.$(VERSION) $@
 
-$(HERD_BIN): $(CLI_OBJ) $(STATIC)
+comma := ,
+# HERD_LDSCRIPT: a linker script for herd alone (make static sets it)
+HERD_LDSCRIPT ?=
+$(HERD_BIN): $(CLI_OBJ) $(STATIC) $(HERD_LDSCRIPT)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(ALL_LDFLAGS) $(LIBS)
+	$(CC) -o $@ $(CLI_OBJ) $(STATIC) $(ALL_LDFLAGS) $(if $(HERD_LDSCRIPT),-Wl$(comma)-T$(comma)$(HERD_LDSCRIPT)) $(LIBS)
 
 # The same program linked against libherd.so: it must use nothing the
 # library does not export (the suite runs it: tests/sh/herd-shared.sh).
@@ -196,6 +199,10 @@ $(FUZZ_OUT)/obj/src/cli/web.o: FUZZ_CFLAGS += -I$(BUILD)/gen
 # 35 KB of .eh_frame nothing reads), stripped; objects in build/static/obj.
 # musl-gcc sees musl's headers only: the kernel's (linux/, asm/ -
 # reuseport.c's BPF) come from a folder of links to the system's.
+# herd is linked with src/cli/static-hot.ld: what its master runs and
+# reads, from start-up to idle, in segments of their own, so that the
+# kernel's 64 KiB fault-around maps none of the rest of the file
+# (bench/hot.sh writes it; bench/RESULTS.md, "static", measures it).
 # `make test HERD_PROGS=build/static` runs the end-to-end tests against
 # them (the test binary itself stays a glibc one).
 MUSL_CC ?= musl-gcc
@@ -209,7 +216,7 @@ static:
 		ln -sfn /usr/include/linux $(STATIC_OUT)/kinc/linux
 	$(MAKE) BUILD=$(STATIC_OUT) CC=$(MUSL_CC) SANITIZE= CPPFLAGS="-isystem $(STATIC_OUT)/kinc" \
 		CFLAGS="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" \
-		LDFLAGS="-static -Wl,--gc-sections -s" \
+		LDFLAGS="-static -Wl,--gc-sections -s" HERD_LDSCRIPT=src/cli/static-hot.ld \
 		herd examples
 	@ls -l $(STATIC_OUT)/herd $(STATIC_OUT)/examples/hello-http | awk '{ print $$5, $$NF }'
 

@@ -37,6 +37,7 @@ one_round() {
 	sleep 1 # settled: the ready lines written, the loop idle
 	awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 }
 		END { print r, a, f }' "/proc/$pid/status"
+	cp "/proc/$pid/smaps" "$tmp/smaps" # the last round's: the breakdown below
 	kill -TERM "$pid"
 	wait "$pid"
 }
@@ -56,6 +57,7 @@ for b in $builds; do
 		one_round "$b" >> "$tmp/$(echo "$b" | tr / _).rss"
 		r=$((r + 1))
 	done
+	[ "$b" != build/static ] || cp "$tmp/smaps" "$tmp/smaps.static"
 done
 
 bench_machine
@@ -69,8 +71,11 @@ size_of() { wc -c < "$1" | tr -d ' '; }
 	echo "- command: \`make all static && sh bench/static.sh\` (ROUNDS=$ROUNDS): \`herd run -w 2 -l 127.0.0.1:$PORT -- hello-http\`,"
 	echo "  each build's herd with its own hello-http; /proc/PID/status of the master 1 s after \"all 2 workers ready\""
 	echo "- RssFile is the program's own pages (shared with every process of the same file, the page cache's);"
-	echo "  the kernel maps the file 64 KiB around each page touched (fault-around), so a small static program"
-	echo "  counts about all of its text. RssAnon is the master's own memory: heap, stack, data."
+	echo "  on a page fault the kernel maps up to 16 pages (64 KiB, fault-around) of the file from the"
+	echo "  64 KiB-aligned block of the page touched (from the mapping's start if that is later), so code spread"
+	echo "  over the whole program counts all of it: make static links herd with src/cli/static-hot.ld"
+	echo "  (bench/hot.sh), the code and read-only data its master touches in segments of their own."
+	echo "  RssAnon is the master's own memory: heap, stack, data."
 	echo
 	echo "| build | herd bytes | hello-http bytes | master VmRSS KiB | RssAnon KiB | RssFile KiB |"
 	echo "|---|---:|---:|---:|---:|---:|"
@@ -90,6 +95,22 @@ size_of() { wc -c < "$1" | tr -d ' '; }
 		if [ "$g" -le "$b0" ]; then v=met; else v="not met"; fi
 		echo "- the glibc master unchanged or smaller than BASE's: $g KiB, BASE $b0 KiB: $v"
 	fi
+	echo
+	echo "The static master's mappings, the last round (/proc/PID/smaps; those with no page resident left out):"
+	echo
+	echo "| mapping | size KiB | Rss KiB | of which anonymous |"
+	echo "|---|---:|---:|---:|"
+	awk '/^[0-9a-f]+-[0-9a-f]+ / {
+			split($1, ad, "-"); perm = $2; name = $6
+			if (name ~ /\/herd$/) {
+				name = perm ~ /x/ ? "herd: text" : perm ~ /w/ ? "herd: data" : ++ro == 1 ? "herd: ELF headers" : "herd: rodata"
+			} else if (name == "") name = "anonymous (" perm ")"
+			next
+		}
+		/^Size:/ { size = $2 }
+		/^Rss:/ { rss = $2 }
+		/^Anonymous:/ { if (rss > 0 && name !~ /^\[v/) printf "| %s | %d | %d | %d |\n", name, size, rss, $2 }
+	' "$tmp/smaps.static"
 	echo "<!-- static:end -->"
 } > "$tmp/section"
 bench_write_section static "$tmp/section" "$RESULTS"

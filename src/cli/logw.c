@@ -39,7 +39,9 @@
 #define KEEP_BYTES (64u << 10)
 
 struct lfile {
-  const char *path; /* NULL: fd is borrowed (herd run's stdout, stderr) */
+  char *path; /* NULL: fd is borrowed (herd run's stdout, stderr); else
+                  our copy: a writer abandoned at close may still rotate
+                  after its opener's strings are gone */
   int fd;
   uint64_t size;
   int broken_line; /* a write stopped inside a line: start with '\n' */
@@ -356,8 +358,8 @@ static int logw_start(struct logw **out, const char *out_path, const char *err_p
   lw->tag = tag;
   lw->cap = queue_bytes < BATCH + 64 ? BATCH + 64 : queue_bytes;
   lw->ring = big_alloc(lw->cap);
-  lw->f[0] = (struct lfile){.path = out_path, .fd = out_path ? -1 : 1};
-  lw->f[1] = (struct lfile){.path = err_path, .fd = err_path ? -1 : 2};
+  lw->f[0] = (struct lfile){.path = out_path ? strdup(out_path) : NULL, .fd = out_path ? -1 : 1};
+  lw->f[1] = (struct lfile){.path = err_path ? strdup(err_path) : NULL, .fd = err_path ? -1 : 2};
   lw->efd = -1;
   lw->stage = big_alloc(STAGE_MAX + 64);
   lw->f[0].buf = big_alloc(BATCH + 16384);
@@ -365,7 +367,8 @@ static int logw_start(struct logw **out, const char *out_path, const char *err_p
   lw->max_size = max_size;
   lw->keep = keep;
   int r = 0;
-  if (!lw->ring || !lw->stage || !lw->f[0].buf || !lw->f[1].buf) {
+  if (!lw->ring || !lw->stage || !lw->f[0].buf || !lw->f[1].buf ||
+      (out_path && !lw->f[0].path) || (err_path && !lw->f[1].path)) {
     r = -ENOMEM;
     goto fail;
   }
@@ -410,6 +413,7 @@ fail:
     if (lw->f[i].fd >= 0 && lw->f[i].path)
       (void)close(lw->f[i].fd);
     big_free(lw->f[i].buf, BATCH + 16384);
+    free(lw->f[i].path);
   }
   if (lw->efd >= 0)
     (void)close(lw->efd);
@@ -673,6 +677,7 @@ int logw_close_within(struct logw *lw, int timeout_ms) {
     if (lw->f[i].fd >= 0 && lw->f[i].path)
       (void)close(lw->f[i].fd);
     big_free(lw->f[i].buf, BATCH + 16384);
+    free(lw->f[i].path);
   }
   (void)close(lw->efd);
   big_free(lw->stage, STAGE_MAX + 64);

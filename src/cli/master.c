@@ -76,9 +76,34 @@ static void fdtable_reserve(int fd, int workers) {
     (void)close(hi);
 }
 
+/* struct master's paths before they are set: never freed */
+static char no_path[] = "";
+
+int master_path_set(char **dst, const char *src) {
+  char *c = strdup(src);
+  if (!c)
+    return -ENOMEM;
+  if (*dst != no_path)
+    free(*dst);
+  *dst = c;
+  return 0;
+}
+
+static void master_paths_free(struct master *m) {
+  char **p[] = {&m->home, &m->sock_path, &m->out_path, &m->err_path,
+                &m->herd_path, &m->pid_path, &m->self_exe};
+  for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+    if (*p[i] != no_path)
+      free(*p[i]);
+    *p[i] = no_path;
+  }
+}
+
 static void master_init(struct master *m, struct app *a, int daemon,
                         int status_fd) {
   memset(m, 0, sizeof *m);
+  m->home = m->sock_path = m->out_path = m->err_path = m->herd_path =
+      m->pid_path = m->self_exe = no_path;
   m->a = a;
   m->daemon = daemon;
   m->status_fd = status_fd;
@@ -98,8 +123,11 @@ static void master_init(struct master *m, struct app *a, int daemon,
   /* SIGUSR2's binary: the path we were started from, read now (once the
    * file is replaced, the link says "(deleted)"); re-resolved by the
    * exec then, so a package's new binary at that path is the one run */
-  ssize_t n = readlink("/proc/self/exe", m->self_exe, sizeof m->self_exe - 1);
-  m->self_exe[n > 0 ? n : 0] = '\0';
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = '\0';
+  /* out of memory: "" as for a link we could not read (upgrade.c) */
+  (void)master_path_set(&m->self_exe, exe);
 }
 
 /* HERD_HOME's files: the paths, the pid file (*pidfile: the one the
@@ -111,24 +139,40 @@ static int home_open(struct master *m, herd_pidfile_t **pidfile, char *err,
                      size_t errlen) {
   struct app *a = m->a;
   int r;
-  if (home_setup(m->home, sizeof m->home, err, errlen) < 0) {
+  char home[PATH_MAX] = "";
+  int bad = home_setup(home, sizeof home, err, errlen) < 0;
+  /* failed too: the path tried (--watch leaves it out, watch.c) */
+  if (master_path_set(&m->home, home) < 0 && !bad) {
+    say(err, errlen, "HERD_HOME %s: out of memory", home);
+    return -1;
+  }
+  if (bad) {
     if (m->daemon)
       return -1;
     notice(m, "no control socket: %s", err);
     err[0] = '\0';
     return 0;
   }
-  char *pid_path = m->pid_path;
-  if (home_path(pid_path, sizeof m->pid_path, m->home, a->name, ".pid") < 0 ||
-      home_path(m->sock_path, sizeof m->sock_path, m->home, a->name, ".sock") < 0 ||
-      home_path(m->out_path, sizeof m->out_path, m->home, a->name, "-out.log") < 0 ||
-      home_path(m->err_path, sizeof m->err_path, m->home, a->name, "-err.log") < 0 ||
-      home_path(m->herd_path, sizeof m->herd_path, m->home, a->name, "-herd.log") < 0) {
-    say(err, errlen, "HERD_HOME %s: path too long", m->home);
-    return -1;
+  static const char *const suffix[] = {".pid", ".sock", "-out.log", "-err.log",
+                                       "-herd.log"};
+  char **dst[] = {&m->pid_path, &m->sock_path, &m->out_path, &m->err_path,
+                  &m->herd_path};
+  for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) {
+    char path[PATH_MAX];
+    if (home_path(path, sizeof path, m->home, a->name, suffix[i]) < 0) {
+      say(err, errlen, "HERD_HOME %s: path too long", m->home);
+      return -1;
+    }
+    if (master_path_set(dst[i], path) < 0) {
+      say(err, errlen, "%s: out of memory", path);
+      return -1;
+    }
   }
   if (m->upin && upin_paths(m, err, errlen) < 0)
     return -1;
+  /* after upin_paths, which gives herd upgrade's new master paths of its
+   * own (and frees the ones it replaces) */
+  const char *pid_path = m->pid_path;
   if (!*pidfile) {
     pid_t holder = 0;
     r = herd_pidfile_open(pidfile, pid_path, &holder);
@@ -431,5 +475,6 @@ out:
   teardown(m, code == 1 && r > 0, pidfile);
   upgrade_free(m);
   live_free(m);
+  master_paths_free(m);
   return code;
 }

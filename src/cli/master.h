@@ -83,12 +83,15 @@ struct master {
   int reported;           /* the first all-ready (or failure) was told */
   int errors;             /* error events */
   char first_error[512];
-  char home[PATH_MAX];
-  char sock_path[PATH_MAX], out_path[PATH_MAX], err_path[PATH_MAX],
-      herd_path[PATH_MAX];
+  /* HERD_HOME and its files' paths, each "" until master_path_set gives
+   * it a copy on the heap (master_paths_free): as PATH_MAX arrays here
+   * each had a page of its own, resident for the master's life, for a
+   * string of a few dozen bytes (bench/RESULTS.md, "static") */
+  char *home;
+  char *sock_path, *out_path, *err_path, *herd_path;
   int ctl_fd;
   herd_pidfile_t *pf;     /* HERD_HOME/NAME.pid, locked */
-  char pid_path[PATH_MAX];
+  char *pid_path;
   int ino_fd;             /* inotify: HERD_HOME's files put back if removed */
   int wd_home, wd_logs;
   int lost_name;          /* another master holds NAME now: stop restoring */
@@ -133,9 +136,13 @@ struct master {
   int flush_armed;
   struct upgrade *up;     /* herd upgrade, as the old master (upgrade.c) */
   struct upin *upin;      /* ... as the new one (upgradein.c), or NULL */
-  char self_exe[PATH_MAX]; /* our binary, as /proc/self/exe named it at
-                              start: SIGUSR2's upgrade runs this path */
+  char *self_exe; /* our binary, as /proc/self/exe named it at start:
+                     SIGUSR2's upgrade runs this path ("": unknown) */
 };
+
+/* master.c: *dst (one of struct master's paths) becomes a copy of src.
+ * 0, or -ENOMEM with *dst unchanged. */
+int master_path_set(char **dst, const char *src);
 
 /* upgrade.c: the old master's side of herd upgrade: BINARY (NULL: ours,
  * self_exe) started as the new master; the answer goes to the

@@ -35,11 +35,12 @@ int upin_paths(struct master *m, char *err, size_t errlen) {
   struct upin *u = m->upin;
   snprintf(u->real_sock, sizeof u->real_sock, "%s", m->sock_path);
   snprintf(u->real_pid, sizeof u->real_pid, "%s", m->pid_path);
-  if (snprintf(m->sock_path, sizeof m->sock_path, "%s/.%s.up", m->home, m->a->name) >=
-          (int)sizeof m->sock_path ||
-      snprintf(m->pid_path, sizeof m->pid_path, "%s/.%s.up-pid", m->home, m->a->name) >=
-          (int)sizeof m->pid_path)
+  char sock[PATH_MAX], pid[PATH_MAX];
+  if (snprintf(sock, sizeof sock, "%s/.%s.up", m->home, m->a->name) >= (int)sizeof sock ||
+      snprintf(pid, sizeof pid, "%s/.%s.up-pid", m->home, m->a->name) >= (int)sizeof pid)
     return app_fail(err, errlen, "HERD_HOME %s: path too long", m->home);
+  if (master_path_set(&m->sock_path, sock) < 0 || master_path_set(&m->pid_path, pid) < 0)
+    return app_fail(err, errlen, "HERD_HOME %s: out of memory", m->home);
   return 0;
 }
 
@@ -50,8 +51,13 @@ static void take_over(struct master *m) {
     logf_(m, "upgrade: cannot take the name: %s", strerror(errno));
     return;
   }
-  snprintf(m->sock_path, sizeof m->sock_path, "%s", u->real_sock);
-  snprintf(m->pid_path, sizeof m->pid_path, "%s", u->real_pid);
+  if (master_path_set(&m->sock_path, u->real_sock) < 0 ||
+      master_path_set(&m->pid_path, u->real_pid) < 0) {
+    /* renamed, but our names still say .up: what we remove at the end
+     * is gone already; the names under their new paths are left */
+    logf_(m, "upgrade: took the name, but out of memory for its paths");
+    return;
+  }
   u->took = 1;
   home_watch(m);
   logf_(m, "upgrade: took over from master pid %d", (int)u->old);
