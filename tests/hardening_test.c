@@ -3,9 +3,11 @@
  * that stays flat, crash loops that are reported as such, and the rest
  * of issue 9's defects, each driven through the real herd binary.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1187,4 +1189,59 @@ TEST(chan_peer_closing_mid_line_is_told) {
   CHECK_EQ(herd_chan_recv_wait(ch, &m, 5000), HERD_EPEERGONE);
   CHECK_EQ(herd_chan_recv_wait(ch, &m, 5000), HERD_EPEERGONE);
   herd_chan_close(ch);
+}
+
+/* The control socket a master puts back is listening the moment its
+ * path appears: bound in place, a client between the bind and the
+ * listen was refused and `herd list` called the master stale (seen in
+ * CI). Each round removes the socket while a thread connects in a
+ * tight loop: the first connect that does not say ENOENT must succeed. */
+struct spin {
+  struct sockaddr_un sa;
+  int result; /* 0 connected, else the errno of the first other failure */
+};
+
+static void *spin_connect(void *arg) {
+  struct spin *sp = arg;
+  uint64_t t0 = test_now_ms();
+  for (;;) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      sp->result = errno;
+      return NULL;
+    }
+    int r = connect(fd, (struct sockaddr *)&sp->sa, sizeof sp->sa);
+    int e = errno;
+    close(fd);
+    if (r == 0 || e != ENOENT || test_now_ms() - t0 > 10000) {
+      sp->result = r == 0 ? 0 : e;
+      return NULL;
+    }
+  }
+}
+
+TEST_T(herd_home_socket_put_back_accepts_as_soon_as_it_appears, 120) {
+  char herd[4096], cmd[8400], out[8192], sock[4200];
+  const char *home = getenv("HERD_HOME");
+  path_of(herd, sizeof herd, "herd");
+  snprintf(sock, sizeof sock, "%s/sp.sock", home);
+  snprintf(cmd, sizeof cmd, "%s start -n sp -w 1 -- sleep 60 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
+  struct spin sp = {.sa = {.sun_family = AF_UNIX}};
+  CHECK(strlen(sock) < sizeof sp.sa.sun_path);
+  memcpy(sp.sa.sun_path, sock, strlen(sock) + 1);
+  int refused = 0, rounds = 40;
+  for (int round = 0; round < rounds; round++) {
+    CHECK_EQ(unlink(sock), 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, spin_connect, &sp), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_MSG(sp.result == 0 || sp.result == ECONNREFUSED, "round %d: connect: %s", round,
+              strerror(sp.result));
+    refused += sp.result == ECONNREFUSED;
+  }
+  CHECK_MSG(refused == 0, "%d of %d connects to a socket just put back were refused", refused,
+            rounds);
+  snprintf(cmd, sizeof cmd, "%s stop sp 2>&1", herd);
+  CHECK_EQ(sh_out(cmd, out, sizeof out), 0);
 }

@@ -597,30 +597,60 @@ void accept_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   }
 }
 
-/* The control socket at sock_path: its fd, or -errno. replace: remove
- * what is there first (we hold the pid file's lock: a socket there is a
- * dead master's); else a file there is -EADDRINUSE. */
-int open_control(struct master *m, int replace) {
+/* Bind and listen at path, born 0600 (no window with a wider mode). */
+static int bind_listen(int fd, const char *path) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(m->sock_path) >= sizeof sa.sun_path)
-    return -ENAMETOOLONG;
-  memcpy(sa.sun_path, m->sock_path, strlen(m->sock_path) + 1);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return -errno;
-  if (replace && unlink(m->sock_path) < 0 && errno != ENOENT) {
-    int e = -errno;
-    (void)close(fd);
-    return e;
-  }
-  mode_t old = umask(0177); /* born 0600: no window with a wider mode */
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  mode_t old = umask(0177);
   int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
   int e = errno;
   umask(old);
-  if (r < 0 || chmod(m->sock_path, 0600) < 0 || listen(fd, 64) < 0) {
-    e = r < 0 ? e : errno;
-    (void)close(fd);
+  if (r < 0)
     return -e;
+  if (chmod(path, 0600) < 0 || listen(fd, 64) < 0) {
+    e = -errno;
+    (void)unlink(path);
+    return e;
+  }
+  return 0;
+}
+
+/* The control socket at sock_path: its fd, or -errno. replace: what is
+ * there goes (we hold the pid file's lock: a socket there is a dead
+ * master's); else a file there is -EADDRINUSE. The socket is bound and
+ * listening under a name of its own first and then moved to sock_path,
+ * so that a client never finds the path before it accepts (bound there
+ * directly, `herd list` between the bind and the listen took the master
+ * for a dead one). */
+int open_control(struct master *m, int replace) {
+  struct sockaddr_un sa;
+  char tmp[sizeof sa.sun_path];
+  size_t n = strlen(m->sock_path);
+  if (n >= sizeof sa.sun_path)
+    return -ENAMETOOLONG;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -errno;
+  int r = snprintf(tmp, sizeof tmp, "%s.%d", m->sock_path, (int)getpid());
+  if (r < 0 || (size_t)r >= sizeof tmp) {
+    /* no room for a second name: bound in place */
+    if (replace && unlink(m->sock_path) < 0 && errno != ENOENT)
+      r = -errno;
+    else
+      r = bind_listen(fd, m->sock_path);
+  } else {
+    (void)unlink(tmp); /* a name of ours, left by a crash of this pid */
+    r = bind_listen(fd, tmp);
+    if (r == 0) {
+      /* link: atomic and refuses an existing path; rename replaces */
+      if (replace ? rename(tmp, m->sock_path) < 0 : link(tmp, m->sock_path) < 0)
+        r = errno == EEXIST ? -EADDRINUSE : -errno;
+      (void)unlink(tmp);
+    }
+  }
+  if (r < 0) {
+    (void)close(fd);
+    return r;
   }
   return fd;
 }
