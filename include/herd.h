@@ -169,8 +169,10 @@ enum {
                                    keeps the parent's) */
   HERD_SPAWN_KILL_GROUP = 1u << 8 /* the timeout's and abort's kill_signal
                                    goes to the child's process group (needs
-                                   SETSID or SETPGID, else -EINVAL); without
-                                   it, to the child alone, as Node */
+                                   SETSID or SETPGID, else -EINVAL; a child
+                                   that moved to another group gets it
+                                   too); without it, to the child alone,
+                                   as Node */
 };
 
 typedef struct herd_spawn_opts {

@@ -2,6 +2,7 @@
  * shell, timeout_ms with kill_signal, abort (herd_abort_t), and the
  * child's killed flag; each held against what tests/node/spawn-opts.js
  * shows Node doing. The exec and loop sides are in abort_test.c. */
+#include <errno.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -216,6 +217,40 @@ TEST(spawn_timeout_kill_group_reaches_grandchildren) {
   int st;
   CHECK_EQ(waitpid(grand, &st, 0), grand);
   CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+  herd_child_close(&c);
+}
+
+/* A child that left the group it led (setpgid to another of its
+ * session) still gets the timeout's kill_signal: before, the group kill
+ * failed (-EINVAL, no group of its own) and nothing was sent, so the
+ * timeout was never enforced. */
+TEST(spawn_timeout_kill_group_child_that_left_its_group_is_killed) {
+  char pg[32];
+  snprintf(pg, sizeof pg, "%d", (int)getpgrp());
+  char *argv[] = {"perl", "-e",
+                  "setpgrp(0, $ARGV[0]) or die; $| = 1; print \"moved\\n\"; "
+                  "sleep 30",
+                  pg, NULL};
+  herd_spawn_opts_t o = {.flags = HERD_SPAWN_SETPGID | HERD_SPAWN_KILL_GROUP,
+                         .timeout_ms = 100};
+  o.stdio[1].kind = HERD_STDIO_PIPE;
+  herd_child_t c;
+  CHECK_OK(herd_spawn(&c, "perl", argv, &o));
+  char line[16] = {0};
+  size_t got = 0;
+  while (got < sizeof line - 1 && !strchr(line, '\n')) {
+    ssize_t n = read(c.stdio[1], line + got, sizeof line - 1 - got);
+    CHECK(n > 0);
+    got += (size_t)n;
+  }
+  CHECK_STR(line, "moved\n");
+  CHECK_EQ(getpgid(c.pid), getpgrp());
+  int r = herd_child_wait(&c, 5000);
+  if (r == -ETIMEDOUT)
+    (void)herd_child_kill(&c, SIGKILL, 0);
+  CHECK_OK(r);
+  CHECK_EQ(c.term_signal, SIGTERM);
+  CHECK_EQ(c.killed, 1);
   herd_child_close(&c);
 }
 

@@ -479,11 +479,19 @@ void herd__child_enforce(herd_child_t *c) {
   if (!due)
     return;
   /* Once, as Node's timer and abort listener: whichever comes first
-   * kills, the other is dropped. A failure (the child is a zombie now,
-   * or left its group) has no one to go to; the caller sees the exit. */
+   * kills, the other is dropped. A failure (the child is a zombie now)
+   * has no one to go to; the caller sees the exit. */
   c->deadline_ms = 0;
   c->abort = NULL;
-  (void)herd_child_kill(c, c->kill_signal, c->kill_flags);
+  int r = herd_child_kill(c, c->kill_signal, c->kill_flags);
+  if (r == -EINVAL && c->kill_flags) {
+    /* The child left the group it led (setpgid into another): what is
+     * left of that group (its id is not reused while the child is
+     * unreaped), and the child itself, or the timeout would kill no one
+     * (as exec.c's kill_group). */
+    (void)kill(-c->pid, c->kill_signal);
+    (void)herd_child_kill(c, c->kill_signal, 0);
+  }
 }
 
 int herd_child_timeout(const herd_child_t *child) {
