@@ -103,8 +103,9 @@ int herd_abort_new(herd_abort_t **out);
  * any callback or a signal handler. Firing twice is harmless. Returns 0,
  * or -EINVAL for NULL. The children and execs using it see it when they
  * are next waited for, polled or stepped, or when their loop wakes on
- * the fd (a blocked herd_child_wait, herd_exec or herd_exec_file returns
- * at once). */
+ * the fd (a blocked herd_child_wait wakes at once, sends the kill signal
+ * and waits on for the exit; herd_exec and herd_exec_file return once
+ * the killed child is gone). */
 int herd_abort_fire(herd_abort_t *a);
 
 /* 1 once fired, else 0 (-EINVAL for NULL). Thread-safe. */
@@ -623,7 +624,8 @@ void herd_chan_close(herd_chan_t *ch);
  * {serialization: 'advanced'}: the mode is advanced, in the child's
  * environment and on our end. Otherwise as herd_spawn. */
 #define HERD_FORK_ADVANCED (1u << 31) /* herd_spawn_opts_t.flags, herd_fork
-                                         only (herd_spawn ignores it) */
+                                         only (herd_spawn, herd_exec and
+                                         the cluster: -EINVAL) */
 int herd_fork(herd_child_t *child, herd_chan_t **chan, const char *file,
               char *const argv[], const herd_spawn_opts_t *opts);
 

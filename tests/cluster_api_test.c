@@ -374,7 +374,7 @@ TEST(cluster_opts_not_initialized_is_refused) {
 TEST(cluster_opts_refuse_one_childs_spawn_options) {
   herd_abort_t *ab;
   CHECK_EQ(herd_abort_new(&ab), 0);
-  for (int k = 0; k < 5; k++) {
+  for (int k = 0; k < 6; k++) {
     herd_cluster_opts_t o;
     herd_cluster_opts_init(&o);
     o.workers = 1;
@@ -388,6 +388,8 @@ TEST(cluster_opts_refuse_one_childs_spawn_options) {
       o.spawn.abort = ab;
     if (k == 4)
       o.spawn.flags |= HERD_SPAWN_KILL_GROUP | HERD_SPAWN_SETPGID;
+    if (k == 5)
+      o.spawn.flags |= HERD_FORK_ADVANCED;
     CHECK_EQ(herd_cluster_run(&o, names_worker, NULL), -EINVAL);
   }
   herd_abort_free(ab);

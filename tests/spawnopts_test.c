@@ -367,3 +367,19 @@ TEST(spawn_abort_after_exit_does_nothing) {
   herd_child_close(&c);
   herd_abort_free(a);
 }
+
+/* HERD_FORK_ADVANCED is herd_fork's (it takes it out of the flags and
+ * makes the channel): herd_spawn and herd_exec, which make none, refuse
+ * it rather than start a child that waits for a channel in vain. */
+TEST(spawn_refuses_the_fork_only_advanced_flag) {
+  int fds = test_count_fds();
+  char *argv[] = {"true", NULL};
+  herd_child_t c;
+  herd_spawn_opts_t o = {.flags = HERD_FORK_ADVANCED};
+  CHECK_EQ(herd_spawn(&c, "true", argv, &o), -EINVAL);
+  herd_exec_opts_t x = HERD_EXEC_OPTS_INIT;
+  x.spawn.flags = HERD_FORK_ADVANCED;
+  herd_exec_result_t r;
+  CHECK_EQ(herd_exec("true", &x, &r), -EINVAL);
+  CHECK_EQ(test_count_fds(), fds);
+}

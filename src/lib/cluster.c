@@ -123,7 +123,7 @@ static int online_cpus(void) {
  * workers: the cluster reaps and kills its workers itself. */
 static int spawn_ok(const herd_spawn_opts_t *s) {
   return !s->shell && !s->timeout_ms && !s->kill_signal && !s->abort &&
-         !(s->flags & HERD_SPAWN_KILL_GROUP);
+         !(s->flags & (HERD_SPAWN_KILL_GROUP | HERD_FORK_ADVANCED));
 }
 
 static int opts_ok(const herd_cluster_opts_t *o, int (*worker_main)(void *)) {

@@ -130,6 +130,8 @@ static int plan_init(struct plan *p, const char *file, char *const argv[],
   if ((opts->flags & HERD_SPAWN_KILL_GROUP) &&
       !(opts->flags & (HERD_SPAWN_SETSID | HERD_SPAWN_SETPGID)))
     return -EINVAL;
+  if (opts->flags & HERD_FORK_ADVANCED)
+    return -EINVAL; /* herd_fork's (it takes it out): no channel here */
   if (opts->shell && fn)
     return -EINVAL; /* a function child execs nothing */
   /* As Node's spawn with an aborted signal: no child at all. */
