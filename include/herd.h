@@ -774,8 +774,10 @@ typedef struct herd_child_io_opts {
  * child or opts, no pid, chan without on_message), -EBADF (no pidfd),
  * -EEXIST (the child, one of its pipes or chan is watched already).
  * herd_loop_child_io_stop ends it without more callbacks and leaves the
- * pipes not yet at their end open in child->stdio (-ENOENT if this loop
- * does not watch that child, or its close has run). */
+ * pipes not yet at their end open in child->stdio, still non-blocking
+ * (-ENOENT if this loop does not watch that child, or its close has
+ * run); a failed herd_loop_child_io may also have left them
+ * non-blocking. */
 int herd_loop_child_io(herd_loop_t *loop, herd_child_t *child,
                        const herd_child_io_opts_t *opts, void *data);
 int herd_loop_child_io_stop(herd_loop_t *loop, herd_child_t *child);
