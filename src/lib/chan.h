@@ -70,6 +70,12 @@ struct herd_chan {
  * waits for the peer's own ACK; no more output (EOF, a write error). */
 void herd__chan_queue_reply(herd_chan_t *ch, const char *line, size_t n);
 void herd__chan_set_gone(herd_chan_t *ch);
+/* chanrecv.c, for both modes' scan of the input during flush_wait: a
+ * message of kind (CMD_*) answers the handle protocol now (the ACK we
+ * wait for, or a peer's handle: ack, one with no fd nack, each in the
+ * mode's own bytes). Returns 1 if the message is spent (recv skips it). */
+int herd__chan_scan_answer(herd_chan_t *ch, int kind, const char *ack, size_t ack_len,
+                           const char *nack, size_t nack_len);
 /* channel.c's output, for chanv8.c: room for more bytes at olen; a
  * handle's mark (its message starts at olen; _end: it ends at olen);
  * the end of a send (auto flush; 1 above HERD_CHAN_HIGH_WATER); Node's

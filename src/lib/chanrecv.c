@@ -407,23 +407,7 @@ static int scan_control(herd_chan_t *ch) {
     int kind = herd__json_validate_cmd(line, len, &v, &vlen) == 0
                    ? cmd_kind(v, vlen)
                    : CMD_USER;
-    int noop = 0;
-    if (ch->awaiting_ack && (kind == CMD_ACK || kind == CMD_NACK)) {
-      ch->awaiting_ack = 0;
-      ch->acks++;
-      noop = 1;
-    } else if (kind == CMD_HANDLE) {
-      /* The handle lines before this one still in the input are the
-       * answered ones, each with its fd at the front of the queue. */
-      if (ch->answered < ch->fdq_n) {
-        herd__chan_queue_reply(ch, ACK, sizeof ACK - 1);
-        ch->answered++;
-      } else {
-        herd__chan_queue_reply(ch, NACK, sizeof NACK - 1);
-        noop = 1;
-      }
-    }
-    if (noop) {
+    if (herd__chan_scan_answer(ch, kind, ACK, sizeof ACK - 1, NACK, sizeof NACK - 1)) {
       memcpy(line, done, sizeof done - 1);
       memset(line + sizeof done - 1, ' ', len - (sizeof done - 1));
     }
@@ -538,4 +522,24 @@ int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
     if (r < 0)
       return r;
   }
+}
+
+int herd__chan_scan_answer(herd_chan_t *ch, int kind, const char *ack, size_t ack_len,
+                           const char *nack, size_t nack_len) {
+  if (ch->awaiting_ack && (kind == CMD_ACK || kind == CMD_NACK)) {
+    ch->awaiting_ack = 0;
+    ch->acks++;
+    return 1;
+  }
+  if (kind != CMD_HANDLE)
+    return 0;
+  /* The handle messages before this one still in the input are the
+   * answered ones, each with its fd at the front of the queue. */
+  if (ch->answered < ch->fdq_n) {
+    herd__chan_queue_reply(ch, ack, ack_len);
+    ch->answered++;
+    return 0;
+  }
+  herd__chan_queue_reply(ch, nack, nack_len);
+  return 1;
 }

@@ -267,21 +267,7 @@ int herd__chanv8_scan(herd_chan_t *ch) {
       continue; /* recv reports it */
     int kind = val_cmd_kind(v);
     herd_val_free(v);
-    int noop = 0;
-    if (ch->awaiting_ack && (kind == CMD_ACK || kind == CMD_NACK)) {
-      ch->awaiting_ack = 0;
-      ch->acks++;
-      noop = 1;
-    } else if (kind == CMD_HANDLE) {
-      if (ch->answered < ch->fdq_n) {
-        herd__chan_queue_reply(ch, ACK, sizeof ACK - 1);
-        ch->answered++;
-      } else {
-        herd__chan_queue_reply(ch, NACK, sizeof NACK - 1);
-        noop = 1;
-      }
-    }
-    if (noop) {
+    if (herd__chan_scan_answer(ch, kind, ACK, sizeof ACK - 1, NACK, sizeof NACK - 1)) {
       memcpy(p, DONE, sizeof DONE - 1);
       memset(p + sizeof DONE - 1, 0, len - (sizeof DONE - 1));
     }
