@@ -142,7 +142,7 @@ int herd_fork_fn(herd_child_t *child, herd_chan_t **chan,
     return -errno;
   struct fork_fn_arg a = {.fn = fn, .arg = arg, .keep = sv[1], .drop = sv[0]};
   fflush(NULL); /* or buffered output would be written twice */
-  int r = herd__os_launch(fork_fn_child, &a, 0, &child->pid, &child->pidfd);
+  int r = herd__os_launch(fork_fn_child, &a, HERD__LAUNCH_FORK, &child->pid, &child->pidfd);
   herd__close(sv[1]);
   if (r < 0) {
     herd__close(sv[0]);

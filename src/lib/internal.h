@@ -32,6 +32,17 @@ void herd__close(int fd);
 /* Close *fd if >= 0 and set it to -1. */
 void herd__closep(int *fd);
 
+/* A spawn's child copies only the fds below the highest one it is given
+ * (spawn.c), so a process of many fds spawns in constant time as long
+ * as what it gives is low: its long-lived fds (the cluster's per-worker
+ * and per-slot ones) live at or above HERD__FD_LOW, leaving the numbers
+ * below it to what a spawn opens and passes. */
+#define HERD__FD_LOW 64
+
+/* fd moved at or above HERD__FD_LOW (a CLOEXEC copy; fd closed). fd
+ * itself if it is there already, or if no number is free up there. */
+int herd__fd_high(int fd);
+
 /* Set or clear O_NONBLOCK. Returns 0 or -errno. */
 int herd__set_nonblock(int fd, int on);
 

@@ -199,14 +199,17 @@ int launch__worker(herd_cluster_t *c, struct worker *w) {
   }
   if (r < 0)
     goto out;
+  /* What the master keeps of a worker goes high (herd__fd_high): the
+   * numbers below stay free for the next spawn, whose child then copies
+   * a few fds, not three per worker. */
   w->pid = child.pid;
-  w->pidfd = child.pidfd;
+  w->pidfd = herd__fd_high(child.pidfd);
   for (int i = 0; i < 2; i++) {
-    w->out[i].fd = pipes[i][0];
+    w->out[i].fd = herd__fd_high(pipes[i][0]);
     pipes[i][0] = -1;
   }
   if (ipc) {
-    int fd = sv[0];
+    int fd = herd__fd_high(sv[0]);
     sv[0] = -1;
     if (herd_chan_open(&w->chan, fd, NULL) < 0)
       w->chan = NULL; /* it was closed: the worker sees its channel end */

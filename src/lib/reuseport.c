@@ -152,7 +152,7 @@ int rp__open(herd_cluster_t *c, struct slot *s) {
       s->rp_fds = NULL;
       return fd;
     }
-    s->rp_fds[i] = fd;
+    s->rp_fds[i] = herd__fd_high(fd); /* kept: out of the spawns' way */
   }
   s->rp_lq = lq__watch(c, s->rp_fds, c->nlisten, s->id);
   /* it joined each group last (it listened last) */

@@ -277,13 +277,13 @@ static int plan_fds(struct plan *p, const herd_spawn_opts_t *opts,
     switch (s->kind) {
     case HERD_STDIO_INHERIT:
       if (std_open[i]) /* a closed fd stays closed in the child */
-        pairs[np++] = (struct pair){i, i, -1};
+        pairs[np++] = (struct pair){i, i, -1, -1};
       break;
     case HERD_STDIO_PIPE:
       if (pipe2(pipes[i], O_CLOEXEC) < 0)
         return -errno;
       /* stdin: the child reads [0]; stdout/stderr: it writes [1]. */
-      pairs[np++] = (struct pair){pipes[i][i == 0 ? 0 : 1], i, -1};
+      pairs[np++] = (struct pair){pipes[i][i == 0 ? 0 : 1], i, -1, -1};
       break;
     case HERD_STDIO_IGNORE:
       if (*devnull < 0) {
@@ -291,12 +291,12 @@ static int plan_fds(struct plan *p, const herd_spawn_opts_t *opts,
         if (*devnull < 0)
           return -errno;
       }
-      pairs[np++] = (struct pair){*devnull, i, -1};
+      pairs[np++] = (struct pair){*devnull, i, -1, -1};
       break;
     case HERD_STDIO_FD:
       if (!fd_valid(s->fd))
         return -EBADF;
-      pairs[np++] = (struct pair){s->fd, i, -1};
+      pairs[np++] = (struct pair){s->fd, i, -1, -1};
       break;
     default:
       return -EINVAL;
@@ -311,7 +311,7 @@ static int plan_fds(struct plan *p, const herd_spawn_opts_t *opts,
         return -EINVAL;
     if (!fd_valid(m->parent_fd))
       return -EBADF;
-    pairs[np++] = (struct pair){m->parent_fd, m->child_fd, -1};
+    pairs[np++] = (struct pair){m->parent_fd, m->child_fd, -1, -1};
   }
   for (int i = 0; i < np; i++) {
     if (pairs[i].dst > maxfd)
@@ -320,12 +320,57 @@ static int plan_fds(struct plan *p, const herd_spawn_opts_t *opts,
   qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
   p->pairs = pairs;
   p->npairs = np;
+  /* A high source goes low for the launch where a number is free down
+   * there: the child copies the fds below the highest it needs (fdtop).
+   * No free number (EMFILE too) only costs the copy. */
+  for (int i = 0; i < np; i++) {
+    if (pairs[i].src < HERD__FD_LOW)
+      continue;
+    int low = fcntl(pairs[i].src, F_DUPFD_CLOEXEC, 0);
+    if (low >= 0 && low < pairs[i].src)
+      pairs[i].src = pairs[i].low = low;
+    else
+      herd__close(low);
+  }
   p->tmpbase = maxfd + 1;
   for (int i = 0; i < np && !p->lift; i++)
     for (int j = 0; j < np; j++)
       if (i != j && pairs[i].src == pairs[j].dst)
         p->lift = 1;
   return 0;
+}
+
+/* A path through which exec or chdir would reach one of our fds: the
+ * child that keeps only low ones (fdtop) might not have it. */
+static int via_fd(const char *path) {
+  return path && (!strncmp(path, "/dev/fd/", 8) || !strncmp(path, "/proc/self/fd/", 14) ||
+                  !strncmp(path, "/proc/thread-self/fd/", 21));
+}
+
+/* How the child starts (herd__os_launch), and p->fdtop for the lean
+ * way: a child that shares our fd table until it takes a copy of only
+ * the fds it needs, where a clone would copy every one (their count is
+ * the cost: thousands in a master of thousands of workers). */
+static int plan_launch(struct plan *p, int fork_it) {
+  if (fork_it)
+    return HERD__LAUNCH_FORK; /* a function runs in a real fork */
+  if (!herd__os_unshare_ok() || via_fd(p->file) || via_fd(p->cwd))
+    return HERD__LAUNCH_VFORK;
+  int top = p->errfd;
+  for (int i = 0; i < p->npairs; i++) {
+    if (p->pairs[i].src > top)
+      top = p->pairs[i].src;
+    if (p->pairs[i].dst > top)
+      top = p->pairs[i].dst;
+  }
+  p->fdtop = (unsigned)top + 1;
+  return HERD__LAUNCH_VFORK_FDS;
+}
+
+/* The parent's low copies of the sources (plan_fds) go. */
+static void lows_close(struct plan *p) {
+  for (int i = 0; i < p->npairs; i++)
+    herd__closep(&p->pairs[i].low);
 }
 
 /* The error pipe into errpipe (the caller closes it), its write end
@@ -413,8 +458,9 @@ static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
     goto fail;
 
   /* a function runs in a real fork: it may call anything, and returns */
-  err = herd__os_launch(herd__spawn_child, &p, !fn && !(opts->flags & HERD_SPAWN_FORK),
-                        &pid, &pidfd);
+  err = herd__os_launch(herd__spawn_child, &p,
+                        plan_launch(&p, fn || (opts->flags & HERD_SPAWN_FORK)), &pid, &pidfd);
+  lows_close(&p);
   if (err < 0)
     goto fail;
 
@@ -465,6 +511,7 @@ fail:
     herd__close(pipes[i][1]);
   }
   herd__close(devnull);
+  lows_close(&p);
   free(pairs);
   free(envp_alloc);
   free(envp_lpid);

@@ -11,6 +11,7 @@ struct pair {
   int src; /* parent's fd */
   int dst; /* number in the child */
   int tmp; /* child's scratch copy */
+  int low; /* the parent's own low copy of src, closed after the launch, or -1 */
 };
 
 struct plan {
@@ -32,6 +33,9 @@ struct plan {
   pid_t parent;       /* for the PDEATHSIG race check */
   char *lpid;         /* "LISTEN_PID=" + room the child fills, or NULL */
   int errfd;          /* write end of the error pipe */
+  unsigned fdtop;     /* the vfork child keeps only fds below this (it
+                       * shares the parent's table until it unshares):
+                       * 0 for a copy of the whole table at the clone */
   int (*fn)(void *);  /* herd__spawn_fn: run this instead of an exec */
   void *fn_arg;
 };

@@ -28,7 +28,8 @@ extern char **environ;
 
 /* Where the child failed (for debugging: only errno reaches the caller). */
 enum stage {
-  STAGE_SETSID = 1,
+  STAGE_UNSHARE = 1,
+  STAGE_SETSID,
   STAGE_SETPGID,
   STAGE_PDEATHSIG,
   STAGE_SETGROUPS,
@@ -219,6 +220,10 @@ CHILD_FN int herd__spawn_child(void *arg) {
       continue;
     SYS(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
   }
+  /* A table of our own before any fd is touched: until now the parent's
+   * other threads share it. */
+  if (p->fdtop && herd__os_unshare_fds(p->fdtop) < 0)
+    child_fail(p, STAGE_UNSHARE);
 
   if ((p->flags & HERD_SPAWN_SETSID) && SYS(SYS_setsid) < 0)
     child_fail(p, STAGE_SETSID);

@@ -82,6 +82,16 @@ void herd__closep(int *fd) {
   *fd = -1;
 }
 
+int herd__fd_high(int fd) {
+  if (fd < 0 || fd >= HERD__FD_LOW)
+    return fd;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, HERD__FD_LOW);
+  if (high < 0)
+    return fd; /* EMFILE, or a limit under HERD__FD_LOW: it stays */
+  herd__close(fd);
+  return high;
+}
+
 int herd__set_nonblock(int fd, int on) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0)

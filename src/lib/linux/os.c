@@ -15,19 +15,24 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 
 /* The vfork child's stack. The parent is asleep until the child execs
  * or exits, so a buffer in this frame is free for it; 32 KiB holds the
  * PATH search buffer (PATH_MAX) and the sanitizers' larger frames. */
 #define CHILD_STACK 32768
 
-static int launch_fast(int (*fn)(void *), void *arg, pid_t *pid,
+static int launch_fast(int (*fn)(void *), void *arg, int share_fds, pid_t *pid,
                        int *pidfd) {
   _Alignas(64) char stack[CHILD_STACK];
   int fd = -1;
   /* CLONE_PIDFD puts the new pidfd (CLOEXEC) into the parent_tid slot. */
   pid_t r = clone(fn, stack + sizeof stack,
-                  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, arg, &fd);
+                  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD |
+                      (share_fds ? CLONE_FILES : 0),
+                  arg, &fd);
   if (r < 0)
     return -errno;
   *pid = r;
@@ -56,15 +61,16 @@ static int launch_fork(int (*fn)(void *), void *arg, pid_t *pid,
   return 0;
 }
 
-int herd__os_launch(int (*fn)(void *), void *arg, int fast, pid_t *pid,
+int herd__os_launch(int (*fn)(void *), void *arg, int how, pid_t *pid,
                     int *pidfd) {
   sigset_t all, old;
   sigfillset(&all);
   int e = pthread_sigmask(SIG_SETMASK, &all, &old);
   if (e != 0)
     return -e;
-  int r = fast ? launch_fast(fn, arg, pid, pidfd)
-               : launch_fork(fn, arg, pid, pidfd);
+  int r = how == HERD__LAUNCH_FORK
+              ? launch_fork(fn, arg, pid, pidfd)
+              : launch_fast(fn, arg, how == HERD__LAUNCH_VFORK_FDS, pid, pidfd);
   e = pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (e != 0 && r == 0) {
     /* Cannot happen with a mask we just read back; never leave a child. */
@@ -83,6 +89,29 @@ int herd__os_cloexec_range(unsigned lo, unsigned hi) {
 
 int herd__os_close_range(unsigned lo, unsigned hi) {
   return (int)syscall(SYS_close_range, lo, hi, 0);
+}
+
+int herd__os_unshare_ok(void) {
+  static int known; /* 0: not probed; 1: yes; -1: no */
+  int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+  if (k == 0) {
+    /* A range that ends before it starts: EINVAL from a kernel that
+     * knows the call and its flag, before it looks at either; ENOSYS
+     * (before 5.9) or EPERM (a seccomp filter) otherwise. Nothing is
+     * unshared or closed. */
+    long r = syscall(SYS_close_range, 1u, 0u, CLOSE_RANGE_UNSHARE);
+    k = r < 0 && errno == EINVAL ? 1 : -1;
+    __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+  }
+  return k > 0;
+}
+
+int herd__os_unshare_fds(unsigned top) {
+  /* The kernel copies only the fds below top when the range to close
+   * runs past the last open one (fs/file.c, __close_range). */
+  if (syscall(SYS_close_range, top, ~0u, CLOSE_RANGE_UNSHARE) == 0)
+    return 0;
+  return syscall(SYS_unshare, CLONE_FILES) == 0 ? 0 : -1;
 }
 
 int herd__os_pidfd_kill(int pidfd, int sig) {

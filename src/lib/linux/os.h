@@ -9,14 +9,34 @@
 
 #include <sys/types.h>
 
-/* Start a child running fn(arg) and return its pid and a CLOEXEC pidfd.
- * fast != 0: a vfork-style clone sharing the parent's memory (the caller
- * sleeps until the child execs or exits; fn must follow the rules in
- * spawn.c). fast == 0: fork(). All signals are blocked in the calling
+/* How herd__os_launch starts a child. */
+enum {
+  HERD__LAUNCH_FORK,  /* fork() */
+  HERD__LAUNCH_VFORK, /* a vfork-style clone sharing the parent's memory:
+                       * the caller sleeps until the child execs or exits;
+                       * fn must follow the rules in spawnchild.c */
+  HERD__LAUNCH_VFORK_FDS /* ... and the parent's fd table too, until the
+                          * child's herd__os_unshare_fds, which must come
+                          * before it touches any fd */
+};
+
+/* Start a child running fn(arg), the HERD__LAUNCH_ way how, and return
+ * its pid and a CLOEXEC pidfd. All signals are blocked in the calling
  * thread around the call. Returns 0 or -errno (no child is left on
  * failure). */
-int herd__os_launch(int (*fn)(void *), void *arg, int fast, pid_t *pid,
+int herd__os_launch(int (*fn)(void *), void *arg, int how, pid_t *pid,
                     int *pidfd);
+
+/* Whether this kernel (and any seccomp filter over us) has
+ * close_range(CLOSE_RANGE_UNSHARE), probed once: 1 or 0. */
+int herd__os_unshare_ok(void);
+
+/* In a child started with HERD__LAUNCH_VFORK_FDS: a fd table of its own
+ * with only the fds below top (a copy of top entries, where a clone
+ * copies every open fd of the parent's: thousands, for a master of
+ * thousands of workers). Falls back to a copy of the whole table. Raw
+ * system calls. Returns 0, or -1 with errno set. */
+int herd__os_unshare_fds(unsigned top);
 
 /* Mark fds [lo, hi] close-on-exec. Raw system call, safe in a vfork
  * child. Returns 0, or -1 with errno set (ENOSYS/EINVAL on old kernels). */

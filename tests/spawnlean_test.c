@@ -1,0 +1,205 @@
+/*
+ * spawnlean_test.c - a spawn in a process of many fds: the child shares
+ * the parent's fd table until it takes a copy of only the fds below the
+ * highest it needs (spawn.c, plan_launch), the sources above
+ * HERD__FD_LOW go low for the launch, and the cluster keeps what it
+ * holds of its workers high. What must still hold: every fd asked for
+ * arrives, nothing else does, and a path through /dev/fd or
+ * /proc/self/fd still reaches the parent's fd.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#include "hp.h"
+
+/* n fds of /dev/null (half of them inheritable) from fd 3 up, and then
+ * the holes: every fourth of those below 64 closed. The fds are
+ * returned for fds_close. */
+static int *fds_many(int n) {
+  struct rlimit rl;
+  CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+  if (rl.rlim_cur < (rlim_t)n + 256) {
+    if (rl.rlim_max < (rlim_t)n + 256)
+      test_skip("RLIMIT_NOFILE hard limit %llu < %d", (unsigned long long)rl.rlim_max, n + 256);
+    rl.rlim_cur = (rlim_t)n + 256;
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+  }
+  int *fds = calloc((size_t)n, sizeof *fds);
+  CHECK(fds);
+  for (int i = 0; i < n; i++) {
+    fds[i] = open("/dev/null", O_RDONLY | (i % 2 ? O_CLOEXEC : 0));
+    CHECK(fds[i] >= 0);
+  }
+  for (int i = 0; i < n; i++)
+    if (fds[i] < 64 && fds[i] % 4 == 0) {
+      close(fds[i]);
+      fds[i] = -1;
+    }
+  return fds;
+}
+
+static void fds_close(int *fds, int n) {
+  for (int i = 0; i < n; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  free(fds);
+}
+
+/* fd moved to at least min (CLOEXEC). */
+static int fd_at(int fd, int min) {
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, min);
+  CHECK(moved >= min);
+  close(fd);
+  return moved;
+}
+
+static void big_table_case(unsigned flags) {
+  int *many = fds_many(3000);
+  /* the pipe the child writes to as its fd 7 sits far above the rest;
+   * its stdout is a pipe opened by the spawn */
+  int pfd[2];
+  CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+  pfd[1] = fd_at(pfd[1], 5000);
+  herd_fdmap_t map[] = {{pfd[1], 7}};
+  herd_spawn_opts_t o = {.flags = flags, .fds = map, .nfds = 1};
+  o.stdio[0].kind = HERD_STDIO_IGNORE;
+  o.stdio[1].kind = HERD_STDIO_PIPE;
+  o.stdio[2].kind = HERD_STDIO_IGNORE;
+  char *argv[] = {"herd-test", "--helper", "listfds", "7", NULL};
+  herd_child_t c;
+  CHECK_OK(herd_spawn(&c, test_self(), argv, &o));
+  close(pfd[1]);
+  char *listed = test_read_all(pfd[0], NULL);
+  close(pfd[0]);
+  char *out = test_read_all(c.stdio[1], NULL);
+  CHECK_OK(herd_child_wait(&c, 10000));
+  CHECK_EQ(c.exit_code, 0);
+  herd_child_close(&c);
+  /* the 1,500 inheritable fds of the parent reached nobody */
+  CHECK_STR(listed, "0 1 2 7\n");
+  CHECK_STR(out, "");
+  free(listed);
+  free(out);
+
+  /* and with the source at a number the child wants for another fd */
+  int q[2];
+  CHECK(pipe2(q, O_CLOEXEC) == 0);
+  q[1] = fd_at(q[1], 6000);
+  herd_fdmap_t swap[] = {{q[1], 3}};
+  herd_spawn_opts_t o2 = {.flags = flags, .fds = swap, .nfds = 1};
+  char *argv2[] = {"herd-test", "--helper", "writefds", "3", "through-3", NULL};
+  CHECK_OK(herd_spawn(&c, test_self(), argv2, &o2));
+  close(q[1]);
+  char *got = test_read_all(q[0], NULL);
+  close(q[0]);
+  CHECK_OK(herd_child_wait(&c, 10000));
+  CHECK_EQ(c.exit_code, 0);
+  herd_child_close(&c);
+  CHECK_STR(got, "through-3");
+  free(got);
+  fds_close(many, 3000);
+}
+
+TEST(spawn_in_a_table_of_thousands_passes_what_is_asked) {
+  big_table_case(0);
+  big_table_case(HERD_SPAWN_FORK);
+}
+
+/* A program reached as /dev/fd/N or /proc/self/fd/N, N a high fd of
+ * ours: the child must still have N when it execs. */
+TEST(spawn_exec_through_a_high_fd_path) {
+  const char *prefixes[] = {"/dev/fd/", "/proc/self/fd/"};
+  for (int i = 0; i < 2; i++) {
+    int fd = open(test_self(), O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    fd = fd_at(fd, 200);
+    char path[64];
+    snprintf(path, sizeof path, "%s%d", prefixes[i], fd);
+    char *argv[] = {"herd-test", "--helper", "exit", "7", NULL};
+    herd_child_t c;
+    CHECK_OK(herd_spawn(&c, path, argv, NULL));
+    CHECK_OK(herd_child_wait(&c, 10000));
+    CHECK_EQ(c.exit_code, 7);
+    herd_child_close(&c);
+    close(fd);
+  }
+}
+
+/* ... and a cwd given as /proc/self/fd/N of a directory fd. */
+TEST(spawn_cwd_through_a_high_fd_path) {
+  int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  CHECK(fd >= 0);
+  fd = fd_at(fd, 200);
+  char cwd[64];
+  snprintf(cwd, sizeof cwd, "/proc/self/fd/%d", fd);
+  herd_spawn_opts_t o = {.cwd = cwd};
+  o.stdio[1].kind = HERD_STDIO_PIPE;
+  char *argv[] = {"pwd", NULL};
+  herd_child_t c;
+  CHECK_OK(herd_spawn(&c, "/bin/pwd", argv, &o));
+  char *out = test_read_all(c.stdio[1], NULL);
+  CHECK_OK(herd_child_wait(&c, 10000));
+  CHECK_EQ(c.exit_code, 0);
+  herd_child_close(&c);
+  CHECK_STR(out, "/\n");
+  free(out);
+  close(fd);
+}
+
+/* How many of pid's fds below 64 and at or above it link to a target
+ * starting with what. */
+static void fds_of(pid_t pid, const char *what, int *low, int *high) {
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(dir);
+  CHECK(d);
+  *low = *high = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    char link[512], target[128];
+    snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n < 0)
+      continue; /* closed in between */
+    target[n] = '\0';
+    if (strncmp(target, what, strlen(what)))
+      continue;
+    if (atoi(e->d_name) < 64)
+      (*low)++;
+    else
+      (*high)++;
+  }
+  closedir(d);
+}
+
+/* The master keeps each worker's pidfd, output pipes and (reuseport) its
+ * slot's socket high, so the numbers a spawn takes stay low: its child
+ * copies a few fds however many workers there are. */
+TEST_T(herd_run_master_keeps_its_workers_fds_high, 60) {
+  struct hp h;
+  const char *args[] = {"run", "-w", "3", "--balance", "reuseport", "-l", "127.0.0.1:0", "--",
+                        hello_http(), NULL};
+  hp_start(&h, args);
+  hp_port(&h);
+  HP_WAIT(&h, "all 3 workers ready", 1);
+  int low, high;
+  fds_of(h.c.pid, "anon_inode:[pidfd]", &low, &high);
+  CHECK_EQ(low, 0);
+  CHECK_EQ(high, 3);
+  fds_of(h.c.pid, "socket:", &low, &high);
+  /* the first slot's sockets are the ones bound at start */
+  CHECK(high >= 2);
+  char body[64];
+  CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
+  CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
