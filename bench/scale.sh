@@ -157,7 +157,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "- median over the rounds; µs/worker = the time / N; vs 64 = µs/worker at N over µs/worker at 64 (1.00x: linear). RSS/worker = (RSS at N - RSS at 1) / (N - 1)."
   [ -z "$skipped" ] || echo "- skipped:$skipped"
   [ -z "$fails" ] || echo "- failed:$fails"
-  echo "- linear? status and stop cost less per worker as N grows (fixed costs spread); start and reload cost more: each spawn copies and then closes the master's fd table (3 fds per worker), in the kernel (bench/README.md, scale, says more)."
+  echo "- linear? status and stop cost less per worker as N grows (fixed costs spread); start and reload stay near the 64-worker cost per worker since a spawn's child copies only the few fds it needs, not the master's 3 per worker (docs/spawn.md); what a reload of thousands still pays per worker is the kernel's walk of every child at each reap (waitid P_ALL) and at each look for processes left behind (bench/README.md, scale, says more)."
   echo
   for who in $WHO; do
     if [ "$who" = base ]; then
