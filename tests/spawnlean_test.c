@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -202,4 +203,38 @@ TEST_T(herd_run_master_keeps_its_workers_fds_high, 60) {
   char body[64];
   CHECK_EQ(http_get(h.port, "/", body, sizeof body), 200);
   CHECK_EQ(hp_stop(&h, SIGTERM), 0);
+}
+
+/* A file of ours at a high fd given to a child keeps our POSIX lock on
+ * it: a copy of it closed again by the parent would have dropped it. */
+TEST(spawn_of_a_high_locked_file_keeps_our_lock) {
+  char path[] = "/tmp/herd-lock-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  unlink(path);
+  fd = fd_at(fd, 300);
+  struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  CHECK(fcntl(fd, F_SETLK, &l) == 0);
+  /* a hole below 64 for the copy to go to */
+  int *many = fds_many(100);
+  herd_fdmap_t map[] = {{fd, 3}};
+  herd_spawn_opts_t o = {.fds = map, .nfds = 1};
+  char *argv[] = {"herd-test", "--helper", "exit", "0", NULL};
+  herd_child_t c;
+  CHECK_OK(herd_spawn(&c, test_self(), argv, &o));
+  CHECK_OK(herd_child_wait(&c, 10000));
+  herd_child_close(&c);
+  /* another process sees the lock still ours */
+  pid_t me = getpid();
+  pid_t p = fork();
+  CHECK(p >= 0);
+  if (p == 0) {
+    struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    _exit(fcntl(fd, F_GETLK, &q) == 0 && q.l_type == F_WRLCK && q.l_pid == me ? 0 : 1);
+  }
+  int st;
+  CHECK(waitpid(p, &st, 0) == p);
+  CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "our lock on the file is gone");
+  close(fd);
+  fds_close(many, 100);
 }

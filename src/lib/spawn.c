@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -322,9 +323,13 @@ static int plan_fds(struct plan *p, const herd_spawn_opts_t *opts,
   p->npairs = np;
   /* A high source goes low for the launch where a number is free down
    * there: the child copies the fds below the highest it needs (fdtop).
-   * No free number (EMFILE too) only costs the copy. */
+   * No free number (EMFILE too) only costs the copy. Sockets and pipes
+   * only: closing a copy of a file would drop the caller's POSIX locks
+   * on it (fcntl(2), F_SETLK). */
   for (int i = 0; i < np; i++) {
-    if (pairs[i].src < HERD__FD_LOW)
+    struct stat st;
+    if (pairs[i].src < HERD__FD_LOW || fstat(pairs[i].src, &st) < 0 ||
+        !(S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)))
       continue;
     int low = fcntl(pairs[i].src, F_DUPFD_CLOEXEC, 0);
     if (low >= 0 && low < pairs[i].src)
