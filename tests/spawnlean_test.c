@@ -8,6 +8,13 @@
  * /proc/self/fd still reaches the parent's fd.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -237,4 +244,68 @@ TEST(spawn_of_a_high_locked_file_keeps_our_lock) {
   CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "our lock on the file is gone");
   close(fd);
   fds_close(many, 100);
+}
+
+/* valgrind ends a program at a clone it does not know (CLONE_FILES with
+ * CLONE_VM | CLONE_VFORK): under it the whole table is copied as before,
+ * and a program of ours runs (examples/spawn-exec: a spawn, execs). */
+TEST_T(spawn_runs_under_valgrind, 120) {
+  if (access("/usr/bin/valgrind", X_OK) != 0)
+    SKIP("no /usr/bin/valgrind");
+  if (getenv("HERD_SANITIZE") && *getenv("HERD_SANITIZE") == '1')
+    SKIP("a sanitizer build does not run under valgrind");
+  char prog[4096];
+  path_of(prog, sizeof prog, "examples/spawn-exec");
+  char *argv[] = {"valgrind", "-q", "--tool=none", prog, NULL};
+  herd_spawn_opts_t o = {0};
+  o.stdio[1].kind = HERD_STDIO_PIPE;
+  o.stdio[2].kind = HERD_STDIO_PIPE;
+  herd_child_t c;
+  CHECK_OK(herd_spawn(&c, "/usr/bin/valgrind", argv, &o));
+  char *err = NULL;
+  char *out = test_read_all(c.stdio[1], NULL);
+  err = test_read_all(c.stdio[2], NULL);
+  CHECK_OK(herd_child_wait(&c, 100000));
+  CHECK_MSG(herd_child_status(&c) == 0, "valgrind: status %d: %s", herd_child_status(&c), err);
+  herd_child_close(&c);
+  CHECK(strstr(out, "as expected: -ENOENT"));
+  free(out);
+  free(err);
+}
+
+/* A clone with CLONE_FILES refused with EINVAL (as qemu-user refuses
+ * it), here by a seccomp filter on this test's process: the spawn runs
+ * as before, with a copy of the whole table, and later ones too. */
+TEST(spawn_with_the_shared_table_refused_still_spawns) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_FILES, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+  CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+  CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+  int *many = fds_many(200);
+  for (int i = 0; i < 2; i++) {
+    int pfd[2];
+    CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+    pfd[1] = fd_at(pfd[1], 500);
+    herd_fdmap_t map[] = {{pfd[1], 4}};
+    herd_spawn_opts_t o = {.fds = map, .nfds = 1};
+    char *argv[] = {"herd-test", "--helper", "writefds", "4", "refused", NULL};
+    herd_child_t c;
+    CHECK_OK(herd_spawn(&c, test_self(), argv, &o));
+    close(pfd[1]);
+    char *got = test_read_all(pfd[0], NULL);
+    close(pfd[0]);
+    CHECK_OK(herd_child_wait(&c, 10000));
+    CHECK_EQ(c.exit_code, 0);
+    herd_child_close(&c);
+    CHECK_STR(got, "refused");
+    free(got);
+  }
+  fds_close(many, 200);
 }

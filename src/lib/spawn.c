@@ -463,8 +463,15 @@ static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
     goto fail;
 
   /* a function runs in a real fork: it may call anything, and returns */
-  err = herd__os_launch(herd__spawn_child, &p,
-                        plan_launch(&p, fn || (opts->flags & HERD_SPAWN_FORK)), &pid, &pidfd);
+  int how = plan_launch(&p, fn || (opts->flags & HERD_SPAWN_FORK));
+  err = herd__os_launch(herd__spawn_child, &p, how, &pid, &pidfd);
+  if (err == -EINVAL && how == HERD__LAUNCH_VFORK_FDS) {
+    /* A clone with CLONE_FILES refused (qemu-user's, say): as before,
+     * from now on */
+    herd__os_unshare_off();
+    p.fdtop = 0;
+    err = herd__os_launch(herd__spawn_child, &p, HERD__LAUNCH_VFORK, &pid, &pidfd);
+  }
   lows_close(&p);
   if (err < 0)
     goto fail;

@@ -3,6 +3,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,19 +93,31 @@ int herd__os_close_range(unsigned lo, unsigned hi) {
   return (int)syscall(SYS_close_range, lo, hi, 0);
 }
 
+static int unshare_known; /* 0: not probed; 1: yes; -1: no */
+
 int herd__os_unshare_ok(void) {
-  static int known; /* 0: not probed; 1: yes; -1: no */
-  int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+  int k = __atomic_load_n(&unshare_known, __ATOMIC_RELAXED);
   if (k == 0) {
     /* A range that ends before it starts: EINVAL from a kernel that
      * knows the call and its flag, before it looks at either; ENOSYS
      * (before 5.9) or EPERM (a seccomp filter) otherwise. Nothing is
      * unshared or closed. */
+    int saved = errno;
     long r = syscall(SYS_close_range, 1u, 0u, CLOSE_RANGE_UNSHARE);
     k = r < 0 && errno == EINVAL ? 1 : -1;
-    __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    errno = saved;
+    /* valgrind runs only the clones of fork, vfork and threads, and
+     * ends the program at any other; its preload says it is there */
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre && strstr(pre, "vgpreload"))
+      k = -1;
+    __atomic_store_n(&unshare_known, k, __ATOMIC_RELAXED);
   }
   return k > 0;
+}
+
+void herd__os_unshare_off(void) {
+  __atomic_store_n(&unshare_known, -1, __ATOMIC_RELAXED);
 }
 
 int herd__os_unshare_fds(unsigned top) {

@@ -27,9 +27,13 @@ enum {
 int herd__os_launch(int (*fn)(void *), void *arg, int how, pid_t *pid,
                     int *pidfd);
 
-/* Whether this kernel (and any seccomp filter over us) has
- * close_range(CLOSE_RANGE_UNSHARE), probed once: 1 or 0. */
+/* Whether HERD__LAUNCH_VFORK_FDS may be used: this kernel (and any
+ * seccomp filter over us) has close_range(CLOSE_RANGE_UNSHARE), and we
+ * do not run under valgrind, which ends a program at a clone it does not
+ * know; probed once: 1 or 0. herd__os_unshare_off: not any more (the
+ * clone was refused: an emulator's, say). */
 int herd__os_unshare_ok(void);
+void herd__os_unshare_off(void);
 
 /* In a child started with HERD__LAUNCH_VFORK_FDS: a fd table of its own
  * with only the fds below top (a copy of top entries, where a clone
