@@ -156,7 +156,9 @@ int upin_listen(struct master *m, int *act_fds, char *err, size_t errlen) {
   for (i = 0; i < a->nlisten; i++) {
     u->fds[i] = act_fds[i];
     snprintf(u->listen[i], sizeof u->listen[i], "%s", text[i]);
-    snprintf(m->listen_text[m->nlisten_text++], sizeof m->listen_text[0], "%s", text[i]);
+    char *t = master_listen_text_add(m);
+    if (t)
+      snprintf(t, sizeof m->listen_text[0], "%s", text[i]);
     char msg[200];
     if (from[i] >= 0)
       say(msg, sizeof msg, "listening on %s (from master pid %d)", text[i], (int)u->old);
