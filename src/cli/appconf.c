@@ -121,49 +121,26 @@ static int node_options(struct app *a, char *err, size_t errlen) {
   return 0;
 }
 
-int app_finish(struct app *a, char *err, size_t errlen) {
-  if (!a->cmd || !a->cmd[0])
-    return app_fail(err, errlen, "no command given");
-  if (node_script(a, err, errlen) < 0 || node_options(a, err, errlen) < 0)
-    return -1;
-  if (!a->name) {
-    const char *b = strrchr(a->cmd[0], '/');
-    a->name = b ? b + 1 : a->cmd[0];
-    if (!app_name_ok(a->name) || !strcmp(a->name, "all"))
-      return app_fail(err, errlen, "cannot name the app after '%s': give --name",
-                  a->cmd[0]);
-  }
-  if (a->user) {
-    uid_t uid = 0;
-    gid_t gid = 0;
-    if (resolve_user(a->user, &uid, &gid, err, errlen) < 0)
-      return -1;
-    if (geteuid() != 0 && uid != geteuid())
-      return app_fail(err, errlen,
-                  "user %s: only root may run workers as another user", a->user);
-    a->o.spawn.uid = uid;
-    a->o.spawn.gid = gid;
-    a->o.spawn.flags |= HERD_SPAWN_SETUID | HERD_SPAWN_SETGID;
-  }
-  a->env[a->nenv] = NULL;
-  if (a->nenv) {
-    /* a copy of the array: a pointer to a->env would follow the struct
-     * nowhere when it is moved (herd run -c FILE NAME moves it) */
-    free(a->spawn_env);
-    a->spawn_env = calloc((size_t)a->nenv + 1, sizeof *a->spawn_env);
-    if (!a->spawn_env)
-      return app_fail(err, errlen, "out of memory");
-    memcpy(a->spawn_env, a->env, (size_t)a->nenv * sizeof *a->spawn_env);
-    a->o.spawn.env = a->spawn_env;
-    a->o.spawn.env_mode = HERD_ENV_ADD;
-  }
-  a->listen[a->nlisten] = NULL;
-  /* An absolute working directory: a daemon's own is "/". */
-  char here[PATH_MAX];
+/* The directory the app's relative paths are from (base_dir, else
+ * ours), a copy on the heap; NULL with errno set. */
+static char *app_here(const struct app *a) {
+  char *here = malloc(PATH_MAX);
+  if (!here)
+    return NULL;
   if (a->base_dir[0])
-    snprintf(here, sizeof here, "%s", a->base_dir);
-  else if (!getcwd(here, sizeof here))
-    return app_fail(err, errlen, "getcwd: %s", strerror(errno));
+    snprintf(here, PATH_MAX, "%s", a->base_dir);
+  else if (!getcwd(here, PATH_MAX)) {
+    int e = errno;
+    free(here);
+    errno = e;
+    return NULL;
+  }
+  return here;
+}
+
+/* app_finish's paths made absolute from here: relative unix: sockets,
+ * the working directory (checked). 0, or -1 with err set. */
+static int app_finish_paths(struct app *a, const char *here, char *err, size_t errlen) {
   /* A relative unix: socket path is from the same place (a daemon
    * binds it in "/" otherwise). */
   for (int i = 0; i < a->nlisten; i++) {
@@ -203,6 +180,56 @@ int app_finish(struct app *a, char *err, size_t errlen) {
   /* a copy, not a->cwd: the struct may move */
   if (!(a->o.spawn.cwd = app_keep(a, a->cwd)))
     return app_fail(err, errlen, "out of memory");
+  return 0;
+}
+
+int app_finish(struct app *a, char *err, size_t errlen) {
+  if (!a->cmd || !a->cmd[0])
+    return app_fail(err, errlen, "no command given");
+  if (node_script(a, err, errlen) < 0 || node_options(a, err, errlen) < 0)
+    return -1;
+  if (!a->name) {
+    const char *b = strrchr(a->cmd[0], '/');
+    a->name = b ? b + 1 : a->cmd[0];
+    if (!app_name_ok(a->name) || !strcmp(a->name, "all"))
+      return app_fail(err, errlen, "cannot name the app after '%s': give --name",
+                  a->cmd[0]);
+  }
+  if (a->user) {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (resolve_user(a->user, &uid, &gid, err, errlen) < 0)
+      return -1;
+    if (geteuid() != 0 && uid != geteuid())
+      return app_fail(err, errlen,
+                  "user %s: only root may run workers as another user", a->user);
+    a->o.spawn.uid = uid;
+    a->o.spawn.gid = gid;
+    a->o.spawn.flags |= HERD_SPAWN_SETUID | HERD_SPAWN_SETGID;
+  }
+  a->env[a->nenv] = NULL;
+  if (a->nenv) {
+    /* a copy of the array: a pointer to a->env would follow the struct
+     * nowhere when it is moved (herd run -c FILE NAME moves it) */
+    free(a->spawn_env);
+    a->spawn_env = calloc((size_t)a->nenv + 1, sizeof *a->spawn_env);
+    if (!a->spawn_env)
+      return app_fail(err, errlen, "out of memory");
+    memcpy(a->spawn_env, a->env, (size_t)a->nenv * sizeof *a->spawn_env);
+    a->o.spawn.env = a->spawn_env;
+    a->o.spawn.env_mode = HERD_ENV_ADD;
+  }
+  a->listen[a->nlisten] = NULL;
+  /* An absolute working directory: a daemon's own is "/". On the heap
+   * (app_here): a PATH_MAX array here put the calls under app_finish 4 KB
+   * deeper into the stack, whose pages stay resident in the master. */
+  char *here = app_here(a);
+  if (!here)
+    return app_fail(err, errlen, "getcwd: %s", strerror(errno));
+  int r = app_finish_paths(a, here, err, errlen);
+  free(here);
+  if (r < 0)
+    return -1;
   a->o.file = a->cmd[0];
   a->o.argv = a->cmd;
   return watch_finish(a, err, errlen);

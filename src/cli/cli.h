@@ -141,7 +141,8 @@ int app_parse_config(const char *path, const char *dir, const char *text,
  * home_ensure creates it (0700) and logs/. Returns 0 or -errno. */
 int home_dir(char *buf, size_t n);
 /* An existing HERD_HOME must be ours and writable by nobody else:
- * -EPERM (or -ENOTDIR) with a one-line reason in why, else 0. */
+ * -EPERM (or -ENOTDIR) with a one-line reason in why (n bytes; NULL
+ * and 0: no reason), else 0. */
 int home_check(const char *home, char *why, size_t n);
 /* home_dir, home_check and home_ensure: 0, or -errno with a one-line
  * message in err. */
