@@ -161,15 +161,23 @@ static int app_finish_paths(struct app *a, const char *here, char *err, size_t e
     a->listen[i] = k;
   }
   const char *d = a->o.spawn.cwd;
+  char *cwd;
   int n;
   if (!d)
-    n = snprintf(a->cwd, sizeof a->cwd, "%s", here);
+    n = asprintf(&cwd, "%s", here);
   else if (d[0] == '/')
-    n = snprintf(a->cwd, sizeof a->cwd, "%s", d);
+    n = asprintf(&cwd, "%s", d);
   else
-    n = snprintf(a->cwd, sizeof a->cwd, "%s/%s", here, d);
-  if (n < 0 || (size_t)n >= sizeof a->cwd)
+    n = asprintf(&cwd, "%s/%s", here, d);
+  if (n < 0)
+    return app_fail(err, errlen, "out of memory");
+  const char *kept = n < PATH_MAX ? app_keep(a, cwd) : NULL;
+  free(cwd);
+  if (n >= PATH_MAX)
     return app_fail(err, errlen, "cwd: path too long");
+  if (!kept)
+    return app_fail(err, errlen, "out of memory");
+  a->cwd = kept;
   /* said now, not as "could not start a worker: No such file..." (herd
    * enters it before a --user change, so its own access is what counts) */
   struct stat cst;
@@ -177,9 +185,7 @@ static int app_finish_paths(struct app *a, const char *here, char *err, size_t e
     return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(errno));
   if (!S_ISDIR(cst.st_mode))
     return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(ENOTDIR));
-  /* a copy, not a->cwd: the struct may move */
-  if (!(a->o.spawn.cwd = app_keep(a, a->cwd)))
-    return app_fail(err, errlen, "out of memory");
+  a->o.spawn.cwd = a->cwd; /* the app's copy: it follows the struct */
   return 0;
 }
 
@@ -389,8 +395,10 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
   /* A config's relative paths (cwd, and so the command) are from the
    * file's own directory: the same wherever herd is started from (a
    * systemd unit starts it in /). */
-  if (snprintf(a->base_dir, sizeof a->base_dir, "%s", dir) >= (int)sizeof a->base_dir)
+  if (strlen(dir) >= PATH_MAX)
     return app_fail(err, errlen, "%s: its directory's path is too long", path);
+  if (!(a->base_dir = app_keep(a, dir)))
+    return app_fail(err, errlen, "%s: out of memory", path);
   /* each option's origin: this file, at the line of its key */
   a->from = (struct origin){ORIGIN_CONFIG, ca->line, app_keep_file(a, path, dir), NULL};
   if (!a->from.file)

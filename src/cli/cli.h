@@ -64,10 +64,13 @@ struct app {
   int log_files;         /* run: worker output to the log files too */
   int no_autostart;      /* a PM2 app with autostart: false: started only
                             when named */
-  char cwd[PATH_MAX];    /* the workers' directory, absolute */
+  /* Paths are kept copies (app_keep), not PATH_MAX arrays: those made
+   * the struct 14 KB, four pages of the master's for the two strings */
+  const char *cwd;       /* the workers' directory, absolute ("" until
+                            app_finish) */
   const char *conf_path; /* where it came from (for messages) */
-  char base_dir[PATH_MAX]; /* relative cwd is from here ("" = ours): a
-                              config file's own directory */
+  const char *base_dir;  /* relative cwd is from here ("" = ours): a
+                            config file's own directory */
   char **kept;           /* the copies the pointers above hold (owned) */
   size_t nkept, kept_cap;
   const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
