@@ -121,6 +121,74 @@ static int node_options(struct app *a, char *err, size_t errlen) {
   return 0;
 }
 
+/* The directory the app's relative paths are from (base_dir, else
+ * ours), a copy on the heap; NULL with errno set. */
+static char *app_here(const struct app *a) {
+  char *here = malloc(PATH_MAX);
+  if (!here)
+    return NULL;
+  if (a->base_dir[0])
+    snprintf(here, PATH_MAX, "%s", a->base_dir);
+  else if (!getcwd(here, PATH_MAX)) {
+    int e = errno;
+    free(here);
+    errno = e;
+    return NULL;
+  }
+  return here;
+}
+
+/* app_finish's paths made absolute from here: relative unix: sockets,
+ * the working directory (checked). 0, or -1 with err set. */
+static int app_finish_paths(struct app *a, const char *here, char *err, size_t errlen) {
+  /* A relative unix: socket path is from the same place (a daemon
+   * binds it in "/" otherwise). */
+  for (int i = 0; i < a->nlisten; i++) {
+    const char *l = a->listen[i];
+    if (strncmp(l, "unix:", 5) || l[5] == '/')
+      continue;
+    char *abs;
+    if (asprintf(&abs, "unix:%s/%s", here, l + 5) < 0)
+      return app_fail(err, errlen, "out of memory");
+    const char *k = app_keep(a, abs);
+    free(abs);
+    if (!k)
+      return app_fail(err, errlen, "out of memory");
+    herd_addr_t ad;
+    if (herd_addr_parse(k, &ad) < 0)
+      return app_fail(err, errlen, "listen: '%s' is too long a path once made "
+                  "absolute (%s)", l, k + 5);
+    a->listen[i] = k;
+  }
+  const char *d = a->o.spawn.cwd;
+  char *cwd;
+  int n;
+  if (!d)
+    n = asprintf(&cwd, "%s", here);
+  else if (d[0] == '/')
+    n = asprintf(&cwd, "%s", d);
+  else
+    n = asprintf(&cwd, "%s/%s", here, d);
+  if (n < 0)
+    return app_fail(err, errlen, "out of memory");
+  const char *kept = n < PATH_MAX ? app_keep(a, cwd) : NULL;
+  free(cwd);
+  if (n >= PATH_MAX)
+    return app_fail(err, errlen, "cwd: path too long");
+  if (!kept)
+    return app_fail(err, errlen, "out of memory");
+  a->cwd = kept;
+  /* said now, not as "could not start a worker: No such file..." (herd
+   * enters it before a --user change, so its own access is what counts) */
+  struct stat cst;
+  if (stat(a->cwd, &cst) < 0)
+    return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(errno));
+  if (!S_ISDIR(cst.st_mode))
+    return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(ENOTDIR));
+  a->o.spawn.cwd = a->cwd; /* the app's copy: it follows the struct */
+  return 0;
+}
+
 int app_finish(struct app *a, char *err, size_t errlen) {
   if (!a->cmd || !a->cmd[0])
     return app_fail(err, errlen, "no command given");
@@ -158,51 +226,16 @@ int app_finish(struct app *a, char *err, size_t errlen) {
     a->o.spawn.env_mode = HERD_ENV_ADD;
   }
   a->listen[a->nlisten] = NULL;
-  /* An absolute working directory: a daemon's own is "/". */
-  char here[PATH_MAX];
-  if (a->base_dir[0])
-    snprintf(here, sizeof here, "%s", a->base_dir);
-  else if (!getcwd(here, sizeof here))
+  /* An absolute working directory: a daemon's own is "/". On the heap
+   * (app_here): a PATH_MAX array here put the calls under app_finish 4 KB
+   * deeper into the stack, whose pages stay resident in the master. */
+  char *here = app_here(a);
+  if (!here)
     return app_fail(err, errlen, "getcwd: %s", strerror(errno));
-  /* A relative unix: socket path is from the same place (a daemon
-   * binds it in "/" otherwise). */
-  for (int i = 0; i < a->nlisten; i++) {
-    const char *l = a->listen[i];
-    if (strncmp(l, "unix:", 5) || l[5] == '/')
-      continue;
-    char *abs;
-    if (asprintf(&abs, "unix:%s/%s", here, l + 5) < 0)
-      return app_fail(err, errlen, "out of memory");
-    const char *k = app_keep(a, abs);
-    free(abs);
-    if (!k)
-      return app_fail(err, errlen, "out of memory");
-    herd_addr_t ad;
-    if (herd_addr_parse(k, &ad) < 0)
-      return app_fail(err, errlen, "listen: '%s' is too long a path once made "
-                  "absolute (%s)", l, k + 5);
-    a->listen[i] = k;
-  }
-  const char *d = a->o.spawn.cwd;
-  int n;
-  if (!d)
-    n = snprintf(a->cwd, sizeof a->cwd, "%s", here);
-  else if (d[0] == '/')
-    n = snprintf(a->cwd, sizeof a->cwd, "%s", d);
-  else
-    n = snprintf(a->cwd, sizeof a->cwd, "%s/%s", here, d);
-  if (n < 0 || (size_t)n >= sizeof a->cwd)
-    return app_fail(err, errlen, "cwd: path too long");
-  /* said now, not as "could not start a worker: No such file..." (herd
-   * enters it before a --user change, so its own access is what counts) */
-  struct stat cst;
-  if (stat(a->cwd, &cst) < 0)
-    return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(errno));
-  if (!S_ISDIR(cst.st_mode))
-    return app_fail(err, errlen, "cwd: %s: %s", a->cwd, strerror(ENOTDIR));
-  /* a copy, not a->cwd: the struct may move */
-  if (!(a->o.spawn.cwd = app_keep(a, a->cwd)))
-    return app_fail(err, errlen, "out of memory");
+  int r = app_finish_paths(a, here, err, errlen);
+  free(here);
+  if (r < 0)
+    return -1;
   a->o.file = a->cmd[0];
   a->o.argv = a->cmd;
   return watch_finish(a, err, errlen);
@@ -362,8 +395,10 @@ static int conf_app(struct app *a, const struct conf_app *ca, const char *path,
   /* A config's relative paths (cwd, and so the command) are from the
    * file's own directory: the same wherever herd is started from (a
    * systemd unit starts it in /). */
-  if (snprintf(a->base_dir, sizeof a->base_dir, "%s", dir) >= (int)sizeof a->base_dir)
+  if (strlen(dir) >= PATH_MAX)
     return app_fail(err, errlen, "%s: its directory's path is too long", path);
+  if (!(a->base_dir = app_keep(a, dir)))
+    return app_fail(err, errlen, "%s: out of memory", path);
   /* each option's origin: this file, at the line of its key */
   a->from = (struct origin){ORIGIN_CONFIG, ca->line, app_keep_file(a, path, dir), NULL};
   if (!a->from.file)

@@ -64,10 +64,13 @@ struct app {
   int log_files;         /* run: worker output to the log files too */
   int no_autostart;      /* a PM2 app with autostart: false: started only
                             when named */
-  char cwd[PATH_MAX];    /* the workers' directory, absolute */
+  /* Paths are kept copies (app_keep), not PATH_MAX arrays: those made
+   * the struct 14 KB, four pages of the master's for the two strings */
+  const char *cwd;       /* the workers' directory, absolute ("" until
+                            app_finish) */
   const char *conf_path; /* where it came from (for messages) */
-  char base_dir[PATH_MAX]; /* relative cwd is from here ("" = ours): a
-                              config file's own directory */
+  const char *base_dir;  /* relative cwd is from here ("" = ours): a
+                            config file's own directory */
   char **kept;           /* the copies the pointers above hold (owned) */
   size_t nkept, kept_cap;
   const char **spawn_env; /* o.spawn.env: env, NULL-terminated (owned) */
@@ -141,7 +144,8 @@ int app_parse_config(const char *path, const char *dir, const char *text,
  * home_ensure creates it (0700) and logs/. Returns 0 or -errno. */
 int home_dir(char *buf, size_t n);
 /* An existing HERD_HOME must be ours and writable by nobody else:
- * -EPERM (or -ENOTDIR) with a one-line reason in why, else 0. */
+ * -EPERM (or -ENOTDIR) with a one-line reason in why (n bytes; NULL
+ * and 0: no reason), else 0. */
 int home_check(const char *home, char *why, size_t n);
 /* home_dir, home_check and home_ensure: 0, or -errno with a one-line
  * message in err. */

@@ -621,9 +621,9 @@ int eco_app(struct app *a, const struct eco *e, const herd_val_t *obj, size_t id
     return app_fail(err, errlen, "%s: app %s: name: expected a string, not %s", e->path,
                     label, kind_name(nv));
   a->conf_path = app_keep(a, e->path);
-  snprintf(a->base_dir, sizeof a->base_dir, "%s", e->dir);
+  a->base_dir = app_keep(a, e->dir);
   in.name = nv ? app_keep(a, nv->str.s) : default_name(a, sv->str.s);
-  if (!a->conf_path || !in.name)
+  if (!a->conf_path || !a->base_dir || !in.name)
     return app_fail(err, errlen, "%s: out of memory", e->path);
   /* each option's origin: this file's app (PM2's defaults too) */
   a->from = (struct origin){ORIGIN_ECO, 0, app_keep_file(a, e->path, e->dir), in.name};

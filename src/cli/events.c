@@ -379,9 +379,11 @@ static void word_event(herd_cluster_t *c, const herd_event_t *ev, void *data) {
   const char *sig = ev->sig ? sig_abbrev(ev->sig) : NULL;
   switch (ev->type) {
   case HERD_EV_LISTEN:
-    if (m->nlisten_text < MAX_LISTEN)
-      snprintf(m->listen_text[m->nlisten_text++], sizeof m->listen_text[0], "%s",
-               ev->text);
+    {
+      char *t = master_listen_text_add(m);
+      if (t)
+        snprintf(t, sizeof m->listen_text[0], "%s", ev->text);
+    }
     /* Always said, even quiet: with port 0 it is how you learn the port. */
     say(what, sizeof what, "listening on %s", ev->text);
     own_line(m, what);

@@ -22,6 +22,31 @@
 
 #include "cli.h"
 
+/* buf (n bytes), a relative path, made absolute from our directory.
+ * Its buffers on the heap: PATH_MAX arrays in home_dir's frame put every
+ * call under it 8 KB deeper into the stack, for a case that is rare
+ * (the master's stack pages stay resident). */
+static int home_absolute(char *buf, size_t n) {
+  char *cwd = malloc(PATH_MAX);
+  if (!cwd)
+    return -ENOMEM;
+  int r = 0;
+  if (!getcwd(cwd, PATH_MAX)) {
+    r = -errno;
+  } else {
+    size_t cl = strlen(cwd), bl = strlen(buf);
+    if (cl + 1 + bl >= n || cl + 1 + bl >= PATH_MAX) {
+      r = -ENAMETOOLONG;
+    } else {
+      memmove(buf + cl + 1, buf, bl + 1);
+      memcpy(buf, cwd, cl);
+      buf[cl] = '/';
+    }
+  }
+  free(cwd);
+  return r;
+}
+
 int home_dir(char *buf, size_t n) {
   const char *h = getenv("HERD_HOME");
   int k;
@@ -40,16 +65,7 @@ int home_dir(char *buf, size_t n) {
   if (k < 0 || (size_t)k >= n)
     return -ENAMETOOLONG;
   /* a daemon's directory is "/": make a relative HERD_HOME absolute */
-  if (buf[0] != '/') {
-    char cwd[PATH_MAX], tmp[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd))
-      return -errno;
-    k = snprintf(tmp, sizeof tmp, "%s/%s", cwd, buf);
-    if (k < 0 || (size_t)k >= n || (size_t)k >= sizeof tmp)
-      return -ENAMETOOLONG;
-    memcpy(buf, tmp, (size_t)k + 1);
-  }
-  return 0;
+  return buf[0] != '/' ? home_absolute(buf, n) : 0;
 }
 
 int home_check(const char *home, char *why, size_t n) {
@@ -109,21 +125,27 @@ int app_name_ok(const char *s) {
          strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
+/* No PATH_MAX arrays in the frame (see home_absolute): the master calls
+ * it at start, and again when HERD_HOME is removed under it. */
 int home_ensure(const char *home) {
-  char logs[PATH_MAX], why[PATH_MAX + 96];
   if (mkdir(home, 0700) < 0 && errno != EEXIST)
     return -errno;
-  int r = home_check(home, why, sizeof why);
+  int r = home_check(home, NULL, 0); /* the reason is not said here */
   if (r < 0)
     return r;
   if (access(home, W_OK | X_OK) < 0)
     return -errno;
-  int k = snprintf(logs, sizeof logs, "%s/logs", home);
-  if (k < 0 || (size_t)k >= sizeof logs)
+  size_t hl = strlen(home);
+  if (hl + sizeof "/logs" > PATH_MAX)
     return -ENAMETOOLONG;
-  if (mkdir(logs, 0700) < 0 && errno != EEXIST)
-    return -errno;
-  return 0;
+  char *logs = malloc(hl + sizeof "/logs");
+  if (!logs)
+    return -ENOMEM;
+  memcpy(logs, home, hl);
+  memcpy(logs + hl, "/logs", sizeof "/logs");
+  r = mkdir(logs, 0700) < 0 && errno != EEXIST ? -errno : 0;
+  free(logs);
+  return r;
 }
 
 int home_setup(char *home, size_t n, char *err, size_t errlen) {

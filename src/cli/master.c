@@ -89,6 +89,28 @@ int master_path_set(char **dst, const char *src) {
   return 0;
 }
 
+/* Entry i stays the i-th address said (upgrade.c indexes them as the
+ * sockets): once one could not be added, none is (cap_listen_text -1). */
+char *master_listen_text_add(struct master *m) {
+  if (m->cap_listen_text < 0 || m->nlisten_text >= MAX_LISTEN)
+    return NULL;
+  if (m->nlisten_text == m->cap_listen_text) {
+    int cap = m->cap_listen_text ? 2 * m->cap_listen_text : 2;
+    if (cap > MAX_LISTEN)
+      cap = MAX_LISTEN;
+    void *t = realloc(m->listen_text, (size_t)cap * sizeof m->listen_text[0]);
+    if (!t) {
+      m->cap_listen_text = -1;
+      return NULL;
+    }
+    m->listen_text = t;
+    m->cap_listen_text = cap;
+  }
+  char *e = m->listen_text[m->nlisten_text++];
+  e[0] = '\0';
+  return e;
+}
+
 static void master_paths_free(struct master *m) {
   char **p[] = {&m->home, &m->sock_path, &m->out_path, &m->err_path,
                 &m->herd_path, &m->pid_path, &m->self_exe};
@@ -123,11 +145,47 @@ static void master_init(struct master *m, struct app *a, int daemon,
   /* SIGUSR2's binary: the path we were started from, read now (once the
    * file is replaced, the link says "(deleted)"); re-resolved by the
    * exec then, so a package's new binary at that path is the one run */
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  exe[n > 0 ? n : 0] = '\0';
-  /* out of memory: "" as for a link we could not read (upgrade.c) */
-  (void)master_path_set(&m->self_exe, exe);
+  /* out of memory: "" as for a link we could not read (upgrade.c). On
+   * the heap, not in the frame: master_main's (into which this is
+   * inlined) holds the master's whole life, and every call under it
+   * would run that much deeper into the stack (whose pages stay) */
+  char *exe = malloc(PATH_MAX);
+  if (exe) {
+    ssize_t n = readlink("/proc/self/exe", exe, PATH_MAX - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    (void)master_path_set(&m->self_exe, exe);
+    free(exe);
+  }
+}
+
+/* HERD_HOME made ready, and its files' paths set in m, built in buf (n
+ * bytes; PATH_MAX). 0; 1 if there is no usable home (err says why); -1
+ * with err set. */
+static int home_paths(struct master *m, char *buf, size_t n, char *err, size_t errlen) {
+  buf[0] = '\0';
+  int bad = home_setup(buf, n, err, errlen) < 0;
+  /* failed too: the path tried (--watch leaves it out, watch.c) */
+  if (master_path_set(&m->home, buf) < 0 && !bad) {
+    say(err, errlen, "HERD_HOME %s: out of memory", buf);
+    return -1;
+  }
+  if (bad)
+    return 1;
+  static const char *const suffix[] = {".pid", ".sock", "-out.log", "-err.log",
+                                       "-herd.log"};
+  char **dst[] = {&m->pid_path, &m->sock_path, &m->out_path, &m->err_path,
+                  &m->herd_path};
+  for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) {
+    if (home_path(buf, n, m->home, m->a->name, suffix[i]) < 0) {
+      say(err, errlen, "HERD_HOME %s: path too long", m->home);
+      return -1;
+    }
+    if (master_path_set(dst[i], buf) < 0) {
+      say(err, errlen, "%s: out of memory", buf);
+      return -1;
+    }
+  }
+  return 0;
 }
 
 /* HERD_HOME's files: the paths, the pid file (*pidfile: the one the
@@ -138,35 +196,24 @@ static void master_init(struct master *m, struct app *a, int daemon,
 static int home_open(struct master *m, herd_pidfile_t **pidfile, char *err,
                      size_t errlen) {
   struct app *a = m->a;
-  int r;
-  char home[PATH_MAX] = "";
-  int bad = home_setup(home, sizeof home, err, errlen) < 0;
-  /* failed too: the path tried (--watch leaves it out, watch.c) */
-  if (master_path_set(&m->home, home) < 0 && !bad) {
-    say(err, errlen, "HERD_HOME %s: out of memory", home);
+  /* the paths are built on the heap, not in a PATH_MAX array here: this
+   * is inlined into master_main, whose frame holds the master's whole
+   * life (see master_init) */
+  char *buf = malloc(PATH_MAX);
+  if (!buf) {
+    say(err, errlen, "HERD_HOME: out of memory");
     return -1;
   }
-  if (bad) {
+  int r = home_paths(m, buf, PATH_MAX, err, errlen);
+  free(buf);
+  if (r < 0)
+    return -1;
+  if (r > 0) {
     if (m->daemon)
       return -1;
     notice(m, "no control socket: %s", err);
     err[0] = '\0';
     return 0;
-  }
-  static const char *const suffix[] = {".pid", ".sock", "-out.log", "-err.log",
-                                       "-herd.log"};
-  char **dst[] = {&m->pid_path, &m->sock_path, &m->out_path, &m->err_path,
-                  &m->herd_path};
-  for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) {
-    char path[PATH_MAX];
-    if (home_path(path, sizeof path, m->home, a->name, suffix[i]) < 0) {
-      say(err, errlen, "HERD_HOME %s: path too long", m->home);
-      return -1;
-    }
-    if (master_path_set(dst[i], path) < 0) {
-      say(err, errlen, "%s: out of memory", path);
-      return -1;
-    }
   }
   if (m->upin && upin_paths(m, err, errlen) < 0)
     return -1;
@@ -257,8 +304,9 @@ static int listen_plan(struct master *m, int *act_fds, char *err,
       act_fds[i] = m->upin->fds[i];
       if (!m->upin->listen[i][0])
         continue;
-      say(m->listen_text[m->nlisten_text++], sizeof m->listen_text[0], "%s",
-          m->upin->listen[i]);
+      char *t = master_listen_text_add(m);
+      if (t)
+        say(t, sizeof m->listen_text[0], "%s", m->upin->listen[i]);
       char msg[200];
       say(msg, sizeof msg, "listening on %s (from master pid %d)", m->upin->listen[i],
           (int)m->upin->old);
@@ -476,5 +524,6 @@ out:
   upgrade_free(m);
   live_free(m);
   master_paths_free(m);
+  free(m->listen_text);
   return code;
 }

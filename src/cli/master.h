@@ -114,8 +114,13 @@ struct master {
   int sd_ready;           /* what our own supervisor (NOTIFY_SOCKET) last
                              heard: 1 READY=1, 0 not yet or RELOADING=1 */
   uint64_t mem_replaced;
-  char listen_text[MAX_LISTEN][128];
-  int nlisten_text;
+  /* the addresses listened on, as said: MAX_LISTEN at most, on the
+   * heap as they come (master_listen_text_add); as an array of
+   * MAX_LISTEN here it made struct master 8 KB bigger, and the frame of
+   * master_main, which holds it, pushed every call of the master's that
+   * much deeper into the stack, whose pages stay resident */
+  char (*listen_text)[128];
+  int nlisten_text, cap_listen_text;
   struct slot_note **notes;  /* per slot, for start failures (mlog.c) */
   int nnotes;
   char start_fail[256];       /* a worker died at start: why (told once
@@ -143,6 +148,10 @@ struct master {
 /* master.c: *dst (one of struct master's paths) becomes a copy of src.
  * 0, or -ENOMEM with *dst unchanged. */
 int master_path_set(char **dst, const char *src);
+/* master.c: a new entry of m->listen_text (its last, counted), of
+ * sizeof m->listen_text[0] bytes, or NULL: MAX_LISTEN of them already,
+ * or out of memory. */
+char *master_listen_text_add(struct master *m);
 
 /* upgrade.c: the old master's side of herd upgrade: BINARY (NULL: ours,
  * self_exe) started as the new master; the answer goes to the

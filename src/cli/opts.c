@@ -33,6 +33,7 @@ void app_init(struct app *a) {
   a->log_max_size = DEFAULT_LOG_MAX_SIZE;
   a->log_keep = DEFAULT_LOG_KEEP;
   a->watch_delay_ms = DEFAULT_WATCH_DELAY_MS;
+  a->cwd = a->base_dir = "";
 }
 
 void app_free(struct app *a) {

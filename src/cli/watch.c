@@ -66,22 +66,32 @@ int watch_check_glob(const char *val, char *err, size_t n) {
   return *val ? 0 : app_fail(err, n, "watch-ignore: an empty pattern");
 }
 
+/* The paths on the heap, not in the frame: every app_finish ends here,
+ * and two PATH_MAX arrays took the stack 8 KB deeper (its pages stay
+ * resident in the master) for the few that --watch. */
 int watch_finish(struct app *a, char *err, size_t errlen) {
-  for (int i = 0; i < a->nwatch; i++) {
+  if (!a->nwatch)
+    return 0;
+  char *abs = malloc(2 * (size_t)PATH_MAX), *real = abs + PATH_MAX;
+  if (!abs)
+    return app_fail(err, errlen, "out of memory");
+  int r = 0;
+  for (int i = 0; i < a->nwatch && r == 0; i++) {
     const char *p = a->watch[i];
-    char abs[PATH_MAX], real[PATH_MAX];
-    int k = p[0] == '/' ? snprintf(abs, sizeof abs, "%s", p)
-                        : snprintf(abs, sizeof abs, "%s/%s", a->cwd, p);
-    if (k < 0 || (size_t)k >= sizeof abs)
-      return app_fail(err, errlen, "watch: %s: path too long", p);
-    if (!realpath(abs, real))
-      return app_fail(err, errlen, "watch: %s: %s", abs, strerror(errno));
-    const char *kept = app_keep(a, real);
-    if (!kept)
-      return app_fail(err, errlen, "out of memory");
-    a->watch[i] = kept;
+    int k = p[0] == '/' ? snprintf(abs, PATH_MAX, "%s", p)
+                        : snprintf(abs, PATH_MAX, "%s/%s", a->cwd, p);
+    const char *kept;
+    if (k < 0 || k >= PATH_MAX)
+      r = app_fail(err, errlen, "watch: %s: path too long", p);
+    else if (!realpath(abs, real))
+      r = app_fail(err, errlen, "watch: %s: %s", abs, strerror(errno));
+    else if (!(kept = app_keep(a, real)))
+      r = app_fail(err, errlen, "out of memory");
+    else
+      a->watch[i] = kept;
   }
-  return 0;
+  free(abs);
+  return r;
 }
 
 /* ---- what is watched ------------------------------------------------- */

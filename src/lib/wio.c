@@ -326,60 +326,86 @@ static void notify_foreign(herd_cluster_t *c, pid_t pid) {
   sup__emit(c, HERD_EV_NOTICE, HERD_REASON_NOTIFY_FOREIGN, -1, pid, 0, 0, 0, 0, NULL);
 }
 
+/* One datagram from the notify socket into *nm, its sender's worker
+ * into *w (NULL: not one of ours; *pid its pid, 0 if unknown);
+ * nm->status is a copy on the heap (the caller frees it; NULL if out of
+ * memory: the STATUS= line is lost). 0, or -1 when none is left. Not
+ * inlined into notify_cb: its buffer of HERD__NOTIFY_MAX bytes is gone
+ * before the events run (a worker's readiness is said through the
+ * master's log line, strftime and snprintf), which ran that much deeper
+ * into the stack otherwise, and a master's stack pages stay resident. */
+__attribute__((noinline)) static int notify_recv(herd_cluster_t *c, int fd, pid_t *pid,
+                                                 struct worker **w,
+                                                 struct herd__notify *nm) {
+  char buf[HERD__NOTIFY_MAX + 1];
+  union {
+    char b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(8 * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {buf, sizeof buf - 1};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                      .msg_controllen = sizeof u.b};
+  ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0)
+    return -1;
+  *pid = 0;
+  int fds[8], nfds = 0;
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
+      struct ucred cr;
+      memcpy(&cr, CMSG_DATA(cm), sizeof cr);
+      *pid = cr.pid;
+    } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+      size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; i++) {
+        int rfd;
+        memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof rfd);
+        if (nfds < 8)
+          fds[nfds++] = rfd;
+        else
+          herd__close(rfd);
+      }
+    }
+  }
+  /* fds are not part of what we act on, but closing them is the
+   * answer to BARRIER=1 (its sender waits for it): only once the
+   * sender has been looked at, while it still runs */
+  *w = notify_sender(c, *pid);
+  for (int i = 0; i < nfds; i++)
+    herd__close(fds[i]);
+  herd__notify_parse(buf, (size_t)n, nm);
+  if (nm->status && !*w) {
+    nm->other = 1; /* a foreign sender's: counted, not read */
+    nm->status = NULL;
+  } else if (nm->status) {
+    nm->status = strdup(nm->status);
+  }
+  return 0;
+}
+
 static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   (void)loop;
   (void)events;
   herd_cluster_t *c = data;
   for (int round = 0; round < 64; round++) {
-    char buf[HERD__NOTIFY_MAX + 1];
-    union {
-      char b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(8 * sizeof(int))];
-      struct cmsghdr align;
-    } u;
-    struct iovec iov = {buf, sizeof buf - 1};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-                        .msg_controllen = sizeof u.b};
-    ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0)
-      return;
-    pid_t pid = 0;
-    int fds[8], nfds = 0;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
-        struct ucred cr;
-        memcpy(&cr, CMSG_DATA(cm), sizeof cr);
-        pid = cr.pid;
-      } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-          int rfd;
-          memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof rfd);
-          if (nfds < 8)
-            fds[nfds++] = rfd;
-          else
-            herd__close(rfd);
-        }
-      }
-    }
-    /* fds are not part of what we act on, but closing them is the
-     * answer to BARRIER=1 (its sender waits for it): only once the
-     * sender has been looked at, while it still runs */
-    struct worker *w = notify_sender(c, pid);
-    for (int i = 0; i < nfds; i++)
-      herd__close(fds[i]);
+    pid_t pid;
+    struct worker *w;
     struct herd__notify nm;
-    herd__notify_parse(buf, (size_t)n, &nm);
+    if (notify_recv(c, fd, &pid, &w, &nm) < 0)
+      return;
+    char *status = (char *)nm.status;
     if (!w) {
-      if (nm.ready || nm.stopping || nm.retire || nm.other || nm.status)
+      if (nm.ready || nm.stopping || nm.retire || nm.other)
         notify_foreign(c, pid);
-      continue;
+    } else {
+      if (status)
+        sup__emit(c, HERD_EV_STATUS, 0, w->slot, w->pid, 0, 0, 0, 0, status);
+      if (nm.ready && c->o.ready == HERD_READY_NOTIFY)
+        sup__worker_ready(c, w);
+      if (nm.stopping || nm.retire)
+        sup__worker_retire(c, w);
     }
-    if (nm.status)
-      sup__emit(c, HERD_EV_STATUS, 0, w->slot, w->pid, 0, 0, 0, 0, nm.status);
-    if (nm.ready && c->o.ready == HERD_READY_NOTIFY)
-      sup__worker_ready(c, w);
-    if (nm.stopping || nm.retire)
-      sup__worker_retire(c, w);
+    free(status);
   }
 }
 
@@ -392,7 +418,11 @@ static void notify_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
  * send to it, as to the abstract socket before: what counts is the
  * sender's pid (notify_sender). */
 /* The directories of masters that died without cleaning up (SIGKILL):
- * ours (our uid), named for a pid that no longer runs. */
+ * ours (our uid), named for a pid that no longer runs. base is short
+ * (a socket's path is made in it, bind_notify_path): a path of a few
+ * hundred bytes, not a page, so that the sscanf of every name in base
+ * does not run a page deeper into the master's stack (whose pages stay
+ * resident). */
 static void sweep_stale(const char *base) {
   DIR *d = opendir(base);
   if (!d)
@@ -403,8 +433,11 @@ static void sweep_stale(const char *base) {
     if (sscanf(e->d_name, "herd-%d-%*6[A-Za-z0-9]%n", &pid, &n) != 1 ||
         e->d_name[n] != '\0' || pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
       continue;
-    char path[4096];
+    char path[sizeof ((struct sockaddr_un *)0)->sun_path + sizeof e->d_name + 8];
     struct stat st;
+    int k = snprintf(path, sizeof path, "%s/%s/notify", base, e->d_name);
+    if (k < 0 || (size_t)k >= sizeof path)
+      continue;
     snprintf(path, sizeof path, "%s/%s", base, e->d_name);
     if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
       continue;
