@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../src/cli/jval.h"
@@ -258,4 +259,36 @@ TEST_T(upgrade_c_failures_leave_the_app_as_it_was, 90) {
   CHECK_EQ(http_get(mp, "/healthz", body, sizeof body), 200);
   CHECK(pid_gone(m0, 1000));
   CHECK_EQ(env_sh(out, sizeof out, "%s stop ua 2>&1", env_herd()), 0);
+}
+
+/* A failed upgrade is answered once the failed master has exited, not
+ * before: until then an upgrade still runs, and a client told at once
+ * that tried again at once was refused with "an upgrade is running".
+ * The new master here is a wrapper that outlives its herd by a moment
+ * (it traps the SIGTERM the old master sends). */
+TEST_T(upgrade_c_failure_is_answered_when_it_is_over, 90) {
+  char out[4096], want[512], ls[1024], two[160], wrap[PATH_MAX + 256], herd[PATH_MAX];
+  int a = start_ua();
+  pid_t m0, w0[4];
+  CHECK_EQ(status_of(&m0, w0, ls, sizeof ls), 2);
+  CHECK(realpath(env_herd(), herd));
+  snprintf(wrap, sizeof wrap,
+           "#!/bin/sh\ntrap 'sleep 1; exit 1' TERM\n'%s' \"$@\" &\nwait $!\nwait $!\n", herd);
+  const char *bin = env_write("slow-herd", wrap);
+  CHECK_EQ(chmod(bin, 0755), 0);
+  int c, busy = listener(&c);
+  snprintf(two, sizeof two, "[\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", a, c);
+  conf_of(two, "two");
+  snprintf(want, sizeof want, "the new master: --listen 127.0.0.1:%d: Address already in use",
+           c);
+  for (int i = 0; i < 2; i++) {
+    int rc = env_sh(out, sizeof out, "%s upgrade ua --binary %s -c %s/app.conf 2>&1",
+                    env_herd(), bin, env_home());
+    CHECK_MSG(rc == 1 && one_line(out) && strstr(out, want), "upgrade %d: exit %d: %s", i + 1,
+              rc, out);
+  }
+  unchanged(m0, w0, a, "one");
+  CHECK_EQ(close(busy), 0);
+  CHECK_EQ(env_sh(out, sizeof out, "%s stop ua 2>&1", env_herd()), 0);
+  CHECK(pid_gone(m0, 5000));
 }

@@ -59,6 +59,9 @@ struct upgrade {
   char binary[PATH_MAX];
   int sigusr2;        /* started by SIGUSR2: nobody waits for the reply */
   int handed[MAX_LISTEN]; /* our sockets the new master got */
+  char why[700];          /* a failure, told to the waiting clients once
+                           * the failed master has exited: until then an
+                           * upgrade is still running */
 };
 
 /* herd upgrade -c FILE: the new app, and what of ours it takes: hand[k],
@@ -124,7 +127,7 @@ static void fail(struct master *m, const char *why) {
   say(line, sizeof line, "upgrade to %s failed: %s; this master (pid %d) goes on "
       "serving", u->binary, why, (int)getpid());
   logf_(m, "%s", line);
-  answer(m, NULL, line);
+  snprintf(u->why, sizeof u->why, "%s", line); /* answered in exited_cb */
   if (u->fd >= 0)
     (void)!send(u->fd, "no\n", 3, MSG_NOSIGNAL | MSG_DONTWAIT);
   close_chan(m);
@@ -166,6 +169,11 @@ static void exited_cb(herd_loop_t *loop, int fd, uint32_t events, void *data) {
   u->child.pidfd = -1;
   if (u->state != UP_DONE)
     u->state = UP_NONE;
+  if (u->why[0]) {
+    /* over now: a client told at once may try again at once */
+    answer(m, NULL, u->why);
+    u->why[0] = '\0';
+  }
 }
 
 static int major_of(const char *v) {
@@ -499,6 +507,7 @@ int upgrade_start(struct master *m, const char *binary, int sigusr2,
     goto out;
   }
   u->state = UP_HELLO;
+  u->why[0] = '\0';
   (void)herd_loop_timer_start(m->loop, &u->timer, HELLO_MS, timeout_cb, m);
   logf_(m, "upgrade: starting %s as the new master, pid %d%s%s%s", u->binary,
         (int)u->child.pid, sigusr2 ? " (SIGUSR2)" : "", conf ? ", with the options of " : "",
@@ -518,6 +527,8 @@ void upgrade_free(struct master *m) {
   struct upgrade *u = m->up;
   if (!u)
     return;
+  if (u->why[0])
+    answer(m, NULL, u->why); /* we stop before the failed one has exited */
   if (u->fd >= 0)
     (void)close(u->fd);
   /* A new master still starting when we stop goes with us (it never took
