@@ -372,6 +372,20 @@ static int plan_launch(struct plan *p, int fork_it) {
   return HERD__LAUNCH_VFORK_FDS;
 }
 
+/* The child started as plan_launch says: 0 or -errno. */
+static int launch(struct plan *p, int fork_it, pid_t *pid, int *pidfd) {
+  int how = plan_launch(p, fork_it);
+  int err = herd__os_launch(herd__spawn_child, p, how, pid, pidfd);
+  if (err == -EINVAL && how == HERD__LAUNCH_VFORK_FDS) {
+    /* A clone with CLONE_FILES refused (qemu-user's, say): as before,
+     * from now on */
+    herd__os_unshare_off();
+    p->fdtop = 0;
+    err = herd__os_launch(herd__spawn_child, p, HERD__LAUNCH_VFORK, pid, pidfd);
+  }
+  return err;
+}
+
 /* The parent's low copies of the sources (plan_fds) go. */
 static void lows_close(struct plan *p) {
   for (int i = 0; i < p->npairs; i++)
@@ -463,15 +477,7 @@ static int spawn_plan(herd_child_t *child, const char *file, char *const argv[],
     goto fail;
 
   /* a function runs in a real fork: it may call anything, and returns */
-  int how = plan_launch(&p, fn || (opts->flags & HERD_SPAWN_FORK));
-  err = herd__os_launch(herd__spawn_child, &p, how, &pid, &pidfd);
-  if (err == -EINVAL && how == HERD__LAUNCH_VFORK_FDS) {
-    /* A clone with CLONE_FILES refused (qemu-user's, say): as before,
-     * from now on */
-    herd__os_unshare_off();
-    p.fdtop = 0;
-    err = herd__os_launch(herd__spawn_child, &p, HERD__LAUNCH_VFORK, &pid, &pidfd);
-  }
+  err = launch(&p, fn || (opts->flags & HERD_SPAWN_FORK), &pid, &pidfd);
   lows_close(&p);
   if (err < 0)
     goto fail;
