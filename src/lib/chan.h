@@ -86,7 +86,8 @@ void herd__chan_mark_end(herd_chan_t *ch);
 int herd__chan_queued_done(herd_chan_t *ch);
 const char *herd__chan_handle_type(int fd, const char **dgram);
 
-/* chanrecv.c, for chanv8.c: one recvmsg into rbuf (fds to the FIFO);
+/* chanrecv.c, for chanv8.c: one recvmsg into rbuf (fds to the FIFO; at
+ * the end, 0 with eof set and the peer gone);
  * the FIFO's next fd (-1: none). */
 ssize_t herd__chan_fill(herd_chan_t *ch, int dontwait);
 int herd__chan_pop_fd(herd_chan_t *ch);

@@ -46,7 +46,8 @@ static ssize_t fill(herd_chan_t *ch) {
   return herd__chan_fill(ch, MSG_DONTWAIT);
 }
 
-/* One recvmsg into rbuf (dontwait: MSG_DONTWAIT or 0 to block). */
+/* One recvmsg into rbuf (dontwait: MSG_DONTWAIT or 0 to block): bytes
+ * read, 0 at the end (eof set, the peer gone), -EAGAIN or -errno. */
 ssize_t herd__chan_fill(herd_chan_t *ch, int dontwait) {
   if (ch->rstart > 0 && (ch->rstart == ch->rlen || ch->rcap - ch->rlen < READ_MIN)) {
     memmove(ch->rbuf, ch->rbuf + ch->rstart, ch->rlen - ch->rstart);
@@ -92,9 +93,15 @@ ssize_t herd__chan_fill(herd_chan_t *ch, int dontwait) {
       continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK)
       return -EAGAIN;
-    if (errno == ECONNRESET)
-      return 0; /* the peer died with our data unread: an end too */
-    return -errno;
+    if (errno != ECONNRESET)
+      return -errno;
+    n = 0; /* the peer died with our data unread: an end too */
+    break;
+  }
+  if (n == 0) { /* the end, for every reader: eof, and the peer gone */
+    ch->eof = 1;
+    herd__chan_set_gone(ch);
+    return 0;
   }
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -276,10 +283,6 @@ int herd_chan_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
       return 0;
     if (n < 0)
       return (int)n;
-    if (n == 0) {
-      ch->eof = 1;
-      herd__chan_set_gone(ch);
-    }
   }
 }
 
@@ -455,10 +458,6 @@ int herd_chan_recv_wait(herd_chan_t *ch, herd_chan_msg_t *msg,
     if (timeout_ms != 0 && !herd__chan_pending(ch) && !ch->gone) {
       if (timeout_ms < 0 && !(ev & POLLOUT) && !ch->discarding) {
         ssize_t n = herd__chan_fill(ch, 0);
-        if (n == 0) {
-          ch->eof = 1;
-          herd__chan_set_gone(ch);
-        }
         if (n >= 0 || n != -EAGAIN) {
           if (n < 0 && n != -EINTR)
             return (int)n;
@@ -505,11 +504,8 @@ int herd_chan_flush_wait(herd_chan_t *ch, int timeout_ms) {
       if (ch->cscan > ch->rstart && ch->cscan - ch->rstart > ch->max_message)
         return -ENOBUFS;
       ssize_t n = fill(ch);
-      if (n == 0) {
-        ch->eof = 1;
-        herd__chan_set_gone(ch);
+      if (n == 0)
         return -EPIPE;
-      }
       if (n > 0)
         continue;
       if (n != -EAGAIN)

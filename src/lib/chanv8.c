@@ -213,10 +213,6 @@ int herd__chanv8_recv(herd_chan_t *ch, herd_chan_msg_t *msg) {
       return 0;
     if (n < 0)
       return (int)n;
-    if (n == 0) {
-      ch->eof = 1;
-      herd__chan_set_gone(ch);
-    }
   }
 }
 
