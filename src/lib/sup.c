@@ -544,15 +544,26 @@ void sup__worker_retire(herd_cluster_t *c, struct worker *w) {
     (void)sup__start_worker(c, w->slot, 1);
 }
 
-int sup__replace(herd_cluster_t *c, int slot, int reason, const char *text) {
+struct worker *sup__steerable(herd_cluster_t *c, int slot, int *err) {
+  *err = -ECANCELED;
   if (c->state >= C_STOPPING)
-    return -ECANCELED;
+    return NULL;
+  *err = -ENOENT;
   if (slot < 0 || slot >= c->nslots)
-    return -ENOENT;
+    return NULL;
   struct slot *s = c->slots[slot];
   struct worker *w = s->cur;
   if (!s->active || !sup__alive(w) || sup__stopping(w) || s->state == S_RESTART)
-    return -ENOENT;
+    return NULL;
+  return w;
+}
+
+int sup__replace(herd_cluster_t *c, int slot, int reason, const char *text) {
+  int err;
+  struct worker *w = sup__steerable(c, slot, &err);
+  if (!w)
+    return err;
+  struct slot *s = c->slots[slot];
   if (s->succ || w->retiring || w->replace_reason)
     return -EBUSY;
   if (text && !(w->replace_text = strdup(text)))

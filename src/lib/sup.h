@@ -316,6 +316,11 @@ void sup__worker_ready(herd_cluster_t *c, struct worker *w);
 void sup__worker_exited(herd_cluster_t *c, struct worker *w, int status);
 void sup__worker_retire(herd_cluster_t *c, struct worker *w);
 void sup__worker_stop(herd_cluster_t *c, struct worker *w, int reason);
+/* slot's current worker if the cluster, the slot and the worker may be
+ * steered now (not stopping, an active slot, a live worker not stopping
+ * or being restarted); else NULL and *err: -ECANCELED (the cluster
+ * stops) or -ENOENT. */
+struct worker *sup__steerable(herd_cluster_t *c, int slot, int *err);
 int sup__replace(herd_cluster_t *c, int slot, int reason, const char *text);
 void sup__reload(herd_cluster_t *c);
 int sup__restart(herd_cluster_t *c);

@@ -84,14 +84,10 @@ int sup__restart(herd_cluster_t *c) {
  * and no timer: sup.c's table, (6); its exit restarts the slot at once
  * (slot_on_exit). */
 int sup__disconnect(herd_cluster_t *c, int slot) {
-  if (c->state >= C_STOPPING)
-    return -ECANCELED;
-  if (slot < 0 || slot >= c->nslots)
-    return -ENOENT;
-  struct slot *s = c->slots[slot];
-  struct worker *w = s->cur;
-  if (!s->active || !sup__alive(w) || sup__stopping(w) || s->state == S_RESTART)
-    return -ENOENT;
+  int err;
+  struct worker *w = sup__steerable(c, slot, &err);
+  if (!w)
+    return err;
   if (w->disc)
     return -EALREADY;
   if (!w->chan || herd__chan_gone(w->chan))
