@@ -85,6 +85,12 @@ int herd__chan_mark_add(herd_chan_t *ch, int fd);
 void herd__chan_mark_end(herd_chan_t *ch);
 int herd__chan_queued_done(herd_chan_t *ch);
 const char *herd__chan_handle_type(int fd, const char **dgram);
+/* The handle fd of a send (-1: none) as the queue keeps it: a CLOEXEC
+ * copy in *dupfd and Node's type for it in *type (typed, if given) and
+ * *dgram. 0 (nothing set for -1), -ENOBUFS (too many handles queued) or
+ * -errno (fd not open). */
+int herd__chan_handle_dup(herd_chan_t *ch, int fd, const char *typed, int *dupfd,
+                          const char **type, const char **dgram);
 
 /* chanrecv.c, for chanv8.c: one recvmsg into rbuf (fds to the FIFO; at
  * the end, 0 with eof set and the peer gone);

@@ -234,6 +234,19 @@ const char *herd__chan_handle_type(int fd, const char **dgram) {
   return "herd.Fd";
 }
 
+int herd__chan_handle_dup(herd_chan_t *ch, int fd, const char *typed, int *dupfd,
+                          const char **type, const char **dgram) {
+  if (fd == -1)
+    return 0;
+  if (ch->mark_n >= MAX_HANDLES_QUEUED)
+    return -ENOBUFS;
+  *dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (*dupfd < 0)
+    return -errno; /* EBADF before anything is queued */
+  *type = typed ? typed : herd__chan_handle_type(*dupfd, dgram);
+  return 0;
+}
+
 /* A handle's place in the output: its message starts at olen (the end
  * is set by herd__chan_mark_end once it is appended). The fd (ours) is
  * not closed on failure. */
@@ -297,15 +310,11 @@ int herd__chan_send_typed(herd_chan_t *ch, const char *json, size_t len, int fd,
   static const char head[] = "{\"cmd\":\"NODE_HANDLE\",\"type\":\"";
   static const char dgtype[] = ",\"dgramType\":\"";
   size_t need = len + 1;
-  if (fd >= 0 || fd < -1) {
-    if (ch->mark_n >= MAX_HANDLES_QUEUED)
-      return -ENOBUFS;
-    dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (dupfd < 0)
-      return -errno; /* EBADF before anything is queued */
-    type = typed ? typed : herd__chan_handle_type(dupfd, &dgram);
+  int r = herd__chan_handle_dup(ch, fd, typed, &dupfd, &type, &dgram);
+  if (r < 0)
+    return r;
+  if (type)
     need += sizeof head + strlen(type) + sizeof dgtype + 16;
-  }
   if (herd_chan_queued(ch) + need > ch->max_queued) {
     herd__close(dupfd);
     return -ENOBUFS;

@@ -291,14 +291,9 @@ static int send_v8(herd_chan_t *ch, const herd_val_t *v, int fd,
                    const char *typed) {
   int dupfd = -1, r;
   const char *type = NULL, *dgram = NULL;
-  if (fd >= 0 || fd < -1) {
-    if (ch->mark_n >= MAX_HANDLES_QUEUED)
-      return -ENOBUFS;
-    dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (dupfd < 0)
-      return -errno; /* EBADF before anything is queued */
-    type = typed ? typed : herd__chan_handle_type(dupfd, &dgram);
-  }
+  r = herd__chan_handle_dup(ch, fd, typed, &dupfd, &type, &dgram);
+  if (r < 0)
+    return r;
   /* Straight into the output buffer: room for what the last message
    * took first (a stream of alike messages is encoded once each); if
    * the payload needs more, that much room (within max_queued) and
