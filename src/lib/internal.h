@@ -135,6 +135,10 @@ struct herd__notify {
 };
 void herd__notify_parse(char *buf, size_t n, struct herd__notify *out);
 
+/* proc.c: /proc/PID/name (pid 0: /proc/self/name) opened read-only,
+ * CLOEXEC: the fd, -ESRCH for a pid that is gone, or -errno. */
+int herd__proc_open(pid_t pid, const char *name);
+
 /* proc.c: the text of /proc/PID/stat, buf[0..n) NUL-terminated at n,
  * into st (clock ticks hz, page size, the boot and real clocks now in
  * ms). 0, or -EPROTO for text that is not such a line. */

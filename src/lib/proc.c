@@ -86,17 +86,24 @@ static int64_t clock_ms(clockid_t id) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int herd_proc_stat(pid_t pid, herd_proc_stat_t *st) {
-  if (!st || pid < 0)
-    return -EINVAL;
+int herd__proc_open(pid_t pid, const char *name) {
   char path[64];
   if (pid == 0)
-    snprintf(path, sizeof path, "/proc/self/stat");
+    snprintf(path, sizeof path, "/proc/self/%s", name);
   else
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return errno == ENOENT ? -ESRCH : -errno;
+  return fd;
+}
+
+int herd_proc_stat(pid_t pid, herd_proc_stat_t *st) {
+  if (!st || pid < 0)
+    return -EINVAL;
+  int fd = herd__proc_open(pid, "stat");
+  if (fd < 0)
+    return fd;
   char buf[1024];
   ssize_t n = herd__read(fd, buf, sizeof buf - 1);
   herd__close(fd);

@@ -82,14 +82,9 @@ void herd__proc_mem_parse(const char *buf, size_t n, herd_proc_mem_t *m) {
 int herd_proc_mem(pid_t pid, herd_proc_mem_t *m) {
   if (!m || pid < 0)
     return -EINVAL;
-  char path[64];
-  if (pid == 0)
-    snprintf(path, sizeof path, "/proc/self/status");
-  else
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = herd__proc_open(pid, "status");
   if (fd < 0)
-    return errno == ENOENT ? -ESRCH : -errno;
+    return fd;
   memset(m, 0, sizeof *m);
   /* Line by line through a small buffer: the file is 1-2 KiB, but a
    * Groups: line can be far longer (a line that does not fit is none
