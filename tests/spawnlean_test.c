@@ -69,6 +69,29 @@ static int fd_at(int fd, int min) {
   return moved;
 }
 
+/* A pipe whose write end sits at high or above, given to the child as
+ * its fd child_fd: what the child writes there is word. */
+static void pipe_through(unsigned flags, int high, int child_fd, const char *word) {
+  int pfd[2];
+  CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+  pfd[1] = fd_at(pfd[1], high);
+  herd_fdmap_t map[] = {{pfd[1], child_fd}};
+  herd_spawn_opts_t o = {.flags = flags, .fds = map, .nfds = 1};
+  char num[16];
+  snprintf(num, sizeof num, "%d", child_fd);
+  char *argv[] = {"herd-test", "--helper", "writefds", num, (char *)word, NULL};
+  herd_child_t c;
+  CHECK_OK(herd_spawn(&c, test_self(), argv, &o));
+  close(pfd[1]);
+  char *got = test_read_all(pfd[0], NULL);
+  close(pfd[0]);
+  CHECK_OK(herd_child_wait(&c, 10000));
+  CHECK_EQ(c.exit_code, 0);
+  herd_child_close(&c);
+  CHECK_STR(got, word);
+  free(got);
+}
+
 static void big_table_case(unsigned flags) {
   int *many = fds_many(3000);
   /* the pipe the child writes to as its fd 7 sits far above the rest;
@@ -97,22 +120,8 @@ static void big_table_case(unsigned flags) {
   free(listed);
   free(out);
 
-  /* and with the source at a number the child wants for another fd */
-  int q[2];
-  CHECK(pipe2(q, O_CLOEXEC) == 0);
-  q[1] = fd_at(q[1], 6000);
-  herd_fdmap_t swap[] = {{q[1], 3}};
-  herd_spawn_opts_t o2 = {.flags = flags, .fds = swap, .nfds = 1};
-  char *argv2[] = {"herd-test", "--helper", "writefds", "3", "through-3", NULL};
-  CHECK_OK(herd_spawn(&c, test_self(), argv2, &o2));
-  close(q[1]);
-  char *got = test_read_all(q[0], NULL);
-  close(q[0]);
-  CHECK_OK(herd_child_wait(&c, 10000));
-  CHECK_EQ(c.exit_code, 0);
-  herd_child_close(&c);
-  CHECK_STR(got, "through-3");
-  free(got);
+  /* and a source far up as the child's fd 3 */
+  pipe_through(flags, 6000, 3, "through-3");
   fds_close(many, 3000);
 }
 
@@ -292,23 +301,7 @@ TEST(spawn_with_the_shared_table_refused_still_spawns) {
   CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
   CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
   int *many = fds_many(200);
-  for (int i = 0; i < 2; i++) {
-    int pfd[2];
-    CHECK(pipe2(pfd, O_CLOEXEC) == 0);
-    pfd[1] = fd_at(pfd[1], 500);
-    herd_fdmap_t map[] = {{pfd[1], 4}};
-    herd_spawn_opts_t o = {.fds = map, .nfds = 1};
-    char *argv[] = {"herd-test", "--helper", "writefds", "4", "refused", NULL};
-    herd_child_t c;
-    CHECK_OK(herd_spawn(&c, test_self(), argv, &o));
-    close(pfd[1]);
-    char *got = test_read_all(pfd[0], NULL);
-    close(pfd[0]);
-    CHECK_OK(herd_child_wait(&c, 10000));
-    CHECK_EQ(c.exit_code, 0);
-    herd_child_close(&c);
-    CHECK_STR(got, "refused");
-    free(got);
-  }
+  for (int i = 0; i < 2; i++)
+    pipe_through(0, 500, 4, "refused");
   fds_close(many, 200);
 }
