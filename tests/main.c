@@ -148,6 +148,18 @@ void test_send_with_fd(int sock, const char *line, int fd) {
   CHECK_EQ(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)strlen(line));
 }
 
+void test_read_line(int fd, char *buf, size_t n) {
+  size_t got = 0;
+  buf[0] = '\0';
+  while (!strchr(buf, '\n')) {
+    CHECK_MSG(got < n - 1, "no line in %zu bytes: %s", got, buf);
+    ssize_t r = read(fd, buf + got, n - 1 - got);
+    CHECK_MSG(r > 0, "read: %zd", r);
+    got += (size_t)r;
+    buf[got] = '\0';
+  }
+}
+
 char *test_read_all(int fd, size_t *lenp) {
   size_t cap = 4096, len = 0;
   char *b = malloc(cap);

@@ -482,13 +482,8 @@ TEST(spawn_kill_group_reaches_grandchildren) {
   herd_spawn_opts_t o = {.flags = HERD_SPAWN_SETPGID};
   o.stdio[1].kind = HERD_STDIO_PIPE;
   CHECK_OK(herd_spawn(&c, "sh", argv, &o));
-  char line[32] = {0};
-  size_t got = 0;
-  while (got < sizeof line - 1 && !strchr(line, '\n')) {
-    ssize_t n = read(c.stdio[1], line + got, sizeof line - 1 - got);
-    CHECK(n > 0);
-    got += (size_t)n;
-  }
+  char line[32];
+  test_read_line(c.stdio[1], line, sizeof line);
   pid_t grand = atoi(line);
   CHECK(grand > 0);
   /* without GROUP only the shell would die; a child that leads no group

@@ -203,13 +203,8 @@ TEST(spawn_timeout_kill_group_reaches_grandchildren) {
                          .timeout_ms = 100};
   o.stdio[1].kind = HERD_STDIO_PIPE;
   CHECK_OK(herd_spawn(&c, "sh", argv, &o));
-  char line[32] = {0};
-  size_t got = 0;
-  while (got < sizeof line - 1 && !strchr(line, '\n')) {
-    ssize_t n = read(c.stdio[1], line + got, sizeof line - 1 - got);
-    CHECK(n > 0);
-    got += (size_t)n;
-  }
+  char line[32];
+  test_read_line(c.stdio[1], line, sizeof line);
   pid_t grand = atoi(line);
   CHECK(grand > 0);
   CHECK_OK(herd_child_wait(&c, 10000));
@@ -236,13 +231,8 @@ TEST(spawn_timeout_kill_group_child_that_left_its_group_is_killed) {
   o.stdio[1].kind = HERD_STDIO_PIPE;
   herd_child_t c;
   CHECK_OK(herd_spawn(&c, "perl", argv, &o));
-  char line[16] = {0};
-  size_t got = 0;
-  while (got < sizeof line - 1 && !strchr(line, '\n')) {
-    ssize_t n = read(c.stdio[1], line + got, sizeof line - 1 - got);
-    CHECK(n > 0);
-    got += (size_t)n;
-  }
+  char line[16];
+  test_read_line(c.stdio[1], line, sizeof line);
   CHECK_STR(line, "moved\n");
   CHECK_EQ(getpgid(c.pid), getpgrp());
   int r = herd_child_wait(&c, 5000);

@@ -92,6 +92,11 @@ void test_send_with_fd(int sock, const char *line, int fd);
  * error). *len may be NULL. */
 char *test_read_all(int fd, size_t *len);
 
+/* Read fd until buf (n bytes, NUL-terminated) holds a '\n' (what
+ * follows it in the same read stays in buf); fails the test at EOF or
+ * when buf is full. */
+void test_read_line(int fd, char *buf, size_t n);
+
 /* Milliseconds, monotonic. */
 uint64_t test_now_ms(void);
 
