@@ -41,6 +41,12 @@ struct evlog {
   herd_child_t *child;
 };
 
+static herd_loop_t *loop_new(void) {
+  herd_loop_t *l;
+  CHECK_OK(herd_loop_new(&l));
+  return l;
+}
+
 static void logf_(struct evlog *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void logf_(struct evlog *e, const char *fmt, ...) {
@@ -153,10 +159,8 @@ static const char grandchild_sh[] =
 TEST_T(loop_child_io_close_waits_for_grandchild_like_node, 60) {
   char dir[64], fifo[96];
   fifo_make(dir, fifo);
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
-  struct evlog e;
-  memset(&e, 0, sizeof e);
+  herd_loop_t *l = loop_new();
+  struct evlog e = {0};
   e.fifo = fifo;
   herd_child_t c;
   spawn_sh(&c, grandchild_sh, fifo, 0);
@@ -180,10 +184,8 @@ TEST_T(loop_child_io_close_waits_for_grandchild_like_node, 60) {
 TEST(loop_child_io_pipes_closed_early_close_waits_for_exit) {
   /* The child closes stdout and stderr, then runs on (waits for a line
    * on stdin): both ends come first, 'close' only after the exit. */
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
-  struct evlog e;
-  memset(&e, 0, sizeof e);
+  herd_loop_t *l = loop_new();
+  struct evlog e = {0};
   herd_child_t c;
   spawn_sh(&c, "exec >&- 2>&-; read x; exit 7", NULL, 1);
   CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
@@ -204,10 +206,8 @@ TEST(loop_child_io_delivers_all_output_before_close) {
   /* 1 MiB on stdout and 64 KiB on stderr, the child exits at once: every
    * byte comes, and before the close. */
   int fds0 = test_count_fds();
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
-  struct evlog e;
-  memset(&e, 0, sizeof e);
+  herd_loop_t *l = loop_new();
+  struct evlog e = {0};
   herd_child_t c;
   spawn_sh(&c,
            "head -c 1048576 /dev/zero & head -c 65536 /dev/zero >&2; wait",
@@ -223,10 +223,8 @@ TEST(loop_child_io_delivers_all_output_before_close) {
 }
 
 TEST(loop_child_io_without_pipes_closes_with_the_exit) {
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
-  struct evlog e;
-  memset(&e, 0, sizeof e);
+  herd_loop_t *l = loop_new();
+  struct evlog e = {0};
   herd_child_t c;
   char *argv[] = {"herd-test", "--helper", "exit", "4", NULL};
   CHECK_OK(herd_spawn(&c, test_self(), argv, NULL));
@@ -240,10 +238,8 @@ TEST(loop_child_io_without_pipes_closes_with_the_exit) {
 }
 
 TEST(loop_child_io_stop_leaves_the_pipes_open) {
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
-  struct evlog e;
-  memset(&e, 0, sizeof e);
+  herd_loop_t *l = loop_new();
+  struct evlog e = {0};
   herd_child_t c;
   spawn_sh(&c, "read x; echo out", NULL, 1);
   CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
@@ -274,8 +270,7 @@ TEST(loop_child_io_stop_leaves_the_pipes_open) {
 }
 
 TEST(loop_child_io_bad_args) {
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
+  herd_loop_t *l = loop_new();
   herd_child_t c;
   spawn_sh(&c, "read x", NULL, 1);
   CHECK_EQ(herd_loop_child_io(NULL, &c, &ev_cbs, NULL), -EINVAL);
@@ -330,10 +325,8 @@ TEST(loop_child_io_close_waits_for_the_channel_end) {
   CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   herd_chan_t *ch;
   CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
-  struct evlog e;
-  memset(&e, 0, sizeof e);
+  herd_loop_t *l = loop_new();
+  struct evlog e = {0};
   herd_child_t c;
   spawn_sh(&c, "exit 2", NULL, 0);
   herd_child_io_opts_t io = ev_cbs;
@@ -373,10 +366,8 @@ TEST_T(loop_child_io_counts_the_ipc_channel_like_node, 60) {
   herd_child_t c;
   herd_chan_t *ch;
   CHECK_OK(herd_fork(&c, &ch, node, argv, &o));
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
-  struct evlog e;
-  memset(&e, 0, sizeof e);
+  herd_loop_t *l = loop_new();
+  struct evlog e = {0};
   e.child = &c;
   herd_child_io_opts_t io = ev_cbs;
   io.chan = ch;
@@ -439,8 +430,7 @@ static void ref_case_check(struct reflog *r, const char *name) {
 }
 
 TEST(loop_unref_timer_fires_while_a_ref_one_keeps_the_loop_like_node) {
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
+  herd_loop_t *l = loop_new();
   struct reflog r;
   memset(&r, 0, sizeof r);
   CHECK_OK(herd_loop_timer_start(l, &r.tick, 5, tick_cb, &r));
@@ -454,8 +444,7 @@ TEST(loop_unref_timer_fires_while_a_ref_one_keeps_the_loop_like_node) {
 }
 
 TEST(loop_unref_timer_alone_lets_run_return_like_node) {
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
+  herd_loop_t *l = loop_new();
   struct reflog r;
   memset(&r, 0, sizeof r);
   CHECK_OK(herd_loop_timer_ref(l, &r.timeout, 0)); /* idle: kept */
@@ -475,8 +464,7 @@ TEST(loop_unref_timer_alone_lets_run_return_like_node) {
 }
 
 TEST(loop_timer_ref_again_keeps_the_loop_like_node) {
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
+  herd_loop_t *l = loop_new();
   struct reflog r;
   memset(&r, 0, sizeof r);
   CHECK_OK(herd_loop_timer_start(l, &r.timeout, 50, timeout_cb, &r));
@@ -500,8 +488,7 @@ static void childref_cb(herd_loop_t *l, herd_child_t *c, void *data) {
 }
 
 TEST(loop_unref_child_lets_run_return_and_ref_keeps_it) {
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
+  herd_loop_t *l = loop_new();
   herd_child_t c;
   char *argv[] = {"herd-test", "--helper", "sleep", "20000", NULL};
   CHECK_OK(herd_spawn(&c, test_self(), argv, NULL));
@@ -526,8 +513,7 @@ TEST(loop_unref_child_lets_run_return_and_ref_keeps_it) {
 
 TEST(loop_child_ref_matches_node) {
   /* Node: child.unref(), then child.ref(): its exit is waited for. */
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
+  herd_loop_t *l = loop_new();
   herd_child_t c;
   char *argv[] = {"sleep", "0.3", NULL};
   CHECK_OK(herd_spawn(&c, "sleep", argv, NULL));
@@ -556,10 +542,8 @@ static void write_x_cb(herd_loop_t *l, herd_timer_t *t, void *data) {
 TEST(loop_child_io_unref_is_the_exit_only_like_node) {
   /* Node's child.unref() leaves child.stdout referenced; each stream is
    * unreferenced by itself (child.stdout.unref()). */
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
-  struct evlog e;
-  memset(&e, 0, sizeof e);
+  herd_loop_t *l = loop_new();
+  struct evlog e = {0};
   herd_child_t c;
   spawn_sh(&c, "read x; echo bye", NULL, 1);
   CHECK_OK(herd_loop_child_io(l, &c, &ev_cbs, &e));
@@ -611,8 +595,7 @@ TEST(loop_unref_channel_and_fd_let_run_return) {
   CHECK_OK(herd_chan_open(&ch, sv[0], NULL));
   int p[2];
   CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
+  herd_loop_t *l = loop_new();
   int got[2] = {0, 0};
   CHECK_EQ(herd_loop_chan_ref(l, ch, 0), -ENOENT);
   CHECK_EQ(herd_loop_fd_ref(l, p[0], 0), -ENOENT);
@@ -655,8 +638,7 @@ static void sigref_cb(herd_loop_t *l, int sig, pid_t from, void *data) {
 }
 
 TEST(loop_unref_signal_lets_run_return_and_still_fires) {
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
+  herd_loop_t *l = loop_new();
   int got = 0;
   CHECK_EQ(herd_loop_signal_ref(l, SIGUSR1, 0), -ENOENT);
   CHECK_EQ(herd_loop_signal_ref(l, 0, 0), -EINVAL);
@@ -689,8 +671,7 @@ TEST(loop_unref_signal_lets_run_return_and_still_fires) {
  * herd_loop_child_io as under herd_loop_child: the timeout sends its
  * kill_signal, and 'exit' then 'close' follow with the signal. */
 TEST(loop_child_io_enforces_the_spawn_timeout) {
-  herd_loop_t *l;
-  CHECK_OK(herd_loop_new(&l));
+  herd_loop_t *l = loop_new();
   herd_abort_t *ab;
   CHECK_OK(herd_abort_new(&ab));
   herd_spawn_opts_t o;
@@ -722,8 +703,7 @@ TEST(loop_child_io_enforces_the_spawn_timeout) {
  * guard follows the child's ref), under both watches. */
 TEST(loop_unref_child_with_a_timeout_lets_run_return) {
   for (int io = 0; io < 2; io++) {
-    herd_loop_t *l;
-    CHECK_OK(herd_loop_new(&l));
+    herd_loop_t *l = loop_new();
     herd_spawn_opts_t o;
     memset(&o, 0, sizeof o);
     o.timeout_ms = 20000;
