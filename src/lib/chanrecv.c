@@ -127,9 +127,14 @@ static int cmd_kind(const char *v, size_t vlen) {
 
 int herd__chan_cmd_kind(const char *v, size_t vlen) {
   char c[20]; /* longer than any cmd we know */
+  /* n: the whole length, c its first 20 bytes: enough to tell */
   ssize_t n = v ? herd__json_str(v, vlen, c, sizeof c) : -EINVAL;
+  return n < 0 ? CMD_USER /* not a string */ : herd__chan_cmd_named(c, (size_t)n);
+}
+
+int herd__chan_cmd_named(const char *c, size_t n) {
   if (n <= 5 || memcmp(c, "NODE_", 5) != 0)
-    return CMD_USER; /* not a string, too short, or not ours */
+    return CMD_USER; /* too short, or not ours */
   if (n == 11 && memcmp(c, "NODE_HANDLE", 11) == 0)
     return CMD_HANDLE;
   if (n == 15 && memcmp(c, "NODE_HANDLE_ACK", 15) == 0)

@@ -63,19 +63,7 @@ static int val_cmd_kind(const herd_val_t *v) {
   const herd_val_t *c = herd_val_obj_getn(v, "cmd", 3);
   if (!c || c->type != HERD_VAL_STRING)
     return CMD_USER;
-  const char *s = c->str.s;
-  size_t n = c->str.len;
-  if (n <= 5 || memcmp(s, "NODE_", 5) != 0)
-    return CMD_USER;
-  if (n == 11 && memcmp(s, "NODE_HANDLE", 11) == 0)
-    return CMD_HANDLE;
-  if (n == 15 && memcmp(s, "NODE_HANDLE_ACK", 15) == 0)
-    return CMD_ACK;
-  if (n == 16 && memcmp(s, "NODE_HANDLE_NACK", 16) == 0)
-    return CMD_NACK;
-  if (n == 12 && memcmp(s, "NODE_CLUSTER", 12) == 0)
-    return CMD_CLUSTER;
-  return CMD_OTHER;
+  return herd__chan_cmd_named(c->str.s, c->str.len);
 }
 
 void herd__chanv8_release(herd_chan_t *ch) {

@@ -96,6 +96,9 @@ void herd__chan_trim(herd_chan_t *ch);
  * the handle protocol's, NODE_CLUSTER, or another NODE_ one. */
 enum { CMD_USER, CMD_OTHER, CMD_HANDLE, CMD_ACK, CMD_NACK, CMD_CLUSTER };
 int herd__chan_cmd_kind(const char *v, size_t vlen);
+/* The same of the cmd's text itself, n bytes long (c holds at least its
+ * first 16 bytes, or all of a shorter one). */
+int herd__chan_cmd_named(const char *c, size_t n);
 /* Deliver Node's internal messages other than the handle protocol's
  * (NODE_CLUSTER, ...) to herd_chan_recv as well, for a cluster primary. */
 void herd__chan_set_internal(herd_chan_t *ch);
